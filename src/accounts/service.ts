@@ -1,0 +1,354 @@
+// The rules of accounts: sign-up, sign-in, refresh with rotation and reuse detection, sign-out,
+// sessions, passwords and administration. No HTTP here: callers pass plain values and get plain
+// values or a WardenError back.
+import { randomUUID } from 'node:crypto';
+import { WardenError } from '../errors.js';
+import type { Revoker } from '../guard/revocation.js';
+import type { SessionRecord, Storage, UserPatch, UserQuery, UserRecord } from '../storage/types.js';
+import { UniqueViolation } from '../storage/types.js';
+import type { JwtClaims } from '../tokens/types.js';
+import { hashPassword, needsRehash, verifyPassword } from './passwords.js';
+import {
+  invalid, normaliseEmail, validateBoolean, validateFullName, validatePassword, validateRoles,
+  validateUsername,
+} from './validate.js';
+
+export interface Issued {
+  token: string;
+  claims: JwtClaims;
+}
+
+export interface TokenIssuing {
+  issue(
+    type: 'access' | 'refresh',
+    identity: string,
+    opts?: { expiresIn?: number | false; fresh?: boolean | number; additionalClaims?: Record<string, unknown> },
+  ): Issued;
+}
+
+export interface AccountsOptions {
+  storage: Storage;
+  issuer: TokenIssuing;
+  revoker: Revoker;
+  accessTtlSeconds: number;
+  refreshTtlSeconds: number;
+  idleTtlSeconds: number;
+  adminRoles: readonly string[];
+  defaultRoles: readonly string[];
+  passwordMaxLength: number;
+  clock?: () => number;
+}
+
+export interface ClientMeta {
+  userAgent: string | null;
+  ip: string | null;
+}
+
+export interface TokenPair {
+  access: Issued;
+  refresh: Issued;
+  session: SessionRecord;
+  user: UserRecord;
+}
+
+export interface SignUpInput {
+  username?: unknown;
+  email?: unknown;
+  password?: unknown;
+  full_name?: unknown;
+  roles?: unknown;
+  is_active?: unknown;
+}
+
+export type LogoutScope = 'local' | 'global' | 'others';
+
+/** Who is asking: the roles in force of a verified token, or null for an anonymous request. */
+export interface Actor {
+  userId: string;
+  roles: readonly string[];
+}
+
+export class Accounts {
+  private readonly clock: () => number;
+
+  constructor(private readonly o: AccountsOptions) {
+    this.clock = o.clock ?? Date.now;
+  }
+
+  isAdmin(roles: readonly string[]): boolean {
+    return roles.some((r) => this.o.adminRoles.includes(r));
+  }
+
+  // ---- sign-up and sign-in -------------------------------------------------------------------
+
+  /**
+   * Creates a user. Roles beyond the defaults are granted only to an administrator's request,
+   * or to the very first account (it bootstraps the administrator); otherwise ERR_ROLES_FORBIDDEN
+   * and nothing is created.
+   */
+  async signUp(input: SignUpInput, actor: Actor | null): Promise<UserRecord> {
+    const username = validateUsername(input.username);
+    const email = normaliseEmail(input.email);
+    const password = validatePassword(input.password, this.o.passwordMaxLength);
+    const fullName = validateFullName(input.full_name);
+    const roles = input.roles === undefined || input.roles === null ? [...this.o.defaultRoles] : validateRoles(input.roles);
+    const isActive = input.is_active === undefined ? true : validateBoolean(input.is_active, 'is_active');
+    const elevated = roles.some((r) => !this.o.defaultRoles.includes(r)) || !isActive;
+    const byAdmin = actor !== null && this.isAdmin(actor.roles);
+    // Cheap refusal before the expensive hash; createFirst below settles races atomically.
+    if (elevated && !byAdmin && (await this.o.storage.users.count()) > 0) throw new WardenError('ERR_ROLES_FORBIDDEN');
+    const user = {
+      id: randomUUID(), username, email, fullName, roles, isActive,
+      passwordHash: await hashPassword(password),
+      createdAt: this.clock(),
+    };
+    try {
+      if (elevated && !byAdmin) {
+        const created = await this.o.storage.users.createFirst(user);
+        if (created === null) throw new WardenError('ERR_ROLES_FORBIDDEN');
+        return created;
+      }
+      return await this.o.storage.users.create(user);
+    } catch (e) {
+      throw conflict(e);
+    }
+  }
+
+  /** Checks a password and opens a session. The same error, in about the same time, whether the user exists or not. */
+  async signIn(login: unknown, password: unknown, meta: ClientMeta): Promise<TokenPair> {
+    if (typeof login !== 'string' || typeof password !== 'string' || login === '' || password === '') {
+      throw new WardenError('ERR_MISSING_CREDENTIALS');
+    }
+    // Over-long input is refused before any lookup or hash (no hashing-cost amplification).
+    if (login.length > 320 || [...password].length > this.o.passwordMaxLength) throw new WardenError('ERR_BAD_CREDENTIALS');
+    const user = await this.o.storage.users.findByLogin(login.trim());
+    const ok = await verifyPassword(user?.passwordHash ?? null, password);
+    if (!user || !ok) throw new WardenError('ERR_BAD_CREDENTIALS');
+    if (!user.isActive) throw new WardenError('ERR_USER_INACTIVE');
+    if (needsRehash(user.passwordHash)) {
+      await this.o.storage.users.update(user.id, { passwordHash: await hashPassword(password) });
+    }
+    return this.openSession(user, meta);
+  }
+
+  private async openSession(user: UserRecord, meta: ClientMeta): Promise<TokenPair> {
+    const now = this.clock();
+    const sid = randomUUID();
+    const access = this.issueAccess(user, sid, true);
+    const refresh = this.o.issuer.issue('refresh', user.id, { additionalClaims: { sid } });
+    const session = await this.o.storage.sessions.create({
+      id: sid,
+      userId: user.id,
+      refreshJti: refresh.claims.jti,
+      createdAt: now,
+      lastUsedAt: now,
+      expiresAt: now + this.o.refreshTtlSeconds * 1000,
+      idleExpiresAt: now + this.o.idleTtlSeconds * 1000,
+      userAgent: meta.userAgent?.slice(0, 512) ?? null,
+      ip: meta.ip,
+    });
+    return { access, refresh, session, user };
+  }
+
+  private issueAccess(user: UserRecord, sid: string, fresh: boolean): Issued {
+    return this.o.issuer.issue('access', user.id, { fresh, additionalClaims: { roles: user.roles, sid } });
+  }
+
+  // ---- refresh ------------------------------------------------------------------------------
+
+  /**
+   * Rotates a verified refresh token (RFC 9700 §4.14.2): the presented token is retired and a new
+   * pair issued. A retired token presented again ends the whole session.
+   */
+  async refresh(claims: JwtClaims): Promise<TokenPair> {
+    const sid = claims.sid;
+    if (typeof sid !== 'string') throw new WardenError('ERR_REFRESH_INVALID');
+    const now = this.clock();
+    const session = await this.o.storage.sessions.get(sid);
+    if (!session || session.userId !== claims.sub) throw new WardenError('ERR_REFRESH_INVALID');
+    const remaining = Math.floor((session.expiresAt - now) / 1000);
+    if (remaining <= 0) throw new WardenError('ERR_REFRESH_INVALID');
+    // The new refresh token never outlives the session's absolute deadline.
+    const refresh = this.o.issuer.issue('refresh', claims.sub, { additionalClaims: { sid }, expiresIn: remaining });
+    const result = await this.o.storage.sessions.rotate({
+      id: sid,
+      presentedJti: claims.jti,
+      newJti: refresh.claims.jti,
+      now,
+      idleExpiresAt: now + this.o.idleTtlSeconds * 1000,
+    });
+    if (result.status === 'reused') {
+      await this.revokeSessions([sid]);
+      throw new WardenError('ERR_REFRESH_REUSED');
+    }
+    if (result.status !== 'rotated') throw new WardenError('ERR_REFRESH_INVALID');
+    const user = await this.o.storage.users.findById(claims.sub);
+    if (!user || !user.isActive) {
+      await this.endSessions([sid], 'user');
+      throw new WardenError(user ? 'ERR_USER_INACTIVE' : 'ERR_REFRESH_INVALID');
+    }
+    return { access: this.issueAccess(user, sid, false), refresh, session: result.session, user };
+  }
+
+  // ---- sign-out and sessions ----------------------------------------------------------------
+
+  /** Revokes the presented access token and ends sessions by scope. Returns the ended session ids. */
+  async signOut(claims: JwtClaims, scope: LogoutScope = 'local'): Promise<string[]> {
+    const now = this.clock();
+    const ended: string[] = [];
+    if (scope !== 'others') {
+      await this.o.revoker.revoke({ kind: 'jti', key: claims.jti, value: '', expiresAt: claims.exp * 1000 });
+    }
+    if (scope === 'local' && typeof claims.sid === 'string') {
+      if (await this.o.storage.sessions.end(claims.sid, 'logout', now)) ended.push(claims.sid);
+      await this.revokeSessions([claims.sid]);
+    } else if (scope !== 'local') {
+      const except = scope === 'others' && typeof claims.sid === 'string' ? claims.sid : undefined;
+      ended.push(...(await this.o.storage.sessions.endAllForUser(claims.sub, 'logout', now, except)));
+      await this.revokeSessions(ended);
+    }
+    return ended;
+  }
+
+  listSessions(userId: string): Promise<SessionRecord[]> {
+    return this.o.storage.sessions.listActive(userId, this.clock());
+  }
+
+  async endSession(userId: string, sessionId: string): Promise<void> {
+    const s = await this.o.storage.sessions.get(sessionId);
+    // Another user's session id answers exactly like an unknown one.
+    if (!s || s.userId !== userId || s.endedAt !== null) throw new WardenError('ERR_SESSION_NOT_FOUND');
+    await this.endSessions([sessionId], 'logout');
+  }
+
+  private async endSessions(ids: string[], reason: string): Promise<void> {
+    const now = this.clock();
+    for (const id of ids) await this.o.storage.sessions.end(id, reason, now);
+    await this.revokeSessions(ids);
+  }
+
+  /** Every token carrying one of these session ids is refused until the last could expire. */
+  private async revokeSessions(ids: readonly string[]): Promise<void> {
+    const expiresAt = this.clock() + this.o.refreshTtlSeconds * 1000;
+    for (const id of ids) await this.o.revoker.revoke({ kind: 'sid', key: id, value: '', expiresAt });
+  }
+
+  /** Tokens of this user that carry no session (issued by the toolkit directly) are refused too. */
+  private async revokeUser(userId: string): Promise<void> {
+    const now = this.clock();
+    await this.o.revoker.revoke({
+      kind: 'user', key: userId, value: String(Math.floor(now / 1000)),
+      expiresAt: now + this.o.refreshTtlSeconds * 1000,
+    });
+  }
+
+  // ---- profile and password -----------------------------------------------------------------
+
+  /** The token's user, or ERR_USER_NOT_FOUND / ERR_USER_INACTIVE. */
+  async me(userId: string): Promise<UserRecord> {
+    const user = await this.o.storage.users.findById(userId);
+    if (!user) throw new WardenError('ERR_USER_NOT_FOUND');
+    if (!user.isActive) throw new WardenError('ERR_USER_INACTIVE');
+    return user;
+  }
+
+  /** Changes the password after checking the current one, and ends every other session. */
+  async changePassword(claims: JwtClaims, current: unknown, next: unknown): Promise<void> {
+    const user = await this.me(claims.sub);
+    if (typeof current !== 'string' || current === '') throw invalid('current_password', 'is required');
+    const password = validatePassword(next, this.o.passwordMaxLength, 'new_password');
+    if (!(await verifyPassword(user.passwordHash, current))) throw new WardenError('ERR_BAD_CREDENTIALS', 'Current password is incorrect');
+    await this.o.storage.users.update(user.id, { passwordHash: await hashPassword(password) });
+    const except = typeof claims.sid === 'string' ? claims.sid : undefined;
+    const ended = await this.o.storage.sessions.endAllForUser(user.id, 'password', this.clock(), except);
+    await this.revokeSessions(ended);
+  }
+
+  // ---- administration -----------------------------------------------------------------------
+
+  listUsers(query: UserQuery): Promise<{ users: UserRecord[]; total: number }> {
+    return this.o.storage.users.list(query);
+  }
+
+  createUser(input: SignUpInput, admin: Actor): Promise<UserRecord> {
+    return this.signUp(input, admin);
+  }
+
+  async getUser(id: string): Promise<UserRecord> {
+    const user = await this.o.storage.users.findById(id);
+    if (!user) throw new WardenError('ERR_USER_NOT_FOUND');
+    return user;
+  }
+
+  /**
+   * Updates roles, is_active, full_name, email or password. A role change overrides the roles
+   * of the user's live tokens from the next request; deactivation ends every session.
+   */
+  async updateUser(id: string, input: Record<string, unknown>): Promise<UserRecord> {
+    const patch: UserPatch = {};
+    if ('roles' in input) patch.roles = validateRoles(input.roles);
+    if ('is_active' in input) patch.isActive = validateBoolean(input.is_active, 'is_active');
+    if ('full_name' in input) patch.fullName = validateFullName(input.full_name);
+    if ('email' in input) patch.email = normaliseEmail(input.email);
+    if ('password' in input) patch.passwordHash = await hashPassword(validatePassword(input.password, this.o.passwordMaxLength));
+    const unknown = Object.keys(input).find((k) => !['roles', 'is_active', 'full_name', 'email', 'password'].includes(k));
+    if (unknown !== undefined) throw invalid(unknown, 'is not a field that can be changed');
+    const before = await this.getUser(id);
+    let user: UserRecord | null;
+    try {
+      user = await this.o.storage.users.update(id, patch);
+    } catch (e) {
+      throw conflict(e);
+    }
+    if (!user) throw new WardenError('ERR_USER_NOT_FOUND');
+    const now = this.clock();
+    if (patch.roles !== undefined && !sameSet(before.roles, patch.roles)) {
+      await this.o.revoker.revoke({
+        kind: 'roles', key: id, value: JSON.stringify(patch.roles), expiresAt: now + this.o.accessTtlSeconds * 1000,
+      });
+    }
+    if ((patch.isActive === false && before.isActive) || patch.passwordHash !== undefined) {
+      const ended = await this.o.storage.sessions.endAllForUser(id, 'admin', now);
+      await this.revokeSessions(ended);
+      await this.revokeUser(id);
+    }
+    return user;
+  }
+
+  /** Deletes a user; their sessions end and every token of theirs is refused. */
+  async deleteUser(id: string): Promise<void> {
+    await this.getUser(id);
+    const ended = await this.o.storage.sessions.endAllForUser(id, 'admin', this.clock());
+    await this.revokeSessions(ended);
+    await this.revokeUser(id);
+    await this.o.storage.users.delete(id);
+  }
+
+  /** Creates the configured administrator at start when no user has that username or email. */
+  async ensureAdmin(username: string, email: string, password: string): Promise<UserRecord | null> {
+    const existing = (await this.o.storage.users.findByLogin(username)) ?? (await this.o.storage.users.findByLogin(email));
+    if (existing) return null;
+    return this.signUp({ username, email, password, roles: [...this.o.adminRoles] }, { userId: 'config', roles: this.o.adminRoles });
+  }
+
+  /** RFC 7009: revokes an access token, or a refresh token's whole session. Unknown tokens are ignored. */
+  async revokeToken(claims: JwtClaims): Promise<void> {
+    if (claims.type === 'refresh' && typeof claims.sid === 'string') {
+      const s = await this.o.storage.sessions.get(claims.sid);
+      if (s && s.userId === claims.sub) await this.endSessions([claims.sid], 'revoked');
+      return;
+    }
+    await this.o.revoker.revoke({ kind: 'jti', key: claims.jti, value: '', expiresAt: claims.exp * 1000 });
+  }
+}
+
+function conflict(e: unknown): unknown {
+  if (e instanceof UniqueViolation) {
+    return new WardenError('ERR_CONFLICT', e.field === 'username' ? 'Username already registered' : 'Email already registered', { field: e.field });
+  }
+  return e;
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x) => b.includes(x));
+}

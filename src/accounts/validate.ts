@@ -1,0 +1,67 @@
+// Field rules for accounts. Each failure is ERR_VALIDATION naming the field, so every API family
+// answers 422 with the same text.
+import { WardenError } from '../errors.js';
+
+export const PASSWORD_MIN_LENGTH = 8;
+const USERNAME_RE = /^[A-Za-z0-9_.-]{3,64}$/;
+// Deliberately simple: one @, no spaces, a dot in the domain. Full RFC 5322 is not what sign-up needs.
+const EMAIL_RE = /^[^\s@]{1,64}@[^\s@.]+(\.[^\s@.]+)+$/;
+const ROLE_RE = /^[A-Za-z0-9_:.-]{1,64}$/;
+const MAX_ROLES = 32;
+
+export function invalid(field: string, message: string): WardenError {
+  return new WardenError('ERR_VALIDATION', `${field}: ${message}`, { field });
+}
+
+export function requireString(value: unknown, field: string): string {
+  if (typeof value !== 'string') throw invalid(field, 'must be a string');
+  return value;
+}
+
+export function optionalString(value: unknown, field: string): string | undefined {
+  return value === undefined || value === null ? undefined : requireString(value, field);
+}
+
+export function validateUsername(value: unknown): string {
+  const v = requireString(value, 'username').trim();
+  if (!USERNAME_RE.test(v)) throw invalid('username', 'must be 3 to 64 letters, digits, "_", "." or "-"');
+  return v;
+}
+
+export function normaliseEmail(value: unknown): string {
+  const v = requireString(value, 'email').trim().toLowerCase();
+  if (v.length > 254 || !EMAIL_RE.test(v)) throw invalid('email', 'must be a valid email address');
+  return v;
+}
+
+export function validatePassword(value: unknown, maxLength: number, field = 'password'): string {
+  const v = requireString(value, field);
+  // Lengths count characters as a person sees them, not UTF-16 units.
+  const n = [...v].length;
+  if (n < PASSWORD_MIN_LENGTH) throw invalid(field, `must be at least ${PASSWORD_MIN_LENGTH} characters`);
+  if (n > maxLength) throw invalid(field, `must be at most ${maxLength} characters`);
+  return v;
+}
+
+export function validateFullName(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  const v = requireString(value, 'full_name').trim();
+  if (v.length > 200) throw invalid('full_name', 'must be at most 200 characters');
+  return v === '' ? null : v;
+}
+
+export function validateRoles(value: unknown): string[] {
+  if (!Array.isArray(value)) throw invalid('roles', 'must be a list of role names');
+  if (value.length > MAX_ROLES) throw invalid('roles', `must hold at most ${MAX_ROLES} roles`);
+  const roles = new Set<string>();
+  for (const r of value) {
+    if (typeof r !== 'string' || !ROLE_RE.test(r)) throw invalid('roles', 'each role must be 1 to 64 letters, digits, "_", ":", "." or "-"');
+    roles.add(r);
+  }
+  return [...roles];
+}
+
+export function validateBoolean(value: unknown, field: string): boolean {
+  if (typeof value !== 'boolean') throw invalid(field, 'must be true or false');
+  return value;
+}
