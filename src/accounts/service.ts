@@ -162,7 +162,7 @@ export class Accounts {
    */
   async refresh(claims: JwtClaims): Promise<TokenPair> {
     const sid = claims.sid;
-    if (typeof sid !== 'string') throw new WardenError('ERR_REFRESH_INVALID');
+    if (typeof sid !== 'string' || !isUuid(sid)) throw new WardenError('ERR_REFRESH_INVALID');
     const now = this.clock();
     const session = await this.o.storage.sessions.get(sid);
     if (!session || session.userId !== claims.sub) throw new WardenError('ERR_REFRESH_INVALID');
@@ -215,7 +215,7 @@ export class Accounts {
   }
 
   async endSession(userId: string, sessionId: string): Promise<void> {
-    const s = await this.o.storage.sessions.get(sessionId);
+    const s = isUuid(sessionId) ? await this.o.storage.sessions.get(sessionId) : null;
     // Another user's session id answers exactly like an unknown one.
     if (!s || s.userId !== userId || s.endedAt !== null) throw new WardenError('ERR_SESSION_NOT_FOUND');
     await this.endSessions([sessionId], 'logout');
@@ -246,7 +246,7 @@ export class Accounts {
 
   /** The token's user, or ERR_USER_NOT_FOUND / ERR_USER_INACTIVE. */
   async me(userId: string): Promise<UserRecord> {
-    const user = await this.o.storage.users.findById(userId);
+    const user = !isUuid(userId) ? null : await this.o.storage.users.findById(userId);
     if (!user) throw new WardenError('ERR_USER_NOT_FOUND');
     if (!user.isActive) throw new WardenError('ERR_USER_INACTIVE');
     return user;
@@ -275,7 +275,7 @@ export class Accounts {
   }
 
   async getUser(id: string): Promise<UserRecord> {
-    const user = await this.o.storage.users.findById(id);
+    const user = !isUuid(id) ? null : await this.o.storage.users.findById(id);
     if (!user) throw new WardenError('ERR_USER_NOT_FOUND');
     return user;
   }
@@ -333,7 +333,7 @@ export class Accounts {
 
   /** RFC 7009: revokes an access token, or a refresh token's whole session. Unknown tokens are ignored. */
   async revokeToken(claims: JwtClaims): Promise<void> {
-    if (claims.type === 'refresh' && typeof claims.sid === 'string') {
+    if (claims.type === 'refresh' && typeof claims.sid === 'string' && isUuid(claims.sid)) {
       const s = await this.o.storage.sessions.get(claims.sid);
       if (s && s.userId === claims.sub) await this.endSessions([claims.sid], 'revoked');
       return;
@@ -351,4 +351,10 @@ function conflict(e: unknown): unknown {
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x) => b.includes(x));
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Ids are UUIDs; anything else is simply not found (and never reaches a typed SQL column). */
+function isUuid(v: string): boolean {
+  return UUID_RE.test(v);
 }

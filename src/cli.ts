@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+// `npm start`: read the configuration, open storage, listen. A bad configuration prints every
+// problem and exits 1 before anything else happens.
+import { ConfigError, loadConfig } from './config.js';
+import { createWarden } from './server.js';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`warden: ${e.message}\n`);
+      process.exit(1);
+    }
+    throw e;
+  }
+  const warden = await createWarden(config);
+  const log = warden.app.log;
+  if (warden.generatedKeyFile) {
+    log.warn(`No signing key configured: using the development key in ${warden.generatedKeyFile}. Set SECRET_KEY (or key files) before production.`);
+  }
+  if (!config.cookieSecure) log.warn('COOKIE_SECURE=false: cookies are sent over plain http. Use only for local development.');
+
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    log.info({ signal }, 'shutting down');
+    warden.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+
+  await warden.app.listen({ port: config.port, host: config.host });
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`warden: failed to start: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

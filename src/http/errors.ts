@@ -1,0 +1,80 @@
+// The one mapping from failures to HTTP. Every API family shapes the body its own way, but the
+// status, code, text and WWW-Authenticate header come from here.
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { INVALID_TOKEN_CODES, WardenError, type ErrorCode } from '../errors.js';
+
+export interface HttpError {
+  status: number;
+  code: ErrorCode;
+  message: string;
+  details: Record<string, unknown> | undefined;
+  headers: Record<string, string>;
+}
+
+// Fastify's own request errors, mapped onto Warden's codes.
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'ERR_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'ERR_BAD_REQUEST',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'ERR_BODY_TOO_LARGE',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'ERR_BAD_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'ERR_BAD_JSON',
+  FST_ERR_BAD_URL: 'ERR_BAD_REQUEST',
+  FST_ERR_VALIDATION: 'ERR_VALIDATION',
+};
+
+/** Route config a family may set to change the status of token errors (seed 004: 403 on /auth/me). */
+export interface ErrorRouteConfig {
+  tokenErrorStatus?: number;
+}
+
+export function toHttpError(err: unknown, tokenErrorStatus?: number): HttpError {
+  const e = normalise(err);
+  const headers: Record<string, string> = {};
+  let status = e.status;
+  if (INVALID_TOKEN_CODES.has(e.code) || e.code === 'ERR_JWT_MISSING') {
+    if (tokenErrorStatus !== undefined) status = tokenErrorStatus;
+    if (status === 401) {
+      headers['www-authenticate'] = e.code === 'ERR_JWT_MISSING' ? 'Bearer' : `Bearer error="invalid_token", error_description="${e.message.replace(/["\\]/g, '')}"`;
+    }
+  } else if (e.code === 'ERR_BAD_CREDENTIALS') {
+    headers['www-authenticate'] = 'Bearer';
+  }
+  return { status, code: e.code, message: e.message, details: e.details, headers };
+}
+
+function normalise(err: unknown): WardenError {
+  if (err instanceof WardenError) return err;
+  const fe = err as Partial<FastifyError> & { type?: string };
+  if (fe && typeof fe === 'object') {
+    const mapped = fe.code !== undefined ? FASTIFY_CODES[fe.code] : undefined;
+    if (mapped === 'ERR_MEDIA_TYPE' || mapped === 'ERR_BODY_TOO_LARGE') return new WardenError(mapped);
+    if (mapped !== undefined) return new WardenError(mapped, mapped === 'ERR_BAD_JSON' ? 'Malformed JSON body' : undefined);
+    // JSON.parse's SyntaxError from the body parser, and secure-json-parse's prototype-poisoning refusal.
+    if (err instanceof SyntaxError || (fe.statusCode === 400 && /JSON|__proto__|constructor/i.test(fe.message ?? ''))) {
+      return new WardenError('ERR_BAD_JSON');
+    }
+    if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+      if (fe.statusCode === 404) return new WardenError('ERR_NOT_FOUND');
+      if (fe.statusCode === 413) return new WardenError('ERR_BODY_TOO_LARGE');
+      if (fe.statusCode === 415) return new WardenError('ERR_MEDIA_TYPE');
+      return new WardenError('ERR_BAD_REQUEST');
+    }
+  }
+  return new WardenError('ERR_INTERNAL');
+}
+
+/**
+ * Builds a Fastify error handler for one family. Unexpected errors are logged (without request
+ * bodies or headers) and answered 500 with no detail.
+ */
+export function errorHandler(body: (e: HttpError) => unknown) {
+  return function handle(err: unknown, req: FastifyRequest, reply: FastifyReply): void {
+    const cfg = (req.routeOptions?.config ?? {}) as ErrorRouteConfig;
+    const e = toHttpError(err, cfg.tokenErrorStatus);
+    if (e.status >= 500) req.log.error({ err }, 'unhandled error');
+    void reply.code(e.status).headers(e.headers).send(body(e));
+  };
+}
+
+export const detailBody = (e: HttpError) => ({ detail: e.message, code: e.code, ...e.details });
+export const envelopeBody = (e: HttpError) => ({ message: e.message, data: null, code: e.code, ...e.details });

@@ -1,0 +1,35 @@
+// Small readers of request bodies shared by the route families.
+import type { FastifyRequest } from 'fastify';
+import { WardenError } from '../errors.js';
+import type { ClientMeta } from '../accounts/service.js';
+
+/**
+ * The body of a route that takes JSON or a form (seed 000's sign-in): anything else is 415.
+ * Fastify has already parsed it; this refuses other media types and non-object JSON.
+ */
+export function jsonOrFormBody(req: FastifyRequest, { optional = false } = {}): Record<string, unknown> {
+  const ct = (req.headers['content-type'] ?? '').toLowerCase();
+  if (ct === '' && optional) return {};
+  if (!ct.startsWith('application/json') && !ct.startsWith('application/x-www-form-urlencoded')) {
+    throw new WardenError('ERR_MEDIA_TYPE');
+  }
+  return objectBody(req);
+}
+
+export function objectBody(req: FastifyRequest): Record<string, unknown> {
+  const b = req.body;
+  if (b === undefined || b === null) return {};
+  if (typeof b !== 'object' || Array.isArray(b)) throw new WardenError('ERR_BAD_REQUEST', 'The body must be a JSON object');
+  return b as Record<string, unknown>;
+}
+
+/** A form field may arrive repeated (`a=1&a=2`): only a single string value counts. */
+export function field(body: Record<string, unknown>, name: string): unknown {
+  const v = body[name];
+  return Array.isArray(v) ? undefined : v;
+}
+
+export function clientMeta(req: FastifyRequest): ClientMeta {
+  const ua = req.headers['user-agent'];
+  return { userAgent: typeof ua === 'string' ? ua : null, ip: req.ip ?? null };
+}

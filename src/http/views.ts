@@ -1,0 +1,36 @@
+// What a user or session looks like on the wire. Never the password hash.
+import type { SessionRecord, UserRecord } from '../storage/types.js';
+import type { TokenPair } from '../accounts/service.js';
+
+export function userView(u: UserRecord) {
+  return {
+    id: u.id,
+    username: u.username,
+    email: u.email,
+    full_name: u.fullName,
+    roles: u.roles,
+    is_active: u.isActive,
+    created_at: new Date(u.createdAt).toISOString(),
+  };
+}
+
+/** Seed 004's profile shape. */
+export function profileView(u: UserRecord) {
+  return { user_id: u.id, email: u.email, full_name: u.fullName, is_active: u.isActive, roles: u.roles };
+}
+
+export function sessionView(s: SessionRecord, currentSid: string | undefined) {
+  return {
+    id: s.id,
+    created_at: new Date(s.createdAt).toISOString(),
+    last_used_at: new Date(s.lastUsedAt).toISOString(),
+    expires_at: new Date(Math.min(s.expiresAt, s.idleExpiresAt)).toISOString(),
+    user_agent: s.userAgent,
+    ip: s.ip,
+    current: s.id === currentSid,
+  };
+}
+
+export function pairView(p: TokenPair) {
+  return { access_token: p.access.token, refresh_token: p.refresh.token, token_type: 'bearer' as const };
+}

@@ -1,0 +1,137 @@
+// Assembles a Warden server from a Config: storage, keys, revocation, the guard and the route
+// families. `createWarden` does not listen; cli.ts and the tests do.
+import cookie from '@fastify/cookie';
+import formbody from '@fastify/formbody';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { Accounts } from './accounts/service.js';
+import type { Config } from './config.js';
+import { wardenGuard } from './guard/plugin.js';
+import { RevocationIndex, Revoker } from './guard/revocation.js';
+import { apiRoutes } from './http/api.js';
+import type { RouteContext } from './http/context.js';
+import { detailBody, errorHandler } from './http/errors.js';
+import { metaRoutes } from './http/meta.js';
+import { oauthRoutes } from './http/oauth.js';
+import { v1Routes } from './http/v1.js';
+import { loadKeyRing } from './keyring.js';
+import { openStorage } from './storage/index.js';
+import { createRedisBus } from './storage/redis-bus.js';
+import type { Storage } from './storage/types.js';
+import { createTokenIssuer } from './tokens/issue.js';
+import type { KeyRing } from './tokens/keys.js';
+import { createTokenVerifier } from './tokens/verify.js';
+
+export interface WardenOptions {
+  /** Use this storage instead of opening DATABASE_URL (tests, embedding). */
+  storage?: Storage;
+  /** Fastify's logger option; default: pino at LOG_LEVEL with secrets redacted. */
+  logger?: FastifyServerOptions['logger'];
+  clock?: () => number;
+}
+
+export interface Warden {
+  app: FastifyInstance;
+  accounts: Accounts;
+  revoker: Revoker;
+  storage: Storage;
+  keys: KeyRing;
+  /** Set when a development key was generated into DATA_DIR. */
+  generatedKeyFile: string | undefined;
+  close(): Promise<void>;
+}
+
+// Query parameters that may carry a token; never written to a log line.
+const SECRET_QUERY = /([?&](?:refresh_token|access_token|jwt|token|password)=)[^&]*/gi;
+
+export function loggerOptions(config: Config): FastifyServerOptions['logger'] {
+  return {
+    level: config.logLevel,
+    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' },
+    serializers: {
+      req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, url: req.url.replace(SECRET_QUERY, '$1[redacted]'), ip: req.ip }),
+    },
+  };
+}
+
+export async function createWarden(config: Config, options: WardenOptions = {}): Promise<Warden> {
+  const clock = options.clock ?? Date.now;
+  const { ring: keys, generatedFile } = loadKeyRing(config);
+  const storage = options.storage ?? (await openStorage(config.databaseUrl));
+  if (options.storage) await storage.migrate();
+
+  const index = new RevocationIndex();
+  const bus = config.redisUrl ? createRedisBus(config.redisUrl) : undefined;
+  const revoker = new Revoker(index, storage.revocations, bus, clock);
+  await revoker.start();
+
+  const issuer = createTokenIssuer({
+    keys,
+    accessExpiresIn: config.accessTokenExpiresMinutes * 60,
+    refreshExpiresIn: config.refreshTokenExpiresDays * 86400,
+    issuer: config.issuer,
+    audience: config.audience,
+    clock,
+  });
+  const verify = createTokenVerifier({ keys, issuer: config.issuer, audience: config.audience, leeway: config.leewaySeconds, clock });
+  const accounts = new Accounts({
+    storage, issuer, revoker, clock,
+    accessTtlSeconds: config.accessTokenExpiresMinutes * 60,
+    refreshTtlSeconds: config.refreshTokenExpiresDays * 86400,
+    idleTtlSeconds: config.sessionIdleDays * 86400,
+    adminRoles: config.adminRoles,
+    defaultRoles: config.defaultRoles,
+    passwordMaxLength: config.passwordMaxLength,
+  });
+  if (config.adminUsername && config.adminEmail && config.adminPassword) {
+    await accounts.ensureAdmin(config.adminUsername, config.adminEmail, config.adminPassword);
+  }
+
+  const app = Fastify({
+    logger: options.logger ?? loggerOptions(config),
+    disableRequestLogging: !['debug', 'trace'].includes(config.logLevel),
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    // Stack traces stay in the log; a client sees only the mapped error.
+    return503OnClosing: true,
+  });
+  app.setErrorHandler(errorHandler(detailBody));
+  app.setNotFoundHandler((_req, reply) => void reply.code(404).send({ detail: 'Not Found', code: 'ERR_NOT_FOUND' }));
+
+  await app.register(cookie, { hook: false });
+  await app.register(formbody, { bodyLimit: config.bodyLimitBytes });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Warden', version: '0.1.0', description: 'JWT authentication server' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(wardenGuard, {
+    verify,
+    revocations: index,
+    clock,
+    locations: ['headers', 'cookies'],
+    settings: { accessCookieName: config.accessCookieName, refreshCookieName: config.refreshCookieName },
+    csrfHeaderName: config.csrfHeaderName,
+  });
+
+  const ctx: RouteContext = { config, accounts, keys, storage };
+  await app.register(async (i) => apiRoutes(i, ctx), { prefix: '/api' });
+  await app.register(async (i) => v1Routes(i, ctx), { prefix: '/api/v1' });
+  await app.register(async (i) => oauthRoutes(i, ctx), { prefix: '/oauth' });
+  await app.register(async (i) => metaRoutes(i, ctx));
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  return {
+    app, accounts, revoker, storage, keys,
+    generatedKeyFile: generatedFile,
+    async close() {
+      await app.close();
+      await revoker.stop();
+      if (!options.storage) await storage.close();
+    },
+  };
+}

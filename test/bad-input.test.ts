@@ -1,0 +1,140 @@
+// Every bad input gets a clear 4xx and changes nothing; no input reaches a 500.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { call, startServer, type Running } from './helpers/server.js';
+
+describe('bad input', () => {
+  let s: Running;
+  let url: string;
+  before(async () => {
+    s = await startServer({ BODY_LIMIT_BYTES: '4096' });
+    url = s.url;
+    const r = await call(`${url}/api/auth/signup`, { json: { username: 'alice', email: 'alice@example.com', password: 'correct horse' } });
+    assert.equal(r.status, 201);
+  });
+  after(() => s.close());
+
+  const usersNow = () => s.warden.storage.users.count();
+
+  it('malformed JSON is 400', async () => {
+    const r = await call(`${url}/api/auth/signup`, { body: '{"username": "bob",', headers: { 'content-type': 'application/json' } });
+    assert.equal(r.status, 400);
+    assert.equal(r.json.code, 'ERR_BAD_JSON');
+    assert.equal(await usersNow(), 1);
+  });
+
+  it('prototype poisoning in JSON is refused with 400', async () => {
+    const r = await call(`${url}/api/auth/signup`, { body: '{"username":"bob","__proto__":{"roles":["admin"]}}', headers: { 'content-type': 'application/json' } });
+    assert.equal(r.status, 400);
+  });
+
+  it('a media type other than JSON or form is 415 with the seed text', async () => {
+    for (const ct of ['text/plain', 'application/xml', 'multipart/form-data; boundary=x']) {
+      const r = await call(`${url}/api/auth/signin`, { body: 'username=alice&password=correct horse', headers: { 'content-type': ct } });
+      assert.equal(r.status, 415, ct);
+      assert.equal(r.json.detail, 'Unsupported Media Type. Use either application/json or application/x-www-form-urlencoded.');
+    }
+    const none = await fetch(`${url}/api/auth/signin`, { method: 'POST' });
+    assert.equal(none.status, 415);
+  });
+
+  it('missing username or password is 400 with the seed text', async () => {
+    for (const body of [{ username: 'alice' }, { password: 'x' }, {}, { username: '', password: '' }]) {
+      const r = await call(`${url}/api/auth/signin`, { json: body });
+      assert.equal(r.status, 400);
+      assert.equal(r.json.detail, 'Username and password are required.');
+    }
+  });
+
+  it('an invalid field is 422 naming it, and nothing is created', async () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ username: 'b', email: 'b@example.com', password: 'longenough' }, 'username'],
+      [{ username: 'bob', email: 'not-an-email', password: 'longenough' }, 'email'],
+      [{ username: 'bob', email: 'bob@example.com', password: 'short' }, 'password'],
+      [{ username: 'bob', email: 'bob@example.com', password: 'x'.repeat(1025) }, 'password'],
+      [{ username: 'bob', email: 'bob@example.com', password: 'longenough', roles: 'admin' }, 'roles'],
+      [{ username: 'bob', email: 'bob@example.com', password: 12345678 }, 'password'],
+      [{ username: ['bob'], email: 'bob@example.com', password: 'longenough' }, 'username'],
+    ];
+    for (const [body, fieldName] of cases) {
+      const r = await call(`${url}/api/auth/signup`, { json: body });
+      assert.equal(r.status, 422, JSON.stringify(body).slice(0, 80));
+      assert.equal(r.json.field, fieldName);
+      assert.match(r.json.detail, new RegExp(`^${fieldName}:`));
+    }
+    assert.equal(await usersNow(), 1);
+  });
+
+  it('a long password (within the cap) is accepted and never truncated', async () => {
+    const long = 'p'.repeat(1000);
+    const r = await call(`${url}/api/auth/signup`, { json: { username: 'longpw', email: 'longpw@example.com', password: long } });
+    assert.equal(r.status, 201);
+    assert.equal((await call(`${url}/api/auth/signin`, { json: { username: 'longpw', password: long } })).status, 200);
+    // A password that differs only past byte 72 (bcrypt's silent cut) is a different password.
+    assert.equal((await call(`${url}/api/auth/signin`, { json: { username: 'longpw', password: 'p'.repeat(999) + 'q' } })).status, 401);
+  });
+
+  it('a taken username (any case) or email is 409', async () => {
+    const a = await call(`${url}/api/auth/signup`, { json: { username: 'ALICE', email: 'other@example.com', password: 'longenough' } });
+    assert.equal(a.status, 409);
+    assert.equal(a.json.field, 'username');
+    const b = await call(`${url}/api/auth/signup`, { json: { username: 'alice2', email: ' Alice@Example.COM ', password: 'longenough' } });
+    assert.equal(b.status, 409);
+    assert.equal(b.json.field, 'email');
+  });
+
+  it('a body over the cap is 413', async () => {
+    const r = await call(`${url}/api/auth/signup`, { json: { username: 'big', email: 'big@example.com', password: 'longenough', full_name: 'x'.repeat(5000) } });
+    assert.equal(r.status, 413);
+    const f = await call(`${url}/api/auth/signin`, { form: { username: 'alice', password: 'y'.repeat(5000) } });
+    assert.equal(f.status, 413);
+  });
+
+  it('wrong credentials: 401, WWW-Authenticate: Bearer, the same answer whether the user exists or not', async () => {
+    const wrongPw = await call(`${url}/api/auth/signin`, { json: { username: 'alice', password: 'wrong password' } });
+    const noUser = await call(`${url}/api/auth/signin`, { json: { username: 'nobody', password: 'wrong password' } });
+    for (const r of [wrongPw, noUser]) {
+      assert.equal(r.status, 401);
+      assert.equal(r.headers.get('www-authenticate'), 'Bearer');
+    }
+    assert.deepEqual(wrongPw.json, noUser.json);
+    assert.equal(wrongPw.json.detail, 'Invalid username or password');
+  });
+
+  it('garbage tokens are 401 with a code, never 500', async () => {
+    const garbage = ['x', 'a.b.c', '....', 'eyJhbGciOiJub25lIn0.e30.', 'Bearer', '\u00e9\u00e9.\u00e9.\u00e9', 'a'.repeat(10000)];
+    for (const g of garbage) {
+      const r = await call(`${url}/api/users`, { headers: { authorization: `Bearer ${encodeURIComponent(g)}` } });
+      assert.equal(r.status, 401, g.slice(0, 20));
+      assert.match(r.json.code, /^ERR_JWT_/);
+    }
+    const bad = await call(`${url}/api/users`, { headers: { authorization: 'Basic abc' } });
+    assert.equal(bad.status, 401);
+  });
+
+  it('no input reaches a 500: every route with hostile bodies', async () => {
+    const routes: [string, string][] = [
+      ['POST', '/api/auth/signup'], ['POST', '/api/auth/signin'], ['POST', '/api/auth/refresh'], ['POST', '/api/auth/signout'],
+      ['GET', '/api/users'], ['POST', '/api/v1/auth/login'], ['POST', '/api/v1/auth/refresh?refresh_token=x.y.z'],
+      ['GET', '/api/v1/auth/me'], ['POST', '/api/v1/auth/signup'], ['POST', '/api/v1/auth/logout?scope=bogus'],
+      ['GET', '/api/v1/auth/sessions'], ['DELETE', '/api/v1/auth/sessions/..%2F..'], ['POST', '/api/v1/auth/password'],
+      ['GET', '/api/v1/users?limit=-1'], ['GET', '/api/v1/users/not-a-uuid'], ['PATCH', '/api/v1/users/1'],
+      ['GET', '/api/v1/auth/verify'], ['POST', '/oauth/token'], ['POST', '/oauth/revoke'], ['GET', '/nope'],
+    ];
+    const bodies: [string, string][] = [
+      ['application/json', 'null'], ['application/json', '[]'], ['application/json', '"str"'], ['application/json', '123'],
+      ['application/json', '{"username":{"$ne":null},"password":{"$gt":""}}'], ['application/json', '{"username":"a\\u0000b","password":"x"}'],
+      ['application/x-www-form-urlencoded', 'username=a&username=b&password=x'], ['application/x-www-form-urlencoded', '%%%'],
+      ['application/json', '{"refresh_token":12}'], ['text/plain', 'hi'],
+    ];
+    for (const [method, path] of routes) {
+      for (const [ct, body] of bodies) {
+        const r = await fetch(`${url}${path}`, method === 'GET' ? { method } : { method, body, headers: { 'content-type': ct } });
+        assert.ok(r.status >= 200 && r.status < 500, `${method} ${path} ${ct} ${body} -> ${r.status}`);
+        const text = await r.text();
+        assert.doesNotMatch(text, /at .*\.(ts|js):\d+/, 'no stack trace');
+      }
+    }
+    assert.equal(await usersNow(), 2);
+  });
+});

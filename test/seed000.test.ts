@@ -1,0 +1,184 @@
+// Seed 000's curl commands, turned from Windows cmd (^ continuations) into sh with the same
+// paths, headers and bodies, run against a real server. Then the cookie path and the privilege rule.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { call, cookieHeader, cookiesFrom, curl, startServer, type Running } from './helpers/server.js';
+
+describe('seed 000: the /api flow with curl', () => {
+  let s: Running;
+  let base: string;
+  before(async () => {
+    s = await startServer();
+    base = s.url;
+  });
+  after(() => s.close());
+
+  const signup = (name: string, auth = '') => `curl -X POST ${base}/api/auth/signup \\
+-H "Content-Type: application/json" ${auth} \\
+-d "{\\"username\\": \\"${name}\\", \\"email\\": \\"${name}@example.com\\", \\"password\\": \\"adminpass123\\", \\"roles\\": [\\"ROLE_ADMIN\\"]}"`;
+
+  let admin2Token = '';
+
+  it('signs up admin1 (the first account may take ROLE_ADMIN) and, with its token, admin2', async () => {
+    const r1 = await curl(signup('admin1'));
+    assert.equal(r1.status, 201);
+    assert.equal(r1.json.username, 'admin1');
+    assert.deepEqual(r1.json.roles, ['ROLE_ADMIN']);
+    assert.equal(r1.json.password_hash, undefined);
+    assert.equal(JSON.stringify(r1.json).includes('argon2'), false);
+
+    const login = await curl(`curl -X POST ${base}/api/auth/signin -H "Content-Type: application/json" -d "{\\"username\\": \\"admin1\\", \\"password\\": \\"adminpass123\\"}"`);
+    assert.equal(login.status, 200);
+    const r2 = await curl(signup('admin2', `-H "Authorization: Bearer ${login.json.access_token}"`));
+    assert.equal(r2.status, 201);
+    assert.deepEqual(r2.json.roles, ['ROLE_ADMIN']);
+  });
+
+  it('signs in admin2 with JSON: tokens, user and the four cookies', async () => {
+    const r = await curl(`curl -X POST ${base}/api/auth/signin  \\
+-H "Content-Type: application/json" \\
+-d "{\\"username\\": \\"admin2\\", \\"password\\": \\"adminpass123\\"}"`);
+    assert.equal(r.status, 200);
+    assert.equal(r.json.token_type, 'bearer');
+    assert.equal(r.json.username, 'admin2');
+    assert.equal(r.json.email, 'admin2@example.com');
+    assert.deepEqual(r.json.roles, ['ROLE_ADMIN']);
+    assert.match(r.json.id, /^[0-9a-f-]{36}$/);
+    assert.equal(r.json.access_token.split('.').length, 3);
+    assert.equal(r.json.refresh_token.split('.').length, 3);
+    const cookies = r.headers['set-cookie']!.join('\n');
+    for (const name of ['access_token_cookie', 'refresh_token_cookie', 'csrf_access_token', 'csrf_refresh_token']) {
+      assert.match(cookies, new RegExp(`^${name}=`, 'm'));
+    }
+    assert.match(r.headers['set-cookie']!.find((c) => c.startsWith('access_token_cookie='))!, /HttpOnly/);
+    assert.doesNotMatch(r.headers['set-cookie']!.find((c) => c.startsWith('csrf_access_token='))!, /HttpOnly/);
+    // The access token carries flask-jwt-extended's claims, in its order, plus roles and sid.
+    const claims = JSON.parse(Buffer.from(r.json.access_token.split('.')[1], 'base64url').toString());
+    assert.deepEqual(Object.keys(claims).slice(0, 8), ['fresh', 'iat', 'jti', 'type', 'sub', 'nbf', 'csrf', 'exp']);
+    assert.equal(claims.fresh, true);
+    assert.equal(claims.type, 'access');
+    assert.equal(claims.sub, r.json.id);
+  });
+
+  it('signs in admin2 with a form, uses the Bearer token on /api/users, signs out, and the token is then revoked', async () => {
+    const r = await curl(`curl -X POST ${base}/api/auth/signin \\
+-H "Content-Type: application/x-www-form-urlencoded" \\
+-d "username=admin2&password=adminpass123"`);
+    assert.equal(r.status, 200);
+    admin2Token = r.json.access_token;
+
+    const users = await curl(`curl -X GET ${base}/api/users \\
+-H "Authorization: Bearer ${admin2Token}" \\
+-H "Content-Type: application/json"`);
+    assert.equal(users.status, 200);
+    assert.deepEqual(users.json.map((u: { username: string }) => u.username).sort(), ['admin1', 'admin2']);
+
+    const out = await curl(`curl -X POST ${base}/api/auth/signout \\
+-H "Authorization: Bearer ${admin2Token}"`);
+    assert.equal(out.status, 200);
+
+    const again = await curl(`curl -X GET ${base}/api/users \\
+-H "Authorization: Bearer ${admin2Token}" \\
+-H "Content-Type: application/json"`);
+    assert.equal(again.status, 401);
+    assert.equal(again.json.detail, 'Token has been revoked');
+    assert.match(again.headers['www-authenticate']![0]!, /^Bearer error="invalid_token"/);
+  });
+
+  it('the username field may hold the email, in any case', async () => {
+    const r = await call(`${base}/api/auth/signin`, { json: { username: 'ADMIN1@Example.com', password: 'adminpass123' } });
+    assert.equal(r.status, 200);
+    assert.equal(r.json.username, 'admin1');
+  });
+
+  it('the cookie path: /api/users with only the cookie; sign-out needs X-CSRF-TOKEN', async () => {
+    const login = await call(`${base}/api/auth/signin`, { json: { username: 'admin1', password: 'adminpass123' } });
+    const jar = cookiesFrom(login.headers);
+    const onlyAccess = cookieHeader({ access_token_cookie: jar.access_token_cookie! });
+
+    const users = await call(`${base}/api/users`, { headers: { cookie: onlyAccess } });
+    assert.equal(users.status, 200);
+
+    const noCsrf = await call(`${base}/api/auth/signout`, { method: 'POST', headers: { cookie: onlyAccess } });
+    assert.equal(noCsrf.status, 401);
+    assert.equal(noCsrf.json.detail, 'Missing CSRF token');
+
+    const wrongCsrf = await call(`${base}/api/auth/signout`, { method: 'POST', headers: { cookie: onlyAccess, 'x-csrf-token': 'not-it' } });
+    assert.equal(wrongCsrf.status, 401);
+    assert.equal(wrongCsrf.json.detail, 'CSRF double submit tokens do not match');
+
+    // The refused attempts changed nothing: the cookie still works.
+    assert.equal((await call(`${base}/api/users`, { headers: { cookie: onlyAccess } })).status, 200);
+
+    const ok = await call(`${base}/api/auth/signout`, { method: 'POST', headers: { cookie: onlyAccess, 'x-csrf-token': jar.csrf_access_token! } });
+    assert.equal(ok.status, 200);
+    const cleared = ok.headers.getSetCookie().join('\n');
+    assert.match(cleared, /access_token_cookie=;/);
+    assert.match(cleared, /refresh_token_cookie=;/);
+    assert.equal((await call(`${base}/api/users`, { headers: { cookie: onlyAccess } })).status, 401);
+  });
+
+  it('refresh by cookie rotates the pair; the old refresh token is then refused', async () => {
+    const login = await call(`${base}/api/auth/signin`, { form: { username: 'admin1', password: 'adminpass123' } });
+    const jar = cookiesFrom(login.headers);
+    const r = await call(`${base}/api/auth/refresh`, {
+      method: 'POST',
+      headers: { cookie: cookieHeader({ refresh_token_cookie: jar.refresh_token_cookie! }), 'x-csrf-token': jar.csrf_refresh_token! },
+    });
+    assert.equal(r.status, 200);
+    assert.notEqual(r.json.refresh_token, login.json.refresh_token);
+    const fresh = JSON.parse(Buffer.from(r.json.access_token.split('.')[1], 'base64url').toString()).fresh;
+    assert.equal(fresh, false);
+    const reuse = await call(`${base}/api/auth/refresh`, { json: { refresh_token: login.json.refresh_token } });
+    assert.equal(reuse.status, 401);
+    // An access token is not a refresh token.
+    const wrong = await call(`${base}/api/auth/refresh`, { method: 'POST', headers: { authorization: `Bearer ${login.json.access_token}` } });
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.json.code, 'ERR_JWT_WRONG_TYPE');
+  });
+});
+
+describe('seed 000: who may grant roles', () => {
+  let s: Running;
+  before(async () => {
+    s = await startServer();
+  });
+  after(() => s.close());
+
+  it('a second sign-up asking for ROLE_ADMIN without an admin token gets 403 and creates nothing', async () => {
+    const first = await call(`${s.url}/api/auth/signup`, { json: { username: 'root1', email: 'root1@example.com', password: 'adminpass123', roles: ['ROLE_ADMIN'] } });
+    assert.equal(first.status, 201);
+    const second = await call(`${s.url}/api/auth/signup`, { json: { username: 'mallory', email: 'mallory@example.com', password: 'adminpass123', roles: ['ROLE_ADMIN'] } });
+    assert.equal(second.status, 403);
+    assert.equal(await s.warden.storage.users.findByLogin('mallory'), null);
+    assert.equal(await s.warden.storage.users.count(), 1);
+
+    // A plain user's token does not help either.
+    const plain = await call(`${s.url}/api/auth/signup`, { json: { username: 'plain', email: 'plain@example.com', password: 'adminpass123' } });
+    assert.equal(plain.status, 201);
+    assert.deepEqual(plain.json.roles, ['user']);
+    const login = await call(`${s.url}/api/auth/signin`, { json: { username: 'plain', password: 'adminpass123' } });
+    const withUser = await call(`${s.url}/api/auth/signup`, {
+      json: { username: 'mallory', email: 'mallory@example.com', password: 'adminpass123', roles: ['admin'] },
+      headers: { authorization: `Bearer ${login.json.access_token}` },
+    });
+    assert.equal(withUser.status, 403);
+    assert.equal(await s.warden.storage.users.findByLogin('mallory'), null);
+    // ...and a plain user may not list users.
+    const list = await call(`${s.url}/api/users`, { headers: { authorization: `Bearer ${login.json.access_token}` } });
+    assert.equal(list.status, 403);
+  });
+
+  it('ten racing first sign-ups asking for admin: exactly one becomes admin', async () => {
+    const fresh = await startServer();
+    try {
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) =>
+        call(`${fresh.url}/api/auth/signup`, { json: { username: `racer${i}`, email: `racer${i}@example.com`, password: 'adminpass123', roles: ['ROLE_ADMIN'] } })));
+      assert.equal(results.filter((r) => r.status === 201).length, 1);
+      assert.equal(results.filter((r) => r.status === 403).length, 9);
+      assert.equal(await fresh.warden.storage.users.count(), 1);
+    } finally {
+      await fresh.close();
+    }
+  });
+});
