@@ -1,0 +1,147 @@
+// Storage factories for tests: memory, SQLite (temp files) and PostgreSQL (one fresh schema per
+// storage, so runs and tests never see each other's rows). Reused by any test that needs a real
+// database, e.g. HTTP race tests.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { createMemoryStorage, createPostgresStorage, createSqliteStorage, type Storage } from '../../src/storage/index.js';
+
+const DEFAULT_URLS = ['postgres://postgres@127.0.0.1:5432/test', 'postgres://root@127.0.0.1:5432/test'];
+
+const masked = (url: string): string => url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+
+async function reachable(url: string): Promise<string | null> {
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    await c.query('SELECT 1');
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+let probe: Promise<{ url?: string; skip?: string }> | undefined;
+
+/**
+ * The PostgreSQL URL to test against (TEST_DATABASE_URL, else the local defaults), or why the
+ * PostgreSQL tests are skipped. With CI set an unreachable server is an error, not a skip:
+ * CI must not pass green without having tested PostgreSQL.
+ */
+export function postgresUrlOrSkip(): Promise<{ url?: string; skip?: string }> {
+  probe ??= (async () => {
+    const candidates = process.env.TEST_DATABASE_URL ? [process.env.TEST_DATABASE_URL] : DEFAULT_URLS;
+    let reason = '';
+    for (const url of candidates) {
+      const err = await reachable(url);
+      if (err === null) return { url };
+      reason = err;
+    }
+    const msg = `PostgreSQL not reachable at ${candidates.map(masked).join(' or ')} (${reason}): start it or set TEST_DATABASE_URL`;
+    if (process.env.CI) throw new Error(`${msg} [CI is set, so this is a failure, not a skip]`);
+    return { skip: msg };
+  })();
+  return probe;
+}
+
+export interface StorageFactory {
+  readonly name: 'memory' | 'sqlite' | 'postgres';
+  /** Set when this kind cannot run here; pass it to describe()/it() as `skip`. */
+  readonly skip?: string;
+  /** A fresh, empty, migrated storage. The caller closes it. */
+  create(): Promise<Storage>;
+  /** Another, unmigrated handle on the same database as `of` (as a second process would open it); null for memory. */
+  reopen(of: Storage): Storage | null;
+  /** Removes what create() made: temp files, schemas. Close the storages first. */
+  cleanup(): Promise<void>;
+}
+
+function memoryFactory(): StorageFactory {
+  return {
+    name: 'memory',
+    async create() {
+      const s = createMemoryStorage();
+      await s.migrate();
+      return s;
+    },
+    reopen: () => null,
+    async cleanup() {},
+  };
+}
+
+function sqliteFactory(): StorageFactory {
+  let dir: string | undefined;
+  let n = 0;
+  const paths = new WeakMap<Storage, string>();
+  return {
+    name: 'sqlite',
+    async create() {
+      dir ??= mkdtempSync(join(tmpdir(), 'warden-storage-'));
+      // A sub-folder that does not exist yet: the adapter must create it.
+      const path = join(dir, `db${++n}`, 'warden.db');
+      const s = createSqliteStorage(path);
+      paths.set(s, path);
+      await s.migrate();
+      return s;
+    },
+    reopen(of) {
+      const path = paths.get(of);
+      if (!path) throw new Error('reopen: not a storage of this factory');
+      const s = createSqliteStorage(path);
+      paths.set(s, path);
+      return s;
+    },
+    async cleanup() {
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function postgresFactory(): Promise<StorageFactory> {
+  const { url, skip } = await postgresUrlOrSkip();
+  const runId = `warden_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const schemas: string[] = [];
+  const schemaOf = new WeakMap<Storage, string>();
+  const open = (schema: string): Storage => {
+    const s = createPostgresStorage(url!, { schema });
+    schemaOf.set(s, schema);
+    return s;
+  };
+  return {
+    name: 'postgres',
+    ...(skip !== undefined ? { skip } : {}),
+    async create() {
+      if (!url) throw new Error(skip);
+      const schema = `${runId}_${schemas.length + 1}`;
+      schemas.push(schema);
+      const s = open(schema);
+      await s.migrate();
+      return s;
+    },
+    reopen(of) {
+      const schema = schemaOf.get(of);
+      if (!schema) throw new Error('reopen: not a storage of this factory');
+      return open(schema);
+    },
+    async cleanup() {
+      if (!url || schemas.length === 0) return;
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      try {
+        for (const schema of schemas.splice(0)) await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+/** One factory per adapter; the PostgreSQL one carries `skip` when no server is reachable. */
+export async function storageFactories(): Promise<StorageFactory[]> {
+  return [memoryFactory(), sqliteFactory(), await postgresFactory()];
+}

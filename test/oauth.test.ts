@@ -1,0 +1,103 @@
+// /oauth/token and /oauth/revoke driven as an RFC 6749 / RFC 7009 client would, every error included.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { call, startServer, type Running } from './helpers/server.js';
+
+describe('OAuth2 endpoints', () => {
+  let s: Running;
+  let token: string;
+  let revoke: string;
+  before(async () => {
+    s = await startServer();
+    token = `${s.url}/oauth/token`;
+    revoke = `${s.url}/oauth/revoke`;
+    const r = await call(`${s.url}/api/auth/signup`, { json: { username: 'client', email: 'client@example.com', password: 'password-123' } });
+    assert.equal(r.status, 201);
+  });
+  after(() => s.close());
+
+  const me = (t: string) => call(`${s.url}/api/v1/auth/verify`, { headers: { authorization: `Bearer ${t}` } });
+  const password = () => call(token, { form: { grant_type: 'password', username: 'client', password: 'password-123' } });
+
+  it('password grant: §5.1 body with Cache-Control: no-store', async () => {
+    const r = await password();
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('cache-control'), 'no-store');
+    assert.equal(r.headers.get('pragma'), 'no-cache');
+    assert.equal(r.json.token_type, 'Bearer');
+    assert.equal(r.json.expires_in, 900);
+    assert.equal(typeof r.json.access_token, 'string');
+    assert.equal(typeof r.json.refresh_token, 'string');
+    assert.equal((await me(r.json.access_token)).status, 200);
+  });
+
+  it('refresh_token grant rotates; the old refresh token is then invalid_grant', async () => {
+    const first = (await password()).json;
+    const r = await call(token, { form: { grant_type: 'refresh_token', refresh_token: first.refresh_token } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('cache-control'), 'no-store');
+    assert.notEqual(r.json.refresh_token, first.refresh_token);
+    const again = await call(token, { form: { grant_type: 'refresh_token', refresh_token: first.refresh_token } });
+    assert.equal(again.status, 400);
+    assert.equal(again.json.error, 'invalid_grant');
+  });
+
+  const errors: [string, Record<string, string>, string][] = [
+    ['no grant_type', { username: 'client', password: 'password-123' }, 'invalid_request'],
+    ['unknown grant_type', { grant_type: 'client_credentials' }, 'unsupported_grant_type'],
+    ['password grant without password', { grant_type: 'password', username: 'client' }, 'invalid_request'],
+    ['wrong password', { grant_type: 'password', username: 'client', password: 'nope-nope' }, 'invalid_grant'],
+    ['unknown user', { grant_type: 'password', username: 'ghost', password: 'password-123' }, 'invalid_grant'],
+    ['refresh grant without a token', { grant_type: 'refresh_token' }, 'invalid_request'],
+    ['garbage refresh token', { grant_type: 'refresh_token', refresh_token: 'a.b.c' }, 'invalid_grant'],
+  ];
+  for (const [name, form, error] of errors) {
+    it(`§5.2 error: ${name} → 400 ${error}`, async () => {
+      const r = await call(token, { form });
+      assert.equal(r.status, 400);
+      assert.equal(r.json.error, error);
+      assert.equal(typeof r.json.error_description, 'string');
+      assert.equal(r.headers.get('cache-control'), 'no-store');
+    });
+  }
+
+  it('an access token is not a refresh grant', async () => {
+    const t = (await password()).json;
+    const r = await call(token, { form: { grant_type: 'refresh_token', refresh_token: t.access_token } });
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error, 'invalid_grant');
+  });
+
+  it('a JSON body is invalid_request (RFC 6749 §4.3.2 asks for a form)', async () => {
+    const r = await call(token, { json: { grant_type: 'password', username: 'client', password: 'password-123' } });
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error, 'invalid_request');
+  });
+
+  it('a repeated parameter is invalid_request (§3.2)', async () => {
+    const r = await call(token, { body: 'grant_type=password&grant_type=password&username=client&password=password-123', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    assert.equal(r.status, 400);
+    assert.equal(r.json.error, 'invalid_request');
+  });
+
+  it('RFC 7009: revoking an access token refuses it', async () => {
+    const t = (await password()).json;
+    const r = await call(revoke, { form: { token: t.access_token, token_type_hint: 'access_token' } });
+    assert.equal(r.status, 200);
+    assert.equal((await me(t.access_token)).status, 401);
+  });
+
+  it('RFC 7009: revoking a refresh token ends its session', async () => {
+    const t = (await password()).json;
+    assert.equal((await call(revoke, { form: { token: t.refresh_token } })).status, 200);
+    assert.equal((await call(token, { form: { grant_type: 'refresh_token', refresh_token: t.refresh_token } })).json.error, 'invalid_grant');
+    assert.equal((await me(t.access_token)).status, 401);
+  });
+
+  it('RFC 7009: 200 for an unknown or invalid token; 400 invalid_request without one', async () => {
+    assert.equal((await call(revoke, { form: { token: 'not-a-token' } })).status, 200);
+    const missing = await call(revoke, { form: { token_type_hint: 'access_token' } });
+    assert.equal(missing.status, 400);
+    assert.equal(missing.json.error, 'invalid_request');
+  });
+});

@@ -1,0 +1,113 @@
+// Seed 004's three curl commands, as the seed writes them and in its order, then every row of
+// its error tables, then the routes Warden adds around them.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { call, curl, startServer, type Running } from './helpers/server.js';
+
+describe('seed 004: /api/v1', () => {
+  let s: Running;
+  let now = Date.now();
+  let base: string;
+  before(async () => {
+    s = await startServer({}, { clock: () => now });
+    base = s.url;
+    const r = await call(`${base}/api/v1/auth/signup`, {
+      json: { username: 'admin', email: 'admin@example.com', password: 'secretpassword', full_name: 'Admin User', roles: ['admin', 'user'] },
+    });
+    assert.equal(r.status, 201);
+    assert.equal(r.json.message, 'User created');
+  });
+  after(() => s.close());
+
+  let access = '';
+  let refresh = '';
+
+  it('POST /auth/login (the seed\'s curl)', async () => {
+    const r = await curl(`curl -X POST "${base}/api/v1/auth/login" \\
+  -H "Content-Type: application/x-www-form-urlencoded" \\
+  -d "username=admin@example.com&password=secretpassword"`);
+    assert.equal(r.status, 200);
+    assert.equal(r.json.message, 'Login successful');
+    assert.deepEqual(Object.keys(r.json.data), ['access_token', 'refresh_token', 'token_type']);
+    assert.equal(r.json.data.token_type, 'bearer');
+    access = r.json.data.access_token;
+    refresh = r.json.data.refresh_token;
+  });
+
+  it('POST /auth/refresh?refresh_token=… (the seed\'s curl)', async () => {
+    const r = await curl(`curl -X POST "${base}/api/v1/auth/refresh?refresh_token=${refresh}"`);
+    assert.equal(r.status, 200);
+    assert.equal(r.json.message, 'Token refreshed successfully');
+    assert.deepEqual(Object.keys(r.json.data), ['access_token', 'refresh_token', 'token_type']);
+    assert.notEqual(r.json.data.refresh_token, refresh);
+    access = r.json.data.access_token;
+    refresh = r.json.data.refresh_token;
+  });
+
+  it('GET /auth/me (the seed\'s curl)', async () => {
+    const r = await curl(`curl -X GET "${base}/api/v1/auth/me" \\
+  -H "Authorization: Bearer ${access}"`);
+    assert.equal(r.status, 200);
+    assert.equal(r.json.message, 'User profile retrieved');
+    assert.deepEqual(Object.keys(r.json.data), ['user_id', 'email', 'full_name', 'is_active', 'roles']);
+    assert.equal(r.json.data.email, 'admin@example.com');
+    assert.equal(r.json.data.full_name, 'Admin User');
+    assert.equal(r.json.data.is_active, true);
+    assert.deepEqual(r.json.data.roles, ['admin', 'user']);
+    assert.match(r.json.data.user_id, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  });
+
+  // ---- the seed's error tables ----
+
+  it('login: 401 for wrong credentials', async () => {
+    const r = await call(`${base}/api/v1/auth/login`, { form: { username: 'admin@example.com', password: 'wrong-password' } });
+    assert.equal(r.status, 401);
+    assert.equal(r.json.data, null);
+    const nobody = await call(`${base}/api/v1/auth/login`, { form: { username: 'nobody@example.com', password: 'secretpassword' } });
+    assert.equal(nobody.status, 401);
+  });
+
+  it('refresh: 401 for an invalid or expired refresh token', async () => {
+    assert.equal((await call(`${base}/api/v1/auth/refresh?refresh_token=garbage`, { method: 'POST' })).status, 401);
+    assert.equal((await call(`${base}/api/v1/auth/refresh?refresh_token=${access}`, { method: 'POST' })).status, 401);
+    const login = await call(`${base}/api/v1/auth/login`, { form: { username: 'admin@example.com', password: 'secretpassword' } });
+    const saved = now;
+    now += 31 * 86400 * 1000; // past REFRESH_TOKEN_EXPIRES_DAYS
+    const expired = await call(`${base}/api/v1/auth/refresh?refresh_token=${login.json.data.refresh_token}`, { method: 'POST' });
+    now = saved;
+    assert.equal(expired.status, 401);
+    assert.equal(expired.json.message, 'Token has expired');
+  });
+
+  it('me: 403 for an invalid or expired token', async () => {
+    const bad = await call(`${base}/api/v1/auth/me`, { headers: { authorization: 'Bearer not.a.token' } });
+    assert.equal(bad.status, 403);
+    const saved = now;
+    now += 16 * 60 * 1000; // past ACCESS_TOKEN_EXPIRES_MINUTES
+    const expired = await call(`${base}/api/v1/auth/me`, { headers: { authorization: `Bearer ${access}` } });
+    now = saved;
+    assert.equal(expired.status, 403);
+    assert.equal(expired.json.message, 'Token has expired');
+    assert.equal((await call(`${base}/api/v1/auth/me`)).status, 403);
+  });
+
+  it('me: 404 for a user that no longer exists, 400 for an inactive user', async () => {
+    // A sessionless token for an id that has no user (as another service holding the key could mint).
+    const { createTokenIssuer } = await import('../src/tokens/issue.js');
+    const mint = createTokenIssuer({ keys: s.warden.keys, accessExpiresIn: 900, refreshExpiresIn: 3600, clock: () => now });
+    const gone = mint.createAccessToken('00000000-0000-4000-8000-000000000000');
+    const r404 = await call(`${base}/api/v1/auth/me`, { headers: { authorization: `Bearer ${gone}` } });
+    assert.equal(r404.status, 404);
+    assert.equal(r404.json.message, 'User not found');
+
+    const u = await call(`${base}/api/v1/auth/signup`, { json: { username: 'sleepy', email: 'sleepy@example.com', password: 'secretpassword' } });
+    const login = await call(`${base}/api/v1/auth/login`, { form: { username: 'sleepy@example.com', password: 'secretpassword' } });
+    // Marked inactive behind Warden's back (directly in the database): the profile says so with 400.
+    await s.warden.storage.users.update(u.json.data.id, { isActive: false });
+    const r400 = await call(`${base}/api/v1/auth/me`, { headers: { authorization: `Bearer ${login.json.data.access_token}` } });
+    assert.equal(r400.status, 400);
+    assert.equal(r400.json.message, 'Inactive user');
+    const relogin = await call(`${base}/api/v1/auth/login`, { form: { username: 'sleepy@example.com', password: 'secretpassword' } });
+    assert.equal(relogin.status, 400);
+  });
+});
