@@ -9,11 +9,13 @@ export const ASYMMETRIC_ALGORITHMS = [
 ] as const;
 export const ALGORITHMS = [...HMAC_ALGORITHMS, ...ASYMMETRIC_ALGORITHMS] as const;
 export type Algorithm = (typeof ALGORITHMS)[number];
+export type HmacAlgorithm = (typeof HMAC_ALGORITHMS)[number];
+export type AsymmetricAlgorithm = (typeof ASYMMETRIC_ALGORITHMS)[number];
 
 export function isAlgorithm(v: unknown): v is Algorithm {
   return typeof v === 'string' && (ALGORITHMS as readonly string[]).includes(v);
 }
-export function isHmac(alg: Algorithm): boolean {
+export function isHmac(alg: Algorithm): alg is HmacAlgorithm {
   return alg.startsWith('HS');
 }
 
