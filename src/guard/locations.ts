@@ -1,6 +1,6 @@
 // Where a token may travel, as flask-jwt-extended's JWT_TOKEN_LOCATION: headers, cookies,
 // query string, JSON body. Each finder returns the raw token or undefined when it is absent.
-import { parse as parseCookieHeader } from '@fastify/cookie';
+import { fastifyCookie } from '@fastify/cookie';
 import type { FastifyRequest } from 'fastify';
 import { WardenError } from '../errors.js';
 import type { TokenType } from '../tokens/types.js';
@@ -46,7 +46,7 @@ export function readCookies(req: FastifyRequest): Record<string, string | undefi
   const cached = (req as { cookies?: Record<string, string | undefined> }).cookies;
   if (cached && Object.keys(cached).length > 0) return cached;
   const header = req.headers.cookie;
-  return header ? parseCookieHeader(header) : {};
+  return header ? fastifyCookie.parse(header) : {};
 }
 
 export function fromCookie(req: FastifyRequest, s: LocationSettings, type: TokenType): string | undefined {

@@ -27,6 +27,12 @@ export interface ErrorRouteConfig {
   tokenErrorStatus?: number;
 }
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    tokenErrorStatus?: number;
+  }
+}
+
 export function toHttpError(err: unknown, tokenErrorStatus?: number): HttpError {
   const e = normalise(err);
   const headers: Record<string, string> = {};
@@ -78,3 +84,6 @@ export function errorHandler(body: (e: HttpError) => unknown) {
 
 export const detailBody = (e: HttpError) => ({ detail: e.message, code: e.code, ...e.details });
 export const envelopeBody = (e: HttpError) => ({ message: e.message, data: null, code: e.code, ...e.details });
+
+/** For services using the guard on their own: {"detail", "code"} bodies and WWW-Authenticate. */
+export const wardenErrorHandler = errorHandler(detailBody);

@@ -1,0 +1,33 @@
+"""flask-jwt-extended on the other side of Warden's tokens (driven by test/flask-interop.test.ts).
+
+  flask_jwt.py create <identity>   prints an access token made by create_access_token(fresh=True)
+  flask_jwt.py verify <token>      prints {"status": ..., "claims": ...} from a @jwt_required() route
+The shared secret comes from the environment variable SECRET_KEY.
+"""
+import json
+import os
+import sys
+
+from flask import Flask, jsonify
+from flask_jwt_extended import JWTManager, create_access_token, get_jwt, jwt_required
+
+app = Flask(__name__)
+app.config["JWT_SECRET_KEY"] = os.environ["SECRET_KEY"]
+app.config["JWT_TOKEN_LOCATION"] = ["headers"]
+JWTManager(app)
+
+
+@app.get("/protected")
+@jwt_required()
+def protected():
+    return jsonify(get_jwt())
+
+
+if __name__ == "__main__":
+    mode, arg = sys.argv[1], sys.argv[2]
+    if mode == "create":
+        with app.app_context():
+            print(create_access_token(identity=arg, fresh=True, additional_claims={"roles": ["user"]}))
+    else:
+        res = app.test_client().get("/protected", headers={"Authorization": "Bearer " + arg})
+        print(json.dumps({"status": res.status_code, "claims": res.get_json()}))
