@@ -53,8 +53,8 @@ export interface StorageFactory {
   readonly name: 'memory' | 'sqlite' | 'postgres';
   /** Set when this kind cannot run here; pass it to describe()/it() as `skip`. */
   readonly skip?: string;
-  /** A fresh, empty, migrated storage. The caller closes it. */
-  create(): Promise<Storage>;
+  /** A fresh, empty storage, migrated unless `migrate: false`. The caller closes it. */
+  create(opts?: { migrate?: boolean }): Promise<Storage>;
   /** Another, unmigrated handle on the same database as `of` (as a second process would open it); null for memory. */
   reopen(of: Storage): Storage | null;
   /** Removes what create() made: temp files, schemas. Close the storages first. */
@@ -64,9 +64,9 @@ export interface StorageFactory {
 function memoryFactory(): StorageFactory {
   return {
     name: 'memory',
-    async create() {
+    async create({ migrate = true } = {}) {
       const s = createMemoryStorage();
-      await s.migrate();
+      if (migrate) await s.migrate();
       return s;
     },
     reopen: () => null,
@@ -80,13 +80,13 @@ function sqliteFactory(): StorageFactory {
   const paths = new WeakMap<Storage, string>();
   return {
     name: 'sqlite',
-    async create() {
+    async create({ migrate = true } = {}) {
       dir ??= mkdtempSync(join(tmpdir(), 'warden-storage-'));
       // A sub-folder that does not exist yet: the adapter must create it.
       const path = join(dir, `db${++n}`, 'warden.db');
       const s = createSqliteStorage(path);
       paths.set(s, path);
-      await s.migrate();
+      if (migrate) await s.migrate();
       return s;
     },
     reopen(of) {
@@ -115,12 +115,12 @@ async function postgresFactory(): Promise<StorageFactory> {
   return {
     name: 'postgres',
     ...(skip !== undefined ? { skip } : {}),
-    async create() {
+    async create({ migrate = true } = {}) {
       if (!url) throw new Error(skip);
       const schema = `${runId}_${schemas.length + 1}`;
       schemas.push(schema);
       const s = open(schema);
-      await s.migrate();
+      if (migrate) await s.migrate();
       return s;
     },
     reopen(of) {

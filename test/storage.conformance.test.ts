@@ -1,0 +1,524 @@
+// The storage contract (src/storage/types.ts), checked against every adapter with the same
+// test bodies. A fresh, empty storage per test; PostgreSQL uses a fresh schema per storage and
+// is skipped (or, with CI set, failed) when no server is reachable.
+import { describe, it, before, after, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { inspect } from 'node:util';
+import {
+  MIGRATIONS, UniqueViolation, openStorage, parseDatabaseUrl,
+  type NewSession, type NewUser, type RotateResult, type SessionRecord, type Storage,
+} from '../src/storage/index.js';
+import { storageFactories, type StorageFactory } from './helpers/storage.js';
+
+const T = 1_700_000_000_000; // a fixed "now" in epoch ms: every deadline below is relative to it
+const HOUR = 3_600_000;
+const HASH = '$argon2id$v=19$m=19456,t=2,p=1$c2VjcmV0LXNhbHQ$SECRET-HASH-MARKER';
+
+let n = 0;
+function user(over: Partial<NewUser> = {}): NewUser {
+  n++;
+  return {
+    id: randomUUID(), username: `user${n}`, email: `user${n}@example.com`, fullName: `User ${n}`,
+    roles: ['user'], isActive: true, passwordHash: HASH, createdAt: T + n, ...over,
+  };
+}
+
+function session(userId: string, over: Partial<NewSession> = {}): NewSession {
+  return {
+    id: randomUUID(), userId, refreshJti: randomUUID(), createdAt: T, expiresAt: T + 24 * HOUR,
+    idleExpiresAt: T + 2 * HOUR, userAgent: 'test-agent/1.0', ip: '203.0.113.7', ...over,
+  };
+}
+
+/** The rejection of `p` (fails the test if it resolves). */
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  return p.then(() => assert.fail('expected a rejection'), (e: unknown) => e);
+}
+
+function conformance(f: StorageFactory): void {
+  let s: Storage;
+  const extra: Storage[] = []; // other handles opened by a test; closed after it
+  const reopen = (of: Storage): Storage | null => {
+    const o = f.reopen(of);
+    if (o) extra.push(o);
+    return o;
+  };
+
+  beforeEach(async () => {
+    s = await f.create();
+  });
+  afterEach(async () => {
+    for (const o of extra.splice(0)) await o.close();
+    await s.close();
+  });
+  after(() => f.cleanup());
+
+  describe('users', () => {
+    it('create returns the record and findById round-trips every field exactly', async () => {
+      const input = user({ fullName: null, roles: ['admin', 'user'], isActive: false, createdAt: 4_102_444_800_123 });
+      const created = await s.users.create(input);
+      const { createdAt, ...rest } = input;
+      assert.deepEqual(created, { ...rest, createdAt, updatedAt: createdAt });
+      assert.deepEqual(await s.users.findById(input.id), created);
+      assert.equal(await s.users.findById(randomUUID()), null);
+      assert.equal(await s.users.findById('not-a-uuid'), null, 'a malformed id is simply not found');
+    });
+
+    it('create defaults createdAt and updatedAt to now', async () => {
+      const before = Date.now();
+      const { createdAt: _omit, ...input } = user();
+      const u = await s.users.create(input);
+      assert.ok(u.createdAt >= before && u.createdAt <= Date.now(), `createdAt ${u.createdAt}`);
+      assert.equal(u.updatedAt, u.createdAt);
+    });
+
+    it('rejects a duplicate username case-insensitively and a duplicate email, with UniqueViolation', async () => {
+      await s.users.create(user({ username: 'Alice', email: 'alice@example.com' }));
+      const byName = await rejection(s.users.create(user({ username: 'aLICE' })));
+      assert.ok(byName instanceof UniqueViolation, String(byName));
+      assert.equal(byName.field, 'username');
+      const byEmail = await rejection(s.users.create(user({ email: 'alice@example.com' })));
+      assert.ok(byEmail instanceof UniqueViolation, String(byEmail));
+      assert.equal(byEmail.field, 'email');
+      assert.ok(!inspect(byName).includes('SECRET-HASH') && !inspect(byEmail).includes('SECRET-HASH'));
+      assert.equal(await s.users.count(), 1);
+    });
+
+    it('a failed user write never carries the password hash in its error', async () => {
+      // roles that are not an array: a CHECK failure in SQL, whose details would list the whole row.
+      const err = await s.users.create(user({ roles: 'admin' as unknown as string[] })).then(() => null, (e: unknown) => e);
+      if (f.name !== 'memory') assert.ok(err, 'the database refuses a non-array roles value');
+      assert.ok(!inspect(err, { depth: 5, showHidden: true }).includes('SECRET-HASH'), inspect(err));
+    });
+
+    it('createFirst inserts only into an empty table', async () => {
+      const first = await s.users.createFirst(user({ username: 'root' }));
+      assert.equal(first?.username, 'root');
+      assert.equal(await s.users.createFirst(user({ username: 'second' })), null);
+      assert.equal(await s.users.findByLogin('second'), null);
+      assert.equal(await s.users.count(), 1);
+    });
+
+    it('createFirst: of 10 concurrent calls exactly one creates', async () => {
+      const results = await Promise.all(Array.from({ length: 10 }, () => s.users.createFirst(user())));
+      assert.equal(results.filter((r) => r !== null).length, 1);
+      assert.equal(await s.users.count(), 1);
+    });
+
+    it('createFirst: exactly one wins across two handles on the same database', { skip: f.name === 'memory' && 'one process only' }, async () => {
+      const other = reopen(s)!;
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? other : s).users.createFirst(user())));
+      assert.equal(results.filter((r) => r !== null).length, 1);
+      assert.equal(await other.users.count(), 1);
+    });
+
+    it('findByLogin matches the username in any case, or the email trimmed and lower-cased', async () => {
+      const u = await s.users.create(user({ username: 'Carol.Smith', email: 'carol@example.com' }));
+      assert.equal((await s.users.findByLogin('carol.smith'))?.id, u.id);
+      assert.equal((await s.users.findByLogin('CAROL.SMITH'))?.id, u.id);
+      assert.equal((await s.users.findByLogin('carol@example.com'))?.id, u.id);
+      assert.equal((await s.users.findByLogin('  Carol@Example.COM '))?.id, u.id);
+      assert.equal(await s.users.findByLogin('carol'), null);
+      assert.equal(await s.users.findByLogin('carol@example'), null);
+      assert.equal(await s.users.findByLogin('%'), null, 'no wildcard matching');
+    });
+
+    it('findByLogin prefers the email match for a login with "@", the username match otherwise', async () => {
+      const owner = await s.users.create(user({ username: 'dave', email: 'dave@example.com' }));
+      const squatter = await s.users.create(user({ username: 'dave@example.com', email: 'other@example.com' }));
+      assert.equal((await s.users.findByLogin('Dave@Example.com'))?.id, owner.id);
+      assert.equal((await s.users.findByLogin('dave'))?.id, owner.id);
+      assert.equal((await s.users.findByLogin('other@example.com'))?.id, squatter.id);
+    });
+
+    it('list: created_at then id order, pagination and total', async () => {
+      // Inserted out of order; two share a createdAt so the id decides.
+      const ids = ['00000000-0000-4000-8000-00000000000b', '00000000-0000-4000-8000-00000000000a'];
+      await s.users.create(user({ username: 'u3', createdAt: T + 30 }));
+      await s.users.create(user({ username: 'u1', createdAt: T + 10 }));
+      await s.users.create(user({ id: ids[0]!, username: 'u2b', createdAt: T + 20 }));
+      await s.users.create(user({ id: ids[1]!, username: 'u2a', createdAt: T + 20 }));
+      await s.users.create(user({ username: 'u4', createdAt: T + 40 }));
+      const all = await s.users.list({ limit: 100, offset: 0 });
+      assert.deepEqual(all.users.map((u) => u.username), ['u1', 'u2a', 'u2b', 'u3', 'u4']);
+      assert.equal(all.total, 5);
+      const pages = [];
+      for (let offset = 0; offset < 6; offset += 2) pages.push(await s.users.list({ limit: 2, offset }));
+      assert.deepEqual(pages.map((p) => p.users.map((u) => u.username)), [['u1', 'u2a'], ['u2b', 'u3'], ['u4']]);
+      assert.deepEqual(pages.map((p) => p.total), [5, 5, 5]);
+      assert.deepEqual(await s.users.list({ limit: 10, offset: 50 }), { users: [], total: 5 });
+      assert.deepEqual(await s.users.list({ limit: 0, offset: 0 }), { users: [], total: 5 });
+      await assert.rejects(s.users.list({ limit: -1, offset: 0 }), RangeError);
+    });
+
+    it('list filters: email substring, exact role membership, active; total counts the matches', async () => {
+      await s.users.create(user({ username: 'a', email: 'ann@corp.io', roles: ['admin'] }));
+      await s.users.create(user({ username: 'b', email: 'bob@corp.io', roles: ['superadmin', 'user'], isActive: false }));
+      await s.users.create(user({ username: 'c', email: 'cy_x@home.net', roles: ['user', 'admin'] }));
+      await s.users.create(user({ username: 'd', email: 'cyzx@home.net', roles: [] }));
+      const names = async (q: Parameters<Storage['users']['list']>[0]) => {
+        const r = await s.users.list(q);
+        return { names: r.users.map((u) => u.username), total: r.total };
+      };
+      assert.deepEqual(await names({ limit: 10, offset: 0, email: '@corp' }), { names: ['a', 'b'], total: 2 });
+      assert.deepEqual(await names({ limit: 10, offset: 0, email: 'CORP.IO' }), { names: ['a', 'b'], total: 2 });
+      assert.deepEqual(await names({ limit: 10, offset: 0, email: 'y_' }), { names: ['c'], total: 1 }, "'_' is literal");
+      assert.deepEqual(await names({ limit: 10, offset: 0, email: '%' }), { names: [], total: 0 }, "'%' is literal");
+      assert.deepEqual(await names({ limit: 10, offset: 0, role: 'admin' }), { names: ['a', 'c'], total: 2 }, 'not superadmin');
+      assert.deepEqual(await names({ limit: 10, offset: 0, role: 'dmin' }), { names: [], total: 0 });
+      assert.deepEqual(await names({ limit: 10, offset: 0, active: false }), { names: ['b'], total: 1 });
+      assert.deepEqual(await names({ limit: 10, offset: 0, active: true }), { names: ['a', 'c', 'd'], total: 3 });
+      assert.deepEqual(await names({ limit: 1, offset: 0, role: 'user', active: true }), { names: ['c'], total: 1 });
+      assert.deepEqual(await names({ limit: 1, offset: 1, email: 'home' }), { names: ['d'], total: 2 });
+    });
+
+    it('update applies each field, bumps updatedAt, keeps the rest', async () => {
+      const u = await s.users.create(user({ createdAt: Date.now() }));
+      const patched = await s.users.update(u.id, {
+        roles: ['admin'], isActive: false, fullName: null, passwordHash: 'new-hash', email: ' New@Example.com ',
+      });
+      assert.ok(patched);
+      assert.ok(patched.updatedAt > u.updatedAt, 'updatedAt moves forward even within the same millisecond');
+      assert.deepEqual(patched, {
+        ...u, roles: ['admin'], isActive: false, fullName: null, passwordHash: 'new-hash', email: 'new@example.com',
+        updatedAt: patched.updatedAt,
+      });
+      assert.deepEqual(await s.users.findById(u.id), patched);
+      const again = await s.users.update(u.id, { fullName: 'Back', email: undefined, roles: undefined });
+      assert.ok(again && again.updatedAt > patched.updatedAt);
+      assert.equal(again.fullName, 'Back');
+      assert.equal(again.email, 'new@example.com', 'undefined leaves a field alone');
+      assert.deepEqual(again.roles, ['admin']);
+      assert.equal((await s.users.findByLogin('new@example.com'))?.id, u.id);
+      assert.equal(await s.users.update(randomUUID(), { fullName: 'x' }), null);
+    });
+
+    it('update to a taken email throws UniqueViolation and changes nothing; keeping one\'s own email is fine', async () => {
+      const a = await s.users.create(user({ email: 'a@example.com' }));
+      const b = await s.users.create(user({ email: 'b@example.com' }));
+      const err = await rejection(s.users.update(b.id, { email: 'A@example.com', fullName: 'changed' }));
+      assert.ok(err instanceof UniqueViolation && err.field === 'email', String(err));
+      assert.deepEqual(await s.users.findById(b.id), b);
+      assert.equal((await s.users.update(a.id, { email: 'a@example.com' }))?.email, 'a@example.com');
+    });
+
+    it('delete removes the user and cascades to their sessions only', async () => {
+      const a = await s.users.create(user());
+      const b = await s.users.create(user());
+      const sa = await s.sessions.create(session(a.id));
+      const sb = await s.sessions.create(session(b.id));
+      assert.equal(await s.users.delete(a.id), true);
+      assert.equal(await s.users.delete(a.id), false);
+      assert.equal(await s.users.findById(a.id), null);
+      assert.equal(await s.sessions.get(sa.id), null);
+      assert.deepEqual(await s.sessions.get(sb.id), sb);
+      assert.equal(await s.users.count(), 1);
+      // The freed username and email can be taken again.
+      await s.users.create(user({ username: a.username.toUpperCase(), email: a.email }));
+    });
+
+    it('count follows creates and deletes', async () => {
+      assert.equal(await s.users.count(), 0);
+      const a = await s.users.create(user());
+      await s.users.create(user());
+      assert.equal(await s.users.count(), 2);
+      await s.users.delete(a.id);
+      assert.equal(await s.users.count(), 1);
+    });
+
+    it('returned records are copies, not live views', async () => {
+      const u = await s.users.create(user({ roles: ['user'] }));
+      u.roles.push('admin');
+      (await s.users.findById(u.id))!.roles.push('root');
+      assert.deepEqual((await s.users.findById(u.id))!.roles, ['user']);
+    });
+  });
+
+  describe('sessions', () => {
+    let uid: string;
+    beforeEach(async () => {
+      uid = (await s.users.create(user())).id;
+    });
+
+    it('create fills lastUsedAt and the end fields; get round-trips', async () => {
+      const input = session(uid, { userAgent: null, ip: null });
+      const created = await s.sessions.create(input);
+      assert.deepEqual(created, { ...input, lastUsedAt: T, endedAt: null, endReason: null });
+      assert.deepEqual(await s.sessions.get(input.id), created);
+      const withLast = await s.sessions.create(session(uid, { lastUsedAt: T + 5 }));
+      assert.equal(withLast.lastUsedAt, T + 5);
+      assert.equal(await s.sessions.get(randomUUID()), null);
+    });
+
+    it('create refuses an unknown user and a duplicate id', async () => {
+      await assert.rejects(s.sessions.create(session(randomUUID())));
+      const x = await s.sessions.create(session(uid));
+      await assert.rejects(s.sessions.create(session(uid, { id: x.id })));
+    });
+
+    const rotate = (id: string, presentedJti: string, newJti: string = randomUUID(), now = T + HOUR) =>
+      s.sessions.rotate({ id, presentedJti, newJti, now, idleExpiresAt: now + 2 * HOUR });
+
+    it('rotate swaps the jti and moves lastUsedAt and the idle deadline', async () => {
+      const x = await s.sessions.create(session(uid));
+      const r = await rotate(x.id, x.refreshJti, 'jti-2');
+      assert.equal(r.status, 'rotated');
+      const expected: SessionRecord = { ...x, refreshJti: 'jti-2', lastUsedAt: T + HOUR, idleExpiresAt: T + 3 * HOUR };
+      assert.deepEqual((r as { session: SessionRecord }).session, expected);
+      assert.deepEqual(await s.sessions.get(x.id), expected);
+      // And again from the new one, later (the idle deadline has moved, so this is still live).
+      assert.equal((await rotate(x.id, 'jti-2', 'jti-3', T + 2.5 * HOUR)).status, 'rotated');
+    });
+
+    it('rotate with a retired jti reports reuse and ends the session; the current jti is then dead too', async () => {
+      const x = await s.sessions.create(session(uid));
+      await rotate(x.id, x.refreshJti, 'jti-2');
+      const r = await rotate(x.id, x.refreshJti, 'jti-3', T + HOUR + 1);
+      assert.equal(r.status, 'reused');
+      const ended = (r as { session: SessionRecord }).session;
+      assert.equal(ended.endedAt, T + HOUR + 1);
+      assert.equal(ended.endReason, 'reuse');
+      assert.equal(ended.refreshJti, 'jti-2', 'reuse does not install the new jti');
+      assert.deepEqual(await s.sessions.get(x.id), ended);
+      assert.deepEqual(await rotate(x.id, 'jti-2', 'jti-4', T + HOUR + 2), { status: 'ended' });
+      assert.deepEqual(await s.sessions.get(x.id), ended, 'nothing changed');
+    });
+
+    it('rotate on an ended session reports ended and changes nothing', async () => {
+      const x = await s.sessions.create(session(uid));
+      const ended = await s.sessions.end(x.id, 'logout', T + 1);
+      assert.deepEqual(await rotate(x.id, x.refreshJti), { status: 'ended' });
+      assert.deepEqual(await rotate(x.id, 'some-other-jti'), { status: 'ended' });
+      assert.deepEqual(await s.sessions.get(x.id), ended);
+    });
+
+    it('rotate past the absolute deadline reports expired (the deadline itself is past)', async () => {
+      const x = await s.sessions.create(session(uid, { expiresAt: T + HOUR, idleExpiresAt: T + 10 * HOUR }));
+      assert.deepEqual(await rotate(x.id, x.refreshJti, 'n1', T + HOUR), { status: 'expired' });
+      assert.deepEqual(await rotate(x.id, 'stale-jti', 'n2', T + HOUR), { status: 'expired' }, 'not reuse');
+      assert.deepEqual(await s.sessions.get(x.id), x, 'nothing changed, not ended');
+      assert.equal((await rotate(x.id, x.refreshJti, 'n3', T + HOUR - 1)).status, 'rotated', 'one ms before is fine');
+    });
+
+    it('rotate past the idle deadline reports expired', async () => {
+      const x = await s.sessions.create(session(uid, { idleExpiresAt: T + HOUR }));
+      assert.deepEqual(await rotate(x.id, x.refreshJti, 'n1', T + HOUR), { status: 'expired' });
+      assert.deepEqual(await rotate(x.id, x.refreshJti, 'n1', T + 5 * HOUR), { status: 'expired' });
+      assert.deepEqual(await s.sessions.get(x.id), x);
+      assert.equal((await rotate(x.id, x.refreshJti, 'n2', T + HOUR - 1)).status, 'rotated');
+    });
+
+    it('rotate of an unknown session reports missing', async () => {
+      assert.deepEqual(await rotate(randomUUID(), 'whatever'), { status: 'missing' });
+    });
+
+    it('rotate race: of 20 concurrent calls with the same jti exactly one rotates, and reuse ends the session', async () => {
+      const x = await s.sessions.create(session(uid));
+      const other = f.name === 'memory' ? s : reopen(s)!; // a second pool / connection where possible
+      const results: RotateResult[] = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          (i % 2 ? other : s).sessions.rotate({ id: x.id, presentedJti: x.refreshJti, newJti: `new-${i}`, now: T + HOUR, idleExpiresAt: T + 3 * HOUR }),
+        ),
+      );
+      const winners = results.filter((r) => r.status === 'rotated');
+      assert.equal(winners.length, 1, JSON.stringify(results.map((r) => r.status)));
+      const losers = results.filter((r) => r.status !== 'rotated').map((r) => r.status);
+      assert.ok(losers.every((st) => st === 'reused' || st === 'ended'), losers.join());
+      assert.ok(losers.includes('reused'), 'the first loser detects the reuse');
+      const final = await s.sessions.get(x.id);
+      assert.equal(final?.endReason, 'reuse');
+      assert.equal(final?.endedAt, T + HOUR);
+      assert.equal(final?.refreshJti, (winners[0] as { session: SessionRecord }).session.refreshJti);
+    });
+
+    it('end ends a session once; absent or already ended gives null', async () => {
+      const x = await s.sessions.create(session(uid));
+      const ended = await s.sessions.end(x.id, 'logout', T + 7);
+      assert.deepEqual(ended, { ...x, endedAt: T + 7, endReason: 'logout' });
+      assert.equal(await s.sessions.end(x.id, 'admin', T + 8), null);
+      assert.deepEqual(await s.sessions.get(x.id), ended, 'the first ending stands');
+      assert.equal(await s.sessions.end(randomUUID(), 'logout', T), null);
+    });
+
+    it('endAllForUser ends the user\'s unended sessions except one, and only theirs', async () => {
+      const other = (await s.users.create(user())).id;
+      const keep = await s.sessions.create(session(uid));
+      const a = await s.sessions.create(session(uid));
+      const b = await s.sessions.create(session(uid, { expiresAt: T + 1 })); // expired, never ended
+      const before = await s.sessions.create(session(uid));
+      const previously = await s.sessions.end(before.id, 'logout', T + 2);
+      const theirs = await s.sessions.create(session(other));
+
+      const ended = await s.sessions.endAllForUser(uid, 'password', T + HOUR, keep.id);
+      assert.deepEqual(ended.sort(), [a.id, b.id].sort());
+      for (const id of [a.id, b.id]) {
+        const row = await s.sessions.get(id);
+        assert.equal(row?.endedAt, T + HOUR);
+        assert.equal(row?.endReason, 'password');
+      }
+      assert.equal((await s.sessions.get(keep.id))?.endedAt, null);
+      assert.deepEqual(await s.sessions.get(before.id), previously, 'an earlier ending is kept');
+      assert.deepEqual(await s.sessions.get(theirs.id), theirs);
+
+      assert.deepEqual(await s.sessions.endAllForUser(uid, 'admin', T + 2 * HOUR), [keep.id]);
+      assert.deepEqual(await s.sessions.endAllForUser(uid, 'admin', T + 3 * HOUR), []);
+      assert.deepEqual(await s.sessions.endAllForUser(randomUUID(), 'admin', T), []);
+    });
+
+    it('listActive: live sessions of the user only, newest first', async () => {
+      const now = T + HOUR;
+      const other = (await s.users.create(user())).id;
+      const old = await s.sessions.create(session(uid, { createdAt: T - 10 }));
+      const newest = await s.sessions.create(session(uid, { createdAt: T + 10 }));
+      const tieA = await s.sessions.create(session(uid, { id: '00000000-0000-4000-8000-00000000000a', createdAt: T }));
+      const tieB = await s.sessions.create(session(uid, { id: '00000000-0000-4000-8000-00000000000b', createdAt: T }));
+      const ended = await s.sessions.create(session(uid, { createdAt: T + 20 }));
+      await s.sessions.end(ended.id, 'logout', T + 30);
+      await s.sessions.create(session(uid, { createdAt: T + 21, expiresAt: now })); // absolute deadline reached
+      await s.sessions.create(session(uid, { createdAt: T + 22, idleExpiresAt: now - 1 })); // idle
+      await s.sessions.create(session(other, { createdAt: T + 23 }));
+      const live = await s.sessions.listActive(uid, now);
+      assert.deepEqual(live.map((x) => x.id), [newest.id, tieB.id, tieA.id, old.id]);
+      assert.deepEqual(live[0], newest);
+      assert.deepEqual(await s.sessions.listActive(randomUUID(), now), []);
+    });
+
+    it('purge deletes sessions ended or expired strictly before the cut-off, and nothing else', async () => {
+      const cut = T + 10 * HOUR;
+      const later = { expiresAt: cut + HOUR, idleExpiresAt: cut + HOUR }; // deadlines after the cut-off
+      const endedBefore = await s.sessions.create(session(uid, later));
+      await s.sessions.end(endedBefore.id, 'logout', cut - 1);
+      const endedAt = await s.sessions.create(session(uid, later));
+      await s.sessions.end(endedAt.id, 'logout', cut); // not before the cut-off
+      const expired = await s.sessions.create(session(uid, { expiresAt: cut - 1, idleExpiresAt: cut + HOUR }));
+      const idle = await s.sessions.create(session(uid, { expiresAt: cut + HOUR, idleExpiresAt: cut - 1 }));
+      const live = await s.sessions.create(session(uid, later));
+      const edge = await s.sessions.create(session(uid, { expiresAt: cut, idleExpiresAt: cut }));
+      assert.equal(await s.sessions.purge(cut), 3);
+      for (const gone of [endedBefore, expired, idle]) assert.equal(await s.sessions.get(gone.id), null);
+      for (const kept of [endedAt, live, edge]) assert.ok(await s.sessions.get(kept.id));
+      assert.equal(await s.sessions.purge(cut), 0);
+    });
+  });
+
+  describe('revocations', () => {
+    it('add upserts on (kind, key): the new value, the later deadline', async () => {
+      await s.revocations.add({ kind: 'roles', key: 'u1', value: '["a"]', expiresAt: T + 100 });
+      await s.revocations.add({ kind: 'roles', key: 'u1', value: '["b"]', expiresAt: T + 50 });
+      await s.revocations.add({ kind: 'user', key: 'u1', value: '1700000000', expiresAt: T + 10 });
+      await s.revocations.add({ kind: 'user', key: 'u1', value: '1700000100', expiresAt: T + 20 });
+      await s.revocations.add({ kind: 'jti', key: 'j1', value: '', expiresAt: T + 30 });
+      const live = await s.revocations.listLive(T);
+      const byKind = Object.fromEntries(live.map((r) => [`${r.kind}:${r.key}`, r]));
+      assert.equal(live.length, 3);
+      assert.deepEqual(byKind['roles:u1'], { kind: 'roles', key: 'u1', value: '["b"]', expiresAt: T + 100 });
+      assert.deepEqual(byKind['user:u1'], { kind: 'user', key: 'u1', value: '1700000100', expiresAt: T + 20 });
+      assert.deepEqual(byKind['jti:j1'], { kind: 'jti', key: 'j1', value: '', expiresAt: T + 30 });
+    });
+
+    it('listLive leaves out facts expired at now; purge deletes exactly those', async () => {
+      await s.revocations.add({ kind: 'jti', key: 'gone', value: '', expiresAt: T - 1 });
+      await s.revocations.add({ kind: 'sid', key: 'edge', value: '', expiresAt: T });
+      await s.revocations.add({ kind: 'sid', key: 'live', value: '', expiresAt: T + 1 });
+      assert.deepEqual((await s.revocations.listLive(T)).map((r) => r.key), ['live']);
+      assert.equal((await s.revocations.listLive(T - 1)).length, 2);
+      assert.equal(await s.revocations.purge(T), 2);
+      assert.equal(await s.revocations.purge(T), 0);
+      assert.deepEqual((await s.revocations.listLive(0)).map((r) => r.key), ['live']);
+    });
+  });
+
+  describe('lifecycle', () => {
+    it('migrate again is a no-op that keeps the data', async () => {
+      const u = await s.users.create(user());
+      await s.migrate();
+      await s.migrate();
+      assert.deepEqual(await s.users.findById(u.id), u);
+      assert.equal(await s.users.count(), 1);
+    });
+
+    it('several instances migrating a new database at once apply each migration once', { skip: f.name === 'memory' && 'one process only' }, async () => {
+      const fresh = await f.create({ migrate: false });
+      extra.push(fresh);
+      const handles = [fresh, reopen(fresh)!, reopen(fresh)!, reopen(fresh)!];
+      await Promise.all(handles.map((h) => h.migrate()));
+      const u = await handles[1]!.users.create(user());
+      assert.deepEqual(await handles[2]!.users.findById(u.id), u);
+      assert.ok(MIGRATIONS.length >= 1);
+    });
+
+    it('data persists across close and reopen', { skip: f.name === 'memory' && 'nothing to reopen' }, async () => {
+      const u = await s.users.create(user());
+      const x = await s.sessions.create(session(u.id));
+      await s.revocations.add({ kind: 'sid', key: x.id, value: '', expiresAt: T + HOUR });
+      const again = reopen(s)!;
+      await s.close();
+      await again.migrate();
+      assert.deepEqual(await again.users.findById(u.id), u);
+      assert.deepEqual(await again.sessions.get(x.id), x);
+      assert.deepEqual(await again.revocations.listLive(T), [{ kind: 'sid', key: x.id, value: '', expiresAt: T + HOUR }]);
+    });
+
+    it('ping answers while open and fails after close; close twice is fine', async () => {
+      await s.ping();
+      await s.close();
+      await assert.rejects(s.ping());
+      await s.close();
+    });
+  });
+}
+
+const factories = await storageFactories();
+for (const f of factories) {
+  describe(`storage conformance: ${f.name}`, f.skip !== undefined ? { skip: f.skip } : {}, () => conformance(f));
+}
+
+describe('openStorage', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'warden-open-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('picks the adapter from the URL', () => {
+    assert.deepEqual(parseDatabaseUrl('memory:'), { kind: 'memory' });
+    assert.deepEqual(parseDatabaseUrl('sqlite:./data/w.db'), { kind: 'sqlite', path: './data/w.db' });
+    assert.deepEqual(parseDatabaseUrl('sqlite:/abs/w.db'), { kind: 'sqlite', path: '/abs/w.db' });
+    assert.deepEqual(parseDatabaseUrl('sqlite:///abs/w.db'), { kind: 'sqlite', path: '/abs/w.db' });
+    assert.deepEqual(parseDatabaseUrl('sqlite://rel/w.db'), { kind: 'sqlite', path: 'rel/w.db' });
+    assert.deepEqual(parseDatabaseUrl('file:///abs/my%20w.db'), { kind: 'sqlite', path: '/abs/my w.db' });
+    assert.deepEqual(parseDatabaseUrl('file:rel.db'), { kind: 'sqlite', path: 'rel.db' });
+    assert.deepEqual(parseDatabaseUrl('postgres://u@h:5432/d'), { kind: 'postgres', url: 'postgres://u@h:5432/d' });
+    assert.deepEqual(parseDatabaseUrl('postgresql://u@h/d'), { kind: 'postgres', url: 'postgresql://u@h/d' });
+  });
+
+  it('an unknown scheme names DATABASE_URL and the accepted forms, without the password', async () => {
+    const err = await rejection(openStorage('mysql://me:hunter2@db/x'));
+    assert.ok(err instanceof Error);
+    assert.match(err.message, /DATABASE_URL/);
+    for (const form of ['sqlite:', 'postgres://', 'memory:']) assert.ok(err.message.includes(form), err.message);
+    assert.ok(!err.message.includes('hunter2'));
+    assert.throws(() => parseDatabaseUrl('sqlite:'), /DATABASE_URL/);
+  });
+
+  it('opens migrated storages: memory, and sqlite in a folder it creates, via each URL form', async () => {
+    const mem = await openStorage('memory:');
+    assert.equal(mem.kind, 'memory');
+    await mem.users.create(user());
+    await mem.close();
+    const urls = [`sqlite:${join(dir, 'a', 'w.db')}`, `sqlite://${join(dir, 'b', 'w.db')}`, pathToFileURL(join(dir, 'c', 'w.db')).href];
+    for (const url of urls) {
+      const db = await openStorage(url);
+      assert.equal(db.kind, 'sqlite');
+      await db.users.create(user());
+      assert.equal(await db.users.count(), 1);
+      await db.close();
+    }
+    for (const sub of ['a', 'b', 'c']) assert.ok(existsSync(join(dir, sub, 'w.db')));
+  });
+});
