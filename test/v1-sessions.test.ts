@@ -164,6 +164,7 @@ describe('/api/v1 sessions', () => {
 
     it('creates, lists with filters and pages, reads', async () => {
       for (let i = 0; i < 5; i++) {
+        now += 1000; // lists are ordered by creation time
         const r = await call(`${base}/users`, { json: { username: `bulk${i}`, email: `bulk${i}@corp.test`, password: 'password-123', roles: i % 2 ? ['auditor'] : undefined }, headers: bearer(admin) });
         assert.equal(r.status, 201);
       }

@@ -13,7 +13,7 @@ from flask_jwt_extended import JWTManager, create_access_token, get_jwt, jwt_req
 
 app = Flask(__name__)
 app.config["JWT_SECRET_KEY"] = os.environ["SECRET_KEY"]
-app.config["JWT_TOKEN_LOCATION"] = ["headers"]
+app.config["JWT_TOKEN_LOCATION"] = ["headers", "cookies"]  # as seed 000: tokens carry a csrf claim
 JWTManager(app)
 
 

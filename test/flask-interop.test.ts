@@ -1,0 +1,55 @@
+// Tokens cross between Warden and a real flask-jwt-extended (Debian's python3-python-flask-jwt-extended)
+// sharing SECRET_KEY: Flask accepts Warden's access tokens and Warden accepts Flask's.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { call, startServer, TEST_SECRET, type Running } from './helpers/server.js';
+
+const script = new URL('./interop/flask_jwt.py', import.meta.url).pathname;
+const PYTHON = '/usr/bin/python3';
+
+function flask(mode: 'create' | 'verify', arg: string): string {
+  return execFileSync(PYTHON, [script, mode, arg], { env: { ...process.env, SECRET_KEY: TEST_SECRET }, encoding: 'utf8' }).trim();
+}
+
+function flaskAvailable(): string | undefined {
+  try {
+    execFileSync(PYTHON, ['-c', 'import flask_jwt_extended'], { stdio: 'ignore' });
+    return undefined;
+  } catch {
+    return 'flask-jwt-extended is not installed for /usr/bin/python3 (apt-get install python3-python-flask-jwt-extended); interop not checked';
+  }
+}
+
+describe('interop with flask-jwt-extended', { skip: flaskAvailable() }, () => {
+  let s: Running;
+  before(async () => {
+    s = await startServer();
+  });
+  after(() => s.close());
+
+  it('a Flask service with the same SECRET_KEY accepts Warden\'s access token and reads its claims', async () => {
+    await call(`${s.url}/api/auth/signup`, { json: { username: 'pyuser', email: 'py@example.com', password: 'password-123' } });
+    const login = await call(`${s.url}/api/auth/signin`, { json: { username: 'pyuser', password: 'password-123' } });
+    const out = JSON.parse(flask('verify', login.json.access_token));
+    assert.equal(out.status, 200);
+    assert.equal(out.claims.sub, login.json.id);
+    assert.equal(out.claims.type, 'access');
+    assert.equal(out.claims.fresh, true);
+    assert.deepEqual(out.claims.roles, ['user']);
+    // and refuses Warden's refresh token where an access token is required, as it should
+    assert.notEqual(JSON.parse(flask('verify', login.json.refresh_token)).status, 200);
+  });
+
+  it('Warden\'s guard accepts an access token made by flask-jwt-extended', async () => {
+    const id = '7b0c5a4e-1f2d-4c3b-9a8e-6d5f4e3c2b1a';
+    const token = flask('create', id);
+    const r = await call(`${s.url}/api/v1/auth/verify`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('x-auth-user'), id);
+    assert.equal(r.headers.get('x-auth-roles'), 'user');
+    // Its claims have the same names and order as Warden's own.
+    const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString());
+    assert.deepEqual(Object.keys(claims).filter((k) => k !== 'roles'), ['fresh', 'iat', 'jti', 'type', 'sub', 'nbf', 'csrf', 'exp']);
+  });
+});
