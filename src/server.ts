@@ -4,7 +4,7 @@ import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { Accounts } from './accounts/service.js';
 import type { Config } from './config.js';
 import { wardenGuard } from './guard/plugin.js';
@@ -90,7 +90,8 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
 
   const app = Fastify({
     logger: options.logger ?? loggerOptions(config),
-    disableRequestLogging: !['debug', 'trace'].includes(config.logLevel),
+    // Per-request lines only at debug: at info they would cost more than the auth check itself.
+    logController: new LogController({ disableRequestLogging: !['debug', 'trace'].includes(config.logLevel) }),
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     // Stack traces stay in the log; a client sees only the mapped error.
