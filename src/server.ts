@@ -8,7 +8,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import { Accounts } from './accounts/service.js';
 import type { Config } from './config.js';
 import { wardenGuard } from './guard/plugin.js';
-import { RevocationIndex, Revoker } from './guard/revocation.js';
+import { RevocationIndex, Revoker, type RevocationBus } from './guard/revocation.js';
 import { apiRoutes } from './http/api.js';
 import type { RouteContext } from './http/context.js';
 import { detailBody, errorHandler } from './http/errors.js';
@@ -26,6 +26,8 @@ import { createTokenVerifier } from './tokens/verify.js';
 export interface WardenOptions {
   /** Use this storage instead of opening DATABASE_URL (tests, embedding). */
   storage?: Storage;
+  /** Use this revocation bus instead of one on REDIS_URL (tests give each run its own channel). */
+  bus?: RevocationBus;
   /** Fastify's logger option; default: pino at LOG_LEVEL with secrets redacted. */
   logger?: FastifyServerOptions['logger'];
   clock?: () => number;
@@ -62,7 +64,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
   if (options.storage) await storage.migrate();
 
   const index = new RevocationIndex();
-  const bus = config.redisUrl ? createRedisBus(config.redisUrl) : undefined;
+  const bus = options.bus ?? (config.redisUrl ? createRedisBus(config.redisUrl) : undefined);
   const revoker = new Revoker(index, storage.revocations, bus, clock);
   await revoker.start();
 
