@@ -1,6 +1,5 @@
 // Where a token may travel, as flask-jwt-extended's JWT_TOKEN_LOCATION: headers, cookies,
 // query string, JSON body. Each finder returns the raw token or undefined when it is absent.
-import { fastifyCookie } from '@fastify/cookie';
 import type { FastifyRequest } from 'fastify';
 import { WardenError } from '../errors.js';
 import type { TokenType } from '../tokens/types.js';
@@ -41,12 +40,28 @@ export function fromHeader(req: FastifyRequest, s: LocationSettings): string | u
   throw new WardenError('ERR_JWT_MALFORMED', `Bad ${s.headerName} header. Expected '${s.headerName}: ${s.headerType} <JWT>'`);
 }
 
-/** Cookies are parsed lazily, only when a guarded route looks for one. */
+/**
+ * Cookies are parsed lazily, only when a guarded route looks for one. Parsed here rather than with
+ * @fastify/cookie's parser, which exists only once that plugin has loaded: the guard must work without it.
+ */
 export function readCookies(req: FastifyRequest): Record<string, string | undefined> {
-  const cached = (req as { cookies?: Record<string, string | undefined> }).cookies;
-  if (cached && Object.keys(cached).length > 0) return cached;
   const header = req.headers.cookie;
-  return header ? fastifyCookie.parse(header) : {};
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  if (!header) return out;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) continue;
+    const name = part.slice(0, eq).trim();
+    if (name in out) continue; // the first of duplicate names wins, as RFC 6265 §5.4 orders them
+    let value = part.slice(eq + 1).trim();
+    if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
+    try {
+      out[name] = value.includes('%') ? decodeURIComponent(value) : value;
+    } catch {
+      out[name] = value;
+    }
+  }
+  return out;
 }
 
 export function fromCookie(req: FastifyRequest, s: LocationSettings, type: TokenType): string | undefined {

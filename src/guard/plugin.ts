@@ -7,7 +7,7 @@ import { WardenError } from '../errors.js';
 import { isFresh } from '../tokens/issue.js';
 import type { JwtClaims, TokenType, VerifiedToken } from '../tokens/types.js';
 import {
-  DEFAULT_LOCATION_SETTINGS, fromCookie, fromHeader, fromJson, fromQuery, missingMessage, readCookies,
+  DEFAULT_LOCATION_SETTINGS, fromCookie, fromHeader, fromJson, fromQuery, missingMessage,
   type LocationSettings, type TokenLocation,
 } from './locations.js';
 import type { RevocationIndex } from './revocation.js';
@@ -66,7 +66,7 @@ declare module 'fastify' {
 function guard(fastify: FastifyInstance, opts: GuardOptions, done: (err?: Error) => void): void {
   const settings: LocationSettings = { ...DEFAULT_LOCATION_SETTINGS, ...opts.settings };
   settings.headerName = settings.headerName.toLowerCase();
-  const defaultLocations = opts.locations ?? ['headers', 'cookies'];
+  const defaultLocations = opts.locations ?? ['headers']; // flask-jwt-extended's default
   const csrfProtect = opts.csrfProtect ?? true;
   const csrfMethods = new Set(opts.csrfMethods ?? ['POST', 'PUT', 'PATCH', 'DELETE']);
   const csrfHeader = (opts.csrfHeaderName ?? 'X-CSRF-TOKEN').toLowerCase();
@@ -147,4 +147,3 @@ function guard(fastify: FastifyInstance, opts: GuardOptions, done: (err?: Error)
 }
 
 export const wardenGuard = fp(guard, { name: 'warden-guard', fastify: '5.x' });
-export { readCookies };

@@ -1,0 +1,138 @@
+// jwtRequired's options (seed 003's table plus Warden's roles and revocation), on a bare Fastify app.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import Fastify, { type FastifyInstance } from 'fastify';
+import formbody from '@fastify/formbody';
+import { wardenGuard } from '../src/guard/plugin.js';
+import { RevocationIndex } from '../src/guard/revocation.js';
+import { wardenErrorHandler } from '../src/http/errors.js';
+import { createTokenIssuer } from '../src/tokens/issue.js';
+import { keyRingFromSecret } from '../src/tokens/keys.js';
+import { createTokenVerifier } from '../src/tokens/verify.js';
+
+const keys = keyRingFromSecret('guard-test-secret-of-at-least-32-bytes', 'HS256');
+let now = Date.UTC(2026, 0, 1);
+const clock = () => now;
+const issuer = createTokenIssuer({ keys, accessExpiresIn: 900, refreshExpiresIn: 86400, clock });
+const index = new RevocationIndex();
+const USER = '11111111-1111-4111-8111-111111111111';
+
+describe('jwtRequired', () => {
+  let app: FastifyInstance;
+  before(async () => {
+    app = Fastify();
+    app.setErrorHandler(wardenErrorHandler);
+    await app.register(formbody);
+    await app.register(wardenGuard, { verify: createTokenVerifier({ keys, clock }), revocations: index, clock });
+    const echo = async (req: { jwt: unknown }) => ({ jwt: req.jwt });
+    app.get('/plain', { preHandler: app.jwtRequired() }, echo);
+    app.get('/optional', { preHandler: app.jwtRequired({ optional: true }) }, echo);
+    app.get('/fresh', { preHandler: app.jwtRequired({ fresh: true }) }, echo);
+    app.get('/refresh', { preHandler: app.jwtRequired({ refresh: true }) }, echo);
+    app.get('/any-type', { preHandler: app.jwtRequired({ verifyType: false }) }, echo);
+    app.get('/query', { preHandler: app.jwtRequired({ locations: ['query_string'] }) }, echo);
+    app.post('/json', { preHandler: app.jwtRequired({ locations: ['json'] }) }, echo);
+    app.post('/cookie', { preHandler: app.jwtRequired({ locations: ['cookies'] }) }, echo);
+    app.get('/cookie', { preHandler: app.jwtRequired({ locations: ['cookies'] }) }, echo);
+    app.post('/signout', { preHandler: app.jwtRequired({ skipRevocationCheck: true }) }, echo);
+    app.get('/admin', { preHandler: app.jwtRequired({ roles: ['admin'] }) }, echo);
+    app.get('/both', { preHandler: app.jwtRequired({ locations: ['headers', 'cookies'] }) }, echo);
+  });
+  after(() => app.close());
+
+  const access = (o: Parameters<typeof issuer.issue>[2] = {}) => issuer.issue('access', USER, o);
+  const get = (url: string, token?: string, headers: Record<string, string> = {}) =>
+    app.inject({ url, headers: token ? { authorization: `Bearer ${token}`, ...headers } : headers });
+
+  it('missing: 401 with flask-jwt-extended\'s texts', async () => {
+    const r = await get('/plain');
+    assert.equal(r.statusCode, 401);
+    assert.equal(r.json().detail, 'Missing Authorization Header');
+    assert.equal(r.headers['www-authenticate'], 'Bearer');
+    assert.equal((await get('/cookie')).json().detail, 'Missing cookie "access_token_cookie"');
+    assert.equal((await get('/both')).json().detail, 'Missing JWT in headers or cookies (Missing Authorization Header; Missing cookie "access_token_cookie")');
+  });
+
+  it('optional: absent passes with jwt null; present must still be valid', async () => {
+    const r = await get('/optional');
+    assert.equal(r.statusCode, 200);
+    assert.equal(r.json().jwt, null);
+    assert.equal((await get('/optional', 'bad.token.here')).statusCode, 401);
+    assert.equal((await get('/optional', access().token)).json().jwt.claims.sub, USER);
+  });
+
+  it('fresh: true, false, and fresh-for-a-duration', async () => {
+    assert.equal((await get('/fresh', access({ fresh: true }).token)).statusCode, 200);
+    const stale = await get('/fresh', access({ fresh: false }).token);
+    assert.equal(stale.statusCode, 403);
+    assert.equal(stale.json().detail, 'Fresh token required');
+    const timed = access({ fresh: 300 }).token;
+    assert.equal((await get('/fresh', timed)).statusCode, 200);
+    now += 301_000;
+    assert.equal((await get('/fresh', timed)).statusCode, 403);
+    now -= 301_000;
+  });
+
+  it('refresh and verifyType', async () => {
+    const refresh = issuer.issue('refresh', USER).token;
+    assert.equal((await get('/refresh', refresh)).statusCode, 200);
+    const wrong = await get('/refresh', access().token);
+    assert.equal(wrong.statusCode, 401);
+    assert.equal(wrong.json().detail, 'Only refresh tokens are allowed');
+    assert.equal((await get('/plain', refresh)).json().detail, 'Only non-refresh tokens are allowed');
+    assert.equal((await get('/any-type', refresh)).statusCode, 200);
+  });
+
+  it('query string and JSON body locations', async () => {
+    const t = access().token;
+    assert.equal((await app.inject({ url: `/query?jwt=${t}` })).statusCode, 200);
+    assert.equal((await app.inject({ method: 'POST', url: '/json', payload: { access_token: t } })).statusCode, 200);
+    const missing = await app.inject({ method: 'POST', url: '/json', payload: {} });
+    assert.equal(missing.json().detail, 'Missing "access_token" key in json data.');
+  });
+
+  it('cookies: CSRF double submit by header or by the csrf_token form field', async () => {
+    const { token, claims } = access();
+    const cookie = `access_token_cookie=${token}`;
+    assert.equal((await app.inject({ url: '/cookie', headers: { cookie } })).statusCode, 200);
+    assert.equal((await app.inject({ method: 'POST', url: '/cookie', headers: { cookie } })).json().code, 'ERR_CSRF_MISSING');
+    assert.equal((await app.inject({ method: 'POST', url: '/cookie', headers: { cookie, 'x-csrf-token': 'nope' } })).json().code, 'ERR_CSRF_MISMATCH');
+    assert.equal((await app.inject({ method: 'POST', url: '/cookie', headers: { cookie, 'x-csrf-token': claims.csrf! } })).statusCode, 200);
+    const form = await app.inject({ method: 'POST', url: '/cookie', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: `csrf_token=${claims.csrf}` });
+    assert.equal(form.statusCode, 200);
+  });
+
+  it('revocation: jti, session, and skipRevocationCheck', async () => {
+    const a = access();
+    index.apply({ kind: 'jti', key: a.claims.jti, value: '', expiresAt: now + 900_000 });
+    const r = await get('/plain', a.token);
+    assert.equal(r.statusCode, 401);
+    assert.equal(r.json().detail, 'Token has been revoked');
+    assert.equal((await app.inject({ method: 'POST', url: '/signout', headers: { authorization: `Bearer ${a.token}` } })).statusCode, 200);
+    const s = access({ additionalClaims: { sid: 'session-1' } });
+    index.apply({ kind: 'sid', key: 'session-1', value: '', expiresAt: now + 900_000 });
+    assert.equal((await get('/plain', s.token)).statusCode, 401);
+    index.sweep(now + 900_001);
+    assert.equal((await get('/plain', s.token)).statusCode, 200, 'a fact past its expiry is swept');
+  });
+
+  it('roles: from the token, overridden by an administrator\'s later change', async () => {
+    const admin = access({ additionalClaims: { roles: ['admin'] } }).token;
+    assert.equal((await get('/admin', admin)).statusCode, 200);
+    const denied = await get('/admin', access({ additionalClaims: { roles: ['user'] } }).token);
+    assert.equal(denied.statusCode, 403);
+    assert.equal(denied.json().code, 'ERR_ROLE_REQUIRED');
+    index.apply({ kind: 'roles', key: USER, value: '["user"]', expiresAt: now + 900_000 });
+    assert.equal((await get('/admin', admin)).statusCode, 403);
+  });
+
+  it('expired and not-yet-valid tokens', async () => {
+    const t = access().token;
+    now += 901_000;
+    const r = await get('/plain', t);
+    now -= 901_000;
+    assert.equal(r.statusCode, 401);
+    assert.equal(r.json().detail, 'Token has expired');
+    assert.match(r.headers['www-authenticate'] as string, /error="invalid_token"/);
+  });
+});
