@@ -3,12 +3,11 @@
 // and infers a key's algorithms by sniffing PEM text (CVE-2023-48223's lineage); here each key is a
 // KeyObject bound to one alg at load time, so an HMAC check can only ever see a secret KeyObject.
 import { isUtf8 } from 'node:buffer';
-import {
-  constants, createHmac, sign as cryptoSign, timingSafeEqual, verify as cryptoVerify, type KeyObject,
-} from 'node:crypto';
+import { createHmac, timingSafeEqual, verify as cryptoVerify } from 'node:crypto';
 import { WardenError } from '../errors.js';
 import { decodeBase64url, decodeCheckedBase64url, encodeBase64url } from './base64url.js';
 import { assertKeyFitsAlg, signatureLength, type KeyEntry, type KeyRing } from './keys.js';
+import { asymmetricOptions, HASH, signBytes } from './primitives.js';
 import { isAlgorithm, isHmac, type Algorithm, type JwtHeader } from './types.js';
 
 export const DEFAULT_MAX_TOKEN_LENGTH = 8192;
@@ -49,14 +48,6 @@ interface ParsedHeader {
   readonly candidates: readonly Checker[];
 }
 
-const HASH: Record<Algorithm, string> = {
-  HS256: 'sha256', HS384: 'sha384', HS512: 'sha512',
-  RS256: 'sha256', RS384: 'sha384', RS512: 'sha512',
-  PS256: 'sha256', PS384: 'sha384', PS512: 'sha512',
-  ES256: 'sha256', ES384: 'sha384', ES512: 'sha512',
-  EdDSA: '',
-};
-
 function makeChecker(entry: KeyEntry): Checker {
   const { alg, key } = entry;
   if (!isAlgorithm(alg)) throw new Error(`Key "${entry.kid}" has an unsupported alg`);
@@ -66,21 +57,15 @@ function makeChecker(entry: KeyEntry): Checker {
   if (isHmac(alg)) {
     return {
       entry, sigLength,
-      check: (input, signature) => timingSafeEqual(createHmac(hash, key).update(input, 'latin1').digest(), signature),
+      check: (input, signature) => timingSafeEqual(createHmac(hash!, key).update(input, 'latin1').digest(), signature),
     };
   }
-  const data = (input: string) => Buffer.from(input, 'latin1');
-  let options: Parameters<typeof cryptoVerify>[2];
-  if (alg.startsWith('RS')) options = { key, padding: constants.RSA_PKCS1_PADDING };
-  else if (alg.startsWith('PS')) options = { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST };
-  else if (alg.startsWith('ES')) options = { key, dsaEncoding: 'ieee-p1363' };
-  else options = key;
-  const digest = alg === 'EdDSA' ? null : hash;
+  const options = asymmetricOptions(alg, key);
   return {
     entry, sigLength,
     check: (input, signature) => {
       try {
-        return cryptoVerify(digest, data(input), options, signature);
+        return cryptoVerify(hash, Buffer.from(input, 'latin1'), options, signature);
       } catch {
         return false;
       }
@@ -206,15 +191,5 @@ export function signCompact(header: Record<string, unknown>, payload: Buffer | s
   if (key === undefined) throw new Error(`Key "${entry.kid}" has no private key material`);
   assertKeyFitsAlg(entry.alg, key, 'sign');
   const input = encodeBase64url(JSON.stringify({ alg: entry.alg, ...header })) + '.' + encodeBase64url(payload);
-  return input + '.' + signInput(entry.alg, key, input).toString('base64url');
-}
-
-function signInput(alg: Algorithm, key: KeyObject, input: string): Buffer {
-  const data = Buffer.from(input, 'latin1');
-  const hash = HASH[alg];
-  if (isHmac(alg)) return createHmac(hash, key).update(data).digest();
-  if (alg.startsWith('RS')) return cryptoSign(hash, data, { key, padding: constants.RSA_PKCS1_PADDING });
-  if (alg.startsWith('PS')) return cryptoSign(hash, data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST });
-  if (alg.startsWith('ES')) return cryptoSign(hash, data, { key, dsaEncoding: 'ieee-p1363' });
-  return cryptoSign(null, data, key);
+  return input + '.' + signBytes(entry.alg, key, Buffer.from(input, 'latin1')).toString('base64url');
 }

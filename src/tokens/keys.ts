@@ -6,6 +6,7 @@ import {
   randomBytes, type JsonWebKey, type KeyObject,
 } from 'node:crypto';
 import { decodeBase64url } from './base64url.js';
+import { signBytes, verifyBytes } from './primitives.js';
 import { isAlgorithm, isHmac, type Algorithm, type AsymmetricAlgorithm, type HmacAlgorithm } from './types.js';
 
 export interface KeyEntry {
@@ -87,6 +88,22 @@ export function signatureLength(alg: Algorithm, key: KeyObject): number {
     case 'EdDSA': return 64;
     default: return Math.ceil((key.asymmetricKeyDetails?.modulusLength ?? 0) / 8);
   }
+}
+
+/**
+ * Pairwise consistency: the private key signs and the public key verifies. Comparing exported
+ * public parts is not enough: a JWK (or a SEC1 PEM) may carry a "d" that does not match its x/y,
+ * and node takes the public point as given.
+ */
+function assertPairMatches(alg: Algorithm, privateKey: KeyObject, publicKey: KeyObject): void {
+  const probe = Buffer.from('warden key pair consistency check');
+  let ok = false;
+  try {
+    ok = verifyBytes(alg, publicKey, probe, signBytes(alg, privateKey, probe));
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new Error('the private key does not match the public key');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -178,6 +195,7 @@ export function keyRingFromPem(o: { privateKeyPem: string; publicKeyPem?: string
     if (!a.equals(b)) throw new Error('The public key does not belong to the private key');
   }
   assertKeyFitsAlg(alg, publicKey, 'verify');
+  assertPairMatches(alg, privateKey, publicKey);
   return makeRing([{ kid: o.kid ?? jwkThumbprint(publicKey), alg, key: publicKey, privateKey }], undefined);
 }
 
@@ -247,8 +265,7 @@ function jwkEntry(raw: unknown, i: number): KeyEntry {
     if (!hasPrivate || !canSign) return { kid, alg, key };
     const privateKey = createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' });
     assertKeyFitsAlg(alg, privateKey, 'sign');
-    const a = createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
-    if (!a.equals(key.export({ type: 'spki', format: 'der' }))) throw new Error('the private members do not match the public ones');
+    assertPairMatches(alg, privateKey, key);
     return { kid, alg, key, privateKey };
   } catch (e) {
     const msg = (e as Error).message;
