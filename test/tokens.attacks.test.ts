@@ -479,6 +479,12 @@ describe('malformed tokens', () => {
       const t = raw(body);
       throwsCode(() => verify(t), 'ERR_JWT_MALFORMED', t);
     }
+    // invalid UTF-8 inside a string of otherwise valid claims (lenient decoding would make it U+FFFD)
+    const json = JSON.stringify(claims({ sub: 'user-@' }));
+    const at = json.indexOf('@');
+    const t = raw(Buffer.concat([Buffer.from(json.slice(0, at)), Buffer.from([0xc0, 0xaf]), Buffer.from(json.slice(at + 1))]));
+    throwsCode(() => verify(t), 'ERR_JWT_MALFORMED', t);
+    assert.equal(verify(raw(json)).claims.sub, 'user-@', 'control');
   });
 
   test('signature stripped', () => {
