@@ -7,6 +7,7 @@ import { wardenGuard } from '../src/guard/plugin.js';
 import { RevocationIndex } from '../src/guard/revocation.js';
 import { wardenErrorHandler } from '../src/http/errors.js';
 import { createTokenIssuer } from '../src/tokens/issue.js';
+import { signCompact } from '../src/tokens/jws.js';
 import { keyRingFromSecret } from '../src/tokens/keys.js';
 import { createTokenVerifier } from '../src/tokens/verify.js';
 
@@ -114,6 +115,23 @@ describe('jwtRequired', () => {
     assert.equal((await get('/plain', s.token)).statusCode, 401);
     index.sweep(now + 900_001);
     assert.equal((await get('/plain', s.token)).statusCode, 200, 'a fact past its expiry is swept');
+  });
+
+  it('a user-level rule refuses that user\'s sessionless tokens, including one without iat', async () => {
+    const OTHER = '22222222-2222-4222-8222-222222222222';
+    const before = issuer.issue('access', OTHER).token;
+    const withSession = issuer.issue('access', OTHER, { additionalClaims: { sid: 'live-session' } }).token;
+    const noIat = signCompact({ alg: 'HS256', typ: 'JWT', kid: keys.signer.kid },
+      JSON.stringify({ fresh: false, jti: 'j-no-iat', type: 'access', sub: OTHER, exp: Math.floor(now / 1000) + 600 }), keys.signer);
+    assert.equal((await get('/plain', noIat)).statusCode, 200);
+    index.apply({ kind: 'user', key: OTHER, value: String(Math.floor(now / 1000)), expiresAt: now + 86_400_000 });
+    assert.equal((await get('/plain', before)).statusCode, 401);
+    assert.equal((await get('/plain', noIat)).statusCode, 401);
+    // Session-bound tokens are governed by their session, not by the user rule.
+    assert.equal((await get('/plain', withSession)).statusCode, 200);
+    now += 2000;
+    assert.equal((await get('/plain', issuer.issue('access', OTHER).token)).statusCode, 200, 'a token issued after the rule passes');
+    now -= 2000;
   });
 
   it('roles: from the token, overridden by an administrator\'s later change', async () => {

@@ -1,0 +1,51 @@
+// Rotation through JWKS_FILE: every configured key verifies, the chosen one signs, and the JWKS
+// endpoint publishes the public halves only.
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { createMemoryStorage } from '../src/storage/memory.js';
+import { call, startServer } from './helpers/server.js';
+
+function privateJwk(kid: string) {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  return { ...privateKey.export({ format: 'jwk' }), kid, alg: 'EdDSA', use: 'sig' };
+}
+
+describe('key rotation with JWKS_FILE', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-jwks-'));
+  const file = join(dir, 'jwks.json');
+  writeFileSync(file, JSON.stringify({ keys: [privateJwk('2026-old'), privateJwk('2026-new')] }), { mode: 0o600 });
+  const storage = createMemoryStorage();
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('tokens signed by the old key keep working after the signer moves to the new one', async () => {
+    const env = { ALGORITHM: 'EdDSA', JWKS_FILE: file };
+    const before = await startServer({ ...env, JWKS_SIGNING_KID: '2026-old' }, { storage });
+    await call(`${before.url}/api/auth/signup`, { json: { username: 'rot', email: 'rot@example.com', password: 'password-123' } });
+    const old = (await call(`${before.url}/api/auth/signin`, { json: { username: 'rot', password: 'password-123' } })).json.access_token;
+    const jwks = (await call(`${before.url}/.well-known/jwks.json`)).json;
+    assert.deepEqual(jwks.keys.map((k: { kid: string }) => k.kid).sort(), ['2026-new', '2026-old']);
+    assert.ok(jwks.keys.every((k: { d?: string; kty: string }) => k.d === undefined && k.kty === 'OKP'));
+    await before.close();
+
+    const afterRotation = await startServer({ ...env, JWKS_SIGNING_KID: '2026-new' }, { storage });
+    try {
+      const fresh = (await call(`${afterRotation.url}/api/auth/signin`, { json: { username: 'rot', password: 'password-123' } })).json.access_token;
+      const kidOf = (t: string) => JSON.parse(Buffer.from(t.split('.')[0]!, 'base64url').toString()).kid;
+      assert.equal(kidOf(old), '2026-old');
+      assert.equal(kidOf(fresh), '2026-new');
+      for (const t of [old, fresh]) {
+        assert.equal((await call(`${afterRotation.url}/api/v1/auth/verify`, { headers: { authorization: `Bearer ${t}` } })).status, 200);
+      }
+    } finally {
+      await afterRotation.close();
+    }
+  });
+
+  it('a JWKS_SIGNING_KID that is not in the file stops the start with a clear message', async () => {
+    await assert.rejects(startServer({ ALGORITHM: 'EdDSA', JWKS_FILE: file, JWKS_SIGNING_KID: 'nope' }), /nope/);
+  });
+});
