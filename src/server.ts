@@ -128,10 +128,17 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
   await app.register(async (i) => metaRoutes(i, ctx));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
+  // Ended and expired sessions are kept a week (GET /auth/sessions history, audits), then dropped.
+  const purgeTimer = setInterval(() => {
+    void storage.sessions.purge(clock() - 7 * 86400_000).catch((err: unknown) => app.log.warn({ err }, 'session purge failed'));
+  }, 3600_000);
+  purgeTimer.unref();
+
   return {
     app, accounts, revoker, storage, keys,
     generatedKeyFile: generatedFile,
     async close() {
+      clearInterval(purgeTimer);
       await app.close();
       await revoker.stop();
       if (!options.storage) await storage.close();
