@@ -60,6 +60,9 @@ export interface SignUpInput {
   is_active?: unknown;
 }
 
+/** JWT_LEEWAY_SECONDS' ceiling: revocation entries outlive every token they could still match. */
+const MAX_LEEWAY_SECONDS = 300;
+
 export type LogoutScope = 'local' | 'global' | 'others';
 
 /** Who is asking: the roles in force of a verified token, or null for an anonymous request. */
@@ -227,9 +230,12 @@ export class Accounts {
     await this.revokeSessions(ids);
   }
 
-  /** Every token carrying one of these session ids is refused until the last could expire. */
+  /**
+   * Every access token carrying one of these session ids is refused until the last could expire.
+   * Refresh tokens need no entry: the ended session refuses them at rotation.
+   */
   private async revokeSessions(ids: readonly string[]): Promise<void> {
-    const expiresAt = this.clock() + this.o.refreshTtlSeconds * 1000;
+    const expiresAt = this.clock() + (this.o.accessTtlSeconds + MAX_LEEWAY_SECONDS) * 1000;
     for (const id of ids) await this.o.revoker.revoke({ kind: 'sid', key: id, value: '', expiresAt });
   }
 
