@@ -200,7 +200,7 @@ export class Accounts {
     const now = this.clock();
     const ended: string[] = [];
     if (scope !== 'others') {
-      await this.o.revoker.revoke({ kind: 'jti', key: claims.jti, value: '', expiresAt: claims.exp * 1000 });
+      await this.o.revoker.revoke({ kind: 'jti', key: claims.jti, value: '', expiresAt: (claims.exp + MAX_LEEWAY_SECONDS) * 1000 });
     }
     if (scope === 'local' && typeof claims.sid === 'string') {
       if (await this.o.storage.sessions.end(claims.sid, 'logout', now)) ended.push(claims.sid);
@@ -344,7 +344,7 @@ export class Accounts {
       if (s && s.userId === claims.sub) await this.endSessions([claims.sid], 'revoked');
       return;
     }
-    await this.o.revoker.revoke({ kind: 'jti', key: claims.jti, value: '', expiresAt: claims.exp * 1000 });
+    await this.o.revoker.revoke({ kind: 'jti', key: claims.jti, value: '', expiresAt: (claims.exp + MAX_LEEWAY_SECONDS) * 1000 });
   }
 }
 
