@@ -200,7 +200,7 @@ export class Accounts {
     const now = this.clock();
     const ended: string[] = [];
     if (scope !== 'others') {
-      await this.o.revoker.revoke({ kind: 'jti', key: claims.jti, value: '', expiresAt: (claims.exp + MAX_LEEWAY_SECONDS) * 1000 });
+      await this.revokeJti(claims);
     }
     if (scope === 'local' && typeof claims.sid === 'string') {
       if (await this.o.storage.sessions.end(claims.sid, 'logout', now)) ended.push(claims.sid);
@@ -228,6 +228,11 @@ export class Accounts {
     const now = this.clock();
     for (const id of ids) await this.o.storage.sessions.end(id, reason, now);
     await this.revokeSessions(ids);
+  }
+
+  /** This one token is refused until it could no longer pass anyway. */
+  private revokeJti(claims: JwtClaims): Promise<void> {
+    return this.o.revoker.revoke({ kind: 'jti', key: claims.jti, value: '', expiresAt: (claims.exp + MAX_LEEWAY_SECONDS) * 1000 });
   }
 
   /**
@@ -310,7 +315,7 @@ export class Accounts {
     const now = this.clock();
     if (patch.roles !== undefined && !sameSet(before.roles, patch.roles)) {
       await this.o.revoker.revoke({
-        kind: 'roles', key: id, value: JSON.stringify(patch.roles), expiresAt: now + this.o.accessTtlSeconds * 1000,
+        kind: 'roles', key: id, value: JSON.stringify(patch.roles), expiresAt: now + (this.o.accessTtlSeconds + MAX_LEEWAY_SECONDS) * 1000,
       });
     }
     if ((patch.isActive === false && before.isActive) || patch.passwordHash !== undefined) {
@@ -344,7 +349,7 @@ export class Accounts {
       if (s && s.userId === claims.sub) await this.endSessions([claims.sid], 'revoked');
       return;
     }
-    await this.o.revoker.revoke({ kind: 'jti', key: claims.jti, value: '', expiresAt: (claims.exp + MAX_LEEWAY_SECONDS) * 1000 });
+    await this.revokeJti(claims);
   }
 }
 
