@@ -45,6 +45,9 @@ export interface Config {
   passwordMaxLength: number;
   trustProxy: boolean;
   logLevel: string;
+  signinMaxFailures: number;
+  signinMaxFailuresPerIp: number;
+  signinWindowMinutes: number;
 }
 
 export class ConfigError extends Error {
@@ -191,6 +194,9 @@ export function loadConfig(env: Record<string, string | undefined> = readEnv()):
     passwordMaxLength: int('PASSWORD_MAX_LENGTH', 1024, 64, 4096),
     trustProxy: bool('TRUST_PROXY', false),
     logLevel,
+    signinMaxFailures: int('SIGNIN_MAX_FAILURES', 10, 0, 1_000_000),
+    signinMaxFailuresPerIp: int('SIGNIN_MAX_FAILURES_PER_IP', 100, 0, 1_000_000),
+    signinWindowMinutes: int('SIGNIN_WINDOW_MINUTES', 15, 1, 24 * 60),
   };
   if (config.refreshTokenExpiresDays * 24 * 60 <= config.accessTokenExpiresMinutes) {
     problems.push('REFRESH_TOKEN_EXPIRES_DAYS must outlast ACCESS_TOKEN_EXPIRES_MINUTES');

@@ -6,6 +6,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { Accounts } from './accounts/service.js';
+import { SignInThrottle } from './accounts/throttle.js';
 import type { Config } from './config.js';
 import { wardenGuard } from './guard/plugin.js';
 import { RevocationIndex, Revoker, type RevocationBus } from './guard/revocation.js';
@@ -85,6 +86,14 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
     adminRoles: config.adminRoles,
     defaultRoles: config.defaultRoles,
     passwordMaxLength: config.passwordMaxLength,
+    throttle: config.signinMaxFailures > 0
+      ? new SignInThrottle({
+        maxPerLogin: config.signinMaxFailures,
+        maxPerIp: config.signinMaxFailuresPerIp || Number.MAX_SAFE_INTEGER,
+        windowMs: config.signinWindowMinutes * 60_000,
+        clock,
+      })
+      : undefined,
   });
   if (config.adminUsername && config.adminEmail && config.adminPassword) {
     await accounts.ensureAdmin(config.adminUsername, config.adminEmail, config.adminPassword);

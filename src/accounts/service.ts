@@ -8,6 +8,7 @@ import type { SessionRecord, Storage, UserPatch, UserQuery, UserRecord } from '.
 import { UniqueViolation } from '../storage/types.js';
 import type { JwtClaims } from '../tokens/types.js';
 import { hashPassword, needsRehash, verifyPassword } from './passwords.js';
+import type { SignInThrottle } from './throttle.js';
 import {
   invalid, normaliseEmail, validateBoolean, validateFullName, validatePassword, validateRoles,
   validateUsername,
@@ -36,6 +37,8 @@ export interface AccountsOptions {
   adminRoles: readonly string[];
   defaultRoles: readonly string[];
   passwordMaxLength: number;
+  /** Failed sign-in throttle; none when absent. */
+  throttle?: SignInThrottle;
   clock?: () => number;
 }
 
@@ -124,9 +127,15 @@ export class Accounts {
     }
     // Over-long input is refused before any lookup or hash (no hashing-cost amplification).
     if (login.length > 320 || [...password].length > this.o.passwordMaxLength) throw new WardenError('ERR_BAD_CREDENTIALS');
-    const user = await this.o.storage.users.findByLogin(login.trim());
+    const key = login.trim();
+    this.o.throttle?.check(meta.ip, key);
+    const user = await this.o.storage.users.findByLogin(key);
     const ok = await verifyPassword(user?.passwordHash ?? null, password);
-    if (!user || !ok) throw new WardenError('ERR_BAD_CREDENTIALS');
+    if (!user || !ok) {
+      this.o.throttle?.fail(meta.ip, key);
+      throw new WardenError('ERR_BAD_CREDENTIALS');
+    }
+    this.o.throttle?.succeed(meta.ip, key);
     if (!user.isActive) throw new WardenError('ERR_USER_INACTIVE');
     if (needsRehash(user.passwordHash)) {
       await this.o.storage.users.update(user.id, { passwordHash: await hashPassword(password) });

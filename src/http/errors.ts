@@ -44,6 +44,8 @@ export function toHttpError(err: unknown, tokenErrorStatus?: number): HttpError 
     }
   } else if (e.code === 'ERR_BAD_CREDENTIALS') {
     headers['www-authenticate'] = 'Bearer';
+  } else if (typeof e.details?.retryAfter === 'number') {
+    headers['retry-after'] = String(e.details.retryAfter);
   }
   return { status, code: e.code, message: e.message, details: e.details, headers };
 }

@@ -35,7 +35,8 @@ export async function oauthRoutes(app: FastifyInstance, ctx: RouteContext): Prom
     const e = toHttpError(err);
     if (e.status >= 500) req.log.error({ err }, 'unhandled error');
     // RFC 6749 §5.2: grant and request errors are 400 (401 is for client authentication, unused here).
-    const status = e.status >= 500 || e.status === 413 || e.status === 415 ? e.status : 400;
+    const status = e.status >= 500 || e.status === 413 || e.status === 415 || e.status === 429 ? e.status : 400;
+    if (e.headers['retry-after']) void reply.header('retry-after', e.headers['retry-after']);
     void noStore(reply).code(status).send({
       error: err instanceof OAuthFailure ? err.oauthError : oauthErrorOf(e.code),
       error_description: e.message,

@@ -1,0 +1,45 @@
+// Failed sign-in throttle: 429 with Retry-After after too many failures for one (IP, login),
+// right password or not, until the window passes; other logins are unaffected.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { call, startServer, type Running } from './helpers/server.js';
+
+describe('sign-in throttle', () => {
+  let s: Running;
+  let now = Date.now();
+  before(async () => {
+    s = await startServer({ SIGNIN_MAX_FAILURES: '3', SIGNIN_MAX_FAILURES_PER_IP: '6', SIGNIN_WINDOW_MINUTES: '10' }, { clock: () => now });
+    for (const u of ['victim', 'other', 'third']) {
+      await call(`${s.url}/api/auth/signup`, { json: { username: u, email: `${u}@example.com`, password: 'password-123' } });
+    }
+  });
+  after(() => s.close());
+
+  const signin = (username: string, password: string) => call(`${s.url}/api/auth/signin`, { json: { username, password } });
+
+  it('locks the (ip, login) pair after the limit, even for the right password, until the window passes', async () => {
+    for (let i = 0; i < 3; i++) assert.equal((await signin('victim', 'wrong-password')).status, 401);
+    const locked = await signin('victim', 'password-123');
+    assert.equal(locked.status, 429);
+    assert.equal(locked.json.code, 'ERR_RATE_LIMITED');
+    assert.equal(locked.headers.get('retry-after'), '600');
+    // Another user is free.
+    assert.equal((await signin('other', 'password-123')).status, 200);
+    // OAuth's password grant shares the throttle.
+    const oauth = await call(`${s.url}/oauth/token`, { form: { grant_type: 'password', username: 'victim', password: 'password-123' } });
+    assert.equal(oauth.status, 429);
+    now += 601_000;
+    assert.equal((await signin('victim', 'password-123')).status, 200);
+  });
+
+  it('a success clears the pair; the per-IP limit catches a spray across logins', async () => {
+    for (let i = 0; i < 2; i++) assert.equal((await signin('other', 'wrong-password')).status, 401);
+    assert.equal((await signin('other', 'password-123')).status, 200);
+    for (let i = 0; i < 2; i++) assert.equal((await signin('other', 'wrong-password')).status, 401);
+    assert.equal((await signin('other', 'password-123')).status, 200, 'the earlier failures were forgotten');
+    // 4 IP failures so far in this window; two more reach 6.
+    for (const u of ['third', 'nobody']) assert.equal((await signin(u, 'wrong-password')).status, 401);
+    assert.equal((await signin('third', 'password-123')).status, 429);
+    now += 601_000;
+  });
+});
