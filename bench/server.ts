@@ -1,0 +1,113 @@
+// Bench child process, started pinned to one core by lib.ts's startPinned():
+//   bare | hmac | guard | fastify-jwt | warden   listen on 127.0.0.1:<random> and print `READY {"port":N}`
+//   argon2 <c1,c2..> <seconds> <warmup>   in-process argon2id verify loops; prints `RESULT {...}`
+// The secret comes in BENCH_SECRET, Warden's data folder in BENCH_DATA_DIR.
+import fastifyJwt from '@fastify/jwt';
+import { hash, verify } from '@node-rs/argon2';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { HASH_OPTIONS } from '../src/accounts/passwords.js';
+import { loadConfig } from '../src/config.js';
+import { wardenGuard } from '../src/guard/plugin.js';
+import { RevocationIndex } from '../src/guard/revocation.js';
+import { createWarden } from '../src/server.js';
+import { keyRingFromSecret } from '../src/tokens/keys.js';
+import { createTokenVerifier } from '../src/tokens/verify.js';
+
+// The same small body from every comparable route, so only the auth check differs.
+const BODY = { hello: 'world' };
+const ROUTE = '/hello'; // bench/run.ts knows it too
+
+const mode = process.argv[2];
+const secret = process.env.BENCH_SECRET ?? '';
+
+async function listen(app: FastifyInstance, extra: Record<string, unknown> = {}): Promise<void> {
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+  process.stdout.write(`READY ${JSON.stringify({ port, ...extra })}\n`);
+}
+
+async function main(): Promise<void> {
+  switch (mode) {
+    case 'bare': {
+      // Baseline: the same route and body; the Authorization header arrives but is not read.
+      const app = Fastify({ logger: false });
+      app.get(ROUTE, async () => BODY);
+      return listen(app);
+    }
+    case 'guard': {
+      const app = Fastify({ logger: false });
+      await app.register(wardenGuard, { verify: createTokenVerifier({ keys: keyRingFromSecret(secret, 'HS256') }), revocations: new RevocationIndex() });
+      app.get(ROUTE, { preHandler: app.jwtRequired() }, async () => BODY);
+      return listen(app);
+    }
+    case 'hmac': {
+      // The floor for any per-request check: read the Bearer, one raw HMAC-SHA256, compare.
+      const key = Buffer.from(secret, 'utf8');
+      const app = Fastify({ logger: false });
+      app.get(ROUTE, {
+        preHandler: (req, reply, next) => {
+          const t = (req.headers.authorization ?? '').slice(7);
+          const d = t.lastIndexOf('.');
+          const sig = Buffer.from(t.slice(d + 1), 'base64url');
+          const mac = createHmac('sha256', key).update(t.slice(0, d)).digest();
+          if (sig.length === mac.length && timingSafeEqual(mac, sig)) next();
+          else void reply.code(401).send();
+        },
+      }, async () => BODY);
+      return listen(app);
+    }
+    case 'fastify-jwt': {
+      // Reference: the usual Fastify way (fast-jwt underneath) doing the same check.
+      const app = Fastify({ logger: false });
+      await app.register(fastifyJwt, { secret });
+      app.get(ROUTE, { preHandler: async (req) => void (await req.jwtVerify()) }, async () => BODY);
+      return listen(app);
+    }
+    case 'warden': {
+      const dir = process.env.BENCH_DATA_DIR!;
+      const config = loadConfig({
+        // BENCH_DATABASE_URL (e.g. memory:) separates storage costs from the rest.
+        SECRET_KEY: secret, DATA_DIR: dir, DATABASE_URL: process.env.BENCH_DATABASE_URL ?? `sqlite:${dir}/warden.db`,
+        LOG_LEVEL: 'silent', COOKIE_SECURE: 'false', HOST: '127.0.0.1', PORT: '0',
+      });
+      const warden = await createWarden(config);
+      process.once('SIGTERM', () => void warden.close().finally(() => process.exit(0)));
+      return listen(warden.app);
+    }
+    case 'argon2': {
+      // Baseline for sign-in: the same argon2id parameters and call Warden makes, on the same libuv
+      // pool (UV_THREADPOOL_SIZE as inherited) and the same core; one timed run per concurrency.
+      const [list, seconds, warmup] = process.argv.slice(3) as [string, string, string];
+      const password = 'correct horse battery staple';
+      const stored = await hash(password, HASH_OPTIONS);
+      process.stdout.write('READY {}\n');
+      const run = async (concurrency: number, ms: number): Promise<number> => {
+        const end = performance.now() + ms;
+        let done = 0;
+        const worker = async (): Promise<void> => {
+          while (performance.now() < end) {
+            if (!(await verify(stored, password))) throw new Error('argon2 verify failed');
+            done++;
+          }
+        };
+        const t0 = performance.now();
+        await Promise.all(Array.from({ length: concurrency }, worker));
+        return done / ((performance.now() - t0) / 1000);
+      };
+      const perSecond: Record<string, number> = {};
+      await run(Number(list.split(',')[0]), Number(warmup) * 1000); // native code: one warm-up is enough
+      for (const c of list.split(',').map(Number)) perSecond[c] = await run(c, Number(seconds) * 1000);
+      process.stdout.write(`RESULT ${JSON.stringify({ perSecond })}\n`);
+      return;
+    }
+    default:
+      throw new Error(`unknown bench mode: ${String(mode)}`);
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
+  process.exit(1);
+});
