@@ -67,6 +67,7 @@ async function sectionVerify(): Promise<void> {
   const signature = Buffer.from(token.slice(dot + 1), 'base64url');
   const secretBytes = Buffer.from(SECRET, 'utf8');
   const warden = createTokenVerifier({ keys: keyRingFromSecret(SECRET, 'HS256') });
+  const wardenCached = createTokenVerifier({ keys: keyRingFromSecret(SECRET, 'HS256'), cacheSize: 10_000 });
   const fast = createVerifier({ key: SECRET, algorithms: ['HS256'], cache: false });
   // jose goes through WebCrypto (async); a CryptoKey imported once is its fastest key form.
   const joseKey = await crypto.subtle.importKey('raw', Buffer.from(SECRET, 'utf8'), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
@@ -76,6 +77,7 @@ async function sectionVerify(): Promise<void> {
     // The floor: one HMAC-SHA256 over header.payload and a constant-time compare, nothing else.
     { name: 'baseline', sync: () => timingSafeEqual(createHmac('sha256', secretBytes).update(input).digest(), signature) },
     { name: 'warden', sync: () => warden(token) },
+    { name: 'warden-cached', sync: () => wardenCached(token) },
     { name: 'fast-jwt', sync: () => fast(token) },
     { name: 'jose', async: () => jwtVerify(token, joseKey, { algorithms: ['HS256'] }) },
   ];
@@ -108,7 +110,8 @@ async function sectionVerify(): Promise<void> {
   const baseLabel = `${fmt(median(base))} ns/op raw HMAC`;
   rows.push({ section: 'verify', name: 'baseline createHmac+timingSafeEqual', value: `${fmt(median(base))} ns/op`, baseline: '—' });
   for (const [name, label, goal] of [
-    ['warden', 'Warden createTokenVerifier', 2],
+    ['warden', 'Warden createTokenVerifier (cold: every call verified)', 2],
+    ['warden-cached', 'Warden createTokenVerifier, cache hit (ref)', undefined],
     ['fast-jwt', 'fast-jwt createVerifier (ref)', undefined],
     ['jose', 'jose jwtVerify, WebCrypto async (ref)', undefined],
   ] as const) {
@@ -148,14 +151,15 @@ async function sectionGuard(): Promise<void> {
   const env = { BENCH_SECRET: SECRET };
   const auth = { authorization: `Bearer ${token}` };
   // All servers start once and sit idle on core 0 while another is measured, so rounds can alternate.
-  const [bare, hmac, guard, fjwt, warden] = await Promise.all([
-    startPinned('bare', [], env), startPinned('hmac', [], env), startPinned('guard', [], env), startPinned('fastify-jwt', [], env), startWarden(),
+  const [bare, hmac, guard, guardCold, fjwt, warden] = await Promise.all([
+    startPinned('bare', [], env), startPinned('hmac', [], env), startPinned('guard', [], env), startPinned('guard-nocache', [], env),
+    startPinned('fastify-jwt', [], env), startWarden(),
   ]);
   try {
     const url = (c: { info: Record<string, unknown> }) => `http://127.0.0.1:${c.info.port as number}${ROUTE}`;
     const targets: Array<[string, string, number]> = [
       ['bare', url(bare), bare.pid], ['hmac', url(hmac), hmac.pid], ['guard', url(guard), guard.pid],
-      ['v1-verify', `${warden.base}/api/v1/auth/verify`, warden.pid], ['fastify-jwt', url(fjwt), fjwt.pid],
+      ['guard-nocache', url(guardCold), guardCold.pid], ['v1-verify', `${warden.base}/api/v1/auth/verify`, warden.pid], ['fastify-jwt', url(fjwt), fjwt.pid],
     ];
     // Every target must answer 200 to the token before it is timed.
     for (const [name, u] of targets) {
@@ -188,7 +192,8 @@ async function sectionGuard(): Promise<void> {
     });
     for (const [name, label, goal] of [
       ['hmac', `raw HMAC check in a preHandler (floor)`, undefined],
-      ['guard', `(a) wardenGuard jwtRequired ${ROUTE}`, 0.85],
+      ['guard', `(a) wardenGuard jwtRequired ${ROUTE} (verify cache, the default)`, 0.85],
+      ['guard-nocache', `(a') the same with VERIFY_CACHE_SIZE=0 (ref)`, undefined],
       ['v1-verify', '(b) Warden GET /api/v1/auth/verify', 0.85],
       ['fastify-jwt', '@fastify/jwt jwtVerify (ref)', undefined],
     ] as const) {

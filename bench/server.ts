@@ -36,9 +36,12 @@ async function main(): Promise<void> {
       app.get(ROUTE, async () => BODY);
       return listen(app);
     }
-    case 'guard': {
+    case 'guard':
+    case 'guard-nocache': {
+      // 'guard' runs as the server does (VERIFY_CACHE_SIZE's default); 'guard-nocache' verifies every time.
+      const cacheSize = mode === 'guard' ? 10_000 : 0;
       const app = Fastify({ logger: false });
-      await app.register(wardenGuard, { verify: createTokenVerifier({ keys: keyRingFromSecret(secret, 'HS256') }), revocations: new RevocationIndex() });
+      await app.register(wardenGuard, { verify: createTokenVerifier({ keys: keyRingFromSecret(secret, 'HS256'), cacheSize }), revocations: new RevocationIndex() });
       app.get(ROUTE, { preHandler: app.jwtRequired() }, async () => BODY);
       return listen(app);
     }

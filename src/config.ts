@@ -48,6 +48,7 @@ export interface Config {
   signinMaxFailures: number;
   signinMaxFailuresPerIp: number;
   signinWindowMinutes: number;
+  verifyCacheSize: number;
 }
 
 export class ConfigError extends Error {
@@ -197,6 +198,7 @@ export function loadConfig(env: Record<string, string | undefined> = readEnv()):
     signinMaxFailures: int('SIGNIN_MAX_FAILURES', 10, 0, 1_000_000),
     signinMaxFailuresPerIp: int('SIGNIN_MAX_FAILURES_PER_IP', 100, 0, 1_000_000),
     signinWindowMinutes: int('SIGNIN_WINDOW_MINUTES', 15, 1, 24 * 60),
+    verifyCacheSize: int('VERIFY_CACHE_SIZE', 10_000, 0, 1_000_000),
   };
   if (config.refreshTokenExpiresDays * 24 * 60 <= config.accessTokenExpiresMinutes) {
     problems.push('REFRESH_TOKEN_EXPIRES_DAYS must outlast ACCESS_TOKEN_EXPIRES_MINUTES');

@@ -20,6 +20,13 @@ export interface TokenVerifierOptions {
   maxLength?: number | undefined;
   /** Epoch milliseconds (default Date.now). */
   clock?: (() => number) | undefined;
+  /**
+   * Remember this many verified tokens (default 0: off). A client sends the same access token
+   * on every request for its whole life, and a hit skips the signature and the parse: exp/nbf are
+   * still checked on every call, and revocation is the guard's, per request. Entries are keyed by
+   * the exact token text and only enter after a full verification.
+   */
+  cacheSize?: number | undefined;
 }
 
 export type TokenVerifier = (token: string) => VerifiedToken;
@@ -48,7 +55,30 @@ export function createTokenVerifier(o: TokenVerifierOptions): TokenVerifier {
   const audiences = asSet(o.audience);
   if (issuers?.size === 0 || audiences?.size === 0) throw new Error('issuer/audience lists must not be empty');
 
-  return function verifyToken(token: string): VerifiedToken {
+  const cacheSize = o.cacheSize ?? 0;
+  if (!Number.isInteger(cacheSize) || cacheSize < 0) throw new Error('cacheSize must be a whole number ≥ 0');
+  const cache = new Map<string, VerifiedToken>();
+
+  function checkTimes(c: Record<string, unknown>): void {
+    const now = clock() / 1000;
+    if (now > (c.exp as number) + leeway) throw new WardenError('ERR_JWT_EXPIRED', 'Token has expired');
+    if (c.nbf !== undefined && (c.nbf as number) > now + leeway) throw new WardenError('ERR_JWT_NOT_YET_VALID');
+  }
+
+  return cacheSize === 0 ? verifyToken : function cachedVerifyToken(token: string): VerifiedToken {
+    const hit = cache.get(token);
+    if (hit !== undefined) {
+      checkTimes(hit.claims);
+      return hit;
+    }
+    const verified = verifyToken(token);
+    // Oldest out first: a Map iterates in insertion order.
+    if (cache.size >= cacheSize) cache.delete(cache.keys().next().value!);
+    cache.set(token, verified);
+    return verified;
+  };
+
+  function verifyToken(token: string): VerifiedToken {
     const { header, payload } = jws(token);
     if (!isUtf8(payload)) throw new WardenError('ERR_JWT_MALFORMED');
     let c: Record<string, unknown>;
@@ -59,13 +89,11 @@ export function createTokenVerifier(o: TokenVerifierOptions): TokenVerifier {
     }
     if (c === null || typeof c !== 'object' || Array.isArray(c)) throw new WardenError('ERR_JWT_MALFORMED');
 
-    const now = clock() / 1000;
     const { exp, nbf, iat } = c;
     if (!isNum(exp)) invalid();
     if (nbf !== undefined && !isNum(nbf)) invalid();
     if (iat !== undefined && !isNum(iat)) invalid();
-    if (now > (exp as number) + leeway) throw new WardenError('ERR_JWT_EXPIRED', 'Token has expired');
-    if (nbf !== undefined && (nbf as number) > now + leeway) throw new WardenError('ERR_JWT_NOT_YET_VALID');
+    checkTimes(c);
 
     if (typeof c.sub !== 'string' || typeof c.jti !== 'string') invalid();
     if (c.type !== 'access' && c.type !== 'refresh') invalid();
@@ -83,8 +111,10 @@ export function createTokenVerifier(o: TokenVerifierOptions): TokenVerifier {
       const list = typeof aud === 'string' ? [aud] : ((aud as string[] | undefined) ?? []);
       if (!list.some((a) => audiences.has(a))) invalid();
     }
-    return { header, claims: c as JwtClaims };
-  };
+    // Frozen: the same object may be handed to many requests (cacheSize) and must not drift.
+    if (Array.isArray(c.roles)) Object.freeze(c.roles);
+    return { header, claims: Object.freeze(c) as JwtClaims };
+  }
 }
 
 /**

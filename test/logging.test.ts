@@ -1,0 +1,51 @@
+// Log lines: an unexpected failure is logged with its request id and answered 500 with no detail;
+// tokens, cookies and passwords never reach a log line, not even at debug.
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { createMemoryStorage } from '../src/storage/memory.js';
+import { call, startServer, type Running } from './helpers/server.js';
+
+describe('logging', () => {
+  let s: Running;
+  const lines: string[] = [];
+  const storage = createMemoryStorage();
+  let failLookups = false;
+  const findByLogin = storage.users.findByLogin.bind(storage.users);
+  storage.users.findByLogin = async (login) => {
+    if (failLookups) throw new Error('database connection reset');
+    return findByLogin(login);
+  };
+  before(async () => {
+    const logStream = new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } });
+    s = await startServer({ LOG_LEVEL: 'debug' }, { storage, logStream });
+  });
+  after(() => s.close());
+
+  it('an internal failure: 500 with a generic body, logged once with the request id, no password', async () => {
+    await call(`${s.url}/api/auth/signup`, { json: { username: 'logme', email: 'logme@example.com', password: 'hunter2-hunter2' } });
+    failLookups = true;
+    const r = await call(`${s.url}/api/auth/signin`, { json: { username: 'logme', password: 'hunter2-hunter2' } });
+    failLookups = false;
+    assert.equal(r.status, 500);
+    assert.deepEqual(r.json, { detail: 'Internal server error', code: 'ERR_INTERNAL' });
+    const errors = lines.filter((l) => l.includes('"level":50'));
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]!, /database connection reset/);
+    assert.match(errors[0]!, /"reqId":"req-/);
+  });
+
+  it('no token, cookie or password in any line, even with every request logged', async () => {
+    const login = await call(`${s.url}/api/v1/auth/login`, { form: { username: 'logme@example.com', password: 'hunter2-hunter2' } });
+    const { access_token, refresh_token } = login.json.data;
+    await call(`${s.url}/api/v1/auth/refresh?refresh_token=${refresh_token}`, { method: 'POST' });
+    await call(`${s.url}/api/v1/auth/me`, { headers: { authorization: `Bearer ${access_token}`, cookie: `access_token_cookie=${access_token}` } });
+    await call(`${s.url}/api/v1/auth/me?jwt=${access_token}`);
+    const all = lines.join('\n');
+    assert.ok(lines.length > 6, 'debug logs every request');
+    for (const secret of [access_token, refresh_token, 'hunter2-hunter2', access_token.split('.')[2], refresh_token.split('.')[2]]) {
+      assert.equal(all.includes(secret), false);
+    }
+    assert.match(all, /refresh_token=\[redacted\]/);
+  });
+});
