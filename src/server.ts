@@ -50,7 +50,7 @@ export interface Warden {
 // Query parameters that may carry a token; never written to a log line.
 const SECRET_QUERY = /([?&](?:refresh_token|access_token|jwt|token|password)=)[^&]*/gi;
 
-export function loggerOptions(config: Config): FastifyServerOptions['logger'] {
+export function loggerOptions(config: Config): Exclude<FastifyServerOptions['logger'], boolean | undefined> {
   return {
     level: config.logLevel,
     redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' },
