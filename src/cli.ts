@@ -16,7 +16,7 @@ async function main(): Promise<void> {
     throw e;
   }
   const warden = await createWarden(config);
-  const log = warden.app.log;
+  const log = warden.log;
   if (warden.generatedKeyFile) {
     log.warn(`No signing key configured: using the development key in ${warden.generatedKeyFile}. Set SECRET_KEY (or key files) before production.`);
   }
@@ -32,7 +32,8 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 
-  await warden.app.listen({ port: config.port, host: config.host });
+  const address = await warden.app.listen({ port: config.port, host: config.host });
+  log.info({ address, storage: warden.storage.kind }, 'warden listening');
 }
 
 main().catch((e: unknown) => {

@@ -1,10 +1,10 @@
 // Assembles a Warden server from a Config: storage, keys, revocation, the guard and the route
 // families. `createWarden` does not listen; cli.ts and the tests do.
-import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
 import { Accounts } from './accounts/service.js';
 import { SignInThrottle } from './accounts/throttle.js';
 import type { Config } from './config.js';
@@ -12,7 +12,7 @@ import { wardenGuard } from './guard/plugin.js';
 import { RevocationIndex, Revoker, type RevocationBus } from './guard/revocation.js';
 import { apiRoutes } from './http/api.js';
 import type { RouteContext } from './http/context.js';
-import { detailBody, errorHandler } from './http/errors.js';
+import { detailBody, errorHandler, redactUrl } from './http/errors.js';
 import { metaRoutes } from './http/meta.js';
 import { oauthRoutes } from './http/oauth.js';
 import { v1Routes } from './http/v1.js';
@@ -29,9 +29,7 @@ export interface WardenOptions {
   storage?: Storage;
   /** Use this revocation bus instead of one on REDIS_URL (tests give each run its own channel). */
   bus?: RevocationBus;
-  /** Fastify's logger option; default: pino at LOG_LEVEL with secrets redacted. */
-  logger?: FastifyServerOptions['logger'];
-  /** Where the default logger writes (default stdout). */
+  /** Where the log goes (default stdout). */
   logStream?: NodeJS.WritableStream;
   clock?: () => number;
 }
@@ -42,53 +40,25 @@ export interface Warden {
   revoker: Revoker;
   storage: Storage;
   keys: KeyRing;
+  log: Logger;
   /** Set when a development key was generated into DATA_DIR. */
   generatedKeyFile: string | undefined;
   close(): Promise<void>;
 }
 
-// Query parameters that may carry a token; never written to a log line.
-const SECRET_QUERY = /([?&](?:refresh_token|access_token|jwt|token|password)=)[^&]*/gi;
-
-export function loggerOptions(config: Config): Exclude<FastifyServerOptions['logger'], boolean | undefined> {
-  return {
-    level: config.logLevel,
-    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' },
-    serializers: {
-      req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, url: req.url.replace(SECRET_QUERY, '$1[redacted]'), ip: req.ip }),
-    },
-  };
-}
-
 /**
- * Fastify binds a pino child logger to every request; building it (serialising the bindings)
- * cost ~10% of a forward-auth request's throughput. Most requests never log, so the child is
- * made on first use. (Fastify checks that these methods exist; a Proxy would build it there.)
+ * Warden's pino logger. Fastify's own logger is off: it builds a child logger for every request,
+ * which cost ~10% of forward-auth throughput. Warden logs from its error handlers and, at debug,
+ * from one onResponse hook, each line carrying the request id.
  */
-const lazyChildLogger: NonNullable<FastifyServerOptions['childLoggerFactory']> = (logger, bindings, opts) => {
-  let child: FastifyBaseLogger | undefined;
-  const real = (): FastifyBaseLogger => (child ??= logger.child(bindings, opts));
-  const lazy = {
-    fatal: (...a: unknown[]) => (real().fatal as (...x: unknown[]) => void)(...a),
-    error: (...a: unknown[]) => (real().error as (...x: unknown[]) => void)(...a),
-    warn: (...a: unknown[]) => (real().warn as (...x: unknown[]) => void)(...a),
-    info: (...a: unknown[]) => (real().info as (...x: unknown[]) => void)(...a),
-    debug: (...a: unknown[]) => (real().debug as (...x: unknown[]) => void)(...a),
-    trace: (...a: unknown[]) => (real().trace as (...x: unknown[]) => void)(...a),
-    silent: () => undefined,
-    child: (b: Record<string, unknown>, o?: object) => real().child(b, o),
-    get level() {
-      return real().level;
-    },
-    set level(v: string) {
-      real().level = v;
-    },
-  };
-  return lazy as unknown as FastifyBaseLogger;
-};
+export function createLogger(config: Config, stream?: NodeJS.WritableStream): Logger {
+  const options = { level: config.logLevel, redact: { paths: ['headers.authorization', 'headers.cookie'], censor: '[redacted]' } };
+  return stream ? pino(options, stream as pino.DestinationStream) : pino(options);
+}
 
 export async function createWarden(config: Config, options: WardenOptions = {}): Promise<Warden> {
   const clock = options.clock ?? Date.now;
+  const log = createLogger(config, options.logStream);
   const { ring: keys, generatedFile } = loadKeyRing(config);
   const storage = options.storage ?? (await openStorage(config.databaseUrl));
   if (options.storage) await storage.migrate();
@@ -131,18 +101,20 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
   }
 
   const app = Fastify({
-    logger: options.logger ?? { ...loggerOptions(config), ...(options.logStream ? { stream: options.logStream } : {}) },
-    // Per-request lines only at debug: at info they would cost more than the auth check itself.
-    logController: new LogController({ disableRequestLogging: !['debug', 'trace'].includes(config.logLevel) }),
+    logger: false,
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
     return503OnClosing: true,
-    childLoggerFactory: lazyChildLogger,
   });
-  app.setErrorHandler(errorHandler(detailBody));
+  app.setErrorHandler(errorHandler(detailBody, log));
+  if (log.isLevelEnabled('debug')) {
+    app.addHook('onResponse', (req, reply, done) => {
+      log.debug({ reqId: req.id, method: req.method, url: redactUrl(req.url), ip: req.ip, status: reply.statusCode, ms: reply.elapsedTime }, 'request completed');
+      done();
+    });
+  }
   app.setNotFoundHandler((_req, reply) => void reply.code(404).send({ detail: 'Not Found', code: 'ERR_NOT_FOUND' }));
 
-  await app.register(cookie, { hook: false });
   await app.register(formbody, { bodyLimit: config.bodyLimitBytes });
   await app.register(swagger, {
     openapi: {
@@ -161,7 +133,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
     csrfHeaderName: config.csrfHeaderName,
   });
 
-  const ctx: RouteContext = { config, accounts, keys, storage };
+  const ctx: RouteContext = { config, accounts, keys, storage, log };
   await app.register(async (i) => apiRoutes(i, ctx), { prefix: '/api' });
   await app.register(async (i) => v1Routes(i, ctx), { prefix: '/api/v1' });
   await app.register(async (i) => oauthRoutes(i, ctx), { prefix: '/oauth' });
@@ -170,12 +142,12 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
 
   // Ended and expired sessions are kept a week (GET /auth/sessions history, audits), then dropped.
   const purgeTimer = setInterval(() => {
-    void storage.sessions.purge(clock() - 7 * 86400_000).catch((err: unknown) => app.log.warn({ err }, 'session purge failed'));
+    void storage.sessions.purge(clock() - 7 * 86400_000).catch((err: unknown) => log.warn({ err }, 'session purge failed'));
   }, 3600_000);
   purgeTimer.unref();
 
   return {
-    app, accounts, revoker, storage, keys,
+    app, accounts, revoker, storage, keys, log,
     generatedKeyFile: generatedFile,
     async close() {
       clearInterval(purgeTimer);

@@ -27,7 +27,7 @@ export function paging(query: Record<string, unknown>): { limit: number; offset:
 
 export async function apiRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
   const { accounts, config } = ctx;
-  app.setErrorHandler(errorHandler(detailBody));
+  app.setErrorHandler(errorHandler(detailBody, ctx.log));
 
   app.post('/auth/signup', {
     preHandler: app.jwtRequired({ optional: true }),

@@ -71,15 +71,32 @@ function normalise(err: unknown): WardenError {
   return new WardenError('ERR_INTERNAL');
 }
 
+export interface ErrorLogger {
+  error(obj: object, msg: string): void;
+}
+
+// Query parameters that may carry a token or a password; never written to a log line.
+const SECRET_QUERY = /([?&][^=&]*(?:token|jwt|password)[^=&]*=)[^&]*/gi;
+
+/** A URL fit for a log line. */
+export function redactUrl(url: string): string {
+  return url.replace(SECRET_QUERY, '$1[redacted]');
+}
+
+/** Logs an unexpected failure with its request id; never the body, the headers or a token-bearing query. */
+export function logUnexpected(log: ErrorLogger, req: FastifyRequest, err: unknown): void {
+  log.error({ err, reqId: req.id, method: req.method, url: redactUrl(req.url) }, 'unhandled error');
+}
+
 /**
- * Builds a Fastify error handler for one family. Unexpected errors are logged (without request
- * bodies or headers) and answered 500 with no detail.
+ * Builds a Fastify error handler for one family. Unexpected errors are logged (to `log`, else the
+ * request's logger) and answered 500 with no detail.
  */
-export function errorHandler(body: (e: HttpError) => unknown) {
+export function errorHandler(body: (e: HttpError) => unknown, log?: ErrorLogger) {
   return function handle(err: unknown, req: FastifyRequest, reply: FastifyReply): void {
     const cfg = (req.routeOptions?.config ?? {}) as ErrorRouteConfig;
     const e = toHttpError(err, cfg.tokenErrorStatus);
-    if (e.status >= 500) req.log.error({ err }, 'unhandled error');
+    if (e.status >= 500) logUnexpected(log ?? req.log, req, err);
     void reply.code(e.status).headers(e.headers).send(body(e));
   };
 }

@@ -5,7 +5,7 @@ import type { RouteContext } from './context.js';
 import { detailBody, errorHandler } from './errors.js';
 
 export async function metaRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
-  app.setErrorHandler(errorHandler(detailBody));
+  app.setErrorHandler(errorHandler(detailBody, ctx.log));
   // Keys change only on restart (rotation = new JWKS_FILE + restart), so the document is built once.
   const jwks = JSON.stringify(publicJwks(ctx.keys));
 

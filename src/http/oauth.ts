@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { WardenError, type ErrorCode } from '../errors.js';
 import type { RouteContext } from './context.js';
-import { toHttpError } from './errors.js';
+import { logUnexpected, toHttpError } from './errors.js';
 import { clientMeta, field, objectBody } from './request.js';
 import type { TokenPair } from '../accounts/service.js';
 
@@ -33,7 +33,7 @@ export async function oauthRoutes(app: FastifyInstance, ctx: RouteContext): Prom
   const { accounts, config } = ctx;
   app.setErrorHandler((err, req, reply) => {
     const e = toHttpError(err);
-    if (e.status >= 500) req.log.error({ err }, 'unhandled error');
+    if (e.status >= 500) logUnexpected(ctx.log, req, err);
     // RFC 6749 §5.2: grant and request errors are 400 (401 is for client authentication, unused here).
     const status = e.status >= 500 || e.status === 413 || e.status === 415 || e.status === 429 ? e.status : 400;
     if (e.headers['retry-after']) void reply.header('retry-after', e.headers['retry-after']);

@@ -15,7 +15,7 @@ const SEED_TOKEN_ERRORS: ErrorRouteConfig = { tokenErrorStatus: 403 };
 
 export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
   const { accounts, config } = ctx;
-  app.setErrorHandler(errorHandler(envelopeBody));
+  app.setErrorHandler(errorHandler(envelopeBody, ctx.log));
   const user = app.jwtRequired();
   const fresh = app.jwtRequired({ fresh: true });
   const admin = app.jwtRequired({ roles: config.adminRoles });
