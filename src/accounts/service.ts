@@ -128,6 +128,7 @@ export class Accounts {
     // Over-long input is refused before any lookup or hash (no hashing-cost amplification).
     if (login.length > 320 || [...password].length > this.o.passwordMaxLength) throw new WardenError('ERR_BAD_CREDENTIALS');
     const key = login.trim();
+    if (key.includes('\u0000')) throw new WardenError('ERR_BAD_CREDENTIALS'); // no such login can exist
     this.o.throttle?.check(meta.ip, key);
     const user = await this.o.storage.users.findByLogin(key);
     const ok = await verifyPassword(user?.passwordHash ?? null, password);

@@ -13,13 +13,19 @@ export function invalid(field: string, message: string): WardenError {
   return new WardenError('ERR_VALIDATION', `${field}: ${message}`, { field });
 }
 
+// NUL cannot be stored in PostgreSQL text and has no place in any of these fields.
+const NUL = /\u0000/;
+
 export function requireString(value: unknown, field: string): string {
   if (typeof value !== 'string') throw invalid(field, 'must be a string');
+  if (NUL.test(value)) throw invalid(field, 'must not contain NUL characters');
   return value;
 }
 
-export function optionalString(value: unknown, field: string): string | undefined {
-  return value === undefined || value === null ? undefined : requireString(value, field);
+/** A free-text filter (e.g. ?email=): a string without NUL, or undefined when absent or empty. */
+export function optionalFilter(value: unknown, field: string): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  return requireString(value, field);
 }
 
 export function validateUsername(value: unknown): string {
@@ -35,7 +41,8 @@ export function normaliseEmail(value: unknown): string {
 }
 
 export function validatePassword(value: unknown, maxLength: number, field = 'password'): string {
-  const v = requireString(value, field);
+  if (typeof value !== 'string') throw invalid(field, 'must be a string');
+  const v = value; // any character is allowed in a password, NUL included: it is only ever hashed
   // Lengths count characters as a person sees them, not UTF-16 units.
   const n = [...v].length;
   if (n < PASSWORD_MIN_LENGTH) throw invalid(field, `must be at least ${PASSWORD_MIN_LENGTH} characters`);

@@ -3,6 +3,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { LogoutScope } from '../accounts/service.js';
 import { WardenError } from '../errors.js';
+import { optionalFilter } from '../accounts/validate.js';
 import { actorOf, paging } from './api.js';
 import { clearAuthCookies, setAuthCookies } from './cookies.js';
 import type { RouteContext } from './context.js';
@@ -123,8 +124,8 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
     const { limit, offset } = paging(q);
     const { users, total } = await accounts.listUsers({
       limit, offset,
-      email: typeof q.email === 'string' && q.email !== '' ? q.email.toLowerCase() : undefined,
-      role: typeof q.role === 'string' && q.role !== '' ? q.role : undefined,
+      email: optionalFilter(q.email, 'email')?.toLowerCase(),
+      role: optionalFilter(q.role, 'role'),
       active,
     });
     return ok('Users retrieved', { items: users.map(userView), total, limit, offset });
