@@ -148,7 +148,7 @@ for (const f of factories) describe(`bad input (${f.name})`, f.skip !== undefine
     const admin = (await call(`${url}/api/auth/signin`, { json: { username: 'root', password: 'root-password' } })).json.access_token;
     const nulFilter = await call(`${url}/api/v1/users?email=%00`, { headers: { authorization: `Bearer ${admin}` } });
     assert.equal(nulFilter.status, 422, 'the admin pass reaches the admin routes');
-    for (const auth of [{}, { authorization: `Bearer ${admin}` }]) {
+    for (const auth of [{}, { authorization: `Bearer ${admin}` }] as Record<string, string>[]) {
       for (const [method, path] of routes) {
         for (const [ct, body] of bodies) {
           const r = await fetch(`${url}${path}`, method === 'GET' ? { method, headers: auth } : { method, body, headers: { 'content-type': ct, ...auth } });
