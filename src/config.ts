@@ -5,6 +5,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import { parseEnv } from 'node:util';
 import { ALGORITHMS, isAlgorithm, isHmac, type Algorithm } from './tokens/types.js';
+import type { TokenLocation } from './guard/locations.js';
+
+const LOCATIONS: readonly TokenLocation[] = ['headers', 'cookies', 'query_string', 'json'];
 
 export type SameSite = 'strict' | 'lax' | 'none';
 
@@ -36,6 +39,9 @@ export interface Config {
   accessCsrfCookieName: string;
   refreshCsrfCookieName: string;
   csrfHeaderName: string;
+  tokenLocations: TokenLocation[];
+  headerName: string;
+  headerType: string;
   adminRoles: string[];
   defaultRoles: string[];
   adminUsername: string | undefined;
@@ -153,6 +159,15 @@ export function loadConfig(env: Record<string, string | undefined> = readEnv()):
     return v;
   };
 
+  const tokenLocations = list('JWT_TOKEN_LOCATION', ['headers', 'cookies']) as TokenLocation[];
+  if (tokenLocations.length === 0 || tokenLocations.some((l) => !LOCATIONS.includes(l))) {
+    problems.push(`JWT_TOKEN_LOCATION must be a comma-separated list of ${LOCATIONS.join(', ')} (got "${str('JWT_TOKEN_LOCATION')}")`);
+  }
+  const headerName = str('JWT_HEADER_NAME', 'Authorization')!;
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(headerName)) problems.push(`JWT_HEADER_NAME must be a valid header name (got "${headerName}")`);
+  const headerType = env.JWT_HEADER_TYPE === undefined ? 'Bearer' : env.JWT_HEADER_TYPE.trim();
+  if (!/^[A-Za-z0-9_-]*$/.test(headerType)) problems.push(`JWT_HEADER_TYPE must be a word such as Bearer, or empty for a bare token (got "${headerType}")`);
+
   const logLevel = str('LOG_LEVEL', 'info')!;
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     problems.push(`LOG_LEVEL must be fatal, error, warn, info, debug, trace or silent (got "${logLevel}")`);
@@ -186,6 +201,9 @@ export function loadConfig(env: Record<string, string | undefined> = readEnv()):
     accessCsrfCookieName: cookieName('ACCESS_CSRF_COOKIE_NAME', 'csrf_access_token'),
     refreshCsrfCookieName: cookieName('REFRESH_CSRF_COOKIE_NAME', 'csrf_refresh_token'),
     csrfHeaderName: str('CSRF_HEADER_NAME', 'X-CSRF-TOKEN')!,
+    tokenLocations,
+    headerName,
+    headerType,
     adminRoles: list('ADMIN_ROLES', ['admin', 'ROLE_ADMIN']),
     defaultRoles: list('DEFAULT_ROLES', ['user']),
     adminUsername,

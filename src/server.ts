@@ -128,8 +128,11 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
     verify,
     revocations: index,
     clock,
-    locations: ['headers', 'cookies'],
-    settings: { accessCookieName: config.accessCookieName, refreshCookieName: config.refreshCookieName },
+    locations: config.tokenLocations,
+    settings: {
+      accessCookieName: config.accessCookieName, refreshCookieName: config.refreshCookieName,
+      headerName: config.headerName, headerType: config.headerType,
+    },
     csrfHeaderName: config.csrfHeaderName,
   });
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig, readEnv } from '../src/config.js';
 import { loadKeyRing } from '../src/keyring.js';
+import { call, startServer } from './helpers/server.js';
 
 const problems = (env: Record<string, string>): string[] => {
   try {
@@ -34,9 +35,9 @@ describe('configuration', () => {
     const p = problems({
       PORT: 'eighty', ALGORITHM: 'HS1', ACCESS_TOKEN_EXPIRES_MINUTES: '0', COOKIE_SECURE: 'maybe',
       COOKIE_SAMESITE: 'sometimes', DATABASE_URL: 'mysql://db', REDIS_URL: 'http://x', LOG_LEVEL: 'loud',
-      ADMIN_USERNAME: 'root', ACCESS_COOKIE_NAME: 'bad name;',
+      ADMIN_USERNAME: 'root', ACCESS_COOKIE_NAME: 'bad name;', JWT_TOKEN_LOCATION: 'headers,carrier-pigeon',
     });
-    for (const name of ['PORT', 'ALGORITHM', 'ACCESS_TOKEN_EXPIRES_MINUTES', 'COOKIE_SECURE', 'COOKIE_SAMESITE', 'DATABASE_URL', 'REDIS_URL', 'LOG_LEVEL', 'ADMIN_USERNAME', 'ACCESS_COOKIE_NAME']) {
+    for (const name of ['JWT_TOKEN_LOCATION', 'PORT', 'ALGORITHM', 'ACCESS_TOKEN_EXPIRES_MINUTES', 'COOKIE_SECURE', 'COOKIE_SAMESITE', 'DATABASE_URL', 'REDIS_URL', 'LOG_LEVEL', 'ADMIN_USERNAME', 'ACCESS_COOKIE_NAME']) {
       assert.ok(p.some((x) => x.startsWith(name)), `${name} in ${JSON.stringify(p)}`);
     }
   });
@@ -82,6 +83,20 @@ describe('configuration', () => {
       assert.equal(configured.generatedFile, undefined);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the token header and locations are configurable (flask-jwt-extended\'s JWT_HEADER_NAME / _TYPE / JWT_TOKEN_LOCATION)', async () => {
+    const s = await startServer({ JWT_HEADER_NAME: 'X-Api-Token', JWT_HEADER_TYPE: '', JWT_TOKEN_LOCATION: 'headers,query_string' });
+    try {
+      await call(`${s.url}/api/auth/signup`, { json: { username: 'cfg', email: 'cfg@example.com', password: 'password-123' } });
+      const t = (await call(`${s.url}/api/auth/signin`, { json: { username: 'cfg', password: 'password-123' } })).json.access_token;
+      assert.equal((await call(`${s.url}/api/v1/auth/verify`, { headers: { 'x-api-token': t } })).status, 200);
+      assert.equal((await call(`${s.url}/api/v1/auth/verify?jwt=${t}`)).status, 200);
+      assert.equal((await call(`${s.url}/api/v1/auth/verify`, { headers: { authorization: `Bearer ${t}` } })).status, 401);
+      assert.equal((await call(`${s.url}/api/v1/auth/verify`, { headers: { cookie: `access_token_cookie=${t}` } })).status, 401);
+    } finally {
+      await s.close();
     }
   });
 });
