@@ -33,6 +33,18 @@ describe('verify cache', () => {
     assert.throws(() => verify(flipped), { code: 'ERR_JWT_SIGNATURE_INVALID' }, 'a failure is not cached as a success');
   });
 
+  it('a token reusing a cached signature under another payload is verified afresh and refused', () => {
+    const verify = createTokenVerifier({ keys, clock, cacheSize: 10 });
+    const t = issuer.createAccessToken('victim', { additionalClaims: { roles: ['user'] } });
+    verify(t);
+    const [h, p, sig] = t.split('.');
+    const claims = JSON.parse(Buffer.from(p!, 'base64url').toString());
+    claims.roles = ['admin'];
+    const forged = `${h}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${sig}`;
+    assert.throws(() => verify(forged), { code: 'ERR_JWT_SIGNATURE_INVALID' });
+    assert.deepEqual(verify(t).claims.roles, ['user'], 'the genuine entry is still served');
+  });
+
   it('is bounded: the oldest entry leaves first', () => {
     const verify = createTokenVerifier({ keys, clock, cacheSize: 2 });
     const [t1, t2, t3] = ['a', 'b', 'c'].map((s) => issuer.createAccessToken(s));

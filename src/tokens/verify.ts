@@ -57,7 +57,9 @@ export function createTokenVerifier(o: TokenVerifierOptions): TokenVerifier {
 
   const cacheSize = o.cacheSize ?? 0;
   if (!Number.isInteger(cacheSize) || cacheSize < 0) throw new Error('cacheSize must be a whole number ≥ 0');
-  const cache = new Map<string, VerifiedToken>();
+  // Keyed by the signature segment (short, so cheap to hash on every request); a hit must match
+  // the whole token text too.
+  const cache = new Map<string, { token: string; verified: VerifiedToken }>();
 
   function checkTimes(c: Record<string, unknown>): void {
     const now = clock() / 1000;
@@ -66,15 +68,16 @@ export function createTokenVerifier(o: TokenVerifierOptions): TokenVerifier {
   }
 
   return cacheSize === 0 ? verifyToken : function cachedVerifyToken(token: string): VerifiedToken {
-    const hit = cache.get(token);
-    if (hit !== undefined) {
-      checkTimes(hit.claims);
-      return hit;
+    const signature = typeof token === 'string' ? token.slice(token.lastIndexOf('.') + 1) : '';
+    const hit = cache.get(signature);
+    if (hit !== undefined && hit.token === token) {
+      checkTimes(hit.verified.claims);
+      return hit.verified;
     }
     const verified = verifyToken(token);
     // Oldest out first: a Map iterates in insertion order.
     if (cache.size >= cacheSize) cache.delete(cache.keys().next().value!);
-    cache.set(token, verified);
+    cache.set(signature, { token, verified });
     return verified;
   };
 
