@@ -48,4 +48,26 @@ describe('key rotation with JWKS_FILE', () => {
   it('a JWKS_SIGNING_KID that is not in the file stops the start with a clear message', async () => {
     await assert.rejects(startServer({ ALGORITHM: 'EdDSA', JWKS_FILE: file, JWKS_SIGNING_KID: 'nope' }), /nope/);
   });
+
+  it('PRIVATE_KEY_FILE / PUBLIC_KEY_FILE (RS256): tokens verify and the JWKS has the RSA public key', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const priv = join(dir, 'rs.pem');
+    const pub = join(dir, 'rs.pub.pem');
+    writeFileSync(priv, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    writeFileSync(pub, publicKey.export({ type: 'spki', format: 'pem' }));
+    const s = await startServer({ ALGORITHM: 'RS256', PRIVATE_KEY_FILE: priv, PUBLIC_KEY_FILE: pub });
+    try {
+      await call(`${s.url}/api/auth/signup`, { json: { username: 'rsa', email: 'rsa@example.com', password: 'password-123' } });
+      const t = (await call(`${s.url}/api/auth/signin`, { json: { username: 'rsa', password: 'password-123' } })).json.access_token;
+      assert.equal(JSON.parse(Buffer.from(t.split('.')[0]!, 'base64url').toString()).alg, 'RS256');
+      assert.equal((await call(`${s.url}/api/v1/auth/verify`, { headers: { authorization: `Bearer ${t}` } })).status, 200);
+      const jwks = (await call(`${s.url}/.well-known/jwks.json`)).json;
+      assert.equal(jwks.keys.length, 1);
+      assert.equal(jwks.keys[0].kty, 'RSA');
+      assert.equal(jwks.keys[0].alg, 'RS256');
+      assert.equal(jwks.keys[0].d, undefined);
+    } finally {
+      await s.close();
+    }
+  });
 });
