@@ -132,6 +132,10 @@ describe('freshness and lifetime', () => {
     assert.ok(!('exp' in claims));
     assert.deepEqual(Object.keys(JSON.parse(part(token, 1)) as object), ['fresh', 'iat', 'jti', 'type', 'sub', 'nbf', 'csrf']);
     throwsCode(() => createTokenVerifier({ keys: ring, clock })(token), 'ERR_JWT_CLAIM_INVALID', token);
+    // ...unless the verifier is told that non-expiring tokens are expected.
+    assert.equal(createTokenVerifier({ keys: ring, clock, requireExp: false })(token).claims.sub, 'u');
+    const expiring = issuer.issue('access', 'u', { expiresIn: 1 }).token;
+    assert.equal(createTokenVerifier({ keys: ring, clock, requireExp: false })(expiring).claims.sub, 'u');
   });
 });
 

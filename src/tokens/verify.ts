@@ -15,6 +15,11 @@ export interface TokenVerifierOptions {
   issuer?: string | readonly string[] | undefined;
   /** Accepted `aud` value(s); when set, the claim must name one of them. */
   audience?: string | readonly string[] | undefined;
+  /**
+   * Require `exp` (default true). false accepts tokens minted with expiresIn: false, as
+   * flask-jwt-extended does with JWT_ACCESS_TOKEN_EXPIRES = False; only revocation ends those.
+   */
+  requireExp?: boolean | undefined;
   /** Clock skew allowed on exp and nbf, in seconds (default 0). */
   leeway?: number | undefined;
   maxLength?: number | undefined;
@@ -42,7 +47,7 @@ const asSet = (v: string | readonly string[] | undefined): ReadonlySet<string> |
  * A verifier of Warden (flask-jwt-extended style) tokens. Throws WardenError: the JWS layer's
  * codes; ERR_JWT_MALFORMED when the payload is not a JSON object; ERR_JWT_EXPIRED ("Token has
  * expired") when now > exp + leeway; ERR_JWT_NOT_YET_VALID when nbf > now + leeway;
- * ERR_JWT_CLAIM_INVALID for a missing or non-numeric exp, a non-numeric iat/nbf, a wrong iss/aud,
+ * ERR_JWT_CLAIM_INVALID for a missing (unless requireExp: false) or non-numeric exp, a non-numeric iat/nbf, a wrong iss/aud,
  * or sub/jti not strings, type not access|refresh (and fresh/csrf/sid/roles of the wrong type).
  * A token without `fresh` reads as fresh: false, as flask-jwt-extended decodes it.
  */
@@ -51,6 +56,7 @@ export function createTokenVerifier(o: TokenVerifierOptions): TokenVerifier {
   const leeway = o.leeway ?? 0;
   if (!isNum(leeway) || leeway < 0) throw new Error('leeway must be a non-negative number of seconds');
   const clock = o.clock ?? Date.now;
+  const requireExp = o.requireExp ?? true;
   const issuers = asSet(o.issuer);
   const audiences = asSet(o.audience);
   if (issuers?.size === 0 || audiences?.size === 0) throw new Error('issuer/audience lists must not be empty');
@@ -63,7 +69,7 @@ export function createTokenVerifier(o: TokenVerifierOptions): TokenVerifier {
 
   function checkTimes(c: Record<string, unknown>): void {
     const now = clock() / 1000;
-    if (now > (c.exp as number) + leeway) throw new WardenError('ERR_JWT_EXPIRED', 'Token has expired');
+    if (c.exp !== undefined && now > (c.exp as number) + leeway) throw new WardenError('ERR_JWT_EXPIRED', 'Token has expired');
     if (c.nbf !== undefined && (c.nbf as number) > now + leeway) throw new WardenError('ERR_JWT_NOT_YET_VALID');
   }
 
@@ -93,7 +99,7 @@ export function createTokenVerifier(o: TokenVerifierOptions): TokenVerifier {
     if (c === null || typeof c !== 'object' || Array.isArray(c)) throw new WardenError('ERR_JWT_MALFORMED');
 
     const { exp, nbf, iat } = c;
-    if (!isNum(exp)) invalid();
+    if (exp === undefined ? requireExp : !isNum(exp)) invalid();
     if (nbf !== undefined && !isNum(nbf)) invalid();
     if (iat !== undefined && !isNum(iat)) invalid();
     checkTimes(c);
