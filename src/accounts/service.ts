@@ -306,14 +306,14 @@ export class Accounts {
    * of the user's live tokens from the next request; deactivation ends every session.
    */
   async updateUser(id: string, input: Record<string, unknown>): Promise<UserRecord> {
+    const unknown = Object.keys(input).find((k) => !['roles', 'is_active', 'full_name', 'email', 'password'].includes(k));
+    if (unknown !== undefined) throw invalid(unknown, 'is not a field that can be changed');
     const patch: UserPatch = {};
     if ('roles' in input) patch.roles = validateRoles(input.roles);
     if ('is_active' in input) patch.isActive = validateBoolean(input.is_active, 'is_active');
     if ('full_name' in input) patch.fullName = validateFullName(input.full_name);
     if ('email' in input) patch.email = normaliseEmail(input.email);
     if ('password' in input) patch.passwordHash = await hashPassword(validatePassword(input.password, this.o.passwordMaxLength));
-    const unknown = Object.keys(input).find((k) => !['roles', 'is_active', 'full_name', 'email', 'password'].includes(k));
-    if (unknown !== undefined) throw invalid(unknown, 'is not a field that can be changed');
     const before = await this.getUser(id);
     let user: UserRecord | null;
     try {
