@@ -16,7 +16,10 @@ export interface Running {
   close(): Promise<void>;
 }
 
-export async function startServer(env: Record<string, string> = {}, options: WardenOptions = {}): Promise<Running> {
+export async function startServer(
+  env: Record<string, string> = {},
+  options: WardenOptions & { routes?: (app: Warden['app']) => void } = {},
+): Promise<Running> {
   const dataDir = mkdtempSync(join(tmpdir(), 'warden-test-'));
   const config = loadConfig({
     SECRET_KEY: TEST_SECRET,
@@ -26,6 +29,7 @@ export async function startServer(env: Record<string, string> = {}, options: War
     ...env,
   });
   const warden = await createWarden(config, options);
+  options.routes?.(warden.app);
   await warden.app.listen({ port: 0, host: '127.0.0.1' });
   const address = warden.app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
