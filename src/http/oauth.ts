@@ -1,13 +1,13 @@
 // RFC 6749 token endpoint (password and refresh_token grants) and RFC 7009 revocation, so that
 // standard OAuth2 clients can talk to Warden. Errors use RFC 6749 §5.2 bodies.
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { WardenError, type ErrorCode } from '../errors.js';
 import type { RouteContext } from './context.js';
 import { logUnexpected, toHttpError } from './errors.js';
 import { clientMeta, field, objectBody } from './request.js';
 import type { TokenPair } from '../accounts/service.js';
 
-type OAuthError = 'invalid_request' | 'invalid_grant' | 'unsupported_grant_type' | 'invalid_client' | 'server_error';
+type OAuthError = 'invalid_request' | 'invalid_grant' | 'unsupported_grant_type' | 'server_error';
 
 /** Raised by these routes; carries the RFC 6749 error name. */
 class OAuthFailure extends WardenError {
@@ -43,12 +43,12 @@ export async function oauthRoutes(app: FastifyInstance, ctx: RouteContext): Prom
     });
   });
 
-  function form(req: { headers: Record<string, unknown>; body: unknown }): Record<string, unknown> {
+  function form(req: FastifyRequest): Record<string, unknown> {
     const ct = String(req.headers['content-type'] ?? '').toLowerCase();
     if (!ct.startsWith('application/x-www-form-urlencoded')) {
       throw new OAuthFailure('invalid_request', 'The request must be application/x-www-form-urlencoded (RFC 6749 §4.3.2)');
     }
-    return objectBody(req as never);
+    return objectBody(req);
   }
 
   function required(b: Record<string, unknown>, name: string): string {
