@@ -120,9 +120,12 @@ export function createTokenVerifier(o: TokenVerifierOptions): TokenVerifier {
       const list = typeof aud === 'string' ? [aud] : ((aud as string[] | undefined) ?? []);
       if (!list.some((a) => audiences.has(a))) invalid();
     }
-    // Frozen: the same object may be handed to many requests (cacheSize) and must not drift.
-    if (Array.isArray(c.roles)) Object.freeze(c.roles);
-    return { header, claims: Object.freeze(c) as JwtClaims };
+    // Frozen when cached: the same object is then handed to many requests and must not drift.
+    if (cacheSize > 0) {
+      if (Array.isArray(c.roles)) Object.freeze(c.roles);
+      Object.freeze(c);
+    }
+    return { header, claims: c as JwtClaims };
   }
 }
 
