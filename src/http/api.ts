@@ -7,6 +7,7 @@ import type { RouteContext } from './context.js';
 import { detailBody, errorHandler } from './errors.js';
 import { clientMeta, field, jsonOrFormBody } from './request.js';
 import { pairView, userView } from './views.js';
+import { SCHEMAS } from './schemas.js';
 
 export function actorOf(req: FastifyRequest): Actor | null {
   return req.jwt ? { userId: req.jwt.claims.sub, roles: req.jwt.roles } : null;
@@ -31,14 +32,14 @@ export async function apiRoutes(app: FastifyInstance, ctx: RouteContext): Promis
 
   app.post('/auth/signup', {
     preHandler: app.jwtRequired({ optional: true }),
-    schema: { tags: ['api'], summary: 'Create a user; roles beyond the defaults need an admin token (or an empty database)' },
+    schema: { tags: ['api'], summary: 'Create a user; roles beyond the defaults need an admin token (or an empty database)', ...SCHEMAS.newUser },
   }, async (req, reply) => {
     const user = await accounts.signUp(jsonOrFormBody(req), actorOf(req));
     return reply.code(201).send(userView(user));
   });
 
   app.post('/auth/signin', {
-    schema: { tags: ['api'], summary: 'Sign in with JSON or a form; username may be the email' },
+    schema: { tags: ['api'], summary: 'Sign in with JSON or a form; username may be the email', ...SCHEMAS.credentials },
   }, async (req, reply) => {
     const body = jsonOrFormBody(req);
     const pair = await accounts.signIn(field(body, 'username'), field(body, 'password'), clientMeta(req));
@@ -54,7 +55,7 @@ export async function apiRoutes(app: FastifyInstance, ctx: RouteContext): Promis
 
   app.post('/auth/refresh', {
     preHandler: app.jwtRequired({ refresh: true, locations: ['headers', 'cookies', 'json'] }),
-    schema: { tags: ['api'], summary: 'Rotate a refresh token (cookie, JSON body or Bearer) for a new pair' },
+    schema: { tags: ['api'], summary: 'Rotate a refresh token (cookie, JSON body or Bearer) for a new pair', ...SCHEMAS.refreshBody },
   }, async (req, reply) => {
     const pair = await accounts.refresh(req.jwt!.claims);
     setAuthCookies(reply, config, pair.access, pair.refresh);

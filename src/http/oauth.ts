@@ -6,6 +6,7 @@ import type { RouteContext } from './context.js';
 import { logUnexpected, toHttpError } from './errors.js';
 import { clientMeta, field, objectBody } from './request.js';
 import type { TokenPair } from '../accounts/service.js';
+import { SCHEMAS } from './schemas.js';
 
 type OAuthError = 'invalid_request' | 'invalid_grant' | 'unsupported_grant_type' | 'server_error';
 
@@ -66,7 +67,7 @@ export async function oauthRoutes(app: FastifyInstance, ctx: RouteContext): Prom
   });
 
   app.post('/token', {
-    schema: { tags: ['oauth2'], summary: 'RFC 6749 token endpoint: grant_type=password | refresh_token' },
+    schema: { tags: ['oauth2'], summary: 'RFC 6749 token endpoint: grant_type=password | refresh_token', ...SCHEMAS.oauthToken },
   }, async (req, reply) => {
     const b = form(req);
     const grant = required(b, 'grant_type');
@@ -83,7 +84,7 @@ export async function oauthRoutes(app: FastifyInstance, ctx: RouteContext): Prom
   });
 
   app.post('/revoke', {
-    schema: { tags: ['oauth2'], summary: 'RFC 7009 revocation: 200 even for an unknown token' },
+    schema: { tags: ['oauth2'], summary: 'RFC 7009 revocation: 200 even for an unknown token', ...SCHEMAS.oauthRevoke },
   }, async (req, reply) => {
     const token = required(form(req), 'token');
     let claims;

@@ -10,6 +10,7 @@ import type { RouteContext } from './context.js';
 import { envelopeBody, errorHandler, type ErrorRouteConfig } from './errors.js';
 import { clientMeta, field, jsonOrFormBody, objectBody } from './request.js';
 import { pairView, profileView, sessionView, userView } from './views.js';
+import { SCHEMAS } from './schemas.js';
 
 const ok = (message: string, data: unknown) => ({ message, data });
 const SEED_TOKEN_ERRORS: ErrorRouteConfig = { tokenErrorStatus: 403 };
@@ -35,7 +36,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
   }
 
   app.post('/auth/login', {
-    schema: { tags: ['v1'], summary: 'Log in with a form (username = email) or JSON' },
+    schema: { tags: ['v1'], summary: 'Log in with a form (username = email) or JSON', ...SCHEMAS.credentials },
   }, async (req, reply) => {
     const body = jsonOrFormBody(req);
     const pair = await accounts.signIn(field(body, 'username') ?? field(body, 'email'), field(body, 'password'), clientMeta(req));
@@ -45,7 +46,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
 
   app.post('/auth/refresh', {
     preHandler: refreshToken,
-    schema: { tags: ['v1'], summary: 'Rotate a refresh token; a retired one ends the session' },
+    schema: { tags: ['v1'], summary: 'Rotate a refresh token (?refresh_token=, body, cookie or Bearer); a retired one ends the session', ...SCHEMAS.refreshBody },
   }, async (req, reply) => {
     const pair = await accounts.refresh(req.jwt!.claims);
     setAuthCookies(reply, config, pair.access, pair.refresh);
@@ -60,7 +61,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
 
   app.post('/auth/signup', {
     preHandler: app.jwtRequired({ optional: true }),
-    schema: { tags: ['v1'], summary: 'Create a user' },
+    schema: { tags: ['v1'], summary: 'Create a user', ...SCHEMAS.newUser },
   }, async (req, reply) => {
     const created = await accounts.signUp(jsonOrFormBody(req), actorOf(req));
     return reply.code(201).send(ok('User created', userView(created)));
@@ -97,7 +98,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
 
   app.post('/auth/password', {
     preHandler: fresh,
-    schema: { tags: ['v1'], summary: 'Change your password (fresh token); ends your other sessions' },
+    schema: { tags: ['v1'], summary: 'Change your password (fresh token); ends your other sessions', ...SCHEMAS.password },
   }, async (req) => {
     const body = jsonOrFormBody(req);
     await accounts.changePassword(req.jwt!.claims, field(body, 'current_password'), field(body, 'new_password'));
@@ -131,7 +132,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
     return ok('Users retrieved', { items: users.map(userView), total, limit, offset });
   });
 
-  app.post('/users', { preHandler: admin, schema: { tags: ['v1 admin'], summary: 'Create a user' } }, async (req, reply) => {
+  app.post('/users', { preHandler: admin, schema: { tags: ['v1 admin'], summary: 'Create a user', ...SCHEMAS.newUser } }, async (req, reply) => {
     const created = await accounts.createUser(jsonOrFormBody(req), actorOf(req)!);
     return reply.code(201).send(ok('User created', userView(created)));
   });
@@ -139,7 +140,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
   app.get('/users/:id', { preHandler: admin, schema: { tags: ['v1 admin'], summary: 'One user' } }, async (req) =>
     ok('User retrieved', userView(await accounts.getUser((req.params as { id: string }).id))));
 
-  app.patch('/users/:id', { preHandler: admin, schema: { tags: ['v1 admin'], summary: 'Change roles, is_active, full_name, email or password' } }, async (req) => {
+  app.patch('/users/:id', { preHandler: admin, schema: { tags: ['v1 admin'], summary: 'Change roles, is_active, full_name, email or password', ...SCHEMAS.userPatch } }, async (req) => {
     const updated = await accounts.updateUser((req.params as { id: string }).id, objectBody(req));
     return ok('User updated', userView(updated));
   });
