@@ -2,6 +2,7 @@
 // verify_type) as a preHandler, plus Warden's roles and revocation check. Handlers are sync
 // callbacks: on the hot path a verify and a few Map lookups are all that run.
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
+import { timingSafeEqual } from 'node:crypto';
 import fp from 'fastify-plugin';
 import { WardenError } from '../errors.js';
 import { isFresh } from '../tokens/issue.js';
@@ -105,7 +106,7 @@ function guard(fastify: FastifyInstance, opts: GuardOptions, done: (err?: Error)
       if (typeof field === 'string') sent = field;
     }
     if (sent === undefined || sent === '') throw new WardenError('ERR_CSRF_MISSING');
-    if (typeof claims.csrf !== 'string' || sent !== claims.csrf) throw new WardenError('ERR_CSRF_MISMATCH');
+    if (typeof claims.csrf !== 'string' || !sameSecret(sent, claims.csrf)) throw new WardenError('ERR_CSRF_MISMATCH');
   }
 
   function find(req: FastifyRequest, locations: readonly TokenLocation[], type: TokenType): [string, TokenLocation] | undefined {
@@ -144,6 +145,13 @@ function guard(fastify: FastifyInstance, opts: GuardOptions, done: (err?: Error)
     };
   });
   done();
+}
+
+/** Constant-time comparison, so response timing says nothing about how much of a guess was right. */
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 export const wardenGuard = fp(guard, { name: 'warden-guard', fastify: '5.x' });
