@@ -2,9 +2,19 @@
 // `npm start`: read the configuration, open storage, listen. A bad configuration prints every
 // problem and exits 1 before anything else happens.
 import { ConfigError, loadConfig } from './config.js';
+import { keygen } from './keygen.js';
 import { createWarden } from './server.js';
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'keygen') {
+    try {
+      process.stdout.write(`${keygen(process.argv.slice(3))}\n`);
+      return;
+    } catch (e) {
+      process.stderr.write(`warden keygen: ${(e as Error).message}\n`);
+      process.exit(1);
+    }
+  }
   let config;
   try {
     config = loadConfig();

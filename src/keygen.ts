@@ -1,0 +1,39 @@
+// `warden keygen ALG [--kid KID] [--jwks FILE]`: makes a private JWK for JWKS_FILE, so key rotation
+// needs no other tool. With --jwks the key is appended to FILE (created with mode 0600 if absent);
+// the file's first key keeps signing until JWKS_SIGNING_KID names another.
+import { createPrivateKey, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { generateKeyPem, keyRingFromJwks } from './tokens/keys.js';
+import { isAlgorithm, isHmac, type AsymmetricAlgorithm } from './tokens/types.js';
+
+export function privateJwk(alg: string, kid: string): Record<string, unknown> {
+  if (!isAlgorithm(alg)) throw new Error(`unknown algorithm "${alg}"`);
+  const jwk = isHmac(alg)
+    ? { kty: 'oct', k: randomBytes(64).toString('base64url') }
+    : createPrivateKey(generateKeyPem(alg as AsymmetricAlgorithm).privateKeyPem).export({ format: 'jwk' });
+  return { ...jwk, kid, alg, use: 'sig' };
+}
+
+/** Runs the subcommand; returns the text to print. Throws with a message for the person at the terminal. */
+export function keygen(args: string[]): string {
+  const [alg, ...rest] = args;
+  const opt = (name: string): string | undefined => {
+    const i = rest.indexOf(name);
+    return i >= 0 ? rest[i + 1] : undefined;
+  };
+  if (!alg || alg.startsWith('-')) throw new Error('usage: warden keygen ALG [--kid KID] [--jwks FILE]');
+  const kid = opt('--kid') ?? `${alg.toLowerCase()}-${new Date().toISOString().slice(0, 10)}-${randomBytes(3).toString('hex')}`;
+  const key = privateJwk(alg, kid);
+  const file = opt('--jwks');
+  if (file === undefined) return JSON.stringify({ keys: [key] }, null, 2);
+
+  const jwks = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { keys: object[] }) : { keys: [] };
+  if (!Array.isArray(jwks.keys)) throw new Error(`${file} is not a JWKS ({"keys": [...]})`);
+  if (jwks.keys.some((k) => (k as { kid?: unknown }).kid === kid)) throw new Error(`${file} already has a key "${kid}"`);
+  jwks.keys.push(key);
+  keyRingFromJwks(jwks); // the result must load exactly as the server will load it
+  writeFileSync(file, JSON.stringify(jwks, null, 2) + '\n', { mode: 0o600 });
+  chmodSync(file, 0o600);
+  const role = jwks.keys.length === 1 ? 'it signs (the first key does, unless JWKS_SIGNING_KID names another)' : `it verifies now, and signs once JWKS_SIGNING_KID=${kid}`;
+  return `added key "${kid}" (${alg}) to ${file}; ${role}`;
+}

@@ -1,0 +1,43 @@
+// `warden keygen`: private JWKs for JWKS_FILE, appended safely, loadable as the server loads them.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { keygen } from '../src/keygen.js';
+import { keyRingFromJwks, publicJwks } from '../src/tokens/keys.js';
+
+describe('keygen', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-keygen-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('appends keys of any algorithm to a 0600 JWKS the server can load; the first signs', () => {
+    const file = join(dir, 'keys.json');
+    assert.match(keygen(['EdDSA', '--jwks', file, '--kid', 'one']), /added key "one"/);
+    assert.match(keygen(['RS256', '--jwks', file, '--kid', 'two']), /JWKS_SIGNING_KID=two/);
+    assert.match(keygen(['HS512', '--jwks', file]), /hs512-/);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    const jwks = JSON.parse(readFileSync(file, 'utf8'));
+    assert.deepEqual(jwks.keys.map((k: { alg: string }) => k.alg), ['EdDSA', 'RS256', 'HS512']);
+    const ring = keyRingFromJwks(jwks);
+    assert.equal(ring.signer.kid, 'one');
+    assert.equal(keyRingFromJwks(jwks, { signingKid: 'two' }).signer.alg, 'RS256');
+    assert.deepEqual(publicJwks(ring).keys.map((k) => k.kid), ['one', 'two'], 'the HMAC key is never published');
+  });
+
+  it('refuses a duplicate kid, an unknown algorithm, and no algorithm', () => {
+    const file = join(dir, 'dup.json');
+    keygen(['ES256', '--jwks', file, '--kid', 'k']);
+    assert.throws(() => keygen(['ES256', '--jwks', file, '--kid', 'k']), /already has a key "k"/);
+    assert.throws(() => keygen(['HS1']), /unknown algorithm/);
+    assert.throws(() => keygen([]), /usage/);
+    assert.equal(JSON.parse(readFileSync(file, 'utf8')).keys.length, 1, 'a refused call changes nothing');
+  });
+
+  it('without --jwks prints a one-key JWKS', () => {
+    const out = JSON.parse(keygen(['ES384', '--kid', 'printed']));
+    assert.equal(out.keys[0].kid, 'printed');
+    assert.equal(out.keys[0].crv, 'P-384');
+    assert.ok(out.keys[0].d);
+  });
+});
