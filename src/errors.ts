@@ -32,7 +32,6 @@ export const ERROR_CODES = {
   ERR_VALIDATION: { status: 422, message: 'Invalid field' },
   ERR_BAD_REQUEST: { status: 400, message: 'Bad request' },
   ERR_NOT_FOUND: { status: 404, message: 'Not found' },
-  ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
   ERR_RATE_LIMITED: { status: 429, message: 'Too many requests' },
 
   // accounts

@@ -7,9 +7,8 @@ import type { ClientMeta } from '../accounts/service.js';
  * The body of a route that takes JSON or a form (seed 000's sign-in): anything else is 415.
  * Fastify has already parsed it; this refuses other media types and non-object JSON.
  */
-export function jsonOrFormBody(req: FastifyRequest, { optional = false } = {}): Record<string, unknown> {
+export function jsonOrFormBody(req: FastifyRequest): Record<string, unknown> {
   const ct = (req.headers['content-type'] ?? '').toLowerCase();
-  if (ct === '' && optional) return {};
   if (!ct.startsWith('application/json') && !ct.startsWith('application/x-www-form-urlencoded')) {
     throw new WardenError('ERR_MEDIA_TYPE');
   }
