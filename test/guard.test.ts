@@ -32,6 +32,7 @@ describe('jwtRequired', () => {
     app.get('/refresh', { preHandler: app.jwtRequired({ refresh: true }) }, echo);
     app.get('/any-type', { preHandler: app.jwtRequired({ verifyType: false }) }, echo);
     app.get('/query', { preHandler: app.jwtRequired({ locations: ['query_string'] }) }, echo);
+    app.get('/query-named', { preHandler: app.jwtRequired({ locations: ['query_string'], queryStringName: 'refresh_token', refresh: true }) }, echo);
     app.post('/json', { preHandler: app.jwtRequired({ locations: ['json'] }) }, echo);
     app.post('/cookie', { preHandler: app.jwtRequired({ locations: ['cookies'] }) }, echo);
     app.get('/cookie', { preHandler: app.jwtRequired({ locations: ['cookies'] }) }, echo);
@@ -87,6 +88,12 @@ describe('jwtRequired', () => {
   it('query string and JSON body locations', async () => {
     const t = access().token;
     assert.equal((await app.inject({ url: `/query?jwt=${t}` })).statusCode, 200);
+    // A route may name its own parameter (seed 004's ?refresh_token=).
+    const r = issuer.issue('refresh', USER).token;
+    assert.equal((await app.inject({ url: `/query-named?refresh_token=${r}` })).statusCode, 200);
+    const named = await app.inject({ url: `/query-named?jwt=${r}` });
+    assert.equal(named.statusCode, 401);
+    assert.equal(named.json().detail, 'Missing "refresh_token" query parameter');
     assert.equal((await app.inject({ method: 'POST', url: '/json', payload: { access_token: t } })).statusCode, 200);
     const missing = await app.inject({ method: 'POST', url: '/json', payload: {} });
     assert.equal(missing.json().detail, 'Missing "access_token" key in json data.');

@@ -28,6 +28,8 @@ export interface JwtRequiredOptions {
   skipRevocationCheck?: boolean;
   /** The token must hold at least one of these roles. */
   roles?: readonly string[];
+  /** The query parameter for the query_string location on this route (default: the plugin's, `jwt`). */
+  queryStringName?: string;
 }
 
 export interface GuardOptions {
@@ -109,13 +111,13 @@ function guard(fastify: FastifyInstance, opts: GuardOptions, done: (err?: Error)
     if (typeof claims.csrf !== 'string' || !sameSecret(sent, claims.csrf)) throw new WardenError('ERR_CSRF_MISMATCH');
   }
 
-  function find(req: FastifyRequest, locations: readonly TokenLocation[], type: TokenType): [string, TokenLocation] | undefined {
+  function find(req: FastifyRequest, s: LocationSettings, locations: readonly TokenLocation[], type: TokenType): [string, TokenLocation] | undefined {
     for (const l of locations) {
       const t =
-        l === 'headers' ? fromHeader(req, settings)
-        : l === 'cookies' ? fromCookie(req, settings, type)
-        : l === 'query_string' ? fromQuery(req, settings)
-        : fromJson(req, settings, type);
+        l === 'headers' ? fromHeader(req, s)
+        : l === 'cookies' ? fromCookie(req, s, type)
+        : l === 'query_string' ? fromQuery(req, s)
+        : fromJson(req, s, type);
       if (t !== undefined) return [t, l];
     }
     return undefined;
@@ -127,10 +129,11 @@ function guard(fastify: FastifyInstance, opts: GuardOptions, done: (err?: Error)
     const locations = o.locations ?? defaultLocations;
     const type: TokenType = o.refresh === true ? 'refresh' : 'access';
     const want = o.verifyType === false ? null : type;
-    const missing = missingMessage(locations, settings, type);
+    const s = o.queryStringName === undefined ? settings : { ...settings, queryStringName: o.queryStringName };
+    const missing = missingMessage(locations, s, type);
     return function jwtRequired(req: FastifyRequest, _reply: FastifyReply, next: (err?: Error) => void): void {
       try {
-        const found = find(req, locations, type);
+        const found = find(req, s, locations, type);
         if (found === undefined) {
           if (o.optional === true) return next();
           throw new WardenError('ERR_JWT_MISSING', missing);

@@ -1,6 +1,6 @@
 // Seed 004's API under /api/v1: bodies in the envelope {"message", "data"}, statuses as the
 // seed's tables say (403 for an invalid or expired token on /auth/me).
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { LogoutScope } from '../accounts/service.js';
 import { WardenError } from '../errors.js';
 import { optionalFilter } from '../accounts/validate.js';
@@ -21,19 +21,10 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
   const user = app.jwtRequired();
   const fresh = app.jwtRequired({ fresh: true });
   const admin = app.jwtRequired({ roles: config.adminRoles });
-  const refreshElsewhere = app.jwtRequired({ refresh: true, locations: ['headers', 'cookies', 'json'] });
-
-  // Seed 004 sends the refresh token as ?refresh_token=; body, cookie and Bearer work too.
-  function refreshToken(req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
-    const q = (req.query as Record<string, unknown>).refresh_token;
-    if (typeof q !== 'string' || q === '') return refreshElsewhere.call(app, req, reply, done);
-    try {
-      req.jwt = app.verifyToken(q, 'refresh');
-      done();
-    } catch (e) {
-      done(e as Error);
-    }
-  }
+  // Seed 004 sends the refresh token as ?refresh_token=; Bearer, cookie and JSON body work too.
+  const refreshToken = app.jwtRequired({
+    refresh: true, locations: ['query_string', 'headers', 'cookies', 'json'], queryStringName: 'refresh_token',
+  });
 
   app.post('/auth/login', {
     schema: { tags: ['v1'], summary: 'Log in with a form (username = email) or JSON', ...SCHEMAS.credentials },
