@@ -148,14 +148,14 @@ export class Accounts {
     const now = this.clock();
     const sid = randomUUID();
     const access = this.issueAccess(user, sid, true);
-    const refresh = this.o.issuer.issue('refresh', user.id, { additionalClaims: { sid } });
+    const refresh = this.o.issuer.issue('refresh', user.id, { additionalClaims: { sid }, expiresIn: this.o.refreshTtlSeconds });
     const session = await this.o.storage.sessions.create({
       id: sid,
       userId: user.id,
       refreshJti: refresh.claims.jti,
       createdAt: now,
       lastUsedAt: now,
-      expiresAt: now + this.o.refreshTtlSeconds * 1000,
+      expiresAt: refresh.claims.exp * 1000, // the session ends exactly when its refresh tokens do
       idleExpiresAt: now + this.o.idleTtlSeconds * 1000,
       userAgent: meta.userAgent?.slice(0, 512) ?? null,
       ip: meta.ip,
@@ -177,11 +177,10 @@ export class Accounts {
     const sid = claims.sid;
     if (typeof sid !== 'string' || !isUuid(sid)) throw new WardenError('ERR_REFRESH_INVALID');
     const now = this.clock();
-    const session = await this.o.storage.sessions.get(sid);
-    if (!session || session.userId !== claims.sub) throw new WardenError('ERR_REFRESH_INVALID');
-    const remaining = Math.floor((session.expiresAt - now) / 1000);
+    // Every refresh token of a session expires at the session's absolute deadline (openSession
+    // sets both from the same lifetime), so the new one inherits the presented one's exp.
+    const remaining = claims.exp - Math.floor(now / 1000);
     if (remaining <= 0) throw new WardenError('ERR_REFRESH_INVALID');
-    // The new refresh token never outlives the session's absolute deadline.
     const refresh = this.o.issuer.issue('refresh', claims.sub, { additionalClaims: { sid }, expiresIn: remaining });
     const result = await this.o.storage.sessions.rotate({
       id: sid,
@@ -195,6 +194,11 @@ export class Accounts {
       throw new WardenError('ERR_REFRESH_REUSED');
     }
     if (result.status !== 'rotated') throw new WardenError('ERR_REFRESH_INVALID');
+    if (result.session.userId !== claims.sub) {
+      // Only a token minted outside Warden with its key could pair a session with another user.
+      await this.endSessions([sid], 'mismatch');
+      throw new WardenError('ERR_REFRESH_INVALID');
+    }
     const user = await this.o.storage.users.findById(claims.sub);
     if (!user || !user.isActive) {
       await this.endSessions([sid], 'user');
