@@ -159,5 +159,10 @@ describe('jwtRequired', () => {
     assert.equal(r.statusCode, 401);
     assert.equal(r.json().detail, 'Token has expired');
     assert.match(r.headers['www-authenticate'] as string, /error="invalid_token"/);
+    // Minted by an issuer whose clock runs two minutes ahead: nbf is in the guard's future.
+    const ahead = createTokenIssuer({ keys, accessExpiresIn: 900, refreshExpiresIn: 86400, clock: () => now + 120_000 });
+    const early = await get('/plain', ahead.createAccessToken(USER));
+    assert.equal(early.statusCode, 401);
+    assert.equal(early.json().code, 'ERR_JWT_NOT_YET_VALID');
   });
 });
