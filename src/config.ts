@@ -168,6 +168,13 @@ export function loadConfig(env: Record<string, string | undefined> = readEnv()):
   const headerType = env.JWT_HEADER_TYPE === undefined ? 'Bearer' : env.JWT_HEADER_TYPE.trim();
   if (!/^[A-Za-z0-9_-]*$/.test(headerType)) problems.push(`JWT_HEADER_TYPE must be a word such as Bearer, or empty for a bare token (got "${headerType}")`);
 
+  // Written into Set-Cookie as is, so only a host name may pass (a ';' would add attributes).
+  const cookieDomain = (): string | undefined => {
+    const v = str('COOKIE_DOMAIN');
+    if (v !== undefined && !/^\.?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/.test(v)) problems.push(`COOKIE_DOMAIN must be a host name such as example.com (got "${v}")`);
+    return v;
+  };
+
   const logLevel = str('LOG_LEVEL', 'info')!;
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     problems.push(`LOG_LEVEL must be fatal, error, warn, info, debug, trace or silent (got "${logLevel}")`);
@@ -195,7 +202,7 @@ export function loadConfig(env: Record<string, string | undefined> = readEnv()):
     leewaySeconds: int('JWT_LEEWAY_SECONDS', 0, 0, 300),
     cookieSecure,
     cookieSameSite,
-    cookieDomain: str('COOKIE_DOMAIN'),
+    cookieDomain: cookieDomain(),
     accessCookieName: cookieName('ACCESS_COOKIE_NAME', 'access_token_cookie'),
     refreshCookieName: cookieName('REFRESH_COOKIE_NAME', 'refresh_token_cookie'),
     accessCsrfCookieName: cookieName('ACCESS_CSRF_COOKIE_NAME', 'csrf_access_token'),

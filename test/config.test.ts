@@ -36,8 +36,9 @@ describe('configuration', () => {
       PORT: 'eighty', ALGORITHM: 'HS1', ACCESS_TOKEN_EXPIRES_MINUTES: '0', COOKIE_SECURE: 'maybe',
       COOKIE_SAMESITE: 'sometimes', DATABASE_URL: 'mysql://db', REDIS_URL: 'http://x', LOG_LEVEL: 'loud',
       ADMIN_USERNAME: 'root', ACCESS_COOKIE_NAME: 'bad name;', JWT_TOKEN_LOCATION: 'headers,carrier-pigeon',
+      COOKIE_DOMAIN: 'example.com; HttpOnly=false',
     });
-    for (const name of ['JWT_TOKEN_LOCATION', 'PORT', 'ALGORITHM', 'ACCESS_TOKEN_EXPIRES_MINUTES', 'COOKIE_SECURE', 'COOKIE_SAMESITE', 'DATABASE_URL', 'REDIS_URL', 'LOG_LEVEL', 'ADMIN_USERNAME', 'ACCESS_COOKIE_NAME']) {
+    for (const name of ['COOKIE_DOMAIN', 'JWT_TOKEN_LOCATION', 'PORT', 'ALGORITHM', 'ACCESS_TOKEN_EXPIRES_MINUTES', 'COOKIE_SECURE', 'COOKIE_SAMESITE', 'DATABASE_URL', 'REDIS_URL', 'LOG_LEVEL', 'ADMIN_USERNAME', 'ACCESS_COOKIE_NAME']) {
       assert.ok(p.some((x) => x.startsWith(name)), `${name} in ${JSON.stringify(p)}`);
     }
   });
@@ -46,6 +47,7 @@ describe('configuration', () => {
     assert.match(problems({ SECRET_KEY: 'short' })[0]!, /SECRET_KEY must be at least 32 bytes/);
     assert.match(problems({ SECRET_KEY: 'x'.repeat(31), NODE_ENV: 'production' }).join(), /at least 32 bytes/);
     assert.deepEqual(problems({ SECRET_KEY: 'x'.repeat(32) }), []);
+    assert.deepEqual(problems({ COOKIE_DOMAIN: '.example.com' }), []);
   });
 
   it('production refuses to start without a key', () => {
