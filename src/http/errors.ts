@@ -50,22 +50,20 @@ export function toHttpError(err: unknown, tokenErrorStatus?: number): HttpError 
   return { status, code: e.code, message: e.message, details: e.details, headers };
 }
 
+const BY_STATUS: Record<number, ErrorCode> = { 404: 'ERR_NOT_FOUND', 413: 'ERR_BODY_TOO_LARGE', 415: 'ERR_MEDIA_TYPE' };
+
 function normalise(err: unknown): WardenError {
   if (err instanceof WardenError) return err;
-  const fe = err as Partial<FastifyError> & { type?: string };
+  const fe = err as Partial<FastifyError>;
   if (fe && typeof fe === 'object') {
     const mapped = fe.code !== undefined ? FASTIFY_CODES[fe.code] : undefined;
-    if (mapped === 'ERR_MEDIA_TYPE' || mapped === 'ERR_BODY_TOO_LARGE') return new WardenError(mapped);
-    if (mapped !== undefined) return new WardenError(mapped, mapped === 'ERR_BAD_JSON' ? 'Malformed JSON body' : undefined);
+    if (mapped !== undefined) return new WardenError(mapped);
     // JSON.parse's SyntaxError from the body parser, and secure-json-parse's prototype-poisoning refusal.
     if (err instanceof SyntaxError || (fe.statusCode === 400 && /JSON|__proto__|constructor/i.test(fe.message ?? ''))) {
       return new WardenError('ERR_BAD_JSON');
     }
     if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-      if (fe.statusCode === 404) return new WardenError('ERR_NOT_FOUND');
-      if (fe.statusCode === 413) return new WardenError('ERR_BODY_TOO_LARGE');
-      if (fe.statusCode === 415) return new WardenError('ERR_MEDIA_TYPE');
-      return new WardenError('ERR_BAD_REQUEST');
+      return new WardenError(BY_STATUS[fe.statusCode] ?? 'ERR_BAD_REQUEST');
     }
   }
   return new WardenError('ERR_INTERNAL');
