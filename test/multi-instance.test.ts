@@ -83,8 +83,9 @@ describe('two instances, PostgreSQL + Redis', skip !== undefined ? { skip } : {}
     const login = await call(`${a.url}/api/auth/signin`, { json: { username: 'shared', password: 'password-123' } });
     const token = login.json.access_token;
     assert.equal((await verifyOn(b, token)).status, 200);
-    const jti = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).jti;
-    const seen = appliedFor(jti);
+    // The token is session-bound: signing out ends its session, and B learns the session id.
+    const sid = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).sid;
+    const seen = appliedFor(sid);
     assert.equal((await call(`${a.url}/api/auth/signout`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })).status, 200);
     await seen;
     const r = await verifyOn(b, token);

@@ -130,6 +130,16 @@ describe('/api/v1 sessions', () => {
     assert.equal(bad.status, 422);
   });
 
+  it('signing out a sessionless token (minted by the toolkit with the same key) revokes that token alone', async () => {
+    const { createTokenIssuer } = await import('../src/tokens/issue.js');
+    const mint = createTokenIssuer({ keys: s.warden.keys, accessExpiresIn: 900, refreshExpiresIn: 3600, clock: () => now });
+    const me = (await call(`${base}/auth/verify`, { headers: bearer((await login('carol@example.com')).access_token) })).headers.get('x-auth-user')!;
+    const [a, b] = [mint.createAccessToken(me), mint.createAccessToken(me)];
+    assert.equal((await call(`${base}/auth/logout`, { method: 'POST', headers: bearer(a) })).status, 200);
+    assert.equal((await verify(a)).status, 401);
+    assert.equal((await verify(b)).status, 200);
+  });
+
   it('password change needs a fresh token and ends the other sessions', async () => {
     const a = await login('carol@example.com');
     const b = await login('carol@example.com');

@@ -209,22 +209,16 @@ export class Accounts {
 
   // ---- sign-out and sessions ----------------------------------------------------------------
 
-  /** Revokes the presented access token and ends sessions by scope. Returns the ended session ids. */
+  /** Ends sessions by scope and refuses their tokens. Returns the ended session ids. */
   async signOut(claims: JwtClaims, scope: LogoutScope = 'local'): Promise<string[]> {
-    const now = this.clock();
-    const ended: string[] = [];
-    if (scope !== 'others') {
-      await this.revokeJti(claims);
-    }
-    if (scope === 'local' && typeof claims.sid === 'string') {
-      if (await this.o.storage.sessions.end(claims.sid, 'logout', now)) ended.push(claims.sid);
-      await this.revokeSessions([claims.sid]);
-    } else if (scope !== 'local') {
-      const except = scope === 'others' && typeof claims.sid === 'string' ? claims.sid : undefined;
-      ended.push(...(await this.o.storage.sessions.endAllForUser(claims.sub, 'logout', now, except)));
-      await this.revokeSessions(ended);
-    }
-    return ended;
+    const sid = typeof claims.sid === 'string' ? claims.sid : undefined;
+    // A session-bound token dies with its session; only a sessionless one needs its own entry.
+    if (sid === undefined && scope !== 'others') await this.revokeJti(claims);
+    if (scope !== 'local') return this.endAllSessions(claims.sub, 'logout', scope === 'others' ? sid : undefined);
+    if (sid === undefined) return [];
+    const ended = (await this.o.storage.sessions.end(sid, 'logout', this.clock())) !== null;
+    await this.revokeSessions([sid]);
+    return ended ? [sid] : [];
   }
 
   listSessions(userId: string): Promise<SessionRecord[]> {
@@ -236,6 +230,13 @@ export class Accounts {
     // Another user's session id answers exactly like an unknown one.
     if (!s || s.userId !== userId || s.endedAt !== null) throw new WardenError('ERR_SESSION_NOT_FOUND');
     await this.endSessions([sessionId], 'logout');
+  }
+
+  /** Ends every live session of the user (but `exceptId`) and refuses their tokens. */
+  private async endAllSessions(userId: string, reason: string, exceptId?: string): Promise<string[]> {
+    const ended = await this.o.storage.sessions.endAllForUser(userId, reason, this.clock(), exceptId);
+    await this.revokeSessions(ended);
+    return ended;
   }
 
   private async endSessions(ids: string[], reason: string): Promise<void> {
@@ -285,8 +286,7 @@ export class Accounts {
     if (!(await verifyPassword(user.passwordHash, current))) throw new WardenError('ERR_BAD_CREDENTIALS', 'Current password is incorrect');
     await this.o.storage.users.update(user.id, { passwordHash: await hashPassword(password) });
     const except = typeof claims.sid === 'string' ? claims.sid : undefined;
-    const ended = await this.o.storage.sessions.endAllForUser(user.id, 'password', this.clock(), except);
-    await this.revokeSessions(ended);
+    await this.endAllSessions(user.id, 'password', except);
   }
 
   // ---- administration -----------------------------------------------------------------------
@@ -333,8 +333,7 @@ export class Accounts {
       });
     }
     if ((patch.isActive === false && before.isActive) || patch.passwordHash !== undefined) {
-      const ended = await this.o.storage.sessions.endAllForUser(id, 'admin', now);
-      await this.revokeSessions(ended);
+      await this.endAllSessions(id, 'admin');
       await this.revokeUser(id);
     }
     return user;
@@ -343,8 +342,7 @@ export class Accounts {
   /** Deletes a user; their sessions end and every token of theirs is refused. */
   async deleteUser(id: string): Promise<void> {
     await this.getUser(id);
-    const ended = await this.o.storage.sessions.endAllForUser(id, 'admin', this.clock());
-    await this.revokeSessions(ended);
+    await this.endAllSessions(id, 'admin');
     await this.revokeUser(id);
     await this.o.storage.users.delete(id);
   }
