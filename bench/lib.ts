@@ -66,8 +66,11 @@ export interface Child {
  * Starts `node --import tsx bench/server.ts <mode> ...` pinned to `core` and waits for its
  * `READY {json}` line. Servers report their port there; the argon2 baseline prints `RESULT {json}`.
  */
-export function startPinned(mode: string, args: string[] = [], env: Record<string, string> = {}, core = SERVER_CORE): Promise<Child> {
-  const [cmd, argv] = pinned(core, process.execPath, ['--import', 'tsx', 'bench/server.ts', mode, ...args]);
+export function startPinned(mode: string, args: string[] = [], env: Record<string, string> = {}, core = SERVER_CORE, nodeArgs: string[] = []): Promise<Child> {
+  // --conditions=source: the server imports @warden/toolkit from toolkit/src, as the tests do (not a stale dist/).
+  // BENCH_CPU_PROF=<dir>: each child writes a V8 CPU profile there when it is stopped.
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.BENCH_CPU_PROF, mode)}`] : [];
+  const [cmd, argv] = pinned(core, process.execPath, [...prof, ...nodeArgs, '--conditions=source', '--import', 'tsx', 'bench/server.ts', mode, ...args]);
   const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   children.add(proc);
   let out = '';
@@ -93,7 +96,7 @@ export function startPinned(mode: string, args: string[] = [], env: Record<strin
   const ready = line('READY');
   const result = line('RESULT');
   result.catch(() => undefined); // servers never print one
-  const timeout = setTimeout(() => proc.kill('SIGKILL'), 60_000); // bounded start-up
+  const timeout = setTimeout(() => proc.kill('SIGKILL'), 300_000); // bounded start-up (a million-row database takes a while)
   return ready.finally(() => clearTimeout(timeout)).then((info) => ({
     proc, info, result, pid: proc.pid!,
     async stop() {
@@ -120,6 +123,12 @@ export interface LoadOptions {
   /** Target requests/s over all connections (a modest probe, not max throughput). */
   rate?: number;
   tool?: 'wrk' | 'autocannon';
+  /**
+   * A different Authorization header per request (wrk only): `file` holds one token per line; with
+   * `order` (a file of 1-based line numbers, one per line) requests follow that sequence, else they
+   * rotate through the tokens. Every run starts at `offset` in the sequence (default 0).
+   */
+  tokens?: { file: string; order?: string; offset?: number };
 }
 
 export interface LoadResult {
@@ -143,6 +152,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const headers = o.headers ?? {};
   let cmd: string;
   let args: string[];
+  if (o.tokens && tool !== 'wrk') throw new Error('a token stream needs wrk');
   if (tool === 'wrk') {
     // A Lua script carries method/body/headers, an optional think time (wrk's delay() hook: with
     // -c1 it paces a probe to ~rate) and a done() that prints one JSON line we can parse.
@@ -151,6 +161,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       `wrk.method = ${JSON.stringify(method)}`,
       o.body !== undefined ? `wrk.body = ${luaString(o.body)}` : '',
       ...Object.entries(headers).map(([k, v]) => `wrk.headers[${luaString(k)}] = ${luaString(v)}`),
+      o.tokens ? tokenStreamLua(o.tokens) : '',
       o.rate ? `function delay() return ${Math.max(1, Math.round((1000 * o.connections) / o.rate))} end` : '',
       `function done(s, lat, req)`,
       `  local e = s.errors`,
@@ -198,6 +209,33 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     tool, requests: j.requests.total, rps: j.requests.total / j.duration,
     p50: j.latency.p50, p99: j.latency.p99, max: j.latency.max, bad: j.non2xx + j.errors + j.timeouts,
   };
+}
+
+/**
+ * wrk Lua for a token stream. The requests are formatted once in init() (wrk runs it before its
+ * clock starts), so per request the generator only picks a prepared string: every contestant,
+ * the bare baseline included, gets the same stream at the same generator cost.
+ */
+function tokenStreamLua(t: { file: string; order?: string; offset?: number }): string {
+  return [
+    'local reqs, order, n, m, i = {}, {}, 0, 0, 0',
+    'function init(args)',
+    '  local h = {}',
+    '  for k, v in pairs(wrk.headers) do if string.lower(k) ~= "authorization" then h[k] = v end end',
+    `  for line in io.lines(${luaString(t.file)}) do`,
+    '    n = n + 1',
+    '    h["Authorization"] = "Bearer " .. line',
+    '    reqs[n] = wrk.format(nil, nil, h)',
+    '  end',
+    t.order ? `  for line in io.lines(${luaString(t.order)}) do m = m + 1; order[m] = tonumber(line) end` : '',
+    `  i = ${Math.max(0, Math.floor(t.offset ?? 0))}`,
+    'end',
+    'function request()',
+    '  i = i + 1',
+    '  if m > 0 then return reqs[order[i % m + 1]] end',
+    '  return reqs[i % n + 1]',
+    'end',
+  ].join('\n');
 }
 
 function luaString(s: string): string {

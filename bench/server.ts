@@ -6,17 +6,18 @@ import fastifyJwt from '@fastify/jwt';
 import { hash, verify } from '@node-rs/argon2';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { HASH_OPTIONS } from '../src/accounts/passwords.js';
+import { HASH_OPTIONS } from '../src/accounts/argon2-hasher.js';
 import { loadConfig } from '../src/config.js';
-import { wardenGuard } from '../src/guard/plugin.js';
-import { RevocationIndex } from '../src/guard/revocation.js';
+import { wardenGuard } from '../toolkit/src/guard/plugin.js';
+import { RevocationIndex } from '../src/revocation/index.js';
 import { createWarden } from '../src/server.js';
-import { keyRingFromSecret } from '../src/tokens/keys.js';
-import { createTokenVerifier } from '../src/tokens/verify.js';
+import { keyRingFromSecret } from '../toolkit/src/tokens/index.js';
+import { createTokenVerifier } from '../toolkit/src/tokens/verify.js';
 
 // The same small body from every comparable route, so only the auth check differs.
 const BODY = { hello: 'world' };
 const ROUTE = '/hello'; // bench/run.ts knows it too
+const STATS = '/__bench/verify-cache'; // the verify cache's counters, read between runs
 
 const mode = process.argv[2];
 const secret = process.env.BENCH_SECRET ?? '';
@@ -29,6 +30,8 @@ async function listen(app: FastifyInstance, extra: Record<string, unknown> = {})
 }
 
 async function main(): Promise<void> {
+  // A clean exit on stop, so that --cpu-prof (BENCH_CPU_PROF) gets to write its profile.
+  if (mode !== 'warden') process.once('SIGTERM', () => process.exit(0));
   switch (mode) {
     case 'bare': {
       // Baseline: the same route and body; the Authorization header arrives but is not read.
@@ -40,9 +43,11 @@ async function main(): Promise<void> {
     case 'guard-nocache': {
       // 'guard' runs as the server does (VERIFY_CACHE_SIZE's default); 'guard-nocache' verifies every time.
       const cacheSize = mode === 'guard' ? 10_000 : 0;
+      const verify = createTokenVerifier({ keys: keyRingFromSecret(secret, 'HS256'), cacheSize });
       const app = Fastify({ logger: false });
-      await app.register(wardenGuard, { verify: createTokenVerifier({ keys: keyRingFromSecret(secret, 'HS256'), cacheSize }), revocations: new RevocationIndex() });
+      await app.register(wardenGuard, { verify, revocations: new RevocationIndex() });
       app.get(ROUTE, { preHandler: app.jwtRequired() }, async () => BODY);
+      app.get(STATS, async () => verify.cacheStats());
       return listen(app);
     }
     case 'hmac': {
@@ -74,10 +79,34 @@ async function main(): Promise<void> {
         // BENCH_DATABASE_URL (e.g. memory:) separates storage costs from the rest.
         SECRET_KEY: secret, DATA_DIR: dir, DATABASE_URL: process.env.BENCH_DATABASE_URL ?? `sqlite:${dir}/warden.db`,
         LOG_LEVEL: 'silent', COOKIE_SECURE: 'false', HOST: '127.0.0.1', PORT: '0',
+        // Variables a section compares (e.g. METRICS=false, CORS_ORIGINS), as JSON.
+        ...(JSON.parse(process.env.BENCH_WARDEN_ENV ?? '{}') as Record<string, string>),
       });
       const warden = await createWarden(config);
+      warden.app.get(STATS, async () => warden.verify.cacheStats());
       process.once('SIGTERM', () => void warden.close().finally(() => process.exit(0)));
       return listen(warden.app);
+    }
+    case 'startup': {
+      // Start-up of a server on an existing database (BENCH_DATABASE_URL), run with --expose-gc:
+      // how long createWarden takes (migrations, revocation index load) and the heap after it.
+      const gc = (globalThis as { gc?: () => void }).gc!;
+      const config = loadConfig({
+        SECRET_KEY: secret, DATA_DIR: process.env.BENCH_DATA_DIR ?? '/tmp', DATABASE_URL: process.env.BENCH_DATABASE_URL!,
+        LOG_LEVEL: 'silent', COOKIE_SECURE: 'false', HOST: '127.0.0.1', PORT: '0',
+      });
+      process.stdout.write('READY {}\n');
+      gc();
+      const heapBefore = process.memoryUsage().heapUsed;
+      const t0 = performance.now();
+      const warden = await createWarden(config);
+      const ms = performance.now() - t0;
+      gc();
+      const m = process.memoryUsage();
+      const result = { ms, heapBefore, heapAfter: m.heapUsed, rss: m.rss, indexSize: warden.revoker.index.size, maxRssKb: process.resourceUsage().maxRSS };
+      await warden.close();
+      process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+      return;
     }
     case 'argon2': {
       // Baseline for sign-in: the same argon2id parameters and call Warden makes, on the same libuv

@@ -1,8 +1,8 @@
 // A service that trusts Warden's tokens through Warden's JWKS endpoint (e.g. ALGORITHM=EdDSA):
-// it holds no secret at all. In your project: import { ... } from 'warden'.
+// it holds no secret at all. In your project: import { ... } from '@warden/toolkit'.
 //   WARDEN_JWKS_URL=http://localhost:8000/.well-known/jwks.json PORT=3001 npx tsx examples/jwks-service.ts
 import Fastify, { type FastifyInstance } from 'fastify';
-import { createJwksVerifier, wardenErrorHandler, wardenGuard } from '../src/index.js';
+import { createJwksVerifier, wardenErrorHandler, wardenGuard } from '@warden/toolkit';
 
 export async function buildJwksService(jwksUrl: string): Promise<FastifyInstance> {
   const remote = await createJwksVerifier({ url: jwksUrl, algorithms: ['EdDSA', 'ES256', 'RS256'] });

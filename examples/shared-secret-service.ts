@@ -1,7 +1,7 @@
 // A service that trusts Warden's tokens by sharing Warden's SECRET_KEY (HS256).
 //   SECRET_KEY=... PORT=3002 npx tsx examples/shared-secret-service.ts
 import Fastify, { type FastifyInstance } from 'fastify';
-import { createTokenVerifier, keyRingFromSecret, wardenErrorHandler, wardenGuard } from '../src/index.js';
+import { createTokenVerifier, keyRingFromSecret, wardenErrorHandler, wardenGuard } from '@warden/toolkit';
 
 export async function buildSharedSecretService(secret: string): Promise<FastifyInstance> {
   const verify = createTokenVerifier({ keys: keyRingFromSecret(secret, 'HS256'), algorithms: ['HS256'] });

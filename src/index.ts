@@ -1,13 +1,13 @@
-// Warden's public toolkit: framework-free token functions, the Fastify guard, and the server.
-export * from './tokens/index.js';
-export { WardenError, ERROR_CODES, isWardenError, type ErrorCode } from './errors.js';
-export { wardenGuard, type GuardOptions, type JwtRequiredOptions, type JwtContext } from './guard/plugin.js';
-export type { TokenLocation, LocationSettings } from './guard/locations.js';
-export { RevocationIndex, Revoker, type RevocationBus } from './guard/revocation.js';
-export { createJwksVerifier, type RemoteJwksOptions, type RemoteJwksVerifier } from './remote-jwks.js';
-export { wardenErrorHandler, errorHandler, detailBody, envelopeBody, toHttpError, type HttpError } from './http/errors.js';
+// The Warden server as a library: build and embed the server, its storage and its revocation
+// machinery. The token toolkit (issue/verify, keys, the Fastify guard) is @warden/toolkit,
+// re-exported here so existing imports of `warden` keep working.
+export * from '@warden/toolkit';
+export { RevocationIndex } from './revocation/index.js';
+export { Revoker } from './revocation/revoker.js';
+export type { RevocationBus } from './revocation/bus.js';
+export { createRedisBus } from './revocation/redis-bus.js';
+export type { Revocation, RevocationKind, RoleOverride } from './revocation/records.js';
 export { loadConfig, ConfigError, type Config } from './config.js';
 export { createWarden, type Warden, type WardenOptions } from './server.js';
 export { openStorage } from './storage/index.js';
-export { createRedisBus } from './storage/redis-bus.js';
 export type * from './storage/types.js';

@@ -3,8 +3,8 @@
 // the file's first key keeps signing until JWKS_SIGNING_KID names another.
 import { createPrivateKey, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { generateKeyPem, keyRingFromJwks } from './tokens/keys.js';
-import { isAlgorithm, isHmac, type AsymmetricAlgorithm } from './tokens/types.js';
+import { generateKeyPem, keyRingFromJwks } from '@warden/toolkit';
+import { isAlgorithm, isHmac, type AsymmetricAlgorithm } from '@warden/toolkit';
 
 export function privateJwk(alg: string, kid: string): Record<string, unknown> {
   if (!isAlgorithm(alg)) throw new Error(`unknown algorithm "${alg}"`);

@@ -1,11 +1,14 @@
 // The server's signing keys from configuration: SECRET_KEY (HMAC), PEM files or a private JWKS.
 // A development start with none generates one into DATA_DIR (mode 0600) and warns; production
 // never does (config.ts refuses to start first).
+// Every key problem is a ConfigError naming the variable, raised before the server listens: a key
+// that cannot sign or verify must stop the start, not turn each request into a 500 (the failure
+// flask-jwt-extended reports per request as "JWT decode error").
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Config } from './config.js';
-import { generateKeyPem, generateSecret, keyRingFromJwks, keyRingFromPem, keyRingFromSecret, type KeyRing } from './tokens/keys.js';
-import { isHmac, type Algorithm } from './tokens/types.js';
+import { ConfigError, type Config } from './config.js';
+import { generateKeyPem, generateSecret, keyRingFromJwks, keyRingFromPem, keyRingFromSecret, type KeyRing } from '@warden/toolkit';
+import { isHmac, type Algorithm } from '@warden/toolkit';
 
 export interface LoadedKeys {
   ring: KeyRing;
@@ -13,29 +16,43 @@ export interface LoadedKeys {
   generatedFile?: string;
 }
 
-export function loadKeyRing(config: Config): LoadedKeys {
-  const alg = config.algorithm;
-  if (config.jwksFile) {
-    return { ring: keyRingFromJwks(readJson(config.jwksFile, 'JWKS_FILE'), { signingKid: config.jwksSigningKid }) };
+/** Runs one step of key loading; its failure becomes a ConfigError naming `variable`. */
+function step<T>(variable: string, run: () => T): T {
+  try {
+    return run();
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    throw new ConfigError([`${variable}: ${(e as Error).message}`]);
+  }
+}
+
+export function loadKeyRing(config: Pick<Config, 'keys' | 'server'>): LoadedKeys {
+  const { keys: k, server: { dataDir } } = config;
+  const alg = k.algorithm;
+  if (k.jwksFile) {
+    const jwks = step('JWKS_FILE', () => readJson(k.jwksFile!));
+    const variable = k.jwksSigningKid !== undefined && !jwks.keys.some((j) => (j as { kid?: unknown }).kid === k.jwksSigningKid)
+      ? 'JWKS_SIGNING_KID' : 'JWKS_FILE';
+    return { ring: step(variable, () => keyRingFromJwks(jwks, { signingKid: k.jwksSigningKid })) };
   }
   if (isHmac(alg)) {
-    if (config.secretKey) return { ring: keyRingFromSecret(config.secretKey, alg as 'HS256') };
-    const file = join(config.dataDir, 'secret.key');
-    const secret = readOrCreate(file, () => generateSecret());
-    return { ring: keyRingFromSecret(secret, alg as 'HS256'), generatedFile: file };
+    // A PEM key next to an HMAC algorithm would be silently unused: say so instead.
+    if (k.privateKeyFile) throw new ConfigError([`PRIVATE_KEY_FILE is set but ALGORITHM=${alg} signs with SECRET_KEY; set ALGORITHM to the key's algorithm (e.g. RS256, ES256, EdDSA)`]);
+    if (k.secretKey) return { ring: step('SECRET_KEY', () => keyRingFromSecret(k.secretKey!, alg)) };
+    const file = join(dataDir, 'secret.key');
+    const secret = step('DATA_DIR', () => readOrCreate(file, () => generateSecret()));
+    return { ring: step('DATA_DIR', () => keyRingFromSecret(secret, alg)), generatedFile: file };
   }
-  if (config.privateKeyFile) {
-    return {
-      ring: keyRingFromPem({
-        privateKeyPem: readFileSync(config.privateKeyFile, 'utf8'),
-        publicKeyPem: config.publicKeyFile ? readFileSync(config.publicKeyFile, 'utf8') : undefined,
-        alg,
-      }),
-    };
+  if (k.privateKeyFile) {
+    const privateKeyPem = step('PRIVATE_KEY_FILE', () => readFileSync(k.privateKeyFile!, 'utf8'));
+    const publicKeyPem = k.publicKeyFile ? step('PUBLIC_KEY_FILE', () => readFileSync(k.publicKeyFile!, 'utf8')) : undefined;
+    // Check the private key alone first, so a mismatch is blamed on the file that causes it.
+    step(`PRIVATE_KEY_FILE (ALGORITHM=${alg})`, () => keyRingFromPem({ privateKeyPem, alg }));
+    return { ring: step('PUBLIC_KEY_FILE', () => keyRingFromPem({ privateKeyPem, publicKeyPem, alg })) };
   }
-  const file = join(config.dataDir, `${alg.toLowerCase()}-private.pem`);
-  const pem = readOrCreate(file, () => generateKeyPem(alg as Exclude<Algorithm, 'HS256' | 'HS384' | 'HS512'>).privateKeyPem);
-  return { ring: keyRingFromPem({ privateKeyPem: pem, alg }), generatedFile: file };
+  const file = join(dataDir, `${alg.toLowerCase()}-private.pem`);
+  const pem = step('DATA_DIR', () => readOrCreate(file, () => generateKeyPem(alg as Exclude<Algorithm, 'HS256' | 'HS384' | 'HS512'>).privateKeyPem));
+  return { ring: step(`DATA_DIR (${file})`, () => keyRingFromPem({ privateKeyPem: pem, alg })), generatedFile: file };
 }
 
 function readOrCreate(file: string, make: () => string): string {
@@ -52,12 +69,13 @@ function readOrCreate(file: string, make: () => string): string {
   return value;
 }
 
-function readJson(file: string, name: string): { keys: object[] } {
+function readJson(file: string): { keys: object[] } {
+  let v: { keys?: unknown };
   try {
-    const v = JSON.parse(readFileSync(file, 'utf8')) as { keys?: unknown };
-    if (!Array.isArray(v.keys)) throw new Error('no "keys" array');
-    return v as { keys: object[] };
+    v = JSON.parse(readFileSync(file, 'utf8')) as { keys?: unknown };
   } catch (e) {
-    throw new Error(`${name} must hold a JWKS ({"keys": [...]}): ${(e as Error).message}`);
+    throw new Error(`must hold a JWKS ({"keys": [...]}): ${(e as Error).message}`);
   }
+  if (v === null || typeof v !== 'object' || !Array.isArray(v.keys)) throw new Error('must hold a JWKS ({"keys": [...]}): no "keys" array');
+  return v as { keys: object[] };
 }

@@ -5,24 +5,52 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
-import { Accounts } from './accounts/service.js';
-import { SignInThrottle } from './accounts/throttle.js';
+import type { Server } from 'node:http';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createArgon2Hasher, hashQueue } from './accounts/argon2-hasher.js';
+import { claimsHook, createAccounts, deriveFromSigningKey, type Accounts, type ClaimsHookFunction } from './accounts/index.js';
+import { createRedisCounters } from './accounts/redis-counters.js';
+import { namespacedCounters, SignInThrottle, type SharedCounters } from './accounts/throttle.js';
 import type { Config } from './config.js';
-import { wardenGuard } from './guard/plugin.js';
-import { RevocationIndex, Revoker, type RevocationBus } from './guard/revocation.js';
+import { setUpEmail, type EmailOptions } from './email.js';
+import { consoleRoutes } from './console/index.js';
+import { accountEmailRoutes } from './http/account-email.js';
+import { wardenGuard } from '@warden/toolkit';
+import { Audit } from './events/audit.js';
+import { EventLog } from './events/log.js';
+import { startEventRetention } from './events/retention.js';
+import { webhookRouter } from './events/webhooks/endpoints.js';
+import { WebhookWorker } from './events/webhooks/worker.js';
+import { auditRoutes } from './http/audit.js';
+import { registerCors } from './http/cors.js';
+import { metricsRoute, metricsServer, recordRoutes, UNMATCHED_ROUTE } from './http/metrics.js';
+import { createMetrics, type WardenMetrics } from './metrics/metrics.js';
+import type { RevocationBus } from './revocation/bus.js';
+import { RevocationIndex } from './revocation/index.js';
+import { createRedisBus } from './revocation/redis-bus.js';
+import { Revoker } from './revocation/revoker.js';
 import { apiRoutes } from './http/api.js';
+import { apiLoginRoutes } from './http/api-login.js';
+import { openapiOptions } from './http/docs.js';
+import { loginRoutes } from './http/login.js';
+import { mfaRoutes } from './http/mfa.js';
+import { passwordFormRoutes } from './http/password-form.js';
 import type { RouteContext } from './http/context.js';
-import { detailBody, errorHandler, redactUrl } from './http/errors.js';
+import { detailBody, errorHandler, redactUrl } from '@warden/toolkit';
 import { metaRoutes } from './http/meta.js';
+import { createHttpEdge } from './http/node-server.js';
 import { oauthRoutes } from './http/oauth.js';
+import { trustProxyOption } from './http/proxy-trust.js';
+import { refuseFraming } from './http/security-headers.js';
+import { closeHttp, cutConnectionsAfter } from './http/shutdown.js';
 import { v1Routes } from './http/v1.js';
 import { loadKeyRing } from './keyring.js';
-import { openStorage } from './storage/index.js';
-import { createRedisBus } from './storage/redis-bus.js';
+import { openStorage, watchAvailability } from './storage/index.js';
 import type { Storage } from './storage/types.js';
-import { createTokenIssuer } from './tokens/issue.js';
-import type { KeyRing } from './tokens/keys.js';
-import { createTokenVerifier } from './tokens/verify.js';
+import { createTokenIssuer } from '@warden/toolkit';
+import type { KeyRing } from '@warden/toolkit';
+import { createTokenVerifier, type TokenVerifier } from '@warden/toolkit';
 
 export interface WardenOptions {
   /** Use this storage instead of opening DATABASE_URL (tests, embedding). */
@@ -31,7 +59,12 @@ export interface WardenOptions {
   bus?: RevocationBus;
   /** Where the log goes (default stdout). */
   logStream?: NodeJS.WritableStream;
+  /** Epoch milliseconds (default Date.now): tokens, sessions, throttle, revocation and cookies all read it. */
   clock?: () => number;
+  /** Mail transport, worker timings and limit counter instead of the configured ones (tests). */
+  email?: EmailOptions;
+  /** The sign-in throttle's shared counters instead of Redis at REDIS_URL (tests give each run its own keys). */
+  throttleCounters?: SharedCounters;
 }
 
 export interface Warden {
@@ -40,7 +73,15 @@ export interface Warden {
   revoker: Revoker;
   storage: Storage;
   keys: KeyRing;
+  /** The guard's token verifier (its cacheStats() tell how often the verify cache answers). */
+  verify: TokenVerifier;
   log: Logger;
+  /** The security event stream: every account service writes through it. */
+  events: EventLog;
+  /** Prometheus metrics (absent with METRICS=false). */
+  metrics: WardenMetrics | undefined;
+  /** The webhook outbox's worker (absent without WEBHOOK_URLS). */
+  webhooks: WebhookWorker | undefined;
   /** Set when a development key was generated into DATA_DIR. */
   generatedKeyFile: string | undefined;
   close(): Promise<void>;
@@ -52,7 +93,7 @@ export interface Warden {
  * from one onResponse hook, each line carrying the request id.
  */
 export function createLogger(config: Config, stream?: NodeJS.WritableStream): Logger {
-  const options = { level: config.logLevel, redact: { paths: ['headers.authorization', 'headers.cookie'], censor: '[redacted]' } };
+  const options = { level: config.log.level, redact: { paths: ['headers.authorization', 'headers.cookie'], censor: '[redacted]' } };
   return stream ? pino(options, stream as pino.DestinationStream) : pino(options);
 }
 
@@ -60,105 +101,249 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
   const clock = options.clock ?? Date.now;
   const log = createLogger(config, options.logStream);
   const { ring: keys, generatedFile } = loadKeyRing(config);
-  const storage = options.storage ?? (await openStorage(config.databaseUrl));
-  if (options.storage) await storage.migrate();
+  const { connectTimeoutMs, queryTimeoutMs, redisTimeoutMs, revocationPollMs } = config.storage;
+  const opened = options.storage ?? (await openStorage(config.storage.databaseUrl, { clock, connectTimeoutMs, queryTimeoutMs }));
+  if (options.storage) await opened.migrate();
+  // Outages are logged once each way; the requests that meet one get 503 without a log line each.
+  const storage = watchAvailability(opened, (status, cause) => {
+    if (status === 'down') log.error({ reason: cause?.message }, 'database unreachable: requests that need it get 503 until it is back');
+    else log.info('database back');
+  });
 
   const index = new RevocationIndex();
-  const bus = options.bus ?? (config.redisUrl ? createRedisBus(config.redisUrl) : undefined);
-  const revoker = new Revoker(index, storage.revocations, bus, clock);
+  const bus = options.bus ?? (config.storage.redisUrl ? createRedisBus(config.storage.redisUrl, { timeoutMs: redisTimeoutMs, channel: config.storage.redisChannel }) : undefined);
+  const revoker = new Revoker(index, storage.revocations, bus, clock, { pollEveryMs: revocationPollMs });
   await revoker.start();
+  if (bus) {
+    const redis = `REDIS_URL=${(config.storage.redisUrl ?? '(given)').replace(/\/\/[^@/]*@/, '//***@')}`;
+    const down = () => log.warn(`Redis unreachable (${redis}): serving without it; revocations made on other instances are read from the database every ${revocationPollMs} ms until it is back`);
+    if (revoker.busStatus === 'down') down();
+    bus.onStatus?.((status) => (status === 'down' ? down() : log.info(`Redis back (${redis}): revocations are broadcast again`)));
+  }
+
+  const route = webhookRouter(config.webhooks.endpoints ?? []);
+  const events = new EventLog({ store: storage.events, clock, deliverTo: route });
+  const webhooks = config.webhooks.endpoints && config.webhooks.key
+    ? new WebhookWorker({
+      store: storage.deliveries, endpoints: config.webhooks.endpoints.map((e) => e.url), key: config.webhooks.key, clock, log,
+      pollMs: config.webhooks.pollMs, timeoutMs: config.webhooks.timeoutMs, backoffMs: config.webhooks.retryMs,
+    })
+    : undefined;
+  if (webhooks) {
+    // The instance that wrote an event sends it at once; the others find it on their next poll.
+    events.onWritten((list) => list.some((e) => e.deliverTo.length > 0) && webhooks.nudge());
+    webhooks.start();
+  }
+  const stopRetention = startEventRetention({ store: storage.events, clock, retentionMs: config.audit.retentionMs, log });
 
   const issuer = createTokenIssuer({
     keys,
-    accessExpiresIn: config.accessTokenExpiresMinutes * 60,
-    refreshExpiresIn: config.refreshTokenExpiresDays * 86400,
-    issuer: config.issuer,
-    audience: config.audience,
+    accessExpiresIn: config.tokens.accessTtlSeconds,
+    refreshExpiresIn: config.tokens.refreshTtlSeconds,
+    issuer: config.tokens.issuer,
+    audience: config.tokens.audience,
     clock,
   });
   const verify = createTokenVerifier({
-    keys, issuer: config.issuer, audience: config.audience, leeway: config.leewaySeconds, clock, cacheSize: config.verifyCacheSize,
+    keys, issuer: config.tokens.issuer, audience: config.tokens.audience, leeway: config.tokens.leewaySeconds, clock,
+    cacheSize: config.tokens.verifyCacheSize,
   });
-  const accounts = new Accounts({
-    storage, issuer, revoker, clock,
-    accessTtlSeconds: config.accessTokenExpiresMinutes * 60,
-    refreshTtlSeconds: config.refreshTokenExpiresDays * 86400,
-    idleTtlSeconds: config.sessionIdleDays * 86400,
-    adminRoles: config.adminRoles,
-    defaultRoles: config.defaultRoles,
-    passwordMaxLength: config.passwordMaxLength,
-    throttle: config.signinMaxFailures > 0
-      ? new SignInThrottle({
-        maxPerLogin: config.signinMaxFailures,
-        maxPerIp: config.signinMaxFailuresPerIp || Number.MAX_SAFE_INTEGER,
-        windowMs: config.signinWindowMinutes * 60_000,
-        clock,
-      })
-      : undefined,
+  // TOTP secrets are sealed with MFA_ENCRYPTION_KEY, else with a key derived from the signing key's own material.
+  if (config.mfa.encryptionKey === undefined && config.keys.jwksFile) {
+    log.warn('MFA_ENCRYPTION_KEY is unset: TOTP secrets are sealed with a key derived from the signing key, so rotating JWKS_SIGNING_KID makes them unreadable; set MFA_ENCRYPTION_KEY');
+  }
+  const verifyMfaToken = createTokenVerifier({
+    keys, issuer: config.tokens.issuer, audience: config.tokens.audience, leeway: config.tokens.leewaySeconds, clock, types: ['mfa'],
   });
-  if (config.adminUsername && config.adminEmail && config.adminPassword) {
-    await accounts.ensureAdmin(config.adminUsername, config.adminEmail, config.adminPassword);
+  // Owned (and closed) here only when made here.
+  const ownCounters = !options.throttleCounters && config.storage.redisUrl ? createRedisCounters(config.storage.redisUrl) : undefined;
+  const sharedCounters = options.throttleCounters ?? ownCounters;
+  const throttle = config.throttle.maxPerLogin > 0
+    ? new SignInThrottle({
+      ...config.throttle, clock,
+      shared: sharedCounters,
+      onSharedState: (up, err) => (up
+        ? log.info('sign-in throttle: Redis answers again; counting there')
+        // The message only: a Redis reply error carries the command's arguments (logins).
+        : log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'sign-in throttle: Redis is not answering; counting in this instance\'s memory meanwhile')),
+    })
+    : undefined;
+  // Wrong second-factor codes per user, counted with the sign-in throttle's shared counters (own keys).
+  const mfaThrottle = new SignInThrottle({
+    maxPerLogin: config.mfa.maxFailures, maxPerIp: Number.POSITIVE_INFINITY, windowMs: config.throttle.windowMs, clock,
+    shared: sharedCounters && namespacedCounters(sharedCounters, 'mfa:'),
+  });
+  const email = setUpEmail(config, { storage, clock, log, options: options.email });
+  // One line per refused check, naming the format and the user, never the hash.
+  const hasher = createArgon2Hasher({
+    onUnusableHash: (u) => log.warn({ userId: u.userId, hashFormat: u.format, problem: u.problem, reason: u.reason }, 'stored password hash cannot be verified; sign-in refused'),
+  });
+  const claims = config.claims.hook ? claimsHook(await loadClaimsHook(config.claims.hook), config.claims.timeoutMs, log) : undefined;
+  const accounts = createAccounts({
+    storage, issuer, revoker, clock, hasher,
+    // The longest an access token may live (POST /api/login's outlives the default): revocations last that long.
+    accessTtlSeconds: Math.max(config.tokens.accessTtlSeconds, config.tokens.loginTtlSeconds),
+    refreshTtlSeconds: config.tokens.refreshTtlSeconds,
+    idleTtlSeconds: config.tokens.sessionIdleSeconds,
+    refreshGraceMs: config.tokens.refreshGraceMs,
+    maxSessionsPerUser: config.tokens.maxSessionsPerUser,
+    adminRoles: config.accounts.adminRoles,
+    defaultRoles: config.accounts.defaultRoles,
+    passwordMaxLength: config.accounts.passwordMaxLength,
+    throttle,
+    events,
+    claims,
+    email: email.accounts,
+    mfa: {
+      encryptionKey: config.mfa.encryptionKey ?? deriveFromSigningKey(keys.signer.privateKey!),
+      issuerName: config.mfa.issuer,
+      rpId: config.mfa.rpId,
+      origins: config.mfa.origins,
+      verifyMfaToken,
+      throttle: mfaThrottle,
+      warn: (message) => log.warn(message),
+      // audit: the audit log (a later issue) plugs in here; an administrator's factor reset calls it.
+    },
+  });
+  email.start(async () => accounts.email?.purge());
+  const metrics = config.metrics.enabled
+    ? createMetrics({
+      revocationEntries: () => index.size,
+      verifyCache: () => (verify as { cacheStats?: () => { hits: number; misses: number } }).cacheStats?.(),
+      passwordHashing: () => ({ running: hashQueue.running, waiting: hashQueue.waiting }),
+      databaseUp: () => storage.status() === 'up',
+      pool: storage.poolStats ? () => storage.poolStats!() : undefined,
+      redis: bus ? () => revoker.busStatus : undefined,
+      // Bounded by the storage's own timeouts; a scrape during an outage just leaves it out.
+      webhookBacklog: webhooks ? () => storage.deliveries.backlog().catch(() => undefined) : undefined,
+    })
+    : undefined;
+  const hashWaited = metrics ? (seconds: number) => metrics.hashWaited(seconds) : undefined;
+  if (metrics) {
+    events.onWritten((list) => metrics.events(list));
+    hashQueue.waited.add(hashWaited!);
   }
 
+  const { admin } = config;
+  if (admin.username && admin.email && admin.password) {
+    await accounts.credentials.ensureAdmin(admin.username, admin.email, admin.password);
+  }
+
+  const edge = createHttpEdge(config);
   const app = Fastify({
     logger: false,
-    bodyLimit: config.bodyLimitBytes,
-    trustProxy: config.trustProxy,
+    bodyLimit: config.server.bodyLimitBytes,
+    trustProxy: trustProxyOption(config.server.trustProxy),
+    serverFactory: edge.serverFactory,
     return503OnClosing: true,
   });
   app.setErrorHandler(errorHandler(detailBody, log));
-  // Route schemas document the API (see http/schemas.ts); the accounts rules do the validating.
+  // Route schemas document the API (see http/docs.ts); the accounts rules do the validating and
+  // the views decide what is sent, so no schema may change a status or drop a member.
   app.setValidatorCompiler(() => () => true);
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   if (log.isLevelEnabled('debug')) {
     app.addHook('onResponse', (req, reply, done) => {
       log.debug({ reqId: req.id, method: req.method, url: redactUrl(req.url), ip: req.ip, status: reply.statusCode, ms: reply.elapsedTime }, 'request completed');
       done();
     });
   }
-  app.setNotFoundHandler((_req, reply) => void reply.code(404).send({ detail: 'Not Found', code: 'ERR_NOT_FOUND' }));
-
-  await app.register(formbody, { bodyLimit: config.bodyLimitBytes });
-  await app.register(swagger, {
-    openapi: {
-      info: { title: 'Warden', version: '0.1.0', description: 'JWT authentication server' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
-      security: [{ bearer: [] }],
-    },
+  const unmatched = metrics?.route(UNMATCHED_ROUTE);
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send({ detail: 'Not Found', code: 'ERR_NOT_FOUND' });
+    unmatched?.(req.method, 404, reply.elapsedTime / 1000);
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  if (metrics) recordRoutes(app, metrics);
+  await registerCors(app, config);
+
+  await app.register(formbody, { bodyLimit: config.server.bodyLimitBytes });
+  await app.register(swagger, openapiOptions());
+  await app.register(swaggerUi, { routePrefix: '/docs', uiHooks: { onRequest: refuseFraming } });
   await app.register(wardenGuard, {
     verify,
     revocations: index,
     clock,
-    locations: config.tokenLocations,
+    locations: config.guard.locations,
     settings: {
-      accessCookieName: config.accessCookieName, refreshCookieName: config.refreshCookieName,
-      headerName: config.headerName, headerType: config.headerType,
+      accessCookieName: config.cookies.accessName, refreshCookieName: config.cookies.refreshName,
+      headerName: config.guard.headerName, headerType: config.guard.headerType,
     },
-    csrfHeaderName: config.csrfHeaderName,
+    csrfHeaderName: config.guard.csrfHeaderName,
+    mfaRequiredRoles: config.mfa.requiredRoles ?? [],
   });
 
-  const ctx: RouteContext = { config, accounts, keys, storage, log };
+  const readiness = async () => ({
+    // Under a second whatever the database does (with room for the rest of the request): a probe
+    // still hanging then counts as not ready.
+    database: await storage.probe(750),
+    degraded: revoker.busStatus === 'down' ? ['redis'] : [],
+  });
+  const audit = new Audit(storage.events, storage.deliveries);
+  const ctx: RouteContext = { config, accounts, keys, issuer, storage, log, clock, readiness, audit };
   await app.register(async (i) => apiRoutes(i, ctx), { prefix: '/api' });
   await app.register(async (i) => v1Routes(i, ctx), { prefix: '/api/v1' });
+  await app.register(async (i) => mfaRoutes(i, ctx), { prefix: '/api/v1' });
+  await app.register(async (i) => accountEmailRoutes(i, ctx), { prefix: '/api/v1' });
+  await app.register(async (i) => auditRoutes(i, ctx), { prefix: '/api/v1' });
   await app.register(async (i) => oauthRoutes(i, ctx), { prefix: '/oauth' });
   await app.register(async (i) => metaRoutes(i, ctx));
+  await app.register(async (i) => passwordFormRoutes(i, ctx));
+  await app.register(async (i) => loginRoutes(i, ctx));
+  await app.register(async (i) => apiLoginRoutes(i, ctx));
+  await app.register(async (i) => consoleRoutes(i, config));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // /metrics on the public port, or on METRICS_PORT once the app listens.
+  let metricsListener: Server | undefined;
+  if (metrics && config.metrics.port === undefined) metricsRoute(app, metrics);
+  if (metrics && config.metrics.port !== undefined) {
+    const port = config.metrics.port;
+    app.addHook('onListen', async () => {
+      metricsListener = metricsServer(metrics);
+      await new Promise<void>((resolve, reject) => {
+        metricsListener!.once('error', reject).listen(port, config.server.host, () => resolve());
+      });
+    });
+  }
 
   // Ended and expired sessions are kept a week (GET /auth/sessions history, audits), then dropped.
   const purgeTimer = setInterval(() => {
     void storage.sessions.purge(clock() - 7 * 86400_000).catch((err: unknown) => log.warn({ err }, 'session purge failed'));
   }, 3600_000);
   purgeTimer.unref();
+  // Challenges live minutes, and anyone may ask for a passwordless one: the dead ones go every minute.
+  const challengeTimer = setInterval(() => {
+    void storage.challenges.purge(clock()).catch((err: unknown) => log.warn({ err }, 'challenge purge failed'));
+  }, 60_000);
+  challengeTimer.unref();
 
   return {
-    app, accounts, revoker, storage, keys, log,
+    app, accounts, revoker, storage, keys, verify, log, events, metrics, webhooks,
     generatedKeyFile: generatedFile,
     async close() {
       clearInterval(purgeTimer);
-      await app.close();
+      clearInterval(challengeTimer);
+      stopRetention();
+      if (hashWaited) hashQueue.waited.delete(hashWaited);
+      // Webhook attempts in flight get the same time as requests in flight, no more.
+      const webhooksStopped = webhooks?.stop(cutConnectionsAfter(config.connections.shutdownGraceMs));
+      await closeHttp(app, edge, config.connections.shutdownGraceMs, log);
+      if (metricsListener) {
+        metricsListener.closeAllConnections();
+        await new Promise((resolve) => metricsListener!.close(resolve));
+      }
+      await webhooksStopped;
+      await email.close();
       await revoker.stop();
+      await ownCounters?.close();
       if (!options.storage) await storage.close();
     },
   };
+}
+
+/** The function a CLAIMS_HOOK module exports: `export default async (ctx) => claims` (or a named `claims`). */
+async function loadClaimsHook(path: string): Promise<ClaimsHookFunction> {
+  const mod = (await import(pathToFileURL(resolve(path)).href)) as { default?: unknown; claims?: unknown };
+  const fn = typeof mod.default === 'function' ? mod.default : mod.claims;
+  if (typeof fn !== 'function') throw new Error(`CLAIMS_HOOK ${path} must export a function (export default async (ctx) => ({ ... }))`);
+  return fn as ClaimsHookFunction;
 }

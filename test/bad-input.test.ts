@@ -143,7 +143,7 @@ for (const f of factories) describe(`bad input (${f.name})`, f.skip !== undefine
       ['application/json', '{"refresh_token":12}'], ['text/plain', 'hi'],
     ];
     // Once anonymous, once as an administrator (so the admin routes' own parsing is reached too).
-    await s.warden.accounts.signUp({ username: 'root', email: 'root@example.com', password: 'root-password' }, null);
+    await s.warden.accounts.credentials.signUp({ username: 'root', email: 'root@example.com', password: 'root-password' }, null);
     await s.warden.storage.users.update((await s.warden.storage.users.findByLogin('root'))!.id, { roles: ['admin'] });
     const admin = (await call(`${url}/api/auth/signin`, { json: { username: 'root', password: 'root-password' } })).json.access_token;
     const nulFilter = await call(`${url}/api/v1/users?email=%00`, { headers: { authorization: `Bearer ${admin}` } });

@@ -3,17 +3,17 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import formbody from '@fastify/formbody';
-import { wardenGuard } from '../src/guard/plugin.js';
-import { RevocationIndex } from '../src/guard/revocation.js';
-import { wardenErrorHandler } from '../src/http/errors.js';
-import { createTokenIssuer } from '../src/tokens/issue.js';
-import { signCompact } from '../src/tokens/jws.js';
-import { keyRingFromSecret } from '../src/tokens/keys.js';
-import { createTokenVerifier } from '../src/tokens/verify.js';
+import { wardenGuard } from '../toolkit/src/guard/plugin.js';
+import { RevocationIndex } from '../src/revocation/index.js';
+import { wardenErrorHandler } from '../toolkit/src/guard/errors.js';
+import { createTokenIssuer } from '../toolkit/src/tokens/issue.js';
+import { signCompact } from '../toolkit/src/tokens/jws.js';
+import { keyRingFromSecret } from '../toolkit/src/tokens/index.js';
+import { createTokenVerifier } from '../toolkit/src/tokens/verify.js';
+import { testClock } from './helpers/clock.js';
 
 const keys = keyRingFromSecret('guard-test-secret-of-at-least-32-bytes', 'HS256');
-let now = Date.UTC(2026, 0, 1);
-const clock = () => now;
+const clock = testClock(Date.UTC(2026, 0, 1));
 const issuer = createTokenIssuer({ keys, accessExpiresIn: 900, refreshExpiresIn: 86400, clock });
 const index = new RevocationIndex();
 const USER = '11111111-1111-4111-8111-111111111111';
@@ -70,9 +70,7 @@ describe('jwtRequired', () => {
     assert.equal(stale.json().detail, 'Fresh token required');
     const timed = access({ fresh: 300 }).token;
     assert.equal((await get('/fresh', timed)).statusCode, 200);
-    now += 301_000;
-    assert.equal((await get('/fresh', timed)).statusCode, 403);
-    now -= 301_000;
+    assert.equal((await clock.during(301_000, () => get('/fresh', timed))).statusCode, 403);
   });
 
   it('refresh and verifyType', async () => {
@@ -112,15 +110,15 @@ describe('jwtRequired', () => {
 
   it('revocation: jti, session, and skipRevocationCheck', async () => {
     const a = access();
-    index.apply({ kind: 'jti', key: a.claims.jti, value: '', expiresAt: now + 900_000 });
+    index.apply({ kind: 'jti', key: a.claims.jti, value: '', expiresAt: clock() + 900_000 });
     const r = await get('/plain', a.token);
     assert.equal(r.statusCode, 401);
     assert.equal(r.json().detail, 'Token has been revoked');
     assert.equal((await app.inject({ method: 'POST', url: '/signout', headers: { authorization: `Bearer ${a.token}` } })).statusCode, 200);
     const s = access({ additionalClaims: { sid: 'session-1' } });
-    index.apply({ kind: 'sid', key: 'session-1', value: '', expiresAt: now + 900_000 });
+    index.apply({ kind: 'sid', key: 'session-1', value: '', expiresAt: clock() + 900_000 });
     assert.equal((await get('/plain', s.token)).statusCode, 401);
-    index.sweep(now + 900_001);
+    index.sweep(clock() + 900_001);
     assert.equal((await get('/plain', s.token)).statusCode, 200, 'a fact past its expiry is swept');
   });
 
@@ -129,16 +127,15 @@ describe('jwtRequired', () => {
     const before = issuer.issue('access', OTHER).token;
     const withSession = issuer.issue('access', OTHER, { additionalClaims: { sid: 'live-session' } }).token;
     const noIat = signCompact({ alg: 'HS256', typ: 'JWT', kid: keys.signer.kid },
-      JSON.stringify({ fresh: false, jti: 'j-no-iat', type: 'access', sub: OTHER, exp: Math.floor(now / 1000) + 600 }), keys.signer);
+      JSON.stringify({ fresh: false, jti: 'j-no-iat', type: 'access', sub: OTHER, exp: Math.floor(clock() / 1000) + 600 }), keys.signer);
     assert.equal((await get('/plain', noIat)).statusCode, 200);
-    index.apply({ kind: 'user', key: OTHER, value: String(Math.floor(now / 1000)), expiresAt: now + 86_400_000 });
+    index.apply({ kind: 'user', key: OTHER, value: String(Math.floor(clock() / 1000)), expiresAt: clock() + 86_400_000 });
     assert.equal((await get('/plain', before)).statusCode, 401);
     assert.equal((await get('/plain', noIat)).statusCode, 401);
     // Session-bound tokens are governed by their session, not by the user rule.
     assert.equal((await get('/plain', withSession)).statusCode, 200);
-    now += 2000;
-    assert.equal((await get('/plain', issuer.issue('access', OTHER).token)).statusCode, 200, 'a token issued after the rule passes');
-    now -= 2000;
+    const later = await clock.during(2000, () => get('/plain', issuer.issue('access', OTHER).token));
+    assert.equal(later.statusCode, 200, 'a token issued after the rule passes');
   });
 
   it('roles: from the token, overridden by an administrator\'s later change', async () => {
@@ -147,20 +144,18 @@ describe('jwtRequired', () => {
     const denied = await get('/admin', access({ additionalClaims: { roles: ['user'] } }).token);
     assert.equal(denied.statusCode, 403);
     assert.equal(denied.json().code, 'ERR_ROLE_REQUIRED');
-    index.apply({ kind: 'roles', key: USER, value: '["user"]', expiresAt: now + 900_000 });
+    index.apply({ kind: 'roles', key: USER, value: '["user"]', expiresAt: clock() + 900_000 });
     assert.equal((await get('/admin', admin)).statusCode, 403);
   });
 
   it('expired and not-yet-valid tokens', async () => {
     const t = access().token;
-    now += 901_000;
-    const r = await get('/plain', t);
-    now -= 901_000;
+    const r = await clock.during(901_000, () => get('/plain', t));
     assert.equal(r.statusCode, 401);
     assert.equal(r.json().detail, 'Token has expired');
     assert.match(r.headers['www-authenticate'] as string, /error="invalid_token"/);
     // Minted by an issuer whose clock runs two minutes ahead: nbf is in the guard's future.
-    const ahead = createTokenIssuer({ keys, accessExpiresIn: 900, refreshExpiresIn: 86400, clock: () => now + 120_000 });
+    const ahead = createTokenIssuer({ keys, accessExpiresIn: 900, refreshExpiresIn: 86400, clock: () => clock() + 120_000 });
     const early = await get('/plain', ahead.createAccessToken(USER));
     assert.equal(early.statusCode, 401);
     assert.equal(early.json().code, 'ERR_JWT_NOT_YET_VALID');

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { keygen } from '../src/keygen.js';
-import { keyRingFromJwks, publicJwks } from '../src/tokens/keys.js';
+import { keyRingFromJwks, publicJwks } from '../toolkit/src/tokens/index.js';
 
 describe('keygen', () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-keygen-'));

@@ -5,9 +5,11 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import type { RevocationBus } from '../src/guard/revocation.js';
-import { createRedisBus } from '../src/storage/redis-bus.js';
-import type { RevocationRecord, Storage } from '../src/storage/types.js';
+import type { RevocationBus } from '../src/revocation/bus.js';
+import type { RevocationRecord } from '../src/revocation/records.js';
+import { createRedisBus } from '../src/revocation/redis-bus.js';
+import type { Storage } from '../src/storage/types.js';
+import { testClock } from './helpers/clock.js';
 import { call, startServer, type Running } from './helpers/server.js';
 import { storageFactories } from './helpers/storage.js';
 
@@ -50,12 +52,13 @@ describe('two instances, PostgreSQL + Redis', skip !== undefined ? { skip } : {}
   let storageB: Storage;
   const appliedOnA = new EventEmitter();
   const appliedOnB = new EventEmitter();
+  const clock = testClock(); // shared by both instances, as synchronised clocks are
   before(async () => {
     const channel = `warden:test:${randomBytes(4).toString('hex')}`;
     storageA = await postgres.create();
     storageB = postgres.reopen(storageA)!;
-    a = await startServer({}, { storage: storageA, bus: observed(createRedisBus(REDIS_URL, channel), appliedOnA) });
-    b = await startServer({}, { storage: storageB, bus: observed(createRedisBus(REDIS_URL, channel), appliedOnB) });
+    a = await startServer({}, { storage: storageA, bus: observed(createRedisBus(REDIS_URL, channel), appliedOnA), clock });
+    b = await startServer({}, { storage: storageB, bus: observed(createRedisBus(REDIS_URL, channel), appliedOnB), clock });
   });
   after(async () => {
     await a.close();
@@ -100,7 +103,8 @@ describe('two instances, PostgreSQL + Redis', skip !== undefined ? { skip } : {}
     assert.equal(rotated.status, 200);
     const sid = JSON.parse(Buffer.from(refresh_token.split('.')[1], 'base64url').toString()).sid;
     const seenOnA = appliedFor(sid, appliedOnA);
-    const reuse = await call(`${b.url}/api/v1/auth/refresh?refresh_token=${refresh_token}`, { method: 'POST' });
+    // past REFRESH_REUSE_GRACE_SECONDS (10): within it the retired token would get the current one
+    const reuse = await clock.during(10_000, () => call(`${b.url}/api/v1/auth/refresh?refresh_token=${refresh_token}`, { method: 'POST' }));
     assert.equal(reuse.status, 401);
     assert.equal((await verifyOn(b, access_token)).status, 401);
     await seenOnA;

@@ -1,14 +1,16 @@
 // /oauth/token and /oauth/revoke driven as an RFC 6749 / RFC 7009 client would, every error included.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { testClock } from './helpers/clock.js';
 import { call, startServer, type Running } from './helpers/server.js';
 
 describe('OAuth2 endpoints', () => {
   let s: Running;
   let token: string;
   let revoke: string;
+  const clock = testClock();
   before(async () => {
-    s = await startServer();
+    s = await startServer({}, { clock });
     token = `${s.url}/oauth/token`;
     revoke = `${s.url}/oauth/revoke`;
     const r = await call(`${s.url}/api/auth/signup`, { json: { username: 'client', email: 'client@example.com', password: 'password-123' } });
@@ -37,7 +39,8 @@ describe('OAuth2 endpoints', () => {
     assert.equal(r.status, 200);
     assert.equal(r.headers.get('cache-control'), 'no-store');
     assert.notEqual(r.json.refresh_token, first.refresh_token);
-    const again = await call(token, { form: { grant_type: 'refresh_token', refresh_token: first.refresh_token } });
+    // past REFRESH_REUSE_GRACE_SECONDS (10): within it the retired token would get the current one
+    const again = await clock.during(10_000, () => call(token, { form: { grant_type: 'refresh_token', refresh_token: first.refresh_token } }));
     assert.equal(again.status, 400);
     assert.equal(again.json.error, 'invalid_grant');
   });

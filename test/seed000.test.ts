@@ -1,23 +1,35 @@
 // Seed 000's curl commands, turned from Windows cmd (^ continuations) into sh with the same
 // paths, headers and bodies, run against a real server. Then the cookie path and the privilege rule.
+// Each test starts its own server on an empty database and builds the users it needs.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { testClock } from './helpers/clock.js';
 import { call, cookieHeader, cookiesFrom, curl, startServer, type Running } from './helpers/server.js';
 
 describe('seed 000: the /api flow with curl', () => {
   let s: Running;
   let base: string;
-  before(async () => {
-    s = await startServer();
+  const clock = testClock();
+  beforeEach(async () => {
+    s = await startServer({}, { clock });
     base = s.url;
   });
-  after(() => s.close());
+  afterEach(() => s.close());
 
   const signup = (name: string, auth = '') => `curl -X POST ${base}/api/auth/signup \\
 -H "Content-Type: application/json" ${auth} \\
 -d "{\\"username\\": \\"${name}\\", \\"email\\": \\"${name}@example.com\\", \\"password\\": \\"adminpass123\\", \\"roles\\": [\\"ROLE_ADMIN\\"]}"`;
 
-  let admin2Token = '';
+  /** What the first test does with curl: admin1 (the first account) and admin2, granted ROLE_ADMIN by admin1. */
+  async function twoAdmins(): Promise<void> {
+    const admin = { password: 'adminpass123', roles: ['ROLE_ADMIN'] };
+    assert.equal((await call(`${base}/api/auth/signup`, { json: { username: 'admin1', email: 'admin1@example.com', ...admin } })).status, 201);
+    const login = await call(`${base}/api/auth/signin`, { json: { username: 'admin1', password: 'adminpass123' } });
+    const r = await call(`${base}/api/auth/signup`, {
+      json: { username: 'admin2', email: 'admin2@example.com', ...admin }, headers: { authorization: `Bearer ${login.json.access_token}` },
+    });
+    assert.equal(r.status, 201);
+  }
 
   it('signs up admin1 (the first account may take ROLE_ADMIN) and, with its token, admin2', async () => {
     const r1 = await curl(signup('admin1'));
@@ -35,6 +47,7 @@ describe('seed 000: the /api flow with curl', () => {
   });
 
   it('signs in admin2 with JSON: tokens, user and the four cookies', async () => {
+    await twoAdmins();
     const r = await curl(`curl -X POST ${base}/api/auth/signin  \\
 -H "Content-Type: application/json" \\
 -d "{\\"username\\": \\"admin2\\", \\"password\\": \\"adminpass123\\"}"`);
@@ -61,11 +74,12 @@ describe('seed 000: the /api flow with curl', () => {
   });
 
   it('signs in admin2 with a form, uses the Bearer token on /api/users, signs out, and the token is then revoked', async () => {
+    await twoAdmins();
     const r = await curl(`curl -X POST ${base}/api/auth/signin \\
 -H "Content-Type: application/x-www-form-urlencoded" \\
 -d "username=admin2&password=adminpass123"`);
     assert.equal(r.status, 200);
-    admin2Token = r.json.access_token;
+    const admin2Token = r.json.access_token;
 
     const users = await curl(`curl -X GET ${base}/api/users \\
 -H "Authorization: Bearer ${admin2Token}" \\
@@ -86,12 +100,14 @@ describe('seed 000: the /api flow with curl', () => {
   });
 
   it('the username field may hold the email, in any case', async () => {
+    await twoAdmins();
     const r = await call(`${base}/api/auth/signin`, { json: { username: 'ADMIN1@Example.com', password: 'adminpass123' } });
     assert.equal(r.status, 200);
     assert.equal(r.json.username, 'admin1');
   });
 
   it('the cookie path: /api/users with only the cookie; sign-out needs X-CSRF-TOKEN', async () => {
+    await twoAdmins();
     const login = await call(`${base}/api/auth/signin`, { json: { username: 'admin1', password: 'adminpass123' } });
     const jar = cookiesFrom(login.headers);
     const onlyAccess = cookieHeader({ access_token_cookie: jar.access_token_cookie! });
@@ -119,6 +135,7 @@ describe('seed 000: the /api flow with curl', () => {
   });
 
   it('refresh by cookie rotates the pair; the old refresh token is then refused', async () => {
+    await twoAdmins();
     const login = await call(`${base}/api/auth/signin`, { form: { username: 'admin1', password: 'adminpass123' } });
     const jar = cookiesFrom(login.headers);
     const r = await call(`${base}/api/auth/refresh`, {
@@ -129,7 +146,8 @@ describe('seed 000: the /api flow with curl', () => {
     assert.notEqual(r.json.refresh_token, login.json.refresh_token);
     const fresh = JSON.parse(Buffer.from(r.json.access_token.split('.')[1], 'base64url').toString()).fresh;
     assert.equal(fresh, false);
-    const reuse = await call(`${base}/api/auth/refresh`, { json: { refresh_token: login.json.refresh_token } });
+    // past REFRESH_REUSE_GRACE_SECONDS (10): within it the retired token would get the current one
+    const reuse = await clock.during(10_000, () => call(`${base}/api/auth/refresh`, { json: { refresh_token: login.json.refresh_token } }));
     assert.equal(reuse.status, 401);
     // An access token is not a refresh token.
     const wrong = await call(`${base}/api/auth/refresh`, { method: 'POST', headers: { authorization: `Bearer ${login.json.access_token}` } });
@@ -140,10 +158,10 @@ describe('seed 000: the /api flow with curl', () => {
 
 describe('seed 000: who may grant roles', () => {
   let s: Running;
-  before(async () => {
+  beforeEach(async () => {
     s = await startServer();
   });
-  after(() => s.close());
+  afterEach(() => s.close());
 
   it('a second sign-up asking for ROLE_ADMIN without an admin token gets 403 and creates nothing', async () => {
     const first = await call(`${s.url}/api/auth/signup`, { json: { username: 'root1', email: 'root1@example.com', password: 'adminpass123', roles: ['ROLE_ADMIN'] } });

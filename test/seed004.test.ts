@@ -1,15 +1,18 @@
-// Seed 004's three curl commands, as the seed writes them and in its order, then every row of
-// its error tables, then the routes Warden adds around them.
+// Seed 004's three curl commands, as the seed writes them, then every row of its error tables,
+// then the routes Warden adds around them. Each test starts its own server (and clock) with the
+// seed's admin user, and signs in for the tokens it needs.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { testClock, type TestClock } from './helpers/clock.js';
 import { call, curl, startServer, type Running } from './helpers/server.js';
 
 describe('seed 004: /api/v1', () => {
   let s: Running;
-  let now = Date.now();
+  let clock: TestClock;
   let base: string;
-  before(async () => {
-    s = await startServer({}, { clock: () => now });
+  beforeEach(async () => {
+    clock = testClock();
+    s = await startServer({}, { clock });
     base = s.url;
     const r = await call(`${base}/api/v1/auth/signup`, {
       json: { username: 'admin', email: 'admin@example.com', password: 'secretpassword', full_name: 'Admin User', roles: ['admin', 'user'] },
@@ -17,10 +20,14 @@ describe('seed 004: /api/v1', () => {
     assert.equal(r.status, 201);
     assert.equal(r.json.message, 'User created');
   });
-  after(() => s.close());
+  afterEach(() => s.close());
 
-  let access = '';
-  let refresh = '';
+  /** The seed's admin, signed in: the tokens the seed's curls carry. */
+  async function signedIn(): Promise<{ access: string; refresh: string }> {
+    const r = await call(`${base}/api/v1/auth/login`, { form: { username: 'admin@example.com', password: 'secretpassword' } });
+    assert.equal(r.status, 200);
+    return { access: r.json.data.access_token, refresh: r.json.data.refresh_token };
+  }
 
   it('POST /auth/login (the seed\'s curl)', async () => {
     const r = await curl(`curl -X POST "${base}/api/v1/auth/login" \\
@@ -30,26 +37,25 @@ describe('seed 004: /api/v1', () => {
     assert.equal(r.json.message, 'Login successful');
     assert.deepEqual(Object.keys(r.json.data), ['access_token', 'refresh_token', 'token_type']);
     assert.equal(r.json.data.token_type, 'bearer');
-    access = r.json.data.access_token;
-    refresh = r.json.data.refresh_token;
   });
 
   it('POST /auth/refresh?refresh_token=… (the seed\'s curl)', async () => {
+    const { refresh } = await signedIn();
     const r = await curl(`curl -X POST "${base}/api/v1/auth/refresh?refresh_token=${refresh}"`);
     assert.equal(r.status, 200);
     assert.equal(r.json.message, 'Token refreshed successfully');
     assert.deepEqual(Object.keys(r.json.data), ['access_token', 'refresh_token', 'token_type']);
     assert.notEqual(r.json.data.refresh_token, refresh);
-    access = r.json.data.access_token;
-    refresh = r.json.data.refresh_token;
   });
 
   it('GET /auth/me (the seed\'s curl)', async () => {
+    const { access } = await signedIn();
     const r = await curl(`curl -X GET "${base}/api/v1/auth/me" \\
   -H "Authorization: Bearer ${access}"`);
     assert.equal(r.status, 200);
     assert.equal(r.json.message, 'User profile retrieved');
-    assert.deepEqual(Object.keys(r.json.data), ['user_id', 'email', 'full_name', 'is_active', 'roles']);
+    // The seed's fields, in its order, then Warden's email_verified (issue 12).
+    assert.deepEqual(Object.keys(r.json.data), ['user_id', 'email', 'full_name', 'is_active', 'roles', 'email_verified']);
     assert.equal(r.json.data.email, 'admin@example.com');
     assert.equal(r.json.data.full_name, 'Admin User');
     assert.equal(r.json.data.is_active, true);
@@ -68,24 +74,22 @@ describe('seed 004: /api/v1', () => {
   });
 
   it('refresh: 401 for an invalid or expired refresh token', async () => {
+    const { access } = await signedIn();
     assert.equal((await call(`${base}/api/v1/auth/refresh?refresh_token=garbage`, { method: 'POST' })).status, 401);
     assert.equal((await call(`${base}/api/v1/auth/refresh?refresh_token=${access}`, { method: 'POST' })).status, 401);
     const login = await call(`${base}/api/v1/auth/login`, { form: { username: 'admin@example.com', password: 'secretpassword' } });
-    const saved = now;
-    now += 31 * 86400 * 1000; // past REFRESH_TOKEN_EXPIRES_DAYS
-    const expired = await call(`${base}/api/v1/auth/refresh?refresh_token=${login.json.data.refresh_token}`, { method: 'POST' });
-    now = saved;
+    const expired = await clock.during(31 * 86400 * 1000, // past REFRESH_TOKEN_EXPIRES_DAYS
+      () => call(`${base}/api/v1/auth/refresh?refresh_token=${login.json.data.refresh_token}`, { method: 'POST' }));
     assert.equal(expired.status, 401);
     assert.equal(expired.json.message, 'Token has expired');
   });
 
   it('me: 403 for an invalid or expired token', async () => {
+    const { access } = await signedIn();
     const bad = await call(`${base}/api/v1/auth/me`, { headers: { authorization: 'Bearer not.a.token' } });
     assert.equal(bad.status, 403);
-    const saved = now;
-    now += 16 * 60 * 1000; // past ACCESS_TOKEN_EXPIRES_MINUTES
-    const expired = await call(`${base}/api/v1/auth/me`, { headers: { authorization: `Bearer ${access}` } });
-    now = saved;
+    const expired = await clock.during(16 * 60 * 1000, // past ACCESS_TOKEN_EXPIRES_MINUTES
+      () => call(`${base}/api/v1/auth/me`, { headers: { authorization: `Bearer ${access}` } }));
     assert.equal(expired.status, 403);
     assert.equal(expired.json.message, 'Token has expired');
     assert.equal((await call(`${base}/api/v1/auth/me`)).status, 403);
@@ -93,8 +97,8 @@ describe('seed 004: /api/v1', () => {
 
   it('me: 404 for a user that no longer exists, 400 for an inactive user', async () => {
     // A sessionless token for an id that has no user (as another service holding the key could mint).
-    const { createTokenIssuer } = await import('../src/tokens/issue.js');
-    const mint = createTokenIssuer({ keys: s.warden.keys, accessExpiresIn: 900, refreshExpiresIn: 3600, clock: () => now });
+    const { createTokenIssuer } = await import('../toolkit/src/tokens/issue.js');
+    const mint = createTokenIssuer({ keys: s.warden.keys, accessExpiresIn: 900, refreshExpiresIn: 3600, clock });
     const gone = mint.createAccessToken('00000000-0000-4000-8000-000000000000');
     const r404 = await call(`${base}/api/v1/auth/me`, { headers: { authorization: `Bearer ${gone}` } });
     assert.equal(r404.status, 404);

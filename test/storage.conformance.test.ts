@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { inspect } from 'node:util';
 import {
   MIGRATIONS, UniqueViolation, openStorage, parseDatabaseUrl,
-  type NewSession, type NewUser, type RotateResult, type SessionRecord, type Storage,
+  type NewSession, type NewUser, type PasskeyRecord, type RotateResult, type SessionRecord, type Storage,
 } from '../src/storage/index.js';
 import { storageFactories, type StorageFactory } from './helpers/storage.js';
 
@@ -63,7 +63,7 @@ function conformance(f: StorageFactory): void {
       const input = user({ fullName: null, roles: ['admin', 'user'], isActive: false, createdAt: 4_102_444_800_123 });
       const created = await s.users.create(input);
       const { createdAt, ...rest } = input;
-      assert.deepEqual(created, { ...rest, createdAt, updatedAt: createdAt });
+      assert.deepEqual(created, { ...rest, emailVerified: false, legacyId: null, createdAt, updatedAt: createdAt });
       assert.deepEqual(await s.users.findById(input.id), created);
       assert.equal(await s.users.findById(randomUUID()), null);
       assert.equal(await s.users.findById('not-a-uuid'), null, 'a malformed id is simply not found');
@@ -75,6 +75,29 @@ function conformance(f: StorageFactory): void {
       const u = await s.users.create(input);
       assert.ok(u.createdAt >= before && u.createdAt <= Date.now(), `createdAt ${u.createdAt}`);
       assert.equal(u.updatedAt, u.createdAt);
+    });
+
+    it('the timestamps it sets itself come from its clock: createdAt by default, updatedAt on update', async () => {
+      let now = T + 5 * HOUR;
+      const timed = await f.create({ clock: () => now });
+      extra.push(timed);
+      const { createdAt: _a, ...first } = user();
+      const { createdAt: _b, ...second } = user();
+      const u = await timed.users.createFirst(first);
+      assert.deepEqual([u?.createdAt, u?.updatedAt], [T + 5 * HOUR, T + 5 * HOUR]);
+      now += 1000;
+      assert.equal((await timed.users.create(second)).createdAt, T + 5 * HOUR + 1000);
+      assert.equal((await timed.users.update(u!.id, { fullName: 'x' }))?.updatedAt, T + 5 * HOUR + 1000);
+      now -= HOUR; // the clock steps back: updatedAt still moves forward, by the least step
+      assert.equal((await timed.users.update(u!.id, { fullName: 'y' }))?.updatedAt, T + 5 * HOUR + 1001);
+      assert.equal((await timed.users.findById(u!.id))?.createdAt, T + 5 * HOUR, 'an update leaves createdAt alone');
+    });
+
+    it('usernames are unique and found case-insensitively beyond ASCII', async () => {
+      await s.users.create(user({ username: 'Ärger' }));
+      const err = await rejection(s.users.create(user({ username: 'äRGER' })));
+      assert.ok(err instanceof UniqueViolation && err.field === 'username', String(err));
+      assert.equal((await s.users.findByLogin('ÄRGER'))?.username, 'Ärger');
     });
 
     it('rejects a duplicate username case-insensitively and a duplicate email, with UniqueViolation', async () => {
@@ -175,6 +198,17 @@ function conformance(f: StorageFactory): void {
       assert.deepEqual(await names({ limit: 10, offset: 0, active: true }), { names: ['a', 'c', 'd'], total: 3 });
       assert.deepEqual(await names({ limit: 1, offset: 0, role: 'user', active: true }), { names: ['c'], total: 1 });
       assert.deepEqual(await names({ limit: 1, offset: 1, email: 'home' }), { names: ['d'], total: 2 });
+      // Username: a case-insensitive substring, '_' and '%' literal, combined with the others.
+      await s.users.create(user({ username: 'Carol_Admin', email: 'carol@corp.io', roles: ['user'], createdAt: T + 100 }));
+      await s.users.create(user({ username: 'carolXadmin', email: 'carolx@home.net', roles: ['user'], createdAt: T + 200 }));
+      assert.deepEqual(await names({ limit: 10, offset: 0, username: 'CAROL' }), { names: ['Carol_Admin', 'carolXadmin'], total: 2 });
+      assert.deepEqual(await names({ limit: 10, offset: 0, username: 'l_a' }), { names: ['Carol_Admin'], total: 1 }, "'_' is literal");
+      assert.deepEqual(await names({ limit: 10, offset: 0, username: '%' }), { names: [], total: 0 }, "'%' is literal");
+      assert.deepEqual(await names({ limit: 10, offset: 0, username: 'carol', email: 'corp' }), { names: ['Carol_Admin'], total: 1 });
+      const carol = (await s.users.findByLogin('Carol_Admin'))!;
+      await s.users.update(carol.id, { emailVerified: true });
+      assert.deepEqual(await names({ limit: 10, offset: 0, verified: true }), { names: ['Carol_Admin'], total: 1 });
+      assert.deepEqual((await names({ limit: 10, offset: 0, verified: false, username: 'carol' })).names, ['carolXadmin']);
     });
 
     it('update applies each field, bumps updatedAt, keeps the rest', async () => {
@@ -248,7 +282,7 @@ function conformance(f: StorageFactory): void {
     it('create fills lastUsedAt and the end fields; get round-trips', async () => {
       const input = session(uid, { userAgent: null, ip: null });
       const created = await s.sessions.create(input);
-      assert.deepEqual(created, { ...input, lastUsedAt: T, endedAt: null, endReason: null });
+      assert.deepEqual(created, { ...input, lastUsedAt: T, previousJti: null, rotatedAt: null, endedAt: null, endReason: null });
       assert.deepEqual(await s.sessions.get(input.id), created);
       const withLast = await s.sessions.create(session(uid, { lastUsedAt: T + 5 }));
       assert.equal(withLast.lastUsedAt, T + 5);
@@ -261,14 +295,18 @@ function conformance(f: StorageFactory): void {
       await assert.rejects(s.sessions.create(session(uid, { id: x.id })));
     });
 
-    const rotate = (id: string, presentedJti: string, newJti: string = randomUUID(), now = T + HOUR) =>
-      s.sessions.rotate({ id, presentedJti, newJti, now, idleExpiresAt: now + 2 * HOUR });
+    const GRACE = 10_000;
+    /** A rotate with no grace (strict), unless `graceMs` says otherwise. */
+    const rotate = (id: string, presentedJti: string, newJti: string = randomUUID(), now = T + HOUR, graceMs = 0) =>
+      s.sessions.rotate({ id, presentedJti, newJti, now, idleExpiresAt: now + 2 * HOUR, graceMs });
 
     it('rotate swaps the jti and moves lastUsedAt and the idle deadline', async () => {
       const x = await s.sessions.create(session(uid));
       const r = await rotate(x.id, x.refreshJti, 'jti-2');
       assert.equal(r.status, 'rotated');
-      const expected: SessionRecord = { ...x, refreshJti: 'jti-2', lastUsedAt: T + HOUR, idleExpiresAt: T + 3 * HOUR };
+      const expected: SessionRecord = {
+        ...x, refreshJti: 'jti-2', previousJti: x.refreshJti, rotatedAt: T + HOUR, lastUsedAt: T + HOUR, idleExpiresAt: T + 3 * HOUR,
+      };
       assert.deepEqual((r as { session: SessionRecord }).session, expected);
       assert.deepEqual(await s.sessions.get(x.id), expected);
       // And again from the new one, later (the idle deadline has moved, so this is still live).
@@ -317,12 +355,63 @@ function conformance(f: StorageFactory): void {
       assert.deepEqual(await rotate(randomUUID(), 'whatever'), { status: 'missing' });
     });
 
+    it('rotate race within the grace: of 20 concurrent calls with the same jti one rotates, the others get the current jti', async () => {
+      const x = await s.sessions.create(session(uid));
+      const other = f.name === 'memory' ? s : reopen(s)!;
+      const results: RotateResult[] = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          (i % 2 ? other : s).sessions.rotate({ id: x.id, presentedJti: x.refreshJti, newJti: `new-${i}`, now: T + HOUR, idleExpiresAt: T + 3 * HOUR, graceMs: GRACE }),
+        ),
+      );
+      const statuses = results.map((r) => r.status);
+      assert.equal(statuses.filter((st) => st === 'rotated').length, 1, statuses.join());
+      assert.equal(statuses.filter((st) => st === 'grace').length, 19, statuses.join());
+      const final = (await s.sessions.get(x.id))!;
+      assert.equal(final.endedAt, null);
+      assert.equal(final.previousJti, x.refreshJti);
+      for (const r of results) assert.equal((r as { session: SessionRecord }).session.refreshJti, final.refreshJti);
+    });
+
+    it('the previous jti within the grace answers grace and changes nothing; after it, or an older jti, is reuse', async () => {
+      const x = await s.sessions.create(session(uid));
+      await rotate(x.id, x.refreshJti, 'jti-2', T + HOUR);
+      const rotated = (await s.sessions.get(x.id))!;
+      const g = await rotate(x.id, x.refreshJti, 'jti-3', T + HOUR + GRACE - 1, GRACE);
+      assert.deepEqual(g, { status: 'grace', session: rotated });
+      assert.deepEqual(await s.sessions.get(x.id), rotated, 'nothing changed');
+      // The grace follows the last rotation: the jti before the previous one is reuse at once.
+      await rotate(x.id, 'jti-2', 'jti-3', T + HOUR + 1, GRACE);
+      assert.equal((await rotate(x.id, 'jti-2', 'jti-4', T + HOUR + 2, GRACE)).status, 'grace');
+      const older = await rotate(x.id, x.refreshJti, 'jti-5', T + HOUR + 3, GRACE);
+      assert.equal(older.status, 'reused');
+      assert.equal((await s.sessions.get(x.id))!.endReason, 'reuse');
+    });
+
+    it('the previous jti at the end of the grace is reuse; a grace of 0 has none', async () => {
+      const a = await s.sessions.create(session(uid));
+      await rotate(a.id, a.refreshJti, 'a-2', T + HOUR);
+      assert.equal((await rotate(a.id, a.refreshJti, 'a-3', T + HOUR + GRACE, GRACE)).status, 'reused');
+      const b = await s.sessions.create(session(uid));
+      await rotate(b.id, b.refreshJti, 'b-2', T + HOUR);
+      assert.equal((await rotate(b.id, b.refreshJti, 'b-3', T + HOUR, 0)).status, 'reused');
+    });
+
+    it('an ended or expired session is reported as such to the previous jti, even within the grace', async () => {
+      const x = await s.sessions.create(session(uid, { idleExpiresAt: T + 2 * HOUR }));
+      await s.sessions.rotate({ id: x.id, presentedJti: x.refreshJti, newJti: 'jti-2', now: T + HOUR, idleExpiresAt: T + HOUR + 1000, graceMs: GRACE });
+      assert.deepEqual(await rotate(x.id, x.refreshJti, 'n', T + HOUR + 1000, GRACE), { status: 'expired' });
+      const y = await s.sessions.create(session(uid));
+      await rotate(y.id, y.refreshJti, 'y-2', T + HOUR);
+      await s.sessions.end(y.id, 'logout', T + HOUR + 1);
+      assert.deepEqual(await rotate(y.id, y.refreshJti, 'n', T + HOUR + 2, GRACE), { status: 'ended' });
+    });
+
     it('rotate race: of 20 concurrent calls with the same jti exactly one rotates, and reuse ends the session', async () => {
       const x = await s.sessions.create(session(uid));
       const other = f.name === 'memory' ? s : reopen(s)!; // a second pool / connection where possible
       const results: RotateResult[] = await Promise.all(
         Array.from({ length: 20 }, (_, i) =>
-          (i % 2 ? other : s).sessions.rotate({ id: x.id, presentedJti: x.refreshJti, newJti: `new-${i}`, now: T + HOUR, idleExpiresAt: T + 3 * HOUR }),
+          (i % 2 ? other : s).sessions.rotate({ id: x.id, presentedJti: x.refreshJti, newJti: `new-${i}`, now: T + HOUR, idleExpiresAt: T + 3 * HOUR, graceMs: 0 }),
         ),
       );
       const winners = results.filter((r) => r.status === 'rotated');
@@ -370,6 +459,41 @@ function conformance(f: StorageFactory): void {
       assert.deepEqual(await s.sessions.endAllForUser(randomUUID(), 'admin', T), []);
     });
 
+    it('endOldest keeps the newest live sessions (and the excepted one) and ends the older ones, in one call', async () => {
+      const now = T + HOUR;
+      const other = (await s.users.create(user())).id;
+      const made: SessionRecord[] = [];
+      for (let i = 0; i < 6; i++) made.push(await s.sessions.create(session(uid, { createdAt: T + i })));
+      const expired = await s.sessions.create(session(uid, { createdAt: T - 1, idleExpiresAt: now })); // not counted, not ended
+      const theirs = await s.sessions.create(session(other, { createdAt: T - 2 }));
+      // Keep 2, and made[0] (say, the one just opened) whatever its age.
+      const ended = await s.sessions.endOldest(uid, 2, 'limit', now, made[0]!.id);
+      assert.deepEqual(ended.sort(), [made[1]!.id, made[2]!.id, made[3]!.id].sort());
+      for (const id of ended) {
+        const row = await s.sessions.get(id);
+        assert.equal(row?.endedAt, now);
+        assert.equal(row?.endReason, 'limit');
+      }
+      const { sessions: live } = await s.sessions.listActive(uid, now, { limit: 10, offset: 0 });
+      assert.deepEqual(live.map((x) => x.id), [made[5]!.id, made[4]!.id, made[0]!.id]);
+      assert.deepEqual(await s.sessions.get(expired.id), expired);
+      assert.deepEqual(await s.sessions.get(theirs.id), theirs);
+      assert.deepEqual(await s.sessions.endOldest(uid, 2, 'limit', now, made[0]!.id), []);
+      assert.deepEqual((await s.sessions.endOldest(uid, 0, 'limit', now)).length, 3);
+    });
+
+    it('endOldest racing sign-ins on two connections: never more than the limit live', async () => {
+      const other = f.name === 'memory' ? s : reopen(s)!;
+      const keep = 3;
+      await Promise.all(Array.from({ length: 30 }, async (_, i) => {
+        const h = i % 2 ? other : s;
+        const x = await h.sessions.create(session(uid, { createdAt: T + i }));
+        await h.sessions.endOldest(uid, keep - 1, 'limit', T + HOUR, x.id);
+      }));
+      const { total } = await s.sessions.listActive(uid, T + HOUR, { limit: 100, offset: 0 });
+      assert.ok(total <= keep && total >= 1, `${total} live`);
+    });
+
     it('listActive: live sessions of the user only, newest first', async () => {
       const now = T + HOUR;
       const other = (await s.users.create(user())).id;
@@ -382,10 +506,18 @@ function conformance(f: StorageFactory): void {
       await s.sessions.create(session(uid, { createdAt: T + 21, expiresAt: now })); // absolute deadline reached
       await s.sessions.create(session(uid, { createdAt: T + 22, idleExpiresAt: now - 1 })); // idle
       await s.sessions.create(session(other, { createdAt: T + 23 }));
-      const live = await s.sessions.listActive(uid, now);
+      const page = { limit: 100, offset: 0 };
+      const { sessions: live, total } = await s.sessions.listActive(uid, now, page);
       assert.deepEqual(live.map((x) => x.id), [newest.id, tieB.id, tieA.id, old.id]);
+      assert.equal(total, 4);
       assert.deepEqual(live[0], newest);
-      assert.deepEqual(await s.sessions.listActive(randomUUID(), now), []);
+      assert.deepEqual(await s.sessions.listActive(randomUUID(), now, page), { sessions: [], total: 0 });
+      // Pages of that order; the total whatever the page, past the end included.
+      const second = await s.sessions.listActive(uid, now, { limit: 2, offset: 2 });
+      assert.deepEqual(second.sessions.map((x) => x.id), [tieA.id, old.id]);
+      assert.equal(second.total, 4);
+      assert.deepEqual(await s.sessions.listActive(uid, now, { limit: 2, offset: 10 }), { sessions: [], total: 4 });
+      await assert.rejects(s.sessions.listActive(uid, now, { limit: -1, offset: 0 }), RangeError);
     });
 
     it('purge deletes sessions ended or expired strictly before the cut-off, and nothing else', async () => {
@@ -421,6 +553,16 @@ function conformance(f: StorageFactory): void {
       assert.deepEqual(byKind['jti:j1'], { kind: 'jti', key: 'j1', value: '', expiresAt: T + 30 });
     });
 
+    it('a user cut-off keeps the later moment when an earlier one is written after it', async () => {
+      await s.revocations.add({ kind: 'user', key: 'u1', value: '1700000100.250', expiresAt: T + 10 });
+      await s.revocations.add({ kind: 'user', key: 'u1', value: '1700000100', expiresAt: T + 20 });
+      await s.revocations.add({ kind: 'user', key: 'u2', value: '1700000100', expiresAt: T + 10 });
+      await s.revocations.add({ kind: 'user', key: 'u2', value: '1700000100.001', expiresAt: T + 5 });
+      const byKey = Object.fromEntries((await s.revocations.listLive(T)).map((r) => [r.key, r]));
+      assert.deepEqual(byKey.u1, { kind: 'user', key: 'u1', value: '1700000100.250', expiresAt: T + 20 });
+      assert.deepEqual(byKey.u2, { kind: 'user', key: 'u2', value: '1700000100.001', expiresAt: T + 10 });
+    });
+
     it('listLive leaves out facts expired at now; purge deletes exactly those', async () => {
       await s.revocations.add({ kind: 'jti', key: 'gone', value: '', expiresAt: T - 1 });
       await s.revocations.add({ kind: 'sid', key: 'edge', value: '', expiresAt: T });
@@ -430,6 +572,156 @@ function conformance(f: StorageFactory): void {
       assert.equal(await s.revocations.purge(T), 2);
       assert.equal(await s.revocations.purge(T), 0);
       assert.deepEqual((await s.revocations.listLive(0)).map((r) => r.key), ['live']);
+    });
+
+    it('listRecordedSince: the records written (or extended) at or after a moment of its clock, expired ones too', async () => {
+      let now = T;
+      const timed = await f.create({ clock: () => now });
+      extra.push(timed);
+      await timed.revocations.add({ kind: 'sid', key: 'early', value: '', expiresAt: T + HOUR });
+      now = T + 1000;
+      await timed.revocations.add({ kind: 'jti', key: 'late', value: '', expiresAt: T - 1 });
+      await timed.revocations.add({ kind: 'user', key: 'u1', value: '1700000000', expiresAt: T + HOUR });
+      const keys = async (since: number) => (await timed.revocations.listRecordedSince(since)).map((r) => r.key).sort();
+      assert.deepEqual(await keys(T + 1000), ['late', 'u1']);
+      assert.deepEqual(await keys(T), ['early', 'late', 'u1']);
+      assert.deepEqual(await keys(T + 1001), []);
+      // Writing a fact again stamps it anew; the records come back as written, without the stamp.
+      now = T + 5000;
+      await timed.revocations.add({ kind: 'sid', key: 'early', value: '', expiresAt: T + 2 * HOUR });
+      assert.deepEqual(await timed.revocations.listRecordedSince(T + 5000), [{ kind: 'sid', key: 'early', value: '', expiresAt: T + 2 * HOUR }]);
+    });
+  });
+
+  describe('second factors', () => {
+    let uid: string;
+    beforeEach(async () => {
+      uid = (await s.users.create(user())).id;
+    });
+    const totp = (over: Partial<{ id: string; userId: string; createdAt: number }> = {}) => ({
+      id: randomUUID(), userId: uid, sealedSecret: `v1.key.iv.${randomUUID()}`, createdAt: T, ...over,
+    });
+    const passkey = (over: Partial<PasskeyRecord> = {}): PasskeyRecord => ({
+      id: Buffer.from(randomUUID()).toString('base64url'), userId: uid, publicKey: 'pQECAyYgASFYIA', signCount: 0,
+      transports: ['internal', 'hybrid'], deviceType: 'singleDevice', backedUp: false, name: null, createdAt: T, lastUsedAt: null, ...over,
+    });
+
+    it('a pending TOTP factor replaces the earlier pending one; confirming activates it once, and only one may be active', async () => {
+      const a = await s.factors.addPendingTotp(totp({ createdAt: T }));
+      assert.deepEqual(a, { ...totp(), id: a.id, sealedSecret: a.sealedSecret, confirmedAt: null, lastUsedStep: null, lastUsedAt: null });
+      const b = await s.factors.addPendingTotp(totp({ createdAt: T + 1 }));
+      assert.deepEqual((await s.factors.listTotp(uid)).map((t) => t.id), [b.id]);
+      assert.equal(await s.factors.confirmTotp(randomUUID(), b.id, 56_666_666, T + 2), false, 'another user\'s id');
+      assert.equal(await s.factors.confirmTotp(uid, b.id, 56_666_666, T + 2), true);
+      assert.equal(await s.factors.confirmTotp(uid, b.id, 56_666_667, T + 3), false, 'already active');
+      const c = await s.factors.addPendingTotp(totp({ createdAt: T + 4 }));
+      assert.deepEqual((await s.factors.listTotp(uid)).map((t) => [t.id, t.confirmedAt, t.lastUsedStep]), [[b.id, T + 2, 56_666_666], [c.id, null, null]]);
+      assert.equal(await s.factors.confirmTotp(uid, c.id, 56_666_668, T + 5), false, 'one active factor per user');
+    });
+
+    it('a TOTP step is used once: only a later step moves it, and of concurrent uses of one step exactly one wins', async () => {
+      const t = await s.factors.addPendingTotp(totp());
+      assert.equal(await s.factors.useTotpStep(t.id, 100, T), false, 'not while pending');
+      await s.factors.confirmTotp(uid, t.id, 100, T);
+      assert.equal(await s.factors.useTotpStep(t.id, 100, T + 1), false, 'the confirming step is used');
+      assert.equal(await s.factors.useTotpStep(t.id, 99, T + 1), false);
+      const other = f.name === 'memory' ? s : reopen(s)!;
+      const wins = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? other : s).factors.useTotpStep(t.id, 101, T + 2)));
+      assert.equal(wins.filter(Boolean).length, 1);
+      const [row] = await s.factors.listTotp(uid);
+      assert.deepEqual([row?.lastUsedStep, row?.lastUsedAt], [101, T + 2]);
+      assert.equal(await s.factors.deleteTotp(randomUUID(), t.id), false, 'only the owner deletes');
+      assert.equal(await s.factors.deleteTotp(uid, t.id), true);
+      assert.deepEqual(await s.factors.listTotp(uid), []);
+    });
+
+    it('recovery codes: replaced as a set, each used once (also under concurrency), counted', async () => {
+      await s.factors.replaceRecoveryCodes(uid, ['h1', 'h2', 'h3'], T);
+      assert.equal(await s.factors.countRecoveryCodes(uid), 3);
+      assert.equal(await s.factors.useRecoveryCode(uid, 'h2', T + 1), true);
+      assert.equal(await s.factors.useRecoveryCode(uid, 'h2', T + 2), false);
+      assert.equal(await s.factors.useRecoveryCode(randomUUID(), 'h1', T + 2), false, 'another user\'s code');
+      assert.equal(await s.factors.countRecoveryCodes(uid), 2);
+      const wins = await Promise.all(Array.from({ length: 10 }, () => s.factors.useRecoveryCode(uid, 'h3', T + 3)));
+      assert.equal(wins.filter(Boolean).length, 1);
+      await s.factors.replaceRecoveryCodes(uid, ['h4', 'h5'], T + 4);
+      assert.equal(await s.factors.useRecoveryCode(uid, 'h1', T + 5), false, 'the old set is void');
+      assert.equal(await s.factors.countRecoveryCodes(uid), 2);
+      await s.factors.replaceRecoveryCodes(uid, [], T + 6);
+      assert.equal(await s.factors.countRecoveryCodes(uid), 0);
+    });
+
+    it('passkeys: every field round-trips, a credential id is registered once, lists are per user, oldest first', async () => {
+      const a = passkey({ createdAt: T + 1, name: 'laptop', deviceType: 'multiDevice', backedUp: true, signCount: 4_000_000_000 });
+      const b = passkey({ createdAt: T, transports: [] });
+      assert.deepEqual(await s.factors.addPasskey(a), a);
+      assert.deepEqual(await s.factors.addPasskey(b), b);
+      assert.equal(await s.factors.addPasskey({ ...a, userId: (await s.users.create(user())).id }), null, 'the same credential id, for anyone');
+      assert.deepEqual(await s.factors.getPasskey(a.id), a);
+      assert.equal(await s.factors.getPasskey('unknown'), null);
+      assert.deepEqual((await s.factors.listPasskeys(uid)).map((p) => p.id), [b.id, a.id]);
+      assert.equal(await s.factors.deletePasskey(randomUUID(), a.id), false);
+      assert.equal(await s.factors.deletePasskey(uid, a.id), true);
+      assert.deepEqual((await s.factors.listPasskeys(uid)).map((p) => p.id), [b.id]);
+    });
+
+    it('a passkey\'s counter moves by compare-and-set: a stale previous value, or a concurrent twin, loses', async () => {
+      const p = await s.factors.addPasskey(passkey({ signCount: 5 }));
+      assert.equal(await s.factors.usePasskey(p!.id, 4, 9, true, T + 1), false);
+      assert.equal(await s.factors.usePasskey(p!.id, 5, 6, true, T + 1), true);
+      assert.deepEqual(await s.factors.getPasskey(p!.id), { ...p, signCount: 6, backedUp: true, lastUsedAt: T + 1 });
+      const wins = await Promise.all(Array.from({ length: 10 }, (_, i) => s.factors.usePasskey(p!.id, 6, 7 + i, true, T + 2)));
+      assert.equal(wins.filter(Boolean).length, 1);
+    });
+
+    it('deleteAllForUser, and deleting the user, remove every factor and challenge of theirs only', async () => {
+      const other = (await s.users.create(user())).id;
+      for (const id of [uid, other]) {
+        await s.factors.addPendingTotp(totp({ userId: id }));
+        await s.factors.addPasskey(passkey({ userId: id }));
+        await s.factors.replaceRecoveryCodes(id, [`code-of-${id}`], T);
+        await s.challenges.put({ id: `c-${id}`, kind: 'mfa_token', userId: id, createdAt: T, expiresAt: T + HOUR });
+      }
+      await s.factors.deleteAllForUser(uid);
+      assert.deepEqual([(await s.factors.listTotp(uid)).length, (await s.factors.listPasskeys(uid)).length, await s.factors.countRecoveryCodes(uid)], [0, 0, 0]);
+      assert.deepEqual([(await s.factors.listTotp(other)).length, (await s.factors.listPasskeys(other)).length, await s.factors.countRecoveryCodes(other)], [1, 1, 1]);
+      await s.users.delete(other);
+      assert.deepEqual([(await s.factors.listTotp(other)).length, (await s.factors.listPasskeys(other)).length, await s.factors.countRecoveryCodes(other)], [0, 0, 0]);
+      assert.equal(await s.challenges.get(`c-${other}`, 'mfa_token', T), null, 'cascades to challenges');
+      assert.ok(await s.challenges.get(`c-${uid}`, 'mfa_token', T));
+      assert.equal(await s.challenges.deleteForUser(uid), 1);
+      assert.equal(await s.challenges.get(`c-${uid}`, 'mfa_token', T), null);
+    });
+  });
+
+  describe('challenges', () => {
+    it('a challenge is read while live, taken once, and never after its deadline; kinds do not mix', async () => {
+      await s.challenges.put({ id: 'abc', kind: 'passkey_login', userId: null, createdAt: T, expiresAt: T + 1000 });
+      assert.deepEqual(await s.challenges.get('abc', 'passkey_login', T + 999), { id: 'abc', kind: 'passkey_login', userId: null, createdAt: T, expiresAt: T + 1000 });
+      assert.equal(await s.challenges.get('abc', 'passkey_login', T + 1000), null, 'the deadline itself is past');
+      assert.equal(await s.challenges.get('abc', 'passkey_register', T), null);
+      assert.equal(await s.challenges.take('abc', 'passkey_register', T), null);
+      assert.equal((await s.challenges.take('abc', 'passkey_login', T))?.id, 'abc');
+      assert.equal(await s.challenges.take('abc', 'passkey_login', T), null, 'once');
+      await s.challenges.put({ id: 'late', kind: 'passkey_login', userId: null, createdAt: T, expiresAt: T + 1000 });
+      assert.equal(await s.challenges.take('late', 'passkey_login', T + 1000), null, 'expired: taken away, not handed out');
+      assert.equal(await s.challenges.take('late', 'passkey_login', T), null);
+    });
+
+    it('of concurrent takes of one challenge exactly one gets it, across handles too', async () => {
+      await s.challenges.put({ id: 'race', kind: 'passkey_login', userId: null, createdAt: T, expiresAt: T + HOUR });
+      const other = f.name === 'memory' ? s : reopen(s)!;
+      const got = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? other : s).challenges.take('race', 'passkey_login', T)));
+      assert.equal(got.filter((c) => c !== null).length, 1);
+    });
+
+    it('purge deletes the challenges past their deadline only', async () => {
+      for (const [id, expiresAt] of [['a', T - 1], ['b', T], ['c', T + 1]] as const) {
+        await s.challenges.put({ id, kind: 'passkey_login', userId: null, createdAt: T - HOUR, expiresAt });
+      }
+      assert.equal(await s.challenges.purge(T), 2);
+      assert.ok(await s.challenges.get('c', 'passkey_login', T));
+      assert.equal(await s.challenges.purge(T), 0);
     });
   });
 

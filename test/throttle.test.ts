@@ -1,19 +1,22 @@
 // Failed sign-in throttle: 429 with Retry-After after too many failures for one (IP, login),
 // right password or not, until the window passes; other logins are unaffected.
+// Each test has its own server, clock and users. (The rules themselves: test/unit/throttle.test.ts.)
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { testClock, type TestClock } from './helpers/clock.js';
 import { call, startServer, type Running } from './helpers/server.js';
 
 describe('sign-in throttle', () => {
   let s: Running;
-  let now = Date.now();
-  before(async () => {
-    s = await startServer({ SIGNIN_MAX_FAILURES: '3', SIGNIN_MAX_FAILURES_PER_IP: '6', SIGNIN_WINDOW_MINUTES: '10' }, { clock: () => now });
+  let clock: TestClock;
+  beforeEach(async () => {
+    clock = testClock();
+    s = await startServer({ SIGNIN_MAX_FAILURES: '3', SIGNIN_MAX_FAILURES_PER_IP: '6', SIGNIN_WINDOW_MINUTES: '10' }, { clock });
     for (const u of ['victim', 'other', 'third']) {
       await call(`${s.url}/api/auth/signup`, { json: { username: u, email: `${u}@example.com`, password: 'password-123' } });
     }
   });
-  after(() => s.close());
+  afterEach(() => s.close());
 
   const signin = (username: string, password: string) => call(`${s.url}/api/auth/signin`, { json: { username, password } });
 
@@ -28,7 +31,7 @@ describe('sign-in throttle', () => {
     // OAuth's password grant shares the throttle.
     const oauth = await call(`${s.url}/oauth/token`, { form: { grant_type: 'password', username: 'victim', password: 'password-123' } });
     assert.equal(oauth.status, 429);
-    now += 601_000;
+    clock.advance(601_000);
     assert.equal((await signin('victim', 'password-123')).status, 200);
   });
 
@@ -37,9 +40,8 @@ describe('sign-in throttle', () => {
     assert.equal((await signin('other', 'password-123')).status, 200);
     for (let i = 0; i < 2; i++) assert.equal((await signin('other', 'wrong-password')).status, 401);
     assert.equal((await signin('other', 'password-123')).status, 200, 'the earlier failures were forgotten');
-    // 4 IP failures so far in this window; two more reach 6.
+    // 4 IP failures so far; two more reach 6.
     for (const u of ['third', 'nobody']) assert.equal((await signin(u, 'wrong-password')).status, 401);
     assert.equal((await signin('third', 'password-123')).status, 429);
-    now += 601_000;
   });
 });

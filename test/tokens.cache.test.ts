@@ -1,17 +1,17 @@
 // The verified-token cache: a hit skips the signature, never the clock; only verified tokens enter.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createTokenIssuer } from '../src/tokens/issue.js';
-import { keyRingFromSecret } from '../src/tokens/keys.js';
-import { createTokenVerifier } from '../src/tokens/verify.js';
+import { createTokenIssuer } from '../toolkit/src/tokens/issue.js';
+import { keyRingFromSecret } from '../toolkit/src/tokens/index.js';
+import { createTokenVerifier } from '../toolkit/src/tokens/verify.js';
+import { testClock } from './helpers/clock.js';
 
 const keys = keyRingFromSecret('cache-test-secret-at-least-32-bytes-long', 'HS256');
-let now = Date.UTC(2026, 5, 1);
-const clock = () => now;
+const clock = testClock(Date.UTC(2026, 5, 1));
 const issuer = createTokenIssuer({ keys, accessExpiresIn: 60, refreshExpiresIn: 600, clock });
 
 describe('verify cache', () => {
-  it('returns the same frozen result for a repeated token and still expires it', () => {
+  it('returns the same frozen result for a repeated token and still expires it', async () => {
     const verify = createTokenVerifier({ keys, clock, cacheSize: 10 });
     const t = issuer.createAccessToken('u1', { additionalClaims: { roles: ['user'] } });
     const a = verify(t);
@@ -19,9 +19,7 @@ describe('verify cache', () => {
     assert.equal(a, b);
     assert.ok(Object.isFrozen(a.claims));
     assert.ok(Object.isFrozen(a.claims.roles));
-    now += 61_000;
-    assert.throws(() => verify(t), { code: 'ERR_JWT_EXPIRED' });
-    now -= 61_000;
+    await clock.during(61_000, () => assert.throws(() => verify(t), { code: 'ERR_JWT_EXPIRED' }));
   });
 
   it('a tampered token never matches a cached one', () => {
@@ -45,19 +43,58 @@ describe('verify cache', () => {
     assert.deepEqual(verify(t).claims.roles, ['user'], 'the genuine entry is still served');
   });
 
-  it('is bounded: the oldest entry leaves first', () => {
+  it('is bounded: once full, a newcomer enters on its second sighting and the least recently used entry leaves', () => {
     const verify = createTokenVerifier({ keys, clock, cacheSize: 2 });
     const [t1, t2, t3] = ['a', 'b', 'c'].map((s) => issuer.createAccessToken(s));
     const first = verify(t1!);
-    verify(t2!);
-    verify(t3!);
-    assert.notEqual(verify(t1!), first, 't1 was evicted and verified afresh');
-    assert.equal(verify(t3!), verify(t3!));
+    const second = verify(t2!);
+    assert.equal(verify(t2!), second, 't2 is used, so it gets a second chance');
+    const seen = verify(t3!);
+    const admitted = verify(t3!);
+    assert.notEqual(admitted, seen, 'the first sighting of a newcomer is not kept while the cache is full');
+    assert.equal(verify(t3!), admitted, 'its second sighting was');
+    assert.notEqual(verify(t1!), first, 't1 (never used again) was evicted and verified afresh');
+    assert.equal(verify(t2!), second, 't2 stayed');
+  });
+
+  it('a full cache is not churned by tokens that never come back', () => {
+    const verify = createTokenVerifier({ keys, clock, cacheSize: 4 });
+    const regulars = ['a', 'b', 'c', 'd'].map((s) => issuer.createAccessToken(s));
+    const cached = regulars.map((t) => verify(t));
+    for (let i = 0; i < 200; i++) verify(issuer.createAccessToken(`once-${i}`));
+    regulars.forEach((t, i) => assert.equal(verify(t), cached[i], `regular ${i} is still served from the cache`));
+    const s = verify.cacheStats();
+    assert.deepEqual({ size: s.size, admitted: s.admitted, hits: s.hits, misses: s.misses }, { size: 4, admitted: 4, hits: 4, misses: 204 });
+  });
+
+  it('admits less while admitted entries do not earn their keep, and recovers when they do', () => {
+    const verify = createTokenVerifier({ keys, clock, cacheSize: 8 });
+    // 200 tokens in rotation: each comes back, but an 8-entry cache cannot hold it until then.
+    const rotation = Array.from({ length: 200 }, (_, i) => issuer.createAccessToken(`r${i}`));
+    for (let i = 0; i < 3 * 4096; i++) verify(rotation[i % rotation.length]!);
+    const cold = verify.cacheStats();
+    assert.ok(cold.admitEvery > 1, `throttled (admitEvery ${cold.admitEvery})`);
+    // A small working set that the cache can hold: the throttle opens (a window without admissions
+    // halves it) until the regulars get in, and then hits dwarf admissions.
+    const regulars = rotation.slice(0, 4);
+    for (let i = 0; i < 10 * 4096; i++) verify(regulars[i % regulars.length]!);
+    const warm = verify.cacheStats();
+    assert.equal(warm.admitEvery, 1);
+    for (let i = 0; i < 4096; i++) verify(regulars[i % regulars.length]!);
+    assert.equal(verify.cacheStats().hits - warm.hits, 4096, 'the working set is served from the cache');
+  });
+
+  it('only the cached result is frozen', () => {
+    const verify = createTokenVerifier({ keys, clock, cacheSize: 1 });
+    verify(issuer.createAccessToken('a'));
+    const once = verify(issuer.createAccessToken('b', { additionalClaims: { roles: ['user'] } }));
+    assert.ok(!Object.isFrozen(once.claims), 'a token the full cache did not keep is the caller\'s own');
   });
 
   it('off by default', () => {
     const verify = createTokenVerifier({ keys, clock });
     const t = issuer.createAccessToken('u1');
     assert.notEqual(verify(t), verify(t));
+    assert.deepEqual(verify.cacheStats(), { size: 0, capacity: 0, hits: 0, misses: 0, admitted: 0, admitEvery: 1 });
   });
 });

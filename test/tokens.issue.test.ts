@@ -1,12 +1,14 @@
 // Issuance: flask-jwt-extended 4.x claims and header, freshness, reserved claims, all 13
-// algorithms round-trip, key rotation and the public JWKS.
+// algorithms round-trip (and jose, an independent implementation, agrees), key rotation, the
+// signing key chosen by headers.kid, and the public JWKS.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createTokenIssuer, isFresh, RESERVED_CLAIMS } from '../src/tokens/issue.js';
-import { createJwsVerifier, signCompact } from '../src/tokens/jws.js';
-import { keyRingFromJwks, publicJwks, type KeyRing } from '../src/tokens/keys.js';
-import { ALGORITHMS, isHmac, type Algorithm } from '../src/tokens/types.js';
-import { createTokenVerifier, decodeUnverified } from '../src/tokens/verify.js';
+import { CompactSign, jwtVerify } from 'jose';
+import { createTokenIssuer, isFresh, RESERVED_CLAIMS } from '../toolkit/src/tokens/issue.js';
+import { createJwsVerifier, signCompact } from '../toolkit/src/tokens/jws.js';
+import { keyRingFromJwks, publicJwks, type KeyRing } from '../toolkit/src/tokens/index.js';
+import { ALGORITHMS, isHmac, type Algorithm } from '../toolkit/src/tokens/types.js';
+import { createTokenVerifier, decodeUnverified } from '../toolkit/src/tokens/verify.js';
 import { ecKey, ed25519Key, ringFor, rsaKey, throwsCode } from './helpers/keys.js';
 
 const NOW_MS = 1_700_000_000_123;
@@ -67,6 +69,15 @@ describe('claims as flask-jwt-extended writes them', () => {
     const b = issuer.issue('access', 'u').claims;
     assert.notEqual(a.jti, b.jti);
     assert.notEqual(a.csrf, b.csrf);
+  });
+
+  test('jti may be given (a token standing in for one already issued); an empty or non-string one is refused', () => {
+    const t = issuer.issue('refresh', 'u', { jti: 'the-current-jti' });
+    assert.equal(t.claims.jti, 'the-current-jti');
+    assert.equal(JSON.parse(part(t.token, 1)).jti, 'the-current-jti');
+    assert.notEqual(t.claims.csrf, issuer.issue('refresh', 'u', { jti: 'the-current-jti' }).claims.csrf, 'csrf is still new');
+    assert.throws(() => issuer.issue('refresh', 'u', { jti: '' }), TypeError);
+    assert.throws(() => issuer.issue('refresh', 'u', { jti: 42 as unknown as string }), TypeError);
   });
 
   test('createAccessToken / createRefreshToken return tokens of their type', () => {
@@ -160,13 +171,16 @@ describe('what callers may not set', () => {
     assert.deepEqual([claims.roles, claims.n], [['a'], 1]);
   });
 
-  test('custom headers add fields but never alg or kid, nor jku/x5u/x5c/jwk/crit/b64', () => {
+  test('custom headers add fields but never alg, nor jku/x5u/x5c/jwk/crit/b64', () => {
     const { token } = issuer.issue('access', 'u', { headers: { 'x-tenant': 'acme', typ: 'at+jwt' } });
     assert.deepEqual(JSON.parse(part(token, 0)), { alg: 'HS256', typ: 'at+jwt', kid: ring.signer.kid, 'x-tenant': 'acme' });
     assert.equal(createTokenVerifier({ keys: ring, clock })(token).header['x-tenant'], 'acme');
-    for (const k of ['alg', 'kid', 'jku', 'x5u', 'x5c', 'jwk', 'crit', 'b64']) {
+    for (const k of ['alg', 'jku', 'x5u', 'x5c', 'jwk', 'crit', 'b64']) {
       assert.throws(() => issuer.issue('access', 'u', { headers: { [k]: k === 'alg' ? 'none' : 'x' } }), new RegExp(`"${k}" cannot be set`));
+      // ...not even beside a kid that names a real key
+      assert.throws(() => issuer.issue('access', 'u', { headers: { kid: ring.signer.kid, [k]: 'x' } }), new RegExp(`"${k}" cannot be set`));
     }
+    assert.throws(() => issuer.issue('access', 'u', { headers: { alg: 'HS256' } }), /"alg" cannot be set/, 'not even the key\'s own alg');
   });
 });
 
@@ -206,12 +220,21 @@ describe('all 13 algorithms round-trip', () => {
     });
   }
 
-  test('fast-jwt\'s output is byte-for-byte our JWS layer\'s for every deterministic alg', () => {
-    for (const alg of ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512'] as const) {
+  test('jose makes byte-for-byte the same token for every deterministic alg, and verifies every alg', async () => {
+    for (const alg of ALGORITHMS) {
       const ring = ringFor(alg);
-      const { token } = issuerFor(ring).issue('access', 'user-1');
+      const { token, claims } = issuerFor(ring).issue('access', 'user-1', { additionalClaims: { roles: ['r'] } });
       const header = JSON.parse(part(token, 0)) as Record<string, unknown>;
-      assert.equal(signCompact(header, Buffer.from(part(token, 1), 'utf8'), ring.signer), token, alg);
+      const payload = Buffer.from(part(token, 1), 'utf8');
+      if (/^(HS|RS)/.test(alg)) {
+        const theirs = await new CompactSign(payload).setProtectedHeader(header as { alg: string }).sign(ring.signer.privateKey!);
+        assert.equal(theirs, token, alg);
+      }
+      const { payload: verified, protectedHeader } = await jwtVerify(token, ring.signer.key, { algorithms: [alg], currentDate: new Date(NOW_MS) });
+      assert.deepEqual(verified, claims, alg);
+      assert.deepEqual(protectedHeader, { alg, typ: 'JWT', kid: ring.signer.kid }, alg);
+      // signCompact, the JWS layer's own entry point, signs with the same signer
+      assert.equal(signCompact(header, payload, ring.signer).split('.').slice(0, 2).join('.'), token.split('.').slice(0, 2).join('.'));
     }
   });
 
@@ -265,6 +288,76 @@ describe('key rotation', () => {
     const sameAlgOld = { ...ecKey('P-256', 'rotation-older').privateKey.export({ format: 'jwk' }), kid: 'k-2023' };
     const t = issuerFor(keyRingFromJwks({ keys: [sameAlgOld] })).createAccessToken('u');
     throwsCode(() => v(t), 'ERR_JWT_KEY_UNKNOWN', t);
+  });
+});
+
+describe('headers.kid picks which key of the ring signs (flask-jwt-extended\'s headers={"kid": ...})', () => {
+  // Two keys of different algorithms, so the header's alg shows which one signed.
+  const hsJwk = { kty: 'oct', k: Buffer.alloc(32, 9).toString('base64url'), alg: 'HS256', kid: 'key-id-1' };
+  const edJwk = { ...ed25519Key().privateKey.export({ format: 'jwk' }), kid: 'key-id-2' };
+  const both = keyRingFromJwks({ keys: [edJwk, hsJwk] }); // key-id-2 is the default signer
+  const onlyHs = keyRingFromJwks({ keys: [hsJwk] });
+  const onlyEd = keyRingFromJwks({ keys: [edJwk] });
+  const issuer = issuerFor(both);
+
+  test('createAccessToken(identity, { headers: { kid: "key-id-1" } }): that key signs, with its alg', () => {
+    assert.equal(both.signer.kid, 'key-id-2');
+    const token = issuer.createAccessToken('user_123', { headers: { kid: 'key-id-1' } });
+    assert.equal(part(token, 0), JSON.stringify({ alg: 'HS256', typ: 'JWT', kid: 'key-id-1' }));
+    assert.equal(createTokenVerifier({ keys: onlyHs, clock })(token).claims.sub, 'user_123');
+    // a ring holding only the other key does not accept it: neither by kid...
+    throwsCode(() => createTokenVerifier({ keys: onlyEd, clock })(token), 'ERR_JWT_ALG_NOT_ALLOWED', token);
+    // ...nor when the header is made to name the other key: the signature is the named key's
+    const [, p, s] = token.split('.') as [string, string, string];
+    const relabelled = `${Buffer.from(JSON.stringify({ alg: 'EdDSA', typ: 'JWT', kid: 'key-id-2' })).toString('base64url')}.${p}.${s}`;
+    throwsCode(() => createTokenVerifier({ keys: onlyEd, clock })(relabelled), 'ERR_JWT_SIGNATURE_INVALID', relabelled);
+    // the ring that holds both verifies it under the named key
+    assert.equal(createJwsVerifier({ keys: both })(token).key.kid, 'key-id-1');
+  });
+
+  test('naming the default signer, or another key, each verifies only with that key', () => {
+    const named = issuer.createAccessToken('u', { headers: { kid: 'key-id-2' } });
+    const plain = issuer.createAccessToken('u');
+    for (const t of [named, plain]) {
+      assert.deepEqual(JSON.parse(part(t, 0)), { alg: 'EdDSA', typ: 'JWT', kid: 'key-id-2' });
+      assert.equal(createTokenVerifier({ keys: onlyEd, clock })(t).claims.sub, 'u');
+      throwsCode(() => createTokenVerifier({ keys: onlyHs, clock })(t), 'ERR_JWT_ALG_NOT_ALLOWED', t);
+    }
+  });
+
+  test('refresh tokens and extra headers go with the named key', () => {
+    const refresh = issuer.createRefreshToken('u', { headers: { kid: 'key-id-1', 'x-tenant': 'acme' } });
+    assert.deepEqual(JSON.parse(part(refresh, 0)), { alg: 'HS256', typ: 'JWT', kid: 'key-id-1', 'x-tenant': 'acme' });
+    const got = createTokenVerifier({ keys: onlyHs, clock })(refresh);
+    assert.equal(got.claims.type, 'refresh');
+    assert.equal(got.header['x-tenant'], 'acme');
+  });
+
+  test('same alg, two keys: the named one signs', () => {
+    const a = { kty: 'oct', k: Buffer.alloc(32, 1).toString('base64url'), alg: 'HS256', kid: 'a' };
+    const b = { kty: 'oct', k: Buffer.alloc(32, 2).toString('base64url'), alg: 'HS256', kid: 'b' };
+    const token = issuerFor(keyRingFromJwks({ keys: [a, b] })).createAccessToken('u', { headers: { kid: 'b' } });
+    assert.equal(createTokenVerifier({ keys: keyRingFromJwks({ keys: [b] }), clock })(token).claims.sub, 'u');
+    // only the other key, under the same kid: the signature does not match
+    const impostor = keyRingFromJwks({ keys: [{ ...a, kid: 'b' }] });
+    throwsCode(() => createTokenVerifier({ keys: impostor, clock })(token), 'ERR_JWT_SIGNATURE_INVALID', token);
+  });
+
+  test('an unknown kid is a clear error naming it; so is a key that cannot sign or a kid that is not a string', () => {
+    assert.throws(() => issuer.createAccessToken('u', { headers: { kid: 'key-id-9' } }),
+      (e: unknown) => e instanceof RangeError && e.message === 'headers.kid "key-id-9" names no key in the key ring');
+    for (const kid of ['__proto__', 'constructor', 'toString', '']) {
+      assert.throws(() => issuer.createAccessToken('u', { headers: { kid } }), kid === '' ? TypeError : /names no key in the key ring/, kid);
+    }
+    const { d: _d, ...edPublic } = edJwk;
+    const retired = issuerFor(keyRingFromJwks({ keys: [hsJwk, edPublic] }));
+    assert.throws(() => retired.createAccessToken('u', { headers: { kid: 'key-id-2' } }),
+      (e: unknown) => e instanceof RangeError && /headers\.kid "key-id-2" names a key with no private key material/.test(e.message));
+    for (const kid of [42, null, ['key-id-1'], { toString: () => 'key-id-1' }]) {
+      assert.throws(() => issuer.createAccessToken('u', { headers: { kid } }), TypeError, String(kid));
+    }
+    // undefined is no kid at all, as undefined additional claims are no claims
+    assert.equal(JSON.parse(part(issuer.createAccessToken('u', { headers: { kid: undefined } }), 0)).kid, 'key-id-2');
   });
 });
 

@@ -5,8 +5,8 @@ import { describe, test } from 'node:test';
 import { calculateJwkThumbprint } from 'jose';
 import {
   generateKeyPem, generateSecret, jwkThumbprint, keyRingFromJwks, keyRingFromPem, keyRingFromSecret,
-} from '../src/tokens/keys.js';
-import { ASYMMETRIC_ALGORITHMS, type Algorithm } from '../src/tokens/types.js';
+} from '../toolkit/src/tokens/index.js';
+import { ASYMMETRIC_ALGORITHMS, type Algorithm } from '../toolkit/src/tokens/types.js';
 import { ecKey, ed25519Key, rsaKey } from './helpers/keys.js';
 
 describe('keyRingFromPem: the key must fit the alg', () => {

@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { createJwsVerifier, signCompact } from '../src/tokens/jws.js';
-import { keyRingFromJwks } from '../src/tokens/keys.js';
+import { createJwsVerifier, signCompact } from '../toolkit/src/tokens/jws.js';
+import { keyRingFromJwks } from '../toolkit/src/tokens/index.js';
 import { throwsCode } from './helpers/keys.js';
 
 interface Example {
@@ -15,7 +15,7 @@ interface Example {
   output: { compact: string };
 }
 const load = (name: string) =>
-  JSON.parse(readFileSync(new URL(`../../shared/vectors/rfc7520/${name}`, import.meta.url), 'utf8')) as Example;
+  JSON.parse(readFileSync(new URL(`./vectors/rfc7520/${name}`, import.meta.url), 'utf8')) as Example;
 
 const EXAMPLES: [string, Example][] = [
   ['4.1 RSA v1.5 (RS256)', load('4_1.rsa_v15_signature.json')],

@@ -1,6 +1,7 @@
 // Refresh rotation with reuse detection, sessions, passwords and the admin users API of /api/v1.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { testClock } from './helpers/clock.js';
 import { call, startServer, type Running } from './helpers/server.js';
 
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
@@ -8,9 +9,9 @@ const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 describe('/api/v1 sessions', () => {
   let s: Running;
   let base: string;
-  let now = Date.now();
+  const clock = testClock();
   before(async () => {
-    s = await startServer({}, { clock: () => now });
+    s = await startServer({}, { clock });
     base = `${s.url}/api/v1`;
     for (const [u, roles] of [['boss', ['admin']], ['carol', undefined], ['dave', undefined]] as const) {
       const r = await call(`${base}/auth/signup`, { json: { username: u, email: `${u}@example.com`, password: 'password-123', roles } });
@@ -34,7 +35,8 @@ describe('/api/v1 sessions', () => {
     const r2 = second.json.data;
     assert.equal((await verify(r2.access_token)).status, 200);
 
-    const reuse = await refresh(first.refresh_token);
+    // past REFRESH_REUSE_GRACE_SECONDS (10): within it the retired token would get the current one
+    const reuse = await clock.during(10_000, () => refresh(first.refresh_token));
     assert.equal(reuse.status, 401);
     assert.equal(reuse.json.code, 'ERR_REFRESH_REUSED');
 
@@ -56,24 +58,23 @@ describe('/api/v1 sessions', () => {
 
   it('sessions have an idle timeout and an absolute lifetime', async () => {
     const t = await login('carol@example.com');
-    const saved = now;
-    now += 8 * 86400 * 1000; // past SESSION_IDLE_DAYS (7)
-    const idle = await refresh(t.refresh_token);
-    now = saved;
+    const idle = await clock.during(8 * 86400 * 1000, () => refresh(t.refresh_token)); // past SESSION_IDLE_DAYS (7)
     assert.equal(idle.status, 401);
     assert.equal(idle.json.code, 'ERR_REFRESH_INVALID');
 
     // Used every 6 days, the session still ends at 30 days.
     let r = (await login('carol@example.com')).refresh_token;
-    for (let day = 6; day <= 24; day += 6) {
-      now = saved + day * 86400 * 1000;
-      const next = await refresh(r);
-      assert.equal(next.status, 200, `day ${day}`);
-      r = next.json.data.refresh_token;
-    }
-    now = saved + 30 * 86400 * 1000 + 1000;
-    const late = await refresh(r);
-    now = saved;
+    // The clock moves inside `during` and is put back after it, even if an assertion fails.
+    const late = await clock.during(0, async () => {
+      for (let day = 6; day <= 24; day += 6) {
+        clock.advance(6 * 86400 * 1000);
+        const next = await refresh(r);
+        assert.equal(next.status, 200, `day ${day}`);
+        r = next.json.data.refresh_token;
+      }
+      clock.advance(6 * 86400 * 1000 + 1000); // 30 days and a second
+      return refresh(r);
+    });
     assert.equal(late.status, 401);
   });
 
@@ -131,8 +132,8 @@ describe('/api/v1 sessions', () => {
   });
 
   it('signing out a sessionless token (minted by the toolkit with the same key) revokes that token alone', async () => {
-    const { createTokenIssuer } = await import('../src/tokens/issue.js');
-    const mint = createTokenIssuer({ keys: s.warden.keys, accessExpiresIn: 900, refreshExpiresIn: 3600, clock: () => now });
+    const { createTokenIssuer } = await import('../toolkit/src/tokens/issue.js');
+    const mint = createTokenIssuer({ keys: s.warden.keys, accessExpiresIn: 900, refreshExpiresIn: 3600, clock });
     const me = (await call(`${base}/auth/verify`, { headers: bearer((await login('carol@example.com')).access_token) })).headers.get('x-auth-user')!;
     const [a, b] = [mint.createAccessToken(me), mint.createAccessToken(me)];
     assert.equal((await call(`${base}/auth/logout`, { method: 'POST', headers: bearer(a) })).status, 200);
@@ -141,8 +142,10 @@ describe('/api/v1 sessions', () => {
   });
 
   it('password change needs a fresh token and ends the other sessions', async () => {
-    const a = await login('carol@example.com');
-    const b = await login('carol@example.com');
+    // A user of its own: the other tests sign in with the shared users' unchanged passwords.
+    assert.equal((await call(`${base}/auth/signup`, { json: { username: 'pat', email: 'pat@example.com', password: 'password-123' } })).status, 201);
+    const a = await login('pat@example.com');
+    const b = await login('pat@example.com');
     const refreshed = (await refresh(a.refresh_token)).json.data;
     const stale = await call(`${base}/auth/password`, { json: { current_password: 'password-123', new_password: 'new-password-456' }, headers: bearer(refreshed.access_token) });
     assert.equal(stale.status, 403);
@@ -155,8 +158,8 @@ describe('/api/v1 sessions', () => {
     assert.equal((await verify(b.access_token)).status, 200);
     assert.equal((await verify(refreshed.access_token)).status, 401);
     assert.equal((await refresh(refreshed.refresh_token)).status, 401);
-    assert.equal((await call(`${base}/auth/login`, { form: { username: 'carol@example.com', password: 'password-123' } })).status, 401);
-    await login('carol@example.com', 'x', 'new-password-456');
+    assert.equal((await call(`${base}/auth/login`, { form: { username: 'pat@example.com', password: 'password-123' } })).status, 401);
+    await login('pat@example.com', 'x', 'new-password-456');
   });
 
   describe('admin users API', () => {
@@ -174,7 +177,7 @@ describe('/api/v1 sessions', () => {
 
     it('creates, lists with filters and pages, reads', async () => {
       for (let i = 0; i < 5; i++) {
-        now += 1000; // lists are ordered by creation time
+        clock.advance(1000); // lists are ordered by creation time
         const r = await call(`${base}/users`, { json: { username: `bulk${i}`, email: `bulk${i}@corp.test`, password: 'password-123', roles: i % 2 ? ['auditor'] : undefined }, headers: bearer(admin) });
         assert.equal(r.status, 201);
       }

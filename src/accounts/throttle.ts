@@ -1,64 +1,250 @@
 // Failed sign-in throttle: after too many failures for one (client IP, login) pair, or from one IP
 // across logins, further attempts are refused with 429 until the window passes, right password or
 // not (else guessing would go on with a yes/no signal). Keyed on the pair rather than the login
-// alone so that a stranger cannot lock a user out. Per instance and in memory: a restart forgets.
-import { WardenError } from '../errors.js';
+// alone so that a stranger cannot lock a user out. A window starts at a key's first failure.
+//
+// Counters live in this instance's memory, bounded (WindowCounters below), and, when a shared
+// store is given (Redis, with REDIS_URL), there too, so that N instances do not grant N times the
+// attempts. The shared store is consulted with a short timeout and never blocks a sign-in: while it
+// fails, the memory counters (always kept too) decide alone, and it is retried after a pause.
+import { WardenError } from '@warden/toolkit';
 
 export interface ThrottleOptions {
   maxPerLogin: number; // failures per (ip, login) per window
-  maxPerIp: number; // failures per ip per window
+  maxPerIp: number; // failures per ip per window; Infinity: no per-IP limit
   windowMs: number;
   clock: () => number;
+  /** Counters shared by every instance (Redis); memory alone when absent. */
+  shared?: SharedCounters | undefined;
+  /** Told when the shared store stops answering (with why) and when it answers again. */
+  onSharedState?: ((up: boolean, err?: unknown) => void) | undefined;
+  /** Memory bounds (tests make them small); defaults: COUNTING_CAP and BLOCKED_CAP. */
+  caps?: { counting: number; blocked: number } | undefined;
 }
 
-interface Counter {
+/** A key's failures in its current window. */
+export interface Count {
   count: number;
+  /** Epoch ms when the window (and any block) ends. */
   resetAt: number;
 }
 
-const MAX_TRACKED = 100_000; // bounds memory under a spray of distinct keys
+/** Failure counters every instance shares. Each call may reject (store down, timeout): the throttle then uses memory. */
+export interface SharedCounters {
+  /** Counts one failure for each key, starting its window of `windowMs` at its first failure. */
+  hit(keys: readonly string[], windowMs: number): Promise<void>;
+  /** Each key's count and the milliseconds left in its window, null for a key with no live window. */
+  peek(keys: readonly string[]): Promise<({ count: number; ttlMs: number } | null)[]>;
+  clear(key: string): Promise<void>;
+}
+
+/** The same shared store under another key space, for a second throttle (e.g. second-factor codes). */
+export function namespacedCounters(shared: SharedCounters, prefix: string): SharedCounters {
+  const at = (keys: readonly string[]) => keys.map((k) => prefix + k);
+  return {
+    hit: (keys, windowMs) => shared.hit(at(keys), windowMs),
+    peek: (keys) => shared.peek(at(keys)),
+    clear: (key) => shared.clear(prefix + key),
+  };
+}
+
+// About 400 bytes per entry (measured with IPv6 addresses and e-mail logins): 40 MB at most.
+/** Keys below their limit kept in memory; beyond it the oldest window is dropped (its count restarts). */
+export const COUNTING_CAP = 50_000;
+/** Blocked keys kept in memory: never dropped before their block ends (see WindowCounters). */
+export const BLOCKED_CAP = 50_000;
+
+/** How long the throttle leaves a failing shared store alone before trying it again. */
+const SHARED_RETRY_MS = 5_000;
 
 export class SignInThrottle {
-  private readonly counters = new Map<string, Counter>();
+  private readonly memory: WindowCounters;
+  private sharedDownUntil = 0;
+  private sharedUp = true;
 
-  constructor(private readonly o: ThrottleOptions) {}
+  constructor(private readonly o: ThrottleOptions) {
+    this.memory = new WindowCounters(o.caps ?? { counting: COUNTING_CAP, blocked: BLOCKED_CAP });
+  }
 
   /** Throws ERR_RATE_LIMITED (with retryAfter seconds) when this attempt must not be tried. */
-  check(ip: string | null, login: string): void {
+  async check(ip: string | null, login: string): Promise<void> {
+    const keys = this.keys(ip, login);
+    const shared = await this.viaShared((s) => s.peek(keys.map((k) => k.key)));
     const now = this.o.clock();
-    for (const [key, max] of this.keys(ip, login)) {
-      const c = this.counters.get(key);
-      if (c !== undefined && c.resetAt > now && c.count >= max) {
-        throw new WardenError('ERR_RATE_LIMITED', 'Too many failed sign-in attempts; try again later', {
-          retryAfter: Math.ceil((c.resetAt - now) / 1000),
-        });
-      }
+    for (const [i, { key, max }] of keys.entries()) {
+      const local = this.memory.get(key, now);
+      const theirs = shared?.[i];
+      // The larger view wins: the shared count includes the other instances, ours survives a Redis restart.
+      const seen = [local, theirs ? { count: theirs.count, resetAt: now + theirs.ttlMs } : null].filter((c): c is Count => c !== null);
+      const over = seen.filter((c) => c.count >= max);
+      // Saturated memory cannot record new blocks, so a key already failing is refused meanwhile.
+      if (over.length === 0 && !(local !== null && this.memory.saturated(now))) continue;
+      const until = Math.max(...(over.length > 0 ? over : [local!]).map((c) => c.resetAt));
+      throw new WardenError('ERR_RATE_LIMITED', 'Too many failed sign-in attempts; try again later', {
+        retryAfter: Math.max(1, Math.ceil((until - now) / 1000)),
+      });
     }
   }
 
-  fail(ip: string | null, login: string): void {
+  async fail(ip: string | null, login: string): Promise<void> {
+    const keys = this.keys(ip, login);
     const now = this.o.clock();
-    if (this.counters.size >= MAX_TRACKED) this.sweep(now);
-    for (const [key] of this.keys(ip, login)) {
-      const c = this.counters.get(key);
-      if (c === undefined || c.resetAt <= now) this.counters.set(key, { count: 1, resetAt: now + this.o.windowMs });
-      else c.count++;
-    }
+    for (const { key, max } of keys) this.memory.hit(key, max, now, this.o.windowMs);
+    await this.viaShared((s) => s.hit(keys.map((k) => k.key), this.o.windowMs));
   }
 
   /** A success clears the pair's count (not the IP's: one right guess must not reset a spray). */
-  succeed(ip: string | null, login: string): void {
-    this.counters.delete(`l:${ip ?? ''}:${login.toLowerCase()}`);
+  async succeed(ip: string | null, login: string): Promise<void> {
+    const pair = this.keys(ip, login)[0]!.key;
+    this.memory.delete(pair);
+    await this.viaShared((s) => s.clear(pair));
   }
 
-  private keys(ip: string | null, login: string): [string, number][] {
-    const pair: [string, number] = [`l:${ip ?? ''}:${login.toLowerCase()}`, this.o.maxPerLogin];
-    return ip === null ? [pair] : [pair, [`i:${ip}`, this.o.maxPerIp]];
+  private keys(ip: string | null, login: string): { key: string; max: number }[] {
+    const pair = { key: `l:${ip ?? ''}:${login.toLowerCase()}`, max: this.o.maxPerLogin };
+    return ip === null || this.o.maxPerIp === Number.POSITIVE_INFINITY ? [pair] : [pair, { key: `i:${ip}`, max: this.o.maxPerIp }];
   }
 
-  private sweep(now: number): void {
-    for (const [k, c] of this.counters) if (c.resetAt <= now) this.counters.delete(k);
-    // Still full of live counters: drop the oldest rather than grow without bound.
-    while (this.counters.size >= MAX_TRACKED) this.counters.delete(this.counters.keys().next().value!);
+  /** Runs `fn` on the shared store unless it is resting after a failure; null when absent, resting or failing. */
+  private async viaShared<T>(fn: (s: SharedCounters) => Promise<T>): Promise<T | null> {
+    const shared = this.o.shared;
+    if (shared === undefined || Date.now() < this.sharedDownUntil) return null;
+    try {
+      const out = await fn(shared);
+      if (!this.sharedUp) (this.sharedUp = true, this.o.onSharedState?.(true));
+      return out;
+    } catch (err) {
+      // Real time, not the injected clock: this paces calls to a server, it is no rule of the throttle.
+      this.sharedDownUntil = Date.now() + SHARED_RETRY_MS;
+      if (this.sharedUp) (this.sharedUp = false, this.o.onSharedState?.(false, err));
+      return null;
+    }
+  }
+}
+
+/**
+ * Windowed failure counters in bounded memory, every operation O(1) (amortised). Two tables:
+ *  - `counting`, keys below their limit. Every window has the same length and an entry is added
+ *    anew when its key's window restarts, so insertion order is window order: expired entries are
+ *    dropped from the front, and when the table is full the oldest live one goes too (its partial
+ *    count restarts; that is the price of the bound, and it never unblocks anyone);
+ *  - `blocked`, keys that reached their limit, kept until their window ends whatever else happens
+ *    (dropped from the front once expired). It has a hard cap. Filling it takes BLOCKED_CAP keys
+ *    each failing its limit within one window — at least ten times BLOCKED_CAP password hashes,
+ *    hours of CPU at argon2's cost — and while it is full ("saturated") no new block can be
+ *    recorded, so any key with a failure counted is refused instead (the conservative side: an
+ *    attacker gets one guess per key, a user who has not failed is not affected).
+ */
+export class WindowCounters {
+  private readonly counting = new InsertionOrdered();
+  private readonly blocked = new InsertionOrdered();
+
+  constructor(private readonly caps: { counting: number; blocked: number }) {}
+
+  get size(): number {
+    return this.counting.size + this.blocked.size;
+  }
+
+  /** The key's live count, or null. */
+  get(key: string, now: number): Count | null {
+    const c = this.blocked.get(key) ?? this.counting.get(key);
+    return c !== undefined && c.resetAt > now ? c : null;
+  }
+
+  /** True when no further block can be recorded. */
+  saturated(now: number): boolean {
+    this.blocked.dropExpired(now);
+    return this.blocked.size >= this.caps.blocked;
+  }
+
+  /** Counts one failure of `key`, whose limit is `max`. */
+  hit(key: string, max: number, now: number, windowMs: number): void {
+    const b = this.blocked.get(key);
+    if (b !== undefined && b.resetAt > now) {
+      b.count++;
+      return;
+    }
+    if (b !== undefined) this.blocked.delete(key);
+    let c = this.counting.get(key);
+    if (c === undefined || c.resetAt <= now) {
+      this.counting.dropExpired(now);
+      this.blocked.dropExpired(now);
+      if (this.counting.size >= this.caps.counting) this.counting.dropOldest();
+      c = { count: 0, resetAt: now + windowMs };
+      this.counting.add(key, c);
+    }
+    c.count++;
+    if (c.count >= max && !this.saturated(now)) {
+      this.counting.delete(key);
+      this.blocked.add(key, c);
+    }
+  }
+
+  delete(key: string): void {
+    this.counting.delete(key);
+    this.blocked.delete(key);
+  }
+}
+
+/**
+ * A Map with its entries in the order they were added, and cheap removal of the oldest. Not a Map
+ * iterated from the front: V8 leaves a hole for each deleted entry until the table is rebuilt, so
+ * a Map used as a queue scans ever more holes to find its first entry (measured: a throttle built
+ * that way spent 70 µs per failure once full). The queue here is an array with a moving head;
+ * entries deleted or replaced stay in it as stale items, skipped at the head and swept out when
+ * they outnumber the live ones (amortised O(1)).
+ */
+class InsertionOrdered {
+  private readonly map = new Map<string, Count>();
+  private queue: { key: string; c: Count }[] = [];
+  private head = 0;
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(key: string): Count | undefined {
+    return this.map.get(key);
+  }
+
+  /** Adds `key` as the newest entry (replacing any entry it had). */
+  add(key: string, c: Count): void {
+    this.map.set(key, c);
+    this.queue.push({ key, c });
+    // Sweep when consumed or stale items outnumber the live entries: each sweep costs what the
+    // pushes since the last one did, so O(1) per add over time.
+    if (this.queue.length > 2 * this.map.size + 1024) {
+      this.queue = this.queue.slice(this.head).filter((e) => this.map.get(e.key) === e.c);
+      this.head = 0;
+    }
+  }
+
+  delete(key: string): void {
+    this.map.delete(key);
+  }
+
+  dropOldest(): void {
+    const e = this.oldest();
+    if (e !== undefined) (this.map.delete(e.key), this.head++);
+  }
+
+  /** Drops entries from the front while they have expired at `now`. */
+  dropExpired(now: number): void {
+    for (let e = this.oldest(); e !== undefined && e.c.resetAt <= now; e = this.oldest()) {
+      this.map.delete(e.key);
+      this.head++;
+    }
+  }
+
+  /** The oldest live entry, skipping stale items at the head. */
+  private oldest(): { key: string; c: Count } | undefined {
+    while (this.head < this.queue.length) {
+      const e = this.queue[this.head]!;
+      if (this.map.get(e.key) === e.c) return e;
+      this.head++;
+    }
+    this.queue = [];
+    this.head = 0;
+    return undefined;
   }
 }

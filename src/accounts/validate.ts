@@ -1,6 +1,6 @@
 // Field rules for accounts. Each failure is ERR_VALIDATION naming the field, so every API family
 // answers 422 with the same text.
-import { WardenError } from '../errors.js';
+import { WardenError } from '@warden/toolkit';
 
 export const PASSWORD_MIN_LENGTH = 8;
 const USERNAME_RE = /^[A-Za-z0-9_.-]{3,64}$/;
@@ -34,9 +34,9 @@ export function validateUsername(value: unknown): string {
   return v;
 }
 
-export function normaliseEmail(value: unknown): string {
-  const v = requireString(value, 'email').trim().toLowerCase();
-  if (v.length > 254 || !EMAIL_RE.test(v)) throw invalid('email', 'must be a valid email address');
+export function normaliseEmail(value: unknown, field = 'email'): string {
+  const v = requireString(value, field).trim().toLowerCase();
+  if (v.length > 254 || !EMAIL_RE.test(v)) throw invalid(field, 'must be a valid email address');
   return v;
 }
 

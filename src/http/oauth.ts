@@ -1,48 +1,30 @@
 // RFC 6749 token endpoint (password and refresh_token grants) and RFC 7009 revocation, so that
-// standard OAuth2 clients can talk to Warden. Errors use RFC 6749 §5.2 bodies.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { WardenError, type ErrorCode } from '../errors.js';
+// standard OAuth2 clients can talk to Warden. Errors use RFC 6749 §5.2 bodies (error-families.ts).
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { INVALID_TOKEN_CODES, WardenError } from '@warden/toolkit';
 import type { RouteContext } from './context.js';
-import { logUnexpected, toHttpError } from './errors.js';
 import { clientMeta, field, objectBody } from './request.js';
-import type { TokenPair } from '../accounts/service.js';
-import { SCHEMAS } from './schemas.js';
+import type { TokenPair } from '../accounts/index.js';
+import { DEPENDENCY_ERRORS, REFRESH_ERRORS, SIGNIN_ERRORS } from './api.js';
+import { routeSchemas } from './docs.js';
+import { familyErrorHandler, OAUTH } from './error-families.js';
+import { OAUTH_REVOKE, OAUTH_TOKEN, OAUTH_TOKEN_RESPONSE } from './schemas.js';
+import { noStore } from './security-headers.js';
 
-type OAuthError = 'invalid_request' | 'invalid_grant' | 'unsupported_grant_type' | 'server_error';
+type OAuthError = 'invalid_request' | 'unsupported_grant_type';
 
 /** Raised by these routes; carries the RFC 6749 error name. */
 class OAuthFailure extends WardenError {
-  constructor(readonly oauthError: OAuthError, description: string) {
-    super(oauthError === 'invalid_request' ? 'ERR_BAD_REQUEST' : 'ERR_BAD_CREDENTIALS', description);
+  constructor(oauthError: OAuthError, description: string) {
+    super('ERR_BAD_REQUEST', description, { oauthError });
   }
-}
-
-// Warden's codes as RFC 6749 errors: anything wrong with the grant itself is invalid_grant.
-function oauthErrorOf(code: ErrorCode): OAuthError {
-  if (code.startsWith('ERR_JWT_') || code.startsWith('ERR_REFRESH_') || code === 'ERR_BAD_CREDENTIALS' || code === 'ERR_USER_INACTIVE') {
-    return 'invalid_grant';
-  }
-  if (code === 'ERR_INTERNAL' || code === 'ERR_UNAVAILABLE') return 'server_error';
-  return 'invalid_request';
-}
-
-function noStore(reply: FastifyReply): FastifyReply {
-  return reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
 }
 
 export async function oauthRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
-  const { accounts, config } = ctx;
-  app.setErrorHandler((err, req, reply) => {
-    const e = toHttpError(err);
-    if (e.status >= 500) logUnexpected(ctx.log, req, err);
-    // RFC 6749 §5.2: grant and request errors are 400 (401 is for client authentication, unused here).
-    const status = e.status >= 500 || e.status === 413 || e.status === 415 || e.status === 429 ? e.status : 400;
-    if (e.headers['retry-after']) void reply.header('retry-after', e.headers['retry-after']);
-    void noStore(reply).code(status).send({
-      error: err instanceof OAuthFailure ? err.oauthError : oauthErrorOf(e.code),
-      error_description: e.message,
-    });
-  });
+  const { config } = ctx;
+  const { credentials, sessions } = ctx.accounts;
+  app.setErrorHandler(familyErrorHandler(OAUTH, ctx.log));
+  const doc = routeSchemas(config);
 
   function form(req: FastifyRequest): Record<string, unknown> {
     const ct = String(req.headers['content-type'] ?? '').toLowerCase();
@@ -61,22 +43,34 @@ export async function oauthRoutes(app: FastifyInstance, ctx: RouteContext): Prom
   const tokenResponse = (p: TokenPair) => ({
     access_token: p.access.token,
     token_type: 'Bearer',
-    expires_in: config.accessTokenExpiresMinutes * 60,
+    expires_in: config.tokens.accessTtlSeconds,
     refresh_token: p.refresh.token,
     scope: p.user.roles.join(' '),
   });
 
   app.post('/token', {
-    schema: { tags: ['oauth2'], summary: 'RFC 6749 token endpoint: grant_type=password | refresh_token', ...SCHEMAS.oauthToken },
+    schema: doc({
+      method: 'POST', tags: ['oauth2'], summary: 'RFC 6749 token endpoint: grant_type=password | refresh_token', family: OAUTH,
+      body: { schema: OAUTH_TOKEN, media: ['form'] },
+      ok: { status: 200, description: 'RFC 6749 §5.1 (Cache-Control: no-store)', schema: OAUTH_TOKEN_RESPONSE },
+      errors: [...SIGNIN_ERRORS, ...REFRESH_ERRORS, ...INVALID_TOKEN_CODES, 'ERR_MFA_REQUIRED'],
+    }),
   }, async (req, reply) => {
     const b = form(req);
     const grant = required(b, 'grant_type');
     let pair: TokenPair;
     if (grant === 'password') {
-      pair = await accounts.signIn(required(b, 'username'), required(b, 'password'), clientMeta(req));
+      const result = await credentials.signIn(required(b, 'username'), required(b, 'password'), clientMeta(req));
+      if (result.kind === 'mfa_required') {
+        // RFC 6749 has no second factor: the grant is refused, with what completes it (POST /api/v1/auth/mfa/verify).
+        throw new WardenError('ERR_MFA_REQUIRED', 'mfa_required: a second factor is required; complete the sign-in at POST /api/v1/auth/mfa/verify with mfa_token', {
+          oauthError: 'invalid_grant', mfa_token: result.mfaToken, methods: result.methods,
+        });
+      }
+      pair = result.pair;
     } else if (grant === 'refresh_token') {
       const ctx = app.verifyToken(required(b, 'refresh_token'), 'refresh');
-      pair = await accounts.refresh(ctx.claims);
+      pair = await sessions.refresh(ctx.claims, clientMeta(req));
     } else {
       throw new OAuthFailure('unsupported_grant_type', `grant_type "${grant.slice(0, 40)}" is not supported; use password or refresh_token`);
     }
@@ -84,7 +78,11 @@ export async function oauthRoutes(app: FastifyInstance, ctx: RouteContext): Prom
   });
 
   app.post('/revoke', {
-    schema: { tags: ['oauth2'], summary: 'RFC 7009 revocation: 200 even for an unknown token', ...SCHEMAS.oauthRevoke },
+    schema: doc({
+      method: 'POST', tags: ['oauth2'], summary: 'RFC 7009 revocation: 200 even for an unknown token', family: OAUTH,
+      body: { schema: OAUTH_REVOKE, media: ['form'] },
+      ok: { status: 200, description: 'Revoked, or nothing to revoke (empty body)' }, errors: ['ERR_BAD_REQUEST', ...DEPENDENCY_ERRORS],
+    }),
   }, async (req, reply) => {
     const token = required(form(req), 'token');
     let claims;
@@ -94,7 +92,7 @@ export async function oauthRoutes(app: FastifyInstance, ctx: RouteContext): Prom
     } catch {
       claims = undefined;
     }
-    if (claims) await accounts.revokeToken(claims);
+    if (claims) await sessions.revokeToken(claims, clientMeta(req));
     return noStore(reply).code(200).send();
   });
 }

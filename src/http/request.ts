@@ -1,7 +1,7 @@
 // Small readers of request bodies shared by the route families.
 import type { FastifyRequest } from 'fastify';
-import { WardenError } from '../errors.js';
-import type { ClientMeta } from '../accounts/service.js';
+import { WardenError } from '@warden/toolkit';
+import type { ClientMeta } from '../accounts/index.js';
 
 /**
  * The body of a route that takes JSON or a form (seed 000's sign-in): anything else is 415.

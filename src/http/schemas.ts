@@ -1,61 +1,136 @@
-// Request shapes for the OpenAPI document (/openapi.json, /docs). They document only: the server
-// compiles no validator from them (server.ts), because the accounts rules answer each bad field
-// with the seeds' own statuses and texts (400 for missing credentials, 422 naming the field).
-const str = (description?: string, extra: Record<string, unknown> = {}) => ({ type: 'string', ...(description ? { description } : {}), ...extra });
+// Request and response shapes for the OpenAPI document (/openapi.json, /docs). They document only:
+// the server compiles no validator or serializer from them (server.ts), because the accounts rules
+// answer each bad field with the seeds' own statuses and texts (400 for missing credentials, 422
+// naming the field), and the views decide what is sent.
+type Json = Record<string, unknown>;
 
-const credentials = {
-  type: 'object',
-  required: ['username', 'password'],
-  properties: { username: str('username or email'), password: str(undefined, { format: 'password' }) },
+const str = (description?: string, extra: Json = {}): Json => ({ type: 'string', ...(description ? { description } : {}), ...extra });
+const obj = (properties: Json, required?: string[]): Json => ({ type: 'object', properties, ...(required ? { required } : {}) });
+const strings = (description?: string): Json => ({ type: 'array', items: str(), ...(description ? { description } : {}) });
+
+// ---- requests -------------------------------------------------------------------------------
+
+export const CREDENTIALS = obj({ username: str('username or email'), password: str(undefined, { format: 'password' }) }, ['username', 'password']);
+
+export const NEW_USER = obj({
+  username: str('3–64 letters, digits, "_", "." or "-"'),
+  email: str(undefined, { format: 'email' }),
+  password: str('at least 8 characters', { format: 'password' }),
+  full_name: str(),
+  roles: strings('beyond DEFAULT_ROLES only for an admin (or the first account)'),
+}, ['username', 'email', 'password']);
+
+export const REFRESH_BODY = obj({ refresh_token: str('the refresh token, when it is sent neither as a cookie nor as Bearer') });
+
+export const PASSWORD_CHANGE = obj({
+  current_password: str(undefined, { format: 'password' }),
+  new_password: str('at least 8 characters', { format: 'password' }),
+}, ['current_password', 'new_password']);
+
+export const PROFILE_PATCH = obj({ full_name: str('up to 200 characters; empty or null removes it', { nullable: true }) }, ['full_name']);
+
+export const USER_PATCH = obj({
+  roles: strings(), is_active: { type: 'boolean' }, full_name: str(),
+  email: str(undefined, { format: 'email' }), password: str(undefined, { format: 'password' }),
+});
+
+export const OAUTH_TOKEN = obj({
+  grant_type: str(undefined, { enum: ['password', 'refresh_token'] }),
+  username: str('password grant'), password: str('password grant', { format: 'password' }),
+  refresh_token: str('refresh_token grant'), scope: str('ignored: a token carries the user\'s roles'),
+}, ['grant_type']);
+
+export const OAUTH_REVOKE = obj({ token: str(), token_type_hint: str(undefined, { enum: ['access_token', 'refresh_token'] }) }, ['token']);
+
+/** FastAPI's OAuth2PasswordRequestForm. */
+export const PASSWORD_FORM = obj({
+  grant_type: str('optional; when present it must be "password"', { pattern: '^password$' }),
+  username: str('username or email'),
+  password: str(undefined, { format: 'password' }),
+  scope: str('space-separated; accepted and ignored (a token carries the user\'s roles)', { default: '' }),
+  client_id: str('accepted and ignored'),
+  client_secret: str('accepted and ignored', { format: 'password' }),
+}, ['username', 'password']);
+
+/** The course's User model: it carries a username; the email is what signs in. */
+export const COURSE_LOGIN = obj({
+  username: str('accepted; used to sign in when there is no email'),
+  email: str(undefined, { format: 'email' }),
+  password: str(undefined, { format: 'password' }),
+}, ['email', 'password']);
+
+/** marshmallow LoginSchema: email and password, nothing else. */
+export const EMAIL_LOGIN = obj({
+  email: str(undefined, { format: 'email' }),
+  password: str(undefined, { format: 'password' }),
+}, ['email', 'password']);
+
+// ---- query strings and path parameters --------------------------------------------------------
+
+const PAGE = {
+  limit: { type: 'integer', minimum: 1, maximum: 100, default: 50 },
+  offset: { type: 'integer', minimum: 0, default: 0 },
 };
+export const PAGING_QUERY = obj(PAGE);
+/** The paging a list answers beside its page: what was asked, and how many there are in all. */
+export const PAGING = obj({ limit: { type: 'integer' }, offset: { type: 'integer' }, total: { type: 'integer' } }, ['limit', 'offset', 'total']);
+export const USER_FILTER_QUERY = obj({
+  ...PAGE,
+  email: str('email contains (case-insensitive)'),
+  username: str('username contains (case-insensitive)'),
+  role: str('users holding this role'),
+  active: { type: 'boolean' },
+  verified: { type: 'boolean', description: 'email address verified' },
+});
+export const LOGOUT_QUERY = obj({
+  scope: str('local: this session; global: all your sessions; others: all but this one', { enum: ['local', 'global', 'others'], default: 'local' }),
+});
+export const ID_PARAMS = obj({ id: str(undefined, { format: 'uuid' }) }, ['id']);
+export const USER_SESSION_PARAMS = obj({ id: str('the user', { format: 'uuid' }), sid: str('the session', { format: 'uuid' }) }, ['id', 'sid']);
 
-const newUser = {
-  type: 'object',
-  required: ['username', 'email', 'password'],
-  properties: {
-    username: str('3–64 letters, digits, "_", "." or "-"'),
-    email: str(undefined, { format: 'email' }),
-    password: str('at least 8 characters', { format: 'password' }),
-    full_name: str(),
-    roles: { type: 'array', items: str(), description: 'beyond DEFAULT_ROLES only for an admin (or the first account)' },
-  },
-};
+// ---- responses ------------------------------------------------------------------------------
 
-const refresh = { type: 'object', properties: { refresh_token: str() } };
+export const USER = obj({
+  id: str(undefined, { format: 'uuid' }), username: str(), email: str(), full_name: str(undefined, { nullable: true }),
+  roles: strings(), is_active: { type: 'boolean' }, created_at: str(undefined, { format: 'date-time' }), email_verified: { type: 'boolean' },
+}, ['id', 'username', 'email', 'full_name', 'roles', 'is_active', 'created_at', 'email_verified']);
 
-export const SCHEMAS = {
-  credentials: { consumes: ['application/json', 'application/x-www-form-urlencoded'], body: credentials },
-  newUser: { consumes: ['application/json', 'application/x-www-form-urlencoded'], body: newUser },
-  refreshBody: { body: refresh },
-  password: {
-    body: {
-      type: 'object',
-      required: ['current_password', 'new_password'],
-      properties: { current_password: str(undefined, { format: 'password' }), new_password: str(undefined, { format: 'password' }) },
-    },
-  },
-  userPatch: {
-    body: {
-      type: 'object',
-      properties: {
-        roles: { type: 'array', items: str() }, is_active: { type: 'boolean' }, full_name: str(),
-        email: str(undefined, { format: 'email' }), password: str(undefined, { format: 'password' }),
-      },
-    },
-  },
-  oauthToken: {
-    consumes: ['application/x-www-form-urlencoded'],
-    body: {
-      type: 'object',
-      required: ['grant_type'],
-      properties: {
-        grant_type: str(undefined, { enum: ['password', 'refresh_token'] }),
-        username: str(), password: str(undefined, { format: 'password' }), refresh_token: str(), scope: str(),
-      },
-    },
-  },
-  oauthRevoke: {
-    consumes: ['application/x-www-form-urlencoded'],
-    body: { type: 'object', required: ['token'], properties: { token: str(), token_type_hint: str() } },
-  },
-} as const;
+export const PAIR = obj({ access_token: str(), refresh_token: str(), token_type: str(undefined, { enum: ['bearer'] }) }, ['access_token', 'refresh_token', 'token_type']);
+
+export const SIGNIN = obj({
+  ...(PAIR.properties as Json), id: str(undefined, { format: 'uuid' }), username: str(), email: str(), roles: strings(),
+}, ['access_token', 'refresh_token', 'token_type', 'id', 'username', 'email', 'roles']);
+
+export const PROFILE = obj({
+  user_id: str(undefined, { format: 'uuid' }), email: str(), full_name: str(undefined, { nullable: true }),
+  is_active: { type: 'boolean' }, roles: strings(), email_verified: { type: 'boolean' },
+}, ['user_id', 'email', 'full_name', 'is_active', 'roles', 'email_verified']);
+
+export const SESSION = obj({
+  id: str(undefined, { format: 'uuid' }), created_at: str(undefined, { format: 'date-time' }),
+  last_used_at: str(undefined, { format: 'date-time' }), expires_at: str(undefined, { format: 'date-time' }),
+  user_agent: str(undefined, { nullable: true }), ip: str(undefined, { nullable: true }), current: { type: 'boolean' },
+});
+
+export const DETAIL_MESSAGE = obj({ detail: str() }, ['detail']);
+
+/** Seed 004's envelope around `data`. */
+export const envelope = (data: Json | null, beside: Json = {}): Json =>
+  obj({ message: str(), data: data ?? { type: 'null' }, ...beside }, ['message', 'data', ...Object.keys(beside)]);
+
+export const OAUTH_TOKEN_RESPONSE = obj({
+  access_token: str(), token_type: str(undefined, { enum: ['Bearer'] }), expires_in: { type: 'integer' },
+  refresh_token: str(), scope: str('the user\'s roles'),
+}, ['access_token', 'token_type', 'expires_in', 'refresh_token']);
+
+export const PASSWORD_FORM_RESPONSE = obj({
+  access_token: str(), token_type: str(undefined, { enum: ['bearer'] }), refresh_token: str(), expires_in: { type: 'integer' },
+}, ['access_token', 'token_type']);
+
+export const WELCOME = obj({
+  message: str(undefined, { enum: ['welcome user'] }), access_token: str(), token_type: str(undefined, { enum: ['bearer'] }),
+}, ['message', 'access_token', 'token_type']);
+
+export const USER_AND_TOKEN = obj({ user: USER, token: str('access token, LOGIN_TOKEN_EXPIRES_HOURS long') }, ['user', 'token']);
+
+export const JWKS = obj({ keys: { type: 'array', items: { type: 'object', additionalProperties: true } } }, ['keys']);

@@ -1,147 +1,310 @@
 // Seed 004's API under /api/v1: bodies in the envelope {"message", "data"}, statuses as the
 // seed's tables say (403 for an invalid or expired token on /auth/me).
 import type { FastifyInstance } from 'fastify';
-import type { LogoutScope } from '../accounts/service.js';
-import { WardenError } from '../errors.js';
+import type { LogoutScope } from '../accounts/index.js';
+import { WardenError, type ErrorRouteConfig, type JwtRequiredOptions } from '@warden/toolkit';
 import { optionalFilter } from '../accounts/validate.js';
-import { actorOf, paging } from './api.js';
+import { actorOf, paging, REFRESH_ERRORS, SETS_COOKIES, SIGNIN_ERRORS, SIGNUP_ERRORS, DEPENDENCY_ERRORS } from './api.js';
 import { clearAuthCookies, setAuthCookies } from './cookies.js';
 import type { RouteContext } from './context.js';
-import { envelopeBody, errorHandler, type ErrorRouteConfig } from './errors.js';
+import { routeSchemas } from './docs.js';
+import { ENVELOPE, familyErrorHandler } from './error-families.js';
 import { clientMeta, field, jsonOrFormBody, objectBody } from './request.js';
+import { mfaRequiredView, MFA_REQUIRED } from './mfa-views.js';
+import { refuseCrossSite } from './cross-site.js';
+import { forwardedMethods } from './forward-auth.js';
+import { noStore } from './security-headers.js';
 import { pairView, profileView, sessionView, userView } from './views.js';
-import { SCHEMAS } from './schemas.js';
+import {
+  CREDENTIALS, envelope, ID_PARAMS, LOGOUT_QUERY, NEW_USER, PAGING, PAGING_QUERY, PAIR, PASSWORD_CHANGE, PROFILE, PROFILE_PATCH, REFRESH_BODY, SESSION,
+  USER, USER_FILTER_QUERY, USER_PATCH, USER_SESSION_PARAMS,
+} from './schemas.js';
 
 const ok = (message: string, data: unknown) => ({ message, data });
-const SEED_TOKEN_ERRORS: ErrorRouteConfig = { tokenErrorStatus: 403 };
+// The profile route answers token errors with 403 (the contract of the service /api/v1 replaces).
+const TOKEN_ERRORS_AS_403: ErrorRouteConfig = { tokenErrorStatus: 403 };
+
+// X-Auth-Roles of the last role list seen: a token served from the verify cache brings the same
+// (frozen) array on every request, so its header value is built once, not per request.
+let lastRoles: readonly string[] | undefined;
+let lastRolesHeader = '';
+function rolesHeader(roles: readonly string[]): string {
+  if (roles !== lastRoles || !Object.isFrozen(roles)) {
+    lastRoles = roles;
+    lastRolesHeader = roles.join(',');
+  }
+  return lastRolesHeader;
+}
 
 export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
-  const { accounts, config } = ctx;
-  app.setErrorHandler(errorHandler(envelopeBody, ctx.log));
-  const user = app.jwtRequired();
-  const fresh = app.jwtRequired({ fresh: true });
-  const admin = app.jwtRequired({ roles: config.adminRoles });
+  const { config } = ctx;
+  const { credentials, sessions, admin: userAdmin } = ctx.accounts;
+  app.setErrorHandler(familyErrorHandler(ENVELOPE, ctx.log));
+  const doc = routeSchemas(config);
+  const userOpts: JwtRequiredOptions = {};
+  const freshOpts: JwtRequiredOptions = { fresh: true };
+  const adminOpts: JwtRequiredOptions = { roles: config.accounts.adminRoles };
+  const optional: JwtRequiredOptions = { optional: true };
+  const sameSite = refuseCrossSite(config.cors.origins);
+  // Forward auth applies the CSRF check to the method the proxy forwarded, not to its own GET.
+  const verifyOpts: JwtRequiredOptions = { requestMethods: forwardedMethods };
   // Seed 004 sends the refresh token as ?refresh_token=; Bearer, cookie and JSON body work too.
-  const refreshToken = app.jwtRequired({
+  const refreshOpts: JwtRequiredOptions = {
     refresh: true, locations: ['query_string', 'headers', 'cookies', 'json'], queryStringName: 'refresh_token',
-  });
+  };
+  const user = app.jwtRequired(userOpts);
+  const admin = app.jwtRequired(adminOpts);
+  const v1 = { tags: ['v1'], family: ENVELOPE };
+  const adm = { tags: ['v1 admin'], family: ENVELOPE, auth: adminOpts };
 
   app.post('/auth/login', {
-    schema: { tags: ['v1'], summary: 'Log in with a form (username = email) or JSON', ...SCHEMAS.credentials },
+    onRequest: sameSite,
+    schema: doc({
+      ...v1, method: 'POST', summary: 'Log in with a form (username = email) or JSON',
+      body: { schema: CREDENTIALS, media: ['form', 'json'] },
+      ok: {
+        status: 200, description: '"Login successful"; or "Second factor required" with an MFA token (POST /auth/mfa/verify completes it)',
+        schema: { oneOf: [envelope(PAIR), envelope(MFA_REQUIRED)] }, headers: SETS_COOKIES,
+      },
+      errors: [...SIGNIN_ERRORS, 'ERR_CROSS_SITE'],
+    }),
   }, async (req, reply) => {
     const body = jsonOrFormBody(req);
-    const pair = await accounts.signIn(field(body, 'username') ?? field(body, 'email'), field(body, 'password'), clientMeta(req));
-    setAuthCookies(reply, config, pair.access, pair.refresh);
+    const result = await credentials.signIn(field(body, 'username') ?? field(body, 'email'), field(body, 'password'), clientMeta(req));
+    noStore(reply);
+    if (result.kind === 'mfa_required') return ok('Second factor required', mfaRequiredView(result));
+    const { pair } = result;
+    setAuthCookies(reply, ctx, pair.access, pair.refresh);
     return ok('Login successful', pairView(pair));
   });
 
   app.post('/auth/refresh', {
-    preHandler: refreshToken,
-    schema: { tags: ['v1'], summary: 'Rotate a refresh token (?refresh_token=, body, cookie or Bearer); a retired one ends the session', ...SCHEMAS.refreshBody },
+    onRequest: sameSite,
+    preHandler: app.jwtRequired(refreshOpts),
+    schema: doc({
+      ...v1, method: 'POST', summary: 'Rotate a refresh token (?refresh_token=, body, cookie or Bearer); a retired one ends the session',
+      auth: refreshOpts, body: { schema: REFRESH_BODY, media: ['json'], optional: true },
+      ok: { status: 200, description: '"Token refreshed successfully"', schema: envelope(PAIR), headers: SETS_COOKIES }, errors: [...REFRESH_ERRORS, 'ERR_CROSS_SITE'],
+    }),
   }, async (req, reply) => {
-    const pair = await accounts.refresh(req.jwt!.claims);
-    setAuthCookies(reply, config, pair.access, pair.refresh);
+    const pair = await sessions.refresh(req.jwt!.claims, clientMeta(req));
+    setAuthCookies(reply, ctx, pair.access, pair.refresh);
+    noStore(reply);
     return ok('Token refreshed successfully', pairView(pair));
   });
 
   app.get('/auth/me', {
     preHandler: user,
-    config: SEED_TOKEN_ERRORS,
-    schema: { tags: ['v1'], summary: 'The current user' },
-  }, async (req) => ok('User profile retrieved', profileView(await accounts.me(req.jwt!.claims.sub))));
+    config: TOKEN_ERRORS_AS_403,
+    schema: doc({
+      ...v1, method: 'GET', summary: 'The current user', auth: userOpts, tokenErrorStatus: TOKEN_ERRORS_AS_403.tokenErrorStatus,
+      ok: { status: 200, description: '"User profile retrieved"', schema: envelope(PROFILE) },
+      errors: ['ERR_USER_NOT_FOUND', 'ERR_USER_INACTIVE', ...DEPENDENCY_ERRORS],
+    }),
+  }, async (req) => ok('User profile retrieved', profileView(await credentials.profile(req.jwt!.claims.sub))));
+
+  app.patch('/auth/me', {
+    preHandler: user,
+    schema: doc({
+      ...v1, method: 'PATCH', summary: 'Change your own full name (the address changes through POST /auth/email)', auth: userOpts,
+      body: { schema: PROFILE_PATCH, media: ['json'] },
+      ok: { status: 200, description: '"Profile updated"', schema: envelope(PROFILE) },
+      errors: ['ERR_BAD_REQUEST', 'ERR_VALIDATION', 'ERR_USER_NOT_FOUND', 'ERR_USER_INACTIVE', ...DEPENDENCY_ERRORS],
+    }),
+  }, async (req) => ok('Profile updated', profileView(await credentials.updateProfile(req.jwt!.claims.sub, objectBody(req)))));
 
   app.post('/auth/signup', {
-    preHandler: app.jwtRequired({ optional: true }),
-    schema: { tags: ['v1'], summary: 'Create a user', ...SCHEMAS.newUser },
+    preHandler: app.jwtRequired(optional),
+    schema: doc({
+      ...v1, method: 'POST', summary: 'Create a user', auth: optional, body: { schema: NEW_USER, media: ['json', 'form'] },
+      ok: { status: 201, description: '"User created"', schema: envelope(USER) }, errors: SIGNUP_ERRORS,
+    }),
   }, async (req, reply) => {
-    const created = await accounts.signUp(jsonOrFormBody(req), actorOf(req));
+    const created = await credentials.signUp(jsonOrFormBody(req), actorOf(req), clientMeta(req));
     return reply.code(201).send(ok('User created', userView(created)));
   });
 
+  // Logging out stays open to a role that must enrol a second factor first (MFA_REQUIRED_ROLES).
+  const logoutOpts: JwtRequiredOptions = { mfaExempt: true };
   app.post('/auth/logout', {
-    preHandler: user,
-    schema: { tags: ['v1'], summary: 'Log out: scope=local (this session), global (all), others (all but this)' },
+    preHandler: app.jwtRequired(logoutOpts),
+    schema: doc({
+      ...v1, method: 'POST', summary: 'Log out: scope=local (this session), global (all), others (all but this)',
+      auth: logoutOpts, querystring: LOGOUT_QUERY,
+      ok: { status: 200, description: '"Logout successful"', schema: envelope({ type: 'object', properties: { sessions_ended: { type: 'integer' } } }) },
+      errors: ['ERR_VALIDATION', ...DEPENDENCY_ERRORS],
+    }),
   }, async (req, reply) => {
     const scope = (req.query as Record<string, unknown>).scope ?? 'local';
     if (scope !== 'local' && scope !== 'global' && scope !== 'others') {
       throw new WardenError('ERR_VALIDATION', 'scope: must be local, global or others', { field: 'scope' });
     }
-    const ended = await accounts.signOut(req.jwt!.claims, scope as LogoutScope);
-    if (scope !== 'others') clearAuthCookies(reply, config);
+    const ended = await sessions.signOut(req.jwt!.claims, scope as LogoutScope, clientMeta(req));
+    if (scope !== 'others') clearAuthCookies(reply, ctx);
     return ok('Logout successful', { sessions_ended: ended.length });
   });
 
   app.get('/auth/sessions', {
     preHandler: user,
-    schema: { tags: ['v1'], summary: 'Your live sessions' },
+    schema: doc({
+      ...v1, method: 'GET', summary: 'Your live sessions, newest first; `paging` says how many there are', auth: userOpts, querystring: PAGING_QUERY,
+      ok: { status: 200, description: '"Sessions retrieved"', schema: envelope({ type: 'array', items: SESSION }, { paging: PAGING }) },
+      errors: ['ERR_VALIDATION', ...DEPENDENCY_ERRORS],
+    }),
   }, async (req) => {
-    const sessions = await accounts.listSessions(req.jwt!.claims.sub);
-    return ok('Sessions retrieved', sessions.map((s) => sessionView(s, req.jwt!.claims.sid)));
+    // The default page holds MAX_SESSIONS_PER_USER's default, so an unpaged client still sees
+    // every session; `data` stays the list it always was, and the paging sits beside it.
+    const page = paging(req.query as Record<string, unknown>, 100);
+    const { sessions: own, total } = await sessions.list(req.jwt!.claims.sub, page);
+    return { ...ok('Sessions retrieved', own.map((s) => sessionView(s, req.jwt!.claims.sid))), paging: { ...page, total } };
   });
 
   app.delete('/auth/sessions/:id', {
     preHandler: user,
-    schema: { tags: ['v1'], summary: 'End one of your sessions' },
+    schema: doc({
+      ...v1, method: 'DELETE', summary: 'End one of your sessions', auth: userOpts, params: ID_PARAMS,
+      ok: { status: 200, description: '"Session ended"', schema: envelope(null) }, errors: ['ERR_SESSION_NOT_FOUND', ...DEPENDENCY_ERRORS],
+    }),
   }, async (req) => {
-    await accounts.endSession(req.jwt!.claims.sub, (req.params as { id: string }).id);
+    await sessions.endOwn(req.jwt!.claims.sub, (req.params as { id: string }).id, 'logout', clientMeta(req));
     return ok('Session ended', null);
   });
 
   app.post('/auth/password', {
-    preHandler: fresh,
-    schema: { tags: ['v1'], summary: 'Change your password (fresh token); ends your other sessions', ...SCHEMAS.password },
+    preHandler: app.jwtRequired(freshOpts),
+    schema: doc({
+      ...v1, method: 'POST', summary: 'Change your password (fresh token); ends your other sessions', auth: freshOpts,
+      body: { schema: PASSWORD_CHANGE, media: ['json', 'form'] },
+      ok: { status: 200, description: '"Password changed"', schema: envelope(null) },
+      errors: ['ERR_BAD_REQUEST', 'ERR_VALIDATION', 'ERR_BAD_CREDENTIALS', 'ERR_USER_NOT_FOUND', 'ERR_USER_INACTIVE', ...DEPENDENCY_ERRORS],
+    }),
   }, async (req) => {
     const body = jsonOrFormBody(req);
-    await accounts.changePassword(req.jwt!.claims, field(body, 'current_password'), field(body, 'new_password'));
+    await credentials.changePassword(req.jwt!.claims, field(body, 'current_password'), field(body, 'new_password'), clientMeta(req));
     return ok('Password changed', null);
   });
 
-  // Forward auth for nginx auth_request / Traefik forwardAuth: headers only, empty body.
+  // Forward auth for nginx auth_request / Traefik forwardAuth: headers only, empty body. CSRF is
+  // judged on the proxied request's method.
   app.get('/auth/verify', {
-    preHandler: user,
-    schema: { tags: ['v1'], summary: 'Forward auth: 200 with X-Auth-User / X-Auth-Roles, or 401' },
+    preHandler: app.jwtRequired(verifyOpts),
+    schema: doc({
+      ...v1, method: 'GET', summary: 'Forward auth: 200 with X-Auth-User / X-Auth-Roles, or 401', auth: verifyOpts,
+      ok: {
+        status: 200, description: 'The token is good (empty body)',
+        headers: { 'x-auth-user': { type: 'string', description: 'the user id (sub)' }, 'x-auth-roles': { type: 'string', description: 'roles, comma-separated' } },
+      },
+    }),
   }, (req, reply) => {
     const jwt = req.jwt!;
     void reply
       .header('x-auth-user', jwt.claims.sub)
-      .header('x-auth-roles', jwt.roles.join(','))
+      .header('x-auth-roles', rolesHeader(jwt.roles))
       .code(200)
       .send();
   });
 
   // ---- administration ----
-  app.get('/users', { preHandler: admin, schema: { tags: ['v1 admin'], summary: 'List users (filter: email, role, active)' } }, async (req) => {
+  app.get('/users', {
+    preHandler: admin,
+    schema: doc({
+      ...adm, method: 'GET', summary: 'List users (filter: email or username contains, role, active, verified)', querystring: USER_FILTER_QUERY,
+      ok: {
+        status: 200, description: '"Users retrieved"',
+        schema: envelope({ type: 'object', properties: { items: { type: 'array', items: USER }, total: { type: 'integer' }, limit: { type: 'integer' }, offset: { type: 'integer' } } }),
+      },
+      errors: ['ERR_VALIDATION', ...DEPENDENCY_ERRORS],
+    }),
+  }, async (req) => {
     const q = req.query as Record<string, unknown>;
-    const active = q.active === undefined ? undefined : q.active === 'true' ? true : q.active === 'false' ? false : badActive();
+    const active = yesNo(q.active, 'active');
+    const verified = yesNo(q.verified, 'verified');
     const { limit, offset } = paging(q);
-    const { users, total } = await accounts.listUsers({
+    const { users, total } = await userAdmin.list({
       limit, offset,
       email: optionalFilter(q.email, 'email')?.toLowerCase(),
+      username: optionalFilter(q.username, 'username'),
       role: optionalFilter(q.role, 'role'),
       active,
+      verified,
     });
     return ok('Users retrieved', { items: users.map(userView), total, limit, offset });
   });
 
-  app.post('/users', { preHandler: admin, schema: { tags: ['v1 admin'], summary: 'Create a user', ...SCHEMAS.newUser } }, async (req, reply) => {
-    const created = await accounts.createUser(jsonOrFormBody(req), actorOf(req)!);
+  app.post('/users', {
+    preHandler: admin,
+    schema: doc({
+      ...adm, method: 'POST', summary: 'Create a user', body: { schema: NEW_USER, media: ['json', 'form'] },
+      ok: { status: 201, description: '"User created"', schema: envelope(USER) }, errors: SIGNUP_ERRORS,
+    }),
+  }, async (req, reply) => {
+    const created = await credentials.signUp(jsonOrFormBody(req), actorOf(req), clientMeta(req));
     return reply.code(201).send(ok('User created', userView(created)));
   });
 
-  app.get('/users/:id', { preHandler: admin, schema: { tags: ['v1 admin'], summary: 'One user' } }, async (req) =>
-    ok('User retrieved', userView(await accounts.getUser((req.params as { id: string }).id))));
+  app.get('/users/:id', {
+    preHandler: admin,
+    schema: doc({
+      ...adm, method: 'GET', summary: 'One user', params: ID_PARAMS,
+      ok: { status: 200, description: '"User retrieved"', schema: envelope(USER) }, errors: ['ERR_USER_NOT_FOUND', ...DEPENDENCY_ERRORS],
+    }),
+  }, async (req) =>
+    ok('User retrieved', userView(await userAdmin.get((req.params as { id: string }).id))));
 
-  app.patch('/users/:id', { preHandler: admin, schema: { tags: ['v1 admin'], summary: 'Change roles, is_active, full_name, email or password', ...SCHEMAS.userPatch } }, async (req) => {
-    const updated = await accounts.updateUser((req.params as { id: string }).id, objectBody(req));
+  app.patch('/users/:id', {
+    preHandler: admin,
+    schema: doc({
+      ...adm, method: 'PATCH', summary: 'Change roles, is_active, full_name, email or password', params: ID_PARAMS,
+      body: { schema: USER_PATCH, media: ['json'] },
+      ok: { status: 200, description: '"User updated"', schema: envelope(USER) },
+      errors: ['ERR_BAD_REQUEST', 'ERR_VALIDATION', 'ERR_CONFLICT', 'ERR_USER_NOT_FOUND', ...DEPENDENCY_ERRORS],
+    }),
+  }, async (req) => {
+    const updated = await userAdmin.update((req.params as { id: string }).id, objectBody(req), actorOf(req), clientMeta(req));
     return ok('User updated', userView(updated));
   });
 
-  app.delete('/users/:id', { preHandler: admin, schema: { tags: ['v1 admin'], summary: 'Delete a user; their tokens stop working' } }, async (req) => {
-    await accounts.deleteUser((req.params as { id: string }).id);
+  app.get('/users/:id/sessions', {
+    preHandler: admin,
+    schema: doc({
+      ...adm, method: 'GET', summary: 'A user\'s live sessions, newest first; `paging` says how many there are', params: ID_PARAMS, querystring: PAGING_QUERY,
+      ok: { status: 200, description: '"Sessions retrieved"', schema: envelope({ type: 'array', items: SESSION }, { paging: PAGING }) },
+      errors: ['ERR_VALIDATION', 'ERR_USER_NOT_FOUND', ...DEPENDENCY_ERRORS],
+    }),
+  }, async (req) => {
+    const page = paging(req.query as Record<string, unknown>, 100);
+    const { sessions: list, total } = await userAdmin.sessionsOf((req.params as { id: string }).id, page);
+    // `current` is always false here: none of them is the administrator's own.
+    return { ...ok('Sessions retrieved', list.map((s) => sessionView(s, undefined))), paging: { ...page, total } };
+  });
+
+  app.delete('/users/:id/sessions/:sid', {
+    preHandler: admin,
+    schema: doc({
+      ...adm, method: 'DELETE', summary: 'End one session of a user; its tokens stop working', params: USER_SESSION_PARAMS,
+      ok: { status: 200, description: '"Session ended"', schema: envelope(null) }, errors: ['ERR_USER_NOT_FOUND', 'ERR_SESSION_NOT_FOUND', ...DEPENDENCY_ERRORS],
+    }),
+  }, async (req) => {
+    const { id, sid } = req.params as { id: string; sid: string };
+    await userAdmin.endSession(id, sid);
+    return ok('Session ended', null);
+  });
+
+  app.delete('/users/:id', {
+    preHandler: admin,
+    schema: doc({
+      ...adm, method: 'DELETE', summary: 'Delete a user; their tokens stop working', params: ID_PARAMS,
+      ok: { status: 200, description: '"User deleted"', schema: envelope(null) }, errors: ['ERR_USER_NOT_FOUND', ...DEPENDENCY_ERRORS],
+    }),
+  }, async (req) => {
+    await userAdmin.delete((req.params as { id: string }).id, actorOf(req), clientMeta(req));
     return ok('User deleted', null);
   });
 }
 
-function badActive(): never {
-  throw new WardenError('ERR_VALIDATION', 'active: must be true or false', { field: 'active' });
+/** A true/false filter of the query string; absent is no filter. */
+function yesNo(value: unknown, name: string): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'true' || value === 'false') return value === 'true';
+  throw new WardenError('ERR_VALIDATION', `${name}: must be true or false`, { field: name });
 }

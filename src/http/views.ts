@@ -1,6 +1,6 @@
 // What a user or session looks like on the wire. Never the password hash.
 import type { SessionRecord, UserRecord } from '../storage/types.js';
-import type { TokenPair } from '../accounts/service.js';
+import type { TokenPair } from '../accounts/index.js';
 
 export function userView(u: UserRecord) {
   return {
@@ -10,13 +10,14 @@ export function userView(u: UserRecord) {
     full_name: u.fullName,
     roles: u.roles,
     is_active: u.isActive,
+    email_verified: u.emailVerified,
     created_at: new Date(u.createdAt).toISOString(),
   };
 }
 
 /** Seed 004's profile shape. */
 export function profileView(u: UserRecord) {
-  return { user_id: u.id, email: u.email, full_name: u.fullName, is_active: u.isActive, roles: u.roles };
+  return { user_id: u.id, email: u.email, full_name: u.fullName, is_active: u.isActive, roles: u.roles, email_verified: u.emailVerified };
 }
 
 export function sessionView(s: SessionRecord, currentSid: string | undefined) {

@@ -5,88 +5,151 @@
 //  - createFirst: LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE (conflicts with itself and with
 //    plain inserts) around the emptiness check and the insert;
 //  - migrate: pg_advisory_xact_lock so instances starting together apply each migration once.
+// The stores themselves are shared with SQLite (sql-stores.ts); this file keeps the pool, the
+// transactions and those locks.
+//
+// The network may fail in the worst way: a partition leaves sockets open and silent. Every wait is
+// bounded (connect, pool slot, statement), a connection whose statement timed out is destroyed,
+// and the first such failure replaces the whole pool: its other connections lived through the same
+// fault and may stay silent for good, so none of them is reused.
+import { Socket } from 'node:net';
 import pg from 'pg';
-import { SCHEMA_MIGRATIONS_DDL, pending } from './migrations.js';
-import { bumpedUpdatedAt, checkPage, cleanPatch, emailKey, judgeRotate, pickLogin, usernameKey } from './rules.js';
-import {
-  UniqueViolation,
-  type NewUser, type RevocationKind, type RevocationRecord, type RotateResult, type SessionRecord,
-  type Storage, type UserRecord,
-} from './types.js';
+import { StorageUnavailable, isConnectionFailure } from './availability.js';
+import { migrationStep } from './migrations.js';
+import { USERS } from './columns.js';
+import { newUserRecord } from './rules.js';
+import { POSTGRES, Script, insertRows, render, runPlanAsync, sql, storageError, type Result, type Row, type Sql } from './sql.js';
+import { sqlStatements, sqlStores } from './sql-stores.js';
+import { UniqueViolation, type Storage, type StorageOptions } from './types.js';
 
 type Queryable = Pick<pg.PoolClient, 'query'>;
 
-// BIGINT arrives as a string (it may exceed 2^53); epoch milliseconds never do.
-type Int8 = string | number;
-interface UserRow {
-  id: string; username: string; username_lower: string; email: string; full_name: string | null;
-  roles: string[]; is_active: boolean; password_hash: string; created_at: Int8; updated_at: Int8;
+/** Runs one statement on a pool or a transaction's client; `unreachable` turns a connection failure into the error to throw. */
+function executor(db: Queryable, unreachable: (e: unknown) => Error): (s: Sql | Script) => Promise<Result> {
+  return async (s) => {
+    try {
+      if (s instanceof Script) return (await db.query(s.text), { rows: [], changes: 0 });
+      const { text, values } = render(POSTGRES, s);
+      const r = await db.query<Row>(text, values);
+      return { rows: r.rows, changes: r.rowCount ?? 0 };
+    } catch (e) {
+      throw isConnectionFailure(e) ? unreachable(e) : storageError(POSTGRES, e);
+    }
+  };
 }
-interface SessionRow {
-  id: string; user_id: string; refresh_jti: string; created_at: Int8; last_used_at: Int8; expires_at: Int8;
-  idle_expires_at: Int8; user_agent: string | null; ip: string | null; ended_at: Int8 | null; end_reason: string | null;
-}
-interface RevocationRow { kind: RevocationKind; key: string; value: string; expires_at: Int8 }
 
-const toUser = (r: UserRow): UserRecord => ({
-  id: r.id, username: r.username, email: r.email, fullName: r.full_name, roles: r.roles, isActive: r.is_active,
-  passwordHash: r.password_hash, createdAt: Number(r.created_at), updatedAt: Number(r.updated_at),
-});
-const toSession = (r: SessionRow): SessionRecord => ({
-  id: r.id, userId: r.user_id, refreshJti: r.refresh_jti, createdAt: Number(r.created_at),
-  lastUsedAt: Number(r.last_used_at), expiresAt: Number(r.expires_at), idleExpiresAt: Number(r.idle_expires_at),
-  userAgent: r.user_agent, ip: r.ip, endedAt: r.ended_at === null ? null : Number(r.ended_at), endReason: r.end_reason,
-});
-
-/**
- * Errors from writes to `users`: unique violations become UniqueViolation; for anything else the
- * `detail` field is dropped, because for NOT NULL / CHECK failures it reads "Failing row contains
- * (…)" with every column, password hash included, and errors end up in logs.
- */
-function userWriteError(e: unknown): unknown {
-  const err = e as { code?: string; constraint?: string; detail?: string };
-  if (err?.code === '23505') {
-    if (err.constraint === 'users_email_key') return new UniqueViolation('email');
-    if (err.constraint === 'users_username_lower_key') return new UniqueViolation('username');
-  }
-  if (err && typeof err === 'object' && 'detail' in err) err.detail = undefined;
-  return e;
-}
+/** Rows per INSERT in insertMany: few round trips; 1,000 rows of 12 columns stay well under 65,535 parameters. */
+const ROWS_PER_INSERT = 1000;
 
 const SAFE_SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
 
-export interface PostgresOptions {
+export interface PostgresOptions extends StorageOptions {
   /** Schema for all tables (created by migrate()); lower-case letters, digits and '_'. Default: the server's search_path. */
   schema?: string;
   /** Pool size (default 10). */
   max?: number;
+  /** Longest wait for a new connection or a free pool slot, in ms (default 2000). */
+  connectTimeoutMs?: number;
+  /** Longest wait for a statement's answer, in ms, enforced by the client and the server (default 2500). */
+  queryTimeoutMs?: number;
 }
+
+/** How long close() waits for the pool to end before cutting its sockets. */
+const CLOSE_WAIT_MS = 1000;
+/** The bound on each migration statement (and on waiting for another instance's migration). */
+const MIGRATION_TIMEOUT_MS = 15 * 60_000;
+// pg-pool's error when every connection is busy for longer than the connect timeout: the database
+// is slow or the pool too small, not unreachable, so the pool's connections are kept.
+const POOL_BUSY = 'timeout exceeded when trying to connect';
 
 export function createPostgresStorage(url: string, opts: PostgresOptions = {}): Storage {
   const { schema } = opts;
+  const clock = opts.clock ?? Date.now;
   if (schema !== undefined && !SAFE_SCHEMA.test(schema)) {
     throw new Error(`postgres schema must match ${SAFE_SCHEMA} (got "${schema}")`);
   }
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: opts.max ?? 10,
-    // Set at connection start-up, so no query can ever run on a connection with the wrong path.
-    ...(schema !== undefined ? { options: `-c search_path=${schema}` } : {}),
-  });
-  // An idle client losing its connection (server restart) emits 'error' on the pool; unhandled,
-  // that would crash the process. The pool discards the client; the next query reconnects or fails.
-  pool.on('error', () => {});
+  const connectTimeoutMs = opts.connectTimeoutMs ?? 2000;
+  const queryTimeoutMs = opts.queryTimeoutMs ?? 2500;
+
+  /**
+   * A pool and the sockets it opened, so that they can be cut when ending it politely hangs.
+   * Migrations get their own single connection with a long statement bound: building an index
+   * on a large table may take minutes, and a second instance waits for the first one's lock.
+   */
+  function newPool(purpose: 'requests' | 'migrations' = 'requests'): { pool: pg.Pool; sockets: Set<Socket> } {
+    const sockets = new Set<Socket>();
+    const statementMs = purpose === 'requests' ? queryTimeoutMs : MIGRATION_TIMEOUT_MS;
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: purpose === 'requests' ? (opts.max ?? 10) : 1,
+      // Set at connection start-up, so no query can ever run on a connection with the wrong path.
+      ...(schema !== undefined ? { options: `-c search_path=${schema}` } : {}),
+      connectionTimeoutMillis: connectTimeoutMs,
+      query_timeout: statementMs,
+      statement_timeout: statementMs,
+      // A transaction whose client vanished holds its row locks until the server gives up on it.
+      idle_in_transaction_session_timeout: Math.max(10_000, 2 * queryTimeoutMs),
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      idleTimeoutMillis: 10_000,
+      stream: () => {
+        const socket = new Socket();
+        sockets.add(socket);
+        socket.once('close', () => sockets.delete(socket));
+        return socket;
+      },
+    });
+    // An idle client losing its connection (server restart) emits 'error' on the pool; unhandled,
+    // that would crash the process. The pool discards the client; the next query reconnects or fails.
+    pool.on('error', () => {});
+    return { pool, sockets };
+  }
+
+  /** Ends a pool within CLOSE_WAIT_MS: a connection silenced by a partition never answers a polite goodbye. */
+  async function endPool(p: { pool: pg.Pool; sockets: Set<Socket> }): Promise<void> {
+    if (p.pool.ended || p.pool.ending) return;
+    let timer: NodeJS.Timeout | undefined;
+    const ended = p.pool.end().catch(() => {});
+    await Promise.race([ended, new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+    clearTimeout(timer);
+    for (const socket of p.sockets) socket.destroy();
+  }
+
+  let current = newPool();
+  let closed = false;
+  /** The error for a connection failure on `used`; the first one on the current pool replaces it. */
+  const unreachable = (used: pg.Pool) => (e: unknown): Error => {
+    const busy = e instanceof Error && e.message === POOL_BUSY;
+    if (used === current.pool && !closed && !busy) {
+      const old = current;
+      current = newPool();
+      void endPool(old);
+    }
+    return e instanceof StorageUnavailable ? e : new StorageUnavailable(e);
+  };
 
   /** Runs `fn` in a transaction on one pooled connection; a failed connection is not reused. */
-  async function tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const c = await pool.connect();
+  async function tx<T>(fn: (run: (s: Sql | Script) => Promise<Result>) => Promise<T>, pool = current.pool): Promise<T> {
+    const failed = unreachable(pool);
+    let c: pg.PoolClient;
     try {
-      await c.query('BEGIN');
-      const out = await fn(c);
-      await c.query('COMMIT');
+      c = await pool.connect();
+    } catch (e) {
+      throw isConnectionFailure(e) ? failed(e) : e;
+    }
+    const exec = executor(c, failed);
+    try {
+      await exec(new Script('BEGIN'));
+      const out = await fn(exec);
+      await exec(new Script('COMMIT'));
       c.release();
       return out;
     } catch (e) {
+      // A connection that failed is destroyed without a ROLLBACK (which would only wait out another timeout).
+      if (e instanceof StorageUnavailable) {
+        c.release(e);
+        throw e;
+      }
       let broken: Error | undefined;
       await c.query('ROLLBACK').catch((re: Error) => (broken = re));
       c.release(broken);
@@ -94,210 +157,98 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
     }
   }
 
-  const insertUser = async (db: Queryable, n: NewUser): Promise<UserRecord> => {
-    const createdAt = n.createdAt ?? Date.now();
-    try {
-      const { rows } = await db.query<UserRow>(
-        `INSERT INTO users (id, username, username_lower, email, full_name, roles, is_active, password_hash, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $9) RETURNING *`,
-        [n.id, n.username, usernameKey(n.username), emailKey(n.email), n.fullName ?? null, JSON.stringify(n.roles),
-          n.isActive, n.passwordHash, createdAt],
-      );
-      return toUser(rows[0]!);
-    } catch (e) {
-      throw userWriteError(e);
-    }
+  // Each statement runs on the pool of the moment; pg-pool destroys a client whose query failed.
+  const exec = (s: Sql | Script): Promise<Result> => {
+    const { pool } = current;
+    return executor(pool, unreachable(pool))(s);
   };
-
-  const ROTATE_SQL = `UPDATE sessions SET refresh_jti = $3, last_used_at = $4, idle_expires_at = $5
-    WHERE id = $1 AND refresh_jti = $2 AND ended_at IS NULL AND expires_at > $4 AND idle_expires_at > $4
-    RETURNING *`;
+  const st = sqlStatements(POSTGRES, clock);
+  const shared = sqlStores(st, exec, (plan) => tx((run) => runPlanAsync(plan, run)));
 
   return {
     kind: 'postgres',
     users: {
-      create: (user) => insertUser(pool, user),
-      createFirst: (user) =>
-        tx(async (c) => {
-          await c.query('LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE');
-          const { rowCount } = await c.query('SELECT 1 FROM users LIMIT 1');
-          return rowCount ? null : insertUser(c, user);
+      ...shared.users,
+      createFirst: (user, events) =>
+        tx(async (run) => {
+          await run(new Script('LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE'));
+          return runPlanAsync(st.withEvents(st.createFirst(user), events), run);
         }),
-      async findById(id) {
-        const { rows } = await pool.query<UserRow>('SELECT * FROM users WHERE id = $1', [id]);
-        return rows[0] ? toUser(rows[0]) : null;
-      },
-      async findByLogin(login) {
-        const { rows } = await pool.query<UserRow>(
-          'SELECT * FROM users WHERE username_lower = $1 OR email = $2 LIMIT 2', [usernameKey(login), emailKey(login)]);
-        const hit = pickLogin(rows.map((r) => ({ r, usernameLower: r.username_lower, email: r.email })), login);
-        return hit ? toUser(hit.r) : null;
-      },
-      async list(query) {
-        checkPage(query);
-        const where: string[] = [];
-        const args: unknown[] = [];
-        const arg = (v: unknown): string => `$${args.push(v)}`;
-        // strpos(), not LIKE: no wildcard escaping, and the email column is already lower-case.
-        if (query.email !== undefined) where.push(`strpos(email, ${arg(emailKey(query.email))}) > 0`);
-        // Exact membership in the JSON array (containment of a one-element array).
-        if (query.role !== undefined) where.push(`roles @> jsonb_build_array(${arg(query.role)}::text)`);
-        if (query.active !== undefined) where.push(`is_active = ${arg(query.active)}`);
-        const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
-        // One statement, one snapshot: the total and the page agree. The LEFT JOIN keeps the total
-        // when the offset is past the last row.
-        const { rows } = await pool.query<UserRow & { total: Int8 }>(
-          `WITH matching AS (SELECT * FROM users ${w}),
-                total AS (SELECT count(*) AS total FROM matching)
-           SELECT p.*, total.total FROM total LEFT JOIN LATERAL (
-             SELECT * FROM matching ORDER BY created_at, id COLLATE "C" LIMIT ${arg(query.limit)} OFFSET ${arg(query.offset)}
-           ) p ON TRUE`,
-          args,
-        );
-        const total = Number(rows[0]?.total ?? 0);
-        return { users: rows.filter((r) => r.id !== null).map(toUser), total };
-      },
-      async update(id, patch) {
-        const p = cleanPatch(patch);
-        const args: unknown[] = [id];
-        const arg = (v: unknown): string => `$${args.push(v)}`;
-        const sets = [`updated_at = GREATEST(${arg(bumpedUpdatedAt(0))}::bigint, updated_at + 1)`];
-        if (p.roles !== undefined) sets.push(`roles = ${arg(JSON.stringify(p.roles))}::jsonb`);
-        if (p.isActive !== undefined) sets.push(`is_active = ${arg(p.isActive)}`);
-        if (p.fullName !== undefined) sets.push(`full_name = ${arg(p.fullName)}`);
-        if (p.passwordHash !== undefined) sets.push(`password_hash = ${arg(p.passwordHash)}`);
-        if (p.email !== undefined) sets.push(`email = ${arg(p.email)}`);
-        try {
-          const { rows } = await pool.query<UserRow>(`UPDATE users SET ${sets.join(', ')} WHERE id = $1 RETURNING *`, args);
-          return rows[0] ? toUser(rows[0]) : null;
-        } catch (e) {
-          throw userWriteError(e);
+      insertMany: (users) => tx(async (run) => {
+        // A plain multi-row INSERT per chunk: the rows come checked, so a collision is rare, and ON
+        // CONFLICT would cost every row a speculative insertion (+60% here). When one does collide
+        // (a sign-up meanwhile), the chunk is undone to its savepoint and redone skipping collisions.
+        const now = clock();
+        const inserted: string[] = [];
+        for (let i = 0; i < users.length; i += ROWS_PER_INSERT) {
+          const records = users.slice(i, i + ROWS_PER_INSERT).map((n) => newUserRecord(n, now));
+          await run(new Script('SAVEPOINT bulk_insert'));
+          try {
+            await run(insertRows(POSTGRES, USERS, records));
+            for (const r of records) inserted.push(r.id);
+          } catch (e) {
+            if (!(e instanceof UniqueViolation) && (e as { code?: unknown }).code !== '23505') throw e;
+            await run(new Script('ROLLBACK TO SAVEPOINT bulk_insert'));
+            const { rows } = await run(sql`${insertRows(POSTGRES, USERS, records)} ON CONFLICT DO NOTHING RETURNING id`);
+            for (const r of rows) inserted.push(r.id as string);
+          }
         }
-      },
-      async delete(id) {
-        const { rowCount } = await pool.query('DELETE FROM users WHERE id = $1', [id]);
-        return (rowCount ?? 0) > 0;
-      },
-      async count() {
-        const { rows } = await pool.query<{ n: Int8 }>('SELECT count(*) AS n FROM users');
-        return Number(rows[0]!.n);
-      },
+        return inserted;
+      }),
     },
-
     sessions: {
-      async create(n) {
-        const { rows } = await pool.query<SessionRow>(
-          `INSERT INTO sessions (id, user_id, refresh_jti, created_at, last_used_at, expires_at, idle_expires_at, user_agent, ip)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
-          [n.id, n.userId, n.refreshJti, n.createdAt, n.lastUsedAt ?? n.createdAt, n.expiresAt, n.idleExpiresAt,
-            n.userAgent ?? null, n.ip ?? null],
-        );
-        return toSession(rows[0]!);
-      },
-      async get(id) {
-        const { rows } = await pool.query<SessionRow>('SELECT * FROM sessions WHERE id = $1', [id]);
-        return rows[0] ? toSession(rows[0]) : null;
-      },
-      async rotate(a): Promise<RotateResult> {
-        const params = [a.id, a.presentedJti, a.newJti, a.now, a.idleExpiresAt];
+      ...shared.sessions,
+      async rotate(a, events) {
+        // With events, the rotation and its events share one transaction (the same statements).
+        if (events !== undefined) return tx((run) => runPlanAsync(st.withEvents(st.rotate(a), events), run));
         // Happy path: one atomic compare-and-swap. Concurrent callers queue on the row lock and
         // re-check the WHERE against the committed row, so only the first can match.
-        const hit = await pool.query<SessionRow>(ROTATE_SQL, params);
-        if (hit.rows[0]) return { status: 'rotated', session: toSession(hit.rows[0]) };
+        const [hit] = (await exec(st.rotateCas(a))).rows;
+        if (hit) return { status: 'rotated', session: st.session(hit) };
         // Miss: decide under the row lock, so the verdict and the reuse ending see the same row.
-        return tx(async (c): Promise<RotateResult> => {
-          const { rows } = await c.query<SessionRow>('SELECT * FROM sessions WHERE id = $1 FOR UPDATE', [a.id]);
-          const verdict = judgeRotate(rows[0] ? toSession(rows[0]) : null, a.presentedJti, a.now);
-          if (verdict === 'current') {
-            // The row changed between the two statements (e.g. deleted and re-created): rotate now.
-            const again = await c.query<SessionRow>(ROTATE_SQL, params);
-            return { status: 'rotated', session: toSession(again.rows[0]!) };
-          }
-          if (verdict !== 'reuse') return { status: verdict };
-          const ended = await c.query<SessionRow>(
-            `UPDATE sessions SET ended_at = $2, end_reason = 'reuse' WHERE id = $1 RETURNING *`, [a.id, a.now]);
-          return { status: 'reused', session: toSession(ended.rows[0]!) };
-        });
-      },
-      async end(id, reason, now) {
-        const { rows } = await pool.query<SessionRow>(
-          'UPDATE sessions SET ended_at = $3, end_reason = $2 WHERE id = $1 AND ended_at IS NULL RETURNING *', [id, reason, now]);
-        return rows[0] ? toSession(rows[0]) : null;
-      },
-      async endAllForUser(userId, reason, now, exceptId) {
-        // Every not-yet-ended session, expired ones included: the caller revokes the returned ids,
-        // which also covers access tokens that outlive their session's deadline.
-        const { rows } = await pool.query<{ id: string }>(
-          `UPDATE sessions SET ended_at = $3, end_reason = $2
-           WHERE user_id = $1 AND ended_at IS NULL AND id IS DISTINCT FROM $4 RETURNING id`,
-          [userId, reason, now, exceptId ?? null]);
-        return rows.map((r) => r.id);
-      },
-      async listActive(userId, now) {
-        const { rows } = await pool.query<SessionRow>(
-          `SELECT * FROM sessions WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 AND idle_expires_at > $2
-           ORDER BY created_at DESC, id COLLATE "C" DESC`, [userId, now]);
-        return rows.map(toSession);
-      },
-      async purge(before) {
-        const { rowCount } = await pool.query(
-          'DELETE FROM sessions WHERE (ended_at IS NOT NULL AND ended_at < $1) OR expires_at < $1 OR idle_expires_at < $1', [before]);
-        return rowCount ?? 0;
+        return tx((run) => runPlanAsync(st.rotateMiss(a), run));
       },
     },
-
-    revocations: {
-      async add(r) {
-        // Keeps the later deadline: a fact must never be shortened by a second, shorter write.
-        // Resolves after COMMIT, i.e. once durable (synchronous_commit is on by default).
-        await pool.query(
-          `INSERT INTO revocations (kind, key, value, expires_at) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (kind, key) DO UPDATE
-             SET value = EXCLUDED.value, expires_at = GREATEST(revocations.expires_at, EXCLUDED.expires_at)`,
-          [r.kind, r.key, r.value, r.expiresAt]);
-      },
-      async listLive(now) {
-        const { rows } = await pool.query<RevocationRow>(
-          'SELECT * FROM revocations WHERE expires_at > $1 ORDER BY kind COLLATE "C", key COLLATE "C"', [now]);
-        return rows.map((r): RevocationRecord => ({ kind: r.kind, key: r.key, value: r.value, expiresAt: Number(r.expires_at) }));
-      },
-      async purge(now) {
-        const { rowCount } = await pool.query('DELETE FROM revocations WHERE expires_at <= $1', [now]);
-        return rowCount ?? 0;
-      },
-    },
+    revocations: shared.revocations,
+    factors: shared.factors,
+    challenges: shared.challenges,
+    emailTokens: { ...shared.emailTokens, issue: (t) => tx((run) => runPlanAsync(st.issueToken(t), run)) },
+    outbox: shared.outbox,
+    devices: shared.devices,
+    events: shared.events,
+    deliveries: shared.deliveries,
 
     async migrate() {
       // One transaction per migration, each under an advisory lock keyed by schema: a second
       // instance waits, then finds the version applied and moves on. DDL is transactional in
       // PostgreSQL, so a failed migration leaves nothing half-done.
       const lockKey = `warden:migrations:${schema ?? ''}`;
-      for (;;) {
-        const done = await tx(async (c) => {
-          await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [lockKey]);
-          if (schema !== undefined) {
-            // Looked up first: CREATE SCHEMA IF NOT EXISTS still demands CREATE on the database,
-            // which a least-privilege role using a pre-created schema does not have.
-            const found = await c.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
-            if (!found.rowCount) await c.query(`CREATE SCHEMA ${schema}`);
-          }
-          await c.query(SCHEMA_MIGRATIONS_DDL);
-          const { rows } = await c.query<{ version: number }>('SELECT version FROM schema_migrations');
-          const next = pending(rows.map((r) => r.version))[0];
-          if (!next) return true;
-          await c.query(next.postgres);
-          await c.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)',
-            [next.version, next.name, Date.now()]);
-          return false;
-        });
-        if (done) return;
+      const migrator = newPool('migrations');
+      try {
+        for (;;) {
+          const done = await tx(async (run) => {
+            await run(sql`SELECT pg_advisory_xact_lock(hashtext(${lockKey}))`);
+            if (schema !== undefined) {
+              // Looked up first: CREATE SCHEMA IF NOT EXISTS still demands CREATE on the database,
+              // which a least-privilege role using a pre-created schema does not have.
+              const found = await run(sql`SELECT 1 FROM pg_namespace WHERE nspname = ${schema}`);
+              if (found.rows.length === 0) await run(new Script(`CREATE SCHEMA ${schema}`));
+            }
+            return runPlanAsync(migrationStep('postgres', clock()), run);
+          }, migrator.pool);
+          if (done) return;
+        }
+      } finally {
+        await endPool(migrator);
       }
     },
     async ping() {
-      await pool.query('SELECT 1');
+      await exec(sql`SELECT 1`);
     },
+    poolStats: () => ({ total: current.pool.totalCount, idle: current.pool.idleCount, waiting: current.pool.waitingCount }),
     async close() {
-      if (!pool.ended && !pool.ending) await pool.end();
+      closed = true;
+      await endPool(current);
     },
   };
 }

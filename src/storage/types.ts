@@ -1,6 +1,24 @@
 // The storage contract. Accounts code depends only on these interfaces; each adapter (sqlite,
 // postgres, memory) implements all of them and passes test/storage.conformance.test.ts.
 // Times are epoch milliseconds (numbers) so every adapter round-trips them exactly.
+// The revocation store's contract belongs to the revocation module (its only reader and writer);
+// storage implements it and takes its record types from there, types only.
+// Likewise the event stream's: its record types and the event and outbox stores' contracts.
+// Every write that changes state takes an optional `events` argument: the events it records,
+// written in the same transaction (see Emit in src/events/records.ts).
+import type { DeliveryStore, Emit, EventStore } from '../events/records.js';
+import type { RevocationRecord, RevocationStore } from '../revocation/records.js';
+import type { ChallengeStore, FactorStore } from './factor-types.js';
+
+export type { RecordKind, RevocationRecord, RevocationStore } from '../revocation/records.js';
+export type * from './factor-types.js';
+export type {
+  AnyEvent, AttemptResult, ClaimedDelivery, DeliveryQuery, DeliveryRecord, DeliveryState, DeliveryStore, Emit, EventCursor,
+  EventQuery, EventRecord, EventStore, EventType, NewEvent,
+} from '../events/records.js';
+
+/** A revocation record as stored: with when it was last written, for instances polling for new ones. */
+export type StoredRevocation = RevocationRecord & { recordedAt: number };
 
 export interface UserRecord {
   id: string; // UUID
@@ -9,27 +27,47 @@ export interface UserRecord {
   fullName: string | null;
   roles: string[];
   isActive: boolean;
+  /** The user has shown, by a mailed token, that the address is theirs. */
+  emailVerified: boolean;
   passwordHash: string;
+  /** The user's id in the system they were imported from, when that was not a UUID; null otherwise. */
+  legacyId: string | null;
   createdAt: number;
   updatedAt: number;
 }
 
-export type NewUser = Omit<UserRecord, 'createdAt' | 'updatedAt'> & { createdAt?: number };
+export type NewUser = Omit<UserRecord, 'createdAt' | 'updatedAt' | 'emailVerified' | 'legacyId'> & {
+  createdAt?: number;
+  emailVerified?: boolean;
+  legacyId?: string | null;
+};
+
+/** Keys a bulk import looks existing users up by (any may be empty). */
+export interface UserKeys {
+  ids: readonly string[];
+  legacyIds: readonly string[];
+  /** Matched as normalised emails. */
+  emails: readonly string[];
+  /** Matched case-insensitively, as findByLogin does. */
+  usernames: readonly string[];
+}
 
 export interface UserPatch {
+  username?: string;
   roles?: string[];
   isActive?: boolean;
   fullName?: string | null;
   passwordHash?: string;
   email?: string;
+  emailVerified?: boolean;
 }
 
-export interface UserQuery {
-  limit: number;
-  offset: number;
+export interface UserQuery extends Page {
   email?: string; // substring match on the normalised email
+  username?: string; // substring match on the lower-cased username
   role?: string; // users holding this role
   active?: boolean;
+  verified?: boolean; // emailVerified
 }
 
 /** Thrown by create/update when a unique field is taken; `field` is 'username' or 'email'. */
@@ -42,27 +80,42 @@ export class UniqueViolation extends Error {
 
 export interface UserStore {
   /** Inserts the user; throws UniqueViolation. */
-  create(user: NewUser): Promise<UserRecord>;
+  create(user: NewUser, events?: Emit<UserRecord>): Promise<UserRecord>;
   /**
    * Inserts the user only if the table is empty, atomically (the first account bootstraps the
    * administrator; two racing first sign-ups must not both become admin). Returns null when
    * users already exist. Throws UniqueViolation.
    */
-  createFirst(user: NewUser): Promise<UserRecord | null>;
+  createFirst(user: NewUser, events?: Emit<UserRecord | null>): Promise<UserRecord | null>;
   findById(id: string): Promise<UserRecord | null>;
   /** Case-insensitive username match, or exact match on the normalised email. */
   findByLogin(usernameOrEmail: string): Promise<UserRecord | null>;
   list(query: UserQuery): Promise<{ users: UserRecord[]; total: number }>;
   /** Returns the updated user, or null when absent. Throws UniqueViolation. */
-  update(id: string, patch: UserPatch): Promise<UserRecord | null>;
-  delete(id: string): Promise<boolean>;
+  update(id: string, patch: UserPatch, events?: Emit<UserRecord | null>): Promise<UserRecord | null>;
+  delete(id: string, events?: Emit<boolean>): Promise<boolean>;
   count(): Promise<number>;
+  /**
+   * Compare-and-set of the password hash: replaces it only while it still equals `expected`, so a
+   * rehash on sign-in never overwrites a password changed meanwhile. True when it replaced it.
+   */
+  replacePasswordHash(id: string, expected: string, next: string): Promise<boolean>;
+  /** Every user holding one of these ids, legacy ids, emails or usernames (bulk import's checks). */
+  findByKeys(keys: UserKeys): Promise<UserRecord[]>;
+  /**
+   * Inserts the users in one transaction. A user that would collide with a stored one (id,
+   * username, email or legacy id), or with an earlier one of the batch, is skipped, not an error.
+   * Returns the ids inserted.
+   */
+  insertMany(users: readonly NewUser[]): Promise<string[]>;
 }
 
 export interface SessionRecord {
   id: string; // UUID, the `sid` claim
   userId: string;
-  refreshJti: string; // the one refresh token of this session that may still be used
+  refreshJti: string; // the session's current refresh token
+  previousJti: string | null; // the refresh token `refreshJti` replaced: accepted again within the reuse grace
+  rotatedAt: number | null; // when `previousJti` was replaced
   createdAt: number;
   lastUsedAt: number;
   expiresAt: number; // absolute lifetime
@@ -73,23 +126,36 @@ export interface SessionRecord {
   endReason: string | null; // 'logout' | 'reuse' | 'password' | 'admin' | ...
 }
 
-export type NewSession = Omit<SessionRecord, 'endedAt' | 'endReason' | 'lastUsedAt'> & { lastUsedAt?: number };
+export type NewSession = Omit<SessionRecord, 'endedAt' | 'endReason' | 'lastUsedAt' | 'previousJti' | 'rotatedAt'> & { lastUsedAt?: number };
+
+/** One page of a list: `limit` rows after skipping `offset`. */
+export interface Page {
+  limit: number;
+  offset: number;
+}
 
 export type RotateResult =
   | { status: 'rotated'; session: SessionRecord }
+  /**
+   * The presented jti is the one the last rotation replaced, presented again within the grace (a
+   * lost answer, two tabs): nothing changed; `session.refreshJti` is the current one to hand back.
+   */
+  | { status: 'grace'; session: SessionRecord }
   /** The presented jti was retired: the session has now been ended with reason 'reuse'. */
   | { status: 'reused'; session: SessionRecord }
   /** Already ended, past its absolute or idle deadline, or never existed. Nothing changed. */
   | { status: 'ended' | 'expired' | 'missing' };
 
 export interface SessionStore {
-  create(session: NewSession): Promise<SessionRecord>;
+  create(session: NewSession, events?: Emit<SessionRecord>): Promise<SessionRecord>;
   get(id: string): Promise<SessionRecord | null>;
   /**
    * Atomic compare-and-swap of the refresh jti: succeeds only if the session is live, within
-   * both deadlines and its current jti equals `presentedJti`. Of N concurrent calls with the
-   * same presentedJti exactly one returns 'rotated'. A presented jti that is not current ends
-   * the session (RFC 9700 §4.14.2 reuse detection).
+   * both deadlines and its current jti equals `presentedJti`; the replaced jti and `now` are kept
+   * as previousJti/rotatedAt. Of N concurrent calls with the same presentedJti exactly one returns
+   * 'rotated'; the others return 'grace' while `now - rotatedAt < graceMs`. Any other jti that is
+   * not current (the previous one after the grace, or an older one) ends the session (RFC 9700
+   * §4.14.2 reuse detection).
    */
   rotate(args: {
     id: string;
@@ -97,40 +163,114 @@ export interface SessionStore {
     newJti: string;
     now: number;
     idleExpiresAt: number;
-  }): Promise<RotateResult>;
+    /** How long the replaced jti is still answered with the current one; 0: never. */
+    graceMs: number;
+  }, events?: Emit<RotateResult>): Promise<RotateResult>;
   /** Ends one live session; returns it (with endedAt set) or null if absent or already ended. */
-  end(id: string, reason: string, now: number): Promise<SessionRecord | null>;
+  end(id: string, reason: string, now: number, events?: Emit<SessionRecord | null>): Promise<SessionRecord | null>;
   /** Ends the user's live sessions except `exceptId`; returns the ended sessions' ids. */
-  endAllForUser(userId: string, reason: string, now: number, exceptId?: string): Promise<string[]>;
-  /** Live (not ended, not expired at `now`) sessions of a user, newest first. */
-  listActive(userId: string, now: number): Promise<SessionRecord[]>;
+  endAllForUser(userId: string, reason: string, now: number, exceptId?: string, events?: Emit<string[]>): Promise<string[]>;
+  /**
+   * Keeps the user's `keep` newest live sessions (and `exceptId`, which is not counted) and ends
+   * the older live ones; returns the ended sessions' ids. One statement.
+   */
+  endOldest(userId: string, keep: number, reason: string, now: number, exceptId?: string, events?: Emit<string[]>): Promise<string[]>;
+  /** A page of the user's live (not ended, not expired at `now`) sessions, newest first, and how many there are. */
+  listActive(userId: string, now: number, page: Page): Promise<{ sessions: SessionRecord[]; total: number }>;
   /** Deletes sessions ended or expired before `before`. Returns how many. */
   purge(before: number): Promise<number>;
 }
 
-/**
- * Persistent revocation facts. The hot path never reads this: the in-memory revocation index
- * (src/guard/revocation.ts) is loaded from `listLive` at start and kept current by events.
- *  - kind 'jti':  one token refused until `expiresAt`
- *  - kind 'sid':  every token carrying this session id refused until `expiresAt`
- *  - kind 'user': every token of user `key` with iat <= `value` (epoch seconds) refused
- *  - kind 'roles': user `key`'s roles are now `value` (JSON array); tokens' role claims are overridden
- */
-export type RevocationKind = 'jti' | 'sid' | 'user' | 'roles';
+/** What a mailed single-use token proves: a password reset, an address verified, an address change. */
+export type EmailTokenPurpose = 'reset' | 'verify' | 'email';
 
-export interface RevocationRecord {
-  kind: RevocationKind;
-  key: string;
-  value: string; // '' for jti/sid
-  expiresAt: number; // epoch ms after which the fact no longer matters
+/** A mailed single-use token. Only its SHA-256 is stored: the database never holds a usable token. */
+export interface EmailTokenRecord {
+  hash: string; // hex SHA-256 of the token
+  userId: string;
+  purpose: EmailTokenPurpose;
+  email: string; // the address the token was mailed to (and proves)
+  createdAt: number;
+  expiresAt: number;
+  usedAt: number | null;
+  supersededAt: number | null; // a newer token of the same user and purpose was issued
 }
 
-export interface RevocationStore {
-  /** Upserts (kind, key). Resolves only once durable. */
-  add(record: RevocationRecord): Promise<void>;
-  /** Records still relevant at `now`. */
-  listLive(now: number): Promise<RevocationRecord[]>;
-  purge(now: number): Promise<number>;
+export type NewEmailToken = Omit<EmailTokenRecord, 'usedAt' | 'supersededAt'>;
+
+export interface EmailTokenStore {
+  /**
+   * Stores a token and supersedes every earlier one of the same user and purpose, atomically:
+   * of two tokens issued concurrently, exactly one stays usable.
+   */
+  issue(token: NewEmailToken): Promise<void>;
+  /**
+   * Marks the token used if it is usable at `now` (not used, not superseded, not expired) and
+   * returns it; null otherwise. Of concurrent calls with one token at most one gets it.
+   */
+  consume(hash: string, purpose: EmailTokenPurpose, now: number): Promise<EmailTokenRecord | null>;
+  /** The token of this purpose with this hash, whatever its state; null when there is none. */
+  find(hash: string, purpose: EmailTokenPurpose): Promise<EmailTokenRecord | null>;
+  /** Deletes tokens that expired before `before`. Returns how many. */
+  purge(before: number): Promise<number>;
+}
+
+export type OutboxStatus = 'pending' | 'sent' | 'dropped' | 'failed';
+
+/**
+ * A mail to send, kept until delivered. `prepared` false means a preparer must run first (it may
+ * find nothing to send, e.g. a reset asked for an address no account has); its result is stored
+ * so that retries send the same message. Once sent, dropped or failed, `data` is emptied: the
+ * links it held are of no further use to anyone.
+ */
+export interface OutboxRecord {
+  id: string; // UUID; also the Message-ID's local part
+  template: string;
+  recipient: string;
+  data: Record<string, unknown>;
+  prepared: boolean;
+  status: OutboxStatus;
+  attempts: number; // claims so far (a claim that crashed counts)
+  createdAt: number;
+  nextAttemptAt: number;
+  deadline: number; // not sent by then: failed
+  claimedBy: string | null;
+  claimedUntil: number | null;
+  sentAt: number | null;
+  lastError: string | null;
+}
+
+export type NewOutboxMessage = Pick<OutboxRecord, 'id' | 'template' | 'recipient' | 'data' | 'prepared' | 'createdAt' | 'deadline'>;
+
+export interface OutboxStore {
+  add(message: NewOutboxMessage): Promise<void>;
+  /**
+   * Claims up to `limit` pending messages due at `now` (and not claimed by a live claim) for
+   * `claimant` until `until`, counting an attempt on each; atomic across processes, so no two
+   * claimants hold one message.
+   */
+  claim(claimant: string, now: number, until: number, limit: number): Promise<OutboxRecord[]>;
+  /** Keeps a preparer's result; false when the claim was lost. */
+  prepared(id: string, claimant: string, patch: Pick<OutboxRecord, 'recipient' | 'data' | 'deadline'>): Promise<boolean>;
+  /** The message was accepted by the mail server: sent, data emptied, whoever holds the claim. */
+  sent(id: string, now: number): Promise<void>;
+  /** Releases the claim for another attempt at `nextAttemptAt`; false when the claim was lost. */
+  retry(id: string, claimant: string, nextAttemptAt: number, error: string): Promise<boolean>;
+  /** Ends the message without sending it (failed, or dropped by its preparer), data emptied. */
+  finish(id: string, claimant: string, status: 'failed' | 'dropped', error: string | null): Promise<boolean>;
+  get(id: string): Promise<OutboxRecord | null>;
+  /** Deletes finished messages created before `before`. Returns how many. */
+  purge(before: number): Promise<number>;
+}
+
+export interface SignInDeviceStore {
+  /**
+   * Notes that the user signed in from `device` (an opaque fingerprint) at `now`. Returns whether
+   * it was new and, when it was, how many devices the user had before it (0 otherwise).
+   */
+  remember(userId: string, device: string, now: number): Promise<{ isNew: boolean; before: number }>;
+  /** Forgets devices not seen since `before`. Returns how many. */
+  purge(before: number): Promise<number>;
 }
 
 export interface Storage {
@@ -138,9 +278,26 @@ export interface Storage {
   readonly users: UserStore;
   readonly sessions: SessionStore;
   readonly revocations: RevocationStore;
+  readonly emailTokens: EmailTokenStore;
+  readonly outbox: OutboxStore;
+  readonly devices: SignInDeviceStore;
+  /** Second factors (factor-types.ts). */
+  readonly factors: FactorStore;
+  readonly challenges: ChallengeStore;
+  readonly events: EventStore;
+  /** The webhook outbox: one row per (event, endpoint), written with the event. */
+  readonly deliveries: DeliveryStore;
   /** Runs pending versioned migrations. Idempotent; safe with several instances starting at once. */
   migrate(): Promise<void>;
   /** Cheap liveness query for GET /ready. */
   ping(): Promise<void>;
+  /** The connection pool's state (PostgreSQL), for metrics; absent where there is no pool. */
+  poolStats?(): { total: number; idle: number; waiting: number };
   close(): Promise<void>;
+}
+
+/** Options every adapter takes. */
+export interface StorageOptions {
+  /** Epoch milliseconds for the timestamps storage sets itself (createdAt defaults, updatedAt, migration records). Default Date.now. */
+  clock?: () => number;
 }

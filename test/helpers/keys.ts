@@ -1,8 +1,8 @@
 // Test keys, generated once per process (lazily, so a file that needs no RSA key pays nothing).
 import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { WardenError, type ErrorCode } from '../../src/errors.js';
-import { keyRingFromPem, keyRingFromSecret, type KeyRing } from '../../src/tokens/keys.js';
-import { isHmac, type Algorithm } from '../../src/tokens/types.js';
+import { WardenError, type ErrorCode } from '../../toolkit/src/errors.js';
+import { keyRingFromPem, keyRingFromSecret, type KeyRing } from '../../toolkit/src/tokens/index.js';
+import { isHmac, type Algorithm } from '../../toolkit/src/tokens/types.js';
 
 export interface TestKeyPair {
   privateKey: KeyObject;

@@ -18,7 +18,7 @@ export interface Running {
 
 export async function startServer(
   env: Record<string, string> = {},
-  options: WardenOptions & { routes?: (app: Warden['app']) => void } = {},
+  options: WardenOptions & { routes?: (app: Warden['app']) => void; /** Listen here (default: any free port). */ port?: number } = {},
 ): Promise<Running> {
   const dataDir = mkdtempSync(join(tmpdir(), 'warden-test-'));
   const config = loadConfig({
@@ -30,7 +30,8 @@ export async function startServer(
   });
   const warden = await createWarden(config, options);
   options.routes?.(warden.app);
-  await warden.app.listen({ port: 0, host: '127.0.0.1' });
+  const observed = observeStatuses(warden.app);
+  await warden.app.listen({ port: options.port ?? 0, host: '127.0.0.1' });
   const address = warden.app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   return {
@@ -38,10 +39,47 @@ export async function startServer(
     warden,
     config,
     async close() {
+      const undocumented = undocumentedStatuses(warden.app, observed);
       await warden.close();
       rmSync(dataDir, { recursive: true, force: true });
+      if (undocumented.length > 0) {
+        throw new Error(`statuses these tests saw that /openapi.json does not document for the route:\n  ${undocumented.join('\n  ')}`);
+      }
     },
   };
+}
+
+/** Route ("GET /api/users/:id") -> every status it answered during the tests. */
+export type Observed = Map<string, Set<number>>;
+
+/** Records the status of every response of a documented route (hidden routes and 404s for unknown paths aside). */
+export function observeStatuses(app: Warden['app']): Observed {
+  const observed: Observed = new Map();
+  app.addHook('onResponse', (req, reply, done) => {
+    const url = req.routeOptions.url;
+    if (url !== undefined && req.routeOptions.schema?.hide !== true) {
+      const key = `${req.method === 'HEAD' ? 'GET' : req.method} ${url}`;
+      let set = observed.get(key);
+      if (set === undefined) observed.set(key, (set = new Set()));
+      set.add(reply.statusCode);
+    }
+    done();
+  });
+  return observed;
+}
+
+/** Each observed (route, status) that the route's operation in the OpenAPI document does not list. */
+export function undocumentedStatuses(app: Warden['app'], observed: Observed): string[] {
+  const doc = app.swagger() as { paths?: Record<string, Record<string, { responses?: Record<string, unknown> }>> };
+  const out: string[] = [];
+  for (const [key, statuses] of observed) {
+    const [method, url] = key.split(' ') as [string, string];
+    const op = doc.paths?.[url.replace(/:([A-Za-z0-9_]+)/g, '{$1}')]?.[method.toLowerCase()];
+    for (const status of statuses) {
+      if (op?.responses?.[String(status)] === undefined) out.push(`${key} -> ${status}${op ? '' : ' (no operation in the document)'}`);
+    }
+  }
+  return out.sort();
 }
 
 export interface CurlResult {

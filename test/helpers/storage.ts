@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { createMemoryStorage, createPostgresStorage, createSqliteStorage, type Storage } from '../../src/storage/index.js';
+import {
+  createMemoryStorage, createPostgresStorage, createSqliteStorage, type Storage, type StorageOptions,
+} from '../../src/storage/index.js';
 
 const DEFAULT_URLS = ['postgres://postgres@127.0.0.1:5432/test', 'postgres://root@127.0.0.1:5432/test'];
 
@@ -53,8 +55,8 @@ export interface StorageFactory {
   readonly name: 'memory' | 'sqlite' | 'postgres';
   /** Set when this kind cannot run here; pass it to describe()/it() as `skip`. */
   readonly skip?: string;
-  /** A fresh, empty storage, migrated unless `migrate: false`. The caller closes it. */
-  create(opts?: { migrate?: boolean }): Promise<Storage>;
+  /** A fresh, empty storage, migrated unless `migrate: false`, on `clock` if given. The caller closes it. */
+  create(opts?: { migrate?: boolean } & StorageOptions): Promise<Storage>;
   /** Another, unmigrated handle on the same database as `of` (as a second process would open it); null for memory. */
   reopen(of: Storage): Storage | null;
   /** Removes what create() made: temp files, schemas. Close the storages first. */
@@ -64,8 +66,8 @@ export interface StorageFactory {
 function memoryFactory(): StorageFactory {
   return {
     name: 'memory',
-    async create({ migrate = true } = {}) {
-      const s = createMemoryStorage();
+    async create({ migrate = true, ...options } = {}) {
+      const s = createMemoryStorage(options);
       if (migrate) await s.migrate();
       return s;
     },
@@ -80,11 +82,11 @@ function sqliteFactory(): StorageFactory {
   const paths = new WeakMap<Storage, string>();
   return {
     name: 'sqlite',
-    async create({ migrate = true } = {}) {
+    async create({ migrate = true, ...options } = {}) {
       dir ??= mkdtempSync(join(tmpdir(), 'warden-storage-'));
       // A sub-folder that does not exist yet: the adapter must create it.
       const path = join(dir, `db${++n}`, 'warden.db');
-      const s = createSqliteStorage(path);
+      const s = createSqliteStorage(path, options);
       paths.set(s, path);
       if (migrate) await s.migrate();
       return s;
@@ -107,19 +109,19 @@ async function postgresFactory(): Promise<StorageFactory> {
   const runId = `warden_test_${process.pid}_${randomBytes(4).toString('hex')}`;
   const schemas: string[] = [];
   const schemaOf = new WeakMap<Storage, string>();
-  const open = (schema: string): Storage => {
-    const s = createPostgresStorage(url!, { schema });
+  const open = (schema: string, options: StorageOptions = {}): Storage => {
+    const s = createPostgresStorage(url!, { ...options, schema });
     schemaOf.set(s, schema);
     return s;
   };
   return {
     name: 'postgres',
     ...(skip !== undefined ? { skip } : {}),
-    async create({ migrate = true } = {}) {
+    async create({ migrate = true, ...options } = {}) {
       if (!url) throw new Error(skip);
       const schema = `${runId}_${schemas.length + 1}`;
       schemas.push(schema);
-      const s = open(schema);
+      const s = open(schema, options);
       if (migrate) await s.migrate();
       return s;
     },
@@ -144,4 +146,35 @@ async function postgresFactory(): Promise<StorageFactory> {
 /** One factory per adapter; the PostgreSQL one carries `skip` when no server is reachable. */
 export async function storageFactories(): Promise<StorageFactory[]> {
   return [memoryFactory(), sqliteFactory(), await postgresFactory()];
+}
+
+/**
+ * The storage with every store method call counted by name ('sessions.endAllForUser', ...). In the
+ * SQL adapters each of these methods is one statement (rotate and users.createFirst excepted), so
+ * the counts are what a flow costs the database.
+ */
+export function countingStorage(inner: Storage): { storage: Storage; calls: Map<string, number>; total(): number } {
+  const calls = new Map<string, number>();
+  const wrap = <T extends object>(name: string, store: T): T => new Proxy(store, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver);
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        const key = `${name}.${String(prop)}`;
+        calls.set(key, (calls.get(key) ?? 0) + 1);
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  const storage: Storage = {
+    ...inner,
+    kind: inner.kind,
+    users: wrap('users', inner.users),
+    sessions: wrap('sessions', inner.sessions),
+    revocations: wrap('revocations', inner.revocations),
+    migrate: () => inner.migrate(),
+    ping: () => inner.ping(),
+    close: () => inner.close(),
+  };
+  return { storage, calls, total: () => [...calls.values()].reduce((a, b) => a + b, 0) };
 }

@@ -1,0 +1,80 @@
+// The account services that work through mail, composed: password recovery, email verification,
+// email change and security notices, sharing one mail queue, one limit on mail requests, one set
+// of link builders and one clock. createAccounts builds this only when mail is configured.
+import type { EventLog } from '../events/log.js';
+import type { MailQueue } from '../mail/index.js';
+import type { Storage, UserRecord } from '../storage/types.js';
+import { EmailChange } from './email-change.js';
+import type { AccountHooks } from './hooks.js';
+import type { MailLimit } from './mail-limit.js';
+import { SecurityNotices } from './notices.js';
+import type { PasswordHasher } from './password-hasher.js';
+import { PasswordRecovery } from './recovery.js';
+import type { Sessions } from './sessions.js';
+import { EmailVerification } from './verification.js';
+
+/** Where the links in mails point; the HTTP layer owns its paths. */
+export interface EmailLinks {
+  reset(token: string): string;
+  verify(token: string): string;
+  emailChange(token: string): string;
+}
+
+export interface AccountEmailOptions {
+  queue: MailQueue;
+  limit: MailLimit;
+  links: EmailLinks;
+  resetTtlMs: number;
+  verifyTtlMs: number;
+  requireVerified: boolean;
+  notifyNewSignIn: boolean;
+  /** A notice that could not be queued after the change it tells of (the change stands; the server logs this). */
+  report(err: unknown, what: string): void;
+}
+
+export interface AccountEmailDeps extends AccountEmailOptions {
+  storage: Pick<Storage, 'users' | 'emailTokens' | 'devices'>;
+  hasher: PasswordHasher;
+  sessions: Sessions;
+  clock: () => number;
+  passwordMaxLength: number;
+  events: EventLog;
+}
+
+export interface AccountEmail {
+  recovery: PasswordRecovery;
+  verification: EmailVerification;
+  emailChange: EmailChange;
+  notices: SecurityNotices;
+  hooks: AccountHooks;
+  /** Drops expired tokens and devices not seen for a year. */
+  purge(): Promise<void>;
+}
+
+/** The values every account mail gets. */
+export function userValues(u: UserRecord): Record<string, string> {
+  return { name: u.fullName ?? u.username, username: u.username, email: u.email };
+}
+
+const YEAR = 365 * 86_400_000;
+
+export function createAccountEmail(d: AccountEmailDeps): AccountEmail {
+  const notices = new SecurityNotices(d);
+  const recovery = new PasswordRecovery(d, notices);
+  const verification = new EmailVerification(d);
+  const emailChange = new EmailChange(d, notices);
+  return {
+    recovery, verification, emailChange, notices,
+    hooks: {
+      signedUp: (user, actor) => verification.signedUp(user, actor),
+      passwordChecked: (user) => notices.gate(user),
+      signedIn: (user, meta) => notices.signedIn(user, meta),
+      passwordChanged: (user) => notices.passwordChanged(user),
+    },
+    async purge() {
+      const now = d.clock();
+      await d.storage.emailTokens.purge(now - 86_400_000);
+      await d.storage.devices.purge(now - YEAR);
+    },
+  };
+}

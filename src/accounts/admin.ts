@@ -1,0 +1,119 @@
+// User administration: list, read, change (roles, activation, profile fields, password) and
+// delete. Creating a user is Credentials.signUp with the administrator as the actor.
+import { WardenError } from '@warden/toolkit';
+import type { EventLog } from '../events/log.js';
+import type { NewEvent } from '../events/records.js';
+import type { Revoker } from '../revocation/revoker.js';
+import type { Page, SessionRecord, Storage, UserPatch, UserQuery, UserRecord } from '../storage/types.js';
+import type { AccountHooks } from './hooks.js';
+import type { PasswordHasher } from './password-hasher.js';
+import type { Retention } from './retention.js';
+import type { Sessions } from './sessions.js';
+import { NO_META, type Actor, type ClientMeta } from './types.js';
+import { conflict, findUser } from './users.js';
+import {
+  invalid, normaliseEmail, validateBoolean, validateFullName, validatePassword, validateRoles,
+} from './validate.js';
+
+export interface UserAdminDeps {
+  storage: Pick<Storage, 'users'>;
+  hasher: PasswordHasher;
+  sessions: Sessions;
+  revoker: Revoker;
+  retention: Retention;
+  clock: () => number;
+  passwordMaxLength: number;
+  events: EventLog;
+  hooks?: AccountHooks | undefined;
+}
+
+const PATCHABLE = ['roles', 'is_active', 'full_name', 'email', 'email_verified', 'password'];
+
+export class UserAdmin {
+  constructor(private readonly d: UserAdminDeps) {}
+
+  list(query: UserQuery): Promise<{ users: UserRecord[]; total: number }> {
+    return this.d.storage.users.list(query);
+  }
+
+  /** Any user, active or not, or ERR_USER_NOT_FOUND. */
+  get(id: string): Promise<UserRecord> {
+    return findUser(this.d.storage.users, id);
+  }
+
+  /**
+   * Updates roles, is_active, full_name, email or password. A role change overrides the roles of
+   * the user's live tokens from the next request; deactivation or a new password refuses them all.
+   */
+  async update(id: string, input: Record<string, unknown>, actor: Actor | null = null, meta: ClientMeta = NO_META): Promise<UserRecord> {
+    const unknown = Object.keys(input).find((k) => !PATCHABLE.includes(k));
+    if (unknown !== undefined) throw invalid(unknown, 'is not a field that can be changed');
+    const patch: UserPatch = {};
+    if ('roles' in input) patch.roles = validateRoles(input.roles);
+    if ('is_active' in input) patch.isActive = validateBoolean(input.is_active, 'is_active');
+    if ('full_name' in input) patch.fullName = validateFullName(input.full_name);
+    if ('email' in input) patch.email = normaliseEmail(input.email);
+    if ('email_verified' in input) patch.emailVerified = validateBoolean(input.email_verified, 'email_verified');
+    if ('password' in input) patch.passwordHash = await this.d.hasher.hash(validatePassword(input.password, this.d.passwordMaxLength));
+    const before = await this.get(id);
+    // A new address is not verified, unless the administrator says it is.
+    if (patch.email !== undefined && patch.email !== before.email && patch.emailVerified === undefined) patch.emailVerified = false;
+    const who = { actorId: actorIdOf(actor), userId: id, ip: meta.ip, userAgent: meta.userAgent };
+    // One event per security fact the change holds, written with it; nothing for a no-op.
+    const changes = (after: UserRecord | null): NewEvent[] => {
+      if (after === null) return [];
+      const e = this.d.events;
+      const out: NewEvent[] = [];
+      if (!sameSet(before.roles, after.roles)) out.push(e.make('user.roles_changed', who, { from: before.roles, to: after.roles }));
+      if (before.isActive !== after.isActive) out.push(e.make(after.isActive ? 'user.activated' : 'user.deactivated', who, {}));
+      if (patch.passwordHash !== undefined) out.push(e.make('password.changed', who, {}));
+      if (before.email !== after.email) out.push(e.make('email.changed', who, {}));
+      if (!before.emailVerified && after.emailVerified && before.email === after.email) out.push(e.make('email.verified', who, {}));
+      if (before.fullName !== after.fullName) out.push(e.make('user.updated', who, { fields: ['full_name'] }));
+      return out;
+    };
+    let user: UserRecord | null;
+    try {
+      user = await this.d.events.write<UserRecord | null>(changes, (emit) => this.d.storage.users.update(id, patch, emit));
+    } catch (e) {
+      throw conflict(e);
+    }
+    if (!user) throw new WardenError('ERR_USER_NOT_FOUND');
+    if (patch.roles !== undefined && !sameSet(before.roles, patch.roles)) {
+      await this.d.revoker.overrideRoles(id, patch.roles, this.d.retention.roleOverride(this.d.clock()));
+    }
+    if ((patch.isActive === false && before.isActive) || patch.passwordHash !== undefined) {
+      await this.d.sessions.refuseAllTokens(id, 'admin');
+    }
+    if (patch.passwordHash !== undefined) await this.d.hooks?.passwordChanged?.(user);
+    return user;
+  }
+
+  /** A user's live sessions, newest first (an unknown user: ERR_USER_NOT_FOUND). */
+  async sessionsOf(id: string, page: Page): Promise<{ sessions: SessionRecord[]; total: number }> {
+    await this.get(id);
+    return this.d.sessions.list(id, page);
+  }
+
+  /** Ends one session of the user and refuses its tokens; another user's session answers as unknown. */
+  async endSession(id: string, sessionId: string): Promise<void> {
+    await this.get(id);
+    await this.d.sessions.endOwn(id, sessionId, 'admin');
+  }
+
+  /** Deletes a user; their sessions end and every token of theirs is refused. */
+  async delete(id: string, actor: Actor | null = null, meta: ClientMeta = NO_META): Promise<void> {
+    await this.get(id);
+    await this.d.sessions.refuseAllTokens(id, 'admin');
+    const deleted = (gone: boolean) => (gone ? [this.d.events.make('user.deleted', { actorId: actorIdOf(actor), userId: id, ip: meta.ip, userAgent: meta.userAgent }, {})] : []);
+    await this.d.events.write<boolean>(deleted, (emit) => this.d.storage.users.delete(id, emit));
+  }
+}
+
+function actorIdOf(actor: Actor | null): string | null {
+  return actor?.kind === 'user' ? actor.userId : null;
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x) => b.includes(x));
+}

@@ -1,0 +1,126 @@
+// The server's PasswordHasher: argon2id at the OWASP minimum (19 MiB, t=2, p=1). @node-rs/argon2's
+// async calls run on the libuv thread pool, so hashing never blocks the event loop. A stored hash
+// in any other form (an imported user's werkzeug, passlib, bcrypt or Django hash, or Warden's own
+// made with other settings) is verified by hashes/, within its cost limits, and needsRehash says so:
+// the next successful sign-in replaces it with today's argon2id.
+import { availableParallelism } from 'node:os';
+import { hash as argonHash, verify as argonVerify } from '@node-rs/argon2';
+import { WardenError } from '@warden/toolkit';
+import { verifyLegacyHash, type Refusal } from './hashes/index.js';
+import type { PasswordHasher, VerifyContext } from './password-hasher.js';
+
+const ARGON2ID = 2; // Algorithm.Argon2id (a const enum, not importable under isolatedModules)
+
+export const HASH_OPTIONS = { algorithm: ARGON2ID, memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
+
+/** How every hash made with today's settings begins; anything else is upgraded at the next sign-in. */
+export const CURRENT_HASH_PREFIX = `$argon2id$v=19$m=${HASH_OPTIONS.memoryCost},t=${HASH_OPTIONS.timeCost},p=${HASH_OPTIONS.parallelism}$`;
+
+// At most one hash per core at a time, per process (the limit is the machine's, so it is shared by
+// every hasher this module hands out, and by legacy checks, whose work also runs off the event
+// loop: libuv's pool or a SHA-crypt worker). More would not finish sooner (they are CPU-bound) but
+// would crowd the event loop's thread off the CPU, and every other request would wait behind them.
+const MAX_RUNNING = availableParallelism();
+// Past this many waiting, a sign-in storm is shed with 503 instead of queueing without bound.
+const MAX_WAITING = 512 * MAX_RUNNING;
+let running = 0;
+const waiting: (() => void)[] = [];
+
+/** For metrics: the limiter's state now, and listeners told how long each hash waited for its slot (seconds). */
+export const hashQueue = {
+  get running(): number {
+    return running;
+  },
+  get waiting(): number {
+    return waiting.length;
+  },
+  waited: new Set<(seconds: number) => void>(),
+};
+
+async function limited<T>(work: () => Promise<T>): Promise<T> {
+  const queued = performance.now();
+  if (running >= MAX_RUNNING) {
+    if (waiting.length >= MAX_WAITING) throw new WardenError('ERR_UNAVAILABLE', 'Too many password checks in progress; retry shortly');
+    await new Promise<void>((resolve) => waiting.push(resolve));
+  } else {
+    running++;
+  }
+  for (const tell of hashQueue.waited) tell((performance.now() - queued) / 1000);
+  try {
+    return await work();
+  } finally {
+    // Hand the slot straight to the next in line, or free it.
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  }
+}
+
+const hash = (password: string, options: typeof HASH_OPTIONS) => limited(() => argonHash(password, options));
+const verify = (passwordHash: string, password: string) => limited(() => argonVerify(passwordHash, password));
+
+function hashPassword(password: string): Promise<string> {
+  return hash(password, HASH_OPTIONS);
+}
+
+// Verifying against this when the user does not exist, or the stored hash cannot be checked, costs
+// the same as a real check, so the answer time does not tell either apart from a wrong password.
+let dummyHash: Promise<string> | undefined;
+
+async function equalise(password: string): Promise<void> {
+  dummyHash ??= hashPassword('warden-timing-equaliser');
+  await verify(await dummyHash, password).catch(() => false);
+}
+
+/** A stored hash sign-in cannot check: what it claims to be and why (never the hash itself). */
+export interface UnusableHash {
+  userId: string | undefined;
+  format: string;
+  problem: Refusal['error'];
+  reason: string;
+}
+
+export interface Argon2HasherOptions {
+  /** Told once per refused check: a malformed, unknown or too costly stored hash (the sign-in fails). */
+  onUnusableHash?: (u: UnusableHash) => void;
+}
+
+export function createArgon2Hasher(o: Argon2HasherOptions = {}): PasswordHasher {
+  const unusable = (context: VerifyContext | undefined, r: Refusal) =>
+    o.onUnusableHash?.({ userId: context?.userId, format: r.format ?? 'unknown', problem: r.error, reason: r.reason });
+
+  async function verifyPassword(passwordHash: string | null, password: string, context?: VerifyContext): Promise<boolean> {
+    if (passwordHash === null) {
+      await equalise(password);
+      return false;
+    }
+    if (passwordHash.startsWith(CURRENT_HASH_PREFIX)) {
+      try {
+        return await verify(passwordHash, password);
+      } catch (e) {
+        if (e instanceof WardenError) throw e; // shed under load: 503, not a wrong password
+        unusable(context, { error: 'malformed', format: 'argon2', reason: '@node-rs/argon2 refused it' });
+        return false; // a corrupt stored hash is a failed sign-in, never a 500
+      }
+    }
+    let result: Awaited<ReturnType<typeof verifyLegacyHash>>;
+    try {
+      result = await limited(() => verifyLegacyHash(passwordHash, password));
+    } catch (e) {
+      if (e instanceof WardenError) throw e;
+      // The machinery failed (a SHA-crypt worker could not start, or its queue is full).
+      throw new WardenError('ERR_UNAVAILABLE', 'Password check could not run; retry shortly');
+    }
+    if ('error' in result) {
+      unusable(context, result);
+      await equalise(password);
+      return false;
+    }
+    return result.ok;
+  }
+
+  return { hash: hashPassword, verify: verifyPassword, needsRehash: (h) => !h.startsWith(CURRENT_HASH_PREFIX) };
+}
+
+/** A hasher that reports nothing about unusable stored hashes (tests, tools). */
+export const argon2Hasher: PasswordHasher = createArgon2Hasher();

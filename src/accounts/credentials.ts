@@ -1,0 +1,210 @@
+// A person's own account: registration (with the first-user bootstrap), sign-in, the profile,
+// password change, and the configured administrator created at start.
+import { randomUUID } from 'node:crypto';
+import { WardenError, type JwtClaims } from '@warden/toolkit';
+import type { EventLog } from '../events/log.js';
+import type { NewEvent } from '../events/records.js';
+import type { Storage, UserRecord } from '../storage/types.js';
+import type { MfaRequired } from './factors/second-factors.js';
+import type { AccountHooks } from './hooks.js';
+import type { PasswordHasher } from './password-hasher.js';
+import type { Sessions } from './sessions.js';
+import type { SignInThrottle } from './throttle.js';
+import { NO_META, type Actor, type ClientMeta, type SignUpInput, type SystemActor, type TokenPair } from './types.js';
+import { conflict, findUser } from './users.js';
+import {
+  invalid, normaliseEmail, validateBoolean, validateFullName, validatePassword, validateRoles, validateUsername,
+} from './validate.js';
+
+export interface CredentialsDeps {
+  storage: Pick<Storage, 'users'>;
+  hasher: PasswordHasher;
+  sessions: Sessions;
+  clock: () => number;
+  adminRoles: readonly string[];
+  defaultRoles: readonly string[];
+  passwordMaxLength: number;
+  /** Failed sign-in throttle; none when absent. */
+  throttle?: SignInThrottle | undefined;
+  /** Turns a correct password into an MFA token when the user has a second factor; none when absent. */
+  secondFactor?: { challenge(user: UserRecord): Promise<MfaRequired | null> } | undefined;
+  events: EventLog;
+  hooks?: AccountHooks | undefined;
+}
+
+/** A correct password gives tokens, or, for a user with a second factor, an MFA token to complete with it. */
+export type SignInResult = { kind: 'tokens'; pair: TokenPair } | MfaRequired;
+
+/** The actor of ensureAdmin: Warden creating the administrator its configuration names. */
+export const CONFIGURED_ADMIN: SystemActor = { kind: 'system', task: 'create the administrator named by ADMIN_USERNAME' };
+
+/** The longest login (a username or an email) worth looking up. */
+const MAX_LOGIN_LENGTH = 320;
+/** What an event keeps of a login that matched no account. */
+const SHOWN_LOGIN = 64;
+/** (IP, login) pairs whose throttling was recorded, remembered (per instance) to record it once per window. */
+const MAX_THROTTLES_REMEMBERED = 10_000;
+
+export class Credentials {
+  /** When each recorded throttling of an (IP, login) ends: one signin.throttled per window, not per refused attempt. */
+  private readonly throttled = new Map<string, number>();
+
+  constructor(private readonly d: CredentialsDeps) {}
+
+  /**
+   * Creates a user. Roles beyond the defaults (or an inactive account) are granted only to an
+   * administrator's or the system's request, or to the very first account (it bootstraps the
+   * administrator); otherwise ERR_ROLES_FORBIDDEN and nothing is created.
+   */
+  async signUp(input: SignUpInput, actor: Actor | null, meta: ClientMeta = NO_META): Promise<UserRecord> {
+    const username = validateUsername(input.username);
+    const email = normaliseEmail(input.email);
+    const password = validatePassword(input.password, this.d.passwordMaxLength);
+    const fullName = validateFullName(input.full_name);
+    const roles = input.roles === undefined || input.roles === null ? [...this.d.defaultRoles] : validateRoles(input.roles);
+    const isActive = input.is_active === undefined ? true : validateBoolean(input.is_active, 'is_active');
+    const elevated = roles.some((r) => !this.d.defaultRoles.includes(r)) || !isActive;
+    const privileged = actor !== null && (actor.kind === 'system' || this.isAdmin(actor.roles));
+    // Cheap refusal before the expensive hash; createFirst below settles races atomically.
+    if (elevated && !privileged && (await this.d.storage.users.count()) > 0) throw new WardenError('ERR_ROLES_FORBIDDEN');
+    const user = {
+      id: randomUUID(), username, email, fullName, roles, isActive,
+      // The address of the administrator the configuration names is vouched for by the operator.
+      emailVerified: actor?.kind === 'system',
+      passwordHash: await this.d.hasher.hash(password),
+      createdAt: this.d.clock(),
+    };
+    const via = actor?.kind === 'system' ? 'configuration' : privileged ? 'admin' : 'signup';
+    const actorId = actor?.kind === 'user' ? actor.userId : actor === null ? user.id : null;
+    const event = this.d.events.make('user.created', { actorId, userId: user.id, ip: meta.ip, userAgent: meta.userAgent }, { via, roles });
+    let created: UserRecord | null;
+    try {
+      created = elevated && !privileged
+        ? await this.d.events.write<UserRecord | null>((r) => (r ? [event] : []), (emit) => this.d.storage.users.createFirst(user, emit))
+        : await this.d.events.write<UserRecord>([event], (emit) => this.d.storage.users.create(user, emit));
+    } catch (e) {
+      throw conflict(e);
+    }
+    if (created === null) throw new WardenError('ERR_ROLES_FORBIDDEN');
+    await this.d.hooks?.signedUp?.(created, actor);
+    return created;
+  }
+
+  /**
+   * Checks a password and opens a session, or, for a user with a second factor, hands back an MFA
+   * token instead. The same error, in about the same time, whether the user exists or not.
+   */
+  async signIn(login: unknown, password: unknown, meta: ClientMeta): Promise<SignInResult> {
+    if (typeof login !== 'string' || typeof password !== 'string' || login === '' || password === '') {
+      throw new WardenError('ERR_MISSING_CREDENTIALS');
+    }
+    // Over-long input is refused before any lookup or hash (no hashing-cost amplification).
+    const from = { ip: meta.ip, userAgent: meta.userAgent };
+    const shown = login.trim().slice(0, SHOWN_LOGIN);
+    if (login.length > MAX_LOGIN_LENGTH || [...password].length > this.d.passwordMaxLength) {
+      await this.d.events.append(this.d.events.make('signin.failed', from, { reason: 'malformed', login: shown }));
+      throw new WardenError('ERR_BAD_CREDENTIALS');
+    }
+    const key = login.trim();
+    if (key.includes('\u0000')) { // no such login can exist
+      await this.d.events.append(this.d.events.make('signin.failed', from, { reason: 'malformed', login: shown.replaceAll('\u0000', '') }));
+      throw new WardenError('ERR_BAD_CREDENTIALS');
+    }
+    try {
+      await this.d.throttle?.check(meta.ip, key);
+    } catch (e) {
+      if (e instanceof WardenError && e.code === 'ERR_RATE_LIMITED') await this.recordThrottled(meta, key, e);
+      throw e;
+    }
+    const user = await this.d.storage.users.findByLogin(key);
+    const ok = await this.d.hasher.verify(user?.passwordHash ?? null, password, { userId: user?.id });
+    if (!user || !ok) {
+      await this.d.throttle?.fail(meta.ip, key);
+      const failed = user
+        ? this.d.events.make('signin.failed', { ...from, userId: user.id }, { reason: 'bad_password' })
+        : this.d.events.make('signin.failed', from, { reason: 'unknown_login', login: shown });
+      await this.d.events.append(failed);
+      throw new WardenError('ERR_BAD_CREDENTIALS');
+    }
+    await this.d.throttle?.succeed(meta.ip, key);
+    if (!user.isActive) {
+      await this.d.events.append(this.d.events.make('signin.failed', { ...from, userId: user.id }, { reason: 'inactive' }));
+      throw new WardenError('ERR_USER_INACTIVE');
+    }
+    this.d.hooks?.passwordChecked?.(user);
+    if (this.d.hasher.needsRehash(user.passwordHash)) {
+      // Compare-and-set on the hash just checked: if it changed meanwhile (a password change, a
+      // concurrent sign-in's rehash), that newer hash stands and this one is dropped.
+      await this.d.storage.users.replacePasswordHash(user.id, user.passwordHash, await this.d.hasher.hash(password));
+    }
+    // After the gates above (throttle, active, email verification): a second factor, when the user
+    // has one, stands between the password and the tokens (its completion calls signedIn).
+    const second = await this.d.secondFactor?.challenge(user);
+    if (second) return second;
+    const pair = await this.d.sessions.open(user, meta);
+    await this.d.hooks?.signedIn?.(user, meta);
+    return { kind: 'tokens', pair };
+  }
+
+  /** The token's own user: ERR_USER_NOT_FOUND when gone, ERR_USER_INACTIVE when deactivated. */
+  async profile(userId: string): Promise<UserRecord> {
+    const user = await findUser(this.d.storage.users, userId);
+    if (!user.isActive) throw new WardenError('ERR_USER_INACTIVE');
+    return user;
+  }
+
+  /**
+   * What users may change of their own profile: the full name. The address changes only through a
+   * mailed confirmation (email-change.ts), roles and status only by an administrator.
+   */
+  async updateProfile(userId: string, input: Record<string, unknown>): Promise<UserRecord> {
+    const other = Object.keys(input).find((k) => k !== 'full_name');
+    if (other !== undefined) throw invalid(other, 'is not a field you can change here');
+    if (!('full_name' in input)) throw invalid('full_name', 'is required');
+    const fullName = validateFullName(input.full_name);
+    await this.profile(userId);
+    const updated = await this.d.storage.users.update(userId, { fullName });
+    if (!updated) throw new WardenError('ERR_USER_NOT_FOUND');
+    return updated;
+  }
+
+  /** Changes the password after checking the current one, and ends every other session. */
+  async changePassword(claims: JwtClaims, current: unknown, next: unknown, meta: ClientMeta = NO_META): Promise<void> {
+    const user = await this.profile(claims.sub);
+    if (typeof current !== 'string' || current === '') throw invalid('current_password', 'is required');
+    const password = validatePassword(next, this.d.passwordMaxLength, 'new_password');
+    if (!(await this.d.hasher.verify(user.passwordHash, current, { userId: user.id }))) throw new WardenError('ERR_BAD_CREDENTIALS', 'Current password is incorrect');
+    const except = typeof claims.sid === 'string' ? claims.sid : undefined;
+    const who = { actorId: user.id, userId: user.id, sessionId: except ?? null, ip: meta.ip, userAgent: meta.userAgent };
+    const changed = (r: UserRecord | null): NewEvent[] => (r ? [this.d.events.make('password.changed', who, {})] : []);
+    const hash = await this.d.hasher.hash(password);
+    await this.d.events.write<UserRecord | null>(changed, (emit) => this.d.storage.users.update(user.id, { passwordHash: hash }, emit));
+    await this.d.sessions.endAll(user.id, 'password', except);
+    await this.d.hooks?.passwordChanged?.(user);
+  }
+
+  /** Creates the configured administrator when no user has that username or email; null when one does. */
+  async ensureAdmin(username: string, email: string, password: string): Promise<UserRecord | null> {
+    const existing = (await this.d.storage.users.findByLogin(username)) ?? (await this.d.storage.users.findByLogin(email));
+    if (existing) return null;
+    return this.signUp({ username, email, password, roles: [...this.d.adminRoles] }, CONFIGURED_ADMIN);
+  }
+
+  /** One signin.throttled per (IP, login) and window, however many attempts it refuses. */
+  private async recordThrottled(meta: ClientMeta, login: string, e: WardenError): Promise<void> {
+    const now = this.d.clock();
+    const key = `${meta.ip ?? ''}\u0000${login.toLowerCase()}`;
+    if ((this.throttled.get(key) ?? 0) > now) return;
+    const retryAfter = typeof e.details?.retryAfter === 'number' ? e.details.retryAfter : 0;
+    if (this.throttled.size >= MAX_THROTTLES_REMEMBERED) this.throttled.delete(this.throttled.keys().next().value!);
+    this.throttled.delete(key);
+    this.throttled.set(key, now + retryAfter * 1000);
+    await this.d.events.append(this.d.events.make('signin.throttled', { ip: meta.ip, userAgent: meta.userAgent }, {
+      retry_after_seconds: retryAfter, login: login.slice(0, SHOWN_LOGIN),
+    }));
+  }
+
+  private isAdmin(roles: readonly string[]): boolean {
+    return roles.some((r) => this.d.adminRoles.includes(r));
+  }
+}

@@ -1,0 +1,66 @@
+// Email change: the signed-in user (with a fresh token) names a new address; it gets a
+// confirmation link and the old address a notice. The address changes only when the link is
+// used, and then counts as verified; the old address is told again.
+import { WardenError, type JwtClaims } from '@warden/toolkit';
+import type { UserRecord } from '../storage/types.js';
+import { userValues, type AccountEmailDeps } from './account-email.js';
+import { checkToken, consumeToken, newEmailToken, tokenHash } from './email-tokens.js';
+import type { SecurityNotices } from './notices.js';
+import { NO_META, type ClientMeta } from './types.js';
+import { conflict, findUser } from './users.js';
+import { invalid, normaliseEmail } from './validate.js';
+
+const taken = () => new WardenError('ERR_CONFLICT', 'Email already registered', { field: 'new_email' });
+
+export class EmailChange {
+  constructor(private readonly d: AccountEmailDeps, private readonly notices: SecurityNotices) {
+    d.queue.prepareWith('email-change-confirm', async ({ recipient, data }) => {
+      const user = typeof data.user_id === 'string' ? await d.storage.users.findById(data.user_id) : null;
+      if (!user || !user.isActive || user.email === recipient) return null;
+      const { token, hash } = newEmailToken();
+      const now = d.clock();
+      const expiresAt = now + d.verifyTtlMs;
+      await d.storage.emailTokens.issue({ hash, userId: user.id, purpose: 'email', email: recipient, createdAt: now, expiresAt });
+      return {
+        to: recipient,
+        data: { ...userValues(user), new_email: recipient, link: d.links.emailChange(token), token, days: Math.round(d.verifyTtlMs / 86_400_000) },
+        deadline: expiresAt,
+      };
+    });
+  }
+
+  async request(claims: JwtClaims, newEmail: unknown, ip: string | null): Promise<void> {
+    const user = await findUser(this.d.storage.users, claims.sub);
+    if (!user.isActive) throw new WardenError('ERR_USER_INACTIVE');
+    const address = normaliseEmail(newEmail, 'new_email');
+    if (address === user.email) throw invalid('new_email', 'is already the address of this account');
+    const holder = await this.d.storage.users.findByLogin(address);
+    if (holder && holder.id !== user.id && holder.email === address) throw taken();
+    await this.d.limit.hit(address, ip);
+    await this.d.queue.enqueue({ template: 'email-change-confirm', to: address, data: { user_id: user.id }, needsPreparing: true });
+    await this.notices.emailChangeRequested(user, address);
+  }
+
+  async confirm(token: unknown, meta: ClientMeta = NO_META): Promise<UserRecord> {
+    const hash = tokenHash(token);
+    const t = await checkToken(this.d.storage.emailTokens, hash, 'email', this.d.clock());
+    const user = await this.d.storage.users.findById(t.userId);
+    if (!user) throw new WardenError('ERR_EMAIL_TOKEN_INVALID');
+    const holder = await this.d.storage.users.findByLogin(t.email);
+    if (holder && holder.id !== user.id && holder.email === t.email) throw taken();
+    await consumeToken(this.d.storage.emailTokens, hash, 'email', this.d.clock());
+    let updated: UserRecord | null;
+    try {
+      const changed = (r: UserRecord | null) => (r && r.email !== user.email
+        ? [this.d.events.make('email.changed', { actorId: user.id, userId: user.id, ip: meta.ip, userAgent: meta.userAgent }, {})]
+        : []);
+      updated = await this.d.events.write<UserRecord | null>(changed, (emit) => this.d.storage.users.update(user.id, { email: t.email, emailVerified: true }, emit));
+    } catch (e) {
+      const c = conflict(e);
+      throw c instanceof WardenError ? taken() : c;
+    }
+    if (!updated) throw new WardenError('ERR_EMAIL_TOKEN_INVALID');
+    if (user.email !== t.email) await this.notices.emailChanged(updated, user.email);
+    return updated;
+  }
+}

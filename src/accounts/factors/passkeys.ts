@@ -1,0 +1,188 @@
+// Passkeys (WebAuthn Level 2) through @simplewebauthn/server: the options for the browser's
+// navigator.credentials.create/get, and the verification of what it answers. Every challenge is
+// stored server-side and taken (deleted) by the answer that names it, so it works once, within
+// CEREMONY_TTL_MS; signature counters move only forward (a cloned authenticator shows up as a
+// counter that did not), by compare-and-set in storage.
+import {
+  generateAuthenticationOptions, generateRegistrationOptions, verifyAuthenticationResponse, verifyRegistrationResponse,
+  type AuthenticationResponseJSON, type PublicKeyCredentialCreationOptionsJSON, type PublicKeyCredentialRequestOptionsJSON,
+  type RegistrationResponseJSON,
+} from '@simplewebauthn/server';
+import { WardenError } from '@warden/toolkit';
+import type { ChallengeKind, ChallengeStore, FactorStore, PasskeyRecord } from '../../storage/factor-types.js';
+import type { UserRecord } from '../../storage/types.js';
+import { invalid } from '../validate.js';
+
+/** How long a ceremony's challenge stays usable. */
+export const CEREMONY_TTL_MS = 5 * 60_000;
+const MAX_NAME_LENGTH = 64;
+
+export interface PasskeySettings {
+  /** WEBAUTHN_RP_ID: the domain passkeys are bound to. */
+  rpId: string;
+  /** Shown by the browser and the authenticator (MFA_ISSUER). */
+  rpName: string;
+  /** WEBAUTHN_ORIGINS: the pages a ceremony may come from. */
+  origins: readonly string[];
+}
+
+export interface PasskeysDeps {
+  storage: { factors: FactorStore; challenges: ChallengeStore };
+  clock: () => number;
+  settings: PasskeySettings;
+}
+
+/** Who an assertion must come from: a given user's passkey (second factor), or anyone's discoverable one (passwordless). */
+export type AssertionPurpose = { kind: 'second_factor'; userId: string } | { kind: 'login' };
+
+export interface VerifiedAssertion {
+  passkey: PasskeyRecord;
+  /** RFC 8176: a key bound to one authenticator (hwk), or a synced one (swk). */
+  method: 'hwk' | 'swk';
+}
+
+/** The user handle a passkey carries: the user's id, as UTF-8 bytes. */
+const userHandle = (userId: string): Uint8Array => new TextEncoder().encode(userId);
+
+export class Passkeys {
+  constructor(private readonly d: PasskeysDeps) {}
+
+  /** Options for navigator.credentials.create(): a discoverable credential when the authenticator can keep one. */
+  async registrationOptions(user: UserRecord, existing: readonly PasskeyRecord[]): Promise<PublicKeyCredentialCreationOptionsJSON> {
+    const options = await generateRegistrationOptions({
+      rpName: this.d.settings.rpName,
+      rpID: this.d.settings.rpId,
+      userName: user.username,
+      userID: userHandle(user.id) as Parameters<typeof generateRegistrationOptions>[0]['userID'],
+      userDisplayName: user.fullName ?? user.email,
+      attestationType: 'none',
+      excludeCredentials: existing.map((p) => ({ id: p.id, transports: p.transports })),
+      authenticatorSelection: { residentKey: 'preferred', userVerification: 'preferred' },
+      timeout: CEREMONY_TTL_MS,
+    });
+    await this.remember(options.challenge, 'passkey_register', user.id);
+    return options;
+  }
+
+  /** Verifies a registration answer to this user's challenge; the new passkey, not yet stored. */
+  async verifyRegistration(user: UserRecord, response: unknown, name: unknown): Promise<PasskeyRecord> {
+    const label = name === undefined || name === null ? null : typeof name === 'string' && name.trim().length <= MAX_NAME_LENGTH ? name.trim() || null : badName();
+    const answer = asCredential(response) as RegistrationResponseJSON | null;
+    const challenge = answer && challengeOf(answer);
+    const taken = challenge ? await this.d.storage.challenges.take(challenge, 'passkey_register', this.d.clock()) : null;
+    if (answer === null || challenge === null || taken === null || taken.userId !== user.id) {
+      throw invalid('response', 'is not an answer to a live registration challenge of yours; ask for new options');
+    }
+    let verified;
+    try {
+      verified = await verifyRegistrationResponse({
+        response: answer, expectedChallenge: challenge, expectedOrigin: [...this.d.settings.origins], expectedRPID: this.d.settings.rpId,
+        requireUserVerification: false,
+      });
+    } catch {
+      verified = { verified: false as const };
+    }
+    if (!verified.verified) throw invalid('response', 'the passkey could not be verified (origin, relying party or signature)');
+    const info = verified.registrationInfo;
+    return {
+      id: info.credential.id,
+      userId: user.id,
+      publicKey: Buffer.from(info.credential.publicKey).toString('base64url'),
+      signCount: info.credential.counter,
+      transports: (info.credential.transports ?? []).filter((t) => typeof t === 'string').slice(0, 8),
+      deviceType: info.credentialDeviceType,
+      backedUp: info.credentialBackedUp,
+      name: label,
+      createdAt: this.d.clock(),
+      lastUsedAt: null,
+    };
+  }
+
+  /** Options for navigator.credentials.get(): the user's passkeys (second factor), or any discoverable one (passwordless). */
+  async assertionOptions(purpose: AssertionPurpose, allowed: readonly PasskeyRecord[] = []): Promise<PublicKeyCredentialRequestOptionsJSON> {
+    const options = await generateAuthenticationOptions({
+      rpID: this.d.settings.rpId,
+      allowCredentials: purpose.kind === 'login' ? [] : allowed.map((p) => ({ id: p.id, transports: p.transports })),
+      // Alone, a passkey must be two factors: the device checks a PIN or a biometric.
+      userVerification: purpose.kind === 'login' ? 'required' : 'preferred',
+      timeout: CEREMONY_TTL_MS,
+    });
+    await this.remember(options.challenge, kindOf(purpose), purpose.kind === 'login' ? null : purpose.userId);
+    return options;
+  }
+
+  /** Verifies an assertion against its live challenge and the stored passkey, and moves the counter; ERR_PASSKEY_INVALID otherwise. */
+  async verifyAssertion(response: unknown, purpose: AssertionPurpose): Promise<VerifiedAssertion> {
+    const answer = asCredential(response) as AuthenticationResponseJSON | null;
+    const challenge = answer && challengeOf(answer);
+    if (answer === null || challenge === null) throw new WardenError('ERR_PASSKEY_INVALID');
+    const now = this.d.clock();
+    const taken = await this.d.storage.challenges.take(challenge, kindOf(purpose), now);
+    if (taken === null || (purpose.kind === 'second_factor' && taken.userId !== purpose.userId)) throw new WardenError('ERR_PASSKEY_INVALID');
+    const passkey = await this.d.storage.factors.getPasskey(answer.id);
+    if (passkey === null || (purpose.kind === 'second_factor' && passkey.userId !== purpose.userId)) throw new WardenError('ERR_PASSKEY_INVALID');
+    const handle = answer.response.userHandle;
+    if (purpose.kind === 'login' && handle !== undefined && handle !== Buffer.from(userHandle(passkey.userId)).toString('base64url')) {
+      throw new WardenError('ERR_PASSKEY_INVALID');
+    }
+    let result;
+    try {
+      result = await verifyAuthenticationResponse({
+        response: answer, expectedChallenge: challenge, expectedOrigin: [...this.d.settings.origins], expectedRPID: this.d.settings.rpId,
+        credential: { id: passkey.id, publicKey: Buffer.from(passkey.publicKey, 'base64url'), counter: passkey.signCount, transports: passkey.transports },
+        requireUserVerification: purpose.kind === 'login',
+      });
+    } catch {
+      // A bad signature, origin or relying party, or a counter that did not move forward (a clone).
+      throw new WardenError('ERR_PASSKEY_INVALID');
+    }
+    if (!result.verified) throw new WardenError('ERR_PASSKEY_INVALID');
+    const info = result.authenticationInfo;
+    if (!(await this.d.storage.factors.usePasskey(passkey.id, passkey.signCount, info.newCounter, info.credentialBackedUp, now))) {
+      throw new WardenError('ERR_PASSKEY_INVALID'); // another use moved the counter first
+    }
+    return {
+      passkey: { ...passkey, signCount: info.newCounter, backedUp: info.credentialBackedUp, lastUsedAt: now },
+      method: passkey.deviceType === 'singleDevice' ? 'hwk' : 'swk',
+    };
+  }
+
+  private async remember(challenge: string, kind: ChallengeKind, userId: string | null): Promise<void> {
+    const now = this.d.clock();
+    await this.d.storage.challenges.put({ id: challenge, kind, userId, createdAt: now, expiresAt: now + CEREMONY_TTL_MS });
+  }
+}
+
+function kindOf(purpose: AssertionPurpose): ChallengeKind {
+  return purpose.kind === 'login' ? 'passkey_login' : 'passkey_second_factor';
+}
+
+function badName(): never {
+  throw invalid('name', `must be a string of at most ${MAX_NAME_LENGTH} characters`);
+}
+
+const B64URL = /^[A-Za-z0-9_-]+$/;
+
+/** The credential's outer shape (the library checks the rest); null when it is not one. */
+function asCredential(v: unknown): (RegistrationResponseJSON | AuthenticationResponseJSON) | null {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return null;
+  const c = v as Record<string, unknown>;
+  const r = c.response as Record<string, unknown> | null | undefined;
+  if (typeof c.id !== 'string' || c.id.length > 1400 || !B64URL.test(c.id) || c.type !== 'public-key') return null;
+  if (r === null || typeof r !== 'object' || Array.isArray(r) || typeof r.clientDataJSON !== 'string') return null;
+  for (const value of Object.values(r)) {
+    if (value !== undefined && value !== null && typeof value !== 'string' && !Array.isArray(value)) return null;
+  }
+  if (r.userHandle !== undefined && typeof r.userHandle !== 'string') return null;
+  return { clientExtensionResults: {}, rawId: c.id, ...c } as unknown as RegistrationResponseJSON;
+}
+
+/** The challenge the browser signed over, read from clientDataJSON; the library compares it again. */
+function challengeOf(answer: { response: { clientDataJSON: string } }): string | null {
+  try {
+    const data = JSON.parse(Buffer.from(answer.response.clientDataJSON, 'base64url').toString('utf8')) as { challenge?: unknown };
+    return typeof data.challenge === 'string' && data.challenge.length <= 256 && B64URL.test(data.challenge) ? data.challenge : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,57 @@
+// TOTP secrets at rest: AES-256-GCM (node:crypto), so a database dump alone does not yield them.
+// The key is MFA_ENCRYPTION_KEY, or derived with HKDF-SHA-256 from the signing key's own secret
+// material (the HMAC secret, or the PKCS#8 bytes of an asymmetric private key): a dump holds no
+// part of either. Each sealed value names its key by a short keyed fingerprint, so a value sealed
+// under another key is recognised as such instead of failing as if tampered with; and its
+// associated data binds it to one user's one factor, so rows swapped in the database do not open.
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
+
+const VERSION = 'v1';
+const IV_BYTES = 12; // GCM's standard nonce
+const TAG_BYTES = 16;
+
+export class SecretBox {
+  private readonly id: string;
+
+  constructor(private readonly key: Buffer) {
+    if (key.length !== 32) throw new Error('SecretBox needs a 32-byte key');
+    this.id = createHmac('sha256', key).update('warden secret-box key id').digest('base64url').slice(0, 8);
+  }
+
+  /** `v1.<key id>.<iv>.<ciphertext+tag>`, base64url parts. */
+  seal(plain: Uint8Array, context: string): string {
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', this.key, iv, { authTagLength: TAG_BYTES });
+    cipher.setAAD(Buffer.from(context));
+    const body = Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+    return [VERSION, this.id, iv.toString('base64url'), body.toString('base64url')].join('.');
+  }
+
+  /** The plain bytes; 'other-key' when sealed under another key, null when malformed or tampered with. */
+  open(sealed: string, context: string): Buffer | 'other-key' | null {
+    const [version, id, ivText, bodyText, ...rest] = sealed.split('.');
+    if (version !== VERSION || ivText === undefined || bodyText === undefined || rest.length > 0) return null;
+    if (id !== this.id) return 'other-key';
+    const iv = Buffer.from(ivText, 'base64url');
+    const body = Buffer.from(bodyText, 'base64url');
+    if (iv.length !== IV_BYTES || body.length <= TAG_BYTES) return null;
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', this.key, iv, { authTagLength: TAG_BYTES });
+      decipher.setAAD(Buffer.from(context));
+      decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
+      return Buffer.concat([decipher.update(body.subarray(0, body.length - TAG_BYTES)), decipher.final()]);
+    } catch {
+      return null;
+    }
+  }
+}
+
+/**
+ * A 256-bit key derived from a signing key's secret material with HKDF-SHA-256 (RFC 5869). The
+ * signing key changes, so does this: MFA_ENCRYPTION_KEY is for deployments that rotate keys.
+ */
+export function deriveFromSigningKey(signingKey: KeyObject): Buffer {
+  const material = signingKey.type === 'secret' ? signingKey.export() : signingKey.export({ format: 'der', type: 'pkcs8' });
+  const salt = createHash('sha256').update('warden').digest();
+  return Buffer.from(hkdfSync('sha256', material, salt, 'warden mfa secret encryption v1', 32));
+}

@@ -1,0 +1,114 @@
+/**
+ * Verifying password hashes written by the Python apps whose users move to Warden (werkzeug/Flask,
+ * passlib/FastAPI, Django, python-bcrypt, argon2-cffi). Verification only: a successful sign-in
+ * should re-hash the password with Warden's own argon2id.
+ *
+ *   identifyHash(stored): { format } | null
+ *     Names the layout from its prefix alone (no parsing, no work); null when nothing matches.
+ *     Warden's own `$argon2id$…` hashes are also 'argon2'.
+ *
+ *   inspectLegacyHash(stored): { format } | Refusal
+ *     Parses the stored hash as verifyLegacyHash would, without hashing anything: whether it could
+ *     ever be verified (bulk import refuses a row whose hash cannot).
+ *
+ *   verifyLegacyHash(stored, password): Promise<LegacyVerifyResult>
+ *     { ok: true | false, format }              the hash parsed and the password was checked
+ *     { error: 'malformed', format?, reason }   a known layout with a bad field (truncated, bad
+ *                                               base64, non-numeric or zero-padded numbers, empty
+ *                                               salt where the library requires one, …)
+ *     { error: 'unsupported', format?, reason } an unknown layout, or a known one this code does
+ *                                               not verify (e.g. $2x$, werkzeug's parameterless forms)
+ *     { error: 'too_costly', format, reason }   parameters beyond LIMITS (common.ts); refused while
+ *                                               parsing, before any hashing starts
+ *   It never throws or rejects because of the stored hash or the password. It rejects only if the
+ *   machinery fails (a SHA-crypt worker thread cannot start). Every hash's work runs off the event
+ *   loop (node:crypto's async pbkdf2/scrypt and the argon2/bcrypt bindings on the libuv pool,
+ *   SHA-crypt in a worker thread); digests are compared in constant time.
+ *
+ * Passwords are encoded as UTF-8, as all these libraries do. A password with a lone UTF-16
+ * surrogate cannot have been hashed by them (Python refuses to encode it), so it never matches.
+ */
+import { prepareArgon2 } from './argon2.js';
+import { prepareBcrypt } from './bcrypt.js';
+import { HashRejected, refuse, type LegacyFormat, type Prepared, type Refusal } from './common.js';
+import { prepareDjangoArgon2, prepareDjangoBcrypt, prepareDjangoPbkdf2 } from './django.js';
+import { preparePasslibBcryptSha256, preparePasslibPbkdf2 } from './passlib.js';
+import { prepareShaCrypt } from './sha-crypt.js';
+import { prepareWerkzeugPbkdf2, prepareWerkzeugScrypt } from './werkzeug.js';
+
+export { LIMITS } from './common.js';
+export type { LegacyFormat, Refusal } from './common.js';
+
+export type LegacyVerifyResult = { ok: boolean; format: LegacyFormat } | Refusal;
+
+// Longer than any stored hash these libraries write (passlib's longest, pbkdf2 with its maximum
+// 1024-byte salt, is under 1,500 characters).
+const MAX_STORED_LENGTH = 4096;
+
+type Rule = [RegExp, LegacyFormat, (stored: string) => Prepared | Refusal];
+
+const notVerified = (format: LegacyFormat, reason: string) => () => refuse('unsupported', format, reason);
+
+// First match wins. Prefixes are distinct except "scrypt$", shared by werkzeug's parameterless
+// form and Django's (4.2+) scrypt$N$salt$r$p$hash.
+const RULES: Rule[] = [
+  [/^\$2[abxy]?\$/, 'bcrypt', (s) => prepareBcrypt(s)],
+  [/^\$bcrypt-sha256\$/, 'passlib-bcrypt-sha256', preparePasslibBcryptSha256],
+  [/^\$pbkdf2(?:-sha256|-sha512)?\$/, 'passlib-pbkdf2', preparePasslibPbkdf2],
+  [/^\$5\$/, 'sha256-crypt', prepareShaCrypt],
+  [/^\$6\$/, 'sha512-crypt', prepareShaCrypt],
+  [/^\$argon2(?:i|d|id)\$/, 'argon2', (s) => prepareArgon2(s)],
+  [/^pbkdf2[:$]/, 'werkzeug-pbkdf2', prepareWerkzeugPbkdf2],
+  [/^scrypt:/, 'werkzeug-scrypt', prepareWerkzeugScrypt],
+  [/^scrypt(?:\$[^$]*){5}$/, 'django-scrypt', notVerified('django-scrypt', "Django 4.2+'s scrypt hasher is not verified yet")],
+  [/^scrypt\$/, 'werkzeug-scrypt', prepareWerkzeugScrypt],
+  [/^pbkdf2_sha(?:256|1)\$/, 'django-pbkdf2', prepareDjangoPbkdf2],
+  [/^bcrypt_sha256\$/, 'django-bcrypt-sha256', prepareDjangoBcrypt],
+  [/^bcrypt\$/, 'django-bcrypt', prepareDjangoBcrypt],
+  [/^argon2\$/, 'django-argon2', prepareDjangoArgon2],
+  // werkzeug < 3's salted HMAC (generate_password_hash(method="sha256")), Django's salted and
+  // unsalted digests, werkzeug's "plain": single fast digests, deliberately not accepted.
+  [
+    /^(?:md5|sha1|sha224|sha256|sha384|sha512|unsalted_md5|unsalted_sha1|crypt|plain)\$/,
+    'legacy-digest',
+    notVerified('legacy-digest', 'a single fast digest (werkzeug < 3 method="sha256", Django sha1/md5/crypt): not accepted'),
+  ],
+];
+
+function rule(stored: string): Rule | undefined {
+  return RULES.find(([re]) => re.test(stored));
+}
+
+/** The layout a stored hash claims by its prefix, or null if it is none this module knows. */
+export function identifyHash(stored: string): { format: LegacyFormat } | null {
+  if (typeof stored !== 'string') return null;
+  const r = rule(stored);
+  return r ? { format: r[1] } : null;
+}
+
+function prepare(stored: string): Prepared | Refusal {
+  if (typeof stored !== 'string') return refuse('malformed', undefined, 'stored hash is not a string');
+  const r = rule(stored);
+  if (!r) return refuse('unsupported', undefined, 'not a recognised password hash format');
+  if (stored.length > MAX_STORED_LENGTH) return refuse('malformed', r[1], `longer than ${MAX_STORED_LENGTH} characters`);
+  return r[2](stored);
+}
+
+/** The layout of a stored hash that parses and is within the limits, or why it would be refused. No hashing. */
+export function inspectLegacyHash(stored: string): { format: LegacyFormat } | Refusal {
+  const prepared = prepare(stored);
+  return 'error' in prepared ? prepared : { format: prepared.format };
+}
+
+/** Checks `password` against a stored legacy hash. See the header for the results. */
+export async function verifyLegacyHash(stored: string, password: string): Promise<LegacyVerifyResult> {
+  const prepared = prepare(stored);
+  if ('error' in prepared) return prepared;
+  if (typeof password !== 'string' || /\p{Cs}/u.test(password)) return { ok: false, format: prepared.format };
+  try {
+    return { ok: await prepared.check(Buffer.from(password, 'utf8')), format: prepared.format };
+  } catch (e) {
+    if (e instanceof HashRejected) return refuse('malformed', prepared.format, e.message);
+    throw e;
+  }
+}

@@ -1,0 +1,361 @@
+// Bulk import of users from the system Warden replaces (`warden import`). Each row is checked with
+// the sign-up rules, matched against the users already stored (by id, by legacy id, or by email
+// when the row has no id) and created, updated (only with `update`) or left as it is. A row that
+// cannot be imported is rejected with its reason and nothing of it is written; the others go on.
+// Rows come in batches; a batch's new users are inserted in one transaction. One UserImport is one
+// run: it remembers which rows claimed which keys, so a duplicate later in the input is named.
+import { createHash, randomUUID } from 'node:crypto';
+import { WardenError } from '@warden/toolkit';
+import type { Revoker } from '../revocation/revoker.js';
+import { UniqueViolation, type NewUser, type Storage, type UserPatch, type UserRecord } from '../storage/types.js';
+import { booleanValue, isBlank, rolesValue, textValue, timeValue } from './import-values.js';
+import type { PasswordHasher } from './password-hasher.js';
+import type { Retention } from './retention.js';
+import type { EventLog } from '../events/log.js';
+import type { Sessions } from './sessions.js';
+import { describeStoredHash } from './stored-hash.js';
+import { isUuid } from './users.js';
+import { invalid, normaliseEmail, requireString, validateFullName, validatePassword, validateRoles, validateUsername } from './validate.js';
+import type { ImportField } from './import-fields.js';
+
+export { IMPORT_FIELDS, type ImportField } from './import-fields.js';
+
+export interface ImportRow {
+  /** Where the row is in the input, for the report ("line 12", "row 5"). */
+  ref: string;
+  fields: Partial<Record<ImportField, unknown>>;
+  /** Roles from elsewhere than the row's own `roles` (a join table), added to them. */
+  extraRoles?: readonly string[];
+  /** Roles granted when a column is true (e.g. is_superuser as "admin"). */
+  roleFlags?: readonly { role: string; value: unknown }[];
+}
+
+export type ImportAction = 'created' | 'updated' | 'unchanged' | 'rejected';
+
+export interface ImportOutcome {
+  ref: string;
+  action: ImportAction;
+  /** The Warden user id (absent for a rejected row that matched no user). */
+  id?: string;
+  /** The row's own id when it was not a UUID (kept as the user's legacy id). */
+  legacyId?: string;
+  /** Why the row was rejected. */
+  reason?: string;
+}
+
+export interface UserImportDeps {
+  storage: Pick<Storage, 'users'>;
+  /** One user.imported per user written: with an update; right after a batch's bulk insert (which runs in its own worker). */
+  events: EventLog;
+  hasher: PasswordHasher;
+  sessions: Sessions;
+  revoker: Revoker;
+  retention: Retention;
+  clock: () => number;
+  defaultRoles: readonly string[];
+  passwordMaxLength: number;
+}
+
+export interface UserImportOptions {
+  /** Overwrite users that already exist (default: leave them as they are). */
+  update: boolean;
+  /** Check and match everything, write nothing, hash nothing. */
+  dryRun: boolean;
+}
+
+/** A batch checked and matched, waiting to be written. */
+export interface PreparedBatch {
+  outcomes: ImportOutcome[];
+  creates: { i: number; user: NewUser; password: string | undefined }[];
+  updates: { i: number; before: UserRecord; patch: UserPatch; password: string | undefined }[];
+}
+
+/** A row that passed the field rules. */
+interface Candidate {
+  ref: string;
+  id: string | undefined; // a UUID given by the row
+  legacyId: string | undefined; // a non-UUID id given by the row
+  username: string | undefined; // given by the row
+  usernameChoices: string[]; // derived from the email when the row gives none: the plain one, then a suffixed one
+  email: string;
+  passwordHash: string | undefined;
+  password: string | undefined;
+  fullName: string | null;
+  roles: string[];
+  isActive: boolean;
+  createdAt: number | undefined;
+}
+
+const MAX_LEGACY_ID_LENGTH = 255;
+
+export class UserImport {
+  // What earlier rows of this run (kept, updated or created) claimed.
+  private readonly refOf = new Map<string, string>(); // Warden id -> the row's ref
+  private readonly claimedLegacy = new Map<string, string>(); // legacy id -> ref
+  private readonly claimedEmails = new Map<string, string>(); // email -> Warden id
+  private readonly claimedNames = new Map<string, string>(); // lower-cased username -> Warden id
+  private startedEmpty: boolean | undefined;
+
+  constructor(private readonly d: UserImportDeps, private readonly o: UserImportOptions) {}
+
+  /** Imports one batch; one outcome per row, in order. */
+  async batch(rows: readonly ImportRow[]): Promise<ImportOutcome[]> {
+    return this.write(await this.prepare(rows));
+  }
+
+  /**
+   * Checks and matches one batch and decides each row's fate (remembering what it claims), without
+   * writing. Batches must be prepared in input order; the writing of one may overlap the
+   * preparing of the next (what it claims is remembered here already), never the writing.
+   */
+  async prepare(rows: readonly ImportRow[]): Promise<PreparedBatch> {
+    const outcomes: ImportOutcome[] = rows.map((r) => ({ ref: r.ref, action: 'rejected' }));
+    const candidates: (Candidate | undefined)[] = rows.map((row, i) => {
+      try {
+        return this.candidate(row);
+      } catch (e) {
+        outcomes[i]!.reason = reasonOf(e);
+        // The row's own id, to find it by: as id when a UUID, else as legacy id.
+        const id = row.fields.id;
+        if (!isBlank(id) && (typeof id === 'string' || typeof id === 'number')) outcomes[i]![isUuid(String(id).trim()) ? 'id' : 'legacyId'] = String(id).trim();
+        return undefined;
+      }
+    });
+
+    const valid = candidates.filter((c): c is Candidate => c !== undefined);
+    // Into a database that had no user when the run began, every stored user is one this run
+    // created (and remembers) or one signed up meanwhile (the insert skips it): no lookups needed.
+    this.startedEmpty ??= (await this.d.storage.users.count()) === 0;
+    const stored = this.startedEmpty ? [] : await this.d.storage.users.findByKeys({
+      ids: valid.flatMap((c) => (c.id ? [c.id] : [])),
+      legacyIds: valid.flatMap((c) => (c.legacyId ? [c.legacyId] : [])),
+      emails: valid.map((c) => c.email),
+      usernames: valid.flatMap((c) => (c.username ? [c.username] : c.usernameChoices)),
+    });
+    const existing = new Index(stored);
+
+    const creates: PreparedBatch['creates'] = [];
+    const updates: PreparedBatch['updates'] = [];
+    candidates.forEach((c, i) => {
+      if (!c) return;
+      const out = outcomes[i]!;
+      if (c.legacyId) out.legacyId = c.legacyId;
+      try {
+        const match = c.id ? existing.byId.get(c.id) : c.legacyId ? existing.byLegacy.get(c.legacyId) : existing.byEmail.get(c.email);
+        this.checkNotClaimed(c, match?.id);
+        if (match) {
+          out.id = match.id;
+          const patch = this.o.update ? this.patchFor(c, match, existing) : {};
+          this.claim(c, match.id, patch.username ?? match.username);
+          // A plain password may or may not be the stored one: applyUpdate checks (not in a dry run).
+          if (!this.o.update || (Object.keys(patch).length === 0 && c.password === undefined)) {
+            out.action = 'unchanged';
+          } else {
+            out.action = 'updated';
+            updates.push({ i, before: match, patch, password: c.password });
+          }
+          return;
+        }
+        const taken = existing.byEmail.get(c.email);
+        if (taken) throw invalid('email', `already registered to another user (${taken.id})`);
+        const username = this.pickUsername(c, existing, undefined);
+        const user: NewUser = {
+          id: c.id ?? randomUUID(), legacyId: c.legacyId ?? null, username, email: c.email, fullName: c.fullName,
+          roles: c.roles, isActive: c.isActive, passwordHash: c.passwordHash ?? '',
+          ...(c.createdAt !== undefined ? { createdAt: c.createdAt } : {}),
+        };
+        out.id = user.id;
+        out.action = 'created';
+        creates.push({ i, user, password: c.password });
+        this.claim(c, user.id, username);
+      } catch (e) {
+        out.action = 'rejected';
+        out.reason = reasonOf(e);
+      }
+    });
+    return { outcomes, creates, updates };
+  }
+
+  /** Writes a prepared batch (nothing in a dry run): new users in one transaction, then updates. */
+  async write({ outcomes, creates, updates }: PreparedBatch): Promise<ImportOutcome[]> {
+    if (this.o.dryRun) return outcomes;
+
+    // Plain passwords are hashed now, in parallel (the hasher bounds how many run at once).
+    await Promise.all(creates.map(async (c) => {
+      if (c.password !== undefined) c.user.passwordHash = await this.d.hasher.hash(c.password);
+    }));
+    const inserted = new Set(await this.d.storage.users.insertMany(creates.map((c) => c.user)));
+    const imported = creates.filter((c) => inserted.has(c.user.id)).map((c) => this.d.events.make('user.imported', { userId: c.user.id }, { action: 'created' }));
+    if (imported.length > 0) await this.d.events.append(...imported);
+    for (const c of creates) {
+      if (inserted.has(c.user.id)) continue;
+      // Taken between the lookup and the insert (a sign-up meanwhile): nothing was written.
+      Object.assign(outcomes[c.i]!, { action: 'rejected', reason: 'collides with a user stored meanwhile (id, username, email or legacy id); run the import again' });
+    }
+    for (const u of updates) {
+      try {
+        await this.applyUpdate(u.before, u.patch, u.password, outcomes[u.i]!);
+      } catch (e) {
+        Object.assign(outcomes[u.i]!, { action: 'rejected', reason: reasonOf(e) });
+      }
+    }
+    return outcomes;
+  }
+
+  /** The row's fields, checked with the sign-up rules. Throws ERR_VALIDATION naming the field. */
+  private candidate(row: ImportRow): Candidate {
+    const f = row.fields;
+    let id: string | undefined;
+    let legacyId: string | undefined;
+    if (!isBlank(f.id)) {
+      const raw = textValue(f.id, 'id');
+      if (isUuid(raw)) id = raw.toLowerCase();
+      else {
+        requireString(raw, 'id');
+        if (raw.length > MAX_LEGACY_ID_LENGTH) throw invalid('id', `must be at most ${MAX_LEGACY_ID_LENGTH} characters`);
+        legacyId = raw;
+      }
+    }
+    if (isBlank(f.email)) throw invalid('email', 'is required');
+    const email = normaliseEmail(f.email);
+    const username = isBlank(f.username) ? undefined : validateUsername(f.username);
+
+    let passwordHash: string | undefined;
+    let password: string | undefined;
+    if (!isBlank(f.password_hash)) {
+      passwordHash = requireString(f.password_hash, 'password_hash').trim();
+      const info = describeStoredHash(passwordHash);
+      if (!info.usable) throw invalid('password_hash', `${info.format === 'unknown' ? 'not a password hash Warden can verify' : `${info.format} hash`} (${info.problem})`);
+    } else if (!isBlank(f.password)) {
+      password = validatePassword(f.password, this.d.passwordMaxLength);
+    } else {
+      throw invalid('password_hash', 'is required (or a plain password in "password")');
+    }
+
+    const given = isBlank(f.roles) ? [] : validateRoles(rolesValue(f.roles));
+    const flagged = (row.roleFlags ?? []).filter((f) => !isBlank(f.value) && booleanValue(f.value, `role:${f.role}`)).map((f) => f.role);
+    const roles = validateRoles([...given, ...(row.extraRoles ?? []), ...flagged]);
+    return {
+      ref: row.ref, id, legacyId, username, usernameChoices: username ? [] : usernamesFromEmail(email), email, passwordHash, password,
+      fullName: isBlank(f.full_name) ? null : validateFullName(textValue(f.full_name, 'full_name')),
+      roles: roles.length > 0 ? roles : [...this.d.defaultRoles],
+      isActive: isBlank(f.is_active) ? true : booleanValue(f.is_active, 'is_active'),
+      createdAt: isBlank(f.created_at) ? undefined : timeValue(f.created_at, 'created_at'),
+    };
+  }
+
+  /** Refuses a row whose id, legacy id, email or username an earlier row of this run already claimed. */
+  private checkNotClaimed(c: Candidate, matchedId: string | undefined): void {
+    const earlier = (ref: string | undefined, what: string) => {
+      if (ref !== undefined) throw new WardenError('ERR_VALIDATION', `${what} as ${ref}`);
+    };
+    if (c.id) earlier(this.refOf.get(c.id), 'same id');
+    if (c.legacyId) earlier(this.claimedLegacy.get(c.legacyId), 'same id');
+    if (matchedId !== undefined) earlier(this.refOf.get(matchedId), 'same user');
+    const byEmail = this.claimedEmails.get(c.email);
+    if (byEmail !== undefined && byEmail !== matchedId) earlier(this.refOf.get(byEmail), 'email: same email');
+    const byName = c.username === undefined ? undefined : this.claimedNames.get(c.username.toLowerCase());
+    if (byName !== undefined && byName !== matchedId) earlier(this.refOf.get(byName), 'username: same username');
+  }
+
+  private claim(c: Candidate, id: string, username: string): void {
+    this.refOf.set(id, c.ref);
+    if (c.legacyId) this.claimedLegacy.set(c.legacyId, c.ref);
+    this.claimedEmails.set(c.email, id);
+    this.claimedNames.set(username.toLowerCase(), id);
+  }
+
+  /** The row's username, or the first name derived from its email that no other user holds. */
+  private pickUsername(c: Candidate, existing: Index, self: string | undefined): string {
+    const free = (name: string) => {
+      const holder = existing.byName.get(name.toLowerCase())?.id ?? this.claimedNames.get(name.toLowerCase());
+      return holder === undefined || holder === self;
+    };
+    if (c.username !== undefined) {
+      if (!free(c.username)) throw invalid('username', 'already registered to another user');
+      return c.username;
+    }
+    const name = c.usernameChoices.find(free);
+    if (name === undefined) throw invalid('username', `none given, and the ones made from the email (${c.usernameChoices.join(', ')}) are taken`);
+    return name;
+  }
+
+  /** What --update changes on a stored user: only what differs. */
+  private patchFor(c: Candidate, u: UserRecord, existing: Index): UserPatch {
+    const patch: UserPatch = {};
+    if (c.email !== u.email) {
+      const holder = existing.byEmail.get(c.email);
+      if (holder && holder.id !== u.id) throw invalid('email', `already registered to another user (${holder.id})`);
+      patch.email = c.email;
+    }
+    if (c.username !== undefined && c.username !== u.username) patch.username = this.pickUsername(c, existing, u.id);
+    if (c.fullName !== u.fullName) patch.fullName = c.fullName;
+    if (!sameSet(c.roles, u.roles)) patch.roles = c.roles;
+    if (c.isActive !== u.isActive) patch.isActive = c.isActive;
+    if (c.passwordHash !== undefined && c.passwordHash !== u.passwordHash) patch.passwordHash = c.passwordHash;
+    return patch;
+  }
+
+  /** Writes an update and refuses tokens as an administrator's change would. */
+  private async applyUpdate(before: UserRecord, patch: UserPatch, password: string | undefined, out: ImportOutcome): Promise<void> {
+    // A plain password that the stored hash already matches changes nothing (a rerun stays a no-op).
+    if (password !== undefined && !(await this.d.hasher.verify(before.passwordHash, password, { userId: before.id }))) {
+      patch.passwordHash = await this.d.hasher.hash(password);
+    }
+    if (Object.keys(patch).length === 0) {
+      out.action = 'unchanged';
+      return;
+    }
+    let after: UserRecord | null;
+    try {
+      const fields = Object.keys(patch).map((k) => (k === 'passwordHash' ? 'password' : k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)));
+      const imported = (r: UserRecord | null) => (r ? [this.d.events.make('user.imported', { userId: before.id }, { action: 'updated', fields })] : []);
+      after = await this.d.events.write<UserRecord | null>(imported, (emit) => this.d.storage.users.update(before.id, patch, emit));
+    } catch (e) {
+      if (e instanceof UniqueViolation) throw invalid(e.field, 'already registered to another user');
+      throw e;
+    }
+    if (!after) throw new WardenError('ERR_USER_NOT_FOUND', 'the user was deleted during the import');
+    const now = this.d.clock();
+    if (patch.roles !== undefined) await this.d.revoker.overrideRoles(before.id, patch.roles, this.d.retention.roleOverride(now));
+    if ((patch.isActive === false && before.isActive) || patch.passwordHash !== undefined) {
+      await this.d.sessions.refuseAllTokens(before.id, 'import');
+    }
+  }
+}
+
+/** Stored users by each key a row can match on. */
+class Index {
+  readonly byId = new Map<string, UserRecord>();
+  readonly byLegacy = new Map<string, UserRecord>();
+  readonly byEmail = new Map<string, UserRecord>();
+  readonly byName = new Map<string, UserRecord>();
+  constructor(users: readonly UserRecord[]) {
+    for (const u of users) {
+      this.byId.set(u.id, u);
+      if (u.legacyId !== null) this.byLegacy.set(u.legacyId, u);
+      this.byEmail.set(u.email, u);
+      this.byName.set(u.username.toLowerCase(), u);
+    }
+  }
+}
+
+/**
+ * Usernames for a row without one (fastapi-users keeps only emails): the email's local part made to
+ * fit the username rule, then the same with a suffix from the email's hash, used when the first is
+ * taken. Deterministic, so a rerun makes the same choice.
+ */
+export function usernamesFromEmail(email: string): string[] {
+  const base = email.slice(0, email.lastIndexOf('@')).replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 57);
+  const suffixed = `${base}-${createHash('sha256').update(email).digest('hex').slice(0, 6)}`;
+  return base.length >= 3 ? [base, suffixed] : [suffixed];
+}
+
+function reasonOf(e: unknown): string {
+  if (e instanceof WardenError) return e.message;
+  throw e; // not a row's fault: the import stops (storage down, say)
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x) => b.includes(x));
+}

@@ -1,0 +1,123 @@
+// The account services, composed: credentials (a person's own account), sessions (the session
+// lifecycle) and admin (user administration), sharing one storage, one hasher, one clock and one
+// retention policy for revocation records. No HTTP here: callers pass plain values and get plain
+// values or a WardenError back.
+import type { TokenIssuer, VerifiedToken } from '@warden/toolkit';
+import { EventLog } from '../events/log.js';
+import type { Revoker } from '../revocation/revoker.js';
+import type { Storage } from '../storage/types.js';
+import { createAccountEmail, type AccountEmail, type AccountEmailOptions } from './account-email.js';
+import { UserAdmin } from './admin.js';
+import type { ClaimsHook } from './claims-hook.js';
+import { Credentials } from './credentials.js';
+import { Passkeys } from './factors/passkeys.js';
+import { SecondFactors, type FactorAuditEvent } from './factors/second-factors.js';
+import { SecretBox } from './factors/secret-box.js';
+import { UserImport, type UserImportOptions } from './importer.js';
+import type { PasswordHasher } from './password-hasher.js';
+import { retention } from './retention.js';
+import { Sessions } from './sessions.js';
+import type { SignInThrottle } from './throttle.js';
+
+export type { Actor, ClientMeta, LogoutScope, SignUpInput, SystemActor, TokenPair, UserActor } from './types.js';
+export { NO_META } from './types.js';
+export type { PasswordHasher } from './password-hasher.js';
+export { Credentials, CONFIGURED_ADMIN, type SignInResult } from './credentials.js';
+export { SecondFactors, MFA_TOKEN_TTL_SECONDS, type FactorList, type MfaRequired, type SecondFactorName } from './factors/second-factors.js';
+export { deriveFromSigningKey } from './factors/secret-box.js';
+export { Sessions } from './sessions.js';
+export { UserAdmin } from './admin.js';
+export { claimsHook, type ClaimsContext, type ClaimsHook, type ClaimsHookFunction } from './claims-hook.js';
+export { requestPasswordReset } from './recovery.js';
+export type { AccountEmail, AccountEmailOptions, EmailLinks } from './account-email.js';
+export { UserImport, IMPORT_FIELDS, type ImportField, type ImportOutcome, type ImportRow, type UserImportOptions } from './importer.js';
+export { describeStoredHash, type StoredHashInfo } from './stored-hash.js';
+
+export interface AccountsDeps {
+  storage: Pick<Storage, 'users' | 'sessions' | 'emailTokens' | 'devices' | 'factors' | 'challenges' | 'events'>;
+  issuer: TokenIssuer;
+  revoker: Revoker;
+  hasher: PasswordHasher;
+  /** Epoch milliseconds; every session and revocation time the services decide comes from it. */
+  clock: () => number;
+  accessTtlSeconds: number;
+  refreshTtlSeconds: number;
+  idleTtlSeconds: number;
+  /** How long a just-rotated refresh token is still answered with the current one; 0: never. */
+  refreshGraceMs: number;
+  /** Live sessions per user (Infinity: no limit); opening one more ends the oldest. */
+  maxSessionsPerUser: number;
+  adminRoles: readonly string[];
+  defaultRoles: readonly string[];
+  passwordMaxLength: number;
+  /** Failed sign-in throttle; none when absent. */
+  throttle?: SignInThrottle | undefined;
+  /** Second factors. */
+  mfa: {
+    /** 32 bytes: MFA_ENCRYPTION_KEY, or derived from the signing key (deriveFromSigningKey). */
+    encryptionKey: Buffer;
+    /** MFA_ISSUER: the otpauth:// issuer and the passkeys' relying party name. */
+    issuerName: string;
+    /** WEBAUTHN_RP_ID and WEBAUTHN_ORIGINS. */
+    rpId: string;
+    origins: readonly string[];
+    /** Verifies MFA tokens (type 'mfa') with the server's keys. */
+    verifyMfaToken: (token: string) => VerifiedToken;
+    /** Wrong second-factor codes per user; none when absent. */
+    throttle?: SignInThrottle | undefined;
+    warn?: (message: string) => void;
+    /** The audit log's hook (an administrator's reset of a user's factors). */
+    audit?: (event: FactorAuditEvent) => Promise<void> | void;
+  };
+  /** Recovery, verification, email change and notices by mail; none when mail is off. */
+  email?: AccountEmailOptions | undefined;
+  /** Where the security events go (default: the storage's event store, no webhooks). */
+  events?: EventLog | undefined;
+  /** Custom claims for every access token (CLAIMS_HOOK). */
+  claims?: ClaimsHook | undefined;
+}
+
+export interface Accounts {
+  credentials: Credentials;
+  sessions: Sessions;
+  admin: UserAdmin;
+  /** Second factors; `list`/`listFor`, `reset` and `userFor` are what the command line needs. */
+  factors: SecondFactors;
+  email: AccountEmail | undefined;
+  /** One bulk import run (`warden import`). */
+  startImport(options: UserImportOptions): UserImport;
+}
+
+export function createAccounts(d: AccountsDeps): Accounts {
+  const keep = retention({ accessTtlSeconds: d.accessTtlSeconds, refreshTtlSeconds: d.refreshTtlSeconds });
+  const events = d.events ?? new EventLog({ store: d.storage.events, clock: d.clock });
+  const sessions = new Sessions({
+    storage: d.storage, issuer: d.issuer, revoker: d.revoker, retention: keep, clock: d.clock,
+    refreshTtlSeconds: d.refreshTtlSeconds, idleTtlSeconds: d.idleTtlSeconds,
+    refreshGraceMs: d.refreshGraceMs, maxSessionsPerUser: d.maxSessionsPerUser, events, claims: d.claims,
+  });
+  const email = d.email && createAccountEmail({
+    ...d.email, storage: d.storage, hasher: d.hasher, sessions, clock: d.clock, passwordMaxLength: d.passwordMaxLength, events,
+  });
+  const passkeys = new Passkeys({
+    storage: d.storage, clock: d.clock, settings: { rpId: d.mfa.rpId, rpName: d.mfa.issuerName, origins: d.mfa.origins },
+  });
+  const factors = new SecondFactors({
+    storage: d.storage, sessions, issuer: d.issuer, verifyMfaToken: d.mfa.verifyMfaToken, box: new SecretBox(d.mfa.encryptionKey),
+    passkeys, clock: d.clock, issuerName: d.mfa.issuerName, throttle: d.mfa.throttle, warn: d.mfa.warn, audit: d.mfa.audit,
+    hooks: email?.hooks, events,
+  });
+  const credentials = new Credentials({
+    storage: d.storage, hasher: d.hasher, sessions, clock: d.clock, throttle: d.throttle, secondFactor: factors, events,
+    adminRoles: d.adminRoles, defaultRoles: d.defaultRoles, passwordMaxLength: d.passwordMaxLength, hooks: email?.hooks,
+  });
+  const admin = new UserAdmin({
+    storage: d.storage, hasher: d.hasher, sessions, revoker: d.revoker, retention: keep, clock: d.clock, events,
+    passwordMaxLength: d.passwordMaxLength, hooks: email?.hooks,
+  });
+  const startImport = (options: UserImportOptions) => new UserImport({
+    storage: d.storage, hasher: d.hasher, sessions, revoker: d.revoker, retention: keep, clock: d.clock, events,
+    defaultRoles: d.defaultRoles, passwordMaxLength: d.passwordMaxLength,
+  }, options);
+  return { credentials, sessions, admin, factors, email, startImport };
+}

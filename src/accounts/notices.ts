@@ -1,0 +1,60 @@
+// Security notices by mail (password changed, email changed, a sign-in from a new device or
+// browser) and the sign-in gate of REQUIRE_EMAIL_VERIFICATION. A notice is queued after the change
+// it tells of has been made: failing to queue it never undoes or refuses the change.
+import { createHash } from 'node:crypto';
+import { WardenError } from '@warden/toolkit';
+import type { UserRecord } from '../storage/types.js';
+import { userValues, type AccountEmailDeps } from './account-email.js';
+import type { ClientMeta } from './types.js';
+
+export class SecurityNotices {
+  constructor(private readonly d: AccountEmailDeps) {}
+
+  /** After the password check: an unverified user is refused when verification is required. */
+  gate(user: UserRecord): void {
+    if (this.d.requireVerified && !user.emailVerified) throw new WardenError('ERR_EMAIL_NOT_VERIFIED');
+  }
+
+  passwordChanged(user: UserRecord): Promise<void> {
+    return this.send('password-changed', user.email, { ...userValues(user), time: this.when() });
+  }
+
+  emailChangeRequested(user: UserRecord, newEmail: string): Promise<void> {
+    return this.send('email-change-requested', user.email, { ...userValues(user), new_email: newEmail });
+  }
+
+  emailChanged(user: UserRecord, oldEmail: string): Promise<void> {
+    return this.send('email-changed', oldEmail, { ...userValues(user), new_email: user.email });
+  }
+
+  /**
+   * Remembers the (user-agent, IP) pair and tells the user of a new one — not on their very first
+   * sign-in, which is new by definition. The pair is kept as a hash.
+   */
+  async signedIn(user: UserRecord, meta: ClientMeta): Promise<void> {
+    if (!this.d.notifyNewSignIn) return;
+    try {
+      const device = createHash('sha256').update(`${meta.userAgent ?? ''}\u0000${meta.ip ?? ''}`).digest('hex');
+      const seen = await this.d.storage.devices.remember(user.id, device, this.d.clock());
+      if (!seen.isNew || seen.before === 0) return;
+    } catch (err) {
+      this.d.report(err, 'new sign-in notice');
+      return;
+    }
+    await this.send('new-sign-in', user.email, {
+      ...userValues(user), time: this.when(), ip: meta.ip ?? 'unknown', user_agent: meta.userAgent ?? 'unknown',
+    });
+  }
+
+  private when(): string {
+    return new Date(this.d.clock()).toUTCString();
+  }
+
+  private async send(template: 'password-changed' | 'email-change-requested' | 'email-changed' | 'new-sign-in', to: string, data: Record<string, unknown>): Promise<void> {
+    try {
+      await this.d.queue.enqueue({ template, to, data });
+    } catch (err) {
+      this.d.report(err, `${template} notice`);
+    }
+  }
+}

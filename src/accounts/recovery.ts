@@ -1,0 +1,81 @@
+// Forgot / reset password. Asking for a reset does the same work whether or not an account has
+// the address — check the address, count it against the mail limits, queue one unprepared mail —
+// so neither the answer nor its time tells a stranger anything. The worker prepares the mail: it
+// finds the account (or drops the mail) and creates the token. A reset sets the password, ends
+// every session of the user on every instance, marks the address verified (the mail reached it)
+// and tells the user.
+import { WardenError } from '@warden/toolkit';
+import type { MailQueue } from '../mail/index.js';
+import type { UserRecord, UserStore } from '../storage/types.js';
+import { userValues, type AccountEmailDeps } from './account-email.js';
+import { checkToken, consumeToken, newEmailToken, tokenHash } from './email-tokens.js';
+import type { SecurityNotices } from './notices.js';
+import { NO_META, type ClientMeta } from './types.js';
+import { findUser, isUuid } from './users.js';
+import { normaliseEmail, validatePassword } from './validate.js';
+
+/** Queues the reset mail for the user with this id, username or email (the CLI calls this); ERR_USER_NOT_FOUND, ERR_USER_INACTIVE. */
+export async function requestPasswordReset(users: UserStore, queue: MailQueue, idOrLogin: string): Promise<UserRecord> {
+  const user = isUuid(idOrLogin) ? await findUser(users, idOrLogin) : await users.findByLogin(idOrLogin);
+  if (!user) throw new WardenError('ERR_USER_NOT_FOUND');
+  if (!user.isActive) throw new WardenError('ERR_USER_INACTIVE');
+  await queue.enqueue({ template: 'password-reset', to: user.email, data: {}, needsPreparing: true });
+  return user;
+}
+
+export class PasswordRecovery {
+  constructor(private readonly d: AccountEmailDeps, private readonly notices: SecurityNotices) {
+    d.queue.prepareWith('password-reset', async ({ recipient }) => {
+      const user = await d.storage.users.findByLogin(recipient);
+      if (!user || user.email !== recipient || !user.isActive) return null;
+      const { token, hash } = newEmailToken();
+      const now = d.clock();
+      const expiresAt = now + d.resetTtlMs;
+      await d.storage.emailTokens.issue({ hash, userId: user.id, purpose: 'reset', email: user.email, createdAt: now, expiresAt });
+      return {
+        to: user.email,
+        data: { ...userValues(user), link: d.links.reset(token), token, minutes: Math.round(d.resetTtlMs / 60_000) },
+        deadline: expiresAt,
+      };
+    });
+  }
+
+  /** POST forgot: the same answer and the same work for any well-formed address. */
+  async forgot(email: unknown, ip: string | null): Promise<void> {
+    const address = normaliseEmail(email);
+    await this.d.limit.hit(address, ip);
+    await this.d.queue.enqueue({ template: 'password-reset', to: address, data: {}, needsPreparing: true });
+  }
+
+  /** An administrator sends the reset mail to a user (no mail limit: administrators are trusted). */
+  async sendTo(userId: string): Promise<UserRecord> {
+    if (!isUuid(userId)) throw new WardenError('ERR_USER_NOT_FOUND');
+    return requestPasswordReset(this.d.storage.users, this.d.queue, userId);
+  }
+
+  /** The reset page: throws why the token cannot be used, if it cannot (nothing is used up). */
+  async check(token: unknown): Promise<void> {
+    await checkToken(this.d.storage.emailTokens, tokenHash(token), 'reset', this.d.clock());
+  }
+
+  /** POST reset: a usable token and a valid password, or a 400/422 and nothing changed. */
+  async reset(token: unknown, newPassword: unknown, meta: ClientMeta = NO_META): Promise<UserRecord> {
+    const hash = tokenHash(token);
+    // A cheap look first, so a forged token costs no password hash.
+    await checkToken(this.d.storage.emailTokens, hash, 'reset', this.d.clock());
+    const password = validatePassword(newPassword, this.d.passwordMaxLength, 'new_password');
+    const passwordHash = await this.d.hasher.hash(password);
+    const used = await consumeToken(this.d.storage.emailTokens, hash, 'reset', this.d.clock());
+    const user = await this.d.storage.users.findById(used.userId);
+    if (!user) throw new WardenError('ERR_EMAIL_TOKEN_INVALID');
+    if (!user.isActive) throw new WardenError('ERR_USER_INACTIVE');
+    const recorded = (r: UserRecord | null) => (r ? [this.d.events.make('password.reset', { actorId: user.id, userId: user.id, ip: meta.ip, userAgent: meta.userAgent }, {})] : []);
+    const updated = await this.d.events.write<UserRecord | null>(recorded, (emit) =>
+      this.d.storage.users.update(user.id, { passwordHash, ...(user.email === used.email ? { emailVerified: true } : {}) }, emit));
+    if (!updated) throw new WardenError('ERR_EMAIL_TOKEN_INVALID');
+    // Whoever knew the old password is out: every session ends, every token is refused, everywhere.
+    await this.d.sessions.refuseAllTokens(user.id, 'password-reset');
+    await this.notices.passwordChanged(updated);
+    return updated;
+  }
+}

@@ -1,0 +1,38 @@
+// How long revocation records live: long enough to outlive every token they could still match,
+// no longer (the index holds them in every instance's memory). One policy for every service.
+import type { JwtClaims } from '@warden/toolkit';
+
+/** JWT_LEEWAY_SECONDS' ceiling: a token may pass this long after its exp. */
+export const MAX_LEEWAY_SECONDS = 300;
+
+export interface Lifetimes {
+  accessTtlSeconds: number;
+  refreshTtlSeconds: number;
+}
+
+export interface Retention {
+  /** A single revoked token: until it could no longer pass anyway. */
+  token(claims: Pick<JwtClaims, 'exp'>): number;
+  /**
+   * An ended session: until the last access token issued in it could expire. Refresh tokens need
+   * no entry: the ended session refuses them at rotation.
+   */
+  session(now: number): number;
+  /** A role override: until every access token carrying the old roles has expired. */
+  roleOverride(now: number): number;
+  /**
+   * Every token a user held at a moment (sessionless ones, and those of every session opened up to
+   * it): for a refresh token's lifetime, the longest a token is issued for.
+   */
+  userTokens(now: number): number;
+}
+
+export function retention(l: Lifetimes): Retention {
+  const accessOutlived = (now: number) => now + (l.accessTtlSeconds + MAX_LEEWAY_SECONDS) * 1000;
+  return {
+    token: (claims) => (claims.exp + MAX_LEEWAY_SECONDS) * 1000,
+    session: accessOutlived,
+    roleOverride: accessOutlived,
+    userTokens: (now) => now + l.refreshTtlSeconds * 1000,
+  };
+}

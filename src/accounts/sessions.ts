@@ -1,0 +1,257 @@
+// The session lifecycle: opening a session at sign-in (within the per-user limit), refresh rotation
+// with reuse detection and its grace, sign-out by scope, a user's session list, and ending sessions
+// (with their tokens refused).
+import { WardenError, type IssuedToken, type JwtClaims, type TokenIssuer } from '@warden/toolkit';
+import type { EventLog, EventSubject } from '../events/log.js';
+import type { Emit, NewEvent } from '../events/records.js';
+import type { Revoker } from '../revocation/revoker.js';
+import { newSessionId, sessionOpenedAt } from '../revocation/session-id.js';
+import type { Page, RotateResult, SessionRecord, Storage, UserRecord } from '../storage/types.js';
+import { claimsContext, type ClaimsHook } from './claims-hook.js';
+import { assuranceClaims, assuranceOf, PASSWORD_ONLY, type Assurance } from './factors/assurance.js';
+import type { Retention } from './retention.js';
+import { NO_META, type ClientMeta, type LogoutScope, type TokenPair } from './types.js';
+import { isUuid } from './users.js';
+
+export interface SessionsDeps {
+  storage: Pick<Storage, 'users' | 'sessions'>;
+  issuer: TokenIssuer;
+  revoker: Revoker;
+  retention: Retention;
+  clock: () => number;
+  /** A session's absolute lifetime, which is also its refresh tokens' lifetime. */
+  refreshTtlSeconds: number;
+  /** A session unused this long ends. */
+  idleTtlSeconds: number;
+  /**
+   * How long the refresh token a rotation just replaced is still answered, with the session's
+   * current one (a lost answer, two tabs refreshing at once); 0: any replay ends the session.
+   */
+  refreshGraceMs: number;
+  /** Live sessions a user may have; opening one more ends the oldest. Infinity: no limit. */
+  maxSessionsPerUser: number;
+  /** Where every session event is written (with the change it records). */
+  events: EventLog;
+  /** The application's custom claims for each access token (CLAIMS_HOOK); none when absent. */
+  claims?: ClaimsHook | undefined;
+}
+
+export class Sessions {
+  constructor(private readonly d: SessionsDeps) {}
+
+  /**
+   * Opens a session for a user just authenticated (`how`: a password alone unless said otherwise):
+   * a fresh access token and a refresh token, both stating how (amr, acr). The session and its
+   * signin.succeeded event (and mfa.used, with a second factor) are written together.
+   */
+  async open(user: UserRecord, meta: ClientMeta, how: Assurance = PASSWORD_ONLY): Promise<TokenPair> {
+    const now = this.d.clock();
+    const sid = newSessionId(this.openingTime(user.id, now));
+    const method = how.amr.includes('pwd') ? 'password' : 'passkey';
+    // Before anything is written: a hook that fails leaves no session behind.
+    const extra = await this.d.claims?.(claimsContext(user, { id: sid, ip: meta.ip, user_agent: meta.userAgent }, method));
+    const access = this.issueAccess(user, sid, true, how, extra);
+    const refresh = this.d.issuer.issue('refresh', user.id, { additionalClaims: { sid, ...assuranceClaims(how) }, expiresIn: this.d.refreshTtlSeconds });
+    const who = { actorId: user.id, userId: user.id, ip: meta.ip, userAgent: meta.userAgent };
+    const signedIn = [this.d.events.make('signin.succeeded', { ...who, sessionId: sid }, { method, amr: [...how.amr] })];
+    const second = how.acr === 'aal2' ? how.amr.find((m) => m !== 'pwd' && m !== 'mfa') : undefined;
+    if (second !== undefined) signedIn.push(this.d.events.make('mfa.used', { ...who, sessionId: sid }, { method: second }));
+    const session = await this.d.events.write<SessionRecord>(signedIn, (emit) => this.d.storage.sessions.create({
+      id: sid,
+      userId: user.id,
+      refreshJti: refresh.claims.jti,
+      createdAt: now,
+      lastUsedAt: now,
+      expiresAt: refresh.claims.exp * 1000, // the session ends exactly when its refresh tokens do
+      idleExpiresAt: now + this.d.idleTtlSeconds * 1000,
+      userAgent: meta.userAgent?.slice(0, 512) ?? null,
+      ip: meta.ip,
+    }, emit));
+    if (Number.isFinite(this.d.maxSessionsPerUser)) {
+      // The new session is never the one ended, whatever the clock says.
+      const overLimit = (ids: string[]) => ids.map((id) => this.d.events.make('session.ended', { ...who, sessionId: id }, { reason: 'limit' }));
+      const ended = await this.d.events.write<string[]>(overLimit, (emit) =>
+        this.d.storage.sessions.endOldest(user.id, this.d.maxSessionsPerUser - 1, 'limit', now, sid, emit));
+      if (ended.length > 0) await this.d.revoker.revokeSessions(ended, this.d.retention.session(now));
+    }
+    return { access, refresh, session, user };
+  }
+
+  /**
+   * Rotates a verified refresh token (RFC 9700 §4.14.2): the presented token is retired and a new
+   * pair issued. The token just retired, presented again within the grace, gets a new access
+   * token and the session's current refresh token (re-minted under its jti), so every racer ends
+   * up holding the same working session; any other retired token ends the whole session.
+   */
+  async refresh(claims: JwtClaims, meta: ClientMeta = NO_META): Promise<TokenPair> {
+    const sid = claims.sid;
+    if (typeof sid !== 'string' || !isUuid(sid)) throw new WardenError('ERR_REFRESH_INVALID');
+    const who = { actorId: claims.sub, userId: claims.sub, sessionId: sid, ip: meta.ip, userAgent: meta.userAgent };
+    // Which event the rotation records depends on what the store found, decided in its transaction.
+    const rotation = (r: RotateResult): NewEvent[] =>
+      r.status === 'rotated' ? [this.d.events.make('session.refreshed', who, {})]
+      : r.status === 'grace' ? [this.d.events.make('session.refreshed', who, { grace: true })]
+      : r.status === 'reused' ? [this.d.events.make('session.reuse_detected', who, {})]
+      : [];
+    const now = this.d.clock();
+    // Every refresh token of a session expires at the session's absolute deadline (open() sets
+    // both from the same lifetime), so the new one inherits the presented one's exp.
+    const remaining = claims.exp - Math.floor(now / 1000);
+    if (remaining <= 0) throw new WardenError('ERR_REFRESH_INVALID');
+    const how = assuranceOf(claims); // the session's, carried by its refresh tokens
+    const refresh = this.d.issuer.issue('refresh', claims.sub, { additionalClaims: { sid, ...assuranceClaims(how) }, expiresIn: remaining });
+    // The user (and the custom claims) before the rotation: a hook that fails must not cost the
+    // client its refresh token.
+    const user = await this.d.storage.users.findById(claims.sub);
+    const extra = user?.isActive ? await this.d.claims?.(claimsContext(user, { id: sid, ip: meta.ip, user_agent: meta.userAgent }, 'refresh_token')) : undefined;
+    const result = await this.d.events.write<RotateResult>(rotation, (emit) => this.d.storage.sessions.rotate({
+      id: sid,
+      presentedJti: claims.jti,
+      newJti: refresh.claims.jti,
+      now,
+      idleExpiresAt: now + this.d.idleTtlSeconds * 1000,
+      graceMs: this.d.refreshGraceMs,
+    }, emit));
+    if (result.status === 'reused') {
+      // The store has already ended the session; its access tokens go now.
+      await this.d.revoker.revokeSessions([sid], this.d.retention.session(now));
+      throw new WardenError('ERR_REFRESH_REUSED');
+    }
+    if (result.status !== 'rotated' && result.status !== 'grace') throw new WardenError('ERR_REFRESH_INVALID');
+    if (result.session.userId !== claims.sub) {
+      // Only a token minted outside Warden with its key could pair a session with another user.
+      await this.end([sid], 'mismatch', { ...who, userId: result.session.userId });
+      throw new WardenError('ERR_REFRESH_INVALID');
+    }
+    if (!user || !user.isActive) {
+      await this.end([sid], 'user', who);
+      throw new WardenError(user ? 'ERR_USER_INACTIVE' : 'ERR_REFRESH_INVALID');
+    }
+    // Within the grace the answer is the current refresh token itself (same jti, same exp): no new
+    // state, so the winner's token and every racer's are interchangeable.
+    const current = result.status === 'grace'
+      ? this.d.issuer.issue('refresh', claims.sub, { additionalClaims: { sid, ...assuranceClaims(how) }, expiresIn: remaining, jti: result.session.refreshJti })
+      : refresh;
+    return { access: this.issueAccess(user, sid, false, how, extra), refresh: current, session: result.session, user };
+  }
+
+  /** Ends sessions by scope and refuses their tokens. Returns the ended session ids. */
+  async signOut(claims: JwtClaims, scope: LogoutScope = 'local', meta: ClientMeta = NO_META): Promise<string[]> {
+    const sid = typeof claims.sid === 'string' ? claims.sid : undefined;
+    const who = { actorId: claims.sub, userId: claims.sub, sessionId: sid ?? null, ip: meta.ip, userAgent: meta.userAgent };
+    const signedOut = (n: number) => [this.d.events.make('signout', who, { scope, sessions_ended: n })];
+    // Everything the user holds, the presented token included: one record (see refuseAllTokens).
+    if (scope === 'global') return this.refuseAllTokens(claims.sub, 'logout', (ids) => signedOut(ids.length));
+    if (scope === 'others') return this.endAll(claims.sub, 'logout', sid, (ids) => signedOut(ids.length));
+    // A session-bound token dies with its session; only a sessionless one needs its own entry
+    // (a revocation record, with no session row to write the event with: it follows the record).
+    if (sid === undefined) {
+      await this.revokeOneToken(claims);
+      await this.d.events.append(...signedOut(0));
+      return [];
+    }
+    const now = this.d.clock();
+    const ended = (await this.d.events.write<SessionRecord | null>((r) => signedOut(r ? 1 : 0), (emit) =>
+      this.d.storage.sessions.end(sid, 'logout', now, emit))) !== null;
+    await this.d.revoker.revokeSessions([sid], this.d.retention.session(now));
+    return ended ? [sid] : [];
+  }
+
+  /** A page of the user's live sessions, newest first, and how many there are. */
+  list(userId: string, page: Page): Promise<{ sessions: SessionRecord[]; total: number }> {
+    return this.d.storage.sessions.listActive(userId, this.d.clock(), page);
+  }
+
+  /**
+   * Ends one of the user's sessions (theirs, or by an administrator: `reason` 'admin', `actorId`
+   * the administrator); another user's id answers exactly like an unknown one.
+   */
+  async endOwn(userId: string, sessionId: string, reason: 'logout' | 'admin' = 'logout', meta: ClientMeta = NO_META, actorId = userId): Promise<void> {
+    const s = isUuid(sessionId) ? await this.d.storage.sessions.get(sessionId) : null;
+    if (!s || s.userId !== userId || s.endedAt !== null) throw new WardenError('ERR_SESSION_NOT_FOUND');
+    await this.end([sessionId], reason, { actorId, userId, ip: meta.ip, userAgent: meta.userAgent });
+  }
+
+  /**
+   * Ends every live session of the user (but `exceptId`) and refuses their tokens. Returns the
+   * ended ids. `emit`: the events of the action this is part of, written with the ending.
+   */
+  async endAll(userId: string, reason: string, exceptId?: string, emit?: Emit<string[]>): Promise<string[]> {
+    const now = this.d.clock();
+    const ended = await this.d.events.write<string[]>(emit ?? [], (e) => this.d.storage.sessions.endAllForUser(userId, reason, now, exceptId, e));
+    await this.d.revoker.revokeSessions(ended, this.d.retention.session(now));
+    return ended;
+  }
+
+  /**
+   * Refuses every token of the user: every session ends, and so do tokens that carry no session
+   * (issued by the toolkit directly) issued until now. Two statements however many sessions there
+   * are: one UPDATE ending them, one 'user' record refusing every session opened up to the latest
+   * of them (the opening time is in each token's sid). Returns the ended ids.
+   */
+  async refuseAllTokens(userId: string, reason: string, emit?: Emit<string[]>): Promise<string[]> {
+    const now = this.d.clock();
+    const ended = await this.d.events.write<string[]>(emit ?? [], (e) => this.d.storage.sessions.endAllForUser(userId, reason, now, undefined, e));
+    // Up to the latest session ended, even if another instance's clock put it after our now. A
+    // session opened after the UPDATE is live and must stay out: here (and at peers once the
+    // record reaches them) its id is dated after the cut-off (openingTime); only a peer opening
+    // one before the record arrives, with a clock lagging ours, could date it under the cut-off,
+    // and then it is refused (fails closed) and its user signs in again.
+    let upTo = now;
+    const undated: string[] = [];
+    for (const id of ended) {
+      const opened = sessionOpenedAt(id);
+      if (opened === undefined) undated.push(id);
+      else upTo = Math.max(upTo, opened);
+    }
+    await this.d.revoker.revokeUserTokens(userId, upTo, this.d.retention.userTokens(now));
+    // Sessions opened before session ids carried their opening time need their own records.
+    if (undated.length > 0) await this.d.revoker.revokeSessions(undated, this.d.retention.session(now));
+    return ended;
+  }
+
+  /** RFC 7009: revokes an access token, or a refresh token's whole session. Unknown tokens are ignored. */
+  async revokeToken(claims: JwtClaims, meta: ClientMeta = NO_META): Promise<void> {
+    const who = { actorId: claims.sub, userId: claims.sub, ip: meta.ip, userAgent: meta.userAgent };
+    if (claims.type === 'refresh' && typeof claims.sid === 'string' && isUuid(claims.sid)) {
+      const s = await this.d.storage.sessions.get(claims.sid);
+      if (s && s.userId === claims.sub) await this.end([claims.sid], 'revoked', who);
+      return;
+    }
+    await this.revokeOneToken(claims);
+    // A revocation record, with no row of ours to write the event with: it follows the record.
+    const sid = typeof claims.sid === 'string' ? claims.sid : null;
+    await this.d.events.append(this.d.events.make('token.revoked', { ...who, sessionId: sid }, { token_type: claims.type === 'refresh' ? 'refresh' : 'access' }));
+  }
+
+  /**
+   * The opening time a new session's id carries (revocation/session-id.ts): now, but always after
+   * any moment up to which the user's tokens are refused, so a session opened after a global
+   * logout is never mistaken for one before it, even within the same millisecond.
+   */
+  private openingTime(userId: string, now: number): number {
+    const cutoff = this.d.revoker.index.userCutoff(userId);
+    return cutoff !== undefined && Number.isFinite(cutoff) && cutoff >= now ? cutoff + 1 : now;
+  }
+
+  private issueAccess(user: UserRecord, sid: string, fresh: boolean, how: Assurance, extra?: Record<string, unknown>): IssuedToken {
+    // Warden's own claims last: the hook's can never replace them (it is also checked in claims-hook.ts).
+    return this.d.issuer.issue('access', user.id, {
+      fresh, additionalClaims: { ...extra, roles: user.roles, sid, email_verified: user.emailVerified, ...assuranceClaims(how) },
+    });
+  }
+
+  /** Ends sessions, each with its session.ended event (when it was live), and refuses their tokens. */
+  private async end(ids: string[], reason: string, who: EventSubject): Promise<void> {
+    const now = this.d.clock();
+    for (const id of ids) {
+      const ended = (r: SessionRecord | null) => (r ? [this.d.events.make('session.ended', { ...who, sessionId: id }, { reason })] : []);
+      await this.d.events.write<SessionRecord | null>(ended, (emit) => this.d.storage.sessions.end(id, reason, now, emit));
+    }
+    await this.d.revoker.revokeSessions(ids, this.d.retention.session(now));
+  }
+
+  private revokeOneToken(claims: JwtClaims): Promise<void> {
+    return this.d.revoker.revokeToken(claims.jti, this.d.retention.token(claims));
+  }
+}

@@ -1,0 +1,64 @@
+// Email verification: a mail on sign-up (and on request), whose token marks the address verified.
+// A token proves the address it was mailed to: if the account's address changed since, it is
+// superseded.
+import { WardenError } from '@warden/toolkit';
+import type { UserRecord } from '../storage/types.js';
+import { userValues, type AccountEmailDeps } from './account-email.js';
+import { checkToken, consumeToken, newEmailToken, tokenHash } from './email-tokens.js';
+import { NO_META, type Actor, type ClientMeta } from './types.js';
+import { findUser } from './users.js';
+
+export class EmailVerification {
+  constructor(private readonly d: AccountEmailDeps) {
+    d.queue.prepareWith('verify-email', async ({ data }) => {
+      const user = typeof data.user_id === 'string' ? await d.storage.users.findById(data.user_id) : null;
+      if (!user || !user.isActive || user.emailVerified) return null;
+      const { token, hash } = newEmailToken();
+      const now = d.clock();
+      const expiresAt = now + d.verifyTtlMs;
+      await d.storage.emailTokens.issue({ hash, userId: user.id, purpose: 'verify', email: user.email, createdAt: now, expiresAt });
+      return {
+        to: user.email,
+        data: { ...userValues(user), link: d.links.verify(token), token, days: Math.round(d.verifyTtlMs / 86_400_000) },
+        deadline: expiresAt,
+      };
+    });
+  }
+
+  /** After a sign-up or an administrator's create; not for the administrator the configuration creates. */
+  async signedUp(user: UserRecord, actor: Actor | null): Promise<void> {
+    if (actor?.kind === 'system' || user.emailVerified) return;
+    try {
+      await this.queue(user);
+    } catch (err) {
+      this.d.report(err, 'verification mail'); // the account exists; the user can ask again
+    }
+  }
+
+  /** The signed-in user asks for a (new) verification mail; false when the address is verified already. */
+  async request(userId: string, ip: string | null): Promise<boolean> {
+    const user = await findUser(this.d.storage.users, userId);
+    if (!user.isActive) throw new WardenError('ERR_USER_INACTIVE');
+    if (user.emailVerified) return false;
+    await this.d.limit.hit(user.email, ip);
+    await this.queue(user);
+    return true;
+  }
+
+  async verify(token: unknown, meta: ClientMeta = NO_META): Promise<UserRecord> {
+    const hash = tokenHash(token);
+    const t = await checkToken(this.d.storage.emailTokens, hash, 'verify', this.d.clock());
+    const user = await this.d.storage.users.findById(t.userId);
+    if (!user) throw new WardenError('ERR_EMAIL_TOKEN_INVALID');
+    if (user.email !== t.email) throw new WardenError('ERR_EMAIL_TOKEN_SUPERSEDED');
+    await consumeToken(this.d.storage.emailTokens, hash, 'verify', this.d.clock());
+    const verified = (r: UserRecord | null) => (r ? [this.d.events.make('email.verified', { actorId: user.id, userId: user.id, ip: meta.ip, userAgent: meta.userAgent }, {})] : []);
+    const updated = await this.d.events.write<UserRecord | null>(verified, (emit) => this.d.storage.users.update(user.id, { emailVerified: true }, emit));
+    if (!updated) throw new WardenError('ERR_EMAIL_TOKEN_INVALID');
+    return updated;
+  }
+
+  private queue(user: UserRecord): Promise<string> {
+    return this.d.queue.enqueue({ template: 'verify-email', to: user.email, data: { user_id: user.id }, needsPreparing: true });
+  }
+}

@@ -1,0 +1,42 @@
+// `warden audit`: the audit log from the database DATABASE_URL names (events/audit-export.ts), for
+// an operator at the console: no server, no token. JSON lines by default (for jq and log shippers).
+import type { Command } from 'commander';
+import { exportAudit, parseAuditArgs } from '../events/audit-export.js';
+import { cliConfig, withStorage } from './environment.js';
+import { CliError } from './output.js';
+
+interface AuditOptions {
+  type?: string;
+  user?: string;
+  actor?: string;
+  from?: string;
+  to?: string;
+  limit?: string;
+  format?: string;
+}
+
+export function registerAudit(program: Command): void {
+  program
+    .command('audit')
+    .description('print the audit log (security events), newest first, as JSON lines or text')
+    .option('--type <types>', 'event types, comma-separated (e.g. signin.failed,user.deleted)')
+    .option('--user <id>', 'events about this user')
+    .option('--actor <id>', 'events this user did')
+    .option('--from <time>', 'from this time on (ISO 8601)')
+    .option('--to <time>', 'before this time (ISO 8601)')
+    .option('--limit <n>', 'at most this many events')
+    .option('--format <format>', 'jsonl (default) or text')
+    .action(async (opts: AuditOptions) => {
+      const argv = Object.entries(opts).flatMap(([k, v]) => (v === undefined ? [] : [`--${k}`, String(v)]));
+      let options;
+      try {
+        options = parseAuditArgs(argv);
+      } catch (e) {
+        throw new CliError((e as Error).message, 2, 'ERR_USAGE');
+      }
+      const config = cliConfig();
+      await withStorage(config, { mustExist: true, readOnly: true }, async (storage) => {
+        await exportAudit(storage.events, options, (line) => process.stdout.write(`${line}\n`));
+      });
+    });
+}

@@ -1,0 +1,89 @@
+// `warden config check`: every variable's effective value (secrets masked, credentials in URLs
+// hidden) and where it came from, every problem the server would refuse to start with, and which
+// signing key and database the server would use. Exit 1 when there is a problem. Writes nothing:
+// no data folder, no generated key, no database.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { isHmac } from '@warden/toolkit';
+import { ConfigError, effectiveSettings, loadConfig, readEnv } from '../config/load.js';
+import type { Config } from '../config/table.js';
+import { loadKeyRing } from '../keyring.js';
+import { parseDatabaseUrl } from '../storage/database-url.js';
+import { maskedUrl } from './environment.js';
+import { emit, table } from './output.js';
+import type { RunState } from './program.js';
+
+interface Checked {
+  ok: boolean;
+  problems: string[];
+  settings: { name: string; value: string | null; source: 'environment' | '.env' | 'default' | 'unset' }[];
+  keys?: string;
+  database?: string;
+}
+
+export function registerConfig(program: Command, state: RunState): void {
+  const config = program.command('config').description('inspect the configuration');
+  config
+    .command('check')
+    .description('print the effective configuration (secrets masked) and any problem; exit 1 on problems')
+    .option('--json', 'print the result as JSON')
+    .action((opts: { json?: boolean }) => {
+      const result = check();
+      if (!result.ok) state.exitCode = 1;
+      emit(opts, result, human);
+    });
+}
+
+function check(): Checked {
+  const env = readEnv();
+  const settings = effectiveSettings(env).map(({ setting, text, given }) => ({
+    name: setting.env,
+    value: text === undefined ? null : setting.secret ? '********' : maskedUrl(text),
+    source: !given ? (text === undefined ? 'unset' as const : 'default' as const) : process.env[setting.env] !== undefined ? 'environment' as const : '.env' as const,
+  }));
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (e) {
+    if (e instanceof ConfigError) return { ok: false, problems: e.problems, settings };
+    throw e;
+  }
+  const problems: string[] = [];
+  let keys: string;
+  try {
+    keys = describeKeys(config);
+  } catch (e) {
+    problems.push((e as Error).message);
+    keys = 'unusable';
+  }
+  return { ok: problems.length === 0, problems, settings, keys, database: describeDatabase(config.storage.databaseUrl) };
+}
+
+/** Which key would sign, loading configured keys as the server does; a development key is only named, never made here. */
+function describeKeys(config: Config): string {
+  const k = config.keys;
+  if (k.jwksFile || k.privateKeyFile || (isHmac(k.algorithm) && k.secretKey)) {
+    const { ring } = loadKeyRing(config); // reads files only: these branches never write
+    const from = k.jwksFile ? `JWKS_FILE ${k.jwksFile}` : k.privateKeyFile ? `PRIVATE_KEY_FILE ${k.privateKeyFile}` : 'SECRET_KEY';
+    return `${ring.signer.alg} from ${from}${ring.signer.kid ? ` (kid ${ring.signer.kid})` : ''}`;
+  }
+  const file = join(config.server.dataDir, isHmac(k.algorithm) ? 'secret.key' : `${k.algorithm.toLowerCase()}-private.pem`);
+  return `${k.algorithm} development key ${file} (${existsSync(file) ? 'exists' : 'generated at the first start'}; not for production)`;
+}
+
+function describeDatabase(url: string): string {
+  const t = parseDatabaseUrl(url);
+  if (t.kind === 'sqlite') return `SQLite ${t.path}${existsSync(t.path) ? '' : ' (does not exist yet: created at the first start or by "warden migrate")'}`;
+  if (t.kind === 'memory') return 'in memory (nothing is kept: tests only)';
+  return `PostgreSQL ${maskedUrl(t.url)}`;
+}
+
+function human(r: Checked): string {
+  const lines = [r.ok ? 'configuration: OK' : `configuration: ${r.problems.length} problem${r.problems.length === 1 ? '' : 's'}`];
+  for (const p of r.problems) lines.push(`  - ${p}`);
+  lines.push('', table(['variable', 'value', 'from'], r.settings.map((s) => [s.name, s.value ?? '', s.source])));
+  if (r.keys !== undefined) lines.push('', `signing key: ${r.keys}`);
+  if (r.database !== undefined) lines.push(`database:    ${r.database}`);
+  return lines.join('\n');
+}

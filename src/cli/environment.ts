@@ -1,0 +1,33 @@
+// The configuration as the CLI reads it (the environment and ./.env, like the server), and URLs
+// made fit to print, and the way into context.ts. Light: loaded at start by every command module,
+// so `--help` and a typo load no database driver.
+import { ConfigError, loadConfig, readEnv } from '../config/load.js';
+import type { Config } from '../config/table.js';
+import type { Storage } from '../storage/types.js';
+import type { AccountsContext, StorageOptions } from './context.js';
+import { CliError } from './output.js';
+
+/** The configuration from the environment and ./.env, or a CliError listing every problem. */
+export function cliConfig(): Config {
+  try {
+    return loadConfig(readEnv());
+  } catch (e) {
+    if (e instanceof ConfigError) throw new CliError(e.message);
+    throw e;
+  }
+}
+
+/** DATABASE_URL for messages: no password. */
+export function maskedUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+}
+
+/** context.ts's withAccounts, loaded when a command runs (it brings the database drivers and argon2). */
+export async function withAccounts<T>(o: StorageOptions, fn: (c: AccountsContext) => Promise<T>): Promise<T> {
+  return (await import('./context.js')).withAccounts(o, fn);
+}
+
+/** context.ts's withStorage, loaded when a command runs. */
+export async function withStorage<T>(config: Config, o: StorageOptions, fn: (storage: Storage) => Promise<T>): Promise<T> {
+  return (await import('./context.js')).withStorage(config, o, fn);
+}

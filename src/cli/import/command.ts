@@ -1,0 +1,203 @@
+// `warden import FILE` and `warden import --from sqlite:PATH|postgres://… --table T`: bring the old
+// application's users over. The rules (sign-up validation, matching, idempotence, --update) are the
+// account layer's (accounts/importer.ts); this module reads the source, maps its columns, feeds
+// batches, shows progress on a terminal and reports every rejected row with its reason.
+// Exit 0 when every row was imported or already there, 1 when any was rejected (the others are in).
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import type { ImportOutcome, ImportRow } from '../../accounts/importer.js';
+import { maskedUrl, withAccounts } from '../environment.js';
+import { CliError, count, emit } from '../output.js';
+import type { RunState } from '../program.js';
+import { positiveInt } from '../users.js';
+import { Mapper, parseMapOption, type Target } from './mapping.js';
+import { fileSource, postgresSource, sqliteSource, type FileFormat, type Source } from './sources.js';
+
+interface ImportOptions {
+  from?: string;
+  table?: string;
+  map: [string, Target][];
+  rolesQuery?: string;
+  format?: FileFormat;
+  dryRun?: boolean;
+  update?: boolean;
+  batchSize: number;
+  json?: boolean;
+}
+
+interface Report {
+  source: string;
+  dry_run: boolean;
+  update: boolean;
+  rows: number;
+  created: number;
+  updated: number;
+  unchanged: number;
+  rejected: number;
+  columns_not_imported: string[];
+  rejects: { row: string; id?: string; legacy_id?: string; reason: string }[];
+  seconds: number;
+}
+
+export function registerImport(program: Command, state: RunState): void {
+  program
+    .command('import')
+    .description('import users from a CSV or JSON Lines file, or from the old application\'s users table')
+    .argument('[file]', 'a CSV file (header row) or JSON Lines file with id, username, email, password_hash or password, full_name, roles, is_active, created_at')
+    .option('--from <database>', 'read the users table of this database instead: sqlite:PATH or postgres://…')
+    .option('--table <name>', 'the users table (with --from), e.g. user, users, auth_user, public."user"')
+    .option('--map <column=field,…>', 'which column feeds which field; role:NAME grants NAME when the column is true; "column=" leaves it out (repeatable)', parseMapOption, [])
+    .option('--roles-query <sql>', 'with --from: a query returning (user id, role name) rows, e.g. from a join table')
+    .addOption(new Option('--format <format>', 'the file\'s format (default: from its extension)').choices(['csv', 'jsonl']))
+    .option('--dry-run', 'check and match every row, report what would happen, write nothing')
+    .option('--update', 'overwrite users that already exist (default: leave them as they are)')
+    .option('--batch-size <n>', 'rows per transaction', batchSize, 1000)
+    .option('--json', 'print the report as JSON')
+    .addHelpText('after', `
+Rows are checked with the sign-up rules; a row that fails is reported with its reason and nothing
+of it is written. A UUID id is kept; any other id is kept as the user's legacy id and the user gets
+a new UUID. Running the same import again changes nothing (existing users are matched by id,
+legacy id, or email) unless --update is given. Plain passwords are hashed with argon2id; stored
+hashes (werkzeug, passlib, bcrypt, Django, argon2) are kept and upgraded at each user's next sign-in.
+
+Examples:
+  warden import users.csv --dry-run
+  warden import --from sqlite:instance/app.db --table user --roles-query "SELECT user_id, role.name FROM roles_users JOIN role ON role.id = role_id"
+  warden import --from postgres://app@db/app --table '"user"' --map is_superuser=role:admin`)
+    .action(async (file: string | undefined, opts: ImportOptions) => {
+      const report = await runImport(file, opts);
+      if (report.rejected > 0) state.exitCode = 1;
+      emit(opts, report, human);
+    });
+}
+
+function batchSize(v: string): number {
+  const n = positiveInt(v);
+  if (n < 1 || n > 100_000) throw new InvalidArgumentError('must be from 1 to 100000.');
+  return n;
+}
+
+async function openSource(file: string | undefined, o: ImportOptions): Promise<Source> {
+  if ((file === undefined) === (o.from === undefined)) throw new CliError('give a FILE or --from DATABASE (one of them)', 2);
+  if (o.from === undefined) {
+    if (o.table !== undefined || o.rolesQuery !== undefined) throw new CliError('--table and --roles-query go with --from', 2);
+    return fileSource(file!, o.format);
+  }
+  if (o.table === undefined) throw new CliError('--from needs --table (the old application\'s users table)', 2);
+  if (o.format !== undefined) throw new CliError('--format is for files', 2);
+  const { parseDatabaseUrl } = await import('../../storage/database-url.js');
+  let target;
+  try {
+    target = parseDatabaseUrl(o.from);
+  } catch {
+    throw new CliError(`--from must be sqlite:PATH or postgres://… (got "${maskedUrl(o.from)}")`, 2);
+  }
+  if (target.kind === 'memory') throw new CliError('--from memory: holds no users to import', 2);
+  return target.kind === 'sqlite'
+    ? sqliteSource(target.path, o.table, o.rolesQuery)
+    : postgresSource(target.url, maskedUrl(target.url), o.table, o.rolesQuery);
+}
+
+async function runImport(file: string | undefined, o: ImportOptions): Promise<Report> {
+  const started = Date.now();
+  const source = await openSource(file, o);
+  try {
+    const mapper = new Mapper(o.map, source.kind);
+    const progress = new Progress(source.total, !o.json && process.stdout.isTTY === true);
+    const report: Report = {
+      source: source.name, dry_run: o.dryRun === true, update: o.update === true,
+      rows: 0, created: 0, updated: 0, unchanged: 0, rejected: 0, columns_not_imported: [], rejects: [], seconds: 0,
+    };
+    const tally = (outcomes: readonly ImportOutcome[]) => {
+      for (const r of outcomes) {
+        report.rows++;
+        report[r.action]++;
+        if (r.action === 'rejected') {
+          report.rejects.push({ row: r.ref, ...(r.id ? { id: r.id } : {}), ...(r.legacyId ? { legacy_id: r.legacyId } : {}), reason: r.reason ?? 'rejected' });
+        }
+      }
+      progress.show(report);
+    };
+    // A dry run writes nothing, not even a new database or a message to Redis.
+    await withAccounts(o.dryRun ? { readOnly: true, emptyIfMissing: true } : {}, async ({ accounts }) => {
+      const run = accounts.startImport({ update: o.update === true, dryRun: o.dryRun === true });
+      // One batch is written while the next is read and checked (PostgreSQL answers asynchronously);
+      // writes stay one at a time and in order.
+      let writing: Promise<void> = Promise.resolve();
+      const flush = async (rows: ImportRow[]) => {
+        const prepared = await run.prepare(rows);
+        await writing;
+        writing = run.write(prepared).then(tally);
+        writing.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
+      };
+      let batch: ImportRow[] = [];
+      let idColumn: string | null | undefined; // the source column mapped to id, once known
+      for await (const item of source.items()) {
+        if ('unreadable' in item) {
+          tally([{ ref: item.ref, action: 'rejected', reason: item.unreadable }]);
+          continue;
+        }
+        let extraRoles: string[] | undefined;
+        if (source.roles) {
+          idColumn ??= mapper.columnOf(Object.keys(item.record), 'id') ?? null;
+          if (idColumn === null) throw new CliError('--roles-query matches users by id, but no column is mapped to id', 2);
+          const id = item.record[idColumn];
+          extraRoles = id === null || id === undefined ? [] : source.roles.get(String(id)) ?? [];
+        }
+        batch.push(mapper.row(item.ref, item.record, extraRoles));
+        if (batch.length >= o.batchSize) {
+          await flush(batch);
+          batch = [];
+        }
+      }
+      if (batch.length > 0) await flush(batch);
+      await writing;
+    });
+    progress.done();
+    // In source order (an unreadable CSV line is reported when the parser skips it, ahead of its batch).
+    const place = (ref: string) => Number(/\d+/.exec(ref)?.[0] ?? 0);
+    report.rejects.sort((a, b) => place(a.row) - place(b.row));
+    report.columns_not_imported = [...mapper.unmapped];
+    report.seconds = (Date.now() - started) / 1000;
+    return report;
+  } finally {
+    await source.close();
+  }
+}
+
+/** One line, rewritten in place, on a terminal only. */
+class Progress {
+  private last = 0;
+  private shown = false;
+  constructor(private readonly total: number | undefined, private readonly enabled: boolean) {}
+
+  show(r: Report): void {
+    const now = Date.now();
+    if (!this.enabled || now - this.last < 200) return;
+    this.last = now;
+    this.shown = true;
+    const of = this.total === undefined ? '' : ` of ${count(this.total)}`;
+    process.stdout.write(`\r\u001b[K${count(r.rows)}${of} rows: ${count(r.created)} created, ${count(r.updated)} updated, ${count(r.unchanged)} unchanged, ${count(r.rejected)} rejected`);
+  }
+
+  done(): void {
+    if (this.shown) process.stdout.write('\r\u001b[K');
+  }
+}
+
+function human(r: Report): string {
+  const would = r.dry_run ? ' (dry run: nothing written)' : '';
+  const line = (label: string, n: number, note = '') => `  ${label.padEnd(13)}${count(n).padStart(9)}${note}`;
+  const lines = [
+    `import from ${r.source}${would}: ${count(r.rows)} rows in ${r.seconds.toFixed(1)} s`,
+    line(r.dry_run ? 'would create' : 'created', r.created),
+    line(r.dry_run ? 'would update' : 'updated', r.updated),
+    line('unchanged', r.unchanged, r.unchanged > 0 && !r.update ? ' (already there; --update overwrites)' : ''),
+    line('rejected', r.rejected),
+  ];
+  if (r.columns_not_imported.length > 0) lines.push(`columns not imported: ${r.columns_not_imported.join(', ')} (--map column=field to use one)`);
+  if (r.rejects.length > 0) {
+    lines.push('rejected rows:');
+    for (const x of r.rejects) lines.push(`  ${x.row}: ${x.reason}`);
+  }
+  return lines.join('\n');
+}

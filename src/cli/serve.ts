@@ -1,0 +1,35 @@
+// `warden serve` (the default command, what `npm start` runs): read the configuration, open
+// storage, listen. A bad configuration prints every problem and exits 1 before anything else happens.
+import type { Command } from 'commander';
+import { cliConfig } from './environment.js';
+import type { RunState } from './program.js';
+
+export function registerServe(program: Command, state: RunState): void {
+  program
+    .command('serve')
+    .description('run the HTTP server (the default when no command is given)')
+    .action(async () => {
+      const config = cliConfig();
+      const { createWarden } = await import('../server.js');
+      const warden = await createWarden(config);
+      const log = warden.log;
+      if (warden.generatedKeyFile) {
+        log.warn(`No signing key configured: using the development key in ${warden.generatedKeyFile}. Set SECRET_KEY (or key files) before production.`);
+      }
+      if (!config.cookies.secure) log.warn('COOKIE_SECURE=false: cookies are sent over plain http. Use only for local development.');
+
+      let closing = false;
+      const shutdown = (signal: string) => {
+        if (closing) return;
+        closing = true;
+        log.info({ signal }, 'shutting down');
+        warden.close().then(() => process.exit(0), () => process.exit(1));
+      };
+      process.on('SIGINT', () => shutdown('SIGINT'));
+      process.on('SIGTERM', () => shutdown('SIGTERM'));
+
+      const address = await warden.app.listen({ port: config.server.port, host: config.server.host });
+      log.info({ address, storage: warden.storage.kind }, 'warden listening');
+      state.keepAlive = true;
+    });
+}

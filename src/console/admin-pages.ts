@@ -1,0 +1,85 @@
+// The bodies of the /admin pages; the module fills them from the admin API.
+import { html } from '../http/pages.js';
+import { field, form, select } from './forms.js';
+
+export function usersBody() {
+  return html`<p><a class="button" href="/admin/users/new">Create a user</a> <a class="button" href="/admin/audit">Audit log</a></p>
+${form('search', 'Find users', [
+    field('search', { name: 'email', label: 'Email contains', type: 'search' }),
+    field('search', { name: 'username', label: 'Username contains', type: 'search' }),
+    field('search', { name: 'role', label: 'Role' }),
+    select('search', 'active', 'Status', [['', 'Any'], ['true', 'Active'], ['false', 'Deactivated']]),
+    select('search', 'verified', 'Email address', [['', 'Any'], ['true', 'Verified'], ['false', 'Not verified']]),
+  ], 'Search', { method: 'get', action: '/admin' })}
+<p data-count aria-live="polite"></p>
+<div class="table-wrap"><table data-users>
+<caption class="visually-hidden">Users</caption>
+<thead><tr><th scope="col">Email</th><th scope="col">Username</th><th scope="col">Roles</th><th scope="col">Status</th></tr></thead>
+<tbody></tbody></table></div>
+<nav class="pager" aria-label="Pages"><a data-prev href="/admin" hidden>Previous page</a> <a data-next href="/admin" hidden>Next page</a></nav>`;
+}
+
+export function userBody() {
+  return html`<p><a href="/admin">All users</a> · <a data-user-events href="/admin/audit">This user's events</a></p>
+<section aria-labelledby="facts-h"><h2 id="facts-h">Profile</h2>
+<dl class="facts">
+<dt>Username</dt><dd data-fact="username">…</dd>
+<dt>Email</dt><dd data-fact="email">…</dd>
+<dt>Email verified</dt><dd data-fact="email_verified">…</dd>
+<dt>Status</dt><dd data-fact="is_active">…</dd>
+<dt>Created</dt><dd data-fact="created_at">…</dd>
+</dl></section>
+<section aria-labelledby="edit-h"><h2 id="edit-h">Details</h2>
+${form('profile', 'Details', [
+    field('profile', { name: 'full_name', label: 'Full name', autocomplete: 'off' }),
+    field('profile', { name: 'email', label: 'Email address', type: 'email', autocomplete: 'off' }),
+  ], 'Save details')}
+</section>
+<section aria-labelledby="roles-h"><h2 id="roles-h">Roles</h2>
+${form('roles', 'Roles', [field('roles', { name: 'roles', label: 'Roles (comma-separated)', autocomplete: 'off', hint: 'Changes apply to the user\'s live tokens at once.' })], 'Save roles')}
+</section>
+<section aria-labelledby="sessions-h"><h2 id="sessions-h">Sessions</h2>
+<p class="error" data-sessions-error aria-live="assertive"></p>
+<p data-sessions-count></p>
+<ul class="cards" data-sessions aria-live="polite"></ul>
+</section>
+<section aria-labelledby="factors-h"><h2 id="factors-h">Second factors</h2>
+<p data-factors-summary></p>
+<div class="actions"><button type="button" data-factors-reset hidden>Reset second factors</button></div>
+</section>
+<section aria-labelledby="actions-h"><h2 id="actions-h">Actions</h2>
+<p class="error" data-actions-error aria-live="assertive"></p>
+<div class="actions">
+<button type="button" data-toggle-active>Deactivate</button>
+<button type="button" data-send-reset>Send a password reset mail</button>
+<button type="button" class="danger" data-delete>Delete user</button>
+</div></section>`;
+}
+
+export function newUserBody() {
+  return html`<p><a href="/admin">All users</a></p>
+${form('create', 'Create a user', [
+    field('create', { name: 'username', label: 'Username', autocomplete: 'off', required: true }),
+    field('create', { name: 'email', label: 'Email address', type: 'email', autocomplete: 'off', required: true }),
+    field('create', { name: 'full_name', label: 'Full name', autocomplete: 'off' }),
+    field('create', { name: 'password', label: 'Password', type: 'password', autocomplete: 'new-password', required: true }),
+    field('create', { name: 'roles', label: 'Roles (comma-separated)', autocomplete: 'off' }),
+  ], 'Create user')}`;
+}
+
+export function auditBody() {
+  return html`<p><a href="/admin">All users</a></p>
+${form('audit', 'Filter events', [
+    field('audit', { name: 'type', label: 'Event types (comma-separated)', autocomplete: 'off', hint: 'For example signin.failed, user.deactivated, session.ended.' }),
+    field('audit', { name: 'actor', label: 'Done by (user id)', autocomplete: 'off' }),
+    field('audit', { name: 'user', label: 'About (user id)', autocomplete: 'off' }),
+    field('audit', { name: 'from', label: 'From', type: 'datetime-local' }),
+    field('audit', { name: 'to', label: 'Before', type: 'datetime-local' }),
+  ], 'Filter', { method: 'get', action: '/admin/audit' })}
+<p data-count aria-live="polite"></p>
+<div class="table-wrap"><table data-events>
+<caption class="visually-hidden">Audit events, newest first</caption>
+<thead><tr><th scope="col">Time</th><th scope="col">Event</th><th scope="col">Outcome</th><th scope="col">Done by</th><th scope="col">About</th><th scope="col">IP</th></tr></thead>
+<tbody></tbody></table></div>
+<nav class="pager" aria-label="Pages"><a data-newest href="/admin/audit" hidden>Newest events</a> <a data-older href="/admin/audit" hidden>Older events</a></nav>`;
+}

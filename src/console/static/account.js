@@ -1,0 +1,241 @@
+// /account pages: sign in, forgot and reset password, and the signed-in page (profile, email and
+// password changes, sessions). Every change goes through Warden's public /api/v1 routes.
+import { api, clearErrors, describeAgent, el, isAdmin, nextPath, notice, onSubmit, showChrome, showError, when } from './api.js';
+
+const page = document.body.dataset.page;
+
+// Passkeys through WebAuthn Level 3's JSON helpers (the API speaks that JSON); browsers without them
+// keep the other ways in.
+const passkeys = typeof PublicKeyCredential !== 'undefined' && typeof PublicKeyCredential.parseRequestOptionsFromJSON === 'function';
+if (passkeys) for (const e of document.querySelectorAll('[data-passkey-only]')) e.hidden = false;
+
+/** The browser's passkey answer for request options from the API, as JSON; null when the person cancels. */
+async function passkeyAssertion(options) {
+  try {
+    const credential = await navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options) });
+    return credential.toJSON();
+  } catch {
+    return null;
+  }
+}
+const form = (id) => document.getElementById(id);
+
+if (page === 'signin') {
+  if (new URLSearchParams(location.search).get('ended')) notice('Your session has ended. Sign in again.');
+  let mfaToken;
+  onSubmit(form('signin'), async (v) => {
+    const r = await api('POST', '/api/v1/auth/login', { username: v.username ?? '', password: v.password ?? '' }, { quiet: true });
+    if (r.ok && r.data?.mfa_required) {
+      // The password was right; the tokens come after the second factor.
+      mfaToken = r.data.mfa_token;
+      form('signin').hidden = true;
+      document.querySelector('[data-second-step]').hidden = false;
+      return form('mfa').elements.namedItem('code').focus();
+    }
+    if (r.ok) return location.assign(nextPath());
+    showError(form('signin'), r, { ERR_BAD_CREDENTIALS: 'password', ERR_MISSING_CREDENTIALS: 'username', ERR_USER_INACTIVE: 'username' });
+  });
+  const passkeyError = document.querySelector('[data-passkey-error]');
+  document.querySelector('[data-passkey-signin]').addEventListener('click', async () => {
+    passkeyError.textContent = '';
+    const o = await api('POST', '/api/v1/auth/passkey/options', undefined, { quiet: true });
+    const response = o.ok ? await passkeyAssertion(o.data) : null;
+    if (!response) { passkeyError.textContent = o.ok ? 'No passkey was used.' : o.message; return; }
+    const r = await api('POST', '/api/v1/auth/passkey/login', { response }, { quiet: true });
+    if (r.ok) location.assign(nextPath()); else passkeyError.textContent = r.message;
+  });
+  document.querySelector('[data-passkey-second]').addEventListener('click', async () => {
+    clearErrors(form('mfa'));
+    const o = await api('POST', '/api/v1/auth/mfa/webauthn/options', { mfa_token: mfaToken }, { quiet: true });
+    const webauthn = o.ok ? await passkeyAssertion(o.data) : null;
+    if (!webauthn) return showError(form('mfa'), o.ok ? { message: 'No passkey was used.' } : o);
+    const r = await api('POST', '/api/v1/auth/mfa/verify', { mfa_token: mfaToken, webauthn }, { quiet: true });
+    if (r.ok) location.assign(nextPath()); else showError(form('mfa'), r);
+  });
+  onSubmit(form('mfa'), async (v) => {
+    const given = (v.code ?? '').trim();
+    // Six digits are an authenticator code; anything else is taken for a recovery code.
+    const proof = /^\d{6}$/.test(given) ? { code: given } : { recovery_code: given };
+    const r = await api('POST', '/api/v1/auth/mfa/verify', { mfa_token: mfaToken, ...proof }, { quiet: true });
+    if (r.ok) return location.assign(nextPath());
+    if (r.code === 'ERR_MFA_TOKEN_INVALID') {
+      // Too late or used up: start again from the password.
+      document.querySelector('[data-second-step]').hidden = true;
+      form('signin').hidden = false;
+      return showError(form('signin'), { message: 'The sign-in took too long. Give your password again.' });
+    }
+    showError(form('mfa'), r, { ERR_MFA_CODE_INVALID: 'code', ERR_RATE_LIMITED: 'code', ERR_VALIDATION: 'code' });
+  });
+}
+
+if (page === 'forgot') {
+  onSubmit(form('forgot'), async (v) => {
+    const r = await api('POST', '/api/v1/auth/password/forgot', { email: v.email ?? '' }, { quiet: true });
+    if (r.ok) notice(r.message);
+    else showError(form('forgot'), r, { ERR_RATE_LIMITED: 'email' });
+  });
+}
+
+if (page === 'reset') {
+  onSubmit(form('reset'), async (v) => {
+    const r = await api('POST', '/api/v1/auth/password/reset', { token: v.token ?? '', new_password: v.new_password ?? '' }, { quiet: true });
+    if (r.ok) {
+      form('reset').hidden = true;
+      notice('Your password has been changed and every session signed out. Sign in with the new password.');
+    } else showError(form('reset'), r, { ERR_EMAIL_TOKEN_INVALID: '', ERR_VALIDATION: 'new_password' });
+  });
+}
+
+if (page === 'home') home();
+
+async function home() {
+  const me = await api('GET', '/api/v1/auth/me');
+  if (!me.ok) return notice(me.message ?? 'Your account cannot be shown now.');
+  showChrome(me.data);
+  showProfile(me.data);
+  const fresh = { ERR_FRESH_REQUIRED: '' };
+
+  document.querySelector('[data-verify]').addEventListener('click', async () => {
+    const r = await api('POST', '/api/v1/auth/verify/request');
+    notice(r.ok ? 'A verification mail is on its way.' : r.message);
+  });
+  form('name').elements.namedItem('full_name').value = me.data.full_name ?? '';
+  onSubmit(form('name'), async (v) => {
+    const r = await api('PATCH', '/api/v1/auth/me', { full_name: v.full_name ?? null });
+    if (r.ok) { showProfile(r.data); notice('Your name has been saved.'); } else showError(form('name'), r);
+  });
+  onSubmit(form('email'), async (v) => {
+    const r = await api('POST', '/api/v1/auth/email', { new_email: v.new_email ?? '' });
+    if (r.ok) { notice(`A confirmation has been sent to ${v.new_email}; follow its link to finish.`); form('email').reset(); }
+    else showError(form('email'), withFreshHint(r), { ...fresh, ERR_CONFLICT: 'new_email', ERR_RATE_LIMITED: 'new_email' });
+  });
+  onSubmit(form('password'), async (v) => {
+    const r = await api('POST', '/api/v1/auth/password', { current_password: v.current_password ?? '', new_password: v.new_password ?? '' });
+    if (r.ok) { notice('Your password has been changed; your other sessions are signed out.'); form('password').reset(); await showSessions(); }
+    else showError(form('password'), withFreshHint(r), { ...fresh, ERR_BAD_CREDENTIALS: 'current_password' });
+  });
+  document.querySelector('[data-signout-others]').addEventListener('click', async () => {
+    const r = await api('POST', '/api/v1/auth/logout?scope=others');
+    notice(r.ok ? `Signed out ${r.data.sessions_ended} other session(s).` : r.message);
+    await showSessions();
+  });
+  await showSessions();
+  await secondFactors();
+}
+
+/** The second factors: the list (with removal), authenticator app enrolment, recovery codes. */
+async function secondFactors() {
+  const error = document.querySelector('[data-mfa-error]');
+  const enrol = document.querySelector('[data-totp-enrol]');
+  const strongHint = (r) => (r.code === 'ERR_MFA_REQUIRED' || r.code === 'ERR_FRESH_REQUIRED'
+    ? 'For this change, sign out and sign in again with your second factor first.' : r.message);
+  const showCodes = (codes) => {
+    if (!codes) return;
+    document.querySelector('[data-recovery-codes]').replaceChildren(...codes.map((c) => el('li', c)));
+    document.querySelector('[data-recovery]').hidden = false;
+  };
+  const list = async () => {
+    const r = await api('GET', '/api/v1/auth/mfa/factors');
+    error.textContent = r.ok ? '' : r.message;
+    if (!r.ok) return;
+    const { factors, recovery_codes_remaining: left } = r.data;
+    document.querySelector('[data-mfa-summary]').textContent = factors.length === 0
+      ? 'None yet: your password alone signs you in.'
+      : `Signing in asks for one of these after your password. Recovery codes left: ${left}.`;
+    document.querySelector('[data-recovery-new]').hidden = factors.length === 0;
+    // One authenticator app per account (the API refuses a second).
+    document.querySelector('[data-totp-start]').hidden = factors.some((f) => f.type === 'totp');
+    document.querySelector('[data-factors]').replaceChildren(...factors.map((f) => {
+      const name = f.name || (f.type === 'totp' ? 'Authenticator app' : 'Passkey');
+      const item = el('li', undefined, { 'data-factor': f.id });
+      item.append(el('p', name, { class: 'card-title' }), el('p', `Added ${when(f.created_at)}${f.last_used_at ? ` · last used ${when(f.last_used_at)}` : ''}`, { class: 'meta' }));
+      const b = el('button', 'Remove', { type: 'button', 'aria-label': `Remove ${name}` });
+      b.addEventListener('click', async () => {
+        const d = await api('DELETE', `/api/v1/auth/mfa/factors/${encodeURIComponent(f.id)}`);
+        if (d.ok) { notice(`${name} removed.`); await list(); } else error.textContent = strongHint(d);
+      });
+      item.append(b);
+      return item;
+    }));
+  };
+  document.querySelector('[data-totp-start]').addEventListener('click', async () => {
+    error.textContent = '';
+    const r = await api('POST', '/api/v1/auth/mfa/totp');
+    if (!r.ok) { error.textContent = r.code === 'ERR_FRESH_REQUIRED' ? 'To add a factor, sign out and sign in again first.' : r.message; return; }
+    document.querySelector('[data-totp-qr]').src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(r.data.qr_svg)}`;
+    document.querySelector('[data-totp-secret]').textContent = r.data.secret;
+    document.querySelector('[data-totp-uri]').href = r.data.otpauth_uri;
+    enrol.hidden = false;
+    form('totp').elements.namedItem('code').focus();
+  });
+  onSubmit(form('totp'), async (v) => {
+    const r = await api('POST', '/api/v1/auth/mfa/totp/confirm', { code: (v.code ?? '').trim() });
+    if (!r.ok) return showError(form('totp'), r, { ERR_MFA_CODE_INVALID: 'code', ERR_RATE_LIMITED: 'code', ERR_FACTOR_NOT_FOUND: 'code' });
+    enrol.hidden = true;
+    form('totp').reset();
+    notice('Your authenticator app is set up: signing in will ask for its code.');
+    showCodes(r.data.recovery_codes);
+    await list();
+  });
+  document.querySelector('[data-passkey-add]').addEventListener('click', async () => {
+    error.textContent = '';
+    const o = await api('POST', '/api/v1/auth/mfa/passkeys/options');
+    if (!o.ok) { error.textContent = o.code === 'ERR_FRESH_REQUIRED' ? 'To add a factor, sign out and sign in again first.' : o.message; return; }
+    let response;
+    try {
+      response = (await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(o.data) })).toJSON();
+      // toJSON() adds publicKeyAlgorithm, a number the API's shape check refuses; the API reads the
+      // algorithm from the attestation object anyway.
+      delete response.response.publicKeyAlgorithm;
+    } catch {
+      error.textContent = 'No passkey was created.';
+      return;
+    }
+    const r = await api('POST', '/api/v1/auth/mfa/passkeys', { response, name: describeAgent(navigator.userAgent) });
+    if (!r.ok) { error.textContent = r.message; return; }
+    notice('Your passkey is added.');
+    showCodes(r.data.recovery_codes);
+    await list();
+  });
+  document.querySelector('[data-recovery-new]').addEventListener('click', async () => {
+    const r = await api('POST', '/api/v1/auth/mfa/recovery-codes');
+    if (r.ok) { showCodes(r.data.recovery_codes); notice('New recovery codes: the old ones no longer work.'); await list(); } else error.textContent = strongHint(r);
+  });
+  await list();
+}
+
+/** A password or email change wants a token from a fresh sign-in: say how to get one. */
+function withFreshHint(r) {
+  return r.code === 'ERR_FRESH_REQUIRED' ? { ...r, message: 'For this change, sign out and sign in again first (your sign-in is no longer recent).' } : r;
+}
+
+function showProfile(p) {
+  const facts = { email: p.email, full_name: p.full_name || '—', email_verified: p.email_verified ? 'Yes' : 'No', roles: (p.roles ?? []).join(', ') || '—' };
+  for (const [k, v] of Object.entries(facts)) document.querySelector(`[data-fact="${k}"]`).textContent = v;
+  document.querySelector('[data-verify]').hidden = p.email_verified;
+  if (isAdmin(p)) document.querySelector('[data-fact="roles"]').append(' ', el('a', '(administration)', { href: '/admin' }));
+}
+
+async function showSessions() {
+  const list = document.querySelector('[data-sessions]');
+  const error = document.querySelector('[data-sessions-error]');
+  const r = await api('GET', '/api/v1/auth/sessions');
+  error.textContent = r.ok ? '' : r.message;
+  if (!r.ok) return;
+  list.replaceChildren(...r.data.map((s) => {
+    const item = el('li', undefined, { 'data-session': s.id });
+    const title = el('p', describeAgent(s.user_agent), { class: 'card-title' });
+    if (s.current) title.append(' ', el('strong', '(this device)', { class: 'badge' }));
+    item.append(title, el('p', `IP ${s.ip ?? 'unknown'} · last used ${when(s.last_used_at)} · signed in ${when(s.created_at)}`, { class: 'meta' }));
+    if (!s.current) {
+      const b = el('button', 'Sign out this session', { type: 'button', 'aria-label': `Sign out this session (${describeAgent(s.user_agent)}, last used ${when(s.last_used_at)})` });
+      b.addEventListener('click', async () => {
+        const d = await api('DELETE', `/api/v1/auth/sessions/${encodeURIComponent(s.id)}`);
+        notice(d.ok ? 'The session has been signed out.' : d.message);
+        await showSessions();
+      });
+      item.append(b);
+    }
+    return item;
+  }));
+}

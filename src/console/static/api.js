@@ -1,0 +1,148 @@
+// Shared by the console's page modules: calls to Warden's public API with the browser's cookies and
+// the CSRF double submit, a refresh when the access token has run out, and errors written next to
+// the field they concern. Settings come from the page's data-* attributes (no inline script).
+const settings = document.body.dataset;
+
+export function cookie(name) {
+  const found = document.cookie.split('; ').find((c) => c.startsWith(`${name}=`));
+  return found === undefined ? undefined : decodeURIComponent(found.slice(name.length + 1));
+}
+
+/** Codes that mean "no usable session": the token is missing, expired, revoked, or the user is gone. */
+function signedOutCode(code) {
+  return typeof code === 'string' && (code.startsWith('ERR_JWT_') || code.startsWith('ERR_CSRF_') || code.startsWith('ERR_REFRESH_')
+    || code === 'ERR_USER_INACTIVE' || code === 'ERR_USER_NOT_FOUND');
+}
+
+async function send(method, path, body, csrfCookie) {
+  const headers = { accept: 'application/json' };
+  if (method !== 'GET') headers[settings.csrfHeader] = cookie(csrfCookie) ?? '';
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let res;
+  try {
+    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
+  } catch {
+    return { ok: false, status: 0, message: 'The server cannot be reached. Check your connection and try again.' };
+  }
+  let json = {};
+  try { json = await res.json(); } catch { /* an empty body */ }
+  return { ...json, ok: res.ok, status: res.status };
+}
+
+let refreshing;
+function refresh() {
+  refreshing ??= send('POST', '/api/v1/auth/refresh', undefined, settings.refreshCsrfCookie).finally(() => { refreshing = undefined; });
+  return refreshing;
+}
+
+/**
+ * One API call. A signed-out answer is retried once after a refresh; if the session is over, the
+ * browser goes to the sign-in page (`quiet` returns the answer instead, for pages that may be anonymous).
+ */
+export async function api(method, path, body, { quiet = false } = {}) {
+  let r = await send(method, path, body, settings.csrfCookie);
+  if (!r.ok && signedOutCode(r.code) && !path.startsWith('/api/v1/auth/login')) {
+    if ((await refresh()).ok) r = await send(method, path, body, settings.csrfCookie);
+    if (!r.ok && signedOutCode(r.code) && !quiet) {
+      signedOut();
+      return new Promise(() => {}); // the page is going away
+    }
+  }
+  return r;
+}
+
+export function signedOut() {
+  const here = location.pathname + location.search;
+  location.assign(`/account/signin?ended=1&next=${encodeURIComponent(here)}`);
+}
+
+/** Where to go after signing in: only a path on this site. */
+export function nextPath() {
+  const next = new URLSearchParams(location.search).get('next');
+  return next && /^\/(account|admin)(\/|\?|$)/.test(next) ? next : '/account';
+}
+
+export function notice(text) {
+  const el = document.querySelector('[data-notice]');
+  el.textContent = text;
+}
+
+export function clearErrors(form) {
+  for (const el of form.querySelectorAll('[data-error-for]')) el.textContent = '';
+  for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+}
+
+/**
+ * Writes an API error beside its field: the `field` the API names, else the form's own mapping of
+ * codes to fields (`codeFields`), else the form's general error slot. The field gets focus.
+ */
+export function showError(form, r, codeFields = {}) {
+  const name = (typeof r.field === 'string' && form.elements.namedItem(r.field) ? r.field : undefined) ?? codeFields[r.code];
+  const slot = (name && form.querySelector(`[data-error-for="${CSS.escape(name)}"]`)) || form.querySelector('[data-error-for=""]');
+  const text = String(r.message ?? 'Something went wrong').replace(/^[a-z_]+: /, '');
+  slot.textContent = name ? capitalise(text) : text;
+  const input = name ? form.elements.namedItem(name) : undefined;
+  if (input instanceof HTMLElement) {
+    input.setAttribute('aria-invalid', 'true');
+    input.focus();
+  }
+}
+
+const capitalise = (s) => s.charAt(0).toUpperCase() + s.slice(1);
+
+/** The form's fields as an object (empty strings left out). */
+export function values(form) {
+  const out = {};
+  for (const [k, v] of new FormData(form)) if (v !== '') out[k] = String(v);
+  return out;
+}
+
+/** Submits `form` through `handler`; the button is disabled meanwhile so a double click sends once. */
+export function onSubmit(form, handler) {
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    const button = form.querySelector('button[type="submit"]');
+    button.disabled = true;
+    try { await handler(values(form)); } finally { button.disabled = false; }
+  });
+}
+
+export function isAdmin(profile) {
+  const adminRoles = settings.adminRoles.split(',');
+  return (profile.roles ?? []).some((r) => adminRoles.includes(r));
+}
+
+/** Header: the sign-out button and, for administrators, the link to /admin. */
+export function showChrome(profile) {
+  for (const el of document.querySelectorAll('[data-admin-only]')) el.hidden = !isAdmin(profile);
+  const out = document.querySelector('[data-signout]');
+  out.hidden = false;
+  out.addEventListener('click', async () => {
+    await api('POST', '/api/v1/auth/logout?scope=local', undefined, { quiet: true });
+    location.assign('/account/signin');
+  });
+}
+
+/** An element with text content only (never innerHTML with API data). */
+export function el(tag, text, attrs = {}) {
+  const e = document.createElement(tag);
+  if (text !== undefined) e.textContent = text;
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  return e;
+}
+
+export function when(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? '' : d.toLocaleString();
+}
+
+/** "Chrome on Linux" from a user-agent string: enough for a person to recognise a device. */
+export function describeAgent(ua) {
+  if (!ua) return 'Unknown device';
+  const browser = [['Edg/', 'Edge'], ['Firefox/', 'Firefox'], ['Chrome/', 'Chrome'], ['Chromium/', 'Chromium'], ['Safari/', 'Safari'], ['curl/', 'curl']]
+    .find(([k]) => ua.includes(k))?.[1];
+  const os = [['Android', 'Android'], ['iPhone', 'iPhone'], ['iPad', 'iPad'], ['Windows', 'Windows'], ['Mac OS', 'macOS'], ['Linux', 'Linux']]
+    .find(([k]) => ua.includes(k))?.[1];
+  return browser ? (os ? `${browser} on ${os}` : browser) : ua.slice(0, 60);
+}

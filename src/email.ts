@@ -1,0 +1,72 @@
+// Wires email from the configuration: the outbox worker and its transport, the limit on mail
+// requests (in Redis when REDIS_URL is set, so every instance counts together), the links, and the
+// options the account services take. Email is off (undefined) in production without SMTP_URL.
+import type { Logger } from 'pino';
+import type { AccountEmailOptions } from './accounts/index.js';
+import { MailLimit } from './accounts/mail-limit.js';
+import type { Config } from './config.js';
+import { emailLinks } from './http/account-email.js';
+import { memoryCounter, redisCounter, type WindowCounter } from './limits/window-counter.js';
+import { openMail, type MailTransport, type OutboxTuning } from './mail/index.js';
+import { isConnectionFailure } from './storage/index.js';
+import type { Storage } from './storage/types.js';
+
+export interface EmailOptions {
+  /** Send through this transport instead of SMTP_URL or the development folder. */
+  transport?: MailTransport;
+  /** Worker timings (tests: retries in milliseconds, not seconds). */
+  tuning?: OutboxTuning;
+  /** Count mail requests here instead of in memory or on REDIS_URL (tests give each run its own keys). */
+  limitCounter?: WindowCounter;
+}
+
+export interface EmailSetup {
+  /** For createAccounts; undefined when email is off. */
+  accounts: AccountEmailOptions | undefined;
+  /** Starts the outbox worker and the hourly clean-up (after the account services registered their preparers). */
+  start(purge: () => Promise<void>): void;
+  close(): Promise<void>;
+}
+
+const WEEK = 7 * 86_400_000;
+
+export function setUpEmail(config: Config, d: { storage: Storage; clock: () => number; log: Logger; options?: EmailOptions | undefined }): EmailSetup {
+  const appUrl = config.mail.appUrl ?? `http://localhost:${config.server.port}`;
+  const outbox = openMail({
+    production: config.server.production, smtpUrl: config.mail.smtpUrl, requireTls: config.mail.requireTls, tlsCaFile: config.mail.tlsCaFile,
+    from: config.mail.from ?? 'Warden <warden@localhost>', appUrl, templatesDir: config.mail.templatesDir, dataDir: config.server.dataDir,
+  }, {
+    store: d.storage.outbox, clock: d.clock, log: d.log, tuning: d.options?.tuning, transport: d.options?.transport,
+    // server.ts logs each database outage once, whoever meets it first.
+    loggedElsewhere: isConnectionFailure,
+  });
+  if (!outbox) return { accounts: undefined, start() {}, async close() {} };
+
+  const counter = d.options?.limitCounter ?? (config.storage.redisUrl ? redisCounter(config.storage.redisUrl) : memoryCounter(d.clock));
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    accounts: {
+      queue: outbox,
+      limit: new MailLimit({ counter, maxPerAddress: config.email.maxPerAddress, maxPerIp: config.email.maxPerIp, windowMs: config.email.windowMs }),
+      links: emailLinks(appUrl),
+      resetTtlMs: config.email.resetTtlMs,
+      verifyTtlMs: config.email.verifyTtlMs,
+      requireVerified: config.email.requireVerified,
+      notifyNewSignIn: config.email.notifyNewSignIn,
+      report: (err, what) => d.log.warn({ err }, `${what} could not be queued`),
+    },
+    start(purge) {
+      outbox.start();
+      timer = setInterval(() => {
+        void Promise.all([purge(), d.storage.outbox.purge(d.clock() - WEEK)])
+          .catch((err: unknown) => d.log.warn({ err }, 'mail clean-up failed'));
+      }, 3600_000);
+      timer.unref();
+    },
+    async close() {
+      clearInterval(timer);
+      await outbox.stop();
+      if (!d.options?.limitCounter) await counter.close();
+    },
+  };
+}

@@ -1,0 +1,54 @@
+// Audit retention: events older than AUDIT_RETENTION_DAYS are deleted (with their webhook
+// deliveries), in bounded batches so that no statement holds locks or grows a transaction for long.
+import type { EventStore } from './records.js';
+
+export interface RetentionLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface EventRetentionOptions {
+  store: Pick<EventStore, 'purge'>;
+  clock: () => number;
+  retentionMs: number;
+  log: RetentionLog;
+  /** Rows per DELETE (default 1000). */
+  batch?: number;
+  /** How often a purge runs, in ms (default hourly). */
+  everyMs?: number;
+}
+
+/** Deletes every event older than the retention, one batch at a time. Returns how many went. */
+export async function purgeOldEvents(o: Pick<EventRetentionOptions, 'store' | 'clock' | 'retentionMs' | 'batch'>): Promise<number> {
+  const batch = o.batch ?? 1000;
+  const before = o.clock() - o.retentionMs;
+  let total = 0;
+  for (;;) {
+    const n = await o.store.purge(before, batch);
+    total += n;
+    if (n < batch) return total;
+    // Let requests in between batches.
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** Runs purgeOldEvents on a timer (and once soon after start); returns a stop function. */
+export function startEventRetention(o: EventRetentionOptions): () => void {
+  let busy = false;
+  const run = () => {
+    if (busy) return;
+    busy = true;
+    purgeOldEvents(o)
+      .then((n) => n > 0 && o.log.info({ deleted: n }, 'audit retention: old events deleted'))
+      .catch((err: unknown) => o.log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'audit retention purge failed'))
+      .finally(() => (busy = false));
+  };
+  const first = setTimeout(run, 10_000);
+  const timer = setInterval(run, o.everyMs ?? 3_600_000);
+  first.unref();
+  timer.unref();
+  return () => {
+    clearTimeout(first);
+    clearInterval(timer);
+  };
+}

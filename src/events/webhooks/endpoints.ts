@@ -1,0 +1,38 @@
+// Which webhook endpoints get which events. WEBHOOK_URLS lists endpoints separated by spaces, each
+// `URL` (every event) or `URL|filter`, the filter a comma list of event types or prefixes such as
+// `user.*` (see the README). Parsed and checked at start (src/config/parsers.ts).
+import type { EventType } from '../records.js';
+
+export interface WebhookEndpoint {
+  url: string;
+  /** Event types or `prefix.*` patterns; null: every event. */
+  filter: readonly string[] | null;
+}
+
+function matches(filter: readonly string[] | null, type: EventType): boolean {
+  if (filter === null) return true;
+  return filter.some((f) => (f.endsWith('.*') ? type.startsWith(f.slice(0, -1)) : f === type));
+}
+
+/** The endpoint URLs each event type goes to, computed once per type. */
+export function webhookRouter(endpoints: readonly WebhookEndpoint[]): (type: EventType) => readonly string[] {
+  const cache = new Map<EventType, readonly string[]>();
+  return (type) => {
+    let urls = cache.get(type);
+    if (urls === undefined) {
+      urls = [...new Set(endpoints.filter((e) => matches(e.filter, type)).map((e) => e.url))];
+      cache.set(type, urls);
+    }
+    return urls;
+  };
+}
+
+/** An endpoint as logs and the deliveries API show it: no credentials, no query string. */
+export function shownEndpoint(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return '(invalid URL)';
+  }
+}

@@ -1,0 +1,189 @@
+// Delivers the webhook outbox. Every instance runs a worker; each pass claims due deliveries
+// atomically (src/storage: SKIP LOCKED on PostgreSQL, the write lock on SQLite), so with several
+// instances each delivery is attempted by one of them at a time. A claim holds a row for longer
+// than an attempt can take, so a crashed instance's rows come back after their lease, and a row is
+// marked delivered only by the claim that delivered it. A receiver's 2xx ends a delivery; anything
+// else (another status, no answer, a timeout) is retried with exponential backoff for up to a day.
+import { randomUUID } from 'node:crypto';
+import type { ClaimedDelivery, DeliveryStore, EventRecord } from '../records.js';
+import { eventView } from '../view.js';
+import { shownEndpoint } from './endpoints.js';
+import { signWebhook } from './signature.js';
+
+export interface WorkerLog {
+  warn(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+export interface WebhookWorkerOptions {
+  store: DeliveryStore;
+  /** The endpoints configured now: a delivery to any other URL is given up. */
+  endpoints: readonly string[];
+  key: Buffer;
+  clock: () => number;
+  log: WorkerLog;
+  /** How often the outbox is looked at when nothing nudged the worker, in ms. */
+  pollMs: number;
+  /** The longest an attempt may take, in ms. */
+  timeoutMs: number;
+  /** The wait before the first retry, in ms; it doubles with every failed attempt (with ±25% jitter). */
+  backoffMs: number;
+  /** The longest wait between two attempts, in ms (default one hour). */
+  maxBackoffMs?: number;
+  /** How long after the event a delivery is still tried, in ms (default 24 hours). */
+  maxAgeMs?: number;
+  /** Deliveries claimed per pass (default 16), attempted concurrently. */
+  batch?: number;
+}
+
+/** Longer than any attempt can take, so no other instance claims a row while it is in flight. */
+const LEASE_MARGIN_MS = 60_000;
+/** What is kept of a failure's description. */
+const MAX_ERROR_LENGTH = 200;
+
+/** The body sent for an event: the Standard Webhooks payload shape ({type, timestamp, data}). */
+export function webhookBody(e: EventRecord): string {
+  return JSON.stringify({ type: e.type, timestamp: new Date(e.time).toISOString(), data: eventView(e) });
+}
+
+export class WebhookWorker {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = true;
+  private outboxDown = false;
+  /** Aborts the attempts in flight when a shutdown cannot wait for them. */
+  private readonly stopping = new AbortController();
+  private readonly configured: ReadonlySet<string>;
+  private readonly maxBackoffMs: number;
+  private readonly maxAgeMs: number;
+  private readonly batch: number;
+
+  constructor(private readonly o: WebhookWorkerOptions) {
+    this.configured = new Set(o.endpoints);
+    this.maxBackoffMs = o.maxBackoffMs ?? 3_600_000;
+    this.maxAgeMs = o.maxAgeMs ?? 86_400_000;
+    this.batch = o.batch ?? 16;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.nudge();
+  }
+
+  /** Look at the outbox now (new events were just written), or as soon as the current pass ends. */
+  nudge(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    this.running = this.pass().finally(() => {
+      this.running = undefined;
+      if (this.stopped) return;
+      if (this.again) {
+        this.again = false;
+        this.nudge();
+      } else {
+        this.timer = setTimeout(() => this.nudge(), this.o.pollMs);
+        this.timer.unref();
+      }
+    });
+  }
+
+  /**
+   * Stops claiming and waits for the attempts in flight to be recorded; those still unanswered after
+   * `abortAfterMs` are cut and put back, due at once (another instance, or the next start, sends
+   * them again: at least once, and receivers deduplicate on webhook-id).
+   */
+  async stop(abortAfterMs = this.o.timeoutMs): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    const cut = setTimeout(() => this.stopping.abort(), abortAfterMs);
+    try {
+      await this.running;
+    } finally {
+      clearTimeout(cut);
+    }
+  }
+
+  /** Claims and attempts batches until none is due (or the worker stops). */
+  private async pass(): Promise<void> {
+    try {
+      for (;;) {
+        const claim = randomUUID();
+        const claimed = await this.o.store.claim(this.o.clock(), this.batch, this.o.timeoutMs + LEASE_MARGIN_MS, claim);
+        this.outboxDown = false;
+        await Promise.all(claimed.map((c) => this.attempt(c, claim)));
+        if (claimed.length < this.batch || this.stopped) return;
+      }
+    } catch (err) {
+      // The database is down or refused: the rows stay in the outbox; the next pass tries again.
+      // Said once per outage (the storage logs the outage itself).
+      if (!this.outboxDown) this.o.log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'webhook outbox unavailable; retrying');
+      this.outboxDown = true;
+    }
+  }
+
+  private async attempt({ delivery, event }: ClaimedDelivery, claim: string): Promise<void> {
+    const shown = shownEndpoint(delivery.endpoint);
+    if (!this.configured.has(delivery.endpoint)) {
+      await this.o.store.finish(delivery.id, claim, { state: 'failed', at: this.o.clock(), status: null, error: 'endpoint no longer configured' });
+      return;
+    }
+    let status: number | null = null;
+    let error = '';
+    try {
+      const body = webhookBody(event);
+      const timestamp = Math.floor(this.o.clock() / 1000);
+      const res = await fetch(delivery.endpoint, {
+        method: 'POST',
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.any([AbortSignal.timeout(this.o.timeoutMs), this.stopping.signal]),
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'Warden-Webhooks/1',
+          'webhook-id': event.id,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': signWebhook(this.o.key, event.id, timestamp, body),
+        },
+      });
+      status = res.status;
+      await res.body?.cancel().catch(() => undefined); // the answer's body is not read; free the connection
+      if (status < 200 || status >= 300) error = `HTTP ${status}`;
+    } catch (e) {
+      error = describe(e);
+    }
+    if (error === '') {
+      // Should the database be unreachable now, the claim lapses and the row is sent again after its
+      // lease: at least once (receivers deduplicate by webhook-id), never lost.
+      await this.o.store.finish(delivery.id, claim, { state: 'delivered', at: this.o.clock(), status: status! }).catch(() => false);
+      return;
+    }
+    const now = this.o.clock();
+    if (this.stopping.signal.aborted) {
+      await this.o.store.finish(delivery.id, claim, { state: 'pending', at: now, retryAt: now, status, error: 'cut short by a shutdown' }).catch(() => false);
+      return;
+    }
+    const age = now - delivery.createdAt;
+    if (age >= this.maxAgeMs) {
+      this.o.log.warn({ endpoint: shown, eventId: event.id, attempts: delivery.attempts, error }, 'webhook delivery given up');
+      await this.o.store.finish(delivery.id, claim, { state: 'failed', at: now, status, error }).catch(() => false);
+      return;
+    }
+    const exp = Math.min(this.maxBackoffMs, this.o.backoffMs * 2 ** Math.min(delivery.attempts - 1, 30));
+    const retryAt = Math.min(delivery.createdAt + this.maxAgeMs, now + Math.round(exp * (0.75 + Math.random() * 0.5)));
+    this.o.log.debug({ endpoint: shown, eventId: event.id, attempts: delivery.attempts, error, retryAt }, 'webhook delivery failed; will retry');
+    // If the database is down now, the claim lapses and the row is tried again after its lease.
+    await this.o.store.finish(delivery.id, claim, { state: 'pending', at: now, retryAt, status, error }).catch(() => false);
+  }
+}
+
+function describe(e: unknown): string {
+  const err = e as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+  const text = err?.name === 'TimeoutError' ? 'timed out'
+    : err?.cause?.code ?? err?.cause?.message ?? err?.message ?? String(e);
+  return text.slice(0, MAX_ERROR_LENGTH);
+}

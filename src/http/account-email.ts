@@ -1,0 +1,219 @@
+// The routes of account recovery and verified email, under /api/v1 (envelope bodies): forgot and
+// reset password, email verification, email change, and an administrator's reset mail. Links in
+// mails land on small pages here (pages.ts). With email off (production without SMTP_URL) every
+// route answers 501. Route schemas document only (as elsewhere); the accounts rules validate.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { WardenError, isWardenError, type ErrorCode, type JwtRequiredOptions } from '@warden/toolkit';
+import type { AccountEmail, EmailLinks } from '../accounts/index.js';
+import { PASSWORD_MIN_LENGTH } from '../accounts/validate.js';
+import { DEPENDENCY_ERRORS } from './api.js';
+import type { RouteContext } from './context.js';
+import { pageSchema, routeSchemas, type Media } from './docs.js';
+import { ENVELOPE, familyErrorHandler } from './error-families.js';
+import { clientMeta, field, jsonOrFormBody } from './request.js';
+import { html, message, resetForm, sendPage, wantsPage } from './pages.js';
+import { envelope, ID_PARAMS, PROFILE } from './schemas.js';
+import { profileView } from './views.js';
+
+const ok = (msg: string, data: unknown = null) => ({ message: msg, data });
+
+/** Where the links in mails point: pages of this server, under APP_URL. */
+export function emailLinks(appUrl: string): EmailLinks {
+  const base = appUrl.replace(/\/+$/, '');
+  const link = (path: string) => (token: string) => `${base}/api/v1${path}?token=${token}`;
+  return { reset: link('/auth/password/reset'), verify: link('/auth/verify/confirm'), emailChange: link('/auth/email/confirm') };
+}
+
+// What every route here may answer besides its own: email off, or a dependency down.
+const EMAIL_ERRORS: ErrorCode[] = ['ERR_EMAIL_DISABLED', ...DEPENDENCY_ERRORS];
+// Why a token from a mail cannot be used (nothing changes), or no token at all (422).
+const TOKEN_ERRORS: ErrorCode[] = ['ERR_VALIDATION', 'ERR_EMAIL_TOKEN_INVALID', 'ERR_EMAIL_TOKEN_USED', 'ERR_EMAIL_TOKEN_EXPIRED', 'ERR_EMAIL_TOKEN_SUPERSEDED'];
+// The limit on mails asked for (its store down is ERR_UNAVAILABLE, in DEPENDENCY_ERRORS).
+const LIMIT_ERRORS: ErrorCode[] = ['ERR_RATE_LIMITED'];
+const BOTH: Media[] = ['json', 'form'];
+const str = (extra: Record<string, unknown> = {}) => ({ type: 'string', ...extra });
+const obj = (properties: Record<string, unknown>, required: string[]) => ({ type: 'object', properties, required });
+const TOKEN_QUERY = obj({ token: str({ description: 'the token from the mail' }) }, ['token']);
+
+export async function accountEmailRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
+  app.setErrorHandler(familyErrorHandler(ENVELOPE, ctx.log));
+  const doc = routeSchemas(ctx.config);
+  const userOpts: JwtRequiredOptions = {};
+  const freshOpts: JwtRequiredOptions = { fresh: true };
+  const adminOpts: JwtRequiredOptions = { roles: ctx.config.accounts.adminRoles };
+  const user = app.jwtRequired(userOpts);
+  const fresh = app.jwtRequired(freshOpts);
+  const admin = app.jwtRequired(adminOpts);
+  const email = { tags: ['v1 email'], family: ENVELOPE };
+  // Where a link lands: refusals of the token are pages; a dependency down answers the envelope.
+  const page = { tags: ['v1 email'], family: ENVELOPE, querystring: TOKEN_QUERY, errors: DEPENDENCY_ERRORS };
+
+  const mail = (): AccountEmail => {
+    if (!ctx.accounts.email) throw new WardenError('ERR_EMAIL_DISABLED', 'Email is not configured on this server (set SMTP_URL)');
+    return ctx.accounts.email;
+  };
+  const query = (req: FastifyRequest) => (req.query ?? {}) as Record<string, unknown>;
+  const queryToken = (req: FastifyRequest): unknown => {
+    const t = query(req).token;
+    return Array.isArray(t) ? undefined : t;
+  };
+  /** A page for a failure a link can meet; anything else is the usual error answer. */
+  const failurePage = (reply: FastifyReply, title: string, err: unknown): FastifyReply => {
+    if (!isWardenError(err)) throw err;
+    return sendPage(reply, err.status, title, message(err.message));
+  };
+
+  // ---- forgot / reset password ----
+  app.post('/auth/password/forgot', {
+    schema: doc({
+      ...email, method: 'POST', summary: 'Ask for a password reset mail: 202 and the same body whether or not an account has the address',
+      body: { schema: obj({ email: str({ format: 'email' }) }, ['email']), media: BOTH },
+      ok: { status: 202, description: 'Accepted: if an account has the address, a reset link is on its way', schema: envelope(null) },
+      errors: ['ERR_BAD_REQUEST', 'ERR_VALIDATION', ...LIMIT_ERRORS, ...EMAIL_ERRORS],
+    }),
+  }, async (req, reply) => {
+    await mail().recovery.forgot(field(jsonOrFormBody(req), 'email'), req.ip ?? null);
+    return reply.code(202).send(ok('If an account has this address, a password reset link has been sent to it'));
+  });
+
+  app.get('/auth/password/reset', {
+    schema: pageSchema({
+      ...page, summary: 'The page a reset link lands on: a form to choose a new password (the token is not used yet)',
+      ok: 'The form; it posts to POST /api/v1/auth/password/reset', pages: [...TOKEN_ERRORS, 'ERR_EMAIL_DISABLED'],
+    }),
+  }, async (req, reply) => {
+    const title = 'Choose a new password';
+    try {
+      const token = queryToken(req);
+      await mail().recovery.check(token);
+      return sendPage(reply, 200, title, resetForm(String(token), PASSWORD_MIN_LENGTH));
+    } catch (err) {
+      return failurePage(reply, title, err);
+    }
+  });
+
+  app.post('/auth/password/reset', {
+    schema: doc({
+      ...email, method: 'POST', summary: 'Set a new password with the token from a reset mail; ends every session of the user',
+      description: 'A browser\'s form post (Accept: text/html) gets the outcome as a page, with the same status.',
+      body: { schema: obj({ token: str(), new_password: str({ format: 'password' }) }, ['token', 'new_password']), media: BOTH },
+      ok: { status: 200, description: 'Password changed; every session of the user ended; the address counts as verified', schema: envelope(null) },
+      errors: ['ERR_BAD_REQUEST', ...TOKEN_ERRORS, 'ERR_USER_INACTIVE', ...EMAIL_ERRORS],
+    }),
+  }, async (req, reply) => {
+    const body = jsonOrFormBody(req);
+    if (!wantsPage(req)) {
+      await mail().recovery.reset(field(body, 'token'), field(body, 'new_password'), clientMeta(req));
+      return ok('Password changed; sign in with the new password');
+    }
+    // The form of the reset page.
+    const title = 'Choose a new password';
+    try {
+      await mail().recovery.reset(field(body, 'token'), field(body, 'new_password'), clientMeta(req));
+      return sendPage(reply, 200, 'Password changed', message('Your password has been changed and every session signed out. Sign in with the new password.'));
+    } catch (err) {
+      const token = field(body, 'token');
+      if (isWardenError(err) && err.code === 'ERR_VALIDATION' && typeof token === 'string') {
+        // A password the rules refuse: the form again, the token still unused.
+        return sendPage(reply, 422, title, html`${message(err.message.replace(/^new_password: /, 'The password '))}${resetForm(token, PASSWORD_MIN_LENGTH)}`);
+      }
+      return failurePage(reply, title, err);
+    }
+  });
+
+  // ---- email verification ----
+  app.post('/auth/verify/request', {
+    preHandler: user,
+    schema: doc({
+      ...email, method: 'POST', summary: 'Send (again) the verification mail to your address', auth: userOpts,
+      ok: { status: 202, description: 'The mail is on its way', schema: envelope(null) },
+      extra: { 200: { status: 200, description: 'The address is verified already; nothing sent', schema: envelope(null) } },
+      errors: ['ERR_USER_NOT_FOUND', 'ERR_USER_INACTIVE', ...LIMIT_ERRORS, ...EMAIL_ERRORS],
+    }),
+  }, async (req, reply) => {
+    const sent = await mail().verification.request(req.jwt!.claims.sub, req.ip ?? null);
+    return sent ? reply.code(202).send(ok('Verification mail sent')) : ok('Email already verified');
+  });
+
+  app.post('/auth/verify', {
+    schema: doc({
+      ...email, method: 'POST', summary: 'Verify your address with the token from the verification mail',
+      body: { schema: obj({ token: str() }, ['token']), media: BOTH },
+      ok: { status: 200, description: 'Verified; `data` is the profile (tokens issued from now on carry email_verified: true)', schema: envelope(PROFILE) },
+      errors: ['ERR_BAD_REQUEST', ...TOKEN_ERRORS, ...EMAIL_ERRORS],
+    }),
+  }, async (req) => {
+    const verified = await mail().verification.verify(field(jsonOrFormBody(req), 'token'), clientMeta(req));
+    return ok('Email verified', profileView(verified));
+  });
+
+  app.get('/auth/verify/confirm', {
+    schema: pageSchema({
+      ...page, summary: 'The page a verification link lands on: verifies the address',
+      ok: 'Verified', pages: [...TOKEN_ERRORS, 'ERR_EMAIL_DISABLED'],
+    }),
+  }, async (req, reply) => {
+    try {
+      const verified = await mail().verification.verify(queryToken(req), clientMeta(req));
+      return sendPage(reply, 200, 'Email address verified', message(`Thank you: ${verified.email} is verified.`));
+    } catch (err) {
+      return failurePage(reply, 'Email address not verified', err);
+    }
+  });
+
+  // ---- email change ----
+  app.post('/auth/email', {
+    preHandler: fresh,
+    schema: doc({
+      ...email, method: 'POST', auth: freshOpts,
+      summary: 'Change your address (fresh token): a confirmation goes to the new one, a notice to the old; nothing changes until confirmed',
+      body: { schema: obj({ new_email: str({ format: 'email' }) }, ['new_email']), media: BOTH },
+      ok: { status: 202, description: 'The confirmation is on its way', schema: envelope(null) },
+      errors: ['ERR_BAD_REQUEST', 'ERR_VALIDATION', 'ERR_CONFLICT', 'ERR_USER_NOT_FOUND', 'ERR_USER_INACTIVE', ...LIMIT_ERRORS, ...EMAIL_ERRORS],
+    }),
+  }, async (req, reply) => {
+    await mail().emailChange.request(req.jwt!.claims, field(jsonOrFormBody(req), 'new_email'), req.ip ?? null);
+    return reply.code(202).send(ok('Confirmation sent to the new address'));
+  });
+
+  app.post('/auth/email/confirm', {
+    schema: doc({
+      ...email, method: 'POST', summary: 'Confirm a new address with the token mailed to it',
+      body: { schema: obj({ token: str() }, ['token']), media: BOTH },
+      ok: { status: 200, description: 'The address is changed (and verified); `data` is the profile', schema: envelope(PROFILE) },
+      // ERR_CONFLICT: another account took the address meanwhile.
+      errors: ['ERR_BAD_REQUEST', ...TOKEN_ERRORS, 'ERR_CONFLICT', ...EMAIL_ERRORS],
+    }),
+  }, async (req) => {
+    const changed = await mail().emailChange.confirm(field(jsonOrFormBody(req), 'token'), clientMeta(req));
+    return ok('Email changed', profileView(changed));
+  });
+
+  app.get('/auth/email/confirm', {
+    schema: pageSchema({
+      ...page, summary: 'The page an address-change link lands on: confirms the new address',
+      // ERR_CONFLICT: another account took the address meanwhile.
+      ok: 'The address is changed (and verified)', pages: [...TOKEN_ERRORS, 'ERR_CONFLICT', 'ERR_EMAIL_DISABLED'],
+    }),
+  }, async (req, reply) => {
+    try {
+      const changed = await mail().emailChange.confirm(queryToken(req), clientMeta(req));
+      return sendPage(reply, 200, 'Email address changed', message(`Your account's address is now ${changed.email}.`));
+    } catch (err) {
+      return failurePage(reply, 'Email address not changed', err);
+    }
+  });
+
+  // ---- administration ----
+  app.post('/users/:id/password-reset', {
+    preHandler: admin,
+    schema: doc({
+      tags: ['v1 admin'], family: ENVELOPE, method: 'POST', summary: 'Send the user a password reset mail', auth: adminOpts, params: ID_PARAMS,
+      ok: { status: 202, description: 'The mail is on its way', schema: envelope(null) },
+      errors: ['ERR_USER_NOT_FOUND', 'ERR_USER_INACTIVE', ...EMAIL_ERRORS],
+    }),
+  }, async (req, reply) => {
+    await mail().recovery.sendTo((req.params as { id: string }).id);
+    return reply.code(202).send(ok('Password reset mail sent'));
+  });
+}

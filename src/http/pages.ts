@@ -1,0 +1,58 @@
+// The few HTML pages a link in a mail lands on: a small form to choose a new password, and the
+// outcome of a reset, a verification or an address change. No script, no outside resource; every
+// value is escaped; the token in the address never leaves in a Referer.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+export function escapeHtml(v: string): string {
+  return v.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+}
+
+/** Raw HTML already made of escaped parts. */
+export class Html {
+  constructor(readonly text: string) {}
+}
+
+export function html(strings: TemplateStringsArray, ...values: (string | number | Html)[]): Html {
+  return new Html(strings.reduce((out, s, i) => out + s + (i < values.length ? part(values[i]!) : ''), ''));
+}
+
+const part = (v: string | number | Html): string => (v instanceof Html ? v.text : escapeHtml(String(v)));
+
+/** Sends a small page with headers that keep it to itself. */
+export function sendPage(reply: FastifyReply, status: number, title: string, body: Html): FastifyReply {
+  return reply
+    .code(status)
+    .header('content-type', 'text/html; charset=utf-8')
+    .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+    .header('referrer-policy', 'no-referrer')
+    .header('cache-control', 'no-store')
+    .header('x-content-type-options', 'nosniff')
+    .send(html`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer"><title>${title}</title></head>
+<body style="font-family: system-ui, sans-serif; line-height: 1.5; max-width: 32em; margin: 3em auto; padding: 0 1em; color: #222">
+<h1 style="font-size: 1.4em">${title}</h1>
+${body}
+</body></html>
+`.text);
+}
+
+/** A browser's form post (the reset page) wants a page back; an API client wants JSON. */
+export function wantsPage(req: FastifyRequest): boolean {
+  const ct = String(req.headers['content-type'] ?? '').toLowerCase();
+  return ct.startsWith('application/x-www-form-urlencoded') && String(req.headers.accept ?? '').includes('text/html');
+}
+
+export function resetForm(token: string, minLength: number): Html {
+  return html`<form method="post" action="reset">
+<input type="hidden" name="token" value="${token}">
+<p><label>New password<br><input type="password" name="new_password" minlength="${minLength}" required autocomplete="new-password" autofocus></label></p>
+<p><button type="submit">Set the new password</button></p>
+</form>`;
+}
+
+export function message(text: string): Html {
+  return html`<p>${text}</p>`;
+}

@@ -1,0 +1,81 @@
+// Fixed-window hit counters, the building block of rate limits: in this process's memory, or in
+// Redis so that every instance counts against the same number. A key's window starts with its
+// first hit and lasts `windowMs`; hits after that start a new window.
+import { Redis } from 'ioredis';
+
+export interface WindowCount {
+  /** Hits in the current window, this one included. */
+  count: number;
+  /** Until the window ends. */
+  remainingMs: number;
+}
+
+export interface WindowCounter {
+  hit(key: string, windowMs: number): Promise<WindowCount>;
+  close(): Promise<void>;
+}
+
+const MAX_TRACKED = 100_000; // bounds memory under a spray of distinct keys
+
+export function memoryCounter(clock: () => number = Date.now): WindowCounter {
+  const windows = new Map<string, { count: number; endsAt: number }>();
+  const sweep = (now: number) => {
+    for (const [k, w] of windows) if (w.endsAt <= now) windows.delete(k);
+    // Still full of live windows: drop the oldest rather than grow without bound.
+    while (windows.size >= MAX_TRACKED) windows.delete(windows.keys().next().value!);
+  };
+  return {
+    async hit(key, windowMs) {
+      const now = clock();
+      let w = windows.get(key);
+      if (w === undefined || w.endsAt <= now) {
+        if (windows.size >= MAX_TRACKED) sweep(now);
+        windows.set(key, (w = { count: 0, endsAt: now + windowMs }));
+      }
+      w.count++;
+      return { count: w.count, remainingMs: w.endsAt - now };
+    },
+    async close() {},
+  };
+}
+
+// INCR and the expiry in one script, so a key can never be left counting without an end (a crash
+// between two commands would leave it forever).
+const HIT = `
+local n = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {n, ttl}`;
+
+export interface RedisCounterOptions {
+  /** Prepended to every key (tests give each run its own). Default `warden:limit:`. */
+  prefix?: string;
+  /** A command without an answer after this long fails (ms; default 1000): an outage costs a bounded wait. */
+  commandTimeoutMs?: number;
+}
+
+export function redisCounter(url: string, o: RedisCounterOptions = {}): WindowCounter {
+  const prefix = o.prefix ?? 'warden:limit:';
+  const redis = new Redis(url, { commandTimeout: o.commandTimeoutMs ?? 1000, maxRetriesPerRequest: 1, lazyConnect: false });
+  // Connection errors surface as failed commands; unhandled, the event would crash the process.
+  redis.on('error', () => {});
+  return {
+    async hit(key, windowMs) {
+      try {
+        const [count, ttl] = (await redis.eval(HIT, 1, prefix + key, String(windowMs))) as [number, number];
+        return { count, remainingMs: ttl };
+      } catch (e) {
+        // A silent connection (a partition) is never noticed by ioredis itself: drop it and dial
+        // again, so the limit works as soon as Redis answers new connections.
+        if ((e as Error).message === 'Command timed out') redis.disconnect(true);
+        throw e;
+      }
+    },
+    async close() {
+      redis.disconnect();
+    },
+  };
+}

@@ -1,0 +1,132 @@
+// The one writer of revocation records: each is persisted first (RevocationStore), then applied to
+// this process's index and broadcast to the other instances (RevocationBus). Callers say what to
+// refuse or override and until when; how long is the caller's policy (accounts/retention.ts).
+// The broadcast is never waited for; while the bus is down, this instance polls the store for the
+// other instances' records (poller.ts) and keeps its own unsent ones until the bus is back.
+import type { BusStatus, RevocationBus } from './bus.js';
+import type { RevocationIndex } from './index.js';
+import { RevocationPoller } from './poller.js';
+import {
+  jtiRevocation, roleOverride, sessionRevocation, userRevocation, type RevocationRecord, type RevocationStore,
+} from './records.js';
+
+/** Records kept for a later broadcast while the bus is down; past this, peers rely on their reloads. */
+const MAX_UNSENT = 10_000;
+
+export interface RevokerOptions {
+  /** While the bus is down, how often the store is read for new records, in ms (default 500). */
+  pollEveryMs?: number;
+}
+
+export class Revoker {
+  private readonly inflight = new Set<Promise<void>>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly poller: RevocationPoller;
+  /** Records whose broadcast failed, by kind and key (a later write of the same fact replaces it). */
+  private readonly unsent = new Map<string, RevocationRecord>();
+
+  constructor(
+    readonly index: RevocationIndex,
+    private readonly store: RevocationStore,
+    private readonly bus: RevocationBus | undefined,
+    private readonly clock: () => number = Date.now,
+    options: RevokerOptions = {},
+  ) {
+    this.poller = new RevocationPoller(store, index, clock, options.pollEveryMs ?? 500);
+  }
+
+  /** 'down' while the bus is (the store is polled meanwhile); 'up' too when there is no bus. */
+  get busStatus(): BusStatus {
+    return this.bus?.status?.() ?? 'up';
+  }
+
+  /** Loads live records from the store, subscribes to the bus and starts the periodic sweep. */
+  async start(sweepEveryMs = 60_000): Promise<void> {
+    await this.reload();
+    await this.bus?.subscribe(
+      (r) => this.index.apply(r),
+      () => void this.reload().catch(() => undefined),
+    );
+    this.bus?.onStatus?.((status) => this.onBusStatus(status));
+    // Without a bus (one instance, or the `warden` CLI writing to its database) the store is polled
+    // all the time, so a change made elsewhere is seen within a poll interval.
+    if (!this.bus || this.busStatus === 'down') this.poller.start();
+    this.sweepTimer = setInterval(() => {
+      const now = this.clock();
+      this.index.sweep(now);
+      void this.store.purge(now).catch(() => undefined);
+      // With peers, a periodic reload bounds how long a lost broadcast can go unseen.
+      if (this.bus) void this.reload().catch(() => undefined);
+    }, sweepEveryMs);
+    this.sweepTimer.unref();
+  }
+
+  async reload(): Promise<void> {
+    for (const r of await this.store.listLive(this.clock())) this.index.apply(r);
+  }
+
+  /** One token is refused until `until` (epoch ms). */
+  revokeToken(jti: string, until: number): Promise<void> {
+    return this.record(jtiRevocation(jti, until));
+  }
+
+  /** Every token carrying one of these session ids is refused until `until`. */
+  async revokeSessions(sids: readonly string[], until: number): Promise<void> {
+    for (const sid of sids) await this.record(sessionRevocation(sid, until));
+  }
+
+  /**
+   * Every token the user held at `upToMs` (epoch ms) is refused until `until`: sessionless ones
+   * issued up to then, and those of every session opened up to then. One record, however many sessions.
+   */
+  revokeUserTokens(userId: string, upToMs: number, until: number): Promise<void> {
+    return this.record(userRevocation(userId, upToMs, until));
+  }
+
+  /** The user's live tokens count as holding `roles` until `until`, whatever they claim. */
+  overrideRoles(userId: string, roles: readonly string[], until: number): Promise<void> {
+    return this.record(roleOverride(userId, roles, until));
+  }
+
+  /** Resolves only after the store has the record: an acknowledged sign-out is never lost. */
+  private async record(r: RevocationRecord): Promise<void> {
+    await this.store.add(r);
+    this.index.apply(r);
+    // Not awaited: the store is the source of truth and a request never waits on the bus.
+    this.broadcast(r);
+  }
+
+  private broadcast(r: RevocationRecord): void {
+    if (!this.bus) return;
+    const key = `${r.kind}\u0000${r.key}`;
+    const sent = this.bus.publish(r).then(
+      () => undefined,
+      () => {
+        // Kept for when the bus is back: peers that never lost it would not resync.
+        if (this.unsent.size < MAX_UNSENT || this.unsent.has(key)) this.unsent.set(key, r);
+      },
+    );
+    // Tracked so that stop() lets a publish under way finish (bounded by the bus's command timeout):
+    // a short-lived process such as the CLI must not exit with its change unsent.
+    this.inflight.add(sent);
+    void sent.finally(() => this.inflight.delete(sent));
+  }
+
+  private onBusStatus(status: BusStatus): void {
+    if (status === 'down') {
+      this.poller.start();
+      return;
+    }
+    this.poller.stop();
+    const pending = [...this.unsent.values()];
+    this.unsent.clear();
+    for (const r of pending) this.broadcast(r);
+  }
+
+  async stop(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.poller.stop();
+    await Promise.allSettled([...this.inflight]);
+    await this.bus?.close();
+  }
+}

@@ -1,0 +1,138 @@
+// Telling "the database cannot be reached" from "this statement failed", and keeping track of it.
+// An adapter turns a driver's connection failure into StorageUnavailable; watchAvailability()
+// wraps a Storage so that its state (up or down) changes once per outage, not once per request,
+// and so that a readiness probe answers within a bound however the database behaves.
+import type { Storage } from './types.js';
+
+/** What a client is told to wait before retrying while the database is unreachable (seconds). */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * The database cannot be reached (refused, reset, timed out, shutting down). Storage may not import
+ * the toolkit's WardenError, so this carries the error code the toolkit maps to 503 with
+ * `Retry-After`; the driver's error is the `cause`.
+ */
+export class StorageUnavailable extends Error {
+  readonly code = 'ERR_UNAVAILABLE';
+  readonly retryAfter = UNAVAILABLE_RETRY_AFTER_SECONDS;
+  constructor(cause: unknown) {
+    super(`database unreachable: ${describe(cause)}`, { cause });
+    this.name = 'StorageUnavailable';
+  }
+}
+
+// Socket-level failures (Node's error codes).
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'EAI_AGAIN',
+]);
+// PostgreSQL SQLSTATEs that mean "not now" rather than "wrong statement": class 08 (connection
+// exception), 53300 too_many_connections, 57014 query_canceled (statement_timeout), 57P01-57P03
+// (admin/crash shutdown, cannot connect now: the server is restarting).
+const UNAVAILABLE_SQLSTATE = /^(08...|53300|57014|57P0[123])$/;
+// node-postgres and pg-pool report their own timeouts and lost connections by message only.
+const DRIVER_MESSAGES = [
+  'timeout exceeded when trying to connect', // pg-pool: no connection within connectionTimeoutMillis
+  'Connection terminated', // "... unexpectedly", "... due to connection timeout"
+  'Query read timeout', // query_timeout
+  'timeout expired', // client connect timeout
+  'not queryable', // a client whose connection already failed
+];
+
+/** True when `e` says the database could not be reached, as opposed to a statement it refused. */
+export function isConnectionFailure(e: unknown): boolean {
+  if (e instanceof StorageUnavailable) return true;
+  if (e === null || typeof e !== 'object') return false;
+  const { code, message } = e as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && (NETWORK_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code))) return true;
+  return typeof message === 'string' && DRIVER_MESSAGES.some((m) => message.includes(m));
+}
+
+function describe(e: unknown): string {
+  if (e === null || typeof e !== 'object') return String(e);
+  const { code, message } = e as { code?: unknown; message?: unknown };
+  return [typeof code === 'string' ? code : '', typeof message === 'string' ? message : ''].filter(Boolean).join(' ') || 'unknown error';
+}
+
+export type StorageStatus = 'up' | 'down';
+
+export interface WatchedStorage extends Storage {
+  /** 'down' from the first unreachable-database failure until a statement begun since then reaches it. */
+  status(): StorageStatus;
+  /**
+   * Whether the database answers, decided within `withinMs`: one `ping()` at a time is shared by
+   * every caller, so a partitioned database costs one hung probe, not one per readiness check.
+   */
+  probe(withinMs: number): Promise<boolean>;
+}
+
+/**
+ * Wraps every store method of `storage` to follow its availability. `onChange` runs on each
+ * transition only: 'down' with the failure that revealed it, 'up' when a statement succeeds again
+ * (a statement the database refuses, such as a unique violation, also proves it is reachable).
+ *
+ * Only a statement begun after the last transition may cause the next one. A statement that was
+ * already waiting when the state changed tells of the past: a background worker's query stuck on
+ * a silenced connection since the partition times out after the heal, and must not announce a
+ * second outage when statements begun since the heal succeed.
+ */
+export function watchAvailability(storage: Storage, onChange: (status: StorageStatus, cause?: StorageUnavailable) => void): WatchedStorage {
+  let status: StorageStatus = 'up';
+  let transitions = 0;
+  const set = (next: StorageStatus, begunAt: number, cause?: StorageUnavailable) => {
+    if (next === status || begunAt !== transitions) return;
+    status = next;
+    transitions++;
+    onChange(next, cause);
+  };
+  const watch = async <T>(run: () => Promise<T>): Promise<T> => {
+    const begunAt = transitions;
+    try {
+      const out = await run();
+      set('up', begunAt);
+      return out;
+    } catch (e) {
+      if (e instanceof StorageUnavailable) set('down', begunAt, e);
+      else set('up', begunAt);
+      throw e;
+    }
+  };
+  const watched = <S extends object>(store: S): S => {
+    const out: Record<string, unknown> = {};
+    for (const [name, member] of Object.entries(store)) {
+      out[name] = typeof member === 'function'
+        ? (...args: unknown[]) => watch(() => (member as (...a: unknown[]) => Promise<unknown>).apply(store, args))
+        : member;
+    }
+    return out as S;
+  };
+
+  let pinging: Promise<boolean> | undefined;
+  const ping = (): Promise<boolean> => {
+    pinging ??= watch(() => storage.ping()).then(() => true, () => false).finally(() => (pinging = undefined));
+    return pinging;
+  };
+
+  return {
+    kind: storage.kind,
+    users: watched(storage.users),
+    sessions: watched(storage.sessions),
+    revocations: watched(storage.revocations),
+    emailTokens: watched(storage.emailTokens),
+    outbox: watched(storage.outbox),
+    devices: watched(storage.devices),
+    factors: watched(storage.factors),
+    challenges: watched(storage.challenges),
+    events: watched(storage.events),
+    deliveries: watched(storage.deliveries),
+    migrate: () => storage.migrate(),
+    ping: () => watch(() => storage.ping()),
+    ...(storage.poolStats ? { poolStats: () => storage.poolStats!() } : {}),
+    close: () => storage.close(),
+    status: () => status,
+    probe(withinMs) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, withinMs, false)));
+      return Promise.race([ping(), late]).finally(() => clearTimeout(timer));
+    },
+  };
+}

@@ -1,0 +1,469 @@
+// The user, session, revocation, event and outbox stores, written once for both SQL adapters over a
+// dialect, a function that runs one statement and one that runs a plan in a transaction. What the
+// adapters keep for themselves is what really differs: the transactions and locks around
+// createFirst, rotate and the migration loop (each runs the plans below inside its own), and
+// connection handling.
+//
+// Events are written by the plan of the change they record (withEvents): a write given events runs
+// in one transaction with them, so the change and its events commit together or not at all.
+import { DELIVERIES, EMAIL_TOKENS, EVENTS, OUTBOX, REVOCATIONS, SESSIONS, USERS } from './columns.js';
+import { sqlFactorStores } from './factor-stores.js';
+import type { ChallengeStore, FactorStore } from './factor-types.js';
+import {
+  checkPage, cleanPatch, emailKey, eventsOf, judgeRotate, newDelivery, newSessionRecord, newUserRecord, pickLogin, usernameKey,
+} from './rules.js';
+import {
+  Sql, assignments, insertRow, insertValues, join, param, raw, rowDecoder, runPlanAsync, sql, type Dialect, type Plan, type Result, type Row,
+  type Script,
+} from './sql.js';
+import {
+  type ClaimedDelivery, type DeliveryStore, type EmailTokenStore, type Emit, type EventRecord, type EventStore, type NewEmailToken,
+  type NewEvent, type NewUser, type OutboxStore, type RevocationRecord, type RevocationStore, type RotateResult, type SessionStore,
+  type SignInDeviceStore, type UserRecord, type UserStore,
+} from './types.js';
+
+type RotateArgs = Parameters<SessionStore['rotate']>[0];
+
+/** The stores minus what each adapter writes itself (createFirst, insertMany, rotate, issue). */
+export type SharedStores = {
+  users: Omit<UserStore, 'createFirst' | 'insertMany'>;
+  sessions: Omit<SessionStore, 'rotate'>;
+  revocations: RevocationStore;
+  emailTokens: Omit<EmailTokenStore, 'issue'>;
+  outbox: OutboxStore;
+  devices: SignInDeviceStore;
+  factors: FactorStore;
+  challenges: ChallengeStore;
+  events: EventStore;
+  deliveries: DeliveryStore;
+};
+
+/** One statement's first row, decoded. */
+function* single<T>(s: Sql, decode: (r: Row) => T): Plan<T> {
+  return decode((yield s).rows[0]!);
+}
+
+/** One statement's first row decoded, or null when it returned none. */
+function* maybe<T>(s: Sql, decode: (r: Row) => T): Plan<T | null> {
+  const [r] = (yield s).rows;
+  return r ? decode(r) : null;
+}
+
+// eslint-disable-next-line require-yield
+function* nothing(): Plan<void> {}
+
+/** The statements and plans the adapters run inside their own transactions, and the row decoders. */
+export function sqlStatements(d: Dialect, clock: () => number) {
+  const user = rowDecoder(d, USERS);
+  const session = rowDecoder(d, SESSIONS);
+  const storedRevocation = rowDecoder(d, REVOCATIONS);
+  /** The record without its bookkeeping column. */
+  const revocation = (row: Row): RevocationRecord => {
+    const { recordedAt: _, ...record } = storedRevocation(row);
+    return record;
+  };
+
+  /**
+   * The compare-and-swap of the refresh jti: matches only a live session holding `presentedJti`,
+   * which it keeps as the previous jti (for the reuse grace) with the time it was replaced.
+   */
+  const rotateCas = (a: RotateArgs): Sql => sql`
+    UPDATE sessions SET ${join(assignments(d, SESSIONS, {
+      refreshJti: a.newJti, previousJti: a.presentedJti, rotatedAt: a.now, lastUsedAt: a.now, idleExpiresAt: a.idleExpiresAt,
+    }), ', ')}
+    WHERE id = ${a.id} AND refresh_jti = ${a.presentedJti} AND ended_at IS NULL AND expires_at > ${a.now} AND idle_expires_at > ${a.now}
+    RETURNING *`;
+  const endSession = (id: string, reason: string, now: number): Sql => sql`
+    UPDATE sessions SET ${join(assignments(d, SESSIONS, { endedAt: now, endReason: reason }), ', ')}
+    WHERE id = ${id} AND ended_at IS NULL RETURNING *`;
+  const insertUser = (n: NewUser): Sql => sql`${insertRow(d, USERS, newUserRecord(n, clock()))} RETURNING *`;
+  const emailToken = rowDecoder(d, EMAIL_TOKENS);
+  const mail = rowDecoder(d, OUTBOX);
+  const event = rowDecoder(d, EVENTS);
+  const delivery = rowDecoder(d, DELIVERIES);
+
+  /** An event's row and one outbox row per endpoint it goes to. */
+  function* insertEvent(e: NewEvent): Plan<void> {
+    const { deliverTo, ...record } = e;
+    yield insertRow(d, EVENTS, record as EventRecord);
+    for (const endpoint of new Set(deliverTo)) yield insertRow(d, DELIVERIES, newDelivery(e, endpoint));
+  }
+
+  /** The compare-and-swap, and when it misses, the judgement of the row (see rotateMiss). */
+  function* rotate(a: RotateArgs): Plan<RotateResult> {
+    const [hit] = (yield rotateCas(a)).rows;
+    return hit ? { status: 'rotated', session: session(hit) } : yield* rotateMiss(a);
+  }
+
+  /**
+   * After a compare-and-swap that matched nothing: judges the row as it is now, in the same
+   * transaction as what follows (the row is locked by the transaction), and ends the session on reuse.
+   */
+  function* rotateMiss(a: RotateArgs): Plan<RotateResult> {
+    const { rows } = yield sql`SELECT * FROM sessions WHERE id = ${a.id}${raw(d.forUpdate)}`;
+    const found = rows[0] ? session(rows[0]) : null;
+    const verdict = judgeRotate(found, a.presentedJti, a.now, a.graceMs);
+    if (verdict === 'current') {
+      // The row changed between the two statements (e.g. deleted and re-created): rotate now.
+      return { status: 'rotated', session: session((yield rotateCas(a)).rows[0]!) };
+    }
+    if (verdict === 'grace') return { status: 'grace', session: found! };
+    if (verdict !== 'reuse') return { status: verdict };
+    return { status: 'reused', session: session((yield endSession(a.id, 'reuse', a.now)).rows[0]!) };
+  }
+
+  return {
+    dialect: d,
+    clock,
+    user,
+    session,
+    revocation,
+    emailToken,
+    mail,
+    event,
+    delivery,
+    insertUser,
+    rotateCas,
+    endSession,
+    rotate,
+    rotateMiss,
+
+    /** `plan`, then the events it records (computed from its result), in whatever transaction runs it. */
+    *withEvents<T>(plan: Plan<T>, events: Emit<T> | undefined): Plan<T> {
+      const out = yield* plan;
+      for (const e of eventsOf(events, out)) yield* insertEvent(e);
+      return out;
+    },
+
+    /**
+     * Supersedes the user's earlier tokens of this purpose and stores the new one. The adapter runs
+     * it in a transaction; the user's row is locked first, so concurrent issues for one user queue.
+     */
+    *issueToken(t: NewEmailToken): Plan<void> {
+      yield sql`SELECT id FROM users WHERE id = ${t.userId}${raw(d.forUpdate)}`;
+      yield sql`UPDATE email_tokens SET ${join(assignments(d, EMAIL_TOKENS, { supersededAt: t.createdAt }), ', ')}
+        WHERE user_id = ${t.userId} AND purpose = ${t.purpose} AND superseded_at IS NULL`;
+      yield insertRow(d, EMAIL_TOKENS, { ...t, usedAt: null, supersededAt: null });
+    },
+
+    /** Inserts the user if the table is empty; the adapter runs it under a lock that stops concurrent inserts. */
+    *createFirst(n: NewUser): Plan<UserRecord | null> {
+      if ((yield sql`SELECT 1 FROM users LIMIT 1`).rows.length > 0) return null;
+      return user((yield insertUser(n)).rows[0]!);
+    },
+
+    /**
+     * Bulk insert, one prepared statement run per row (its text rendered once); the adapter runs it
+     * in one transaction. Colliding rows are skipped: ON CONFLICT with no target covers every unique
+     * index. (SQLite files and PostgreSQL have faster paths of their own: sqlite.ts, postgres.ts.)
+     */
+    *insertMany(users: readonly NewUser[]): Plan<string[]> {
+      const inserted: string[] = [];
+      const now = clock();
+      let statement: Sql | undefined;
+      for (const n of users) {
+        const record = newUserRecord(n, now);
+        statement ??= sql`${insertRow(d, USERS, record)} ON CONFLICT DO NOTHING`;
+        if ((yield new Sql(statement.parts, insertValues(d, USERS, record))).changes > 0) inserted.push(record.id);
+      }
+      return inserted;
+    },
+
+    /**
+     * Claims due deliveries: the rows are picked and updated by one statement (on PostgreSQL, rows
+     * another instance is claiming are passed over, never waited for or taken twice; SQLite's
+     * write lock serialises claims), then their events are read.
+     */
+    *claimDeliveries(now: number, limit: number, leaseMs: number, claim: string): Plan<ClaimedDelivery[]> {
+      // MATERIALIZED: the picked set is computed once (an inlined subquery with LIMIT may be re-run per row).
+      const claimed = (yield sql`
+        WITH due AS MATERIALIZED (
+          SELECT id FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ${now}
+          ORDER BY next_attempt_at LIMIT ${limit}${raw(d.skipLocked)}
+        )
+        UPDATE webhook_deliveries
+        SET attempts = attempts + 1, last_attempt_at = ${now}, next_attempt_at = ${now + leaseMs}, claim = ${claim}
+        WHERE id IN (SELECT id FROM due) RETURNING *`).rows.map(delivery);
+      if (claimed.length === 0) return [];
+      const ids = [...new Set(claimed.map((c) => c.eventId))];
+      const events = new Map((yield sql`SELECT * FROM events WHERE id IN (${join(ids.map((id) => sql`${id}`), ', ')})`).rows
+        .map(event).map((e) => [e.id, e] as const));
+      return claimed.sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || (a.id < b.id ? -1 : 1))
+        .map((c) => ({ delivery: c, event: events.get(c.eventId)! }));
+    },
+  };
+}
+
+export type SqlStatements = ReturnType<typeof sqlStatements>;
+
+/**
+ * The stores, over `exec`, which runs one statement outside any transaction, and `transact`, which
+ * runs a plan in one transaction.
+ */
+export function sqlStores(
+  st: SqlStatements,
+  exec: (s: Sql | Script) => Promise<Result>,
+  transact: <T>(plan: Plan<T>) => Promise<T>,
+): SharedStores {
+  const { dialect: d, clock } = st;
+  const rows = async (s: Sql): Promise<Row[]> => (await exec(s)).rows;
+  const first = async <T>(s: Sql, decode: (r: Row) => T): Promise<T | null> => {
+    const [r] = await rows(s);
+    return r ? decode(r) : null;
+  };
+  const changes = async (s: Sql): Promise<number> => (await exec(s)).changes;
+  /** A write: on its own (one statement needs no transaction), or in one transaction with its events. */
+  const write = <T>(plan: Plan<T>, events: Emit<T> | undefined): Promise<T> =>
+    events === undefined || (Array.isArray(events) && events.length === 0)
+      ? runPlan(plan, exec)
+      : transact(st.withEvents(plan, events));
+  /** The user's live sessions at `now` (isLive in rules.ts). */
+  const liveOf = (userId: string, now: number): Sql =>
+    sql`user_id = ${userId} AND ended_at IS NULL AND expires_at > ${now} AND idle_expires_at > ${now}`;
+
+  return {
+    users: {
+      create: (n, events) => write(single(st.insertUser(n), st.user), events),
+      findById: (id) => first(sql`SELECT * FROM users WHERE id = ${id}`, st.user),
+      async findByLogin(login) {
+        const found = await rows(sql`SELECT * FROM users WHERE username_lower = ${usernameKey(login)} OR email = ${emailKey(login)} LIMIT 2`);
+        return pickLogin(found.map(st.user), login);
+      },
+      async list(q) {
+        checkPage(q, 'users.list');
+        const where: Sql[] = [sql`TRUE`];
+        if (q.email !== undefined) where.push(d.contains('email', emailKey(q.email)));
+        if (q.username !== undefined) where.push(d.contains('username_lower', usernameKey(q.username)));
+        // Exact membership in the JSON array (a substring test would find 'admin' in 'superadmin').
+        if (q.role !== undefined) where.push(d.jsonArrayHas('users.roles', q.role));
+        if (q.active !== undefined) where.push(sql`is_active = ${param(d, USERS, 'isActive', q.active)}`);
+        if (q.verified !== undefined) where.push(sql`email_verified = ${param(d, USERS, 'emailVerified', q.verified)}`);
+        // One statement, one snapshot: the total and the page agree. The LEFT JOIN keeps the total
+        // when the offset is past the last row. (The filter is written twice: SQLite runs a CTE
+        // used twice about 40% slower.)
+        const matching = join(where, ' AND ');
+        // Unfiltered, the total is the count the users_count triggers keep (migration 9): counting
+        // a million rows took 30-100 ms. A filter counts its matches (email through its index).
+        const total = where.length === 1 ? sql`(SELECT coalesce(sum(n), 0) FROM users_count)` : sql`(SELECT count(*) FROM users WHERE ${matching})`;
+        const found = await rows(sql`
+          SELECT page.*, ${total} AS total FROM (SELECT 1) AS one LEFT JOIN (
+            SELECT * FROM users WHERE ${matching} ORDER BY created_at, ${raw(d.ddl.binary('id'))} LIMIT ${q.limit} OFFSET ${q.offset}
+          ) AS page ON TRUE`);
+        return { users: found.filter((r) => r.id !== null).map(st.user), total: Number(found[0]?.total ?? 0) };
+      },
+      update(id, patch, events) {
+        // bumpedUpdatedAt in SQL, on the row as the statement finds it.
+        const bump = sql`updated_at = ${raw(d.greatest)}(${clock()}, updated_at + 1)`;
+        const set = join([bump, ...assignments(d, USERS, cleanPatch(patch))], ', ');
+        return write(maybe(sql`UPDATE users SET ${set} WHERE id = ${id} RETURNING *`, st.user), events);
+      },
+      delete: (id, events) => write((function* (): Plan<boolean> {
+        return (yield sql`DELETE FROM users WHERE id = ${id}`).changes > 0;
+      })(), events),
+      async replacePasswordHash(id, expected, next) {
+        const bump = sql`updated_at = ${raw(d.greatest)}(${clock()}, updated_at + 1)`;
+        return (await changes(sql`UPDATE users SET ${bump}, password_hash = ${next} WHERE id = ${id} AND password_hash = ${expected}`)) > 0;
+      },
+      async findByKeys(k) {
+        // One indexed lookup per key kind, each a single parameter however many keys there are.
+        const found = await rows(sql`
+          SELECT * FROM users WHERE ${d.anyOf('id', k.ids)} OR ${d.anyOf('legacy_id', k.legacyIds)}
+            OR ${d.anyOf('email', k.emails.map(emailKey))} OR ${d.anyOf('username_lower', k.usernames.map(usernameKey))}`);
+        return found.map(st.user);
+      },
+      count: async () => Number((await rows(sql`SELECT count(*) AS n FROM users`))[0]!.n),
+    },
+
+    sessions: {
+      create: (n, events) => write(single(sql`${insertRow(d, SESSIONS, newSessionRecord(n))} RETURNING *`, st.session), events),
+      get: (id) => first(sql`SELECT * FROM sessions WHERE id = ${id}`, st.session),
+      end: (id, reason, now, events) => write(maybe(st.endSession(id, reason, now), st.session), events),
+      endAllForUser(userId, reason, now, exceptId, events) {
+        // Every not-yet-ended session, expired ones included: the caller revokes the returned ids,
+        // which also covers access tokens that outlive their session's deadline.
+        return write((function* (): Plan<string[]> {
+          const ended = yield sql`
+            UPDATE sessions SET ${join(assignments(d, SESSIONS, { endedAt: now, endReason: reason }), ', ')}
+            WHERE user_id = ${userId} AND ended_at IS NULL AND id IS DISTINCT FROM ${exceptId ?? null} RETURNING id`;
+          return ended.rows.map((r) => r.id as string);
+        })(), events);
+      },
+      endOldest(userId, keep, reason, now, exceptId, events) {
+        checkPage({ limit: keep, offset: 0 }, 'sessions.endOldest');
+        // Ranked in the list's order (newest first), so the sessions kept are the list's first page.
+        // Sign-ins racing here each end whatever lies beyond the newest `keep` they see; the last
+        // to run sees every session opened before it, so at most `keep` (+ exceptId) stay live.
+        return write((function* (): Plan<string[]> {
+          const ended = yield sql`
+            UPDATE sessions SET ${join(assignments(d, SESSIONS, { endedAt: now, endReason: reason }), ', ')}
+            WHERE ended_at IS NULL AND id IN (
+              SELECT id FROM (
+                SELECT id, row_number() OVER (ORDER BY created_at DESC, ${raw(d.ddl.binary('id'))} DESC) AS n
+                FROM sessions WHERE ${liveOf(userId, now)} AND id IS DISTINCT FROM ${exceptId ?? null}
+              ) AS ranked WHERE n > ${keep}
+            ) RETURNING id`;
+          return ended.rows.map((r) => r.id as string);
+        })(), events);
+      },
+      async listActive(userId, now, page) {
+        checkPage(page, 'sessions.listActive');
+        // One statement, one snapshot, as users.list: the total and the page agree.
+        const found = await rows(sql`
+          SELECT page.*, (SELECT count(*) FROM sessions WHERE ${liveOf(userId, now)}) AS total FROM (SELECT 1) AS one LEFT JOIN (
+            SELECT * FROM sessions WHERE ${liveOf(userId, now)}
+            ORDER BY created_at DESC, ${raw(d.ddl.binary('id'))} DESC LIMIT ${page.limit} OFFSET ${page.offset}
+          ) AS page ON TRUE`);
+        return { sessions: found.filter((r) => r.id !== null).map(st.session), total: Number(found[0]?.total ?? 0) };
+      },
+      purge: (before) => changes(sql`
+        DELETE FROM sessions WHERE (ended_at IS NOT NULL AND ended_at < ${before}) OR expires_at < ${before} OR idle_expires_at < ${before}`),
+    },
+
+    revocations: {
+      async add(r) {
+        // Keeps the later deadline: a fact must never be shortened by a second, shorter write. A
+        // 'user' cut-off keeps the later moment too (a write from an instance whose clock lags must
+        // not un-refuse tokens). Resolves once committed, i.e. durable (SQLite: synchronous = FULL;
+        // PostgreSQL: synchronous_commit).
+        await exec(sql`${insertRow(d, REVOCATIONS, { ...r, recordedAt: clock() })} ON CONFLICT (kind, key) DO UPDATE
+          SET value = CASE
+                WHEN revocations.kind <> 'user' THEN excluded.value
+                WHEN CAST(excluded.value AS NUMERIC) < CAST(revocations.value AS NUMERIC) THEN revocations.value
+                ELSE excluded.value END,
+              expires_at = ${raw(d.greatest)}(revocations.expires_at, excluded.expires_at),
+              recorded_at = excluded.recorded_at`);
+      },
+      async listLive(now) {
+        const live = await rows(sql`
+          SELECT * FROM revocations WHERE expires_at > ${now} ORDER BY ${raw(d.ddl.binary('kind'))}, ${raw(d.ddl.binary('key'))}`);
+        return live.map(st.revocation);
+      },
+      async listRecordedSince(since) {
+        return (await rows(sql`SELECT * FROM revocations WHERE recorded_at >= ${since}`)).map(st.revocation);
+      },
+      purge: (now) => changes(sql`DELETE FROM revocations WHERE expires_at <= ${now}`),
+    },
+
+    emailTokens: {
+      // One conditional UPDATE: concurrent consumers queue on the row and re-check, so one wins.
+      consume: (hash, purpose, now) => first(sql`
+        UPDATE email_tokens SET ${join(assignments(d, EMAIL_TOKENS, { usedAt: now }), ', ')}
+        WHERE hash = ${hash} AND purpose = ${purpose} AND used_at IS NULL AND superseded_at IS NULL AND expires_at > ${now}
+        RETURNING *`, st.emailToken),
+      find: (hash, purpose) => first(sql`SELECT * FROM email_tokens WHERE hash = ${hash} AND purpose = ${purpose}`, st.emailToken),
+      purge: (before) => changes(sql`DELETE FROM email_tokens WHERE expires_at < ${before}`),
+    },
+
+    outbox: {
+      async add(m) {
+        await exec(insertRow(d, OUTBOX, {
+          ...m, status: 'pending', attempts: 0, nextAttemptAt: m.createdAt, claimedBy: null, claimedUntil: null, sentAt: null, lastError: null,
+        }));
+      },
+      async claim(claimant, now, until, limit) {
+        // The rows are picked (and, in PostgreSQL, locked, passing over rows another claimer holds)
+        // in a CTE, which runs once: an IN (subquery … LIMIT) may be re-run by the planner and
+        // claim more than `limit`. The conditions are checked again on the row being updated.
+        const claimable = sql`status = 'pending' AND next_attempt_at <= ${now} AND (claimed_until IS NULL OR claimed_until <= ${now})`;
+        const claimed = await rows(sql`
+          WITH picked AS (
+            SELECT id FROM mail_outbox WHERE ${claimable} ORDER BY next_attempt_at, ${raw(d.ddl.binary('id'))} LIMIT ${limit}${raw(d.skipLocked)}
+          )
+          UPDATE mail_outbox SET claimed_by = ${claimant}, claimed_until = ${until}, attempts = attempts + 1
+          FROM picked WHERE mail_outbox.id = picked.id AND ${claimable}
+          RETURNING *`);
+        return claimed.map(st.mail).sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || (a.id < b.id ? -1 : 1));
+      },
+      prepared: async (id, claimant, p) => (await changes(sql`
+        UPDATE mail_outbox SET ${join(assignments(d, OUTBOX, { recipient: p.recipient, data: p.data, deadline: p.deadline, prepared: true }), ', ')}
+        WHERE id = ${id} AND claimed_by = ${claimant} AND status = 'pending'`)) > 0,
+      async sent(id, now) {
+        await exec(sql`
+          UPDATE mail_outbox SET ${join(assignments(d, OUTBOX, { status: 'sent', sentAt: now, data: {}, lastError: null }), ', ')}, claimed_by = NULL, claimed_until = NULL
+          WHERE id = ${id} AND status = 'pending'`);
+      },
+      retry: async (id, claimant, nextAttemptAt, error) => (await changes(sql`
+        UPDATE mail_outbox SET ${join(assignments(d, OUTBOX, { nextAttemptAt, lastError: error }), ', ')}, claimed_by = NULL, claimed_until = NULL
+        WHERE id = ${id} AND claimed_by = ${claimant} AND status = 'pending'`)) > 0,
+      finish: async (id, claimant, status, error) => (await changes(sql`
+        UPDATE mail_outbox SET ${join(assignments(d, OUTBOX, { status, data: {} }), ', ')}, last_error = ${error}, claimed_by = NULL, claimed_until = NULL
+        WHERE id = ${id} AND claimed_by = ${claimant} AND status = 'pending'`)) > 0,
+      get: (id) => first(sql`SELECT * FROM mail_outbox WHERE id = ${id}`, st.mail),
+      purge: (before) => changes(sql`DELETE FROM mail_outbox WHERE status <> 'pending' AND created_at < ${before}`),
+    },
+
+    devices: {
+      async remember(userId, device, now) {
+        if ((await changes(sql`UPDATE sign_in_devices SET last_seen = ${now} WHERE user_id = ${userId} AND device = ${device}`)) > 0) {
+          return { isNew: false, before: 0 };
+        }
+        const inserted = await changes(sql`
+          INSERT INTO sign_in_devices (user_id, device, first_seen, last_seen) VALUES (${userId}, ${device}, ${now}, ${now})
+          ON CONFLICT (user_id, device) DO NOTHING`);
+        if (inserted === 0) return { isNew: false, before: 0 }; // a concurrent sign-in from the same device recorded it
+        const [row] = await rows(sql`SELECT count(*) AS n FROM sign_in_devices WHERE user_id = ${userId}`);
+        return { isNew: true, before: Number(row!.n) - 1 };
+      },
+      purge: (before) => changes(sql`DELETE FROM sign_in_devices WHERE last_seen < ${before}`),
+    },
+
+    ...sqlFactorStores(d, exec, write),
+
+    events: {
+      append: (events) => (events.length === 0 ? Promise.resolve() : transact(st.withEvents(nothing(), events))),
+      async list(q) {
+        checkLimit(q.limit);
+        const where: Sql[] = [sql`TRUE`];
+        if (q.types !== undefined && q.types.length > 0) where.push(sql`type IN (${join(q.types.map((t) => sql`${t}`), ', ')})`);
+        if (q.actorId !== undefined) where.push(sql`actor_id = ${q.actorId}`);
+        if (q.userId !== undefined) where.push(sql`user_id = ${q.userId}`);
+        if (q.from !== undefined) where.push(sql`occurred_at >= ${q.from}`);
+        if (q.to !== undefined) where.push(sql`occurred_at < ${q.to}`);
+        // A row-value comparison: both databases turn it into one index range (see migration 7).
+        if (q.before !== undefined) where.push(sql`(occurred_at, id) < (${q.before.time}, ${q.before.id})`);
+        const found = await rows(sql`
+          SELECT * FROM events WHERE ${join(where, ' AND ')} ORDER BY occurred_at DESC, id DESC LIMIT ${q.limit}`);
+        return found.map(st.event);
+      },
+      purge: (before, batch) => changes(sql`
+        DELETE FROM events WHERE id IN (SELECT id FROM events WHERE occurred_at < ${before} ORDER BY occurred_at LIMIT ${batch})`),
+    },
+
+    deliveries: {
+      claim: (now, limit, leaseMs, claim) => transact(st.claimDeliveries(now, limit, leaseMs, claim)),
+      async finish(id, claim, r) {
+        const set = r.state === 'delivered'
+          ? { state: r.state, lastStatus: r.status, lastError: null, deliveredAt: r.at }
+          : r.state === 'pending'
+            ? { state: r.state, lastStatus: r.status, lastError: r.error, nextAttemptAt: r.retryAt }
+            : { state: r.state, lastStatus: r.status, lastError: r.error };
+        // null is a value here (the last error cleared): assignments() leaves out only undefined.
+        const n = await changes(sql`
+          UPDATE webhook_deliveries SET ${join(assignments(d, DELIVERIES, set), ', ')}
+          WHERE id = ${id} AND claim = ${claim} AND state = 'pending'`);
+        return n > 0;
+      },
+      async list(q) {
+        checkLimit(q.limit);
+        const where: Sql[] = [sql`TRUE`];
+        if (q.state !== undefined) where.push(sql`state = ${q.state}`);
+        if (q.eventId !== undefined) where.push(sql`event_id = ${q.eventId}`);
+        if (q.before !== undefined) where.push(sql`(created_at, id) < (${q.before.createdAt}, ${q.before.id})`);
+        const found = await rows(sql`
+          SELECT * FROM webhook_deliveries WHERE ${join(where, ' AND ')} ORDER BY created_at DESC, id DESC LIMIT ${q.limit}`);
+        return found.map(st.delivery);
+      },
+      backlog: async () => Number((await rows(sql`SELECT count(*) AS n FROM webhook_deliveries WHERE state = 'pending'`))[0]!.n),
+    },
+  };
+}
+
+/** A LIMIT both databases read alike (SQLite takes -1 as "no limit"). */
+function checkLimit(limit: number): void {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
+}
+
+/** Runs a plan statement by statement, outside any transaction (one statement needs none). */
+function runPlan<T>(plan: Plan<T>, exec: (s: Sql | Script) => Promise<Result>): Promise<T> {
+  return runPlanAsync(plan, exec);
+}

@@ -1,0 +1,284 @@
+// What SQLite and PostgreSQL share, and the little where they differ. Statements are written as
+// SQL with the `sql` tag: interpolated values always become parameters, which each dialect numbers
+// its own way (`?` or `$n`). Records cross into rows and back only through the column tables
+// (src/storage/columns.ts), with each column kind encoded per dialect. Not an ORM: nothing here
+// writes a query; it builds INSERT column lists and SET lists, and renders placeholders.
+import { uniqueFieldOf, type Column, type ColumnKind, type Table } from './columns.js';
+import { UniqueViolation } from './types.js';
+
+export type Row = Record<string, unknown>;
+
+/** A statement or a fragment of one: SQL text with the parameter values that sit between its parts. */
+export class Sql {
+  constructor(readonly parts: readonly string[], readonly values: readonly unknown[]) {}
+}
+
+/** Several statements run as one text, without parameters (a migration). */
+export class Script {
+  constructor(readonly text: string) {}
+}
+
+/** Tagged template: an interpolated value becomes a parameter; an interpolated Sql is spliced in. */
+export function sql(strings: TemplateStringsArray, ...values: unknown[]): Sql {
+  const parts = [strings[0]!];
+  const params: unknown[] = [];
+  values.forEach((v, i) => {
+    const inner = v instanceof Sql ? v : new Sql(['', ''], [v]);
+    parts[parts.length - 1] += inner.parts[0]!;
+    inner.values.forEach((p, j) => (params.push(p), parts.push(inner.parts[j + 1]!)));
+    parts[parts.length - 1] += strings[i + 1]!;
+  });
+  return new Sql(parts, params);
+}
+
+/** Trusted SQL text: identifiers from the column tables and dialect keywords, never input. */
+export const raw = (text: string): Sql => new Sql([text], []);
+
+export function join(items: readonly Sql[], separator: string): Sql {
+  return items.length === 0 ? raw('') : items.reduce((a, b) => sql`${a}${raw(separator)}${b}`);
+}
+
+/** Column types and checks that migrations spell differently per dialect. Never change a word: released migrations use them. */
+export interface Ddl {
+  readonly time: string;
+  /** A whole number that may exceed 2^31 (a TOTP step, a signature counter). */
+  readonly integer: string;
+  readonly boolean: string;
+  readonly true: string;
+  readonly false: string;
+  /** Appended after a boolean column's definition ('' where the type itself is boolean). */
+  booleanCheck(column: string): string;
+  readonly json: string;
+  isJsonArray(column: string): string;
+  /** An index or ORDER BY term comparing text byte by byte. */
+  binary(column: string): string;
+  /** A text column's type whose comparisons are byte by byte (keys compared in row values, such as cursors). */
+  readonly binaryText: string;
+}
+
+export interface Dialect {
+  readonly name: 'sqlite' | 'postgres';
+  /** The placeholder of the n-th parameter, from 1. */
+  placeholder(n: number): string;
+  encode(kind: ColumnKind, value: unknown): unknown;
+  decode(kind: ColumnKind, value: unknown): unknown;
+  /** The two-argument maximum function. */
+  readonly greatest: string;
+  /** True when `needle` occurs in the text column literally (no wildcards to escape). */
+  contains(column: string, needle: string): Sql;
+  /** True when the text column equals one of `values`: one parameter whatever their number, so the statement text stays the same. */
+  anyOf(column: string, values: readonly string[]): Sql;
+  /** True when the JSON array in `column` (qualified by its table) holds the string `item`. */
+  jsonArrayHas(column: string, item: string): Sql;
+  /** What a SELECT in a transaction appends to lock the rows it read ('' where the transaction holds a write lock already). */
+  readonly forUpdate: string;
+  /** What a subquery choosing rows to claim appends so that concurrent claimers pass over each other's rows. */
+  readonly skipLocked: string;
+  /** The table and column of the unique index a driver error reports, if it is a unique violation. */
+  uniqueViolated(e: unknown): { table: string; column: string } | undefined;
+  /** The error without anything that could carry row data into a log. */
+  scrub(e: unknown): unknown;
+  readonly ddl: Ddl;
+}
+
+const identity = (v: unknown): unknown => v;
+
+export const SQLITE: Dialect = {
+  name: 'sqlite',
+  placeholder: () => '?',
+  // Booleans as 0/1 and JSON as text: SQLite has neither type.
+  encode: (kind, v) => (kind === 'boolean' ? (v ? 1 : 0) : kind === 'json' ? JSON.stringify(v) : v),
+  decode: (kind, v) => (kind === 'boolean' ? v === 1 : kind === 'json' ? JSON.parse(v as string) : v),
+  greatest: 'max',
+  // Users' email has a trigram index (migration 8): it narrows to candidates, instr() decides.
+  // Fewer than 3 characters make no trigram; then instr() alone reads the table.
+  contains: (column, needle) =>
+    column === 'email' && [...needle].length >= 3
+      ? sql`(id IN (SELECT user_id FROM users_email_search WHERE email LIKE ${`%${needle}%`}) AND instr(email, ${needle}) > 0)`
+      : sql`instr(${raw(column)}, ${needle}) > 0`,
+  anyOf: (column, values) => sql`${raw(column)} IN (SELECT value FROM json_each(${JSON.stringify(values)}))`,
+  jsonArrayHas: (column, item) => sql`EXISTS (SELECT 1 FROM json_each(${raw(column)}) WHERE value = ${item})`,
+  forUpdate: '', // the adapter's transactions begin IMMEDIATE, i.e. holding the write lock
+  skipLocked: '', // one writer at a time: a single UPDATE … RETURNING is already exclusive
+  uniqueViolated(e) {
+    const err = e as { code?: unknown; message?: unknown };
+    if (err?.code !== 'SQLITE_CONSTRAINT_UNIQUE' || typeof err.message !== 'string') return undefined;
+    const m = /UNIQUE constraint failed: (\w+)\.(\w+)$/.exec(err.message);
+    return m ? { table: m[1]!, column: m[2]! } : undefined;
+  },
+  scrub: identity, // SQLite's messages name columns, never values
+  ddl: {
+    time: 'INTEGER',
+    integer: 'INTEGER',
+    boolean: 'INTEGER',
+    true: '1',
+    false: '0',
+    booleanCheck: (c) => ` CHECK (${c} IN (0, 1))`,
+    json: 'TEXT',
+    isJsonArray: (c) => `json_valid(${c}) AND json_type(${c}) = 'array'`,
+    binary: (c) => c,
+    binaryText: 'TEXT',
+  },
+};
+
+export const POSTGRES: Dialect = {
+  name: 'postgres',
+  placeholder: (n) => `$${n}`,
+  // JSON is sent as text (pg would send a JS array as a PostgreSQL array); jsonb arrives parsed.
+  encode: (kind, v) => (kind === 'json' ? JSON.stringify(v) : v),
+  // BIGINT arrives as a string (it may exceed 2^53); epoch milliseconds and Warden's counters never do.
+  decode: (kind, v) => (kind === 'time' || kind === 'integer' ? Number(v) : v),
+  greatest: 'GREATEST',
+  // LIKE (wildcards escaped), which users' trigram index on email serves (migration 7); it
+  // needs 3 characters, so shorter needles keep strpos().
+  contains: (column, needle) =>
+    [...needle].length >= 3
+      ? sql`${raw(column)} LIKE ${`%${needle.replace(/[\\%_]/g, (c) => `\\${c}`)}%`}`
+      : sql`strpos(${raw(column)}, ${needle}) > 0`,
+  anyOf: (column, values) => sql`${raw(column)} = ANY(${[...values]}::text[])`, // pg sends a JS array as a text[]
+  jsonArrayHas: (column, item) => sql`${raw(column)} @> jsonb_build_array(${item}::text)`,
+  forUpdate: ' FOR UPDATE',
+  skipLocked: ' FOR UPDATE SKIP LOCKED',
+  uniqueViolated(e) {
+    // Unique constraints are named <table>_<column>_key (PostgreSQL's own convention; see migrations.ts).
+    const err = e as { code?: unknown; table?: unknown; constraint?: unknown };
+    if (err?.code !== '23505' || typeof err.table !== 'string' || typeof err.constraint !== 'string') return undefined;
+    const m = /^(.+)_key$/.exec(err.constraint.slice(err.table.length + 1));
+    return err.constraint.startsWith(`${err.table}_`) && m ? { table: err.table, column: m[1]! } : undefined;
+  },
+  scrub(e) {
+    // For NOT NULL, CHECK and foreign-key failures `detail` reads "Failing row contains (…)" or
+    // "Key (…)=(…)" with the values (a password hash among them), and errors end up in logs.
+    if (e && typeof e === 'object' && 'detail' in e) (e as { detail?: unknown }).detail = undefined;
+    return e;
+  },
+  ddl: {
+    time: 'BIGINT',
+    integer: 'BIGINT',
+    boolean: 'BOOLEAN',
+    true: 'TRUE',
+    false: 'FALSE',
+    booleanCheck: () => '',
+    json: 'JSONB',
+    isJsonArray: (c) => `jsonb_typeof(${c}) = 'array'`,
+    binary: (c) => `${c} COLLATE "C"`,
+    binaryText: 'TEXT COLLATE "C"',
+  },
+};
+
+/** The statement as the driver takes it: text with this dialect's placeholders, and the values. */
+export function render(d: Dialect, s: Sql): { text: string; values: unknown[] } {
+  const cache = rendered[d.name];
+  let text = cache.get(s.parts);
+  if (text === undefined) {
+    text = s.parts[0]!;
+    for (let i = 1; i < s.parts.length; i++) text += d.placeholder(i) + s.parts[i]!;
+    cache.set(s.parts, text);
+  }
+  return { text, values: [...s.values] };
+}
+
+// A statement run many times with different values (a bulk insert) shares its parts: its text is
+// rendered once.
+const rendered = { sqlite: new WeakMap<readonly string[], string>(), postgres: new WeakMap<readonly string[], string>() };
+
+/** A driver error as the storage contract reports it: UniqueViolation, or the error scrubbed. */
+export function storageError(d: Dialect, e: unknown): unknown {
+  const hit = d.uniqueViolated(e);
+  const field = hit && uniqueFieldOf(hit.table, hit.column);
+  return field ? new UniqueViolation(field) : d.scrub(e);
+}
+
+const encoded = (d: Dialect, c: Column, v: unknown): unknown => (v === null || v === undefined ? null : d.encode(c.kind, v));
+
+/** Reads records from rows (columns not in the table, such as a computed total, are ignored). Build once per table. */
+export function rowDecoder<R>(d: Dialect, t: Table<R>): (row: Row) => R {
+  const columns = Object.entries<Column>(t.fields).map(([field, c]) => ({ field, name: c.name, kind: c.kind }));
+  return (row) => {
+    const out: Row = {};
+    for (const c of columns) {
+      const v = row[c.name];
+      out[c.field] = v === null ? null : d.decode(c.kind, v);
+    }
+    return out as R;
+  };
+}
+
+/** INSERT of a whole record, derived columns included (append RETURNING or ON CONFLICT as needed). */
+export function insertRow<R>(d: Dialect, t: Table<R>, r: R): Sql {
+  return insertRows(d, t, [r]);
+}
+
+/**
+ * INSERT of several whole records in one statement. Built in one pass (a batch holds thousands of
+ * values; splicing fragments with `sql` would copy them over and over).
+ */
+export function insertRows<R>(d: Dialect, t: Table<R>, records: readonly R[]): Sql {
+  const names = [...Object.values<Column>(t.fields).map((c) => c.name), ...t.derived.map((c) => c.name)];
+  const parts = [`INSERT INTO ${t.name} (${names.join(', ')}) VALUES `];
+  const values: unknown[] = [];
+  const add = (v: unknown, first: boolean) => {
+    parts[parts.length - 1] += first ? '' : ', ';
+    values.push(v);
+    parts.push('');
+  };
+  records.forEach((r, i) => {
+    parts[parts.length - 1] += i === 0 ? '(' : ', (';
+    insertValues(d, t, r).forEach((v, j) => add(v, j === 0));
+    parts[parts.length - 1] += ')';
+  });
+  return new Sql(parts, values);
+}
+
+/** A record's values in the order insertRow/insertRows list its columns. */
+export function insertValues<R>(d: Dialect, t: Table<R>, r: R): unknown[] {
+  const out: unknown[] = [];
+  for (const [field, c] of Object.entries<Column>(t.fields)) out.push(encoded(d, c, r[field as keyof R]));
+  for (const c of t.derived) out.push(c.derive(String(r[c.from])));
+  return out;
+}
+
+/** `column = value` for each field the patch sets (undefined = not set), and the columns derived from them. */
+export function assignments<R>(d: Dialect, t: Table<R>, patch: Partial<R>): Sql[] {
+  const out: Sql[] = [];
+  for (const [field, c] of Object.entries<Column>(t.fields)) {
+    const v = patch[field as keyof R];
+    if (v !== undefined) out.push(sql`${raw(c.name)} = ${encoded(d, c, v)}`);
+  }
+  for (const c of t.derived) {
+    const v = patch[c.from];
+    if (v !== undefined) out.push(sql`${raw(c.name)} = ${c.derive(String(v))}`);
+  }
+  return out;
+}
+
+/** A parameter holding `value` encoded as `field`'s column, for WHERE clauses. */
+export function param<R>(d: Dialect, t: Table<R>, field: keyof R, value: unknown): Sql {
+  return sql`${encoded(d, t.fields[field], value)}`;
+}
+
+/** What running a statement gives back: its rows (RETURNING included) and how many rows it changed. */
+export interface Result {
+  rows: Row[];
+  changes: number;
+}
+
+/**
+ * A sequence of statements whose later steps depend on earlier rows, written once for both
+ * drivers: it yields each statement and is handed back its result. SQLite runs it synchronously
+ * inside one better-sqlite3 transaction (which cannot await); PostgreSQL awaits each step on one
+ * connection. Each adapter chooses the transaction and the locks around it.
+ */
+export type Plan<T> = Generator<Sql | Script, T, Result>;
+
+export function runPlan<T>(plan: Plan<T>, exec: (s: Sql | Script) => Result): T {
+  let step = plan.next();
+  while (!step.done) step = plan.next(exec(step.value));
+  return step.value;
+}
+
+export async function runPlanAsync<T>(plan: Plan<T>, exec: (s: Sql | Script) => Promise<Result>): Promise<T> {
+  let step = plan.next();
+  while (!step.done) step = plan.next(await exec(step.value));
+  return step.value;
+}

@@ -1,0 +1,314 @@
+// The built `warden` binary, run as an operator would: help on every command without side
+// effects, exit codes (0 done, 1 failed, 2 usage), `config check` with secrets masked, the users
+// and sessions commands on a database, and a change made by the CLI that a running server
+// (sharing its database and Redis) honours on its next request.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import Database from 'better-sqlite3';
+import { buildCli, warden, type CliResult } from './helpers/cli.js';
+import { call, startServer, type Running } from './helpers/server.js';
+import { postgresUrlOrSkip } from './helpers/storage.js';
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PASSWORD = 'correct-horse-42';
+
+const tmp = (prefix: string) => mkdtempSync(join(tmpdir(), prefix));
+
+async function redisSkip(): Promise<string | undefined> {
+  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  r.on('error', () => undefined);
+  try {
+    await r.connect();
+    await r.ping();
+    return undefined;
+  } catch (e) {
+    const why = `Redis not reachable at ${REDIS_URL} (${(e as Error).message}): start it or set TEST_REDIS_URL`;
+    if (process.env.CI) throw new Error(why);
+    return why;
+  } finally {
+    r.disconnect();
+  }
+}
+
+/** Polls `check` until it holds or the deadline passes; returns whether it held. */
+async function eventually(check: () => Promise<boolean>, ms = 5000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const ok = (r: CliResult, what = '') => assert.equal(r.code, 0, `${what} exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+
+before(() => buildCli(), { timeout: 300_000 });
+
+describe('warden CLI: usage', () => {
+  const COMMANDS = [
+    [], ['serve'], ['migrate'], ['config'], ['config', 'check'], ['users'], ['users', 'create'], ['users', 'list'], ['users', 'stats'],
+    ['users', 'show'], ['users', 'set-roles'], ['users', 'set-password'], ['users', 'disable'], ['users', 'enable'], ['users', 'password-reset'], ['users', 'factors'], ['users', 'factors', 'list'], ['users', 'factors', 'reset'], ['users', 'delete'],
+    ['sessions'], ['sessions', 'list'], ['sessions', 'revoke'], ['import'], ['keygen'],
+  ];
+
+  it('--help on every command: exit 0, the usage on stdout, nothing created in the folder', async () => {
+    const cwd = tmp('warden-cli-help-');
+    try {
+      for (const cmd of COMMANDS) {
+        const r = await warden([...cmd, '--help'], { cwd });
+        ok(r, cmd.join(' '));
+        assert.match(r.stdout, new RegExp(`^Usage: warden${cmd.length ? ` ${cmd.join(' ')}` : ''}`), cmd.join(' '));
+      }
+      ok(await warden(['help', 'users'], { cwd }));
+      ok(await warden(['--version'], { cwd }));
+      assert.deepEqual(readdirSync(cwd), []);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
+  it('unknown commands and options, missing arguments, a group without its command: the usage and exit 2, nothing created', async () => {
+    const cwd = tmp('warden-cli-usage-');
+    try {
+      const cases: [string[], RegExp][] = [
+        [['serv'], /unknown command 'serv'/],
+        [['--port', '80'], /unknown option '--port'/],
+        [['users', 'lst'], /unknown command 'lst'/],
+        [['users', 'list', '--bogus'], /unknown option '--bogus'/],
+        [['users', 'show'], /missing required argument 'user'/],
+        [['users', 'list', '--limit', 'ten'], /--limit <n>' argument 'ten' is invalid/],
+        [['users'], /Usage: warden users/],
+        [['import'], /give a FILE or --from DATABASE/],
+        [['import', '--from', 'sqlite:x.db'], /--from needs --table/],
+        [['users', 'delete', 'someone'], /add --yes/],
+        [['keygen'], /missing required argument 'alg'/],
+      ];
+      for (const [args, message] of cases) {
+        const r = await warden(args, { cwd });
+        assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}, ${r.stderr}`);
+        assert.match(r.stderr, message, args.join(' '));
+      }
+      assert.match((await warden(['serv'], { cwd })).stderr, /Usage: warden \[options\] \[command\]/, 'the usage follows the error');
+      assert.deepEqual(readdirSync(cwd), [], 'no data folder, no key, no database');
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
+  it('config check: the effective values, secrets and URL passwords masked, exit 1 naming every problem; it creates nothing', async () => {
+    const cwd = tmp('warden-cli-config-');
+    try {
+      const secret = `s3cret-${randomBytes(24).toString('hex')}`;
+      writeFileSync(join(cwd, '.env'), 'ACCESS_TOKEN_EXPIRES_MINUTES=20\n');
+      const env = { SECRET_KEY: secret, ADMIN_USERNAME: 'root', ADMIN_EMAIL: 'root@example.com', ADMIN_PASSWORD: 'hunter2-hunter2', DATABASE_URL: 'postgres://app:dbpass@db.internal:5432/app' };
+      const good = await warden(['config', 'check', '--json'], { cwd, env });
+      ok(good);
+      const settings = Object.fromEntries(good.json.settings.map((s: { name: string }) => [s.name, s]));
+      assert.deepEqual(settings.SECRET_KEY, { name: 'SECRET_KEY', value: '********', source: 'environment' });
+      assert.equal(settings.ADMIN_PASSWORD.value, '********');
+      assert.equal(settings.DATABASE_URL.value, 'postgres://app:***@db.internal:5432/app');
+      assert.deepEqual(settings.ACCESS_TOKEN_EXPIRES_MINUTES, { name: 'ACCESS_TOKEN_EXPIRES_MINUTES', value: '20', source: '.env' });
+      assert.deepEqual(settings.PORT, { name: 'PORT', value: '8000', source: 'default' });
+      assert.match(good.json.keys, /^HS256 from SECRET_KEY/);
+      const human = await warden(['config', 'check'], { cwd, env });
+      ok(human);
+      for (const out of [good.stdout, human.stdout]) {
+        assert.ok(!out.includes(secret) && !out.includes('hunter2') && !out.includes('dbpass'), 'no secret is printed');
+      }
+
+      const bad = await warden(['config', 'check'], { cwd, env: { PORT: 'eighty', COOKIE_SAMESITE: 'none', COOKIE_SECURE: 'false' } });
+      assert.equal(bad.code, 1);
+      assert.match(bad.stdout, /2 problems/);
+      assert.match(bad.stdout, /PORT must be a whole number/);
+      assert.match(bad.stdout, /COOKIE_SAMESITE=none requires COOKIE_SECURE=true/);
+      assert.match(bad.stdout, /PORT\s+eighty\s+environment/);
+
+      const fromDefaults = await warden(['config', 'check'], { cwd, env: {} });
+      ok(fromDefaults);
+      assert.match(fromDefaults.stdout, /development key .*secret\.key \(generated at the first start/);
+      assert.match(fromDefaults.stdout, /does not exist yet/);
+      assert.deepEqual(readdirSync(cwd), ['.env'], 'no data folder, no key file, no database');
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('warden CLI: users and sessions on a SQLite database', () => {
+  let cwd: string;
+  let env: Record<string, string>;
+  const run = (args: string[], input?: string) => warden(args, { cwd, env, ...(input !== undefined ? { input } : {}) });
+  before(() => {
+    cwd = tmp('warden-cli-users-');
+    env = { DATABASE_URL: `sqlite:${join(cwd, 'db', 'warden.db')}` };
+  });
+  after(() => rmSync(cwd, { recursive: true, force: true }));
+
+  it('read-only commands refuse a database that does not exist, and do not create it', async () => {
+    for (const args of [['users', 'list'], ['users', 'show', 'x'], ['users', 'stats'], ['sessions', 'list', 'x']]) {
+      const r = await run(args);
+      assert.equal(r.code, 1, args.join(' '));
+      assert.match(r.stderr, /no database at .*warden\.db/);
+    }
+    assert.equal(existsSync(join(cwd, 'db')), false);
+  });
+
+  it('migrate, create, list, show, set-roles, disable, enable, set-password, stats, delete, with --json for scripts', async () => {
+    ok(await run(['migrate']));
+    const created = await run(['users', 'create', '--username', 'alice', '--email', 'Alice@Example.com', '--roles', 'admin,user', '--full-name', 'Alice A', '--password-stdin', '--json'], `${PASSWORD}\n`);
+    ok(created);
+    assert.deepEqual(
+      { ...created.json, id: undefined, created_at: undefined, updated_at: undefined },
+      {
+        id: undefined, username: 'alice', email: 'alice@example.com', full_name: 'Alice A', roles: ['admin', 'user'], is_active: true,
+        created_at: undefined, updated_at: undefined, legacy_id: null, password_hash: { format: 'argon2', current: true, usable: true },
+      },
+    );
+    const id = created.json.id as string;
+
+    const dup = await run(['users', 'create', '--username', 'ALICE', '--email', 'other@example.com', '--password-stdin'], PASSWORD);
+    assert.equal(dup.code, 1);
+    assert.match(dup.stderr, /Username already registered/);
+    const weak = await run(['users', 'create', '--username', 'bob', '--email', 'bob@example.com', '--password-stdin', '--json'], 'short');
+    assert.equal(weak.code, 1);
+    assert.equal(weak.json.error.code, 'ERR_VALIDATION');
+    const noPassword = await run(['users', 'create', '--username', 'bob', '--email', 'bob@example.com']);
+    assert.equal(noPassword.code, 2, 'no terminal and no --password-stdin');
+
+    const list = await run(['users', 'list', '--json']);
+    ok(list);
+    assert.deepEqual(list.json.map((u: { id: string }) => u.id), [id]);
+    assert.equal((await run(['users', 'show', 'alice@example.com', '--json'])).json.id, id);
+    assert.equal((await run(['users', 'show', id, '--json'])).json.username, 'alice');
+    const missing = await run(['users', 'show', 'nobody']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no user "nobody"/);
+
+    assert.deepEqual((await run(['users', 'set-roles', 'alice', 'editor,user', 'auditor', '--json'])).json.roles, ['editor', 'user', 'auditor']);
+    assert.equal((await run(['users', 'disable', 'alice', '--json'])).json.is_active, false);
+    assert.deepEqual((await run(['users', 'list', '--inactive', '--json'])).json.length, 1);
+    assert.deepEqual((await run(['users', 'list', '--active', '--json'])).json.length, 0);
+    assert.equal((await run(['users', 'enable', 'alice', '--json'])).json.is_active, true);
+    ok(await run(['users', 'set-password', 'alice', '--password-stdin'], 'another-password-99'));
+
+    const stats = await run(['users', 'stats', '--json']);
+    ok(stats);
+    assert.deepEqual({ ...stats.json, by_format: undefined }, { users: 1, active: 1, inactive: 0, current_hash: 1, legacy_hash: 0, unusable_hash: 0, by_format: undefined });
+    assert.deepEqual((await run(['users', 'list', '--legacy-hash', '--all', '--json'])).json, []);
+
+    ok(await run(['sessions', 'list', 'alice']));
+    // The CLI only queues the mail in the database; a running server's worker makes the link and sends it.
+    const reset = await run(['users', 'password-reset', 'alice', '--json']);
+    ok(reset);
+    assert.equal(reset.json.email, 'alice@example.com');
+    const db = new Database(join(cwd, 'db', 'warden.db'), { readonly: true });
+    try {
+      assert.deepEqual(db.prepare(`SELECT template, recipient, status FROM mail_outbox`).all(), [{ template: 'password-reset', recipient: 'alice@example.com', status: 'pending' }]);
+    } finally {
+      db.close();
+    }
+    assert.equal((await run(['users', 'password-reset', 'nobody'])).code, 1);
+    const factors = await run(['users', 'factors', 'list', 'alice', '--json']);
+    ok(factors);
+    assert.deepEqual(factors.json, { user: 'alice', totp: [], passkeys: [], recovery_codes_remaining: 0 });
+    assert.equal((await run(['users', 'factors', 'reset', 'alice', '--json'])).json.user, 'alice');
+    ok(await run(['users', 'delete', 'alice', '--yes']));
+    assert.deepEqual((await run(['users', 'list', '--json'])).json, []);
+  });
+});
+
+describe('warden CLI: a running server honours the changes it makes', async () => {
+  const { url: pgUrl, skip: pgSkip } = await postgresUrlOrSkip();
+  const redisWhy = await redisSkip();
+
+  /** A server and the CLI's environment on one database and one Redis channel of their own. */
+  async function setup(databaseUrl: string) {
+    const channel = `warden:test:cli:${randomBytes(4).toString('hex')}`;
+    const env = { DATABASE_URL: databaseUrl, REDIS_URL, REDIS_CHANNEL: channel };
+    const server = await startServer(env);
+    const cwd = tmp('warden-cli-live-');
+    return { server, cwd, env, cli: (args: string[]) => warden(args, { cwd, env }) };
+  }
+
+  async function signedIn(s: Running, username: string) {
+    await call(`${s.url}/api/auth/signup`, { json: { username, email: `${username}@example.com`, password: PASSWORD } });
+    const r = await call(`${s.url}/api/auth/signin`, { json: { username, password: PASSWORD } });
+    assert.equal(r.status, 200, r.text);
+    return r.json.access_token as string;
+  }
+  const verify = (s: Running, token: string) => call(`${s.url}/api/v1/auth/verify`, { headers: { authorization: `Bearer ${token}` } });
+
+  async function exercise(ctx: Awaited<ReturnType<typeof setup>>) {
+    const { server: s, cli } = ctx;
+    // disable: the token is refused on the next request
+    const carol = await signedIn(s, 'carol');
+    assert.equal((await verify(s, carol)).status, 200);
+    ok(await cli(['users', 'disable', 'carol']));
+    assert.ok(await eventually(async () => (await verify(s, carol)).status === 401), 'the disabled user\'s token is refused');
+    assert.equal((await call(`${s.url}/api/auth/signin`, { json: { username: 'carol', password: PASSWORD } })).status, 400, 'and sign-in too');
+
+    // set-roles: the live token carries the new roles
+    const dan = await signedIn(s, 'dan');
+    ok(await cli(['users', 'set-roles', 'dan', 'editor']));
+    assert.ok(await eventually(async () => (await verify(s, dan)).headers.get('x-auth-roles') === 'editor'), 'roles overridden');
+
+    // sessions revoke: refused
+    const erin = await signedIn(s, 'erin');
+    const listed = await cli(['sessions', 'list', 'erin', '--json']);
+    ok(listed);
+    assert.equal(listed.json.length, 1);
+    const revoked = await cli(['sessions', 'revoke', 'erin', '--json']);
+    ok(revoked);
+    assert.deepEqual(revoked.json.ended, [listed.json[0].id]);
+    assert.ok(await eventually(async () => (await verify(s, erin)).status === 401), 'the revoked session\'s token is refused');
+  }
+
+  it('PostgreSQL + Redis: disable, set-roles and sessions revoke reach the server at once', { skip: pgSkip ?? redisWhy ?? false }, async () => {
+    const schema = `warden_cli_${process.pid}_${randomBytes(4).toString('hex')}`;
+    const { default: pg } = await import('pg');
+    const admin = new pg.Client({ connectionString: pgUrl });
+    await admin.connect();
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    const u = new URL(pgUrl!);
+    u.searchParams.set('options', `-c search_path=${schema}`);
+    const ctx = await setup(u.toString());
+    try {
+      await exercise(ctx);
+    } finally {
+      await ctx.server.close();
+      rmSync(ctx.cwd, { recursive: true, force: true });
+      await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+      await admin.end();
+    }
+  });
+
+  it('the same SQLite file + Redis: the same', { skip: redisWhy ?? false }, async () => {
+    const dir = tmp('warden-cli-sqlite-');
+    const ctx = await setup(`sqlite:${join(dir, 'shared.db')}`);
+    try {
+      await exercise(ctx);
+    } finally {
+      await ctx.server.close();
+      rmSync(ctx.cwd, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('keygen prints a private JWK', async () => {
+    const cwd = tmp('warden-cli-keygen-');
+    try {
+      const r = await warden(['keygen', 'EdDSA', '--kid', 'k1'], { cwd });
+      ok(r);
+      assert.equal(r.json.keys[0].kid, 'k1');
+      assert.equal((await warden(['keygen', 'HS1'], { cwd })).code, 1);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+});
+

@@ -1,0 +1,77 @@
+// CORS_ORIGINS over HTTP: preflights answered for listed origins (with credentials), nothing for
+// others, and the configuration refusing `*`. The browser side is test/cors-browser.test.ts.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../src/config.js';
+import { call, startServer, type Running } from './helpers/server.js';
+
+const APP = 'http://app.example.test:5173';
+
+describe('CORS_ORIGINS', () => {
+  let s: Running;
+  before(async () => {
+    s = await startServer({ CORS_ORIGINS: `${APP},https://admin.example.test` });
+  });
+  after(() => s.close());
+
+  const preflight = (origin: string, method: string, headers: string) => fetch(`${s.url}/api/v1/auth/me`, {
+    method: 'OPTIONS', headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': headers },
+  });
+
+  it('a listed origin\'s preflight is answered: that origin, credentials, the methods and headers Warden reads', async () => {
+    const r = await preflight(APP, 'POST', 'content-type,x-csrf-token,authorization');
+    assert.equal(r.status, 204);
+    assert.equal(r.headers.get('access-control-allow-origin'), APP);
+    assert.equal(r.headers.get('access-control-allow-credentials'), 'true');
+    assert.match(r.headers.get('access-control-allow-methods')!, /POST/);
+    assert.match(r.headers.get('access-control-allow-methods')!, /DELETE/);
+    const allowed = r.headers.get('access-control-allow-headers')!.toLowerCase();
+    for (const h of ['authorization', 'content-type', 'x-csrf-token']) assert.ok(allowed.includes(h), allowed);
+    assert.equal(r.headers.get('access-control-max-age'), '600');
+    assert.match(r.headers.get('vary') ?? '', /Origin/);
+  });
+
+  it('a listed origin\'s request gets its origin back; an unlisted one gets no Access-Control-Allow-Origin', async () => {
+    const listed = await call(`${s.url}/health`, { headers: { origin: 'https://admin.example.test' } });
+    assert.equal(listed.headers.get('access-control-allow-origin'), 'https://admin.example.test');
+    assert.match(listed.headers.get('access-control-expose-headers') ?? '', /WWW-Authenticate/);
+    for (const origin of ['https://evil.example.test', 'http://app.example.test', `${APP}.evil.test`, 'null']) {
+      const r = await call(`${s.url}/health`, { headers: { origin } });
+      assert.equal(r.headers.get('access-control-allow-origin'), null, origin);
+      const p = await preflight(origin, 'POST', 'content-type');
+      assert.equal(p.headers.get('access-control-allow-origin'), null, origin);
+    }
+  });
+
+  it('a request without an Origin header is not touched: no Access-Control-* header, no Vary', async () => {
+    const r = await call(`${s.url}/health`);
+    assert.deepEqual([...r.headers.keys()].filter((h) => h.startsWith('access-control-') || h === 'vary'), []);
+  });
+
+  it('an unlisted origin cannot sign in with cookies (the cross-site check); a listed one can', async () => {
+    const body = { username: 'nobody', password: 'password-123' };
+    const foreign = await call(`${s.url}/api/auth/signin`, { json: body, headers: { origin: 'https://evil.example.test', 'sec-fetch-site': 'cross-site' } });
+    assert.equal(foreign.status, 403);
+    assert.equal(foreign.headers.get('set-cookie'), null);
+    const listed = await call(`${s.url}/api/auth/signin`, { json: body, headers: { origin: APP, 'sec-fetch-site': 'cross-site' } });
+    assert.equal(listed.status, 401, 'past the cross-site check, to the password check');
+  });
+
+  it('without CORS_ORIGINS: no CORS headers and no preflight route', async () => {
+    const plain = await startServer();
+    try {
+      const r = await fetch(`${plain.url}/api/v1/auth/me`, { method: 'OPTIONS', headers: { origin: APP, 'access-control-request-method': 'GET' } });
+      assert.equal(r.status, 404);
+      assert.equal(r.headers.get('access-control-allow-origin'), null);
+    } finally {
+      await plain.close();
+    }
+  });
+
+  it('the configuration takes exact origins only: never *, null, a path or a trailing slash', () => {
+    assert.deepEqual(loadConfig({ CORS_ORIGINS: ' https://a.test , http://b.test:8080 ' }).cors.origins, ['https://a.test', 'http://b.test:8080']);
+    for (const bad of ['*', 'null', 'https://a.test/', 'https://a.test/app', 'a.test', 'ftp://a.test', 'https://a.test,*']) {
+      assert.throws(() => loadConfig({ CORS_ORIGINS: bad }), /CORS_ORIGINS must list/, bad);
+    }
+  });
+});

@@ -1,0 +1,152 @@
+// Two Warden instances sharing PostgreSQL and Redis, both sending through one real SMTP server:
+// a reset asked on one and completed on the other refuses every old session on both; the mail
+// limits count across instances (Redis); and the two outbox workers never send one message twice.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { redisCounter, type WindowCounter } from '../src/limits/window-counter.js';
+import type { RevocationBus } from '../src/revocation/bus.js';
+import type { RevocationRecord } from '../src/revocation/records.js';
+import { createRedisBus } from '../src/revocation/redis-bus.js';
+import type { Storage, UserRecord } from '../src/storage/types.js';
+import { call, startServer, type Running } from './helpers/server.js';
+import { eventually, startSmtp, tokenIn, type TestSmtp } from './helpers/smtp.js';
+import { storageFactories } from './helpers/storage.js';
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PASSWORD = 'password-123';
+
+async function redisSkip(): Promise<string | undefined> {
+  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  r.on('error', () => undefined);
+  try {
+    await r.connect();
+    await r.ping();
+    return undefined;
+  } catch (e) {
+    const why = `Redis not reachable at ${REDIS_URL} (${(e as Error).message}): start it or set TEST_REDIS_URL`;
+    if (process.env.CI) throw new Error(why);
+    return why;
+  } finally {
+    r.disconnect();
+  }
+}
+
+/** A bus that tells the test when a record from a peer has been applied. */
+function observed(bus: RevocationBus, events: EventEmitter): RevocationBus {
+  return {
+    ...bus,
+    subscribe: (onRecord, onResync) => bus.subscribe((r: RevocationRecord) => {
+      onRecord(r);
+      events.emit('applied', r);
+    }, onResync),
+  };
+}
+
+const postgres = (await storageFactories()).find((f) => f.name === 'postgres')!;
+const skip = postgres.skip ?? (await redisSkip());
+
+describe('email with two instances, PostgreSQL + Redis', skip !== undefined ? { skip } : {}, () => {
+  let a: Running;
+  let b: Running;
+  let storageA: Storage;
+  let storageB: Storage;
+  let smtp: TestSmtp;
+  let counter: WindowCounter;
+  const appliedOnA = new EventEmitter();
+  before(async () => {
+    smtp = await startSmtp();
+    const run = randomBytes(4).toString('hex');
+    const channel = `warden:test:${run}`;
+    // Both instances count mail requests in the same Redis keys, a prefix of this run's own.
+    counter = redisCounter(REDIS_URL, { prefix: `warden:test:${run}:limit:` });
+    storageA = await postgres.create();
+    storageB = postgres.reopen(storageA)!;
+    const env = {
+      SMTP_URL: smtp.url, SMTP_REQUIRE_TLS: 'true', SMTP_TLS_CA_FILE: smtp.caFile, MAIL_FROM: 'Warden <no-reply@warden.test>',
+      MAIL_LIMIT_PER_ADDRESS: '3', MAIL_LIMIT_PER_IP: '0',
+    };
+    const email = { limitCounter: counter, tuning: { pollMs: 50, retryBaseMs: 50, retryMaxMs: 200 } };
+    a = await startServer(env, { storage: storageA, bus: observed(createRedisBus(REDIS_URL, channel), appliedOnA), email });
+    b = await startServer(env, { storage: storageB, bus: createRedisBus(REDIS_URL, channel), email });
+  });
+  after(async () => {
+    await a.close();
+    await b.close();
+    await storageA.close();
+    await storageB.close();
+    await postgres.cleanup();
+    await counter.close();
+    await smtp.close();
+  });
+
+  const appliedOnAFor = (key: string) => new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`A never learnt of ${key}`)), 5000);
+    const on = (r: RevocationRecord) => {
+      if (r.key !== key) return;
+      clearTimeout(timer);
+      appliedOnA.off('applied', on);
+      resolve();
+    };
+    appliedOnA.on('applied', on);
+  });
+  const verifyOn = (s: Running, token: string) => call(`${s.url}/api/v1/auth/verify`, { headers: { authorization: `Bearer ${token}` } });
+  const login = async (s: Running, email: string, password = PASSWORD) =>
+    (await call(`${s.url}/api/v1/auth/login`, { form: { username: email, password } })).json?.data?.access_token as string | undefined;
+
+  it('forgot on A → mail → reset on B: the old sessions are refused on both instances; the new password works', async () => {
+    const email = 'multi1@example.com';
+    const signup = await call(`${a.url}/api/v1/auth/signup`, { json: { username: 'multi1', email, password: PASSWORD } });
+    const userId = signup.json.data.id as string;
+    const onA = (await login(a, email))!;
+    const onB = (await login(b, email))!;
+    for (const [s, t] of [[a, onA], [a, onB], [b, onA], [b, onB]] as const) assert.equal((await verifyOn(s, t)).status, 200);
+
+    assert.equal((await call(`${a.url}/api/v1/auth/password/forgot`, { json: { email } })).status, 202);
+    const mail = await smtp.waitFor((m) => m.to === email && m.subject === 'Reset your password');
+    // A learns over Redis that every token of the user issued until now is refused.
+    const learnt = appliedOnAFor(userId);
+    const reset = await call(`${b.url}/api/v1/auth/password/reset`, { json: { token: tokenIn(mail), new_password: 'multi-new-pass-1' } });
+    assert.equal(reset.status, 200, reset.text);
+    await learnt;
+    for (const [s, t] of [[a, onA], [a, onB], [b, onA], [b, onB]] as const) {
+      const r = await verifyOn(s, t);
+      assert.equal(r.status, 401, `${s === a ? 'A' : 'B'} still accepts an old token`);
+    }
+    assert.equal(await login(a, email), undefined, 'the old password is refused');
+    const fresh = await login(a, email, 'multi-new-pass-1');
+    assert.ok(fresh);
+    assert.equal((await verifyOn(b, fresh)).status, 200);
+  });
+
+  it('the mail limit per address counts requests on both instances together', async () => {
+    const address = `shared-limit-${randomBytes(3).toString('hex')}@example.com`;
+    const forgot = (s: Running) => call(`${s.url}/api/v1/auth/password/forgot`, { json: { email: address } });
+    assert.equal((await forgot(a)).status, 202);
+    assert.equal((await forgot(b)).status, 202);
+    assert.equal((await forgot(a)).status, 202);
+    const fourth = await forgot(b);
+    assert.equal(fourth.status, 429);
+    assert.ok(Number(fourth.headers.get('retry-after')) > 0);
+  });
+
+  it('both workers claim from one outbox: 30 notices, each delivered exactly once', async () => {
+    const users: UserRecord[] = [];
+    for (let i = 0; i < 3; i++) {
+      const username = `claims${i}`;
+      users.push(await a.warden.accounts.credentials.signUp({ username, email: `${username}@example.com`, password: PASSWORD }, { kind: 'system', task: 'test' }));
+    }
+    const before = smtp.delivered.length;
+    // Queued on both instances at once, so both workers race for the rows.
+    await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? a : b).warden.accounts.email!.notices.passwordChanged(users[i % 3]!)));
+    await eventually(() => (smtp.delivered.length >= before + 30 ? true : undefined), '30 deliveries', 20_000);
+    // One more message through both workers, so a duplicate would have had its chance.
+    await a.warden.accounts.email!.notices.passwordChanged(users[0]!);
+    await eventually(() => (smtp.delivered.length >= before + 31 ? true : undefined), 'the marker');
+    const ids = smtp.delivered.slice(before).map((m) => m.messageId);
+    assert.equal(ids.length, 31);
+    assert.equal(new Set(ids).size, 31, 'a message was sent twice');
+  });
+});

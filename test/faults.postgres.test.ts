@@ -1,0 +1,226 @@
+// PostgreSQL faults, through a TCP proxy between Warden and the shared server: partitioned (sockets
+// open, nothing answers; connections that lived through it stay silent after the heal) and stopped
+// (connections reset and refused). Requests that need the database answer 503 ERR_UNAVAILABLE with
+// Retry-After within the bound, /ready within a second, one log line per transition, recovery
+// without a restart, and SIGTERM ends the process while the database is partitioned.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { after, describe, it } from 'node:test';
+import pg from 'pg';
+import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
+import { call, startServer, type Running } from './helpers/server.js';
+import { postgresUrlOrSkip } from './helpers/storage.js';
+
+const { url: baseUrl, skip } = await postgresUrlOrSkip();
+
+/** Polls `probe` until it returns a value, failing after `ms`. */
+async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The request's answer and how long it took. */
+async function timed<T>(run: () => Promise<T>): Promise<{ r: T; ms: number }> {
+  const t0 = performance.now();
+  const r = await run();
+  return { r, ms: performance.now() - t0 };
+}
+
+/** Asserts the outage answer: 503, ERR_UNAVAILABLE, Retry-After, nothing of a stack in the body. */
+function assertUnavailable(r: Awaited<ReturnType<typeof call>>, what: string): void {
+  assert.equal(r.status, 503, `${what}: ${r.text}`);
+  assert.ok(Number(r.headers.get('retry-after')) > 0, `${what}: Retry-After`);
+  assert.equal(r.json.code, 'ERR_UNAVAILABLE', what);
+  assert.doesNotMatch(r.text, /at .*\.(ts|js):\d+|ECONN|Error:/, `${what}: no stack or driver detail in the body`);
+}
+
+describe('PostgreSQL faults', skip !== undefined ? { skip } : {}, () => {
+  const schemas: string[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => {});
+    const c = new pg.Client({ connectionString: baseUrl });
+    await c.connect();
+    try {
+      for (const s of schemas) await c.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
+    } finally {
+      await c.end();
+    }
+  });
+
+  /** A proxy to the shared server and a DATABASE_URL through it, on a fresh schema of its own. */
+  async function database(): Promise<{ proxy: FaultProxy; url: string }> {
+    const schema = `warden_faults_${process.pid}_${randomBytes(4).toString('hex')}`;
+    const c = new pg.Client({ connectionString: baseUrl });
+    await c.connect();
+    await c.query(`CREATE SCHEMA ${schema}`);
+    await c.end();
+    schemas.push(schema);
+    const target = new URL(baseUrl!);
+    const proxy = await startFaultProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    cleanups.push(() => proxy.close());
+    target.host = proxy.address;
+    target.search = `?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+    return { proxy, url: target.toString() };
+  }
+
+  async function server(env: Record<string, string>): Promise<{ s: Running; lines: string[] }> {
+    const lines: string[] = [];
+    const logStream = new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } });
+    const s = await startServer({ LOG_LEVEL: 'info', ...env }, { logStream });
+    cleanups.push(() => s.close());
+    return { s, lines };
+  }
+
+  /** A user signed in: its access and refresh tokens. */
+  async function signedIn(s: Running, name: string): Promise<{ access: string; refresh: string }> {
+    const password = 'password-123';
+    assert.equal((await call(`${s.url}/api/auth/signup`, { json: { username: name, email: `${name}@example.com`, password } })).status, 201);
+    const login = await call(`${s.url}/api/v1/auth/login`, { form: { username: name, password } });
+    assert.equal(login.status, 200);
+    return { access: login.json.data.access_token, refresh: login.json.data.refresh_token };
+  }
+
+  const requests = (s: Running, tokens: { access: string; refresh: string }, name: string) => ({
+    signin: () => call(`${s.url}/api/auth/signin`, { json: { username: name, password: 'password-123' } }),
+    refresh: () => call(`${s.url}/api/v1/auth/refresh?refresh_token=${tokens.refresh}`, { method: 'POST' }),
+    me: () => call(`${s.url}/api/v1/auth/me`, { headers: { authorization: `Bearer ${tokens.access}` } }),
+  });
+
+  const count = (lines: string[], pattern: RegExp) => lines.filter((l) => pattern.test(l)).length;
+
+  it('partitioned, default timeouts: 503 within 5 s, /ready within 1 s, one log line each way, recovery without restart', async (t) => {
+    const { proxy, url } = await database();
+    const { s, lines } = await server({ DATABASE_URL: url });
+    const tokens = await signedIn(s, 'partitioned');
+    const r = requests(s, tokens, 'partitioned');
+
+    proxy.blackhole();
+    // Sign-in, refresh and /me at once, each on a connection that now hangs for good.
+    const answers = await Promise.all([timed(r.signin), timed(r.refresh), timed(r.me)]);
+    for (const [i, a] of answers.entries()) {
+      assertUnavailable(a.r, ['signin', 'refresh', 'me'][i]!);
+      assert.ok(a.ms < 5000, `answered in ${Math.round(a.ms)} ms`);
+    }
+    const ready = await timed(() => call(`${s.url}/ready`));
+    assert.equal(ready.r.status, 503);
+    assert.ok(ready.ms < 1000, `/ready answered in ${Math.round(ready.ms)} ms`);
+    // Forward auth needs no database: tokens are checked against the in-memory revocation index.
+    const verify = await timed(() => call(`${s.url}/api/v1/auth/verify`, { headers: { authorization: `Bearer ${tokens.access}` } }));
+    assert.equal(verify.r.status, 200);
+    assert.ok(verify.ms < 1000);
+    const again = await timed(r.signin);
+    assertUnavailable(again.r, 'signin again');
+    assert.ok(again.ms < 5000, `answered in ${Math.round(again.ms)} ms`);
+
+    // Healed: the old connections stay silent; new ones work. No restart.
+    await proxy.heal();
+    const recovered = await timed(() => until('sign-in after the heal', 10_000, async () => ((await r.signin()).status === 200 ? true : undefined)));
+    const readyAfter = await timed(() => call(`${s.url}/ready`));
+    assert.equal(readyAfter.r.status, 200);
+    assert.ok(readyAfter.ms < 1000, `/ready answered in ${Math.round(readyAfter.ms)} ms`);
+    assert.equal((await r.me()).status, 200);
+
+    assert.equal(count(lines, /database unreachable/), 1, 'one line when the database became unreachable');
+    assert.equal(count(lines, /database back/), 1, 'one line when it came back');
+    assert.equal(count(lines, /unhandled error/), 0, 'no request logged an error of its own');
+    t.diagnostic(`partitioned: 503 in ${answers.map((a) => Math.round(a.ms)).join('/')} ms (signin/refresh/me), then ${Math.round(again.ms)} ms; ` +
+      `/ready ${Math.round(ready.ms)} ms; recovered ${Math.round(recovered.ms)} ms after the heal`);
+  });
+
+  it('a partition no request noticed: the silent connections it left are dropped, not reused for ever', async (t) => {
+    const { proxy, url } = await database();
+    const { s } = await server({ DATABASE_URL: url, DATABASE_CONNECT_TIMEOUT_MS: '500', DATABASE_QUERY_TIMEOUT_MS: '500' });
+    const tokens = await signedIn(s, 'quiet');
+    const r = requests(s, tokens, 'quiet');
+    proxy.blackhole();
+    await proxy.heal();
+    // The pool's idle connections lived through it and stay silent: at most one request meets them.
+    const statuses: number[] = [];
+    const ms = await timed(() => until('served again', 5000, async () => {
+      const a = await r.me();
+      statuses.push(a.status);
+      if (a.status !== 200) assertUnavailable(a, 'me');
+      return a.status === 200 ? true : undefined;
+    }));
+    assert.ok(statuses.length <= 2, `statuses ${statuses.join(',')}`);
+    t.diagnostic(`served ${Math.round(ms.ms)} ms after the heal (${statuses.join(', ')})`);
+  });
+
+  it('stopped: 503 with Retry-After, not 500; one log line each way; back without restart', async (t) => {
+    const { proxy, url } = await database();
+    const { s, lines } = await server({ DATABASE_URL: url, DATABASE_CONNECT_TIMEOUT_MS: '500', DATABASE_QUERY_TIMEOUT_MS: '500' });
+    const tokens = await signedIn(s, 'stopped');
+    const r = requests(s, tokens, 'stopped');
+
+    await proxy.down();
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      for (const [name, run] of Object.entries(r)) {
+        const a = await timed(run);
+        assertUnavailable(a.r, name);
+        times.push(a.ms);
+      }
+    }
+    assert.ok(Math.max(...times) < 5000);
+    const ready = await timed(() => call(`${s.url}/ready`));
+    assert.equal(ready.r.status, 503);
+    assert.ok(ready.ms < 1000, `/ready answered in ${Math.round(ready.ms)} ms`);
+    assert.deepEqual(ready.r.json, { status: 'unavailable', storage: 'postgres' });
+
+    await proxy.heal();
+    await until('sign-in after the restart', 5000, async () => ((await r.signin()).status === 200 ? true : undefined));
+    assert.equal((await call(`${s.url}/ready`)).status, 200);
+
+    assert.equal(count(lines, /database unreachable/), 1, `one line for ${times.length} failed requests`);
+    assert.equal(count(lines, /database back/), 1);
+    assert.equal(count(lines, /"level":50/), 1, 'the one error line is the transition');
+    t.diagnostic(`stopped: 503 in ${Math.round(Math.min(...times))}-${Math.round(Math.max(...times))} ms; /ready ${Math.round(ready.ms)} ms`);
+  });
+
+  it('SIGTERM ends the process while the database is partitioned', async (t) => {
+    const { proxy, url } = await database();
+    const dataDir = mkdtempSync(join(tmpdir(), 'warden-faults-'));
+    cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
+    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'src/cli.ts'], {
+      env: {
+        ...process.env, DATABASE_URL: url, DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', COOKIE_SECURE: 'false',
+        SECRET_KEY: 'x'.repeat(48), LOG_LEVEL: 'info', DATABASE_QUERY_TIMEOUT_MS: '1000', DATABASE_CONNECT_TIMEOUT_MS: '1000',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    cleanups.push(async () => void child.kill('SIGKILL'));
+
+    const address = await until('the child listening', 30_000, async () => /"address":"(http:[^"]+)"/.exec(out)?.[1]);
+    assert.equal((await call(`${address}/api/auth/signup`, { json: { username: 'sigterm', email: 'sigterm@example.com', password: 'password-123' } })).status, 201);
+    proxy.blackhole();
+    // One request stuck on a silent connection. (`connection: close`: a keep-alive client holding
+    // the HTTP connection open after its answer is the HTTP shutdown's concern, not the database's.)
+    const stuck = call(`${address}/api/auth/signin`, {
+      json: { username: 'sigterm', password: 'password-123' }, headers: { connection: 'close' },
+    }).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = performance.now();
+    child.kill('SIGTERM');
+    const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(r, 5000, 'hung'))]);
+    const ms = performance.now() - t0;
+    assert.notEqual(code, 'hung', `still running 5 s after SIGTERM:\n${out}`);
+    assert.equal(code, 0, out);
+    await stuck;
+    t.diagnostic(`SIGTERM while partitioned: exited in ${Math.round(ms)} ms`);
+  });
+});

@@ -1,0 +1,193 @@
+// Redis faults, through a TCP proxy between Warden and the shared Redis: Warden starts and serves
+// without it (saying so once, naming REDIS_URL), a sign-out never waits on it, and while it is down
+// or partitioned a sign-out on one instance is refused by another within 2 s (each polls the
+// shared PostgreSQL). /ready stays 200 and lists the degraded bus.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { after, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { createRedisBus } from '../src/revocation/redis-bus.js';
+import type { Storage } from '../src/storage/types.js';
+import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
+import { call, startServer, type Running } from './helpers/server.js';
+import { storageFactories } from './helpers/storage.js';
+
+const REDIS = new URL(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379');
+
+async function redisSkip(): Promise<string | undefined> {
+  const r = new Redis(REDIS.toString(), { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  r.on('error', () => undefined);
+  try {
+    await r.connect();
+    await r.ping();
+    return undefined;
+  } catch (e) {
+    const why = `Redis not reachable at ${REDIS} (${(e as Error).message}): start it or set TEST_REDIS_URL`;
+    if (process.env.CI) throw new Error(why);
+    return why;
+  } finally {
+    r.disconnect();
+  }
+}
+
+const postgres = (await storageFactories()).find((f) => f.name === 'postgres')!;
+const skip = postgres.skip ?? (await redisSkip());
+
+async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const count = (lines: string[], pattern: RegExp) => lines.filter((l) => pattern.test(l)).length;
+
+describe('Redis faults', skip !== undefined ? { skip } : {}, () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => {});
+    await postgres.cleanup();
+  });
+
+  async function redisProxy(): Promise<{ proxy: FaultProxy; url: string }> {
+    const proxy = await startFaultProxy({ host: REDIS.hostname, port: Number(REDIS.port || 6379) });
+    cleanups.push(() => proxy.close());
+    return { proxy, url: `redis://${proxy.address}` };
+  }
+
+  /** A server with its log captured; `bus` through `redisUrl` on a channel of this test's own. */
+  async function server(env: Record<string, string>, o: { storage?: Storage; redisUrl?: string; channel?: string } = {}) {
+    const lines: string[] = [];
+    const logStream = new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } });
+    const bus = o.redisUrl ? createRedisBus(o.redisUrl, { channel: o.channel!, timeoutMs: Number(env.REDIS_TIMEOUT_MS ?? 500) }) : undefined;
+    const t0 = performance.now();
+    const s = await startServer({ LOG_LEVEL: 'info', ...env }, { logStream, ...(o.storage ? { storage: o.storage } : {}), ...(bus ? { bus } : {}) });
+    const startMs = performance.now() - t0;
+    cleanups.push(() => s.close());
+    return { s, lines, startMs };
+  }
+
+  const signIn = async (s: Running, name: string): Promise<string> => {
+    const r = await call(`${s.url}/api/auth/signin`, { json: { username: name, password: 'password-123' } });
+    assert.equal(r.status, 200, r.text);
+    return r.json.access_token;
+  };
+  const verifyOn = async (s: Running, token: string) =>
+    (await call(`${s.url}/api/v1/auth/verify`, { headers: { authorization: `Bearer ${token}` } })).status;
+  const signOut = (s: Running, token: string) =>
+    call(`${s.url}/api/auth/signout`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+
+  /** Two instances on one PostgreSQL schema, each reaching Redis through its own proxy. */
+  async function twoInstances(env: Record<string, string> = {}) {
+    const channel = `warden:test:${randomBytes(4).toString('hex')}`;
+    const storageA = await postgres.create();
+    const storageB = postgres.reopen(storageA)!;
+    cleanups.push(async () => {
+      await storageA.close();
+      await storageB.close();
+    });
+    const [ra, rb] = [await redisProxy(), await redisProxy()];
+    const a = await server(env, { storage: storageA, redisUrl: ra.url, channel });
+    const b = await server(env, { storage: storageB, redisUrl: rb.url, channel });
+    const name = `u${randomBytes(3).toString('hex')}`;
+    assert.equal((await call(`${a.s.url}/api/auth/signup`, { json: { username: name, email: `${name}@example.com`, password: 'password-123' } })).status, 201);
+    return { a, b, ra: ra.proxy, rb: rb.proxy, name };
+  }
+
+  it('starts with Redis down, serves, warns once naming REDIS_URL, reports it in /ready, and logs its return once', async (t) => {
+    const { proxy, url } = await redisProxy();
+    await proxy.down();
+    const { s, lines, startMs } = await server({ REDIS_URL: url, REDIS_TIMEOUT_MS: '200' });
+    assert.ok(startMs < 5000, `started in ${Math.round(startMs)} ms`);
+    assert.equal((await call(`${s.url}/api/auth/signup`, { json: { username: 'noredis', email: 'noredis@example.com', password: 'password-123' } })).status, 201);
+    const token = await signIn(s, 'noredis');
+    const out = await signOut(s, token);
+    assert.equal(out.status, 200);
+    assert.equal(await verifyOn(s, token), 401, 'this instance refuses its own sign-out at once');
+
+    const ready = await call(`${s.url}/ready`);
+    assert.equal(ready.status, 200);
+    assert.deepEqual(ready.json, { status: 'ready', storage: 'sqlite', degraded: ['redis'] });
+    const warnings = lines.filter((l) => /Redis unreachable/.test(l));
+    assert.equal(warnings.length, 1, lines.join(''));
+    assert.match(warnings[0]!, /REDIS_URL=redis:\/\/127\.0\.0\.1:\d+/);
+    assert.match(warnings[0]!, /"level":40/);
+
+    await proxy.heal();
+    await until('the bus back in /ready', 5000, async () => ((await call(`${s.url}/ready`)).json.degraded === undefined ? true : undefined));
+    assert.equal(count(lines, /Redis unreachable/), 1, 'no line per retry');
+    assert.equal(count(lines, /Redis back/), 1);
+    t.diagnostic(`started in ${Math.round(startMs)} ms with Redis down`);
+  });
+
+  it('Redis down: a sign-out on A is refused on B within 2 s (default timings)', async (t) => {
+    const { a, b, ra, rb, name } = await twoInstances();
+    const token = await signIn(a.s, name);
+    assert.equal(await verifyOn(b.s, token), 200);
+    await Promise.all([ra.down(), rb.down()]);
+    const t0 = performance.now();
+    assert.equal((await signOut(a.s, token)).status, 200);
+    const signOutMs = performance.now() - t0;
+    await until('B refusing the token', 2000, async () => ((await verifyOn(b.s, token)) === 401 ? true : undefined));
+    const ms = performance.now() - t0;
+    assert.ok(ms <= 2000, `refused on B after ${Math.round(ms)} ms`);
+    const ready = await call(`${b.s.url}/ready`);
+    assert.equal(ready.status, 200);
+    assert.deepEqual(ready.json.degraded, ['redis']);
+    for (const { lines } of [a, b]) assert.equal(count(lines, /Redis unreachable/), 1);
+
+    // Back: both say so once, and the bus carries revocations again.
+    await Promise.all([ra.heal(), rb.heal()]);
+    await until('the bus back on both', 10_000, async () => (count(a.lines, /Redis back/) === 1 && count(b.lines, /Redis back/) === 1 ? true : undefined));
+    const second = await signIn(a.s, name);
+    const t1 = performance.now();
+    await signOut(a.s, second);
+    await until('B refusing over the bus', 1000, async () => ((await verifyOn(b.s, second)) === 401 ? true : undefined));
+    t.diagnostic(`Redis down: sign-out ${Math.round(signOutMs)} ms, refused on B after ${Math.round(ms)} ms; after the heal, over the bus ${Math.round(performance.now() - t1)} ms`);
+  });
+
+  it('Redis partitioned: a sign-out answers promptly and is refused on B within 2 s; /ready says degraded', async (t) => {
+    const { a, b, ra, rb, name } = await twoInstances();
+    const token = await signIn(a.s, name);
+    assert.equal(await verifyOn(b.s, token), 200);
+    ra.blackhole();
+    rb.blackhole();
+    const t0 = performance.now();
+    const out = await signOut(a.s, token);
+    const signOutMs = performance.now() - t0;
+    assert.equal(out.status, 200);
+    assert.ok(signOutMs < 500, `sign-out took ${Math.round(signOutMs)} ms`);
+    await until('B refusing the token', 2000, async () => ((await verifyOn(b.s, token)) === 401 ? true : undefined));
+    const ms = performance.now() - t0;
+    const readyStart = performance.now();
+    const ready = await call(`${b.s.url}/ready`);
+    const readyMs = performance.now() - readyStart;
+    assert.equal(ready.status, 200);
+    assert.deepEqual(ready.json.degraded, ['redis']);
+    assert.ok(readyMs < 1000);
+
+    // Connections that lived through the partition stay silent: the health check drops them and reconnects.
+    await ra.heal();
+    await rb.heal();
+    await until('the bus back on both', 10_000, async () => (count(a.lines, /Redis back/) === 1 && count(b.lines, /Redis back/) === 1 ? true : undefined));
+    assert.equal((await call(`${b.s.url}/ready`)).json.degraded, undefined);
+    t.diagnostic(`Redis partitioned: sign-out ${Math.round(signOutMs)} ms, refused on B after ${Math.round(ms)} ms, /ready ${Math.round(readyMs)} ms`);
+  });
+
+  it('only A cut off from Redis: its unsent revocations are broadcast once it is back', async (t) => {
+    const { a, b, ra, name } = await twoInstances({ REDIS_TIMEOUT_MS: '200' });
+    const token = await signIn(a.s, name);
+    assert.equal(await verifyOn(b.s, token), 200);
+    await ra.down();
+    assert.equal((await signOut(a.s, token)).status, 200);
+    // B still hears the bus (nothing to poll for), so it learns when A can broadcast again.
+    await ra.heal();
+    const t0 = performance.now();
+    await until('B refusing the token', 5000, async () => ((await verifyOn(b.s, token)) === 401 ? true : undefined));
+    t.diagnostic(`refused on B ${Math.round(performance.now() - t0)} ms after A's Redis came back`);
+  });
+});

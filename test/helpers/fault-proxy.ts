@@ -1,0 +1,121 @@
+// A TCP proxy a test puts between Warden and a dependency (PostgreSQL, Redis) to fault it without
+// touching the shared server:
+//   forward   — bytes flow both ways (the healthy network);
+//   blackhole — connections stay open and new ones are accepted, but no byte passes either way
+//               (a partition: the peer simply stops answering); connections that lived through it
+//               stay silent after heal(), only new ones work again;
+//   down      — every connection is reset and new ones are refused (the dependency stopped).
+// heal() returns to forward on the same port, so the client's configuration stays valid.
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+
+export type FaultMode = 'forward' | 'blackhole' | 'down';
+
+export interface FaultProxy {
+  readonly port: number;
+  /** host:port to hand to the client, e.g. in a connection URL */
+  readonly address: string;
+  readonly mode: FaultMode;
+  /** Connections accepted since the proxy started (a test can see that a client reconnected). */
+  readonly accepted: number;
+  blackhole(): void;
+  down(): Promise<void>;
+  heal(): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface Pair {
+  client: Socket;
+  upstream: Socket;
+  /** Cut by a partition: stays open and silent for good, even after heal(). */
+  dead: boolean;
+}
+
+export async function startFaultProxy(target: { host: string; port: number }): Promise<FaultProxy> {
+  let mode: FaultMode = 'forward';
+  let accepted = 0;
+  const pairs = new Set<Pair>();
+  let server: Server;
+  let port = 0;
+
+  const onConnection = (client: Socket) => {
+    accepted++;
+    const upstream = createConnection(target);
+    const pair: Pair = { client, upstream, dead: false };
+    pairs.add(pair);
+    const end = () => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+    // Data is forwarded only while the proxy is healthy; in a blackhole it is read and dropped,
+    // so neither side sees an error or a close — exactly what a partition looks like.
+    client.on('data', (chunk) => {
+      if (mode === 'forward' && !pair.dead) upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => {
+      if (mode === 'forward' && !pair.dead) client.write(chunk);
+    });
+  };
+
+  const listen = () =>
+    new Promise<void>((resolve, reject) => {
+      server = createServer(onConnection);
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        const a = server.address();
+        if (typeof a === 'object' && a) port = a.port;
+        resolve();
+      });
+    });
+  const stopListening = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  const resetAll = () => {
+    for (const p of pairs) {
+      p.client.resetAndDestroy();
+      p.upstream.destroy();
+    }
+    pairs.clear();
+  };
+
+  await listen();
+  return {
+    get port() {
+      return port;
+    },
+    get address() {
+      return `127.0.0.1:${port}`;
+    },
+    get mode() {
+      return mode;
+    },
+    get accepted() {
+      return accepted;
+    },
+    blackhole() {
+      mode = 'blackhole';
+    },
+    async down() {
+      if (mode === 'down') return;
+      mode = 'down';
+      const closed = stopListening();
+      resetAll();
+      await closed;
+    },
+    async heal() {
+      // Connections that lived through the partition lost bytes mid-protocol: they stay open but
+      // silent for good (no RST), the hardest case — the client must time out, evict and reconnect.
+      if (mode === 'blackhole') for (const p of pairs) p.dead = true;
+      if (mode === 'down') await listen();
+      mode = 'forward';
+    },
+    async close() {
+      if (mode !== 'down') {
+        const closed = stopListening();
+        resetAll();
+        await closed;
+      }
+      mode = 'down';
+    },
+  };
+}

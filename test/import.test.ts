@@ -1,0 +1,283 @@
+// `warden import --from` with the built binary, on the two layouts the migration guide covers: a
+// Flask-SQLAlchemy application's SQLite file (integer ids, werkzeug hashes, Flask-Security's
+// roles_users join table) into a SQLite Warden, and a fastapi-users PostgreSQL table (UUID ids, no
+// usernames, is_superuser) into a PostgreSQL Warden. Dry run, run, rerun (nothing changes), rejects
+// row by row, --update; then the imported users sign in over HTTP with their old passwords.
+import assert from 'node:assert/strict';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { after, before, describe, it } from 'node:test';
+import { CURRENT_HASH_PREFIX } from '../src/accounts/argon2-hasher.js';
+import { CLI, buildCli, warden, type CliResult } from './helpers/cli.js';
+import { call, startServer } from './helpers/server.js';
+import { postgresUrlOrSkip } from './helpers/storage.js';
+
+interface FixtureRow { kind: string; password: string; hash: string }
+const fixtures = (JSON.parse(readFileSync(new URL('./fixtures/legacy-hashes/hashes.json', import.meta.url), 'utf8')) as { rows: FixtureRow[] }).rows;
+const hashOf = (kind: string) => fixtures.find((r) => r.kind === kind && r.password.length >= 8)!;
+
+const ok = (r: CliResult, what = '') => assert.equal(r.code, 0, `${what} exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+/** An import with rejects exits 1 and still prints its report. */
+const report = (r: CliResult) => {
+  assert.ok(r.code === 0 || r.code === 1, `exit ${r.code}: ${r.stderr}`);
+  assert.ok(r.json, r.stdout + r.stderr);
+  return r.json;
+};
+const reasons = (json: { rejects: { row: string; reason: string }[] }) => Object.fromEntries(json.rejects.map((x) => [x.row, x.reason]));
+
+before(() => buildCli(), { timeout: 300_000 });
+
+describe('import from a Flask-SQLAlchemy SQLite database', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-import-sqlite-'));
+  const source = join(dir, 'app.db');
+  const env = { DATABASE_URL: `sqlite:${join(dir, 'warden', 'warden.db')}` };
+  const cli = (args: string[]) => warden(args, { cwd: dir, env });
+  const ROLES_QUERY = 'SELECT roles_users.user_id, role.name FROM roles_users JOIN role ON role.id = roles_users.role_id';
+  const importArgs = ['import', '--from', `sqlite:${source}`, '--table', 'user', '--roles-query', ROLES_QUERY, '--json'];
+  const alice = hashOf('werkzeug-pbkdf2-sha256-1000');
+  const bob = hashOf('werkzeug-scrypt-1024-8-2');
+  const carol = hashOf('passlib-bcrypt-2b-4');
+
+  before(() => {
+    // What Flask-SQLAlchemy + Flask-Security create for a User(db.Model) with roles.
+    const db = new Database(source);
+    db.exec(`
+      CREATE TABLE role (id INTEGER NOT NULL PRIMARY KEY, name VARCHAR(80) UNIQUE);
+      CREATE TABLE user (
+        id INTEGER NOT NULL PRIMARY KEY, username VARCHAR(80) NOT NULL UNIQUE, email VARCHAR(120) NOT NULL UNIQUE,
+        name VARCHAR(120), password_hash VARCHAR(256), active BOOLEAN, created_at DATETIME, last_login DATETIME
+      );
+      CREATE TABLE roles_users (user_id INTEGER REFERENCES user (id), role_id INTEGER REFERENCES role (id));
+      INSERT INTO role (id, name) VALUES (1, 'admin'), (2, 'user'), (3, 'editor');
+    `);
+    const add = db.prepare('INSERT INTO user (id, username, email, name, password_hash, active, created_at, last_login) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)');
+    add.run(1, 'alice', 'alice@example.com', 'Alice Liddell', alice.hash, 1, '2023-01-02 03:04:05.678901');
+    add.run(2, 'bob', 'Bob@Example.com', null, bob.hash, 0, '2023-02-03 04:05:06');
+    add.run(3, 'carol', 'carol@example.com', 'Carol', carol.hash, 1, '2023-03-04 05:06:07');
+    add.run(4, 'x y', 'xy@example.com', null, alice.hash, 1, '2023-04-05 06:07:08'); // not a Warden username
+    add.run(5, 'alice2', 'ALICE@example.com', null, alice.hash, 1, '2023-04-05 06:07:08'); // alice's email, in other case
+    add.run(6, 'eve', 'eve@example.com', null, 'sha1$5f3a$0d4c8f1b6e2a7d9c3b5a1f0e8d7c6b5a4f3e2d1c', 1, '2023-05-06 07:08:09'); // Django's SHA-1
+    db.prepare('INSERT INTO roles_users (user_id, role_id) VALUES (?, ?)').run(1, 1);
+    db.prepare('INSERT INTO roles_users (user_id, role_id) VALUES (?, ?)').run(1, 2);
+    db.prepare('INSERT INTO roles_users (user_id, role_id) VALUES (?, ?)').run(3, 3);
+    db.close();
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const expectedRejects = {
+    'row 4 (id 4)': 'username: must be 3 to 64 letters, digits, "_", "." or "-"',
+    'row 5 (id 5)': 'email: same email as row 1 (id 1)',
+    'row 6 (id 6)': 'password_hash: legacy-digest hash (unsupported: a single fast digest (werkzeug < 3 method="sha256", Django sha1/md5/crypt): not accepted)',
+  };
+
+  it('a dry run reports every row and writes nothing', async () => {
+    const r = report(await cli([...importArgs, '--dry-run']));
+    assert.deepEqual([r.dry_run, r.rows, r.created, r.updated, r.unchanged, r.rejected], [true, 6, 3, 0, 0, 3]);
+    assert.deepEqual(reasons(r), expectedRejects);
+    assert.deepEqual(r.columns_not_imported, ['last_login']);
+    assert.equal(existsSync(join(dir, 'warden')), false, 'not even the database is created');
+  });
+
+  it('imports the valid rows with their roles, ids kept as legacy ids; the rejects are reported and not written', async () => {
+    const run = await cli(importArgs);
+    assert.equal(run.code, 1, 'rows were rejected');
+    const r = report(run);
+    assert.deepEqual([r.rows, r.created, r.rejected], [6, 3, 3]);
+    assert.deepEqual(reasons(r), expectedRejects);
+    const users = (await cli(['users', 'list', '--all', '--json'])).json as Record<string, any>[];
+    const by = Object.fromEntries(users.map((u) => [u.username, u]));
+    assert.deepEqual(Object.keys(by).sort(), ['alice', 'bob', 'carol']);
+    assert.deepEqual(
+      [by.alice.legacy_id, by.alice.email, by.alice.full_name, by.alice.roles, by.alice.is_active, by.alice.created_at],
+      ['1', 'alice@example.com', 'Alice Liddell', ['admin', 'user'], true, '2023-01-02T03:04:05.678Z'],
+    );
+    assert.deepEqual([by.bob.email, by.bob.roles, by.bob.is_active], ['bob@example.com', ['user'], false]);
+    assert.deepEqual(by.carol.roles, ['editor']);
+    assert.deepEqual(by.alice.password_hash, { format: 'werkzeug-pbkdf2', current: false, usable: true });
+    const stats = await cli(['users', 'stats', '--json']);
+    assert.equal(stats.json.legacy_hash, 3);
+  });
+
+  it('a second run changes nothing', async () => {
+    const before = (await cli(['users', 'list', '--all', '--json'])).json;
+    const r = report(await cli(importArgs));
+    assert.deepEqual([r.created, r.updated, r.unchanged, r.rejected], [0, 0, 3, 3]);
+    assert.deepEqual((await cli(['users', 'list', '--all', '--json'])).json, before);
+  });
+
+  it('--update applies what changed at the source; a fixed row is imported', async () => {
+    const db = new Database(source);
+    db.prepare('UPDATE user SET active = 1, name = ? WHERE id = 2').run('Bob Builder');
+    db.prepare('UPDATE user SET username = ? WHERE id = 4').run('x_y');
+    db.close();
+    const r = report(await cli([...importArgs, '--update']));
+    assert.deepEqual([r.created, r.updated, r.unchanged, r.rejected], [1, 1, 2, 2]);
+    const bob = (await cli(['users', 'show', 'bob', '--json'])).json;
+    assert.deepEqual([bob.is_active, bob.full_name], [true, 'Bob Builder']);
+    ok(await cli(['users', 'show', 'x_y']));
+  });
+
+  it('the imported users sign in over HTTP with their old passwords, and are upgraded to argon2id', async () => {
+    const s = await startServer(env);
+    try {
+      for (const [login, row] of [['alice', alice], ['bob@example.com', bob], ['carol', carol]] as const) {
+        const r = await call(`${s.url}/api/auth/signin`, { json: { username: login, password: row.password } });
+        assert.equal(r.status, 200, `${login}: ${r.text}`);
+        const u = (await s.warden.storage.users.findByLogin(login))!;
+        assert.ok(u.passwordHash.startsWith(CURRENT_HASH_PREFIX));
+      }
+    } finally {
+      await s.close();
+    }
+    assert.equal((await cli(['users', 'list', '--legacy-hash', '--all', '--json'])).json.length, 1, 'x_y has not signed in yet');
+  });
+});
+
+describe('import from a fastapi-users PostgreSQL table', async () => {
+  const { url, skip } = await postgresUrlOrSkip();
+  const tag = `${process.pid}_${randomBytes(4).toString('hex')}`;
+  const legacySchema = `legacy_app_${tag}`;
+  const wardenSchema = `warden_import_${tag}`;
+  const withSchema = (schema: string) => {
+    const u = new URL(url ?? 'postgres://x@localhost/x');
+    u.searchParams.set('options', `-c search_path=${schema}`);
+    return u.toString();
+  };
+  const dir = mkdtempSync(join(tmpdir(), 'warden-import-pg-'));
+  const env = { DATABASE_URL: withSchema(wardenSchema) };
+  const cli = (args: string[]) => warden(args, { cwd: dir, env });
+  const importArgs = [
+    'import', '--from', withSchema(legacySchema), '--table', 'user', '--map', 'is_superuser=role:admin',
+    '--roles-query', 'SELECT user_id, role FROM user_role', '--json',
+  ];
+  const ids = [randomUUID(), randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+  const bcrypt = hashOf('bcrypt-2b-4');
+  const argon = hashOf('argon2-cffi-default');
+  let admin: pg.Client;
+
+  before(async () => {
+    if (skip) return;
+    admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    await admin.query(`CREATE SCHEMA ${legacySchema}; CREATE SCHEMA ${wardenSchema}`);
+    // fastapi-users' SQLAlchemyBaseUserTableUUID, and a roles table an application added.
+    await admin.query(`
+      CREATE TABLE ${legacySchema}."user" (
+        id UUID NOT NULL PRIMARY KEY, email VARCHAR(320) NOT NULL UNIQUE, hashed_password VARCHAR(1024) NOT NULL,
+        is_active BOOLEAN NOT NULL, is_superuser BOOLEAN NOT NULL, is_verified BOOLEAN NOT NULL
+      );
+      CREATE TABLE ${legacySchema}.user_role (user_id UUID NOT NULL REFERENCES ${legacySchema}."user" (id), role TEXT NOT NULL)`);
+    const add = `INSERT INTO ${legacySchema}."user" (id, email, hashed_password, is_active, is_superuser, is_verified) VALUES ($1, $2, $3, $4, $5, true)`;
+    await admin.query(add, [ids[0], 'root@corp.example', bcrypt.hash, true, true]);
+    await admin.query(add, [ids[1], 'ann.smith@corp.example', argon.hash, true, false]);
+    await admin.query(add, [ids[2], 'ann.smith@other.example', bcrypt.hash, false, false]); // same local part as ids[1]
+    await admin.query(add, [ids[3], 'nobody at corp', bcrypt.hash, true, false]);
+    await admin.query(add, [ids[4], 'plain@corp.example', 'hunter2', true, false]);
+    await admin.query(`INSERT INTO ${legacySchema}.user_role (user_id, role) VALUES ($1, 'billing'), ($2, 'support')`, [ids[0], ids[1]]);
+  });
+  after(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    if (skip) return;
+    await admin.query(`DROP SCHEMA ${legacySchema} CASCADE; DROP SCHEMA ${wardenSchema} CASCADE`);
+    await admin.end();
+  });
+
+  const opts = skip !== undefined ? { skip } : {};
+
+  it('dry run, run, rerun: UUIDs kept, usernames made from emails, roles from the flag and the join table', opts, async () => {
+    const dry = report(await cli([...importArgs, '--dry-run']));
+    assert.deepEqual([dry.rows, dry.created, dry.rejected], [5, 3, 2]);
+    assert.deepEqual((await cli(['users', 'list', '--all', '--json'])).json, []);
+
+    const r = report(await cli(importArgs));
+    assert.deepEqual([r.rows, r.created, r.rejected], [5, 3, 2]);
+    assert.deepEqual(reasons(r), {
+      [`row 4 (id ${ids[3]})`]: 'email: must be a valid email address',
+      [`row 5 (id ${ids[4]})`]: 'password_hash: not a password hash Warden can verify (unsupported: not a recognised password hash format)',
+    });
+    assert.deepEqual(r.columns_not_imported, ['is_verified']);
+    const users = (await cli(['users', 'list', '--all', '--json'])).json as Record<string, any>[];
+    const by = Object.fromEntries(users.map((u) => [u.id, u]));
+    assert.deepEqual([by[ids[0]!].username, by[ids[0]!].roles, by[ids[0]!].legacy_id], ['root', ['billing', 'admin'], null]);
+    assert.deepEqual([by[ids[1]!].username, by[ids[1]!].roles], ['ann.smith', ['support']]);
+    assert.match(by[ids[2]!].username, /^ann\.smith-[0-9a-f]{6}$/);
+    assert.deepEqual([by[ids[2]!].roles, by[ids[2]!].is_active], [['user'], false]);
+
+    const again = report(await cli(importArgs));
+    assert.deepEqual([again.created, again.updated, again.unchanged, again.rejected], [0, 0, 3, 2]);
+    assert.deepEqual((await cli(['users', 'list', '--all', '--json'])).json, users);
+  });
+
+  it('the imported users sign in over HTTP with their email and old password', opts, async () => {
+    const s = await startServer(env);
+    try {
+      for (const [email, row] of [['root@corp.example', bcrypt], ['ann.smith@corp.example', argon]] as const) {
+        const r = await call(`${s.url}/api/auth/signin`, { json: { username: email, password: row.password } });
+        assert.equal(r.status, 200, `${email}: ${r.text}`);
+        assert.ok((await s.warden.storage.users.findByLogin(email))!.passwordHash.startsWith(CURRENT_HASH_PREFIX));
+      }
+      const inactive = await call(`${s.url}/api/auth/signin`, { json: { username: 'ann.smith@other.example', password: bcrypt.password } });
+      assert.equal(inactive.status, 400, inactive.text);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('import from files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-import-file-'));
+  const env = { DATABASE_URL: `sqlite:${join(dir, 'warden.db')}` };
+  const cli = (args: string[]) => warden(args, { cwd: dir, env });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('CSV: plain passwords are hashed with argon2id; a malformed line is a reject of its own', async () => {
+    writeFileSync(join(dir, 'users.csv'), [
+      'id,username,email,password,full_name,roles,is_active,created_at',
+      `${randomUUID()},fay,fay@example.com,fay-password-1,"Fay, F.","admin,user",true,2020-01-01T00:00:00Z`,
+      '2,gus,gus@example.com,short,,,,',
+      '3,"hal,hal@example.com,hal-password-1,,,,',
+    ].join('\n'));
+    const r = report(await cli(['import', 'users.csv', '--json']));
+    assert.deepEqual([r.rows, r.created, r.rejected], [3, 1, 2]);
+    assert.equal(reasons(r)['line 3'], 'password: must be at least 8 characters');
+    assert.deepEqual(r.rejects.map((x: { row: string }) => x.row), ['line 3', 'line 4'], 'in source order');
+    assert.match(reasons(r)['line 4'] ?? '', /^not a CSV row/);
+    const fay = (await cli(['users', 'show', 'fay', '--json'])).json;
+    assert.deepEqual([fay.full_name, fay.roles, fay.password_hash.current], ['Fay, F.', ['admin', 'user'], true]);
+  });
+
+  it('JSON Lines: each line an object; a line that is not one is rejected', async () => {
+    writeFileSync(join(dir, 'users.jsonl'), [
+      JSON.stringify({ id: 'u-9', username: 'ivy', email: 'ivy@example.com', password_hash: hashOf('django-pbkdf2-sha256-1000').hash, roles: ['user'], is_active: true }),
+      '[1, 2]',
+      '{not json',
+      '',
+    ].join('\n'));
+    const r = report(await cli(['import', 'users.jsonl', '--json']));
+    assert.deepEqual([r.rows, r.created, r.rejected], [3, 1, 2]);
+    assert.deepEqual(reasons(r), { 'line 2': 'not a JSON object', 'line 3': 'not valid JSON' });
+    assert.equal((await cli(['users', 'show', 'ivy', '--json'])).json.legacy_id, 'u-9');
+    const human = await cli(['import', 'users.jsonl']);
+    assert.match(human.stdout, /unchanged\s+1 \(already there; --update overwrites\)/);
+    assert.match(human.stdout, /line 2: not a JSON object/);
+  });
+
+  it('a progress line on a terminal only', { skip: existsSync('/usr/bin/script') ? false : 'needs script(1) from util-linux for a terminal' }, async () => {
+    writeFileSync(join(dir, 'more.csv'), ['username,email,password_hash', ...Array.from({ length: 50 }, (_, i) => `tty${i},tty${i}@example.com,${hashOf('bcrypt-2b-4').hash}`)].join('\n'));
+    const piped = await cli(['import', 'more.csv', '--dry-run']);
+    ok(piped);
+    assert.ok(!piped.stdout.includes('\r'), 'no progress line into a pipe');
+    // script(1) gives the command a terminal and copies what it writes there to our stdout.
+    const command = `${process.execPath} ${CLI} import more.csv --dry-run --batch-size 10`;
+    const tty = await new Promise<string>((resolve, reject) => {
+      execFile('/usr/bin/script', ['-qec', command, '/dev/null'], { cwd: dir, env: { ...env, PATH: process.env.PATH ?? '' } }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+    });
+    assert.match(tty, /\r\u001b\[K\d+ rows: \d+ created, 0 updated, 0 unchanged, 0 rejected/);
+    assert.match(tty, /would create\s+50/);
+  });
+});

@@ -1,0 +1,162 @@
+// Passkeys in a real browser: Debian's Chromium (playwright-core) with a virtual authenticator added
+// through the DevTools Protocol (WebAuthn.enable, WebAuthn.addVirtualAuthenticator: CTAP2, internal,
+// resident keys, user verification). A small page served by the test's server on http://localhost
+// (a secure context; RP ID "localhost") registers a passkey, signs in with it alone, and uses it
+// as the second factor after a password. Replayed assertions and a counter that did not move
+// forward are refused; the owner removes it.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { call, startServer, type Running } from './helpers/server.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const skip = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} not found (apt-get install chromium): passkey browser test not run`;
+
+// The browser's side of the ceremonies, written against WebAuthn Level 2 (ArrayBuffers converted
+// to and from base64url by hand, so no Level 3 JSON helpers are needed).
+const PAGE = `<!doctype html><html><body><script>
+  const dec = (s) => Uint8Array.from(atob(s.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((s.length + 3) % 4)), (c) => c.charCodeAt(0)).buffer;
+  const enc = (b) => btoa(String.fromCharCode(...new Uint8Array(b))).replace(/\\+/g, '-').replace(/\\//g, '_').replace(/=+$/, '');
+  const creation = (o) => ({ ...o, challenge: dec(o.challenge), user: { ...o.user, id: dec(o.user.id) },
+    excludeCredentials: (o.excludeCredentials || []).map((c) => ({ ...c, id: dec(c.id) })) });
+  const request = (o) => ({ ...o, challenge: dec(o.challenge), allowCredentials: (o.allowCredentials || []).map((c) => ({ ...c, id: dec(c.id) })) });
+  const asJson = (c) => {
+    const r = c.response;
+    const response = { clientDataJSON: enc(r.clientDataJSON) };
+    if (r.attestationObject) Object.assign(response, { attestationObject: enc(r.attestationObject), transports: r.getTransports ? r.getTransports() : [] });
+    if (r.authenticatorData) Object.assign(response, { authenticatorData: enc(r.authenticatorData), signature: enc(r.signature) });
+    if (r.userHandle) response.userHandle = enc(r.userHandle);
+    return { id: c.id, rawId: enc(c.rawId), type: c.type, response, clientExtensionResults: c.getClientExtensionResults(), authenticatorAttachment: c.authenticatorAttachment };
+  };
+  const post = async (path, body, headers = {}) => {
+    const r = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body ?? {}) });
+    return { status: r.status, body: await r.json() };
+  };
+  window.post = post;
+  window.register = async (access) => {
+    const auth = { authorization: 'Bearer ' + access };
+    const options = await post('/api/v1/auth/mfa/passkeys/options', {}, auth);
+    const credential = await navigator.credentials.create({ publicKey: creation(options.body.data) });
+    return post('/api/v1/auth/mfa/passkeys', { response: asJson(credential), name: 'virtual authenticator' }, auth);
+  };
+  window.passwordless = async () => {
+    const options = await post('/api/v1/auth/passkey/options');
+    const assertion = asJson(await navigator.credentials.get({ publicKey: request(options.body.data) }));
+    return { ...(await post('/api/v1/auth/passkey/login', { response: assertion })), assertion, options: options.body.data };
+  };
+  window.secondFactor = async (mfaToken) => {
+    const options = await post('/api/v1/auth/mfa/webauthn/options', { mfa_token: mfaToken });
+    const assertion = asJson(await navigator.credentials.get({ publicKey: request(options.body.data) }));
+    return { ...(await post('/api/v1/auth/mfa/verify', { mfa_token: mfaToken, webauthn: assertion })), options: options.body.data };
+  };
+</script></body></html>`;
+
+type Result = { status: number; body: any; assertion?: unknown; options?: any };
+const claims = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('browser: passkeys in Chromium with a virtual authenticator', { skip }, () => {
+  let s: Running;
+  let context: BrowserContext;
+  let page: Page;
+  let profile: string;
+  let authenticatorId: string;
+  const run = <T = Result>(fn: string, ...args: unknown[]): Promise<T> =>
+    page.evaluate(([name, a]) => (window as unknown as Record<string, (...x: unknown[]) => Promise<unknown>>)[name as string]!(...(a as unknown[])), [fn, args] as const) as Promise<T>;
+
+  before(async () => {
+    const port = await freePort();
+    s = await startServer({ WEBAUTHN_RP_ID: 'localhost', WEBAUTHN_ORIGINS: `http://localhost:${port}` }, {
+      port,
+      routes: (app) => app.get('/passkey-page', { schema: { hide: true } }, (_req, reply) => void reply.type('text/html').send(PAGE)),
+    });
+    profile = mkdtempSync(join(tmpdir(), 'warden-chromium-'));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('WebAuthn.enable');
+    ({ authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true },
+    }));
+    await page.goto(`http://localhost:${port}/passkey-page`);
+  });
+  after(async () => {
+    await context?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+    await s?.close();
+  });
+
+  it('registers a passkey, signs in with it alone, uses it after a password, refuses replays and a cloned counter, and lets its owner remove it', async () => {
+    const signup = await call(`${s.url}/api/auth/signup`, { json: { username: 'pat', email: 'pat@example.com', password: 'password-123' } });
+    assert.equal(signup.status, 201);
+    const first = await call(`${s.url}/api/auth/signin`, { json: { username: 'pat', password: 'password-123' } });
+    assert.equal(first.status, 200);
+
+    // Registration, with a fresh token: the first factor comes with recovery codes.
+    const reg = await run('register', first.json.access_token);
+    assert.equal(reg.status, 201, JSON.stringify(reg.body));
+    assert.equal(reg.body.data.recovery_codes.length, 10);
+    assert.deepEqual([reg.body.data.passkey.type, reg.body.data.passkey.name, reg.body.data.passkey.device_type], ['webauthn', 'virtual authenticator', 'singleDevice']);
+    const credentialId = reg.body.data.passkey.id as string;
+    const cdp = await context.newCDPSession(page);
+    const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+    assert.equal(credentials.length, 1);
+    assert.equal(credentials[0]!.isResidentCredential, true, 'a discoverable credential');
+    assert.equal(Buffer.from(credentials[0]!.credentialId, 'base64').toString('base64url'), credentialId);
+
+    // Passwordless: a discoverable passkey with user verification is two factors.
+    const alone = await run('passwordless');
+    assert.equal(alone.status, 200, JSON.stringify(alone.body));
+    assert.deepEqual(alone.options.allowCredentials ?? [], [], 'no hint of which accounts exist');
+    assert.equal(alone.options.userVerification, 'required');
+    const aloneClaims = claims(alone.body.data.access_token);
+    assert.deepEqual([aloneClaims.amr, aloneClaims.acr, aloneClaims.fresh], [['hwk', 'mfa'], 'aal2', true]);
+    assert.equal(aloneClaims.sub, signup.json.id);
+    const stored = await s.warden.storage.factors.getPasskey(credentialId);
+    assert.ok(stored && stored.signCount > 0, 'the counter the authenticator reported is kept');
+
+    // The same assertion again: its challenge was used.
+    const replay = await run('post', '/api/v1/auth/passkey/login', { response: alone.assertion });
+    assert.deepEqual([replay.status, replay.body.code], [401, 'ERR_PASSKEY_INVALID']);
+
+    // As the second factor after a password.
+    const password = await call(`${s.url}/api/auth/signin`, { json: { username: 'pat', password: 'password-123' } });
+    assert.equal(password.json.mfa_required, true);
+    assert.deepEqual(password.json.methods, ['webauthn', 'recovery_code']);
+    const second = await run('secondFactor', password.json.mfa_token);
+    assert.equal(second.status, 200, JSON.stringify(second.body));
+    assert.deepEqual(second.options.allowCredentials.map((c: { id: string }) => c.id), [credentialId]);
+    const strong = second.body.data.access_token as string;
+    assert.deepEqual([claims(strong).amr, claims(strong).acr], [['pwd', 'hwk', 'mfa'], 'aal2']);
+    const listed = await call(`${s.url}/api/v1/auth/mfa/factors`, { headers: { authorization: `Bearer ${strong}` } });
+    assert.deepEqual(listed.json.data.factors.map((f: { id: string }) => f.id), [credentialId]);
+
+    // A counter behind the stored one means a cloned authenticator: refused.
+    const now = (await s.warden.storage.factors.getPasskey(credentialId))!;
+    assert.ok(await s.warden.storage.factors.usePasskey(credentialId, now.signCount, now.signCount + 1000, now.backedUp, Date.now()));
+    const clone = await run('passwordless');
+    assert.deepEqual([clone.status, clone.body.code], [401, 'ERR_PASSKEY_INVALID']);
+
+    // The owner removes it (fresh token with a second factor); it no longer signs in.
+    const removed = await call(`${s.url}/api/v1/auth/mfa/factors/${credentialId}`, { method: 'DELETE', headers: { authorization: `Bearer ${strong}` } });
+    assert.equal(removed.status, 200);
+    await s.warden.storage.factors.getPasskey(credentialId).then((p) => assert.equal(p, null));
+    const gone = await run('passwordless');
+    assert.deepEqual([gone.status, gone.body.code], [401, 'ERR_PASSKEY_INVALID']);
+    assert.equal((await call(`${s.url}/api/auth/signin`, { json: { username: 'pat', password: 'password-123' } })).json.mfa_required, undefined);
+  });
+});

@@ -1,0 +1,230 @@
+// The storage contract of the email features (src/storage/types.ts: EmailTokenStore, OutboxStore,
+// SignInDeviceStore, and users' emailVerified), checked against every adapter with the same test
+// bodies; the races run on two handles of one database, as two instances would.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, afterEach, beforeEach, describe, it } from 'node:test';
+import type { NewEmailToken, NewOutboxMessage, NewUser, Storage, UserRecord } from '../src/storage/index.js';
+import { storageFactories, type StorageFactory } from './helpers/storage.js';
+
+const T = 1_700_000_000_000;
+const HOUR = 3_600_000;
+
+let n = 0;
+function user(over: Partial<NewUser> = {}): NewUser {
+  n++;
+  return {
+    id: randomUUID(), username: `mailuser${n}`, email: `mailuser${n}@example.com`, fullName: null,
+    roles: ['user'], isActive: true, passwordHash: 'x', createdAt: T, ...over,
+  };
+}
+
+function token(userId: string, over: Partial<NewEmailToken> = {}): NewEmailToken {
+  return { hash: randomUUID().replace(/-/g, ''), userId, purpose: 'reset', email: 'a@example.com', createdAt: T, expiresAt: T + HOUR, ...over };
+}
+
+function mail(over: Partial<NewOutboxMessage> = {}): NewOutboxMessage {
+  return { id: randomUUID(), template: 'password-changed', recipient: 'a@example.com', data: { name: 'A', n: 1 }, prepared: true, createdAt: T, deadline: T + 24 * HOUR, ...over };
+}
+
+function conformance(f: StorageFactory): void {
+  let s: Storage;
+  let u: UserRecord;
+  const extra: Storage[] = [];
+  const reopen = (of: Storage): Storage => {
+    const o = f.reopen(of)!;
+    extra.push(o);
+    return o;
+  };
+  const concurrent = f.name === 'memory' ? 'one process only' : false;
+
+  beforeEach(async () => {
+    s = await f.create();
+    u = await s.users.create(user());
+  });
+  afterEach(async () => {
+    for (const o of extra.splice(0)) await o.close();
+    await s.close();
+  });
+  after(() => f.cleanup());
+
+  describe('users.emailVerified', () => {
+    it('is false unless created verified, and round-trips through update', async () => {
+      assert.equal(u.emailVerified, false);
+      const v = await s.users.create(user({ emailVerified: true }));
+      assert.equal((await s.users.findById(v.id))!.emailVerified, true);
+      const patched = await s.users.update(u.id, { emailVerified: true });
+      assert.equal(patched!.emailVerified, true);
+      assert.deepEqual(await s.users.findById(u.id), patched);
+      assert.equal((await s.users.update(u.id, { fullName: 'N' }))!.emailVerified, true, 'a patch without it keeps it');
+    });
+  });
+
+  describe('emailTokens', () => {
+    it('issue, find and consume once', async () => {
+      const t = token(u.id, { purpose: 'verify', email: u.email });
+      await s.emailTokens.issue(t);
+      assert.deepEqual(await s.emailTokens.find(t.hash, 'verify'), { ...t, usedAt: null, supersededAt: null });
+      assert.equal(await s.emailTokens.find(t.hash, 'reset'), null, 'another purpose does not see it');
+      assert.equal(await s.emailTokens.consume(t.hash, 'reset', T), null);
+      assert.deepEqual(await s.emailTokens.consume(t.hash, 'verify', T + 5), { ...t, usedAt: T + 5, supersededAt: null });
+      assert.equal(await s.emailTokens.consume(t.hash, 'verify', T + 6), null);
+      assert.equal((await s.emailTokens.find(t.hash, 'verify'))!.usedAt, T + 5);
+    });
+
+    it('a newer token supersedes the user\'s earlier ones of the same purpose only', async () => {
+      const other = await s.users.create(user());
+      const old = token(u.id);
+      const otherPurpose = token(u.id, { purpose: 'email' });
+      const otherUser = token(other.id);
+      for (const t of [old, otherPurpose, otherUser]) await s.emailTokens.issue(t);
+      const newer = token(u.id, { createdAt: T + 1 });
+      await s.emailTokens.issue(newer);
+      assert.equal((await s.emailTokens.find(old.hash, 'reset'))!.supersededAt, T + 1);
+      assert.equal(await s.emailTokens.consume(old.hash, 'reset', T + 2), null);
+      for (const t of [otherPurpose, otherUser, newer]) assert.equal((await s.emailTokens.find(t.hash, t.purpose))!.supersededAt, null);
+      assert.ok(await s.emailTokens.consume(newer.hash, 'reset', T + 2));
+    });
+
+    it('an expired token is not consumed (an expiry equal to now has passed)', async () => {
+      const t = token(u.id, { expiresAt: T + 10 });
+      await s.emailTokens.issue(t);
+      assert.equal(await s.emailTokens.consume(t.hash, 'reset', T + 10), null);
+      assert.ok(await s.emailTokens.consume(t.hash, 'reset', T + 9));
+    });
+
+    it('purge drops tokens expired before the cut-off; deleting the user drops theirs', async () => {
+      const gone = token(u.id, { purpose: 'verify', expiresAt: T });
+      const kept = token(u.id, { purpose: 'email', expiresAt: T + 2 * HOUR });
+      await s.emailTokens.issue(gone);
+      await s.emailTokens.issue(kept);
+      assert.equal(await s.emailTokens.purge(T + 1), 1);
+      assert.equal(await s.emailTokens.find(gone.hash, 'verify'), null);
+      assert.ok(await s.emailTokens.find(kept.hash, 'email'));
+      await s.users.delete(u.id);
+      assert.equal(await s.emailTokens.find(kept.hash, 'email'), null);
+    });
+
+    it('of concurrent consumers on several handles exactly one gets the token', { skip: concurrent }, async () => {
+      const t = token(u.id);
+      await s.emailTokens.issue(t);
+      const handles = [s, reopen(s), reopen(s), reopen(s)];
+      const got = await Promise.all(handles.flatMap((h) => [h.emailTokens.consume(t.hash, 'reset', T), h.emailTokens.consume(t.hash, 'reset', T)]));
+      assert.equal(got.filter((x) => x !== null).length, 1);
+    });
+
+    it('of tokens issued concurrently for one user on several handles exactly one stays usable', { skip: concurrent }, async () => {
+      const handles = [s, reopen(s), reopen(s), reopen(s)];
+      const issued = handles.flatMap((h) => [token(u.id), token(u.id)].map((t) => ({ h, t })));
+      await Promise.all(issued.map(({ h, t }) => h.emailTokens.issue(t)));
+      const usable = [];
+      for (const { t } of issued) if ((await s.emailTokens.find(t.hash, 'reset'))!.supersededAt === null) usable.push(t);
+      assert.equal(usable.length, 1);
+    });
+  });
+
+  describe('outbox', () => {
+    it('add and get round-trip a pending message', async () => {
+      const m = mail({ prepared: false, data: { user_id: u.id, nested: { a: [1, 'b'] } } });
+      await s.outbox.add(m);
+      assert.deepEqual(await s.outbox.get(m.id), {
+        ...m, status: 'pending', attempts: 0, nextAttemptAt: T, claimedBy: null, claimedUntil: null, sentAt: null, lastError: null,
+      });
+      assert.equal(await s.outbox.get(randomUUID()), null);
+    });
+
+    it('claim takes due pending messages, oldest due first, up to the limit, and counts an attempt', async () => {
+      const first = mail({ createdAt: T - 2 });
+      const second = mail({ createdAt: T - 1 });
+      const notDue = mail({ createdAt: T + 1 });
+      for (const m of [notDue, second, first]) await s.outbox.add(m);
+      const claimed = await s.outbox.claim('me', T, T + 100, 1);
+      assert.deepEqual(claimed.map((m) => m.id), [first.id]);
+      assert.deepEqual([claimed[0]!.claimedBy, claimed[0]!.claimedUntil, claimed[0]!.attempts], ['me', T + 100, 1]);
+      assert.deepEqual((await s.outbox.claim('other', T, T + 100, 10)).map((m) => m.id), [second.id], 'a live claim is not taken');
+      assert.deepEqual(await s.outbox.claim('other', T, T + 100, 10), []);
+      // When the lease ends, another claimant may take it (a crashed instance's message is not lost).
+      const again = await s.outbox.claim('other', T + 100, T + 200, 10);
+      assert.deepEqual(again.map((m) => [m.id, m.attempts]).sort(), [[first.id, 2], [second.id, 2], [notDue.id, 1]].sort());
+    });
+
+    it('prepared, retry and finish act only for the claimant; sent marks it whoever claims it, and empties its data', async () => {
+      const m = mail({ prepared: false, data: { user_id: 'u' } });
+      await s.outbox.add(m);
+      await s.outbox.claim('me', T, T + 100, 10);
+      assert.equal(await s.outbox.prepared(m.id, 'someone else', { recipient: 'b@example.com', data: { link: 'x' }, deadline: T + 50 }), false);
+      assert.equal(await s.outbox.prepared(m.id, 'me', { recipient: 'b@example.com', data: { link: 'x' }, deadline: T + 50 }), true);
+      let row = (await s.outbox.get(m.id))!;
+      assert.deepEqual([row.prepared, row.recipient, row.data, row.deadline], [true, 'b@example.com', { link: 'x' }, T + 50]);
+      assert.equal(await s.outbox.retry(m.id, 'someone else', T + 10, 'x'), false);
+      assert.equal(await s.outbox.retry(m.id, 'me', T + 10, 'ECONNREFUSED'), true);
+      row = (await s.outbox.get(m.id))!;
+      assert.deepEqual([row.status, row.claimedBy, row.claimedUntil, row.nextAttemptAt, row.lastError], ['pending', null, null, T + 10, 'ECONNREFUSED']);
+      assert.deepEqual(await s.outbox.claim('me', T + 9, T + 100, 10), [], 'not due before its retry time');
+      assert.equal((await s.outbox.claim('me', T + 10, T + 100, 10)).length, 1);
+      await s.outbox.sent(m.id, T + 11);
+      row = (await s.outbox.get(m.id))!;
+      assert.deepEqual([row.status, row.sentAt, row.data, row.claimedBy, row.lastError], ['sent', T + 11, {}, null, null]);
+      assert.deepEqual(await s.outbox.claim('me', T + 1000, T + 2000, 10), []);
+      assert.equal(await s.outbox.finish(m.id, 'me', 'failed', 'x'), false, 'a sent message stays sent');
+
+      const dropped = mail();
+      await s.outbox.add(dropped);
+      await s.outbox.claim('me', T, T + 100, 10);
+      assert.equal(await s.outbox.finish(dropped.id, 'me', 'dropped', null), true);
+      row = (await s.outbox.get(dropped.id))!;
+      assert.deepEqual([row.status, row.data], ['dropped', {}]);
+    });
+
+    it('purge deletes finished messages older than the cut-off, never pending ones', async () => {
+      const done = mail({ createdAt: T - 10 });
+      const pending = mail({ createdAt: T - 10 });
+      const recent = mail({ createdAt: T });
+      for (const m of [done, pending, recent]) await s.outbox.add(m);
+      await s.outbox.claim('me', T, T + 1, 10);
+      await s.outbox.sent(done.id, T);
+      await s.outbox.sent(recent.id, T);
+      await s.outbox.retry(pending.id, 'me', T + 1, 'x');
+      assert.equal(await s.outbox.purge(T - 5), 1);
+      assert.equal(await s.outbox.get(done.id), null);
+      assert.ok(await s.outbox.get(pending.id));
+      assert.ok(await s.outbox.get(recent.id));
+    });
+
+    it('claimants on several handles at once never share a message, and together take all', { skip: concurrent }, async () => {
+      const all = Array.from({ length: 40 }, (_, i) => mail({ createdAt: T - i }));
+      for (const m of all) await s.outbox.add(m);
+      const handles = [s, reopen(s), reopen(s), reopen(s)];
+      const rounds = await Promise.all(handles.flatMap((h, i) => [0, 1, 2].map((r) => h.outbox.claim(`c${i}.${r}`, T, T + HOUR, 5))));
+      const ids = rounds.flat().map((m) => m.id);
+      assert.equal(new Set(ids).size, ids.length, 'a message was claimed twice');
+      // What the racing rounds left, a last one takes: nothing is lost.
+      const rest = await s.outbox.claim('last', T, T + HOUR, 100);
+      assert.deepEqual([...ids, ...rest.map((m) => m.id)].sort(), all.map((m) => m.id).sort());
+    });
+  });
+
+  describe('devices', () => {
+    it('remember tells a new device (and how many came before) from a known one', async () => {
+      assert.deepEqual(await s.devices.remember(u.id, 'd1', T), { isNew: true, before: 0 });
+      assert.deepEqual(await s.devices.remember(u.id, 'd1', T + 1), { isNew: false, before: 0 });
+      assert.deepEqual(await s.devices.remember(u.id, 'd2', T + 2), { isNew: true, before: 1 });
+      const other = await s.users.create(user());
+      assert.deepEqual(await s.devices.remember(other.id, 'd1', T), { isNew: true, before: 0 }, 'per user');
+    });
+
+    it('purge forgets devices not seen since the cut-off; deleting the user forgets theirs', async () => {
+      await s.devices.remember(u.id, 'old', T);
+      await s.devices.remember(u.id, 'seen-again', T);
+      await s.devices.remember(u.id, 'seen-again', T + 10);
+      assert.equal(await s.devices.purge(T + 5), 1);
+      assert.deepEqual(await s.devices.remember(u.id, 'old', T + 20), { isNew: true, before: 1 });
+      await s.users.delete(u.id);
+      assert.equal(await s.devices.purge(T + 1000), 0);
+    });
+  });
+}
+
+for (const f of await storageFactories()) {
+  describe(`email storage conformance: ${f.name}`, f.skip !== undefined ? { skip: f.skip } : {}, () => conformance(f));
+}

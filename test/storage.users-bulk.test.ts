@@ -1,0 +1,133 @@
+// What bulk import and rehash-on-sign-in ask of every storage adapter (memory, SQLite,
+// PostgreSQL): the legacy id column, the compare-and-set of the password hash, lookups by any key,
+// and batch inserts in one transaction that skip rows colliding with stored users.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, afterEach, beforeEach, describe, it } from 'node:test';
+import type { NewUser, Storage } from '../src/storage/index.js';
+import { storageFactories, type StorageFactory } from './helpers/storage.js';
+
+const T = 1_700_000_000_000;
+const OLD = 'pbkdf2:sha256:1000$3T4W0pXq$97e31ef3dd9fd00a3cb79ae1b0fe7adc103e3054c3d2194c977245d366a3bca2';
+
+let n = 0;
+function user(over: Partial<NewUser> = {}): NewUser {
+  n++;
+  return {
+    id: randomUUID(), username: `bulk${n}`, email: `bulk${n}@example.com`, fullName: null,
+    roles: ['user'], isActive: true, passwordHash: OLD, createdAt: T + n, ...over,
+  };
+}
+
+function bulk(f: StorageFactory): void {
+  let s: Storage;
+  const extra: Storage[] = [];
+  beforeEach(async () => {
+    s = await f.create();
+  });
+  afterEach(async () => {
+    for (const o of extra.splice(0)) await o.close();
+    await s.close();
+  });
+  after(() => f.cleanup());
+
+  it('legacyId round-trips, and is null for users created without one', async () => {
+    const a = await s.users.create(user({ legacyId: '1234' }));
+    const b = await s.users.create(user());
+    assert.equal((await s.users.findById(a.id))!.legacyId, '1234');
+    assert.equal((await s.users.findById(b.id))!.legacyId, null);
+  });
+
+  it('replacePasswordHash replaces only while the hash is the expected one', async () => {
+    const u = await s.users.create(user());
+    assert.equal(await s.users.replacePasswordHash(u.id, 'something else', 'new-1'), false);
+    assert.equal((await s.users.findById(u.id))!.passwordHash, OLD);
+    assert.equal(await s.users.replacePasswordHash(u.id, OLD, 'new-1'), true);
+    const after1 = (await s.users.findById(u.id))!;
+    assert.equal(after1.passwordHash, 'new-1');
+    assert.ok(after1.updatedAt > u.updatedAt);
+    assert.equal(await s.users.replacePasswordHash(u.id, OLD, 'new-2'), false, 'the old hash no longer matches');
+    assert.equal(await s.users.replacePasswordHash(randomUUID(), OLD, 'new-2'), false);
+    assert.equal((await s.users.findById(u.id))!.passwordHash, 'new-1');
+  });
+
+  it('replacePasswordHash from two handles at once: exactly one wins', { skip: f.name === 'memory' && 'one process only' }, async () => {
+    const u = await s.users.create(user());
+    const other = f.reopen(s)!;
+    extra.push(other);
+    for (let round = 0; round < 5; round++) {
+      const from = (await s.users.findById(u.id))!.passwordHash;
+      const results = await Promise.all([s.users.replacePasswordHash(u.id, from, `a${round}`), other.users.replacePasswordHash(u.id, from, `b${round}`)]);
+      assert.equal(results.filter(Boolean).length, 1, JSON.stringify(results));
+      assert.equal((await s.users.findById(u.id))!.passwordHash, results[0] ? `a${round}` : `b${round}`);
+    }
+  });
+
+  it('findByKeys finds users by id, legacy id, email or username (case-insensitively), each once', async () => {
+    const [a, b, c, d] = [
+      await s.users.create(user()), await s.users.create(user({ legacyId: 'L-2' })),
+      await s.users.create(user({ email: 'Mixed@Example.com' })), await s.users.create(user({ username: 'CasedName' })),
+    ];
+    await s.users.create(user());
+    const found = await s.users.findByKeys({ ids: [a.id, randomUUID()], legacyIds: ['L-2', 'nope'], emails: [' MIXED@example.com'], usernames: ['casedname', a.username] });
+    assert.deepEqual(found.map((u) => u.id).sort(), [a.id, b.id, c.id, d.id].sort());
+    assert.deepEqual(await s.users.findByKeys({ ids: [], legacyIds: [], emails: [], usernames: [] }), []);
+  });
+
+  it('insertMany inserts every row of a large batch in one call and returns their ids', async () => {
+    const batch = Array.from({ length: 1234 }, (_, i) => user({ legacyId: `big-${i}`, fullName: i % 2 ? `Name ${i}` : null, roles: i % 3 ? ['user'] : ['admin', 'user'] }));
+    const ids = await s.users.insertMany(batch);
+    assert.deepEqual([...ids].sort(), batch.map((u) => u.id).sort());
+    assert.equal(await s.users.count(), 1234);
+    const x = batch[777]!;
+    assert.deepEqual(await s.users.findById(x.id), { ...x, email: x.email, emailVerified: false, legacyId: 'big-777', updatedAt: x.createdAt });
+  });
+
+  it('insertMany skips rows colliding with stored users or with earlier rows of the batch, and inserts the rest', async () => {
+    const stored = await s.users.create(user({ legacyId: 'old-1' }));
+    const ok1 = user();
+    const ok2 = user({ legacyId: 'new-1' });
+    const ids = await s.users.insertMany([
+      user({ id: stored.id }),
+      user({ username: stored.username.toUpperCase() }),
+      user({ email: stored.email }),
+      user({ legacyId: 'old-1' }),
+      ok1,
+      user({ email: ok1.email }),
+      ok2,
+      user({ legacyId: 'new-1' }),
+    ]);
+    assert.deepEqual([...ids].sort(), [ok1.id, ok2.id].sort());
+    assert.equal(await s.users.count(), 3);
+  });
+
+  it('insertMany is one transaction: a row the database refuses leaves none of the batch', { skip: f.name === 'memory' && 'no column constraints' }, async () => {
+    const good = user();
+    const bad = { ...user(), passwordHash: null } as unknown as NewUser; // NOT NULL
+    await assert.rejects(s.users.insertMany([good, bad]));
+    assert.equal(await s.users.findById(good.id), null);
+    assert.equal(await s.users.count(), 0);
+  });
+}
+
+const factories = await storageFactories();
+for (const f of factories) {
+  describe(`storage, bulk import and rehash: ${f.name}`, f.skip !== undefined ? { skip: f.skip } : {}, () => bulk(f));
+}
+
+describe('storage, bulk import: SQLite in memory (no worker: the plan runs in-process)', () => {
+  it('inserts, skips collisions, returns the ids', async () => {
+    const { createSqliteStorage } = await import('../src/storage/index.js');
+    const s = createSqliteStorage(':memory:');
+    await s.migrate();
+    try {
+      const a = user();
+      const ids = await s.users.insertMany([a, user({ email: a.email }), user({ legacyId: 'm-1' }), user({ legacyId: 'm-1' })]);
+      assert.equal(ids.length, 2);
+      assert.equal(ids[0], a.id);
+      assert.equal(await s.users.count(), 2);
+    } finally {
+      await s.close();
+    }
+  });
+});

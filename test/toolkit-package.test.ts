@@ -1,0 +1,117 @@
+// The toolkit installs on its own: pack it as npm would publish it, install the tarball into an
+// empty project (from the registry cache where it can), type-check the README's guard example
+// there and run it against a real Warden signing with EdDSA.
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { startServer, type Running } from './helpers/server.js';
+
+const run = promisify(execFile);
+const root = new URL('..', import.meta.url).pathname;
+const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version: string }> };
+const pinned = (name: string) => `${name}@${lock.packages[`node_modules/${name}`]!.version}`;
+
+function readmeExample(): string {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const block = readme.split('<!-- toolkit-example:start -->')[1]?.split('<!-- toolkit-example:end -->')[0];
+  const code = block?.match(/```ts\n([\s\S]*?)```/)?.[1];
+  assert.ok(code, 'README has the toolkit example between its markers');
+  return code;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+describe('@warden/toolkit as a package', { timeout: 240_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-toolkit-pkg-'));
+  let tarball = '';
+
+  before(async () => {
+    await run('npm', ['pack', '-w', '@warden/toolkit', '--pack-destination', dir, '--silent'], { cwd: root });
+    tarball = readdirSync(dir).find((f) => f.endsWith('.tgz')) ?? '';
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('the tarball holds the built JavaScript and its types, and no TypeScript sources or tests', async () => {
+    assert.match(tarball, /^warden-toolkit-\d+\.\d+\.\d+\.tgz$/);
+    const { stdout } = await run('tar', ['-tzf', join(dir, tarball)]);
+    const files = stdout.trim().split('\n');
+    assert.ok(files.includes('package/dist/index.js'));
+    assert.ok(files.includes('package/dist/index.d.ts'));
+    assert.ok(files.includes('package/package.json'));
+    assert.deepEqual(files.filter((f) => f.startsWith('package/src/') || /\.test\.|\.map$/.test(f)), []);
+  });
+
+  describe('installed into an empty project', () => {
+    const app = join(dir, 'app');
+    let warden: Running;
+    before(async () => {
+      rmSync(app, { recursive: true, force: true });
+      await run('mkdir', ['-p', app]);
+      writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+      writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
+        compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, outDir: 'out', types: ['node'], skipLibCheck: false },
+        include: ['app.ts'],
+      }));
+      writeFileSync(join(app, 'app.ts'), readmeExample());
+      await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts',
+        join(dir, tarball), pinned('fastify'), pinned('typescript'), pinned('@types/node')], { cwd: app, timeout: 180_000 });
+      warden = await startServer({ ALGORITHM: 'EdDSA' });
+    });
+    after(async () => warden?.close());
+
+    it('has no native dependency in its tree', async () => {
+      const { stdout } = await run('npm', ['ls', '--all', '--parseable', '--omit=dev'], { cwd: app });
+      const native = stdout.split('\n').filter((p) => /better-sqlite3|argon2|node-gyp|bcrypt/.test(p));
+      assert.deepEqual(native, []);
+    });
+
+    it('the README example type-checks under strict TypeScript and verifies a Warden token through JWKS', async () => {
+      await run(join(app, 'node_modules/.bin/tsc'), ['-p', app], { cwd: app });
+      const signup = await fetch(`${warden.url}/api/auth/signup`, {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'pkg-user', email: 'pkg@example.com', password: 'password-123' }),
+      });
+      assert.equal(signup.status, 201);
+      const signin = await fetch(`${warden.url}/api/auth/signin`, {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'pkg-user', password: 'password-123' }),
+      });
+      const { access_token: token, id } = (await signin.json()) as { access_token: string; id: string };
+
+      const port = await freePort();
+      const child = spawn(process.execPath, [join(app, 'out/app.js')], {
+        cwd: app, env: { ...process.env, PORT: String(port), WARDEN_JWKS_URL: `${warden.url}/.well-known/jwks.json` }, stdio: 'ignore',
+      });
+      try {
+        const base = `http://127.0.0.1:${port}`;
+        const deadline = Date.now() + 30_000;
+        let res: Response | undefined;
+        while (Date.now() < deadline) {
+          res = await fetch(`${base}/orders`, { headers: { authorization: `Bearer ${token}` } }).catch(() => undefined);
+          if (res) break;
+          await new Promise((r) => setTimeout(r, 100)); // polling for the child to listen, bounded by the deadline
+        }
+        assert.ok(res, 'the example service started');
+        assert.equal(res.status, 200);
+        assert.deepEqual(await res.json(), { user: id });
+        const anonymous = await fetch(`${base}/orders`);
+        assert.equal(anonymous.status, 401);
+        assert.equal(((await anonymous.json()) as { code: string }).code, 'ERR_JWT_MISSING');
+      } finally {
+        child.kill();
+      }
+    });
+  });
+});

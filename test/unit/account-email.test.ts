@@ -1,0 +1,192 @@
+// The account rules that work through mail, over memory storage, a fake hasher, a real outbox
+// worker with a capturing transport, and a movable clock.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Storage } from '../../src/storage/types.js';
+import { accountsFixture, codeOf, PASSWORD, tokensOf } from '../helpers/accounts.js';
+import { mailRig, tokenOf } from '../helpers/mail.js';
+
+function setup(o: Parameters<typeof mailRig>[0] = {}) {
+  const mail = mailRig(o);
+  const f = accountsFixture({ email: mail.options });
+  const email = f.accounts.email!;
+  const sent = (to: string, subject: string) => mail.transport.sent.filter((m) => m.to === to && m.subject === subject);
+  return { ...f, mail, email, sent };
+}
+
+/** Every call the forgot path makes on the storage, in order, by store and method. */
+function recording(storage: Storage, calls: string[]): void {
+  for (const store of ['users', 'sessions', 'emailTokens', 'outbox', 'devices'] as const) {
+    const target = storage[store] as unknown as Record<string, (...a: unknown[]) => unknown>;
+    for (const [name, fn] of Object.entries(target)) target[name] = (...a: unknown[]) => (calls.push(`${store}.${name}`), fn(...a));
+  }
+}
+
+describe('password recovery', () => {
+  it('forgot does the same storage work for a known and an unknown address (nothing at all about the account)', async () => {
+    const { storage, addUser, email, mail } = setup();
+    await addUser('ann');
+    await mail.outbox!.stop(); // only the request's own work is recorded, not the worker's
+    const known: string[] = [];
+    const unknown: string[] = [];
+    const calls: string[] = [];
+    recording(storage, calls);
+    await email.recovery.forgot('ann@example.com', '192.0.2.1');
+    known.push(...calls.splice(0));
+    await email.recovery.forgot('nobody@example.com', '192.0.2.1');
+    unknown.push(...calls.splice(0));
+    assert.deepEqual(known, ['outbox.add']);
+    assert.deepEqual(unknown, known);
+  });
+
+  it('the worker mails a token to a known active account, and drops the mail for an unknown or inactive one', async () => {
+    const { addUser, email, mail, storage, sent } = setup();
+    await addUser('ann');
+    await addUser('off', ['user'], false);
+    for (const a of ['ann@example.com', 'nobody@example.com', 'off@example.com']) await email.recovery.forgot(a, null);
+    await mail.flush();
+    assert.equal(mail.transport.sent.length, 1);
+    const m = sent('ann@example.com', 'Reset your password')[0]!;
+    assert.match(m.text, /https:\/\/app\.test\/reset\?token=[\w-]{43}/);
+    assert.match(m.text, /within 30 minutes/);
+    // Only a hash of the token is stored.
+    const token = tokenOf(m);
+    assert.equal(await storage.emailTokens.find(token, 'reset'), null);
+  });
+
+  it('reset: sets the password, refuses every token of the user, verifies the address, sends a notice', async () => {
+    const { addUser, email, mail, signIn, guard, accounts, storage, sent } = setup();
+    const ann = await addUser('ann');
+    const a = await signIn('ann');
+    const b = await signIn('ann', { userAgent: 'other', ip: '198.51.100.9' });
+    await email.recovery.forgot('ann@example.com', null);
+    await mail.flush();
+    await email.recovery.reset(tokenOf(sent('ann@example.com', 'Reset your password')[0]!), 'new-password-1');
+    for (const t of [a.access.token, b.access.token]) assert.equal(guard(t), 'ERR_JWT_REVOKED');
+    assert.equal(await codeOf(accounts.sessions.refresh(a.refresh.claims)), 'ERR_REFRESH_INVALID');
+    assert.equal((await storage.users.findById(ann.id))!.emailVerified, true);
+    await accounts.credentials.signIn('ann', 'new-password-1', { userAgent: 'x', ip: null });
+    assert.equal(await codeOf(accounts.credentials.signIn('ann', PASSWORD, { userAgent: 'x', ip: null })), 'ERR_BAD_CREDENTIALS');
+    await mail.flush();
+    assert.equal(sent('ann@example.com', 'Your password was changed').length, 1);
+  });
+
+  it('a refused reset changes nothing: expired, superseded, used, forged, for a deleted user', async () => {
+    const { addUser, email, mail, storage, clock, sent } = setup();
+    const ann = await addUser('ann');
+    const hash = ann.passwordHash;
+    const next = async () => {
+      await email.recovery.forgot('ann@example.com', null);
+      await mail.flush();
+      return tokenOf(sent('ann@example.com', 'Reset your password').at(-1)!);
+    };
+    const first = await next();
+    const second = await next();
+    assert.equal(await codeOf(email.recovery.reset(first, 'whatever-123')), 'ERR_EMAIL_TOKEN_SUPERSEDED');
+    assert.equal(await codeOf(clock.during(30 * 60_000, () => email.recovery.reset(second, 'whatever-123'))), 'ERR_EMAIL_TOKEN_EXPIRED');
+    assert.equal(await codeOf(email.recovery.reset('A'.repeat(43), 'whatever-123')), 'ERR_EMAIL_TOKEN_INVALID');
+    assert.equal(await codeOf(email.recovery.reset(second, 'short')), 'ERR_VALIDATION');
+    assert.equal((await storage.users.findById(ann.id))!.passwordHash, hash);
+    await email.recovery.reset(second, 'whatever-123');
+    assert.equal(await codeOf(email.recovery.reset(second, 'whatever-456')), 'ERR_EMAIL_TOKEN_USED');
+    const third = await next();
+    await storage.users.delete(ann.id);
+    assert.equal(await codeOf(email.recovery.reset(third, 'whatever-123')), 'ERR_EMAIL_TOKEN_INVALID');
+  });
+
+  it('a forged token costs no password hash', async () => {
+    const { email, hasher } = setup();
+    let hashed = 0;
+    const original = hasher.hash;
+    hasher.hash = async (p) => (hashed++, original(p));
+    await codeOf(email.recovery.reset('B'.repeat(43), 'whatever-123'));
+    assert.equal(hashed, 0);
+  });
+});
+
+describe('email verification', () => {
+  it('a sign-up is mailed a link; a token for an address the account no longer has is superseded', async () => {
+    const { accounts, email, mail, storage, sent } = setup();
+    const u = await accounts.credentials.signUp({ username: 'bob', email: 'bob@example.com', password: PASSWORD }, null);
+    await mail.flush();
+    const token = tokenOf(sent('bob@example.com', 'Confirm your email address')[0]!);
+    await storage.users.update(u.id, { email: 'bob2@example.com' });
+    assert.equal(await codeOf(email.verification.verify(token)), 'ERR_EMAIL_TOKEN_SUPERSEDED');
+    assert.equal((await storage.users.findById(u.id))!.emailVerified, false);
+  });
+
+  it('the administrator the configuration creates gets no mail; an administrator\'s new user does', async () => {
+    const { accounts, mail } = setup();
+    const root = await accounts.credentials.ensureAdmin('root', 'root@example.com', PASSWORD);
+    assert.equal(root!.emailVerified, true, 'REQUIRE_EMAIL_VERIFICATION must not lock the configured administrator out');
+    await accounts.credentials.signUp({ username: 'made', email: 'made@example.com', password: PASSWORD }, { kind: 'user', userId: 'x', roles: ['admin'] });
+    await mail.flush();
+    assert.deepEqual(mail.transport.sent.map((m) => m.to), ['made@example.com']);
+  });
+
+  it('REQUIRE_EMAIL_VERIFICATION refuses an unverified user after the password check only', async () => {
+    const { accounts, addUser, storage } = setup({ requireVerified: true });
+    const u = await addUser('carl');
+    assert.equal(await codeOf(accounts.credentials.signIn('carl', 'wrong-password', { userAgent: null, ip: null })), 'ERR_BAD_CREDENTIALS');
+    assert.equal(await codeOf(accounts.credentials.signIn('carl', PASSWORD, { userAgent: null, ip: null })), 'ERR_EMAIL_NOT_VERIFIED');
+    await storage.users.update(u.id, { emailVerified: true });
+    const pair = tokensOf(await accounts.credentials.signIn('carl', PASSWORD, { userAgent: null, ip: null }));
+    assert.equal(pair.access.claims.email_verified, true);
+  });
+
+  it('an administrator\'s new address is unverified unless they say otherwise', async () => {
+    const { accounts, addUser, storage } = setup();
+    const u = await addUser('dora');
+    await storage.users.update(u.id, { emailVerified: true });
+    assert.equal((await accounts.admin.update(u.id, { email: 'dora2@example.com' })).emailVerified, false);
+    assert.equal((await accounts.admin.update(u.id, { email_verified: true })).emailVerified, true);
+    assert.equal((await accounts.admin.update(u.id, { email: 'dora3@example.com', email_verified: true })).emailVerified, true);
+    assert.equal(await codeOf(accounts.admin.update(u.id, { email_verified: 'yes' })), 'ERR_VALIDATION');
+  });
+});
+
+describe('email change and notices', () => {
+  it('confirming an address another account took meanwhile is a conflict, and changes nothing', async () => {
+    const { addUser, email, mail, signIn, storage, sent, claimsOf } = setup();
+    const u = await addUser('eve');
+    const pair = await signIn('eve');
+    await email.emailChange.request(claimsOf(pair.access.token), 'new@example.com', null);
+    await mail.flush();
+    const token = tokenOf(sent('new@example.com', 'Confirm your new email address')[0]!);
+    await addUser('new'); // takes new@example.com
+    assert.equal(await codeOf(email.emailChange.confirm(token)), 'ERR_CONFLICT');
+    assert.equal((await storage.users.findById(u.id))!.email, 'eve@example.com');
+  });
+
+  it('a new device is told of from the second device on; NOTIFY_NEW_SIGNIN=false turns it off', async () => {
+    for (const notify of [true, false]) {
+      const { addUser, signIn, mail, sent } = setup({ notifyNewSignIn: notify });
+      await addUser('fay');
+      await signIn('fay', { userAgent: 'a', ip: '192.0.2.1' });
+      await signIn('fay', { userAgent: 'a', ip: '192.0.2.1' });
+      await signIn('fay', { userAgent: 'a', ip: '192.0.2.2' });
+      await signIn('fay', { userAgent: 'b', ip: '192.0.2.2' });
+      await mail.flush();
+      assert.equal(sent('fay@example.com', 'New sign-in to your account').length, notify ? 2 : 0);
+    }
+  });
+
+  it('a changed password (by the user or an administrator) is told of', async () => {
+    const { addUser, signIn, accounts, mail, sent, claimsOf } = setup();
+    const u = await addUser('gus');
+    const pair = await signIn('gus');
+    await accounts.credentials.changePassword(claimsOf(pair.access.token), PASSWORD, 'changed-pass-1');
+    await accounts.admin.update(u.id, { password: 'changed-pass-2' });
+    await mail.flush();
+    assert.equal(sent('gus@example.com', 'Your password was changed').length, 2);
+  });
+
+  it('mail requests over the per-address limit are refused with a wait', async () => {
+    const { email } = setup({ maxPerAddress: 2 });
+    await email.recovery.forgot('h@example.com', null);
+    await email.recovery.forgot('h@example.com', null);
+    const err = await email.recovery.forgot('h@example.com', null).then(() => undefined, (e: unknown) => e as { code: string; details: { retryAfter: number } });
+    assert.equal(err?.code, 'ERR_RATE_LIMITED');
+    assert.equal(err?.details.retryAfter, 3600);
+  });
+});

@@ -1,0 +1,56 @@
+// The server's hasher: today's argon2id on the fast path; any other stored hash verified by the
+// legacy verifiers (and flagged for rehash); an unusable one is a failed check and one report that
+// names the format and never carries the hash.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { CURRENT_HASH_PREFIX, createArgon2Hasher, type UnusableHash } from '../../src/accounts/argon2-hasher.js';
+
+const fixtures = JSON.parse(readFileSync(new URL('../fixtures/legacy-hashes/hashes.json', import.meta.url), 'utf8')).rows as
+  { kind: string; format: string; password: string; wrong: string; hash: string }[];
+const cheap = (kind: string) => fixtures.find((r) => r.kind === kind && r.password !== '')!;
+
+describe('argon2 hasher', () => {
+  it('hashes with today\'s settings, which need no rehash', async () => {
+    const h = createArgon2Hasher();
+    const stored = await h.hash('pässwörd-123');
+    assert.ok(stored.startsWith(CURRENT_HASH_PREFIX), stored);
+    assert.equal(h.needsRehash(stored), false);
+    assert.equal(await h.verify(stored, 'pässwörd-123'), true);
+    assert.equal(await h.verify(stored, 'pässwörd-124'), false);
+  });
+
+  it('verifies legacy hashes of each family, and flags them for rehash', async () => {
+    const h = createArgon2Hasher();
+    for (const kind of ['werkzeug-pbkdf2-sha256-1000', 'bcrypt-2b-4', 'passlib-pbkdf2-sha256-1000', 'sha512-crypt-1001', 'passlib-argon2id-small', 'django-pbkdf2-sha256-1000', 'django-bcrypt-sha256-4']) {
+      const r = cheap(kind);
+      assert.equal(await h.verify(r.hash, r.password), true, kind);
+      assert.equal(await h.verify(r.hash, r.wrong), false, kind);
+      assert.equal(h.needsRehash(r.hash), true, kind);
+    }
+    // argon2id with other parameters than today's is upgraded too.
+    assert.equal(h.needsRehash(cheap('passlib-argon2id-small').hash), true);
+  });
+
+  it('an unusable stored hash fails the check and is reported once, by format, without the hash', async () => {
+    const reports: UnusableHash[] = [];
+    const h = createArgon2Hasher({ onUnusableHash: (u) => reports.push(u) });
+    const bcrypt = cheap('bcrypt-2b-4').hash;
+    const cases: [string, string, UnusableHash['problem']][] = [
+      [bcrypt.slice(0, -5), 'bcrypt', 'malformed'],
+      ['sha1$salt$0123456789abcdef', 'legacy-digest', 'unsupported'],
+      ['nothing-like-a-hash', 'unknown', 'unsupported'],
+      [bcrypt.replace(/^\$2b\$04\$/, '$2b$31$'), 'bcrypt', 'too_costly'],
+      [`${CURRENT_HASH_PREFIX}AAAA$AAAA`, 'argon2', 'malformed'],
+    ];
+    for (const [stored, format, problem] of cases) {
+      reports.length = 0;
+      assert.equal(await h.verify(stored, 'correct horse battery staple', { userId: 'u-1' }), false, stored);
+      assert.equal(reports.length, 1, stored);
+      assert.equal(reports[0]!.format, format, stored);
+      assert.equal(reports[0]!.problem, problem, stored);
+      assert.equal(reports[0]!.userId, 'u-1');
+      assert.ok(!JSON.stringify(reports[0]).includes(stored), 'the report never carries the hash');
+    }
+  });
+});

@@ -1,0 +1,179 @@
+// Bulk import rules (accounts/importer.ts) over memory storage and the fake hasher: sign-up
+// validation per row, matching by id / legacy id / email, idempotence, --update with the same
+// revocations as an administrator's change, duplicates within one run, dry runs that write nothing.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { usernamesFromEmail, type ImportRow, type UserImportOptions } from '../../src/accounts/importer.js';
+import { accountsFixture, PASSWORD } from '../helpers/accounts.js';
+
+// A werkzeug hash from test/fixtures/legacy-hashes (the password is "correct horse battery staple").
+const WERKZEUG = 'pbkdf2:sha256:1000$3T4W0pXq$97e31ef3dd9fd00a3cb79ae1b0fe7adc103e3054c3d2194c977245d366a3bca2';
+
+let n = 0;
+function row(fields: ImportRow['fields'], extra: Partial<ImportRow> = {}): ImportRow {
+  return { ref: `line ${++n}`, fields, ...extra };
+}
+
+function run(f: ReturnType<typeof accountsFixture>, o: Partial<UserImportOptions> = {}) {
+  return f.accounts.startImport({ update: false, dryRun: false, ...o });
+}
+
+describe('import: rows', () => {
+  it('creates users from valid rows; a UUID id is kept, any other becomes the legacy id of a new UUID', async () => {
+    const f = accountsFixture();
+    const uuid = randomUUID();
+    const out = await run(f).batch([
+      row({ id: uuid, username: 'ann', email: 'Ann@Example.com', password_hash: WERKZEUG, full_name: ' Ann A ', roles: 'admin, user', is_active: 'false', created_at: '2021-03-04 05:06:07.123456' }),
+      row({ id: 42, username: 'ben', email: 'ben@example.com', password: PASSWORD }),
+    ]);
+    assert.deepEqual(out.map((o) => o.action), ['created', 'created']);
+    const ann = (await f.storage.users.findById(uuid))!;
+    assert.deepEqual(
+      { ...ann, updatedAt: 0 },
+      { id: uuid, username: 'ann', email: 'ann@example.com', fullName: 'Ann A', roles: ['admin', 'user'], isActive: false, passwordHash: WERKZEUG, emailVerified: false, legacyId: null, createdAt: Date.UTC(2021, 2, 4, 5, 6, 7, 123), updatedAt: 0 },
+    );
+    const ben = (await f.storage.users.findByLogin('ben'))!;
+    assert.equal(ben.legacyId, '42');
+    assert.notEqual(ben.id, '42');
+    assert.equal(out[1]!.id, ben.id);
+    assert.equal(ben.passwordHash, await f.hasher.hash(PASSWORD), 'a plain password is hashed by the hasher');
+    assert.deepEqual(ben.roles, ['user'], 'no roles: the default roles');
+  });
+
+  it('rejects each invalid row with the field and the reason, and writes nothing of it', async () => {
+    const f = accountsFixture();
+    const cases: [ImportRow['fields'], RegExp][] = [
+      [{ username: 'ab', email: 'x1@example.com', password_hash: WERKZEUG }, /^username: must be 3 to 64/],
+      [{ username: 'row2', email: 'not-an-email', password_hash: WERKZEUG }, /^email: must be a valid email/],
+      [{ username: 'row3', password_hash: WERKZEUG }, /^email: is required/],
+      [{ username: 'row4', email: 'x4@example.com' }, /^password_hash: is required/],
+      [{ username: 'row5', email: 'x5@example.com', password: 'short' }, /^password: must be at least 8/],
+      [{ username: 'row6', email: 'x6@example.com', password_hash: 'sha1$salt$abcdef' }, /^password_hash: legacy-digest hash \(unsupported/],
+      [{ username: 'row7', email: 'x7@example.com', password_hash: 'plain text' }, /^password_hash: not a password hash Warden can verify/],
+      [{ username: 'row8', email: 'x8@example.com', password_hash: '$5$rounds=999999999$salt$' + 'a'.repeat(43) }, /too costly/],
+      [{ username: 'row9', email: 'x9@example.com', password_hash: WERKZEUG, roles: ['bad role!'] }, /^roles: each role/],
+      [{ username: 'row10', email: 'x10@example.com', password_hash: WERKZEUG, is_active: 'maybe' }, /^is_active: must be true or false/],
+      [{ username: 'row11', email: 'x11@example.com', password_hash: WERKZEUG, created_at: 'yesterday' }, /^created_at: must be a date/],
+      [{ id: 'x'.repeat(256), username: 'row12', email: 'x12@example.com', password_hash: WERKZEUG }, /^id: must be at most 255/],
+    ];
+    const out = await run(f).batch(cases.map(([fields]) => row(fields)));
+    cases.forEach(([, reason], i) => {
+      assert.equal(out[i]!.action, 'rejected', JSON.stringify(out[i]));
+      assert.match(out[i]!.reason!, reason);
+    });
+    assert.equal(await f.storage.users.count(), 0);
+  });
+
+  it('role flags grant a role when the column is true; a join table\'s roles are added', async () => {
+    const f = accountsFixture();
+    await run(f).batch([
+      row({ username: 'root', email: 'root@example.com', password_hash: WERKZEUG }, { roleFlags: [{ role: 'admin', value: 't' }, { role: 'staff', value: 0 }], extraRoles: ['editor'] }),
+    ]);
+    assert.deepEqual((await f.storage.users.findByLogin('root'))!.roles, ['editor', 'admin']);
+  });
+
+  it('a row without a username gets one from its email, suffixed when that one is taken', async () => {
+    const f = accountsFixture();
+    await f.addUser('jane');
+    const out = await run(f).batch([
+      row({ email: 'jane@one.example', password_hash: WERKZEUG }),
+      row({ email: 'jo+x@two.example', password_hash: WERKZEUG }),
+    ]);
+    assert.deepEqual(out.map((o) => o.action), ['created', 'created']);
+    assert.equal((await f.storage.users.findByLogin('jane@one.example'))!.username, usernamesFromEmail('jane@one.example')[1]);
+    assert.match(usernamesFromEmail('jane@one.example')[1]!, /^jane-[0-9a-f]{6}$/);
+    assert.equal((await f.storage.users.findByLogin('jo+x@two.example'))!.username, 'jo_x');
+  });
+});
+
+describe('import: matching and idempotence', () => {
+  const rows = () => [
+    row({ id: 7, username: 'gil', email: 'gil@example.com', password_hash: WERKZEUG, roles: 'user' }),
+    row({ id: randomUUID(), username: 'hal', email: 'hal@example.com', password: PASSWORD }),
+    row({ username: 'ida', email: 'ida@example.com', password_hash: WERKZEUG }),
+  ];
+
+  it('a second run changes nothing: every row is matched (legacy id, UUID, email) and left as it is', async () => {
+    const f = accountsFixture();
+    const input = rows();
+    assert.deepEqual((await run(f).batch(input)).map((o) => o.action), ['created', 'created', 'created']);
+    const before = (await f.storage.users.list({ limit: 10, offset: 0 })).users;
+    f.clock.advance(60_000);
+    const again = await run(f).batch(input.map((r) => ({ ...r, fields: { ...r.fields, full_name: 'Changed' } })));
+    assert.deepEqual(again.map((o) => o.action), ['unchanged', 'unchanged', 'unchanged']);
+    assert.deepEqual(again.map((o) => o.id).sort(), before.map((u) => u.id).sort());
+    assert.deepEqual((await f.storage.users.list({ limit: 10, offset: 0 })).users, before);
+  });
+
+  it('--update overwrites what differs; a deactivation or a new hash refuses tokens, a role change overrides them', async () => {
+    const f = accountsFixture();
+    await run(f).batch([row({ id: 8, username: 'kim', email: 'kim@example.com', password: PASSWORD, roles: 'user' })]);
+    const kim = (await f.storage.users.findByLogin('kim'))!;
+    const pair = await f.signIn('kim');
+    const same = await run(f, { update: true }).batch([row({ id: 8, username: 'kim', email: 'kim@example.com', password: PASSWORD, roles: 'user' })]);
+    assert.equal(same[0]!.action, 'unchanged', 'the stored hash already matches the plain password');
+    assert.equal(f.guard(pair.access.token), 'ok');
+
+    f.clock.advance(1000);
+    const out = await run(f, { update: true }).batch([row({ id: 8, username: 'Kimberly', email: 'kim@example.org', password: PASSWORD, roles: 'user,editor', full_name: 'Kim' })]);
+    assert.equal(out[0]!.action, 'updated');
+    const after = (await f.storage.users.findById(kim.id))!;
+    assert.deepEqual([after.username, after.email, after.fullName, after.roles], ['Kimberly', 'kim@example.org', 'Kim', ['user', 'editor']]);
+    assert.deepEqual(f.rolesOf(pair.access.token), ['user', 'editor'], 'live tokens carry the new roles');
+    assert.equal(f.guard(pair.access.token), 'ok');
+
+    await run(f, { update: true }).batch([row({ id: 8, username: 'Kimberly', email: 'kim@example.org', password_hash: WERKZEUG, roles: 'user,editor', full_name: 'Kim', is_active: false })]);
+    assert.equal(f.guard(pair.access.token), 'ERR_JWT_REVOKED');
+    assert.equal((await f.storage.users.findById(kim.id))!.passwordHash, WERKZEUG);
+  });
+
+  it('--update refuses to take another user\'s email or username', async () => {
+    const f = accountsFixture();
+    await f.addUser('owner');
+    await run(f).batch([row({ id: 9, username: 'lee', email: 'lee@example.com', password_hash: WERKZEUG })]);
+    const out = await run(f, { update: true }).batch([
+      row({ id: 9, username: 'lee', email: 'owner@example.com', password_hash: WERKZEUG }),
+      row({ id: 9, username: 'OWNER', email: 'lee@example.com', password_hash: WERKZEUG }),
+    ]);
+    assert.match(out[0]!.reason!, /^email: already registered to another user/);
+    assert.match(out[1]!.reason!, /^username: already registered to another user/);
+    assert.equal((await f.storage.users.findByLogin('lee'))!.email, 'lee@example.com');
+  });
+
+  it('a new row whose email or username another user holds is rejected', async () => {
+    const f = accountsFixture();
+    await f.addUser('taken');
+    const out = await run(f).batch([
+      row({ id: 10, username: 'fresh', email: 'TAKEN@example.com', password_hash: WERKZEUG }),
+      row({ id: 11, username: 'Taken', email: 'fresh@example.com', password_hash: WERKZEUG }),
+    ]);
+    assert.match(out[0]!.reason!, /^email: already registered/);
+    assert.match(out[1]!.reason!, /^username: already registered/);
+    assert.equal(await f.storage.users.count(), 1);
+  });
+
+  it('duplicates within one run are rejected with the row they repeat, across batches too', async () => {
+    const f = accountsFixture();
+    const imp = run(f);
+    const first = row({ id: 12, username: 'max', email: 'max@example.com', password_hash: WERKZEUG });
+    await imp.batch([first, row({ id: 12, username: 'max2', email: 'max2@example.com', password_hash: WERKZEUG })]);
+    const out = await imp.batch([
+      row({ id: 13, username: 'max3', email: 'MAX@example.com', password_hash: WERKZEUG }),
+      row({ id: 14, username: 'MAX', email: 'max4@example.com', password_hash: WERKZEUG }),
+    ]);
+    assert.deepEqual(out.map((o) => o.reason), [`email: same email as ${first.ref}`, `username: same username as ${first.ref}`]);
+    assert.equal(await f.storage.users.count(), 1);
+  });
+
+  it('a dry run reports what would happen and writes and hashes nothing', async () => {
+    const f = accountsFixture();
+    let hashed = 0;
+    const hash = f.hasher.hash;
+    f.hasher.hash = async (p) => (hashed++, hash(p));
+    const out = await run(f, { dryRun: true }).batch([...rows(), row({ username: 'bad', email: 'bad' })]);
+    assert.deepEqual(out.map((o) => o.action), ['created', 'created', 'created', 'rejected']);
+    assert.equal(await f.storage.users.count(), 0);
+    assert.equal(hashed, 0);
+  });
+});

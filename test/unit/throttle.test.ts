@@ -1,0 +1,137 @@
+// The failed sign-in throttle, through Credentials.signIn: per (client IP, login) and per IP,
+// for a window; a 429 says when to come back; a success clears the pair (not the IP).
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { WardenError } from '@warden/toolkit';
+import { SignInThrottle, WindowCounters, type SharedCounters, type ThrottleOptions } from '../../src/accounts/throttle.js';
+import { PASSWORD, accountsFixture, codeOf } from '../helpers/accounts.js';
+import { testClock } from '../helpers/clock.js';
+
+const WINDOW_MS = 10 * 60_000;
+
+async function throttled() {
+  const f = accountsFixture({ throttle: { maxPerLogin: 3, maxPerIp: 6, windowMs: WINDOW_MS } });
+  for (const u of ['victim', 'other', 'third']) await f.addUser(u);
+  const attempt = (login: string, password: string, ip = '192.0.2.1') =>
+    f.accounts.credentials.signIn(login, password, { userAgent: null, ip });
+  return { f, attempt };
+}
+
+describe('sign-in throttle', () => {
+  it('locks the (ip, login) pair after the limit, even for the right password, and says for how long', async () => {
+    const { f, attempt } = await throttled();
+    for (let i = 0; i < 3; i++) assert.equal(await codeOf(attempt('victim', 'wrong-password')), 'ERR_BAD_CREDENTIALS');
+    const checksBefore = f.hasher.verified.length;
+    f.clock.advance(60_000);
+    const locked = await attempt('victim', PASSWORD).catch((e: unknown) => e);
+    assert.ok(locked instanceof WardenError);
+    assert.equal(locked.code, 'ERR_RATE_LIMITED');
+    assert.equal(locked.status, 429);
+    assert.deepEqual(locked.details, { retryAfter: 540 }, 'the window counts from the first failure');
+    assert.equal(f.hasher.verified.length, checksBefore, 'a locked attempt costs no hash');
+    // The login in any case and with spaces is the same pair.
+    assert.equal(await codeOf(attempt(' VICTIM ', PASSWORD)), 'ERR_RATE_LIMITED');
+    // Another login from the same IP, and the same login from another IP, are free.
+    assert.ok(await attempt('other', PASSWORD));
+    assert.ok(await attempt('victim', PASSWORD, '198.51.100.7'));
+  });
+
+  it('the lock lifts when the window passes', async () => {
+    const { f, attempt } = await throttled();
+    for (let i = 0; i < 3; i++) await codeOf(attempt('victim', 'wrong-password'));
+    f.clock.advance(WINDOW_MS - 1000);
+    assert.equal(await codeOf(attempt('victim', PASSWORD)), 'ERR_RATE_LIMITED');
+    f.clock.advance(1000);
+    assert.ok(await attempt('victim', PASSWORD));
+  });
+
+  it('a success clears the pair\'s count', async () => {
+    const { attempt } = await throttled();
+    for (let i = 0; i < 2; i++) await codeOf(attempt('other', 'wrong-password'));
+    assert.ok(await attempt('other', PASSWORD));
+    for (let i = 0; i < 2; i++) await codeOf(attempt('other', 'wrong-password'));
+    assert.ok(await attempt('other', PASSWORD), 'the earlier failures were forgotten');
+  });
+
+  it('the per-IP limit catches a spray across logins; a success does not clear it', async () => {
+    const { attempt } = await throttled();
+    for (const u of ['victim', 'other', 'third', 'nobody', 'nobody2']) await codeOf(attempt(u, 'wrong-password'));
+    assert.ok(await attempt('victim', PASSWORD), '5 failures from the IP: still under its limit');
+    assert.equal(await codeOf(attempt('nobody3', 'wrong-password')), 'ERR_BAD_CREDENTIALS');
+    assert.equal(await codeOf(attempt('third', PASSWORD)), 'ERR_RATE_LIMITED');
+    assert.ok(await attempt('third', PASSWORD, '198.51.100.7'), 'another IP is free');
+  });
+
+  it('without a throttle, failures are never refused', async () => {
+    const f = accountsFixture();
+    await f.addUser('victim');
+    for (let i = 0; i < 20; i++) await codeOf(f.accounts.credentials.signIn('victim', 'wrong-password', f.meta));
+    assert.ok(await f.signIn('victim'));
+  });
+});
+
+describe('sign-in throttle memory: bounded, O(1), blocks kept', () => {
+  const throttle = (o: Partial<ThrottleOptions> = {}) => {
+    const clock = testClock(Date.UTC(2030, 0, 1));
+    return { clock, t: new SignInThrottle({ maxPerLogin: 3, maxPerIp: 100, windowMs: WINDOW_MS, clock, ...o }) };
+  };
+  const refused = async (p: Promise<void>) => (await p.then(() => 'passed', (e: WardenError) => e.code));
+
+  it('50,000 other failures do not unblock a blocked login', async () => {
+    const { t } = throttle();
+    for (let i = 0; i < 3; i++) await t.fail('192.0.2.1', 'victim');
+    assert.equal(await refused(t.check('192.0.2.1', 'victim')), 'ERR_RATE_LIMITED');
+    // 50,000 failures, each a new (ip, login) pair from a new IP: 100,000 new keys, twice the counting cap.
+    for (let i = 0; i < 50_000; i++) await t.fail(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, `user${i}`);
+    assert.equal(await refused(t.check('192.0.2.1', 'victim')), 'ERR_RATE_LIMITED');
+  });
+
+  it('the same with tiny caps: counting keys are evicted oldest first, blocked ones never before their block ends', async () => {
+    const { t, clock } = throttle({ caps: { counting: 100, blocked: 100 } });
+    for (let i = 0; i < 3; i++) await t.fail('192.0.2.1', 'victim');
+    await t.fail('192.0.2.2', 'almost'); // one failure: a counting key
+    for (let i = 0; i < 5_000; i++) await t.fail(`10.0.${i >> 8}.${i & 255}`, `user${i}`);
+    assert.equal(await refused(t.check('192.0.2.1', 'victim')), 'ERR_RATE_LIMITED');
+    // 'almost' was evicted (the price of the bound): its count restarted.
+    for (let i = 0; i < 2; i++) await t.fail('192.0.2.2', 'almost');
+    assert.equal(await refused(t.check('192.0.2.2', 'almost')), 'passed');
+    clock.advance(WINDOW_MS);
+    assert.equal(await refused(t.check('192.0.2.1', 'victim')), 'passed', 'the block ends with its window');
+  });
+
+  it('memory never holds more than its caps, and expired windows are dropped as new ones start', () => {
+    const m = new WindowCounters({ counting: 1000, blocked: 500 });
+    const now = Date.UTC(2030, 0, 1);
+    for (let i = 0; i < 10_000; i++) m.hit(`k${i}`, i % 2 === 0 ? 1 : 5, now, WINDOW_MS); // every other key blocks at once
+    assert.equal(m.size, 1000 + 500);
+    // A window later every entry has expired: new hits drop them from the front.
+    for (let i = 0; i < 10; i++) m.hit(`later${i}`, 5, now + WINDOW_MS, WINDOW_MS);
+    assert.equal(m.size, 10);
+  });
+
+  it('when blocked keys fill their cap, any key already failing is refused (conservative); a clean key is not', async () => {
+    const { t, clock } = throttle({ maxPerIp: Number.POSITIVE_INFINITY, caps: { counting: 1000, blocked: 2 } });
+    for (const who of ['a', 'b']) for (let i = 0; i < 3; i++) await t.fail('192.0.2.1', who);
+    await t.fail('192.0.2.1', 'c');
+    assert.equal(await refused(t.check('192.0.2.1', 'c')), 'ERR_RATE_LIMITED', 'one failure is enough while saturated');
+    assert.equal(await refused(t.check('192.0.2.1', 'clean')), 'passed');
+    clock.advance(WINDOW_MS);
+    assert.equal(await refused(t.check('192.0.2.1', 'c')), 'passed');
+    assert.equal(await refused(t.check('192.0.2.1', 'a')), 'passed');
+  });
+
+  it('a shared store that fails is left alone: memory decides, the failure is reported once', async () => {
+    const states: boolean[] = [];
+    let calls = 0;
+    const down: SharedCounters = {
+      hit: async () => { calls++; throw new Error('redis is down'); },
+      peek: async () => { calls++; throw new Error('redis is down'); },
+      clear: async () => { calls++; throw new Error('redis is down'); },
+    };
+    const { t } = throttle({ shared: down, onSharedState: (up) => states.push(up) });
+    for (let i = 0; i < 3; i++) await t.fail('192.0.2.1', 'victim');
+    assert.equal(await refused(t.check('192.0.2.1', 'victim')), 'ERR_RATE_LIMITED');
+    assert.deepEqual(states, [false]);
+    assert.equal(calls, 1, 'after one failure the store rests (for seconds of real time)');
+  });
+});

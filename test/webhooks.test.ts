@@ -1,0 +1,324 @@
+// Webhooks end to end: a real receiver on 127.0.0.1 checks every delivery's Standard Webhooks
+// signature with its own few lines of node:crypto (written from the specification, not from
+// Warden's code) and counts what it accepted, while the test stops it, restarts Warden and runs two
+// instances on one database: every event arrives exactly once. Also: filters, the deliveries API,
+// and a delivery given up after its day.
+import assert from 'node:assert/strict';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, describe, it } from 'node:test';
+import { EventLog } from '../src/events/log.js';
+import { WebhookWorker } from '../src/events/webhooks/worker.js';
+import { createMemoryStorage, type Storage } from '../src/storage/index.js';
+import { testClock } from './helpers/clock.js';
+import { call, startServer, type Running } from './helpers/server.js';
+import { storageFactories, type StorageFactory } from './helpers/storage.js';
+
+const PASSWORD = 'password-123';
+const KEY = randomBytes(32);
+const SECRET = `whsec_${KEY.toString('base64')}`;
+
+/**
+ * The receiver's check, from the Standard Webhooks specification: the key is the base64 after
+ * "whsec_"; the signed content is "<webhook-id>.<webhook-timestamp>.<body>"; webhook-signature
+ * holds space-separated "v1,<base64 HMAC-SHA256>" entries; the timestamp must be recent.
+ */
+function verifySignature(secret: string, headers: IncomingHttpHeaders, body: string, toleranceSeconds = 300): boolean {
+  const id = headers['webhook-id'];
+  const timestamp = headers['webhook-timestamp'];
+  const signatures = headers['webhook-signature'];
+  if (typeof id !== 'string' || typeof timestamp !== 'string' || typeof signatures !== 'string') return false;
+  if (Math.abs(Date.now() / 1000 - Number(timestamp)) > toleranceSeconds) return false;
+  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
+  const expected = createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest();
+  return signatures.split(' ').some((entry) => {
+    const [version, signature] = entry.split(',');
+    const given = Buffer.from(signature ?? '', 'base64');
+    return version === 'v1' && given.length === expected.length && timingSafeEqual(given, expected);
+  });
+}
+
+interface Receiver {
+  url: string;
+  /** webhook-id -> deliveries answered 2xx. */
+  accepted: Map<string, number>;
+  /** Every attempt that reached it, 2xx or not. */
+  attempts: number;
+  badSignatures: number;
+  bodies: Map<string, { type: string; data: { id: string; type: string } }>;
+  /** Answer the next n deliveries with this status (then 204 again). */
+  failNext(n: number, status: number): void;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}
+
+/** `toleranceSeconds`: how far webhook-timestamp may be from now (a test on a moved clock widens it). */
+async function receiver(port = 0, toleranceSeconds = 300): Promise<Receiver> {
+  let server: Server | undefined;
+  let failing = 0;
+  let failStatus = 500;
+  const r: Receiver = {
+    url: '',
+    accepted: new Map(),
+    attempts: 0,
+    badSignatures: 0,
+    bodies: new Map(),
+    failNext(n, status) {
+      failing = n;
+      failStatus = status;
+    },
+    async start() {
+      server = createServer((req, res) => {
+        let body = '';
+        req.on('data', (c: Buffer) => (body += c.toString()));
+        req.on('end', () => {
+          r.attempts++;
+          if (!verifySignature(SECRET, req.headers, body, toleranceSeconds)) {
+            r.badSignatures++;
+            res.writeHead(401).end();
+            return;
+          }
+          if (failing > 0) {
+            failing--;
+            res.writeHead(failStatus).end();
+            return;
+          }
+          const id = req.headers['webhook-id'] as string;
+          r.accepted.set(id, (r.accepted.get(id) ?? 0) + 1);
+          r.bodies.set(id, JSON.parse(body));
+          res.writeHead(204).end();
+        });
+      });
+      await new Promise<void>((resolve) => server!.listen(port, '127.0.0.1', resolve));
+      port = (server.address() as AddressInfo).port;
+      r.url = `http://127.0.0.1:${port}/hook`;
+    },
+    async stop() {
+      server!.closeAllConnections();
+      await new Promise((resolve) => server!.close(resolve));
+    },
+  };
+  await r.start();
+  return r;
+}
+
+/** Polls `check` until it holds (or fails with `what` after the deadline). */
+async function until(what: string, check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25)); // polling a condition, bounded by the deadline
+  }
+}
+
+const FAST = { WEBHOOK_SECRET: SECRET, WEBHOOK_RETRY_MS: '50', WEBHOOK_POLL_MS: '100', WEBHOOK_TIMEOUT_MS: '2000' };
+
+/** The ids of every event that should have gone to an endpoint taking every event. */
+async function eventIds(storage: Storage): Promise<string[]> {
+  return (await storage.events.list({ limit: 10_000 })).map((e) => e.id).sort();
+}
+
+let n = 0;
+async function traffic(url: string, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const name = `user${++n}x`;
+    const r = await call(`${url}/api/v1/auth/signup`, { json: { username: name, email: `${name}@example.com`, password: PASSWORD } });
+    assert.equal(r.status, 201, JSON.stringify(r.json));
+    assert.equal((await call(`${url}/api/auth/signin`, { json: { username: name, password: PASSWORD } })).status, 200);
+    assert.equal((await call(`${url}/api/auth/signin`, { json: { username: name, password: 'wrong-password' } })).status, 401);
+  }
+}
+
+function assertExactlyOnce(rx: Receiver, expected: string[]): void {
+  const twice = [...rx.accepted].filter(([, c]) => c !== 1);
+  assert.deepEqual(twice, [], 'no event was accepted twice');
+  assert.deepEqual([...rx.accepted.keys()].sort(), expected, 'every event arrived');
+  assert.equal(rx.badSignatures, 0, 'every signature verified');
+  for (const [id, body] of rx.bodies) assert.equal(body.data.id, id, 'webhook-id is the event id');
+}
+
+const factories = (await storageFactories()).filter((f) => f.name !== 'memory');
+
+for (const f of factories) {
+  describe(`webhooks: a real receiver, outages and restarts (${f.name})`, f.skip !== undefined ? { skip: f.skip } : {}, () => {
+    const open: Running[] = [];
+    const handles: Storage[] = [];
+    let factory: StorageFactory;
+    after(async () => {
+      for (const s of open.splice(0)) await s.close().catch(() => undefined);
+      for (const h of handles.splice(0)) await h.close();
+      await factory?.cleanup();
+    });
+
+    it('every event arrives exactly once, signed, through a receiver outage, a restart and two instances', async () => {
+      factory = f;
+      const rx = await receiver();
+      const env = { ...FAST, WEBHOOK_URLS: rx.url };
+      const db = await f.create();
+      handles.push(db);
+      const start = async () => {
+        const h = f.reopen(db)!;
+        handles.push(h);
+        const s = await startServer(env, { storage: h });
+        open.push(s);
+        return s;
+      };
+
+      // 1. Delivered at once by the instance that wrote the events.
+      let a = await start();
+      await traffic(a.url, 3);
+      await until('the first events arrive', async () => rx.accepted.size === (await eventIds(db)).length);
+
+      // 2. The receiver is down: attempts fail and are retried; nothing is lost.
+      await rx.stop();
+      await traffic(a.url, 2);
+      await until('failed attempts are recorded', async () => {
+        const r = await call(`${a.url}/api/v1/webhooks/deliveries?state=pending`, { headers: { authorization: `Bearer ${await adminToken(a)}` } });
+        return r.json.data.items.some((d: { attempts: number; last_error: string | null }) => d.attempts >= 2 && d.last_error !== null);
+      });
+
+      // 3. Warden restarts while deliveries are pending; the receiver comes back; a few of its answers are 500s.
+      await a.close();
+      open.splice(open.indexOf(a), 1);
+      await rx.start();
+      rx.failNext(3, 500);
+      a = await start();
+      await until('the backlog drains after the restart', async () => rx.accepted.size === (await eventIds(db)).length);
+
+      // 4. Two instances on one database, both writing and both delivering.
+      const b = await start();
+      await Promise.all([traffic(a.url, 4), traffic(b.url, 4)]);
+      await until('both instances\' events arrive', async () => rx.accepted.size === (await eventIds(db)).length);
+      // Every outbox row is finished (a delivered row is never claimed again), so nothing more can come.
+      await until('the outbox is empty', async () => (await db.deliveries.backlog()) === 0);
+      assertExactlyOnce(rx, await eventIds(db));
+
+      // The deliveries API shows the attempts: some took several.
+      const list = await call(`${a.url}/api/v1/webhooks/deliveries?limit=100&state=delivered`, { headers: { authorization: `Bearer ${await adminToken(a)}` } });
+      assert.equal(list.status, 200);
+      const items = list.json.data.items as { attempts: number; state: string; endpoint: string; last_status: number }[];
+      assert.ok(items.some((d) => d.attempts >= 2), 'retried deliveries show their attempts');
+      assert.ok(items.every((d) => d.state === 'delivered' && d.endpoint === rx.url && d.last_status === 204));
+      await rx.stop();
+    });
+  });
+}
+
+/** An administrator's token on this instance (the first one created there). */
+const admins = new WeakMap<Running, string>();
+async function adminToken(s: Running): Promise<string> {
+  let t = admins.get(s);
+  if (t === undefined) {
+    const name = `admin${++n}x`;
+    const { createTokenIssuer } = await import('@warden/toolkit');
+    const issuer = createTokenIssuer({ keys: s.warden.keys, accessExpiresIn: 600, refreshExpiresIn: 3600 });
+    t = issuer.createAccessToken(`00000000-0000-4000-8000-${String(n).padStart(12, '0')}`, { additionalClaims: { roles: ['admin'], name } });
+    admins.set(s, t);
+  }
+  return t;
+}
+
+describe('webhooks: filters, payload and what is never sent', () => {
+  it('an endpoint with a filter gets only those events; the payload is {type, timestamp, data}', async () => {
+    const all = await receiver();
+    const signins = await receiver();
+    const s = await startServer({ ...FAST, WEBHOOK_URLS: `${all.url} ${signins.url}|signin.*,user.deleted` });
+    try {
+      await traffic(s.url, 2);
+      const events = await s.warden.storage.events.list({ limit: 100 });
+      const expectedSignins = events.filter((e) => e.type.startsWith('signin.')).map((e) => e.id).sort();
+      await until('both receivers got their events', () => all.accepted.size === events.length && signins.accepted.size === expectedSignins.length);
+      assertExactlyOnce(signins, expectedSignins);
+      const body = [...all.bodies.values()].find((b) => b.type === 'user.created')!;
+      assert.deepEqual(Object.keys(body).sort(), ['data', 'timestamp', 'type']);
+      assert.equal(body.data.type, 'user.created');
+      assert.ok(!JSON.stringify([...all.bodies.values()]).includes(PASSWORD));
+    } finally {
+      await s.close();
+      await all.stop();
+      await signins.stop();
+    }
+  });
+
+  it('WEBHOOK_URLS is checked at start: URLs, filters, and the secret it needs', async () => {
+    const { loadConfig } = await import('../src/config.js');
+    assert.throws(() => loadConfig({ WEBHOOK_URLS: 'http://x.test/h' }), /WEBHOOK_URLS needs WEBHOOK_SECRET/);
+    assert.throws(() => loadConfig({ WEBHOOK_URLS: 'ftp://x.test/h', WEBHOOK_SECRET: SECRET }), /WEBHOOK_URLS entry 1 must start with an http/);
+    assert.throws(() => loadConfig({ WEBHOOK_URLS: 'http://x.test/h|sign.in', WEBHOOK_SECRET: SECRET }), /"sign.in" matches no event type/);
+    assert.throws(() => loadConfig({ WEBHOOK_URLS: 'http://x.test/h', WEBHOOK_SECRET: 'whsec_c2hvcnQ=' }), /WEBHOOK_SECRET must decode to 24 to 64 bytes/);
+    assert.throws(() => loadConfig({ WEBHOOK_URLS: 'http://x.test/h', WEBHOOK_SECRET: 'not base64!' }), /WEBHOOK_SECRET must be base64/);
+    const c = loadConfig({ WEBHOOK_URLS: ' http://a.test/h  https://b.test/x?t=1|user.*,signout ', WEBHOOK_SECRET: SECRET });
+    assert.deepEqual(c.webhooks.endpoints, [{ url: 'http://a.test/h', filter: null }, { url: 'https://b.test/x?t=1', filter: ['user.*', 'signout'] }]);
+    assert.deepEqual(c.webhooks.key, KEY);
+  });
+
+  it('a receiver that never answers does not hold up a shutdown: the attempt is cut and put back, due at once', async () => {
+    let reached = 0;
+    const hanging = createServer(() => void reached++); // reads the request, never answers
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    const storage = createMemoryStorage();
+    const s = await startServer({ ...FAST, WEBHOOK_TIMEOUT_MS: '60000', SHUTDOWN_GRACE_SECONDS: '1', WEBHOOK_URLS: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/h` }, { storage });
+    try {
+      await traffic(s.url, 1);
+      await until('the receiver is reached', () => reached > 0);
+    } finally {
+      await s.close();
+      hanging.closeAllConnections();
+      hanging.close();
+    }
+    const rows = await storage.deliveries.list({ limit: 100 });
+    const cut = rows.filter((d) => d.lastError === 'cut short by a shutdown');
+    assert.ok(cut.length >= 1, JSON.stringify(rows));
+    assert.ok(cut.every((d) => d.state === 'pending' && d.nextAttemptAt <= Date.now()));
+    await storage.close();
+  });
+
+  it('a delivery the receiver keeps refusing is retried with growing waits, then given up after its day', async () => {
+    const rx = await receiver(0, Number.POSITIVE_INFINITY); // the worker signs with the test's clock, in 2030
+    rx.failNext(1_000_000, 503);
+    const clock = testClock(Date.UTC(2030, 0, 1));
+    const storage = createMemoryStorage({ clock });
+    const log = { warned: [] as string[], warn(_: object, msg: string) { this.warned.push(msg); }, debug() {} };
+    const events = new EventLog({ store: storage.events, clock, deliverTo: () => [rx.url] });
+    const worker = new WebhookWorker({
+      store: storage.deliveries, endpoints: [rx.url], key: KEY, clock, log, pollMs: 20, timeoutMs: 1000, backoffMs: 60_000, maxAgeMs: 86_400_000,
+    });
+    try {
+      await events.append(events.make('user.deleted', { userId: 'u1' }, {}));
+      worker.start();
+      const waits: number[] = [];
+      let last = clock();
+      for (let attempt = 1; ; attempt++) {
+        await until(`attempt ${attempt}`, () => rx.attempts >= attempt, 5000);
+        const [d] = await storage.deliveries.list({ limit: 1 });
+        // Recorded: the attempt's answer, and a retry time past the claim's lease (or given up).
+        await until(`attempt ${attempt} is recorded`, async () => {
+          const row = (await storage.deliveries.list({ limit: 1 }))[0]!;
+          return row.attempts === attempt && row.lastStatus === 503 && (row.state === 'failed' || row.nextAttemptAt !== clock() + 1000 + 60_000);
+        }, 5000);
+        const row = (await storage.deliveries.list({ limit: 1 }))[0]!;
+        if (row.state === 'failed') {
+          assert.equal(row.lastError, 'HTTP 503');
+          break;
+        }
+        assert.equal(d!.state, 'pending');
+        waits.push(row.nextAttemptAt - last);
+        clock.advance(row.nextAttemptAt - clock());
+        last = row.nextAttemptAt;
+        worker.nudge();
+        assert.ok(attempt < 60, 'gives up within a day of attempts');
+      }
+      // Exponential (±25% jitter), capped at an hour, and the last attempt at the day's end.
+      assert.ok(waits[0]! >= 45_000 && waits[0]! <= 75_000, `first wait ${waits[0]}`);
+      assert.ok(waits[3]! >= 8 * 45_000 && waits[3]! <= 8 * 75_000, `fourth wait ${waits[3]}`);
+      assert.ok(waits.every((w) => w <= 3_600_000 * 1.25));
+      assert.equal(clock() - Date.UTC(2030, 0, 1), 86_400_000, 'the last attempt came at the end of the day');
+      assert.ok(log.warned.includes('webhook delivery given up'));
+      assert.equal(await storage.deliveries.backlog(), 0);
+    } finally {
+      await worker.stop();
+      await rx.stop();
+    }
+  });
+});

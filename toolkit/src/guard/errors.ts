@@ -1,0 +1,151 @@
+// The one mapping from failures to HTTP, for Warden and for any Fastify service using the guard.
+// Every API family shapes the body its own way, but the status, code, text and WWW-Authenticate
+// header come from here.
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { INVALID_TOKEN_CODES, WardenError, type ErrorCode } from '../errors.js';
+
+export interface HttpError {
+  status: number;
+  code: ErrorCode;
+  message: string;
+  details: Record<string, unknown> | undefined;
+  headers: Record<string, string>;
+}
+
+// Fastify's own request errors, mapped onto Warden's codes.
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'ERR_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'ERR_BAD_REQUEST',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'ERR_BODY_TOO_LARGE',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'ERR_BAD_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'ERR_BAD_JSON',
+  FST_ERR_BAD_URL: 'ERR_BAD_REQUEST',
+  FST_ERR_VALIDATION: 'ERR_VALIDATION',
+};
+
+/** Route config a family may set to change the status of token errors (seed 004: 403 on /auth/me). */
+export interface ErrorRouteConfig {
+  tokenErrorStatus?: number;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    tokenErrorStatus?: number;
+  }
+}
+
+export function toHttpError(err: unknown, tokenErrorStatus?: number): HttpError {
+  const e = normalise(err);
+  const headers: Record<string, string> = {};
+  let status = e.status;
+  if (INVALID_TOKEN_CODES.has(e.code) || e.code === 'ERR_JWT_MISSING') {
+    if (tokenErrorStatus !== undefined) status = tokenErrorStatus;
+    if (status === 401) {
+      headers['www-authenticate'] = e.code === 'ERR_JWT_MISSING' ? 'Bearer' : `Bearer error="invalid_token", error_description="${e.message.replace(/["\\]/g, '')}"`;
+    }
+  } else if (e.code === 'ERR_BAD_CREDENTIALS') {
+    headers['www-authenticate'] = 'Bearer';
+  } else if (typeof e.details?.retryAfter === 'number') {
+    headers['retry-after'] = String(e.details.retryAfter);
+  }
+  return { status, code: e.code, message: e.message, details: e.details, headers };
+}
+
+const BY_STATUS: Record<number, ErrorCode> = { 404: 'ERR_NOT_FOUND', 413: 'ERR_BODY_TOO_LARGE', 415: 'ERR_MEDIA_TYPE' };
+
+function normalise(err: unknown): WardenError {
+  if (err instanceof WardenError) return err;
+  const fe = err as Partial<FastifyError>;
+  if (fe && typeof fe === 'object') {
+    // A dependency's outage reported by code that cannot depend on the toolkit (e.g. Warden's
+    // storage layer): 503, with the Retry-After it suggests.
+    if (fe.code === 'ERR_UNAVAILABLE') {
+      const retryAfter = (err as { retryAfter?: unknown }).retryAfter;
+      return new WardenError('ERR_UNAVAILABLE', undefined, typeof retryAfter === 'number' ? { retryAfter } : undefined);
+    }
+    const mapped = fe.code !== undefined ? FASTIFY_CODES[fe.code] : undefined;
+    if (mapped !== undefined) return new WardenError(mapped);
+    // JSON.parse's SyntaxError from the body parser, and secure-json-parse's prototype-poisoning refusal.
+    if (err instanceof SyntaxError || (fe.statusCode === 400 && /JSON|__proto__|constructor/i.test(fe.message ?? ''))) {
+      return new WardenError('ERR_BAD_JSON');
+    }
+    if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+      return new WardenError(BY_STATUS[fe.statusCode] ?? 'ERR_BAD_REQUEST');
+    }
+  }
+  return new WardenError('ERR_INTERNAL');
+}
+
+export interface ErrorLogger {
+  error(obj: object, msg: string): void;
+}
+
+// Query parameters that may carry a token or a password; their values never reach a log line.
+const SECRET_NAME = /token|jwt|password/i;
+
+/**
+ * A URL fit for a log line: the value of each query parameter whose name, decoded as the server
+ * decodes it (`refresh_%74oken` is `refresh_token`), names a secret is replaced by `[redacted]`.
+ */
+export function redactUrl(url: string): string {
+  const q = url.indexOf('?');
+  if (q === -1) return url;
+  const params = url.slice(q + 1).split('&');
+  let redacted = false;
+  for (let i = 0; i < params.length; i++) {
+    const p = params[i]!;
+    const eq = p.indexOf('=');
+    if (eq !== -1 && SECRET_NAME.test(decodedName(p.slice(0, eq)))) {
+      params[i] = `${p.slice(0, eq)}=[redacted]`;
+      redacted = true;
+    }
+  }
+  return redacted ? `${url.slice(0, q + 1)}${params.join('&')}` : url;
+}
+
+/**
+ * A query name as decoded (`+` is a space), repeatedly in case something downstream decodes twice.
+ * Byte by byte rather than decodeURIComponent, which throws on malformed or partial UTF-8; only
+ * ASCII matters to the match.
+ */
+function decodedName(name: string): string {
+  let s = name.replace(/\+/g, ' ');
+  for (let round = 0; round < 3 && s.includes('%'); round++) {
+    const next = s.replace(/%([0-9A-Fa-f]{2})/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+    if (next === s) break;
+    s = next;
+  }
+  return s;
+}
+
+/**
+ * Whether a failure deserves a log line of its own: a 5xx, except an outage (ERR_UNAVAILABLE),
+ * which whoever watches the dependency logs once per outage rather than once per request.
+ */
+export function isUnexpected(e: HttpError): boolean {
+  return e.status >= 500 && e.code !== 'ERR_UNAVAILABLE';
+}
+
+/** Logs an unexpected failure with its request id; never the body, the headers or a token-bearing query. */
+export function logUnexpected(log: ErrorLogger, req: FastifyRequest, err: unknown): void {
+  log.error({ err, reqId: req.id, method: req.method, url: redactUrl(req.url) }, 'unhandled error');
+}
+
+/**
+ * Builds a Fastify error handler for one family. Unexpected errors are logged (to `log`, else the
+ * request's logger) and answered 500 with no detail.
+ */
+export function errorHandler(body: (e: HttpError) => unknown, log?: ErrorLogger) {
+  return function handle(err: unknown, req: FastifyRequest, reply: FastifyReply): void {
+    const cfg = (req.routeOptions?.config ?? {}) as ErrorRouteConfig;
+    const e = toHttpError(err, cfg.tokenErrorStatus);
+    if (isUnexpected(e)) logUnexpected(log ?? req.log, req, err);
+    void reply.code(e.status).headers(e.headers).send(body(e));
+  };
+}
+
+export const detailBody = (e: HttpError) => ({ detail: e.message, code: e.code, ...e.details });
+export const envelopeBody = (e: HttpError) => ({ message: e.message, data: null, code: e.code, ...e.details });
+
+/** For services using the guard on their own: {"detail", "code"} bodies and WWW-Authenticate. */
+export const wardenErrorHandler = errorHandler(detailBody);

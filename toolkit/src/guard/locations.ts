@@ -1,0 +1,116 @@
+// Where a token may travel, as flask-jwt-extended's JWT_TOKEN_LOCATION: headers, cookies,
+// query string, JSON body. Each finder returns the raw token or undefined when it is absent.
+import type { FastifyRequest } from 'fastify';
+import { WardenError } from '../errors.js';
+import type { TokenType } from '../tokens/types.js';
+
+/** Every place a token may travel; the guard looks in the order a route lists them. */
+export const TOKEN_LOCATIONS = ['headers', 'cookies', 'query_string', 'json'] as const;
+export type TokenLocation = (typeof TOKEN_LOCATIONS)[number];
+
+/** flask-jwt-extended's default JWT_TOKEN_LOCATION. */
+export const DEFAULT_TOKEN_LOCATIONS: readonly TokenLocation[] = ['headers'];
+
+export interface LocationSettings {
+  headerName: string; // any case; the guard compares it lower-cased
+  headerType: string; // 'Bearer'; '' means the bare token
+  accessCookieName: string;
+  refreshCookieName: string;
+  queryStringName: string;
+  jsonAccessKey: string;
+  jsonRefreshKey: string;
+}
+
+export const DEFAULT_LOCATION_SETTINGS: Readonly<LocationSettings> = {
+  headerName: 'Authorization',
+  headerType: 'Bearer',
+  accessCookieName: 'access_token_cookie',
+  refreshCookieName: 'refresh_token_cookie',
+  queryStringName: 'jwt',
+  jsonAccessKey: 'access_token',
+  jsonRefreshKey: 'refresh_token',
+};
+
+export function fromHeader(req: FastifyRequest, s: LocationSettings): string | undefined {
+  const raw = req.headers[s.headerName];
+  if (raw === undefined) return undefined;
+  const value = Array.isArray(raw) ? raw[0] ?? '' : raw;
+  if (s.headerType === '') return value.trim() || undefined;
+  // The common case, "Bearer <token>" exactly, without allocating a lower-cased copy.
+  if (value.startsWith(s.headerType) && value.charCodeAt(s.headerType.length) === 32) {
+    const token = value.slice(s.headerType.length + 1);
+    if (token !== '' && !token.includes(' ')) return token;
+  }
+  // The scheme is case-insensitive (RFC 7235 §2.1); anything but "<type> <token>" is malformed.
+  const sp = value.indexOf(' ');
+  if (sp > 0 && value.slice(0, sp).toLowerCase() === s.headerType.toLowerCase()) {
+    const token = value.slice(sp + 1).trim();
+    if (token !== '' && !token.includes(' ')) return token;
+  }
+  throw new WardenError('ERR_JWT_MALFORMED', `Bad ${s.headerName} header. Expected '${s.headerName}: ${s.headerType} <JWT>'`);
+}
+
+/**
+ * Cookies are parsed lazily, only when a guarded route looks for one. Parsed here rather than with
+ * @fastify/cookie's parser, which exists only once that plugin has loaded: the guard must work without it.
+ */
+export function readCookies(req: FastifyRequest): Record<string, string | undefined> {
+  const header = req.headers.cookie;
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  if (!header) return out;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) continue;
+    const name = part.slice(0, eq).trim();
+    if (name in out) continue; // the first of duplicate names wins, as RFC 6265 §5.4 orders them
+    let value = part.slice(eq + 1).trim();
+    if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
+    try {
+      out[name] = value.includes('%') ? decodeURIComponent(value) : value;
+    } catch {
+      out[name] = value;
+    }
+  }
+  return out;
+}
+
+export function fromCookie(req: FastifyRequest, s: LocationSettings, type: TokenType): string | undefined {
+  const v = readCookies(req)[type === 'refresh' ? s.refreshCookieName : s.accessCookieName];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+export function fromQuery(req: FastifyRequest, s: LocationSettings): string | undefined {
+  const v = (req.query as Record<string, unknown> | undefined)?.[s.queryStringName];
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+export function fromJson(req: FastifyRequest, s: LocationSettings, type: TokenType): string | undefined {
+  if (!isJsonRequest(req)) return undefined;
+  const body = req.body;
+  if (body === null || typeof body !== 'object') return undefined;
+  const v = (body as Record<string, unknown>)[type === 'refresh' ? s.jsonRefreshKey : s.jsonAccessKey];
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+function isJsonRequest(req: FastifyRequest): boolean {
+  const ct = req.headers['content-type'];
+  return typeof ct === 'string' && ct.toLowerCase().includes('json');
+}
+
+/** flask-jwt-extended's text for a token found nowhere. */
+export function missingMessage(locations: readonly TokenLocation[], s: LocationSettings, type: TokenType): string {
+  const parts = locations.map((l) => {
+    switch (l) {
+      case 'headers':
+        return s.headerName === 'authorization' ? 'Missing Authorization Header' : `Missing ${s.headerName} Header`;
+      case 'cookies':
+        return `Missing cookie "${type === 'refresh' ? s.refreshCookieName : s.accessCookieName}"`;
+      case 'query_string':
+        return `Missing "${s.queryStringName}" query parameter`;
+      case 'json':
+        return `Missing "${type === 'refresh' ? s.jsonRefreshKey : s.jsonAccessKey}" key in json data.`;
+    }
+  });
+  if (parts.length === 1) return parts[0]!;
+  return `Missing JWT in ${locations.join(' or ')} (${parts.join('; ')})`;
+}

@@ -1,0 +1,84 @@
+// For services that trust Warden's tokens through its JWKS endpoint. The keys are fetched once,
+// then refreshed on a timer and (rate-limited) when a token names an unknown kid, so verifying
+// stays a synchronous in-process check. jose's createRemoteJWKSet is not used because it feeds
+// jose's WebCrypto verify path (~100 µs a verify on Node 20); we need a KeyRing for our verifier.
+import { WardenError } from './errors.js';
+import { keyRingFromJwks } from './tokens/jwk.js';
+import type { KeyRing } from './tokens/key-ring.js';
+import type { Algorithm, VerifiedToken } from './tokens/types.js';
+import { createTokenVerifier } from './tokens/verify.js';
+
+export interface RemoteJwksOptions {
+  /** e.g. https://auth.example.com/.well-known/jwks.json */
+  url: string;
+  algorithms?: readonly Algorithm[];
+  issuer?: string | string[];
+  audience?: string | string[];
+  leeway?: number;
+  /** Periodic refresh (default 5 minutes). */
+  refreshIntervalMs?: number;
+  /** Least time between refreshes caused by an unknown kid (default 30 s). */
+  cooldownMs?: number;
+  fetch?: typeof fetch;
+  /** Epoch milliseconds (default Date.now): judges exp/nbf and the cooldown, as the issuer's clock does. */
+  clock?: () => number;
+}
+
+export interface RemoteJwksVerifier {
+  /** Synchronous verify against the keys fetched so far; an unknown kid triggers a background refresh. */
+  verify(token: string): VerifiedToken;
+  refresh(): Promise<void>;
+  readonly keys: KeyRing;
+  close(): void;
+}
+
+export async function createJwksVerifier(o: RemoteJwksOptions): Promise<RemoteJwksVerifier> {
+  const doFetch = o.fetch ?? fetch;
+  const clock = o.clock ?? Date.now;
+  let keys: KeyRing;
+  let verifier: (token: string) => VerifiedToken;
+  let lastRefresh = 0;
+  let inflight: Promise<void> | undefined;
+
+  async function load(): Promise<void> {
+    const res = await doFetch(o.url, { headers: { accept: 'application/jwk-set+json, application/json' } });
+    if (!res.ok) throw new Error(`JWKS fetch from ${o.url} answered ${res.status}`);
+    const body = (await res.json()) as { keys?: unknown };
+    if (!Array.isArray(body.keys)) throw new Error(`JWKS from ${o.url} has no "keys" array`);
+    keys = keyRingFromJwks({ keys: body.keys as object[] });
+    verifier = createTokenVerifier({ keys, algorithms: o.algorithms, issuer: o.issuer, audience: o.audience, leeway: o.leeway, clock });
+    lastRefresh = clock();
+  }
+
+  function refresh(): Promise<void> {
+    inflight ??= load().finally(() => {
+      inflight = undefined;
+    });
+    return inflight;
+  }
+
+  await load();
+  const timer = setInterval(() => void refresh().catch(() => undefined), o.refreshIntervalMs ?? 300_000);
+  timer.unref();
+  const cooldown = o.cooldownMs ?? 30_000;
+
+  return {
+    verify(token) {
+      try {
+        return verifier(token);
+      } catch (e) {
+        if (e instanceof WardenError && e.code === 'ERR_JWT_KEY_UNKNOWN' && clock() - lastRefresh > cooldown) {
+          void refresh().catch(() => undefined);
+        }
+        throw e;
+      }
+    },
+    refresh,
+    get keys() {
+      return keys;
+    },
+    close() {
+      clearInterval(timer);
+    },
+  };
+}
