@@ -45,7 +45,7 @@ export interface ImportOutcome {
 
 export interface UserImportDeps {
   storage: Pick<Storage, 'users'>;
-  /** One user.imported per user written: with an update; right after a batch's bulk insert (which runs in its own worker). */
+  /** One user.imported per user written, in the transaction that writes it. */
   events: EventLog;
   hasher: PasswordHasher;
   sessions: Sessions;
@@ -184,9 +184,9 @@ export class UserImport {
     await Promise.all(creates.map(async (c) => {
       if (c.password !== undefined) c.user.passwordHash = await this.d.hasher.hash(c.password);
     }));
-    const inserted = new Set(await this.d.storage.users.insertMany(creates.map((c) => c.user)));
-    const imported = creates.filter((c) => inserted.has(c.user.id)).map((c) => this.d.events.make('user.imported', { userId: c.user.id }, { action: 'created' }));
-    if (imported.length > 0) await this.d.events.append(...imported);
+    // One user.imported per user inserted, in the insert's transaction.
+    const imported = creates.map((c) => this.d.events.make('user.imported', { userId: c.user.id }, { action: 'created' }));
+    const inserted = new Set(await this.d.events.writeFor(imported, (events) => this.d.storage.users.insertMany(creates.map((c) => c.user), events)));
     for (const c of creates) {
       if (inserted.has(c.user.id)) continue;
       // Taken between the lookup and the insert (a sign-up meanwhile): nothing was written.

@@ -67,6 +67,18 @@ export class EventLog {
     return out;
   }
 
+  /**
+   * Runs a bulk insert given `events`, each about one of the users it inserts (see
+   * UserStore.insertMany): the store writes those of the users it inserted, in its transaction, and
+   * returns their ids; the listeners hear of those events.
+   */
+  async writeFor(events: readonly NewEvent[], run: (events: readonly NewEvent[]) => Promise<string[]>): Promise<string[]> {
+    const ids = await run(events);
+    const inserted = new Set(ids);
+    this.tell(events.filter((e) => e.userId !== null && inserted.has(e.userId)));
+    return ids;
+  }
+
   onWritten(listener: EventListener): () => void {
     this.listeners.push(listener);
     return () => {

@@ -6,7 +6,7 @@
 import { USERS, uniqueValues } from './columns.js';
 import { createMemoryFactorStores } from './memory-factors.js';
 import {
-  bumpedUpdatedAt, checkPage, cleanPatch, compareKeys, emailKey, eventsOf, isClaimable, isLive, isPurgeable, isUsableToken, judgeRotate, newDelivery,
+  bumpedUpdatedAt, checkPage, cleanPatch, compareKeys, emailKey, eventsOf, eventsOfInserted, isClaimable, isLive, isPurgeable, isUsableToken, judgeRotate, newDelivery,
   newSessionRecord,
   newUserRecord, newestFirst, oldestFirst, pickLogin, usernameKey,
 } from './rules.js';
@@ -190,17 +190,19 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
           .filter((u) => ids.has(u.id) || (u.legacyId !== null && legacy.has(u.legacyId)) || emails.has(u.email) || names.has(usernameKey(u.username)))
           .map(copyUser);
       },
-      async insertMany(batch) {
+      async insertMany(batch, events = []) {
         // No await inside: atomic, as the SQL adapters' one transaction is. Collisions are skipped.
-        const inserted: string[] = [];
-        for (const n of batch) {
-          try {
-            inserted.push(insertUser(n).id);
-          } catch (e) {
-            if (!(e instanceof UniqueViolation) && !(e instanceof KeyTaken)) throw e;
+        return write(() => {
+          const inserted: string[] = [];
+          for (const n of batch) {
+            try {
+              inserted.push(insertUser(n).id);
+            } catch (e) {
+              if (!(e instanceof UniqueViolation) && !(e instanceof KeyTaken)) throw e;
+            }
           }
-        }
-        return inserted;
+          return inserted;
+        }, events.length > 0 ? (inserted) => eventsOfInserted(events, inserted) : undefined);
       },
       async count() {
         return users.size;

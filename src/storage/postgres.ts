@@ -18,9 +18,10 @@ import { StorageUnavailable, isConnectionFailure } from './availability.js';
 import { migrationStep } from './migrations.js';
 import { USERS } from './columns.js';
 import { newUserRecord } from './rules.js';
-import { POSTGRES, Script, insertRows, render, runPlanAsync, sql, storageError, type Result, type Row, type Sql } from './sql.js';
+import { bulkInsertStatement } from './postgres-bulk.js';
+import { POSTGRES, ROWS_PER_INSERT, Script, chunks, render, runPlanAsync, sql, storageError, type Result, type Row, type Sql } from './sql.js';
 import { sqlStatements, sqlStores } from './sql-stores.js';
-import { UniqueViolation, type Storage, type StorageOptions } from './types.js';
+import { UniqueViolation, type NewEvent, type Storage, type StorageOptions, type UserRecord } from './types.js';
 
 type Queryable = Pick<pg.PoolClient, 'query'>;
 
@@ -37,9 +38,6 @@ function executor(db: Queryable, unreachable: (e: unknown) => Error): (s: Sql | 
     }
   };
 }
-
-/** Rows per INSERT in insertMany: few round trips; 1,000 rows of 12 columns stay well under 65,535 parameters. */
-const ROWS_PER_INSERT = 1000;
 
 const SAFE_SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -174,27 +172,37 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
           await run(new Script('LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE'));
           return runPlanAsync(st.withEvents(st.createFirst(user), events), run);
         }),
-      insertMany: (users) => tx(async (run) => {
-        // A plain multi-row INSERT per chunk: the rows come checked, so a collision is rare, and ON
-        // CONFLICT would cost every row a speculative insertion (+60% here). When one does collide
-        // (a sign-up meanwhile), the chunk is undone to its savepoint and redone skipping collisions.
+      async insertMany(users, events = []) {
+        // One statement per chunk (postgres-bulk.ts), on the bet that no row collides: the rows
+        // come checked, so a collision is rare (a sign-up meanwhile). When one does, the chunk is
+        // undone and redone skipping collisions. A batch of several chunks is one transaction.
         const now = clock();
-        const inserted: string[] = [];
-        for (let i = 0; i < users.length; i += ROWS_PER_INSERT) {
-          const records = users.slice(i, i + ROWS_PER_INSERT).map((n) => newUserRecord(n, now));
-          await run(new Script('SAVEPOINT bulk_insert'));
+        const parts = chunks(users.map((n) => newUserRecord(n, now)), ROWS_PER_INSERT);
+        const about = new Map<string | null, NewEvent[]>();
+        for (const e of events) {
+          const list = about.get(e.userId);
+          if (list) list.push(e);
+          else about.set(e.userId, [e]);
+        }
+        const insert = async (run: (s: Sql | Script) => Promise<Result>, part: UserRecord[], savepoint: boolean): Promise<string[]> => {
+          const theirs = part.flatMap((u) => about.get(u.id) ?? []);
+          if (savepoint) await run(new Script('SAVEPOINT bulk_insert'));
           try {
-            await run(insertRows(POSTGRES, USERS, records));
-            for (const r of records) inserted.push(r.id);
+            await run(bulkInsertStatement(part, theirs, false));
+            return part.map((u) => u.id);
           } catch (e) {
             if (!(e instanceof UniqueViolation) && (e as { code?: unknown }).code !== '23505') throw e;
-            await run(new Script('ROLLBACK TO SAVEPOINT bulk_insert'));
-            const { rows } = await run(sql`${insertRows(POSTGRES, USERS, records)} ON CONFLICT DO NOTHING RETURNING id`);
-            for (const r of rows) inserted.push(r.id as string);
+            if (savepoint) await run(new Script('ROLLBACK TO SAVEPOINT bulk_insert'));
+            return (await run(bulkInsertStatement(part, theirs, true))).rows.map((r) => r.id as string);
           }
-        }
-        return inserted;
-      }),
+        };
+        if (parts.length <= 1) return parts.length === 0 ? [] : insert(exec, parts[0]!, false);
+        return tx(async (run) => {
+          const inserted: string[] = [];
+          for (const part of parts) inserted.push(...(await insert(run, part, true)));
+          return inserted;
+        });
+      },
     },
     sessions: {
       ...shared.sessions,

@@ -2,7 +2,7 @@
 // lives here once, so memory, SQLite and PostgreSQL cannot drift apart.
 import { randomUUID } from 'node:crypto';
 import type {
-  DeliveryRecord, EmailTokenRecord, Emit, NewEvent, NewSession, NewUser, OutboxRecord, Page, SessionRecord, UserPatch, UserRecord,
+  DeliveryRecord, EmailTokenRecord, Emit, EventRecord, NewEvent, NewSession, NewUser, OutboxRecord, Page, SessionRecord, UserPatch, UserRecord,
 } from './types.js';
 
 /** Key of the case-insensitive username index. Computed in JS, not SQL: SQLite's lower() is ASCII-only. */
@@ -36,7 +36,11 @@ export function checkPage(q: Page, what: string): void {
 /** The record a new user is stored as: email normalised, missing optional fields filled, createdAt defaulting to `now`. */
 export function newUserRecord(n: NewUser, now: number): UserRecord {
   const createdAt = n.createdAt ?? now;
-  return { ...n, email: emailKey(n.email), fullName: n.fullName ?? null, emailVerified: n.emailVerified ?? false, legacyId: n.legacyId ?? null, createdAt, updatedAt: createdAt };
+  // Field by field, not a spread: a bulk import makes one per row.
+  return {
+    id: n.id, username: n.username, email: emailKey(n.email), fullName: n.fullName ?? null, roles: n.roles, isActive: n.isActive,
+    emailVerified: n.emailVerified ?? false, passwordHash: n.passwordHash, legacyId: n.legacyId ?? null, createdAt, updatedAt: createdAt,
+  };
 }
 
 /** The record a new session is stored as: live, last used when created unless said otherwise. */
@@ -128,6 +132,24 @@ export function newDelivery(e: NewEvent, endpoint: string): DeliveryRecord {
     id: randomUUID(), eventId: e.id, endpoint, state: 'pending', attempts: 0, createdAt: e.time, nextAttemptAt: e.time,
     lastAttemptAt: null, lastStatus: null, lastError: null, deliveredAt: null, claim: null,
   };
+}
+
+/** The rows events are stored as: each event's row, and one delivery row per endpoint it goes to. */
+export function eventRows(events: readonly NewEvent[]): { events: EventRecord[]; deliveries: DeliveryRecord[] } {
+  const out: { events: EventRecord[]; deliveries: DeliveryRecord[] } = { events: [], deliveries: [] };
+  for (const e of events) {
+    const { deliverTo, ...record } = e;
+    out.events.push(record as EventRecord);
+    for (const endpoint of new Set(deliverTo)) out.deliveries.push(newDelivery(e, endpoint));
+  }
+  return out;
+}
+
+/** Of a bulk insert's events, those about a user it inserted (the others are not written). */
+export function eventsOfInserted(events: readonly NewEvent[], inserted: readonly string[]): NewEvent[] {
+  if (events.length === 0) return [];
+  const ids = new Set(inserted);
+  return events.filter((e) => e.userId !== null && ids.has(e.userId));
 }
 
 /** (a, b) of two keys compared as the SQL adapters do: by number, then by the id's bytes. */

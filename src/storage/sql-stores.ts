@@ -10,14 +10,14 @@ import { DELIVERIES, EMAIL_TOKENS, EVENTS, OUTBOX, REVOCATIONS, SESSIONS, USERS 
 import { sqlFactorStores } from './factor-stores.js';
 import type { ChallengeStore, FactorStore } from './factor-types.js';
 import {
-  checkPage, cleanPatch, emailKey, eventsOf, judgeRotate, newDelivery, newSessionRecord, newUserRecord, pickLogin, usernameKey,
+  checkPage, cleanPatch, emailKey, eventRows, eventsOf, eventsOfInserted, judgeRotate, newSessionRecord, newUserRecord, pickLogin, usernameKey,
 } from './rules.js';
 import {
-  Sql, assignments, insertRow, insertValues, join, param, raw, rowDecoder, runPlanAsync, sql, type Dialect, type Plan, type Result, type Row,
-  type Script,
+  ROWS_PER_INSERT, Sql, assignments, chunks, insertRow, insertRows, join, param, raw, rowDecoder, runPlanAsync, sql, type Dialect, type Plan,
+  type Result, type Row, type Script,
 } from './sql.js';
 import {
-  type ClaimedDelivery, type DeliveryStore, type EmailTokenStore, type Emit, type EventRecord, type EventStore, type NewEmailToken,
+  type ClaimedDelivery, type DeliveryStore, type EmailTokenStore, type Emit, type EventStore, type NewEmailToken,
   type NewEvent, type NewUser, type OutboxStore, type RevocationRecord, type RevocationStore, type RotateResult, type SessionStore,
   type SignInDeviceStore, type UserRecord, type UserStore,
 } from './types.js';
@@ -84,9 +84,16 @@ export function sqlStatements(d: Dialect, clock: () => number) {
 
   /** An event's row and one outbox row per endpoint it goes to. */
   function* insertEvent(e: NewEvent): Plan<void> {
-    const { deliverTo, ...record } = e;
-    yield insertRow(d, EVENTS, record as EventRecord);
-    for (const endpoint of new Set(deliverTo)) yield insertRow(d, DELIVERIES, newDelivery(e, endpoint));
+    for (const s of eventInserts([e])) yield s;
+  }
+
+  /** Events' rows and their outbox rows, in multi-row INSERTs. */
+  function eventInserts(events: readonly NewEvent[]): Sql[] {
+    const rows = eventRows(events);
+    return [
+      ...chunks(rows.events, ROWS_PER_INSERT).map((part) => insertRows(d, EVENTS, part)),
+      ...chunks(rows.deliveries, ROWS_PER_INSERT).map((part) => insertRows(d, DELIVERIES, part)),
+    ];
   }
 
   /** The compare-and-swap, and when it misses, the judgement of the row (see rotateMiss). */
@@ -153,21 +160,21 @@ export function sqlStatements(d: Dialect, clock: () => number) {
     },
 
     /**
-     * Bulk insert, one prepared statement run per row (its text rendered once); the adapter runs it
-     * in one transaction. Colliding rows are skipped: ON CONFLICT with no target covers every unique
-     * index. (SQLite files and PostgreSQL have faster paths of their own: sqlite.ts, postgres.ts.)
+     * Bulk insert: the users in multi-row INSERTs (colliding rows skipped: ON CONFLICT with no
+     * target covers every unique index), then the events of those inserted; the adapter runs it in
+     * one transaction. (A SQLite file has a faster path, sqlite.ts; PostgreSQL its own, postgres-bulk.ts.)
      */
-    *insertMany(users: readonly NewUser[]): Plan<string[]> {
-      const inserted: string[] = [];
+    *insertMany(users: readonly NewUser[], events: readonly NewEvent[] = []): Plan<string[]> {
       const now = clock();
-      let statement: Sql | undefined;
-      for (const n of users) {
-        const record = newUserRecord(n, now);
-        statement ??= sql`${insertRow(d, USERS, record)} ON CONFLICT DO NOTHING`;
-        if ((yield new Sql(statement.parts, insertValues(d, USERS, record))).changes > 0) inserted.push(record.id);
+      const inserted: string[] = [];
+      for (const part of chunks(users.map((n) => newUserRecord(n, now)), ROWS_PER_INSERT)) {
+        for (const r of (yield insertRows(d, USERS, part, ' ON CONFLICT DO NOTHING RETURNING id')).rows) inserted.push(r.id as string);
       }
+      for (const s of eventInserts(eventsOfInserted(events, inserted))) yield s;
       return inserted;
     },
+
+    eventInserts,
 
     /**
      * Claims due deliveries: the rows are picked and updated by one statement (on PostgreSQL, rows

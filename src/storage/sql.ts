@@ -3,7 +3,7 @@
 // its own way (`?` or `$n`). Records cross into rows and back only through the column tables
 // (src/storage/columns.ts), with each column kind encoded per dialect. Not an ORM: nothing here
 // writes a query; it builds INSERT column lists and SET lists, and renders placeholders.
-import { uniqueFieldOf, type Column, type ColumnKind, type Table } from './columns.js';
+import { uniqueFieldOf, type Column, type ColumnKind, type DerivedColumn, type Table } from './columns.js';
 import { UniqueViolation } from './types.js';
 
 export type Row = Record<string, unknown>;
@@ -210,32 +210,86 @@ export function insertRow<R>(d: Dialect, t: Table<R>, r: R): Sql {
 }
 
 /**
- * INSERT of several whole records in one statement. Built in one pass (a batch holds thousands of
- * values; splicing fragments with `sql` would copy them over and over).
+ * INSERT of several whole records in one statement, `tail` (ON CONFLICT, RETURNING) appended. A
+ * batch holds thousands of values: they are listed in one pass, and the statement's parts are made
+ * once per table, row count and tail, so render() finds its text already made.
  */
-export function insertRows<R>(d: Dialect, t: Table<R>, records: readonly R[]): Sql {
-  const names = [...Object.values<Column>(t.fields).map((c) => c.name), ...t.derived.map((c) => c.name)];
-  const parts = [`INSERT INTO ${t.name} (${names.join(', ')}) VALUES `];
+export function insertRows<R>(d: Dialect, t: Table<R>, records: readonly R[], tail = ''): Sql {
   const values: unknown[] = [];
-  const add = (v: unknown, first: boolean) => {
-    parts[parts.length - 1] += first ? '' : ', ';
-    values.push(v);
-    parts.push('');
-  };
-  records.forEach((r, i) => {
-    parts[parts.length - 1] += i === 0 ? '(' : ', (';
-    insertValues(d, t, r).forEach((v, j) => add(v, j === 0));
-    parts[parts.length - 1] += ')';
-  });
-  return new Sql(parts, values);
+  for (const r of records) appendValues(d, t, r, values);
+  return new Sql(insertParts(t, records.length, tail), values);
+}
+
+/**
+ * Rows per multi-row INSERT of a bulk write: few statements, and within SQLite's limit of 32,766
+ * parameters a statement (and PostgreSQL's 65,535) for tables of up to 32 columns.
+ */
+export const ROWS_PER_INSERT = 1000;
+
+/** `list` cut into slices of at most `size`. */
+export function chunks<T>(list: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
+  return out;
 }
 
 /** A record's values in the order insertRow/insertRows list its columns. */
 export function insertValues<R>(d: Dialect, t: Table<R>, r: R): unknown[] {
-  const out: unknown[] = [];
-  for (const [field, c] of Object.entries<Column>(t.fields)) out.push(encoded(d, c, r[field as keyof R]));
-  for (const c of t.derived) out.push(c.derive(String(r[c.from])));
+  return appendValues(d, t, r, []);
+}
+
+function appendValues<R>(d: Dialect, t: Table<R>, r: R, out: unknown[]): unknown[] {
+  const { fields, derived } = layoutOf(t);
+  for (const [field, c] of fields) out.push(encoded(d, c, r[field]));
+  for (const c of derived) out.push(c.derive(String(r[c.from])));
   return out;
+}
+
+/** The columns, fields then derived ones: the order of every INSERT's column list and values. */
+export function insertColumns<R>(t: Table<R>): readonly Column[] {
+  return layoutOf(t).columns;
+}
+
+interface Layout<R> {
+  fields: [keyof R, Column][];
+  derived: readonly DerivedColumn<R>[];
+  columns: readonly Column[];
+  names: string[];
+  /** Parts of multi-row INSERTs by row count and tail; a few sizes only (full chunks and the last). */
+  parts: Map<string, readonly string[]>;
+}
+
+const layouts = new WeakMap<object, Layout<never>>();
+
+function layoutOf<R>(t: Table<R>): Layout<R> {
+  let l = layouts.get(t) as Layout<R> | undefined;
+  if (!l) {
+    const fields = Object.entries<Column>(t.fields) as [keyof R, Column][];
+    const columns = [...fields.map(([, c]) => c), ...t.derived];
+    l = { fields, derived: t.derived, columns, names: columns.map((c) => c.name), parts: new Map() };
+    layouts.set(t, l as Layout<never>);
+  }
+  return l;
+}
+
+const PARTS_KEPT = 8;
+
+function insertParts<R>(t: Table<R>, rows: number, tail: string): readonly string[] {
+  const l = layoutOf(t);
+  const key = `${rows}:${tail}`;
+  let parts = l.parts.get(key);
+  if (!parts) {
+    const width = l.names.length;
+    const out = [`INSERT INTO ${t.name} (${l.names.join(', ')}) VALUES (`];
+    for (let r = 0; r < rows; r++) {
+      for (let c = 1; c < width; c++) out.push(', ');
+      out.push(r === rows - 1 ? `)${tail}` : '), (');
+    }
+    parts = out;
+    if (l.parts.size >= PARTS_KEPT) l.parts.delete(l.parts.keys().next().value!);
+    l.parts.set(key, parts);
+  }
+  return parts;
 }
 
 /** `column = value` for each field the patch sets (undefined = not set), and the columns derived from them. */

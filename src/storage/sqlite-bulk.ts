@@ -20,23 +20,45 @@ const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const db = new Database(workerData.path);
 for (const p of workerData.pragmas) db.pragma(p);
-const statements = new Map();
-// One write-locked transaction per batch; per row, whether it went in (ON CONFLICT DO NOTHING).
-const insert = db.transaction((stmt, rows) => rows.map((r) => stmt.run(...r).changes > 0));
-parentPort.on('message', ({ text, rows }) => {
-  try {
+const statements = new Map(); // by text; a bulk write uses few (full chunks, the last one)
+const MISMATCH = new Error('mismatch');
+// One write-locked transaction per message. A step with an expected count that changed another
+// number of rows (a row skipped by ON CONFLICT DO NOTHING) undoes the whole transaction.
+const write = db.transaction((steps) => {
+  for (const { text, values, expect } of steps) {
     let stmt = statements.get(text);
-    if (!stmt) statements.set(text, (stmt = db.prepare(text)));
-    parentPort.postMessage({ inserted: insert.immediate(stmt, rows) });
+    if (!stmt) {
+      if (statements.size >= 16) statements.clear();
+      statements.set(text, (stmt = db.prepare(text)));
+    }
+    const changes = stmt.run(values).changes;
+    if (expect !== undefined && changes !== expect) throw MISMATCH;
+  }
+});
+parentPort.on('message', (steps) => {
+  try {
+    write.immediate(steps);
+    parentPort.postMessage({ done: true });
   } catch (e) {
-    parentPort.postMessage({ error: { message: String(e && e.message), code: e && e.code } });
+    if (e === MISMATCH) parentPort.postMessage({ done: false });
+    else parentPort.postMessage({ error: { message: String(e && e.message), code: e && e.code } });
   }
 });
 `;
 
+/** A statement of a bulk write; with `expect`, the number of rows it must change. */
+export interface BulkStep {
+  text: string;
+  values: unknown[];
+  expect?: number;
+}
+
 export interface BulkWriter {
-  /** Runs `text` once per row of values in one transaction; per row, whether it inserted a row. */
-  run(text: string, rows: unknown[][]): Promise<boolean[]>;
+  /**
+   * Runs the steps in one transaction: true when it committed; false when a step changed another
+   * number of rows than it expected, and the transaction was undone.
+   */
+  run(steps: BulkStep[]): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -45,7 +67,7 @@ export function sqliteBulkWriter(path: string): BulkWriter {
   const worker = new Worker(WORKER, { eval: true, workerData: { path, driver, pragmas: SQLITE_PRAGMAS } });
   worker.unref(); // idle, it never holds the process open
   let failure: Error | undefined;
-  let pending: { resolve(v: boolean[]): void; reject(e: unknown): void } | undefined;
+  let pending: { resolve(v: boolean): void; reject(e: unknown): void } | undefined;
   let queue: Promise<unknown> = Promise.resolve();
   const fail = (e: Error) => {
     failure = e;
@@ -54,21 +76,21 @@ export function sqliteBulkWriter(path: string): BulkWriter {
   };
   worker.on('error', fail);
   worker.on('exit', (code) => fail(new Error(`SQLite bulk writer stopped (exit ${code})`)));
-  worker.on('message', (m: { inserted?: boolean[]; error?: { message: string; code?: string } }) => {
+  worker.on('message', (m: { done?: boolean; error?: { message: string; code?: string } }) => {
     const p = pending;
     pending = undefined;
     worker.unref();
     if (m.error) p?.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
-    else p?.resolve(m.inserted!);
+    else p?.resolve(m.done === true);
   });
   return {
-    run(text, rows) {
-      // One batch at a time, in order.
-      const result = queue.then(() => new Promise<boolean[]>((resolve, reject) => {
+    run(steps) {
+      // One write at a time, in order.
+      const result = queue.then(() => new Promise<boolean>((resolve, reject) => {
         if (failure) return reject(failure);
         pending = { resolve, reject };
         worker.ref();
-        worker.postMessage({ text, rows });
+        worker.postMessage(steps);
       }));
       queue = result.catch(() => undefined);
       return result;

@@ -9,8 +9,8 @@ import Database from 'better-sqlite3';
 import { USERS } from './columns.js';
 import { migrationStep } from './migrations.js';
 import { newUserRecord } from './rules.js';
-import { SQLITE, Script, insertRow, insertValues, render, runPlan, sql, storageError, type Plan, type Result, type Row, type Sql } from './sql.js';
-import { SQLITE_PRAGMAS, sqliteBulkWriter, type BulkWriter } from './sqlite-bulk.js';
+import { ROWS_PER_INSERT, SQLITE, Script, chunks, insertRows, render, runPlan, storageError, type Plan, type Result, type Row, type Sql } from './sql.js';
+import { SQLITE_PRAGMAS, sqliteBulkWriter, type BulkStep, type BulkWriter } from './sqlite-bulk.js';
 import { sqlStatements, sqlStores } from './sql-stores.js';
 import type { Storage, StorageOptions } from './types.js';
 
@@ -53,21 +53,27 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
       // The emptiness check and the insert share one write-locked transaction, so two processes
       // racing to create the first account cannot both see an empty table.
       createFirst: async (user, events) => locked(st.withEvents(st.createFirst(user), events)),
-      async insertMany(users) {
+      async insertMany(users, events = []) {
         // A file's bulk inserts run in a worker (sqlite-bulk.ts), so their commits do not block
         // this thread; an in-memory database has no other connection, and runs the plan here.
-        if (path === ':memory:' || users.length === 0) return locked(st.insertMany(users));
+        if (path === ':memory:' || users.length === 0) return locked(st.insertMany(users, events));
         bulk ??= sqliteBulkWriter(path);
+        // Sent whole, on the bet that no row collides: each chunk of users must insert every row.
         const now = clock();
         const records = users.map((n) => newUserRecord(n, now));
-        const text = render(SQLITE, sql`${insertRow(SQLITE, USERS, records[0]!)} ON CONFLICT DO NOTHING`).text;
-        let inserted: boolean[];
+        const steps: BulkStep[] = chunks(records, ROWS_PER_INSERT).map((part) => ({
+          ...render(SQLITE, insertRows(SQLITE, USERS, part, ' ON CONFLICT DO NOTHING')), expect: part.length,
+        }));
+        for (const s of st.eventInserts(events)) steps.push(render(SQLITE, s));
+        let committed: boolean;
         try {
-          inserted = await bulk.run(text, records.map((r) => insertValues(SQLITE, USERS, r)));
+          committed = await bulk.run(steps);
         } catch (e) {
           throw storageError(SQLITE, e);
         }
-        return records.filter((_, i) => inserted[i]).map((r) => r.id);
+        // One did (a sign-up meanwhile, a duplicate in the batch): nothing was written; the plan
+        // skips the colliding rows and writes the events of the others, here.
+        return committed ? records.map((r) => r.id) : locked(st.insertMany(users, events));
       },
     },
     sessions: {

@@ -6,7 +6,7 @@
 // Likewise the event stream's: its record types and the event and outbox stores' contracts.
 // Every write that changes state takes an optional `events` argument: the events it records,
 // written in the same transaction (see Emit in src/events/records.ts).
-import type { DeliveryStore, Emit, EventStore } from '../events/records.js';
+import type { DeliveryStore, Emit, EventStore, NewEvent } from '../events/records.js';
 import type { RevocationRecord, RevocationStore } from '../revocation/records.js';
 import type { ChallengeStore, FactorStore } from './factor-types.js';
 
@@ -105,9 +105,10 @@ export interface UserStore {
   /**
    * Inserts the users in one transaction. A user that would collide with a stored one (id,
    * username, email or legacy id), or with an earlier one of the batch, is skipped, not an error.
-   * Returns the ids inserted.
+   * `events` are about these users (their userId): those of the users inserted are written in the
+   * same transaction, the others not at all. Returns the ids inserted.
    */
-  insertMany(users: readonly NewUser[]): Promise<string[]>;
+  insertMany(users: readonly NewUser[], events?: readonly NewEvent[]): Promise<string[]>;
 }
 
 export interface SessionRecord {

@@ -130,23 +130,28 @@ async function runImport(file: string | undefined, o: ImportOptions): Promise<Re
         writing.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
       };
       let batch: ImportRow[] = [];
-      let idColumn: string | null | undefined; // the source column mapped to id, once known
-      for await (const item of source.items()) {
-        if ('unreadable' in item) {
-          tally([{ ref: item.ref, action: 'rejected', reason: item.unreadable }]);
-          continue;
-        }
-        let extraRoles: string[] | undefined;
-        if (source.roles) {
-          idColumn ??= mapper.columnOf(Object.keys(item.record), 'id') ?? null;
-          if (idColumn === null) throw new CliError('--roles-query matches users by id, but no column is mapped to id', 2);
-          const id = item.record[idColumn];
-          extraRoles = id === null || id === undefined ? [] : source.roles.get(String(id)) ?? [];
-        }
-        batch.push(mapper.row(item.ref, item.record, extraRoles));
-        if (batch.length >= o.batchSize) {
-          await flush(batch);
-          batch = [];
+      let idColumn: { columns: readonly string[]; at: number } | undefined; // where the id is, for --roles-query
+      for await (const items of source.items()) {
+        for (const item of items) {
+          if ('unreadable' in item) {
+            tally([{ ref: item.ref, action: 'rejected', reason: item.unreadable }]);
+            continue;
+          }
+          let extraRoles: string[] | undefined;
+          if (source.roles) {
+            if (idColumn?.columns !== item.columns) {
+              const at = mapper.columnOf(item.columns, 'id');
+              if (at === undefined) throw new CliError('--roles-query matches users by id, but no column is mapped to id', 2);
+              idColumn = { columns: item.columns, at };
+            }
+            const id = item.values[idColumn.at];
+            extraRoles = id === null || id === undefined ? [] : source.roles.get(String(id)) ?? [];
+          }
+          batch.push(mapper.row(item.ref, item.columns, item.values, extraRoles));
+          if (batch.length >= o.batchSize) {
+            await flush(batch);
+            batch = [];
+          }
         }
       }
       if (batch.length > 0) await flush(batch);

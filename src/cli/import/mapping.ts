@@ -47,7 +47,8 @@ export function parseMapOption(value: string, previous: [string, Target][] = [])
 export class Mapper {
   private readonly explicit: Map<string, Target>;
   private readonly explicitFields: Set<ImportField>;
-  private readonly plans = new Map<string, [string, Target][]>();
+  private readonly plans = new Map<string, Plan>();
+  private last: { columns: readonly string[]; plan: Plan } | undefined;
   readonly unmapped = new Set<string>();
 
   constructor(explicit: readonly [string, Target][], private readonly kind: SourceKind) {
@@ -58,47 +59,60 @@ export class Mapper {
     if (twice) throw new InvalidArgumentError(`two columns are mapped to ${twice}.`);
   }
 
-  /** The column that feeds `field` in records with these columns, if any (e.g. the id, for --roles-query). */
-  columnOf(columns: readonly string[], field: ImportField): string | undefined {
-    return this.plan(columns).find(([, t]) => typeof t === 'object' && 'field' in t && t.field === field)?.[0];
+  /** The position of the column that feeds `field` in records with these columns, if any (e.g. the id, for --roles-query). */
+  columnOf(columns: readonly string[], field: ImportField): number | undefined {
+    const i = this.plan(columns).findIndex((t) => typeof t === 'object' && 'field' in t && t.field === field);
+    return i === -1 ? undefined : i;
   }
 
-  row(ref: string, record: Record<string, unknown>, extraRoles?: readonly string[]): ImportRow {
+  row(ref: string, columns: readonly string[], values: readonly unknown[], extraRoles?: readonly string[]): ImportRow {
     const fields: ImportRow['fields'] = {};
-    const roleFlags: { role: string; value: unknown }[] = [];
-    const names: string[] = [];
-    for (const [column, target] of this.plan(Object.keys(record))) {
+    let roleFlags: { role: string; value: unknown }[] | undefined;
+    let names: string[] | undefined;
+    const plan = this.plan(columns);
+    for (let i = 0; i < plan.length; i++) {
+      const target = plan[i]!;
       if (target === 'skip') continue;
-      const value = record[column];
-      if ('role' in target) roleFlags.push({ role: target.role, value });
+      const value = values[i];
+      if ('role' in target) (roleFlags ??= []).push({ role: target.role, value });
       else if (target.field === 'full_name') {
-        if (value !== null && value !== undefined && String(value).trim() !== '') names.push(String(value).trim());
+        if (value !== null && value !== undefined && String(value).trim() !== '') (names ??= []).push(String(value).trim());
       } else fields[target.field] = value;
     }
-    if (names.length > 0) fields.full_name = names.join(' ');
-    return { ref, fields, roleFlags, ...(extraRoles ? { extraRoles } : {}) };
+    if (names) fields.full_name = names.join(' ');
+    return { ref, fields, ...(roleFlags ? { roleFlags } : {}), ...(extraRoles ? { extraRoles } : {}) };
   }
 
-  /** Targets of a record's columns; computed once per distinct set of columns (JSON Lines may vary). */
-  private plan(columns: readonly string[]): [string, Target][] {
+  /**
+   * Targets of a record's columns, by position; computed once per distinct set of columns (JSON
+   * Lines may vary), and found at once for the records of a file or a table, which share theirs.
+   */
+  private plan(columns: readonly string[]): Plan {
+    if (this.last?.columns === columns) return this.last.plan;
     const key = columns.join('\u0000');
     let plan = this.plans.get(key);
-    if (plan) return plan;
+    if (!plan) this.plans.set(key, (plan = this.makePlan(columns)));
+    this.last = { columns, plan };
+    return plan;
+  }
+
+  private makePlan(columns: readonly string[]): Plan {
     const present = new Set(columns.map((c) => c.toLowerCase()));
     const aliases = ALIASES[this.kind];
     const taken = new Set<ImportField>(this.explicitFields);
-    plan = [];
+    const plan: Target[] = columns.map(() => 'skip');
     // A column named like a field; in a database "password" holds a hash, so it is only an alias.
     const exact = (c: string): ImportField | undefined => {
       const lower = c.toLowerCase();
       return (IMPORT_FIELDS as readonly string[]).includes(lower) && !(this.kind === 'database' && lower === 'password') ? (lower as ImportField) : undefined;
     };
     // Exact names first, then aliases, so that "password_hash" wins over "password" in a database.
-    const ordered = [...columns].sort((a, b) => (exact(a) ? 0 : 1) - (exact(b) ? 0 : 1));
-    for (const column of ordered) {
+    const ordered = columns.map((c, i) => i).sort((a, b) => (exact(columns[a]!) ? 0 : 1) - (exact(columns[b]!) ? 0 : 1));
+    for (const i of ordered) {
+      const column = columns[i]!;
       const explicit = this.explicit.get(column);
       if (explicit !== undefined) {
-        plan.push([column, explicit]);
+        plan[i] = explicit;
         continue;
       }
       const lower = column.toLowerCase();
@@ -108,13 +122,14 @@ export class Mapper {
       if (field !== undefined && (field === 'full_name' ? this.explicitFields.has('full_name') : taken.has(field))) field = undefined;
       if (field === undefined) {
         this.unmapped.add(column);
-        plan.push([column, 'skip']);
         continue;
       }
       taken.add(field);
-      plan.push([column, { field }]);
+      plan[i] = { field };
     }
-    this.plans.set(key, plan);
     return plan;
   }
 }
+
+/** What each column of a record feeds, by position. */
+type Plan = readonly Target[];

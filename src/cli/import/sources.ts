@@ -1,16 +1,17 @@
-// Where `warden import` reads users from: a CSV file (csv-parse, header row required), a JSON
-// Lines file, or the old application's users table in SQLite (better-sqlite3, read-only) or
-// PostgreSQL (pg, a server-side cursor). Each yields the records as objects keyed by column name,
-// with where each is in the source; a record that cannot even be read (a CSV line with the wrong
-// number of cells, a line that is not a JSON object) comes out as `unreadable` with the reason.
+// Where `warden import` reads users from: a CSV file (header row required, csv.ts), a JSON Lines
+// file, or the old application's users table in SQLite (better-sqlite3, read-only) or PostgreSQL
+// (pg, a server-side cursor). Each yields its records in slices (one await per slice, not per
+// record), each record as its values beside the column names, which a file or table shares between
+// all of its records; with where each is in the source. A record that cannot even be read (a CSV
+// line with the wrong number of cells, a line that is not a JSON object) comes out as `unreadable`
+// with the reason.
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
-import { parse as csvParse, type CsvError } from 'csv-parse';
 import { CliError } from '../output.js';
+import { CsvReader } from './csv.js';
 
 export type SourceItem =
-  | { ref: string; record: Record<string, unknown> }
+  | { ref: string; columns: readonly string[]; values: readonly unknown[] }
   | { ref: string; unreadable: string };
 
 export interface Source {
@@ -21,7 +22,7 @@ export interface Source {
   readonly total?: number;
   /** Roles by the source's user id, from --roles-query. */
   readonly roles?: ReadonlyMap<string, string[]>;
-  items(): AsyncIterable<SourceItem>;
+  items(): AsyncIterable<SourceItem[]>;
   close(): Promise<void>;
 }
 
@@ -50,57 +51,55 @@ export async function fileSource(path: string, format: FileFormat | undefined): 
   return { name: path, kind: 'file', items: () => (f === 'csv' ? csvItems(path) : jsonlItems(path)), close: async () => {} };
 }
 
-async function* csvItems(path: string): AsyncGenerator<SourceItem> {
-  const skipped: SourceItem[] = [];
-  const parser = createReadStream(path).pipe(csvParse({
-    // Records as arrays, objects made here from the header: csv-parse's own (columns: true)
-    // defines each property one by one, a third of its time on a large file.
-    bom: true, info: true, skip_empty_lines: true,
-    // A malformed line is reported as that line's reject, and the rest of the file goes on.
-    skip_records_with_error: true,
-  }));
-  parser.on('skip', (err: CsvError & { lines?: number }) => {
-    skipped.push({ ref: `line ${err.lines ?? '?'}`, unreadable: `not a CSV row of the header's columns (${err.code})` });
-  });
-  let header: string[] | undefined;
+/** The file's text, a chunk at a time (UTF-8 decoded across chunk boundaries), then '' as the last. */
+async function* chunksOf(path: string): AsyncGenerator<{ text: string; last: boolean }> {
   try {
-    for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
-      yield* skipped.splice(0);
-      if (header === undefined) {
-        header = record.map((c) => c.trim());
-        continue;
-      }
-      if (record.length !== header.length) {
-        yield { ref: `line ${info.lines}`, unreadable: `${record.length} cells where the header has ${header.length}` };
-        continue;
-      }
-      const row: Record<string, string> = {};
-      for (let i = 0; i < header.length; i++) row[header[i]!] = record[i]!;
-      yield { ref: `line ${info.lines}`, record: row };
-    }
+    for await (const text of createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 18 }) as AsyncIterable<string>) yield { text, last: false };
   } catch (e) {
-    // Only what stops the parser (an unreadable file) gets here.
     throw new CliError(`${path}: ${(e as Error).message}`);
   }
-  yield* skipped.splice(0);
+  yield { text: '', last: true };
 }
 
-async function* jsonlItems(path: string): AsyncGenerator<SourceItem> {
-  const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
-  let n = 0;
-  for await (const raw of lines) {
-    n++;
-    const line = n === 1 ? raw.replace(/^\uFEFF/, '') : raw;
-    if (line.trim() === '') continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      yield { ref: `line ${n}`, unreadable: 'not valid JSON' };
-      continue;
+async function* csvItems(path: string): AsyncGenerator<SourceItem[]> {
+  const reader = new CsvReader();
+  let header: string[] | undefined;
+  for await (const { text, last } of chunksOf(path)) {
+    const out: SourceItem[] = [];
+    for (const r of reader.push(text, last)) {
+      const ref = `line ${r.line}`;
+      if ('error' in r) out.push({ ref, unreadable: `not a CSV row (${r.error})` });
+      else if (header === undefined) header = r.cells.map((c) => c.trim());
+      else if (r.cells.length !== header.length) out.push({ ref, unreadable: `${r.cells.length} cells where the header has ${header.length}` });
+      else out.push({ ref, columns: header, values: r.cells });
     }
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) yield { ref: `line ${n}`, unreadable: 'not a JSON object' };
-    else yield { ref: `line ${n}`, record: value as Record<string, unknown> };
+    if (out.length > 0) yield out;
+  }
+}
+
+async function* jsonlItems(path: string): AsyncGenerator<SourceItem[]> {
+  let n = 0;
+  let rest = '';
+  for await (const { text, last } of chunksOf(path)) {
+    const lines = (rest + text).split('\n');
+    rest = last ? '' : lines.pop()!;
+    const out: SourceItem[] = [];
+    for (const raw of lines) {
+      n++;
+      const line = n === 1 ? raw.replace(/^\uFEFF/, '') : raw;
+      if (line.trim() === '') continue;
+      const ref = `line ${n}`;
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch {
+        out.push({ ref, unreadable: 'not valid JSON' });
+        continue;
+      }
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) out.push({ ref, unreadable: 'not a JSON object' });
+      else out.push({ ref, columns: Object.keys(value), values: Object.values(value) });
+    }
+    if (out.length > 0) yield out;
   }
 }
 
@@ -124,8 +123,8 @@ function rolesByUser(rows: readonly unknown[][]): Map<string, string[]> {
   return out;
 }
 
-const idRef = (n: number, record: Record<string, unknown>): string => {
-  const id = record.id;
+const idRef = (n: number, columns: readonly string[], values: readonly unknown[]): string => {
+  const id = values[columns.indexOf('id')];
   return id === undefined || id === null ? `row ${n}` : `row ${n} (id ${String(id)})`;
 };
 
@@ -144,9 +143,16 @@ export async function sqliteSource(path: string, table: string, rolesQuery: stri
     return {
       name: `${path} table ${table}`, kind: 'database', total, ...(roles ? { roles } : {}),
       async *items() {
-        let n = 0;
         // Rows come out as the old application stored them: 0/1 booleans, text dates.
-        for (const record of db.prepare(`SELECT * FROM ${from}`).iterate() as Iterable<Record<string, unknown>>) yield { ref: idRef(++n, record), record };
+        const select = db.prepare(`SELECT * FROM ${from}`).raw();
+        const columns = select.columns().map((c) => c.name);
+        let n = 0;
+        let out: SourceItem[] = [];
+        for (const values of select.iterate() as Iterable<unknown[]>) {
+          out.push({ ref: idRef(++n, columns, values), columns, values });
+          if (out.length === FETCH) (yield out, (out = []));
+        }
+        if (out.length > 0) yield out;
       },
       async close() {
         db.close();
@@ -178,8 +184,9 @@ export async function postgresSource(url: string, shownUrl: string, table: strin
         await client.query(`DECLARE warden_import NO SCROLL CURSOR FOR SELECT * FROM ${from}`);
         let n = 0;
         for (;;) {
-          const { rows } = await client.query<Record<string, unknown>>(`FETCH ${FETCH} FROM warden_import`);
-          for (const record of rows) yield { ref: idRef(++n, record), record };
+          const { rows, fields } = await client.query<unknown[]>({ text: `FETCH ${FETCH} FROM warden_import`, rowMode: 'array' });
+          const columns = fields.map((f) => f.name);
+          if (rows.length > 0) yield rows.map((values) => ({ ref: idRef(++n, columns, values), columns, values }));
           if (rows.length < FETCH) break;
         }
         await client.query('COMMIT');

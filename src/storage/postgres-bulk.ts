@@ -1,0 +1,38 @@
+// PostgreSQL's statement for a bulk insert of users with their events (insertMany). The rows go as
+// one array per column, expanded by unnest(): a dozen parameters where a VALUES list has one per
+// value, which PostgreSQL parses, binds and plans in a fraction of the time. The users' events, and
+// their webhook deliveries, are inserted by data-modifying CTEs of the same statement, so the
+// statement alone is atomic: users and events commit together or not at all.
+import { DELIVERIES, EVENTS, USERS, type ColumnKind, type Table } from './columns.js';
+import { eventRows } from './rules.js';
+import { POSTGRES, insertColumns, insertValues, join, raw, sql, type Sql } from './sql.js';
+import type { NewEvent, UserRecord } from './types.js';
+
+const ARRAY_OF: Record<ColumnKind, string> = { text: 'text[]', time: 'bigint[]', integer: 'bigint[]', boolean: 'boolean[]', json: 'jsonb[]' };
+
+/**
+ * The users and the events about them. Without `skipCollisions` any row colliding with a stored
+ * one fails the statement (ON CONFLICT costs every row a speculative insertion, +60% here); with
+ * it, colliding users are skipped, their events too, and the statement returns the ids inserted.
+ */
+export function bulkInsertStatement(users: readonly UserRecord[], events: readonly NewEvent[], skipCollisions: boolean): Sql {
+  const rows = eventRows(events);
+  const skip = skipCollisions;
+  const ctes = [sql`u AS (${insertFrom(USERS, users, undefined)}${raw(skip ? ' ON CONFLICT DO NOTHING RETURNING id' : '')})`];
+  if (rows.events.length > 0) {
+    ctes.push(sql`e AS (${insertFrom(EVENTS, rows.events, skip ? 'user_id IN (SELECT id FROM u)' : undefined)}${raw(skip ? ' RETURNING id' : '')})`);
+  }
+  if (rows.deliveries.length > 0) ctes.push(sql`w AS (${insertFrom(DELIVERIES, rows.deliveries, skip ? 'event_id IN (SELECT id FROM e)' : undefined)})`);
+  // Data-modifying CTEs run to completion whether or not the query reads them.
+  return sql`WITH ${join(ctes, ', ')} SELECT ${raw(skip ? 'id FROM u' : '1')}`;
+}
+
+/** INSERT INTO t (…) SELECT * FROM unnest($1::text[], …) AS r (…) [WHERE r.<where>]. */
+function insertFrom<R>(t: Table<R>, records: readonly R[], where: string | undefined): Sql {
+  const columns = insertColumns(t);
+  const arrays: unknown[][] = columns.map(() => []);
+  for (const r of records) insertValues(POSTGRES, t, r).forEach((v, i) => arrays[i]!.push(v));
+  const names = raw(columns.map((c) => c.name).join(', '));
+  const unnest = join(arrays.map((a, i) => sql`${a}::${raw(ARRAY_OF[columns[i]!.kind])}`), ', ');
+  return sql`INSERT INTO ${raw(t.name)} (${names}) SELECT * FROM unnest(${unnest}) AS r (${names})${raw(where ? ` WHERE r.${where}` : '')}`;
+}
