@@ -34,6 +34,8 @@ export function textValue(v: unknown, field: string): string {
 // datetime.utcnow() columns and Django's USE_TZ databases hold), with a "T" or a space.
 const DATE_TIME = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?))?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
 
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?Z$/;
+
 /** Epoch milliseconds from a Date, epoch seconds or milliseconds, or an ISO 8601 text. */
 export function timeValue(v: unknown, field: string): number {
   let ms = Number.NaN;
@@ -42,6 +44,7 @@ export function timeValue(v: unknown, field: string): number {
   else if (typeof v === 'string') {
     const s = v.trim();
     if (/^\d+(\.\d+)?$/.test(s)) ms = epoch(Number(s));
+    else if (ISO_UTC.test(s)) ms = Date.parse(s); // what toISOString() and most exports write
     else {
       const m = DATE_TIME.exec(s);
       if (m) {

@@ -138,9 +138,8 @@ export function newDelivery(e: NewEvent, endpoint: string): DeliveryRecord {
 export function eventRows(events: readonly NewEvent[]): { events: EventRecord[]; deliveries: DeliveryRecord[] } {
   const out: { events: EventRecord[]; deliveries: DeliveryRecord[] } = { events: [], deliveries: [] };
   for (const e of events) {
-    const { deliverTo, ...record } = e;
-    out.events.push(record as EventRecord);
-    for (const endpoint of new Set(deliverTo)) out.deliveries.push(newDelivery(e, endpoint));
+    out.events.push(e); // as it is: the column table reads the record's fields, not deliverTo
+    if (e.deliverTo.length > 0) for (const endpoint of new Set(e.deliverTo)) out.deliveries.push(newDelivery(e, endpoint));
   }
   return out;
 }

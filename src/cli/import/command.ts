@@ -98,8 +98,8 @@ async function openSource(file: string | undefined, o: ImportOptions): Promise<S
 }
 
 async function runImport(file: string | undefined, o: ImportOptions): Promise<Report> {
-  const started = Date.now();
   const source = await openSource(file, o);
+  let started = Date.now();
   try {
     const mapper = new Mapper(o.map, source.kind);
     const progress = new Progress(source.total, !o.json && process.stdout.isTTY === true);
@@ -119,6 +119,8 @@ async function runImport(file: string | undefined, o: ImportOptions): Promise<Re
     };
     // A dry run writes nothing, not even a new database or a message to Redis.
     await withAccounts(o.dryRun ? { readOnly: true, emptyIfMissing: true } : {}, async ({ accounts }) => {
+      // Timed from here, the database open and the code loaded: the rows' reading, checking and writing.
+      started = Date.now();
       const run = accounts.startImport({ update: o.update === true, dryRun: o.dryRun === true });
       // One batch is written while the next is read and checked (PostgreSQL answers asynchronously);
       // writes stay one at a time and in order.
