@@ -27,12 +27,29 @@ export function bulkInsertStatement(users: readonly UserRecord[], events: readon
   return sql`WITH ${join(ctes, ', ')} SELECT ${raw(skip ? 'id FROM u' : '1')}`;
 }
 
-/** INSERT INTO t (…) SELECT * FROM unnest($1::text[], …) AS r (…) [WHERE r.<where>]. */
+/**
+ * INSERT INTO t (…) SELECT … FROM unnest($1::text[], …) AS r (…) [WHERE r.<where>]. A column that
+ * holds the same value on every row (an event's type, a null) is sent once, as a plain parameter:
+ * fewer arrays to write out and for PostgreSQL to read. The first column (the key) is always an array.
+ */
 function insertFrom<R>(t: Table<R>, records: readonly R[], where: string | undefined): Sql {
   const columns = insertColumns(t);
   const arrays: unknown[][] = columns.map(() => []);
   for (const r of records) insertValues(POSTGRES, t, r).forEach((v, i) => arrays[i]!.push(v));
-  const names = raw(columns.map((c) => c.name).join(', '));
-  const unnest = join(arrays.map((a, i) => sql`${a}::${raw(ARRAY_OF[columns[i]!.kind])}`), ', ');
-  return sql`INSERT INTO ${raw(t.name)} (${names}) SELECT * FROM unnest(${unnest}) AS r (${names})${raw(where ? ` WHERE r.${where}` : '')}`;
+  const select: Sql[] = [];
+  const unnest: Sql[] = [];
+  const names: string[] = [];
+  columns.forEach((c, i) => {
+    const a = arrays[i]!;
+    const type = ARRAY_OF[c.kind];
+    if (i > 0 && a.every((v) => v === a[0])) {
+      select.push(sql`${a[0]}::${raw(type.slice(0, -2))}`);
+      return;
+    }
+    select.push(raw(`r.${c.name}`));
+    unnest.push(sql`${a}::${raw(type)}`);
+    names.push(c.name);
+  });
+  const list = raw(columns.map((c) => c.name).join(', '));
+  return sql`INSERT INTO ${raw(t.name)} (${list}) SELECT ${join(select, ', ')} FROM unnest(${join(unnest, ', ')}) AS r (${raw(names.join(', '))})${raw(where ? ` WHERE r.${where}` : '')}`;
 }
