@@ -47,9 +47,30 @@ function insertFrom<R>(t: Table<R>, records: readonly R[], where: string | undef
       return;
     }
     select.push(raw(`r.${c.name}`));
-    unnest.push(sql`${a}::${raw(type)}`);
+    unnest.push(sql`${arrayLiteral(a)}::${raw(type)}`);
     names.push(c.name);
   });
   const list = raw(columns.map((c) => c.name).join(', '));
   return sql`INSERT INTO ${raw(t.name)} (${list}) SELECT ${join(select, ', ')} FROM unnest(${join(unnest, ', ')}) AS r (${raw(names.join(', '))})${raw(where ? ` WHERE r.${where}` : '')}`;
+}
+
+const QUOTE_OR_BACKSLASH = /["\\]/;
+
+/**
+ * The array as PostgreSQL reads it in text: {"a","b",NULL}. pg writes the same from a JS array,
+ * escaping every element twice over; here an element is escaped only when it holds a quote or a
+ * backslash (none of the usual values do).
+ */
+function arrayLiteral(values: readonly unknown[]): string {
+  let out = '{';
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (i > 0) out += ',';
+    if (v === null || v === undefined) out += 'NULL';
+    else {
+      const s = String(v);
+      out += QUOTE_OR_BACKSLASH.test(s) ? `"${s.replace(/["\\]/g, '\\$&')}"` : `"${s}"`;
+    }
+  }
+  return `${out}}`;
 }

@@ -162,6 +162,7 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
   };
   const st = sqlStatements(POSTGRES, clock);
   const shared = sqlStores(st, exec, (plan) => tx((run) => runPlanAsync(plan, run)));
+  let bulkQueue: Promise<unknown> = Promise.resolve();
 
   return {
     kind: 'postgres',
@@ -172,23 +173,25 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
           await run(new Script('LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE'));
           return runPlanAsync(st.withEvents(st.createFirst(user), events), run);
         }),
-      async insertMany(users, events = []) {
+      insertMany(users, events = []) {
         // One statement per chunk (postgres-bulk.ts), on the bet that no row collides: the rows
         // come checked, so a collision is rare (a sign-up meanwhile). When one does, the chunk is
         // undone and redone skipping collisions. A batch of several chunks is one transaction.
         const now = clock();
-        const parts = chunks(users.map((n) => newUserRecord(n, now)), ROWS_PER_INSERT);
         const about = new Map<string | null, NewEvent[]>();
         for (const e of events) {
           const list = about.get(e.userId);
           if (list) list.push(e);
           else about.set(e.userId, [e]);
         }
-        const insert = async (run: (s: Sql | Script) => Promise<Result>, part: UserRecord[], savepoint: boolean): Promise<string[]> => {
+        const parts = chunks(users.map((n) => newUserRecord(n, now)), ROWS_PER_INSERT).map((part) => {
           const theirs = part.flatMap((u) => about.get(u.id) ?? []);
+          return { part, theirs, statement: bulkInsertStatement(part, theirs, false) };
+        });
+        const insert = async (run: (s: Sql | Script) => Promise<Result>, { part, theirs, statement }: (typeof parts)[number], savepoint: boolean) => {
           if (savepoint) await run(new Script('SAVEPOINT bulk_insert'));
           try {
-            await run(bulkInsertStatement(part, theirs, false));
+            await run(statement);
             return part.map((u) => u.id);
           } catch (e) {
             if (!(e instanceof UniqueViolation) && (e as { code?: unknown }).code !== '23505') throw e;
@@ -196,12 +199,18 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
             return (await run(bulkInsertStatement(part, theirs, true))).rows.map((r) => r.id as string);
           }
         };
-        if (parts.length <= 1) return parts.length === 0 ? [] : insert(exec, parts[0]!, false);
-        return tx(async (run) => {
-          const inserted: string[] = [];
-          for (const part of parts) inserted.push(...(await insert(run, part, true)));
-          return inserted;
+        // Bulk inserts run one at a time, in the order asked: the statements above are built while
+        // the previous one runs, and sent the moment it ends.
+        const done = bulkQueue.then(() => {
+          if (parts.length <= 1) return parts.length === 0 ? [] : insert(exec, parts[0]!, false);
+          return tx(async (run) => {
+            const inserted: string[] = [];
+            for (const part of parts) inserted.push(...(await insert(run, part, true)));
+            return inserted;
+          });
         });
+        bulkQueue = done.catch(() => undefined);
+        return done;
       },
     },
     sessions: {

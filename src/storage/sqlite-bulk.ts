@@ -55,8 +55,8 @@ export interface BulkStep {
 
 export interface BulkWriter {
   /**
-   * Runs the steps in one transaction: true when it committed; false when a step changed another
-   * number of rows than it expected, and the transaction was undone.
+   * Runs the steps in one transaction, after those sent before: true when it committed; false
+   * when a step changed another number of rows than it expected, and the transaction was undone.
    */
   run(steps: BulkStep[]): Promise<boolean>;
   close(): Promise<void>;
@@ -67,33 +67,29 @@ export function sqliteBulkWriter(path: string): BulkWriter {
   const worker = new Worker(WORKER, { eval: true, workerData: { path, driver, pragmas: SQLITE_PRAGMAS } });
   worker.unref(); // idle, it never holds the process open
   let failure: Error | undefined;
-  let pending: { resolve(v: boolean): void; reject(e: unknown): void } | undefined;
-  let queue: Promise<unknown> = Promise.resolve();
+  // The worker takes messages in order, one transaction each, and answers each in that order: a
+  // write sent while another runs starts the moment it ends.
+  const pending: { resolve(v: boolean): void; reject(e: unknown): void }[] = [];
   const fail = (e: Error) => {
     failure = e;
-    pending?.reject(e);
-    pending = undefined;
+    for (const p of pending.splice(0)) p.reject(e);
   };
   worker.on('error', fail);
   worker.on('exit', (code) => fail(new Error(`SQLite bulk writer stopped (exit ${code})`)));
   worker.on('message', (m: { done?: boolean; error?: { message: string; code?: string } }) => {
-    const p = pending;
-    pending = undefined;
-    worker.unref();
+    const p = pending.shift();
+    if (pending.length === 0) worker.unref();
     if (m.error) p?.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
     else p?.resolve(m.done === true);
   });
   return {
     run(steps) {
-      // One write at a time, in order.
-      const result = queue.then(() => new Promise<boolean>((resolve, reject) => {
+      return new Promise<boolean>((resolve, reject) => {
         if (failure) return reject(failure);
-        pending = { resolve, reject };
+        pending.push({ resolve, reject });
         worker.ref();
         worker.postMessage(steps);
-      }));
-      queue = result.catch(() => undefined);
-      return result;
+      });
     },
     async close() {
       worker.removeAllListeners('exit');

@@ -122,14 +122,16 @@ async function runImport(file: string | undefined, o: ImportOptions): Promise<Re
       // Timed from here, the database open and the code loaded: the rows' reading, checking and writing.
       started = Date.now();
       const run = accounts.startImport({ update: o.update === true, dryRun: o.dryRun === true });
-      // One batch is written while the next is read and checked (PostgreSQL answers asynchronously);
-      // writes stay one at a time and in order.
-      let writing: Promise<void> = Promise.resolve();
+      // Batches are read and checked while earlier ones are written: one in the database, the next
+      // handed over already (the storage runs bulk inserts one at a time, in order, and starts the
+      // next the moment one ends). A third waits here until the first is done.
+      const writing: Promise<void>[] = [];
       const flush = async (rows: ImportRow[]) => {
         const prepared = await run.prepare(rows);
-        await writing;
-        writing = run.write(prepared).then(tally);
-        writing.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
+        if (writing.length >= 2) await writing.shift();
+        const written = run.write(prepared).then(tally);
+        written.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
+        writing.push(written);
       };
       let batch: ImportRow[] = [];
       let idColumn: { columns: readonly string[]; at: number } | undefined; // where the id is, for --roles-query
@@ -157,10 +159,10 @@ async function runImport(file: string | undefined, o: ImportOptions): Promise<Re
         }
       }
       if (batch.length > 0) await flush(batch);
-      await writing;
+      for (const w of writing) await w;
     });
     progress.done();
-    // In source order (an unreadable CSV line is reported when the parser skips it, ahead of its batch).
+    // In source order (an unreadable line is reported at once, ahead of the batch it sits in).
     const place = (ref: string) => Number(/\d+/.exec(ref)?.[0] ?? 0);
     report.rejects.sort((a, b) => place(a.row) - place(b.row));
     report.columns_not_imported = [...mapper.unmapped];
