@@ -89,6 +89,7 @@ interface Candidate {
 
 const MAX_LEGACY_ID_LENGTH = 255;
 const NONE: string[] = [];
+const SLICE = 200;
 
 export class UserImport {
   // What earlier rows of this run (kept, updated or created) claimed.
@@ -112,10 +113,13 @@ export class UserImport {
    * remembered here), and the storage runs bulk inserts one at a time, in the order asked.
    */
   async prepare(rows: readonly ImportRow[]): Promise<PreparedBatch> {
-    // Plain loops, no closure per row: a run checks 100,000 rows and more.
+    // Plain loops, no closure per row: a run checks 100,000 rows and more. Every few hundred rows
+    // the event loop is let in: the answer to the batch being written meanwhile is read there, and
+    // the next batch goes to the database only then.
     const outcomes: ImportOutcome[] = new Array(rows.length);
     const candidates: (Candidate | undefined)[] = new Array(rows.length);
     for (let i = 0; i < rows.length; i++) {
+      if (i % SLICE === SLICE - 1) await new Promise((resolve) => setImmediate(resolve));
       const row = rows[i]!;
       const out: ImportOutcome = (outcomes[i] = { ref: row.ref, action: 'rejected' });
       try {

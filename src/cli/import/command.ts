@@ -128,6 +128,7 @@ async function runImport(file: string | undefined, o: ImportOptions): Promise<Re
       const writing: Promise<void>[] = [];
       const flush = async (rows: ImportRow[]) => {
         const prepared = await run.prepare(rows);
+        await breather();
         if (writing.length >= 2) await writing.shift();
         const written = run.write(prepared).then(tally);
         written.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
@@ -152,6 +153,7 @@ async function runImport(file: string | undefined, o: ImportOptions): Promise<Re
             extraRoles = id === null || id === undefined ? [] : source.roles.get(String(id)) ?? [];
           }
           batch.push(mapper.row(item.ref, item.columns, item.values, extraRoles));
+          if (batch.length % BREATHE_EVERY === 0) await breather();
           if (batch.length >= o.batchSize) {
             await flush(batch);
             batch = [];
@@ -172,6 +174,11 @@ async function runImport(file: string | undefined, o: ImportOptions): Promise<Re
     await source.close();
   }
 }
+
+// The database's answer to a batch being written is read by this thread: it is let in between
+// slices of a few hundred rows' work, so that the next batch goes in without waiting for a whole one.
+const BREATHE_EVERY = 200;
+const breather = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** One line, rewritten in place, on a terminal only. */
 class Progress {
