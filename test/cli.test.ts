@@ -165,7 +165,7 @@ describe('warden CLI: users and sessions on a SQLite database', () => {
     assert.deepEqual(
       { ...created.json, id: undefined, created_at: undefined, updated_at: undefined },
       {
-        id: undefined, username: 'alice', email: 'alice@example.com', full_name: 'Alice A', roles: ['admin', 'user'], is_active: true,
+        id: undefined, username: 'alice', email: 'alice@example.com', email_verified: true, full_name: 'Alice A', roles: ['admin', 'user'], is_active: true,
         created_at: undefined, updated_at: undefined, legacy_id: null, password_hash: { format: 'argon2', current: true, usable: true },
       },
     );

@@ -1,7 +1,7 @@
 // `warden import --from` with the built binary, on the two layouts the migration guide covers: a
 // Flask-SQLAlchemy application's SQLite file (integer ids, werkzeug hashes, Flask-Security's
-// roles_users join table) into a SQLite Warden, and a fastapi-users PostgreSQL table (UUID ids, no
-// usernames, is_superuser) into a PostgreSQL Warden. Dry run, run, rerun (nothing changes), rejects
+// roles_users join table and confirmed_at) into a SQLite Warden, and a fastapi-users PostgreSQL
+// table (UUID ids, no usernames, is_superuser, is_verified) into a PostgreSQL Warden. Dry run, run, rerun (nothing changes), rejects
 // row by row, --update; then the imported users sign in over HTTP with their old passwords.
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -50,18 +50,18 @@ describe('import from a Flask-SQLAlchemy SQLite database', () => {
       CREATE TABLE role (id INTEGER NOT NULL PRIMARY KEY, name VARCHAR(80) UNIQUE);
       CREATE TABLE user (
         id INTEGER NOT NULL PRIMARY KEY, username VARCHAR(80) NOT NULL UNIQUE, email VARCHAR(120) NOT NULL UNIQUE,
-        name VARCHAR(120), password_hash VARCHAR(256), active BOOLEAN, created_at DATETIME, last_login DATETIME
+        name VARCHAR(120), password_hash VARCHAR(256), active BOOLEAN, confirmed_at DATETIME, created_at DATETIME, last_login DATETIME
       );
       CREATE TABLE roles_users (user_id INTEGER REFERENCES user (id), role_id INTEGER REFERENCES role (id));
       INSERT INTO role (id, name) VALUES (1, 'admin'), (2, 'user'), (3, 'editor');
     `);
-    const add = db.prepare('INSERT INTO user (id, username, email, name, password_hash, active, created_at, last_login) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)');
-    add.run(1, 'alice', 'alice@example.com', 'Alice Liddell', alice.hash, 1, '2023-01-02 03:04:05.678901');
-    add.run(2, 'bob', 'Bob@Example.com', null, bob.hash, 0, '2023-02-03 04:05:06');
-    add.run(3, 'carol', 'carol@example.com', 'Carol', carol.hash, 1, '2023-03-04 05:06:07');
-    add.run(4, 'x y', 'xy@example.com', null, alice.hash, 1, '2023-04-05 06:07:08'); // not a Warden username
-    add.run(5, 'alice2', 'ALICE@example.com', null, alice.hash, 1, '2023-04-05 06:07:08'); // alice's email, in other case
-    add.run(6, 'eve', 'eve@example.com', null, 'sha1$5f3a$0d4c8f1b6e2a7d9c3b5a1f0e8d7c6b5a4f3e2d1c', 1, '2023-05-06 07:08:09'); // Django's SHA-1
+    const add = db.prepare('INSERT INTO user (id, username, email, name, password_hash, active, confirmed_at, created_at, last_login) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)');
+    add.run(1, 'alice', 'alice@example.com', 'Alice Liddell', alice.hash, 1, '2023-01-02 04:00:00', '2023-01-02 03:04:05.678901');
+    add.run(2, 'bob', 'Bob@Example.com', null, bob.hash, 0, null, '2023-02-03 04:05:06'); // never confirmed his address
+    add.run(3, 'carol', 'carol@example.com', 'Carol', carol.hash, 1, '2023-03-05 00:00:00', '2023-03-04 05:06:07');
+    add.run(4, 'x y', 'xy@example.com', null, alice.hash, 1, null, '2023-04-05 06:07:08'); // not a Warden username
+    add.run(5, 'alice2', 'ALICE@example.com', null, alice.hash, 1, null, '2023-04-05 06:07:08'); // alice's email, in other case
+    add.run(6, 'eve', 'eve@example.com', null, 'sha1$5f3a$0d4c8f1b6e2a7d9c3b5a1f0e8d7c6b5a4f3e2d1c', 1, null, '2023-05-06 07:08:09'); // Django's SHA-1
     db.prepare('INSERT INTO roles_users (user_id, role_id) VALUES (?, ?)').run(1, 1);
     db.prepare('INSERT INTO roles_users (user_id, role_id) VALUES (?, ?)').run(1, 2);
     db.prepare('INSERT INTO roles_users (user_id, role_id) VALUES (?, ?)').run(3, 3);
@@ -97,6 +97,7 @@ describe('import from a Flask-SQLAlchemy SQLite database', () => {
       ['1', 'alice@example.com', 'Alice Liddell', ['admin', 'user'], true, '2023-01-02T03:04:05.678Z'],
     );
     assert.deepEqual([by.bob.email, by.bob.roles, by.bob.is_active], ['bob@example.com', ['user'], false]);
+    assert.deepEqual([by.alice.email_verified, by.bob.email_verified, by.carol.email_verified], [true, false, true], 'from confirmed_at');
     assert.deepEqual(by.carol.roles, ['editor']);
     assert.deepEqual(by.alice.password_hash, { format: 'werkzeug-pbkdf2', current: false, usable: true });
     const stats = await cli(['users', 'stats', '--json']);
@@ -172,12 +173,12 @@ describe('import from a fastapi-users PostgreSQL table', async () => {
         is_active BOOLEAN NOT NULL, is_superuser BOOLEAN NOT NULL, is_verified BOOLEAN NOT NULL
       );
       CREATE TABLE ${legacySchema}.user_role (user_id UUID NOT NULL REFERENCES ${legacySchema}."user" (id), role TEXT NOT NULL)`);
-    const add = `INSERT INTO ${legacySchema}."user" (id, email, hashed_password, is_active, is_superuser, is_verified) VALUES ($1, $2, $3, $4, $5, true)`;
-    await admin.query(add, [ids[0], 'root@corp.example', bcrypt.hash, true, true]);
-    await admin.query(add, [ids[1], 'ann.smith@corp.example', argon.hash, true, false]);
-    await admin.query(add, [ids[2], 'ann.smith@other.example', bcrypt.hash, false, false]); // same local part as ids[1]
-    await admin.query(add, [ids[3], 'nobody at corp', bcrypt.hash, true, false]);
-    await admin.query(add, [ids[4], 'plain@corp.example', 'hunter2', true, false]);
+    const add = `INSERT INTO ${legacySchema}."user" (id, email, hashed_password, is_active, is_superuser, is_verified) VALUES ($1, $2, $3, $4, $5, $6)`;
+    await admin.query(add, [ids[0], 'root@corp.example', bcrypt.hash, true, true, true]);
+    await admin.query(add, [ids[1], 'ann.smith@corp.example', argon.hash, true, false, false]);
+    await admin.query(add, [ids[2], 'ann.smith@other.example', bcrypt.hash, false, false, true]); // same local part as ids[1]
+    await admin.query(add, [ids[3], 'nobody at corp', bcrypt.hash, true, false, true]);
+    await admin.query(add, [ids[4], 'plain@corp.example', 'hunter2', true, false, true]);
     await admin.query(`INSERT INTO ${legacySchema}.user_role (user_id, role) VALUES ($1, 'billing'), ($2, 'support')`, [ids[0], ids[1]]);
   });
   after(async () => {
@@ -200,13 +201,14 @@ describe('import from a fastapi-users PostgreSQL table', async () => {
       [`row 4 (id ${ids[3]})`]: 'email: must be a valid email address',
       [`row 5 (id ${ids[4]})`]: 'password_hash: not a password hash Warden can verify (unsupported: not a recognised password hash format)',
     });
-    assert.deepEqual(r.columns_not_imported, ['is_verified']);
+    assert.deepEqual(r.columns_not_imported, []);
     const users = (await cli(['users', 'list', '--all', '--json'])).json as Record<string, any>[];
     const by = Object.fromEntries(users.map((u) => [u.id, u]));
     assert.deepEqual([by[ids[0]!].username, by[ids[0]!].roles, by[ids[0]!].legacy_id], ['root', ['billing', 'admin'], null]);
     assert.deepEqual([by[ids[1]!].username, by[ids[1]!].roles], ['ann.smith', ['support']]);
     assert.match(by[ids[2]!].username, /^ann\.smith-[0-9a-f]{6}$/);
     assert.deepEqual([by[ids[2]!].roles, by[ids[2]!].is_active], [['user'], false]);
+    assert.deepEqual([ids[0], ids[1], ids[2]].map((id) => by[id!].email_verified), [true, false, true], 'from is_verified');
 
     const again = report(await cli(importArgs));
     assert.deepEqual([again.created, again.updated, again.unchanged, again.rejected], [0, 0, 3, 2]);
@@ -237,10 +239,10 @@ describe('import from files', () => {
 
   it('CSV: plain passwords are hashed with argon2id; a malformed line is a reject of its own', async () => {
     writeFileSync(join(dir, 'users.csv'), [
-      'id,username,email,password,full_name,roles,is_active,created_at',
-      `${randomUUID()},fay,fay@example.com,fay-password-1,"Fay, F.","admin,user",true,2020-01-01T00:00:00Z`,
-      '2,gus,gus@example.com,short,,,,',
-      '3,"hal,hal@example.com,hal-password-1,,,,',
+      'id,username,email,password,full_name,roles,is_active,email_verified,created_at',
+      `${randomUUID()},fay,fay@example.com,fay-password-1,"Fay, F.","admin,user",true,true,2020-01-01T00:00:00Z`,
+      '2,gus,gus@example.com,short,,,,,',
+      '3,"hal,hal@example.com,hal-password-1,,,,,',
     ].join('\n'));
     const r = report(await cli(['import', 'users.csv', '--json']));
     assert.deepEqual([r.rows, r.created, r.rejected], [3, 1, 2]);
@@ -248,7 +250,7 @@ describe('import from files', () => {
     assert.deepEqual(r.rejects.map((x: { row: string }) => x.row), ['line 3', 'line 4'], 'in source order');
     assert.match(reasons(r)['line 4'] ?? '', /^not a CSV row/);
     const fay = (await cli(['users', 'show', 'fay', '--json'])).json;
-    assert.deepEqual([fay.full_name, fay.roles, fay.password_hash.current], ['Fay, F.', ['admin', 'user'], true]);
+    assert.deepEqual([fay.full_name, fay.roles, fay.email_verified, fay.password_hash.current], ['Fay, F.', ['admin', 'user'], true, true]);
   });
 
   it('JSON Lines: each line an object; a line that is not one is rejected', async () => {

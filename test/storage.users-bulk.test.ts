@@ -1,10 +1,12 @@
 // What bulk import and rehash-on-sign-in ask of every storage adapter (memory, SQLite,
 // PostgreSQL): the legacy id column, the compare-and-set of the password hash, lookups by any key,
-// and batch inserts in one transaction that skip rows colliding with stored users.
+// and batch inserts in one transaction, with the events of the users inserted, that skip rows
+// colliding with stored users.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
-import type { NewUser, Storage } from '../src/storage/index.js';
+import { uuidv7 } from '../src/events/ids.js';
+import type { NewEvent, NewUser, Storage } from '../src/storage/index.js';
 import { storageFactories, type StorageFactory } from './helpers/storage.js';
 
 const T = 1_700_000_000_000;
@@ -18,6 +20,13 @@ function user(over: Partial<NewUser> = {}): NewUser {
     roles: ['user'], isActive: true, passwordHash: OLD, createdAt: T + n, ...over,
   };
 }
+
+/** A user.imported event about `userId`, delivered to these webhook endpoints. */
+function imported(userId: string, deliverTo: string[] = []): NewEvent {
+  return { id: uuidv7(T), time: T, type: 'user.imported', outcome: 'success', actorId: null, userId, sessionId: null, ip: null, userAgent: null, details: { action: 'created' }, deliverTo };
+}
+
+const stored_ = ({ deliverTo: _, ...e }: NewEvent) => e;
 
 function bulk(f: StorageFactory): void {
   let s: Storage;
@@ -99,6 +108,38 @@ function bulk(f: StorageFactory): void {
     ]);
     assert.deepEqual([...ids].sort(), [ok1.id, ok2.id].sort());
     assert.equal(await s.users.count(), 3);
+  });
+
+  it('insertMany writes the events of the users it inserts, with their deliveries, in its transaction; not those of users it skips', async () => {
+    const stored = await s.users.create(user());
+    const batch = [user(), user({ email: stored.email }), user()];
+    const events = batch.map((u, i) => imported(u.id, i === 0 ? ['https://hooks.example/a', 'https://hooks.example/b'] : []));
+    const ids = await s.users.insertMany(batch, [...events, imported(randomUUID())]);
+    assert.deepEqual([...ids].sort(), [batch[0]!.id, batch[2]!.id].sort());
+    const written = await s.events.list({ limit: 10, types: ['user.imported'] });
+    assert.deepEqual(written.map((e) => e.id).sort(), [events[0]!.id, events[2]!.id].sort(), 'the skipped user\'s and the stranger\'s events are not written');
+    assert.deepEqual(written.find((e) => e.id === events[0]!.id), stored_(events[0]!));
+    const deliveries = await s.deliveries.list({ limit: 10 });
+    assert.deepEqual(deliveries.map((d) => [d.eventId, d.endpoint, d.state]).sort(), [
+      [events[0]!.id, 'https://hooks.example/a', 'pending'], [events[0]!.id, 'https://hooks.example/b', 'pending'],
+    ]);
+  });
+
+  it('insertMany writes the events of a batch of several statements\' worth of users', async () => {
+    const batch = Array.from({ length: 2345 }, () => user());
+    await s.users.insertMany(batch, batch.map((u) => imported(u.id)));
+    assert.equal((await s.users.list({ limit: 1, offset: 0 })).total, 2345);
+    const mine = await s.events.list({ limit: 5, userId: batch[2222]!.id });
+    assert.deepEqual(mine.map((e) => e.type), ['user.imported']);
+  });
+
+  it('insertMany is one transaction with its events: an event the database refuses leaves no user of the batch', async () => {
+    const a = user();
+    const b = user();
+    const twice = imported(a.id);
+    await assert.rejects(s.users.insertMany([a, b], [twice, { ...imported(b.id), id: twice.id }]));
+    assert.equal(await s.users.count(), 0);
+    assert.deepEqual(await s.events.list({ limit: 10 }), []);
   });
 
   it('insertMany is one transaction: a row the database refuses leaves none of the batch', { skip: f.name === 'memory' && 'no column constraints' }, async () => {

@@ -12,6 +12,12 @@ const TRUE = new Set(['true', 't', '1', 'yes', 'y', 'on']);
 const FALSE = new Set(['false', 'f', '0', 'no', 'n', 'off']);
 
 export function booleanValue(v: unknown, field: string): boolean {
+  const b = readBoolean(v);
+  if (b === undefined) throw invalid(field, 'must be true or false (or 1/0, t/f, yes/no)');
+  return b;
+}
+
+function readBoolean(v: unknown): boolean | undefined {
   if (typeof v === 'boolean') return v;
   if (v === 0 || v === 1) return v === 1;
   if (typeof v === 'string') {
@@ -19,7 +25,18 @@ export function booleanValue(v: unknown, field: string): boolean {
     if (TRUE.has(s)) return true;
     if (FALSE.has(s)) return false;
   }
-  throw invalid(field, 'must be true or false (or 1/0, t/f, yes/no)');
+  return undefined;
+}
+
+/**
+ * Whether the address was verified: true or false as booleanValue reads them, or the date and time
+ * it was (Flask-Security's confirmed_at, Flask-User's email_confirmed_at), which says yes.
+ */
+export function verifiedValue(v: unknown, field: string): boolean {
+  const b = readBoolean(v);
+  if (b !== undefined) return b;
+  if (v instanceof Date || (typeof v === 'string' && DATE_TIME.test(v.trim()))) return timeValue(v, field) >= 0;
+  throw invalid(field, 'must be true or false (or 1/0, t/f, yes/no), or the date it was verified');
 }
 
 /** Text of a string or a number (an integer id); anything else is refused. */

@@ -8,7 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { WardenError } from '@warden/toolkit';
 import type { Revoker } from '../revocation/revoker.js';
 import { UniqueViolation, type NewUser, type Storage, type UserPatch, type UserRecord } from '../storage/types.js';
-import { booleanValue, isBlank, rolesValue, textValue, timeValue } from './import-values.js';
+import { booleanValue, isBlank, rolesValue, textValue, timeValue, verifiedValue } from './import-values.js';
 import type { PasswordHasher } from './password-hasher.js';
 import type { Retention } from './retention.js';
 import type { EventLog } from '../events/log.js';
@@ -84,6 +84,7 @@ interface Candidate {
   fullName: string | null;
   roles: string[];
   isActive: boolean;
+  emailVerified: boolean | undefined; // undefined: the row does not say
   createdAt: number | undefined;
 }
 
@@ -177,7 +178,7 @@ export class UserImport {
       const username = this.pickUsername(c, existing, undefined);
       const user: NewUser = {
         id: c.id ?? randomUUID(), legacyId: c.legacyId ?? null, username, email: c.email, fullName: c.fullName,
-        roles: c.roles, isActive: c.isActive, passwordHash: c.passwordHash ?? '', createdAt: c.createdAt,
+        roles: c.roles, isActive: c.isActive, emailVerified: c.emailVerified ?? false, passwordHash: c.passwordHash ?? '', createdAt: c.createdAt,
       };
       out.id = user.id;
       out.action = 'created';
@@ -257,6 +258,7 @@ export class UserImport {
       fullName: isBlank(f.full_name) ? null : validateFullName(textValue(f.full_name, 'full_name')),
       roles: roles.length > 0 ? roles : [...this.d.defaultRoles],
       isActive: isBlank(f.is_active) ? true : booleanValue(f.is_active, 'is_active'),
+      emailVerified: isBlank(f.email_verified) ? undefined : verifiedValue(f.email_verified, 'email_verified'),
       createdAt: isBlank(f.created_at) ? undefined : timeValue(f.created_at, 'created_at'),
     };
   }
@@ -309,6 +311,10 @@ export class UserImport {
     if (c.fullName !== u.fullName) patch.fullName = c.fullName;
     if (!sameSet(c.roles, u.roles)) patch.roles = c.roles;
     if (c.isActive !== u.isActive) patch.isActive = c.isActive;
+    // As an administrator's change of address: the new one is not verified unless the row says so.
+    // A row that does not say leaves the stored flag as it is.
+    const verified = c.emailVerified ?? (patch.email !== undefined ? false : undefined);
+    if (verified !== undefined && verified !== u.emailVerified) patch.emailVerified = verified;
     if (c.passwordHash !== undefined && c.passwordHash !== u.passwordHash) patch.passwordHash = c.passwordHash;
     return patch;
   }

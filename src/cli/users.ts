@@ -26,7 +26,7 @@ async function userView(u: UserRecord) {
   const { describeStoredHash } = await import('../accounts/stored-hash.js');
   const hash = describeStoredHash(u.passwordHash);
   return {
-    id: u.id, username: u.username, email: u.email, full_name: u.fullName, roles: u.roles, is_active: u.isActive,
+    id: u.id, username: u.username, email: u.email, email_verified: u.emailVerified, full_name: u.fullName, roles: u.roles, is_active: u.isActive,
     created_at: iso(u.createdAt), updated_at: iso(u.updatedAt), legacy_id: u.legacyId,
     password_hash: { format: hash.format, current: hash.current, usable: hash.usable, ...(hash.problem ? { problem: hash.problem } : {}) },
   };
@@ -37,7 +37,7 @@ const hashLabel = (h: UserView['password_hash']) => (h.current ? 'argon2id' : h.
 
 function showUser(v: UserView): string {
   return [
-    `id:            ${v.id}`, `username:      ${v.username}`, `email:         ${v.email}`, `full name:     ${v.full_name ?? ''}`,
+    `id:            ${v.id}`, `username:      ${v.username}`, `email:         ${v.email}${v.email_verified ? ' (verified)' : ''}`, `full name:     ${v.full_name ?? ''}`,
     `roles:         ${v.roles.join(', ')}`, `active:        ${v.is_active ? 'yes' : 'no'}`, `created:       ${v.created_at}`,
     `updated:       ${v.updated_at}`, ...(v.legacy_id !== null ? [`legacy id:     ${v.legacy_id}`] : []),
     `password hash: ${hashLabel(v.password_hash)}${v.password_hash.problem ? `: ${v.password_hash.problem}` : ''}`,

@@ -20,19 +20,20 @@ export function bulkInsertStatement(users: readonly UserRecord[], events: readon
   const skip = skipCollisions;
   const ctes = [sql`u AS (${insertFrom(USERS, users, undefined)}${raw(skip ? ' ON CONFLICT DO NOTHING RETURNING id' : '')})`];
   if (rows.events.length > 0) {
-    ctes.push(sql`e AS (${insertFrom(EVENTS, rows.events, skip ? 'user_id IN (SELECT id FROM u)' : undefined)}${raw(skip ? ' RETURNING id' : '')})`);
+    ctes.push(sql`e AS (${insertFrom(EVENTS, rows.events, skip ? { column: 'user_id', in: 'SELECT id FROM u' } : undefined)}${raw(skip ? ' RETURNING id' : '')})`);
   }
-  if (rows.deliveries.length > 0) ctes.push(sql`w AS (${insertFrom(DELIVERIES, rows.deliveries, skip ? 'event_id IN (SELECT id FROM e)' : undefined)})`);
+  if (rows.deliveries.length > 0) ctes.push(sql`w AS (${insertFrom(DELIVERIES, rows.deliveries, skip ? { column: 'event_id', in: 'SELECT id FROM e' } : undefined)})`);
   // Data-modifying CTEs run to completion whether or not the query reads them.
   return sql`WITH ${join(ctes, ', ')} SELECT ${raw(skip ? 'id FROM u' : '1')}`;
 }
 
 /**
- * INSERT INTO t (…) SELECT … FROM unnest($1::text[], …) AS r (…) [WHERE r.<where>]. A column that
- * holds the same value on every row (an event's type, a null) is sent once, as a plain parameter:
- * fewer arrays to write out and for PostgreSQL to read. The first column (the key) is always an array.
+ * INSERT INTO t (…) SELECT … FROM unnest($1::text[], …) AS r (…) [WHERE r.<column> IN (…)]. A
+ * column that holds the same value on every row (an event's type, a null) is sent once, as a plain
+ * parameter: fewer arrays to write out and for PostgreSQL to read. The first column (the key) and
+ * the one filtered on stay arrays.
  */
-function insertFrom<R>(t: Table<R>, records: readonly R[], where: string | undefined): Sql {
+function insertFrom<R>(t: Table<R>, records: readonly R[], where: { column: string; in: string } | undefined): Sql {
   const columns = insertColumns(t);
   const arrays: unknown[][] = columns.map(() => []);
   for (const r of records) insertValues(POSTGRES, t, r).forEach((v, i) => arrays[i]!.push(v));
@@ -42,7 +43,7 @@ function insertFrom<R>(t: Table<R>, records: readonly R[], where: string | undef
   columns.forEach((c, i) => {
     const a = arrays[i]!;
     const type = ARRAY_OF[c.kind];
-    if (i > 0 && a.every((v) => v === a[0])) {
+    if (i > 0 && c.name !== where?.column && a.every((v) => v === a[0])) {
       select.push(sql`${a[0]}::${raw(type.slice(0, -2))}`);
       return;
     }
@@ -51,7 +52,7 @@ function insertFrom<R>(t: Table<R>, records: readonly R[], where: string | undef
     names.push(c.name);
   });
   const list = raw(columns.map((c) => c.name).join(', '));
-  return sql`INSERT INTO ${raw(t.name)} (${list}) SELECT ${join(select, ', ')} FROM unnest(${join(unnest, ', ')}) AS r (${raw(names.join(', '))})${raw(where ? ` WHERE r.${where}` : '')}`;
+  return sql`INSERT INTO ${raw(t.name)} (${list}) SELECT ${join(select, ', ')} FROM unnest(${join(unnest, ', ')}) AS r (${raw(names.join(', '))})${raw(where ? ` WHERE r.${where.column} IN (${where.in})` : '')}`;
 }
 
 const QUOTE_OR_BACKSLASH = /["\\]/;

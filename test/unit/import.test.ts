@@ -56,6 +56,7 @@ describe('import: rows', () => {
       [{ username: 'row10', email: 'x10@example.com', password_hash: WERKZEUG, is_active: 'maybe' }, /^is_active: must be true or false/],
       [{ username: 'row11', email: 'x11@example.com', password_hash: WERKZEUG, created_at: 'yesterday' }, /^created_at: must be a date/],
       [{ id: 'x'.repeat(256), username: 'row12', email: 'x12@example.com', password_hash: WERKZEUG }, /^id: must be at most 255/],
+      [{ username: 'row13', email: 'x13@example.com', password_hash: WERKZEUG, email_verified: 'soon' }, /^email_verified: must be true or false .*or the date it was verified$/],
     ];
     const out = await run(f).batch(cases.map(([fields]) => row(fields)));
     cases.forEach(([, reason], i) => {
@@ -84,6 +85,56 @@ describe('import: rows', () => {
     assert.equal((await f.storage.users.findByLogin('jane@one.example'))!.username, usernamesFromEmail('jane@one.example')[1]);
     assert.match(usernamesFromEmail('jane@one.example')[1]!, /^jane-[0-9a-f]{6}$/);
     assert.equal((await f.storage.users.findByLogin('jo+x@two.example'))!.username, 'jo_x');
+  });
+});
+
+describe('import: email_verified', () => {
+  it('a verified address stays verified: true/false in any spelling, or the date it was; absent, blank or null is not verified', async () => {
+    const f = accountsFixture();
+    const cases: [unknown, boolean][] = [
+      [true, true], ['yes', true], [1, true], ['t', true], ['2021-05-06 07:08:09', true], [new Date('2021-05-06T07:08:09Z'), true],
+      [false, false], ['false', false], [0, false], [undefined, false], ['', false], [null, false],
+    ];
+    const out = await run(f).batch(cases.map(([v], i) => row({ username: `ver${i}`, email: `ver${i}@example.com`, password_hash: WERKZEUG, email_verified: v })));
+    assert.deepEqual(out.map((o) => o.action), cases.map(() => 'created'));
+    for (const [i, [v, verified]] of cases.entries()) {
+      assert.equal((await f.storage.users.findByLogin(`ver${i}`))!.emailVerified, verified, `email_verified ${String(v)}`);
+    }
+  });
+
+  it('--update: the row\'s flag overwrites the stored one; a row that does not say leaves it; a new address is unverified unless the row says', async () => {
+    const f = accountsFixture();
+    const base = { id: 20, username: 'uma', email: 'uma@example.com', password_hash: WERKZEUG };
+    await run(f).batch([row({ ...base, email_verified: true })]);
+    const uma = () => f.storage.users.findByLogin('uma').then((u) => u!.emailVerified);
+    assert.equal(await uma(), true);
+    assert.equal((await run(f, { update: true }).batch([row(base)]))[0]!.action, 'unchanged', 'a row without the field changes nothing');
+    assert.equal(await uma(), true);
+    assert.equal((await run(f, { update: true }).batch([row({ ...base, email_verified: 'no' })]))[0]!.action, 'updated');
+    assert.equal(await uma(), false);
+    await run(f, { update: true }).batch([row({ ...base, email_verified: 'yes' })]);
+    await run(f, { update: true }).batch([row({ ...base, email: 'uma@example.org' })]);
+    assert.equal(await uma(), false, 'a changed address is not verified');
+    await run(f, { update: true }).batch([row({ ...base, email: 'uma@example.net', email_verified: true })]);
+    assert.equal(await uma(), true, 'unless the row says it is');
+  });
+});
+
+describe('import: events', () => {
+  it('one user.imported per user created, written with it; none for a row the insert had to skip', async () => {
+    let before: (() => Promise<unknown>) | undefined;
+    const f = accountsFixture({
+      wrapStorage: (s) => ({ ...s, users: { ...s.users, insertMany: async (users, events) => (await before?.(), s.users.insertMany(users, events)) } }),
+    });
+    before = () => f.addUser('nina'); // signs up between the import's lookup and its insert
+    const out = await run(f).batch([
+      row({ username: 'nina', email: 'nina@example.com', password_hash: WERKZEUG }),
+      row({ username: 'otto', email: 'otto@example.com', password_hash: WERKZEUG }),
+    ]);
+    assert.deepEqual(out.map((o) => o.action), ['rejected', 'created']);
+    assert.match(out[0]!.reason!, /collides with a user stored meanwhile/);
+    const events = await f.storage.events.list({ limit: 10, types: ['user.imported'] });
+    assert.deepEqual(events.map((e) => [e.userId, e.details]), [[out[1]!.id, { action: 'created' }]]);
   });
 });
 

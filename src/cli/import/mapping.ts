@@ -1,8 +1,9 @@
 // Which column of the old users table (or of the file) feeds which Warden field. By default a
 // column named like a field feeds it, and the names the usual layouts use are recognised:
-//   fastapi-users (SQLAlchemy)  hashed_password
+//   fastapi-users (SQLAlchemy)  hashed_password, is_verified
 //   Django auth_user            password (a hash), date_joined, first_name + last_name
-//   Flask-Security              active
+//   Flask-Security              active, confirmed_at
+//   Flask-User                  email_confirmed_at
 //   Flask-SQLAlchemy apps       password or password_hash (a hash), name
 // In a file, "password" is a plain password (hashed with argon2id on import); in a database it is
 // the stored hash. `--map column=field,…` overrides: a field, `role:NAME` (the role when the column
@@ -16,12 +17,14 @@ export type Target = { field: ImportField } | { role: string } | 'skip';
 
 export type SourceKind = 'file' | 'database';
 
+const COMMON: Record<string, ImportField> = {
+  hashed_password: 'password_hash', active: 'is_active', date_joined: 'created_at', first_name: 'full_name', last_name: 'full_name', name: 'full_name',
+  is_verified: 'email_verified', confirmed_at: 'email_verified', email_confirmed_at: 'email_verified',
+};
+
 const ALIASES: Record<SourceKind, Record<string, ImportField>> = {
-  file: { hashed_password: 'password_hash', active: 'is_active', date_joined: 'created_at', first_name: 'full_name', last_name: 'full_name', name: 'full_name' },
-  database: {
-    password: 'password_hash', hashed_password: 'password_hash', active: 'is_active', date_joined: 'created_at',
-    first_name: 'full_name', last_name: 'full_name', name: 'full_name',
-  },
+  file: COMMON,
+  database: { ...COMMON, password: 'password_hash' },
 };
 
 const ROLE = /^role:([A-Za-z0-9_:.-]{1,64})$/;
