@@ -3,6 +3,9 @@
 //   <DATABASE_URL> <records.json> <batch>   the same user rows `warden import` writes, already made
 //       (UUIDs, folded usernames, JSON roles), inserted by a plain batched INSERT; timed from the
 //       first INSERT to the last COMMIT.
+//   <DATABASE_URL> <records.json> <batch> set   (reference) the same, each batch as one set-based
+//       statement, the shapes the import itself uses: SQLite one multi-row VALUES, PostgreSQL
+//       unnest() of one array per column.
 //   <DATABASE_URL> <file.csv> <batch>       a naive loader (reference): the same CSV read with
 //       csv-parse and each row inserted as it is, no check; timed from opening the file.
 //   node --conditions=source --import tsx bench/import-baseline.ts ...
@@ -13,10 +16,13 @@ import { parse } from 'csv-parse';
 import pg from 'pg';
 import { parseDatabaseUrl } from '../src/storage/database-url.js';
 
-const [url, file, batchArg] = process.argv.slice(2) as [string, string, string];
+const [url, file, batchArg, shape] = process.argv.slice(2) as [string, string, string, string | undefined];
+const set = shape === 'set';
 const batch = Number(batchArg);
 const target = parseDatabaseUrl(url);
-const COLUMNS = ['id', 'username', 'email', 'full_name', 'roles', 'is_active', 'password_hash', 'legacy_id', 'created_at', 'updated_at', 'username_lower'];
+// Every column the import writes (email_verified too: the database would default it, the import sends it).
+const COLUMNS = ['id', 'username', 'email', 'full_name', 'roles', 'is_active', 'password_hash', 'legacy_id', 'created_at', 'updated_at', 'username_lower', 'email_verified'];
+const PG_TYPES = ['text', 'text', 'text', 'text', 'jsonb', 'boolean', 'text', 'text', 'bigint', 'bigint', 'text', 'boolean'];
 const started = process.hrtime.bigint();
 
 /** The rows: from the prepared JSON, or read from the CSV now (the naive loader). */
@@ -30,7 +36,7 @@ async function* source(): AsyncGenerator<unknown[][]> {
   for await (const r of createReadStream(file).pipe(parse({ columns: true })) as AsyncIterable<Record<string, string>>) {
     const at = Date.parse(r.created_at!);
     const active = r.is_active === 'true';
-    part.push([randomUUID(), r.username, r.email, r.full_name, JSON.stringify([r.roles]), target.kind === 'sqlite' ? Number(active) : active, r.password_hash, r.id, at, at, r.username!.toLowerCase()]);
+    part.push([randomUUID(), r.username, r.email, r.full_name, JSON.stringify([r.roles]), target.kind === 'sqlite' ? Number(active) : active, r.password_hash, r.id, at, at, r.username!.toLowerCase(), target.kind === 'sqlite' ? 0 : false]);
     if (part.length === batch) (yield part, (part = []));
   }
   if (part.length > 0) yield part;
@@ -47,9 +53,16 @@ if (target.kind === 'sqlite') {
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
   db.pragma('synchronous = FULL');
-  const insert = db.prepare(`INSERT INTO users (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`);
+  const row = `(${COLUMNS.map(() => '?').join(', ')})`;
+  const insert = db.prepare(`INSERT INTO users (${COLUMNS.join(', ')}) VALUES ${row}`);
+  const multi = new Map<number, Database.Statement>(); // by row count
   const insertBatch = db.transaction((part: unknown[][]) => {
-    for (const r of part) insert.run(...r);
+    if (!set) for (const r of part) insert.run(...r);
+    else {
+      let stmt = multi.get(part.length);
+      if (!stmt) multi.set(part.length, (stmt = db.prepare(`INSERT INTO users (${COLUMNS.join(', ')}) VALUES ${part.map(() => row).join(', ')}`)));
+      stmt.run(part.flat());
+    }
   });
   for await (const part of source()) {
     t0 ??= file.endsWith('.csv') ? started : process.hrtime.bigint();
@@ -63,9 +76,14 @@ if (target.kind === 'sqlite') {
   await client.connect();
   for await (const part of source()) {
     t0 ??= file.endsWith('.csv') ? started : process.hrtime.bigint();
-    const values = part.map((_, r) => `(${COLUMNS.map((__, c) => `$${r * COLUMNS.length + c + 1}`).join(', ')})`).join(', ');
     await client.query('BEGIN');
-    await client.query(`INSERT INTO users (${COLUMNS.join(', ')}) VALUES ${values}`, part.flat());
+    if (!set) {
+      const values = part.map((_, r) => `(${COLUMNS.map((__, c) => `$${r * COLUMNS.length + c + 1}`).join(', ')})`).join(', ');
+      await client.query(`INSERT INTO users (${COLUMNS.join(', ')}) VALUES ${values}`, part.flat());
+    } else {
+      const arrays = COLUMNS.map((_, c) => `$${c + 1}::${PG_TYPES[c]}[]`).join(', ');
+      await client.query(`INSERT INTO users (${COLUMNS.join(', ')}) SELECT * FROM unnest(${arrays})`, COLUMNS.map((_, c) => part.map((r) => r[c])));
+    }
     await client.query('COMMIT');
     rows += part.length;
   }
