@@ -563,6 +563,26 @@ function conformance(f: StorageFactory): void {
       assert.deepEqual(byKey.u2, { kind: 'user', key: 'u2', value: '1700000100.001', expiresAt: T + 10 });
     });
 
+    it('listLive pages in (kind, key) order: every live record once, none expired, across kinds', async () => {
+      const keys = ['a', 'b', 'c', 'd', 'e'];
+      for (const kind of ['jti', 'sid', 'user'] as const) {
+        for (const key of keys) await s.revocations.add({ kind, key, value: kind === 'user' ? '1700000000' : '', expiresAt: T + 10 });
+      }
+      await s.revocations.add({ kind: 'sid', key: 'bb', value: '', expiresAt: T - 1 });
+      const seen: string[] = [];
+      let after: { kind: 'jti' | 'sid' | 'user' | 'roles'; key: string } | null = null;
+      for (let pages = 0; ; pages++) {
+        assert.ok(pages < 10, 'paging ends');
+        const page = await s.revocations.listLive(T, { after, limit: 4 });
+        assert.ok(page.length <= 4);
+        seen.push(...page.map((r) => `${r.kind}:${r.key}`));
+        if (page.length < 4) break;
+        after = { kind: page[3]!.kind, key: page[3]!.key };
+      }
+      assert.deepEqual(seen, ['jti', 'sid', 'user'].flatMap((k) => keys.map((key) => `${k}:${key}`)));
+      assert.equal((await s.revocations.listLive(T)).length, 15, 'without a page: all of them');
+    });
+
     it('listLive leaves out facts expired at now; purge deletes exactly those', async () => {
       await s.revocations.add({ kind: 'jti', key: 'gone', value: '', expiresAt: T - 1 });
       await s.revocations.add({ kind: 'sid', key: 'edge', value: '', expiresAt: T });

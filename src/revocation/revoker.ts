@@ -7,11 +7,13 @@ import type { BusStatus, RevocationBus } from './bus.js';
 import type { RevocationIndex } from './index.js';
 import { RevocationPoller } from './poller.js';
 import {
-  jtiRevocation, roleOverride, sessionRevocation, userRevocation, type RevocationRecord, type RevocationStore,
+  jtiRevocation, roleOverride, sessionRevocation, userRevocation, type LivePage, type RevocationRecord, type RevocationStore,
 } from './records.js';
 
 /** Records kept for a later broadcast while the bus is down; past this, peers rely on their reloads. */
 const MAX_UNSENT = 10_000;
+/** Live records per query when (re)loading the index. */
+const RELOAD_PAGE = 10_000;
 
 export interface RevokerOptions {
   /** While the bus is down, how often the store is read for new records, in ms (default 500). */
@@ -61,8 +63,16 @@ export class Revoker {
     this.sweepTimer.unref();
   }
 
+  /** Applies every live record, a page at a time: each query stays short and the rows are not all held at once. */
   async reload(): Promise<void> {
-    for (const r of await this.store.listLive(this.clock())) this.index.apply(r);
+    const now = this.clock();
+    for (let after: LivePage['after'] = null; ;) {
+      const page = await this.store.listLive(now, { after, limit: RELOAD_PAGE });
+      for (const r of page) this.index.apply(r);
+      if (page.length < RELOAD_PAGE) return;
+      const last = page[page.length - 1]!;
+      after = { kind: last.kind, key: last.key };
+    }
   }
 
   /** One token is refused until `until` (epoch ms). */

@@ -283,11 +283,12 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
         const value = prev !== undefined && r.kind === 'user' && Number(r.value) < Number(prev.value) ? prev.value : r.value;
         revocations.set(k, { ...r, value, expiresAt: Math.max(r.expiresAt, prev?.expiresAt ?? r.expiresAt), recordedAt: clock() });
       },
-      async listLive(now) {
-        return [...revocations.values()]
-          .filter((r) => r.expiresAt > now)
-          .sort((a, b) => (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-          .map(record);
+      async listLive(now, page) {
+        const order = (a: { kind: string; key: string }, b: { kind: string; key: string }) =>
+          a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+        const after = page?.after;
+        const live = [...revocations.values()].filter((r) => r.expiresAt > now && (!after || order(r, after) > 0)).sort(order);
+        return (page ? live.slice(0, page.limit) : live).map(record);
       },
       async listRecordedSince(since) {
         return [...revocations.values()].filter((r) => r.recordedAt >= since).map(record);

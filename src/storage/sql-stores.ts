@@ -333,9 +333,11 @@ export function sqlStores(
               expires_at = ${raw(d.greatest)}(revocations.expires_at, excluded.expires_at),
               recorded_at = excluded.recorded_at`);
       },
-      async listLive(now) {
-        const live = await rows(sql`
-          SELECT * FROM revocations WHERE expires_at > ${now} ORDER BY ${raw(d.ddl.binary('kind'))}, ${raw(d.ddl.binary('key'))}`);
+      async listLive(now, page) {
+        // Ordered as the primary key (kind, key) is, in its own collation, so each page is a walk of that index.
+        const after = page?.after ? sql` AND (kind, key) > (${page.after.kind}, ${page.after.key})` : sql``;
+        const limit = page ? sql` LIMIT ${page.limit}` : sql``;
+        const live = await rows(sql`SELECT * FROM revocations WHERE expires_at > ${now}${after} ORDER BY kind, key${limit}`);
         return live.map(st.revocation);
       },
       async listRecordedSince(since) {
