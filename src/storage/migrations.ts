@@ -34,9 +34,16 @@ function both(version: number, name: string, text: (t: Ddl) => string): Migratio
  */
 export const INDEXED_HASH_PREFIX = '$argon2id$v=19$m=19456,t=2,p=1$';
 
-/** True when the hash in `column` was made with today's settings: the words migration 10's indexes and users.list share. */
-export function currentHash(column: string): string {
-  return `substr(${column}, 1, ${INDEXED_HASH_PREFIX.length}) = '${INDEXED_HASH_PREFIX}'`;
+/**
+ * True when the hash in `column` was made with today's settings: the words migration 10's indexes
+ * and users.list share. SQLite: a comparison of its first characters (its LIKE ignores case).
+ * PostgreSQL: LIKE with the prefix, whose share of the users the planner estimates from the
+ * column's statistics (it has none for an expression such as substr()).
+ */
+export function currentHash(dialect: 'sqlite' | 'postgres', column: string): string {
+  return dialect === 'sqlite'
+    ? `substr(${column}, 1, ${INDEXED_HASH_PREFIX.length}) = '${INDEXED_HASH_PREFIX}'`
+    : `${column} LIKE '${INDEXED_HASH_PREFIX.replace(/[\\%_]/g, (c) => `\\${c}`)}%'`;
 }
 
 /** The roles a users row counts under in users_filter_counts (SQLite): every user's ('') and each of its own. */
@@ -45,14 +52,14 @@ const sqliteCountRoles = (row: string) => `SELECT '' AS role UNION SELECT value 
 /** Counts the users row `row` ('new' in a trigger) in users_filter_counts (SQLite). */
 function sqliteCountsAdd(row: string): string {
   return `INSERT INTO users_filter_counts (role, is_active, email_verified, current_hash, n)
-          SELECT role, ${row}.is_active, ${row}.email_verified, ${currentHash(`${row}.password_hash`)}, 1 FROM (${sqliteCountRoles(row)}) WHERE TRUE
+          SELECT role, ${row}.is_active, ${row}.email_verified, ${currentHash('sqlite', `${row}.password_hash`)}, 1 FROM (${sqliteCountRoles(row)}) WHERE TRUE
           ON CONFLICT (role, is_active, email_verified, current_hash) DO UPDATE SET n = n + 1;`;
 }
 
 /** Uncounts the users row `row` ('old' in a trigger) from users_filter_counts (SQLite). */
 function sqliteCountsRemove(row: string): string {
   return `UPDATE users_filter_counts SET n = n - 1
-          WHERE is_active = ${row}.is_active AND email_verified = ${row}.email_verified AND current_hash = (${currentHash(`${row}.password_hash`)})
+          WHERE is_active = ${row}.is_active AND email_verified = ${row}.email_verified AND current_hash = (${currentHash('sqlite', `${row}.password_hash`)})
             AND role IN (${sqliteCountRoles(row)});`;
 }
 
@@ -365,8 +372,8 @@ export const MIGRATIONS: readonly Migration[] = [
 
       CREATE INDEX users_active_idx ON users (is_active, created_at, id);
       CREATE INDEX users_verified_idx ON users (email_verified, created_at, id);
-      CREATE INDEX users_current_hash_idx ON users (created_at, id) WHERE ${currentHash('password_hash')};
-      CREATE INDEX users_legacy_hash_idx ON users (created_at, id) WHERE NOT ${currentHash('password_hash')};
+      CREATE INDEX users_current_hash_idx ON users (created_at, id) WHERE ${currentHash('sqlite', 'password_hash')};
+      CREATE INDEX users_legacy_hash_idx ON users (created_at, id) WHERE NOT ${currentHash('sqlite', 'password_hash')};
 
       CREATE TABLE user_roles (role TEXT NOT NULL, created_at INTEGER NOT NULL, user_id TEXT NOT NULL, PRIMARY KEY (role, created_at, user_id)) WITHOUT ROWID;
       CREATE TABLE users_filter_counts (
@@ -387,15 +394,15 @@ export const MIGRATIONS: readonly Migration[] = [
       END;
       CREATE TRIGGER users_filter_counts_update AFTER UPDATE OF is_active, email_verified, password_hash, roles ON users
       WHEN old.is_active IS NOT new.is_active OR old.email_verified IS NOT new.email_verified OR old.roles IS NOT new.roles
-        OR (${currentHash('old.password_hash')}) IS NOT (${currentHash('new.password_hash')}) BEGIN
+        OR (${currentHash('sqlite', 'old.password_hash')}) IS NOT (${currentHash('sqlite', 'new.password_hash')}) BEGIN
         ${sqliteCountsRemove('old')}
         ${sqliteCountsAdd('new')}
       END;
       INSERT INTO user_roles (role, created_at, user_id) SELECT DISTINCT value, users.created_at, users.id FROM users, json_each(users.roles) WHERE TRUE;
       INSERT INTO users_filter_counts (role, is_active, email_verified, current_hash, n)
         SELECT role, is_active, email_verified, current_hash, count(*) FROM (
-          SELECT '' AS role, is_active, email_verified, ${currentHash('password_hash')} AS current_hash FROM users
-          UNION ALL SELECT r.role, u.is_active, u.email_verified, ${currentHash('u.password_hash')} FROM user_roles AS r JOIN users AS u ON u.id = r.user_id
+          SELECT '' AS role, is_active, email_verified, ${currentHash('sqlite', 'password_hash')} AS current_hash FROM users
+          UNION ALL SELECT r.role, u.is_active, u.email_verified, ${currentHash('sqlite', 'u.password_hash')} FROM user_roles AS r JOIN users AS u ON u.id = r.user_id
         ) WHERE TRUE GROUP BY role, is_active, email_verified, current_hash;
 
       -- ended_at too, though always NULL here: SQLite reads the table for a column the index lacks.
@@ -418,10 +425,12 @@ export const MIGRATIONS: readonly Migration[] = [
 
       CREATE INDEX users_active_idx ON users (is_active, created_at, id COLLATE "C");
       CREATE INDEX users_verified_idx ON users (email_verified, created_at, id COLLATE "C");
-      CREATE INDEX users_current_hash_idx ON users (created_at, id COLLATE "C") WHERE ${currentHash('password_hash')};
-      CREATE INDEX users_legacy_hash_idx ON users (created_at, id COLLATE "C") WHERE NOT ${currentHash('password_hash')};
+      CREATE INDEX users_current_hash_idx ON users (created_at, id COLLATE "C") WHERE ${currentHash('postgres', 'password_hash')};
+      CREATE INDEX users_legacy_hash_idx ON users (created_at, id COLLATE "C") WHERE NOT ${currentHash('postgres', 'password_hash')};
 
-      CREATE TABLE user_roles (role TEXT NOT NULL, created_at BIGINT NOT NULL, user_id TEXT COLLATE "C" NOT NULL, PRIMARY KEY (role, created_at, user_id));
+      -- user_id keeps users.id's collation (joins use users' primary key); its index orders it byte by byte, as the list does.
+      CREATE TABLE user_roles (role TEXT NOT NULL, created_at BIGINT NOT NULL, user_id TEXT NOT NULL);
+      CREATE UNIQUE INDEX user_roles_key ON user_roles (role, created_at, user_id COLLATE "C");
       CREATE TABLE users_filter_counts (
         role TEXT NOT NULL, is_active BOOLEAN NOT NULL, email_verified BOOLEAN NOT NULL, current_hash BOOLEAN NOT NULL, shard INTEGER NOT NULL,
         n BIGINT NOT NULL, PRIMARY KEY (role, is_active, email_verified, current_hash, shard)
@@ -439,14 +448,14 @@ export const MIGRATIONS: readonly Migration[] = [
         IF TG_OP = 'INSERT' THEN
           INSERT INTO user_roles (role, created_at, user_id) SELECT DISTINCT r, n.created_at, n.id FROM new_rows n, jsonb_array_elements_text(n.roles) AS r;
           INSERT INTO users_filter_counts (role, is_active, email_verified, current_hash, shard, n)
-            SELECT r, n.is_active, n.email_verified, ${currentHash('n.password_hash')}, one_shard, count(*)
+            SELECT r, n.is_active, n.email_verified, ${currentHash('postgres', 'n.password_hash')}, one_shard, count(*)
             FROM new_rows n, users_count_roles(n.roles) AS r GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
             ON CONFLICT (role, is_active, email_verified, current_hash, shard) DO UPDATE SET n = users_filter_counts.n + excluded.n;
         ELSIF TG_OP = 'DELETE' THEN
           DELETE FROM user_roles u USING old_rows o, jsonb_array_elements_text(o.roles) AS r
             WHERE u.role = r AND u.created_at = o.created_at AND u.user_id = o.id;
           INSERT INTO users_filter_counts (role, is_active, email_verified, current_hash, shard, n)
-            SELECT r, o.is_active, o.email_verified, ${currentHash('o.password_hash')}, one_shard, -count(*)
+            SELECT r, o.is_active, o.email_verified, ${currentHash('postgres', 'o.password_hash')}, one_shard, -count(*)
             FROM old_rows o, users_count_roles(o.roles) AS r GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
             ON CONFLICT (role, is_active, email_verified, current_hash, shard) DO UPDATE SET n = users_filter_counts.n + excluded.n;
         ELSE
@@ -458,8 +467,8 @@ export const MIGRATIONS: readonly Migration[] = [
           -- Only what moved: an update that changes no filter value writes no count row.
           INSERT INTO users_filter_counts (role, is_active, email_verified, current_hash, shard, n)
             SELECT r, a, v, h, one_shard, sum(d) FROM (
-              SELECT r, o.is_active AS a, o.email_verified AS v, ${currentHash('o.password_hash')} AS h, -1 AS d FROM old_rows o, users_count_roles(o.roles) AS r
-              UNION ALL SELECT r, n.is_active, n.email_verified, ${currentHash('n.password_hash')}, 1 FROM new_rows n, users_count_roles(n.roles) AS r
+              SELECT r, o.is_active AS a, o.email_verified AS v, ${currentHash('postgres', 'o.password_hash')} AS h, -1 AS d FROM old_rows o, users_count_roles(o.roles) AS r
+              UNION ALL SELECT r, n.is_active, n.email_verified, ${currentHash('postgres', 'n.password_hash')}, 1 FROM new_rows n, users_count_roles(n.roles) AS r
             ) AS moved GROUP BY r, a, v, h HAVING sum(d) <> 0 ORDER BY r, a, v, h
             ON CONFLICT (role, is_active, email_verified, current_hash, shard) DO UPDATE SET n = users_filter_counts.n + excluded.n;
         END IF;
@@ -473,7 +482,7 @@ export const MIGRATIONS: readonly Migration[] = [
         FOR EACH STATEMENT EXECUTE FUNCTION users_filter_counts_move();
       INSERT INTO user_roles (role, created_at, user_id) SELECT DISTINCT r, created_at, id FROM users, jsonb_array_elements_text(users.roles) AS r;
       INSERT INTO users_filter_counts (role, is_active, email_verified, current_hash, shard, n)
-        SELECT r, is_active, email_verified, ${currentHash('password_hash')}, 0, count(*) FROM users, users_count_roles(users.roles) AS r GROUP BY 1, 2, 3, 4;
+        SELECT r, is_active, email_verified, ${currentHash('postgres', 'password_hash')}, 0, count(*) FROM users, users_count_roles(users.roles) AS r GROUP BY 1, 2, 3, 4;
 
       CREATE INDEX sessions_live_deadlines_idx ON sessions (idle_expires_at, expires_at, ended_at) WHERE ended_at IS NULL;
     `,

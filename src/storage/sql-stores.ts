@@ -251,7 +251,7 @@ export function sqlStores(
           // Worded as the partial indexes are, when it is the prefix they were built for.
           const indexed = currentPrefix === INDEXED_HASH_PREFIX;
           const current = indexed
-            ? raw(currentHash('users.password_hash'))
+            ? raw(currentHash(d.name, 'users.password_hash'))
             : sql`substr(users.password_hash, 1, ${[...currentPrefix].length}) = ${currentPrefix}`;
           where.push(legacy ? sql`NOT ${current}` : current);
           counted.push(sql`current_hash = ${d.encode('boolean', !legacy)}`);
