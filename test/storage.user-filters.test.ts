@@ -5,7 +5,7 @@
 // existed before the migration; the answers must be the ones the users themselves give.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import pg from 'pg';
 import { CURRENT_HASH_PREFIX } from '../src/accounts/argon2-hasher.js';
 import { INDEXED_HASH_PREFIX, MIGRATIONS } from '../src/storage/migrations.js';
 import { createPostgresStorage, createSqliteStorage, type NewUser, type Storage, type UserQuery, type UserRecord } from '../src/storage/index.js';
-import { postgresUrlOrSkip, storageFactories } from './helpers/storage.js';
+import { scratchSchema, storageFactories } from './helpers/storage.js';
 
 const CURRENT = `${CURRENT_HASH_PREFIX}c2FsdA$aGFzaA`;
 const LEGACY = 'pbkdf2:sha256:600000$salt$0123abcd';
@@ -185,15 +185,7 @@ describe('migration 10 on a database that has users (SQLite)', () => {
 });
 
 describe('migration 10 on a database that has users (PostgreSQL)', async () => {
-  const { url, skip } = await postgresUrlOrSkip();
-  const schema = `warden_test_filters_${randomBytes(4).toString('hex')}`;
-  after(async () => {
-    if (!url) return;
-    const c = new pg.Client({ connectionString: url });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await c.end();
-  });
+  const { url, skip, schema } = await scratchSchema('warden_test_filters');
 
   it('indexes and counts the users already there', { skip }, async () => {
     const c = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
