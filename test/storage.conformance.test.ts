@@ -520,6 +520,20 @@ function conformance(f: StorageFactory): void {
       await assert.rejects(s.sessions.listActive(uid, now, { limit: -1, offset: 0 }), RangeError);
     });
 
+    it('countLive counts every user\'s live sessions: not ended, before both deadlines', async () => {
+      const now = T + HOUR;
+      const other = (await s.users.create(user())).id;
+      const before = await s.sessions.countLive(now);
+      await s.sessions.create(session(uid));
+      await s.sessions.create(session(other));
+      const ended = await s.sessions.create(session(other));
+      await s.sessions.end(ended.id, 'logout', T + 1);
+      await s.sessions.create(session(uid, { expiresAt: now })); // absolute deadline reached
+      await s.sessions.create(session(uid, { idleExpiresAt: now })); // idle deadline reached
+      assert.equal(await s.sessions.countLive(now), before + 2);
+      assert.equal(await s.sessions.countLive(now - 1), before + 4, 'a moment earlier, the expired two were live');
+    });
+
     it('purge deletes sessions ended or expired strictly before the cut-off, and nothing else', async () => {
       const cut = T + 10 * HOUR;
       const later = { expiresAt: cut + HOUR, idleExpiresAt: cut + HOUR }; // deadlines after the cut-off

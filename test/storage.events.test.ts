@@ -165,6 +165,17 @@ function conformance(f: StorageFactory): void {
       assert.equal(await empty.users.count(), 0, 'createFirst rolled back');
     });
 
+    it('count: the events of one type from a moment on', async () => {
+      await s.events.append([
+        ev('signin.failed', { time: T - 1 }), ev('signin.failed', { time: T }), ev('signin.failed', { time: T + HOUR }),
+        ev('signin.succeeded', { time: T + 1, details: { method: 'password' } }), ev('signin.throttled', { time: T + 2, details: { retry_after_seconds: 1, login: 'x' } }),
+      ]);
+      assert.equal(await s.events.count('signin.failed', T), 2, 'from `from` on, that moment included');
+      assert.equal(await s.events.count('signin.failed', T - 1), 3);
+      assert.equal(await s.events.count('signin.succeeded', T), 1);
+      assert.equal(await s.events.count('user.deleted', 0), 0);
+    });
+
     it('purge deletes the oldest events before the cut-off, at most a batch at a time, with their deliveries', async () => {
       const old = Array.from({ length: 5 }, (_, i) => ev('user.updated', { time: T - 10 + i, deliverTo: ['http://a.test/hook'] }));
       const edge = ev('user.updated', { time: T, deliverTo: ['http://a.test/hook'] });

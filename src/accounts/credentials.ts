@@ -7,7 +7,7 @@ import type { NewEvent } from '../events/records.js';
 import type { Storage, UserRecord } from '../storage/types.js';
 import type { MfaRequired } from './factors/second-factors.js';
 import type { AccountHooks } from './hooks.js';
-import type { PasswordHasher } from './password-hasher.js';
+import { needsRehash, type PasswordHasher } from './password-hasher.js';
 import type { Sessions } from './sessions.js';
 import type { SignInThrottle } from './throttle.js';
 import { NO_META, type Actor, type ClientMeta, type SignUpInput, type SystemActor, type TokenPair } from './types.js';
@@ -132,7 +132,7 @@ export class Credentials {
       throw new WardenError('ERR_USER_INACTIVE');
     }
     this.d.hooks?.passwordChecked?.(user);
-    if (this.d.hasher.needsRehash(user.passwordHash)) {
+    if (needsRehash(this.d.hasher, user.passwordHash)) {
       // Compare-and-set on the hash just checked: if it changed meanwhile (a password change, a
       // concurrent sign-in's rehash), that newer hash stands and this one is dropped.
       await this.d.storage.users.replacePasswordHash(user.id, user.passwordHash, await this.d.hasher.hash(password));

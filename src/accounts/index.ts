@@ -26,7 +26,7 @@ export { Credentials, CONFIGURED_ADMIN, type SignInResult } from './credentials.
 export { SecondFactors, MFA_TOKEN_TTL_SECONDS, type FactorList, type MfaRequired, type SecondFactorName } from './factors/second-factors.js';
 export { deriveFromSigningKey } from './factors/secret-box.js';
 export { Sessions } from './sessions.js';
-export { UserAdmin } from './admin.js';
+export { UserAdmin, type Overview, type UserListQuery } from './admin.js';
 export { claimsHook, type ClaimsContext, type ClaimsHook, type ClaimsHookFunction } from './claims-hook.js';
 export { requestPasswordReset } from './recovery.js';
 export type { AccountEmail, AccountEmailOptions, EmailLinks } from './account-email.js';

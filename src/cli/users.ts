@@ -91,22 +91,18 @@ export function registerUsers(program: Command): void {
       if (opts.active && opts.inactive) throw new CliError('--active and --inactive exclude each other', 2);
       const limit = opts.all ? Number.POSITIVE_INFINITY : opts.limit;
       await withAccounts({ mustExist: true, readOnly: true }, async ({ accounts }) => {
+        // The same filters as the API's user list (the legacy hash: needsRehash's notion, in storage).
         const filter = {
           ...(opts.role !== undefined ? { role: opts.role } : {}), ...(opts.email !== undefined ? { email: opts.email } : {}),
-          ...(opts.active ? { active: true } : opts.inactive ? { active: false } : {}),
+          ...(opts.active ? { active: true } : opts.inactive ? { active: false } : {}), ...(opts.legacyHash ? { legacyHash: true } : {}),
         };
-        const { argon2Hasher } = await import('../accounts/argon2-hasher.js');
-        const keep = (u: UserRecord) => !opts.legacyHash || argon2Hasher.needsRehash(u.passwordHash);
         const found: UserRecord[] = [];
-        let skipped = 0;
-        for (let offset = 0; found.length < limit; offset += LIST_PAGE) {
-          const page = await accounts.admin.list({ ...filter, limit: LIST_PAGE, offset });
-          for (const u of page.users) {
-            if (!keep(u)) continue;
-            if (skipped < opts.offset) skipped++;
-            else if (found.length < limit) found.push(u);
-          }
-          if (page.users.length < LIST_PAGE) break;
+        for (let offset = opts.offset; found.length < limit;) {
+          const want = Math.min(LIST_PAGE, limit - found.length);
+          const page = await accounts.admin.list({ ...filter, limit: want, offset });
+          found.push(...page.users);
+          offset += page.users.length;
+          if (page.users.length < want) break;
         }
         const views = await Promise.all(found.map(userView));
         emit(opts, views, (vs) => vs.length === 0 ? 'no users' : table(

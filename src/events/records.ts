@@ -132,6 +132,8 @@ export interface EventStore {
   /** Writes events that record no change of their own (a refused sign-in), with their deliveries. */
   append(events: readonly NewEvent[]): Promise<void>;
   list(q: EventQuery): Promise<EventRecord[]>;
+  /** How many events of `type` happened at or after `from` (one index range: type, then time). */
+  count(type: EventType, from: number): Promise<number>;
   /** Deletes at most `batch` of the oldest events older than `before` (and their deliveries). Returns how many. */
   purge(before: number, batch: number): Promise<number>;
 }

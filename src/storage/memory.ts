@@ -149,6 +149,7 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
           .filter((u) => q.role === undefined || u.roles.includes(q.role))
           .filter((u) => q.active === undefined || u.isActive === q.active)
           .filter((u) => q.verified === undefined || u.emailVerified === q.verified)
+          .filter((u) => q.legacyHash === undefined || !u.passwordHash.startsWith(q.legacyHash.currentPrefix) === q.legacyHash.legacy)
           .sort(oldestFirst);
         return { users: matching.slice(q.offset, q.offset + q.limit).map(copyUser), total: matching.length };
       },
@@ -267,6 +268,11 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
         checkPage(page, 'sessions.listActive');
         const live = liveOf(userId, now);
         return { sessions: live.slice(page.offset, page.offset + page.limit).map(copySession), total: live.length };
+      },
+      async countLive(now) {
+        let n = 0;
+        for (const s of sessions.values()) if (isLive(s, now)) n++;
+        return n;
       },
       async purge(before) {
         let n = 0;
@@ -410,6 +416,11 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
           .sort(newestByKey((e) => e.time, (e) => e.id))
           .slice(0, q.limit)
           .map(copyEvent);
+      },
+      async count(type, from) {
+        let n = 0;
+        for (const e of events.values()) if (e.type === type && e.time >= from) n++;
+        return n;
       },
       async purge(before, batch) {
         const doomed = [...events.values()].filter((e) => e.time < before).sort((a, b) => a.time - b.time).slice(0, batch);

@@ -68,6 +68,12 @@ export interface UserQuery extends Page {
   role?: string; // users holding this role
   active?: boolean;
   verified?: boolean; // emailVerified
+  /**
+   * Users whose password hash is a legacy one (`legacy: true`: it does not start with
+   * `currentPrefix`, the prefix of every hash made with today's settings, which the caller's hasher
+   * knows), or those whose hash is current (`legacy: false`).
+   */
+  legacyHash?: { legacy: boolean; currentPrefix: string };
 }
 
 /** Thrown by create/update when a unique field is taken; `field` is 'username' or 'email'. */
@@ -177,6 +183,8 @@ export interface SessionStore {
   endOldest(userId: string, keep: number, reason: string, now: number, exceptId?: string, events?: Emit<string[]>): Promise<string[]>;
   /** A page of the user's live (not ended, not expired at `now`) sessions, newest first, and how many there are. */
   listActive(userId: string, now: number, page: Page): Promise<{ sessions: SessionRecord[]; total: number }>;
+  /** How many sessions, of every user, are live at `now`. */
+  countLive(now: number): Promise<number>;
   /** Deletes sessions ended or expired before `before`. Returns how many. */
   purge(before: number): Promise<number>;
 }

@@ -36,7 +36,7 @@ export function fakeHasher(): FakeHasher {
       verified.push(h);
       return h !== null && h === encode(p);
     },
-    needsRehash: (h) => !h.startsWith('fake:'),
+    currentPrefix: 'fake:',
   };
 }
 
