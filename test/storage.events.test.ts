@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
-import { uuidv7 } from '../src/events/ids.js';
+import { uuidv7 } from '../src/ids/uuidv7.js';
 import { EVENT_OUTCOMES, type EventType } from '../src/events/records.js';
 import type { NewEvent, NewSession, NewUser, RotateResult, Storage } from '../src/storage/index.js';
 import { storageFactories, type StorageFactory } from './helpers/storage.js';

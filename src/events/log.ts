@@ -2,7 +2,7 @@
 // webhook endpoints that want them) and handed to the store write whose change they record, so
 // both commit in one transaction. Events that record no change (a refused sign-in) are appended on
 // their own. Listeners (metrics, the webhook worker) hear of events once they are written.
-import { uuidv7 } from './ids.js';
+import { uuidv7 } from '../ids/uuidv7.js';
 import { EVENT_OUTCOMES, type Emit, type EventDetails, type EventStore, type EventType, type NewEvent } from './records.js';
 
 /** Who did it, to whom, from where. Every field is optional; absent means unknown or none. */
