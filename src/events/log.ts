@@ -67,6 +67,18 @@ export class EventLog {
     return out;
   }
 
+  /**
+   * Runs a bulk store write whose items each carry their own events (`made`, by the item's id),
+   * written with the item in its transaction; listeners hear of the events of the items written
+   * (the ids `run` resolves with).
+   */
+  async writeEach(made: ReadonlyMap<string, readonly NewEvent[]>, run: (eventsOf: (id: string) => readonly NewEvent[]) => Promise<string[]>): Promise<string[]> {
+    const eventsOf = (id: string) => made.get(id) ?? [];
+    const written = await run(eventsOf);
+    this.tell(written.flatMap(eventsOf));
+    return written;
+  }
+
   onWritten(listener: EventListener): () => void {
     this.listeners.push(listener);
     return () => {

@@ -23,6 +23,7 @@ export const EVENT_OUTCOMES = {
   'mfa.enrolled': 'success',
   'mfa.removed': 'success',
   'mfa.used': 'success',
+  'mfa.recovery_codes_regenerated': 'success',
   'user.created': 'success',
   'user.imported': 'success',
   'user.updated': 'success',
@@ -69,6 +70,8 @@ export interface EventDetails {
   'mfa.removed': { method: 'totp' | 'passkey' | 'all'; factor_id?: string };
   /** The second factor of a sign-in, as RFC 8176 names it: `otp` (TOTP or recovery code), `hwk`/`swk` (a passkey). */
   'mfa.used': { method: string };
+  /** A user's new set of recovery codes, the old ones void (the codes are never in it). */
+  'mfa.recovery_codes_regenerated': Record<string, never>;
   /** How: a sign-up, an administrator, Warden's configuration (ADMIN_USERNAME). */
   'user.created': { via: 'signup' | 'admin' | 'configuration'; roles: string[] };
   /** By `warden import`: a new user, or an existing one overwritten (the names of the fields it set). */
