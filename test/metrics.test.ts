@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { freePort } from './helpers/child-warden.js';
+import { sharedDatabase, sharedSkip } from './helpers/instances.js';
+import { REDIS_URL } from './helpers/redis.js';
 import { call, startServer, type Running } from './helpers/server.js';
-import { storageFactories } from './helpers/storage.js';
 
 const PASSWORD = 'password-123';
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
@@ -223,27 +223,12 @@ describe('METRICS_PORT and METRICS=false', { skip: skipParser }, () => {
   });
 });
 
-const postgres = (await storageFactories()).find((f) => f.name === 'postgres')!;
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-async function redisSkip(): Promise<string | undefined> {
-  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  r.on('error', () => undefined);
-  try {
-    await r.connect();
-    return undefined;
-  } catch (e) {
-    if (process.env.CI) throw e;
-    return `Redis not reachable at ${REDIS_URL}`;
-  } finally {
-    r.disconnect();
-  }
-}
-const skip = skipParser ?? postgres.skip ?? (await redisSkip());
+const skip = skipParser ?? (await sharedSkip());
 
 describe('/metrics on PostgreSQL + Redis: the pool and the bus', skip !== undefined ? { skip } : {}, () => {
   it('reports the pool connections and Redis up', async () => {
-    const storage = await postgres.create();
-    const s = await startServer({ REDIS_URL }, { storage });
+    const db = await sharedDatabase();
+    const s = await startServer({ REDIS_URL, REDIS_CHANNEL: db.channel }, { storage: db.storages[0] });
     try {
       await call(`${s.url}/api/v1/auth/signup`, { json: { username: 'pool', email: 'pool@example.com', password: PASSWORD } });
       const m = await scrape(`${s.url}/metrics`);
@@ -254,8 +239,7 @@ describe('/metrics on PostgreSQL + Redis: the pool and the bus', skip !== undefi
       assert.equal(value(m, 'warden_database_up'), 1);
     } finally {
       await s.close();
-      await storage.close();
-      await postgres.cleanup();
+      await db.close();
     }
   });
 });
