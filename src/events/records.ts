@@ -44,7 +44,7 @@ export const EVENT_TYPES = Object.keys(EVENT_OUTCOMES) as EventType[];
 export type SignInFailure = 'unknown_login' | 'bad_password' | 'inactive' | 'malformed' | 'second_factor';
 
 /** How a session came to an end, besides the actions that have events of their own. */
-export type SessionEndReason = 'logout' | 'revoked' | 'user' | 'mismatch' | 'limit' | (string & {});
+export type SessionEndReason = 'logout' | 'admin' | 'revoked' | 'user' | 'mismatch' | 'limit' | (string & {});
 
 /** The details each type carries: small, typed, and never a secret. */
 export interface EventDetails {
@@ -72,7 +72,7 @@ export interface EventDetails {
   'mfa.used': { method: string };
   /** A user's new set of recovery codes, the old ones void (the codes are never in it). */
   'mfa.recovery_codes_regenerated': Record<string, never>;
-  /** How: a sign-up, an administrator, Warden's configuration (ADMIN_USERNAME). */
+  /** How: a sign-up, an administrator (or the operator's `warden users create`), Warden's configuration (ADMIN_USERNAME). */
   'user.created': { via: 'signup' | 'admin' | 'configuration'; roles: string[] };
   /** By `warden import`: a new user, or an existing one overwritten (the names of the fields it set). */
   'user.imported': { action: 'created' | 'updated'; fields?: string[] };

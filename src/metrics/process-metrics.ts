@@ -36,7 +36,8 @@ function loopLag(): Promise<number> {
 }
 
 export function registerProcessMetrics(registers: Registry[]): void {
-  // One reading of process.cpuUsage() per scrape for the three, so user + system = the total.
+  // One reading of process.cpuUsage() per scrape for the three, so user + system = the total (by the
+  // first counter, registered first: its collect() runs before the registry reads the other two).
   const setTo = (c: Counter, v: number) => (c.reset(), c.inc(v));
   new Counter({
     name: 'process_cpu_user_seconds_total', help: 'User CPU time spent, in seconds', registers,

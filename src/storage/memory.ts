@@ -207,7 +207,7 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
             insertEvents(events?.(id) ?? []);
           }
           return inserted;
-        }, events && []);
+        }, events === undefined ? undefined : []);
       },
       async count() {
         return users.size;
