@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { uuidv7 } from '../src/events/ids.js';
+import { uuidv7 } from '../src/ids/uuidv7.js';
 import { call, startServer, type Running } from './helpers/server.js';
 
 const fixtures = (JSON.parse(readFileSync(new URL('./fixtures/legacy-hashes/hashes.json', import.meta.url), 'utf8')) as { rows: { kind: string; password: string; hash: string }[] }).rows;

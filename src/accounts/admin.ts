@@ -129,10 +129,23 @@ export class UserAdmin {
     return this.d.sessions.list(id, page);
   }
 
-  /** Ends one session of the user and refuses its tokens; another user's session answers as unknown. */
-  async endSession(id: string, sessionId: string): Promise<void> {
+  /**
+   * Ends one session of the user and refuses its tokens, with its session.ended event (the actor:
+   * the administrator, or none for the operator at the console); another user's session answers as unknown.
+   */
+  async endSession(id: string, sessionId: string, actor: Actor | null = null, meta: ClientMeta = NO_META): Promise<void> {
     await this.get(id);
-    await this.d.sessions.endOwn(id, sessionId, 'admin');
+    await this.d.sessions.endOwn(id, sessionId, 'admin', meta, actorIdOf(actor));
+  }
+
+  /**
+   * Ends every session of the user and refuses every token of theirs (sessionless ones too), one
+   * session.ended event per session it ends, written with the ending. Returns the ended ids.
+   */
+  async endAllSessions(id: string, actor: Actor | null = null, meta: ClientMeta = NO_META): Promise<string[]> {
+    await this.get(id);
+    const who = { actorId: actorIdOf(actor), userId: id, ip: meta.ip, userAgent: meta.userAgent };
+    return this.d.sessions.refuseAllTokens(id, 'admin', (ids) => ids.map((sid) => this.d.events.make('session.ended', { ...who, sessionId: sid }, { reason: 'admin' })));
   }
 
   /** Deletes a user; their sessions end and every token of theirs is refused. */

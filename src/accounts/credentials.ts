@@ -74,7 +74,7 @@ export class Credentials {
       passwordHash: await this.d.hasher.hash(password),
       createdAt: this.d.clock(),
     };
-    const via = actor?.kind === 'system' ? 'configuration' : privileged ? 'admin' : 'signup';
+    const via = actor?.kind === 'system' && !actor.operator ? 'configuration' : privileged ? 'admin' : 'signup';
     const actorId = actor?.kind === 'user' ? actor.userId : actor === null ? user.id : null;
     const event = this.d.events.make('user.created', { actorId, userId: user.id, ip: meta.ip, userAgent: meta.userAgent }, { via, roles });
     let created: UserRecord | null;

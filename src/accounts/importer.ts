@@ -45,7 +45,7 @@ export interface ImportOutcome {
 
 export interface UserImportDeps {
   storage: Pick<Storage, 'users'>;
-  /** One user.imported per user written: with an update; right after a batch's bulk insert (which runs in its own worker). */
+  /** One user.imported per user written, in the transaction that writes it (a batch's bulk insert, or an update). */
   events: EventLog;
   hasher: PasswordHasher;
   sessions: Sessions;
@@ -184,9 +184,8 @@ export class UserImport {
     await Promise.all(creates.map(async (c) => {
       if (c.password !== undefined) c.user.passwordHash = await this.d.hasher.hash(c.password);
     }));
-    const inserted = new Set(await this.d.storage.users.insertMany(creates.map((c) => c.user)));
-    const imported = creates.filter((c) => inserted.has(c.user.id)).map((c) => this.d.events.make('user.imported', { userId: c.user.id }, { action: 'created' }));
-    if (imported.length > 0) await this.d.events.append(...imported);
+    const imported = new Map(creates.map((c) => [c.user.id, [this.d.events.make('user.imported', { userId: c.user.id }, { action: 'created' })]]));
+    const inserted = new Set(await this.d.events.writeEach(imported, (eventsOf) => this.d.storage.users.insertMany(creates.map((c) => c.user), eventsOf)));
     for (const c of creates) {
       if (inserted.has(c.user.id)) continue;
       // Taken between the lookup and the insert (a sign-up meanwhile): nothing was written.

@@ -49,7 +49,8 @@ function roleList(args: readonly string[]): string[] {
   return args.flatMap((a) => a.split(',')).map((r) => r.trim()).filter(Boolean);
 }
 
-const actor = (task: string): SystemActor => ({ kind: 'system', task: `${task} (warden CLI)` });
+/** The operator at the console: events with no acting user, as every CLI change writes them. */
+const actor = (task: string): SystemActor => ({ kind: 'system', task: `${task} (warden CLI)`, operator: true });
 
 export function registerUsers(program: Command): void {
   const users = program.command('users').description('create, list, inspect and change users');
@@ -236,7 +237,7 @@ export function registerUsers(program: Command): void {
         const user = await accounts.factors.userFor(who).catch((e: unknown) => {
           throw new CliError(`${who}: ${(e as Error).message}`);
         });
-        const { sessionsEnded } = await accounts.factors.reset(user.id, { kind: 'system', task: 'warden users factors reset' });
+        const { sessionsEnded } = await accounts.factors.reset(user.id, actor('warden users factors reset'));
         emit(opts, { user: user.username, sessions_ended: sessionsEnded }, (r) => `${r.user}: second factors removed, ${r.sessions_ended} session(s) ended`);
       });
     });

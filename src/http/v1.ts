@@ -296,7 +296,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
     }),
   }, async (req) => {
     const { id, sid } = req.params as { id: string; sid: string };
-    await userAdmin.endSession(id, sid);
+    await userAdmin.endSession(id, sid, actorOf(req), clientMeta(req));
     return ok('Session ended', null);
   });
 

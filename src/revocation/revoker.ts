@@ -15,6 +15,9 @@ const MAX_UNSENT = 10_000;
 /** Live records per query when (re)loading the index. */
 const RELOAD_PAGE = 10_000;
 
+/** Stores a record durably (resolving once it is), in place of the store's own add. */
+export type Persist = (record: RevocationRecord) => Promise<void>;
+
 export interface RevokerOptions {
   /** While the bus is down, how often the store is read for new records, in ms (default 500). */
   pollEveryMs?: number;
@@ -75,9 +78,12 @@ export class Revoker {
     }
   }
 
-  /** One token is refused until `until` (epoch ms). */
-  revokeToken(jti: string, until: number): Promise<void> {
-    return this.record(jtiRevocation(jti, until));
+  /**
+   * One token is refused until `until` (epoch ms). `persist`: how the record is stored, when the
+   * caller stores it with more in one transaction (the event recording it); by default, the store alone.
+   */
+  revokeToken(jti: string, until: number, persist?: Persist): Promise<void> {
+    return this.record(jtiRevocation(jti, until), persist);
   }
 
   /** Every token carrying one of these session ids is refused until `until`. */
@@ -99,8 +105,8 @@ export class Revoker {
   }
 
   /** Resolves only after the store has the record: an acknowledged sign-out is never lost. */
-  private async record(r: RevocationRecord): Promise<void> {
-    await this.store.add(r);
+  private async record(r: RevocationRecord, persist: Persist = (x) => this.store.add(x)): Promise<void> {
+    await persist(r);
     this.index.apply(r);
     // Not awaited: the store is the source of truth and a request never waits on the bus.
     this.broadcast(r);

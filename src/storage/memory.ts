@@ -191,17 +191,24 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
           .filter((u) => ids.has(u.id) || (u.legacyId !== null && legacy.has(u.legacyId)) || emails.has(u.email) || names.has(usernameKey(u.username)))
           .map(copyUser);
       },
-      async insertMany(batch) {
-        // No await inside: atomic, as the SQL adapters' one transaction is. Collisions are skipped.
-        const inserted: string[] = [];
-        for (const n of batch) {
-          try {
-            inserted.push(insertUser(n).id);
-          } catch (e) {
-            if (!(e instanceof UniqueViolation) && !(e instanceof KeyTaken)) throw e;
+      async insertMany(batch, events) {
+        // No await inside: atomic, as the SQL adapters' one transaction is. Collisions are skipped;
+        // an event that cannot be written undoes the whole batch (write() puts everything back).
+        return write(() => {
+          const inserted: string[] = [];
+          for (const n of batch) {
+            let id: string;
+            try {
+              id = insertUser(n).id;
+            } catch (e) {
+              if (!(e instanceof UniqueViolation) && !(e instanceof KeyTaken)) throw e;
+              continue;
+            }
+            inserted.push(id);
+            insertEvents(events?.(id) ?? []);
           }
-        }
-        return inserted;
+          return inserted;
+        }, events === undefined ? undefined : []);
       },
       async count() {
         return users.size;
@@ -282,7 +289,9 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
     },
 
     revocations: {
-      async add(r) {
+      async add(r, emit) {
+        // The events first: should one be refused, nothing is written (insertEvents checks them all first).
+        insertEvents(eventsOf(emit, undefined));
         const k = `${r.kind}\u0000${r.key}`;
         const prev = revocations.get(k);
         // As the SQL adapters: the later deadline, and for a 'user' cut-off the later moment.

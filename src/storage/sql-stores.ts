@@ -6,7 +6,7 @@
 //
 // Events are written by the plan of the change they record (withEvents): a write given events runs
 // in one transaction with them, so the change and its events commit together or not at all.
-import { DELIVERIES, EMAIL_TOKENS, EVENTS, OUTBOX, REVOCATIONS, SESSIONS, USERS } from './columns.js';
+import { DELIVERIES, EMAIL_TOKENS, EVENTS, OUTBOX, REVOCATIONS, SESSIONS, USERS, type Table } from './columns.js';
 import { sqlFactorStores } from './factor-stores.js';
 import { currentHash, INDEXED_HASH_PREFIX } from './migrations.js';
 import type { ChallengeStore, FactorStore } from './factor-types.js';
@@ -14,12 +14,12 @@ import {
   checkPage, cleanPatch, emailKey, eventsOf, judgeRotate, newDelivery, newSessionRecord, newUserRecord, pickLogin, usernameKey,
 } from './rules.js';
 import {
-  Sql, assignments, insertRow, insertValues, join, param, raw, rowDecoder, runPlanAsync, sql, type Dialect, type Plan, type Result, type Row,
+  Sql, assignments, insertRow, insertRows, insertValues, join, param, raw, rowDecoder, runPlanAsync, sql, type Dialect, type Plan, type Result, type Row,
   type Script,
 } from './sql.js';
 import {
   type ClaimedDelivery, type DeliveryStore, type EmailTokenStore, type Emit, type EventRecord, type EventStore, type NewEmailToken,
-  type NewEvent, type NewUser, type OutboxStore, type RevocationRecord, type RevocationStore, type RotateResult, type SessionStore,
+  type NewEvent, type NewUser, type OutboxStore, type RevocationEventStore, type RevocationRecord, type RotateResult, type SessionStore,
   type SignInDeviceStore, type UserRecord, type UserStore,
 } from './types.js';
 
@@ -29,7 +29,7 @@ type RotateArgs = Parameters<SessionStore['rotate']>[0];
 export type SharedStores = {
   users: Omit<UserStore, 'createFirst' | 'insertMany'>;
   sessions: Omit<SessionStore, 'rotate'>;
-  revocations: RevocationStore;
+  revocations: RevocationEventStore;
   emailTokens: Omit<EmailTokenStore, 'issue'>;
   outbox: OutboxStore;
   devices: SignInDeviceStore;
@@ -38,6 +38,9 @@ export type SharedStores = {
   events: EventStore;
   deliveries: DeliveryStore;
 };
+
+/** Rows per multi-row INSERT of events or deliveries. */
+const ROWS_PER_STATEMENT = 1000;
 
 /** One statement's first row, decoded. */
 function* single<T>(s: Sql, decode: (r: Row) => T): Plan<T> {
@@ -83,11 +86,21 @@ export function sqlStatements(d: Dialect, clock: () => number) {
   const event = rowDecoder(d, EVENTS);
   const delivery = rowDecoder(d, DELIVERIES);
 
-  /** An event's row and one outbox row per endpoint it goes to. */
-  function* insertEvent(e: NewEvent): Plan<void> {
-    const { deliverTo, ...record } = e;
-    yield insertRow(d, EVENTS, record as EventRecord);
-    for (const endpoint of new Set(deliverTo)) yield insertRow(d, DELIVERIES, newDelivery(e, endpoint));
+  /**
+   * The inserts of events: their rows, then one outbox row per (event, endpoint it goes to), a
+   * thousand rows per statement (a bulk import writes a thousand events at once; PostgreSQL takes at
+   * most 65,535 parameters per statement).
+   */
+  const eventRows = (list: readonly NewEvent[]): Sql[] => {
+    const records = list.map(({ deliverTo: _, ...record }) => record as EventRecord);
+    const deliveries = list.flatMap((e) => [...new Set(e.deliverTo)].map((endpoint) => newDelivery(e, endpoint)));
+    const chunked = <R>(t: Table<R>, rows: readonly R[]): Sql[] =>
+      Array.from({ length: Math.ceil(rows.length / ROWS_PER_STATEMENT) }, (_, i) => insertRows(d, t, rows.slice(i * ROWS_PER_STATEMENT, (i + 1) * ROWS_PER_STATEMENT)));
+    return [...chunked(EVENTS, records), ...chunked(DELIVERIES, deliveries)];
+  };
+
+  function* insertEvents(list: readonly NewEvent[]): Plan<void> {
+    for (const s of eventRows(list)) yield s;
   }
 
   /** The compare-and-swap, and when it misses, the judgement of the row (see rotateMiss). */
@@ -124,6 +137,7 @@ export function sqlStatements(d: Dialect, clock: () => number) {
     event,
     delivery,
     insertUser,
+    eventRows,
     rotateCas,
     endSession,
     rotate,
@@ -132,7 +146,7 @@ export function sqlStatements(d: Dialect, clock: () => number) {
     /** `plan`, then the events it records (computed from its result), in whatever transaction runs it. */
     *withEvents<T>(plan: Plan<T>, events: Emit<T> | undefined): Plan<T> {
       const out = yield* plan;
-      for (const e of eventsOf(events, out)) yield* insertEvent(e);
+      yield* insertEvents(eventsOf(events, out));
       return out;
     },
 
@@ -154,18 +168,21 @@ export function sqlStatements(d: Dialect, clock: () => number) {
     },
 
     /**
-     * Bulk insert, one prepared statement run per row (its text rendered once); the adapter runs it
-     * in one transaction. Colliding rows are skipped: ON CONFLICT with no target covers every unique
-     * index. (SQLite files and PostgreSQL have faster paths of their own: sqlite.ts, postgres.ts.)
+     * Bulk insert, one prepared statement run per row (its text rendered once), each inserted row
+     * followed by its events; the adapter runs it in one transaction. Colliding rows are skipped: ON
+     * CONFLICT with no target covers every unique index. (SQLite files and PostgreSQL have faster
+     * paths of their own: sqlite.ts, postgres.ts.)
      */
-    *insertMany(users: readonly NewUser[]): Plan<string[]> {
+    *insertMany(users: readonly NewUser[], events?: (userId: string) => readonly NewEvent[]): Plan<string[]> {
       const inserted: string[] = [];
       const now = clock();
       let statement: Sql | undefined;
       for (const n of users) {
         const record = newUserRecord(n, now);
         statement ??= sql`${insertRow(d, USERS, record)} ON CONFLICT DO NOTHING`;
-        if ((yield new Sql(statement.parts, insertValues(d, USERS, record))).changes > 0) inserted.push(record.id);
+        if ((yield new Sql(statement.parts, insertValues(d, USERS, record))).changes === 0) continue;
+        inserted.push(record.id);
+        yield* insertEvents(events?.(record.id) ?? []);
       }
       return inserted;
     },
@@ -362,18 +379,20 @@ export function sqlStores(
     },
 
     revocations: {
-      async add(r) {
+      add(r, events) {
         // Keeps the later deadline: a fact must never be shortened by a second, shorter write. A
         // 'user' cut-off keeps the later moment too (a write from an instance whose clock lags must
         // not un-refuse tokens). Resolves once committed, i.e. durable (SQLite: synchronous = FULL;
         // PostgreSQL: synchronous_commit).
-        await exec(sql`${insertRow(d, REVOCATIONS, { ...r, recordedAt: clock() })} ON CONFLICT (kind, key) DO UPDATE
-          SET value = CASE
-                WHEN revocations.kind <> 'user' THEN excluded.value
-                WHEN CAST(excluded.value AS NUMERIC) < CAST(revocations.value AS NUMERIC) THEN revocations.value
-                ELSE excluded.value END,
-              expires_at = ${raw(d.greatest)}(revocations.expires_at, excluded.expires_at),
-              recorded_at = excluded.recorded_at`);
+        return write((function* (): Plan<void> {
+          yield sql`${insertRow(d, REVOCATIONS, { ...r, recordedAt: clock() })} ON CONFLICT (kind, key) DO UPDATE
+            SET value = CASE
+                  WHEN revocations.kind <> 'user' THEN excluded.value
+                  WHEN CAST(excluded.value AS NUMERIC) < CAST(revocations.value AS NUMERIC) THEN revocations.value
+                  ELSE excluded.value END,
+                expires_at = ${raw(d.greatest)}(revocations.expires_at, excluded.expires_at),
+                recorded_at = excluded.recorded_at`;
+        })(), events);
       },
       async listLive(now, page) {
         // Ordered as the primary key (kind, key) is, in its own collation, so each page is a walk of that index.

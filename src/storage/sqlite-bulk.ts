@@ -21,22 +21,39 @@ const Database = require(workerData.driver);
 const db = new Database(workerData.path);
 for (const p of workerData.pragmas) db.pragma(p);
 const statements = new Map();
-// One write-locked transaction per batch; per row, whether it went in (ON CONFLICT DO NOTHING).
-const insert = db.transaction((stmt, rows) => rows.map((r) => stmt.run(...r).changes > 0));
-parentPort.on('message', ({ text, rows }) => {
+const prepared = (text) => {
+  let stmt = statements.get(text);
+  if (!stmt) statements.set(text, (stmt = db.prepare(text)));
+  return stmt;
+};
+// One write-locked transaction per batch; per row, whether it went in (ON CONFLICT DO NOTHING),
+// and when it did, the statements that go with it (its events).
+const insert = db.transaction((stmt, rows, after) => rows.map((r, i) => {
+  const went = stmt.run(...r).changes > 0;
+  if (went && after) for (const s of after[i]) prepared(s.text).run(...s.values);
+  return went;
+}));
+parentPort.on('message', ({ text, rows, after }) => {
   try {
-    let stmt = statements.get(text);
-    if (!stmt) statements.set(text, (stmt = db.prepare(text)));
-    parentPort.postMessage({ inserted: insert.immediate(stmt, rows) });
+    parentPort.postMessage({ inserted: insert.immediate(prepared(text), rows, after) });
   } catch (e) {
     parentPort.postMessage({ error: { message: String(e && e.message), code: e && e.code } });
   }
 });
 `;
 
+/** A statement as the driver takes it (sql.ts render). */
+export interface Rendered {
+  text: string;
+  values: unknown[];
+}
+
 export interface BulkWriter {
-  /** Runs `text` once per row of values in one transaction; per row, whether it inserted a row. */
-  run(text: string, rows: unknown[][]): Promise<boolean[]>;
+  /**
+   * Runs `text` once per row of values in one transaction, and after a row that inserted, the
+   * statements `after` holds for it; per row, whether it inserted a row.
+   */
+  run(text: string, rows: unknown[][], after?: readonly (readonly Rendered[])[]): Promise<boolean[]>;
   close(): Promise<void>;
 }
 
@@ -62,13 +79,13 @@ export function sqliteBulkWriter(path: string): BulkWriter {
     else p?.resolve(m.inserted!);
   });
   return {
-    run(text, rows) {
+    run(text, rows, after) {
       // One batch at a time, in order.
       const result = queue.then(() => new Promise<boolean[]>((resolve, reject) => {
         if (failure) return reject(failure);
         pending = { resolve, reject };
         worker.ref();
-        worker.postMessage({ text, rows });
+        worker.postMessage({ text, rows, after });
       }));
       queue = result.catch(() => undefined);
       return result;

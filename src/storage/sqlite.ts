@@ -53,17 +53,19 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
       // The emptiness check and the insert share one write-locked transaction, so two processes
       // racing to create the first account cannot both see an empty table.
       createFirst: async (user, events) => locked(st.withEvents(st.createFirst(user), events)),
-      async insertMany(users) {
+      async insertMany(users, events) {
         // A file's bulk inserts run in a worker (sqlite-bulk.ts), so their commits do not block
         // this thread; an in-memory database has no other connection, and runs the plan here.
-        if (path === ':memory:' || users.length === 0) return locked(st.insertMany(users));
+        if (path === ':memory:' || users.length === 0) return locked(st.insertMany(users, events));
         bulk ??= sqliteBulkWriter(path);
         const now = clock();
         const records = users.map((n) => newUserRecord(n, now));
         const text = render(SQLITE, sql`${insertRow(SQLITE, USERS, records[0]!)} ON CONFLICT DO NOTHING`).text;
+        // Each row's events, rendered here: the worker runs them after the row, if it went in.
+        const after = events && records.map((r) => st.eventRows(events(r.id)).map((s) => render(SQLITE, s)));
         let inserted: boolean[];
         try {
-          inserted = await bulk.run(text, records.map((r) => insertValues(SQLITE, USERS, r)));
+          inserted = await bulk.run(text, records.map((r) => insertValues(SQLITE, USERS, r)), after);
         } catch (e) {
           throw storageError(SQLITE, e);
         }

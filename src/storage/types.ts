@@ -6,7 +6,7 @@
 // Likewise the event stream's: its record types and the event and outbox stores' contracts.
 // Every write that changes state takes an optional `events` argument: the events it records,
 // written in the same transaction (see Emit in src/events/records.ts).
-import type { DeliveryStore, Emit, EventStore } from '../events/records.js';
+import type { DeliveryStore, Emit, EventStore, NewEvent } from '../events/records.js';
 import type { RevocationRecord, RevocationStore } from '../revocation/records.js';
 import type { ChallengeStore, FactorStore } from './factor-types.js';
 
@@ -19,6 +19,14 @@ export type {
 
 /** A revocation record as stored: with when it was last written, for instances polling for new ones. */
 export type StoredRevocation = RevocationRecord & { recordedAt: number };
+
+/**
+ * The revocation store as storage implements it: a record's write also takes the events that
+ * record it (a token revoked, a sessionless sign-out), written in the same transaction.
+ */
+export interface RevocationEventStore extends RevocationStore {
+  add(record: RevocationRecord, events?: Emit<void>): Promise<void>;
+}
 
 export interface UserRecord {
   id: string; // UUID
@@ -111,9 +119,10 @@ export interface UserStore {
   /**
    * Inserts the users in one transaction. A user that would collide with a stored one (id,
    * username, email or legacy id), or with an earlier one of the batch, is skipped, not an error.
-   * Returns the ids inserted.
+   * Returns the ids inserted. `events`: the events recording a user's creation, written in the same
+   * transaction for each user inserted (it may be asked for any user of the batch, before the insert).
    */
-  insertMany(users: readonly NewUser[]): Promise<string[]>;
+  insertMany(users: readonly NewUser[], events?: (userId: string) => readonly NewEvent[]): Promise<string[]>;
 }
 
 export interface SessionRecord {
@@ -285,7 +294,7 @@ export interface Storage {
   readonly kind: 'sqlite' | 'postgres' | 'memory';
   readonly users: UserStore;
   readonly sessions: SessionStore;
-  readonly revocations: RevocationStore;
+  readonly revocations: RevocationEventStore;
   readonly emailTokens: EmailTokenStore;
   readonly outbox: OutboxStore;
   readonly devices: SignInDeviceStore;
