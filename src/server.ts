@@ -202,7 +202,6 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
       verifyMfaToken,
       throttle: mfaThrottle,
       warn: (message) => log.warn(message),
-      // audit: the audit log (a later issue) plugs in here; an administrator's factor reset calls it.
     },
   });
   email.start(async () => accounts.email?.purge());

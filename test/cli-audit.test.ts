@@ -5,7 +5,9 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { buildCli, warden } from './helpers/cli.js';
+import { call, startServer, type Running } from './helpers/server.js';
 
 before(() => buildCli(), { timeout: 300_000 });
 
@@ -52,10 +54,104 @@ describe('warden audit', () => {
     assert.deepEqual(updated.details, { action: 'updated', fields: ['full_name'] });
   });
 
+  it('an import whose user.imported cannot be written creates no user (one transaction per batch)', async () => {
+    const db = new Database(join(cwd, 'warden.db'));
+    db.exec("CREATE TRIGGER refuse_import BEFORE INSERT ON events WHEN NEW.type = 'user.imported' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
+    db.close();
+    try {
+      writeFileSync(join(cwd, 'refused.csv'), ['username,email,password', 'ref1,ref1@example.com,imported-password-1', 'ref2,ref2@example.com,imported-password-2'].join('\n'));
+      assert.notEqual((await run(['import', 'refused.csv'])).code, 0);
+      const users = (await run(['users', 'list', '--all', '--json'])).json as { username: string }[];
+      assert.deepEqual(users.filter((u) => u.username.startsWith('ref')), [], 'neither user was written');
+    } finally {
+      const again = new Database(join(cwd, 'warden.db'));
+      again.exec('DROP TRIGGER refuse_import');
+      again.close();
+    }
+  });
+
   it('wrong usage: exit 2 with the reason', async () => {
     for (const args of [['audit', '--type', 'no.such'], ['audit', '--limit', 'x'], ['audit', '--from', 'yesterday'], ['audit', '--format', 'xml'], ['audit', '--bogus']]) {
       const r = await run(args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     }
+  });
+});
+
+describe('warden CLI changes write their events as the API\'s do: with the change, no acting user', () => {
+  let cwd: string;
+  let env: Record<string, string>;
+  let server: Running;
+  const run = (args: string[], input?: string) => warden(args, { cwd, env, ...(input !== undefined ? { input } : {}) });
+  interface Line { type: string; user_id: string; actor_id: string | null; session_id: string | null; details: Record<string, unknown> }
+  const audit = async (...args: string[]): Promise<Line[]> => {
+    const r = await run(['audit', '--limit', '1000', ...args]);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line).reverse();
+  };
+  const signIn = async (username: string): Promise<string> => {
+    const r = await call(`${server.url}/api/auth/signin`, { json: { username, password: 'a-long-password-1' } });
+    assert.equal(r.status, 200, r.text);
+    return JSON.parse(Buffer.from((r.json.access_token as string).split('.')[1]!, 'base64url').toString()).sid as string;
+  };
+  const refuse = (type: string) => {
+    const db = new Database(join(cwd, 'warden.db'));
+    db.exec(`CREATE TRIGGER refuse_event BEFORE INSERT ON events WHEN NEW.type = '${type}' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`);
+    db.close();
+  };
+  before(async () => {
+    cwd = mkdtempSync(join(tmpdir(), 'warden-cli-events-'));
+    env = { DATABASE_URL: `sqlite:${join(cwd, 'warden.db')}` };
+    assert.equal((await run(['migrate'])).code, 0);
+    // A server on the same file, for the sign-ins that open sessions (the CLI opens none).
+    server = await startServer(env);
+  });
+  after(async () => {
+    await server.close();
+    rmSync(cwd, { recursive: true, force: true });
+  });
+
+  it('users create, set-password, disable, enable, factors reset, delete: one event each, the API\'s type', async () => {
+    const created = await run(['users', 'create', '--username', 'eve', '--email', 'eve@example.com', '--password-stdin', '--json'], 'a-long-password-1\n');
+    assert.equal(created.code, 0, created.stderr);
+    const id = created.json.id as string;
+    for (const args of [['users', 'set-password', 'eve', '--password-stdin'], ['users', 'disable', 'eve'], ['users', 'enable', 'eve'], ['users', 'factors', 'reset', 'eve'], ['users', 'delete', 'eve', '--yes']]) {
+      const r = await run(args, 'another-password-2\n');
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    }
+    const lines = await audit('--user', id);
+    assert.deepEqual(lines.map((e) => [e.type, e.details]), [
+      ['user.created', { via: 'admin', roles: ['user'] }], ['password.changed', {}], ['user.deactivated', {}], ['user.activated', {}],
+      ['mfa.removed', { method: 'all' }], ['user.deleted', {}],
+    ]);
+    assert.ok(lines.every((e) => e.actor_id === null && e.user_id === id), 'the operator at the console: no acting user');
+  });
+
+  it('sessions revoke: one session.ended per session it ends, with it', async () => {
+    assert.equal((await run(['users', 'create', '--username', 'sam', '--email', 'sam@example.com', '--password-stdin', '--json'], 'a-long-password-1\n')).code, 0);
+    const [first, second, third] = [await signIn('sam'), await signIn('sam'), await signIn('sam')];
+    const one = await run(['sessions', 'revoke', 'sam', '--session', first, '--json']);
+    assert.equal(one.code, 0, one.stderr);
+    let ended = await audit('--type', 'session.ended');
+    assert.deepEqual(ended.map((e) => [e.session_id, e.actor_id, e.details]), [[first, null, { reason: 'admin' }]]);
+    assert.equal((await run(['sessions', 'revoke', 'sam', '--session', first])).code, 1, 'already ended');
+
+    // One that cannot be written: the sessions stay live.
+    refuse('session.ended');
+    try {
+      assert.equal((await run(['sessions', 'revoke', 'sam'])).code, 1);
+      assert.equal((await run(['sessions', 'list', 'sam', '--json'])).json.length, 2, 'nothing ended');
+    } finally {
+      const db = new Database(join(cwd, 'warden.db'));
+      db.exec('DROP TRIGGER refuse_event');
+      db.close();
+    }
+    const all = await run(['sessions', 'revoke', 'sam', '--json']);
+    assert.equal(all.code, 0, all.stderr);
+    assert.deepEqual(all.json.ended.sort(), [second, third].sort());
+    ended = await audit('--type', 'session.ended');
+    assert.deepEqual(ended.slice(1).map((e) => e.session_id).sort(), [second, third].sort());
+    assert.ok(ended.every((e) => e.actor_id === null && e.details.reason === 'admin' && e.user_id === ended[0]!.user_id));
+    assert.deepEqual((await run(['sessions', 'list', 'sam', '--json'])).json, []);
   });
 });

@@ -8,32 +8,15 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import Database from 'better-sqlite3';
 import { buildCli, warden, type CliResult } from './helpers/cli.js';
+import { REDIS_URL, redisSkip, testChannel } from './helpers/redis.js';
 import { call, startServer, type Running } from './helpers/server.js';
 import { postgresUrlOrSkip } from './helpers/storage.js';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PASSWORD = 'correct-horse-42';
 
 const tmp = (prefix: string) => mkdtempSync(join(tmpdir(), prefix));
-
-async function redisSkip(): Promise<string | undefined> {
-  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  r.on('error', () => undefined);
-  try {
-    await r.connect();
-    await r.ping();
-    return undefined;
-  } catch (e) {
-    const why = `Redis not reachable at ${REDIS_URL} (${(e as Error).message}): start it or set TEST_REDIS_URL`;
-    if (process.env.CI) throw new Error(why);
-    return why;
-  } finally {
-    r.disconnect();
-  }
-}
 
 /** Polls `check` until it holds or the deadline passes; returns whether it held. */
 async function eventually(check: () => Promise<boolean>, ms = 5000): Promise<boolean> {
@@ -228,7 +211,7 @@ describe('warden CLI: a running server honours the changes it makes', async () =
 
   /** A server and the CLI's environment on one database and one Redis channel of their own. */
   async function setup(databaseUrl: string) {
-    const channel = `warden:test:cli:${randomBytes(4).toString('hex')}`;
+    const channel = testChannel('cli:');
     const env = { DATABASE_URL: databaseUrl, REDIS_URL, REDIS_CHANNEL: channel };
     const server = await startServer(env);
     const cwd = tmp('warden-cli-live-');

@@ -1,6 +1,7 @@
 // The console clicked through in Debian's Chromium (playwright-core), as a person would: a user signs
 // in on /account, sees an API error beside its field, ends another session (whose token the API then
-// refuses) and changes their password; an administrator finds that user by email among 1,200 and
+// refuses) and changes their password; an administrator reads the overview's figures, finds that
+// user by email among 10,000 (a SQLite database, seeded through storage's bulk insert) and
 // deactivates them, and the user's open page is signed out on its next action. Every page is
 // checked by axe-core (no serious or critical violation), no CSP violation may occur, and each page
 // is laid out at desktop and phone width without overlapping or off-screen controls (screenshots
@@ -12,6 +13,8 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { CURRENT_HASH_PREFIX } from '../src/accounts/argon2-hasher.js';
+import type { NewUser } from '../src/storage/index.js';
 import { call, startServer, type Running } from './helpers/server.js';
 import { linkIn, startSmtp, tokenIn, type Delivered, type TestSmtp } from './helpers/smtp.js';
 import { codeAt, secretOf } from './helpers/totp.js';
@@ -57,6 +60,7 @@ const LAYOUT_CHECK = `(() => {
 })()`;
 
 const APP_URL = 'https://auth.example.test';
+const FILLERS = 10_000;
 const to = (address: string, subject: string) => (m: Delivered) => m.to === address && m.subject === subject;
 
 describe('console in Chromium', { skip }, () => {
@@ -73,16 +77,20 @@ describe('console in Chromium', { skip }, () => {
   before(async () => {
     smtp = await startSmtp();
     s = await startServer({
-      DATABASE_URL: 'memory:', SMTP_URL: smtp.url, SMTP_REQUIRE_TLS: 'true', SMTP_TLS_CA_FILE: smtp.caFile,
+      SMTP_URL: smtp.url, SMTP_REQUIRE_TLS: 'true', SMTP_TLS_CA_FILE: smtp.caFile,
       MAIL_FROM: 'Warden <no-reply@warden.test>', APP_URL, MAIL_LIMIT_PER_ADDRESS: '0', MAIL_LIMIT_PER_IP: '0',
     }, { email: { tuning: { pollMs: 50, retryBaseMs: 50, retryMaxMs: 200 } } });
     // The first account bootstraps the administrator.
     assert.equal((await call(`${s.url}/api/v1/auth/signup`, { json: { username: 'root', email: 'root@example.com', password: 'admin-password-1', roles: ['admin'] } })).status, 201);
-    // Many users, straight into storage (hashing 1,200 passwords would only slow the test).
-    const users = s.warden.storage.users;
-    for (let i = 0; i < 1200; i++) {
-      await users.create({ id: randomUUID(), username: `filler${i}`, email: `filler${i}@example.org`, fullName: null, roles: ['user'], isActive: true, passwordHash: 'not-a-hash' });
-    }
+    // 10,000 users through storage's bulk insert, as `warden import` writes them (hashing 10,000
+    // passwords, or 10,000 sign-ups, would only slow the test): one in a hundred deactivated, one
+    // in a hundred on a legacy hash; none can sign in (their hashes check no password).
+    const since = Date.now() - 86_400_000; // joined yesterday, one a millisecond: listed in order
+    const fillers: NewUser[] = Array.from({ length: FILLERS }, (_, i) => ({
+      id: randomUUID(), username: `filler${i}`, email: `filler${i}@example.org`, fullName: null, roles: ['user'], createdAt: since + i,
+      isActive: i % 100 !== 1, passwordHash: i % 100 === 2 ? 'pbkdf2:sha256:1000$salt$00' : `${CURRENT_HASH_PREFIX}none$none`,
+    }));
+    assert.equal((await s.warden.storage.users.insertMany(fillers)).length, FILLERS);
     // playwright refuses --user-data-dir with launch(): it gives each launch a fresh temporary
     // profile of its own, and each context below is a fresh (incognito-like) profile too.
     browser = await chromium.launch({
@@ -98,7 +106,7 @@ describe('console in Chromium', { skip }, () => {
 
   /** A fresh browser profile whose pages report CSP violations (the event and the console message). */
   async function context(): Promise<BrowserContext> {
-    const ctx = await browser.newContext({ viewport: VIEWPORTS.desktop });
+    const ctx = await browser.newContext({ viewport: VIEWPORTS.desktop, locale: 'en-US' });
     await ctx.exposeBinding('__cspViolation', ({ page }, text: string) => void csp.push({ page: page.url(), text }));
     await ctx.addInitScript(() => {
       document.addEventListener('securitypolicyviolation', (e) => {
@@ -214,11 +222,35 @@ describe('console in Chromium', { skip }, () => {
     const admin = await adminCtx.newPage();
     await signIn(admin, 'root', 'admin-password-1', '/account/signin?next=/admin');
     await admin.waitForURL(`${s.url}/admin`);
-    await admin.locator('[data-count]', { hasText: /of 1202$/ }).waitFor();
+    // The overview: root, alice and the fillers (100 deactivated); alice's three sign-ins and the
+    // administrator's, her wrong password; live: her browser's, the third one's and the administrator's.
+    const figure = (name: string) => admin.locator(`[data-figure="${name}"]`);
+    await figure('sessions_live').filter({ hasText: /^\d/ }).waitFor();
+    const figures = async () => Object.fromEntries(await Promise.all(
+      ['users_total', 'users_active', 'users_inactive', 'signins_succeeded', 'signins_failed', 'signins_throttled', 'sessions_live'].map(async (n) => [n, await figure(n).textContent()])));
+    assert.deepEqual(await figures(), {
+      users_total: '10,002', users_active: '9,902', users_inactive: '100', signins_succeeded: '4', signins_failed: '1', signins_throttled: '0', sessions_live: '3',
+    });
+    await check(admin, 'admin-overview');
+    await admin.getByRole('link', { name: '100 (list them)' }).click();
+    await admin.waitForURL(/\/admin\/users\?active=false$/);
+    await admin.locator('[data-count]', { hasText: 'Users 1–50 of 100' }).waitFor();
+
+    await admin.getByRole('navigation', { name: 'Administration' }).getByRole('link', { name: 'Users' }).click();
+    await admin.waitForURL(`${s.url}/admin/users`);
+    await admin.locator('[data-count]', { hasText: /of 10002$/ }).waitFor();
     assert.equal(await admin.locator('[data-users] tbody tr').count(), 50);
     await check(admin, 'admin-users');
     await admin.getByRole('link', { name: 'Next page' }).click();
-    await admin.locator('[data-count]', { hasText: 'Users 51–100 of 1202' }).waitFor();
+    await admin.locator('[data-count]', { hasText: 'Users 51–100 of 10002' }).waitFor();
+
+    // Those still on a legacy hash (the filter is in the address, as the others).
+    await admin.getByLabel('Password hash').selectOption('true');
+    await admin.getByRole('button', { name: 'Search' }).click();
+    await admin.waitForURL(/legacy=true/);
+    await admin.locator('[data-count]', { hasText: 'Users 1–50 of 100' }).waitFor();
+    assert.match(await admin.locator('[data-users] tbody tr').first().textContent() ?? '', /filler2@example\.org/);
+    await admin.getByLabel('Password hash').selectOption('');
 
     // By username, then by email (the filters are in the address: the page can be bookmarked).
     await admin.getByLabel('Username contains').fill('ALI');
@@ -244,6 +276,11 @@ describe('console in Chromium', { skip }, () => {
     await admin.getByRole('button', { name: 'Deactivate' }).click();
     await admin.locator('[data-fact="is_active"]', { hasText: 'Deactivated' }).waitFor();
     await admin.locator('[data-sessions-count]', { hasText: 'No live session.' }).waitFor();
+    await admin.getByRole('navigation', { name: 'Administration' }).getByRole('link', { name: 'Overview' }).click();
+    await figure('users_active').filter({ hasText: '9,901' }).waitFor();
+    assert.equal(await figure('sessions_live').textContent(), '1', 'only the administrator\'s');
+    await admin.goBack();
+    await admin.locator('[data-fact="is_active"]', { hasText: 'Deactivated' }).waitFor();
     assert.equal((await call(`${s.url}/api/v1/users/${signup.json.data.id}`, { headers: { authorization: `Bearer ${(await call(`${s.url}/api/v1/auth/login`, { json: { username: 'root', password: 'admin-password-1' } })).json.data.access_token}` } })).json.data.is_active, false);
 
     // The audit log shows what happened to the user: the session the administrator ended, the deactivation.

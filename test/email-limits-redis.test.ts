@@ -4,29 +4,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { createRedisBus } from '../src/revocation/redis-bus.js';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
+import { REDIS_URL, redisSkip, testChannel } from './helpers/redis.js';
 import { call, startServer, type Running } from './helpers/server.js';
 import { eventually } from './helpers/smtp.js';
-
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-async function redisSkip(): Promise<string | undefined> {
-  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  r.on('error', () => undefined);
-  try {
-    await r.connect();
-    await r.ping();
-    return undefined;
-  } catch (e) {
-    const why = `Redis not reachable at ${REDIS_URL} (${(e as Error).message}): start it or set TEST_REDIS_URL`;
-    if (process.env.CI) throw new Error(why);
-    return why;
-  } finally {
-    r.disconnect();
-  }
-}
 
 const skip = await redisSkip();
 
@@ -40,7 +22,7 @@ describe('mail limits in Redis when Redis fails', skip !== undefined ? { skip } 
     // Each request names a fresh address; the per-IP count is off, as every run on this machine
     // (127.0.0.1 against the one shared Redis) would add to the same key and meet 429 within the hour.
     s = await startServer({ REDIS_URL: `redis://${proxy.address}`, MAIL_LIMIT_PER_ADDRESS: '1000', MAIL_LIMIT_PER_IP: '0' }, {
-      bus: createRedisBus(REDIS_URL, `warden:test:${randomBytes(4).toString('hex')}`),
+      bus: createRedisBus(REDIS_URL, testChannel()),
     });
   });
   after(async () => {

@@ -3,95 +3,47 @@
 // limits count across instances (Redis); and the two outbox workers never send one message twice.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { redisCounter, type WindowCounter } from '../src/limits/window-counter.js';
-import type { RevocationBus } from '../src/revocation/bus.js';
-import type { RevocationRecord } from '../src/revocation/records.js';
 import { createRedisBus } from '../src/revocation/redis-bus.js';
-import type { Storage, UserRecord } from '../src/storage/types.js';
+import type { UserRecord } from '../src/storage/types.js';
+import { sharedDatabase, sharedSkip, type SharedDatabase } from './helpers/instances.js';
+import { REDIS_URL, testChannel, watchedBus, type WatchedBus } from './helpers/redis.js';
 import { call, startServer, type Running } from './helpers/server.js';
 import { eventually, startSmtp, tokenIn, type TestSmtp } from './helpers/smtp.js';
-import { storageFactories } from './helpers/storage.js';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PASSWORD = 'password-123';
-
-async function redisSkip(): Promise<string | undefined> {
-  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  r.on('error', () => undefined);
-  try {
-    await r.connect();
-    await r.ping();
-    return undefined;
-  } catch (e) {
-    const why = `Redis not reachable at ${REDIS_URL} (${(e as Error).message}): start it or set TEST_REDIS_URL`;
-    if (process.env.CI) throw new Error(why);
-    return why;
-  } finally {
-    r.disconnect();
-  }
-}
-
-/** A bus that tells the test when a record from a peer has been applied. */
-function observed(bus: RevocationBus, events: EventEmitter): RevocationBus {
-  return {
-    ...bus,
-    subscribe: (onRecord, onResync) => bus.subscribe((r: RevocationRecord) => {
-      onRecord(r);
-      events.emit('applied', r);
-    }, onResync),
-  };
-}
-
-const postgres = (await storageFactories()).find((f) => f.name === 'postgres')!;
-const skip = postgres.skip ?? (await redisSkip());
+const skip = await sharedSkip();
 
 describe('email with two instances, PostgreSQL + Redis', skip !== undefined ? { skip } : {}, () => {
   let a: Running;
   let b: Running;
-  let storageA: Storage;
-  let storageB: Storage;
+  let db: SharedDatabase;
   let smtp: TestSmtp;
   let counter: WindowCounter;
-  const appliedOnA = new EventEmitter();
+  let busA: WatchedBus;
   before(async () => {
     smtp = await startSmtp();
-    const run = randomBytes(4).toString('hex');
-    const channel = `warden:test:${run}`;
+    db = await sharedDatabase();
     // Both instances count mail requests in the same Redis keys, a prefix of this run's own.
-    counter = redisCounter(REDIS_URL, { prefix: `warden:test:${run}:limit:` });
-    storageA = await postgres.create();
-    storageB = postgres.reopen(storageA)!;
+    counter = redisCounter(REDIS_URL, { prefix: `${testChannel()}:limit:` });
     const env = {
       SMTP_URL: smtp.url, SMTP_REQUIRE_TLS: 'true', SMTP_TLS_CA_FILE: smtp.caFile, MAIL_FROM: 'Warden <no-reply@warden.test>',
       MAIL_LIMIT_PER_ADDRESS: '3', MAIL_LIMIT_PER_IP: '0',
     };
     const email = { limitCounter: counter, tuning: { pollMs: 50, retryBaseMs: 50, retryMaxMs: 200 } };
-    a = await startServer(env, { storage: storageA, bus: observed(createRedisBus(REDIS_URL, channel), appliedOnA), email });
-    b = await startServer(env, { storage: storageB, bus: createRedisBus(REDIS_URL, channel), email });
+    busA = watchedBus(createRedisBus(REDIS_URL, db.channel));
+    a = await startServer(env, { storage: db.storages[0], bus: busA.bus, email });
+    b = await startServer(env, { storage: db.storages[1], bus: createRedisBus(REDIS_URL, db.channel), email });
   });
   after(async () => {
     await a.close();
     await b.close();
-    await storageA.close();
-    await storageB.close();
-    await postgres.cleanup();
+    await db.close();
     await counter.close();
     await smtp.close();
   });
 
-  const appliedOnAFor = (key: string) => new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`A never learnt of ${key}`)), 5000);
-    const on = (r: RevocationRecord) => {
-      if (r.key !== key) return;
-      clearTimeout(timer);
-      appliedOnA.off('applied', on);
-      resolve();
-    };
-    appliedOnA.on('applied', on);
-  });
   const verifyOn = (s: Running, token: string) => call(`${s.url}/api/v1/auth/verify`, { headers: { authorization: `Bearer ${token}` } });
   const login = async (s: Running, email: string, password = PASSWORD) =>
     (await call(`${s.url}/api/v1/auth/login`, { form: { username: email, password } })).json?.data?.access_token as string | undefined;
@@ -107,7 +59,7 @@ describe('email with two instances, PostgreSQL + Redis', skip !== undefined ? { 
     assert.equal((await call(`${a.url}/api/v1/auth/password/forgot`, { json: { email } })).status, 202);
     const mail = await smtp.waitFor((m) => m.to === email && m.subject === 'Reset your password');
     // A learns over Redis that every token of the user issued until now is refused.
-    const learnt = appliedOnAFor(userId);
+    const learnt = busA.applied(userId);
     const reset = await call(`${b.url}/api/v1/auth/password/reset`, { json: { token: tokenIn(mail), new_password: 'multi-new-pass-1' } });
     assert.equal(reset.status, 200, reset.text);
     await learnt;

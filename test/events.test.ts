@@ -222,6 +222,12 @@ describe('security events over HTTP: one per action, with its subject', () => {
     assert.deepEqual([...who(profile), profile[0]!.details], [['user.updated', admin.id, id], { fields: ['full_name'] }]);
     // Several facts in one request: one event each, in one transaction with the change.
     assert.deepEqual(types(await patch({ roles: ['user'], full_name: 'N. B.' })).sort(), ['user.roles_changed', 'user.updated']);
+    // An administrator ends one of the user's sessions: session.ended, by the administrator.
+    const signedIn = await call(`${v1}/auth/login`, { form: { username: 'renamed@example.com', password: 'reset-password-1' } });
+    assert.equal(signedIn.status, 200, signedIn.text);
+    const sid = claims(signedIn.json.data.access_token).sid;
+    const ended = await eventsOf(s, async () => assert.equal((await call(`${v1}/users/${id}/sessions/${sid}`, { method: 'DELETE', headers: bearer(admin.token) })).status, 200));
+    assert.deepEqual([...who(ended), ended[0]!.sessionId, ended[0]!.details, ended[0]!.ip], [['session.ended', admin.id, id], sid, { reason: 'admin' }, '127.0.0.1']);
     const deleted = await eventsOf(s, async () => assert.equal((await call(`${v1}/users/${id}`, { method: 'DELETE', headers: bearer(admin.token) })).status, 200));
     assert.deepEqual(who(deleted), [['user.deleted', admin.id, id]]);
     // The deleted user's history stays readable.
@@ -328,6 +334,26 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.equal((await call(`${v1}/auth/login`, { form: { username: 'tx@example.com', password: PASSWORD } })).status, 500);
       assert.equal((await s.warden.storage.sessions.listActive(userId, Date.now(), { limit: 100, offset: 0 })).total, sessionsBefore, 'no session was opened');
     });
+
+    it('token.revoked refused: RFC 7009 revocation fails and the token still works; so does a sessionless sign-out', async () => {
+      const v1 = `${s.url}/api/v1`;
+      await run(kind === 'sqlite' ? 'DROP TRIGGER IF EXISTS refuse_event' : 'DROP TRIGGER IF EXISTS refuse_event ON events; DROP FUNCTION IF EXISTS refuse_event()');
+      await run(REFUSE[kind]('token.revoked'));
+      assert.equal((await call(`${v1}/auth/signup`, { json: { username: 'txrevoke', email: 'txrevoke@example.com', password: PASSWORD } })).status, 201);
+      const login = await call(`${v1}/auth/login`, { form: { username: 'txrevoke@example.com', password: PASSWORD } });
+      const token = login.json.data.access_token as string;
+      assert.equal((await call(`${s.url}/oauth/revoke`, { form: { token } })).status, 500);
+      assert.equal((await call(`${v1}/auth/verify`, { headers: bearer(token) })).status, 200, 'no revocation record without its event');
+      assert.equal((await s.warden.storage.revocations.listLive(Date.now())).length, 0);
+      // A token without a session (issued by the toolkit directly): its sign-out is one record and one event.
+      await run(REFUSE[kind]('signout').replace(/refuse_event/g, 'refuse_signout'));
+      const { claims } = s.warden.verify(token);
+      const sessionless = { ...claims, sid: undefined, jti: randomBytes(8).toString('hex') };
+      await assert.rejects(s.warden.accounts.sessions.signOut(sessionless, 'local'));
+      assert.equal(s.warden.revoker.index.check(sessionless), null, 'not refused');
+      assert.equal((await s.warden.storage.revocations.listLive(Date.now())).length, 0);
+      assert.ok(!(await allEvents(s)).some((e) => e.type === 'token.revoked' || e.type === 'signout'));
+    });
   });
 }
 
@@ -373,7 +399,7 @@ describe('security events of the mail flows: password.reset, email.verified, ema
   });
 });
 
-describe('security events of second factors: mfa.enrolled, mfa.used (with the sign-in), mfa.removed, a refused code', () => {
+describe('security events of second factors: mfa.enrolled, mfa.used (with the sign-in), recovery codes regenerated, mfa.removed, a refused code', () => {
   it('each factor change and each completed or refused sign-in step writes its event, with the acting user', async () => {
     const clock = testClock(Date.UTC(2031, 4, 6, 7, 8, 0));
     const s = await startServer({}, { clock });
@@ -416,6 +442,13 @@ describe('security events of second factors: mfa.enrolled, mfa.used (with the si
         ['mfa.used', { method: 'otp' }], ['signin.succeeded', { method: 'password', amr: ['pwd', 'otp', 'mfa'] }],
       ]);
       assert.equal(completed[0]!.sessionId, completed[1]!.sessionId, 'both of the session they opened');
+
+      const regenerated = await eventsOf(s, async () => {
+        const r = await call(`${v1}/auth/mfa/recovery-codes`, { method: 'POST', headers: bearer(strong) });
+        assert.equal(r.status, 200, r.text);
+      });
+      assert.deepEqual(regenerated.map((e) => [e.type, e.actorId, e.userId, e.sessionId, e.userAgent, e.details]),
+        [['mfa.recovery_codes_regenerated', alice.json.id, alice.json.id, completed[0]!.sessionId, UA, {}]]);
 
       const removed = await eventsOf(s, async () => {
         const r = await call(`${v1}/auth/mfa/factors/${factorId}`, { method: 'DELETE', headers: bearer(strong) });

@@ -6,33 +6,15 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { createRedisBus } from '../src/revocation/redis-bus.js';
 import type { Storage } from '../src/storage/types.js';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
+import { sharedDatabase, sharedSkip } from './helpers/instances.js';
+import { REDIS_URL } from './helpers/redis.js';
 import { call, startServer, type Running } from './helpers/server.js';
-import { storageFactories } from './helpers/storage.js';
 
-const REDIS = new URL(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379');
-
-async function redisSkip(): Promise<string | undefined> {
-  const r = new Redis(REDIS.toString(), { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  r.on('error', () => undefined);
-  try {
-    await r.connect();
-    await r.ping();
-    return undefined;
-  } catch (e) {
-    const why = `Redis not reachable at ${REDIS} (${(e as Error).message}): start it or set TEST_REDIS_URL`;
-    if (process.env.CI) throw new Error(why);
-    return why;
-  } finally {
-    r.disconnect();
-  }
-}
-
-const postgres = (await storageFactories()).find((f) => f.name === 'postgres')!;
-const skip = postgres.skip ?? (await redisSkip());
+const REDIS = new URL(REDIS_URL);
+const skip = await sharedSkip();
 
 async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + ms;
@@ -50,7 +32,6 @@ describe('Redis faults', skip !== undefined ? { skip } : {}, () => {
   const cleanups: (() => Promise<void>)[] = [];
   after(async () => {
     for (const c of cleanups.reverse()) await c().catch(() => {});
-    await postgres.cleanup();
   });
 
   async function redisProxy(): Promise<{ proxy: FaultProxy; url: string }> {
@@ -83,16 +64,11 @@ describe('Redis faults', skip !== undefined ? { skip } : {}, () => {
 
   /** Two instances on one PostgreSQL schema, each reaching Redis through its own proxy. */
   async function twoInstances(env: Record<string, string> = {}) {
-    const channel = `warden:test:${randomBytes(4).toString('hex')}`;
-    const storageA = await postgres.create();
-    const storageB = postgres.reopen(storageA)!;
-    cleanups.push(async () => {
-      await storageA.close();
-      await storageB.close();
-    });
+    const db = await sharedDatabase();
+    cleanups.push(() => db.close());
     const [ra, rb] = [await redisProxy(), await redisProxy()];
-    const a = await server(env, { storage: storageA, redisUrl: ra.url, channel });
-    const b = await server(env, { storage: storageB, redisUrl: rb.url, channel });
+    const a = await server(env, { storage: db.storages[0], redisUrl: ra.url, channel: db.channel });
+    const b = await server(env, { storage: db.storages[1], redisUrl: rb.url, channel: db.channel });
     const name = `u${randomBytes(3).toString('hex')}`;
     assert.equal((await call(`${a.s.url}/api/auth/signup`, { json: { username: name, email: `${name}@example.com`, password: 'password-123' } })).status, 201);
     return { a, b, ra: ra.proxy, rb: rb.proxy, name };

@@ -33,9 +33,11 @@ const LAYERS: Layer[] = [
     // TRUST_PROXY is validated by the address parser Fastify itself uses: a pure library, no server.
     allowedPackages: ['@fastify/proxy-addr'],
   },
+  // UUIDv7 ids (events, sessions): a leaf any layer may import.
+  { name: 'ids', files: ['src/ids/'], mayImport: [], forbiddenPackages: [...HTTP_PACKAGES, ...NATIVE_OR_SERVER_PACKAGES] },
   // The record types are what storage implements the revocation store with: a layer of their own.
   { name: 'revocation-records', files: ['src/revocation/records.ts'], mayImport: [], forbiddenPackages: HTTP_PACKAGES },
-  { name: 'revocation', files: ['src/revocation/'], mayImport: ['revocation', 'revocation-records', 'toolkit'], forbiddenPackages: HTTP_PACKAGES },
+  { name: 'revocation', files: ['src/revocation/'], mayImport: ['revocation', 'revocation-records', 'ids', 'toolkit'], forbiddenPackages: HTTP_PACKAGES },
   // Likewise the event stream's vocabulary and store contracts, which storage implements.
   { name: 'event-records', files: ['src/events/records.ts'], mayImport: [], forbiddenPackages: HTTP_PACKAGES },
   {
@@ -49,7 +51,7 @@ const LAYERS: Layer[] = [
   // knows neither accounts nor HTTP.
   { name: 'mail', files: ['src/mail/'], mayImport: ['mail', { layer: 'storage', typeOnly: true }], forbiddenPackages: HTTP_PACKAGES },
   // The event log (building events, webhook delivery, audit queries, retention): over storage.
-  { name: 'events', files: ['src/events/'], mayImport: ['events', 'event-records', 'storage', 'toolkit'], forbiddenPackages: HTTP_PACKAGES },
+  { name: 'events', files: ['src/events/'], mayImport: ['events', 'event-records', 'ids', 'storage', 'toolkit'], forbiddenPackages: HTTP_PACKAGES },
   // Prometheus metrics: prom-client and plain numbers handed in; no HTTP framework, no storage.
   { name: 'metrics', files: ['src/metrics/'], mayImport: ['metrics', 'event-records'], forbiddenPackages: [...HTTP_PACKAGES, ...NATIVE_OR_SERVER_PACKAGES] },
   {
@@ -85,7 +87,7 @@ const KNOWN_EDGES = [
   'accounts -> revocation', 'accounts -> storage', 'accounts -> toolkit', 'storage -> revocation-records',
   'revocation -> revocation-records', 'toolkit -> toolkit', 'config -> toolkit',
   'accounts -> mail', 'accounts -> limits', 'mail -> storage', 'server -> mail', 'cli -> accounts', 'cli -> server',
-  'server -> console', 'console -> http', 'console -> config',
+  'server -> console', 'console -> http', 'console -> config', 'events -> ids', 'revocation -> ids',
 ];
 
 interface Import {

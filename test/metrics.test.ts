@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { freePort } from './helpers/child-warden.js';
+import { sharedDatabase, sharedSkip } from './helpers/instances.js';
+import { REDIS_URL } from './helpers/redis.js';
 import { call, startServer, type Running } from './helpers/server.js';
-import { storageFactories } from './helpers/storage.js';
 
 const PASSWORD = 'password-123';
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
@@ -53,6 +53,12 @@ function value(m: Family[], name: string, labels: Record<string, string> = {}): 
 }
 
 const HTTP = 'warden_http_request_duration_seconds';
+/** The process metrics the README lists (families as the parser names them: counters without _total). */
+const PROCESS_FAMILIES = [
+  'process_cpu_user_seconds', 'process_cpu_system_seconds', 'process_cpu_seconds', 'process_start_time_seconds', 'process_resident_memory_bytes',
+  'process_open_fds', 'process_max_fds', 'nodejs_heap_size_total_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_external_memory_bytes',
+  'nodejs_eventloop_lag_seconds', 'nodejs_eventloop_active_seconds', 'nodejs_version_info',
+];
 /** Requests of one route, method and status, from the histogram's _count (0 when never seen). */
 const count = (m: Family[], labels: Record<string, string>): number => value(m, `${HTTP}_count`, labels) || 0;
 
@@ -143,7 +149,50 @@ describe('/metrics on the public port, against the traffic sent', { skip: skipPa
     assert.equal(samples(m, 'warden_redis_up').length, 0, 'no REDIS_URL');
     const events = await s.warden.storage.events.list({ limit: 1000 });
     assert.equal(value(m, 'warden_webhook_backlog'), events.length, 'every event waits for the closed endpoint');
-    assert.ok(value(m, 'process_resident_memory_bytes') > 0, 'the process metrics are there too');
+  });
+
+  it('the process figures, read at the scrape: CPU, memory, heap, file descriptors, event loop, start time', async () => {
+    // The server runs in this very process: its figures are this process's.
+    const cpuBefore = process.cpuUsage();
+    const now = await scrape(`${s.url}/metrics`);
+    const cpuAfter = process.cpuUsage();
+    for (const [name, part] of [['process_cpu_user_seconds_total', 'user'], ['process_cpu_system_seconds_total', 'system']] as const) {
+      assert.equal(family(now, name.replace(/_total$/, '')).type, 'counter');
+      const v = value(now, name);
+      assert.ok(v >= cpuBefore[part] / 1e6 && v <= cpuAfter[part] / 1e6, `${name} ${v}: the process's own, since it started`);
+    }
+    const both = value(now, 'process_cpu_seconds_total');
+    assert.ok(Math.abs(both - value(now, 'process_cpu_user_seconds_total') - value(now, 'process_cpu_system_seconds_total')) < 1e-6);
+    const startedAt = Date.now() / 1000 - process.uptime();
+    assert.ok(Math.abs(value(now, 'process_start_time_seconds') - startedAt) < 1, `started ${value(now, 'process_start_time_seconds')}, uptime says ${startedAt}`);
+    const rss = value(now, 'process_resident_memory_bytes');
+    assert.ok(rss > 10e6 && rss < 8e9, `rss ${rss}`);
+    const heapUsed = value(now, 'nodejs_heap_size_used_bytes');
+    const heapTotal = value(now, 'nodejs_heap_size_total_bytes');
+    assert.ok(heapUsed > 1e6 && heapUsed <= heapTotal && heapTotal < rss, `heap ${heapUsed} of ${heapTotal}`);
+    assert.ok(value(now, 'nodejs_external_memory_bytes') > 0);
+    const fds = value(now, 'process_open_fds');
+    assert.ok(fds >= 3 && fds <= value(now, 'process_max_fds'), `${fds} open fds`);
+    const lag = value(now, 'nodejs_eventloop_lag_seconds');
+    assert.ok(lag > 0 && lag < 1, `lag ${lag} s`);
+    const active = value(now, 'nodejs_eventloop_active_seconds_total');
+    assert.ok(active > 0 && active <= process.uptime(), `event loop active ${active} s of ${process.uptime()} s`);
+    assert.equal(value(now, 'nodejs_version_info', { version: process.version }), 1);
+    // Counters move between scrapes, read afresh each time.
+    const later = await scrape(`${s.url}/metrics`);
+    assert.ok(value(later, 'process_cpu_seconds_total') > both);
+    assert.ok(value(later, 'nodejs_eventloop_active_seconds_total') > active);
+  });
+
+  it('nothing of them runs between scrapes: no GC observer, no event-loop-delay histogram', () => {
+    // prom-client's defaults would add these, and with them a timer sampling the loop and a callback on every GC.
+    const names = m.map((f) => f.name);
+    for (const gone of ['nodejs_gc_duration_seconds', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_eventloop_lag_max_seconds']) {
+      assert.ok(!names.includes(gone), `${gone} is served`);
+    }
+    for (const f of m.filter((x) => /^(process|nodejs)_/.test(x.name))) {
+      assert.ok(PROCESS_FAMILIES.includes(f.name), `${f.name} is not one of the documented process metrics`);
+    }
   });
 });
 
@@ -174,27 +223,12 @@ describe('METRICS_PORT and METRICS=false', { skip: skipParser }, () => {
   });
 });
 
-const postgres = (await storageFactories()).find((f) => f.name === 'postgres')!;
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-async function redisSkip(): Promise<string | undefined> {
-  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  r.on('error', () => undefined);
-  try {
-    await r.connect();
-    return undefined;
-  } catch (e) {
-    if (process.env.CI) throw e;
-    return `Redis not reachable at ${REDIS_URL}`;
-  } finally {
-    r.disconnect();
-  }
-}
-const skip = skipParser ?? postgres.skip ?? (await redisSkip());
+const skip = skipParser ?? (await sharedSkip());
 
 describe('/metrics on PostgreSQL + Redis: the pool and the bus', skip !== undefined ? { skip } : {}, () => {
   it('reports the pool connections and Redis up', async () => {
-    const storage = await postgres.create();
-    const s = await startServer({ REDIS_URL }, { storage });
+    const db = await sharedDatabase();
+    const s = await startServer({ REDIS_URL, REDIS_CHANNEL: db.channel }, { storage: db.storages[0] });
     try {
       await call(`${s.url}/api/v1/auth/signup`, { json: { username: 'pool', email: 'pool@example.com', password: PASSWORD } });
       const m = await scrape(`${s.url}/metrics`);
@@ -205,8 +239,7 @@ describe('/metrics on PostgreSQL + Redis: the pool and the bus', skip !== undefi
       assert.equal(value(m, 'warden_database_up'), 1);
     } finally {
       await s.close();
-      await storage.close();
-      await postgres.cleanup();
+      await db.close();
     }
   });
 });

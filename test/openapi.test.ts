@@ -120,7 +120,7 @@ describe('the OpenAPI document', () => {
   it('query parameters are declared', () => {
     const names = (method: string, path: string) => (op(method, path).parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name).sort();
     assert.deepEqual(names('GET', '/api/users'), ['limit', 'offset']);
-    assert.deepEqual(names('GET', '/api/v1/users'), ['active', 'email', 'limit', 'offset', 'role', 'username', 'verified']);
+    assert.deepEqual(names('GET', '/api/v1/users'), ['active', 'email', 'legacy', 'limit', 'offset', 'role', 'username', 'verified']);
     assert.deepEqual(names('POST', '/api/v1/auth/logout'), ['scope']);
     assert.deepEqual(names('POST', '/api/v1/auth/refresh'), ['refresh_token']);
     assert.deepEqual((op('GET', '/api/v1/users/{id}').parameters ?? []).map((p) => `${p.in}:${p.name}`), ['path:id']);

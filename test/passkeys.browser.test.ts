@@ -3,7 +3,9 @@
 // resident keys, user verification). A small page served by the test's server on http://localhost
 // (a secure context; RP ID "localhost") registers a passkey, signs in with it alone, and uses it
 // as the second factor after a password. Replayed assertions and a counter that did not move
-// forward are refused; the owner removes it.
+// forward are refused; the owner removes it. Then the JSON exactly as WebAuthn Level 3's
+// credential.toJSON() writes it (publicKeyAlgorithm, publicKey, authenticatorData, transports...)
+// registers and signs in; a member of the wrong type is refused and changes nothing.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -52,6 +54,21 @@ const PAGE = `<!doctype html><html><body><script>
     const options = await post('/api/v1/auth/mfa/webauthn/options', { mfa_token: mfaToken });
     const assertion = asJson(await navigator.credentials.get({ publicKey: request(options.body.data) }));
     return { ...(await post('/api/v1/auth/mfa/verify', { mfa_token: mfaToken, webauthn: assertion })), options: options.body.data };
+  };
+  // Level 3: the browser's own JSON helpers, its toJSON() sent as it is (but for the wrong copy).
+  window.registerAsJson = async (access) => {
+    const auth = { authorization: 'Bearer ' + access };
+    const options = await post('/api/v1/auth/mfa/passkeys/options', {}, auth);
+    const json = (await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options.body.data) })).toJSON();
+    const wrong = structuredClone(json);
+    wrong.response.publicKeyAlgorithm = String(json.response.publicKeyAlgorithm);
+    const refused = await post('/api/v1/auth/mfa/passkeys', { response: wrong }, auth);
+    return { refused, accepted: await post('/api/v1/auth/mfa/passkeys', { response: json, name: 'as JSON' }, auth), json };
+  };
+  window.secondFactorAsJson = async (mfaToken) => {
+    const options = await post('/api/v1/auth/mfa/webauthn/options', { mfa_token: mfaToken });
+    const json = (await navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options.body.data) })).toJSON();
+    return { ...(await post('/api/v1/auth/mfa/verify', { mfa_token: mfaToken, webauthn: json })), json };
   };
 </script></body></html>`;
 
@@ -158,5 +175,24 @@ describe('browser: passkeys in Chromium with a virtual authenticator', { skip },
     const gone = await run('passwordless');
     assert.deepEqual([gone.status, gone.body.code], [401, 'ERR_PASSKEY_INVALID']);
     assert.equal((await call(`${s.url}/api/auth/signin`, { json: { username: 'pat', password: 'password-123' } })).json.mfa_required, undefined);
+  });
+
+  it('takes credential.toJSON() as the browser writes it (WebAuthn Level 3); a member of the wrong type is a 422 that uses nothing up', async () => {
+    assert.equal((await call(`${s.url}/api/auth/signup`, { json: { username: 'quinn', email: 'quinn@example.com', password: 'password-123' } })).status, 201);
+    const fresh = (await call(`${s.url}/api/auth/signin`, { json: { username: 'quinn', password: 'password-123' } })).json.access_token as string;
+    const reg = await run<{ refused: Result; accepted: Result; json: any }>('registerAsJson', fresh);
+    // What Chromium's toJSON() adds beyond Level 2's members is all there, and taken.
+    assert.deepEqual(Object.keys(reg.json.response).sort(), ['attestationObject', 'authenticatorData', 'clientDataJSON', 'publicKey', 'publicKeyAlgorithm', 'transports']);
+    assert.equal(typeof reg.json.response.publicKeyAlgorithm, 'number');
+    assert.deepEqual([reg.refused.status, reg.refused.body.code, reg.refused.body.field], [422, 'ERR_VALIDATION', 'response'], JSON.stringify(reg.refused.body));
+    assert.match(reg.refused.body.message, /response\.publicKeyAlgorithm: must be an integer/);
+    assert.equal(reg.accepted.status, 201, JSON.stringify(reg.accepted.body));
+    assert.equal(reg.accepted.body.data.passkey.name, 'as JSON');
+
+    const password = await call(`${s.url}/api/auth/signin`, { json: { username: 'quinn', password: 'password-123' } });
+    const second = await run<Result & { json: any }>('secondFactorAsJson', password.json.mfa_token);
+    assert.ok('authenticatorAttachment' in second.json && 'clientExtensionResults' in second.json, Object.keys(second.json).join());
+    assert.equal(second.status, 200, JSON.stringify(second.body));
+    assert.deepEqual(claims(second.body.data.access_token).amr, ['pwd', 'hwk', 'mfa']);
   });
 });

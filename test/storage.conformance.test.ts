@@ -520,6 +520,20 @@ function conformance(f: StorageFactory): void {
       await assert.rejects(s.sessions.listActive(uid, now, { limit: -1, offset: 0 }), RangeError);
     });
 
+    it('countLive counts every user\'s live sessions: not ended, before both deadlines', async () => {
+      const now = T + HOUR;
+      const other = (await s.users.create(user())).id;
+      const before = await s.sessions.countLive(now);
+      await s.sessions.create(session(uid));
+      await s.sessions.create(session(other));
+      const ended = await s.sessions.create(session(other));
+      await s.sessions.end(ended.id, 'logout', T + 1);
+      await s.sessions.create(session(uid, { expiresAt: now })); // absolute deadline reached
+      await s.sessions.create(session(uid, { idleExpiresAt: now })); // idle deadline reached
+      assert.equal(await s.sessions.countLive(now), before + 2);
+      assert.equal(await s.sessions.countLive(now - 1), before + 4, 'a moment earlier, the expired two were live');
+    });
+
     it('purge deletes sessions ended or expired strictly before the cut-off, and nothing else', async () => {
       const cut = T + 10 * HOUR;
       const later = { expiresAt: cut + HOUR, idleExpiresAt: cut + HOUR }; // deadlines after the cut-off
@@ -561,6 +575,26 @@ function conformance(f: StorageFactory): void {
       const byKey = Object.fromEntries((await s.revocations.listLive(T)).map((r) => [r.key, r]));
       assert.deepEqual(byKey.u1, { kind: 'user', key: 'u1', value: '1700000100.250', expiresAt: T + 20 });
       assert.deepEqual(byKey.u2, { kind: 'user', key: 'u2', value: '1700000100.001', expiresAt: T + 10 });
+    });
+
+    it('listLive pages in (kind, key) order: every live record once, none expired, across kinds', async () => {
+      const keys = ['a', 'b', 'c', 'd', 'e'];
+      for (const kind of ['jti', 'sid', 'user'] as const) {
+        for (const key of keys) await s.revocations.add({ kind, key, value: kind === 'user' ? '1700000000' : '', expiresAt: T + 10 });
+      }
+      await s.revocations.add({ kind: 'sid', key: 'bb', value: '', expiresAt: T - 1 });
+      const seen: string[] = [];
+      let after: { kind: 'jti' | 'sid' | 'user' | 'roles'; key: string } | null = null;
+      for (let pages = 0; ; pages++) {
+        assert.ok(pages < 10, 'paging ends');
+        const page = await s.revocations.listLive(T, { after, limit: 4 });
+        assert.ok(page.length <= 4);
+        seen.push(...page.map((r) => `${r.kind}:${r.key}`));
+        if (page.length < 4) break;
+        after = { kind: page[3]!.kind, key: page[3]!.key };
+      }
+      assert.deepEqual(seen, ['jti', 'sid', 'user'].flatMap((k) => keys.map((key) => `${k}:${key}`)));
+      assert.equal((await s.revocations.listLive(T)).length, 15, 'without a page: all of them');
     });
 
     it('listLive leaves out facts expired at now; purge deletes exactly those', async () => {

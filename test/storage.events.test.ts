@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
-import { uuidv7 } from '../src/events/ids.js';
+import { uuidv7 } from '../src/ids/uuidv7.js';
 import { EVENT_OUTCOMES, type EventType } from '../src/events/records.js';
 import type { NewEvent, NewSession, NewUser, RotateResult, Storage } from '../src/storage/index.js';
 import { storageFactories, type StorageFactory } from './helpers/storage.js';
@@ -163,6 +163,50 @@ function conformance(f: StorageFactory): void {
       await empty.events.append([taken]);
       await assert.rejects(empty.users.createFirst(user(), dup()));
       assert.equal(await empty.users.count(), 0, 'createFirst rolled back');
+    });
+
+    it('count: the events of one type from a moment on', async () => {
+      await s.events.append([
+        ev('signin.failed', { time: T - 1 }), ev('signin.failed', { time: T }), ev('signin.failed', { time: T + HOUR }),
+        ev('signin.succeeded', { time: T + 1, details: { method: 'password' } }), ev('signin.throttled', { time: T + 2, details: { retry_after_seconds: 1, login: 'x' } }),
+      ]);
+      assert.equal(await s.events.count('signin.failed', T), 2, 'from `from` on, that moment included');
+      assert.equal(await s.events.count('signin.failed', T - 1), 3);
+      assert.equal(await s.events.count('signin.succeeded', T), 1);
+      assert.equal(await s.events.count('user.deleted', 0), 0);
+    });
+
+    it('revocations.add, users.insertMany and factors.replaceRecoveryCodes take their events: written with the change, or neither', async () => {
+      const hook = 'http://a.test/hook';
+      const live = async () => (await s.revocations.listLive(T)).map((r) => r.key);
+      await s.revocations.add({ kind: 'jti', key: 'j1', value: '', expiresAt: T + HOUR }, [ev('token.revoked', { details: { token_type: 'access' } })]);
+      assert.deepEqual(await live(), ['j1']);
+      // A bulk insert writes the events of the users it inserted, and of no other (a collision is skipped).
+      const owner = await s.users.create(user());
+      const batch = [user(), user(), user({ email: owner.email }), user()];
+      const made = new Map(batch.map((u) => [u.id, [ev('user.imported', { userId: u.id, details: { action: 'created' }, deliverTo: [hook] })]]));
+      const inserted = await s.users.insertMany(batch, (id) => made.get(id) ?? []);
+      assert.deepEqual(inserted.sort(), [batch[0]!.id, batch[1]!.id, batch[3]!.id].sort());
+      const imported = await s.events.list({ limit: 10, types: ['user.imported'] });
+      assert.deepEqual(imported.map((e) => e.userId).sort(), [...inserted].sort());
+      assert.equal(await s.deliveries.backlog(), 3, 'with their webhook deliveries');
+      await s.factors.replaceRecoveryCodes(owner.id, ['h1', 'h2'], T, [ev('mfa.recovery_codes_regenerated', { userId: owner.id })]);
+      assert.equal(await s.factors.countRecoveryCodes(owner.id), 2);
+      assert.equal((await s.events.list({ limit: 10, types: ['token.revoked', 'mfa.recovery_codes_regenerated'] })).length, 2);
+
+      const taken = ev('user.updated');
+      await s.events.append([taken]);
+      const dup = () => [{ ...ev('user.updated'), id: taken.id } as NewEvent];
+      await assert.rejects(s.revocations.add({ kind: 'jti', key: 'j2', value: '', expiresAt: T + HOUR }, dup()));
+      assert.deepEqual(await live(), ['j1'], 'revocations.add rolled back');
+      const users = await s.users.count();
+      const refused = [user(), user()];
+      await assert.rejects(s.users.insertMany(refused, (id) => (id === refused[1]!.id ? dup() : [ev('user.imported', { userId: id, details: { action: 'created' } })])));
+      assert.equal(await s.users.count(), users, 'insertMany rolled back, the first user of the batch too');
+      assert.equal(await s.users.findById(refused[0]!.id), null);
+      await assert.rejects(s.factors.replaceRecoveryCodes(owner.id, ['h3'], T + 1, dup()));
+      assert.equal(await s.factors.countRecoveryCodes(owner.id), 2, 'replaceRecoveryCodes rolled back');
+      assert.equal(await s.factors.useRecoveryCode(owner.id, 'h1', T + 2), true, 'the old codes still work');
     });
 
     it('purge deletes the oldest events before the cut-off, at most a batch at a time, with their deliveries', async () => {

@@ -4,7 +4,7 @@
 // changes and deletes, and cover users that existed before they did.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { createPostgresStorage, createSqliteStorage, type NewUser, type Storage } from '../src/storage/index.js';
 import { POSTGRES, SQLITE, render, sql } from '../src/storage/sql.js';
-import { postgresUrlOrSkip, storageFactories } from './helpers/storage.js';
+import { scratchSchema, storageFactories } from './helpers/storage.js';
 
 const user = (email: string): NewUser => ({
   id: randomUUID(), username: `u-${randomUUID()}`, email, fullName: null, roles: ['user'], isActive: true, passwordHash: 'h',
@@ -110,15 +110,7 @@ describe('email search index (SQLite)', () => {
 });
 
 describe('email search index (PostgreSQL)', async () => {
-  const { url, skip } = await postgresUrlOrSkip();
-  const schema = `warden_test_email_${randomBytes(4).toString('hex')}`;
-  after(async () => {
-    if (!url) return;
-    const c = new pg.Client({ connectionString: url });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await c.end();
-  });
+  const { url, skip, schema } = await scratchSchema('warden_test_email');
 
   it('covers users created before it existed (search and total), and can serve the search', { skip }, async () => {
     let s = createPostgresStorage(url!, { schema });

@@ -12,25 +12,8 @@ import { createRedisCounters, type RedisCounters } from '../src/accounts/redis-c
 import { createMemoryStorage, type Storage } from '../src/storage/index.js';
 import { freePort } from './helpers/child-warden.js';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
+import { REDIS_URL, redisSkip, testChannel } from './helpers/redis.js';
 import { call, startServer, type Running } from './helpers/server.js';
-
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-async function redisSkip(): Promise<string | undefined> {
-  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  r.on('error', () => undefined);
-  try {
-    await r.connect();
-    await r.ping();
-    return undefined;
-  } catch (e) {
-    const why = `Redis not reachable at ${REDIS_URL} (${(e as Error).message}): start it or set TEST_REDIS_URL`;
-    if (process.env.CI) throw new Error(why);
-    return why;
-  } finally {
-    r.disconnect();
-  }
-}
 
 const skip = await redisSkip();
 const LIMITS = { SIGNIN_MAX_FAILURES: '4', SIGNIN_MAX_FAILURES_PER_IP: '100', SIGNIN_WINDOW_MINUTES: '10' };
@@ -43,7 +26,7 @@ describe('sign-in throttle over Redis', skip !== undefined ? { skip } : {}, () =
 
   /** A key prefix of this test's own; its keys are deleted after the test. */
   function prefix(): string {
-    const p = `warden:test:throttle:${randomBytes(6).toString('hex')}:`;
+    const p = `${testChannel('throttle:')}:`;
     cleanups.push(async () => {
       const r = new Redis(REDIS_URL);
       const keys = await r.keys(`${p}*`);

@@ -16,7 +16,7 @@ import {
 } from './validate.js';
 
 export interface UserAdminDeps {
-  storage: Pick<Storage, 'users'>;
+  storage: Pick<Storage, 'users' | 'sessions' | 'events'>;
   hasher: PasswordHasher;
   sessions: Sessions;
   revoker: Revoker;
@@ -28,12 +28,46 @@ export interface UserAdminDeps {
 }
 
 const PATCHABLE = ['roles', 'is_active', 'full_name', 'email', 'email_verified', 'password'];
+const DAY_MS = 86_400_000;
+
+/** users.list's query, with the legacy-hash filter as a yes or no: the hasher knows which hashes are today's. */
+export type UserListQuery = Omit<UserQuery, 'legacyHash'> & {
+  /** Only users whose password hash is (true) or is not (false) a legacy one, as needsRehash says. */
+  legacyHash?: boolean;
+};
+
+/** The administrators' figures at a glance. */
+export interface Overview {
+  at: number;
+  users: { total: number; active: number };
+  /** Sign-ins (signin.* events) from `since`, 24 hours before `at`. */
+  signIns: { since: number; succeeded: number; failed: number; throttled: number };
+  /** Sessions live at `at`, of every user. */
+  liveSessions: number;
+}
 
 export class UserAdmin {
   constructor(private readonly d: UserAdminDeps) {}
 
-  list(query: UserQuery): Promise<{ users: UserRecord[]; total: number }> {
-    return this.d.storage.users.list(query);
+  list(query: UserListQuery): Promise<{ users: UserRecord[]; total: number }> {
+    const { legacyHash, ...rest } = query;
+    return this.d.storage.users.list(legacyHash === undefined ? rest : { ...rest, legacyHash: { legacy: legacyHash, currentPrefix: this.d.hasher.currentPrefix } });
+  }
+
+  /**
+   * Users (all, active), sign-ins over the last 24 hours, live sessions. Each figure is read from a
+   * count the storage keeps or counted through an index (see migration 10), never by reading a table.
+   */
+  async overview(): Promise<Overview> {
+    const at = this.d.clock();
+    const since = at - DAY_MS;
+    const { users, sessions, events } = this.d.storage;
+    const [all, active, succeeded, failed, throttled, liveSessions] = await Promise.all([
+      users.list({ limit: 0, offset: 0 }), users.list({ limit: 0, offset: 0, active: true }),
+      events.count('signin.succeeded', since), events.count('signin.failed', since), events.count('signin.throttled', since),
+      sessions.countLive(at),
+    ]);
+    return { at, users: { total: all.total, active: active.total }, signIns: { since, succeeded, failed, throttled }, liveSessions };
   }
 
   /** Any user, active or not, or ERR_USER_NOT_FOUND. */
@@ -95,10 +129,23 @@ export class UserAdmin {
     return this.d.sessions.list(id, page);
   }
 
-  /** Ends one session of the user and refuses its tokens; another user's session answers as unknown. */
-  async endSession(id: string, sessionId: string): Promise<void> {
+  /**
+   * Ends one session of the user and refuses its tokens, with its session.ended event (the actor:
+   * the administrator, or none for the operator at the console); another user's session answers as unknown.
+   */
+  async endSession(id: string, sessionId: string, actor: Actor | null = null, meta: ClientMeta = NO_META): Promise<void> {
     await this.get(id);
-    await this.d.sessions.endOwn(id, sessionId, 'admin');
+    await this.d.sessions.endOwn(id, sessionId, 'admin', meta, actorIdOf(actor));
+  }
+
+  /**
+   * Ends every session of the user and refuses every token of theirs (sessionless ones too), one
+   * session.ended event per session it ends, written with the ending. Returns the ended ids.
+   */
+  async endAllSessions(id: string, actor: Actor | null = null, meta: ClientMeta = NO_META): Promise<string[]> {
+    await this.get(id);
+    const who = { actorId: actorIdOf(actor), userId: id, ip: meta.ip, userAgent: meta.userAgent };
+    return this.d.sessions.refuseAllTokens(id, 'admin', (ids) => ids.map((sid) => this.d.events.make('session.ended', { ...who, sessionId: sid }, { reason: 'admin' })));
   }
 
   /** Deletes a user; their sessions end and every token of theirs is refused. */

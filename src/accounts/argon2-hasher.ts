@@ -1,8 +1,8 @@
 // The server's PasswordHasher: argon2id at the OWASP minimum (19 MiB, t=2, p=1). @node-rs/argon2's
 // async calls run on the libuv thread pool, so hashing never blocks the event loop. A stored hash
 // in any other form (an imported user's werkzeug, passlib, bcrypt or Django hash, or Warden's own
-// made with other settings) is verified by hashes/, within its cost limits, and needsRehash says so:
-// the next successful sign-in replaces it with today's argon2id.
+// made with other settings) is verified by hashes/, within its cost limits, and needsRehash says so
+// (it does not start with CURRENT_HASH_PREFIX): the next successful sign-in replaces it with today's argon2id.
 import { availableParallelism } from 'node:os';
 import { hash as argonHash, verify as argonVerify } from '@node-rs/argon2';
 import { WardenError } from '@warden/toolkit';
@@ -119,7 +119,7 @@ export function createArgon2Hasher(o: Argon2HasherOptions = {}): PasswordHasher 
     return result.ok;
   }
 
-  return { hash: hashPassword, verify: verifyPassword, needsRehash: (h) => !h.startsWith(CURRENT_HASH_PREFIX) };
+  return { hash: hashPassword, verify: verifyPassword, currentPrefix: CURRENT_HASH_PREFIX };
 }
 
 /** A hasher that reports nothing about unusable stored hashes (tests, tools). */

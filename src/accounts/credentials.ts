@@ -7,7 +7,7 @@ import type { NewEvent } from '../events/records.js';
 import type { Storage, UserRecord } from '../storage/types.js';
 import type { MfaRequired } from './factors/second-factors.js';
 import type { AccountHooks } from './hooks.js';
-import type { PasswordHasher } from './password-hasher.js';
+import { needsRehash, type PasswordHasher } from './password-hasher.js';
 import type { Sessions } from './sessions.js';
 import type { SignInThrottle } from './throttle.js';
 import { NO_META, type Actor, type ClientMeta, type SignUpInput, type SystemActor, type TokenPair } from './types.js';
@@ -74,7 +74,7 @@ export class Credentials {
       passwordHash: await this.d.hasher.hash(password),
       createdAt: this.d.clock(),
     };
-    const via = actor?.kind === 'system' ? 'configuration' : privileged ? 'admin' : 'signup';
+    const via = actor?.kind === 'system' && !actor.operator ? 'configuration' : privileged ? 'admin' : 'signup';
     const actorId = actor?.kind === 'user' ? actor.userId : actor === null ? user.id : null;
     const event = this.d.events.make('user.created', { actorId, userId: user.id, ip: meta.ip, userAgent: meta.userAgent }, { via, roles });
     let created: UserRecord | null;
@@ -132,7 +132,7 @@ export class Credentials {
       throw new WardenError('ERR_USER_INACTIVE');
     }
     this.d.hooks?.passwordChecked?.(user);
-    if (this.d.hasher.needsRehash(user.passwordHash)) {
+    if (needsRehash(this.d.hasher, user.passwordHash)) {
       // Compare-and-set on the hash just checked: if it changed meanwhile (a password change, a
       // concurrent sign-in's rehash), that newer hash stands and this one is dropped.
       await this.d.storage.users.replacePasswordHash(user.id, user.passwordHash, await this.d.hasher.hash(password));

@@ -45,7 +45,7 @@ export interface ImportOutcome {
 
 export interface UserImportDeps {
   storage: Pick<Storage, 'users'>;
-  /** One user.imported per user written, in the transaction that writes it. */
+  /** One user.imported per user written, in the transaction that writes it (a batch's bulk insert, or an update). */
   events: EventLog;
   hasher: PasswordHasher;
   sessions: Sessions;
@@ -199,8 +199,8 @@ export class UserImport {
       if (c.password !== undefined) c.user.passwordHash = await this.d.hasher.hash(c.password);
     }));
     // One user.imported per user inserted, in the insert's transaction.
-    const imported = creates.map((c) => this.d.events.make('user.imported', { userId: c.user.id }, { action: 'created' }));
-    const inserted = new Set(await this.d.events.writeFor(imported, (events) => this.d.storage.users.insertMany(creates.map((c) => c.user), events)));
+    const imported = new Map(creates.map((c) => [c.user.id, [this.d.events.make('user.imported', { userId: c.user.id }, { action: 'created' })]]));
+    const inserted = new Set(await this.d.events.writeEach(imported, (eventsOf) => this.d.storage.users.insertMany(creates.map((c) => c.user), eventsOf)));
     for (const c of creates) {
       if (inserted.has(c.user.id)) continue;
       // Taken between the lookup and the insert (a sign-up meanwhile): nothing was written.

@@ -11,7 +11,7 @@ import { UserAdmin } from './admin.js';
 import type { ClaimsHook } from './claims-hook.js';
 import { Credentials } from './credentials.js';
 import { Passkeys } from './factors/passkeys.js';
-import { SecondFactors, type FactorAuditEvent } from './factors/second-factors.js';
+import { SecondFactors } from './factors/second-factors.js';
 import { SecretBox } from './factors/secret-box.js';
 import { UserImport, type UserImportOptions } from './importer.js';
 import type { PasswordHasher } from './password-hasher.js';
@@ -26,7 +26,7 @@ export { Credentials, CONFIGURED_ADMIN, type SignInResult } from './credentials.
 export { SecondFactors, MFA_TOKEN_TTL_SECONDS, type FactorList, type MfaRequired, type SecondFactorName } from './factors/second-factors.js';
 export { deriveFromSigningKey } from './factors/secret-box.js';
 export { Sessions } from './sessions.js';
-export { UserAdmin } from './admin.js';
+export { UserAdmin, type Overview, type UserListQuery } from './admin.js';
 export { claimsHook, type ClaimsContext, type ClaimsHook, type ClaimsHookFunction } from './claims-hook.js';
 export { requestPasswordReset } from './recovery.js';
 export type { AccountEmail, AccountEmailOptions, EmailLinks } from './account-email.js';
@@ -34,7 +34,7 @@ export { UserImport, IMPORT_FIELDS, type ImportField, type ImportOutcome, type I
 export { describeStoredHash, type StoredHashInfo } from './stored-hash.js';
 
 export interface AccountsDeps {
-  storage: Pick<Storage, 'users' | 'sessions' | 'emailTokens' | 'devices' | 'factors' | 'challenges' | 'events'>;
+  storage: Pick<Storage, 'users' | 'sessions' | 'revocations' | 'emailTokens' | 'devices' | 'factors' | 'challenges' | 'events'>;
   issuer: TokenIssuer;
   revoker: Revoker;
   hasher: PasswordHasher;
@@ -66,8 +66,6 @@ export interface AccountsDeps {
     /** Wrong second-factor codes per user; none when absent. */
     throttle?: SignInThrottle | undefined;
     warn?: (message: string) => void;
-    /** The audit log's hook (an administrator's reset of a user's factors). */
-    audit?: (event: FactorAuditEvent) => Promise<void> | void;
   };
   /** Recovery, verification, email change and notices by mail; none when mail is off. */
   email?: AccountEmailOptions | undefined;
@@ -104,7 +102,7 @@ export function createAccounts(d: AccountsDeps): Accounts {
   });
   const factors = new SecondFactors({
     storage: d.storage, sessions, issuer: d.issuer, verifyMfaToken: d.mfa.verifyMfaToken, box: new SecretBox(d.mfa.encryptionKey),
-    passkeys, clock: d.clock, issuerName: d.mfa.issuerName, throttle: d.mfa.throttle, warn: d.mfa.warn, audit: d.mfa.audit,
+    passkeys, clock: d.clock, issuerName: d.mfa.issuerName, throttle: d.mfa.throttle, warn: d.mfa.warn,
     hooks: email?.hooks, events,
   });
   const credentials = new Credentials({

@@ -14,6 +14,15 @@ export interface PasswordHasher {
    * exists) and answers false. A corrupt or unverifiable hash is false, never an exception.
    */
   verify(passwordHash: string | null, password: string, context?: VerifyContext): Promise<boolean>;
-  /** True when a stored hash is not one made with today's settings (rehash on next sign-in). */
-  needsRehash(passwordHash: string): boolean;
+  /**
+   * How every hash made with today's settings begins. Any other stored hash is a legacy one (made
+   * by another system, or with other settings): needsRehash, the "legacy hash" filter of the users
+   * list and `warden users list --legacy-hash` all go by it.
+   */
+  readonly currentPrefix: string;
+}
+
+/** True when a stored hash is not one made with the hasher's settings of today (rehashed at the next sign-in). */
+export function needsRehash(hasher: Pick<PasswordHasher, 'currentPrefix'>, passwordHash: string): boolean {
+  return !passwordHash.startsWith(hasher.currentPrefix);
 }

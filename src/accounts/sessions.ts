@@ -14,7 +14,7 @@ import { NO_META, type ClientMeta, type LogoutScope, type TokenPair } from './ty
 import { isUuid } from './users.js';
 
 export interface SessionsDeps {
-  storage: Pick<Storage, 'users' | 'sessions'>;
+  storage: Pick<Storage, 'users' | 'sessions' | 'revocations'>;
   issuer: TokenIssuer;
   revoker: Revoker;
   retention: Retention;
@@ -143,11 +143,10 @@ export class Sessions {
     // Everything the user holds, the presented token included: one record (see refuseAllTokens).
     if (scope === 'global') return this.refuseAllTokens(claims.sub, 'logout', (ids) => signedOut(ids.length));
     if (scope === 'others') return this.endAll(claims.sub, 'logout', sid, (ids) => signedOut(ids.length));
-    // A session-bound token dies with its session; only a sessionless one needs its own entry
-    // (a revocation record, with no session row to write the event with: it follows the record).
+    // A session-bound token dies with its session; only a sessionless one needs its own entry (a
+    // revocation record, written with the event).
     if (sid === undefined) {
-      await this.revokeOneToken(claims);
-      await this.d.events.append(...signedOut(0));
+      await this.revokeOneToken(claims, signedOut(0));
       return [];
     }
     const now = this.d.clock();
@@ -166,7 +165,7 @@ export class Sessions {
    * Ends one of the user's sessions (theirs, or by an administrator: `reason` 'admin', `actorId`
    * the administrator); another user's id answers exactly like an unknown one.
    */
-  async endOwn(userId: string, sessionId: string, reason: 'logout' | 'admin' = 'logout', meta: ClientMeta = NO_META, actorId = userId): Promise<void> {
+  async endOwn(userId: string, sessionId: string, reason: 'logout' | 'admin' = 'logout', meta: ClientMeta = NO_META, actorId: string | null = userId): Promise<void> {
     const s = isUuid(sessionId) ? await this.d.storage.sessions.get(sessionId) : null;
     if (!s || s.userId !== userId || s.endedAt !== null) throw new WardenError('ERR_SESSION_NOT_FOUND');
     await this.end([sessionId], reason, { actorId, userId, ip: meta.ip, userAgent: meta.userAgent });
@@ -218,10 +217,8 @@ export class Sessions {
       if (s && s.userId === claims.sub) await this.end([claims.sid], 'revoked', who);
       return;
     }
-    await this.revokeOneToken(claims);
-    // A revocation record, with no row of ours to write the event with: it follows the record.
     const sid = typeof claims.sid === 'string' ? claims.sid : null;
-    await this.d.events.append(this.d.events.make('token.revoked', { ...who, sessionId: sid }, { token_type: claims.type === 'refresh' ? 'refresh' : 'access' }));
+    await this.revokeOneToken(claims, [this.d.events.make('token.revoked', { ...who, sessionId: sid }, { token_type: claims.type === 'refresh' ? 'refresh' : 'access' })]);
   }
 
   /**
@@ -251,7 +248,9 @@ export class Sessions {
     await this.d.revoker.revokeSessions(ids, this.d.retention.session(now));
   }
 
-  private revokeOneToken(claims: JwtClaims): Promise<void> {
-    return this.d.revoker.revokeToken(claims.jti, this.d.retention.token(claims));
+  /** Refuses one token: its revocation record and the events recording it, in one transaction. */
+  private revokeOneToken(claims: JwtClaims, events: readonly NewEvent[]): Promise<void> {
+    return this.d.revoker.revokeToken(claims.jti, this.d.retention.token(claims),
+      (record) => this.d.events.write<void>(events, (emit) => this.d.storage.revocations.add(record, emit)));
   }
 }

@@ -31,6 +31,11 @@ export interface SystemActor {
   kind: 'system';
   /** What Warden was doing, for logs and audits. */
   task: string;
+  /**
+   * The operator at the console (the `warden` command) rather than Warden's own configuration: its
+   * events read as an administrator's (user.created via `admin`), with no acting user.
+   */
+  operator?: true;
 }
 
 /** Who asks for an action; null for an anonymous request. */

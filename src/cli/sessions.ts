@@ -1,5 +1,6 @@
 // `warden sessions list|revoke USER`: a user's live sessions, and ending them. Revoking refuses
 // the tokens at once on every instance, as the API's sign-out does (REDIS_URL).
+import { WardenError } from '@warden/toolkit';
 import type { Command } from 'commander';
 import type { Accounts } from '../accounts/index.js';
 import type { SessionRecord } from '../storage/types.js';
@@ -40,18 +41,20 @@ export function registerSessions(program: Command): void {
     .action(async (who: string, opts: { session?: string } & JsonOption) => {
       await withAccounts({ mustExist: true }, async ({ accounts, storage }) => {
         const user = await resolveUser(accounts, storage, who);
+        // As an administrator's DELETE /users/{id}/sessions/{sid}: one session.ended per session,
+        // written with the ending, with no acting user (the operator at the console).
         let ended: string[];
         if (opts.session !== undefined) {
           try {
-            await accounts.sessions.endOwn(user.id, opts.session);
-          } catch {
+            await accounts.admin.endSession(user.id, opts.session);
+          } catch (e) {
+            if (!(e instanceof WardenError && e.code === 'ERR_SESSION_NOT_FOUND')) throw e;
             throw new CliError(`${user.username} has no live session ${opts.session}`);
           }
           ended = [opts.session];
         } else {
-          ended = (await allSessions(accounts, user.id)).map((s) => s.id);
           // Also refuses tokens issued outside a session (by the toolkit directly).
-          await accounts.sessions.refuseAllTokens(user.id, 'admin');
+          ended = await accounts.admin.endAllSessions(user.id);
         }
         emit(opts, { user: user.id, ended }, (r) => `${user.username}: ${r.ended.length} session${r.ended.length === 1 ? '' : 's'} ended; their tokens are refused`);
       });

@@ -49,7 +49,8 @@ function roleList(args: readonly string[]): string[] {
   return args.flatMap((a) => a.split(',')).map((r) => r.trim()).filter(Boolean);
 }
 
-const actor = (task: string): SystemActor => ({ kind: 'system', task: `${task} (warden CLI)` });
+/** The operator at the console: events with no acting user, as every CLI change writes them. */
+const actor = (task: string): SystemActor => ({ kind: 'system', task: `${task} (warden CLI)`, operator: true });
 
 export function registerUsers(program: Command): void {
   const users = program.command('users').description('create, list, inspect and change users');
@@ -91,22 +92,18 @@ export function registerUsers(program: Command): void {
       if (opts.active && opts.inactive) throw new CliError('--active and --inactive exclude each other', 2);
       const limit = opts.all ? Number.POSITIVE_INFINITY : opts.limit;
       await withAccounts({ mustExist: true, readOnly: true }, async ({ accounts }) => {
+        // The same filters as the API's user list (the legacy hash: needsRehash's notion, in storage).
         const filter = {
           ...(opts.role !== undefined ? { role: opts.role } : {}), ...(opts.email !== undefined ? { email: opts.email } : {}),
-          ...(opts.active ? { active: true } : opts.inactive ? { active: false } : {}),
+          ...(opts.active ? { active: true } : opts.inactive ? { active: false } : {}), ...(opts.legacyHash ? { legacyHash: true } : {}),
         };
-        const { argon2Hasher } = await import('../accounts/argon2-hasher.js');
-        const keep = (u: UserRecord) => !opts.legacyHash || argon2Hasher.needsRehash(u.passwordHash);
         const found: UserRecord[] = [];
-        let skipped = 0;
-        for (let offset = 0; found.length < limit; offset += LIST_PAGE) {
-          const page = await accounts.admin.list({ ...filter, limit: LIST_PAGE, offset });
-          for (const u of page.users) {
-            if (!keep(u)) continue;
-            if (skipped < opts.offset) skipped++;
-            else if (found.length < limit) found.push(u);
-          }
-          if (page.users.length < LIST_PAGE) break;
+        for (let offset = opts.offset; found.length < limit;) {
+          const want = Math.min(LIST_PAGE, limit - found.length);
+          const page = await accounts.admin.list({ ...filter, limit: want, offset });
+          found.push(...page.users);
+          offset += page.users.length;
+          if (page.users.length < want) break;
         }
         const views = await Promise.all(found.map(userView));
         emit(opts, views, (vs) => vs.length === 0 ? 'no users' : table(
@@ -240,7 +237,7 @@ export function registerUsers(program: Command): void {
         const user = await accounts.factors.userFor(who).catch((e: unknown) => {
           throw new CliError(`${who}: ${(e as Error).message}`);
         });
-        const { sessionsEnded } = await accounts.factors.reset(user.id, { kind: 'system', task: 'warden users factors reset' });
+        const { sessionsEnded } = await accounts.factors.reset(user.id, actor('warden users factors reset'));
         emit(opts, { user: user.username, sessions_ended: sessionsEnded }, (r) => `${r.user}: second factors removed, ${r.sessions_ended} session(s) ended`);
       });
     });

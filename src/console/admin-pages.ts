@@ -1,26 +1,59 @@
 // The bodies of the /admin pages; the module fills them from the admin API.
-import { html } from '../http/pages.js';
+import { Html, html } from '../http/pages.js';
 import { field, form, select } from './forms.js';
 
+const PAGES: Array<[string, string]> = [['/admin', 'Overview'], ['/admin/users', 'Users'], ['/admin/users/new', 'Create a user'], ['/admin/audit', 'Audit log']];
+
+/** The administration's pages, on each of them; the one shown is marked. */
+function nav(current?: string) {
+  const items = PAGES.map(([href, label]) => (href === current
+    ? html`<li><a href="${href}" aria-current="page">${label}</a></li>`
+    : html`<li><a href="${href}">${label}</a></li>`).text);
+  return html`<nav class="admin-nav" aria-label="Administration"><ul>${new Html(items.join(''))}</ul></nav>`;
+}
+
+/** A figure of the overview, filled by the script (data-figure); a link to what it counts where there is one. */
+function figure(name: string, label: string, href?: string) {
+  const value = html`<span data-figure="${name}">…</span>`;
+  const shown = href === undefined ? value : html`<a href="${href}">${value}<span class="visually-hidden"> (list them)</span></a>`;
+  return html`<div class="figure"><dt>${label}</dt><dd>${shown}</dd></div>`;
+}
+
+export function overviewBody() {
+  return html`${nav('/admin')}
+<section aria-labelledby="users-h"><h2 id="users-h">Users</h2>
+<dl class="figures">${figure('users_total', 'All users', '/admin/users')}${figure('users_active', 'Active', '/admin/users?active=true')}${figure('users_inactive', 'Deactivated', '/admin/users?active=false')}</dl>
+</section>
+<section aria-labelledby="signins-h"><h2 id="signins-h">Sign-ins, last 24 hours</h2>
+<dl class="figures">${figure('signins_succeeded', 'Succeeded', '/admin/audit?type=signin.succeeded')}${figure('signins_failed', 'Failed', '/admin/audit?type=signin.failed')}${figure('signins_throttled', 'Throttled', '/admin/audit?type=signin.throttled')}</dl>
+</section>
+<section aria-labelledby="sessions-h"><h2 id="sessions-h">Sessions</h2>
+<dl class="figures">${figure('sessions_live', 'Live now')}</dl>
+</section>
+<p class="meta" data-figures-at aria-live="polite"></p>`;
+}
+
 export function usersBody() {
-  return html`<p><a class="button" href="/admin/users/new">Create a user</a> <a class="button" href="/admin/audit">Audit log</a></p>
+  return html`${nav('/admin/users')}
 ${form('search', 'Find users', [
     field('search', { name: 'email', label: 'Email contains', type: 'search' }),
     field('search', { name: 'username', label: 'Username contains', type: 'search' }),
     field('search', { name: 'role', label: 'Role' }),
     select('search', 'active', 'Status', [['', 'Any'], ['true', 'Active'], ['false', 'Deactivated']]),
     select('search', 'verified', 'Email address', [['', 'Any'], ['true', 'Verified'], ['false', 'Not verified']]),
-  ], 'Search', { method: 'get', action: '/admin' })}
+    select('search', 'legacy', 'Password hash', [['', 'Any'], ['true', 'Legacy (not yet upgraded)'], ['false', 'Current (argon2id)']]),
+  ], 'Search', { method: 'get', action: '/admin/users' })}
 <p data-count aria-live="polite"></p>
 <div class="table-wrap"><table data-users>
 <caption class="visually-hidden">Users</caption>
 <thead><tr><th scope="col">Email</th><th scope="col">Username</th><th scope="col">Roles</th><th scope="col">Status</th></tr></thead>
 <tbody></tbody></table></div>
-<nav class="pager" aria-label="Pages"><a data-prev href="/admin" hidden>Previous page</a> <a data-next href="/admin" hidden>Next page</a></nav>`;
+<nav class="pager" aria-label="Pages"><a data-prev href="/admin/users" hidden>Previous page</a> <a data-next href="/admin/users" hidden>Next page</a></nav>`;
 }
 
 export function userBody() {
-  return html`<p><a href="/admin">All users</a> · <a data-user-events href="/admin/audit">This user's events</a></p>
+  return html`${nav()}
+<p><a data-user-events href="/admin/audit">This user's events</a></p>
 <section aria-labelledby="facts-h"><h2 id="facts-h">Profile</h2>
 <dl class="facts">
 <dt>Username</dt><dd data-fact="username">…</dd>
@@ -57,7 +90,7 @@ ${form('roles', 'Roles', [field('roles', { name: 'roles', label: 'Roles (comma-s
 }
 
 export function newUserBody() {
-  return html`<p><a href="/admin">All users</a></p>
+  return html`${nav('/admin/users/new')}
 ${form('create', 'Create a user', [
     field('create', { name: 'username', label: 'Username', autocomplete: 'off', required: true }),
     field('create', { name: 'email', label: 'Email address', type: 'email', autocomplete: 'off', required: true }),
@@ -68,7 +101,7 @@ ${form('create', 'Create a user', [
 }
 
 export function auditBody() {
-  return html`<p><a href="/admin">All users</a></p>
+  return html`${nav('/admin/audit')}
 ${form('audit', 'Filter events', [
     field('audit', { name: 'type', label: 'Event types (comma-separated)', autocomplete: 'off', hint: 'For example signin.failed, user.deactivated, session.ended.' }),
     field('audit', { name: 'actor', label: 'Done by (user id)', autocomplete: 'off' }),

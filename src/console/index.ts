@@ -4,7 +4,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Config } from '../config.js';
 import { accountBody, forgotBody, resetBody, signInBody } from './account-pages.js';
-import { auditBody, newUserBody, userBody, usersBody } from './admin-pages.js';
+import { auditBody, newUserBody, overviewBody, userBody, usersBody } from './admin-pages.js';
 import { assetRoutes } from './assets.js';
 import { sendConsolePage, type PageSpec } from './layout.js';
 
@@ -24,7 +24,8 @@ export async function consoleRoutes(app: FastifyInstance, config: Config): Promi
   });
 
   if (!config.console.adminEnabled) return;
-  app.get('/admin', HIDDEN, (_req, reply) => send(reply, { area: 'admin', page: 'users', title: 'Users', body: usersBody() }));
+  app.get('/admin', HIDDEN, (_req, reply) => send(reply, { area: 'admin', page: 'overview', title: 'Administration', body: overviewBody() }));
+  app.get('/admin/users', HIDDEN, (_req, reply) => send(reply, { area: 'admin', page: 'users', title: 'Users', body: usersBody() }));
   app.get('/admin/audit', HIDDEN, (_req, reply) => send(reply, { area: 'admin', page: 'audit', title: 'Audit log', body: auditBody() }));
   app.get('/admin/users/new', HIDDEN, (_req, reply) => send(reply, { area: 'admin', page: 'new-user', title: 'Create a user', body: newUserBody() }));
   app.get('/admin/users/:id', HIDDEN, (req, reply) =>

@@ -2,7 +2,7 @@
 // webhook endpoints that want them) and handed to the store write whose change they record, so
 // both commit in one transaction. Events that record no change (a refused sign-in) are appended on
 // their own. Listeners (metrics, the webhook worker) hear of events once they are written.
-import { uuidv7 } from './ids.js';
+import { uuidv7 } from '../ids/uuidv7.js';
 import { EVENT_OUTCOMES, type Emit, type EventDetails, type EventStore, type EventType, type NewEvent } from './records.js';
 
 /** Who did it, to whom, from where. Every field is optional; absent means unknown or none. */
@@ -68,15 +68,15 @@ export class EventLog {
   }
 
   /**
-   * Runs a bulk insert given `events`, each about one of the users it inserts (see
-   * UserStore.insertMany): the store writes those of the users it inserted, in its transaction, and
-   * returns their ids; the listeners hear of those events.
+   * Runs a bulk store write whose items each carry their own events (`made`, by the item's id),
+   * written with the item in its transaction; listeners hear of the events of the items written
+   * (the ids `run` resolves with).
    */
-  async writeFor(events: readonly NewEvent[], run: (events: readonly NewEvent[]) => Promise<string[]>): Promise<string[]> {
-    const ids = await run(events);
-    const inserted = new Set(ids);
-    this.tell(events.filter((e) => e.userId !== null && inserted.has(e.userId)));
-    return ids;
+  async writeEach(made: ReadonlyMap<string, readonly NewEvent[]>, run: (eventsOf: (id: string) => readonly NewEvent[]) => Promise<string[]>): Promise<string[]> {
+    const eventsOf = (id: string) => made.get(id) ?? [];
+    const written = await run(eventsOf);
+    this.tell(written.flatMap(eventsOf));
+    return written;
   }
 
   onWritten(listener: EventListener): () => void {

@@ -23,6 +23,7 @@ export const EVENT_OUTCOMES = {
   'mfa.enrolled': 'success',
   'mfa.removed': 'success',
   'mfa.used': 'success',
+  'mfa.recovery_codes_regenerated': 'success',
   'user.created': 'success',
   'user.imported': 'success',
   'user.updated': 'success',
@@ -43,7 +44,7 @@ export const EVENT_TYPES = Object.keys(EVENT_OUTCOMES) as EventType[];
 export type SignInFailure = 'unknown_login' | 'bad_password' | 'inactive' | 'malformed' | 'second_factor';
 
 /** How a session came to an end, besides the actions that have events of their own. */
-export type SessionEndReason = 'logout' | 'revoked' | 'user' | 'mismatch' | 'limit' | (string & {});
+export type SessionEndReason = 'logout' | 'admin' | 'revoked' | 'user' | 'mismatch' | 'limit' | (string & {});
 
 /** The details each type carries: small, typed, and never a secret. */
 export interface EventDetails {
@@ -69,7 +70,9 @@ export interface EventDetails {
   'mfa.removed': { method: 'totp' | 'passkey' | 'all'; factor_id?: string };
   /** The second factor of a sign-in, as RFC 8176 names it: `otp` (TOTP or recovery code), `hwk`/`swk` (a passkey). */
   'mfa.used': { method: string };
-  /** How: a sign-up, an administrator, Warden's configuration (ADMIN_USERNAME). */
+  /** A user's new set of recovery codes, the old ones void (the codes are never in it). */
+  'mfa.recovery_codes_regenerated': Record<string, never>;
+  /** How: a sign-up, an administrator (or the operator's `warden users create`), Warden's configuration (ADMIN_USERNAME). */
   'user.created': { via: 'signup' | 'admin' | 'configuration'; roles: string[] };
   /** By `warden import`: a new user, or an existing one overwritten (the names of the fields it set). */
   'user.imported': { action: 'created' | 'updated'; fields?: string[] };
@@ -132,6 +135,8 @@ export interface EventStore {
   /** Writes events that record no change of their own (a refused sign-in), with their deliveries. */
   append(events: readonly NewEvent[]): Promise<void>;
   list(q: EventQuery): Promise<EventRecord[]>;
+  /** How many events of `type` happened at or after `from` (one index range: type, then time). */
+  count(type: EventType, from: number): Promise<number>;
   /** Deletes at most `batch` of the oldest events older than `before` (and their deliveries). Returns how many. */
   purge(before: number, batch: number): Promise<number>;
 }

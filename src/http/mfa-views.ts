@@ -60,7 +60,26 @@ export const TOTP_ENROLMENT = obj({
 
 export const CODE_BODY = obj({ code: str('the 6-digit code the authenticator app shows') }, ['code']);
 
-const WEBAUTHN_RESPONSE: Json = { type: 'object', additionalProperties: true, description: 'the PublicKeyCredential as JSON (credential.toJSON())' };
+const b64url = (description: string, maxLength: number): Json => str(`base64url: ${description}`, { maxLength });
+/** What the accounts rules take (src/accounts/factors/passkeys.ts, credentialShape): WebAuthn Level 3's toJSON(), members typed and bounded. */
+const WEBAUTHN_RESPONSE: Json = {
+  ...obj({
+    id: b64url('the credential id', 1400), rawId: b64url('the same', 1400), type: str(undefined, { enum: ['public-key'] }),
+    authenticatorAttachment: str(undefined, { enum: ['platform', 'cross-platform'], nullable: true }),
+    clientExtensionResults: { type: 'object', additionalProperties: true, description: 'the extensions\' outputs (at most 4,096 characters of JSON)' },
+    response: {
+      ...obj({
+        clientDataJSON: b64url('always', 8192), attestationObject: b64url('registration', 65_536), authenticatorData: b64url('authentication (and registration, Level 3)', 16_384),
+        transports: { type: 'array', maxItems: 16, items: str(undefined, { pattern: '^[a-z-]{1,32}$' }) }, publicKey: b64url('registration, Level 3: the key as SPKI', 8192),
+        publicKeyAlgorithm: { type: 'integer', description: 'registration, Level 3: its COSE algorithm' }, signature: b64url('authentication', 2048),
+        userHandle: { ...b64url('authentication, a discoverable credential', 128), nullable: true },
+      }, ['clientDataJSON']),
+      additionalProperties: false,
+    },
+  }, ['id', 'type', 'response']),
+  additionalProperties: false,
+  description: 'the PublicKeyCredential as JSON: credential.toJSON() (WebAuthn Level 3), or the same members written by hand; any other member is refused',
+};
 
 export const VERIFY_BODY = obj({
   mfa_token: str(), code: str('a TOTP code'), recovery_code: str('one recovery code (dashes optional)'),

@@ -121,7 +121,7 @@ export async function mfaRoutes(app: FastifyInstance, ctx: RouteContext): Promis
       errors: ['ERR_USER_NOT_FOUND', 'ERR_FACTOR_NOT_FOUND', ...DEPENDENCY_ERRORS],
     }),
   }, async (req, reply) => {
-    const codes = await factors.regenerateRecoveryCodes(req.jwt!.claims);
+    const codes = await factors.regenerateRecoveryCodes(req.jwt!.claims, clientMeta(req));
     noStore(reply);
     return ok('Recovery codes regenerated', { recovery_codes: codes });
   });

@@ -81,6 +81,7 @@ export const USER_FILTER_QUERY = obj({
   role: str('users holding this role'),
   active: { type: 'boolean' },
   verified: { type: 'boolean', description: 'email address verified' },
+  legacy: { type: 'boolean', description: 'password hash is a legacy one: not today\'s argon2id (imported, or older settings; upgraded at the next sign-in)' },
 });
 export const LOGOUT_QUERY = obj({
   scope: str('local: this session; global: all your sessions; others: all but this one', { enum: ['local', 'global', 'others'], default: 'local' }),
@@ -89,6 +90,17 @@ export const ID_PARAMS = obj({ id: str(undefined, { format: 'uuid' }) }, ['id'])
 export const USER_SESSION_PARAMS = obj({ id: str('the user', { format: 'uuid' }), sid: str('the session', { format: 'uuid' }) }, ['id', 'sid']);
 
 // ---- responses ------------------------------------------------------------------------------
+
+const count = (description?: string): Json => ({ type: 'integer', minimum: 0, ...(description ? { description } : {}) });
+export const OVERVIEW = obj({
+  at: str('when the figures were read', { format: 'date-time' }),
+  users: obj({ total: count(), active: count('not deactivated') }, ['total', 'active']),
+  sign_ins: obj({
+    since: str('24 hours before `at`', { format: 'date-time' }), succeeded: count(), failed: count('refused: unknown login, wrong password, inactive user...'),
+    throttled: count('refused by the sign-in throttle (once per client and login and window)'),
+  }, ['since', 'succeeded', 'failed', 'throttled']),
+  sessions: obj({ live: count('of every user, not ended nor expired') }, ['live']),
+}, ['at', 'users', 'sign_ins', 'sessions']);
 
 export const USER = obj({
   id: str(undefined, { format: 'uuid' }), username: str(), email: str(), full_name: str(undefined, { nullable: true }),

@@ -14,9 +14,9 @@ import { mfaRequiredView, MFA_REQUIRED } from './mfa-views.js';
 import { refuseCrossSite } from './cross-site.js';
 import { forwardedMethods } from './forward-auth.js';
 import { noStore } from './security-headers.js';
-import { pairView, profileView, sessionView, userView } from './views.js';
+import { overviewView, pairView, profileView, sessionView, userView } from './views.js';
 import {
-  CREDENTIALS, envelope, ID_PARAMS, LOGOUT_QUERY, NEW_USER, PAGING, PAGING_QUERY, PAIR, PASSWORD_CHANGE, PROFILE, PROFILE_PATCH, REFRESH_BODY, SESSION,
+  CREDENTIALS, envelope, ID_PARAMS, LOGOUT_QUERY, NEW_USER, OVERVIEW, PAGING, PAGING_QUERY, PAIR, PASSWORD_CHANGE, PROFILE, PROFILE_PATCH, REFRESH_BODY, SESSION,
   USER, USER_FILTER_QUERY, USER_PATCH, USER_SESSION_PARAMS,
 } from './schemas.js';
 
@@ -205,10 +205,18 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
   });
 
   // ---- administration ----
+  app.get('/overview', {
+    preHandler: admin,
+    schema: doc({
+      ...adm, method: 'GET', summary: 'Figures at a glance: users (all, active), sign-ins over the last 24 hours, live sessions',
+      ok: { status: 200, description: '"Overview retrieved"', schema: envelope(OVERVIEW) }, errors: DEPENDENCY_ERRORS,
+    }),
+  }, async () => ok('Overview retrieved', overviewView(await userAdmin.overview())));
+
   app.get('/users', {
     preHandler: admin,
     schema: doc({
-      ...adm, method: 'GET', summary: 'List users (filter: email or username contains, role, active, verified)', querystring: USER_FILTER_QUERY,
+      ...adm, method: 'GET', summary: 'List users (filter: email or username contains, role, active, verified, legacy hash)', querystring: USER_FILTER_QUERY,
       ok: {
         status: 200, description: '"Users retrieved"',
         schema: envelope({ type: 'object', properties: { items: { type: 'array', items: USER }, total: { type: 'integer' }, limit: { type: 'integer' }, offset: { type: 'integer' } } }),
@@ -219,6 +227,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
     const q = req.query as Record<string, unknown>;
     const active = yesNo(q.active, 'active');
     const verified = yesNo(q.verified, 'verified');
+    const legacyHash = yesNo(q.legacy, 'legacy');
     const { limit, offset } = paging(q);
     const { users, total } = await userAdmin.list({
       limit, offset,
@@ -227,6 +236,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
       role: optionalFilter(q.role, 'role'),
       active,
       verified,
+      legacyHash,
     });
     return ok('Users retrieved', { items: users.map(userView), total, limit, offset });
   });
@@ -286,7 +296,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
     }),
   }, async (req) => {
     const { id, sid } = req.params as { id: string; sid: string };
-    await userAdmin.endSession(id, sid);
+    await userAdmin.endSession(id, sid, actorOf(req), clientMeta(req));
     return ok('Session ended', null);
   });
 

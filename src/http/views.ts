@@ -1,6 +1,18 @@
 // What a user or session looks like on the wire. Never the password hash.
 import type { SessionRecord, UserRecord } from '../storage/types.js';
-import type { TokenPair } from '../accounts/index.js';
+import type { Overview, TokenPair } from '../accounts/index.js';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The administrators' overview (OVERVIEW in schemas.ts). */
+export function overviewView(o: Overview) {
+  return {
+    at: iso(o.at),
+    users: o.users,
+    sign_ins: { since: iso(o.signIns.since), succeeded: o.signIns.succeeded, failed: o.signIns.failed, throttled: o.signIns.throttled },
+    sessions: { live: o.liveSessions },
+  };
+}
 
 export function userView(u: UserRecord) {
   return {

@@ -1,9 +1,12 @@
 // Warden's Prometheus metrics (prom-client), one registry per server. What happens on a request
 // path is kept as cheap as it can be: the request histogram keeps plain arrays per route, method
 // and status (RouteHistogram below), found without building a label set; everything else is read
-// from its owner when Prometheus scrapes (collect()), so it costs nothing in between.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricType } from 'prom-client';
+// from its owner when Prometheus scrapes (collect()), so it costs nothing in between; so are the
+// process's own figures (process-metrics.ts).
+import { Counter, Gauge, Histogram, Registry, type MetricType } from 'prom-client';
 import { EVENT_TYPES, type EventType } from '../events/records.js';
+import { registerProcessMetrics } from './process-metrics.js';
+import { counterAtScrape, gaugeAtScrape } from './read-at-scrape.js';
 
 /** What the metrics read at scrape time from the parts that own the numbers. */
 export interface MetricSources {
@@ -109,7 +112,7 @@ const SIGNIN_OUTCOMES: Partial<Record<EventType, string>> = {
 export function createMetrics(sources: MetricSources): WardenMetrics {
   const registry = new Registry();
   const registers = [registry];
-  collectDefaultMetrics({ register: registry });
+  registerProcessMetrics(registers);
 
   const http = new RouteHistogram('warden_http_request_duration_seconds',
     'HTTP requests by route (URL pattern), method and status, and how long they took', LATENCY_BUCKETS, registers);
@@ -127,42 +130,13 @@ export function createMetrics(sources: MetricSources): WardenMetrics {
     name: 'warden_password_hash_wait_seconds', help: 'Time a password hash waited for a free slot', buckets: WAIT_BUCKETS, registers,
   });
 
-  new Gauge({
-    name: 'warden_revocation_index_entries', help: 'Revoked tokens, sessions and users and role overrides held in memory', registers,
-    collect() {
-      this.set(sources.revocationEntries());
-    },
-  });
-  /** A counter whose running total lives elsewhere; read at scrape time. */
-  const readCounter = (name: string, help: string, read: () => number | undefined) => new Counter({
-    name, help, registers,
-    collect() {
-      const v = read();
-      if (v === undefined) return;
-      this.reset();
-      this.inc(v);
-    },
-  });
-  readCounter('warden_verify_cache_hits_total', 'Access tokens found in the verify cache (signature skipped)', () => sources.verifyCache()?.hits);
-  readCounter('warden_verify_cache_misses_total', 'Access tokens verified in full', () => sources.verifyCache()?.misses);
-  new Gauge({
-    name: 'warden_password_hash_queue_depth', help: 'Password hashes waiting for a free slot', registers,
-    collect() {
-      this.set(sources.passwordHashing().waiting);
-    },
-  });
-  new Gauge({
-    name: 'warden_password_hash_running', help: 'Password hashes running now (at most one per core)', registers,
-    collect() {
-      this.set(sources.passwordHashing().running);
-    },
-  });
-  new Gauge({
-    name: 'warden_database_up', help: '1 while the database answers, 0 while it does not', registers,
-    collect() {
-      this.set(sources.databaseUp() ? 1 : 0);
-    },
-  });
+  gaugeAtScrape(registers, 'warden_revocation_index_entries', 'Revoked tokens, sessions and users and role overrides held in memory',
+    () => sources.revocationEntries());
+  counterAtScrape(registers, 'warden_verify_cache_hits_total', 'Access tokens found in the verify cache (signature skipped)', () => sources.verifyCache()?.hits);
+  counterAtScrape(registers, 'warden_verify_cache_misses_total', 'Access tokens verified in full', () => sources.verifyCache()?.misses);
+  gaugeAtScrape(registers, 'warden_password_hash_queue_depth', 'Password hashes waiting for a free slot', () => sources.passwordHashing().waiting);
+  gaugeAtScrape(registers, 'warden_password_hash_running', 'Password hashes running now (at most one per core)', () => sources.passwordHashing().running);
+  gaugeAtScrape(registers, 'warden_database_up', '1 while the database answers, 0 while it does not', () => (sources.databaseUp() ? 1 : 0));
   // The gauges below exist only where what they measure does (an unset gauge would read 0, i.e. "down").
   const { pool, redis, webhookBacklog } = sources;
   if (pool) {
@@ -177,23 +151,8 @@ export function createMetrics(sources: MetricSources): WardenMetrics {
       },
     });
   }
-  if (redis) {
-    new Gauge({
-      name: 'warden_redis_up', help: '1 while the Redis revocation bus is connected, 0 while it is not', registers,
-      collect() {
-        this.set(redis() === 'up' ? 1 : 0);
-      },
-    });
-  }
-  if (webhookBacklog) {
-    new Gauge({
-      name: 'warden_webhook_backlog', help: 'Webhook deliveries pending (not yet delivered or given up)', registers,
-      async collect() {
-        const n = await webhookBacklog();
-        if (n !== undefined) this.set(n);
-      },
-    });
-  }
+  if (redis) gaugeAtScrape(registers, 'warden_redis_up', '1 while the Redis revocation bus is connected, 0 while it is not', () => (redis() === 'up' ? 1 : 0));
+  if (webhookBacklog) gaugeAtScrape(registers, 'warden_webhook_backlog', 'Webhook deliveries pending (not yet delivered or given up)', webhookBacklog);
 
   return {
     registry,

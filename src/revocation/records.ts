@@ -46,12 +46,22 @@ export type RecordKind = RevocationRecord['kind'];
 
 const RECORD_KINDS: ReadonlySet<string> = new Set<RecordKind>(['jti', 'sid', 'user', ROLE_OVERRIDE_KIND]);
 
+/** A page of `listLive`: the records after (kind, key) `after` (from the start when null), `limit` at most. */
+export interface LivePage {
+  after: { kind: RecordKind; key: string } | null;
+  limit: number;
+}
+
 /** Durable revocation facts. The hot path never reads this: the in-memory index is loaded from `listLive`. */
 export interface RevocationStore {
   /** Upserts (kind, key), keeping the later `expiresAt`. Resolves only once durable. */
   add(record: RevocationRecord): Promise<void>;
-  /** Records still relevant at `now`. */
-  listLive(now: number): Promise<RevocationRecord[]>;
+  /**
+   * Records still relevant at `now`, in (kind, key) order: with `page`, at most `page.limit` of them
+   * after `page.after`, so that a million live records load in bounded queries (a single one can
+   * outlast the query timeout) and in bounded memory.
+   */
+  listLive(now: number, page?: LivePage): Promise<RevocationRecord[]>;
   /**
    * Records added or extended at or after `since` (epoch ms, by the writer's clock), expired or
    * not: what an instance that cannot hear the bus polls for.

@@ -7,11 +7,16 @@ import type { BusStatus, RevocationBus } from './bus.js';
 import type { RevocationIndex } from './index.js';
 import { RevocationPoller } from './poller.js';
 import {
-  jtiRevocation, roleOverride, sessionRevocation, userRevocation, type RevocationRecord, type RevocationStore,
+  jtiRevocation, roleOverride, sessionRevocation, userRevocation, type LivePage, type RevocationRecord, type RevocationStore,
 } from './records.js';
 
 /** Records kept for a later broadcast while the bus is down; past this, peers rely on their reloads. */
 const MAX_UNSENT = 10_000;
+/** Live records per query when (re)loading the index. */
+const RELOAD_PAGE = 10_000;
+
+/** Stores a record durably (resolving once it is), in place of the store's own add. */
+export type Persist = (record: RevocationRecord) => Promise<void>;
 
 export interface RevokerOptions {
   /** While the bus is down, how often the store is read for new records, in ms (default 500). */
@@ -61,13 +66,24 @@ export class Revoker {
     this.sweepTimer.unref();
   }
 
+  /** Applies every live record, a page at a time: each query stays short and the rows are not all held at once. */
   async reload(): Promise<void> {
-    for (const r of await this.store.listLive(this.clock())) this.index.apply(r);
+    const now = this.clock();
+    for (let after: LivePage['after'] = null; ;) {
+      const page = await this.store.listLive(now, { after, limit: RELOAD_PAGE });
+      for (const r of page) this.index.apply(r);
+      if (page.length < RELOAD_PAGE) return;
+      const last = page[page.length - 1]!;
+      after = { kind: last.kind, key: last.key };
+    }
   }
 
-  /** One token is refused until `until` (epoch ms). */
-  revokeToken(jti: string, until: number): Promise<void> {
-    return this.record(jtiRevocation(jti, until));
+  /**
+   * One token is refused until `until` (epoch ms). `persist`: how the record is stored, when the
+   * caller stores it with more in one transaction (the event recording it); by default, the store alone.
+   */
+  revokeToken(jti: string, until: number, persist?: Persist): Promise<void> {
+    return this.record(jtiRevocation(jti, until), persist);
   }
 
   /** Every token carrying one of these session ids is refused until `until`. */
@@ -89,8 +105,8 @@ export class Revoker {
   }
 
   /** Resolves only after the store has the record: an acknowledged sign-out is never lost. */
-  private async record(r: RevocationRecord): Promise<void> {
-    await this.store.add(r);
+  private async record(r: RevocationRecord, persist: Persist = (x) => this.store.add(x)): Promise<void> {
+    await persist(r);
     this.index.apply(r);
     // Not awaited: the store is the source of truth and a request never waits on the bus.
     this.broadcast(r);

@@ -49,16 +49,19 @@ export function sqlFactorStores(
       return (yield sql`DELETE FROM totp_factors WHERE id = ${id} AND user_id = ${userId}`).changes > 0;
     })(), events),
 
-    async replaceRecoveryCodes(userId, hashes, now) {
+    replaceRecoveryCodes(userId, hashes, now, events) {
       // The new set goes in first (one statement), then every other code of the user goes: should
-      // the second statement fail, the old codes stay valid beside the new ones, never none at all.
-      if (hashes.length > 0) {
-        const values = hashes.map((h) => sql`(${userId}, ${h}, ${now}, ${null})`);
-        await exec(sql`INSERT INTO recovery_codes (user_id, code_hash, created_at, used_at) VALUES ${join(values, ', ')}
-          ON CONFLICT (user_id, code_hash) DO NOTHING`);
-      }
-      const keep = hashes.length > 0 ? sql` AND code_hash NOT IN (${join(hashes.map((h) => sql`${h}`), ', ')})` : sql``;
-      await exec(sql`DELETE FROM recovery_codes WHERE user_id = ${userId}${keep}`);
+      // the second statement fail, the old codes stay valid beside the new ones, never none at all
+      // (with events, both and the events are one transaction).
+      return write((function* (): Plan<void> {
+        if (hashes.length > 0) {
+          const values = hashes.map((h) => sql`(${userId}, ${h}, ${now}, ${null})`);
+          yield sql`INSERT INTO recovery_codes (user_id, code_hash, created_at, used_at) VALUES ${join(values, ', ')}
+            ON CONFLICT (user_id, code_hash) DO NOTHING`;
+        }
+        const keep = hashes.length > 0 ? sql` AND code_hash NOT IN (${join(hashes.map((h) => sql`${h}`), ', ')})` : sql``;
+        yield sql`DELETE FROM recovery_codes WHERE user_id = ${userId}${keep}`;
+      })(), events);
     },
     async useRecoveryCode(userId, codeHash, now) {
       return (await changes(sql`

@@ -72,8 +72,8 @@ export interface FactorStore {
   useTotpStep(id: string, step: number, now: number): Promise<boolean>;
   deleteTotp(userId: string, id: string, events?: Emit<boolean>): Promise<boolean>;
 
-  /** Replaces all of the user's recovery codes with these hashes. */
-  replaceRecoveryCodes(userId: string, codeHashes: readonly string[], now: number): Promise<void>;
+  /** Replaces all of the user's recovery codes with these hashes (with `events`: in one transaction with them). */
+  replaceRecoveryCodes(userId: string, codeHashes: readonly string[], now: number, events?: Emit<void>): Promise<void>;
   /** Marks an unused code of the user used, atomically: true once per code, false ever after. */
   useRecoveryCode(userId: string, codeHash: string, now: number): Promise<boolean>;
   /** How many of the user's recovery codes are unused. */

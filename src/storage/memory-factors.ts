@@ -68,8 +68,9 @@ export function createMemoryFactorStores(userExists: (id: string) => boolean, re
       return first(emit, t !== undefined && t.userId === userId) && totp.delete(id);
     },
 
-    async replaceRecoveryCodes(userId, hashes, now) {
+    async replaceRecoveryCodes(userId, hashes, now, emit) {
       mustExist(userId, 'replaceRecoveryCodes');
+      first(emit, undefined);
       deleteWhere(codes, (c) => c.userId === userId);
       for (const codeHash of hashes) codes.set(`${userId}\u0000${codeHash}`, { userId, codeHash, createdAt: now, usedAt: null });
     },

@@ -6,7 +6,7 @@
 import { USERS, uniqueValues } from './columns.js';
 import { createMemoryFactorStores } from './memory-factors.js';
 import {
-  bumpedUpdatedAt, checkPage, cleanPatch, compareKeys, emailKey, eventsOf, eventsOfInserted, isClaimable, isLive, isPurgeable, isUsableToken, judgeRotate, newDelivery,
+  bumpedUpdatedAt, checkPage, cleanPatch, compareKeys, emailKey, eventsOf, isClaimable, isLive, isPurgeable, isUsableToken, judgeRotate, newDelivery,
   newSessionRecord,
   newUserRecord, newestFirst, oldestFirst, pickLogin, usernameKey,
 } from './rules.js';
@@ -149,6 +149,7 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
           .filter((u) => q.role === undefined || u.roles.includes(q.role))
           .filter((u) => q.active === undefined || u.isActive === q.active)
           .filter((u) => q.verified === undefined || u.emailVerified === q.verified)
+          .filter((u) => q.legacyHash === undefined || !u.passwordHash.startsWith(q.legacyHash.currentPrefix) === q.legacyHash.legacy)
           .sort(oldestFirst);
         return { users: matching.slice(q.offset, q.offset + q.limit).map(copyUser), total: matching.length };
       },
@@ -190,19 +191,24 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
           .filter((u) => ids.has(u.id) || (u.legacyId !== null && legacy.has(u.legacyId)) || emails.has(u.email) || names.has(usernameKey(u.username)))
           .map(copyUser);
       },
-      async insertMany(batch, events = []) {
-        // No await inside: atomic, as the SQL adapters' one transaction is. Collisions are skipped.
+      async insertMany(batch, events) {
+        // No await inside: atomic, as the SQL adapters' one transaction is. Collisions are skipped;
+        // an event that cannot be written undoes the whole batch (write() puts everything back).
         return write(() => {
           const inserted: string[] = [];
           for (const n of batch) {
+            let id: string;
             try {
-              inserted.push(insertUser(n).id);
+              id = insertUser(n).id;
             } catch (e) {
               if (!(e instanceof UniqueViolation) && !(e instanceof KeyTaken)) throw e;
+              continue;
             }
+            inserted.push(id);
+            insertEvents(events?.(id) ?? []);
           }
           return inserted;
-        }, events.length > 0 ? (inserted) => eventsOfInserted(events, inserted) : undefined);
+        }, events === undefined ? undefined : []);
       },
       async count() {
         return users.size;
@@ -270,6 +276,11 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
         const live = liveOf(userId, now);
         return { sessions: live.slice(page.offset, page.offset + page.limit).map(copySession), total: live.length };
       },
+      async countLive(now) {
+        let n = 0;
+        for (const s of sessions.values()) if (isLive(s, now)) n++;
+        return n;
+      },
       async purge(before) {
         let n = 0;
         for (const [id, s] of sessions) if (isPurgeable(s, before)) (sessions.delete(id), n++);
@@ -278,18 +289,21 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
     },
 
     revocations: {
-      async add(r) {
+      async add(r, emit) {
+        // The events first: should one be refused, nothing is written (insertEvents checks them all first).
+        insertEvents(eventsOf(emit, undefined));
         const k = `${r.kind}\u0000${r.key}`;
         const prev = revocations.get(k);
         // As the SQL adapters: the later deadline, and for a 'user' cut-off the later moment.
         const value = prev !== undefined && r.kind === 'user' && Number(r.value) < Number(prev.value) ? prev.value : r.value;
         revocations.set(k, { ...r, value, expiresAt: Math.max(r.expiresAt, prev?.expiresAt ?? r.expiresAt), recordedAt: clock() });
       },
-      async listLive(now) {
-        return [...revocations.values()]
-          .filter((r) => r.expiresAt > now)
-          .sort((a, b) => (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-          .map(record);
+      async listLive(now, page) {
+        const order = (a: { kind: string; key: string }, b: { kind: string; key: string }) =>
+          a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+        const after = page?.after;
+        const live = [...revocations.values()].filter((r) => r.expiresAt > now && (!after || order(r, after) > 0)).sort(order);
+        return (page ? live.slice(0, page.limit) : live).map(record);
       },
       async listRecordedSince(since) {
         return [...revocations.values()].filter((r) => r.recordedAt >= since).map(record);
@@ -411,6 +425,11 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
           .sort(newestByKey((e) => e.time, (e) => e.id))
           .slice(0, q.limit)
           .map(copyEvent);
+      },
+      async count(type, from) {
+        let n = 0;
+        for (const e of events.values()) if (e.type === type && e.time >= from) n++;
+        return n;
       },
       async purge(before, batch) {
         const doomed = [...events.values()].filter((e) => e.time < before).sort((a, b) => a.time - b.time).slice(0, batch);

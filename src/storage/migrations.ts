@@ -26,6 +26,69 @@ function both(version: number, name: string, text: (t: Ddl) => string): Migratio
   return { version, name, sqlite: text(SQLITE.ddl), postgres: text(POSTGRES.ddl) };
 }
 
+/**
+ * The prefix of the password hashes Warden makes today (accounts' CURRENT_HASH_PREFIX, which storage
+ * may not import), as migration 10's legacy-hash indexes and counts were built for it. A test holds
+ * the two equal: should the hashing settings change, a new migration rebuilds those for the new
+ * prefix (until then the filter still answers right, by reading the table).
+ */
+export const INDEXED_HASH_PREFIX = '$argon2id$v=19$m=19456,t=2,p=1$';
+
+/**
+ * True when the hash in `column` was made with today's settings: the words migration 10's indexes
+ * and users.list share. SQLite: a comparison of its first characters (its LIKE ignores case).
+ * PostgreSQL: LIKE with the prefix, whose share of the users the planner estimates from the
+ * column's statistics (it has none for an expression such as substr()).
+ */
+export function currentHash(dialect: 'sqlite' | 'postgres', column: string): string {
+  return dialect === 'sqlite'
+    ? `substr(${column}, 1, ${INDEXED_HASH_PREFIX.length}) = '${INDEXED_HASH_PREFIX}'`
+    : `${column} LIKE '${INDEXED_HASH_PREFIX.replace(/[\\%_]/g, (c) => `\\${c}`)}%'`;
+}
+
+/** The roles a users row counts under in users_filter_counts (SQLite): every user's ('') and each of its own. */
+const sqliteCountRoles = (row: string) => `SELECT '' AS role UNION SELECT value FROM json_each(${row}.roles)`;
+
+/** Counts the users row `row` ('new' in a trigger) in users_filter_counts (SQLite). */
+function sqliteCountsAdd(row: string): string {
+  return `INSERT INTO users_filter_counts (role, is_active, email_verified, current_hash, n)
+          SELECT role, ${row}.is_active, ${row}.email_verified, ${currentHash('sqlite', `${row}.password_hash`)}, 1 FROM (${sqliteCountRoles(row)}) WHERE TRUE
+          ON CONFLICT (role, is_active, email_verified, current_hash) DO UPDATE SET n = n + 1;`;
+}
+
+/** Uncounts the users row `row` ('old' in a trigger) from users_filter_counts (SQLite). */
+function sqliteCountsRemove(row: string): string {
+  return `UPDATE users_filter_counts SET n = n - 1
+          WHERE is_active = ${row}.is_active AND email_verified = ${row}.email_verified AND current_hash = (${currentHash('sqlite', `${row}.password_hash`)})
+            AND role IN (${sqliteCountRoles(row)});`;
+}
+
+/**
+ * A substring search over one text column of users in SQLite, as migration 8's over email: an FTS5
+ * trigram table of (user id, value) kept by triggers, its rows found by the user id.
+ */
+function sqliteTrigramSearch(name: string, column: string): string {
+  const t = `users_${name}_search`;
+  return `
+      CREATE VIRTUAL TABLE ${t} USING fts5(user_id UNINDEXED, ${column}, tokenize = 'trigram');
+      CREATE TABLE ${t}_rows (user_id TEXT PRIMARY KEY, search_rowid INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TRIGGER ${t}_insert AFTER INSERT ON users BEGIN
+        INSERT INTO ${t} (user_id, ${column}) VALUES (new.id, new.${column});
+        INSERT INTO ${t}_rows (user_id, search_rowid) VALUES (new.id, last_insert_rowid());
+      END;
+      CREATE TRIGGER ${t}_update AFTER UPDATE OF ${column} ON users WHEN old.${column} IS NOT new.${column} BEGIN
+        DELETE FROM ${t} WHERE rowid = (SELECT search_rowid FROM ${t}_rows WHERE user_id = old.id);
+        INSERT INTO ${t} (user_id, ${column}) VALUES (new.id, new.${column});
+        UPDATE ${t}_rows SET search_rowid = last_insert_rowid() WHERE user_id = new.id;
+      END;
+      CREATE TRIGGER ${t}_delete AFTER DELETE ON users BEGIN
+        DELETE FROM ${t} WHERE rowid = (SELECT search_rowid FROM ${t}_rows WHERE user_id = old.id);
+        DELETE FROM ${t}_rows WHERE user_id = old.id;
+      END;
+      INSERT INTO ${t} (user_id, ${column}) SELECT id, ${column} FROM users;
+      INSERT INTO ${t}_rows (user_id, search_rowid) SELECT user_id, rowid FROM ${t};`;
+}
+
 export const MIGRATIONS: readonly Migration[] = [
   both(1, 'users, sessions, revocations', (t) => `
       CREATE TABLE users (
@@ -294,7 +357,138 @@ export const MIGRATIONS: readonly Migration[] = [
         FOR EACH STATEMENT EXECUTE FUNCTION users_count_move();
     `,
   },
+  {
+    // What the administrators' user list filters on stays bounded at a million users (users.list in
+    // sql-stores.ts): a substring search by username, as by email (migration 8); indexes holding
+    // each filter's users in list order (status, verified address, legacy hash; each role's users
+    // in user_roles), so that a page walks one of them; and the users counted per role (or '', all
+    // users) and status, verified address and hash, kept by triggers as users_count (migration 9)
+    // is, so that a total without a search is read, not counted. And the live sessions' deadlines,
+    // which the administrators' overview counts.
+    version: 10,
+    name: 'user list filters: username search, filter indexes and counts; live sessions index',
+    sqlite: `
+      ${sqliteTrigramSearch('username', 'username_lower')}
+
+      CREATE INDEX users_active_idx ON users (is_active, created_at, id);
+      CREATE INDEX users_verified_idx ON users (email_verified, created_at, id);
+      CREATE INDEX users_current_hash_idx ON users (created_at, id) WHERE ${currentHash('sqlite', 'password_hash')};
+      CREATE INDEX users_legacy_hash_idx ON users (created_at, id) WHERE NOT ${currentHash('sqlite', 'password_hash')};
+
+      CREATE TABLE user_roles (role TEXT NOT NULL, created_at INTEGER NOT NULL, user_id TEXT NOT NULL, PRIMARY KEY (role, created_at, user_id)) WITHOUT ROWID;
+      CREATE TABLE users_filter_counts (
+        role TEXT NOT NULL, is_active INTEGER NOT NULL, email_verified INTEGER NOT NULL, current_hash INTEGER NOT NULL, n INTEGER NOT NULL,
+        PRIMARY KEY (role, is_active, email_verified, current_hash)
+      ) WITHOUT ROWID;
+      CREATE TRIGGER users_filter_counts_insert AFTER INSERT ON users BEGIN
+        INSERT INTO user_roles (role, created_at, user_id) SELECT DISTINCT value, new.created_at, new.id FROM json_each(new.roles) WHERE TRUE;
+        ${sqliteCountsAdd('new')}
+      END;
+      CREATE TRIGGER users_filter_counts_delete AFTER DELETE ON users BEGIN
+        DELETE FROM user_roles WHERE role IN (SELECT value FROM json_each(old.roles)) AND created_at = old.created_at AND user_id = old.id;
+        ${sqliteCountsRemove('old')}
+      END;
+      CREATE TRIGGER user_roles_update AFTER UPDATE OF roles ON users WHEN old.roles IS NOT new.roles BEGIN
+        DELETE FROM user_roles WHERE role IN (SELECT value FROM json_each(old.roles)) AND created_at = old.created_at AND user_id = old.id;
+        INSERT INTO user_roles (role, created_at, user_id) SELECT DISTINCT value, new.created_at, new.id FROM json_each(new.roles) WHERE TRUE;
+      END;
+      CREATE TRIGGER users_filter_counts_update AFTER UPDATE OF is_active, email_verified, password_hash, roles ON users
+      WHEN old.is_active IS NOT new.is_active OR old.email_verified IS NOT new.email_verified OR old.roles IS NOT new.roles
+        OR (${currentHash('sqlite', 'old.password_hash')}) IS NOT (${currentHash('sqlite', 'new.password_hash')}) BEGIN
+        ${sqliteCountsRemove('old')}
+        ${sqliteCountsAdd('new')}
+      END;
+      INSERT INTO user_roles (role, created_at, user_id) SELECT DISTINCT value, users.created_at, users.id FROM users, json_each(users.roles) WHERE TRUE;
+      INSERT INTO users_filter_counts (role, is_active, email_verified, current_hash, n)
+        SELECT role, is_active, email_verified, current_hash, count(*) FROM (
+          SELECT '' AS role, is_active, email_verified, ${currentHash('sqlite', 'password_hash')} AS current_hash FROM users
+          UNION ALL SELECT r.role, u.is_active, u.email_verified, ${currentHash('sqlite', 'u.password_hash')} FROM user_roles AS r JOIN users AS u ON u.id = r.user_id
+        ) WHERE TRUE GROUP BY role, is_active, email_verified, current_hash;
+
+      -- ended_at too, though always NULL here: SQLite reads the table for a column the index lacks.
+      CREATE INDEX sessions_live_deadlines_idx ON sessions (idle_expires_at, expires_at, ended_at) WHERE ended_at IS NULL;
+    `,
+    // PostgreSQL: the username's trigram index where pg_trgm is (migration 8 installed it if it
+    // could); the counts in 16 shards, a random one per statement, moved by statement triggers, as
+    // users_count's.
+    postgres: `
+      DO $$
+      DECLARE
+        trgm name := (SELECT extnamespace::regnamespace::name FROM pg_extension WHERE extname = 'pg_trgm');
+      BEGIN
+        IF trgm IS NULL THEN
+          RAISE NOTICE 'pg_trgm unavailable: searching users by username reads the whole table';
+          RETURN;
+        END IF;
+        EXECUTE format('CREATE INDEX users_username_trgm_idx ON users USING gin (username_lower %I.gin_trgm_ops)', trgm);
+      END $$;
+
+      CREATE INDEX users_active_idx ON users (is_active, created_at, id COLLATE "C");
+      CREATE INDEX users_verified_idx ON users (email_verified, created_at, id COLLATE "C");
+      CREATE INDEX users_current_hash_idx ON users (created_at, id COLLATE "C") WHERE ${currentHash('postgres', 'password_hash')};
+      CREATE INDEX users_legacy_hash_idx ON users (created_at, id COLLATE "C") WHERE NOT ${currentHash('postgres', 'password_hash')};
+
+      -- user_id keeps users.id's collation (joins use users' primary key); its index orders it byte by byte, as the list does.
+      CREATE TABLE user_roles (role TEXT NOT NULL, created_at BIGINT NOT NULL, user_id TEXT NOT NULL);
+      CREATE UNIQUE INDEX user_roles_key ON user_roles (role, created_at, user_id COLLATE "C");
+      CREATE TABLE users_filter_counts (
+        role TEXT NOT NULL, is_active BOOLEAN NOT NULL, email_verified BOOLEAN NOT NULL, current_hash BOOLEAN NOT NULL, shard INTEGER NOT NULL,
+        n BIGINT NOT NULL, PRIMARY KEY (role, is_active, email_verified, current_hash, shard)
+      );
+      -- The rows a user counts in: every user's ('') and each of their roles'.
+      CREATE FUNCTION users_count_roles(roles JSONB) RETURNS SETOF TEXT LANGUAGE sql IMMUTABLE AS $f$
+        SELECT '' UNION SELECT jsonb_array_elements_text(roles)
+      $f$;
+      CREATE FUNCTION users_filter_counts_move() RETURNS trigger LANGUAGE plpgsql AS $f$
+      DECLARE
+        one_shard INTEGER := floor(random() * 16)::int; -- drawn once: in a query it would be drawn per row
+      BEGIN
+        -- Each branch reads only the transition tables its trigger defines. Count rows are written
+        -- in key order, so that two statements locking several wait for each other, never deadlock.
+        IF TG_OP = 'INSERT' THEN
+          INSERT INTO user_roles (role, created_at, user_id) SELECT DISTINCT r, n.created_at, n.id FROM new_rows n, jsonb_array_elements_text(n.roles) AS r;
+          INSERT INTO users_filter_counts (role, is_active, email_verified, current_hash, shard, n)
+            SELECT r, n.is_active, n.email_verified, ${currentHash('postgres', 'n.password_hash')}, one_shard, count(*)
+            FROM new_rows n, users_count_roles(n.roles) AS r GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+            ON CONFLICT (role, is_active, email_verified, current_hash, shard) DO UPDATE SET n = users_filter_counts.n + excluded.n;
+        ELSIF TG_OP = 'DELETE' THEN
+          DELETE FROM user_roles u USING old_rows o, jsonb_array_elements_text(o.roles) AS r
+            WHERE u.role = r AND u.created_at = o.created_at AND u.user_id = o.id;
+          INSERT INTO users_filter_counts (role, is_active, email_verified, current_hash, shard, n)
+            SELECT r, o.is_active, o.email_verified, ${currentHash('postgres', 'o.password_hash')}, one_shard, -count(*)
+            FROM old_rows o, users_count_roles(o.roles) AS r GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+            ON CONFLICT (role, is_active, email_verified, current_hash, shard) DO UPDATE SET n = users_filter_counts.n + excluded.n;
+        ELSE
+          DELETE FROM user_roles u USING old_rows o JOIN new_rows n ON n.id = o.id, jsonb_array_elements_text(o.roles) AS r
+            WHERE o.roles IS DISTINCT FROM n.roles AND u.role = r AND u.created_at = o.created_at AND u.user_id = o.id;
+          INSERT INTO user_roles (role, created_at, user_id)
+            SELECT DISTINCT r, n.created_at, n.id FROM new_rows n JOIN old_rows o ON o.id = n.id, jsonb_array_elements_text(n.roles) AS r
+            WHERE o.roles IS DISTINCT FROM n.roles;
+          -- Only what moved: an update that changes no filter value writes no count row.
+          INSERT INTO users_filter_counts (role, is_active, email_verified, current_hash, shard, n)
+            SELECT r, a, v, h, one_shard, sum(d) FROM (
+              SELECT r, o.is_active AS a, o.email_verified AS v, ${currentHash('postgres', 'o.password_hash')} AS h, -1 AS d FROM old_rows o, users_count_roles(o.roles) AS r
+              UNION ALL SELECT r, n.is_active, n.email_verified, ${currentHash('postgres', 'n.password_hash')}, 1 FROM new_rows n, users_count_roles(n.roles) AS r
+            ) AS moved GROUP BY r, a, v, h HAVING sum(d) <> 0 ORDER BY r, a, v, h
+            ON CONFLICT (role, is_active, email_verified, current_hash, shard) DO UPDATE SET n = users_filter_counts.n + excluded.n;
+        END IF;
+        RETURN NULL;
+      END $f$;
+      CREATE TRIGGER users_filter_counts_insert AFTER INSERT ON users REFERENCING NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION users_filter_counts_move();
+      CREATE TRIGGER users_filter_counts_update AFTER UPDATE ON users REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION users_filter_counts_move();
+      CREATE TRIGGER users_filter_counts_delete AFTER DELETE ON users REFERENCING OLD TABLE AS old_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION users_filter_counts_move();
+      INSERT INTO user_roles (role, created_at, user_id) SELECT DISTINCT r, created_at, id FROM users, jsonb_array_elements_text(users.roles) AS r;
+      INSERT INTO users_filter_counts (role, is_active, email_verified, current_hash, shard, n)
+        SELECT r, is_active, email_verified, ${currentHash('postgres', 'password_hash')}, 0, count(*) FROM users, users_count_roles(users.roles) AS r GROUP BY 1, 2, 3, 4;
+
+      CREATE INDEX sessions_live_deadlines_idx ON sessions (idle_expires_at, expires_at, ended_at) WHERE ended_at IS NULL;
+    `,
+  },
 ];
+
 
 /** DDL of the bookkeeping table, the same in both dialects. */
 export const SCHEMA_MIGRATIONS_DDL = `

@@ -4,36 +4,43 @@
 // their webhook deliveries, are inserted by data-modifying CTEs of the same statement, so the
 // statement alone is atomic: users and events commit together or not at all.
 import { DELIVERIES, EVENTS, USERS, type ColumnKind, type Table } from './columns.js';
-import { eventRows } from './rules.js';
+import { eventRecords } from './rules.js';
 import { POSTGRES, insertColumns, insertValues, join, raw, sql, type Sql } from './sql.js';
 import type { NewEvent, UserRecord } from './types.js';
 
 const ARRAY_OF: Record<ColumnKind, string> = { text: 'text[]', time: 'bigint[]', integer: 'bigint[]', boolean: 'boolean[]', json: 'jsonb[]' };
 
 /**
- * The users and the events about them. Without `skipCollisions` any row colliding with a stored
- * one fails the statement (ON CONFLICT costs every row a speculative insertion, +60% here); with
- * it, colliding users are skipped, their events too, and the statement returns the ids inserted.
+ * The users and their events (`events(id)`, asked for each user). Without `skipCollisions` any row
+ * colliding with a stored one fails the statement (ON CONFLICT costs every row a speculative
+ * insertion, +60% here); with it, colliding users are skipped, and so are their events, and the
+ * statement returns the ids inserted.
  */
-export function bulkInsertStatement(users: readonly UserRecord[], events: readonly NewEvent[], skipCollisions: boolean): Sql {
-  const rows = eventRows(events);
+export function bulkInsertStatement(users: readonly UserRecord[], events: ((userId: string) => readonly NewEvent[]) | undefined, skipCollisions: boolean): Sql {
   const skip = skipCollisions;
   const ctes = [sql`u AS (${insertFrom(USERS, users, undefined)}${raw(skip ? ' ON CONFLICT DO NOTHING RETURNING id' : '')})`];
+  // Each event beside the user it was made for, and each delivery beside its event: what a skipping
+  // statement keeps them by.
+  const owners: string[] = [];
+  const made = events ? users.flatMap((u) => events(u.id).map((e) => (owners.push(u.id), e))) : [];
+  const rows = eventRecords(made);
   if (rows.events.length > 0) {
-    ctes.push(sql`e AS (${insertFrom(EVENTS, rows.events, skip ? { column: 'user_id', in: 'SELECT id FROM u' } : undefined)}${raw(skip ? ' RETURNING id' : '')})`);
+    ctes.push(sql`e AS (${insertFrom(EVENTS, rows.events, skip ? { owners, in: 'SELECT id FROM u' } : undefined)}${raw(skip ? ' RETURNING id' : '')})`);
   }
-  if (rows.deliveries.length > 0) ctes.push(sql`w AS (${insertFrom(DELIVERIES, rows.deliveries, skip ? { column: 'event_id', in: 'SELECT id FROM e' } : undefined)})`);
+  if (rows.deliveries.length > 0) {
+    ctes.push(sql`w AS (${insertFrom(DELIVERIES, rows.deliveries, skip ? { owners: rows.deliveries.map((d) => d.eventId), in: 'SELECT id FROM e' } : undefined)})`);
+  }
   // Data-modifying CTEs run to completion whether or not the query reads them.
   return sql`WITH ${join(ctes, ', ')} SELECT ${raw(skip ? 'id FROM u' : '1')}`;
 }
 
 /**
- * INSERT INTO t (…) SELECT … FROM unnest($1::text[], …) AS r (…) [WHERE r.<column> IN (…)]. A
- * column that holds the same value on every row (an event's type, a null) is sent once, as a plain
- * parameter: fewer arrays to write out and for PostgreSQL to read. The first column (the key) and
- * the one filtered on stay arrays.
+ * INSERT INTO t (…) SELECT … FROM unnest($1::text[], …) AS r (…), with `keep`: only the records
+ * whose owner (one per record) is in `keep.in`. A column that holds the same value on every row (an
+ * event's type, a null) is sent once, as a plain parameter: fewer arrays to write out and for
+ * PostgreSQL to read. The first column (the key) stays an array.
  */
-function insertFrom<R>(t: Table<R>, records: readonly R[], where: { column: string; in: string } | undefined): Sql {
+function insertFrom<R>(t: Table<R>, records: readonly R[], keep: { owners: readonly string[]; in: string } | undefined): Sql {
   const columns = insertColumns(t);
   const arrays: unknown[][] = columns.map(() => []);
   for (const r of records) insertValues(POSTGRES, t, r).forEach((v, i) => arrays[i]!.push(v));
@@ -43,7 +50,7 @@ function insertFrom<R>(t: Table<R>, records: readonly R[], where: { column: stri
   columns.forEach((c, i) => {
     const a = arrays[i]!;
     const type = ARRAY_OF[c.kind];
-    if (i > 0 && c.name !== where?.column && a.every((v) => v === a[0])) {
+    if (i > 0 && a.every((v) => v === a[0])) {
       select.push(sql`${a[0]}::${raw(type.slice(0, -2))}`);
       return;
     }
@@ -51,8 +58,12 @@ function insertFrom<R>(t: Table<R>, records: readonly R[], where: { column: stri
     unnest.push(sql`${arrayLiteral(a)}::${raw(type)}`);
     names.push(c.name);
   });
+  if (keep) {
+    unnest.push(sql`${arrayLiteral(keep.owners)}::text[]`);
+    names.push('owner');
+  }
   const list = raw(columns.map((c) => c.name).join(', '));
-  return sql`INSERT INTO ${raw(t.name)} (${list}) SELECT ${join(select, ', ')} FROM unnest(${join(unnest, ', ')}) AS r (${raw(names.join(', '))})${raw(where ? ` WHERE r.${where.column} IN (${where.in})` : '')}`;
+  return sql`INSERT INTO ${raw(t.name)} (${list}) SELECT ${join(select, ', ')} FROM unnest(${join(unnest, ', ')}) AS r (${raw(names.join(', '))})${raw(keep ? ` WHERE r.owner IN (${keep.in})` : '')}`;
 }
 
 const QUOTE_OR_BACKSLASH = /["\\]/;

@@ -21,7 +21,7 @@ import { newUserRecord } from './rules.js';
 import { bulkInsertStatement } from './postgres-bulk.js';
 import { POSTGRES, ROWS_PER_INSERT, Script, chunks, render, runPlanAsync, sql, storageError, type Result, type Row, type Sql } from './sql.js';
 import { sqlStatements, sqlStores } from './sql-stores.js';
-import { UniqueViolation, type NewEvent, type Storage, type StorageOptions, type UserRecord } from './types.js';
+import { UniqueViolation, type Storage, type StorageOptions, type UserRecord } from './types.js';
 
 type Queryable = Pick<pg.PoolClient, 'query'>;
 
@@ -173,22 +173,13 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
           await run(new Script('LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE'));
           return runPlanAsync(st.withEvents(st.createFirst(user), events), run);
         }),
-      insertMany(users, events = []) {
+      insertMany(users, events) {
         // One statement per chunk (postgres-bulk.ts), on the bet that no row collides: the rows
         // come checked, so a collision is rare (a sign-up meanwhile). When one does, the chunk is
         // undone and redone skipping collisions. A batch of several chunks is one transaction.
         const now = clock();
-        const about = new Map<string | null, NewEvent[]>();
-        for (const e of events) {
-          const list = about.get(e.userId);
-          if (list) list.push(e);
-          else about.set(e.userId, [e]);
-        }
-        const parts = chunks(users.map((n) => newUserRecord(n, now)), ROWS_PER_INSERT).map((part) => {
-          const theirs = part.flatMap((u) => about.get(u.id) ?? []);
-          return { part, theirs, statement: bulkInsertStatement(part, theirs, false) };
-        });
-        const insert = async (run: (s: Sql | Script) => Promise<Result>, { part, theirs, statement }: (typeof parts)[number], savepoint: boolean) => {
+        const parts = chunks(users.map((n) => newUserRecord(n, now)), ROWS_PER_INSERT).map((part) => ({ part, statement: bulkInsertStatement(part, events, false) }));
+        const insert = async (run: (s: Sql | Script) => Promise<Result>, { part, statement }: (typeof parts)[number], savepoint: boolean) => {
           if (savepoint) await run(new Script('SAVEPOINT bulk_insert'));
           try {
             await run(statement);
@@ -196,7 +187,7 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
           } catch (e) {
             if (!(e instanceof UniqueViolation) && (e as { code?: unknown }).code !== '23505') throw e;
             if (savepoint) await run(new Script('ROLLBACK TO SAVEPOINT bulk_insert'));
-            return (await run(bulkInsertStatement(part, theirs, true))).rows.map((r) => r.id as string);
+            return (await run(bulkInsertStatement(part, events, true))).rows.map((r) => r.id as string);
           }
         };
         // Bulk inserts run one at a time, in the order asked: the statements above are built while

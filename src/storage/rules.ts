@@ -135,20 +135,13 @@ export function newDelivery(e: NewEvent, endpoint: string): DeliveryRecord {
 }
 
 /** The rows events are stored as: each event's row, and one delivery row per endpoint it goes to. */
-export function eventRows(events: readonly NewEvent[]): { events: EventRecord[]; deliveries: DeliveryRecord[] } {
+export function eventRecords(events: readonly NewEvent[]): { events: EventRecord[]; deliveries: DeliveryRecord[] } {
   const out: { events: EventRecord[]; deliveries: DeliveryRecord[] } = { events: [], deliveries: [] };
   for (const e of events) {
     out.events.push(e); // as it is: the column table reads the record's fields, not deliverTo
     if (e.deliverTo.length > 0) for (const endpoint of new Set(e.deliverTo)) out.deliveries.push(newDelivery(e, endpoint));
   }
   return out;
-}
-
-/** Of a bulk insert's events, those about a user it inserted (the others are not written). */
-export function eventsOfInserted(events: readonly NewEvent[], inserted: readonly string[]): NewEvent[] {
-  if (events.length === 0) return [];
-  const ids = new Set(inserted);
-  return events.filter((e) => e.userId !== null && ids.has(e.userId));
 }
 
 /** (a, b) of two keys compared as the SQL adapters do: by number, then by the id's bytes. */

@@ -6,19 +6,20 @@
 //
 // Events are written by the plan of the change they record (withEvents): a write given events runs
 // in one transaction with them, so the change and its events commit together or not at all.
-import { DELIVERIES, EMAIL_TOKENS, EVENTS, OUTBOX, REVOCATIONS, SESSIONS, USERS } from './columns.js';
+import { DELIVERIES, EMAIL_TOKENS, EVENTS, OUTBOX, REVOCATIONS, SESSIONS, USERS, type Table } from './columns.js';
 import { sqlFactorStores } from './factor-stores.js';
+import { currentHash, INDEXED_HASH_PREFIX } from './migrations.js';
 import type { ChallengeStore, FactorStore } from './factor-types.js';
 import {
-  checkPage, cleanPatch, emailKey, eventRows, eventsOf, eventsOfInserted, judgeRotate, newSessionRecord, newUserRecord, pickLogin, usernameKey,
+  checkPage, cleanPatch, emailKey, eventRecords, eventsOf, judgeRotate, newSessionRecord, newUserRecord, pickLogin, usernameKey,
 } from './rules.js';
 import {
   ROWS_PER_INSERT, Sql, assignments, chunks, insertRow, insertRows, join, param, raw, rowDecoder, runPlanAsync, sql, type Dialect, type Plan,
   type Result, type Row, type Script,
 } from './sql.js';
 import {
-  type ClaimedDelivery, type DeliveryStore, type EmailTokenStore, type Emit, type EventStore, type NewEmailToken,
-  type NewEvent, type NewUser, type OutboxStore, type RevocationRecord, type RevocationStore, type RotateResult, type SessionStore,
+  type ClaimedDelivery, type DeliveryStore, type EmailTokenStore, type Emit, type EventRecord, type EventStore, type NewEmailToken,
+  type NewEvent, type NewUser, type OutboxStore, type RevocationEventStore, type RevocationRecord, type RotateResult, type SessionStore,
   type SignInDeviceStore, type UserRecord, type UserStore,
 } from './types.js';
 
@@ -28,7 +29,7 @@ type RotateArgs = Parameters<SessionStore['rotate']>[0];
 export type SharedStores = {
   users: Omit<UserStore, 'createFirst' | 'insertMany'>;
   sessions: Omit<SessionStore, 'rotate'>;
-  revocations: RevocationStore;
+  revocations: RevocationEventStore;
   emailTokens: Omit<EmailTokenStore, 'issue'>;
   outbox: OutboxStore;
   devices: SignInDeviceStore;
@@ -82,18 +83,20 @@ export function sqlStatements(d: Dialect, clock: () => number) {
   const event = rowDecoder(d, EVENTS);
   const delivery = rowDecoder(d, DELIVERIES);
 
-  /** An event's row and one outbox row per endpoint it goes to. */
-  function* insertEvent(e: NewEvent): Plan<void> {
-    for (const s of eventInserts([e])) yield s;
-  }
-
-  /** Events' rows and their outbox rows, in multi-row INSERTs. */
-  function eventInserts(events: readonly NewEvent[]): Sql[] {
-    const rows = eventRows(events);
+  /**
+   * The inserts of events: their rows, then one outbox row per (event, endpoint it goes to), in
+   * multi-row INSERTs (a bulk import writes a thousand events at once).
+   */
+  const eventRows = (list: readonly NewEvent[]): Sql[] => {
+    const rows = eventRecords(list);
     return [
       ...chunks(rows.events, ROWS_PER_INSERT).map((part) => insertRows(d, EVENTS, part)),
       ...chunks(rows.deliveries, ROWS_PER_INSERT).map((part) => insertRows(d, DELIVERIES, part)),
     ];
+  };
+
+  function* insertEvents(list: readonly NewEvent[]): Plan<void> {
+    for (const s of eventRows(list)) yield s;
   }
 
   /** The compare-and-swap, and when it misses, the judgement of the row (see rotateMiss). */
@@ -130,6 +133,7 @@ export function sqlStatements(d: Dialect, clock: () => number) {
     event,
     delivery,
     insertUser,
+    eventRows,
     rotateCas,
     endSession,
     rotate,
@@ -138,7 +142,7 @@ export function sqlStatements(d: Dialect, clock: () => number) {
     /** `plan`, then the events it records (computed from its result), in whatever transaction runs it. */
     *withEvents<T>(plan: Plan<T>, events: Emit<T> | undefined): Plan<T> {
       const out = yield* plan;
-      for (const e of eventsOf(events, out)) yield* insertEvent(e);
+      yield* insertEvents(eventsOf(events, out));
       return out;
     },
 
@@ -164,17 +168,15 @@ export function sqlStatements(d: Dialect, clock: () => number) {
      * target covers every unique index), then the events of those inserted; the adapter runs it in
      * one transaction. (A SQLite file has a faster path, sqlite.ts; PostgreSQL its own, postgres-bulk.ts.)
      */
-    *insertMany(users: readonly NewUser[], events: readonly NewEvent[] = []): Plan<string[]> {
+    *insertMany(users: readonly NewUser[], events?: (userId: string) => readonly NewEvent[]): Plan<string[]> {
       const now = clock();
       const inserted: string[] = [];
       for (const part of chunks(users.map((n) => newUserRecord(n, now)), ROWS_PER_INSERT)) {
         for (const r of (yield insertRows(d, USERS, part, ' ON CONFLICT DO NOTHING RETURNING id')).rows) inserted.push(r.id as string);
       }
-      for (const s of eventInserts(eventsOfInserted(events, inserted))) yield s;
+      if (events) yield* insertEvents(inserted.flatMap(events));
       return inserted;
     },
-
-    eventInserts,
 
     /**
      * Claims due deliveries: the rows are picked and updated by one statement (on PostgreSQL, rows
@@ -238,23 +240,59 @@ export function sqlStores(
       },
       async list(q) {
         checkPage(q, 'users.list');
-        const where: Sql[] = [sql`TRUE`];
-        if (q.email !== undefined) where.push(d.contains('email', emailKey(q.email)));
-        if (q.username !== undefined) where.push(d.contains('username_lower', usernameKey(q.username)));
-        // Exact membership in the JSON array (a substring test would find 'admin' in 'superadmin').
-        if (q.role !== undefined) where.push(d.jsonArrayHas('users.roles', q.role));
-        if (q.active !== undefined) where.push(sql`is_active = ${param(d, USERS, 'isActive', q.active)}`);
-        if (q.verified !== undefined) where.push(sql`email_verified = ${param(d, USERS, 'emailVerified', q.verified)}`);
+        const where: Sql[] = [];
+        // The same filters on users_filter_counts (migration 10), which holds each combination's count.
+        const counted: Sql[] = [sql`role = ${q.role ?? ''}`];
+        let countable = q.role !== ''; // '' is that table's "every user"; no user holds such a role
+        if (q.email !== undefined) (where.push(d.contains('email', emailKey(q.email))), (countable = false));
+        if (q.username !== undefined) (where.push(d.contains('username_lower', usernameKey(q.username))), (countable = false));
+        if (q.active !== undefined) {
+          where.push(sql`users.is_active = ${param(d, USERS, 'isActive', q.active)}`);
+          counted.push(sql`is_active = ${param(d, USERS, 'isActive', q.active)}`);
+        }
+        if (q.verified !== undefined) {
+          where.push(sql`users.email_verified = ${param(d, USERS, 'emailVerified', q.verified)}`);
+          counted.push(sql`email_verified = ${param(d, USERS, 'emailVerified', q.verified)}`);
+        }
+        if (q.legacyHash !== undefined) {
+          const { legacy, currentPrefix } = q.legacyHash;
+          // Worded as the partial indexes are, when it is the prefix they were built for.
+          const indexed = currentPrefix === INDEXED_HASH_PREFIX;
+          const current = indexed
+            ? raw(currentHash(d.name, 'users.password_hash'))
+            : sql`substr(users.password_hash, 1, ${[...currentPrefix].length}) = ${currentPrefix}`;
+          where.push(legacy ? sql`NOT ${current}` : current);
+          counted.push(sql`current_hash = ${d.encode('boolean', !legacy)}`);
+          countable &&= indexed;
+        }
+        // A role's users are listed from its own index (user_roles), in list order; under a search,
+        // which narrows more, each candidate's roles are looked up instead.
+        const byRole = q.role !== undefined && q.email === undefined && q.username === undefined;
+        if (q.role !== undefined) {
+          where.push(byRole
+            ? sql`user_roles.role = ${q.role} AND users.id = user_roles.user_id`
+            : sql`EXISTS (SELECT 1 FROM user_roles WHERE role = ${q.role} AND created_at = users.created_at AND user_id = users.id)`);
+        }
+        // CROSS JOIN: SQLite then walks user_roles first, in its order (PostgreSQL plans as it sees fit).
+        const from = byRole ? raw('user_roles CROSS JOIN users') : raw('users');
+        const order = byRole
+          ? raw(`user_roles.created_at, ${d.ddl.binary('user_roles.user_id')}`)
+          : raw(`users.created_at, ${d.ddl.binary('users.id')}`);
+        const matching = where.length === 0 ? sql`TRUE` : join(where, ' AND ');
+        // The total: unfiltered, the count the users_count triggers keep (migration 9); filtered
+        // without a search, the sum of at most a few rows of users_filter_counts; with a search, its
+        // matches counted through the search's index. (Counting a million rows took 30-100 ms.)
+        const total = where.length === 0
+          ? sql`(SELECT coalesce(sum(n), 0) FROM users_count)`
+          : countable
+            ? sql`(SELECT coalesce(sum(n), 0) FROM users_filter_counts WHERE ${join(counted, ' AND ')})`
+            : sql`(SELECT count(*) FROM ${from} WHERE ${matching})`;
         // One statement, one snapshot: the total and the page agree. The LEFT JOIN keeps the total
         // when the offset is past the last row. (The filter is written twice: SQLite runs a CTE
         // used twice about 40% slower.)
-        const matching = join(where, ' AND ');
-        // Unfiltered, the total is the count the users_count triggers keep (migration 9): counting
-        // a million rows took 30-100 ms. A filter counts its matches (email through its index).
-        const total = where.length === 1 ? sql`(SELECT coalesce(sum(n), 0) FROM users_count)` : sql`(SELECT count(*) FROM users WHERE ${matching})`;
         const found = await rows(sql`
           SELECT page.*, ${total} AS total FROM (SELECT 1) AS one LEFT JOIN (
-            SELECT * FROM users WHERE ${matching} ORDER BY created_at, ${raw(d.ddl.binary('id'))} LIMIT ${q.limit} OFFSET ${q.offset}
+            SELECT users.* FROM ${from} WHERE ${matching} ORDER BY ${order} LIMIT ${q.limit} OFFSET ${q.offset}
           ) AS page ON TRUE`);
         return { users: found.filter((r) => r.id !== null).map(st.user), total: Number(found[0]?.total ?? 0) };
       },
@@ -322,27 +360,36 @@ export function sqlStores(
           ) AS page ON TRUE`);
         return { sessions: found.filter((r) => r.id !== null).map(st.session), total: Number(found[0]?.total ?? 0) };
       },
+      async countLive(now) {
+        // Through the live sessions' deadlines (migration 10): one index range, no table read.
+        return Number((await rows(sql`
+          SELECT count(*) AS n FROM sessions WHERE ended_at IS NULL AND idle_expires_at > ${now} AND expires_at > ${now}`))[0]!.n);
+      },
       purge: (before) => changes(sql`
         DELETE FROM sessions WHERE (ended_at IS NOT NULL AND ended_at < ${before}) OR expires_at < ${before} OR idle_expires_at < ${before}`),
     },
 
     revocations: {
-      async add(r) {
+      add(r, events) {
         // Keeps the later deadline: a fact must never be shortened by a second, shorter write. A
         // 'user' cut-off keeps the later moment too (a write from an instance whose clock lags must
         // not un-refuse tokens). Resolves once committed, i.e. durable (SQLite: synchronous = FULL;
         // PostgreSQL: synchronous_commit).
-        await exec(sql`${insertRow(d, REVOCATIONS, { ...r, recordedAt: clock() })} ON CONFLICT (kind, key) DO UPDATE
-          SET value = CASE
-                WHEN revocations.kind <> 'user' THEN excluded.value
-                WHEN CAST(excluded.value AS NUMERIC) < CAST(revocations.value AS NUMERIC) THEN revocations.value
-                ELSE excluded.value END,
-              expires_at = ${raw(d.greatest)}(revocations.expires_at, excluded.expires_at),
-              recorded_at = excluded.recorded_at`);
+        return write((function* (): Plan<void> {
+          yield sql`${insertRow(d, REVOCATIONS, { ...r, recordedAt: clock() })} ON CONFLICT (kind, key) DO UPDATE
+            SET value = CASE
+                  WHEN revocations.kind <> 'user' THEN excluded.value
+                  WHEN CAST(excluded.value AS NUMERIC) < CAST(revocations.value AS NUMERIC) THEN revocations.value
+                  ELSE excluded.value END,
+                expires_at = ${raw(d.greatest)}(revocations.expires_at, excluded.expires_at),
+                recorded_at = excluded.recorded_at`;
+        })(), events);
       },
-      async listLive(now) {
-        const live = await rows(sql`
-          SELECT * FROM revocations WHERE expires_at > ${now} ORDER BY ${raw(d.ddl.binary('kind'))}, ${raw(d.ddl.binary('key'))}`);
+      async listLive(now, page) {
+        // Ordered as the primary key (kind, key) is, in its own collation, so each page is a walk of that index.
+        const after = page?.after ? sql` AND (kind, key) > (${page.after.kind}, ${page.after.key})` : sql``;
+        const limit = page ? sql` LIMIT ${page.limit}` : sql``;
+        const live = await rows(sql`SELECT * FROM revocations WHERE expires_at > ${now}${after} ORDER BY kind, key${limit}`);
         return live.map(st.revocation);
       },
       async listRecordedSince(since) {
@@ -432,6 +479,8 @@ export function sqlStores(
           SELECT * FROM events WHERE ${join(where, ' AND ')} ORDER BY occurred_at DESC, id DESC LIMIT ${q.limit}`);
         return found.map(st.event);
       },
+      // One range of events_type_idx (type, occurred_at, id), which holds all the count reads.
+      count: async (type, from) => Number((await rows(sql`SELECT count(*) AS n FROM events WHERE type = ${type} AND occurred_at >= ${from}`))[0]!.n),
       purge: (before, batch) => changes(sql`
         DELETE FROM events WHERE id IN (SELECT id FROM events WHERE occurred_at < ${before} ORDER BY occurred_at LIMIT ${batch})`),
     },

@@ -83,6 +83,9 @@ export interface Dialect {
 
 const identity = (v: unknown): unknown => v;
 
+/** Users' columns with a trigram search table in SQLite. */
+const SQLITE_SEARCH_TABLES: Record<string, string> = { email: 'users_email_search', username_lower: 'users_username_search' };
+
 export const SQLITE: Dialect = {
   name: 'sqlite',
   placeholder: () => '?',
@@ -90,12 +93,14 @@ export const SQLITE: Dialect = {
   encode: (kind, v) => (kind === 'boolean' ? (v ? 1 : 0) : kind === 'json' ? JSON.stringify(v) : v),
   decode: (kind, v) => (kind === 'boolean' ? v === 1 : kind === 'json' ? JSON.parse(v as string) : v),
   greatest: 'max',
-  // Users' email has a trigram index (migration 8): it narrows to candidates, instr() decides.
-  // Fewer than 3 characters make no trigram; then instr() alone reads the table.
-  contains: (column, needle) =>
-    column === 'email' && [...needle].length >= 3
-      ? sql`(id IN (SELECT user_id FROM users_email_search WHERE email LIKE ${`%${needle}%`}) AND instr(email, ${needle}) > 0)`
-      : sql`instr(${raw(column)}, ${needle}) > 0`,
+  // Users' email and username_lower have trigram indexes (migrations 8 and 10): they narrow to
+  // candidates, instr() decides. Fewer than 3 characters make no trigram; then instr() alone reads the table.
+  contains(column, needle) {
+    const search = SQLITE_SEARCH_TABLES[column];
+    return search !== undefined && [...needle].length >= 3
+      ? sql`(users.id IN (SELECT user_id FROM ${raw(search)} WHERE ${raw(column)} LIKE ${`%${needle}%`}) AND instr(users.${raw(column)}, ${needle}) > 0)`
+      : sql`instr(${raw(column)}, ${needle}) > 0`;
+  },
   anyOf: (column, values) => sql`${raw(column)} IN (SELECT value FROM json_each(${JSON.stringify(values)}))`,
   jsonArrayHas: (column, item) => sql`EXISTS (SELECT 1 FROM json_each(${raw(column)}) WHERE value = ${item})`,
   forUpdate: '', // the adapter's transactions begin IMMEDIATE, i.e. holding the write lock

@@ -53,7 +53,7 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
       // The emptiness check and the insert share one write-locked transaction, so two processes
       // racing to create the first account cannot both see an empty table.
       createFirst: async (user, events) => locked(st.withEvents(st.createFirst(user), events)),
-      async insertMany(users, events = []) {
+      async insertMany(users, events) {
         // A file's bulk inserts run in a worker (sqlite-bulk.ts), so their commits do not block
         // this thread; an in-memory database has no other connection, and runs the plan here.
         if (path === ':memory:' || users.length === 0) return locked(st.insertMany(users, events));
@@ -64,7 +64,7 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
         const steps: BulkStep[] = chunks(records, ROWS_PER_INSERT).map((part) => ({
           ...render(SQLITE, insertRows(SQLITE, USERS, part, ' ON CONFLICT DO NOTHING')), expect: part.length,
         }));
-        for (const s of st.eventInserts(events)) steps.push(render(SQLITE, s));
+        for (const s of st.eventRows(events ? records.flatMap((r) => events(r.id)) : [])) steps.push(render(SQLITE, s));
         let committed: boolean;
         try {
           committed = await bulk.run(steps);

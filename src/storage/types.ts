@@ -20,6 +20,14 @@ export type {
 /** A revocation record as stored: with when it was last written, for instances polling for new ones. */
 export type StoredRevocation = RevocationRecord & { recordedAt: number };
 
+/**
+ * The revocation store as storage implements it: a record's write also takes the events that
+ * record it (a token revoked, a sessionless sign-out), written in the same transaction.
+ */
+export interface RevocationEventStore extends RevocationStore {
+  add(record: RevocationRecord, events?: Emit<void>): Promise<void>;
+}
+
 export interface UserRecord {
   id: string; // UUID
   username: string; // as typed at sign-up; uniqueness is case-insensitive
@@ -68,6 +76,12 @@ export interface UserQuery extends Page {
   role?: string; // users holding this role
   active?: boolean;
   verified?: boolean; // emailVerified
+  /**
+   * Users whose password hash is a legacy one (`legacy: true`: it does not start with
+   * `currentPrefix`, the prefix of every hash made with today's settings, which the caller's hasher
+   * knows), or those whose hash is current (`legacy: false`).
+   */
+  legacyHash?: { legacy: boolean; currentPrefix: string };
 }
 
 /** Thrown by create/update when a unique field is taken; `field` is 'username' or 'email'. */
@@ -105,10 +119,10 @@ export interface UserStore {
   /**
    * Inserts the users in one transaction. A user that would collide with a stored one (id,
    * username, email or legacy id), or with an earlier one of the batch, is skipped, not an error.
-   * `events` are about these users (their userId): those of the users inserted are written in the
-   * same transaction, the others not at all. Returns the ids inserted.
+   * Returns the ids inserted. `events`: the events recording a user's creation, written in the same
+   * transaction for each user inserted (it may be asked for any user of the batch, before the insert).
    */
-  insertMany(users: readonly NewUser[], events?: readonly NewEvent[]): Promise<string[]>;
+  insertMany(users: readonly NewUser[], events?: (userId: string) => readonly NewEvent[]): Promise<string[]>;
 }
 
 export interface SessionRecord {
@@ -178,6 +192,8 @@ export interface SessionStore {
   endOldest(userId: string, keep: number, reason: string, now: number, exceptId?: string, events?: Emit<string[]>): Promise<string[]>;
   /** A page of the user's live (not ended, not expired at `now`) sessions, newest first, and how many there are. */
   listActive(userId: string, now: number, page: Page): Promise<{ sessions: SessionRecord[]; total: number }>;
+  /** How many sessions, of every user, are live at `now`. */
+  countLive(now: number): Promise<number>;
   /** Deletes sessions ended or expired before `before`. Returns how many. */
   purge(before: number): Promise<number>;
 }
@@ -278,7 +294,7 @@ export interface Storage {
   readonly kind: 'sqlite' | 'postgres' | 'memory';
   readonly users: UserStore;
   readonly sessions: SessionStore;
-  readonly revocations: RevocationStore;
+  readonly revocations: RevocationEventStore;
   readonly emailTokens: EmailTokenStore;
   readonly outbox: OutboxStore;
   readonly devices: SignInDeviceStore;

@@ -5,7 +5,6 @@ import { WardenError, createTokenIssuer, createTokenVerifier, keyRingFromSecret,
 import {
   createAccounts, type AccountEmailOptions, type Accounts, type ClientMeta, type PasswordHasher, type SignInResult, type TokenPair, type UserActor,
 } from '../../src/accounts/index.js';
-import type { FactorAuditEvent } from '../../src/accounts/factors/second-factors.js';
 import { SignInThrottle, type ThrottleOptions } from '../../src/accounts/throttle.js';
 import { RevocationIndex } from '../../src/revocation/index.js';
 import { Revoker } from '../../src/revocation/revoker.js';
@@ -36,7 +35,7 @@ export function fakeHasher(): FakeHasher {
       verified.push(h);
       return h !== null && h === encode(p);
     },
-    needsRehash: (h) => !h.startsWith('fake:'),
+    currentPrefix: 'fake:',
   };
 }
 
@@ -69,8 +68,6 @@ export interface FixtureOptions {
   throttle?: Omit<ThrottleOptions, 'clock'>;
   /** Wrong second-factor codes per user per window (default: no throttle). */
   mfaThrottle?: Omit<ThrottleOptions, 'clock'>;
-  /** The audit hook of second factors. */
-  mfaAudit?: (event: FactorAuditEvent) => void;
   defaultRoles?: string[];
   /** The mail features, built on the fixture's storage and clock (test/helpers/mail.ts). */
   email?: (deps: { storage: Storage; clock: TestClock }) => AccountEmailOptions;
@@ -104,7 +101,6 @@ export function accountsFixture(o: FixtureOptions = {}): Fixture {
       encryptionKey: MFA_KEY, issuerName: 'Warden', rpId: 'localhost', origins: ['http://localhost:8000'],
       verifyMfaToken: createTokenVerifier({ keys, clock, types: ['mfa'] }),
       throttle: o.mfaThrottle ? new SignInThrottle({ ...o.mfaThrottle, clock }) : undefined,
-      ...(o.mfaAudit ? { audit: o.mfaAudit } : {}),
     },
   });
   const meta: ClientMeta = { userAgent: 'unit', ip: '192.0.2.1' };

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { after } from 'node:test';
 import pg from 'pg';
 import {
   createMemoryStorage, createPostgresStorage, createSqliteStorage, type Storage, type StorageOptions,
@@ -49,6 +50,24 @@ export function postgresUrlOrSkip(): Promise<{ url?: string; skip?: string }> {
     return { skip: msg };
   })();
   return probe;
+}
+
+/**
+ * A schema of its own on the test PostgreSQL, for a suite that builds a database by hand: its name
+ * (not yet created), and the URL or why PostgreSQL is skipped. Call it in a describe(): the schema
+ * is dropped after that suite.
+ */
+export async function scratchSchema(prefix: string): Promise<{ url?: string; skip?: string; schema: string }> {
+  const { url, skip } = await postgresUrlOrSkip();
+  const schema = `${prefix}_${randomBytes(4).toString('hex')}`;
+  after(async () => {
+    if (!url) return;
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await c.end();
+  });
+  return { ...(url !== undefined ? { url } : {}), ...(skip !== undefined ? { skip } : {}), schema };
 }
 
 export interface StorageFactory {

@@ -46,6 +46,22 @@ describe('revoker', () => {
     assert.deepEqual(index.rolesOf(claims({ roles: ['admin'] })), ['user']);
   });
 
+  it('start loads every live record through pages of the store, each one bounded', async () => {
+    const storage = createMemoryStorage();
+    for (let i = 0; i < 25_000; i++) await storage.revocations.add({ kind: i % 3 ? 'jti' : 'sid', key: `k${i}`, value: '', expiresAt: T + 1000 });
+    await storage.revocations.add({ kind: 'jti', key: 'expired', value: '', expiresAt: T });
+    const limits: (number | undefined)[] = [];
+    const store: RevocationStore = {
+      ...storage.revocations,
+      listLive: (now, page) => (limits.push(page?.limit), storage.revocations.listLive(now, page)),
+    };
+    const index = new RevocationIndex();
+    await new Revoker(index, store, undefined, testClock(T)).reload();
+    assert.equal(index.size, 25_000);
+    assert.equal(limits.length, 3, 'three pages of at most 10,000');
+    assert.ok(limits.every((l) => l === 10_000));
+  });
+
   it('a store failure rejects and applies nothing: no sign-out is acknowledged unless durable', async () => {
     const failing: RevocationStore = {
       add: async () => { throw new Error('database is down'); },

@@ -1,5 +1,6 @@
-// Passkeys (WebAuthn Level 2) through @simplewebauthn/server: the options for the browser's
-// navigator.credentials.create/get, and the verification of what it answers. Every challenge is
+// Passkeys (WebAuthn) through @simplewebauthn/server: the options for the browser's
+// navigator.credentials.create/get, and the verification of what it answers, as the JSON of
+// WebAuthn Level 3's credential.toJSON() (or the same built by hand). Every challenge is
 // stored server-side and taken (deleted) by the answer that names it, so it works once, within
 // CEREMONY_TTL_MS; signature counters move only forward (a cloned authenticator shows up as a
 // counter that did not), by compare-and-set in storage.
@@ -67,10 +68,12 @@ export class Passkeys {
   /** Verifies a registration answer to this user's challenge; the new passkey, not yet stored. */
   async verifyRegistration(user: UserRecord, response: unknown, name: unknown): Promise<PasskeyRecord> {
     const label = name === undefined || name === null ? null : typeof name === 'string' && name.trim().length <= MAX_NAME_LENGTH ? name.trim() || null : badName();
-    const answer = asCredential(response) as RegistrationResponseJSON | null;
-    const challenge = answer && challengeOf(answer);
+    const shape = credentialShape(response);
+    if ('problem' in shape) throw invalid('response', shape.problem);
+    const answer = shape.credential as RegistrationResponseJSON;
+    const challenge = challengeOf(answer);
     const taken = challenge ? await this.d.storage.challenges.take(challenge, 'passkey_register', this.d.clock()) : null;
-    if (answer === null || challenge === null || taken === null || taken.userId !== user.id) {
+    if (challenge === null || taken === null || taken.userId !== user.id) {
       throw invalid('response', 'is not an answer to a live registration challenge of yours; ask for new options');
     }
     let verified;
@@ -113,7 +116,8 @@ export class Passkeys {
 
   /** Verifies an assertion against its live challenge and the stored passkey, and moves the counter; ERR_PASSKEY_INVALID otherwise. */
   async verifyAssertion(response: unknown, purpose: AssertionPurpose): Promise<VerifiedAssertion> {
-    const answer = asCredential(response) as AuthenticationResponseJSON | null;
+    const shape = credentialShape(response);
+    const answer = 'credential' in shape ? shape.credential as AuthenticationResponseJSON : null;
     const challenge = answer && challengeOf(answer);
     if (answer === null || challenge === null) throw new WardenError('ERR_PASSKEY_INVALID');
     const now = this.d.clock();
@@ -163,18 +167,62 @@ function badName(): never {
 
 const B64URL = /^[A-Za-z0-9_-]+$/;
 
-/** The credential's outer shape (the library checks the rest); null when it is not one. */
-function asCredential(v: unknown): (RegistrationResponseJSON | AuthenticationResponseJSON) | null {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return null;
-  const c = v as Record<string, unknown>;
-  const r = c.response as Record<string, unknown> | null | undefined;
-  if (typeof c.id !== 'string' || c.id.length > 1400 || !B64URL.test(c.id) || c.type !== 'public-key') return null;
-  if (r === null || typeof r !== 'object' || Array.isArray(r) || typeof r.clientDataJSON !== 'string') return null;
-  for (const value of Object.values(r)) {
-    if (value !== undefined && value !== null && typeof value !== 'string' && !Array.isArray(value)) return null;
+/** A check of one member: undefined when it is right, else what is wrong with it. */
+type Check = (v: unknown) => string | undefined;
+
+/** base64url of at most `max` characters (e.g. the 1,023 bytes a credential id may have: 1,364). */
+const b64 = (max: number): Check => (v) =>
+  typeof v !== 'string' || v.length === 0 || v.length > max || !B64URL.test(v) ? `must be base64url, at most ${max} characters` : undefined;
+const orNull = (check: Check): Check => (v) => (v === null ? undefined : check(v));
+const integer: Check = (v) => (Number.isSafeInteger(v) ? undefined : 'must be an integer');
+const oneOf = (...allowed: (string | null)[]): Check => (v) => (allowed.includes(v as string | null) ? undefined : `must be one of ${allowed.map(String).join(', ')}`);
+const TRANSPORT = /^[a-z-]{1,32}$/;
+const transports: Check = (v) =>
+  Array.isArray(v) && v.length <= 16 && v.every((t) => typeof t === 'string' && TRANSPORT.test(t)) ? undefined : 'must be a list of at most 16 transport names';
+/** An object of JSON values, small (the extensions' outputs: credProps, prf, largeBlob...). */
+const smallObject: Check = (v) =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) && JSON.stringify(v).length <= 4096 ? undefined : 'must be an object (at most 4,096 characters of JSON)';
+
+/**
+ * The members of a credential's JSON, as WebAuthn Level 3's toJSON() writes them for a registration
+ * (attestation) and an authentication (assertion), with their types and bounds. Nothing else is taken.
+ */
+const CREDENTIAL: Record<string, Check> = {
+  id: b64(1400), rawId: b64(1400), type: oneOf('public-key'), authenticatorAttachment: oneOf('platform', 'cross-platform', null),
+  clientExtensionResults: smallObject,
+};
+const RESPONSE: Record<string, Check> = {
+  clientDataJSON: b64(8192), attestationObject: b64(65_536), authenticatorData: b64(16_384), transports,
+  publicKey: b64(8192), publicKeyAlgorithm: integer, signature: b64(2048), userHandle: orNull(b64(128)),
+};
+
+/** What is wrong with the object's members (`where` names it), if anything: an unknown one, or a known one of the wrong type or size. */
+function checkMembers(o: Record<string, unknown>, checks: Record<string, Check>, where: string): string | undefined {
+  for (const [name, value] of Object.entries(o)) {
+    const check = Object.hasOwn(checks, name) ? checks[name]! : undefined;
+    if (check === undefined) return `${where}${name}: is not a member of a WebAuthn credential's JSON`;
+    if (value === undefined) continue;
+    const wrong = check(value);
+    if (wrong !== undefined) return `${where}${name}: ${wrong}`;
   }
-  if (r.userHandle !== undefined && typeof r.userHandle !== 'string') return null;
-  return { clientExtensionResults: {}, rawId: c.id, ...c } as unknown as RegistrationResponseJSON;
+  return undefined;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * The credential's shape, every member checked (the library then checks what they say); or what is
+ * wrong with it. Exported for its tests.
+ */
+export function credentialShape(v: unknown): { credential: RegistrationResponseJSON | AuthenticationResponseJSON } | { problem: string } {
+  if (!isObject(v)) return { problem: 'must be the credential as JSON (credential.toJSON())' };
+  const r = v.response;
+  if (v.id === undefined || v.type === undefined || !isObject(r) || r.clientDataJSON === undefined) {
+    return { problem: 'must hold id, type and response with clientDataJSON (credential.toJSON())' };
+  }
+  const problem = checkMembers(v, { ...CREDENTIAL, response: () => undefined }, '') ?? checkMembers(r, RESPONSE, 'response.');
+  if (problem !== undefined) return { problem };
+  return { credential: { clientExtensionResults: {}, rawId: v.id, ...v } as unknown as RegistrationResponseJSON };
 }
 
 /** The challenge the browser signed over, read from clientDataJSON; the library compares it again. */

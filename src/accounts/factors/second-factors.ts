@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { hasSecondFactor, WardenError, type JwtClaims, type TokenIssuer, type VerifiedToken } from '@warden/toolkit';
 import type { EventLog } from '../../events/log.js';
+import type { NewEvent } from '../../events/records.js';
 import type { PasskeyRecord, Storage, TotpFactorRecord, UserRecord } from '../../storage/types.js';
 import type { AccountHooks } from '../hooks.js';
 import type { Sessions } from '../sessions.js';
@@ -46,15 +47,6 @@ export interface FactorList {
   recoveryCodesRemaining: number;
 }
 
-/** Something an audit log must record (the audit log itself is another module's; see `audit`). */
-export interface FactorAuditEvent {
-  type: 'factors_reset';
-  userId: string;
-  actor: Actor;
-  at: number;
-  sessionsEnded: number;
-}
-
 export interface SecondFactorsDeps {
   storage: Pick<Storage, 'users' | 'factors' | 'challenges'>;
   sessions: Sessions;
@@ -70,8 +62,6 @@ export interface SecondFactorsDeps {
   throttle?: SignInThrottle | undefined;
   /** Told when a secret was sealed under another key (the signing key rotated without MFA_ENCRYPTION_KEY). */
   warn?: (message: string) => void;
-  /** Hook for the audit log: called after an administrator's reset. */
-  audit?: (event: FactorAuditEvent) => Promise<void> | void;
   /** The account hooks (the email gate, the new-sign-in notice) for the sign-ins completed here. */
   hooks?: AccountHooks | undefined;
   /** Enrolments and removals write their events with the factor; a refused code writes signin.failed. */
@@ -234,13 +224,16 @@ export class SecondFactors {
     }
   }
 
-  /** Ten new recovery codes, the old ones void (the route asks for a fresh token with a second factor). */
-  async regenerateRecoveryCodes(claims: JwtClaims): Promise<string[]> {
+  /**
+   * Ten new recovery codes, the old ones void (the route asks for a fresh token with a second
+   * factor); written with their mfa.recovery_codes_regenerated event.
+   */
+  async regenerateRecoveryCodes(claims: JwtClaims, meta: ClientMeta = NO_META): Promise<string[]> {
     const user = await findUser(this.d.storage.users, claims.sub);
     if ((await this.methodsOf(user.id)).every((m) => m === 'recovery_code')) {
       throw new WardenError('ERR_FACTOR_NOT_FOUND', 'Recovery codes come with a second factor; enrol one first');
     }
-    return this.newRecoveryCodes(user.id);
+    return this.newRecoveryCodes(user.id, [this.d.events.make('mfa.recovery_codes_regenerated', this.subject(claims, meta), {})]);
   }
 
   // ---- administration ---------------------------------------------------------------------
@@ -268,9 +261,8 @@ export class SecondFactors {
     const who = { actorId: actor.kind === 'user' ? actor.userId : null, userId: user.id, ip: meta.ip, userAgent: meta.userAgent };
     await this.d.events.write<void>([this.d.events.make('mfa.removed', who, { method: 'all' })], (emit) => this.d.storage.factors.deleteAllForUser(user.id, emit));
     await this.d.storage.challenges.deleteForUser(user.id);
+    // The sessions it ends are part of the reset: its mfa.removed event records them.
     const ended = await this.d.sessions.endAll(user.id, 'factors-reset');
-    // AUDIT HOOK: the audit log records here who reset whose factors, when, and how many sessions ended.
-    await this.d.audit?.({ type: 'factors_reset', userId: user.id, actor, at: this.d.clock(), sessionsEnded: ended.length });
     return { sessionsEnded: ended.length };
   }
 
@@ -361,9 +353,11 @@ export class SecondFactors {
     return (await this.d.storage.factors.countRecoveryCodes(userId)) > 0 ? null : this.newRecoveryCodes(userId);
   }
 
-  private async newRecoveryCodes(userId: string): Promise<string[]> {
+  /** A new set of codes for the user, stored (hashed) with `events`: those of the action it is part of. */
+  private async newRecoveryCodes(userId: string, events: readonly NewEvent[] = []): Promise<string[]> {
     const codes = newRecoveryCodes();
-    await this.d.storage.factors.replaceRecoveryCodes(userId, codes.map((c) => hashRecoveryCode(normaliseRecoveryCode(c)!)), this.d.clock());
+    const hashes = codes.map((c) => hashRecoveryCode(normaliseRecoveryCode(c)!));
+    await this.d.events.write<void>(events, (emit) => this.d.storage.factors.replaceRecoveryCodes(userId, hashes, this.d.clock(), emit));
     return codes;
   }
 }

@@ -184,9 +184,6 @@ async function secondFactors() {
     let response;
     try {
       response = (await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(o.data) })).toJSON();
-      // toJSON() adds publicKeyAlgorithm, a number the API's shape check refuses; the API reads the
-      // algorithm from the attestation object anyway.
-      delete response.response.publicKeyAlgorithm;
     } catch {
       error.textContent = 'No passkey was created.';
       return;

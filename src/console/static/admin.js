@@ -1,11 +1,12 @@
-// /admin pages: the users list (search, filters, paging), one user's page and user creation, all
-// through the /api/v1/users routes. The API refuses non-administrators; the page says so too.
+// /admin pages: the overview (figures from /api/v1/overview), the users list (search, filters,
+// paging), one user's page, user creation and the audit log, all through the /api/v1 admin routes.
+// The API refuses non-administrators; the page says so too.
 import { api, describeAgent, el, isAdmin, notice, onSubmit, showChrome, showError, when } from './api.js';
 
 const settings = document.body.dataset;
 const form = (id) => document.getElementById(id);
 const PAGE_SIZE = 50;
-const FILTERS = ['email', 'username', 'role', 'active', 'verified'];
+const FILTERS = ['email', 'username', 'role', 'active', 'verified', 'legacy'];
 
 start();
 
@@ -17,10 +18,24 @@ async function start() {
     for (const e of document.querySelectorAll('main > :not(h1):not([data-notice])')) e.hidden = true;
     return notice('This page is for administrators. Your account does not have an administrator role.');
   }
+  if (settings.page === 'overview') await overview();
   if (settings.page === 'users') await users();
   if (settings.page === 'user') await user(settings.userId);
   if (settings.page === 'new-user') newUser();
   if (settings.page === 'audit') await audit();
+}
+
+/** The figures at a glance; each links to the list or the events it counts. */
+async function overview() {
+  const r = await api('GET', '/api/v1/overview');
+  if (!r.ok) return notice(r.message ?? 'The figures cannot be shown now.');
+  const { users: u, sign_ins: s, sessions } = r.data;
+  const figures = {
+    users_total: u.total, users_active: u.active, users_inactive: u.total - u.active,
+    signins_succeeded: s.succeeded, signins_failed: s.failed, signins_throttled: s.throttled, sessions_live: sessions.live,
+  };
+  for (const [name, n] of Object.entries(figures)) document.querySelector(`[data-figure="${name}"]`).textContent = n.toLocaleString();
+  document.querySelector('[data-figures-at]').textContent = `As of ${when(r.data.at)}; sign-ins since ${when(s.since)}.`;
 }
 
 const roleList = (text) => String(text ?? '').split(',').map((r) => r.trim()).filter(Boolean);
@@ -49,7 +64,7 @@ async function users() {
     const a = document.querySelector(selector);
     const p = new URLSearchParams(params);
     p.set('offset', String(to));
-    a.href = `/admin?${p}`;
+    a.href = `/admin/users?${p}`;
     a.hidden = !show;
   };
   pageLink('[data-prev]', Math.max(0, offset - PAGE_SIZE), offset > 0);
@@ -109,7 +124,7 @@ async function user(id) {
     actionsError.textContent = '';
     if (!confirm(`Delete ${current.username}? This cannot be undone.`)) return;
     const d = await api('DELETE', path);
-    if (d.ok) location.assign('/admin'); else actionsError.textContent = d.message;
+    if (d.ok) location.assign('/admin/users'); else actionsError.textContent = d.message;
   });
 }
 
