@@ -128,12 +128,14 @@ function bulk(f: StorageFactory): void {
     ]);
   });
 
-  it('insertMany writes the events of a batch of several statements\' worth of users', async () => {
-    const batch = Array.from({ length: 2345 }, () => user());
-    await s.users.insertMany(batch, about(batch.map((u) => imported(u.id))));
+  it('insertMany writes the events of a batch of several statements\' worth of users, one colliding in the middle', async () => {
+    const stored = await s.users.create(user());
+    const batch = Array.from({ length: 2345 }, (_, i) => user(i === 1500 ? { email: stored.email } : {}));
+    const ids = await s.users.insertMany(batch, about(batch.map((u) => imported(u.id))));
+    assert.equal(ids.length, 2344);
     assert.equal((await s.users.list({ limit: 1, offset: 0 })).total, 2345);
-    const mine = await s.events.list({ limit: 5, userId: batch[2222]!.id });
-    assert.deepEqual(mine.map((e) => e.type), ['user.imported']);
+    assert.deepEqual((await s.events.list({ limit: 5, userId: batch[2222]!.id })).map((e) => e.type), ['user.imported']);
+    assert.deepEqual(await s.events.list({ limit: 5, userId: batch[1500]!.id }), []);
   });
 
   it('insertMany is one transaction with its events: an event the database refuses leaves no user of the batch', async () => {

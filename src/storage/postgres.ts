@@ -16,12 +16,11 @@ import { Socket } from 'node:net';
 import pg from 'pg';
 import { StorageUnavailable, isConnectionFailure } from './availability.js';
 import { migrationStep } from './migrations.js';
-import { USERS } from './columns.js';
 import { newUserRecord } from './rules.js';
 import { bulkInsertStatement } from './postgres-bulk.js';
 import { POSTGRES, ROWS_PER_INSERT, Script, chunks, render, runPlanAsync, sql, storageError, type Result, type Row, type Sql } from './sql.js';
 import { sqlStatements, sqlStores } from './sql-stores.js';
-import { UniqueViolation, type Storage, type StorageOptions, type UserRecord } from './types.js';
+import { UniqueViolation, type Storage, type StorageOptions } from './types.js';
 
 type Queryable = Pick<pg.PoolClient, 'query'>;
 

@@ -6,7 +6,7 @@
 //
 // Events are written by the plan of the change they record (withEvents): a write given events runs
 // in one transaction with them, so the change and its events commit together or not at all.
-import { DELIVERIES, EMAIL_TOKENS, EVENTS, OUTBOX, REVOCATIONS, SESSIONS, USERS, type Table } from './columns.js';
+import { DELIVERIES, EMAIL_TOKENS, EVENTS, OUTBOX, REVOCATIONS, SESSIONS, USERS } from './columns.js';
 import { sqlFactorStores } from './factor-stores.js';
 import { currentHash, INDEXED_HASH_PREFIX } from './migrations.js';
 import type { ChallengeStore, FactorStore } from './factor-types.js';
@@ -18,7 +18,7 @@ import {
   type Result, type Row, type Script,
 } from './sql.js';
 import {
-  type ClaimedDelivery, type DeliveryStore, type EmailTokenStore, type Emit, type EventRecord, type EventStore, type NewEmailToken,
+  type ClaimedDelivery, type DeliveryStore, type EmailTokenStore, type Emit, type EventStore, type NewEmailToken,
   type NewEvent, type NewUser, type OutboxStore, type RevocationEventStore, type RevocationRecord, type RotateResult, type SessionStore,
   type SignInDeviceStore, type UserRecord, type UserStore,
 } from './types.js';
