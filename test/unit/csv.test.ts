@@ -10,7 +10,7 @@ function read(text: string, cuts: number[] = []): CsvItem[] {
   const out: CsvItem[] = [];
   let from = 0;
   for (const c of [...cuts, text.length]) {
-    out.push(...r.push(text.slice(from, c), c === text.length));
+    for (const item of r.push(text.slice(from, c), c === text.length)) out.push(item);
     from = c;
   }
   return out;
@@ -52,6 +52,15 @@ describe('CSV reader', () => {
       { line: 4, cells: ['ok', '1'] },
       { line: 5, error: 'a quoted cell is not closed' },
     ]);
+  });
+
+  it('a quote left open is given up on after 1 MiB, not carried to the end of the file', () => {
+    const text = `a,b\n"open,1\n${'x,y\n'.repeat(300_000)}`;
+    const cuts = Array.from({ length: Math.floor(text.length / 65_536) }, (_, i) => (i + 1) * 65_536);
+    const items = read(text, cuts);
+    assert.deepEqual(items.slice(0, 3), [{ line: 1, cells: ['a', 'b'] }, { line: 2, error: 'a record longer than 1024 KiB (a quoted cell not closed?)' }, { line: 3, cells: ['x', 'y'] }]);
+    assert.equal(items.length, 300_002);
+    assert.deepEqual(items.at(-1), { line: 300_002, cells: ['x', 'y'] });
   });
 
   it('agrees with csv-parse on well-formed CSV', () => {

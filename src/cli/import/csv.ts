@@ -2,9 +2,9 @@
 // cells separated by commas, records by LF or CRLF; a cell in double quotes may hold commas, line
 // breaks and doubled quotes. Read a chunk of text at a time. Written here rather than taken from a
 // CSV package: a bulk import reads 100,000 rows, and a line without quotes (nearly all of them) is
-// one split here, where a general parser walks it character by character (csv-parse took as long
-// as the whole insert). Empty lines are skipped; a malformed record is reported with its line and
-// reading goes on at the next line.
+// one split here, where a general parser walks it character by character (csv-parse took ten times
+// as long). Empty lines are skipped; a malformed record is reported with its line and reading goes
+// on at the next line.
 
 export type CsvItem = { line: number; cells: string[] } | { line: number; error: string };
 
@@ -37,7 +37,15 @@ export class CsvReader {
         continue;
       }
       const r = quotedRecord(text, at, last);
-      if (r === undefined) break; // a quoted cell goes on in the next chunk
+      if (r === undefined) {
+        // A quoted cell goes on in the next chunk; one that never ends would be read again and
+        // again, to the end of the file: past MAX_RECORD it is taken for one left open.
+        if (text.length - at <= MAX_RECORD) break;
+        out.push({ line: this.line, error: `a record longer than ${MAX_RECORD / 1024} KiB (a quoted cell not closed?)` });
+        this.line++;
+        at = end + 1;
+        continue;
+      }
       out.push('error' in r ? { line: this.line, error: r.error } : { line: this.line, cells: r.cells });
       this.line += countBreaks(text, at, r.next);
       at = r.next;
@@ -47,13 +55,15 @@ export class CsvReader {
   }
 }
 
-type Record = { cells: string[]; next: number } | { error: string; next: number };
+type Parsed = { cells: string[]; next: number } | { error: string; next: number };
+
+const MAX_RECORD = 1 << 20;
 
 /** One record from `at`, which holds a quote; undefined when the text ends inside it and more may come. */
-function quotedRecord(text: string, at: number, last: boolean): Record | undefined {
+function quotedRecord(text: string, at: number, last: boolean): Parsed | undefined {
   const cells: string[] = [];
   // A malformed record: reading goes on at the next line.
-  const bad = (error: string, pos: number): Record | undefined => {
+  const bad = (error: string, pos: number): Parsed | undefined => {
     const nl = text.indexOf('\n', pos);
     return nl !== -1 ? { error, next: nl + 1 } : last ? { error, next: text.length } : undefined;
   };
