@@ -313,6 +313,21 @@ function conformance(f: StorageFactory): void {
       assert.equal((await rotate(x.id, 'jti-2', 'jti-3', T + 2.5 * HOUR)).status, 'rotated');
     });
 
+    it('rotate reads the user asked for with a rotated or grace answer (null when there is none), and only then', async () => {
+      const x = await s.sessions.create(session(uid));
+      const me = await s.users.findById(uid);
+      const at = (presentedJti: string, newJti: string, now: number, userId?: string) =>
+        s.sessions.rotate({ id: x.id, presentedJti, newJti, now, idleExpiresAt: now + 2 * HOUR, graceMs: GRACE, ...(userId ? { userId } : {}) });
+      const r = await at(x.refreshJti, 'jti-2', T + HOUR, uid);
+      assert.equal(r.status, 'rotated');
+      assert.deepEqual((r as { user?: unknown }).user, me);
+      const g = await at(x.refreshJti, 'jti-3', T + HOUR + 1, randomUUID());
+      assert.equal(g.status, 'grace');
+      assert.equal((g as { user?: unknown }).user, null);
+      assert.equal('user' in (await at('jti-2', 'jti-4', T + HOUR + 2)), false, 'not asked, not read');
+      assert.deepEqual(await at('nope', 'jti-5', T + HOUR + 3, uid), { status: 'reused', session: await s.sessions.get(x.id) });
+    });
+
     it('rotate with a retired jti reports reuse and ends the session; the current jti is then dead too', async () => {
       const x = await s.sessions.create(session(uid));
       await rotate(x.id, x.refreshJti, 'jti-2');

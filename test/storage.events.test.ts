@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { uuidv7 } from '../src/ids/uuidv7.js';
 import { EVENT_OUTCOMES, type EventType } from '../src/events/records.js';
-import type { NewEvent, NewSession, NewUser, RotateResult, Storage } from '../src/storage/index.js';
+import type { NewEvent, NewSession, NewUser, RotateStatus, Storage } from '../src/storage/index.js';
 import { storageFactories, type StorageFactory } from './helpers/storage.js';
 
 const T = 1_700_000_000_000;
@@ -106,16 +106,11 @@ function conformance(f: StorageFactory): void {
       // A callback sees the result: an update that matched nothing records nothing.
       await s.users.update(randomUUID(), { fullName: 'N' }, (r) => (r ? [ev('user.updated')] : []));
       const x = await s.sessions.create(session(u.id), [ev('signin.succeeded', { details: { method: 'password' } })]);
-      const seen: RotateResult[] = [];
-      await s.sessions.rotate({ id: x.id, presentedJti: x.refreshJti, newJti: 'j2', now: T + 1, idleExpiresAt: T + HOUR, graceMs: 0 }, (r) => {
-        seen.push(r);
-        return [ev(r.status === 'rotated' ? 'session.refreshed' : 'session.reuse_detected')];
-      });
-      await s.sessions.rotate({ id: x.id, presentedJti: x.refreshJti, newJti: 'j3', now: T + 2, idleExpiresAt: T + HOUR, graceMs: 0 }, (r) => {
-        seen.push(r);
-        return [ev(r.status === 'rotated' ? 'session.refreshed' : 'session.reuse_detected')];
-      });
-      assert.deepEqual(seen.map((r) => r.status), ['rotated', 'reused']);
+      // A rotation's events depend on its status (PostgreSQL asks for a swap's before it runs it).
+      const recorded = (status: RotateStatus) => [ev(status === 'rotated' ? 'session.refreshed' : 'session.reuse_detected')];
+      const r1 = await s.sessions.rotate({ id: x.id, presentedJti: x.refreshJti, newJti: 'j2', now: T + 1, idleExpiresAt: T + HOUR, graceMs: 0 }, recorded);
+      const r2 = await s.sessions.rotate({ id: x.id, presentedJti: x.refreshJti, newJti: 'j3', now: T + 2, idleExpiresAt: T + HOUR, graceMs: 0 }, recorded);
+      assert.deepEqual([r1.status, r2.status], ['rotated', 'reused']);
       const y = await s.sessions.create(session(u.id));
       await s.sessions.end(y.id, 'logout', T + 3, (r) => (r ? [ev('signout', { details: { scope: 'local', sessions_ended: 1 } })] : []));
       await s.sessions.end(y.id, 'logout', T + 3, (r) => (r ? [ev('signout')] : [])); // already ended: no event
@@ -239,6 +234,21 @@ function conformance(f: StorageFactory): void {
           lastAttemptAt: null, lastStatus: null, lastError: null, deliveredAt: null, claim: null,
         });
       }
+      assert.equal(await s.deliveries.backlog(), 2);
+    });
+
+    it('a rotation writes its events and their deliveries only when the swap matched', async () => {
+      const u = await s.users.create(user());
+      const x = await s.sessions.create(session(u.id));
+      const byStatus = (status: RotateStatus) => (status === 'rotated' ? [ev('session.refreshed', { deliverTo: [A, B] })] : []);
+      const ok = await s.sessions.rotate({ id: x.id, presentedJti: x.refreshJti, newJti: 'j2', now: T + 1, idleExpiresAt: T + HOUR, graceMs: 0 }, byStatus);
+      assert.equal(ok.status, 'rotated');
+      assert.deepEqual((await all()).map((e) => e.type), ['session.refreshed']);
+      assert.equal(await s.deliveries.backlog(), 2);
+      // A jti that matches nothing on a session that does not exist: no swap, nothing recorded.
+      const none = await s.sessions.rotate({ id: randomUUID(), presentedJti: 'j2', newJti: 'j3', now: T + 2, idleExpiresAt: T + HOUR, graceMs: 0 }, byStatus);
+      assert.equal(none.status, 'missing');
+      assert.equal((await all()).length, 1);
       assert.equal(await s.deliveries.backlog(), 2);
     });
 

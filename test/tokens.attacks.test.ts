@@ -1,12 +1,13 @@
 // RFC 8725 and the JWT attack catalogue: one test per rule, each asserting the refusal code.
 // Tokens are forged here with raw node:crypto so that nothing in src/ helps build them.
 import assert from 'node:assert/strict';
-import { createHmac, createPublicKey, sign as cryptoSign, verify as cryptoVerify, constants, type KeyObject } from 'node:crypto';
+import { createHmac, createPublicKey, randomBytes, sign as cryptoSign, verify as cryptoVerify, constants, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, mock, test } from 'node:test';
 import type { ErrorCode } from '../toolkit/src/errors.js';
 import { createJwsVerifier } from '../toolkit/src/tokens/jws.js';
+import { checkerFor, signerFor } from '../toolkit/src/tokens/primitives.js';
 import { keyRingFromJwks, keyRingFromPem, keyRingFromSecret, type KeyRing } from '../toolkit/src/tokens/index.js';
 import type { Algorithm } from '../toolkit/src/tokens/types.js';
 import { createTokenVerifier } from '../toolkit/src/tokens/verify.js';
@@ -421,6 +422,17 @@ describe('malformed tokens', () => {
     }
   });
 
+  test('a character that shares its low byte with the right one (latin1 would read them alike)', () => {
+    const lookAlike = (seg: string, i: number) => seg.slice(0, i) + String.fromCharCode(0x100 | seg.charCodeAt(i)) + seg.slice(i + 1);
+    for (const i of [0, 20, s.length - 1]) {
+      const t = `${h}.${p}.${lookAlike(s, i)}`;
+      throwsCode(() => verify(t), 'ERR_JWT_MALFORMED', t);
+      throwsCode(() => createTokenVerifier({ keys: ring, clock })(t), 'ERR_JWT_MALFORMED', t); // header not yet seen verified
+    }
+    const t = `${h}.${lookAlike(p, 5)}.${s}`;
+    throwsCode(() => verify(t), 'ERR_JWT_MALFORMED', t);
+  });
+
   test('padding, standard base64, whitespace around, a Bearer prefix', () => {
     const std = (x: string) => Buffer.from(x, 'base64url').toString('base64');
     for (const t of [
@@ -630,4 +642,29 @@ test('every JWS/JWT refusal code is exercised by this file', () => {
   const used: ErrorCode[] = ['ERR_JWT_MALFORMED', 'ERR_JWT_TOO_LARGE', 'ERR_JWT_ALG_NOT_ALLOWED', 'ERR_JWT_HEADER_NOT_ALLOWED',
     'ERR_JWT_KEY_UNKNOWN', 'ERR_JWT_SIGNATURE_INVALID', 'ERR_JWT_EXPIRED', 'ERR_JWT_NOT_YET_VALID', 'ERR_JWT_CLAIM_INVALID'];
   for (const c of used) assert.ok(src.split(`'${c}'`).length > 2, c);
+});
+
+describe('HMAC signatures are exactly node:crypto createHmac\'s', () => {
+  // primitives.ts computes an HMAC as two one-shot digests over its pads (RFC 2104): every hash,
+  // key lengths either side of the block size, inputs either side of block boundaries and of the
+  // one-shot path's cap (longer inputs take createHmac itself).
+  const lengths = [0, 1, 55, 56, 63, 64, 65, 111, 112, 127, 128, 129, 1000, 8192, 16_383, 16_384, 16_385, 40_000];
+  for (const alg of ['HS256', 'HS384', 'HS512'] as const) {
+    test(alg, () => {
+      for (const keyBytes of [32, 64, 65, 128, 129, 300]) {
+        const ring = keyRingFromSecret(randomBytes(keyBytes), alg);
+        const key = ring.signer.key;
+        const sign = signerFor(alg, key);
+        const check = checkerFor(alg, key);
+        for (const n of lengths) {
+          const input = 'aB3-_.'.repeat(Math.ceil(n / 6)).slice(0, n);
+          const expected = createHmac(HASH(alg), key).update(input, 'latin1').digest('base64url');
+          assert.equal(sign(input), expected, `${alg}, ${keyBytes}-byte key, ${n}-character input`);
+          assert.ok(check(input, expected));
+          assert.ok(!check(input, expected.slice(0, -1) + (expected.at(-1) === 'A' ? 'Q' : 'A')));
+          assert.ok(!check(input + 'x', expected));
+        }
+      }
+    });
+  }
 });

@@ -6,7 +6,7 @@ import type { EventLog, EventSubject } from '../events/log.js';
 import type { Emit, NewEvent } from '../events/records.js';
 import type { Revoker } from '../revocation/revoker.js';
 import { newSessionId, sessionOpenedAt } from '../revocation/session-id.js';
-import type { Page, RotateResult, SessionRecord, Storage, UserRecord } from '../storage/types.js';
+import type { Page, RotateResult, RotateStatus, SessionRecord, Storage, UserRecord } from '../storage/types.js';
 import { claimsContext, type ClaimsHook } from './claims-hook.js';
 import { assuranceClaims, assuranceOf, PASSWORD_ONLY, type Assurance } from './factors/assurance.js';
 import type { Retention } from './retention.js';
@@ -88,10 +88,10 @@ export class Sessions {
     if (typeof sid !== 'string' || !isUuid(sid)) throw new WardenError('ERR_REFRESH_INVALID');
     const who = { actorId: claims.sub, userId: claims.sub, sessionId: sid, ip: meta.ip, userAgent: meta.userAgent };
     // Which event the rotation records depends on what the store found, decided in its transaction.
-    const rotation = (r: RotateResult): NewEvent[] =>
-      r.status === 'rotated' ? [this.d.events.make('session.refreshed', who, {})]
-      : r.status === 'grace' ? [this.d.events.make('session.refreshed', who, { grace: true })]
-      : r.status === 'reused' ? [this.d.events.make('session.reuse_detected', who, {})]
+    const rotation = (status: RotateStatus): NewEvent[] =>
+      status === 'rotated' ? [this.d.events.make('session.refreshed', who, {})]
+      : status === 'grace' ? [this.d.events.make('session.refreshed', who, { grace: true })]
+      : status === 'reused' ? [this.d.events.make('session.reuse_detected', who, {})]
       : [];
     const now = this.d.clock();
     // Every refresh token of a session expires at the session's absolute deadline (open() sets
@@ -100,17 +100,20 @@ export class Sessions {
     if (remaining <= 0) throw new WardenError('ERR_REFRESH_INVALID');
     const how = assuranceOf(claims); // the session's, carried by its refresh tokens
     const refresh = this.d.issuer.issue('refresh', claims.sub, { additionalClaims: { sid, ...assuranceClaims(how) }, expiresIn: remaining });
-    // The user (and the custom claims) before the rotation: a hook that fails must not cost the
-    // client its refresh token.
-    const user = await this.d.storage.users.findById(claims.sub);
-    const extra = user?.isActive ? await this.d.claims?.(claimsContext(user, { id: sid, ip: meta.ip, user_agent: meta.userAgent }, 'refresh_token')) : undefined;
-    const result = await this.d.events.write<RotateResult>(rotation, (emit) => this.d.storage.sessions.rotate({
+    // With a claims hook, the user and the custom claims come before the rotation: a hook that
+    // fails must not cost the client its refresh token. Without one, the store reads the user
+    // with the rotation (on PostgreSQL in the same statement: a refresh is one round trip).
+    const hook = this.d.claims;
+    const before = hook === undefined ? undefined : await this.d.storage.users.findById(claims.sub);
+    const extra = before?.isActive ? await hook!(claimsContext(before, { id: sid, ip: meta.ip, user_agent: meta.userAgent }, 'refresh_token')) : undefined;
+    const result = await this.d.events.write<RotateResult, RotateStatus>(rotation, (emit) => this.d.storage.sessions.rotate({
       id: sid,
       presentedJti: claims.jti,
       newJti: refresh.claims.jti,
       now,
       idleExpiresAt: now + this.d.idleTtlSeconds * 1000,
       graceMs: this.d.refreshGraceMs,
+      ...(hook === undefined ? { userId: claims.sub } : {}),
     }, emit));
     if (result.status === 'reused') {
       // The store has already ended the session; its access tokens go now.
@@ -123,6 +126,7 @@ export class Sessions {
       await this.end([sid], 'mismatch', { ...who, userId: result.session.userId });
       throw new WardenError('ERR_REFRESH_INVALID');
     }
+    const user = hook === undefined ? (result.user ?? null) : before;
     if (!user || !user.isActive) {
       await this.end([sid], 'user', who);
       throw new WardenError(user ? 'ERR_USER_INACTIVE' : 'ERR_REFRESH_INVALID');

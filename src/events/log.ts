@@ -57,11 +57,13 @@ export class EventLog {
 
   /**
    * Runs a store write given `emit` (the events it records, written in its transaction) and tells
-   * the listeners which events were written, once it has resolved.
+   * the listeners which events were written, once it has resolved. `emit` is computed from the
+   * write's result, or from what the store hands it instead (a rotation: its status); the store's
+   * last call decides.
    */
-  async write<R>(emit: Emit<NoInfer<R>>, run: (emit: Emit<R>) => Promise<R>): Promise<R> {
+  async write<R, S = R>(emit: Emit<NoInfer<S>>, run: (emit: Emit<S>) => Promise<R>): Promise<R> {
     let written: readonly NewEvent[] = [];
-    const out = await run(typeof emit === 'function' ? (r: R) => (written = emit(r)) : emit);
+    const out = await run(typeof emit === 'function' ? (r: S) => (written = emit(r)) : emit);
     if (typeof emit !== 'function') written = emit;
     this.tell(written);
     return out;

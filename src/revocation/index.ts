@@ -44,11 +44,11 @@ export class RevocationIndex implements RevocationCheck {
     }
   }
 
-  /** Which revocation refuses these claims, or null. */
+  /** Which revocation refuses these claims, or null. (An empty map is not asked: a lookup hashes a new token's ids.) */
   check(claims: JwtClaims): RevocationKind | null {
-    if (this.jtis.has(claims.jti)) return 'jti';
-    if (claims.sid !== undefined && this.sessions.has(claims.sid)) return 'sid';
-    const u = this.users.get(claims.sub);
+    if (this.jtis.size !== 0 && this.jtis.has(claims.jti)) return 'jti';
+    if (claims.sid !== undefined && this.sessions.size !== 0 && this.sessions.has(claims.sid)) return 'sid';
+    const u = this.users.size === 0 ? undefined : this.users.get(claims.sub);
     if (u === undefined) return null;
     if (claims.sid === undefined) {
       // A sessionless token (minted by the toolkit): its iat (whole seconds) is all that dates it.
@@ -68,7 +68,7 @@ export class RevocationIndex implements RevocationCheck {
 
   /** The roles to enforce: a role override (an administrator's later change) beats the token's claim. */
   rolesOf(claims: JwtClaims): readonly string[] {
-    const o = this.roleOverrides.get(claims.sub);
+    const o = this.roleOverrides.size === 0 ? undefined : this.roleOverrides.get(claims.sub);
     if (o !== undefined) return o.roles;
     return Array.isArray(claims.roles) ? claims.roles : NO_ROLES;
   }

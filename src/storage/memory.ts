@@ -8,7 +8,7 @@ import { createMemoryFactorStores } from './memory-factors.js';
 import {
   bumpedUpdatedAt, checkPage, cleanPatch, compareKeys, emailKey, eventsOf, isClaimable, isLive, isPurgeable, isUsableToken, judgeRotate, newDelivery,
   newSessionRecord,
-  newUserRecord, newestFirst, oldestFirst, pickLogin, usernameKey,
+  newUserRecord, newestFirst, oldestFirst, pickLogin, rotationEvents, usernameKey,
 } from './rules.js';
 import {
   UniqueViolation,
@@ -230,15 +230,16 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
         const s = sessions.get(id);
         return s ? copySession(s) : null;
       },
-      async rotate({ id, presentedJti, newJti, now, idleExpiresAt, graceMs }, emit): Promise<RotateResult> {
+      async rotate({ id, presentedJti, newJti, now, idleExpiresAt, graceMs, userId }, emit): Promise<RotateResult> {
+        const user = () => (userId === undefined ? {} : { user: users.has(userId) ? copyUser(users.get(userId)!) : null });
         return write((): RotateResult => {
           const s = sessions.get(id) ?? null;
           switch (judgeRotate(s, presentedJti, now, graceMs)) {
             case 'current':
               Object.assign(s!, { refreshJti: newJti, previousJti: presentedJti, rotatedAt: now, lastUsedAt: now, idleExpiresAt });
-              return { status: 'rotated', session: copySession(s!) };
+              return { status: 'rotated', session: copySession(s!), ...user() };
             case 'grace':
-              return { status: 'grace', session: copySession(s!) };
+              return { status: 'grace', session: copySession(s!), ...user() };
             case 'reuse':
               return { status: 'reused', session: endOne(s!, 'reuse', now) };
             case 'missing':
@@ -248,7 +249,7 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
             case 'expired':
               return { status: 'expired' };
           }
-        }, emit);
+        }, rotationEvents(emit));
       },
       async end(id, reason, now, emit) {
         return write(() => {

@@ -1,7 +1,8 @@
 // PostgreSQL adapter (pg Pool). Several server instances may share the database, so every
 // check-then-act is either one conditional statement or a transaction holding the right lock:
-//  - rotate: a compare-and-swap UPDATE … RETURNING (one round trip on the happy path); a miss
-//    is judged under SELECT … FOR UPDATE so exactly one of N racing callers wins;
+//  - rotate: one statement on the happy path (a compare-and-swap UPDATE … RETURNING, the events
+//    it records inserted from its row, the user joined: one round trip); a miss is judged under
+//    SELECT … FOR UPDATE so exactly one of N racing callers wins;
 //  - createFirst: LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE (conflicts with itself and with
 //    plain inserts) around the emptiness check and the insert;
 //  - migrate: pg_advisory_xact_lock so instances starting together apply each migration once.
@@ -16,11 +17,12 @@ import { Socket } from 'node:net';
 import pg from 'pg';
 import { StorageUnavailable, isConnectionFailure } from './availability.js';
 import { migrationStep } from './migrations.js';
-import { newUserRecord } from './rules.js';
+import { USERS } from './columns.js';
+import { eventsOf, newUserRecord, rotationEvents } from './rules.js';
 import { bulkInsertStatement } from './postgres-bulk.js';
-import { POSTGRES, ROWS_PER_INSERT, Script, chunks, render, runPlanAsync, sql, storageError, type Result, type Row, type Sql } from './sql.js';
+import { POSTGRES, ROWS_PER_INSERT, Script, chunks, insertRows, render, runPlanAsync, sql, storageError, type Plan, type Result, type Row, type Sql } from './sql.js';
 import { sqlStatements, sqlStores } from './sql-stores.js';
-import { UniqueViolation, type Storage, type StorageOptions } from './types.js';
+import { UniqueViolation, type RotateResult, type Storage, type StorageOptions } from './types.js';
 
 type Queryable = Pick<pg.PoolClient, 'query'>;
 
@@ -206,14 +208,17 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
     sessions: {
       ...shared.sessions,
       async rotate(a, events) {
-        // With events, the rotation and its events share one transaction (the same statements).
-        if (events !== undefined) return tx((run) => runPlanAsync(st.withEvents(st.rotate(a), events), run));
-        // Happy path: one atomic compare-and-swap. Concurrent callers queue on the row lock and
-        // re-check the WHERE against the committed row, so only the first can match.
-        const [hit] = (await exec(st.rotateCas(a))).rows;
-        if (hit) return { status: 'rotated', session: st.session(hit) };
-        // Miss: decide under the row lock, so the verdict and the reuse ending see the same row.
-        return tx((run) => runPlanAsync(st.rotateMiss(a), run));
+        // Happy path: one atomic statement (rotateSwap), its events written only if it matched.
+        // Concurrent callers queue on the row lock and re-check the WHERE against the committed
+        // row, so only the first can match.
+        const [hit] = (await exec(st.rotateSwap(a, eventsOf(events, 'rotated')))).rows;
+        if (hit) return st.swapped(a, hit);
+        // Miss: decide under the row lock, so the verdict and the reuse ending see the same row,
+        // in one transaction with what it records.
+        const missed = function* (): Plan<RotateResult> {
+          return yield* st.withUser(a, yield* st.rotateMiss(a));
+        };
+        return tx((run) => runPlanAsync(st.withEvents(missed(), rotationEvents(events)), run));
       },
     },
     revocations: shared.revocations,

@@ -2,7 +2,8 @@
 // lives here once, so memory, SQLite and PostgreSQL cannot drift apart.
 import { randomUUID } from 'node:crypto';
 import type {
-  DeliveryRecord, EmailTokenRecord, Emit, EventRecord, NewEvent, NewSession, NewUser, OutboxRecord, Page, SessionRecord, UserPatch, UserRecord,
+  DeliveryRecord, EmailTokenRecord, Emit, EventRecord, NewEvent, NewSession, NewUser, OutboxRecord, Page, RotateResult, RotateStatus, SessionRecord,
+  UserPatch, UserRecord,
 } from './types.js';
 
 /** Key of the case-insensitive username index. Computed in JS, not SQL: SQLite's lower() is ASCII-only. */
@@ -152,4 +153,9 @@ export function compareKeys(at: number, aid: string, bt: number, bid: string): n
 /** The events a write records, given its result. */
 export function eventsOf<T>(emit: Emit<T> | undefined, result: T): readonly NewEvent[] {
   return emit === undefined ? [] : typeof emit === 'function' ? emit(result) : emit;
+}
+
+/** A rotation's events as a write of its result records them: they depend on the status alone. */
+export function rotationEvents(emit: Emit<RotateStatus> | undefined): Emit<RotateResult> | undefined {
+  return typeof emit === 'function' ? (r) => emit(r.status) : emit;
 }

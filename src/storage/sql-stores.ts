@@ -11,14 +11,14 @@ import { sqlFactorStores } from './factor-stores.js';
 import { currentHash, INDEXED_HASH_PREFIX } from './migrations.js';
 import type { ChallengeStore, FactorStore } from './factor-types.js';
 import {
-  checkPage, cleanPatch, emailKey, eventRecords, eventsOf, judgeRotate, newSessionRecord, newUserRecord, pickLogin, usernameKey,
+  checkPage, cleanPatch, emailKey, eventRecords, eventsOf, judgeRotate, newDelivery, newSessionRecord, newUserRecord, pickLogin, usernameKey,
 } from './rules.js';
 import {
-  ROWS_PER_INSERT, Sql, assignments, chunks, insertRow, insertRows, join, param, raw, rowDecoder, runPlanAsync, sql, type Dialect, type Plan,
-  type Result, type Row, type Script,
+  ROWS_PER_INSERT, Sql, assignments, chunks, insertFrom, insertRow, insertRows, insertValues, join, param, prefixedColumns, raw, rowDecoder,
+  runPlanAsync, shaped, sql, type Dialect, type Plan, type Result, type Row, type Script,
 } from './sql.js';
 import {
-  type ClaimedDelivery, type DeliveryStore, type EmailTokenStore, type Emit, type EventStore, type NewEmailToken,
+  type ClaimedDelivery, type DeliveryStore, type EmailTokenStore, type Emit, type EventRecord, type EventStore, type NewEmailToken,
   type NewEvent, type NewUser, type OutboxStore, type RevocationEventStore, type RevocationRecord, type RotateResult, type SessionStore,
   type SignInDeviceStore, type UserRecord, type UserStore,
 } from './types.js';
@@ -64,16 +64,20 @@ export function sqlStatements(d: Dialect, clock: () => number) {
     return record;
   };
 
-  /**
-   * The compare-and-swap of the refresh jti: matches only a live session holding `presentedJti`,
-   * which it keeps as the previous jti (for the reuse grace) with the time it was replaced.
-   */
-  const rotateCas = (a: RotateArgs): Sql => sql`
+  // The rotation's statements, built once per shape (every refresh runs them; see shaped()).
+  const shapes = new Map<string, readonly string[]>();
+  const casValues = (a: RotateArgs): unknown[] => [a.newJti, a.presentedJti, a.now, a.now, a.idleExpiresAt, a.id, a.presentedJti, a.now, a.now];
+  const buildCas = (a: RotateArgs): Sql => sql`
     UPDATE sessions SET ${join(assignments(d, SESSIONS, {
       refreshJti: a.newJti, previousJti: a.presentedJti, rotatedAt: a.now, lastUsedAt: a.now, idleExpiresAt: a.idleExpiresAt,
     }), ', ')}
     WHERE id = ${a.id} AND refresh_jti = ${a.presentedJti} AND ended_at IS NULL AND expires_at > ${a.now} AND idle_expires_at > ${a.now}
     RETURNING *`;
+  /**
+   * The compare-and-swap of the refresh jti: matches only a live session holding `presentedJti`,
+   * which it keeps as the previous jti (for the reuse grace) with the time it was replaced.
+   */
+  const rotateCas = (a: RotateArgs): Sql => shaped(shapes, 'cas', casValues(a), () => buildCas(a));
   const endSession = (id: string, reason: string, now: number): Sql => sql`
     UPDATE sessions SET ${join(assignments(d, SESSIONS, { endedAt: now, endReason: reason }), ', ')}
     WHERE id = ${id} AND ended_at IS NULL RETURNING *`;
@@ -99,10 +103,55 @@ export function sqlStatements(d: Dialect, clock: () => number) {
     for (const s of eventRows(list)) yield s;
   }
 
-  /** The compare-and-swap, and when it misses, the judgement of the row (see rotateMiss). */
+  /** The compare-and-swap, and when it misses, the judgement of the row (see rotateMiss); the user when asked. */
   function* rotate(a: RotateArgs): Plan<RotateResult> {
     const [hit] = (yield rotateCas(a)).rows;
-    return hit ? { status: 'rotated', session: session(hit) } : yield* rotateMiss(a);
+    return yield* withUser(a, hit ? { status: 'rotated', session: session(hit) } : yield* rotateMiss(a));
+  }
+
+  /** A 'rotated' or 'grace' answer with the user read in the same transaction, when `a.userId` asks for it. */
+  function* withUser(a: RotateArgs, r: RotateResult): Plan<RotateResult> {
+    if (a.userId === undefined || (r.status !== 'rotated' && r.status !== 'grace')) return r;
+    const [row] = (yield sql`SELECT * FROM users WHERE id = ${a.userId}`).rows;
+    return { ...r, user: row ? user(row) : null };
+  }
+
+  const joinedUser = rowDecoder(d, USERS, 'u__');
+
+  /**
+   * PostgreSQL's rotation in one statement (one round trip): the compare-and-swap, the events of
+   * a successful swap (inserted only from its row, so only if it matched: the same transaction as
+   * the change) and, when asked, the user. No row back means it did not match (see rotateMiss).
+   */
+  function rotateSwap(a: RotateArgs, onSwap: readonly NewEvent[]): Sql {
+    const rows = onSwap.map((e) => {
+      const { deliverTo, ...record } = e;
+      return { event: record as EventRecord, deliveries: [...new Set(deliverTo)].map((endpoint) => newDelivery(e, endpoint)) };
+    });
+    const values = casValues(a);
+    for (const r of rows) {
+      values.push(...insertValues(d, EVENTS, r.event));
+      for (const x of r.deliveries) values.push(...insertValues(d, DELIVERIES, x));
+    }
+    if (a.userId !== undefined) values.push(a.userId);
+    const key = `swap:${rows.map((r) => r.deliveries.length).join(',')}:${a.userId !== undefined}`;
+    return shaped(shapes, key, values, () => {
+      const steps = [sql`WITH rotated AS (${buildCas(a)})`];
+      rows.forEach((r, i) => {
+        steps.push(sql`, e${raw(String(i))} AS (${insertFrom(d, EVENTS, r.event, 'rotated')})`);
+        r.deliveries.forEach((x, j) => steps.push(sql`, d${raw(`${i}_${j}`)} AS (${insertFrom(d, DELIVERIES, x, 'rotated')})`));
+      });
+      steps.push(a.userId === undefined
+        ? sql` SELECT * FROM rotated`
+        : sql` SELECT rotated.*, ${prefixedColumns(USERS, 'users', 'u__')} FROM rotated LEFT JOIN users ON users.id = ${a.userId}`);
+      return join(steps, '');
+    });
+  }
+
+  /** What rotateSwap's row answers. */
+  function swapped(a: RotateArgs, row: Row): RotateResult {
+    const r: RotateResult = { status: 'rotated', session: session(row) };
+    return a.userId === undefined ? r : { ...r, user: row.u__id === null ? null : joinedUser(row) };
   }
 
   /**
@@ -138,6 +187,9 @@ export function sqlStatements(d: Dialect, clock: () => number) {
     endSession,
     rotate,
     rotateMiss,
+    rotateSwap,
+    swapped,
+    withUser,
 
     /** `plan`, then the events it records (computed from its result), in whatever transaction runs it. */
     *withEvents<T>(plan: Plan<T>, events: Emit<T> | undefined): Plan<T> {

@@ -18,8 +18,19 @@ export class Script {
   constructor(readonly text: string) {}
 }
 
+// A template whose values are all parameters keeps its strings as its parts: one array per call
+// site, so render() finds its text in its cache.
+const plainParts = new WeakMap<TemplateStringsArray, readonly string[]>();
+
 /** Tagged template: an interpolated value becomes a parameter; an interpolated Sql is spliced in. */
 export function sql(strings: TemplateStringsArray, ...values: unknown[]): Sql {
+  let plain = true;
+  for (let i = 0; i < values.length && plain; i++) plain = !(values[i] instanceof Sql);
+  if (plain) {
+    let parts = plainParts.get(strings);
+    if (parts === undefined) plainParts.set(strings, (parts = [...strings]));
+    return new Sql(parts, values);
+  }
   const parts = [strings[0]!];
   const params: unknown[] = [];
   values.forEach((v, i) => {
@@ -34,8 +45,34 @@ export function sql(strings: TemplateStringsArray, ...values: unknown[]): Sql {
 /** Trusted SQL text: identifiers from the column tables and dialect keywords, never input. */
 export const raw = (text: string): Sql => new Sql([text], []);
 
+/** The fragments one after another, `separator` between them (built in one pass). */
 export function join(items: readonly Sql[], separator: string): Sql {
-  return items.length === 0 ? raw('') : items.reduce((a, b) => sql`${a}${raw(separator)}${b}`);
+  if (items.length === 0) return raw('');
+  const parts = [...items[0]!.parts];
+  const values = [...items[0]!.values];
+  for (let i = 1; i < items.length; i++) {
+    const { parts: p, values: v } = items[i]!;
+    parts[parts.length - 1] += separator + p[0]!;
+    for (let j = 0; j < v.length; j++) (values.push(v[j]), parts.push(p[j + 1]!));
+  }
+  return new Sql(parts, values);
+}
+
+/**
+ * A statement of a shape run many times (a refresh's rotation): its text is built by `build` once
+ * per `key` and kept; each call only supplies `values`, in the order `build` puts them (checked
+ * on the first build), so neither the fragments nor the text are made again.
+ */
+export function shaped(cache: Map<string, readonly string[]>, key: string, values: unknown[], build: () => Sql): Sql {
+  let parts = cache.get(key);
+  if (parts === undefined) {
+    const built = build();
+    if (built.values.length !== values.length || built.values.some((v, i) => !Object.is(v, values[i]))) {
+      throw new Error(`shaped statement "${key}": its values are not in the order its text takes them`);
+    }
+    cache.set(key, (parts = built.parts));
+  }
+  return new Sql(parts, values);
 }
 
 /** Column types and checks that migrations spell differently per dialect. Never change a word: released migrations use them. */
@@ -196,9 +233,12 @@ export function storageError(d: Dialect, e: unknown): unknown {
 
 const encoded = (d: Dialect, c: Column, v: unknown): unknown => (v === null || v === undefined ? null : d.encode(c.kind, v));
 
-/** Reads records from rows (columns not in the table, such as a computed total, are ignored). Build once per table. */
-export function rowDecoder<R>(d: Dialect, t: Table<R>): (row: Row) => R {
-  const columns = Object.entries<Column>(t.fields).map(([field, c]) => ({ field, name: c.name, kind: c.kind }));
+/**
+ * Reads records from rows (columns not in the table, such as a computed total, are ignored). Build
+ * once per table. With a prefix, the table's columns are read as `<prefix><column>` (a joined row).
+ */
+export function rowDecoder<R>(d: Dialect, t: Table<R>, prefix = ''): (row: Row) => R {
+  const columns = Object.entries<Column>(t.fields).map(([field, c]) => ({ field, name: prefix + c.name, kind: c.kind }));
   return (row) => {
     const out: Row = {};
     for (const c of columns) {
@@ -236,6 +276,20 @@ export function chunks<T>(list: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
   return out;
+}
+
+/**
+ * INSERT of one whole record for each row of `source` (a CTE's name): a write that happens only if
+ * the statement's earlier step matched.
+ */
+export function insertFrom<R>(d: Dialect, t: Table<R>, r: R, source: string): Sql {
+  const names = layoutOf(t).names;
+  return new Sql([`INSERT INTO ${t.name} (${names.join(', ')}) SELECT `, ...names.map((_, i) => (i === names.length - 1 ? ` FROM ${source}` : ', '))], insertValues(d, t, r));
+}
+
+/** The table's columns as `<alias>.<column> AS <prefix><column>`, to select a joined row that rowDecoder(…, prefix) reads. */
+export function prefixedColumns<R>(t: Table<R>, alias: string, prefix: string): Sql {
+  return raw(Object.values<Column>(t.fields).map((c) => `${alias}.${c.name} AS ${prefix}${c.name}`).join(', '));
 }
 
 /** A record's values in the order insertRow/insertRows list its columns. */

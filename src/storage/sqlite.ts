@@ -8,8 +8,8 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { USERS } from './columns.js';
 import { migrationStep } from './migrations.js';
-import { newUserRecord } from './rules.js';
-import { ROWS_PER_INSERT, SQLITE, Script, chunks, insertRows, render, runPlan, storageError, type Plan, type Result, type Row, type Sql } from './sql.js';
+import { newUserRecord, rotationEvents } from './rules.js';
+import { ROWS_PER_INSERT, SQLITE, Script, chunks, insertRow, insertRows, insertValues, render, runPlan, sql, storageError, type Plan, type Result, type Row, type Sql } from './sql.js';
 import { SQLITE_PRAGMAS, sqliteBulkWriter, type BulkStep, type BulkWriter } from './sqlite-bulk.js';
 import { sqlStatements, sqlStores } from './sql-stores.js';
 import type { Storage, StorageOptions } from './types.js';
@@ -79,7 +79,7 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
     sessions: {
       ...shared.sessions,
       // The compare-and-swap and, when it misses, the judgement of the row share one write lock.
-      rotate: async (a, events) => locked(st.withEvents(st.rotate(a), events)),
+      rotate: async (a, events) => locked(st.withEvents(st.rotate(a), rotationEvents(events))),
     },
     revocations: shared.revocations,
     factors: shared.factors,

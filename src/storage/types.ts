@@ -150,16 +150,19 @@ export interface Page {
 }
 
 export type RotateResult =
-  | { status: 'rotated'; session: SessionRecord }
+  /** `user`: the user asked for with `userId`, read with the rotation (null if there is none). */
+  | { status: 'rotated'; session: SessionRecord; user?: UserRecord | null }
   /**
    * The presented jti is the one the last rotation replaced, presented again within the grace (a
    * lost answer, two tabs): nothing changed; `session.refreshJti` is the current one to hand back.
    */
-  | { status: 'grace'; session: SessionRecord }
+  | { status: 'grace'; session: SessionRecord; user?: UserRecord | null }
   /** The presented jti was retired: the session has now been ended with reason 'reuse'. */
   | { status: 'reused'; session: SessionRecord }
   /** Already ended, past its absolute or idle deadline, or never existed. Nothing changed. */
   | { status: 'ended' | 'expired' | 'missing' };
+
+export type RotateStatus = RotateResult['status'];
 
 export interface SessionStore {
   create(session: NewSession, events?: Emit<SessionRecord>): Promise<SessionRecord>;
@@ -171,6 +174,9 @@ export interface SessionStore {
    * 'rotated'; the others return 'grace' while `now - rotatedAt < graceMs`. Any other jti that is
    * not current (the previous one after the grace, or an older one) ends the session (RFC 9700
    * §4.14.2 reuse detection).
+   * The events a rotation records depend on its outcome alone (`events` is given the status):
+   * PostgreSQL writes those of a successful swap in the swap's own statement, so it asks for them
+   * before it runs (a refresh is then one round trip).
    */
   rotate(args: {
     id: string;
@@ -180,7 +186,9 @@ export interface SessionStore {
     idleExpiresAt: number;
     /** How long the replaced jti is still answered with the current one; 0: never. */
     graceMs: number;
-  }, events?: Emit<RotateResult>): Promise<RotateResult>;
+    /** Also read this user with a 'rotated' or 'grace' answer (in the same statement or transaction). */
+    userId?: string;
+  }, events?: Emit<RotateStatus>): Promise<RotateResult>;
   /** Ends one live session; returns it (with endedAt set) or null if absent or already ended. */
   end(id: string, reason: string, now: number, events?: Emit<SessionRecord | null>): Promise<SessionRecord | null>;
   /** Ends the user's live sessions except `exceptId`; returns the ended sessions' ids. */

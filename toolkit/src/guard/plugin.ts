@@ -164,14 +164,20 @@ function guard(fastify: FastifyInstance, opts: GuardOptions, done: (err?: Error)
     if (typeof claims.csrf !== 'string' || !sameSecret(sent, claims.csrf)) throw new WardenError('ERR_CSRF_MISMATCH');
   }
 
-  function find(req: FastifyRequest, s: LocationSettings, locations: readonly TokenLocation[], type: TokenType): [string, TokenLocation] | undefined {
+  // Where find() found the token it returned (read right after the call): no tuple per request.
+  let foundAt: TokenLocation = 'headers';
+
+  function find(req: FastifyRequest, s: LocationSettings, locations: readonly TokenLocation[], type: TokenType): string | undefined {
     for (const l of locations) {
       const t =
         l === 'headers' ? fromHeader(req, s)
         : l === 'cookies' ? fromCookie(req, s, type)
         : l === 'query_string' ? fromQuery(req, s)
         : fromJson(req, s, type);
-      if (t !== undefined) return [t, l];
+      if (t !== undefined) {
+        foundAt = l;
+        return t;
+      }
     }
     return undefined;
   }
@@ -190,13 +196,14 @@ function guard(fastify: FastifyInstance, opts: GuardOptions, done: (err?: Error)
       ? (req: FastifyRequest) => csrfMethods.has(req.method)
       : (req: FastifyRequest) => methodsOf(req).some((m) => csrfMethods.has(m));
     return (req) => {
-      const found = find(req, s, locations, type);
-      if (found === undefined) {
+      const token = find(req, s, locations, type);
+      if (token === undefined) {
         if (o.optional === true) return null;
         throw new WardenError('ERR_JWT_MISSING', missing);
       }
-      const ctx = check(found[0], found[1], want, o);
-      if (found[1] === 'cookies' && csrfProtect && unsafe(req)) csrfCheck(req, ctx.claims);
+      const location = foundAt;
+      const ctx = check(token, location, want, o);
+      if (location === 'cookies' && csrfProtect && unsafe(req)) csrfCheck(req, ctx.claims);
       req.jwt = ctx;
       return ctx;
     };

@@ -108,8 +108,12 @@ export function createJwsVerifier(o: JwsVerifierOptions): JwsVerifier {
   }
 
   // Parsed, validated headers by segment text. A header enters only after a signature made with
-  // it verified, so unsigned junk cannot churn the cache; when full, the oldest entry goes.
+  // it verified, so unsigned junk cannot churn the cache; when full, the oldest entry goes. The
+  // last one used is also compared in place, so the common case (one signing key, one header)
+  // neither slices nor hashes the segment.
   const cache = new Map<string, ParsedHeader>();
+  let lastSegment = '';
+  let lastParsed: ParsedHeader | undefined;
 
   function parseHeader(segment: string): ParsedHeader {
     const v = parseHeaderSegment(segment);
@@ -140,24 +144,37 @@ export function createJwsVerifier(o: JwsVerifierOptions): JwsVerifier {
     const d2 = d1 <= 0 ? -1 : token.indexOf('.', d1 + 1);
     if (d2 < 0) fail('ERR_JWT_MALFORMED');
     const payload = decodeBase64url(token.slice(d1 + 1, d2));
-    const signature = decodeBase64url(token.slice(d2 + 1));
-    if (payload === null || signature === null) fail('ERR_JWT_MALFORMED');
-    // A cached segment is a header that already passed every check below, byte for byte.
-    const headerSegment = token.slice(0, d1);
-    let parsed = cache.get(headerSegment);
-    const cached = parsed !== undefined;
-    if (parsed === undefined) parsed = parseHeader(headerSegment);
+    if (payload === null) fail('ERR_JWT_MALFORMED');
+    const signature = token.slice(d2 + 1);
+    // A known segment is a header that already passed every check below, byte for byte.
+    let parsed = d1 === lastSegment.length && token.startsWith(lastSegment) ? lastParsed : undefined;
+    let headerSegment: string | undefined;
+    if (parsed === undefined) {
+      headerSegment = token.slice(0, d1);
+      parsed = cache.get(headerSegment);
+      // A header not yet seen verified: the signature's encoding is judged before it, as the
+      // payload's was (a malformed token is malformed whatever its header says).
+      if (parsed === undefined) {
+        if (decodeBase64url(signature) === null) fail('ERR_JWT_MALFORMED');
+        parsed = parseHeader(headerSegment);
+      }
+    }
     const input = token.slice(0, d2);
     for (const c of parsed.candidates) {
       if (c.check(input, signature)) {
-        if (!cached) {
-          if (cache.size >= HEADER_CACHE_SIZE) cache.delete(cache.keys().next().value!);
-          cache.set(headerSegment, parsed);
+        if (headerSegment !== undefined) {
+          if (!cache.has(headerSegment)) {
+            if (cache.size >= HEADER_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+            cache.set(headerSegment, parsed);
+          }
+          lastSegment = headerSegment;
+          lastParsed = parsed;
         }
         return { header: parsed.header, payload, key: c.entry };
       }
     }
-    fail('ERR_JWT_SIGNATURE_INVALID');
+    // Checkers accept only the canonical encoding of a good signature: was it no encoding at all?
+    fail(decodeBase64url(signature) === null ? 'ERR_JWT_MALFORMED' : 'ERR_JWT_SIGNATURE_INVALID');
   };
 }
 
@@ -173,12 +190,12 @@ export function createJwsSigner(entry: KeyEntry): JwsSigner {
   const key = entry.privateKey;
   if (key === undefined) throw new Error(`Key "${entry.kid}" has no private key material, so it cannot sign`);
   assertKeyFitsAlg(entry.alg, key, 'sign');
-  const signBytes = signerFor(entry.alg, key);
+  const signSegment = signerFor(entry.alg, key);
   return {
     entry,
     sign(headerSegment, payloadSegment) {
       const input = headerSegment + '.' + payloadSegment;
-      return input + '.' + signBytes(input).toString('base64url');
+      return input + '.' + signSegment(input);
     },
   };
 }

@@ -60,7 +60,7 @@ export function assertKeyFitsAlg(alg: Algorithm, key: KeyObject, use: 'verify' |
  * and node takes the public point as given.
  */
 export function assertPairMatches(alg: Algorithm, privateKey: KeyObject, publicKey: KeyObject): void {
-  const probe = Buffer.from('warden key pair consistency check');
+  const probe = 'warden key pair consistency check';
   let ok = false;
   try {
     ok = checkerFor(alg, publicKey)(probe, signerFor(alg, privateKey)(probe));

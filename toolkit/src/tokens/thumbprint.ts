@@ -23,5 +23,5 @@ export function jwkThumbprint(publicKey: KeyObject): string {
  * fixed label (a bare thumbprint would be an unkeyed hash of the secret).
  */
 export function secretKid(secret: KeyObject): string {
-  return 'hs-' + signerFor('HS256', secret)('warden key id v1').toString('base64url').slice(0, 22);
+  return 'hs-' + signerFor('HS256', secret)('warden key id v1').slice(0, 22);
 }

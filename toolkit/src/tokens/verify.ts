@@ -1,7 +1,7 @@
 // JWT verification (RFC 7519 §7.2) on top of the JWS layer: the payload must be a JSON object and
 // the registered claims well-typed and in date. It does not decide which token type a route wants,
 // freshness or revocation: the guard does.
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import { WardenError } from '../errors.js';
 import { decodeBase64url } from './base64url.js';
 import { createJwsVerifier, DEFAULT_MAX_TOKEN_LENGTH, parseHeaderSegment } from './jws.js';
@@ -104,10 +104,14 @@ export function createTokenVerifier(o: TokenVerifierOptions): TokenVerifier {
 
   function verifyToken(token: string): VerifiedToken {
     const { header, payload } = jws(token);
-    if (!isUtf8(payload)) throw new WardenError('ERR_JWT_MALFORMED');
+    // Claims are nearly always ASCII, which reads the same as latin1 without UTF-8 decoding.
+    let text: string;
+    if (isAscii(payload)) text = payload.toString('latin1');
+    else if (isUtf8(payload)) text = payload.toString('utf8');
+    else throw new WardenError('ERR_JWT_MALFORMED');
     let c: Record<string, unknown>;
     try {
-      c = JSON.parse(payload.toString('utf8')) as Record<string, unknown>;
+      c = JSON.parse(text) as Record<string, unknown>;
     } catch {
       throw new WardenError('ERR_JWT_MALFORMED');
     }
