@@ -1,7 +1,7 @@
 // Shared bench helpers: one way to start a pinned child (servers and the argon2 baseline), one way
 // to run the load generator, statistics, and the cleanup that kills every child we started.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -70,7 +70,9 @@ export function startPinned(mode: string, args: string[] = [], env: Record<strin
   // --conditions=source: the server imports @warden/toolkit from toolkit/src, as the tests do (not a stale dist/).
   // BENCH_CPU_PROF=<dir>: each child writes a V8 CPU profile there when it is stopped.
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.BENCH_CPU_PROF, mode)}`] : [];
-  const [cmd, argv] = pinned(core, process.execPath, [...prof, ...nodeArgs, '--conditions=source', '--import', 'tsx', 'bench/server.ts', mode, ...args]);
+  // BENCH_NODE_FLAGS: more node/V8 flags for every server child (e.g. --trace-gc), for investigations.
+  const extra = process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean) : [];
+  const [cmd, argv] = pinned(core, process.execPath, [...prof, ...extra, ...nodeArgs, '--conditions=source', '--import', 'tsx', 'bench/server.ts', mode, ...args]);
   const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   children.add(proc);
   let out = '';
@@ -79,7 +81,11 @@ export function startPinned(mode: string, args: string[] = [], env: Record<strin
   // 'close', not 'exit': stdout may still hold the last line when the process has exited.
   const exited = new Promise<void>((res) => proc.once('close', () => res()));
   const waiters: Array<() => boolean> = [];
+  // BENCH_CHILD_OUT=<dir>: each child's stdout and stderr also go to <dir>/<mode>.log (what BENCH_NODE_FLAGS traces print).
+  const copy = process.env.BENCH_CHILD_OUT ? createWriteStream(join(process.env.BENCH_CHILD_OUT, `${mode}.log`), { flags: 'a' }) : undefined;
+  if (copy) proc.stderr!.on('data', (d: Buffer) => copy.write(d));
   proc.stdout!.on('data', (d: Buffer) => {
+    copy?.write(d);
     out += d.toString();
     for (const w of waiters) w();
   });
