@@ -374,7 +374,9 @@ async function sectionTraffic(t: Traffic): Promise<void> {
   const env = { BENCH_SECRET: SECRET };
   const auth = { authorization: `Bearer ${token}` };
   const stream = t.stream?.(tokenStreams());
-  const names = ['bare', ...t.contestants.map((c) => c.name)];
+  // BENCH_CONTESTANTS=bare,v1-verify,…: only those (a development run; the table then lacks the others' rows).
+  const only = process.env.BENCH_CONTESTANTS?.split(',');
+  const names = ['bare', ...t.contestants.map((c) => c.name).filter((n) => only === undefined || only.includes(n))];
   const started = await Promise.all(names.map(async (name) => {
     if (name === 'v1-verify') {
       const w = await startWarden();
@@ -444,15 +446,16 @@ async function sectionTraffic(t: Traffic): Promise<void> {
       section: t.section, name: `${t.what}: bare Fastify ${ROUTE} (Bearer sent, unchecked)`, value: `${fmt(median(base))} req/s`, baseline: '—',
       spread: `${base.map((x) => fmt(x)).join(' / ')}; ${busy('bare')}; per server CPU-s ${fmt(median(perCpu('bare')))} req`,
     });
-    const fj = rps['fastify-jwt']!;
+    const fj = rps['fastify-jwt'];
     for (const c of t.contestants) {
+      if (!names.includes(c.name)) continue;
       const ratios = rps[c.name]!.map((v, i) => v / base[i]!);
       const ratio = median(ratios);
       rows.push({
         section: t.section, name: `  ${c.label}`, value: `${fmt(median(rps[c.name]!))} req/s`, baseline: baseLabel, ratio,
         goal: c.goal ? `≥ ${c.goal}` : undefined, pass: c.goal ? ratio >= c.goal : undefined, spread: `${spread(ratios)}; ${busy(c.name)}${capacity(c.name)}${hitNote(c.name)}`,
       });
-      if (c.beatFastifyJwt) {
+      if (c.beatFastifyJwt && fj) {
         const vs = rps[c.name]!.map((v, i) => v / fj[i]!);
         rows.push({
           section: t.section, name: `    same, vs @fastify/jwt`, value: `${fmt(median(rps[c.name]!))} req/s`, baseline: `${fmt(median(fj))} req/s @fastify/jwt`,

@@ -33,6 +33,7 @@ import { Revoker } from './revocation/revoker.js';
 import { apiRoutes } from './http/api.js';
 import { apiLoginRoutes } from './http/api-login.js';
 import { openapiOptions } from './http/docs.js';
+import { FORWARD_AUTH_OPTIONS, FORWARD_AUTH_PATH, forwardAuthAtEdge } from './http/forward-auth.js';
 import { loginRoutes } from './http/login.js';
 import { mfaRoutes } from './http/mfa.js';
 import { passwordFormRoutes } from './http/password-form.js';
@@ -291,6 +292,11 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
   await app.register(async (i) => apiLoginRoutes(i, ctx));
   await app.register(async (i) => consoleRoutes(i, config));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // Forward auth's 200 is answered at the HTTP edge (http/forward-auth.ts), with the guard's own
+  // checks for the route; with debug request logging on, every request goes through Fastify to be logged.
+  if (!log.isLevelEnabled('debug')) {
+    edge.get(FORWARD_AUTH_PATH, forwardAuthAtEdge(app.jwtRequirement(FORWARD_AUTH_OPTIONS), metrics?.route(FORWARD_AUTH_PATH)));
+  }
   // /metrics on the public port, or on METRICS_PORT once the app listens.
   let metricsListener: Server | undefined;
   if (metrics && config.metrics.port === undefined) metricsRoute(app, metrics);

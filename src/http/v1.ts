@@ -12,7 +12,7 @@ import { ENVELOPE, familyErrorHandler } from './error-families.js';
 import { clientMeta, field, jsonOrFormBody, objectBody } from './request.js';
 import { mfaRequiredView, MFA_REQUIRED } from './mfa-views.js';
 import { refuseCrossSite } from './cross-site.js';
-import { forwardedMethods } from './forward-auth.js';
+import { FORWARD_AUTH_OPTIONS, forwardAuthHeaders } from './forward-auth.js';
 import { noStore } from './security-headers.js';
 import { overviewView, pairView, profileView, sessionView, userView } from './views.js';
 import {
@@ -23,18 +23,6 @@ import {
 const ok = (message: string, data: unknown) => ({ message, data });
 // The profile route answers token errors with 403 (the contract of the service /api/v1 replaces).
 const TOKEN_ERRORS_AS_403: ErrorRouteConfig = { tokenErrorStatus: 403 };
-
-// X-Auth-Roles of the last role list seen: a token served from the verify cache brings the same
-// (frozen) array on every request, so its header value is built once, not per request.
-let lastRoles: readonly string[] | undefined;
-let lastRolesHeader = '';
-function rolesHeader(roles: readonly string[]): string {
-  if (roles !== lastRoles || !Object.isFrozen(roles)) {
-    lastRoles = roles;
-    lastRolesHeader = roles.join(',');
-  }
-  return lastRolesHeader;
-}
 
 export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
   const { config } = ctx;
@@ -47,7 +35,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
   const optional: JwtRequiredOptions = { optional: true };
   const sameSite = refuseCrossSite(config.cors.origins);
   // Forward auth applies the CSRF check to the method the proxy forwarded, not to its own GET.
-  const verifyOpts: JwtRequiredOptions = { requestMethods: forwardedMethods };
+  const verifyOpts = FORWARD_AUTH_OPTIONS;
   // Seed 004 sends the refresh token as ?refresh_token=; Bearer, cookie and JSON body work too.
   const refreshOpts: JwtRequiredOptions = {
     refresh: true, locations: ['query_string', 'headers', 'cookies', 'json'], queryStringName: 'refresh_token',
@@ -196,12 +184,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
       },
     }),
   }, (req, reply) => {
-    const jwt = req.jwt!;
-    void reply
-      .header('x-auth-user', jwt.claims.sub)
-      .header('x-auth-roles', rolesHeader(jwt.roles))
-      .code(200)
-      .send();
+    void reply.headers(forwardAuthHeaders(req.jwt!)).code(200).send();
   });
 
   // ---- administration ----

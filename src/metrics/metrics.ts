@@ -153,20 +153,27 @@ export function createMetrics(sources: MetricSources): WardenMetrics {
   }
   if (redis) gaugeAtScrape(registers, 'warden_redis_up', '1 while the Redis revocation bus is connected, 0 while it is not', () => (redis() === 'up' ? 1 : 0));
   if (webhookBacklog) gaugeAtScrape(registers, 'warden_webhook_backlog', 'Webhook deliveries pending (not yet delivered or given up)', webhookBacklog);
+  const recorders = new Map<string, RouteRecorder>();
 
   return {
     registry,
     contentType: registry.contentType,
     route(url) {
+      // One recorder per route, however many callers ask (Fastify's hook and the HTTP edge's forward
+      // auth record the same route): a series made twice would be rendered twice.
+      const known = recorders.get(url);
+      if (known !== undefined) return known;
       // This route's series by method, then by status: two small map lookups per request.
       const byMethod = new Map<string, Map<number, Series>>();
-      return (method, status, seconds) => {
+      const record: RouteRecorder = (method, status, seconds) => {
         let byStatus = byMethod.get(method);
         if (byStatus === undefined) byMethod.set(method, (byStatus = new Map()));
         let series = byStatus.get(status);
         if (series === undefined) byStatus.set(status, (series = http.series(url, method, status)));
         http.observeIn(series, seconds);
       };
+      recorders.set(url, record);
+      return record;
     },
     events(list) {
       for (const e of list) {

@@ -7,7 +7,7 @@ export {
   wardenGuard, DEFAULT_CSRF, hasSecondFactor, type GuardOptions, type JwtRequiredOptions, type JwtContext, type RevocationCheck,
 } from './guard/plugin.js';
 export {
-  DEFAULT_LOCATION_SETTINGS, DEFAULT_TOKEN_LOCATIONS, TOKEN_LOCATIONS, type TokenLocation, type LocationSettings,
+  DEFAULT_LOCATION_SETTINGS, DEFAULT_TOKEN_LOCATIONS, TOKEN_LOCATIONS, type TokenLocation, type LocationSettings, type GuardedRequest,
 } from './guard/locations.js';
 export { createJwksVerifier, type RemoteJwksOptions, type RemoteJwksVerifier } from './remote-jwks.js';
 export {

@@ -1,12 +1,25 @@
 // Where a token may travel, as flask-jwt-extended's JWT_TOKEN_LOCATION: headers, cookies,
 // query string, JSON body. Each finder returns the raw token or undefined when it is absent.
-import type { FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
 import { WardenError } from '../errors.js';
 import type { TokenType } from '../tokens/types.js';
 
 /** Every place a token may travel; the guard looks in the order a route lists them. */
 export const TOKEN_LOCATIONS = ['headers', 'cookies', 'query_string', 'json'] as const;
 export type TokenLocation = (typeof TOKEN_LOCATIONS)[number];
+
+/**
+ * What the guard reads of a request: a FastifyRequest is one; so is a plain object made from a node
+ * IncomingMessage, for a route answered before Fastify (see the guard's jwtRequirement).
+ */
+export interface GuardedRequest {
+  headers: IncomingHttpHeaders;
+  method: string;
+  /** Parsed query parameters (absent: none). */
+  query?: unknown;
+  /** Parsed body (absent: none). */
+  body?: unknown;
+}
 
 /** flask-jwt-extended's default JWT_TOKEN_LOCATION. */
 export const DEFAULT_TOKEN_LOCATIONS: readonly TokenLocation[] = ['headers'];
@@ -31,7 +44,7 @@ export const DEFAULT_LOCATION_SETTINGS: Readonly<LocationSettings> = {
   jsonRefreshKey: 'refresh_token',
 };
 
-export function fromHeader(req: FastifyRequest, s: LocationSettings): string | undefined {
+export function fromHeader(req: GuardedRequest, s: LocationSettings): string | undefined {
   const raw = req.headers[s.headerName];
   if (raw === undefined) return undefined;
   const value = Array.isArray(raw) ? raw[0] ?? '' : raw;
@@ -54,7 +67,7 @@ export function fromHeader(req: FastifyRequest, s: LocationSettings): string | u
  * Cookies are parsed lazily, only when a guarded route looks for one. Parsed here rather than with
  * @fastify/cookie's parser, which exists only once that plugin has loaded: the guard must work without it.
  */
-export function readCookies(req: FastifyRequest): Record<string, string | undefined> {
+export function readCookies(req: GuardedRequest): Record<string, string | undefined> {
   const header = req.headers.cookie;
   const out: Record<string, string> = Object.create(null) as Record<string, string>;
   if (!header) return out;
@@ -74,17 +87,17 @@ export function readCookies(req: FastifyRequest): Record<string, string | undefi
   return out;
 }
 
-export function fromCookie(req: FastifyRequest, s: LocationSettings, type: TokenType): string | undefined {
+export function fromCookie(req: GuardedRequest, s: LocationSettings, type: TokenType): string | undefined {
   const v = readCookies(req)[type === 'refresh' ? s.refreshCookieName : s.accessCookieName];
   return v === undefined || v === '' ? undefined : v;
 }
 
-export function fromQuery(req: FastifyRequest, s: LocationSettings): string | undefined {
+export function fromQuery(req: GuardedRequest, s: LocationSettings): string | undefined {
   const v = (req.query as Record<string, unknown> | undefined)?.[s.queryStringName];
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
-export function fromJson(req: FastifyRequest, s: LocationSettings, type: TokenType): string | undefined {
+export function fromJson(req: GuardedRequest, s: LocationSettings, type: TokenType): string | undefined {
   if (!isJsonRequest(req)) return undefined;
   const body = req.body;
   if (body === null || typeof body !== 'object') return undefined;
@@ -92,7 +105,7 @@ export function fromJson(req: FastifyRequest, s: LocationSettings, type: TokenTy
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
-function isJsonRequest(req: FastifyRequest): boolean {
+function isJsonRequest(req: GuardedRequest): boolean {
   const ct = req.headers['content-type'];
   return typeof ct === 'string' && ct.toLowerCase().includes('json');
 }

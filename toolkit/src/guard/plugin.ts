@@ -9,7 +9,7 @@ import { isFresh } from '../tokens/issue.js';
 import type { JwtClaims, TokenType, VerifiedToken } from '../tokens/types.js';
 import {
   DEFAULT_LOCATION_SETTINGS, DEFAULT_TOKEN_LOCATIONS, fromCookie, fromHeader, fromJson, fromQuery, missingMessage,
-  type LocationSettings, type TokenLocation,
+  type GuardedRequest, type LocationSettings, type TokenLocation,
 } from './locations.js';
 
 export interface JwtRequiredOptions {
@@ -40,7 +40,7 @@ export interface JwtRequiredOptions {
    * the proxied request's too, so a cookie-borne POST authorised through it needs the CSRF value;
    * the check applies when any of them is one of the CSRF methods.
    */
-  requestMethods?: (req: FastifyRequest) => readonly string[];
+  requestMethods?: (req: GuardedRequest) => readonly string[];
 }
 
 /** What the guard asks of a revocation index (the server's lives in its revocation module). */
@@ -98,6 +98,12 @@ declare module 'fastify' {
   interface FastifyInstance {
     jwtRequired(options?: JwtRequiredOptions): preHandlerHookHandler;
     /**
+     * The checks of jwtRequired(options), compiled once, for a request read outside Fastify's
+     * lifecycle (a route a node server answers before routing): returns the verified token and
+     * sets `req.jwt`, or null (optional and absent); throws WardenError.
+     */
+    jwtRequirement(options?: JwtRequiredOptions): (req: GuardedRequest & { jwt?: JwtContext | null }) => JwtContext | null;
+    /**
      * flask-jwt-extended's verify_jwt_in_request() inside a handler: the same checks as
      * jwtRequired(options), run now. Sets and returns req.jwt (null when optional and absent); throws WardenError.
      */
@@ -153,7 +159,7 @@ function guard(fastify: FastifyInstance, opts: GuardOptions, done: (err?: Error)
     return { claims, token, location, roles };
   }
 
-  function csrfCheck(req: FastifyRequest, claims: JwtClaims): void {
+  function csrfCheck(req: GuardedRequest, claims: JwtClaims): void {
     let sent = req.headers[csrfHeader];
     if (Array.isArray(sent)) sent = sent[0];
     if (sent === undefined && req.body !== null && typeof req.body === 'object') {
@@ -167,7 +173,7 @@ function guard(fastify: FastifyInstance, opts: GuardOptions, done: (err?: Error)
   // Where find() found the token it returned (read right after the call): no tuple per request.
   let foundAt: TokenLocation = 'headers';
 
-  function find(req: FastifyRequest, s: LocationSettings, locations: readonly TokenLocation[], type: TokenType): string | undefined {
+  function find(req: GuardedRequest, s: LocationSettings, locations: readonly TokenLocation[], type: TokenType): string | undefined {
     for (const l of locations) {
       const t =
         l === 'headers' ? fromHeader(req, s)
@@ -185,7 +191,7 @@ function guard(fastify: FastifyInstance, opts: GuardOptions, done: (err?: Error)
   fastify.decorate('verifyToken', (token: string, want: TokenType | null, o = {}) => check(token, 'json', want, o));
 
   /** The checks of one set of options, resolved once: sets req.jwt or throws. */
-  function requirement(o: JwtRequiredOptions): (req: FastifyRequest) => JwtContext | null {
+  function requirement(o: JwtRequiredOptions): (req: GuardedRequest & { jwt?: JwtContext | null }) => JwtContext | null {
     const locations = o.locations ?? defaultLocations;
     const type: TokenType = o.refresh === true ? 'refresh' : 'access';
     const want = o.verifyType === false ? null : type;
@@ -193,8 +199,8 @@ function guard(fastify: FastifyInstance, opts: GuardOptions, done: (err?: Error)
     const missing = missingMessage(locations, s, type);
     const methodsOf = o.requestMethods;
     const unsafe = methodsOf === undefined
-      ? (req: FastifyRequest) => csrfMethods.has(req.method)
-      : (req: FastifyRequest) => methodsOf(req).some((m) => csrfMethods.has(m));
+      ? (req: GuardedRequest) => csrfMethods.has(req.method)
+      : (req: GuardedRequest) => methodsOf(req).some((m) => csrfMethods.has(m));
     return (req) => {
       const token = find(req, s, locations, type);
       if (token === undefined) {
@@ -210,6 +216,7 @@ function guard(fastify: FastifyInstance, opts: GuardOptions, done: (err?: Error)
   }
 
   fastify.decorate('verifyJwtInRequest', (req: FastifyRequest, o: JwtRequiredOptions = {}) => requirement(o)(req));
+  fastify.decorate('jwtRequirement', (o: JwtRequiredOptions = {}) => requirement(o));
 
   fastify.decorate('jwtRequired', (o: JwtRequiredOptions = {}): preHandlerHookHandler => {
     const run = requirement(o);
