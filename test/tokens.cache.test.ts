@@ -84,6 +84,29 @@ describe('verify cache', () => {
     assert.equal(verify.cacheStats().hits - warm.hits, 4096, 'the working set is served from the cache');
   });
 
+  it('steps aside while it does not pay (every token new), and comes back when tokens repeat', () => {
+    const verify = createTokenVerifier({ keys, clock, cacheSize: 16 });
+    // Every request a token never seen before: nothing to hit.
+    for (let i = 0; i < 2 * 4096; i++) assert.equal(verify(issuer.createAccessToken(`new-${i}`)).claims.sub, `new-${i}`);
+    const cold = verify.cacheStats();
+    assert.equal(cold.lookEvery, 16, 'only 1 request in 16 consults the cache');
+    assert.ok(cold.skipped > 3000, `most requests went straight to a full verify (${cold.skipped})`);
+    assert.equal(cold.hits + cold.misses, 2 * 4096, 'skipped requests count as verified in full');
+    // Stepping aside changes no answer: a forged token is still refused, a good one accepted.
+    const good = issuer.createAccessToken('still-checked');
+    assert.throws(() => verify(`${good.slice(0, -2)}AA`));
+    assert.equal(verify(good).claims.sub, 'still-checked');
+    // Now a few users send everything: the sampled lookups hit, the cache is consulted again.
+    const regulars = ['r1', 'r2', 'r3'].map((u) => issuer.createAccessToken(u));
+    for (let i = 0; i < 3 * 4096; i++) verify(regulars[i % regulars.length]!);
+    const warm = verify.cacheStats();
+    assert.equal(warm.lookEvery, 1);
+    for (let i = 0; i < 300; i++) verify(regulars[i % regulars.length]!);
+    const after = verify.cacheStats();
+    assert.equal(after.hits - warm.hits, 300, 'every request is answered from the cache again');
+    assert.equal(after.skipped, warm.skipped);
+  });
+
   it('only the cached result is frozen', () => {
     const verify = createTokenVerifier({ keys, clock, cacheSize: 1 });
     verify(issuer.createAccessToken('a'));
@@ -95,6 +118,6 @@ describe('verify cache', () => {
     const verify = createTokenVerifier({ keys, clock });
     const t = issuer.createAccessToken('u1');
     assert.notEqual(verify(t), verify(t));
-    assert.deepEqual(verify.cacheStats(), { size: 0, capacity: 0, hits: 0, misses: 0, admitted: 0, admitEvery: 1 });
+    assert.deepEqual(verify.cacheStats(), { size: 0, capacity: 0, hits: 0, misses: 0, admitted: 0, admitEvery: 1, skipped: 0, lookEvery: 1 });
   });
 });

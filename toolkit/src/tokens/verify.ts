@@ -83,10 +83,11 @@ export function createTokenVerifier(o: TokenVerifierOptions): TokenVerifier {
   }
 
   if (cache === undefined) {
-    const stats = { size: 0, capacity: 0, hits: 0, misses: 0, admitted: 0, admitEvery: 1 };
+    const stats = { size: 0, capacity: 0, hits: 0, misses: 0, admitted: 0, admitEvery: 1, skipped: 0, lookEvery: 1 };
     return Object.assign(verifyToken, { cacheStats: () => ({ ...stats }) });
   }
   const cachedVerifyToken = (token: string): VerifiedToken => {
+    if (cache.skip()) return verifyToken(token);
     const hit = typeof token === 'string' ? cache.get(token) : undefined;
     if (hit !== undefined) {
       checkTimes(hit.claims);
