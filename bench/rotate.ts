@@ -20,6 +20,13 @@ import { fmt, notes, percentile, raw, rows, spread } from './report.js';
 const SECONDS = Number(process.env.BENCH_DB_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CAS = 'UPDATE sessions SET refresh_jti = ? WHERE id = ? AND refresh_jti = ?';
+// The least a rotation must write since issue 13: the compare-and-swap and its event, committed
+// together (SQLite: two statements in one transaction; PostgreSQL: one statement, the insert reading
+// the UPDATE's row, so the event exists only if the swap matched).
+const EVENT = "INSERT INTO events (id, occurred_at, type, actor_id, user_id, session_id, outcome, details) VALUES (?, ?, 'session.refreshed', ?, ?, ?, 'success', '{}')";
+const CAS_EVENT_PG = `WITH s AS (UPDATE sessions SET refresh_jti = ? WHERE id = ? AND refresh_jti = ? RETURNING id, user_id)
+  INSERT INTO events (id, occurred_at, type, actor_id, user_id, session_id, outcome, details)
+  SELECT ?, ?, 'session.refreshed', user_id, user_id, id, 'success', '{}' FROM s`;
 
 interface Setup {
   label: string;
@@ -55,22 +62,24 @@ interface Measured {
 async function runSetup(s: Setup, secret: string): Promise<void> {
   const db: BenchDb = await freshDb(s.kind, 'rotate');
   try {
-    const instances: Array<{ storage: Storage; warden: Warden; raw: RawDb; refresh: JwtClaims[]; rotate: Array<{ id: string; jti: string }>; cas: Array<{ id: string; jti: string }> }> = [];
+    type Row = { id: string; jti: string; user: string };
+    const instances: Array<{ storage: Storage; warden: Warden; raw: RawDb; refresh: JwtClaims[]; rotate: Row[]; cas: Row[]; casEvent: Row[] }> = [];
     for (let i = 0; i < s.instances; i++) {
       const storage = await db.open({ max: s.pool });
       const warden = await wardenOn(storage, secret);
       const rawDb = db.raw({ max: s.pool });
       const refresh: JwtClaims[] = [];
-      const rotate: Array<{ id: string; jti: string }> = [];
-      const cas: Array<{ id: string; jti: string }> = [];
+      const rotate: Row[] = [];
+      const cas: Row[] = [];
+      const casEvent: Row[] = [];
+      const row = (c: JwtClaims): Row => ({ id: c.sid as string, jti: c.jti, user: c.sub });
       for (let w = 0; w < s.workers; w++) {
         refresh.push(await openSession(storage, warden));
-        const r = await openSession(storage, warden);
-        rotate.push({ id: r.sid as string, jti: r.jti });
-        const c = await openSession(storage, warden);
-        cas.push({ id: c.sid as string, jti: c.jti });
+        rotate.push(row(await openSession(storage, warden)));
+        cas.push(row(await openSession(storage, warden)));
+        casEvent.push(row(await openSession(storage, warden)));
       }
-      instances.push({ storage, warden, raw: rawDb, refresh, rotate, cas });
+      instances.push({ storage, warden, raw: rawDb, refresh, rotate, cas, casEvent });
     }
     const total = s.instances * s.workers;
     const on = (w: number) => instances[Math.floor(w / s.workers)]!;
@@ -109,6 +118,27 @@ async function runSetup(s: Setup, secret: string): Promise<void> {
           row.jti = newJti;
         });
       },
+      casEvent: () => {
+        if (s.kind === 'sqlite') {
+          const row = instances[0]!.casEvent[0]!;
+          const rawDb = instances[0]!.raw;
+          return syncLoop(SECONDS, () => {
+            const newJti = randomUUID();
+            rawDb.runSync!('BEGIN IMMEDIATE');
+            if (rawDb.runSync!(CAS, [newJti, row.id, row.jti]) !== 1) throw new Error('raw CAS missed');
+            rawDb.runSync!(EVENT, [randomUUID(), Date.now(), row.user, row.user, row.id]);
+            rawDb.runSync!('COMMIT');
+            row.jti = newJti;
+          });
+        }
+        return closedLoop(total, SECONDS, async (w) => {
+          const inst = on(w);
+          const row = inst.casEvent[slot(w)]!;
+          const newJti = randomUUID();
+          if ((await inst.raw.run(CAS_EVENT_PG, [newJti, row.id, row.jti, randomUUID(), Date.now()])) !== 1) throw new Error('raw CAS + event missed');
+          row.jti = newJti;
+        });
+      },
     };
     const names = Object.keys(ops);
     const results: Record<string, Measured[]> = Object.fromEntries(names.map((n) => [n, []]));
@@ -129,6 +159,7 @@ async function runSetup(s: Setup, secret: string): Promise<void> {
     for (const [n, label, goal] of [
       ['refresh', '  Warden refresh rotation (accounts.sessions.refresh)', 0.7],
       ['rotate', '  storage.sessions.rotate alone (ref)', undefined],
+      ['casEvent', '  raw CAS with its event row, committed together (ref: the least issue 13 allows)', undefined],
     ] as const) {
       const ratios = rate(n).map((v, i) => v / base[i]!);
       rows.push({
@@ -136,6 +167,13 @@ async function runSetup(s: Setup, secret: string): Promise<void> {
         goal: goal ? `≥ ${goal}` : undefined, pass: goal ? median(ratios) >= goal : undefined, spread: `${spread(ratios)}; ${lat(n)}`,
       });
     }
+    // Against the least a rotation must write (the swap and its event): what the rest of a refresh costs.
+    const withEvent = rate('casEvent');
+    const vsEvent = rate('refresh').map((v, i) => v / withEvent[i]!);
+    rows.push({
+      section, name: '  Warden refresh rotation vs raw CAS with its event (ref)', value: `${fmt(median(rate('refresh')))} /s`,
+      baseline: `${fmt(median(withEvent))} raw CAS+event/s`, ratio: median(vsEvent), spread: spread(vsEvent),
+    });
     for (const inst of instances) await inst.warden.close();
   } finally {
     await db.drop();
