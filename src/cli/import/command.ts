@@ -58,9 +58,10 @@ export function registerImport(program: Command, state: RunState): void {
 Rows are checked with the sign-up rules; a row that fails is reported with its reason and nothing
 of it is written. A UUID id is kept; any other id is kept as the user's legacy id and the user gets
 a new UUID. Running the same import again changes nothing (existing users are matched by id,
-legacy id, or email) unless --update is given. Importing a second application whose integer ids
-overlap the first one's: give it --legacy-prefix NAME, and its id 42 is stored as NAME:42. Plain passwords are hashed with argon2id; stored
+legacy id, or email) unless --update is given. Plain passwords are hashed with argon2id; stored
 hashes (werkzeug, passlib, bcrypt, Django, argon2) are kept and upgraded at each user's next sign-in.
+A second application whose integer ids overlap the first one's: import it with --legacy-prefix NAME
+(the same on every rerun), and its id 42 is stored and matched as NAME:42.
 
 Examples:
   warden import users.csv --dry-run
