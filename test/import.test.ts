@@ -269,6 +269,27 @@ describe('import from files', () => {
     assert.match(human.stdout, /line 2: not a JSON object/);
   });
 
+  it('--legacy-prefix: a second application\'s ids, overlapping the first one\'s, are stored as NAME:ID and match only its own users', async () => {
+    const hash = hashOf('werkzeug-pbkdf2-sha256-default').hash;
+    writeFileSync(join(dir, 'blog.csv'), ['id,username,email,password_hash', `1,blog1,blog1@example.com,${hash}`, `2,blog2,blog2@example.com,${hash}`].join('\n'));
+    writeFileSync(join(dir, 'shop.csv'), ['id,username,email,password_hash', `1,shop1,shop1@example.com,${hash}`, `2,shop2,shop2@example.com,${hash}`].join('\n'));
+    const blog = report(await cli(['import', 'blog.csv', '--json']));
+    assert.deepEqual([blog.created, blog.rejected], [2, 0]);
+    // Without a prefix the shop's ids 1 and 2 are the blog's users.
+    const unprefixed = report(await cli(['import', 'shop.csv', '--dry-run', '--json']));
+    assert.deepEqual([unprefixed.created, unprefixed.unchanged], [0, 2]);
+    const shop = report(await cli(['import', 'shop.csv', '--legacy-prefix', 'shop', '--json']));
+    assert.deepEqual([shop.created, shop.unchanged, shop.rejected], [2, 0, 0]);
+    const legacyOf = async (name: string) => (await cli(['users', 'show', name, '--json'])).json.legacy_id;
+    assert.deepEqual([await legacyOf('blog1'), await legacyOf('shop1'), await legacyOf('shop2')], ['1', 'shop:1', 'shop:2']);
+    // A rerun with the same prefix matches the shop's users again.
+    const rerun = report(await cli(['import', 'shop.csv', '--legacy-prefix', 'shop', '--json']));
+    assert.deepEqual([rerun.created, rerun.unchanged], [0, 2]);
+    const bad = await cli(['import', 'shop.csv', '--legacy-prefix', 'a:b', '--json']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /--legacy-prefix.*must be 1 to 32 letters/);
+  });
+
   it('a progress line on a terminal only', { skip: existsSync('/usr/bin/script') ? false : 'needs script(1) from util-linux for a terminal' }, async () => {
     writeFileSync(join(dir, 'more.csv'), ['username,email,password_hash', ...Array.from({ length: 50 }, (_, i) => `tty${i},tty${i}@example.com,${hashOf('bcrypt-2b-4').hash}`)].join('\n'));
     const piped = await cli(['import', 'more.csv', '--dry-run']);

@@ -95,6 +95,17 @@ function bulk(f: StorageFactory): void {
     assert.deepEqual(await s.users.findById(x.id), { ...x, email: x.email, emailVerified: false, legacyId: 'big-777', updatedAt: x.createdAt });
   });
 
+  it('insertMany stores every value as given: quotes, backslashes, braces, commas, the text NULL, a null', async () => {
+    const names = ['say "hi"', 'back\\slash \\"', '{a,b}', 'NULL', '', 'Zoë, 名前', null];
+    const batch = names.map((fullName, i) => user({ fullName, legacyId: i % 2 ? `x"${i}\\` : null, roles: i === 2 ? ['user', 'a"b'] : ['user'] }));
+    const ids = await s.users.insertMany(batch);
+    assert.equal(ids.length, batch.length);
+    for (const u of batch) {
+      const got = (await s.users.findById(u.id))!;
+      assert.deepEqual([got.fullName, got.legacyId, got.roles], [u.fullName, u.legacyId, u.roles]);
+    }
+  });
+
   it('insertMany skips rows colliding with stored users or with earlier rows of the batch, and inserts the rest', async () => {
     const stored = await s.users.create(user({ legacyId: 'old-1' }));
     const ok1 = user();

@@ -61,6 +61,11 @@ export interface UserImportOptions {
   update: boolean;
   /** Check and match everything, write nothing, hash nothing. */
   dryRun: boolean;
+  /**
+   * Stores (and matches) a non-UUID id as `<prefix>:<id>`: the ids of a second application, whose
+   * integer keys overlap the first one's, then never match the first one's users.
+   */
+  legacyPrefix?: string;
 }
 
 /** A batch checked and matched, waiting to be written. */
@@ -74,7 +79,8 @@ export interface PreparedBatch {
 interface Candidate {
   ref: string;
   id: string | undefined; // a UUID given by the row
-  legacyId: string | undefined; // a non-UUID id given by the row
+  legacyId: string | undefined; // a non-UUID id given by the row, as stored (with the prefix)
+  sourceId: string | undefined; // the same as the row gives it, for the report
   username: string | undefined; // given by the row
   usernameKey: string | undefined; // the same, lower-cased (the key usernames are unique by)
   usernameChoices: string[]; // derived from the email when the row gives none: the plain one, then a suffixed one
@@ -156,7 +162,7 @@ export class UserImport {
 
   /** Whether a checked row creates a user, updates one or leaves it; or why it is rejected. */
   private decide(c: Candidate, i: number, out: ImportOutcome, existing: Index, creates: PreparedBatch['creates'], updates: PreparedBatch['updates']): void {
-    if (c.legacyId) out.legacyId = c.legacyId;
+    if (c.sourceId) out.legacyId = c.sourceId;
     try {
       const match = c.id ? existing.byId.get(c.id) : c.legacyId ? existing.byLegacy.get(c.legacyId) : existing.byEmail.get(c.email);
       this.checkNotClaimed(c, match?.id);
@@ -221,13 +227,15 @@ export class UserImport {
     const f = row.fields;
     let id: string | undefined;
     let legacyId: string | undefined;
+    let sourceId: string | undefined;
     if (!isBlank(f.id)) {
       const raw = textValue(f.id, 'id');
       if (isUuid(raw)) id = raw.toLowerCase();
       else {
         requireString(raw, 'id');
         if (raw.length > MAX_LEGACY_ID_LENGTH) throw invalid('id', `must be at most ${MAX_LEGACY_ID_LENGTH} characters`);
-        legacyId = raw;
+        sourceId = raw;
+        legacyId = this.o.legacyPrefix === undefined ? raw : `${this.o.legacyPrefix}:${raw}`;
       }
     }
     if (isBlank(f.email)) throw invalid('email', 'is required');
@@ -253,7 +261,7 @@ export class UserImport {
       roles = validateRoles(more);
     }
     return {
-      ref: row.ref, id, legacyId, username, usernameKey: username?.toLowerCase(), usernameChoices: username ? NONE : usernamesFromEmail(email),
+      ref: row.ref, id, legacyId, sourceId, username, usernameKey: username?.toLowerCase(), usernameChoices: username ? NONE : usernamesFromEmail(email),
       email, passwordHash, password,
       fullName: isBlank(f.full_name) ? null : validateFullName(textValue(f.full_name, 'full_name')),
       roles: roles.length > 0 ? roles : [...this.d.defaultRoles],

@@ -304,6 +304,26 @@ function appendValues<R>(d: Dialect, t: Table<R>, r: R, out: unknown[]): unknown
   return out;
 }
 
+/**
+ * The records' values column by column, in insertColumns order: what a statement taking one array
+ * per column sends. Filled column-wise, without an array per record (a bulk import makes 100,000).
+ */
+export function columnValues<R>(d: Dialect, t: Table<R>, records: readonly R[]): unknown[][] {
+  const { fields, derived } = layoutOf(t);
+  const out: unknown[][] = [];
+  for (const [field, c] of fields) {
+    const col: unknown[] = new Array(records.length);
+    for (let i = 0; i < records.length; i++) col[i] = encoded(d, c, records[i]![field]);
+    out.push(col);
+  }
+  for (const c of derived) {
+    const col: unknown[] = new Array(records.length);
+    for (let i = 0; i < records.length; i++) col[i] = c.derive(String(records[i]![c.from]));
+    out.push(col);
+  }
+  return out;
+}
+
 /** The columns, fields then derived ones: the order of every INSERT's column list and values. */
 export function insertColumns<R>(t: Table<R>): readonly Column[] {
   return layoutOf(t).columns;

@@ -21,6 +21,7 @@ interface ImportOptions {
   dryRun?: boolean;
   update?: boolean;
   batchSize: number;
+  legacyPrefix?: string;
   json?: boolean;
 }
 
@@ -51,6 +52,7 @@ export function registerImport(program: Command, state: RunState): void {
     .option('--dry-run', 'check and match every row, report what would happen, write nothing')
     .option('--update', 'overwrite users that already exist (default: leave them as they are)')
     .option('--batch-size <n>', 'rows per transaction', batchSize, 1000)
+    .option('--legacy-prefix <name>', 'store a non-UUID id as NAME:ID (matched as such): for a second application whose ids overlap the first one\'s', legacyPrefix)
     .option('--json', 'print the report as JSON')
     .addHelpText('after', `
 Rows are checked with the sign-up rules; a row that fails is reported with its reason and nothing
@@ -58,6 +60,8 @@ of it is written. A UUID id is kept; any other id is kept as the user's legacy i
 a new UUID. Running the same import again changes nothing (existing users are matched by id,
 legacy id, or email) unless --update is given. Plain passwords are hashed with argon2id; stored
 hashes (werkzeug, passlib, bcrypt, Django, argon2) are kept and upgraded at each user's next sign-in.
+A second application whose integer ids overlap the first one's: import it with --legacy-prefix NAME
+(the same on every rerun), and its id 42 is stored and matched as NAME:42.
 
 Examples:
   warden import users.csv --dry-run
@@ -68,6 +72,14 @@ Examples:
       if (report.rejected > 0) state.exitCode = 1;
       emit(opts, report, human);
     });
+}
+
+// No ':' in the prefix, so that NAME:ID splits one way only; short, as it is repeated on every user.
+const LEGACY_PREFIX = /^[A-Za-z0-9_.-]{1,32}$/;
+
+function legacyPrefix(v: string): string {
+  if (!LEGACY_PREFIX.test(v)) throw new InvalidArgumentError('must be 1 to 32 letters, digits, "_", "." or "-".');
+  return v;
 }
 
 function batchSize(v: string): number {
@@ -121,7 +133,7 @@ async function runImport(file: string | undefined, o: ImportOptions): Promise<Re
     await withAccounts(o.dryRun ? { readOnly: true, emptyIfMissing: true } : {}, async ({ accounts }) => {
       // Timed from here, the database open and the code loaded: the rows' reading, checking and writing.
       started = Date.now();
-      const run = accounts.startImport({ update: o.update === true, dryRun: o.dryRun === true });
+      const run = accounts.startImport({ update: o.update === true, dryRun: o.dryRun === true, ...(o.legacyPrefix !== undefined ? { legacyPrefix: o.legacyPrefix } : {}) });
       // Batches are read and checked while earlier ones are written: one in the database, the next
       // handed over already (the storage runs bulk inserts one at a time, in order, and starts the
       // next the moment one ends). A third waits here until the first is done.
