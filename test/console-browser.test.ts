@@ -201,6 +201,8 @@ describe('console in Chromium', { skip }, () => {
     // End the other session from the page: the API refuses its token from then on.
     await sessions.filter({ hasText: 'curl' }).getByRole('button', { name: /Sign out this session/ }).click();
     await page.locator('[data-notice]', { hasText: 'The session has been signed out.' }).waitFor();
+    // The list is fetched again after the notice: wait for the ended session to leave it.
+    await sessions.filter({ hasText: 'curl' }).waitFor({ state: 'detached' });
     assert.equal(await sessions.count(), 1);
     assert.equal((await call(`${s.url}/api/v1/auth/sessions`, { headers: otherAuth })).status, 401);
 

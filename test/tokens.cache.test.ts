@@ -71,15 +71,20 @@ describe('verify cache', () => {
     const verify = createTokenVerifier({ keys, clock, cacheSize: 8 });
     // 200 tokens in rotation: each comes back, but an 8-entry cache cannot hold it until then.
     const rotation = Array.from({ length: 200 }, (_, i) => issuer.createAccessToken(`r${i}`));
-    for (let i = 0; i < 3 * 4096; i++) verify(rotation[i % rotation.length]!);
+    // Judged after every 4096 requests: after the first judgement, admissions are throttled and
+    // the cache steps aside (later judgements of the thinned traffic may loosen either again).
+    for (let i = 0; i < 4096; i++) verify(rotation[i % rotation.length]!);
     const cold = verify.cacheStats();
     assert.ok(cold.admitEvery > 1, `throttled (admitEvery ${cold.admitEvery})`);
+    assert.equal(cold.lookEvery, 16, 'stepped aside');
+    for (let i = 4096; i < 3 * 4096; i++) verify(rotation[i % rotation.length]!);
     // A small working set that the cache can hold: the throttle opens (a window without admissions
     // halves it) until the regulars get in, and then hits dwarf admissions.
     const regulars = rotation.slice(0, 4);
     for (let i = 0; i < 10 * 4096; i++) verify(regulars[i % regulars.length]!);
     const warm = verify.cacheStats();
     assert.equal(warm.admitEvery, 1);
+    assert.equal(warm.lookEvery, 1);
     for (let i = 0; i < 4096; i++) verify(regulars[i % regulars.length]!);
     assert.equal(verify.cacheStats().hits - warm.hits, 4096, 'the working set is served from the cache');
   });
