@@ -84,7 +84,7 @@ export const CONFIG_TABLE = {
     audience: optional('JWT_AUDIENCE', text, 'written into tokens as `aud` and required on verify'),
     leewaySeconds: setting('JWT_LEEWAY_SECONDS', duration('seconds', 0, MAX_LEEWAY_SECONDS, 's'), '0', 'clock skew allowed on `exp`/`nbf`, in seconds'),
     verifyCacheSize: setting('VERIFY_CACHE_SIZE', int(0, 1_000_000), '10000',
-      'verified tokens remembered (exact text; once full, only tokens that come back soon; `exp`/`nbf` and revocation still checked on every request); `0` turns it off'),
+      'verified tokens remembered (exact text; once full, only tokens that come back soon; while under 15% of lookups hit, only 1 request in 16 looks; `exp`/`nbf` and revocation still checked on every request); `0` turns it off'),
   },
   cookies: {
     secure: setting('COOKIE_SECURE', bool, 'true', 'set `false` only for plain-http development'),
