@@ -31,6 +31,7 @@ import { fmt, notes, percentile, raw, rows, spread } from './report.js';
 
 const STAGES = (process.env.BENCH_MILLION_STAGES ?? '1000,100000,1000000').split(',').map(Number);
 const LIVE_REVOCATIONS = Number(process.env.BENCH_MILLION_REVOCATIONS ?? 1_000_000);
+const ENGINES = (process.env.BENCH_MILLION_ENGINES ?? 'sqlite,postgres').split(',');
 const EXPIRED_REVOCATIONS = Math.round(LIVE_REVOCATIONS / 5);
 const PASSWORD = 'correct horse battery staple';
 const CHEAP_OPS = 200; // per operation and size
@@ -469,7 +470,8 @@ async function runOn(kind: 'sqlite' | 'postgres', passwordHash: string, secret: 
 
 export async function sectionMillion(secret: string): Promise<void> {
   const passwordHash = await hash(PASSWORD, HASH_OPTIONS);
-  await runOn('sqlite', passwordHash, secret);
+  if (ENGINES.includes('sqlite')) await runOn('sqlite', passwordHash, secret);
+  if (!ENGINES.includes('postgres')) return;
   const pgDown = await postgresUnavailable();
   if (pgDown) notes.push(`million: ${pgDown}; PostgreSQL skipped`);
   else await runOn('postgres', passwordHash, secret);
