@@ -1,7 +1,7 @@
 // Shared bench helpers: one way to start a pinned child (servers and the argon2 baseline), one way
 // to run the load generator, statistics, and the cleanup that kills every child we started.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -82,6 +82,7 @@ export function startPinned(mode: string, args: string[] = [], env: Record<strin
   const exited = new Promise<void>((res) => proc.once('close', () => res()));
   const waiters: Array<() => boolean> = [];
   // BENCH_CHILD_OUT=<dir>: each child's stdout and stderr also go to <dir>/<mode>.log (what BENCH_NODE_FLAGS traces print).
+  if (process.env.BENCH_CHILD_OUT) mkdirSync(process.env.BENCH_CHILD_OUT, { recursive: true });
   const copy = process.env.BENCH_CHILD_OUT ? createWriteStream(join(process.env.BENCH_CHILD_OUT, `${mode}.log`), { flags: 'a' }) : undefined;
   if (copy) proc.stderr!.on('data', (d: Buffer) => copy.write(d));
   proc.stdout!.on('data', (d: Buffer) => {

@@ -10,7 +10,7 @@ import { HASH_OPTIONS } from '../src/accounts/argon2-hasher.js';
 import { loadConfig } from '../src/config.js';
 import { wardenGuard } from '../toolkit/src/guard/plugin.js';
 import { RevocationIndex } from '../src/revocation/index.js';
-import { createWarden } from '../src/server.js';
+import { createWarden, tuneHeapForServing } from '../src/server.js';
 import { keyRingFromSecret } from '../toolkit/src/tokens/index.js';
 import { createTokenVerifier } from '../toolkit/src/tokens/verify.js';
 
@@ -83,6 +83,7 @@ async function main(): Promise<void> {
         ...(JSON.parse(process.env.BENCH_WARDEN_ENV ?? '{}') as Record<string, string>),
       });
       const warden = await createWarden(config);
+      tuneHeapForServing(); // as `warden serve` does
       warden.app.get(STATS, async () => warden.verify.cacheStats());
       process.once('SIGTERM', () => void warden.close().finally(() => process.exit(0)));
       return listen(warden.app);

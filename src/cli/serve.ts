@@ -10,8 +10,9 @@ export function registerServe(program: Command, state: RunState): void {
     .description('run the HTTP server (the default when no command is given)')
     .action(async () => {
       const config = cliConfig();
-      const { createWarden } = await import('../server.js');
+      const { createWarden, tuneHeapForServing } = await import('../server.js');
       const warden = await createWarden(config);
+      tuneHeapForServing();
       const log = warden.log;
       if (warden.generatedKeyFile) {
         log.warn(`No signing key configured: using the development key in ${warden.generatedKeyFile}. Set SECRET_KEY (or key files) before production.`);
