@@ -102,12 +102,12 @@ export function createLogger(config: Config, stream?: NodeJS.WritableStream): Lo
 /**
  * Called by `warden serve` once the server is built, before it takes traffic: turns off V8's
  * allocation-site pretenuring for the rest of the process. Under load, V8 sometimes judges a
- * per-request allocation site long-lived (a scavenge that came while many requests were in flight)
- * and allocates its objects in the old generation from then on; they die there, so every scavenge
- * scans a large remembered set (8–14 ms instead of 0.4) and full collections run every second or
- * so. Measured with `npm run bench -- guard` (forward auth, one core): 3 of 9 fresh processes fell
- * into that state, serving 0.42–0.62 of a bare Fastify route's requests per CPU-second instead of
- * 0.84–1.24; with the flag, none of 12. Start-up (the revocation index's load) keeps the default.
+ * per-request allocation site long-lived and allocates its objects in the old generation from then
+ * on, where they die: seen with --trace-gc, the heap then climbs by tens of MB between full
+ * collections and each scavenge takes 8–14 ms instead of 0.4. Measured with `npm run bench --
+ * guard` (forward auth, one core): 3 of 9 fresh processes fell into that state, serving 0.42–0.62
+ * of a bare Fastify route's requests per CPU-second instead of 0.84–1.24; with the flag, none of
+ * 12. Start-up (the revocation index's load) keeps the default.
  */
 export function tuneHeapForServing(): void {
   setFlagsFromString('--no-allocation-site-pretenuring');
