@@ -82,8 +82,9 @@ export function startPinned(mode: string, args: string[] = [], env: Record<strin
   const exited = new Promise<void>((res) => proc.once('close', () => res()));
   const waiters: Array<() => boolean> = [];
   // BENCH_CHILD_OUT=<dir>: each child's stdout and stderr also go to <dir>/<mode>.log (what BENCH_NODE_FLAGS traces print).
-  if (process.env.BENCH_CHILD_OUT) mkdirSync(process.env.BENCH_CHILD_OUT, { recursive: true });
-  const copy = process.env.BENCH_CHILD_OUT ? createWriteStream(join(process.env.BENCH_CHILD_OUT, `${mode}.log`), { flags: 'a' }) : undefined;
+  const outDir = process.env.BENCH_CHILD_OUT;
+  if (outDir) mkdirSync(outDir, { recursive: true });
+  const copy = outDir ? createWriteStream(join(outDir, `${mode}.log`), { flags: 'a' }) : undefined;
   if (copy) proc.stderr!.on('data', (d: Buffer) => copy.write(d));
   proc.stdout!.on('data', (d: Buffer) => {
     copy?.write(d);

@@ -32,6 +32,8 @@ import { fmt, notes, percentile, raw, rows, spread } from './report.js';
 const STAGES = (process.env.BENCH_MILLION_STAGES ?? '1000,100000,1000000').split(',').map(Number);
 const LIVE_REVOCATIONS = Number(process.env.BENCH_MILLION_REVOCATIONS ?? 1_000_000);
 const ENGINES = (process.env.BENCH_MILLION_ENGINES ?? 'sqlite,postgres').split(',');
+const unknownEngine = ENGINES.find((e) => e !== 'sqlite' && e !== 'postgres');
+if (unknownEngine !== undefined) throw new Error(`BENCH_MILLION_ENGINES: unknown engine ${unknownEngine} (sqlite, postgres)`);
 const EXPIRED_REVOCATIONS = Math.round(LIVE_REVOCATIONS / 5);
 const PASSWORD = 'correct horse battery staple';
 const CHEAP_OPS = 200; // per operation and size
