@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { uuidv7 } from '../src/ids/uuidv7.js';
 import type { NewEvent, NewUser, Storage } from '../src/storage/index.js';
-import { storageFactories, type StorageFactory } from './helpers/storage.js';
+import pg from 'pg';
+import { scratchSchema, storageFactories, type StorageFactory } from './helpers/storage.js';
 
 const T = 1_700_000_000_000;
 const OLD = 'pbkdf2:sha256:1000$3T4W0pXq$97e31ef3dd9fd00a3cb79ae1b0fe7adc103e3054c3d2194c977245d366a3bca2';
@@ -184,6 +185,47 @@ describe('storage, bulk import: SQLite in memory (no worker: the plan runs in-pr
       assert.equal(ids[0], a.id);
       assert.equal(await s.users.count(), 2);
     } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('storage, bulk import: PostgreSQL writes one-statement batches side by side', async () => {
+  const { url, skip, schema } = await scratchSchema('bulk_side');
+  it('a batch of one statement is not held up by another one waiting on a lock; a batch of several waits for both', { ...(skip ? { skip } : {}), timeout: 30_000 }, async () => {
+    const { createPostgresStorage } = await import('../src/storage/index.js');
+    const s = createPostgresStorage(url!, { schema });
+    await s.migrate();
+    const blocker = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
+    await blocker.connect();
+    try {
+      // The blocker holds an uncommitted user whose username batch A also inserts: A waits on the
+      // unique index until the blocker ends.
+      const seed = await s.users.create(user());
+      const a = user();
+      await blocker.query('BEGIN');
+      await blocker.query(`INSERT INTO users SELECT * FROM jsonb_populate_record(NULL::users, (SELECT to_jsonb(u) FROM users u WHERE id = $1)
+        || jsonb_build_object('id', $2::text, 'username', $3::text, 'username_lower', lower($3::text), 'email', $4::text))`, [seed.id, randomUUID(), a.username, `other-${a.email}`]);
+      const settled: string[] = [];
+      const track = <T>(name: string, p: Promise<T>) => p.then((v) => (settled.push(name), v));
+      const pa = track('A', s.users.insertMany([a]));
+      // Until A is seen waiting on the lock, B and C could not show anything.
+      const waiting = async () => Number((await blocker.query(`SELECT count(*) AS n FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO users%'`)).rows[0].n);
+      while ((await waiting()) === 0) await new Promise((r) => setImmediate(r));
+      const b = user();
+      const pb = track('B', s.users.insertMany([b]));
+      const many = Array.from({ length: 1001 }, () => user()); // two statements' worth
+      const pc = track('C', s.users.insertMany(many));
+      assert.deepEqual(await pb, [b.id], 'B is written while A waits');
+      assert.deepEqual(settled, ['B']);
+      await blocker.query('ROLLBACK');
+      assert.deepEqual(await pa, [a.id]);
+      assert.equal((await pc).length, 1001);
+      assert.deepEqual(settled, ['B', 'A', 'C'], 'C, of several statements, ran after A');
+      assert.equal(await s.users.count(), 1 + 1 + 1 + 1001);
+    } finally {
+      await blocker.end();
       await s.close();
     }
   });

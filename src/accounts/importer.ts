@@ -117,7 +117,7 @@ export class UserImport {
    * Checks and matches one batch and decides each row's fate (remembering what it claims), without
    * writing. Batches must be prepared in input order; their writing may overlap the preparing and
    * the writing of the next ones: no two batches of a run claim the same user (what each claims is
-   * remembered here), and the storage runs bulk inserts one at a time, in the order asked.
+   * remembered here), so batches written side by side never collide with each other.
    */
   async prepare(rows: readonly ImportRow[]): Promise<PreparedBatch> {
     // Plain loops, no closure per row: a run checks 100,000 rows and more. Every few hundred rows

@@ -134,9 +134,9 @@ async function runImport(file: string | undefined, o: ImportOptions): Promise<Re
       // Timed from here, the database open and the code loaded: the rows' reading, checking and writing.
       started = Date.now();
       const run = accounts.startImport({ update: o.update === true, dryRun: o.dryRun === true, ...(o.legacyPrefix !== undefined ? { legacyPrefix: o.legacyPrefix } : {}) });
-      // Batches are read and checked while earlier ones are written: one in the database, the next
-      // handed over already (the storage runs bulk inserts one at a time, in order, and starts the
-      // next the moment one ends). A third waits here until the first is done.
+      // Batches are read and checked while earlier ones are written: two handed over to the
+      // storage (PostgreSQL writes them side by side, SQLite's worker one after the other). A third
+      // waits here until the first is done.
       const writing: Promise<void>[] = [];
       const flush = async (rows: ImportRow[]) => {
         const prepared = await run.prepare(rows);
