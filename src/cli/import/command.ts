@@ -216,7 +216,7 @@ function human(r: Report): string {
   const would = r.dry_run ? ' (dry run: nothing written)' : '';
   const line = (label: string, n: number, note = '') => `  ${label.padEnd(13)}${count(n).padStart(9)}${note}`;
   const lines = [
-    `import from ${r.source}${would}: ${count(r.rows)} rows in ${r.seconds.toFixed(1)} s`,
+    `import from ${r.source}${would}: ${count(r.rows)} ${r.rows === 1 ? 'row' : 'rows'} in ${r.seconds.toFixed(1)} s`,
     line(r.dry_run ? 'would create' : 'created', r.created),
     line(r.dry_run ? 'would update' : 'updated', r.updated),
     line('unchanged', r.unchanged, r.unchanged > 0 && !r.update ? ' (already there; --update overwrites)' : ''),
