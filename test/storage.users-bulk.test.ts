@@ -200,19 +200,29 @@ describe('storage, bulk import: PostgreSQL writes one-statement batches side by 
     await blocker.connect();
     try {
       // The blocker holds an uncommitted user whose username batch A also inserts: A waits on the
-      // unique index until the blocker ends.
+      // unique index until the blocker ends. Its insert fires no trigger (replica mode), so it
+      // holds no count row that B might need: only that index entry.
       const seed = await s.users.create(user());
       const a = user();
       await blocker.query('BEGIN');
+      await blocker.query("SET LOCAL session_replication_role = replica");
       await blocker.query(`INSERT INTO users SELECT * FROM jsonb_populate_record(NULL::users, (SELECT to_jsonb(u) FROM users u WHERE id = $1)
         || jsonb_build_object('id', $2::text, 'username', $3::text, 'username_lower', lower($3::text), 'email', $4::text))`, [seed.id, randomUUID(), a.username, `other-${a.email}`]);
       const settled: string[] = [];
-      const track = <T>(name: string, p: Promise<T>) => p.then((v) => (settled.push(name), v));
+      const track = <T>(name: string, p: Promise<T>) => {
+        const t = p.then((v) => (settled.push(name), v));
+        t.catch(() => {}); // awaited below; an assertion failing first must not leave it unhandled
+        return t;
+      };
       const pa = track('A', s.users.insertMany([a]));
       // Until A is seen waiting on the lock, B and C could not show anything.
       const waiting = async () => Number((await blocker.query(`SELECT count(*) AS n FROM pg_stat_activity
         WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO users%'`)).rows[0].n);
-      while ((await waiting()) === 0) await new Promise((r) => setImmediate(r));
+      const giveUp = Date.now() + 20_000; // not a timing assumption: a bound, so a broken lock can only fail the test, never hang the run
+      while ((await waiting()) === 0) {
+        assert.ok(Date.now() < giveUp, 'batch A never waited on the blocker\'s row');
+        await new Promise((r) => setImmediate(r));
+      }
       const b = user();
       const pb = track('B', s.users.insertMany([b]));
       const many = Array.from({ length: 1001 }, () => user()); // two statements' worth
