@@ -556,6 +556,20 @@ function conformance(f: StorageFactory): void {
       assert.equal(await s.sessions.countLive(now - 1), before + 4, 'a moment earlier, the expired two were live');
     });
 
+    it('countLive is exact on either side of each hour boundary of the idle deadlines', async () => {
+      // PostgreSQL counts the later hours from its index and reads only the current hour's rows
+      // (migration 11): every deadline near an hour's start, end or `now` must land on the right side.
+      const H = 3_600_000;
+      const base = Math.ceil((T + 5 * H) / H) * H; // an hour boundary
+      const deadlines = [-H - 1, -H, -1, 0, 1, 899_999, 900_000, 900_001, H - 1, H, H + 1, 2 * H].map((x) => base + x);
+      const before = await s.sessions.countLive(base - 2 * H);
+      for (const idleExpiresAt of deadlines) await s.sessions.create(session(uid, { expiresAt: base + 10 * H, idleExpiresAt }));
+      for (const now of [base - 2 * H, base - H - 1, base - 1, base, base + 1, base + 900_000, base + H - 1, base + H, base + 3 * H]) {
+        const expected = deadlines.filter((x) => x > now).length;
+        assert.equal(await s.sessions.countLive(now) - before, expected, `now = base + ${now - base}`);
+      }
+    });
+
     it('purge deletes sessions ended or expired strictly before the cut-off, and nothing else', async () => {
       const cut = T + 10 * HOUR;
       const later = { expiresAt: cut + HOUR, idleExpiresAt: cut + HOUR }; // deadlines after the cut-off
