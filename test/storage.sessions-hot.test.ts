@@ -1,6 +1,7 @@
-// PostgreSQL's sessions table after migration 11: a refresh rotation is a HOT update (no index of
-// sessions holds a column a rotation changes, except the idle deadline's hour, which it moves at most
-// once an hour), and a database that already has sessions counts them right once migrated.
+// PostgreSQL's refresh rotation: a HOT update since migration 11 (no index of sessions holds a
+// column a rotation changes, except the idle deadline's hour, which it moves at most once an hour);
+// a database that already has sessions counts them right once migrated; and the rotation, a named
+// prepared statement, keeps working when another instance's migration adds columns under it.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -59,6 +60,33 @@ describe('sessions on PostgreSQL after migration 11', async () => {
       assert.equal(stats.upd, rotations, 'every rotation counted');
       assert.equal(stats.hot, rotations, 'every rotation a HOT update');
     } finally {
+      await c.end();
+    }
+  });
+
+  it('the prepared rotation keeps working after columns are added to sessions and users (a rolling upgrade)', { skip }, async () => {
+    const s = createPostgresStorage(url!, { schema: `${schema}_roll` });
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      await s.migrate();
+      const { userId, sessionId } = await userWithSession(s, BASE + 10);
+      let jti = (await s.sessions.get(sessionId))!.refreshJti;
+      const rotate = async (i: number) => {
+        const newJti = randomUUID();
+        const r = await s.sessions.rotate({ id: sessionId, presentedJti: jti, newJti, now: BASE - HOUR + i, idleExpiresAt: BASE + 10 + i, graceMs: 0, userId });
+        assert.equal(r.status, 'rotated');
+        assert.equal(r.status === 'rotated' && r.user?.id, userId);
+        jti = newJti;
+      };
+      // Prepared on every connection the pool hands out (rotations in parallel take several).
+      for (let i = 0; i < 3; i++) await rotate(i);
+      await c.query(`ALTER TABLE ${schema}_roll.sessions ADD COLUMN added_later TEXT; ALTER TABLE ${schema}_roll.users ADD COLUMN added_later TEXT`);
+      for (let i = 3; i < 6; i++) await rotate(i);
+      assert.equal((await s.sessions.get(sessionId))!.refreshJti, jti);
+    } finally {
+      await s.close();
+      await c.query(`DROP SCHEMA IF EXISTS ${schema}_roll CASCADE`);
       await c.end();
     }
   });

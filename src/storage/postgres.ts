@@ -31,8 +31,9 @@ function executor(db: Queryable, unreachable: (e: unknown) => Error): (s: Sql | 
   return async (s) => {
     try {
       if (s instanceof Script) return (await db.query(s.text), { rows: [], changes: 0 });
-      const { text, values } = render(POSTGRES, s);
-      const r = await db.query<Row>(text, values);
+      const { text, values, name } = render(POSTGRES, s);
+      // A named statement is parsed and planned once per connection (see shaped() in sql.ts).
+      const r = name === undefined ? await db.query<Row>(text, values) : await db.query<Row>({ name, text, values });
       return { rows: r.rows, changes: r.rowCount ?? 0 };
     } catch (e) {
       throw isConnectionFailure(e) ? unreachable(e) : storageError(POSTGRES, e);

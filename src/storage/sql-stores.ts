@@ -14,7 +14,7 @@ import {
   checkPage, cleanPatch, emailKey, eventRecords, eventsOf, judgeRotate, newDelivery, newSessionRecord, newUserRecord, pickLogin, usernameKey,
 } from './rules.js';
 import {
-  ROWS_PER_INSERT, Sql, assignments, chunks, insertFrom, insertRow, insertRows, insertValues, join, param, prefixedColumns, raw, rowDecoder,
+  ROWS_PER_INSERT, Sql, assignments, chunks, insertFrom, insertRow, insertRows, insertValues, join, param, prefixedColumns, raw, rowDecoder, columnsOf,
   runPlanAsync, shaped, sql, type Dialect, type Plan, type Result, type Row, type Script,
 } from './sql.js';
 import {
@@ -65,14 +65,14 @@ export function sqlStatements(d: Dialect, clock: () => number) {
   };
 
   // The rotation's statements, built once per shape (every refresh runs them; see shaped()).
-  const shapes = new Map<string, readonly string[]>();
+  const shapes = new Map<string, Sql>();
   const casValues = (a: RotateArgs): unknown[] => [a.newJti, a.presentedJti, a.now, a.now, a.idleExpiresAt, a.id, a.presentedJti, a.now, a.now];
   const buildCas = (a: RotateArgs): Sql => sql`
     UPDATE sessions SET ${join(assignments(d, SESSIONS, {
       refreshJti: a.newJti, previousJti: a.presentedJti, rotatedAt: a.now, lastUsedAt: a.now, idleExpiresAt: a.idleExpiresAt,
     }), ', ')}
     WHERE id = ${a.id} AND refresh_jti = ${a.presentedJti} AND ended_at IS NULL AND expires_at > ${a.now} AND idle_expires_at > ${a.now}
-    RETURNING *`;
+    RETURNING ${columnsOf(SESSIONS)}`;
   /**
    * The compare-and-swap of the refresh jti: matches only a live session holding `presentedJti`,
    * which it keeps as the previous jti (for the reuse grace) with the time it was replaced.
@@ -142,8 +142,8 @@ export function sqlStatements(d: Dialect, clock: () => number) {
         r.deliveries.forEach((x, j) => steps.push(sql`, d${raw(`${i}_${j}`)} AS (${insertFrom(d, DELIVERIES, x, 'rotated')})`));
       });
       steps.push(a.userId === undefined
-        ? sql` SELECT * FROM rotated`
-        : sql` SELECT rotated.*, ${prefixedColumns(USERS, 'users', 'u__')} FROM rotated LEFT JOIN users ON users.id = ${a.userId}`);
+        ? sql` SELECT ${columnsOf(SESSIONS)} FROM rotated`
+        : sql` SELECT ${columnsOf(SESSIONS, 'rotated')}, ${prefixedColumns(USERS, 'users', 'u__')} FROM rotated LEFT JOIN users ON users.id = ${a.userId}`);
       return join(steps, '');
     });
   }
