@@ -117,8 +117,8 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
   const clock = options.clock ?? Date.now;
   const log = createLogger(config, options.logStream);
   const { ring: keys, generatedFile } = loadKeyRing(config);
-  const { connectTimeoutMs, queryTimeoutMs, redisTimeoutMs, revocationPollMs } = config.storage;
-  const opened = options.storage ?? (await openStorage(config.storage.databaseUrl, { clock, connectTimeoutMs, queryTimeoutMs }));
+  const { connectTimeoutMs, queryTimeoutMs, preparedStatements, redisTimeoutMs, revocationPollMs } = config.storage;
+  const opened = options.storage ?? (await openStorage(config.storage.databaseUrl, { clock, connectTimeoutMs, queryTimeoutMs, preparedStatements }));
   if (options.storage) await opened.migrate();
   // Outages are logged once each way; the requests that meet one get 503 without a log line each.
   const storage = watchAvailability(opened, (status, cause) => {

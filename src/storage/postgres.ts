@@ -26,14 +26,37 @@ import { UniqueViolation, type RotateResult, type Storage, type StorageOptions }
 
 type Queryable = Pick<pg.PoolClient, 'query'>;
 
-/** Runs one statement on a pool or a transaction's client; `unreachable` turns a connection failure into the error to throw. */
-function executor(db: Queryable, unreachable: (e: unknown) => Error): (s: Sql | Script) => Promise<Result> {
+/**
+ * Whether named prepared statements are in use (see shaped() in sql.ts). A pooler that hands each
+ * transaction another server connection without tracking them (PgBouncer's transaction pooling
+ * before 1.21) answers a named statement with "does not exist" (26000) or "already exists" (42P05):
+ * both refused before anything ran, so the statement is run again unnamed, and from then on every
+ * statement is (the storage logs nothing; DATABASE_PREPARED_STATEMENTS=false skips the first miss).
+ */
+interface Prepared { on: boolean }
+const PREPARED_MISSES = new Set(['26000', '42P05']);
+
+/**
+ * Runs one statement on a pool or a transaction's client; `unreachable` turns a connection failure
+ * into the error to throw. `retry`: whether a refused named statement may be run again unnamed (not
+ * inside a transaction, which the refusal aborted).
+ */
+function executor(db: Queryable, unreachable: (e: unknown) => Error, prepared: Prepared, retry: boolean): (s: Sql | Script) => Promise<Result> {
   return async (s) => {
     try {
       if (s instanceof Script) return (await db.query(s.text), { rows: [], changes: 0 });
       const { text, values, name } = render(POSTGRES, s);
-      // A named statement is parsed and planned once per connection (see shaped() in sql.ts).
-      const r = name === undefined ? await db.query<Row>(text, values) : await db.query<Row>({ name, text, values });
+      if (name !== undefined && prepared.on) {
+        try {
+          const r = await db.query<Row>({ name, text, values });
+          return { rows: r.rows, changes: r.rowCount ?? 0 };
+        } catch (e) {
+          if (!PREPARED_MISSES.has((e as { code?: string }).code ?? '')) throw e;
+          prepared.on = false;
+          if (!retry) throw e;
+        }
+      }
+      const r = await db.query<Row>(text, values);
       return { rows: r.rows, changes: r.rowCount ?? 0 };
     } catch (e) {
       throw isConnectionFailure(e) ? unreachable(e) : storageError(POSTGRES, e);
@@ -52,6 +75,13 @@ export interface PostgresOptions extends StorageOptions {
   connectTimeoutMs?: number;
   /** Longest wait for a statement's answer, in ms, enforced by the client and the server (default 2500). */
   queryTimeoutMs?: number;
+  /**
+   * Named prepared statements for the statements run at every refresh (default true). Off for a
+   * pooler that hands each transaction another server connection and does not track them
+   * (PgBouncer's transaction pooling before 1.21, or without max_prepared_statements); they also
+   * turn themselves off at the first refusal from such a pooler (see executor()).
+   */
+  preparedStatements?: boolean;
 }
 
 /** How long close() waits for the pool to end before cutting its sockets. */
@@ -70,6 +100,7 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
   }
   const connectTimeoutMs = opts.connectTimeoutMs ?? 2000;
   const queryTimeoutMs = opts.queryTimeoutMs ?? 2500;
+  const prepared: Prepared = { on: opts.preparedStatements ?? true };
 
   /**
    * A pool and the sockets it opened, so that they can be cut when ending it politely hangs.
@@ -137,7 +168,7 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
     } catch (e) {
       throw isConnectionFailure(e) ? failed(e) : e;
     }
-    const exec = executor(c, failed);
+    const exec = executor(c, failed, prepared, false);
     try {
       await exec(new Script('BEGIN'));
       const out = await fn(exec);
@@ -160,7 +191,7 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
   // Each statement runs on the pool of the moment; pg-pool destroys a client whose query failed.
   const exec = (s: Sql | Script): Promise<Result> => {
     const { pool } = current;
-    return executor(pool, unreachable(pool))(s);
+    return executor(pool, unreachable(pool), prepared, true)(s);
   };
   const st = sqlStatements(POSTGRES, clock);
   const shared = sqlStores(st, exec, (plan) => tx((run) => runPlanAsync(plan, run)));

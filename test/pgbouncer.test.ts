@@ -1,0 +1,131 @@
+// Warden behind a real PgBouncer (Debian's `pgbouncer`) in transaction pooling mode, where each
+// transaction may run on another server connection. Debian 12's PgBouncer (1.18) does not track
+// named prepared statements: the refresh's prepared statement turns itself off at PgBouncer's first
+// refusal (the request that met it is answered all the same), or is off from the start with
+// DATABASE_PREPARED_STATEMENTS=false. PgBouncer refuses the startup parameters Warden's pool sends
+// unless told to ignore them (README, "Behind PgBouncer"). Sign-ups, sign-ins, /me and many
+// concurrent refreshes must all work through it.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { call, startServer } from './helpers/server.js';
+import { postgresUrlOrSkip } from './helpers/storage.js';
+
+const PGBOUNCER = '/usr/sbin/pgbouncer';
+const { url: baseUrl, skip: pgSkip } = await postgresUrlOrSkip();
+const skip = pgSkip ?? (existsSync(PGBOUNCER) ? undefined : `${PGBOUNCER} not found (apt-get install pgbouncer)`);
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
+
+/** Resolves once something accepts connections on the port, failing after `ms`. */
+async function listening(port: number, ms: number, child: ChildProcess, log: () => string): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`pgbouncer exited (${child.exitCode}): ${log()}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const c = connect(port, '127.0.0.1', () => (c.destroy(), resolve(true)));
+      c.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`pgbouncer not listening within ${ms} ms: ${log()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('behind PgBouncer in transaction pooling mode', skip !== undefined ? { skip } : {}, () => {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  after(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+
+  let bouncerUrl = '';
+  before(async () => {
+    const target = new URL(baseUrl!);
+    const user = decodeURIComponent(target.username) || 'postgres';
+    const database = `warden_pgbouncer_${randomBytes(4).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: baseUrl });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${database}`);
+    cleanups.push(async () => {
+      await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      await admin.end();
+    });
+
+    // PgBouncer will not run as root: as root, it runs as the postgres user, which must read its files.
+    const dir = mkdtempSync(join(tmpdir(), 'warden-pgbouncer-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    chmodSync(dir, 0o755);
+    const port = await freePort();
+    writeFileSync(join(dir, 'userlist.txt'), `"${user}" ""\n`, { mode: 0o644 });
+    writeFileSync(join(dir, 'pgbouncer.ini'), [
+      '[databases]',
+      `* = host=${target.hostname} port=${target.port || 5432}`,
+      '[pgbouncer]',
+      'listen_addr = 127.0.0.1',
+      `listen_port = ${port}`,
+      'unix_socket_dir =',
+      'auth_type = trust',
+      `auth_file = ${join(dir, 'userlist.txt')}`,
+      'pool_mode = transaction',
+      'default_pool_size = 3',
+      'ignore_startup_parameters = statement_timeout,idle_in_transaction_session_timeout',
+      '',
+    ].join('\n'), { mode: 0o644 });
+    const args = [...(process.getuid?.() === 0 ? ['-u', 'postgres'] : []), join(dir, 'pgbouncer.ini')];
+    const child = spawn(PGBOUNCER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    child.stdout!.on('data', (b: Buffer) => (log += b));
+    child.stderr!.on('data', (b: Buffer) => (log += b));
+    cleanups.push(async () => {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await new Promise((resolve) => child.once('exit', resolve));
+      }
+    });
+    await listening(port, 10_000, child, () => log);
+    bouncerUrl = `postgres://${encodeURIComponent(user)}@127.0.0.1:${port}/${database}`;
+  });
+
+  /** Sign-up, sign-in, 200 refreshes (10 users at once, 20 rounds) and /me through PgBouncer. */
+  async function everythingWorks(env: Record<string, string>, prefix: string): Promise<void> {
+    const s = await startServer({ DATABASE_URL: bouncerUrl, ...env });
+    cleanups.push(() => s.close());
+
+    const users = Array.from({ length: 10 }, (_, i) => `${prefix}${i}`);
+    const tokens = await Promise.all(users.map(async (name) => {
+      const up = await call(`${s.url}/api/auth/signup`, { json: { username: name, email: `${name}@example.com`, password: 'password-123' } });
+      assert.equal(up.status, 201, up.text);
+      const login = await call(`${s.url}/api/v1/auth/login`, { form: { username: name, password: 'password-123' } });
+      assert.equal(login.status, 200, login.text);
+      return { access: login.json.data.access_token as string, refresh: login.json.data.refresh_token as string };
+    }));
+    // 20 rounds of refreshes, the 10 users' at once: 200 rotations over 3 server connections.
+    for (let round = 0; round < 20; round++) {
+      await Promise.all(tokens.map(async (t, i) => {
+        const r = await call(`${s.url}/api/v1/auth/refresh?refresh_token=${t.refresh}`, { method: 'POST' });
+        assert.equal(r.status, 200, `round ${round}, ${users[i]}: ${r.text}`);
+        t.access = r.json.data.access_token;
+        t.refresh = r.json.data.refresh_token;
+      }));
+    }
+    for (const t of tokens) {
+      const me = await call(`${s.url}/api/v1/auth/me`, { headers: { authorization: `Bearer ${t.access}` } });
+      assert.equal(me.status, 200, me.text);
+    }
+  }
+
+  it('by default: the first refusal turns prepared statements off, and no request fails', () => everythingWorks({}, 'auto'));
+  it('with DATABASE_PREPARED_STATEMENTS=false', () => everythingWorks({ DATABASE_PREPARED_STATEMENTS: 'false' }, 'off'));
+});
