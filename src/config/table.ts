@@ -59,7 +59,7 @@ export const CONFIG_TABLE = {
     queryTimeoutMs: setting('DATABASE_QUERY_TIMEOUT_MS', int(100, 600_000), '2500',
       'PostgreSQL: longest wait for a statement\'s answer (client and server side); then its connection is dropped and the request gets 503'),
     preparedStatements: setting('DATABASE_PREPARED_STATEMENTS', bool, 'true',
-      'PostgreSQL: a refresh\'s statement is prepared once per connection; `false` behind a pooler in transaction mode that does not track prepared statements (PgBouncer before 1.21, or without `max_prepared_statements`)'),
+      'PostgreSQL: a refresh\'s statement is prepared once per connection; they turn themselves off at the first refusal from a pooler in transaction mode that does not track them (PgBouncer before 1.21, or without `max_prepared_statements`); `false` turns them off from the start (see "Behind PgBouncer")'),
     redisTimeoutMs: setting('REDIS_TIMEOUT_MS', int(50, 60_000), '500',
       'a Redis command unanswered this long fails and its connection is dropped and retried; Redis is health-checked this often'),
     revocationPollMs: setting('REVOCATION_POLL_MS', int(50, 60_000), '500',
