@@ -44,6 +44,8 @@ export interface RawDb {
   query(text: string, values?: readonly unknown[]): Promise<Record<string, unknown>[]>;
   /** Rows changed by one statement. */
   run(text: string, values?: readonly unknown[]): Promise<number>;
+  /** The same as a named prepared statement, parsed and planned once per connection (PostgreSQL only; SQLite's are all prepared). */
+  runPrepared?(name: string, text: string, values?: readonly unknown[]): Promise<number>;
   /** The synchronous form, SQLite only (its raw baseline is a plain loop, no event loop between). */
   runSync?(text: string, values?: readonly unknown[]): number;
   close(): Promise<void>;
@@ -102,6 +104,7 @@ export async function freshDb(kind: 'sqlite' | 'postgres', label: string): Promi
       const r: RawDb = {
         query: async (t, v = []) => (await pool.query(text(t), [...v])).rows as Record<string, unknown>[],
         run: async (t, v = []) => (await pool.query(text(t), [...v])).rowCount ?? 0,
+        runPrepared: async (name, t, v = []) => (await pool.query({ name, text: text(t), values: [...v] })).rowCount ?? 0,
         close: () => pool.end(),
       };
       handles.push(r);

@@ -63,7 +63,7 @@ async function runSetup(s: Setup, secret: string): Promise<void> {
   const db: BenchDb = await freshDb(s.kind, 'rotate');
   try {
     type Row = { id: string; jti: string; user: string };
-    const instances: Array<{ storage: Storage; warden: Warden; raw: RawDb; refresh: JwtClaims[]; rotate: Row[]; cas: Row[]; casEvent: Row[] }> = [];
+    const instances: Array<{ storage: Storage; warden: Warden; raw: RawDb; refresh: JwtClaims[]; rotate: Row[]; cas: Row[]; casEvent: Row[]; casPrepared: Row[] }> = [];
     for (let i = 0; i < s.instances; i++) {
       const storage = await db.open({ max: s.pool });
       const warden = await wardenOn(storage, secret);
@@ -72,14 +72,16 @@ async function runSetup(s: Setup, secret: string): Promise<void> {
       const rotate: Row[] = [];
       const cas: Row[] = [];
       const casEvent: Row[] = [];
+      const casPrepared: Row[] = [];
       const row = (c: JwtClaims): Row => ({ id: c.sid as string, jti: c.jti, user: c.sub });
       for (let w = 0; w < s.workers; w++) {
         refresh.push(await openSession(storage, warden));
         rotate.push(row(await openSession(storage, warden)));
         cas.push(row(await openSession(storage, warden)));
         casEvent.push(row(await openSession(storage, warden)));
+        if (s.kind === 'postgres') casPrepared.push(row(await openSession(storage, warden)));
       }
-      instances.push({ storage, warden, raw: rawDb, refresh, rotate, cas, casEvent });
+      instances.push({ storage, warden, raw: rawDb, refresh, rotate, cas, casEvent, casPrepared });
     }
     const total = s.instances * s.workers;
     const on = (w: number) => instances[Math.floor(w / s.workers)]!;
@@ -118,6 +120,17 @@ async function runSetup(s: Setup, secret: string): Promise<void> {
           row.jti = newJti;
         });
       },
+      // PostgreSQL: the same swap as a named prepared statement, as Warden's rotation is (SQLite's
+      // baseline above is prepared already).
+      ...(s.kind === 'postgres' ? {
+        casPrepared: () => closedLoop(total, SECONDS, async (w) => {
+          const inst = on(w);
+          const row = inst.casPrepared[slot(w)]!;
+          const newJti = randomUUID();
+          if ((await inst.raw.runPrepared!('bench_cas', CAS, [newJti, row.id, row.jti])) !== 1) throw new Error('raw prepared CAS missed');
+          row.jti = newJti;
+        }),
+      } : {}),
       casEvent: () => {
         if (s.kind === 'sqlite') {
           const row = instances[0]!.casEvent[0]!;
@@ -165,6 +178,18 @@ async function runSetup(s: Setup, secret: string): Promise<void> {
       rows.push({
         section, name: label, value: `${fmt(median(rate(n)))} /s`, baseline: `${fmt(median(base))} raw CAS/s`, ratio: median(ratios),
         goal: goal ? `≥ ${goal}` : undefined, pass: goal ? median(ratios) >= goal : undefined, spread: `${spread(ratios)}; ${lat(n)}`,
+      });
+    }
+    if (s.kind === 'postgres') {
+      const prepared = rate('casPrepared');
+      const vsPrepared = rate('refresh').map((v, i) => v / prepared[i]!);
+      rows.push({
+        section, name: '  raw CAS UPDATE as a named prepared statement (ref: parsed and planned once per connection, as Warden\'s is)', value: `${fmt(median(prepared))} /s`,
+        baseline: `${fmt(median(base))} raw CAS/s`, ratio: median(prepared.map((v, i) => v / base[i]!)), spread: `${spread(prepared.map((v, i) => v / base[i]!))}; ${lat('casPrepared')}`,
+      });
+      rows.push({
+        section, name: '  Warden refresh rotation vs that prepared raw CAS (ref)', value: `${fmt(median(rate('refresh')))} /s`,
+        baseline: `${fmt(median(prepared))} prepared raw CAS/s`, ratio: median(vsPrepared), spread: spread(vsPrepared),
       });
     }
     // Against the least a rotation must write (the swap and its event): what the rest of a refresh costs.

@@ -247,11 +247,11 @@ export function storageError(d: Dialect, e: unknown): unknown {
 const encoded = (d: Dialect, c: Column, v: unknown): unknown => (v === null || v === undefined ? null : d.encode(c.kind, v));
 
 /**
- * Reads records from rows (columns not in the table, such as a computed total, are ignored). Build
- * once per table. With a prefix, the table's columns are read as `<prefix><column>` (a joined row).
+ * Reads records from rows (columns not in the table, such as a computed total, are ignored), or from
+ * a row as PostgreSQL's row_to_json() writes it. Build once per table.
  */
-export function rowDecoder<R>(d: Dialect, t: Table<R>, prefix = ''): (row: Row) => R {
-  const columns = Object.entries<Column>(t.fields).map(([field, c]) => ({ field, name: prefix + c.name, kind: c.kind }));
+export function rowDecoder<R>(d: Dialect, t: Table<R>): (row: Row) => R {
+  const columns = Object.entries<Column>(t.fields).map(([field, c]) => ({ field, name: c.name, kind: c.kind }));
   return (row) => {
     const out: Row = {};
     for (const c of columns) {
@@ -300,14 +300,9 @@ export function insertFrom<R>(d: Dialect, t: Table<R>, r: R, source: string): Sq
   return new Sql([`INSERT INTO ${t.name} (${names.join(', ')}) SELECT `, ...names.map((_, i) => (i === names.length - 1 ? ` FROM ${source}` : ', '))], insertValues(d, t, r));
 }
 
-/** The table's columns as `<alias>.<column> AS <prefix><column>`, to select a joined row that rowDecoder(…, prefix) reads. */
-export function prefixedColumns<R>(t: Table<R>, alias: string, prefix: string): Sql {
-  return raw(Object.values<Column>(t.fields).map((c) => `${alias}.${c.name} AS ${prefix}${c.name}`).join(', '));
-}
-
-/** The record's columns, `alias.`-qualified when given: a RETURNING or SELECT list without `*`. */
-export function columnsOf<R>(t: Table<R>, alias?: string): Sql {
-  return raw(Object.values<Column>(t.fields).map((c) => (alias ? `${alias}.${c.name}` : c.name)).join(', '));
+/** The record's columns: a RETURNING or SELECT list without `*`. */
+export function columnsOf<R>(t: Table<R>): Sql {
+  return raw(Object.values<Column>(t.fields).map((c) => c.name).join(', '));
 }
 
 /** A record's values in the order insertRow/insertRows list its columns. */
