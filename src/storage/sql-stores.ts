@@ -280,12 +280,12 @@ export function sqlStores(
       : transact(st.withEvents(plan, events));
   /**
    * Ends the not-yet-ended sessions `which` picks, returning their ids. PostgreSQL: an UPDATE locks
-   * its rows in whatever order its plan meets them, so two statements ending overlapping sets (sign-ins
-   * racing over the session limit, a logout everywhere) could each hold a row the other waits for:
-   * "deadlock detected" (the conformance test's race: 2 runs in 100 with sign-ins alone, 8 in 12
-   * with logouts too). Locking them first, in id
-   * order, gives every such statement one order; a row another ended meanwhile fails the re-checked
-   * ended_at IS NULL and is skipped. (SQLite has one writer at a time.)
+   * its rows in whatever order its plan meets them, so two statements ending overlapping sets
+   * (sign-ins racing over the session limit, a logout everywhere) could each hold a row the other
+   * waits for: "deadlock detected" (the conformance test's race: 2 runs in 100 with sign-ins alone,
+   * 8 in 12 with logouts too). Locking them first, in id order, gives every such statement one
+   * order; a row another ended meanwhile fails the re-checked ended_at IS NULL and is skipped.
+   * (SQLite has one writer at a time.)
    */
   const endSessions = (which: Sql, reason: string, now: number): Sql => {
     const set = join(assignments(d, SESSIONS, { endedAt: now, endReason: reason }), ', ');

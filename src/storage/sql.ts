@@ -68,7 +68,7 @@ export function join(items: readonly Sql[], separator: string): Sql {
  * on the first build), so neither the fragments nor the text are made again. It also gets a name
  * of its own, so that PostgreSQL parses and plans it once per connection, not at every call: for
  * the rotation's statement (an UPDATE, an INSERT reading its row, a join) that was most of the
- * server's work, and refreshes ran about 1.6 times as fast with it (bench/README.md). Such a text
+ * server's work, and refreshes ran 1.4 to 1.7 times as fast with it (bench/README.md). Such a text
  * must name the columns it returns (no `*`): the server refuses to run a prepared statement whose
  * result columns changed since it was prepared, as a migration adding a column would make them.
  */
