@@ -38,22 +38,22 @@ const PREPARED_MISSES = new Set(['26000', '42P05']);
 
 /**
  * Runs one statement on a pool or a transaction's client; `unreachable` turns a connection failure
- * into the error to throw. `retry`: whether a refused named statement may be run again unnamed (not
- * inside a transaction, which the refusal aborted).
+ * into the error to throw. `prepared`: whether names are used, on the pool only: a refusal inside a
+ * transaction would abort it, so the statement could not simply run again (inside one, the
+ * rotation's rare miss path, the text is sent as is).
  */
-function executor(db: Queryable, unreachable: (e: unknown) => Error, prepared: Prepared, retry: boolean): (s: Sql | Script) => Promise<Result> {
+function executor(db: Queryable, unreachable: (e: unknown) => Error, prepared?: Prepared): (s: Sql | Script) => Promise<Result> {
   return async (s) => {
     try {
       if (s instanceof Script) return (await db.query(s.text), { rows: [], changes: 0 });
       const { text, values, name } = render(POSTGRES, s);
-      if (name !== undefined && prepared.on) {
+      if (name !== undefined && prepared?.on) {
         try {
           const r = await db.query<Row>({ name, text, values });
           return { rows: r.rows, changes: r.rowCount ?? 0 };
         } catch (e) {
           if (!PREPARED_MISSES.has((e as { code?: string }).code ?? '')) throw e;
           prepared.on = false;
-          if (!retry) throw e;
         }
       }
       const r = await db.query<Row>(text, values);
@@ -168,7 +168,7 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
     } catch (e) {
       throw isConnectionFailure(e) ? failed(e) : e;
     }
-    const exec = executor(c, failed, prepared, false);
+    const exec = executor(c, failed);
     try {
       await exec(new Script('BEGIN'));
       const out = await fn(exec);
@@ -191,7 +191,7 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
   // Each statement runs on the pool of the moment; pg-pool destroys a client whose query failed.
   const exec = (s: Sql | Script): Promise<Result> => {
     const { pool } = current;
-    return executor(pool, unreachable(pool), prepared, true)(s);
+    return executor(pool, unreachable(pool), prepared)(s);
   };
   const st = sqlStatements(POSTGRES, clock);
   const shared = sqlStores(st, exec, (plan) => tx((run) => runPlanAsync(plan, run)));
