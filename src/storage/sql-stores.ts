@@ -279,22 +279,18 @@ export function sqlStores(
       ? runPlan(plan, exec)
       : transact(st.withEvents(plan, events));
   /**
-   * Ends the not-yet-ended sessions `which` picks, returning their ids. PostgreSQL: an UPDATE locks
-   * its rows in whatever order its plan meets them, so two statements ending overlapping sets
-   * (sign-ins racing over the session limit, a logout everywhere) could each hold a row the other
-   * waits for: "deadlock detected" (the conformance test's race: 2 runs in 100 with sign-ins alone,
-   * 8 in 12 with logouts too). Locking them first, in id order, gives every such statement one
-   * order; a row another ended meanwhile fails the re-checked ended_at IS NULL and is skipped.
-   * (SQLite has one writer at a time.)
+   * Ends the not-yet-ended sessions `which` picks, returning their ids. The rows are locked first,
+   * in id order (`forUpdate`; SQLite has one writer at a time and needs none): an UPDATE alone locks
+   * them in whatever order its plan meets them, so on PostgreSQL two statements ending overlapping
+   * sets (sign-ins racing over the session limit, a logout everywhere) could each hold a row the
+   * other waits for, "deadlock detected" (the conformance test's race: 2 runs in 100 with sign-ins
+   * alone, 8 in 12 with logouts too). A row another ended meanwhile fails the re-checked
+   * ended_at IS NULL and is skipped.
    */
-  const endSessions = (which: Sql, reason: string, now: number): Sql => {
-    const set = join(assignments(d, SESSIONS, { endedAt: now, endReason: reason }), ', ');
-    return d.name === 'postgres'
-      ? sql`WITH locked AS (
-          SELECT id FROM sessions WHERE ended_at IS NULL AND ${which} ORDER BY id FOR UPDATE
-        ) UPDATE sessions SET ${set} FROM locked WHERE sessions.id = locked.id RETURNING sessions.id`
-      : sql`UPDATE sessions SET ${set} WHERE ended_at IS NULL AND ${which} RETURNING id`;
-  };
+  const endSessions = (which: Sql, reason: string, now: number): Sql => sql`
+    WITH locked AS (SELECT id FROM sessions WHERE ended_at IS NULL AND ${which} ORDER BY id${raw(d.forUpdate)})
+    UPDATE sessions SET ${join(assignments(d, SESSIONS, { endedAt: now, endReason: reason }), ', ')}
+    FROM locked WHERE sessions.id = locked.id RETURNING sessions.id`;
   /** The user's live sessions at `now` (isLive in rules.ts). */
   const liveOf = (userId: string, now: number): Sql =>
     sql`user_id = ${userId} AND ended_at IS NULL AND expires_at > ${now} AND idle_expires_at > ${now}`;
