@@ -6,48 +6,44 @@
 // unless told to ignore them (README, "Behind PgBouncer"). Sign-ups, sign-ins, /me and many
 // concurrent refreshes must all work through it.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
+import { freePort } from './helpers/child-warden.js';
 import { call, startServer } from './helpers/server.js';
+import { eventually } from './helpers/smtp.js';
 import { postgresUrlOrSkip } from './helpers/storage.js';
 
 const PGBOUNCER = '/usr/sbin/pgbouncer';
 const { url: baseUrl, skip: pgSkip } = await postgresUrlOrSkip();
 const skip = pgSkip ?? (existsSync(PGBOUNCER) ? undefined : `${PGBOUNCER} not found (apt-get install pgbouncer)`);
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
+/** Whether something accepts connections on the port. */
+const accepting = (port: number): Promise<boolean> => new Promise((resolve) => {
+  const c = connect(port, '127.0.0.1', () => (c.destroy(), resolve(true)));
+  c.on('error', () => resolve(false));
+});
 
-/** Resolves once something accepts connections on the port, failing after `ms`. */
-async function listening(port: number, ms: number, child: ChildProcess, log: () => string): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`pgbouncer exited (${child.exitCode}): ${log()}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const c = connect(port, '127.0.0.1', () => (c.destroy(), resolve(true)));
-      c.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`pgbouncer not listening within ${ms} ms: ${log()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+// Named statements the driver is asked to send (a query config with a name), counted in this
+// process, where the servers under test run: the two cases below differ by nothing else.
+let named = 0;
+const query = pg.Client.prototype.query;
+pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+  const config = args[0];
+  if (typeof config === 'object' && config !== null && 'name' in config) named++;
+  return (query as (...a: unknown[]) => unknown).apply(this, args);
+} as unknown as typeof query;
 
 describe('behind PgBouncer in transaction pooling mode', skip !== undefined ? { skip } : {}, () => {
   const cleanups: (() => Promise<void> | void)[] = [];
   after(async () => {
     for (const c of cleanups.reverse()) await c();
+    pg.Client.prototype.query = query;
   });
 
   let bouncerUrl = '';
@@ -94,12 +90,16 @@ describe('behind PgBouncer in transaction pooling mode', skip !== undefined ? { 
         await new Promise((resolve) => child.once('exit', resolve));
       }
     });
-    await listening(port, 10_000, child, () => log);
+    await eventually(async () => {
+      if (child.exitCode !== null) throw new Error(`pgbouncer exited (${child.exitCode}): ${log}`);
+      return (await accepting(port)) || undefined;
+    }, `pgbouncer listening on port ${port}`);
     bouncerUrl = `postgres://${encodeURIComponent(user)}@127.0.0.1:${port}/${database}`;
   });
 
   /** Sign-up, sign-in, 200 refreshes (10 users at once, 20 rounds) and /me through PgBouncer. */
-  async function everythingWorks(env: Record<string, string>, prefix: string): Promise<void> {
+  async function everythingWorks(env: Record<string, string>, prefix: string): Promise<number> {
+    const namedBefore = named;
     const s = await startServer({ DATABASE_URL: bouncerUrl, ...env });
     cleanups.push(() => s.close());
 
@@ -124,8 +124,13 @@ describe('behind PgBouncer in transaction pooling mode', skip !== undefined ? { 
       const me = await call(`${s.url}/api/v1/auth/me`, { headers: { authorization: `Bearer ${t.access}` } });
       assert.equal(me.status, 200, me.text);
     }
+    return named - namedBefore;
   }
 
-  it('by default: the first refusal turns prepared statements off, and no request fails', () => everythingWorks({}, 'auto'));
-  it('with DATABASE_PREPARED_STATEMENTS=false', () => everythingWorks({ DATABASE_PREPARED_STATEMENTS: 'false' }, 'off'));
+  it('by default: the first refusal turns prepared statements off, and no request fails', async () => {
+    assert.ok(await everythingWorks({}, 'auto') > 0, 'the refreshes tried a named statement');
+  });
+  it('with DATABASE_PREPARED_STATEMENTS=false', async () => {
+    assert.equal(await everythingWorks({ DATABASE_PREPARED_STATEMENTS: 'false' }, 'off'), 0, 'no named statement was sent');
+  });
 });

@@ -559,12 +559,11 @@ function conformance(f: StorageFactory): void {
     it('countLive is exact on either side of each hour boundary of the idle deadlines', async () => {
       // PostgreSQL counts the later hours from its index and reads only the current hour's rows
       // (migration 11): every deadline near an hour's start, end or `now` must land on the right side.
-      const H = 3_600_000;
-      const base = Math.ceil((T + 5 * H) / H) * H; // an hour boundary
-      const deadlines = [-H - 1, -H, -1, 0, 1, 899_999, 900_000, 900_001, H - 1, H, H + 1, 2 * H].map((x) => base + x);
-      const before = await s.sessions.countLive(base - 2 * H);
-      for (const idleExpiresAt of deadlines) await s.sessions.create(session(uid, { expiresAt: base + 10 * H, idleExpiresAt }));
-      for (const now of [base - 2 * H, base - H - 1, base - 1, base, base + 1, base + 900_000, base + H - 1, base + H, base + 3 * H]) {
+      const base = Math.ceil((T + 5 * HOUR) / HOUR) * HOUR; // an hour boundary
+      const deadlines = [-HOUR - 1, -HOUR, -1, 0, 1, 899_999, 900_000, 900_001, HOUR - 1, HOUR, HOUR + 1, 2 * HOUR].map((x) => base + x);
+      const before = await s.sessions.countLive(base - 2 * HOUR);
+      for (const idleExpiresAt of deadlines) await s.sessions.create(session(uid, { expiresAt: base + 10 * HOUR, idleExpiresAt }));
+      for (const now of [base - 2 * HOUR, base - HOUR - 1, base - 1, base, base + 1, base + 900_000, base + HOUR - 1, base + HOUR, base + 3 * HOUR]) {
         const expected = deadlines.filter((x) => x > now).length;
         assert.equal(await s.sessions.countLive(now) - before, expected, `now = base + ${now - base}`);
       }

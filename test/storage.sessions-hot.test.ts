@@ -6,9 +6,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { IDLE_HOUR_MS, MIGRATIONS } from '../src/storage/migrations.js';
+import { IDLE_HOUR_MS } from '../src/storage/migrations.js';
 import { createPostgresStorage, type Storage } from '../src/storage/index.js';
-import { scratchSchema } from './helpers/storage.js';
+import { postgresBefore, scratchSchema } from './helpers/storage.js';
+import { eventually } from './helpers/smtp.js';
 
 const HOUR = IDLE_HOUR_MS;
 const BASE = 472_300 * HOUR; // an hour boundary in 2023
@@ -33,8 +34,8 @@ describe('sessions on PostgreSQL after migration 11', async () => {
   it('a refresh rotation within the same hour of idle deadline is a HOT update', { skip }, async () => {
     const s = createPostgresStorage(url!, { schema });
     await s.migrate();
-    const { userId, sessionId } = await userWithSession(s, BASE + 10);
-    let { jti } = { jti: (await s.sessions.get(sessionId))!.refreshJti };
+    const { userId, sessionId, jti: first } = await userWithSession(s, BASE + 10);
+    let jti = first;
     const rotations = 20;
     for (let i = 1; i <= rotations; i++) {
       const newJti = randomUUID();
@@ -48,15 +49,12 @@ describe('sessions on PostgreSQL after migration 11', async () => {
     const c = new pg.Client({ connectionString: url });
     await c.connect();
     try {
-      const deadline = Date.now() + 20_000;
-      let stats: { upd: number; hot: number } = { upd: 0, hot: 0 };
-      while (Date.now() < deadline) {
+      const stats = await eventually(async () => {
         const { rows } = await c.query<{ upd: string; hot: string }>(
           `SELECT n_tup_upd AS upd, n_tup_hot_upd AS hot FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = 'sessions'`, [schema]);
-        stats = { upd: Number(rows[0]?.upd ?? 0), hot: Number(rows[0]?.hot ?? 0) };
-        if (stats.upd >= rotations) break;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+        const counted = { upd: Number(rows[0]?.upd ?? 0), hot: Number(rows[0]?.hot ?? 0) };
+        return counted.upd >= rotations ? counted : undefined;
+      }, 'the sessions table\'s update counts', 20_000);
       assert.equal(stats.upd, rotations, 'every rotation counted');
       assert.equal(stats.hot, rotations, 'every rotation a HOT update');
     } finally {
@@ -70,8 +68,8 @@ describe('sessions on PostgreSQL after migration 11', async () => {
     await c.connect();
     try {
       await s.migrate();
-      const { userId, sessionId } = await userWithSession(s, BASE + 10);
-      let jti = (await s.sessions.get(sessionId))!.refreshJti;
+      const { userId, sessionId, jti: first } = await userWithSession(s, BASE + 10);
+      let jti = first;
       const rotate = async (i: number) => {
         const newJti = randomUUID();
         const r = await s.sessions.rotate({ id: sessionId, presentedJti: jti, newJti, now: BASE - HOUR + i, idleExpiresAt: BASE + 10 + i, graceMs: 0, userId });
@@ -96,11 +94,7 @@ describe('sessions on PostgreSQL after migration 11', async () => {
     const c = new pg.Client({ connectionString: url, options: `-c search_path=${schema}_old` });
     await c.connect();
     try {
-      await c.query(`CREATE SCHEMA ${schema}_old; CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`);
-      for (const m of MIGRATIONS.filter((x) => x.version < 11)) {
-        await c.query(m.postgres);
-        await c.query('INSERT INTO schema_migrations VALUES ($1, $2, 0)', [m.version, m.name]);
-      }
+      await postgresBefore(c, `${schema}_old`, 11);
       const userId = randomUUID();
       await c.query(`INSERT INTO users (id, username, username_lower, email, roles, is_active, password_hash, created_at, updated_at)
         VALUES ($1, 'early', 'early', 'early@example.com', '["user"]', true, 'x', 1, 1)`, [userId]);

@@ -14,7 +14,7 @@ import pg from 'pg';
 import { CURRENT_HASH_PREFIX } from '../src/accounts/argon2-hasher.js';
 import { INDEXED_HASH_PREFIX, MIGRATIONS } from '../src/storage/migrations.js';
 import { createPostgresStorage, createSqliteStorage, type NewUser, type Storage, type UserQuery, type UserRecord } from '../src/storage/index.js';
-import { scratchSchema, storageFactories } from './helpers/storage.js';
+import { postgresBefore, scratchSchema, storageFactories } from './helpers/storage.js';
 
 const CURRENT = `${CURRENT_HASH_PREFIX}c2FsdA$aGFzaA`;
 const LEGACY = 'pbkdf2:sha256:600000$salt$0123abcd';
@@ -191,11 +191,7 @@ describe('migration 10 on a database that has users (PostgreSQL)', async () => {
     const c = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
     await c.connect();
     try {
-      await c.query(`CREATE SCHEMA ${schema}; CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`);
-      for (const m of MIGRATIONS.filter((x) => x.version < 10)) {
-        await c.query(m.postgres);
-        await c.query('INSERT INTO schema_migrations VALUES ($1, $2, 0)', [m.version, m.name]);
-      }
+      await postgresBefore(c, schema, 10);
       for (const u of EARLY) {
         await c.query(`INSERT INTO users (id, username, username_lower, email, roles, is_active, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, 1)`,
           [u.id, u.username, u.username.toLowerCase(), u.email, JSON.stringify(u.roles), u.active, u.hash]);

@@ -10,6 +10,7 @@ import pg from 'pg';
 import {
   createMemoryStorage, createPostgresStorage, createSqliteStorage, type Storage, type StorageOptions,
 } from '../../src/storage/index.js';
+import { MIGRATIONS, SCHEMA_MIGRATIONS_DDL } from '../../src/storage/migrations.js';
 
 const DEFAULT_URLS = ['postgres://postgres@127.0.0.1:5432/test', 'postgres://root@127.0.0.1:5432/test'];
 
@@ -68,6 +69,18 @@ export async function scratchSchema(prefix: string): Promise<{ url?: string; ski
     await c.end();
   });
   return { ...(url !== undefined ? { url } : {}), ...(skip !== undefined ? { skip } : {}), schema };
+}
+
+/**
+ * Makes `schema` a PostgreSQL database as an older Warden left it: the migrations before `version`
+ * applied and recorded, none after. `client`'s search_path must name the schema.
+ */
+export async function postgresBefore(client: pg.Client, schema: string, version: number): Promise<void> {
+  await client.query(`CREATE SCHEMA ${schema}; ${SCHEMA_MIGRATIONS_DDL}`);
+  for (const m of MIGRATIONS.filter((x) => x.version < version)) {
+    await client.query(m.postgres);
+    await client.query('INSERT INTO schema_migrations VALUES ($1, $2, 0)', [m.version, m.name]);
+  }
 }
 
 export interface StorageFactory {
