@@ -144,8 +144,8 @@ export async function closedLoop(workers: number, seconds: number, op: (worker: 
   return { perSecond: lat.length / elapsed, latencies: Float64Array.from(lat), count: lat.length };
 }
 
-/** The same for a synchronous op (SQLite's raw baseline): a plain loop. */
-export function syncLoop(seconds: number, op: () => unknown): { perSecond: number; latencies: Float64Array; count: number } {
+/** The same for a synchronous op (SQLite's raw baseline): a plain loop; each call does `perCall` ops. */
+export function syncLoop(seconds: number, op: () => unknown, perCall = 1): { perSecond: number; latencies: Float64Array; count: number } {
   const lat: number[] = [];
   const end = performance.now() + seconds * 1000;
   const t0 = performance.now();
@@ -154,5 +154,5 @@ export function syncLoop(seconds: number, op: () => unknown): { perSecond: numbe
     op();
     lat.push(performance.now() - s);
   }
-  return { perSecond: lat.length / ((performance.now() - t0) / 1000), latencies: Float64Array.from(lat), count: lat.length };
+  return { perSecond: (lat.length * perCall) / ((performance.now() - t0) / 1000), latencies: Float64Array.from(lat), count: lat.length * perCall };
 }

@@ -40,6 +40,9 @@ interface Setup {
 
 const SETUPS: Setup[] = [
   { label: 'SQLite', kind: 'sqlite', instances: 1, pool: 1, workers: 1 },
+  // A server's load: many clients at once. Warden's rotations of one event-loop turn then share a
+  // commit (src/storage/sqlite.ts); the raw CAS baseline is still one row per commit, as above.
+  { label: 'SQLite', kind: 'sqlite', instances: 1, pool: 1, workers: 16 },
   { label: 'PostgreSQL, 1 instance', kind: 'postgres', instances: 1, pool: 10, workers: 16 },
   { label: 'PostgreSQL, 10 instances', kind: 'postgres', instances: 10, pool: 4, workers: 4 },
 ];
@@ -133,16 +136,19 @@ async function runSetup(s: Setup, secret: string): Promise<void> {
       } : {}),
       casEvent: () => {
         if (s.kind === 'sqlite') {
-          const row = instances[0]!.casEvent[0]!;
+          // With many in flight, the swaps of all the workers to one transaction, as Warden groups them.
+          const batch = instances[0]!.casEvent;
           const rawDb = instances[0]!.raw;
           return syncLoop(SECONDS, () => {
-            const newJti = randomUUID();
             rawDb.runSync!('BEGIN IMMEDIATE');
-            if (rawDb.runSync!(CAS, [newJti, row.id, row.jti]) !== 1) throw new Error('raw CAS missed');
-            rawDb.runSync!(EVENT, [randomUUID(), Date.now(), row.user, row.user, row.id]);
+            for (const row of batch) {
+              const newJti = randomUUID();
+              if (rawDb.runSync!(CAS, [newJti, row.id, row.jti]) !== 1) throw new Error('raw CAS missed');
+              rawDb.runSync!(EVENT, [randomUUID(), Date.now(), row.user, row.user, row.id]);
+              row.jti = newJti;
+            }
             rawDb.runSync!('COMMIT');
-            row.jti = newJti;
-          });
+          }, batch.length);
         }
         return closedLoop(total, SECONDS, async (w) => {
           const inst = on(w);
@@ -166,13 +172,15 @@ async function runSetup(s: Setup, secret: string): Promise<void> {
       return `p50 ${fmt(percentile(all, 50), 2)} / p99 ${fmt(percentile(all, 99), 2)} ms`;
     };
     const base = rate('cas');
-    const conc = s.kind === 'sqlite' ? '1 at a time' : `${total} in flight${s.instances > 1 ? `, ${s.instances} handles × pool ${s.pool}` : `, pool ${s.pool}`}`;
-    raw[`rotate ${s.label}`] = Object.fromEntries(names.map((n) => [n, { perSecond: rate(n), p50: percentile(Float64Array.from(results[n]!.flatMap((m) => [...m.latencies])), 50), p99: percentile(Float64Array.from(results[n]!.flatMap((m) => [...m.latencies])), 99) }]));
-    rows.push({ section, name: `${s.label} (${conc}): raw CAS UPDATE of one row`, value: `${fmt(median(base))} /s`, baseline: '—', spread: `${base.map((x) => fmt(x)).join(' / ')}; ${lat('cas')}` });
+    const conc = s.kind === 'sqlite' ? (total === 1 ? '1 at a time' : `${total} in flight, one connection`) : `${total} in flight${s.instances > 1 ? `, ${s.instances} handles × pool ${s.pool}` : `, pool ${s.pool}`}`;
+    raw[`rotate ${s.label} (${conc})`] = Object.fromEntries(names.map((n) => [n, { perSecond: rate(n), p50: percentile(Float64Array.from(results[n]!.flatMap((m) => [...m.latencies])), 50), p99: percentile(Float64Array.from(results[n]!.flatMap((m) => [...m.latencies])), 99) }]));
+    rows.push({ section, name: `${s.label} (${conc}): raw CAS UPDATE of one row${s.kind === 'sqlite' && total > 1 ? ', one per commit (one at a time: the driver is synchronous)' : ''}`, value: `${fmt(median(base))} /s`, baseline: '—', spread: `${base.map((x) => fmt(x)).join(' / ')}; ${lat('cas')}` });
     for (const [n, label, goal] of [
       ['refresh', '  Warden refresh rotation (accounts.sessions.refresh)', 0.7],
       ['rotate', '  storage.sessions.rotate alone (ref)', undefined],
-      ['casEvent', '  raw CAS with its event row, committed together (ref: the least issue 13 allows)', undefined],
+      ['casEvent', s.kind === 'sqlite' && total > 1
+        ? `  raw CAS with its event row, ${total} swaps to a transaction (ref: the least issue 13 allows, grouped as Warden groups them)`
+        : '  raw CAS with its event row, committed together (ref: the least issue 13 allows)', undefined],
     ] as const) {
       const ratios = rate(n).map((v, i) => v / base[i]!);
       rows.push({

@@ -9,6 +9,20 @@ import { EVENT_OUTCOMES, type EventType } from '../src/events/records.js';
 import type { NewEvent, NewSession, NewUser, RotateStatus, Storage } from '../src/storage/index.js';
 import { storageFactories, type StorageFactory } from './helpers/storage.js';
 
+/** Calls `seen` each time better-sqlite3 runs a statement whose text is `text`; returns the undo. */
+async function countStatements(text: string, seen: () => void): Promise<() => void> {
+  const { default: Database } = await import('better-sqlite3');
+  const db = new Database(':memory:');
+  const proto = Object.getPrototypeOf(db.prepare('SELECT 1')) as { run: (...a: unknown[]) => unknown };
+  db.close();
+  const run = proto.run;
+  proto.run = function (this: { source: string }, ...a: unknown[]) {
+    if (this.source === text) seen();
+    return run.apply(this, a);
+  };
+  return () => void (proto.run = run);
+}
+
 const T = 1_700_000_000_000;
 const HOUR = 3_600_000;
 let n = 0;
@@ -158,6 +172,34 @@ function conformance(f: StorageFactory): void {
       await empty.events.append([taken]);
       await assert.rejects(empty.users.createFirst(user(), dup()));
       assert.equal(await empty.users.count(), 0, 'createFirst rolled back');
+    });
+
+    it('concurrent rotations stand alone: one whose event cannot be written is undone and refused alone', async () => {
+      const taken = ev('user.updated');
+      await s.events.append([taken]);
+      const u = await s.users.create(user());
+      const xs = await Promise.all(Array.from({ length: 6 }, () => s.sessions.create(session(u.id))));
+      // On SQLite, rotations begun in one turn of the event loop share one transaction and commit:
+      // count the BEGIN IMMEDIATEs the driver runs while these six are under way.
+      let begins = 0;
+      const restore = f.name === 'sqlite' ? await countStatements('BEGIN IMMEDIATE', () => begins++) : () => undefined;
+      let results: PromiseSettledResult<unknown>[];
+      try {
+        results = await Promise.allSettled(xs.map((x, i) => s.sessions.rotate(
+          { id: x.id, presentedJti: x.refreshJti, newJti: `n-${i}`, now: T + 1, idleExpiresAt: T + HOUR, graceMs: 0 },
+          i === 2 ? () => [{ ...ev('session.refreshed'), id: taken.id } as NewEvent] : () => [ev('session.refreshed', { sessionId: x.id })],
+        )));
+      } finally {
+        restore();
+      }
+      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled']);
+      if (f.name === 'sqlite') assert.equal(begins, 1, 'one transaction for the six');
+      for (const [i, x] of xs.entries()) {
+        const now = await s.sessions.get(x.id);
+        assert.deepEqual(now, i === 2 ? x : { ...now, refreshJti: `n-${i}` }, `session ${i}`);
+      }
+      const refreshed = (await all()).filter((e) => e.type === 'session.refreshed').map((e) => e.sessionId).sort();
+      assert.deepEqual(refreshed, xs.filter((_, i) => i !== 2).map((x) => x.id).sort(), 'one event for each rotation that was answered');
     });
 
     it('count: the events of one type from a moment on', async () => {

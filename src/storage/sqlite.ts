@@ -12,7 +12,7 @@ import { newUserRecord, rotationEvents } from './rules.js';
 import { ROWS_PER_INSERT, SQLITE, Script, chunks, insertRow, insertRows, insertValues, render, runPlan, sql, storageError, type Plan, type Result, type Row, type Sql } from './sql.js';
 import { SQLITE_PRAGMAS, sqliteBulkWriter, type BulkStep, type BulkWriter } from './sqlite-bulk.js';
 import { sqlStatements, sqlStores } from './sql-stores.js';
-import type { Storage, StorageOptions } from './types.js';
+import type { RotateResult, Storage, StorageOptions } from './types.js';
 
 /** `path` is a file path (its folder is created) or ':memory:'. */
 export function createSqliteStorage(path: string, opts: StorageOptions = {}): Storage {
@@ -41,6 +41,36 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
   /** Runs a plan in one BEGIN IMMEDIATE transaction: no other process writes between its statements. */
   const transaction = db.transaction((plan: Plan<unknown>) => runPlan(plan, exec));
   const locked = <T>(plan: Plan<T>): T => transaction.immediate(plan) as T;
+
+  // Group commit for refresh rotations, the one write every client makes every few minutes: those
+  // that arrive in one turn of the event loop share a transaction, so one commit (and its fsync,
+  // most of a rotation's cost with synchronous = FULL) covers them all. Each runs in a savepoint of
+  // its own (better-sqlite3 nests transactions so): one that fails is undone and refused alone.
+  // Every caller is answered after the commit, never before its rotation is durable.
+  type Queued = { plan: Plan<RotateResult>; resolve: (r: RotateResult) => void; reject: (e: unknown) => void };
+  let queued: Queued[] = [];
+  const rotateAll = db.transaction((batch: Queued[]) => batch.map((q) => {
+    try {
+      return { ok: true as const, value: transaction(q.plan) as RotateResult };
+    } catch (error) {
+      return { ok: false as const, error };
+    }
+  }));
+  const flushRotations = (): void => {
+    const batch = queued;
+    queued = [];
+    if (batch.length === 0) return;
+    let outcomes;
+    try {
+      outcomes = rotateAll.immediate(batch);
+    } catch (e) {
+      // BEGIN or COMMIT failed (busy past the timeout, disk full): nothing of the batch was written.
+      const error = storageError(SQLITE, e);
+      for (const q of batch) q.reject(error);
+      return;
+    }
+    outcomes.forEach((o, i) => (o.ok ? batch[i]!.resolve(o.value) : batch[i]!.reject(o.error)));
+  };
 
   const st = sqlStatements(SQLITE, clock);
   let bulk: BulkWriter | undefined;
@@ -78,8 +108,12 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
     },
     sessions: {
       ...shared.sessions,
-      // The compare-and-swap and, when it misses, the judgement of the row share one write lock.
-      rotate: async (a, events) => locked(st.withEvents(st.rotate(a), rotationEvents(events))),
+      // The compare-and-swap and, when it misses, the judgement of the row share one write lock,
+      // and one commit with the other rotations of this turn (see flushRotations).
+      rotate: (a, events) => new Promise<RotateResult>((resolve, reject) => {
+        if (queued.length === 0) setImmediate(flushRotations);
+        queued.push({ plan: st.withEvents(st.rotate(a), rotationEvents(events)), resolve, reject });
+      }),
     },
     revocations: shared.revocations,
     factors: shared.factors,
@@ -98,6 +132,7 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
       db.prepare('SELECT 1').get();
     },
     async close() {
+      flushRotations();
       await bulk?.close();
       if (db.open) db.close();
     },
