@@ -6,8 +6,21 @@ import { randomUUID } from 'node:crypto';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { uuidv7 } from '../src/ids/uuidv7.js';
 import { EVENT_OUTCOMES, type EventType } from '../src/events/records.js';
-import type { NewEvent, NewSession, NewUser, RotateStatus, Storage } from '../src/storage/index.js';
+import type { NewEvent, NewSession, NewUser, RotateResult, RotateStatus, Storage } from '../src/storage/index.js';
 import { storageFactories, type StorageFactory } from './helpers/storage.js';
+
+/** Calls `seen` with the text of each statement node-postgres is asked to send; returns the undo. */
+async function spyPostgres(seen: (text: string) => void): Promise<() => void> {
+  const { default: pg } = await import('pg');
+  const proto = pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown };
+  const query = proto.query;
+  proto.query = function (this: unknown, ...a: unknown[]) {
+    const q = a[0] as string | { text?: string };
+    seen(typeof q === 'string' ? q : (q.text ?? ''));
+    return query.apply(this, a);
+  };
+  return () => void (proto.query = query);
+}
 
 /** Calls `seen` each time better-sqlite3 runs a statement whose text is `text`; returns the undo. */
 async function countStatements(text: string, seen: () => void): Promise<() => void> {
@@ -200,6 +213,50 @@ function conformance(f: StorageFactory): void {
       }
       const refreshed = (await all()).filter((e) => e.type === 'session.refreshed').map((e) => e.sessionId).sort();
       assert.deepEqual(refreshed, xs.filter((_, i) => i !== 2).map((x) => x.id).sort(), 'one event for each rotation that was answered');
+    });
+
+    it('rotations asked together answer as each would alone, each with its own events; PostgreSQL sends the swaps as one statement', async () => {
+      const hook = 'http://a.test/hook';
+      const u = await s.users.create(user());
+      const [a, b, c, d] = await Promise.all([
+        s.sessions.create(session(u.id)), s.sessions.create(session(u.id)), s.sessions.create(session(u.id, { expiresAt: T + 1 })), s.sessions.create(session(u.id)),
+      ]);
+      await s.sessions.rotate({ id: b.id, presentedJti: b.refreshJti, newJti: 'b-2', now: T, idleExpiresAt: T + HOUR, graceMs: 0 });
+      const at = (x: { id: string }, presentedJti: string, newJti: string, over: { userId?: string; deliverTo?: string[] } = {}) => s.sessions.rotate(
+        { id: x.id, presentedJti, newJti, now: T + 1, idleExpiresAt: T + HOUR, graceMs: 10_000, ...(over.userId ? { userId: over.userId } : {}) },
+        (status) => (status === 'rotated' || status === 'grace' || status === 'reused'
+          ? [ev(status === 'reused' ? 'session.reuse_detected' : 'session.refreshed', { sessionId: x.id, deliverTo: over.deliverTo ?? [] })]
+          : []),
+      );
+      const sent: string[] = [];
+      const restore = f.name === 'postgres' ? await spyPostgres((text) => sent.push(text)) : () => undefined;
+      let results: RotateResult[];
+      try {
+        results = await Promise.all([
+          at(a, a.refreshJti, 'a-2', { userId: u.id }), // swaps, with the user
+          at(b, b.refreshJti, 'b-3'), // the jti b-2 replaced, within the grace
+          at(c, c.refreshJti, 'c-2'), // past its deadline
+          at(d, d.refreshJti, 'd-2', { deliverTo: [hook] }), // swaps, its event delivered
+          at({ id: randomUUID() }, 'x', 'x-2'), // no such session
+          at(a, a.refreshJti, 'a-3'), // a again, with the jti the first call replaces
+          at(d, 'forged', 'd-3'), // neither current nor previous: reuse
+        ]);
+      } finally {
+        restore();
+      }
+      assert.deepEqual(results.map((r) => r.status), ['rotated', 'grace', 'expired', 'rotated', 'missing', 'grace', 'reused']);
+      assert.deepEqual((results[0] as { user?: unknown }).user, u);
+      assert.equal('user' in results[3]!, false, 'not asked, not read');
+      assert.equal((await s.sessions.get(a.id))!.refreshJti, 'a-2');
+      assert.equal((await s.sessions.get(b.id))!.refreshJti, 'b-2');
+      assert.deepEqual(await s.sessions.get(c.id), c, 'the expired one unchanged');
+      const dNow = (await s.sessions.get(d.id))!;
+      assert.deepEqual([dNow.refreshJti, dNow.endReason], ['d-2', 'reuse'], 'd swapped, then ended by the forged jti');
+      const written = (await all()).filter((e) => e.type.startsWith('session.')).map((e) => `${e.type} ${[a, b, c, d].findIndex((x) => x.id === e.sessionId)}`).sort();
+      assert.deepEqual(written, ['session.refreshed 0', 'session.refreshed 0', 'session.refreshed 1', 'session.refreshed 3', 'session.reuse_detected 3']);
+      const delivered = await s.deliveries.list({ limit: 10 });
+      assert.deepEqual(delivered.map((x) => x.endpoint), [hook], 'the one event that asked for it');
+      if (f.name === 'postgres') assert.equal(sent.filter((t) => t.includes('unnest(')).length, 1, `one statement for the swaps: ${sent.length} sent`);
     });
 
     it('count: the events of one type from a moment on', async () => {

@@ -1,12 +1,47 @@
-// PostgreSQL's statement for a bulk insert of users with their events (insertMany). The rows go as
-// one array per column, expanded by unnest(): a dozen parameters where a VALUES list has one per
-// value, which PostgreSQL parses, binds and plans in a fraction of the time. The users' events, and
-// their webhook deliveries, are inserted by data-modifying CTEs of the same statement, so the
-// statement alone is atomic: users and events commit together or not at all.
-import { DELIVERIES, EVENTS, USERS, type ColumnKind, type Table } from './columns.js';
+// PostgreSQL's many-row statements: a bulk insert of users with their events (insertMany), and many
+// refresh rotations at once. The rows go as one array per column, expanded by unnest(): a dozen
+// parameters where a VALUES list has one per value, which PostgreSQL parses, binds and plans in a
+// fraction of the time. The events, and their webhook deliveries, are inserted by data-modifying
+// CTEs of the same statement, so the statement alone is atomic: rows and events commit together or
+// not at all.
+import { DELIVERIES, EVENTS, SESSIONS, USERS, type ColumnKind, type Table } from './columns.js';
 import { eventRecords } from './rules.js';
-import { POSTGRES, columnValues, insertColumns, join, raw, sql, type Sql } from './sql.js';
-import type { NewEvent, UserRecord } from './types.js';
+import { POSTGRES, columnValues, columnsOf, insertColumns, join, raw, sql, type Sql } from './sql.js';
+import type { NewEvent, SessionStore, UserRecord } from './types.js';
+
+/** One rotation of a batch: its arguments and the events a successful swap records. */
+export interface BatchedRotation {
+  args: Parameters<SessionStore['rotate']>[0];
+  onSwap: readonly NewEvent[];
+}
+
+/**
+ * The compare-and-swaps of several sessions (no two the same) in one statement: each swap as
+ * rotateSwap (sql-stores.ts) makes it, the events of those that matched, and the users asked for.
+ * Answers one row per session swapped, its columns as rotateSwap's (s: the session, u: the user
+ * or null); a session without a row did not match, and its rotation is judged alone.
+ */
+export function rotationsStatement(batch: readonly BatchedRotation[]): Sql {
+  const f = SESSIONS.fields;
+  const col = (...a: unknown[]) => arrayLiteral(a);
+  const ids = col(...batch.map((b) => b.args.id));
+  const input = sql`SELECT * FROM unnest(${ids}::text[], ${col(...batch.map((b) => b.args.presentedJti))}::text[], ${col(...batch.map((b) => b.args.newJti))}::text[],
+    ${col(...batch.map((b) => b.args.now))}::bigint[], ${col(...batch.map((b) => b.args.idleExpiresAt))}::bigint[], ${col(...batch.map((b) => b.args.userId ?? null))}::text[])
+    AS b (batch_id, batch_presented, batch_new, batch_now, batch_idle, batch_user)`;
+  const ctes = [sql`b AS (${input})`, sql`rotated AS (
+    UPDATE sessions SET ${raw(`${f.refreshJti.name} = b.batch_new, ${f.previousJti.name} = b.batch_presented, ${f.rotatedAt.name} = b.batch_now, ${f.lastUsedAt.name} = b.batch_now, ${f.idleExpiresAt.name} = b.batch_idle`)}
+    FROM b WHERE ${raw(`${f.id.name} = b.batch_id AND ${f.refreshJti.name} = b.batch_presented AND ${f.endedAt.name} IS NULL AND ${f.expiresAt.name} > b.batch_now AND ${f.idleExpiresAt.name} > b.batch_now`)}
+    RETURNING ${columnsOf(SESSIONS)}, b.batch_user)`];
+  // Each event beside the session whose swap records it; each delivery beside its event.
+  const owners: string[] = [];
+  const rows = eventRecords(batch.flatMap((b) => b.onSwap.map((e) => (owners.push(b.args.id), e))));
+  if (rows.events.length > 0) ctes.push(sql`e AS (${insertFrom(EVENTS, rows.events, { owners, in: 'SELECT id FROM rotated' })} RETURNING id)`);
+  if (rows.deliveries.length > 0) {
+    ctes.push(sql`w AS (${insertFrom(DELIVERIES, rows.deliveries, { owners: rows.deliveries.map((d) => d.eventId), in: 'SELECT id FROM e' })})`);
+  }
+  // row_to_json(rotated) also carries batch_user, which the session's decoder ignores.
+  return sql`WITH ${join(ctes, ', ')} SELECT row_to_json(rotated) AS s, (SELECT row_to_json(users) FROM users WHERE users.id = rotated.batch_user) AS u FROM rotated`;
+}
 
 const ARRAY_OF: Record<ColumnKind, string> = { text: 'text[]', time: 'bigint[]', integer: 'bigint[]', boolean: 'boolean[]', json: 'jsonb[]' };
 

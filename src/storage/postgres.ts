@@ -19,10 +19,10 @@ import { StorageUnavailable, isConnectionFailure } from './availability.js';
 import { migrationStep } from './migrations.js';
 import { USERS } from './columns.js';
 import { eventsOf, newUserRecord, rotationEvents } from './rules.js';
-import { bulkInsertStatement } from './postgres-bulk.js';
+import { bulkInsertStatement, rotationsStatement, type BatchedRotation } from './postgres-bulk.js';
 import { POSTGRES, ROWS_PER_INSERT, Script, chunks, insertRows, render, runPlanAsync, sql, storageError, type Plan, type Result, type Row, type Sql } from './sql.js';
 import { sqlStatements, sqlStores } from './sql-stores.js';
-import { UniqueViolation, type RotateResult, type Storage, type StorageOptions } from './types.js';
+import { UniqueViolation, type Emit, type RotateResult, type RotateStatus, type Storage, type StorageOptions } from './types.js';
 
 type Queryable = Pick<pg.PoolClient, 'query'>;
 
@@ -199,6 +199,56 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
   let exclusiveBulk: Promise<void> = Promise.resolve();
   const sharedBulk = new Set<Promise<void>>();
 
+  // Refresh rotations, the one write every client makes every few minutes, go to the database
+  // together: those asked in one turn of the event loop are one statement (rotationsStatement), so
+  // one round trip and one commit for them all, where each alone was both (most of a rotation's
+  // cost, the two sides of the socket included). A session asked twice in one turn, a statement
+  // refused, and every swap that did not match are then taken one by one, as a lone rotation is.
+  type Queued = BatchedRotation & { events: Emit<RotateStatus> | undefined; resolve: (r: RotateResult) => void; reject: (e: unknown) => void };
+  let queued: Queued[] = [];
+  const alone = (q: Queued): void => void rotateOne(q).then(q.resolve, q.reject);
+  const flushRotations = (): void => {
+    const batch = queued;
+    queued = [];
+    if (batch.length <= 1) return batch.forEach(alone);
+    const seen = new Set<string>();
+    const together: Queued[] = [];
+    const after: Queued[] = [];
+    for (const q of batch) (seen.has(q.args.id) ? after : (seen.add(q.args.id), together)).push(q);
+    void rotateMany(together).then(() => after.forEach(alone));
+  };
+  async function rotateMany(batch: Queued[]): Promise<void> {
+    let rows: Row[];
+    try {
+      rows = (await exec(rotationsStatement(batch))).rows;
+    } catch (e) {
+      // Unreachable: so it is for each of them. Refused (a value one of them brought): each alone,
+      // so that only its own caller hears of it.
+      if (e instanceof StorageUnavailable) batch.forEach((q) => q.reject(e));
+      else batch.forEach(alone);
+      return;
+    }
+    const swapped = new Map(rows.map((r) => [(r.s as Row).id as string, r]));
+    for (const q of batch) {
+      const hit = swapped.get(q.args.id);
+      if (hit) q.resolve(st.swapped(q.args, hit));
+      else void rotateMissed(q).then(q.resolve, q.reject);
+    }
+  }
+  async function rotateOne(q: Queued): Promise<RotateResult> {
+    // One atomic statement (rotateSwap), its events written only if it matched. Concurrent callers
+    // queue on the row lock and re-check the WHERE against the committed row, so only the first can match.
+    const [hit] = (await exec(st.rotateSwap(q.args, q.onSwap))).rows;
+    return hit ? st.swapped(q.args, hit) : rotateMissed(q);
+  }
+  /** A swap that did not match, decided under the row lock (the verdict and a reuse ending see the same row), in one transaction with what it records. */
+  function rotateMissed(q: Queued): Promise<RotateResult> {
+    const missed = function* (): Plan<RotateResult> {
+      return yield* st.withUser(q.args, yield* st.rotateMiss(q.args));
+    };
+    return tx((run) => runPlanAsync(st.withEvents(missed(), rotationEvents(q.events)), run));
+  }
+
   return {
     kind: 'postgres',
     users: {
@@ -248,19 +298,10 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
     },
     sessions: {
       ...shared.sessions,
-      async rotate(a, events) {
-        // Happy path: one atomic statement (rotateSwap), its events written only if it matched.
-        // Concurrent callers queue on the row lock and re-check the WHERE against the committed
-        // row, so only the first can match.
-        const [hit] = (await exec(st.rotateSwap(a, eventsOf(events, 'rotated')))).rows;
-        if (hit) return st.swapped(a, hit);
-        // Miss: decide under the row lock, so the verdict and the reuse ending see the same row,
-        // in one transaction with what it records.
-        const missed = function* (): Plan<RotateResult> {
-          return yield* st.withUser(a, yield* st.rotateMiss(a));
-        };
-        return tx((run) => runPlanAsync(st.withEvents(missed(), rotationEvents(events)), run));
-      },
+      rotate: (a, events) => new Promise<RotateResult>((resolve, reject) => {
+        if (queued.length === 0) setImmediate(flushRotations);
+        queued.push({ args: a, events, onSwap: eventsOf(events, 'rotated'), resolve, reject });
+      }),
     },
     revocations: shared.revocations,
     factors: shared.factors,
@@ -300,6 +341,7 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
     },
     poolStats: () => ({ total: current.pool.totalCount, idle: current.pool.idleCount, waiting: current.pool.waitingCount }),
     async close() {
+      flushRotations(); // asked before close: sent now, on the pool still open
       closed = true;
       await endPool(current);
     },
