@@ -6,7 +6,7 @@
 // not at all.
 import { DELIVERIES, EVENTS, SESSIONS, USERS, type ColumnKind, type Table } from './columns.js';
 import { eventRecords } from './rules.js';
-import { POSTGRES, columnValues, columnsOf, insertColumns, join, raw, sql, type Sql } from './sql.js';
+import { POSTGRES, columnValues, columnsOf, insertColumns, join, raw, shaped, sql, type Sql } from './sql.js';
 import type { NewEvent, SessionStore, UserRecord } from './types.js';
 
 /** One rotation of a batch: its arguments and the events a successful swap records. */
@@ -23,25 +23,29 @@ export interface BatchedRotation {
  */
 export function rotationsStatement(batch: readonly BatchedRotation[]): Sql {
   const f = SESSIONS.fields;
-  const col = (...a: unknown[]) => arrayLiteral(a);
-  const ids = col(...batch.map((b) => b.args.id));
-  const input = sql`SELECT * FROM unnest(${ids}::text[], ${col(...batch.map((b) => b.args.presentedJti))}::text[], ${col(...batch.map((b) => b.args.newJti))}::text[],
-    ${col(...batch.map((b) => b.args.now))}::bigint[], ${col(...batch.map((b) => b.args.idleExpiresAt))}::bigint[], ${col(...batch.map((b) => b.args.userId ?? null))}::text[])
-    AS b (batch_id, batch_presented, batch_new, batch_now, batch_idle, batch_user)`;
-  const ctes = [sql`b AS (${input})`, sql`rotated AS (
+  const col = (values: unknown[]) => arrayLiteral(values);
+  const ctes = [sql`rotated AS (
     UPDATE sessions SET ${raw(`${f.refreshJti.name} = b.batch_new, ${f.previousJti.name} = b.batch_presented, ${f.rotatedAt.name} = b.batch_now, ${f.lastUsedAt.name} = b.batch_now, ${f.idleExpiresAt.name} = b.batch_idle`)}
-    FROM b WHERE ${raw(`${f.id.name} = b.batch_id AND ${f.refreshJti.name} = b.batch_presented AND ${f.endedAt.name} IS NULL AND ${f.expiresAt.name} > b.batch_now AND ${f.idleExpiresAt.name} > b.batch_now`)}
+    FROM unnest(${col(batch.map((b) => b.args.id))}::text[], ${col(batch.map((b) => b.args.presentedJti))}::text[], ${col(batch.map((b) => b.args.newJti))}::text[],
+      ${col(batch.map((b) => b.args.now))}::bigint[], ${col(batch.map((b) => b.args.idleExpiresAt))}::bigint[], ${col(batch.map((b) => b.args.userId ?? null))}::text[])
+      AS b (batch_id, batch_presented, batch_new, batch_now, batch_idle, batch_user)
+    WHERE ${raw(`${f.id.name} = b.batch_id AND ${f.refreshJti.name} = b.batch_presented AND ${f.endedAt.name} IS NULL AND ${f.expiresAt.name} > b.batch_now AND ${f.idleExpiresAt.name} > b.batch_now`)}
     RETURNING ${columnsOf(SESSIONS)}, b.batch_user)`];
-  // Each event beside the session whose swap records it; each delivery beside its event.
+  // Each event beside the session whose swap records it; each delivery beside its event. Every
+  // column an array, so the text depends only on whether there are events and deliveries.
   const owners: string[] = [];
   const rows = eventRecords(batch.flatMap((b) => b.onSwap.map((e) => (owners.push(b.args.id), e))));
-  if (rows.events.length > 0) ctes.push(sql`e AS (${insertFrom(EVENTS, rows.events, { owners, in: 'SELECT id FROM rotated' })} RETURNING id)`);
+  if (rows.events.length > 0) ctes.push(sql`e AS (${insertFrom(EVENTS, rows.events, { owners, in: 'SELECT id FROM rotated' }, false)} RETURNING id)`);
   if (rows.deliveries.length > 0) {
-    ctes.push(sql`w AS (${insertFrom(DELIVERIES, rows.deliveries, { owners: rows.deliveries.map((d) => d.eventId), in: 'SELECT id FROM e' })})`);
+    ctes.push(sql`w AS (${insertFrom(DELIVERIES, rows.deliveries, { owners: rows.deliveries.map((d) => d.eventId), in: 'SELECT id FROM e' }, false)})`);
   }
   // row_to_json(rotated) also carries batch_user, which the session's decoder ignores.
-  return sql`WITH ${join(ctes, ', ')} SELECT row_to_json(rotated) AS s, (SELECT row_to_json(users) FROM users WHERE users.id = rotated.batch_user) AS u FROM rotated`;
+  const built = sql`WITH ${join(ctes, ', ')} SELECT row_to_json(rotated) AS s, (SELECT row_to_json(users) FROM users WHERE users.id = rotated.batch_user) AS u FROM rotated`;
+  // A named prepared statement (see shaped()), as a lone rotation's is.
+  return shaped(shapes, `rotations:${rows.events.length > 0}:${rows.deliveries.length > 0}`, [...built.values], () => built);
 }
+
+const shapes = new Map<string, Sql>();
 
 const ARRAY_OF: Record<ColumnKind, string> = { text: 'text[]', time: 'bigint[]', integer: 'bigint[]', boolean: 'boolean[]', json: 'jsonb[]' };
 
@@ -72,10 +76,11 @@ export function bulkInsertStatement(users: readonly UserRecord[], events: ((user
 /**
  * INSERT INTO t (…) SELECT … FROM unnest($1::text[], …) AS r (…), with `keep`: only the records
  * whose owner (one per record) is in `keep.in`. A column that holds the same value on every row (an
- * event's type, a null) is sent once, as a plain parameter: fewer arrays to write out and for
+ * event's type, a null) is sent once, as a plain parameter (unless `collapse` is false, for a text
+ * that must not depend on the values: a prepared statement's): fewer arrays to write out and for
  * PostgreSQL to read. The first column (the key) stays an array.
  */
-function insertFrom<R>(t: Table<R>, records: readonly R[], keep: { owners: readonly string[]; in: string } | undefined): Sql {
+function insertFrom<R>(t: Table<R>, records: readonly R[], keep: { owners: readonly string[]; in: string } | undefined, collapse = true): Sql {
   const columns = insertColumns(t);
   const arrays = columnValues(POSTGRES, t, records);
   const select: Sql[] = [];
@@ -84,7 +89,7 @@ function insertFrom<R>(t: Table<R>, records: readonly R[], keep: { owners: reado
   columns.forEach((c, i) => {
     const a = arrays[i]!;
     const type = ARRAY_OF[c.kind];
-    if (i > 0 && a.every((v) => v === a[0])) {
+    if (collapse && i > 0 && a.every((v) => v === a[0])) {
       select.push(sql`${a[0]}::${raw(type.slice(0, -2))}`);
       return;
     }

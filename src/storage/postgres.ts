@@ -215,6 +215,9 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
     const together: Queued[] = [];
     const after: Queued[] = [];
     for (const q of batch) (seen.has(q.args.id) ? after : (seen.add(q.args.id), together)).push(q);
+    // In id order, as endSessions locks: two batches (two instances) then meet their common rows in
+    // the same order. Were they to deadlock anyway, the one refused is taken one by one (rotateMany).
+    together.sort((x, y) => (x.args.id < y.args.id ? -1 : x.args.id > y.args.id ? 1 : 0));
     void rotateMany(together).then(() => after.forEach(alone));
   };
   async function rotateMany(batch: Queued[]): Promise<void> {
