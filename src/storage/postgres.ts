@@ -1,8 +1,9 @@
 // PostgreSQL adapter (pg Pool). Several server instances may share the database, so every
 // check-then-act is either one conditional statement or a transaction holding the right lock:
 //  - rotate: one statement on the happy path (a compare-and-swap UPDATE … RETURNING, the events
-//    it records inserted from its row, the user joined: one round trip); a miss is judged under
-//    SELECT … FOR UPDATE so exactly one of N racing callers wins;
+//    it records inserted from its row, the user joined: one round trip), shared by the rotations
+//    asked in the same turn of the event loop; a miss is judged under SELECT … FOR UPDATE so
+//    exactly one of N racing callers wins;
 //  - createFirst: LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE (conflicts with itself and with
 //    plain inserts) around the emptiness check and the insert;
 //  - migrate: pg_advisory_xact_lock so instances starting together apply each migration once.
