@@ -21,6 +21,7 @@ import { migrationStep } from './migrations.js';
 import { USERS } from './columns.js';
 import { eventsOf, newUserRecord, rotationEvents } from './rules.js';
 import { bulkInsertStatement, rotationsStatement, type BatchedRotation } from './postgres-bulk.js';
+import { perTurn } from './per-turn.js';
 import { POSTGRES, ROWS_PER_INSERT, Script, chunks, insertRows, render, runPlanAsync, sql, storageError, type Plan, type Result, type Row, type Sql } from './sql.js';
 import { sqlStatements, sqlStores } from './sql-stores.js';
 import { UniqueViolation, type Emit, type RotateResult, type RotateStatus, type Storage, type StorageOptions } from './types.js';
@@ -206,12 +207,9 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
   // cost, the two sides of the socket included). A session asked twice in one turn, a statement
   // refused, and every swap that did not match are then taken one by one, as a lone rotation is.
   type Queued = BatchedRotation & { events: Emit<RotateStatus> | undefined; resolve: (r: RotateResult) => void; reject: (e: unknown) => void };
-  let queued: Queued[] = [];
   const alone = (q: Queued): void => void rotateOne(q).then(q.resolve, q.reject);
-  const flushRotations = (): void => {
-    const batch = queued;
-    queued = [];
-    if (batch.length <= 1) return batch.forEach(alone);
+  const rotations = perTurn<Queued>((batch) => {
+    if (batch.length === 1) return alone(batch[0]!);
     const seen = new Set<string>();
     const together: Queued[] = [];
     const after: Queued[] = [];
@@ -220,7 +218,7 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
     // the same order. Were they to deadlock anyway, the one refused is taken one by one (rotateMany).
     together.sort((x, y) => (x.args.id < y.args.id ? -1 : x.args.id > y.args.id ? 1 : 0));
     void rotateMany(together).then(() => after.forEach(alone));
-  };
+  });
   async function rotateMany(batch: Queued[]): Promise<void> {
     let rows: Row[];
     try {
@@ -303,8 +301,7 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
     sessions: {
       ...shared.sessions,
       rotate: (a, events) => new Promise<RotateResult>((resolve, reject) => {
-        if (queued.length === 0) setImmediate(flushRotations);
-        queued.push({ args: a, events, onSwap: eventsOf(events, 'rotated'), resolve, reject });
+        rotations.add({ args: a, events, onSwap: eventsOf(events, 'rotated'), resolve, reject });
       }),
     },
     revocations: shared.revocations,
@@ -345,7 +342,7 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
     },
     poolStats: () => ({ total: current.pool.totalCount, idle: current.pool.idleCount, waiting: current.pool.waitingCount }),
     async close() {
-      flushRotations(); // asked before close: sent now, on the pool still open
+      rotations.flush(); // asked before close: sent now, on the pool still open
       closed = true;
       await endPool(current);
     },

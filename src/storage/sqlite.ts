@@ -11,6 +11,7 @@ import { migrationStep } from './migrations.js';
 import { newUserRecord, rotationEvents } from './rules.js';
 import { ROWS_PER_INSERT, SQLITE, Script, chunks, insertRow, insertRows, insertValues, render, runPlan, sql, storageError, type Plan, type Result, type Row, type Sql } from './sql.js';
 import { SQLITE_PRAGMAS, sqliteBulkWriter, type BulkStep, type BulkWriter } from './sqlite-bulk.js';
+import { perTurn } from './per-turn.js';
 import { sqlStatements, sqlStores } from './sql-stores.js';
 import type { RotateResult, Storage, StorageOptions } from './types.js';
 
@@ -48,18 +49,16 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
   // its own (better-sqlite3 nests transactions so): one that fails is undone and refused alone.
   // Every caller is answered after the commit, never before its rotation is durable.
   type Queued = { plan: Plan<RotateResult>; resolve: (r: RotateResult) => void; reject: (e: unknown) => void };
-  let queued: Queued[] = [];
   const rotateAll = db.transaction((batch: Queued[]) => batch.map((q) => {
     try {
       return { ok: true as const, value: transaction(q.plan) as RotateResult };
     } catch (error) {
+      // SQLite rolled the whole transaction back itself (disk full, I/O error): the batch fails as one.
+      if (!db.inTransaction) throw error;
       return { ok: false as const, error };
     }
   }));
-  const flushRotations = (): void => {
-    const batch = queued;
-    queued = [];
-    if (batch.length === 0) return;
+  const rotations = perTurn<Queued>((batch) => {
     let outcomes;
     try {
       outcomes = rotateAll.immediate(batch);
@@ -70,7 +69,7 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
       return;
     }
     outcomes.forEach((o, i) => (o.ok ? batch[i]!.resolve(o.value) : batch[i]!.reject(o.error)));
-  };
+  });
 
   const st = sqlStatements(SQLITE, clock);
   let bulk: BulkWriter | undefined;
@@ -109,10 +108,9 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
     sessions: {
       ...shared.sessions,
       // The compare-and-swap and, when it misses, the judgement of the row share one write lock,
-      // and one commit with the other rotations of this turn (see flushRotations).
+      // and one commit with the other rotations of this turn (see rotateAll).
       rotate: (a, events) => new Promise<RotateResult>((resolve, reject) => {
-        if (queued.length === 0) setImmediate(flushRotations);
-        queued.push({ plan: st.withEvents(st.rotate(a), rotationEvents(events)), resolve, reject });
+        rotations.add({ plan: st.withEvents(st.rotate(a), rotationEvents(events)), resolve, reject });
       }),
     },
     revocations: shared.revocations,
@@ -132,7 +130,7 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
       db.prepare('SELECT 1').get();
     },
     async close() {
-      flushRotations();
+      rotations.flush();
       await bulk?.close();
       if (db.open) db.close();
     },
