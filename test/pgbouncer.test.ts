@@ -17,7 +17,7 @@ import pg from 'pg';
 import { freePort } from './helpers/child-warden.js';
 import { call, startServer } from './helpers/server.js';
 import { eventually } from './helpers/smtp.js';
-import { postgresUrlOrSkip } from './helpers/storage.js';
+import { postgresUrlOrSkip, spyPostgresQueries } from './helpers/storage.js';
 
 const PGBOUNCER = '/usr/sbin/pgbouncer';
 const { url: baseUrl, skip: pgSkip } = await postgresUrlOrSkip();
@@ -32,18 +32,15 @@ const accepting = (port: number): Promise<boolean> => new Promise((resolve) => {
 // Named statements the driver is asked to send (a query config with a name), counted in this
 // process, where the servers under test run: the two cases below differ by nothing else.
 let named = 0;
-const query = pg.Client.prototype.query;
-pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-  const config = args[0];
-  if (typeof config === 'object' && config !== null && 'name' in config) named++;
-  return (query as (...a: unknown[]) => unknown).apply(this, args);
-} as unknown as typeof query;
+const unspy = spyPostgresQueries((q) => {
+  if (typeof q === 'object' && q !== null && 'name' in q) named++;
+});
 
 describe('behind PgBouncer in transaction pooling mode', skip !== undefined ? { skip } : {}, () => {
   const cleanups: (() => Promise<void> | void)[] = [];
   after(async () => {
     for (const c of cleanups.reverse()) await c();
-    pg.Client.prototype.query = query;
+    unspy();
   });
 
   let bouncerUrl = '';

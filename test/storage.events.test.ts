@@ -7,20 +7,7 @@ import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { uuidv7 } from '../src/ids/uuidv7.js';
 import { EVENT_OUTCOMES, type EventType } from '../src/events/records.js';
 import type { NewEvent, NewSession, NewUser, RotateResult, RotateStatus, Storage } from '../src/storage/index.js';
-import { storageFactories, type StorageFactory } from './helpers/storage.js';
-
-/** Calls `seen` with the text of each statement node-postgres is asked to send; returns the undo. */
-async function spyPostgres(seen: (text: string) => void): Promise<() => void> {
-  const { default: pg } = await import('pg');
-  const proto = pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown };
-  const query = proto.query;
-  proto.query = function (this: unknown, ...a: unknown[]) {
-    const q = a[0] as string | { text?: string };
-    seen(typeof q === 'string' ? q : (q.text ?? ''));
-    return query.apply(this, a);
-  };
-  return () => void (proto.query = query);
-}
+import { spyPostgresQueries, storageFactories, type StorageFactory } from './helpers/storage.js';
 
 /** Calls `seen` each time better-sqlite3 runs a statement whose text is `text`; returns the undo. */
 async function countStatements(text: string, seen: () => void): Promise<() => void> {
@@ -229,7 +216,7 @@ function conformance(f: StorageFactory): void {
           : []),
       );
       const sent: string[] = [];
-      const restore = f.name === 'postgres' ? await spyPostgres((text) => sent.push(text)) : () => undefined;
+      const restore = f.name === 'postgres' ? spyPostgresQueries((q) => sent.push(typeof q === 'string' ? q : (q.text ?? ''))) : () => undefined;
       let results: RotateResult[];
       try {
         results = await Promise.all([

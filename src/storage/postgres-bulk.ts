@@ -23,11 +23,10 @@ export interface BatchedRotation {
  */
 export function rotationsStatement(batch: readonly BatchedRotation[]): Sql {
   const f = SESSIONS.fields;
-  const col = (values: unknown[]) => arrayLiteral(values);
   const ctes = [sql`rotated AS (
     UPDATE sessions SET ${raw(`${f.refreshJti.name} = b.batch_new, ${f.previousJti.name} = b.batch_presented, ${f.rotatedAt.name} = b.batch_now, ${f.lastUsedAt.name} = b.batch_now, ${f.idleExpiresAt.name} = b.batch_idle`)}
-    FROM unnest(${col(batch.map((b) => b.args.id))}::text[], ${col(batch.map((b) => b.args.presentedJti))}::text[], ${col(batch.map((b) => b.args.newJti))}::text[],
-      ${col(batch.map((b) => b.args.now))}::bigint[], ${col(batch.map((b) => b.args.idleExpiresAt))}::bigint[], ${col(batch.map((b) => b.args.userId ?? null))}::text[])
+    FROM unnest(${arrayLiteral(batch.map((b) => b.args.id))}::text[], ${arrayLiteral(batch.map((b) => b.args.presentedJti))}::text[], ${arrayLiteral(batch.map((b) => b.args.newJti))}::text[],
+      ${arrayLiteral(batch.map((b) => b.args.now))}::bigint[], ${arrayLiteral(batch.map((b) => b.args.idleExpiresAt))}::bigint[], ${arrayLiteral(batch.map((b) => b.args.userId ?? null))}::text[])
       AS b (batch_id, batch_presented, batch_new, batch_now, batch_idle, batch_user)
     WHERE ${raw(`${f.id.name} = b.batch_id AND ${f.refreshJti.name} = b.batch_presented AND ${f.endedAt.name} IS NULL AND ${f.expiresAt.name} > b.batch_now AND ${f.idleExpiresAt.name} > b.batch_now`)}
     RETURNING ${columnsOf(SESSIONS)}, b.batch_user)`];
