@@ -57,7 +57,7 @@ export const CONFIG_TABLE = {
     connectTimeoutMs: setting('DATABASE_CONNECT_TIMEOUT_MS', int(100, 60_000), '2000',
       'PostgreSQL: longest wait for a connection (new, or a free one from the pool); then the request gets 503'),
     queryTimeoutMs: setting('DATABASE_QUERY_TIMEOUT_MS', int(100, 600_000), '2500',
-      'PostgreSQL: longest wait for a statement\'s answer (client and server side); then its connection is dropped and the request gets 503'),
+      'longest wait for a statement: on PostgreSQL for its answer (client and server side), then its connection is dropped; on SQLite for another process\'s write lock (waited for from a timer: the server goes on answering meanwhile). Then the request gets 503'),
     preparedStatements: setting('DATABASE_PREPARED_STATEMENTS', bool, 'true',
       'PostgreSQL: a refresh\'s statement is prepared once per connection; they turn themselves off at the first refusal from a pooler in transaction mode that does not track them (PgBouncer before 1.21, or without `max_prepared_statements`); `false` turns them off from the start (see "Behind PgBouncer")'),
     redisTimeoutMs: setting('REDIS_TIMEOUT_MS', int(50, 60_000), '500',

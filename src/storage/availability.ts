@@ -38,6 +38,20 @@ const DRIVER_MESSAGES = [
   'not queryable', // a client whose connection already failed
 ];
 
+// Reachable, but unable to take the statement for want of a resource, which comes back by itself or
+// by the operator's hand, never by the client's: PostgreSQL's class 53 (disk full, out of memory,
+// a configured limit) and a server that takes no writes (25006: a standby after a failover);
+// SQLite's full disk, I/O errors, lost write access, no memory, and (after the bound the adapter
+// waits, sqlite.ts) another connection's write lock. Those are 503 too, but the connections stay.
+const SHORTAGE_SQLSTATE = /^(53...|25006)$/;
+const SHORTAGE_SQLITE = /^SQLITE_(BUSY|FULL|IOERR|NOMEM|READONLY|CANTOPEN)(_|$)/;
+
+/** True when `e` says the database cannot take statements now though it was reached (see above). */
+export function isResourceShortage(e: unknown): boolean {
+  const code = e !== null && typeof e === 'object' ? (e as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && (SHORTAGE_SQLSTATE.test(code) || SHORTAGE_SQLITE.test(code));
+}
+
 /** True when `e` says the database could not be reached, as opposed to a statement it refused. */
 export function isConnectionFailure(e: unknown): boolean {
   if (e instanceof StorageUnavailable) return true;

@@ -16,7 +16,7 @@
 // fault and may stay silent for good, so none of them is reused.
 import { Socket } from 'node:net';
 import pg from 'pg';
-import { StorageUnavailable, isConnectionFailure } from './availability.js';
+import { StorageUnavailable, isConnectionFailure, isResourceShortage } from './availability.js';
 import { migrationStep } from './migrations.js';
 import { USERS } from './columns.js';
 import { eventsOf, newUserRecord, rotationEvents } from './rules.js';
@@ -61,7 +61,7 @@ function executor(db: Queryable, unreachable: (e: unknown) => Error, prepared?: 
       const r = await db.query<Row>(text, values);
       return { rows: r.rows, changes: r.rowCount ?? 0 };
     } catch (e) {
-      throw isConnectionFailure(e) ? unreachable(e) : storageError(POSTGRES, e);
+      throw isConnectionFailure(e) ? unreachable(e) : isResourceShortage(e) ? new StorageUnavailable(storageError(POSTGRES, e)) : storageError(POSTGRES, e);
     }
   };
 }
@@ -75,8 +75,6 @@ export interface PostgresOptions extends StorageOptions {
   max?: number;
   /** Longest wait for a new connection or a free pool slot, in ms (default 2000). */
   connectTimeoutMs?: number;
-  /** Longest wait for a statement's answer, in ms, enforced by the client and the server (default 2500). */
-  queryTimeoutMs?: number;
   /**
    * Named prepared statements for the statements run at every refresh (default true). Off for a
    * pooler that hands each transaction another server connection and does not track them
@@ -178,8 +176,9 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
       c.release();
       return out;
     } catch (e) {
-      // A connection that failed is destroyed without a ROLLBACK (which would only wait out another timeout).
-      if (e instanceof StorageUnavailable) {
+      // A connection that failed is destroyed without a ROLLBACK (which would only wait out another
+      // timeout); one the server turned down for want of a resource (disk full) is sound.
+      if (e instanceof StorageUnavailable && !isResourceShortage(e.cause)) {
         c.release(e);
         throw e;
       }

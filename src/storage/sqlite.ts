@@ -11,6 +11,7 @@ import { migrationStep } from './migrations.js';
 import { newUserRecord, rotationEvents } from './rules.js';
 import { ROWS_PER_INSERT, SQLITE, Script, chunks, insertRow, insertRows, insertValues, render, runPlan, sql, storageError, type Plan, type Result, type Row, type Sql } from './sql.js';
 import { SQLITE_PRAGMAS, sqliteBulkWriter, type BulkStep, type BulkWriter } from './sqlite-bulk.js';
+import { StorageUnavailable, isResourceShortage } from './availability.js';
 import { perTurn } from './per-turn.js';
 import { sqlStatements, sqlStores } from './sql-stores.js';
 import type { RotateResult, Storage, StorageOptions } from './types.js';
@@ -21,6 +22,11 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
   for (const p of SQLITE_PRAGMAS) db.pragma(p);
+  // The driver is synchronous: SQLite's own wait for another connection's write lock (busy_timeout)
+  // would stop this thread, every request with it (forward auth too), for as long as it waited.
+  // It answers SQLITE_BUSY at once instead, and whenFree() tries again from a timer, up to the bound.
+  db.pragma('busy_timeout = 0');
+  const waitMs = opts.queryTimeoutMs ?? 2500;
 
   // Statements are prepared lazily (the tables don't exist until migrate() has run) and kept.
   const cache = new Map<string, Database.Statement>();
@@ -41,7 +47,8 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
   };
   /** Runs a plan in one BEGIN IMMEDIATE transaction: no other process writes between its statements. */
   const transaction = db.transaction((plan: Plan<unknown>) => runPlan(plan, exec));
-  const locked = <T>(plan: Plan<T>): T => transaction.immediate(plan) as T;
+  // A plan is a generator: when BEGIN IMMEDIATE is refused, it has not started, and can be run again.
+  const locked = <T>(plan: Plan<T>, withinMs = waitMs): Promise<T> => whenFree(() => transaction.immediate(plan) as T, withinMs);
 
   // Group commit for refresh rotations, the one write every client makes every few minutes: those
   // that arrive in one turn of the event loop share a transaction, so one commit (and its fsync,
@@ -59,21 +66,16 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
     }
   }));
   const rotations = perTurn<Queued>((batch) => {
-    let outcomes;
-    try {
-      outcomes = rotateAll.immediate(batch);
-    } catch (e) {
-      // BEGIN or COMMIT failed (busy past the timeout, disk full): nothing of the batch was written.
-      const error = storageError(SQLITE, e);
-      for (const q of batch) q.reject(error);
-      return;
-    }
-    outcomes.forEach((o, i) => (o.ok ? batch[i]!.resolve(o.value) : batch[i]!.reject(o.error)));
+    whenFree(() => rotateAll.immediate(batch), waitMs).then(
+      (outcomes) => outcomes.forEach((o, i) => (o.ok ? batch[i]!.resolve(o.value) : batch[i]!.reject(unavailableIfShort(o.error)))),
+      // BEGIN or COMMIT failed (locked past the bound, disk full): nothing of the batch was written.
+      (e: unknown) => batch.forEach((q) => q.reject(e)),
+    );
   });
 
   const st = sqlStatements(SQLITE, clock);
   let bulk: BulkWriter | undefined;
-  const shared = sqlStores(st, async (s) => exec(s), async (plan) => locked(plan));
+  const shared = sqlStores(st, (s) => whenFree(() => exec(s), waitMs), locked);
 
   return {
     kind: 'sqlite',
@@ -98,7 +100,7 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
         try {
           committed = await bulk.run(steps);
         } catch (e) {
-          throw storageError(SQLITE, e);
+          throw unavailableIfShort(storageError(SQLITE, e));
         }
         // One did (a sign-up meanwhile, a duplicate in the batch): nothing was written; the plan
         // skips the colliding rows and writes the events of the others, here.
@@ -124,7 +126,7 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
 
     async migrate() {
       // One migration per write-locked transaction: a second process waits, then finds it applied.
-      while (!locked(migrationStep('sqlite', clock())));
+      while (!(await locked(migrationStep('sqlite', clock()), MIGRATION_WAIT_MS)));
     },
     async ping() {
       db.prepare('SELECT 1').get();
@@ -135,4 +137,34 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
       if (db.open) db.close();
     },
   };
+}
+
+/** How long a migration waits for another process's write lock (another instance migrating). */
+const MIGRATION_WAIT_MS = 15 * 60_000;
+
+/** SQLite's errors that say "not now" (a full disk, an I/O error) as StorageUnavailable: 503, not 500. */
+function unavailableIfShort(e: unknown): unknown {
+  return !(e instanceof StorageUnavailable) && isResourceShortage(e) ? new StorageUnavailable(e) : e;
+}
+
+const isBusy = (e: unknown): boolean => {
+  const code = e !== null && typeof e === 'object' ? (e as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+};
+
+/**
+ * Runs `run` (synchronous, one statement or one transaction) and, while SQLite answers SQLITE_BUSY
+ * (another connection holds the write lock), runs it again from a timer, backing off from 1 ms to
+ * 16 ms, for at most `withinMs`; then StorageUnavailable. What SQLite refused as busy did nothing.
+ */
+async function whenFree<T>(run: () => T, withinMs: number): Promise<T> {
+  const deadline = performance.now() + withinMs;
+  for (let wait = 1; ; wait = Math.min(2 * wait, 16)) {
+    try {
+      return run();
+    } catch (e) {
+      if (!isBusy(e) || performance.now() + wait > deadline) throw unavailableIfShort(e);
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
 }

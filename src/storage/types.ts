@@ -325,4 +325,9 @@ export interface Storage {
 export interface StorageOptions {
   /** Epoch milliseconds for the timestamps storage sets itself (createdAt defaults, updatedAt, migration records). Default Date.now. */
   clock?: () => number;
+  /**
+   * Longest wait for a statement, in ms (default 2500): on PostgreSQL for its answer (enforced by
+   * the client and the server), on SQLite for another connection's write lock. Past it: StorageUnavailable.
+   */
+  queryTimeoutMs?: number;
 }
