@@ -190,6 +190,49 @@ describe('PostgreSQL faults', skip !== undefined ? { skip } : {}, () => {
     t.diagnostic(`stopped: 503 in ${Math.round(Math.min(...times))}-${Math.round(Math.max(...times))} ms; /ready ${Math.round(ready.ms)} ms`);
   });
 
+  it('a server that takes no writes (a standby after a failover): writes answer 503 at once, reads go on; writable again: served', async () => {
+    const { url } = await database();
+    // Warden connects as a role of its own, whose sessions can then be made read-only, as on a hot standby.
+    const role = `warden_ro_${randomBytes(4).toString('hex')}`;
+    const schema = new URLSearchParams(new URL(url).search).get('options')!.split('=')[1]!;
+    const admin = new pg.Client({ connectionString: baseUrl });
+    await admin.connect();
+    cleanups.push(async () => {
+      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '${role}'`);
+      await admin.query(`DROP OWNED BY ${role} CASCADE`);
+      await admin.query(`DROP ROLE ${role}`);
+      await admin.end();
+    });
+    await admin.query(`CREATE ROLE ${role} LOGIN`);
+    await admin.query(`GRANT ALL ON SCHEMA ${schema} TO ${role}`);
+    const target = new URL(url);
+    target.username = role;
+    const { s, lines } = await server({ DATABASE_URL: target.toString() });
+    const tokens = await signedIn(s, 'readonly');
+    const r = requests(s, tokens, 'readonly');
+    /** Every new session of the role read-only (or not), and its current ones ended: the pool reconnects. */
+    const readOnly = async (on: boolean) => {
+      await admin.query(`ALTER ROLE ${role} ${on ? 'SET default_transaction_read_only = on' : 'RESET default_transaction_read_only'}`);
+      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '${role}'`);
+    };
+
+    await readOnly(true);
+    // The first request may meet a terminated connection (503 as well); then PostgreSQL refuses each write with 25006.
+    await r.me();
+    for (const [name, run] of [['signin', r.signin], ['refresh', r.refresh], ['signin again', r.signin]] as const) {
+      const a = await timed(run);
+      assertUnavailable(a.r, name);
+      assert.ok(a.ms < 1000, `${name}: answered in ${Math.round(a.ms)} ms, not after a timeout`);
+    }
+    assert.equal((await r.me()).status, 200, 'reads go on');
+    assert.equal(count(lines, /unhandled error/), 0, 'no request logged an error of its own');
+
+    await readOnly(false);
+    await until('a sign-in once writable again', 10_000, async () => ((await r.signin()).status === 200 ? true : undefined));
+    // The refused refresh changed nothing: the token it was given is still the current one.
+    assert.equal((await r.refresh()).status, 200);
+  });
+
   it('SIGTERM ends the process while the database is partitioned', async (t) => {
     const { proxy, url } = await database();
     const dataDir = mkdtempSync(join(tmpdir(), 'warden-faults-'));
