@@ -246,6 +246,31 @@ function conformance(f: StorageFactory): void {
       if (f.name === 'postgres') assert.equal(sent.filter((t) => t.includes('unnest(')).length, 1, `one statement for the swaps: ${sent.length} sent`);
     });
 
+    it('two instances rotate the same sessions at once, in opposite orders: each session swaps once, the other caller is in the grace, nothing deadlocks', { skip: f.name === 'memory' && 'one process only' }, async () => {
+      const other = f.reopen(s)!;
+      extra.push(other);
+      const u = await s.users.create(user());
+      const xs = await Promise.all(Array.from({ length: 12 }, () => s.sessions.create(session(u.id))));
+      const rotate = (on: Storage, x: NewSession, tag: string) => on.sessions.rotate(
+        { id: x.id, presentedJti: x.refreshJti, newJti: `${tag}-${x.id}`, now: T + 1, idleExpiresAt: T + HOUR, graceMs: 10_000 },
+        (status) => (status === 'rotated' || status === 'grace' ? [ev('session.refreshed', { sessionId: x.id })] : []),
+      );
+      // Each handle's calls are asked in one turn, so each sends one batch (on PostgreSQL, one
+      // statement); the two batches meet on all twelve rows, one asked in reverse.
+      const [mine, theirs] = await Promise.all([
+        Promise.all(xs.map((x) => rotate(s, x, 'a'))),
+        Promise.all([...xs].reverse().map((x) => rotate(other, x, 'b'))).then((r) => r.reverse()),
+      ]);
+      for (const [i, x] of xs.entries()) {
+        const pair = [mine[i]!.status, theirs[i]!.status].sort();
+        assert.deepEqual(pair, ['grace', 'rotated'], `session ${i}: one swap, one second presentation`);
+        const won = mine[i]!.status === 'rotated' ? 'a' : 'b';
+        assert.equal((await s.sessions.get(x.id))!.refreshJti, `${won}-${x.id}`, `session ${i}: the winner's jti is current`);
+      }
+      const refreshed = (await all()).filter((e) => e.type === 'session.refreshed').map((e) => e.sessionId);
+      assert.equal(refreshed.length, 24, 'an event for each answer');
+    });
+
     it('count: the events of one type from a moment on', async () => {
       await s.events.append([
         ev('signin.failed', { time: T - 1 }), ev('signin.failed', { time: T }), ev('signin.failed', { time: T + HOUR }),
