@@ -4,6 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import ts from 'typescript';
 
 // The machine has 2 cores: the server (and the argon2 baseline) get core 0, load generators core 1,
 // so a generator never steals the CPU it is measuring.
@@ -62,17 +63,39 @@ export interface Child {
   stop(): Promise<void>;
 }
 
+let transpiled: string | undefined;
+
 /**
- * Starts `node --import tsx bench/server.ts <mode> ...` pinned to `core` and waits for its
+ * How server children run. By default as `warden serve` does: `npm run build` once per bench run,
+ * then bench/server.ts transpiled beside itself (bench/.server.mjs), which loads dist/ and the
+ * toolkit's dist/, with plain node (see server.ts for why not tsx). BENCH_CODE=source: the
+ * TypeScript sources through tsx, no build.
+ */
+function serverEntry(): { file: string; flags: string[] } {
+  if (process.env.BENCH_CODE === 'source') return { file: 'bench/server.ts', flags: ['--conditions=source', '--import', 'tsx'] };
+  if (transpiled === undefined) {
+    const built = spawnSync('npm', ['run', 'build', '--silent'], { encoding: 'utf8' });
+    if (built.status !== 0) throw new Error(`npm run build failed:\n${built.stdout}${built.stderr}`);
+    const { outputText } = ts.transpileModule(readFileSync('bench/server.ts', 'utf8'), {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+    });
+    writeFileSync('bench/.server.mjs', outputText);
+    transpiled = 'bench/.server.mjs';
+  }
+  return { file: transpiled, flags: [] };
+}
+
+/**
+ * Starts bench/server.ts <mode> ... (see serverEntry) pinned to `core` and waits for its
  * `READY {json}` line. Servers report their port there; the argon2 baseline prints `RESULT {json}`.
  */
 export function startPinned(mode: string, args: string[] = [], env: Record<string, string> = {}, core = SERVER_CORE, nodeArgs: string[] = []): Promise<Child> {
-  // --conditions=source: the server imports @warden/toolkit from toolkit/src, as the tests do (not a stale dist/).
   // BENCH_CPU_PROF=<dir>: each child writes a V8 CPU profile there when it is stopped.
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.BENCH_CPU_PROF, mode)}`] : [];
   // BENCH_NODE_FLAGS: more node/V8 flags for every server child (e.g. --trace-gc), for investigations.
   const extra = process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean) : [];
-  const [cmd, argv] = pinned(core, process.execPath, [...prof, ...extra, ...nodeArgs, '--conditions=source', '--import', 'tsx', 'bench/server.ts', mode, ...args]);
+  const server = serverEntry();
+  const [cmd, argv] = pinned(core, process.execPath, [...prof, ...extra, ...nodeArgs, ...server.flags, server.file, mode, ...args]);
   const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   children.add(proc);
   let out = '';

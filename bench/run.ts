@@ -701,7 +701,8 @@ async function main(): Promise<void> {
   const chosen = asked.length ? asked : Object.keys(SECTIONS).filter((s) => !ON_REQUEST.has(s));
   if (!HAS_TASKSET) notes.push('taskset not found: server and load generator are NOT pinned to separate cores');
   if (!HAS_WRK) notes.push('wrk not found (apt-get install -y wrk): using autocannon, which may saturate its core before the server');
-  console.log(`warden bench: ${chosen.join(', ')} | load generator ${LOAD_TOOL} | node ${process.version} | ${cpus().length} cores`);
+  const code = process.env.BENCH_CODE === 'source' ? 'src/ through tsx (BENCH_CODE=source)' : 'compiled, dist/ (npm run build)';
+  console.log(`warden bench: ${chosen.join(', ')} | load generator ${LOAD_TOOL} | node ${process.version} | ${cpus().length} cores | servers: ${code}`);
   const started = Date.now();
   for (const s of chosen) {
     const t = Date.now();

@@ -6,13 +6,21 @@ import fastifyJwt from '@fastify/jwt';
 import { hash, verify } from '@node-rs/argon2';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { HASH_OPTIONS } from '../src/accounts/argon2-hasher.js';
-import { loadConfig } from '../src/config.js';
-import { wardenGuard } from '../toolkit/src/guard/plugin.js';
-import { RevocationIndex } from '../src/revocation/index.js';
-import { createWarden, tuneHeapForServing } from '../src/server.js';
-import { keyRingFromSecret } from '../toolkit/src/tokens/index.js';
-import { createTokenVerifier } from '../toolkit/src/tokens/verify.js';
+
+// The code under test is loaded as `warden serve` runs it: the JavaScript `npm run build` wrote to
+// dist/, and @warden/toolkit's dist/ (lib.ts builds both, and runs this file transpiled, without a
+// loader). Under tsx's loader hooks some server processes ran slower than the same code compiled:
+// process.nextTick's own time was 10% of a guarded server's CPU profile, against about 1% compiled,
+// and the guard served 0.75–0.9 of bare Fastify where compiled it served about as much. BENCH_CODE=source
+// loads src/ and toolkit/src/ through tsx instead (uncommitted code, no build), for a quick look.
+const root = process.env.BENCH_CODE === 'source' ? '../src/' : '../dist/';
+const load = <T>(path: string): Promise<T> => import(new URL(`${root}${path}`, import.meta.url).href) as Promise<T>;
+const { HASH_OPTIONS } = await load<typeof import('../src/accounts/argon2-hasher.js')>('accounts/argon2-hasher.js');
+const { loadConfig } = await load<typeof import('../src/config.js')>('config.js');
+const { RevocationIndex } = await load<typeof import('../src/revocation/index.js')>('revocation/index.js');
+const { createWarden, tuneHeapForServing } = await load<typeof import('../src/server.js')>('server.js');
+// The toolkit by its package name, as src/ imports it: one copy of it in the process, whichever root.
+const { wardenGuard, keyRingFromSecret, createTokenVerifier } = await import('@warden/toolkit');
 
 // The same small body from every comparable route, so only the auth check differs.
 const BODY = { hello: 'world' };
