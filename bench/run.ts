@@ -359,6 +359,7 @@ const TRAFFIC: Record<'guard' | 'cold' | 'zipf', Traffic> = {
     stream: (s) => ({ file: s.tokens, order: s.zipf, length: ZIPF_STREAM }),
     contestants: [
       { name: 'guard', label: `wardenGuard jwtRequired ${ROUTE} (verify cache on)`, goal: 0.85, beatFastifyJwt: true, stats: true },
+      { name: 'guard-users', label: `the same with a cache as large as the user count (VERIFY_CACHE_SIZE=${USERS}, ref)`, stats: true },
       { name: 'guard-nocache', label: 'the same with VERIFY_CACHE_SIZE=0 (ref)' },
       { name: 'v1-verify', label: 'Warden GET /api/v1/auth/verify', goal: 0.85, beatFastifyJwt: true, stats: true },
       { name: 'fastify-jwt', label: '@fastify/jwt jwtVerify (ref)' },

@@ -1,5 +1,5 @@
 // Bench child process, started pinned to one core by lib.ts's startPinned():
-//   bare | hmac | guard | fastify-jwt | warden   listen on 127.0.0.1:<random> and print `READY {"port":N}`
+//   bare | hmac | guard | guard-users | guard-nocache | fastify-jwt | warden   listen on 127.0.0.1:<random> and print `READY {"port":N}`
 //   argon2 <c1,c2..> <seconds> <warmup>   in-process argon2id verify loops; prints `RESULT {...}`
 // The secret comes in BENCH_SECRET, Warden's data folder in BENCH_DATA_DIR.
 import fastifyJwt from '@fastify/jwt';
@@ -48,9 +48,11 @@ async function main(): Promise<void> {
       return listen(app);
     }
     case 'guard':
+    case 'guard-users':
     case 'guard-nocache': {
-      // 'guard' runs as the server does (VERIFY_CACHE_SIZE's default); 'guard-nocache' verifies every time.
-      const cacheSize = mode === 'guard' ? 10_000 : 0;
+      // 'guard' runs as the server does (VERIFY_CACHE_SIZE's default); 'guard-users' with a cache as
+      // large as the token streams' user count (bench/run.ts's USERS); 'guard-nocache' verifies every time.
+      const cacheSize = mode === 'guard' ? 10_000 : mode === 'guard-users' ? 100_000 : 0;
       const verify = createTokenVerifier({ keys: keyRingFromSecret(secret, 'HS256'), cacheSize });
       const app = Fastify({ logger: false });
       await app.register(wardenGuard, { verify, revocations: new RevocationIndex() });

@@ -45,10 +45,20 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
       throw storageError(SQLITE, e);
     }
   };
+  // Whether the transaction of the current attempt got past BEGIN. A plan is a generator, run once:
+  // only an attempt refused at BEGIN IMMEDIATE (the plan not started) may be made again.
+  let begun = false;
+  const attempt = <T>(run: () => T) => (): T => {
+    begun = false;
+    return run();
+  };
+  const mayRetry = () => !begun;
   /** Runs a plan in one BEGIN IMMEDIATE transaction: no other process writes between its statements. */
-  const transaction = db.transaction((plan: Plan<unknown>) => runPlan(plan, exec));
-  // A plan is a generator: when BEGIN IMMEDIATE is refused, it has not started, and can be run again.
-  const locked = <T>(plan: Plan<T>, withinMs = waitMs): Promise<T> => whenFree(() => transaction.immediate(plan) as T, withinMs);
+  const transaction = db.transaction((plan: Plan<unknown>) => {
+    begun = true;
+    return runPlan(plan, exec);
+  });
+  const locked = <T>(plan: Plan<T>, withinMs = waitMs): Promise<T> => whenFree(attempt(() => transaction.immediate(plan) as T), withinMs, mayRetry);
 
   // Group commit for refresh rotations, the one write every client makes every few minutes: those
   // that arrive in one turn of the event loop share a transaction, so one commit (and its fsync,
@@ -56,17 +66,20 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
   // its own (better-sqlite3 nests transactions so): one that fails is undone and refused alone.
   // Every caller is answered after the commit, never before its rotation is durable.
   type Queued = { plan: Plan<RotateResult>; resolve: (r: RotateResult) => void; reject: (e: unknown) => void };
-  const rotateAll = db.transaction((batch: Queued[]) => batch.map((q) => {
-    try {
-      return { ok: true as const, value: transaction(q.plan) as RotateResult };
-    } catch (error) {
-      // SQLite rolled the whole transaction back itself (disk full, I/O error): the batch fails as one.
-      if (!db.inTransaction) throw error;
-      return { ok: false as const, error };
-    }
-  }));
+  const rotateAll = db.transaction((batch: Queued[]) => {
+    begun = true;
+    return batch.map((q) => {
+      try {
+        return { ok: true as const, value: transaction(q.plan) as RotateResult };
+      } catch (error) {
+        // SQLite rolled the whole transaction back itself (disk full, I/O error): the batch fails as one.
+        if (!db.inTransaction) throw error;
+        return { ok: false as const, error };
+      }
+    });
+  });
   const rotations = perTurn<Queued>((batch) => {
-    whenFree(() => rotateAll.immediate(batch), waitMs).then(
+    whenFree(attempt(() => rotateAll.immediate(batch)), waitMs, mayRetry).then(
       (outcomes) => outcomes.forEach((o, i) => (o.ok ? batch[i]!.resolve(o.value) : batch[i]!.reject(unavailableIfShort(o.error)))),
       // BEGIN or COMMIT failed (locked past the bound, disk full): nothing of the batch was written.
       (e: unknown) => batch.forEach((q) => q.reject(e)),
@@ -154,16 +167,17 @@ const isBusy = (e: unknown): boolean => {
 
 /**
  * Runs `run` (synchronous, one statement or one transaction) and, while SQLite answers SQLITE_BUSY
- * (another connection holds the write lock), runs it again from a timer, backing off from 1 ms to
- * 16 ms, for at most `withinMs`; then StorageUnavailable. What SQLite refused as busy did nothing.
+ * (another connection holds the write lock) and `mayRetry()`, runs it again from a timer, backing
+ * off from 1 ms to 16 ms, for at most `withinMs`; then StorageUnavailable. A statement, or a
+ * BEGIN IMMEDIATE, that SQLite refused as busy did nothing.
  */
-async function whenFree<T>(run: () => T, withinMs: number): Promise<T> {
+async function whenFree<T>(run: () => T, withinMs: number, mayRetry: () => boolean = () => true): Promise<T> {
   const deadline = performance.now() + withinMs;
   for (let wait = 1; ; wait = Math.min(2 * wait, 16)) {
     try {
       return run();
     } catch (e) {
-      if (!isBusy(e) || performance.now() + wait > deadline) throw unavailableIfShort(e);
+      if (!isBusy(e) || !mayRetry() || performance.now() + wait > deadline) throw unavailableIfShort(e);
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
