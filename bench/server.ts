@@ -11,7 +11,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 // dist/, and @warden/toolkit's dist/ (lib.ts builds both, and runs this file transpiled, without a
 // loader). Under tsx's loader hooks some server processes ran slower than the same code compiled:
 // process.nextTick's own time was 10% of a guarded server's CPU profile, against about 1% compiled,
-// and the guard served 0.75–0.9 of bare Fastify where compiled it served about as much. BENCH_CODE=source
+// and the guard served 0.75–0.9 of bare Fastify's requests where compiled it served as many. BENCH_CODE=source
 // loads src/ and toolkit/src/ through tsx instead (uncommitted code, no build), for a quick look.
 const root = process.env.BENCH_CODE === 'source' ? '../src/' : '../dist/';
 const load = <T>(path: string): Promise<T> => import(new URL(`${root}${path}`, import.meta.url).href) as Promise<T>;
