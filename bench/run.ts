@@ -338,6 +338,7 @@ const TRAFFIC: Record<'guard' | 'cold' | 'zipf', Traffic> = {
     section: 'guard', what: '(a) one token repeated',
     contestants: [
       { name: 'hmac', label: 'raw HMAC check in a preHandler (floor)' },
+      { name: 'hmac-parse', label: "Warden's HMAC primitive + JSON.parse of the payload in a preHandler (the issue's baseline, in a server)" },
       { name: 'guard', label: `wardenGuard jwtRequired ${ROUTE} (verify cache on, the default)`, goal: 0.85, beatFastifyJwt: true, stats: true },
       { name: 'guard-nocache', label: "the same with VERIFY_CACHE_SIZE=0 (ref)" },
       { name: 'v1-verify', label: 'Warden GET /api/v1/auth/verify (forward auth)', goal: 0.85, beatFastifyJwt: true, stats: true },
@@ -348,6 +349,7 @@ const TRAFFIC: Record<'guard' | 'cold' | 'zipf', Traffic> = {
     section: 'cold', what: `(b) every request a new token (${fmt(USERS)} in rotation)`,
     stream: (s) => ({ file: s.tokens, length: USERS }),
     contestants: [
+      { name: 'hmac-parse', label: "Warden's HMAC primitive + JSON.parse of the payload in a preHandler (the issue's baseline, in a server)" },
       { name: 'guard', label: `wardenGuard jwtRequired ${ROUTE} (verify cache on)`, goal: 0.6, beatFastifyJwt: true, stats: true },
       { name: 'guard-nocache', label: 'the same with VERIFY_CACHE_SIZE=0 (ref)' },
       { name: 'v1-verify', label: 'Warden GET /api/v1/auth/verify', goal: 0.6, beatFastifyJwt: true, stats: true },

@@ -1,10 +1,10 @@
 // Bench child process, started pinned to one core by lib.ts's startPinned():
-//   bare | hmac | guard | guard-users | guard-nocache | fastify-jwt | warden   listen on 127.0.0.1:<random> and print `READY {"port":N}`
+//   bare | hmac | hmac-parse | guard | guard-users | guard-nocache | fastify-jwt | warden   listen on 127.0.0.1:<random> and print `READY {"port":N}`
 //   argon2 <c1,c2..> <seconds> <warmup>   in-process argon2id verify loops; prints `RESULT {...}`
 // The secret comes in BENCH_SECRET, Warden's data folder in BENCH_DATA_DIR.
 import fastifyJwt from '@fastify/jwt';
 import { hash, verify } from '@node-rs/argon2';
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 
 // The code under test is loaded as `warden serve` runs it: the JavaScript `npm run build` wrote to
@@ -71,6 +71,26 @@ async function main(): Promise<void> {
           const sig = Buffer.from(t.slice(d + 1), 'base64url');
           const mac = createHmac('sha256', key).update(t.slice(0, d)).digest();
           if (sig.length === mac.length && timingSafeEqual(mac, sig)) next();
+          else void reply.code(401).send();
+        },
+      }, async () => BODY);
+      return listen(app);
+    }
+    case 'hmac-parse': {
+      // The issue's own baseline, in a server: Warden's HMAC primitive (toolkit/src/tokens/primitives.ts)
+      // and a JSON.parse of the payload, nothing else (no claims, no cache, no revocation check).
+      const toolkit = process.env.BENCH_CODE === 'source' ? '../toolkit/src/' : '../toolkit/dist/';
+      const { checkerFor } = (await import(new URL(`${toolkit}tokens/primitives.js`, import.meta.url).href)) as typeof import('../toolkit/src/tokens/primitives.js');
+      const check = checkerFor('HS256', createSecretKey(Buffer.from(secret, 'utf8')));
+      const app = Fastify({ logger: false });
+      app.get(ROUTE, {
+        preHandler: (req, reply, next) => {
+          const t = (req.headers.authorization ?? '').slice(7);
+          const d = t.lastIndexOf('.');
+          const claims = check(t.slice(0, d), t.slice(d + 1))
+            ? (JSON.parse(Buffer.from(t.slice(t.indexOf('.') + 1, d), 'base64url').toString('utf8')) as { exp?: unknown })
+            : undefined;
+          if (typeof claims?.exp === 'number') next();
           else void reply.code(401).send();
         },
       }, async () => BODY);
