@@ -46,10 +46,16 @@ const DRIVER_MESSAGES = [
 const SHORTAGE_SQLSTATE = /^(53...|25006)$/;
 const SHORTAGE_SQLITE = /^SQLITE_(BUSY|FULL|IOERR|NOMEM|READONLY|CANTOPEN)(_|$)/;
 
+/** The driver's error code (`SQLITE_BUSY`, a SQLSTATE, `ECONNRESET`), if `e` has a string one. */
+export function errorCode(e: unknown): string | undefined {
+  const code = e !== null && typeof e === 'object' ? (e as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : undefined;
+}
+
 /** True when `e` says the database cannot take statements now though it was reached (see above). */
 export function isResourceShortage(e: unknown): boolean {
-  const code = e !== null && typeof e === 'object' ? (e as { code?: unknown }).code : undefined;
-  return typeof code === 'string' && (SHORTAGE_SQLSTATE.test(code) || SHORTAGE_SQLITE.test(code));
+  const code = errorCode(e);
+  return code !== undefined && (SHORTAGE_SQLSTATE.test(code) || SHORTAGE_SQLITE.test(code));
 }
 
 /** True when `e` says the database could not be reached, as opposed to a statement it refused. */

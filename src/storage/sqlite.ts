@@ -11,7 +11,7 @@ import { migrationStep } from './migrations.js';
 import { newUserRecord, rotationEvents } from './rules.js';
 import { ROWS_PER_INSERT, SQLITE, Script, chunks, insertRow, insertRows, insertValues, render, runPlan, sql, storageError, type Plan, type Result, type Row, type Sql } from './sql.js';
 import { SQLITE_PRAGMAS, sqliteBulkWriter, type BulkStep, type BulkWriter } from './sqlite-bulk.js';
-import { StorageUnavailable, isResourceShortage } from './availability.js';
+import { StorageUnavailable, errorCode, isResourceShortage } from './availability.js';
 import { perTurn } from './per-turn.js';
 import { sqlStatements, sqlStores } from './sql-stores.js';
 import type { RotateResult, Storage, StorageOptions } from './types.js';
@@ -45,20 +45,27 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
       throw storageError(SQLITE, e);
     }
   };
-  // Whether the transaction of the current attempt got past BEGIN. A plan is a generator, run once:
-  // only an attempt refused at BEGIN IMMEDIATE (the plan not started) may be made again.
-  let begun = false;
-  const attempt = <T>(run: () => T) => (): T => {
-    begun = false;
-    return run();
+  /**
+   * Runs `body` in one BEGIN IMMEDIATE transaction: no other process writes between its statements.
+   * Only BEGIN may answer SQLITE_BUSY (nothing done yet, so whenFree() may try again); whatever fails
+   * after it is rolled back and thrown as something whenFree() will not retry: a plan is a generator,
+   * run once.
+   */
+  const [begin, commit, rollback] = ['BEGIN IMMEDIATE', 'COMMIT', 'ROLLBACK'].map((text) => db.prepare(text)) as [Database.Statement, Database.Statement, Database.Statement];
+  const immediately = <T>(body: () => T): T => {
+    begin.run();
+    try {
+      const out = body();
+      commit.run();
+      return out;
+    } catch (e) {
+      if (db.inTransaction) rollback.run();
+      throw unavailableIfShort(e);
+    }
   };
-  const mayRetry = () => !begun;
-  /** Runs a plan in one BEGIN IMMEDIATE transaction: no other process writes between its statements. */
-  const transaction = db.transaction((plan: Plan<unknown>) => {
-    begun = true;
-    return runPlan(plan, exec);
-  });
-  const locked = <T>(plan: Plan<T>, withinMs = waitMs): Promise<T> => whenFree(attempt(() => transaction.immediate(plan) as T), withinMs, mayRetry);
+  const locked = <T>(plan: Plan<T>, withinMs = waitMs): Promise<T> => whenFree(() => immediately(() => runPlan(plan, exec)), withinMs);
+  /** A plan in a savepoint of the transaction under way (better-sqlite3 nests its transactions so). */
+  const savepoint = db.transaction((plan: Plan<unknown>) => runPlan(plan, exec));
 
   // Group commit for refresh rotations, the one write every client makes every few minutes: those
   // that arrive in one turn of the event loop share a transaction, so one commit (and its fsync,
@@ -66,20 +73,17 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
   // its own (better-sqlite3 nests transactions so): one that fails is undone and refused alone.
   // Every caller is answered after the commit, never before its rotation is durable.
   type Queued = { plan: Plan<RotateResult>; resolve: (r: RotateResult) => void; reject: (e: unknown) => void };
-  const rotateAll = db.transaction((batch: Queued[]) => {
-    begun = true;
-    return batch.map((q) => {
-      try {
-        return { ok: true as const, value: transaction(q.plan) as RotateResult };
-      } catch (error) {
-        // SQLite rolled the whole transaction back itself (disk full, I/O error): the batch fails as one.
-        if (!db.inTransaction) throw error;
-        return { ok: false as const, error };
-      }
-    });
+  const rotateAll = (batch: Queued[]) => batch.map((q) => {
+    try {
+      return { ok: true as const, value: savepoint(q.plan) as RotateResult };
+    } catch (error) {
+      // SQLite rolled the whole transaction back itself (disk full, I/O error): the batch fails as one.
+      if (!db.inTransaction) throw error;
+      return { ok: false as const, error };
+    }
   });
   const rotations = perTurn<Queued>((batch) => {
-    whenFree(attempt(() => rotateAll.immediate(batch)), waitMs, mayRetry).then(
+    whenFree(() => immediately(() => rotateAll(batch)), waitMs).then(
       (outcomes) => outcomes.forEach((o, i) => (o.ok ? batch[i]!.resolve(o.value) : batch[i]!.reject(unavailableIfShort(o.error)))),
       // BEGIN or COMMIT failed (locked past the bound, disk full): nothing of the batch was written.
       (e: unknown) => batch.forEach((q) => q.reject(e)),
@@ -160,24 +164,20 @@ function unavailableIfShort(e: unknown): unknown {
   return !(e instanceof StorageUnavailable) && isResourceShortage(e) ? new StorageUnavailable(e) : e;
 }
 
-const isBusy = (e: unknown): boolean => {
-  const code = e !== null && typeof e === 'object' ? (e as { code?: unknown }).code : undefined;
-  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
-};
-
 /**
- * Runs `run` (synchronous, one statement or one transaction) and, while SQLite answers SQLITE_BUSY
- * (another connection holds the write lock) and `mayRetry()`, runs it again from a timer, backing
- * off from 1 ms to 16 ms, for at most `withinMs`; then StorageUnavailable. A statement, or a
- * BEGIN IMMEDIATE, that SQLite refused as busy did nothing.
+ * Runs `run` (synchronous: one statement, or one transaction through immediately()) and, while
+ * SQLite answers SQLITE_BUSY (another connection holds the write lock), runs it again from a timer,
+ * backing off from 1 ms to 16 ms, for at most `withinMs`; then StorageUnavailable. A statement, or
+ * a BEGIN IMMEDIATE, that SQLite refused as busy did nothing. The clock is read only once refused.
  */
-async function whenFree<T>(run: () => T, withinMs: number, mayRetry: () => boolean = () => true): Promise<T> {
-  const deadline = performance.now() + withinMs;
+async function whenFree<T>(run: () => T, withinMs: number): Promise<T> {
+  let deadline: number | undefined;
   for (let wait = 1; ; wait = Math.min(2 * wait, 16)) {
     try {
       return run();
     } catch (e) {
-      if (!isBusy(e) || !mayRetry() || performance.now() + wait > deadline) throw unavailableIfShort(e);
+      deadline ??= performance.now() + withinMs;
+      if (!errorCode(e)?.startsWith('SQLITE_BUSY') || performance.now() + wait > deadline) throw unavailableIfShort(e);
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
