@@ -121,9 +121,15 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
   const opened = options.storage ?? (await openStorage(config.storage.databaseUrl, { clock, connectTimeoutMs, queryTimeoutMs, preparedStatements }));
   if (options.storage) await opened.migrate();
   // Outages are logged once each way; the requests that meet one get 503 without a log line each.
-  const storage = watchAvailability(opened, (status, cause) => {
-    if (status === 'down') log.error({ reason: cause?.message }, 'database unreachable: requests that need it get 503 until it is back');
-    else log.info('database back');
+  // Shortages (a full disk, a read-only standby, a lock held elsewhere) are logged at most once a minute.
+  const storage = watchAvailability(opened, {
+    onChange(status, cause) {
+      if (status === 'down') log.error({ reason: cause?.message }, 'database unreachable: requests that need it get 503 until it is back');
+      else log.info('database back');
+    },
+    onShortage(cause, refused) {
+      log.warn({ reason: cause.message, refused }, 'database refuses statements for want of a resource: those requests get 503 until it has it again');
+    },
   });
 
   const index = new RevocationIndex();

@@ -219,13 +219,21 @@ describe('PostgreSQL faults', skip !== undefined ? { skip } : {}, () => {
     await readOnly(true);
     // The first request may meet a terminated connection (503 as well); then PostgreSQL refuses each write with 25006.
     await r.me();
+    assert.equal((await r.me()).status, 200);
+    const from = lines.length;
     for (const [name, run] of [['signin', r.signin], ['refresh', r.refresh], ['signin again', r.signin]] as const) {
       const a = await timed(run);
       assertUnavailable(a.r, name);
       assert.ok(a.ms < 1000, `${name}: answered in ${Math.round(a.ms)} ms, not after a timeout`);
+      assert.equal((await r.me()).status, 200, 'reads go on');
     }
-    assert.equal((await r.me()).status, 200, 'reads go on');
+    assert.equal((await call(`${s.url}/ready`)).status, 200, 'reachable: ready');
     assert.equal(count(lines, /unhandled error/), 0, 'no request logged an error of its own');
+    // Refused writes between served reads are no outage: one warning for the three, no "unreachable"/"back" pairs.
+    const since = lines.slice(from);
+    assert.equal(count(since, /database unreachable|database back/), 0, since.join(''));
+    assert.equal(count(since, /refuses statements for want of a resource/), 1, since.join(''));
+    assert.match(since.find((l) => /want of a resource/.test(l))!, /"level":40.*"reason":"database refused for want of a resource: 25006 /);
 
     await readOnly(false);
     await until('a sign-in once writable again', 10_000, async () => ((await r.signin()).status === 200 ? true : undefined));

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { createSqliteStorage } from '../src/storage/index.js';
 import type { Storage } from '../src/storage/index.js';
@@ -62,12 +63,28 @@ async function signedIn(s: Running, name: string): Promise<{ access: string; ref
   return { access: login.json.data.access_token, refresh: login.json.data.refresh_token };
 }
 
+/** A log stream keeping its lines, for startServer (with LOG_LEVEL=info). */
+function logLines(): { lines: string[]; logStream: Writable } {
+  const lines: string[] = [];
+  return { lines, logStream: new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } }) };
+}
+
+/** The fault is reported once, as a shortage (a warning), never as the database unreachable. */
+function assertOneShortageLine(lines: string[], code: string): void {
+  const all = lines.join('');
+  assert.doesNotMatch(all, /database unreachable|database back/);
+  const warnings = lines.filter((l) => /refuses statements for want of a resource/.test(l));
+  assert.equal(warnings.length, 1, all);
+  assert.match(warnings[0]!, new RegExp(`"level":40.*"reason":"database refused for want of a resource: ${code}`));
+}
+
 const refresh = (s: Running, token: string) => call(`${s.url}/api/v1/auth/refresh?refresh_token=${token}`, { method: 'POST' });
 
 describe('SQLite faults', () => {
   it('another process holds the write lock: writes answer 503 within DATABASE_QUERY_TIMEOUT_MS, reads go on, released: served again', async (t) => {
     const path = tempFile();
-    const s = await startServer({ DATABASE_URL: `sqlite:${path}`, DATABASE_QUERY_TIMEOUT_MS: '1500', REFRESH_REUSE_GRACE_SECONDS: '0' });
+    const { lines, logStream } = logLines();
+    const s = await startServer({ DATABASE_URL: `sqlite:${path}`, DATABASE_QUERY_TIMEOUT_MS: '1500', REFRESH_REUSE_GRACE_SECONDS: '0', LOG_LEVEL: 'info' }, { logStream });
     try {
       const tokens = await signedIn(s, 'locked');
       const other = new Database(path);
@@ -102,6 +119,7 @@ describe('SQLite faults', () => {
         other.close();
       }
       assert.equal((await call(`${s.url}/api/auth/signup`, { json: { username: 'second', email: 'second@example.com', password: 'password-123' } })).status, 201);
+      assertOneShortageLine(lines, 'SQLITE_BUSY');
     } finally {
       await s.close();
     }
@@ -111,7 +129,8 @@ describe('SQLite faults', () => {
     const path = tempFile();
     const { storage, db } = storageWithConnection(path, 300);
     await storage.migrate();
-    const s = await startServer({ DATABASE_URL: `sqlite:${path}`, REFRESH_REUSE_GRACE_SECONDS: '0' }, { storage });
+    const { lines, logStream } = logLines();
+    const s = await startServer({ DATABASE_URL: `sqlite:${path}`, REFRESH_REUSE_GRACE_SECONDS: '0', LOG_LEVEL: 'info' }, { storage, logStream });
     try {
       const users = [];
       for (let i = 0; i < 24; i++) users.push(await signedIn(s, `full${i}`));
@@ -140,6 +159,7 @@ describe('SQLite faults', () => {
         assert.equal(next.status, 200, `user ${i} (${a.status} before): ${next.text}`);
       }
       assert.equal((await signup(refused)).status, 201, 'the refused sign-up, again');
+      assertOneShortageLine(lines, 'SQLITE_FULL');
     } finally {
       await s.close();
     }

@@ -1,23 +1,29 @@
 // Telling "the database cannot be reached" from "this statement failed", and keeping track of it.
-// An adapter turns a driver's connection failure into StorageUnavailable; watchAvailability()
-// wraps a Storage so that its state (up or down) changes once per outage, not once per request,
-// and so that a readiness probe answers within a bound however the database behaves.
+// An adapter turns a driver's connection failure (or a resource shortage) into StorageUnavailable;
+// watchAvailability() wraps a Storage so that its state (up or down) changes once per outage, not
+// once per request, that shortages are reported at a bounded rate without counting as outages, and
+// that a readiness probe answers within a bound however the database behaves.
 import type { Storage } from './types.js';
 
 /** What a client is told to wait before retrying while the database is unreachable (seconds). */
 export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
 
 /**
- * The database cannot be reached (refused, reset, timed out, shutting down). Storage may not import
- * the toolkit's WardenError, so this carries the error code the toolkit maps to 503 with
+ * The database cannot be reached (refused, reset, timed out, shutting down), or was reached but
+ * cannot take the statement now (`shortage`: see isResourceShortage). Storage may not import the
+ * toolkit's WardenError, so this carries the error code the toolkit maps to 503 with
  * `Retry-After`; the driver's error is the `cause`.
  */
 export class StorageUnavailable extends Error {
   readonly code = 'ERR_UNAVAILABLE';
   readonly retryAfter = UNAVAILABLE_RETRY_AFTER_SECONDS;
+  /** Reached, but short of a resource (disk, write access, a lock): not an outage. */
+  readonly shortage: boolean;
   constructor(cause: unknown) {
-    super(`database unreachable: ${describe(cause)}`, { cause });
+    const shortage = isResourceShortage(cause);
+    super(`${shortage ? 'database refused for want of a resource' : 'database unreachable'}: ${describe(cause)}`, { cause });
     this.name = 'StorageUnavailable';
+    this.shortage = shortage;
   }
 }
 
@@ -85,6 +91,20 @@ export interface WatchedStorage extends Storage {
   probe(withinMs: number): Promise<boolean>;
 }
 
+/** How often, at most, a run of refusals for want of a resource is reported (ms). */
+export const SHORTAGE_REPORT_EVERY_MS = 60_000;
+
+export interface AvailabilityReports {
+  /** Each transition between 'up' and 'down' (see watchAvailability). */
+  onChange(status: StorageStatus, cause?: StorageUnavailable): void;
+  /**
+   * Statements refused for want of a resource: the first at once, then at most one report per
+   * `shortageEveryMs` with how many were refused since the last (`refused`) and the latest cause.
+   */
+  onShortage?(cause: StorageUnavailable, refused: number): void;
+  shortageEveryMs?: number;
+}
+
 /**
  * Wraps every store method of `storage` to follow its availability. `onChange` runs on each
  * transition only: 'down' with the failure that revealed it, 'up' when a statement succeeds again
@@ -94,8 +114,13 @@ export interface WatchedStorage extends Storage {
  * already waiting when the state changed tells of the past: a background worker's query stuck on
  * a silenced connection since the partition times out after the heal, and must not announce a
  * second outage when statements begun since the heal succeed.
+ *
+ * A shortage (a full disk, a read-only standby, another process's write lock) is no outage: the
+ * database answered, and reads usually go on, so it would flip the state with every write and
+ * read that follow each other. It proves the database reachable, and goes to `onShortage`.
  */
-export function watchAvailability(storage: Storage, onChange: (status: StorageStatus, cause?: StorageUnavailable) => void): WatchedStorage {
+export function watchAvailability(storage: Storage, reports: AvailabilityReports): WatchedStorage {
+  const { onChange, onShortage, shortageEveryMs = SHORTAGE_REPORT_EVERY_MS } = reports;
   let status: StorageStatus = 'up';
   let transitions = 0;
   const set = (next: StorageStatus, begunAt: number, cause?: StorageUnavailable) => {
@@ -104,6 +129,24 @@ export function watchAvailability(storage: Storage, onChange: (status: StorageSt
     transitions++;
     onChange(next, cause);
   };
+
+  // Refusals met since the last report; a report is due when `quiet` fires.
+  let refused = 0;
+  let latest: StorageUnavailable | undefined;
+  let quiet: NodeJS.Timeout | undefined;
+  const shortage = (cause: StorageUnavailable) => {
+    refused++;
+    latest = cause;
+    if (quiet === undefined) report();
+  };
+  const report = () => {
+    quiet = undefined;
+    if (refused === 0 || latest === undefined) return;
+    onShortage?.(latest, refused);
+    refused = 0;
+    quiet = setTimeout(report, shortageEveryMs).unref();
+  };
+
   const watch = async <T>(run: () => Promise<T>): Promise<T> => {
     const begunAt = transitions;
     try {
@@ -111,8 +154,9 @@ export function watchAvailability(storage: Storage, onChange: (status: StorageSt
       set('up', begunAt);
       return out;
     } catch (e) {
-      if (e instanceof StorageUnavailable) set('down', begunAt, e);
-      else set('up', begunAt);
+      if (!(e instanceof StorageUnavailable)) set('up', begunAt);
+      else if (!e.shortage) set('down', begunAt, e);
+      else (set('up', begunAt), shortage(e));
       throw e;
     }
   };
@@ -147,7 +191,7 @@ export function watchAvailability(storage: Storage, onChange: (status: StorageSt
     migrate: () => storage.migrate(),
     ping: () => watch(() => storage.ping()),
     ...(storage.poolStats ? { poolStats: () => storage.poolStats!() } : {}),
-    close: () => storage.close(),
+    close: () => (clearTimeout(quiet), storage.close()),
     status: () => status,
     probe(withinMs) {
       let timer: NodeJS.Timeout | undefined;

@@ -178,7 +178,7 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
     } catch (e) {
       // A connection that failed is destroyed without a ROLLBACK (which would only wait out another
       // timeout); one the server turned down for want of a resource (disk full) is sound.
-      if (e instanceof StorageUnavailable && !isResourceShortage(e.cause)) {
+      if (e instanceof StorageUnavailable && !e.shortage) {
         c.release(e);
         throw e;
       }

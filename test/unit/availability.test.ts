@@ -37,7 +37,7 @@ describe('watchAvailability', () => {
       return count();
     };
     const changes: StorageStatus[] = [];
-    const watched = watchAvailability(storage, (s) => changes.push(s));
+    const watched = watchAvailability(storage, { onChange: (s) => changes.push(s) });
     return { watched, changes, set: (m: typeof mode) => (mode = m) };
   }
 
@@ -75,7 +75,7 @@ describe('watchAvailability', () => {
         throw new StorageUnavailable(withCode('ECONNREFUSED', 'connect ECONNREFUSED'));
       };
       const changes: StorageStatus[] = [];
-      const watched = watchAvailability(storage, (st) => changes.push(st)) as unknown as Record<string, Record<string, () => Promise<unknown>>>;
+      const watched = watchAvailability(storage, { onChange: (st) => changes.push(st) }) as unknown as Record<string, Record<string, () => Promise<unknown>>>;
       await assert.rejects(watched[name]![method]!(), StorageUnavailable);
       assert.deepEqual(changes, ['down'], `${name}.${method}`);
     }
@@ -89,7 +89,7 @@ describe('watchAvailability', () => {
       pending.push({ ok: () => resolve(0), fail: () => reject(new StorageUnavailable(withCode('ETIMEDOUT'))) });
     });
     const changes: StorageStatus[] = [];
-    const watched = watchAvailability(storage, (s) => changes.push(s));
+    const watched = watchAvailability(storage, { onChange: (s) => changes.push(s) });
     const request = watched.users.count().catch(() => 'failed');
     const worker = watched.users.count().catch(() => 'failed'); // a background poll, begun during the partition
     pending[0]!.fail();
@@ -110,16 +110,62 @@ describe('watchAvailability', () => {
     assert.deepEqual(changes, ['down', 'up', 'down']);
   });
 
+  it('refusals for want of a resource are no outage: the state stays up, and they are reported at once, then at most once a window with their count', async () => {
+    const storage = createMemoryStorage();
+    let mode: 'ok' | 'full' | 'readonly' | 'down' = 'ok';
+    const count = storage.users.count.bind(storage.users);
+    storage.users.count = async () => {
+      if (mode === 'down') throw new StorageUnavailable(withCode('ECONNREFUSED'));
+      if (mode === 'full') throw new StorageUnavailable(withCode('SQLITE_FULL', 'database or disk is full'));
+      if (mode === 'readonly') throw new StorageUnavailable(withCode('25006', 'cannot execute INSERT in a read-only transaction'));
+      return count();
+    };
+    const changes: StorageStatus[] = [];
+    const reports: { reason: string; refused: number }[] = [];
+    let reported: () => void = () => {};
+    const watched = watchAvailability(storage, {
+      onChange: (s) => changes.push(s),
+      onShortage: (cause, refused) => (reports.push({ reason: cause.message, refused }), reported()),
+      shortageEveryMs: 30,
+    });
+    try {
+      mode = 'full';
+      // A write refused, a read served, in turn: neither flips the state.
+      for (let i = 0; i < 4; i++) {
+        await assert.rejects(watched.users.count(), (e: StorageUnavailable) => e.shortage && e.code === 'ERR_UNAVAILABLE');
+        mode = 'ok';
+        await watched.users.count();
+        mode = 'full';
+      }
+      assert.equal(watched.status(), 'up');
+      assert.deepEqual(changes, []);
+      assert.deepEqual(reports, [{ reason: 'database refused for want of a resource: SQLITE_FULL database or disk is full', refused: 1 }]);
+      mode = 'readonly';
+      await assert.rejects(watched.users.count(), StorageUnavailable);
+      // The window over, the three refused since the first are reported in one line, with the latest cause.
+      const alive = setInterval(() => {}, 1000); // the report's timer is unref'd: it keeps no process alive
+      await new Promise<void>((resolve) => (reported = resolve)).finally(() => clearInterval(alive));
+      assert.deepEqual(reports[1], { reason: 'database refused for want of a resource: 25006 cannot execute INSERT in a read-only transaction', refused: 4 });
+      assert.equal(reports.length, 2);
+      // A real outage afterwards is still one.
+      mode = 'down';
+      await assert.rejects(watched.users.count(), (e: StorageUnavailable) => !e.shortage && /database unreachable/.test(e.message));
+      assert.deepEqual(changes, ['down']);
+    } finally {
+      await watched.close();
+    }
+  });
+
   it('the probe answers within its bound while the ping hangs, and callers share one ping', async () => {
     const storage = createMemoryStorage();
     let pings = 0;
     storage.ping = () => (pings++, new Promise<void>(() => {}));
-    const watched = watchAvailability(storage, () => {});
+    const watched = watchAvailability(storage, { onChange: () => {} });
     const t0 = performance.now();
     assert.deepEqual(await Promise.all([watched.probe(50), watched.probe(50), watched.probe(50)]), [false, false, false]);
     assert.ok(performance.now() - t0 < 1000);
     assert.equal(pings, 1);
-    assert.equal(await watchAvailability(createMemoryStorage(), () => {}).probe(50), true);
+    assert.equal(await watchAvailability(createMemoryStorage(), { onChange: () => {} }).probe(50), true);
   });
 });
 
