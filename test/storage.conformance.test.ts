@@ -151,6 +151,14 @@ function conformance(f: StorageFactory): void {
       assert.equal(await s.users.findByLogin('%'), null, 'no wildcard matching');
     });
 
+    it('findByLogin reads a login without "@" as a username only (every email the accounts layer stores holds one)', async () => {
+      const named = await s.users.create(user({ username: 'erin', email: 'erin@example.com' }));
+      // Only storage itself could hold such an email; the lookup does not consult emails for it.
+      await s.users.create(user({ username: 'frank', email: 'erin-without-at' }));
+      assert.equal((await s.users.findByLogin('ERIN'))?.id, named.id);
+      assert.equal(await s.users.findByLogin('erin-without-at'), null);
+    });
+
     it('findByLogin prefers the email match for a login with "@", the username match otherwise', async () => {
       const owner = await s.users.create(user({ username: 'dave', email: 'dave@example.com' }));
       const squatter = await s.users.create(user({ username: 'dave@example.com', email: 'other@example.com' }));

@@ -8,7 +8,7 @@ import { createMemoryFactorStores } from './memory-factors.js';
 import {
   bumpedUpdatedAt, checkPage, cleanPatch, compareKeys, emailKey, eventsOf, isClaimable, isLive, isPurgeable, isUsableToken, judgeRotate, newDelivery,
   newSessionRecord,
-  newUserRecord, newestFirst, oldestFirst, pickLogin, rotationEvents, usernameKey,
+  newUserRecord, newestFirst, oldestFirst, mayBeEmail, pickLogin, rotationEvents, usernameKey,
 } from './rules.js';
 import {
   UniqueViolation,
@@ -136,7 +136,7 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
         return u ? copyUser(u) : null;
       },
       async findByLogin(login) {
-        const found = [...users.values()].filter((u) => usernameKey(u.username) === usernameKey(login) || u.email === emailKey(login));
+        const found = [...users.values()].filter((u) => usernameKey(u.username) === usernameKey(login) || (mayBeEmail(login) && u.email === emailKey(login)));
         const hit = pickLogin(found, login);
         return hit ? copyUser(hit) : null;
       },

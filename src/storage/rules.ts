@@ -16,6 +16,11 @@ export function emailKey(email: string): string {
   return email.trim().toLowerCase();
 }
 
+/** Whether a login could be an email: every stored email holds an '@' (normaliseEmail accepts no other). */
+export function mayBeEmail(login: string): boolean {
+  return login.includes('@');
+}
+
 /**
  * findByLogin matches a username OR an email. Should one string ever match two different users
  * (a username shaped like someone else's email), an '@' means the person typed an email.

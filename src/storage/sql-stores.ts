@@ -11,7 +11,7 @@ import { sqlFactorStores } from './factor-stores.js';
 import { currentHash, IDLE_HOUR_MS, INDEXED_HASH_PREFIX } from './migrations.js';
 import type { ChallengeStore, FactorStore } from './factor-types.js';
 import {
-  checkPage, cleanPatch, emailKey, eventRecords, eventsOf, judgeRotate, newDelivery, newSessionRecord, newUserRecord, pickLogin, usernameKey,
+  checkPage, cleanPatch, emailKey, eventRecords, eventsOf, judgeRotate, newDelivery, newSessionRecord, newUserRecord, mayBeEmail, pickLogin, usernameKey,
 } from './rules.js';
 import {
   ROWS_PER_INSERT, Sql, assignments, chunks, insertFrom, insertRow, insertRows, insertValues, join, param, raw, rowDecoder, columnsOf,
@@ -300,7 +300,10 @@ export function sqlStores(
       create: (n, events) => write(single(st.insertUser(n), st.user), events),
       findById: (id) => first(sql`SELECT * FROM users WHERE id = ${id}`, st.user),
       async findByLogin(login) {
-        const found = await rows(sql`SELECT * FROM users WHERE username_lower = ${usernameKey(login)} OR email = ${emailKey(login)} LIMIT 2`);
+        // Without an '@' it can only be a username (see the interface): one index read, not two.
+        const found = await rows(mayBeEmail(login)
+          ? sql`SELECT * FROM users WHERE username_lower = ${usernameKey(login)} OR email = ${emailKey(login)} LIMIT 2`
+          : sql`SELECT * FROM users WHERE username_lower = ${usernameKey(login)}`);
         return pickLogin(found.map(st.user), login);
       },
       async list(q) {

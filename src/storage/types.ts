@@ -102,7 +102,10 @@ export interface UserStore {
    */
   createFirst(user: NewUser, events?: Emit<UserRecord | null>): Promise<UserRecord | null>;
   findById(id: string): Promise<UserRecord | null>;
-  /** Case-insensitive username match, or exact match on the normalised email. */
+  /**
+   * Case-insensitive username match, or exact match on the normalised email. Every stored email
+   * holds an '@' (the accounts layer accepts no other), so a login without one is a username.
+   */
   findByLogin(usernameOrEmail: string): Promise<UserRecord | null>;
   list(query: UserQuery): Promise<{ users: UserRecord[]; total: number }>;
   /** Returns the updated user, or null when absent. Throws UniqueViolation. */
