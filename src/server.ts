@@ -233,6 +233,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
       verifyCache: () => (verify as { cacheStats?: () => { hits: number; misses: number } }).cacheStats?.(),
       passwordHashing: () => ({ running: hashQueue.running, waiting: hashQueue.waiting }),
       databaseUp: () => storage.status() === 'up',
+      databaseRefusals: () => storage.refusals(),
       pool: storage.poolStats ? () => storage.poolStats!() : undefined,
       redis: bus ? () => revoker.busStatus : undefined,
       // Bounded by the storage's own timeouts; a scrape during an outage just leaves it out.

@@ -160,6 +160,11 @@ describe('SQLite faults', () => {
       }
       assert.equal((await signup(refused)).status, 201, 'the refused sign-up, again');
       assertOneShortageLine(lines, 'SQLITE_FULL');
+      // Every refused statement is counted (a request answered 503 met at least one), and the database stayed "up".
+      const metrics = (await call(`${s.url}/metrics`)).text;
+      const refusals = Number(/^warden_database_refusals_total (\d+)$/m.exec(metrics)?.[1]);
+      assert.ok(refusals >= users.length - ok + 1, `${refusals} refusals counted for ${users.length - ok + 1} requests answered 503`);
+      assert.match(metrics, /^warden_database_up 1$/m);
     } finally {
       await s.close();
     }

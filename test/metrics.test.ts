@@ -145,6 +145,7 @@ describe('/metrics on the public port, against the traffic sent', { skip: skipPa
     // 3 sign-up hashes and 5 sign-in verifications (the throttled one never hashed).
     assert.equal(value(m, 'warden_password_hash_wait_seconds_count'), 8);
     assert.equal(value(m, 'warden_database_up'), 1);
+    assert.equal(value(m, 'warden_database_refusals_total'), 0, 'no statement refused for want of a resource');
     assert.equal(samples(m, 'warden_database_pool_connections').length, 0, 'SQLite has no pool');
     assert.equal(samples(m, 'warden_redis_up').length, 0, 'no REDIS_URL');
     const events = await s.warden.storage.events.list({ limit: 1000 });

@@ -18,6 +18,8 @@ export interface MetricSources {
   passwordHashing(): { running: number; waiting: number };
   /** Whether the database answered last. */
   databaseUp(): boolean;
+  /** Statements the database refused for want of a resource (disk, write access, a lock), since start. */
+  databaseRefusals(): number;
   /** The connection pool's connections, where there is a pool (PostgreSQL). */
   pool?: (() => { total: number; idle: number; waiting: number }) | undefined;
   /** The Redis bus's state, when one is configured. */
@@ -137,6 +139,8 @@ export function createMetrics(sources: MetricSources): WardenMetrics {
   gaugeAtScrape(registers, 'warden_password_hash_queue_depth', 'Password hashes waiting for a free slot', () => sources.passwordHashing().waiting);
   gaugeAtScrape(registers, 'warden_password_hash_running', 'Password hashes running now (at most one per core)', () => sources.passwordHashing().running);
   gaugeAtScrape(registers, 'warden_database_up', '1 while the database answers, 0 while it does not', () => (sources.databaseUp() ? 1 : 0));
+  counterAtScrape(registers, 'warden_database_refusals_total', 'Statements the database refused for want of a resource (disk full, read-only, locked): each answered 503',
+    () => sources.databaseRefusals());
   // The gauges below exist only where what they measure does (an unset gauge would read 0, i.e. "down").
   const { pool, redis, webhookBacklog } = sources;
   if (pool) {

@@ -84,6 +84,8 @@ export type StorageStatus = 'up' | 'down';
 export interface WatchedStorage extends Storage {
   /** 'down' from the first unreachable-database failure until a statement begun since then reaches it. */
   status(): StorageStatus;
+  /** Statements refused for want of a resource since the process started (each answered 503). */
+  refusals(): number;
   /**
    * Whether the database answers, decided within `withinMs`: one `ping()` at a time is shared by
    * every caller, so a partitioned database costs one hung probe, not one per readiness check.
@@ -132,10 +134,12 @@ export function watchAvailability(storage: Storage, reports: AvailabilityReports
 
   // Refusals met since the last report; a report is due when `quiet` fires.
   let refused = 0;
+  let refusedEver = 0;
   let latest: StorageUnavailable | undefined;
   let quiet: NodeJS.Timeout | undefined;
   const shortage = (cause: StorageUnavailable) => {
     refused++;
+    refusedEver++;
     latest = cause;
     if (quiet === undefined) report();
   };
@@ -193,6 +197,7 @@ export function watchAvailability(storage: Storage, reports: AvailabilityReports
     ...(storage.poolStats ? { poolStats: () => storage.poolStats!() } : {}),
     close: () => (clearTimeout(quiet), storage.close()),
     status: () => status,
+    refusals: () => refusedEver,
     probe(withinMs) {
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, withinMs, false)));
