@@ -158,9 +158,12 @@ export function watchAvailability(storage: Storage, reports: AvailabilityReports
       set('up', begunAt);
       return out;
     } catch (e) {
-      if (!(e instanceof StorageUnavailable)) set('up', begunAt);
-      else if (!e.shortage) set('down', begunAt, e);
-      else (set('up', begunAt), shortage(e));
+      if (e instanceof StorageUnavailable && !e.shortage) {
+        set('down', begunAt, e);
+      } else {
+        set('up', begunAt); // refused, or short of a resource: either way the database answered
+        if (e instanceof StorageUnavailable) shortage(e);
+      }
       throw e;
     }
   };

@@ -6,9 +6,9 @@
 import { USERS, uniqueValues } from './columns.js';
 import { createMemoryFactorStores } from './memory-factors.js';
 import {
-  bumpedUpdatedAt, checkPage, cleanPatch, compareKeys, emailKey, eventsOf, isClaimable, isLive, isPurgeable, isUsableToken, judgeRotate, newDelivery,
+  bumpedUpdatedAt, checkPage, cleanPatch, compareKeys, emailKey, eventsOf, isClaimable, isLive, isPurgeable, isUsableToken, judgeRotate, mayBeEmail, newDelivery,
   newSessionRecord,
-  newUserRecord, newestFirst, oldestFirst, mayBeEmail, pickLogin, rotationEvents, usernameKey,
+  newUserRecord, newestFirst, oldestFirst, pickLogin, rotationEvents, usernameKey,
 } from './rules.js';
 import {
   UniqueViolation,

@@ -11,7 +11,7 @@ import { sqlFactorStores } from './factor-stores.js';
 import { currentHash, IDLE_HOUR_MS, INDEXED_HASH_PREFIX } from './migrations.js';
 import type { ChallengeStore, FactorStore } from './factor-types.js';
 import {
-  checkPage, cleanPatch, emailKey, eventRecords, eventsOf, judgeRotate, newDelivery, newSessionRecord, newUserRecord, mayBeEmail, pickLogin, usernameKey,
+  checkPage, cleanPatch, emailKey, eventRecords, eventsOf, judgeRotate, mayBeEmail, newDelivery, newSessionRecord, newUserRecord, pickLogin, usernameKey,
 } from './rules.js';
 import {
   ROWS_PER_INSERT, Sql, assignments, chunks, insertFrom, insertRow, insertRows, insertValues, join, param, raw, rowDecoder, columnsOf,
