@@ -58,10 +58,14 @@ export function errorCode(e: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** True when `e` says the database cannot take statements now though it was reached (see above). */
+/**
+ * True when `e` says the database cannot take statements now though it was reached (see above).
+ * A connection failure is none, whatever its class: 53300 (too many connections) is class 53 but
+ * refuses the connection itself, which is an outage.
+ */
 export function isResourceShortage(e: unknown): boolean {
   const code = errorCode(e);
-  return code !== undefined && (SHORTAGE_SQLSTATE.test(code) || SHORTAGE_SQLITE.test(code));
+  return code !== undefined && (SHORTAGE_SQLSTATE.test(code) || SHORTAGE_SQLITE.test(code)) && !isConnectionFailure(e);
 }
 
 /** True when `e` says the database could not be reached, as opposed to a statement it refused. */

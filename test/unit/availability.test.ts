@@ -156,6 +156,21 @@ describe('watchAvailability', () => {
     }
   });
 
+  it('too many connections (53300) is an outage though its class is 53: the state goes down, no shortage is reported', async () => {
+    const storage = createMemoryStorage();
+    storage.users.count = async () => {
+      throw new StorageUnavailable(withCode('53300', 'sorry, too many clients already'));
+    };
+    const changes: StorageStatus[] = [];
+    const shortages: number[] = [];
+    const watched = watchAvailability(storage, { onChange: (s) => changes.push(s), onShortage: (_c, n) => shortages.push(n) });
+    await assert.rejects(watched.users.count(), (e: StorageUnavailable) => !e.shortage && /database unreachable/.test(e.message));
+    assert.deepEqual(changes, ['down']);
+    assert.deepEqual(shortages, []);
+    assert.equal(watched.refusals(), 0);
+    await watched.close();
+  });
+
   it('the probe answers within its bound while the ping hangs, and callers share one ping', async () => {
     const storage = createMemoryStorage();
     let pings = 0;
