@@ -29,7 +29,7 @@ export function pickLogin(users: UserRecord[], login: string): UserRecord | null
   if (users.length <= 1) return users[0] ?? null;
   const byEmail = users.find((u) => u.email === emailKey(login));
   const byName = users.find((u) => usernameKey(u.username) === usernameKey(login));
-  return (login.includes('@') ? byEmail ?? byName : byName ?? byEmail) ?? null;
+  return (mayBeEmail(login) ? byEmail ?? byName : byName ?? byEmail) ?? null;
 }
 
 /** Rejects limits the databases would read differently (SQLite: LIMIT -1 = no limit; PostgreSQL: error). */

@@ -301,9 +301,8 @@ export function sqlStores(
       findById: (id) => first(sql`SELECT * FROM users WHERE id = ${id}`, st.user),
       async findByLogin(login) {
         // Without an '@' it can only be a username (see the interface): one index read, not two.
-        const found = await rows(mayBeEmail(login)
-          ? sql`SELECT * FROM users WHERE username_lower = ${usernameKey(login)} OR email = ${emailKey(login)} LIMIT 2`
-          : sql`SELECT * FROM users WHERE username_lower = ${usernameKey(login)}`);
+        const orEmail = mayBeEmail(login) ? sql` OR email = ${emailKey(login)}` : sql``;
+        const found = await rows(sql`SELECT * FROM users WHERE username_lower = ${usernameKey(login)}${orEmail} LIMIT 2`);
         return pickLogin(found.map(st.user), login);
       },
       async list(q) {
