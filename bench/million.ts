@@ -1,7 +1,8 @@
 // `npm run bench -- million` (not in the default run: it loads millions of rows): Warden with
 // 1,000 then 100,000 then 1,000,000 users, each with a live session and ten security events, on
 // SQLite and PostgreSQL. At each size it measures, one call at a time through the accounts API, the
-// operations a large deployment runs all day — sign-in (its lookup alone too), refresh, /me — and
+// operations a large deployment runs all day — sign-in (its lookup alone too), refresh, /me, the
+// lookup and /me again over a sample of users read just before (warm: their pages in memory) — and
 // the administrators' ones: the first page of users, a search by email and by username, a page
 // with its total for each filter (a role, deactivated, unverified, a legacy hash, and the four at
 // once), and the overview; the latency at each size is compared with the 1,000-user figure (goal:
@@ -196,6 +197,25 @@ async function explainAll(db: BenchDb): Promise<{ plans: Record<string, string[]
 
 const ROUNDS = 5; // per operation and size: the big and the reference database take turns
 
+/**
+ * One measured operation. `grows`: why its cost rises with the size (no goal then). `prepare`: run
+ * before each round, untimed (the warm rows read their sample of users there).
+ */
+interface Op {
+  n: number;
+  op: () => Promise<unknown>;
+  grows?: string;
+  prepare?: () => Promise<unknown>;
+}
+
+/**
+ * The warm rows' sample: this many users, each read once before every round. The cold rows pick any
+ * user of a million, whose pages the machine has usually paged out (see the README); these tell
+ * what the same calls cost when the pages they read are in memory, as on a server with memory for
+ * its data. 2,000 users' pages (tens of MB) still miss the CPU's caches.
+ */
+const WARM_SAMPLE = 2000;
+
 /** A database of `size` users, Warden on it, and the operations measured on it. */
 interface Subject {
   db: BenchDb;
@@ -203,7 +223,7 @@ interface Subject {
   warden: Warden;
   loaded: number;
   /** Each measured operation; `grows`: why its cost rises with the size (no goal then). */
-  ops(): Record<string, { n: number; op: () => Promise<unknown>; grows?: string }>;
+  ops(): Record<string, Op>;
 }
 
 /**
@@ -260,6 +280,15 @@ async function subject(kind: 'sqlite' | 'postgres', label: string, passwordHash:
           if (r.total !== expected[which] || r.users.length === 0) throw new Error(`${JSON.stringify(q)}: total ${r.total}, expected ${expected[which]}`);
         },
       });
+      // The warm rows: the call over a fixed sample of users, each of whom it has just served (Op.prepare).
+      const sample = Array.from({ length: WARM_SAMPLE }, plain);
+      const warm = (call: (i: number) => Promise<unknown>): Op => ({
+        n: CHEAP_OPS,
+        prepare: async () => {
+          for (const i of sample) await call(i);
+        },
+        op: () => call(sample[Math.floor(Math.random() * sample.length)]!),
+      });
       return {
         'sign-in (argon2id included)': { n: SIGNINS, op: () => warden.accounts.credentials.signIn(usernameOf(plain()), PASSWORD, meta) },
         "sign-in's lookup (users.findByLogin)": { n: CHEAP_OPS, op: () => storage.users.findByLogin(usernameOf(pick())) },
@@ -271,6 +300,8 @@ async function subject(kind: 'sqlite' | 'postgres', label: string, passwordHash:
           },
         },
         '/me (profile)': { n: CHEAP_OPS, op: () => warden.accounts.credentials.profile(userId(plain())) },
+        [`sign-in's lookup, warm (${fmt(WARM_SAMPLE)} users looked up just before)`]: warm((i) => storage.users.findByLogin(usernameOf(i))),
+        [`/me, warm (the same ${fmt(WARM_SAMPLE)} users, read just before)`]: warm((i) => warden.accounts.credentials.profile(userId(i))),
         'admin list, first page of 20': { n: CHEAP_OPS, op: () => admin.list(first) },
         'admin search by email (local part + @)': {
           n: CHEAP_OPS,
@@ -350,9 +381,10 @@ async function grow(s: Subject, size: number, passwordHash: string, now: number)
 }
 
 /** Latencies of one operation on the reference and the big database, in alternating rounds. */
-async function timePair(ref: { n: number; op: () => Promise<unknown> }, big: { n: number; op: () => Promise<unknown> }) {
+async function timePair(ref: Op, big: Op) {
   const per = Math.max(1, Math.round(ref.n / ROUNDS));
-  const run = async (o: { op: () => Promise<unknown> }, into: number[]) => {
+  const run = async (o: Op, into: number[]) => {
+    await o.prepare?.();
     const lat: number[] = [];
     for (let i = 0; i < per; i++) {
       const t = performance.now();
