@@ -275,6 +275,24 @@ function luaString(s: string): string {
 
 // ---- statistics --------------------------------------------------------------------------------
 
+/**
+ * `rounds` measurements of a reference and a contestant, the order inside each round alternating
+ * (contestant first in even rounds), so that neither always runs first: [reference, contestant] per round.
+ */
+export async function alternating(rounds: number, reference: () => Promise<number>, contestant: () => Promise<number>): Promise<Array<[number, number]>> {
+  const out: Array<[number, number]> = [];
+  for (let r = 0; r < rounds; r++) {
+    if (r % 2) {
+      const x = await reference();
+      out.push([x, await contestant()]);
+    } else {
+      const y = await contestant();
+      out.push([await reference(), y]);
+    }
+  }
+  return out;
+}
+
 export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;

@@ -28,7 +28,7 @@ import type { EventRecord, EventType, SessionRecord, StoredRevocation, UserRecor
 import { POSTGRES, SQLITE } from '../src/storage/sql.js';
 import type { JwtClaims } from '../toolkit/src/tokens/types.js';
 import { freshDb, POSTGRES_URL, postgresUnavailable, wardenOn, type BenchDb } from './db.js';
-import { median, startPinned } from './lib.js';
+import { alternating, median, startPinned } from './lib.js';
 import { fmt, notes, percentile, raw, rows, spread } from './report.js';
 
 const STAGES = (process.env.BENCH_MILLION_STAGES ?? '1000,100000,1000000').split(',').map(Number);
@@ -397,19 +397,7 @@ async function timePair(ref: Op, big: Op) {
   for (let i = 0; i < Math.min(20, per); i++) (await ref.op(), await big.op()); // warm-up
   const a: number[] = [];
   const b: number[] = [];
-  const ratios: number[] = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    let x: number;
-    let y: number;
-    if (r % 2) {
-      x = await run(ref, a);
-      y = await run(big, b);
-    } else {
-      y = await run(big, b);
-      x = await run(ref, a);
-    }
-    ratios.push(y / x);
-  }
+  const ratios = (await alternating(ROUNDS, () => run(ref, a), () => run(big, b))).map(([x, y]) => y / x);
   return { ref: { p50: median(a), p99: percentile(a, 99) }, big: { p50: median(b), p99: percentile(b, 99) }, ratio: median(ratios), ratios };
 }
 

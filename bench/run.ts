@@ -14,7 +14,7 @@ import { jwtVerify } from 'jose';
 import { createTokenIssuer, createTokenVerifier, generateKeyPem, keyRingFromPem, keyRingFromSecret } from '../toolkit/src/tokens/index.js';
 import { sectionImport, sectionLegacy } from './migration.js';
 import {
-  HAS_TASKSET, HAS_WRK, LOAD_TOOL, SERVER_CORE, call, cleanup, cpuSeconds, median, runLoad, sleep, startPinned, workDir, type LoadResult,
+  HAS_TASKSET, HAS_WRK, LOAD_TOOL, SERVER_CORE, alternating, call, cleanup, cpuSeconds, median, runLoad, sleep, startPinned, workDir, type LoadResult,
 } from './lib.js';
 import { fmt, notes, printTable, raw, rows, spread } from './report.js';
 import { sectionMillion } from './million.js';
@@ -125,23 +125,10 @@ async function pairedRatioAsync(a: () => Promise<unknown>, b: () => Promise<unkn
   // Past the JIT's tiering first: CPU time is the whole process's, its compiler threads included.
   for (const f of [a, b]) for (const stop = performance.now() + 1000; performance.now() < stop;) await batch(f, 500);
   const n = Math.max(100, Math.round((batchMs * 1e6) / (await batch(a, 500))));
-  const ra: number[] = [];
-  const rb: number[] = [];
-  const ratios: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    let x: number;
-    let y: number;
-    if (r % 2) {
-      x = await batch(a, n);
-      y = await batch(b, n);
-    } else {
-      y = await batch(b, n);
-      x = await batch(a, n);
-    }
-    ra.push(x);
-    rb.push(y);
-    ratios.push(x / y);
-  }
+  const pairs = await alternating(rounds, () => batch(a, n), () => batch(b, n));
+  const ra = pairs.map(([x]) => x);
+  const rb = pairs.map(([, y]) => y);
+  const ratios = pairs.map(([x, y]) => x / y);
   const sorted = [...ratios].sort((p, q) => p - q);
   return { ratio: median(ratios), q1: sorted[Math.floor(rounds / 4)]!, q3: sorted[Math.floor((3 * rounds) / 4)]!, a: median(ra), b: median(rb) };
 }
