@@ -136,22 +136,21 @@ export function watchAvailability(storage: Storage, reports: AvailabilityReports
     onChange(next, cause);
   };
 
-  // Refusals met since the last report; a report is due when `quiet` fires.
+  // Refusals since start, and how many of them reports have told; a report is due when `quiet` fires.
   let refused = 0;
-  let refusedEver = 0;
+  let told = 0;
   let latest: StorageUnavailable | undefined;
   let quiet: NodeJS.Timeout | undefined;
   const shortage = (cause: StorageUnavailable) => {
     refused++;
-    refusedEver++;
     latest = cause;
     if (quiet === undefined) report();
   };
   const report = () => {
     quiet = undefined;
-    if (refused === 0 || latest === undefined) return;
-    onShortage?.(latest, refused);
-    refused = 0;
+    if (refused === told || latest === undefined) return;
+    onShortage?.(latest, refused - told);
+    told = refused;
     quiet = setTimeout(report, shortageEveryMs).unref();
   };
 
@@ -204,7 +203,7 @@ export function watchAvailability(storage: Storage, reports: AvailabilityReports
     ...(storage.poolStats ? { poolStats: () => storage.poolStats!() } : {}),
     close: () => (clearTimeout(quiet), storage.close()),
     status: () => status,
-    refusals: () => refusedEver,
+    refusals: () => refused,
     probe(withinMs) {
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, withinMs, false)));
