@@ -136,7 +136,10 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
         return u ? copyUser(u) : null;
       },
       async findByLogin(login) {
-        const found = [...users.values()].filter((u) => usernameKey(u.username) === usernameKey(login) || (mayBeEmail(login) && u.email === emailKey(login)));
+        // The login's keys once, not per user; without an '@' no email can match (see the interface).
+        const name = usernameKey(login);
+        const email = mayBeEmail(login) ? emailKey(login) : undefined;
+        const found = [...users.values()].filter((u) => usernameKey(u.username) === name || u.email === email);
         const hit = pickLogin(found, login);
         return hit ? copyUser(hit) : null;
       },
