@@ -222,7 +222,7 @@ interface Subject {
   loader: ReturnType<typeof sqliteLoader> | ReturnType<typeof postgresLoader>;
   warden: Warden;
   loaded: number;
-  /** Each measured operation; `grows`: why its cost rises with the size (no goal then). */
+  /** Each measured operation, by name. */
   ops(): Record<string, Op>;
 }
 

@@ -80,12 +80,23 @@ async function timeOps(fns: readonly TimedFn[], ROUNDS = 11, batchMs = 100): Pro
   return ns;
 }
 
+/** A paired comparison: the median of the per-pair ratios a/b, its quartiles, and each side's median. */
+interface PairedRatio { ratio: number; q1: number; q3: number; a: number; b: number }
+
+function summarise(pairs: ReadonlyArray<readonly [number, number]>): PairedRatio {
+  const ratios = pairs.map(([x, y]) => x / y);
+  const sorted = [...ratios].sort((p, q) => p - q);
+  const n = pairs.length;
+  return { ratio: median(ratios), q1: sorted[Math.floor(n / 4)]!, q3: sorted[Math.floor((3 * n) / 4)]!, a: median(pairs.map(([x]) => x)), b: median(pairs.map(([, y]) => y)) };
+}
+
 /**
  * The ratio a/b of two sync functions' CPU time per call: ROUNDS pairs of short batches, the order
  * within a pair alternating; the median of the per-pair ratios and its interquartile range. For
- * a goal a few percent wide on a shared machine, many short pairs beat a few long batches.
+ * a goal a few percent wide on a shared machine, many short pairs beat a few long batches. (Each
+ * batch runs synchronously; only the steps between batches are awaited.)
  */
-function pairedRatio(a: () => unknown, b: () => unknown, rounds = 201, batchMs = 10): { ratio: number; q1: number; q3: number; a: number; b: number } {
+async function pairedRatio(a: () => unknown, b: () => unknown, rounds = 201, batchMs = 10): Promise<PairedRatio> {
   const batch = (f: () => unknown, n: number): number => {
     const t0 = process.cpuUsage();
     for (let i = 0; i < n; i++) sink = f();
@@ -94,17 +105,7 @@ function pairedRatio(a: () => unknown, b: () => unknown, rounds = 201, batchMs =
   };
   for (let i = 0; i < 3; i++) (batch(a, 2000), batch(b, 2000));
   const n = Math.max(200, Math.round((batchMs * 1e6) / batch(a, 2000)));
-  const ra: number[] = [];
-  const rb: number[] = [];
-  const ratios: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    const [x, y] = r % 2 ? [batch(a, n), batch(b, n)] : ((yb) => [batch(a, n), yb])(batch(b, n));
-    ra.push(x!);
-    rb.push(y!);
-    ratios.push(x! / y!);
-  }
-  const sorted = [...ratios].sort((p, q) => p - q);
-  return { ratio: median(ratios), q1: sorted[Math.floor(rounds / 4)]!, q3: sorted[Math.floor((3 * rounds) / 4)]!, a: median(ra), b: median(rb) };
+  return summarise(await alternating(rounds, async () => batch(a, n), async () => batch(b, n)));
 }
 
 /**
@@ -114,7 +115,7 @@ function pairedRatio(a: () => unknown, b: () => unknown, rounds = 201, batchMs =
  * socket's write callback), which holds the request until it runs. Left to pile up, 20,000 of them
  * held 230 MB and each batch ran slower than the one before.
  */
-async function pairedRatioAsync(a: () => Promise<unknown>, b: () => Promise<unknown>, rounds = 101, batchMs = 20): Promise<{ ratio: number; q1: number; q3: number; a: number; b: number }> {
+async function pairedRatioAsync(a: () => Promise<unknown>, b: () => Promise<unknown>, rounds = 101, batchMs = 20): Promise<PairedRatio> {
   const batch = async (f: () => Promise<unknown>, n: number): Promise<number> => {
     const t0 = process.cpuUsage();
     for (let i = 0; i < n; i++) sink = await f();
@@ -125,12 +126,7 @@ async function pairedRatioAsync(a: () => Promise<unknown>, b: () => Promise<unkn
   // Past the JIT's tiering first: CPU time is the whole process's, its compiler threads included.
   for (const f of [a, b]) for (const stop = performance.now() + 1000; performance.now() < stop;) await batch(f, 500);
   const n = Math.max(100, Math.round((batchMs * 1e6) / (await batch(a, 500))));
-  const pairs = await alternating(rounds, () => batch(a, n), () => batch(b, n));
-  const ra = pairs.map(([x]) => x);
-  const rb = pairs.map(([, y]) => y);
-  const ratios = pairs.map(([x, y]) => x / y);
-  const sorted = [...ratios].sort((p, q) => p - q);
-  return { ratio: median(ratios), q1: sorted[Math.floor(rounds / 4)]!, q3: sorted[Math.floor((3 * rounds) / 4)]!, a: median(ra), b: median(rb) };
+  return summarise(await alternating(rounds, () => batch(a, n), () => batch(b, n)));
 }
 
 // ---- 1. token verify cost ---------------------------------------------------------------------
@@ -164,9 +160,9 @@ async function sectionVerify(): Promise<void> {
     return ok && JSON.parse(Buffer.from(t.slice(d1 + 1, d2), 'base64url').toString('utf8'));
   };
   // The goals, each a paired comparison of its own (see pairedRatio).
-  const vsParse = pairedRatio(rotating(coldUncached), rotating(hmacAndParse));
+  const vsParse = await pairedRatio(rotating(coldUncached), rotating(hmacAndParse));
   const hits0 = coldCached.cacheStats();
-  const vsNoCache = pairedRatio(rotating(coldCached), rotating(createTokenVerifier({ keys })));
+  const vsNoCache = await pairedRatio(rotating(coldCached), rotating(createTokenVerifier({ keys })));
   const hits1 = coldCached.cacheStats();
 
   const fns: TimedFn[] = [
@@ -713,7 +709,7 @@ async function sectionOpsInProcess(): Promise<void> {
     // four apps share this process's heap, so a long batch pays for another's garbage, and with 15
     // batches of 100 ms the A/A pair itself ranged 0.83–2.14 and missed the goal.
     const base = fns.find((f) => f.name === 'no-metrics')!.async!;
-    const paired: Record<string, Awaited<ReturnType<typeof pairedRatioAsync>>> = {};
+    const paired: Record<string, PairedRatio> = {};
     for (const name of ['no-metrics-again', 'metrics', 'metrics+cors'] as const) {
       paired[name] = await pairedRatioAsync(base, fns.find((f) => f.name === name)!.async!);
     }
