@@ -282,6 +282,10 @@ async function subject(kind: 'sqlite' | 'postgres', label: string, passwordHash:
       });
       // The warm rows: the call over a fixed sample of users, each of whom it has just served (Op.prepare).
       const sample = Array.from({ length: WARM_SAMPLE }, plain);
+      /** Rotates user i's session with the refresh claims its holder has now. */
+      const refreshOf = async (i: number) => {
+        refresh.set(i, (await warden.accounts.sessions.refresh(claimsOf(i))).refresh.claims);
+      };
       const warm = (call: (i: number) => Promise<unknown>): Op => ({
         n: CHEAP_OPS,
         prepare: async () => {
@@ -292,16 +296,11 @@ async function subject(kind: 'sqlite' | 'postgres', label: string, passwordHash:
       return {
         'sign-in (argon2id included)': { n: SIGNINS, op: () => warden.accounts.credentials.signIn(usernameOf(plain()), PASSWORD, meta) },
         "sign-in's lookup (users.findByLogin)": { n: CHEAP_OPS, op: () => storage.users.findByLogin(usernameOf(pick())) },
-        'refresh (rotation + user)': {
-          n: CHEAP_OPS,
-          op: async () => {
-            const i = plain();
-            refresh.set(i, (await warden.accounts.sessions.refresh(claimsOf(i))).refresh.claims);
-          },
-        },
+        'refresh (rotation + user)': { n: CHEAP_OPS, op: () => refreshOf(plain()) },
         '/me (profile)': { n: CHEAP_OPS, op: () => warden.accounts.credentials.profile(userId(plain())) },
         [`sign-in's lookup, warm (${fmt(WARM_SAMPLE)} users looked up just before)`]: warm((i) => storage.users.findByLogin(usernameOf(i))),
         [`/me, warm (the same ${fmt(WARM_SAMPLE)} users, read just before)`]: warm((i) => warden.accounts.credentials.profile(userId(i))),
+        [`refresh, warm (the same ${fmt(WARM_SAMPLE)} users' sessions, refreshed just before)`]: warm(refreshOf),
         'admin list, first page of 20': { n: CHEAP_OPS, op: () => admin.list(first) },
         'admin search by email (local part + @)': {
           n: CHEAP_OPS,
