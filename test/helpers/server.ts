@@ -21,17 +21,27 @@ export async function startServer(
   options: WardenOptions & { routes?: (app: Warden['app']) => void; /** Listen here (default: any free port). */ port?: number } = {},
 ): Promise<Running> {
   const dataDir = mkdtempSync(join(tmpdir(), 'warden-test-'));
-  const config = loadConfig({
-    SECRET_KEY: TEST_SECRET,
-    DATA_DIR: dataDir,
-    COOKIE_SECURE: 'false',
-    LOG_LEVEL: 'silent',
-    ...env,
-  });
-  const warden = await createWarden(config, options);
-  options.routes?.(warden.app);
-  const observed = observeStatuses(warden.app);
-  await warden.app.listen({ port: options.port ?? 0, host: '127.0.0.1' });
+  let config: ReturnType<typeof loadConfig>;
+  let warden: Warden | undefined;
+  let observed: Observed;
+  try {
+    config = loadConfig({
+      SECRET_KEY: TEST_SECRET,
+      DATA_DIR: dataDir,
+      COOKIE_SECURE: 'false',
+      LOG_LEVEL: 'silent',
+      ...env,
+    });
+    warden = await createWarden(config, options);
+    options.routes?.(warden.app);
+    observed = observeStatuses(warden.app);
+    await warden.app.listen({ port: options.port ?? 0, host: '127.0.0.1' });
+  } catch (e) {
+    // A start that fails (the tests of bad configuration, a port taken) leaves no folder behind.
+    await warden?.close().catch(() => undefined);
+    rmSync(dataDir, { recursive: true, force: true });
+    throw e;
+  }
   const address = warden.app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   return {
