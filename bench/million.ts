@@ -1,8 +1,8 @@
 // `npm run bench -- million` (not in the default run: it loads millions of rows): Warden with
 // 1,000 then 100,000 then 1,000,000 users, each with a live session and ten security events, on
 // SQLite and PostgreSQL. At each size it measures, one call at a time through the accounts API, the
-// operations a large deployment runs all day — sign-in (its lookup alone too), refresh, /me, the
-// lookup and /me again over a sample of users read just before (warm: their pages in memory) — and
+// operations a large deployment runs all day — sign-in (its lookup alone too), refresh, /me, and
+// each again over a sample of users served just before (warm: their pages in memory) — and
 // the administrators' ones: the first page of users, a search by email and by username, a page
 // with its total for each filter (a role, deactivated, unverified, a legacy hash, and the four at
 // once), and the overview; the latency at each size is compared with the 1,000-user figure (goal:
@@ -301,7 +301,7 @@ async function subject(kind: 'sqlite' | 'postgres', label: string, passwordHash:
         'sign-in (argon2id included)': { n: SIGNINS, op: () => signIn(plain()) },
         // A sign-in writes into pages of several indexes that are the user's own (sessions by user,
         // events by user and actor, the user's devices): warm, over fewer users (argon2id is slow).
-        [`sign-in, warm (${fmt(SIGNIN_WARM_SAMPLE)} of those users, signed in just before)`]: warm(signIn, SIGNINS, sample.slice(0, SIGNIN_WARM_SAMPLE)),
+        [`sign-in, warm (${fmt(SIGNIN_WARM_SAMPLE)} of the ${fmt(WARM_SAMPLE)} warm-sample users, signed in just before)`]: warm(signIn, SIGNINS, sample.slice(0, SIGNIN_WARM_SAMPLE)),
         "sign-in's lookup (users.findByLogin)": { n: CHEAP_OPS, op: () => storage.users.findByLogin(usernameOf(pick())) },
         'refresh (rotation + user)': { n: CHEAP_OPS, op: () => refreshOf(plain()) },
         '/me (profile)': { n: CHEAP_OPS, op: () => warden.accounts.credentials.profile(userId(plain())) },
