@@ -37,6 +37,7 @@ import { FORWARD_AUTH_OPTIONS, FORWARD_AUTH_PATH, forwardAuthAtEdge } from './ht
 import { loginRoutes } from './http/login.js';
 import { mfaRoutes } from './http/mfa.js';
 import { passwordFormRoutes } from './http/password-form.js';
+import { readEmptyJsonAsNoBody } from './http/request.js';
 import type { RouteContext } from './http/context.js';
 import { detailBody, errorHandler, redactUrl } from '@warden/toolkit';
 import { metaRoutes } from './http/meta.js';
@@ -260,6 +261,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
     return503OnClosing: true,
   });
   app.setErrorHandler(errorHandler(detailBody, log));
+  readEmptyJsonAsNoBody(app);
   // Route schemas document the API (see http/docs.ts); the accounts rules do the validating and
   // the views decide what is sent, so no schema may change a status or drop a member.
   app.setValidatorCompiler(() => () => true);

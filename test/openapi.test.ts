@@ -126,13 +126,15 @@ describe('the OpenAPI document', () => {
     assert.deepEqual((op('GET', '/api/v1/users/{id}').parameters ?? []).map((p) => `${p.in}:${p.name}`), ['path:id']);
   });
 
-  it('media types: JSON and form where both are accepted, one where one is; refresh bodies are optional', () => {
+  it('media types: JSON and form where both are accepted, one where one is, multipart on FastAPI\'s form logins; refresh bodies are optional', () => {
     const media = (method: string, path: string) => Object.keys(op(method, path).requestBody!.content).sort();
     const both = ['application/json', 'application/x-www-form-urlencoded'];
-    for (const path of ['/api/auth/signin', '/api/auth/signup', '/api/v1/auth/login', '/api/v1/auth/signup', '/api/v1/auth/password', '/api/v1/users', '/login']) {
+    for (const path of ['/api/auth/signin', '/api/auth/signup', '/api/v1/auth/signup', '/api/v1/auth/password', '/api/v1/users', '/login']) {
       assert.deepEqual(media('POST', path), both, path);
     }
-    for (const path of ['/token', '/oauth/token', '/oauth/revoke']) assert.deepEqual(media('POST', path), ['application/x-www-form-urlencoded'], path);
+    assert.deepEqual(media('POST', '/api/v1/auth/login'), [...both, 'multipart/form-data']);
+    assert.deepEqual(media('POST', '/token'), ['application/x-www-form-urlencoded', 'multipart/form-data']);
+    for (const path of ['/oauth/token', '/oauth/revoke']) assert.deepEqual(media('POST', path), ['application/x-www-form-urlencoded'], path);
     assert.deepEqual(media('POST', '/api/login'), ['application/json']);
     for (const path of ['/api/auth/refresh', '/api/v1/auth/refresh']) assert.equal(op('POST', path).requestBody!.required, false, path);
     assert.equal(op('POST', '/api/auth/signin').requestBody!.required, true);

@@ -87,8 +87,10 @@ describe('seed 000: the /api flow with curl', () => {
     assert.equal(users.status, 200);
     assert.deepEqual(users.json.map((u: { username: string }) => u.username).sort(), ['admin1', 'admin2']);
 
+    // The seed's curls carry Content-Type: application/json on body-less calls too.
     const out = await curl(`curl -X POST ${base}/api/auth/signout \\
--H "Authorization: Bearer ${admin2Token}"`);
+-H "Authorization: Bearer ${admin2Token}" \\
+-H "Content-Type: application/json"`);
     assert.equal(out.status, 200);
 
     const again = await curl(`curl -X GET ${base}/api/users \\

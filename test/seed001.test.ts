@@ -50,6 +50,43 @@ describe('seed 001: FastAPI\'s OAuth2 password flow at POST /token', () => {
     assert.equal(sessions.status, 200);
   });
 
+  it('the same form as multipart/form-data (FastAPI\'s Form fields take both; fetch() with a FormData body sends it): 200', async () => {
+    const r = await curl(`curl -X POST ${base}/token -F username=johndoe -F password=secret-password`);
+    assert.equal(r.status, 200);
+    assert.equal(r.json.token_type, 'bearer');
+    const viaFetch = new FormData();
+    viaFetch.set('username', 'johndoe');
+    viaFetch.set('password', 'secret-password');
+    const f = await fetch(`${base}/token`, { method: 'POST', body: viaFetch });
+    assert.equal(f.status, 200);
+    assert.equal(claimsOf(((await f.json()) as { access_token: string }).access_token).type, 'access');
+    // Missing fields are FastAPI's 422 in this encoding too.
+    const missing = await curl(`curl -X POST ${base}/token -F username=johndoe`);
+    assert.equal(missing.status, 422);
+    assert.deepEqual(missing.json.detail.map((d: { loc: string[] }) => d.loc), [['body', 'password']]);
+  });
+
+  it('multipart bodies that are not a sign-in form: a clear 4xx, and no session begins', async () => {
+    const user = await s.warden.storage.users.findByLogin('johndoe');
+    const sessions = async () => (await s.warden.storage.sessions.listActive(user!.id, Date.now(), { limit: 100, offset: 0 })).total;
+    const before = await sessions();
+    const cases: [string, number, RegExp][] = [
+      // a file where a field belongs
+      [`curl -X POST ${base}/token -F username=johndoe -F password=@${import.meta.filename}`, 400, /takes no files/],
+      // a field larger than any sign-in form needs: refused, never truncated into a valid one
+      [`curl -X POST ${base}/token -F username=johndoe -F password=${'p'.repeat(9000)}`, 413, /too large/],
+      // no boundary, and a body that is not multipart at all
+      [`curl -X POST ${base}/token -H "Content-Type: multipart/form-data" --data-binary garbage`, 400, /Malformed multipart/],
+      [`curl -X POST ${base}/token -H "Content-Type: multipart/form-data; boundary=zz" --data-binary garbage`, 400, /Malformed multipart/],
+    ];
+    for (const [command, status, detail] of cases) {
+      const r = await curl(command);
+      assert.equal(r.status, status, command.slice(0, 90));
+      assert.match(r.json.detail, detail);
+    }
+    assert.equal(await sessions(), before);
+  });
+
   it('the email works as the username, as everywhere in Warden', async () => {
     const r = await call(`${base}/token`, { form: { username: 'JohnDoe@Example.com', password: 'secret-password' } });
     assert.equal(r.status, 200);

@@ -1,5 +1,5 @@
 // Seed 002: the course's FastAPI app. POST /login takes its User model {username, email, password}
-// and answers 201 {"message": "welcome user"}; the next lessons add the token that protected routes
+// and answers 201 {"message": "welcome user", "new_user"}; the next lessons add the token that protected routes
 // validate. Replayed as the course's student would post it, then the token on protected routes.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -20,11 +20,16 @@ describe('seed 002: the course\'s POST /login', () => {
   -H "Content-Type: application/json" \\
   -d '{"username": "student", "email": "${email}", "password": "${password}"}'`);
 
-  it('the User model as the course posts it: 201 {"message": "welcome user", access_token, token_type: "bearer"}', async () => {
+  it('the User model as the course posts it: 201 {"message": "welcome user", new_user, access_token, token_type: "bearer"}', async () => {
     const r = await login('student@example.com', 'course-password');
     assert.equal(r.status, 201);
-    assert.deepEqual(Object.keys(r.json), ['message', 'access_token', 'token_type']);
+    assert.deepEqual(Object.keys(r.json), ['message', 'new_user', 'access_token', 'token_type']);
     assert.equal(r.json.message, 'welcome user');
+    assert.equal(r.json.new_user, 'student'); // the course's client reads it
+    // It is the account's username, not an echo of the body's (sign-in is by email).
+    const other = await call(`${base}/login`, { json: { username: 'mallory', email: 'student@example.com', password: 'course-password' } });
+    assert.equal(other.status, 201);
+    assert.equal(other.json.new_user, 'student');
     assert.equal(r.json.token_type, 'bearer');
     const claims = JSON.parse(Buffer.from(r.json.access_token.split('.')[1], 'base64url').toString());
     assert.equal(claims.type, 'access');

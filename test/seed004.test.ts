@@ -48,6 +48,35 @@ describe('seed 004: /api/v1', () => {
     assert.notEqual(r.json.data.refresh_token, refresh);
   });
 
+  it('login as multipart/form-data (a FastAPI form takes both encodings): 200', async () => {
+    const r = await curl(`curl -X POST "${base}/api/v1/auth/login" -F username=admin@example.com -F password=secretpassword`);
+    assert.equal(r.status, 200);
+    assert.equal(r.json.message, 'Login successful');
+    const wrong = await curl(`curl -X POST "${base}/api/v1/auth/login" -F username=admin@example.com -F password=wrong`);
+    assert.equal(wrong.status, 401);
+    // Only login reads multipart: sign-up, beside it under /api/v1, still refuses it.
+    const signup = await curl(`curl -X POST "${base}/api/v1/auth/signup" -F username=bob -F email=bob@example.com -F password=secretpassword`);
+    assert.equal(signup.status, 415);
+    assert.equal(await s.warden.storage.users.findByLogin('bob'), null);
+  });
+
+  it('body-less POSTs that carry Content-Type: application/json (as clients send on every call) read as no body', async () => {
+    const { access, refresh } = await signedIn();
+    const json = '-H "Content-Type: application/json"';
+    const r = await curl(`curl -X POST "${base}/api/v1/auth/refresh?refresh_token=${refresh}" ${json}`);
+    assert.equal(r.status, 200);
+    assert.equal(r.json.message, 'Token refreshed successfully');
+    const out = await curl(`curl -X POST "${base}/api/v1/auth/logout" -H "Authorization: Bearer ${r.json.data.access_token}" ${json}`);
+    assert.equal(out.status, 200);
+    assert.equal((await call(`${base}/api/v1/auth/me`, { headers: { authorization: `Bearer ${r.json.data.access_token}` } })).status, 403);
+    // Malformed JSON is still refused, and a route that needs a body finds none.
+    const bad = await call(`${base}/api/v1/auth/logout`, { headers: { authorization: `Bearer ${access}`, 'content-type': 'application/json' }, body: '{' });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json.code, 'ERR_BAD_JSON');
+    const empty = await curl(`curl -X POST "${base}/api/v1/auth/signup" ${json}`);
+    assert.equal(empty.status, 422);
+  });
+
   it('GET /auth/me (the seed\'s curl)', async () => {
     const { access } = await signedIn();
     const r = await curl(`curl -X GET "${base}/api/v1/auth/me" \\

@@ -46,8 +46,8 @@ export function openapiOptions(): FastifyDynamicSwaggerOptions {
   };
 }
 
-export type Media = 'json' | 'form';
-const MEDIA_TYPE: Record<Media, string> = { json: 'application/json', form: 'application/x-www-form-urlencoded' };
+export type Media = 'json' | 'form' | 'multipart';
+const MEDIA_TYPE: Record<Media, string> = { json: 'application/json', form: 'application/x-www-form-urlencoded', multipart: 'multipart/form-data' };
 
 export interface Success {
   status: number;

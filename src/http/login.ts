@@ -1,5 +1,5 @@
 // POST /login as the course's FastAPI app declares it: a JSON User model {username, email,
-// password} answered with 201 {"message": "welcome user"} — plus the token the course adds in its
+// password} answered with 201 {"message": "welcome user", "new_user"} — plus the token the course adds in its
 // next lessons. Sign-in is by email; the username the model carries is accepted.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { WardenError } from '@warden/toolkit';
@@ -48,6 +48,8 @@ export async function loginRoutes(app: FastifyInstance, ctx: RouteContext): Prom
     const result = await accounts.credentials.signIn(user.email, user.password, clientMeta(req));
     noStore(reply);
     if (result.kind === 'mfa_required') return reply.code(200).send(mfaRequiredView(result));
-    return reply.code(201).send({ message: 'welcome user', access_token: result.pair.access.token, token_type: 'bearer' });
+    // new_user as the course's route answered it (it echoed the model's username): the account's.
+    const { pair } = result;
+    return reply.code(201).send({ message: 'welcome user', new_user: pair.user.username, access_token: pair.access.token, token_type: 'bearer' });
   });
 }

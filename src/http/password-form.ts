@@ -10,6 +10,7 @@ import { familyErrorHandler, FASTAPI } from './error-families.js';
 import { pydanticForm, type FieldSpec } from './field-errors.js';
 import { clientMeta, objectBody } from './request.js';
 import { mfaRequiredView, MFA_REQUIRED } from './mfa-views.js';
+import { MULTIPART_FORM, readMultipartForms } from './multipart-form.js';
 import { PASSWORD_FORM, PASSWORD_FORM_RESPONSE } from './schemas.js';
 
 // OAuth2PasswordRequestForm's fields, in its order (pydantic reports errors in this order).
@@ -22,22 +23,23 @@ const FORM: FieldSpec[] = [
   { name: 'client_secret', required: false },
 ];
 
-/** A form body; anything else reads as no fields at all, as Starlette's request.form() does. */
+/** A form body, either encoding; anything else reads as no fields at all, as Starlette's request.form() does. */
 function formFields(req: FastifyRequest): Record<string, unknown> {
   const ct = String(req.headers['content-type'] ?? '').toLowerCase();
-  return ct.startsWith('application/x-www-form-urlencoded') ? objectBody(req) : {};
+  return ct.startsWith('application/x-www-form-urlencoded') || ct.startsWith(MULTIPART_FORM) ? objectBody(req) : {};
 }
 
 export async function passwordFormRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
   const { accounts, config } = ctx;
   app.setErrorHandler(familyErrorHandler(FASTAPI, ctx.log));
+  await readMultipartForms(app);
   const doc = routeSchemas(config);
 
   app.post('/token', {
     schema: doc({
       method: 'POST', tags: ['oauth2'], family: FASTAPI,
       summary: 'FastAPI\'s OAuth2 password form (Swagger UI\'s Authorize dialog): username and password, grant_type optional',
-      body: { schema: PASSWORD_FORM, media: ['form'] },
+      body: { schema: PASSWORD_FORM, media: ['form', 'multipart'] },
       ok: {
         status: 200, description: 'The token (Cache-Control: no-store); or, for a user with a second factor, an MFA token',
         schema: { oneOf: [PASSWORD_FORM_RESPONSE, MFA_REQUIRED] },

@@ -140,8 +140,8 @@ export const PASSWORD_FORM_RESPONSE = obj({
 }, ['access_token', 'token_type']);
 
 export const WELCOME = obj({
-  message: str(undefined, { enum: ['welcome user'] }), access_token: str(), token_type: str(undefined, { enum: ['bearer'] }),
-}, ['message', 'access_token', 'token_type']);
+  message: str(undefined, { enum: ['welcome user'] }), new_user: str('the account\'s username'), access_token: str(), token_type: str(undefined, { enum: ['bearer'] }),
+}, ['message', 'new_user', 'access_token', 'token_type']);
 
 export const USER_AND_TOKEN = obj({ user: USER, token: str('access token, LOGIN_TOKEN_EXPIRES_HOURS long') }, ['user', 'token']);
 

@@ -11,6 +11,7 @@ import { routeSchemas } from './docs.js';
 import { ENVELOPE, familyErrorHandler } from './error-families.js';
 import { clientMeta, field, jsonOrFormBody, objectBody } from './request.js';
 import { mfaRequiredView, MFA_REQUIRED } from './mfa-views.js';
+import { readMultipartForms } from './multipart-form.js';
 import { refuseCrossSite } from './cross-site.js';
 import { FORWARD_AUTH_OPTIONS, forwardAuthHeaders } from './forward-auth.js';
 import { noStore } from './security-headers.js';
@@ -45,25 +46,29 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
   const v1 = { tags: ['v1'], family: ENVELOPE };
   const adm = { tags: ['v1 admin'], family: ENVELOPE, auth: adminOpts };
 
-  app.post('/auth/login', {
-    onRequest: sameSite,
-    schema: doc({
-      ...v1, method: 'POST', summary: 'Log in with a form (username = email) or JSON',
-      body: { schema: CREDENTIALS, media: ['form', 'json'] },
-      ok: {
-        status: 200, description: '"Login successful"; or "Second factor required" with an MFA token (POST /auth/mfa/verify completes it)',
-        schema: { oneOf: [envelope(PAIR), envelope(MFA_REQUIRED)] }, headers: SETS_COOKIES,
-      },
-      errors: [...SIGNIN_ERRORS, 'ERR_CROSS_SITE'],
-    }),
-  }, async (req, reply) => {
-    const body = jsonOrFormBody(req);
-    const result = await credentials.signIn(field(body, 'username') ?? field(body, 'email'), field(body, 'password'), clientMeta(req));
-    noStore(reply);
-    if (result.kind === 'mfa_required') return ok('Second factor required', mfaRequiredView(result));
-    const { pair } = result;
-    setAuthCookies(reply, ctx, pair.access, pair.refresh);
-    return ok('Login successful', pairView(pair));
+  // In a context of its own: only login reads multipart forms (readMultipartForms).
+  await app.register(async (form) => {
+    await readMultipartForms(form);
+    form.post('/auth/login', {
+      onRequest: sameSite,
+      schema: doc({
+        ...v1, method: 'POST', summary: 'Log in with a form (username = email) or JSON',
+        body: { schema: CREDENTIALS, media: ['form', 'json', 'multipart'] },
+        ok: {
+          status: 200, description: '"Login successful"; or "Second factor required" with an MFA token (POST /auth/mfa/verify completes it)',
+          schema: { oneOf: [envelope(PAIR), envelope(MFA_REQUIRED)] }, headers: SETS_COOKIES,
+        },
+        errors: [...SIGNIN_ERRORS, 'ERR_CROSS_SITE'],
+      }),
+    }, async (req, reply) => {
+      const body = jsonOrFormBody(req, { multipart: true });
+      const result = await credentials.signIn(field(body, 'username') ?? field(body, 'email'), field(body, 'password'), clientMeta(req));
+      noStore(reply);
+      if (result.kind === 'mfa_required') return ok('Second factor required', mfaRequiredView(result));
+      const { pair } = result;
+      setAuthCookies(reply, ctx, pair.access, pair.refresh);
+      return ok('Login successful', pairView(pair));
+    });
   });
 
   app.post('/auth/refresh', {
