@@ -92,6 +92,20 @@ describe('seed 002: the course\'s POST /login', () => {
     assert.deepEqual(none.json.detail, [{ type: 'missing', loc: ['body'], msg: 'Field required', input: null }]);
   });
 
+  it('bodies nested thousands deep: 422, their echo cut short; a password is redacted at any depth', async () => {
+    const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
+    const list = await call(`${base}/login`, { body: deep(5000), headers: { 'content-type': 'application/json' } });
+    assert.equal(list.status, 422);
+    assert.equal(list.json.detail[0].type, 'model_attributes_type');
+    assert.match(JSON.stringify(list.json.detail[0].input), /^\[{8}"\[truncated\]"\]{8}$/);
+    const field = await call(`${base}/login`, { body: `{"email": ${deep(8000)}, "password": "course-password"}`, headers: { 'content-type': 'application/json' } });
+    assert.equal(field.status, 422);
+    assert.deepEqual(field.json.detail.map((d: { loc: string[] }) => d.loc), [['body', 'email']]);
+    const nested = await call(`${base}/login`, { json: { username: { password: 'course-password', inner: [{ password: 'x' }] }, password: 'course-password' } });
+    assert.equal(nested.status, 422);
+    assert.doesNotMatch(nested.text, /course-password|"x"/);
+  });
+
   it('other media types: 415; malformed JSON: 400', async () => {
     assert.equal((await call(`${base}/login`, { body: 'hi', headers: { 'content-type': 'text/plain' } })).status, 415);
     const bad = await call(`${base}/login`, { body: '{"email":', headers: { 'content-type': 'application/json' } });

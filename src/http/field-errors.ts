@@ -21,12 +21,19 @@ export interface PydanticError {
 const SECRET_FIELDS = new Set(['password', 'client_secret', 'current_password', 'new_password']);
 const REDACTED = '[redacted]';
 
-function redact(name: string, value: unknown): unknown {
-  return SECRET_FIELDS.has(name) ? REDACTED : value;
+/** How deep `input` echoes a value; below, "[truncated]": a body nested thousands deep overflows JSON.stringify's stack. */
+const ECHO_DEPTH = 8;
+
+/** What `input` may show of a value: secret-named members redacted at every depth, and nesting cut at ECHO_DEPTH. */
+function echo(value: unknown, depth = 0): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (depth >= ECHO_DEPTH) return '[truncated]';
+  if (Array.isArray(value)) return value.map((v) => echo(v, depth + 1));
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redact(k, v, depth + 1)]));
 }
 
-function redactBody(body: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(body).map(([k, v]) => [k, redact(k, v)]));
+function redact(name: string, value: unknown, depth = 0): unknown {
+  return SECRET_FIELDS.has(name) ? REDACTED : echo(value, depth);
 }
 
 export interface FieldSpec {
@@ -77,7 +84,7 @@ export function pydanticModel(body: unknown, fields: readonly FieldSpec[]): Reco
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw pydanticError([{
       type: 'model_attributes_type', loc: ['body'], msg: 'Input should be a valid dictionary or object to extract fields from',
-      input: body,
+      input: echo(body),
     }]);
   }
   const b = body as Record<string, unknown>;
@@ -86,7 +93,7 @@ export function pydanticModel(body: unknown, fields: readonly FieldSpec[]): Reco
   for (const f of fields) {
     const value = b[f.name];
     if (value === undefined) {
-      if (f.required) errors.push({ type: 'missing', loc: ['body', f.name], msg: 'Field required', input: redactBody(b) });
+      if (f.required) errors.push({ type: 'missing', loc: ['body', f.name], msg: 'Field required', input: echo(b) });
     } else if (typeof value !== 'string') {
       errors.push({ type: 'string_type', loc: ['body', f.name], msg: 'Input should be a valid string', input: redact(f.name, value) });
     } else {
