@@ -57,6 +57,17 @@ describe('CORS_ORIGINS', () => {
     assert.equal(listed.status, 401, 'past the cross-site check, to the password check');
   });
 
+  it('a listed origin gets past the cross-site check of the second-factor steps too (verify, passkey sign-in)', async () => {
+    for (const [path, json] of [['/api/v1/auth/mfa/verify', { mfa_token: 'not-a-token', code: '123456' }], ['/api/v1/auth/passkey/login', { id: 'x' }]] as const) {
+      const foreign = await call(`${s.url}${path}`, { json, headers: { origin: 'https://evil.example.test', 'sec-fetch-site': 'cross-site' } });
+      assert.equal(foreign.status, 403, path);
+      assert.equal(foreign.json.code, 'ERR_CROSS_SITE');
+      const listed = await call(`${s.url}${path}`, { json, headers: { origin: APP, 'sec-fetch-site': 'cross-site' } });
+      assert.notEqual(listed.json.code, 'ERR_CROSS_SITE', path);
+      assert.ok(listed.status >= 400 && listed.status < 500, `${path}: ${listed.status}`);
+    }
+  });
+
   it('without CORS_ORIGINS: no CORS headers and no preflight route', async () => {
     const plain = await startServer();
     try {

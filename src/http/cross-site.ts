@@ -9,7 +9,7 @@ import { WardenError } from '@warden/toolkit';
  * An onRequest hook for cookie-setting routes. `allowedOrigins` (exact `scheme://host[:port]`) are
  * other origins trusted to sign in from the browser: CORS_ORIGINS.
  */
-export function refuseCrossSite(allowedOrigins: readonly string[] = []): onRequestHookHandler {
+export function refuseCrossSite(allowedOrigins: readonly string[] | undefined): onRequestHookHandler {
   const allowed = new Set(allowedOrigins);
   return function crossSite(req, _reply, done) {
     const origin = req.headers.origin;

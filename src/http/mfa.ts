@@ -37,7 +37,7 @@ export async function mfaRoutes(app: FastifyInstance, ctx: RouteContext): Promis
   const strong: JwtRequiredOptions = { fresh: true, mfa: true };
   const adminOpts: JwtRequiredOptions = { roles: config.accounts.adminRoles };
   // The routes that set auth cookies refuse a browser's cross-site request (login CSRF).
-  const sameSite = refuseCrossSite();
+  const sameSite = refuseCrossSite(config.cors.origins);
 
   app.get('/auth/mfa/factors', {
     preHandler: app.jwtRequired(own),
