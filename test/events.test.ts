@@ -186,12 +186,12 @@ describe('security events over HTTP: one per action, with its subject', () => {
       assert.equal(r.status, 200);
     });
     assert.deepEqual(evs.map((e) => [e.type, e.actorId === e.userId, e.sessionId]), [['password.changed', true, claims(a.access_token).sid]]);
-    // A wrong current password changes nothing and records nothing.
+    // A wrong current password changes nothing and records one password.change_failed, as a failed sign-in would.
     const wrong = await eventsOf(s, async () => {
       const r = await call(`${v1}/auth/password`, { json: { current_password: 'nope-nope', new_password: 'other-password-789' }, headers: bearer(a.access_token) });
       assert.equal(r.status, 401);
     });
-    assert.deepEqual(wrong, []);
+    assert.deepEqual(wrong.map((e) => [e.type, e.outcome, e.actorId === e.userId, e.sessionId]), [['password.change_failed', 'failure', true, claims(a.access_token).sid]]);
   });
 
   it('administrator actions carry the acting administrator: create, roles, deactivate, activate, password, email, profile, delete', async () => {

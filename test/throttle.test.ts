@@ -44,4 +44,22 @@ describe('sign-in throttle', () => {
     for (const u of ['third', 'nobody']) assert.equal((await signin(u, 'wrong-password')).status, 401);
     assert.equal((await signin('third', 'password-123')).status, 429);
   });
+
+  it('a wrong current password on a password change counts as a failed sign-in: a token does not buy unlimited guesses', async () => {
+    const token = (await signin('victim', 'password-123')).json.access_token as string;
+    const change = (current: string) => call(`${s.url}/api/v1/auth/password`, {
+      json: { current_password: current, new_password: 'new-password-456' }, headers: { authorization: `Bearer ${token}` },
+    });
+    for (let i = 0; i < 3; i++) assert.equal((await change('wrong-password')).status, 401);
+    const locked = await change('password-123');
+    assert.equal(locked.status, 429, 'the right password too, until the window ends');
+    assert.equal(locked.json.code, 'ERR_RATE_LIMITED');
+    // The same bucket as the username's sign-ins from this IP, and the password is unchanged.
+    assert.equal((await signin('victim', 'password-123')).status, 429);
+    const failed = await s.warden.storage.events.list({ types: ['password.change_failed'], limit: 10 });
+    assert.equal(failed.length, 3);
+    clock.advance(601_000);
+    assert.equal((await change('password-123')).status, 200);
+    assert.equal((await signin('victim', 'new-password-456')).status, 200);
+  });
 });

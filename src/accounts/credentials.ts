@@ -110,12 +110,7 @@ export class Credentials {
       await this.d.events.append(this.d.events.make('signin.failed', from, { reason: 'malformed', login: shown.replaceAll('\u0000', '') }));
       throw new WardenError('ERR_BAD_CREDENTIALS');
     }
-    try {
-      await this.d.throttle?.check(meta.ip, key);
-    } catch (e) {
-      if (e instanceof WardenError && e.code === 'ERR_RATE_LIMITED') await this.recordThrottled(meta, key, e);
-      throw e;
-    }
+    await this.checkThrottle(meta, key);
     const user = await this.d.storage.users.findByLogin(key);
     const ok = await this.d.hasher.verify(user?.passwordHash ?? null, password, { userId: user?.id });
     if (!user || !ok) {
@@ -173,9 +168,17 @@ export class Credentials {
     const user = await this.profile(claims.sub);
     if (typeof current !== 'string' || current === '') throw invalid('current_password', 'is required');
     const password = validatePassword(next, this.d.passwordMaxLength, 'new_password');
-    if (!(await this.d.hasher.verify(user.passwordHash, current, { userId: user.id }))) throw new WardenError('ERR_BAD_CREDENTIALS', 'Current password is incorrect');
     const except = typeof claims.sid === 'string' ? claims.sid : undefined;
     const who = { actorId: user.id, userId: user.id, sessionId: except ?? null, ip: meta.ip, userAgent: meta.userAgent };
+    // A token holder's guess at the password is a guess like a sign-in's: the same throttle, on the
+    // account's username (so both routes' failures from one client add up), and an event.
+    await this.checkThrottle(meta, user.username);
+    if (!(await this.d.hasher.verify(user.passwordHash, current, { userId: user.id }))) {
+      await this.d.throttle?.fail(meta.ip, user.username);
+      await this.d.events.append(this.d.events.make('password.change_failed', who, {}));
+      throw new WardenError('ERR_BAD_CREDENTIALS', 'Current password is incorrect');
+    }
+    await this.d.throttle?.succeed(meta.ip, user.username);
     const changed = (r: UserRecord | null): NewEvent[] => (r ? [this.d.events.make('password.changed', who, {})] : []);
     const hash = await this.d.hasher.hash(password);
     await this.d.events.write<UserRecord | null>(changed, (emit) => this.d.storage.users.update(user.id, { passwordHash: hash }, emit));
@@ -188,6 +191,16 @@ export class Credentials {
     const existing = (await this.d.storage.users.findByLogin(username)) ?? (await this.d.storage.users.findByLogin(email));
     if (existing) return null;
     return this.signUp({ username, email, password, roles: [...this.d.adminRoles] }, CONFIGURED_ADMIN);
+  }
+
+  /** Throws ERR_RATE_LIMITED while this (IP, login) may not try a password, recording the throttling. */
+  private async checkThrottle(meta: ClientMeta, login: string): Promise<void> {
+    try {
+      await this.d.throttle?.check(meta.ip, login);
+    } catch (e) {
+      if (e instanceof WardenError && e.code === 'ERR_RATE_LIMITED') await this.recordThrottled(meta, login, e);
+      throw e;
+    }
   }
 
   /** One signin.throttled per (IP, login) and window, however many attempts it refuses. */

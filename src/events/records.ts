@@ -17,6 +17,7 @@ export const EVENT_OUTCOMES = {
   'session.ended': 'success',
   'token.revoked': 'success',
   'password.changed': 'success',
+  'password.change_failed': 'failure',
   'password.reset': 'success',
   'email.verified': 'success',
   'email.changed': 'success',
@@ -61,6 +62,8 @@ export interface EventDetails {
   'session.ended': { reason: SessionEndReason };
   'token.revoked': { token_type: 'access' | 'refresh' };
   'password.changed': Record<string, never>;
+  /** A wrong current password on a change (a guess like a sign-in's, throttled with them). */
+  'password.change_failed': Record<string, never>;
   'password.reset': Record<string, never>;
   'email.verified': Record<string, never>;
   'email.changed': Record<string, never>;

@@ -169,7 +169,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
       ...v1, method: 'POST', summary: 'Change your password (fresh token); ends your other sessions', auth: freshOpts,
       body: { schema: PASSWORD_CHANGE, media: ['json', 'form'] },
       ok: { status: 200, description: '"Password changed"', schema: envelope(null) },
-      errors: ['ERR_BAD_REQUEST', 'ERR_VALIDATION', 'ERR_BAD_CREDENTIALS', 'ERR_USER_NOT_FOUND', 'ERR_USER_INACTIVE', ...DEPENDENCY_ERRORS],
+      errors: ['ERR_BAD_REQUEST', 'ERR_VALIDATION', 'ERR_BAD_CREDENTIALS', 'ERR_RATE_LIMITED', 'ERR_USER_NOT_FOUND', 'ERR_USER_INACTIVE', ...DEPENDENCY_ERRORS],
     }),
   }, async (req) => {
     const body = jsonOrFormBody(req);
