@@ -38,6 +38,7 @@ import { loginRoutes } from './http/login.js';
 import { mfaRoutes } from './http/mfa.js';
 import { passwordFormRoutes } from './http/password-form.js';
 import { readEmptyJsonAsNoBody } from './http/request.js';
+import { clientErrorHandler, frameworkErrors, notFoundHandler } from './http/unmatched.js';
 import type { RouteContext } from './http/context.js';
 import { detailBody, errorHandler, redactUrl } from '@warden/toolkit';
 import { metaRoutes } from './http/meta.js';
@@ -259,6 +260,8 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
     trustProxy: trustProxyOption(config.server.trustProxy),
     serverFactory: edge.serverFactory,
     return503OnClosing: true,
+    frameworkErrors,
+    clientErrorHandler,
   });
   app.setErrorHandler(errorHandler(detailBody, log));
   readEmptyJsonAsNoBody(app);
@@ -273,10 +276,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
     });
   }
   const unmatched = metrics?.route(UNMATCHED_ROUTE);
-  app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send({ detail: 'Not Found', code: 'ERR_NOT_FOUND' });
-    unmatched?.(req.method, 404, reply.elapsedTime / 1000);
-  });
+  app.setNotFoundHandler(notFoundHandler(app, unmatched));
   if (metrics) recordRoutes(app, metrics);
   await registerCors(app, config);
 

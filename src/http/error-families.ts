@@ -90,7 +90,7 @@ export const OAUTH: ErrorFamily = {
     // A password grant for a user with a second factor: what completes it (POST /api/v1/auth/mfa/verify).
     ...(e.code === 'ERR_MFA_REQUIRED' && typeof e.details?.mfa_token === 'string' ? { mfa_token: e.details.mfa_token, methods: e.details.methods } : {}),
   }),
-  status: (e) => (e.status >= 500 || e.status === 413 || e.status === 415 || e.status === 429 ? e.status : 400),
+  status: (e) => (e.status >= 500 || [404, 405, 408, 413, 415, 429, 431].includes(e.status) ? e.status : 400),
   headers: (e) => ({
     'cache-control': 'no-store',
     pragma: 'no-cache',
@@ -98,6 +98,19 @@ export const OAUTH: ErrorFamily = {
   }),
   samples: { ERR_MFA_REQUIRED: { oauthError: 'invalid_grant', mfa_token: '<an MFA token>', methods: ['totp', 'recovery_code'] } },
 };
+
+/**
+ * The family answering for a URL when no route does: a wrong path or method, a malformed URL.
+ * Each prefix is one family's (as the routes register them), so the client gets its API's shape.
+ */
+export function familyOfUrl(url: string): ErrorFamily {
+  const path = url.split('?', 1)[0]!;
+  if (path.startsWith('/oauth/')) return OAUTH;
+  if (path.startsWith('/api/v1/')) return ENVELOPE;
+  if (path === '/token' || path === '/login') return FASTAPI;
+  if (path === '/api/login') return MARSHMALLOW;
+  return DETAIL;
+}
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);

@@ -35,6 +35,9 @@ export const ERROR_CODES = {
   ERR_VALIDATION: { status: 422, message: 'Invalid field' },
   ERR_BAD_REQUEST: { status: 400, message: 'Bad request' },
   ERR_NOT_FOUND: { status: 404, message: 'Not found' },
+  ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
+  ERR_REQUEST_TIMEOUT: { status: 408, message: 'Request timeout' },
+  ERR_HEADERS_TOO_LARGE: { status: 431, message: 'Request header fields too large' },
   ERR_RATE_LIMITED: { status: 429, message: 'Too many requests' },
   ERR_CROSS_SITE: { status: 403, message: 'Cross-site request refused' },
 

@@ -1,0 +1,57 @@
+// Answers for requests no route takes: an unknown path, a known path with another method, a URL
+// Fastify cannot route, and HTTP the parser refuses. Each in the shape of the API the URL belongs
+// to (familyOfUrl), with a stable code, instead of Fastify's own `{"error", "message", "statusCode"}`.
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { detailBody, toHttpError, WardenError } from '@warden/toolkit';
+import { familyOfUrl, render } from './error-families.js';
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+function answer(req: FastifyRequest, reply: FastifyReply, err: WardenError, headers: Record<string, string> = {}): number {
+  const family = familyOfUrl(req.url);
+  const e = render(family, err);
+  void reply.code(e.status).headers({ ...e.headers, ...headers }).send(family.body(e));
+  return e.status;
+}
+
+/**
+ * The not-found handler: 405 with `Allow` when the path has routes for other methods (as FastAPI
+ * and Flask answer), else 404. `answered` is told the status (the unmatched-route metric).
+ */
+export function notFoundHandler(app: FastifyInstance, answered?: (method: string, status: number, seconds: number) => void) {
+  return (req: FastifyRequest, reply: FastifyReply): void => {
+    const path = req.url.split('?', 1)[0]!;
+    const allowed = METHODS.filter((m) => m !== req.method && app.findRoute({ method: m, url: path }) !== null);
+    const status = allowed.length > 0
+      ? answer(req, reply, new WardenError('ERR_METHOD_NOT_ALLOWED', 'Method Not Allowed'), { allow: allowed.join(', ') })
+      : answer(req, reply, new WardenError('ERR_NOT_FOUND', 'Not Found'));
+    answered?.(req.method, status, reply.elapsedTime / 1000);
+  };
+}
+
+/**
+ * Fastify's `frameworkErrors`: a URL that does not decode is 400; a path segment longer than any
+ * id (maxParamLength) names nothing, so 404.
+ */
+export function frameworkErrors(error: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  answer(req, reply, error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? new WardenError('ERR_NOT_FOUND', 'Not Found') : new WardenError('ERR_BAD_REQUEST', 'Malformed URL'));
+}
+
+/**
+ * Fastify's `clientErrorHandler`: HTTP the parser refused (oversized headers, a malformed request
+ * line, conflicting lengths) or a client too slow to send it. No URL can be trusted yet, so the
+ * body is /api's `{"detail", "code"}`; the connection is closed, as Node does.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const e = toHttpError(new WardenError(
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'ERR_REQUEST_TIMEOUT' : err.code === 'HPE_HEADER_OVERFLOW' ? 'ERR_HEADERS_TOO_LARGE' : 'ERR_BAD_REQUEST',
+  ));
+  const body = JSON.stringify(detailBody(e));
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
+}
