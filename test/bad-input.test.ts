@@ -69,6 +69,15 @@ for (const f of factories) describe(`bad input (${f.name})`, f.skip !== undefine
       [{ username: ['bob'], email: 'bob@example.com', password: 'longenough' }, 'username'],
       [{ username: 'bob', email: 'b\u0000ob@example.com', password: 'longenough' }, 'email'],
       [{ username: 'bob', email: 'bob@example.com', password: 'longenough', full_name: 'Bob\u0000' }, 'full_name'],
+      // Addresses that look like another or would put something else in a mail header.
+      [{ username: 'bob', email: 'b\u0001ob@example.com', password: 'longenough' }, 'email'], // a control character
+      [{ username: 'bob', email: 'bob@exam\u200bple.com', password: 'longenough' }, 'email'], // zero-width space
+      [{ username: 'bob', email: '\u202eelpmaxe@example.com', password: 'longenough' }, 'email'], // right-to-left override
+      [{ username: 'bob', email: 'a<bob>@example.com', password: 'longenough' }, 'email'],
+      [{ username: 'bob', email: 'bob,eve@example.com', password: 'longenough' }, 'email'],
+      [{ username: 'bob', email: 'b\ud800ob@example.com', password: 'longenough' }, 'email'], // a lone surrogate
+      [{ username: 'bob', email: 'bob@example.com', password: 'longenough', full_name: 'Bob\ud800' }, 'full_name'],
+      [{ username: 'bob', email: 'bob@example.com', password: 'longenough', full_name: 'Bob\nSmith' }, 'full_name'],
     ];
     for (const [body, fieldName] of cases) {
       const r = await call(`${url}/api/auth/signup`, { json: body });
@@ -95,6 +104,20 @@ for (const f of factories) describe(`bad input (${f.name})`, f.skip !== undefine
     const b = await call(`${url}/api/auth/signup`, { json: { username: 'alice2', email: ' Alice@Example.COM ', password: 'longenough' } });
     assert.equal(b.status, 409);
     assert.equal(b.json.field, 'email');
+  });
+
+  it('an address is one address however its accents are encoded (NFC): the second is 409, and either form signs in', async () => {
+    const composed = 'jos\u00e9@example.com';
+    const decomposed = 'jose\u0301@example.com';
+    const first = await call(`${url}/api/auth/signup`, { json: { username: 'jose1', email: decomposed, password: 'longenough' } });
+    assert.equal(first.status, 201);
+    assert.equal(first.json.email, composed, 'stored precomposed');
+    const second = await call(`${url}/api/auth/signup`, { json: { username: 'jose2', email: composed, password: 'longenough' } });
+    assert.equal(second.status, 409);
+    assert.equal(second.json.field, 'email');
+    for (const login of [composed, decomposed]) {
+      assert.equal((await call(`${url}/api/auth/signin`, { json: { username: login, password: 'longenough' } })).status, 200, JSON.stringify(login));
+    }
   });
 
   it('a body over the cap is 413', async () => {
@@ -158,7 +181,7 @@ for (const f of factories) describe(`bad input (${f.name})`, f.skip !== undefine
         }
       }
     }
-    // Nothing was created by any of it (alice, longpw, and the admin made above).
-    assert.equal(await usersNow(), 3);
+    // Nothing was created by any of it (alice, longpw, jose1, and the admin made above).
+    assert.equal(await usersNow(), 4);
   });
 });

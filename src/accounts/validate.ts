@@ -1,6 +1,7 @@
 // Field rules for accounts. Each failure is ERR_VALIDATION naming the field, so every API family
 // answers 422 with the same text.
 import { WardenError } from '@warden/toolkit';
+import { emailKey } from '../storage/rules.js';
 
 export const PASSWORD_MIN_LENGTH = 8;
 const USERNAME_RE = /^[A-Za-z0-9_.-]{3,64}$/;
@@ -34,9 +35,16 @@ export function validateUsername(value: unknown): string {
   return v;
 }
 
+// Characters an address typed by a person never holds, which would let two accounts look alike or
+// a mail header say something else: controls, invisible format characters (zero-width, bidi
+// overrides), lone surrogates (no character at all), and RFC 5322's specials, which only a quoted
+// local part may carry.
+const NOT_IN_EMAIL = /[\p{Cc}\p{Cf}\p{Cs}<>()[\]\\,;:"]/u;
+
+/** An email as stored and looked up: trimmed, lower case, NFC (emailKey); an unusable one is 422. */
 export function normaliseEmail(value: unknown, field = 'email'): string {
-  const v = requireString(value, field).trim().toLowerCase();
-  if (v.length > 254 || !EMAIL_RE.test(v)) throw invalid(field, 'must be a valid email address');
+  const v = emailKey(requireString(value, field));
+  if (v.length > 254 || !EMAIL_RE.test(v) || NOT_IN_EMAIL.test(v)) throw invalid(field, 'must be a valid email address');
   return v;
 }
 
@@ -54,6 +62,8 @@ export function validateFullName(value: unknown): string | null {
   if (value === undefined || value === null) return null;
   const v = requireString(value, 'full_name').trim();
   if (v.length > 200) throw invalid('full_name', 'must be at most 200 characters');
+  // Control characters, and lone surrogates, which no database stores as sent (they come back as U+FFFD).
+  if (/[\p{Cc}\p{Cs}]/u.test(v)) throw invalid('full_name', 'must not contain control characters');
   return v === '' ? null : v;
 }
 

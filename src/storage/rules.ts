@@ -11,9 +11,13 @@ export function usernameKey(username: string): string {
   return username.toLowerCase();
 }
 
-/** The normalised email form (the contract says callers normalise; we do it again so lookups always agree). */
+/**
+ * The normalised email form (the contract says callers normalise; we do it again so lookups always
+ * agree): lower case, in Unicode NFC (RFC 6532 §3.1), so "josé" typed precomposed or with a
+ * combining accent is one address.
+ */
 export function emailKey(email: string): string {
-  return email.trim().toLowerCase();
+  return email.trim().toLowerCase().normalize('NFC');
 }
 
 /** Whether a login could be an email: every stored email holds an '@' (normaliseEmail accepts no other). */
