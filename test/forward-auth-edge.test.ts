@@ -94,6 +94,13 @@ describe('forward auth at the HTTP edge', () => {
     const get = await both({ cookie: user.cookie });
     assert.equal(get.edge.status, 200);
     assert.deepEqual(comparable(get.edge), comparable(get.fastify));
+    // Anything but a safe method stands for an unsafe one: two headers joined, an extension method.
+    for (const forwarded of ['GET, POST', 'PURGE', 'post ']) {
+      const r = await both({ cookie: user.cookie, 'x-original-method': forwarded });
+      assert.equal(r.edge.status, 401, forwarded);
+      assert.deepEqual(comparable(r.edge), comparable(r.fastify));
+    }
+    for (const forwarded of ['head', 'OPTIONS']) assert.equal((await both({ cookie: user.cookie, 'x-forwarded-method': forwarded })).edge.status, 200, forwarded);
   });
 
   it('every refusal is answered by the Fastify route, exactly as through it', async () => {

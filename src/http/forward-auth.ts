@@ -13,16 +13,22 @@ import type { EdgeRoute } from './node-server.js';
 /** The route's path, on both paths. */
 export const FORWARD_AUTH_PATH = '/api/v1/auth/verify';
 
+// RFC 9110 §9.2.1's safe methods: the only forwarded values that do not call for the CSRF check.
+const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+
 /**
  * The methods an auth subrequest stands for: its own, Traefik's X-Forwarded-Method and the
  * X-Original-Method that the README's nginx snippet sets. The guard checks CSRF when any of them is
- * unsafe, so a header a client adds can only add the check, never remove it.
+ * unsafe, so a header a client adds can only add the check, never remove it; a value that is not a
+ * safe method (an extension method, two headers joined as "GET, POST") stands for an unsafe one.
  */
 export function forwardedMethods(req: GuardedRequest): string[] {
   const methods = [req.method];
   for (const name of ['x-forwarded-method', 'x-original-method']) {
     const v = req.headers[name];
-    if (typeof v === 'string') methods.push(v.trim().toUpperCase());
+    if (typeof v !== 'string') continue;
+    const m = v.trim().toUpperCase();
+    methods.push(SAFE_METHODS.has(m) ? m : 'POST');
   }
   return methods;
 }
