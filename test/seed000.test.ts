@@ -170,7 +170,13 @@ describe('seed 000: who may grant roles', () => {
     assert.equal(first.status, 201);
     const second = await call(`${s.url}/api/auth/signup`, { json: { username: 'mallory', email: 'mallory@example.com', password: 'adminpass123', roles: ['ROLE_ADMIN'] } });
     assert.equal(second.status, 403);
+    assert.equal(second.json.detail, 'Only an administrator may grant these roles');
     assert.equal(await s.warden.storage.users.findByLogin('mallory'), null);
+    assert.equal(await s.warden.storage.users.count(), 1);
+    // An account created inactive is refused the same way, and says so.
+    const inactive = await call(`${s.url}/api/auth/signup`, { json: { username: 'sleeper', email: 'sleeper@example.com', password: 'adminpass123', is_active: false } });
+    assert.equal(inactive.status, 403);
+    assert.deepEqual(inactive.json, { detail: 'Only an administrator may create an inactive account', code: 'ERR_ROLES_FORBIDDEN' });
     assert.equal(await s.warden.storage.users.count(), 1);
 
     // A plain user's token does not help either.

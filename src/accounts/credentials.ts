@@ -65,8 +65,10 @@ export class Credentials {
     const isActive = input.is_active === undefined ? true : validateBoolean(input.is_active, 'is_active');
     const elevated = roles.some((r) => !this.d.defaultRoles.includes(r)) || !isActive;
     const privileged = actor !== null && (actor.kind === 'system' || this.isAdmin(actor.roles));
+    // Said as what was asked for: roles, or an account created inactive.
+    const forbidden = () => new WardenError('ERR_ROLES_FORBIDDEN', isActive ? undefined : 'Only an administrator may create an inactive account');
     // Cheap refusal before the expensive hash; createFirst below settles races atomically.
-    if (elevated && !privileged && (await this.d.storage.users.count()) > 0) throw new WardenError('ERR_ROLES_FORBIDDEN');
+    if (elevated && !privileged && (await this.d.storage.users.count()) > 0) throw forbidden();
     const user = {
       id: randomUUID(), username, email, fullName, roles, isActive,
       // The address of the administrator the configuration names is vouched for by the operator.
@@ -85,7 +87,7 @@ export class Credentials {
     } catch (e) {
       throw conflict(e);
     }
-    if (created === null) throw new WardenError('ERR_ROLES_FORBIDDEN');
+    if (created === null) throw forbidden();
     await this.d.hooks?.signedUp?.(created, actor);
     return created;
   }
