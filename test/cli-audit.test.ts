@@ -71,7 +71,7 @@ describe('warden audit', () => {
   });
 
   it('wrong usage: exit 2 with the reason', async () => {
-    for (const args of [['audit', '--type', 'no.such'], ['audit', '--limit', 'x'], ['audit', '--from', 'yesterday'], ['audit', '--format', 'xml'], ['audit', '--bogus']]) {
+    for (const args of [['audit', '--type', 'no.such'], ['audit', '--limit', 'x'], ['audit', '--from', 'yesterday'], ['audit', '--to', '2026-04-31'], ['audit', '--format', 'xml'], ['audit', '--bogus']]) {
       const r = await run(args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     }

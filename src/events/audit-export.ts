@@ -4,7 +4,7 @@
 // store by key, a thousand at a time, so it streams any number of events in bounded memory.
 // The CLI's command table wires `audit` to runAuditCommand.
 import { parseArgs } from 'node:util';
-import { parseEventTypes } from './audit.js';
+import { parseEventTypes, parseIsoTime } from './audit.js';
 import type { EventQuery, EventRecord, EventStore } from './records.js';
 import { eventView } from './view.js';
 
@@ -54,7 +54,7 @@ export function parseAuditArgs(argv: string[]): AuditExportOptions {
   const time = (name: 'from' | 'to'): number | undefined => {
     const v = values[name];
     if (v === undefined) return undefined;
-    const ms = Date.parse(v);
+    const ms = parseIsoTime(v);
     if (!Number.isFinite(ms)) throw new Error(`--${name} must be an ISO 8601 date or date-time (got "${v}")`);
     return ms;
   };

@@ -2,7 +2,7 @@
 // a user's own recent security events, and the webhook deliveries with their attempts.
 import type { FastifyInstance } from 'fastify';
 import { WardenError, type JwtRequiredOptions } from '@warden/toolkit';
-import { parseEventTypes } from '../events/audit.js';
+import { parseEventTypes, parseIsoTime } from '../events/audit.js';
 import type { DeliveryRecord, DeliveryState } from '../events/records.js';
 import { eventView } from '../events/view.js';
 import { shownEndpoint } from '../events/webhooks/endpoints.js';
@@ -77,7 +77,7 @@ function id(q: Record<string, unknown>, name: string): string | undefined {
 function time(q: Record<string, unknown>, name: string): number | undefined {
   const v = one(q, name);
   if (v === undefined) return undefined;
-  const ms = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(v) ? Date.parse(v) : NaN;
+  const ms = parseIsoTime(v);
   if (!Number.isFinite(ms)) throw invalid(name, 'must be an ISO 8601 date or date-time, e.g. 2026-01-31T12:00:00Z');
   return ms;
 }
