@@ -65,7 +65,7 @@ for (const f of factories.filter((x) => x.name !== 'memory')) {
         assert.deepEqual(pages.map((p) => p.json.data.length), [2, 2, 1]);
         assert.deepEqual(pages.flatMap((p) => p.json.data.map((x: { id: string }) => x.id)), whole.json.data.map((x: { id: string }) => x.id));
         assert.deepEqual(pages[1]!.json.paging, { limit: 2, offset: 2, total: 5 });
-        for (const bad of ['?limit=0', '?limit=101', '?limit=x', '?offset=-1']) {
+        for (const bad of ['?limit=0', '?limit=101', '?limit=x', '?offset=-1', '?limit=0x10', '?limit=1e1', '?offset=5.0', '?limit= 5']) {
           const r = await list(s, me, bad);
           assert.equal(r.status, 422, bad);
           assert.equal(r.json.code, 'ERR_VALIDATION');

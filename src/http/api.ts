@@ -37,7 +37,8 @@ export function actorOf(req: FastifyRequest): UserActor | null {
 export function paging(query: Record<string, unknown>, defaultLimit = 50): { limit: number; offset: number } {
   const num = (v: unknown, name: string, min: number, max: number, fallback: number): number => {
     if (v === undefined || v === '') return fallback;
-    const n = Number(v);
+    // Digits only: Number() would also read 0x10, 1e1 and 5.0.
+    const n = typeof v === 'string' && /^\d{1,10}$/.test(v) ? Number(v) : Number.NaN;
     if (!Number.isInteger(n) || n < min || n > max) {
       throw new WardenError('ERR_VALIDATION', `${name}: must be a whole number from ${min} to ${max}`, { field: name });
     }
