@@ -209,10 +209,10 @@ describe('warden CLI: a running server honours the changes it makes', async () =
   const { url: pgUrl, skip: pgSkip } = await postgresUrlOrSkip();
   const redisWhy = await redisSkip();
 
-  /** A server and the CLI's environment on one database and one Redis channel of their own. */
-  async function setup(databaseUrl: string) {
+  /** A server and the CLI's environment on one database and one Redis channel of their own (no Redis: `redis: false`). */
+  async function setup(databaseUrl: string, redis = true) {
     const channel = testChannel('cli:');
-    const env = { DATABASE_URL: databaseUrl, REDIS_URL, REDIS_CHANNEL: channel };
+    const env: Record<string, string> = redis ? { DATABASE_URL: databaseUrl, REDIS_URL, REDIS_CHANNEL: channel } : { DATABASE_URL: databaseUrl };
     const server = await startServer(env);
     const cwd = tmp('warden-cli-live-');
     return { server, cwd, env, cli: (args: string[]) => warden(args, { cwd, env }) };
@@ -273,6 +273,18 @@ describe('warden CLI: a running server honours the changes it makes', async () =
   it('the same SQLite file + Redis: the same', { skip: redisWhy ?? false }, async () => {
     const dir = tmp('warden-cli-sqlite-');
     const ctx = await setup(`sqlite:${join(dir, 'shared.db')}`);
+    try {
+      await exercise(ctx);
+    } finally {
+      await ctx.server.close();
+      rmSync(ctx.cwd, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the same SQLite file without Redis: the server reads the changes from the database (REVOCATION_POLL_MS)', async () => {
+    const dir = tmp('warden-cli-sqlite-');
+    const ctx = await setup(`sqlite:${join(dir, 'shared.db')}`, false);
     try {
       await exercise(ctx);
     } finally {

@@ -63,7 +63,7 @@ export const CONFIG_TABLE = {
     redisTimeoutMs: setting('REDIS_TIMEOUT_MS', int(50, 60_000), '500',
       'a Redis command unanswered this long fails and its connection is dropped and retried; Redis is health-checked this often'),
     revocationPollMs: setting('REVOCATION_POLL_MS', int(50, 60_000), '500',
-      'while Redis is unreachable, each instance reads new revocations from the database this often'),
+      'without Redis, or while it is unreachable, each instance reads new revocations from the database this often'),
     redisChannel: setting('REDIS_CHANNEL', text, 'warden:revocations', 'the Redis pub/sub channel of those broadcasts: one per deployment sharing a database (the `warden` CLI publishes there too)'),
   },
   keys: {
