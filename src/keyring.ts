@@ -55,6 +55,17 @@ export function loadKeyRing(config: Pick<Config, 'keys' | 'server'>): LoadedKeys
   return { ring: step(`DATA_DIR (${file})`, () => keyRingFromPem({ privateKeyPem: pem, alg })), generatedFile: file };
 }
 
+/**
+ * The key ring the server would sign with today, without generating anything: undefined when the
+ * configuration names no key and no development key has been generated into DATA_DIR yet.
+ */
+export function currentKeyRing(config: Pick<Config, 'keys' | 'server'>): KeyRing | undefined {
+  const { keys: k, server: { dataDir } } = config;
+  const named = k.jwksFile !== undefined || (isHmac(k.algorithm) ? k.secretKey !== undefined : k.privateKeyFile !== undefined);
+  const generated = join(dataDir, isHmac(k.algorithm) ? 'secret.key' : `${k.algorithm.toLowerCase()}-private.pem`);
+  return named || existsSync(generated) ? loadKeyRing(config).ring : undefined;
+}
+
 function readOrCreate(file: string, make: () => string): string {
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });

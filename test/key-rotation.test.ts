@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createMemoryStorage } from '../src/storage/memory.js';
+import { buildCli, warden } from './helpers/cli.js';
 import { call, startServer } from './helpers/server.js';
 
 function privateJwk(kid: string) {
@@ -68,6 +69,51 @@ describe('key rotation with JWKS_FILE', () => {
       assert.equal(jwks.keys[0].d, undefined);
     } finally {
       await s.close();
+    }
+  });
+});
+
+describe('key rotation from SECRET_KEY, as the README says it', () => {
+  it('`warden keygen EdDSA --jwks FILE` begins the file with today\'s key: moving to JWKS_FILE logs nobody out', async () => {
+    await buildCli();
+    const dir = mkdtempSync(join(tmpdir(), 'warden-rotate-'));
+    const file = join(dir, 'keys.json');
+    const storage = createMemoryStorage();
+    const secret = 'a-secret-of-at-least-thirty-two-bytes!!';
+    const kidOf = (t: string) => JSON.parse(Buffer.from(t.split('.')[0]!, 'base64url').toString()).kid as string;
+    const signIn = async (url: string) => (await call(`${url}/api/auth/signin`, { json: { username: 'rot', password: 'password-123' } })).json.access_token as string;
+    const verify = (url: string, t: string) => call(`${url}/api/v1/auth/verify`, { headers: { authorization: `Bearer ${t}` } });
+    try {
+      const before = await startServer({ SECRET_KEY: secret }, { storage });
+      await call(`${before.url}/api/auth/signup`, { json: { username: 'rot', email: 'rot@example.com', password: 'password-123' } });
+      const old = await signIn(before.url);
+      await before.close();
+
+      const made = await warden(['keygen', 'EdDSA', '--kid', 'ed-new', '--jwks', file], { cwd: dir, env: { SECRET_KEY: secret } });
+      assert.equal(made.code, 0, made.stderr);
+      assert.match(made.stdout, new RegExp(`begins with the key the server signs with now \\("${kidOf(old)}", HS256\\)`));
+
+      // Step 1: JWKS_FILE; the old key still signs, the new one verifies and is published.
+      const step1 = await startServer({ JWKS_FILE: file }, { storage });
+      try {
+        assert.equal((await verify(step1.url, old)).status, 200, 'a token from before still verifies');
+        assert.equal(kidOf(await signIn(step1.url)), kidOf(old), 'the old key still signs');
+        const published = (await call(`${step1.url}/.well-known/jwks.json`)).json.keys as { kid: string; k?: string; d?: string }[];
+        assert.deepEqual(published.map((k) => k.kid), ['ed-new'], 'the HMAC secret is never published');
+      } finally {
+        await step1.close();
+      }
+      // Step 2: the new key signs; the old tokens keep verifying.
+      const step2 = await startServer({ JWKS_FILE: file, JWKS_SIGNING_KID: 'ed-new' }, { storage });
+      try {
+        const fresh = await signIn(step2.url);
+        assert.equal(kidOf(fresh), 'ed-new');
+        for (const t of [old, fresh]) assert.equal((await verify(step2.url, t)).status, 200);
+      } finally {
+        await step2.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

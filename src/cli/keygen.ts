@@ -1,19 +1,22 @@
 // `warden keygen ALG [--kid KID] [--jwks FILE]`: a private JWK for JWKS_FILE (src/keygen.ts does the work).
 import type { Command } from 'commander';
 import { keygen } from '../keygen.js';
+import { currentKeyRing } from '../keyring.js';
+import { cliConfig } from './environment.js';
 import { CliError } from './output.js';
 
 export function registerKeygen(program: Command): void {
   program
     .command('keygen')
-    .description('make a private JWK (any ALGORITHM); with --jwks, append it to that file (created with mode 0600)')
+    .description('make a private JWK (any ALGORITHM); with --jwks, append it to that file (created with mode 0600, beginning with the current signing key)')
     .argument('<alg>', 'HS256/384/512, RS256/384/512, PS256/384/512, ES256/384/512 or EdDSA')
     .option('--kid <kid>', 'the key id (default: <alg>-<date>-<random>)')
     .option('--jwks <file>', 'append the key to this JWKS file instead of printing it')
     .action((alg: string, opts: { kid?: string; jwks?: string }) => {
       const args = [alg, ...(opts.kid !== undefined ? ['--kid', opts.kid] : []), ...(opts.jwks !== undefined ? ['--jwks', opts.jwks] : [])];
       try {
-        process.stdout.write(`${keygen(args)}\n`);
+        // A new JWKS file starts with today's signing key, read from the configuration as the server reads it.
+        process.stdout.write(`${keygen(args, () => currentKeyRing(cliConfig()))}\n`);
       } catch (e) {
         throw new CliError((e as Error).message);
       }
