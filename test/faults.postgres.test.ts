@@ -190,6 +190,44 @@ describe('PostgreSQL faults', skip !== undefined ? { skip } : {}, () => {
     t.diagnostic(`stopped: 503 in ${Math.round(Math.min(...times))}-${Math.round(Math.max(...times))} ms; /ready ${Math.round(ready.ms)} ms`);
   });
 
+  it('a connection reset or terminated (57P01) in the middle of a transaction: 503, and the process lives on', async () => {
+    const { proxy, url } = await database();
+    const schema = decodeURIComponent(new URL(url).searchParams.get('options')!).split('=')[1]!;
+    const { s } = await server({ DATABASE_URL: url, DATABASE_QUERY_TIMEOUT_MS: '20000' });
+    const admin = new pg.Client({ connectionString: baseUrl });
+    await admin.connect();
+    cleanups.push(() => admin.end());
+    /** Starts a sign-up and returns once its transaction waits on the lock admin holds on users. */
+    const blockedSignUp = async (name: string) => {
+      await admin.query('BEGIN');
+      await admin.query(`LOCK TABLE ${schema}.users IN ACCESS EXCLUSIVE MODE`);
+      const answer = call(`${s.url}/api/auth/signup`, { json: { username: name, email: `${name}@example.com`, password: 'password-123' } });
+      const pid = await until('a sign-up waiting inside its transaction', 10_000, async () => {
+        // Inside admin's transaction pg_stat_activity is a snapshot taken once: take a new one each time.
+        await admin.query('SELECT pg_stat_clear_snapshot()');
+        const r = await admin.query(`SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND state = 'active' AND query ILIKE '%INSERT INTO users%'`);
+        return r.rows[0]?.pid as number | undefined;
+      });
+      return { answer, pid };
+    };
+    // A server restart or failover: the backend is terminated (57P01) under the transaction.
+    const terminated = await blockedSignUp('terminated');
+    await admin.query('SELECT pg_terminate_backend($1)', [terminated.pid]);
+    await admin.query('ROLLBACK');
+    assertUnavailable(await terminated.answer, 'sign-up on a terminated connection');
+    // The connection reset under it (the network, a proxy restarting).
+    const reset = await blockedSignUp('reset');
+    await proxy.down();
+    assertUnavailable(await reset.answer, 'sign-up on a reset connection');
+    await admin.query('ROLLBACK');
+    await proxy.heal();
+    // Still serving (an unhandled 'error' from the client would have ended this process), and neither sign-up happened.
+    await until('sign-up after the faults', 5000, async () => ((await call(`${s.url}/api/auth/signup`, {
+      json: { username: 'after', email: 'after@example.com', password: 'password-123' },
+    })).status === 201 ? true : undefined));
+    for (const name of ['terminated', 'reset']) assert.equal(await s.warden.storage.users.findByLogin(name), null, name);
+  });
+
   it('a server that takes no writes (a standby after a failover): writes answer 503 at once, reads go on; writable again: served', async () => {
     const { url } = await database();
     // Warden connects as a role of its own, whose sessions can then be made read-only, as on a hot standby.

@@ -133,6 +133,10 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
     // An idle client losing its connection (server restart) emits 'error' on the pool; unhandled,
     // that would crash the process. The pool discards the client; the next query reconnects or fails.
     pool.on('error', () => {});
+    // A checked-out client has no pool listener (pg-pool removes it on checkout), and a connection
+    // reset or a server restart (57P01) mid-transaction emits 'error' on the client itself: without
+    // this, the process dies. The query in flight still fails, and the pool drops the client.
+    pool.on('connect', (client) => client.on('error', () => {}));
     return { pool, sockets };
   }
 
