@@ -10,6 +10,8 @@ export class RevocationPoller {
   private timer: NodeJS.Timeout | undefined;
   private since = 0;
   private polling = false;
+  /** Stop after a read begun at or after this time succeeds (the bus is back; the store may not be yet); Infinity: keep polling. */
+  private stopAfterReadFrom = Number.POSITIVE_INFINITY;
 
   constructor(
     private readonly store: RevocationStore,
@@ -25,6 +27,7 @@ export class RevocationPoller {
 
   /** Starts polling (at once, then every `everyMs`) for records written from a little before now. */
   start(): void {
+    this.stopAfterReadFrom = Number.POSITIVE_INFINITY;
     if (this.timer) return;
     this.since = this.clock() - this.overlapMs;
     this.timer = setInterval(() => void this.poll(), this.everyMs);
@@ -37,6 +40,16 @@ export class RevocationPoller {
     this.timer = undefined;
   }
 
+  /**
+   * Stops once a read begun from now on has succeeded. For when the bus is back: what was written
+   * while it was down is only known once the store has answered, and the store may be down too.
+   */
+  stopOnceCaughtUp(): void {
+    if (!this.timer) return;
+    this.stopAfterReadFrom = this.clock();
+    void this.poll();
+  }
+
   private async poll(): Promise<void> {
     // One read at a time: with the database slow too, reads must not pile up.
     if (this.polling) return;
@@ -45,6 +58,7 @@ export class RevocationPoller {
     try {
       for (const r of await this.store.listRecordedSince(this.since)) this.index.apply(r);
       this.since = startedAt - this.overlapMs;
+      if (startedAt >= this.stopAfterReadFrom) this.stop();
     } catch {
       // The database is unreachable as well: nothing to learn; the next tick tries again from the same point.
     } finally {

@@ -133,7 +133,9 @@ export class Revoker {
       this.poller.start();
       return;
     }
-    this.poller.stop();
+    // Not before the store has answered: with the database down too, what other instances revoked
+    // meanwhile is only known from it.
+    this.poller.stopOnceCaughtUp();
     const pending = [...this.unsent.values()];
     this.unsent.clear();
     for (const r of pending) this.broadcast(r);

@@ -172,6 +172,30 @@ describe('revoker and an unreliable bus', () => {
     }
   });
 
+  it('the bus back before the store: polling goes on until the store answers, so what peers revoked meanwhile is read', async () => {
+    const storage = createMemoryStorage();
+    let storeDown = false;
+    const listRecordedSince = storage.revocations.listRecordedSince.bind(storage.revocations);
+    const store: RevocationStore = { ...storage.revocations, listRecordedSince: (since) => (storeDown ? Promise.reject(new Error('database down')) : listRecordedSince(since)) };
+    const { bus, set } = switchableBus();
+    const index = new RevocationIndex();
+    const revoker = new Revoker(index, store, bus, Date.now, { pollEveryMs: 10 });
+    await revoker.start();
+    try {
+      set('down');
+      storeDown = true;
+      // A peer with a working database signs someone out; its broadcast is lost to this instance.
+      await new Revoker(new RevocationIndex(), storage.revocations, undefined).revokeToken('meanwhile', Date.now() + 60_000);
+      set('up'); // Redis is back; this instance's database is not, yet
+      await new Promise((r) => setTimeout(r, 30));
+      assert.equal(index.check(claims({ jti: 'meanwhile' })), null, 'nothing to read from a database that is down');
+      storeDown = false;
+      await until('the peer\'s record read once the database is back', 2000, () => index.check(claims({ jti: 'meanwhile' })) === 'jti');
+    } finally {
+      await revoker.stop();
+    }
+  });
+
   it('records not broadcast while the bus was down are broadcast when it is back', async () => {
     const { bus, sent, set } = switchableBus();
     const revoker = new Revoker(new RevocationIndex(), createMemoryStorage().revocations, bus, testClock(T), { pollEveryMs: 60_000 });
