@@ -24,6 +24,13 @@ export function registerServe(program: Command, state: RunState): void {
         if (closing) return;
         closing = true;
         log.info({ signal }, 'shutting down');
+        // The bound holds whatever still waits: a mail server gone silent mid-message, a database
+        // partitioned under the outbox's last write. (Unref'd: a close that ends sooner exits sooner.)
+        const graceMs = config.connections.shutdownGraceMs;
+        setTimeout(() => {
+          log.error({ graceSeconds: graceMs / 1000 }, 'shutdown did not finish within SHUTDOWN_GRACE_SECONDS; exiting');
+          process.exit(1);
+        }, graceMs).unref();
         warden.close().then(() => process.exit(0), () => process.exit(1));
       };
       process.on('SIGINT', () => shutdown('SIGINT'));
