@@ -12,7 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
-import { createPostgresStorage, createSqliteStorage, type Storage } from '../src/storage/index.js';
+import { StorageUnavailable } from '../src/storage/availability.js';
+import { createMemoryStorage, createPostgresStorage, createSqliteStorage, type Storage } from '../src/storage/index.js';
+import { testClock } from './helpers/clock.js';
 import { freePort, startChildWarden, type ChildWarden } from './helpers/child-warden.js';
 import { TEST_SECRET, call, startServer } from './helpers/server.js';
 import { postgresUrlOrSkip, storageFactories } from './helpers/storage.js';
@@ -58,6 +60,55 @@ describe('a refresh answer lost on the network', () => {
     } finally {
       await s.close();
       await storage.close();
+    }
+  });
+});
+
+describe('a refresh answered 503 that rotated all the same (the answer lost in an outage)', () => {
+  /** A memory database whose next rotation commits and then reports the database unreachable. */
+  function flakyStorage() {
+    const storage = createMemoryStorage();
+    const rotate = storage.sessions.rotate.bind(storage.sessions);
+    const state = { failNext: false };
+    storage.sessions.rotate = async (q, emit) => {
+      const r = await rotate(q, emit);
+      if (state.failNext) {
+        state.failNext = false;
+        throw new StorageUnavailable(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
+      }
+      return r;
+    };
+    return { storage, state };
+  }
+
+  it('the client\'s retry after the outage, past REFRESH_REUSE_GRACE_SECONDS, gets the current token: not logged out', async () => {
+    const { storage, state } = flakyStorage();
+    const clock = testClock();
+    const s = await startServer({}, { storage, clock });
+    try {
+      await call(`${s.url}/api/v1/auth/signup`, { json: { username: 'outage', email: 'outage@example.com', password: 'password-123' } });
+      const login = async () => (await call(`${s.url}/api/v1/auth/login`, { form: { username: 'outage@example.com', password: 'password-123' } })).json.data.refresh_token as string;
+      const refresh = (token: string) => call(`${s.url}/api/v1/auth/refresh?refresh_token=${token}`, { method: 'POST' });
+
+      const r1 = await login();
+      state.failNext = true;
+      assert.equal((await refresh(r1)).status, 503, 'answered 503; rotated all the same');
+      clock.advance(60_000); // the outage outlasted the 10 s grace
+      const retry = await refresh(r1);
+      assert.equal(retry.status, 200, retry.text);
+      const current = retry.json.data.refresh_token as string;
+      assert.notEqual(claimsOf(current).jti, claimsOf(r1).jti);
+      assert.equal((await refresh(current)).status, 200, 'the session lives on');
+
+      // Without the 503, the same late replay is reuse: the session ends (RFC 9700).
+      const other = await login();
+      assert.equal((await refresh(other)).status, 200);
+      clock.advance(60_000);
+      const replay = await refresh(other);
+      assert.equal(replay.status, 401);
+      assert.equal(replay.json.code, 'ERR_REFRESH_REUSED');
+    } finally {
+      await s.close();
     }
   });
 });

@@ -36,8 +36,37 @@ export interface SessionsDeps {
   claims?: ClaimsHook | undefined;
 }
 
+/**
+ * A refresh answered 503 may still have rotated (its statement reached the database, the answer did
+ * not come back); the client, told to retry, presents the same token once the outage is over,
+ * which may be long past REFRESH_REUSE_GRACE_SECONDS. That token gets this much grace instead, on
+ * the instance that answered 503 (memory only; at most UNANSWERED_MAX tokens remembered).
+ */
+const UNANSWERED_GRACE_MS = 15 * 60_000;
+const UNANSWERED_MAX = 10_000;
+
 export class Sessions {
+  /** Refresh tokens whose rotation was answered 503, and until when they get the longer grace. */
+  private readonly unanswered = new Map<string, number>();
+
   constructor(private readonly d: SessionsDeps) {}
+
+  /** The grace for this presented refresh token: longer when this instance answered its last rotation 503. */
+  private graceFor(jti: string, now: number): number {
+    const until = this.unanswered.get(jti);
+    if (until === undefined) return this.d.refreshGraceMs;
+    if (until <= now) {
+      this.unanswered.delete(jti);
+      return this.d.refreshGraceMs;
+    }
+    // REFRESH_REUSE_GRACE_SECONDS=0 asks for strict detection: honoured here too.
+    return this.d.refreshGraceMs === 0 ? 0 : UNANSWERED_GRACE_MS;
+  }
+
+  private rememberUnanswered(jti: string, now: number): void {
+    if (this.unanswered.size >= UNANSWERED_MAX) this.unanswered.delete(this.unanswered.keys().next().value!);
+    this.unanswered.set(jti, now + UNANSWERED_GRACE_MS);
+  }
 
   /**
    * Opens a session for a user just authenticated (`how`: a password alone unless said otherwise):
@@ -106,15 +135,21 @@ export class Sessions {
     const hook = this.d.claims;
     const before = hook === undefined ? undefined : await this.d.storage.users.findById(claims.sub);
     const extra = before?.isActive ? await hook!(claimsContext(before, { id: sid, ip: meta.ip, user_agent: meta.userAgent }, 'refresh_token')) : undefined;
-    const result = await this.d.events.write<RotateResult, RotateStatus>(rotation, (emit) => this.d.storage.sessions.rotate({
-      id: sid,
-      presentedJti: claims.jti,
-      newJti: refresh.claims.jti,
-      now,
-      idleExpiresAt: now + this.d.idleTtlSeconds * 1000,
-      graceMs: this.d.refreshGraceMs,
-      ...(hook === undefined ? { userId: claims.sub } : {}),
-    }, emit));
+    let result: RotateResult;
+    try {
+      result = await this.d.events.write<RotateResult, RotateStatus>(rotation, (emit) => this.d.storage.sessions.rotate({
+        id: sid,
+        presentedJti: claims.jti,
+        newJti: refresh.claims.jti,
+        now,
+        idleExpiresAt: now + this.d.idleTtlSeconds * 1000,
+        graceMs: this.graceFor(claims.jti, now),
+        ...(hook === undefined ? { userId: claims.sub } : {}),
+      }, emit));
+    } catch (e) {
+      if ((e as { code?: unknown }).code === 'ERR_UNAVAILABLE') this.rememberUnanswered(claims.jti, now);
+      throw e;
+    }
     if (result.status === 'reused') {
       // The store has already ended the session; its access tokens go now.
       await this.d.revoker.revokeSessions([sid], this.d.retention.session(now));
