@@ -76,7 +76,8 @@ describe('console switches', () => {
     try {
       assert.equal((await call(`${s.url}/account`)).status, 200);
       assert.doesNotMatch((await call(`${s.url}/account`)).text, /href="\/admin"/);
-      for (const path of ['/admin', '/admin/users', '/admin/users/new', '/admin/users/x', '/admin/audit']) assert.equal((await call(`${s.url}${path}`)).status, 404, path);
+      for (const path of ['/admin', '/admin/users', '/admin/users/new', '/admin/users/x', '/admin/audit', '/console/static/admin.js']) assert.equal((await call(`${s.url}${path}`)).status, 404, path);
+      for (const path of ['/console/static/account.js', '/console/static/api.js']) assert.equal((await call(`${s.url}${path}`)).status, 200, path);
     } finally {
       await s.close();
     }

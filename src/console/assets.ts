@@ -28,8 +28,10 @@ export function loadAssets(dir = STATIC_DIR): Map<string, Asset> {
 
 export const ASSET_PREFIX = '/console/static/';
 
-export function assetRoutes(app: FastifyInstance): void {
+/** Serves the console's files; `without` names those not served (admin.js when the admin console is off). */
+export function assetRoutes(app: FastifyInstance, without: readonly string[] = []): void {
   const assets = loadAssets();
+  for (const name of without) assets.delete(name);
   app.get(`${ASSET_PREFIX}:name`, { schema: { hide: true } }, (req, reply) => {
     const asset = assets.get((req.params as { name: string }).name);
     if (asset === undefined) return reply.code(404).send({ detail: 'Not Found', code: 'ERR_NOT_FOUND' });

@@ -12,7 +12,7 @@ const HIDDEN = { schema: { hide: true } };
 
 export async function consoleRoutes(app: FastifyInstance, config: Config): Promise<void> {
   if (!config.console.enabled) return;
-  assetRoutes(app);
+  assetRoutes(app, config.console.adminEnabled ? [] : ['admin.js']);
   const send = (reply: FastifyReply, spec: PageSpec) => sendConsolePage(reply, config, spec);
 
   app.get('/account', HIDDEN, (_req, reply) => send(reply, { area: 'account', page: 'home', title: 'Your account', body: accountBody() }));
