@@ -270,9 +270,10 @@ describe('warden CLI: a running server honours the changes it makes', async () =
     }
   });
 
-  it('the same SQLite file + Redis: the same', { skip: redisWhy ?? false }, async () => {
+  /** The CLI and a server on one SQLite file, with Redis or not. */
+  async function onSqlite(redis: boolean) {
     const dir = tmp('warden-cli-sqlite-');
-    const ctx = await setup(`sqlite:${join(dir, 'shared.db')}`);
+    const ctx = await setup(`sqlite:${join(dir, 'shared.db')}`, redis);
     try {
       await exercise(ctx);
     } finally {
@@ -280,19 +281,11 @@ describe('warden CLI: a running server honours the changes it makes', async () =
       rmSync(ctx.cwd, { recursive: true, force: true });
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }
 
-  it('the same SQLite file without Redis: the server reads the changes from the database (REVOCATION_POLL_MS)', async () => {
-    const dir = tmp('warden-cli-sqlite-');
-    const ctx = await setup(`sqlite:${join(dir, 'shared.db')}`, false);
-    try {
-      await exercise(ctx);
-    } finally {
-      await ctx.server.close();
-      rmSync(ctx.cwd, { recursive: true, force: true });
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  it('the same SQLite file + Redis: the same', { skip: redisWhy ?? false }, () => onSqlite(true));
+
+  it('the same SQLite file without Redis: the server reads the changes from the database (REVOCATION_POLL_MS)', () => onSqlite(false));
 
   it('keygen prints a private JWK', async () => {
     const cwd = tmp('warden-cli-keygen-');
