@@ -215,6 +215,14 @@ describe('import from a fastapi-users PostgreSQL table', async () => {
     assert.deepEqual((await cli(['users', 'list', '--all', '--json'])).json, users);
   });
 
+  it('a timestamp without time zone reads as UTC whatever the importing machine\'s TZ', opts, async () => {
+    await admin.query(`CREATE TABLE ${legacySchema}.tz_user (email TEXT NOT NULL, password_hash TEXT NOT NULL, created_at TIMESTAMP NOT NULL, joined DATE)`);
+    await admin.query(`INSERT INTO ${legacySchema}.tz_user VALUES ('tz@corp.example', $1, '2020-06-01 12:00:00', '2020-06-01')`, [bcrypt.hash]);
+    const r = await warden(['import', '--from', withSchema(legacySchema), '--table', 'tz_user', '--json'], { cwd: dir, env: { ...env, TZ: 'America/New_York' } });
+    assert.equal(report(r).created, 1, r.stderr);
+    assert.equal((await cli(['users', 'show', 'tz@corp.example', '--json'])).json.created_at, '2020-06-01T12:00:00.000Z');
+  });
+
   it('the imported users sign in over HTTP with their email and old password', opts, async () => {
     const s = await startServer(env);
     try {
@@ -267,6 +275,35 @@ describe('import from files', () => {
     const human = await cli(['import', 'users.jsonl']);
     assert.match(human.stdout, /unchanged\s+1 \(already there; --update overwrites\)/);
     assert.match(human.stdout, /line 2: not a JSON object/);
+  });
+
+  it('a CSV without a header line: refused as a whole (exit 2), and its first row, a password, is never printed', async () => {
+    writeFileSync(join(dir, 'noheader.csv'), '1,alice,alice@example.com,MyS3cretPassw0rd!\n2,bob,bob@example.com,An0therSecret!!\n');
+    for (const args of [['import', 'noheader.csv', '--dry-run'], ['import', 'noheader.csv', '--json']]) {
+      const r = await cli(args);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stdout + r.stderr, /no column holds the email; the first line must name the columns/);
+      assert.doesNotMatch(r.stdout + r.stderr, /MyS3cret|alice@example/);
+    }
+  });
+
+  it('bytes that are not UTF-8 (a latin-1 export): the row is rejected, not stored with U+FFFD in its address and password', async () => {
+    writeFileSync(join(dir, 'latin1.csv'), Buffer.concat([
+      Buffer.from('username,email,password,full_name\n'),
+      Buffer.from('latin,jos\xe9@example.com,caf\xe9-password-1,Jos\xe9\n', 'latin1'),
+      Buffer.from('utf8,jos\u00e9@example.org,caf\u00e9-password-1,Jos\u00e9\n', 'utf8'),
+    ]));
+    const r = report(await cli(['import', 'latin1.csv', '--json']));
+    assert.deepEqual([r.rows, r.created, r.rejected], [2, 1, 1]);
+    assert.match(reasons(r)['line 2'] ?? '', /^not UTF-8 text/);
+    assert.equal((await cli(['users', 'show', 'utf8', '--json'])).json.email, 'jos\u00e9@example.org');
+  });
+
+  it('a structure where a name belongs is rejected, not stored as "[object Object]"', async () => {
+    writeFileSync(join(dir, 'names.jsonl'), `${JSON.stringify({ username: 'obj', email: 'obj@example.com', password: 'obj-password-1', full_name: { first: 'A' } })}\n`);
+    const r = report(await cli(['import', 'names.jsonl', '--json']));
+    assert.deepEqual([r.created, r.rejected], [0, 1]);
+    assert.equal(reasons(r)['line 1'], 'full_name: must be text');
   });
 
   it('--legacy-prefix: a second application\'s ids, overlapping the first one\'s, are stored as NAME:ID and match only its own users', async () => {

@@ -9,7 +9,7 @@ import { WardenError } from '@warden/toolkit';
 import type { Revoker } from '../revocation/revoker.js';
 import { UniqueViolation, type NewUser, type Storage, type UserPatch, type UserRecord } from '../storage/types.js';
 import { booleanValue, isBlank, rolesValue, textValue, timeValue, verifiedValue } from './import-values.js';
-import type { PasswordHasher } from './password-hasher.js';
+import { needsRehash, type PasswordHasher } from './password-hasher.js';
 import type { Retention } from './retention.js';
 import type { EventLog } from '../events/log.js';
 import type { Sessions } from './sessions.js';
@@ -323,7 +323,10 @@ export class UserImport {
     // A row that does not say leaves the stored flag as it is.
     const verified = c.emailVerified ?? (patch.email !== undefined ? false : undefined);
     if (verified !== undefined && verified !== u.emailVerified) patch.emailVerified = verified;
-    if (c.passwordHash !== undefined && c.passwordHash !== u.passwordHash) patch.passwordHash = c.passwordHash;
+    // Warden's own hash (a sign-in's upgrade, a reset, a change) is newer than any legacy export of
+    // the source: a rerun does not downgrade it, nor end the sessions signed in with it.
+    const downgrade = c.passwordHash !== undefined && needsRehash(this.d.hasher, c.passwordHash) && !needsRehash(this.d.hasher, u.passwordHash);
+    if (c.passwordHash !== undefined && c.passwordHash !== u.passwordHash && !downgrade) patch.passwordHash = c.passwordHash;
     return patch;
   }
 

@@ -174,9 +174,30 @@ describe('import: matching and idempotence', () => {
     assert.deepEqual(f.rolesOf(pair.access.token), ['user', 'editor'], 'live tokens carry the new roles');
     assert.equal(f.guard(pair.access.token), 'ok');
 
-    await run(f, { update: true }).batch([row({ id: 8, username: 'Kimberly', email: 'kim@example.org', password_hash: WERKZEUG, roles: 'user,editor', full_name: 'Kim', is_active: false })]);
-    assert.equal(f.guard(pair.access.token), 'ERR_JWT_REVOKED');
-    assert.equal((await f.storage.users.findById(kim.id))!.passwordHash, WERKZEUG);
+    await run(f, { update: true }).batch([row({ id: 8, username: 'Kimberly', email: 'kim@example.org', password: PASSWORD, roles: 'user,editor', full_name: 'Kim', is_active: false })]);
+    assert.equal(f.guard(pair.access.token), 'ERR_JWT_REVOKED', 'a deactivation refuses tokens');
+  });
+
+  it('--update: a new legacy hash replaces a legacy one; it never downgrades Warden\'s own hash (nor ends its sessions)', async () => {
+    const f = accountsFixture();
+    const OTHER = 'pbkdf2:sha256:1000$Zq9X1pAb$0b2f0c8e1d7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c';
+    await run(f).batch([row({ id: 9, username: 'lou', email: 'lou@example.com', password_hash: WERKZEUG })]);
+    const lou = (await f.storage.users.findByLogin('lou'))!;
+    // Lou signs in, and the legacy hash is upgraded to today's, as a sign-in does (the fake hasher cannot read werkzeug's).
+    const upgraded = await f.hasher.hash(PASSWORD);
+    await f.storage.users.replacePasswordHash(lou.id, WERKZEUG, upgraded);
+    const pair = await f.signIn('lou');
+    // A rerun of the same export after that sign-in: Warden's hash stands, and so does the session.
+    const rerun = await run(f, { update: true }).batch([row({ id: 9, username: 'lou', email: 'lou@example.com', password_hash: WERKZEUG })]);
+    assert.equal(rerun[0]!.action, 'unchanged');
+    assert.equal((await f.storage.users.findById(lou.id))!.passwordHash, upgraded);
+    assert.equal(f.guard(pair.access.token), 'ok');
+
+    // A user who never signed in to Warden still holds the legacy hash: a changed one at the source replaces it.
+    await run(f).batch([row({ id: 10, username: 'max', email: 'max@example.com', password_hash: WERKZEUG })]);
+    const changed = await run(f, { update: true }).batch([row({ id: 10, username: 'max', email: 'max@example.com', password_hash: OTHER })]);
+    assert.equal(changed[0]!.action, 'updated');
+    assert.equal((await f.storage.users.findByLogin('max'))!.passwordHash, OTHER);
   });
 
   it('--update refuses to take another user\'s email or username', async () => {

@@ -72,6 +72,7 @@ export class Mapper {
     const fields: ImportRow['fields'] = {};
     let roleFlags: { role: string; value: unknown }[] | undefined;
     let names: string[] | undefined;
+    let notAName: unknown; // a structure where a name belongs: left for validation to refuse
     const plan = this.plan(columns);
     for (let i = 0; i < plan.length; i++) {
       const target = plan[i]!;
@@ -79,10 +80,12 @@ export class Mapper {
       const value = values[i];
       if ('role' in target) (roleFlags ??= []).push({ role: target.role, value });
       else if (target.field === 'full_name') {
-        if (value !== null && value !== undefined && String(value).trim() !== '') (names ??= []).push(String(value).trim());
+        if (value !== null && typeof value === 'object' && !(value instanceof Date)) notAName = value;
+        else if (value !== null && value !== undefined && String(value).trim() !== '') (names ??= []).push(String(value).trim());
       } else fields[target.field] = value;
     }
-    if (names) fields.full_name = names.join(' ');
+    if (notAName !== undefined) fields.full_name = notAName;
+    else if (names) fields.full_name = names.join(' ');
     return { ref, fields, ...(roleFlags ? { roleFlags } : {}), ...(extraRoles ? { extraRoles } : {}) };
   }
 

@@ -18,6 +18,8 @@ export interface Source {
   /** For the report: the file, or the database (credentials hidden) and table. */
   readonly name: string;
   readonly kind: 'file' | 'database';
+  /** Whether every record shares one set of columns (a CSV header, a table's), rather than each its own keys (JSON Lines). */
+  readonly sharedColumns: boolean;
   /** How many records there are, when known before reading (databases). */
   readonly total?: number;
   /** Roles by the source's user id, from --roles-query. */
@@ -48,7 +50,7 @@ export async function fileSource(path: string, format: FileFormat | undefined): 
     throw new CliError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   const f = format ?? (await detectFormat(path));
-  return { name: path, kind: 'file', items: () => (f === 'csv' ? csvItems(path) : jsonlItems(path)), close: async () => {} };
+  return { name: path, kind: 'file', sharedColumns: f === 'csv', items: () => (f === 'csv' ? csvItems(path) : jsonlItems(path)), close: async () => {} };
 }
 
 /** The file's text, a chunk at a time (UTF-8 decoded across chunk boundaries), then '' as the last. */
@@ -141,7 +143,7 @@ export async function sqliteSource(path: string, table: string, rolesQuery: stri
     const total = Number((db.prepare(`SELECT count(*) AS n FROM ${from}`).get() as { n: number }).n);
     const roles = rolesQuery === undefined ? undefined : rolesByUser(db.prepare(rolesQuery).raw().all() as unknown[][]);
     return {
-      name: `${path} table ${table}`, kind: 'database', total, ...(roles ? { roles } : {}),
+      name: `${path} table ${table}`, kind: 'database', sharedColumns: true, total, ...(roles ? { roles } : {}),
       async *items() {
         // Rows come out as the old application stored them: 0/1 booleans, text dates.
         const select = db.prepare(`SELECT * FROM ${from}`).raw();
@@ -169,7 +171,13 @@ const FETCH = 1000;
 
 export async function postgresSource(url: string, shownUrl: string, table: string, rolesQuery: string | undefined): Promise<Source> {
   const { default: pg } = await import('pg');
-  const client = new pg.Client({ connectionString: url });
+  // timestamp without time zone and date as the text they are: read as UTC, as the README says and
+  // the other sources do (pg's own parsers read them in this process's time zone).
+  const asText = (text: string) => text;
+  const client = new pg.Client({
+    connectionString: url,
+    types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === 1114 || oid === 1082 ? asText : pg.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser },
+  });
   client.on('error', () => {}); // a dropped connection fails the next query, which reports it
   try {
     await client.connect();
@@ -177,7 +185,7 @@ export async function postgresSource(url: string, shownUrl: string, table: strin
     const total = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${from}`)).rows[0]!.n);
     const roles = rolesQuery === undefined ? undefined : rolesByUser((await client.query({ text: rolesQuery, rowMode: 'array' })).rows as unknown[][]);
     return {
-      name: `${shownUrl} table ${table}`, kind: 'database', total, ...(roles ? { roles } : {}),
+      name: `${shownUrl} table ${table}`, kind: 'database', sharedColumns: true, total, ...(roles ? { roles } : {}),
       async *items() {
         // A server-side cursor in a read-only transaction: the table is read in slices, never whole.
         await client.query('BEGIN READ ONLY');
