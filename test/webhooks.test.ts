@@ -6,7 +6,9 @@
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { after, describe, it } from 'node:test';
 import { EventLog } from '../src/events/log.js';
 import { WebhookWorker } from '../src/events/webhooks/worker.js';
@@ -272,6 +274,41 @@ describe('webhooks: filters, payload and what is never sent', () => {
     assert.ok(cut.length >= 1, JSON.stringify(rows));
     assert.ok(cut.every((d) => d.state === 'pending' && d.nextAttemptAt <= Date.now()));
     await storage.close();
+  });
+
+  it('a receiver that accepts and never answers times out, garbage collections or not, and the other endpoint gets every event', async () => {
+    // On Node 20 a fetch stopped following AbortSignal.any(AbortSignal.timeout(…)) after a GC (nodejs/node#55428).
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const held: Socket[] = [];
+    const silent = createNetServer((s) => held.push(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const dead = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/hook`;
+    const rx = await receiver(0, Number.POSITIVE_INFINITY);
+    const clock = testClock(Date.UTC(2030, 0, 1));
+    const storage = createMemoryStorage({ clock });
+    const log = { warn() {}, debug() {} };
+    const events = new EventLog({ store: storage.events, clock, deliverTo: () => [dead, rx.url] });
+    const worker = new WebhookWorker({
+      store: storage.deliveries, endpoints: [dead, rx.url], key: KEY, clock, log, pollMs: 20, timeoutMs: 300, backoffMs: 60_000, maxAgeMs: 86_400_000, batch: 2,
+    });
+    const collecting = setInterval(gc, 20);
+    try {
+      for (let i = 0; i < 6; i++) await events.append(events.make('user.deleted', { userId: `u${i}` }, {}));
+      worker.start();
+      // Batches of two: each waits on the silent endpoint's attempt, which must end at its timeout.
+      await until('every event delivered to the answering endpoint', () => rx.attempts >= 6, 15_000);
+      const rows = await storage.deliveries.list({ limit: 20 });
+      const toDead = rows.filter((d) => d.endpoint === dead);
+      assert.equal(toDead.length, 6);
+      assert.ok(toDead.every((d) => d.attempts === 1 && d.lastError === 'timed out' && d.state === 'pending'), JSON.stringify(toDead.map((d) => [d.attempts, d.lastError])));
+    } finally {
+      clearInterval(collecting);
+      await worker.stop(100);
+      for (const s of held) s.destroy();
+      silent.close();
+      await rx.stop();
+    }
   });
 
   it('a delivery the receiver keeps refusing is retried with growing waits, then given up after its day', async () => {
