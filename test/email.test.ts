@@ -147,6 +147,29 @@ describe('email over a real SMTP server', () => {
     assert.doesNotMatch(notice.text, /token=/);
   });
 
+  it('a reset link mailed to an address the account no longer has is refused; an inactive account\'s link is refused and kept', async () => {
+    const u = await newUser(s);
+    assert.equal((await call(`${s.url}/api/v1/auth/password/forgot`, { json: { email: u.email } })).status, 202);
+    const mail = await smtp.waitFor(to(u.email, 'Reset your password'));
+    // The account moves to another address (as a confirmed change or an administrator would).
+    await s.warden.storage.users.update(u.id, { email: `moved-${u.email}` });
+    const stale = await call(`${s.url}/api/v1/auth/password/reset`, { json: { token: tokenIn(mail), new_password: 'hijacked-password-1' } });
+    assert.equal(stale.status, 400);
+    assert.equal(stale.json.code, 'ERR_EMAIL_TOKEN_SUPERSEDED');
+    assert.equal((await call(`${s.url}/api/v1/auth/login`, { form: { username: `moved-${u.email}`, password: 'hijacked-password-1' } })).status, 401, 'the password is unchanged');
+
+    const v = await newUser(s);
+    assert.equal((await call(`${s.url}/api/v1/auth/password/forgot`, { json: { email: v.email } })).status, 202);
+    const vMail = await smtp.waitFor(to(v.email, 'Reset your password'));
+    await s.warden.storage.users.update(v.id, { isActive: false });
+    const inactive = await call(`${s.url}/api/v1/auth/password/reset`, { json: { token: tokenIn(vMail), new_password: 'a-new-password-1' } });
+    assert.equal(inactive.status, 400);
+    assert.equal(inactive.json.code, 'ERR_USER_INACTIVE');
+    await s.warden.storage.users.update(v.id, { isActive: true });
+    const later = await call(`${s.url}/api/v1/auth/password/reset`, { json: { token: tokenIn(vMail), new_password: 'a-new-password-1' } });
+    assert.equal(later.status, 200, 'the refusal used nothing up');
+  });
+
   it('the reset page\'s form posts back and gets a page (a short password shows the form again, token unused)', async () => {
     const u = await newUser(s);
     await call(`${s.url}/api/v1/auth/password/forgot`, { form: { email: u.email } });

@@ -61,17 +61,23 @@ export class PasswordRecovery {
   /** POST reset: a usable token and a valid password, or a 400/422 and nothing changed. */
   async reset(token: unknown, newPassword: unknown, meta: ClientMeta = NO_META): Promise<UserRecord> {
     const hash = tokenHash(token);
-    // A cheap look first, so a forged token costs no password hash.
-    await checkToken(this.d.storage.emailTokens, hash, 'reset', this.d.clock());
+    // A cheap look first, so a forged token costs no password hash, and a refusal uses nothing up.
+    const found = await checkToken(this.d.storage.emailTokens, hash, 'reset', this.d.clock());
+    const owner = await this.d.storage.users.findById(found.userId);
+    if (!owner) throw new WardenError('ERR_EMAIL_TOKEN_INVALID');
+    // A link mailed to an address the account no longer has: whoever reads that mailbox now is not the user.
+    if (owner.email !== found.email) throw new WardenError('ERR_EMAIL_TOKEN_SUPERSEDED');
+    if (!owner.isActive) throw new WardenError('ERR_USER_INACTIVE');
     const password = validatePassword(newPassword, this.d.passwordMaxLength, 'new_password');
     const passwordHash = await this.d.hasher.hash(password);
     const used = await consumeToken(this.d.storage.emailTokens, hash, 'reset', this.d.clock());
     const user = await this.d.storage.users.findById(used.userId);
     if (!user) throw new WardenError('ERR_EMAIL_TOKEN_INVALID');
+    if (user.email !== used.email) throw new WardenError('ERR_EMAIL_TOKEN_SUPERSEDED'); // changed meanwhile
     if (!user.isActive) throw new WardenError('ERR_USER_INACTIVE');
     const recorded = (r: UserRecord | null) => (r ? [this.d.events.make('password.reset', { actorId: user.id, userId: user.id, ip: meta.ip, userAgent: meta.userAgent }, {})] : []);
     const updated = await this.d.events.write<UserRecord | null>(recorded, (emit) =>
-      this.d.storage.users.update(user.id, { passwordHash, ...(user.email === used.email ? { emailVerified: true } : {}) }, emit));
+      this.d.storage.users.update(user.id, { passwordHash, emailVerified: true }, emit));
     if (!updated) throw new WardenError('ERR_EMAIL_TOKEN_INVALID');
     // Whoever knew the old password is out: every session ends, every token is refused, everywhere.
     await this.d.sessions.refuseAllTokens(user.id, 'password-reset');
