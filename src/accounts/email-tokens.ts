@@ -1,5 +1,5 @@
-// Mailed single-use tokens: 256 random bits, sent once in a link and stored only as their SHA-256,
-// so the database never holds a usable one. A token that cannot be used says why, with a stable
+// Mailed single-use tokens: 256 random bits, sent once in a link and stored as their SHA-256 (the
+// outbox row of a mail not yet sent holds its link until it goes; see mail/outbox.ts). A token that cannot be used says why, with a stable
 // code: unknown (forged, mistyped, or of another purpose), used, superseded by a newer one, expired.
 import { createHash, randomBytes } from 'node:crypto';
 import { WardenError } from '@warden/toolkit';
