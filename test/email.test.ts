@@ -170,6 +170,28 @@ describe('email over a real SMTP server', () => {
     assert.equal(later.status, 200, 'the refusal used nothing up');
   });
 
+  it('a deactivated account\'s verification or address-change link changes nothing; a verification link stays usable for when it is active again', async () => {
+    const u = await newUser(s);
+    const mail = await smtp.waitFor(to(u.email, 'Confirm your email address'));
+    await s.warden.storage.users.update(u.id, { isActive: false });
+    const refused = await call(`${s.url}/api/v1/auth/verify`, { json: { token: tokenIn(mail) } });
+    assert.equal(refused.status, 400);
+    assert.equal(refused.json.code, 'ERR_USER_INACTIVE');
+    assert.equal((await s.warden.storage.users.findById(u.id))!.emailVerified, false);
+    await s.warden.storage.users.update(u.id, { isActive: true });
+    assert.equal((await call(`${s.url}/api/v1/auth/verify`, { json: { token: tokenIn(mail) } })).status, 200);
+
+    // The same for an address-change link.
+    const newEmail = `${unique('inactive')}@example.org`;
+    assert.equal((await call(`${s.url}/api/v1/auth/email`, { json: { new_email: newEmail }, headers: bearer(u.access) })).status, 202);
+    const confirm = await smtp.waitFor(to(newEmail, 'Confirm your new email address'));
+    await s.warden.storage.users.update(u.id, { isActive: false });
+    const moved = await call(`${s.url}/api/v1/auth/email/confirm`, { json: { token: tokenIn(confirm) } });
+    assert.equal(moved.status, 400);
+    assert.equal(moved.json.code, 'ERR_USER_INACTIVE');
+    assert.equal((await s.warden.storage.users.findById(u.id))!.email, u.email, 'the address is unchanged');
+  });
+
   it('the reset page\'s form posts back and gets a page (a short password shows the form again, token unused)', async () => {
     const u = await newUser(s);
     await call(`${s.url}/api/v1/auth/password/forgot`, { form: { email: u.email } });

@@ -46,6 +46,8 @@ export class EmailChange {
     const t = await checkToken(this.d.storage.emailTokens, hash, 'email', this.d.clock());
     const user = await this.d.storage.users.findById(t.userId);
     if (!user) throw new WardenError('ERR_EMAIL_TOKEN_INVALID');
+    // A deactivated account changes nothing (asking for a change already refuses it).
+    if (!user.isActive) throw new WardenError('ERR_USER_INACTIVE');
     const holder = await this.d.storage.users.findByLogin(t.email);
     if (holder && holder.id !== user.id && holder.email === t.email) throw taken();
     await consumeToken(this.d.storage.emailTokens, hash, 'email', this.d.clock());

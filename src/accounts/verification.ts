@@ -51,6 +51,8 @@ export class EmailVerification {
     const user = await this.d.storage.users.findById(t.userId);
     if (!user) throw new WardenError('ERR_EMAIL_TOKEN_INVALID');
     if (user.email !== t.email) throw new WardenError('ERR_EMAIL_TOKEN_SUPERSEDED');
+    // A deactivated account changes nothing, and keeps its link for when it is active again.
+    if (!user.isActive) throw new WardenError('ERR_USER_INACTIVE');
     await consumeToken(this.d.storage.emailTokens, hash, 'verify', this.d.clock());
     const verified = (r: UserRecord | null) => (r ? [this.d.events.make('email.verified', { actorId: user.id, userId: user.id, ip: meta.ip, userAgent: meta.userAgent }, {})] : []);
     const updated = await this.d.events.write<UserRecord | null>(verified, (emit) => this.d.storage.users.update(user.id, { emailVerified: true }, emit));

@@ -140,7 +140,7 @@ export async function accountEmailRoutes(app: FastifyInstance, ctx: RouteContext
       ...email, method: 'POST', summary: 'Verify your address with the token from the verification mail',
       body: { schema: obj({ token: str() }, ['token']), media: BOTH },
       ok: { status: 200, description: 'Verified; `data` is the profile (tokens issued from now on carry email_verified: true)', schema: envelope(PROFILE) },
-      errors: ['ERR_BAD_REQUEST', ...TOKEN_ERRORS, ...EMAIL_ERRORS],
+      errors: ['ERR_BAD_REQUEST', ...TOKEN_ERRORS, 'ERR_USER_INACTIVE', ...EMAIL_ERRORS],
     }),
   }, async (req) => {
     const verified = await mail().verification.verify(field(jsonOrFormBody(req), 'token'), clientMeta(req));
@@ -150,7 +150,7 @@ export async function accountEmailRoutes(app: FastifyInstance, ctx: RouteContext
   app.get('/auth/verify/confirm', {
     schema: pageSchema({
       ...page, summary: 'The page a verification link lands on: verifies the address',
-      ok: 'Verified', pages: [...TOKEN_ERRORS, 'ERR_EMAIL_DISABLED'],
+      ok: 'Verified', pages: [...TOKEN_ERRORS, 'ERR_USER_INACTIVE', 'ERR_EMAIL_DISABLED'],
     }),
   }, async (req, reply) => {
     try {
@@ -182,7 +182,7 @@ export async function accountEmailRoutes(app: FastifyInstance, ctx: RouteContext
       body: { schema: obj({ token: str() }, ['token']), media: BOTH },
       ok: { status: 200, description: 'The address is changed (and verified); `data` is the profile', schema: envelope(PROFILE) },
       // ERR_CONFLICT: another account took the address meanwhile.
-      errors: ['ERR_BAD_REQUEST', ...TOKEN_ERRORS, 'ERR_CONFLICT', ...EMAIL_ERRORS],
+      errors: ['ERR_BAD_REQUEST', ...TOKEN_ERRORS, 'ERR_CONFLICT', 'ERR_USER_INACTIVE', ...EMAIL_ERRORS],
     }),
   }, async (req) => {
     const changed = await mail().emailChange.confirm(field(jsonOrFormBody(req), 'token'), clientMeta(req));
@@ -193,7 +193,7 @@ export async function accountEmailRoutes(app: FastifyInstance, ctx: RouteContext
     schema: pageSchema({
       ...page, summary: 'The page an address-change link lands on: confirms the new address',
       // ERR_CONFLICT: another account took the address meanwhile.
-      ok: 'The address is changed (and verified)', pages: [...TOKEN_ERRORS, 'ERR_CONFLICT', 'ERR_EMAIL_DISABLED'],
+      ok: 'The address is changed (and verified)', pages: [...TOKEN_ERRORS, 'ERR_CONFLICT', 'ERR_USER_INACTIVE', 'ERR_EMAIL_DISABLED'],
     }),
   }, async (req, reply) => {
     try {
