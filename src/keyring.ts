@@ -27,7 +27,7 @@ function step<T>(variable: string, run: () => T): T {
 }
 
 export function loadKeyRing(config: Pick<Config, 'keys' | 'server'>): LoadedKeys {
-  const { keys: k, server: { dataDir } } = config;
+  const k = config.keys;
   const alg = k.algorithm;
   if (k.jwksFile) {
     const jwks = step('JWKS_FILE', () => readJson(k.jwksFile!));
@@ -39,7 +39,7 @@ export function loadKeyRing(config: Pick<Config, 'keys' | 'server'>): LoadedKeys
     // A PEM key next to an HMAC algorithm would be silently unused: say so instead.
     if (k.privateKeyFile) throw new ConfigError([`PRIVATE_KEY_FILE is set but ALGORITHM=${alg} signs with SECRET_KEY; set ALGORITHM to the key's algorithm (e.g. RS256, ES256, EdDSA)`]);
     if (k.secretKey) return { ring: step('SECRET_KEY', () => keyRingFromSecret(k.secretKey!, alg)) };
-    const file = join(dataDir, 'secret.key');
+    const file = generatedKeyFile(config);
     const secret = step('DATA_DIR', () => readOrCreate(file, () => generateSecret()));
     return { ring: step('DATA_DIR', () => keyRingFromSecret(secret, alg)), generatedFile: file };
   }
@@ -50,9 +50,21 @@ export function loadKeyRing(config: Pick<Config, 'keys' | 'server'>): LoadedKeys
     step(`PRIVATE_KEY_FILE (ALGORITHM=${alg})`, () => keyRingFromPem({ privateKeyPem, alg }));
     return { ring: step('PUBLIC_KEY_FILE', () => keyRingFromPem({ privateKeyPem, publicKeyPem, alg })) };
   }
-  const file = join(dataDir, `${alg.toLowerCase()}-private.pem`);
+  const file = generatedKeyFile(config);
   const pem = step('DATA_DIR', () => readOrCreate(file, () => generateKeyPem(alg as Exclude<Algorithm, 'HS256' | 'HS384' | 'HS512'>).privateKeyPem));
   return { ring: step(`DATA_DIR (${file})`, () => keyRingFromPem({ privateKeyPem: pem, alg })), generatedFile: file };
+}
+
+/** Where a development start without a configured key keeps the one it generates. */
+export function generatedKeyFile(config: Pick<Config, 'keys' | 'server'>): string {
+  const alg = config.keys.algorithm;
+  return join(config.server.dataDir, isHmac(alg) ? 'secret.key' : `${alg.toLowerCase()}-private.pem`);
+}
+
+/** Whether the configuration names the signing key (JWKS_FILE, PRIVATE_KEY_FILE, SECRET_KEY), so loading it writes nothing. */
+export function namesKey(config: Pick<Config, 'keys'>): boolean {
+  const k = config.keys;
+  return Boolean(k.jwksFile || k.privateKeyFile || (isHmac(k.algorithm) && k.secretKey));
 }
 
 /**
@@ -60,10 +72,7 @@ export function loadKeyRing(config: Pick<Config, 'keys' | 'server'>): LoadedKeys
  * configuration names no key and no development key has been generated into DATA_DIR yet.
  */
 export function currentKeyRing(config: Pick<Config, 'keys' | 'server'>): KeyRing | undefined {
-  const { keys: k, server: { dataDir } } = config;
-  const named = k.jwksFile !== undefined || (isHmac(k.algorithm) ? k.secretKey !== undefined : k.privateKeyFile !== undefined);
-  const generated = join(dataDir, isHmac(k.algorithm) ? 'secret.key' : `${k.algorithm.toLowerCase()}-private.pem`);
-  return named || existsSync(generated) ? loadKeyRing(config).ring : undefined;
+  return namesKey(config) || existsSync(generatedKeyFile(config)) ? loadKeyRing(config).ring : undefined;
 }
 
 function readOrCreate(file: string, make: () => string): string {

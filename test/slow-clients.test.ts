@@ -91,30 +91,36 @@ describe('shutdown', () => {
     const serverSockets: Socket[] = [];
     s.warden.app.server.on('connection', (sock: Socket) => serverSockets.push(sock));
     const partial = (path: string) => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n`;
-    const v1 = await rawClient(s.url);
-    const api = await rawClient(s.url);
-    v1.socket.write(partial('/api/v1/auth/me'));
-    api.socket.write(partial('/api/users'));
-    // Both requests have begun (the server has read their first bytes) before the shutdown starts.
+    const said = 'The server is shutting down; retry the request';
+    const families = [
+      ['/api/v1/auth/me', { message: said, data: null, code: 'ERR_UNAVAILABLE', retryAfter: 1 }],
+      ['/api/users', { detail: said, code: 'ERR_UNAVAILABLE', retryAfter: 1 }],
+      ['/token', { detail: said, code: 'ERR_UNAVAILABLE', retryAfter: 1 }],
+      // Seed 002's Flask route words every server failure its own way.
+      ['/api/login', { message: 'Error en el servidor', code: 'ERR_UNAVAILABLE', retryAfter: 1 }],
+      ['/oauth/token', { error: 'server_error', error_description: said }],
+    ] as const;
+    const clients = await Promise.all(families.map(async ([path]) => {
+      const c = await rawClient(s.url);
+      c.socket.write(partial(path));
+      return c;
+    }));
+    // Every request has begun (the server has read its first bytes) before the shutdown starts.
     const until = Date.now() + 5000;
-    while (serverSockets.filter((x) => x.bytesRead > 0).length < 2) {
+    while (serverSockets.filter((x) => x.bytesRead > 0).length < families.length) {
       assert.ok(Date.now() < until, 'the server read the partial requests');
       await delay(10);
     }
     const closing = s.close();
-    v1.socket.write('\r\n');
-    api.socket.write('\r\n');
-    await Promise.race([Promise.all([v1.closed, api.closed]), deadline(4000, 'answer while draining')]);
-    for (const [c, body] of [
-      [v1, { message: 'The server is shutting down; retry the request', data: null, code: 'ERR_UNAVAILABLE', retryAfter: 1 }],
-      [api, { detail: 'The server is shutting down; retry the request', code: 'ERR_UNAVAILABLE', retryAfter: 1 }],
-    ] as const) {
-      const [head, text] = c.received().split('\r\n\r\n');
-      assert.match(head!, /^HTTP\/1\.1 503 /);
-      assert.match(head!, /\r\nretry-after: 1\r\n/i);
-      assert.match(head!, /\r\nconnection: close\r\n/i);
-      assert.deepEqual(JSON.parse(text!), body);
-    }
+    for (const c of clients) c.socket.write('\r\n');
+    await Promise.race([Promise.all(clients.map((c) => c.closed)), deadline(4000, 'answer while draining')]);
+    families.forEach(([path, body], i) => {
+      const [head, text] = clients[i]!.received().split('\r\n\r\n');
+      assert.match(head!, /^HTTP\/1\.1 503 /, path);
+      assert.match(head!, /\r\nretry-after: 1\r\n/i, path);
+      assert.match(head!, /\r\nconnection: close\r\n/i, path);
+      assert.deepEqual(JSON.parse(text!), body, path);
+    });
     await Promise.race([closing, deadline(4000, 'close after the drained requests')]);
   });
 

@@ -4,7 +4,7 @@
 import { WardenError, type JwtClaims } from '@warden/toolkit';
 import type { UserRecord } from '../storage/types.js';
 import { userValues, type AccountEmailDeps } from './account-email.js';
-import { checkToken, consumeToken, newEmailToken, tokenHash } from './email-tokens.js';
+import { checkToken, consumeToken, newEmailToken, tokenHash, tokenOwner } from './email-tokens.js';
 import type { SecurityNotices } from './notices.js';
 import { NO_META, type ClientMeta } from './types.js';
 import { conflict, findUser } from './users.js';
@@ -44,10 +44,8 @@ export class EmailChange {
   async confirm(token: unknown, meta: ClientMeta = NO_META): Promise<UserRecord> {
     const hash = tokenHash(token);
     const t = await checkToken(this.d.storage.emailTokens, hash, 'email', this.d.clock());
-    const user = await this.d.storage.users.findById(t.userId);
-    if (!user) throw new WardenError('ERR_EMAIL_TOKEN_INVALID');
-    // A deactivated account changes nothing (asking for a change already refuses it).
-    if (!user.isActive) throw new WardenError('ERR_USER_INACTIVE');
+    // The new address is the link's own: the account is not expected to be there yet.
+    const user = await tokenOwner(this.d.storage.users, t, { sameAddress: false });
     const holder = await this.d.storage.users.findByLogin(t.email);
     if (holder && holder.id !== user.id && holder.email === t.email) throw taken();
     await consumeToken(this.d.storage.emailTokens, hash, 'email', this.d.clock());

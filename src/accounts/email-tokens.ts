@@ -1,9 +1,10 @@
 // Mailed single-use tokens: 256 random bits, sent once in a link and stored as their SHA-256 (the
-// outbox row of a mail not yet sent holds its link until it goes; see mail/outbox.ts). A token that cannot be used says why, with a stable
-// code: unknown (forged, mistyped, or of another purpose), used, superseded by a newer one, expired.
+// outbox row of a mail not yet sent holds its link until it goes; see mail/outbox.ts). A token
+// that cannot be used says why, with a stable code: unknown (forged, mistyped, or of another
+// purpose), used, superseded by a newer one, expired.
 import { createHash, randomBytes } from 'node:crypto';
 import { WardenError } from '@warden/toolkit';
-import type { EmailTokenPurpose, EmailTokenRecord, EmailTokenStore } from '../storage/types.js';
+import type { EmailTokenPurpose, EmailTokenRecord, EmailTokenStore, UserRecord, UserStore } from '../storage/types.js';
 import { invalid } from './validate.js';
 
 const TOKEN_BYTES = 32;
@@ -45,4 +46,18 @@ export async function consumeToken(store: EmailTokenStore, hash: string, purpose
   const t = await store.consume(hash, purpose, now);
   if (t === null) throw refusal(await store.find(hash, purpose), now);
   return t;
+}
+
+/**
+ * The account a token was mailed for, fit to act on, or why not: gone (ERR_EMAIL_TOKEN_INVALID);
+ * with `sameAddress`, no longer at the address the link went to (ERR_EMAIL_TOKEN_SUPERSEDED:
+ * whoever reads that mailbox now is not the user); deactivated (ERR_USER_INACTIVE). Asked before
+ * the token is used, so that a refusal leaves it usable.
+ */
+export async function tokenOwner(users: Pick<UserStore, 'findById'>, t: EmailTokenRecord, o: { sameAddress: boolean }): Promise<UserRecord> {
+  const user = await users.findById(t.userId);
+  if (!user) throw new WardenError('ERR_EMAIL_TOKEN_INVALID');
+  if (o.sameAddress && user.email !== t.email) throw new WardenError('ERR_EMAIL_TOKEN_SUPERSEDED');
+  if (!user.isActive) throw new WardenError('ERR_USER_INACTIVE');
+  return user;
 }

@@ -8,7 +8,7 @@ import { WardenError } from '@warden/toolkit';
 import type { MailQueue } from '../mail/index.js';
 import type { UserRecord, UserStore } from '../storage/types.js';
 import { userValues, type AccountEmailDeps } from './account-email.js';
-import { checkToken, consumeToken, newEmailToken, tokenHash } from './email-tokens.js';
+import { checkToken, consumeToken, newEmailToken, tokenHash, tokenOwner } from './email-tokens.js';
 import type { SecurityNotices } from './notices.js';
 import { NO_META, type ClientMeta } from './types.js';
 import { findUser, isUuid } from './users.js';
@@ -62,19 +62,11 @@ export class PasswordRecovery {
   async reset(token: unknown, newPassword: unknown, meta: ClientMeta = NO_META): Promise<UserRecord> {
     const hash = tokenHash(token);
     // A cheap look first, so a forged token costs no password hash, and a refusal uses nothing up.
-    const found = await checkToken(this.d.storage.emailTokens, hash, 'reset', this.d.clock());
-    const owner = await this.d.storage.users.findById(found.userId);
-    if (!owner) throw new WardenError('ERR_EMAIL_TOKEN_INVALID');
-    // A link mailed to an address the account no longer has: whoever reads that mailbox now is not the user.
-    if (owner.email !== found.email) throw new WardenError('ERR_EMAIL_TOKEN_SUPERSEDED');
-    if (!owner.isActive) throw new WardenError('ERR_USER_INACTIVE');
+    await tokenOwner(this.d.storage.users, await checkToken(this.d.storage.emailTokens, hash, 'reset', this.d.clock()), { sameAddress: true });
     const password = validatePassword(newPassword, this.d.passwordMaxLength, 'new_password');
     const passwordHash = await this.d.hasher.hash(password);
     const used = await consumeToken(this.d.storage.emailTokens, hash, 'reset', this.d.clock());
-    const user = await this.d.storage.users.findById(used.userId);
-    if (!user) throw new WardenError('ERR_EMAIL_TOKEN_INVALID');
-    if (user.email !== used.email) throw new WardenError('ERR_EMAIL_TOKEN_SUPERSEDED'); // changed meanwhile
-    if (!user.isActive) throw new WardenError('ERR_USER_INACTIVE');
+    const user = await tokenOwner(this.d.storage.users, used, { sameAddress: true }); // again: it may have changed meanwhile
     const recorded = (r: UserRecord | null) => (r ? [this.d.events.make('password.reset', { actorId: user.id, userId: user.id, ip: meta.ip, userAgent: meta.userAgent }, {})] : []);
     const updated = await this.d.events.write<UserRecord | null>(recorded, (emit) =>
       this.d.storage.users.update(user.id, { passwordHash, emailVerified: true }, emit));

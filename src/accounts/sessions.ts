@@ -6,6 +6,7 @@ import type { EventLog, EventSubject } from '../events/log.js';
 import type { Emit, NewEvent } from '../events/records.js';
 import type { Revoker } from '../revocation/revoker.js';
 import { newSessionId, sessionOpenedAt } from '../revocation/session-id.js';
+import { StorageUnavailable } from '../storage/availability.js';
 import type { Page, RotateResult, RotateStatus, SessionRecord, Storage, UserRecord } from '../storage/types.js';
 import { claimsContext, type ClaimsHook } from './claims-hook.js';
 import { assuranceClaims, assuranceOf, PASSWORD_ONLY, type Assurance } from './factors/assurance.js';
@@ -147,7 +148,8 @@ export class Sessions {
         ...(hook === undefined ? { userId: claims.sub } : {}),
       }, emit));
     } catch (e) {
-      if ((e as { code?: unknown }).code === 'ERR_UNAVAILABLE') this.rememberUnanswered(claims.jti, now);
+      // An outage may have lost the answer of a rotation that did happen; a shortage (disk, lock) refused it.
+      if (e instanceof StorageUnavailable && !e.shortage) this.rememberUnanswered(claims.jti, now);
       throw e;
     }
     if (result.status === 'reused') {

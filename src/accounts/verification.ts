@@ -4,7 +4,7 @@
 import { WardenError } from '@warden/toolkit';
 import type { UserRecord } from '../storage/types.js';
 import { userValues, type AccountEmailDeps } from './account-email.js';
-import { checkToken, consumeToken, newEmailToken, tokenHash } from './email-tokens.js';
+import { checkToken, consumeToken, newEmailToken, tokenHash, tokenOwner } from './email-tokens.js';
 import { NO_META, type Actor, type ClientMeta } from './types.js';
 import { findUser } from './users.js';
 
@@ -48,11 +48,7 @@ export class EmailVerification {
   async verify(token: unknown, meta: ClientMeta = NO_META): Promise<UserRecord> {
     const hash = tokenHash(token);
     const t = await checkToken(this.d.storage.emailTokens, hash, 'verify', this.d.clock());
-    const user = await this.d.storage.users.findById(t.userId);
-    if (!user) throw new WardenError('ERR_EMAIL_TOKEN_INVALID');
-    if (user.email !== t.email) throw new WardenError('ERR_EMAIL_TOKEN_SUPERSEDED');
-    // A deactivated account changes nothing, and keeps its link for when it is active again.
-    if (!user.isActive) throw new WardenError('ERR_USER_INACTIVE');
+    const user = await tokenOwner(this.d.storage.users, t, { sameAddress: true });
     await consumeToken(this.d.storage.emailTokens, hash, 'verify', this.d.clock());
     const verified = (r: UserRecord | null) => (r ? [this.d.events.make('email.verified', { actorId: user.id, userId: user.id, ip: meta.ip, userAgent: meta.userAgent }, {})] : []);
     const updated = await this.d.events.write<UserRecord | null>(verified, (emit) => this.d.storage.users.update(user.id, { emailVerified: true }, emit));

@@ -3,12 +3,10 @@
 // signing key and database the server would use. Exit 1 when there is a problem. Writes nothing:
 // no data folder, no generated key, no database.
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Command } from 'commander';
-import { isHmac } from '@warden/toolkit';
 import { ConfigError, effectiveSettings, loadConfig, readEnv } from '../config/load.js';
 import type { Config } from '../config/table.js';
-import { loadKeyRing } from '../keyring.js';
+import { generatedKeyFile, loadKeyRing, namesKey } from '../keyring.js';
 import { parseDatabaseUrl } from '../storage/database-url.js';
 import { maskedUrl } from './environment.js';
 import { emit, table } from './output.js';
@@ -63,12 +61,12 @@ function check(): Checked {
 /** Which key would sign, loading configured keys as the server does; a development key is only named, never made here. */
 function describeKeys(config: Config): string {
   const k = config.keys;
-  if (k.jwksFile || k.privateKeyFile || (isHmac(k.algorithm) && k.secretKey)) {
+  if (namesKey(config)) {
     const { ring } = loadKeyRing(config); // reads files only: these branches never write
     const from = k.jwksFile ? `JWKS_FILE ${k.jwksFile}` : k.privateKeyFile ? `PRIVATE_KEY_FILE ${k.privateKeyFile}` : 'SECRET_KEY';
     return `${ring.signer.alg} from ${from}${ring.signer.kid ? ` (kid ${ring.signer.kid})` : ''}`;
   }
-  const file = join(config.server.dataDir, isHmac(k.algorithm) ? 'secret.key' : `${k.algorithm.toLowerCase()}-private.pem`);
+  const file = generatedKeyFile(config);
   return `${k.algorithm} development key ${file} (${existsSync(file) ? 'exists' : 'generated at the first start'}; not for production)`;
 }
 

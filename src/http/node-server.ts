@@ -10,8 +10,9 @@
 //    request to Fastify, as if the edge were not there.
 import { createServer, ServerResponse, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import type { FastifyServerFactory } from 'fastify';
-import { detailBody, envelopeBody, toHttpError, WardenError } from '@warden/toolkit';
+import { WardenError } from '@warden/toolkit';
 import type { Config } from '../config.js';
+import { familyOfUrl, render } from './error-families.js';
 import { everyResponseHeaders } from './security-headers.js';
 
 /** What a client is told while this instance drains: retry in a second (another instance, or the restarted one). */
@@ -106,12 +107,10 @@ function hasPair(pairs: unknown, name: string): boolean {
 }
 
 function unavailable(req: IncomingMessage, res: ServerResponse): void {
-  const e = toHttpError(new WardenError('ERR_UNAVAILABLE', 'The server is shutting down; retry the request',
+  const family = familyOfUrl(req.url ?? '');
+  const e = render(family, new WardenError('ERR_UNAVAILABLE', 'The server is shutting down; retry the request',
     { retryAfter: DRAIN_RETRY_AFTER_SECONDS }));
-  const url = req.url ?? '';
-  const body = url.startsWith('/oauth/') ? { error: 'server_error', error_description: e.message }
-    : url.startsWith('/api/v1/') ? envelopeBody(e)
-    : detailBody(e);
+  const body = family.body(e);
   const text = JSON.stringify(body);
   res.writeHead(e.status, {
     ...e.headers,

@@ -2,6 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { WardenError } from '@warden/toolkit';
 import type { ClientMeta } from '../accounts/index.js';
+import { MULTIPART_FORM } from './multipart-form.js';
 
 /**
  * The body of a route that takes JSON or a form (seed 000's sign-in): anything else is 415.
@@ -9,7 +10,7 @@ import type { ClientMeta } from '../accounts/index.js';
  */
 export function jsonOrFormBody(req: FastifyRequest, o: { multipart?: boolean } = {}): Record<string, unknown> {
   const ct = (req.headers['content-type'] ?? '').toLowerCase();
-  if (!ct.startsWith('application/json') && !ct.startsWith('application/x-www-form-urlencoded') && !(o.multipart === true && ct.startsWith('multipart/form-data'))) {
+  if (!ct.startsWith('application/json') && !ct.startsWith('application/x-www-form-urlencoded') && !(o.multipart === true && ct.startsWith(MULTIPART_FORM))) {
     throw new WardenError('ERR_MEDIA_TYPE');
   }
   return objectBody(req);
