@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { AccountEmailOptions } from './accounts/index.js';
 import { MailLimit } from './accounts/mail-limit.js';
 import type { Config } from './config.js';
+import { mailAddresses } from './config/mail-addresses.js';
 import { emailLinks } from './http/account-email.js';
 import { memoryCounter, redisCounter, type WindowCounter } from './limits/window-counter.js';
 import { openMail, type MailTransport, type OutboxTuning } from './mail/index.js';
@@ -31,10 +32,10 @@ export interface EmailSetup {
 const WEEK = 7 * 86_400_000;
 
 export function setUpEmail(config: Config, d: { storage: Storage; clock: () => number; log: Logger; options?: EmailOptions | undefined }): EmailSetup {
-  const appUrl = config.mail.appUrl ?? `http://localhost:${config.server.port}`;
+  const { from, appUrl } = mailAddresses(config);
   const outbox = openMail({
     production: config.server.production, smtpUrl: config.mail.smtpUrl, requireTls: config.mail.requireTls, tlsCaFile: config.mail.tlsCaFile,
-    from: config.mail.from ?? 'Warden <warden@localhost>', appUrl, templatesDir: config.mail.templatesDir, dataDir: config.server.dataDir,
+    from, appUrl, templatesDir: config.mail.templatesDir, dataDir: config.server.dataDir,
   }, {
     store: d.storage.outbox, clock: d.clock, log: d.log, tuning: d.options?.tuning, transport: d.options?.transport,
     // server.ts logs each database outage once, whoever meets it first.

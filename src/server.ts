@@ -50,7 +50,7 @@ import { closeHttp, cutConnectionsAfter } from './http/shutdown.js';
 import { v1Routes } from './http/v1.js';
 import { loadKeyRing } from './keyring.js';
 import { openStorage, watchAvailability } from './storage/index.js';
-import type { Storage } from './storage/types.js';
+import type { AppliedMigration, Storage } from './storage/types.js';
 import { createTokenIssuer } from '@warden/toolkit';
 import type { KeyRing } from '@warden/toolkit';
 import { createTokenVerifier, type TokenVerifier } from '@warden/toolkit';
@@ -120,8 +120,11 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
   const log = createLogger(config, options.logStream);
   const { ring: keys, generatedFile } = loadKeyRing(config);
   const { connectTimeoutMs, queryTimeoutMs, preparedStatements, redisTimeoutMs, revocationPollMs } = config.storage;
-  const opened = options.storage ?? (await openStorage(config.storage.databaseUrl, { clock, connectTimeoutMs, queryTimeoutMs, preparedStatements }));
-  if (options.storage) await opened.migrate();
+  const migrated = (applied: AppliedMigration[]) => {
+    if (applied.length > 0) log.info({ migrations: applied.map((m) => `${m.version} ${m.name}`) }, `database schema migrated to version ${applied.at(-1)!.version}`);
+  };
+  const opened = options.storage ?? (await openStorage(config.storage.databaseUrl, { clock, connectTimeoutMs, queryTimeoutMs, preparedStatements, migrated }));
+  if (options.storage) migrated(await opened.migrate());
   // Outages are logged once each way; the requests that meet one get 503 without a log line each.
   // Shortages (a full disk, a read-only standby, a lock held elsewhere) are logged at most once a minute.
   const storage = watchAvailability(opened, {

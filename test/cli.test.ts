@@ -13,6 +13,7 @@ import { buildCli, warden, type CliResult } from './helpers/cli.js';
 import { REDIS_URL, redisSkip, testChannel } from './helpers/redis.js';
 import { call, startServer, type Running } from './helpers/server.js';
 import { postgresUrlOrSkip } from './helpers/storage.js';
+import { MIGRATIONS } from '../src/storage/index.js';
 
 const PASSWORD = 'correct-horse-42';
 
@@ -98,6 +99,10 @@ describe('warden CLI: usage', () => {
       assert.deepEqual(settings.ACCESS_TOKEN_EXPIRES_MINUTES, { name: 'ACCESS_TOKEN_EXPIRES_MINUTES', value: '20', source: '.env' });
       assert.deepEqual(settings.PORT, { name: 'PORT', value: '8000', source: 'default' });
       assert.match(good.json.keys, /^HS256 from SECRET_KEY/);
+      // The sender and links the server computes when MAIL_FROM and APP_URL are unset.
+      assert.equal(good.json.mail, `written to ${join(cwd, 'data', 'outbox')}/*.eml (no SMTP_URL), from Warden <warden@localhost>, links at http://localhost:8000`);
+      const smtp = await warden(['config', 'check', '--json'], { cwd, env: { ...env, SMTP_URL: 'smtp://mailer:mailpass@mail.internal:587', PORT: '9000' } });
+      assert.equal(smtp.json.mail, 'SMTP smtp://mailer:***@mail.internal:587, from Warden <warden@localhost>, links at http://localhost:9000');
       const human = await warden(['config', 'check'], { cwd, env });
       ok(human);
       for (const out of [good.stdout, human.stdout]) {
@@ -142,7 +147,17 @@ describe('warden CLI: users and sessions on a SQLite database', () => {
   });
 
   it('migrate, create, list, show, set-roles, disable, enable, set-password, stats, delete, with --json for scripts', async () => {
-    ok(await run(['migrate']));
+    // A new database: every migration is applied and named; run again, none is.
+    const first = await run(['migrate']);
+    ok(first);
+    const count = MIGRATIONS.length;
+    assert.match(first.stdout, new RegExp(`schema at version ${Math.max(...MIGRATIONS.map((m) => m.version))} \\(applied ${count} migrations\\)`));
+    const lines = first.stdout.split('\n');
+    for (const m of MIGRATIONS) assert.ok(lines.includes(`  ${m.version} ${m.name}`), `migration ${m.version} named`);
+    const again = await run(['migrate', '--json']);
+    ok(again);
+    assert.deepEqual(again.json.applied, []);
+    assert.match((await run(['migrate'])).stdout, /\(up to date: nothing to apply\)/);
     const created = await run(['users', 'create', '--username', 'alice', '--email', 'Alice@Example.com', '--roles', 'admin,user', '--full-name', 'Alice A', '--password-stdin', '--json'], `${PASSWORD}\n`);
     ok(created);
     assert.deepEqual(

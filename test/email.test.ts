@@ -106,7 +106,7 @@ describe('email over a real SMTP server', () => {
 
     const old = await call(`${s.url}/api/v1/auth/verify`, { json: { token: tokenIn(first) } });
     assert.equal(old.status, 400);
-    assert.deepEqual(old.json, { message: 'A newer link has been sent; use that one', data: null, code: 'ERR_EMAIL_TOKEN_SUPERSEDED' });
+    assert.deepEqual(old.json, { message: 'This link has been replaced: a newer one was sent, or the account changed since; use the newest link or ask for another', data: null, code: 'ERR_EMAIL_TOKEN_SUPERSEDED' });
     assert.equal((await me(u.access)).json.data.email_verified, false, 'nothing changed');
 
     const ok = await call(`${s.url}/api/v1/auth/verify`, { json: { token: tokenIn(second) } });
@@ -168,6 +168,18 @@ describe('email over a real SMTP server', () => {
     await s.warden.storage.users.update(v.id, { isActive: true });
     const later = await call(`${s.url}/api/v1/auth/password/reset`, { json: { token: tokenIn(vMail), new_password: 'a-new-password-1' } });
     assert.equal(later.status, 200, 'the refusal used nothing up');
+  });
+
+  it('a password changed after a reset link was mailed supersedes the link (the user no longer needs it; whoever took it cannot use it)', async () => {
+    const u = await newUser(s);
+    assert.equal((await call(`${s.url}/api/v1/auth/password/forgot`, { json: { email: u.email } })).status, 202);
+    const mail = await smtp.waitFor(to(u.email, 'Reset your password'));
+    const changed = await call(`${s.url}/api/v1/auth/password`, { json: { current_password: PASSWORD, new_password: 'changed-password-1' }, headers: bearer(u.access) });
+    assert.equal(changed.status, 200, changed.text);
+    const stale = await call(`${s.url}/api/v1/auth/password/reset`, { json: { token: tokenIn(mail), new_password: 'hijacked-password-1' } });
+    assert.equal(stale.status, 400);
+    assert.equal(stale.json.code, 'ERR_EMAIL_TOKEN_SUPERSEDED');
+    assert.equal((await call(`${s.url}/api/v1/auth/login`, { form: { username: u.email, password: 'changed-password-1' } })).status, 200, 'the changed password holds');
   });
 
   it('a deactivated account\'s verification or address-change link changes nothing; a verification link stays usable for when it is active again', async () => {

@@ -1,8 +1,13 @@
 // Log lines: an unexpected failure is logged with its request id and answered 500 with no detail;
-// tokens, cookies and passwords never reach a log line, not even at debug.
+// tokens, cookies and passwords never reach a log line, not even at debug; a migrating start says
+// what it applied.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { MIGRATIONS } from '../src/storage/index.js';
 import { createMemoryStorage } from '../src/storage/memory.js';
 import { call, startServer, type Running } from './helpers/server.js';
 
@@ -47,5 +52,29 @@ describe('logging', () => {
       assert.equal(all.includes(secret), false);
     }
     assert.match(all, /refresh_token=\[redacted\]/);
+  });
+});
+
+describe('start-up', () => {
+  it('a start that migrates the database logs once which migrations it applied; a start on an up-to-date one does not', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warden-migrate-log-'));
+    try {
+      const starts: string[][] = [];
+      for (let i = 0; i < 2; i++) {
+        const lines: string[] = [];
+        const logStream = new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } });
+        const s = await startServer({ LOG_LEVEL: 'info', DATABASE_URL: `sqlite:${join(dir, 'warden.db')}` }, { logStream });
+        await s.close();
+        starts.push(lines.filter((l) => l.includes('database schema migrated')));
+      }
+      const version = Math.max(...MIGRATIONS.map((m) => m.version));
+      assert.equal(starts[0]!.length, 1);
+      const line = JSON.parse(starts[0]![0]!);
+      assert.equal(line.msg, `database schema migrated to version ${version}`);
+      assert.deepEqual(line.migrations, MIGRATIONS.map((m) => `${m.version} ${m.name}`));
+      assert.deepEqual(starts[1], [], 'nothing to apply, nothing said');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

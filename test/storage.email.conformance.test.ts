@@ -86,6 +86,23 @@ function conformance(f: StorageFactory): void {
       assert.ok(await s.emailTokens.consume(newer.hash, 'reset', T + 2));
     });
 
+    it('a new password hash supersedes the user\'s open reset links, and only those', async () => {
+      const other = await s.users.create(user());
+      const reset = token(u.id);
+      const verify = token(u.id, { purpose: 'verify' });
+      const otherUser = token(other.id);
+      for (const t of [reset, verify, otherUser]) await s.emailTokens.issue(t);
+      const open = async (t: NewEmailToken) => (await s.emailTokens.find(t.hash, t.purpose))!.supersededAt === null;
+      await s.users.update(u.id, { fullName: 'Renamed' });
+      assert.ok(await s.users.replacePasswordHash(u.id, 'x', 'rehashed'), 'the same password, rehashed');
+      assert.ok(await open(reset), 'neither another change nor a rehash touches the link');
+      assert.ok(await s.users.update(u.id, { passwordHash: 'changed' }));
+      assert.equal(await open(reset), false);
+      assert.equal(await s.emailTokens.consume(reset.hash, 'reset', T + 1), null);
+      assert.ok(await open(verify) && await open(otherUser));
+      assert.equal(await s.users.update(randomUUID(), { passwordHash: 'nobody' }), null);
+    });
+
     it('an expired token is not consumed (an expiry equal to now has passed)', async () => {
       const t = token(u.id, { expiresAt: T + 10 });
       await s.emailTokens.issue(t);

@@ -4,7 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { WardenError, type JwtClaims } from '@warden/toolkit';
 import type { EventLog } from '../events/log.js';
 import type { NewEvent } from '../events/records.js';
-import type { Storage, UserRecord } from '../storage/types.js';
+import { usernameKey } from '../storage/rules.js';
+import { UniqueViolation, type Storage, type UserRecord } from '../storage/types.js';
 import type { MfaRequired } from './factors/second-factors.js';
 import type { AccountHooks } from './hooks.js';
 import { needsRehash, type PasswordHasher } from './password-hasher.js';
@@ -69,6 +70,11 @@ export class Credentials {
     const forbidden = () => new WardenError('ERR_ROLES_FORBIDDEN', isActive ? undefined : 'Only an administrator may create an inactive account');
     // Cheap refusal before the expensive hash; createFirst below settles races atomically.
     if (elevated && !privileged && (await this.d.storage.users.count()) > 0) throw forbidden();
+    // A taken name costs no hash, and a database that does not answer is found before the hash
+    // queue, not after it (its 503 within the outage bound); the insert below still settles races.
+    const holders = await this.d.storage.users.findByKeys({ ids: [], legacyIds: [], emails: [email], usernames: [username] });
+    const field = holders.some((h) => usernameKey(h.username) === usernameKey(username)) ? 'username' : holders.length > 0 ? 'email' : undefined;
+    if (field) throw conflict(new UniqueViolation(field));
     const user = {
       id: randomUUID(), username, email, fullName, roles, isActive,
       // The address of the administrator the configuration names is vouched for by the operator.

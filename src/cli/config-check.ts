@@ -1,10 +1,12 @@
 // `warden config check`: every variable's effective value (secrets masked, credentials in URLs
 // hidden) and where it came from, every problem the server would refuse to start with, and which
-// signing key and database the server would use. Exit 1 when there is a problem. Writes nothing:
+// signing key, database and mail the server would use. Exit 1 when there is a problem. Writes nothing:
 // no data folder, no generated key, no database.
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { ConfigError, effectiveSettings, loadConfig, readEnv } from '../config/load.js';
+import { mailAddresses } from '../config/mail-addresses.js';
 import type { Config } from '../config/table.js';
 import { generatedKeyFile, loadKeyRing, namesKey } from '../keyring.js';
 import { parseDatabaseUrl } from '../storage/database-url.js';
@@ -18,6 +20,7 @@ interface Checked {
   settings: { name: string; value: string | null; source: 'environment' | '.env' | 'default' | 'unset' }[];
   keys?: string;
   database?: string;
+  mail?: string;
 }
 
 export function registerConfig(program: Command, state: RunState): void {
@@ -55,7 +58,7 @@ function check(): Checked {
     problems.push((e as Error).message);
     keys = 'unusable';
   }
-  return { ok: problems.length === 0, problems, settings, keys, database: describeDatabase(config.storage.databaseUrl) };
+  return { ok: problems.length === 0, problems, settings, keys, database: describeDatabase(config.storage.databaseUrl), mail: describeMail(config) };
 }
 
 /** Which key would sign, loading configured keys as the server does; a development key is only named, never made here. */
@@ -77,11 +80,21 @@ function describeDatabase(url: string): string {
   return `PostgreSQL ${maskedUrl(t.url)}`;
 }
 
+/** Where mail goes, and the sender and links it carries (defaults computed as the server computes them). */
+function describeMail(config: Config): string {
+  const { smtpUrl } = config.mail;
+  if (smtpUrl === undefined && config.server.production) return 'off (NODE_ENV=production without SMTP_URL: the email routes answer 501)';
+  const { from, appUrl } = mailAddresses(config);
+  const via = smtpUrl !== undefined ? `SMTP ${maskedUrl(smtpUrl)}` : `written to ${join(config.server.dataDir, 'outbox')}/*.eml (no SMTP_URL)`;
+  return `${via}, from ${from}, links at ${appUrl}`;
+}
+
 function human(r: Checked): string {
   const lines = [r.ok ? 'configuration: OK' : `configuration: ${r.problems.length} problem${r.problems.length === 1 ? '' : 's'}`];
   for (const p of r.problems) lines.push(`  - ${p}`);
   lines.push('', table(['variable', 'value', 'from'], r.settings.map((s) => [s.name, s.value ?? '', s.source])));
   if (r.keys !== undefined) lines.push('', `signing key: ${r.keys}`);
   if (r.database !== undefined) lines.push(`database:    ${r.database}`);
+  if (r.mail !== undefined) lines.push(`mail:        ${r.mail}`);
   return lines.join('\n');
 }

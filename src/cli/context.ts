@@ -14,7 +14,7 @@ import { webhookRouter } from '../events/webhooks/endpoints.js';
 import { RevocationIndex } from '../revocation/index.js';
 import { createRedisBus } from '../revocation/redis-bus.js';
 import { Revoker } from '../revocation/revoker.js';
-import { openStorage, parseDatabaseUrl, type Storage } from '../storage/index.js';
+import { openStorage, parseDatabaseUrl, type AppliedMigration, type Storage } from '../storage/index.js';
 import { cliConfig, maskedUrl } from './environment.js';
 import { CliError } from './output.js';
 
@@ -25,6 +25,8 @@ export interface StorageOptions {
   readOnly?: boolean;
   /** A SQLite file that is not there is read as an empty database, and not created (a dry run). */
   emptyIfMissing?: boolean;
+  /** Told the migrations the opening applied. */
+  migrated?: (applied: AppliedMigration[]) => void;
 }
 
 /** Opens (and migrates) the configured storage, runs `fn`, closes it. */
@@ -37,7 +39,7 @@ export async function withStorage<T>(config: Config, o: StorageOptions, fn: (sto
   }
   let storage: Storage;
   try {
-    storage = await openStorage(url);
+    storage = await openStorage(url, o.migrated ? { migrated: o.migrated } : {});
   } catch (e) {
     throw new CliError(`cannot open the database at ${maskedUrl(url)}: ${(e as Error).message}`);
   }

@@ -18,6 +18,7 @@ import {
   bool, cookieDomain, corsOrigins, delegate, directory, domain, duration, existingFile, host, int, Invalid, key256, limit, list, listOf,
   oneOf, origins, proxyTrust, text, token, url, webhookEndpoints, webhookSecret,
 } from './parsers.js';
+import { DEFAULT_MAIL_FROM } from './mail-addresses.js';
 import { derived, optional, setting, type ValueOf } from './setting.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -126,7 +127,7 @@ export const CONFIG_TABLE = {
     requireTls: setting('SMTP_REQUIRE_TLS', bool, 'false', 'with `smtp://`, refuse to send unless the server upgrades with STARTTLS'),
     tlsCaFile: optional('SMTP_TLS_CA_FILE', existingFile, 'PEM certificates to trust for the SMTP server besides the system CAs (a private CA)'),
     from: optional('MAIL_FROM', mailbox, 'the From of every mail, e.g. `Example <no-reply@example.com>` (required with `SMTP_URL` in production)',
-      { defaultDoc: '`Warden <warden@localhost>`' }),
+      { defaultDoc: `\`${DEFAULT_MAIL_FROM}\`` }),
     appUrl: optional('APP_URL', url(['http', 'https']), 'the public base URL of this server, which links in mails start with (required with `SMTP_URL` in production)',
       { defaultDoc: '`http://localhost:<PORT>`' }),
     templatesDir: optional('MAIL_TEMPLATES_DIR', existingFile, 'a folder whose `<name>.subject`, `<name>.txt` and `<name>.html` files replace the default mail templates'),

@@ -4,7 +4,7 @@ import { parseDatabaseUrl } from './database-url.js';
 import { createMemoryStorage } from './memory.js';
 import { createPostgresStorage, type PostgresOptions } from './postgres.js';
 import { createSqliteStorage } from './sqlite.js';
-import type { Storage } from './types.js';
+import type { AppliedMigration, Storage } from './types.js';
 
 export * from './types.js';
 export { createMemoryStorage } from './memory.js';
@@ -15,17 +15,22 @@ export { parseDatabaseUrl, type DatabaseTarget } from './database-url.js';
 export { StorageUnavailable, isConnectionFailure, watchAvailability, type StorageStatus, type WatchedStorage } from './availability.js';
 
 /** Options for openStorage(): every adapter's, and PostgreSQL's timeouts (ignored by the others). */
-export type OpenOptions = Omit<PostgresOptions, 'schema' | 'max'>;
+export type OpenOptions = Omit<PostgresOptions, 'schema' | 'max'> & {
+  /** Told the migrations this opening applied (none when the schema was up to date). */
+  migrated?: (applied: AppliedMigration[]) => void;
+};
 
 /** Opens the storage DATABASE_URL names and applies pending migrations. */
-export async function openStorage(databaseUrl: string, options: OpenOptions = {}): Promise<Storage> {
+export async function openStorage(databaseUrl: string, opened: OpenOptions = {}): Promise<Storage> {
+  const { migrated, ...options } = opened;
   const target = parseDatabaseUrl(databaseUrl);
   const storage =
     target.kind === 'memory' ? createMemoryStorage(options)
     : target.kind === 'sqlite' ? createSqliteStorage(target.path, options)
     : createPostgresStorage(target.url, options);
   try {
-    await storage.migrate();
+    const applied = await storage.migrate(); // not inside `migrated?.(…)`: that would skip it when unset
+    migrated?.(applied);
   } catch (e) {
     // Don't leak a pool or a file handle when start-up fails.
     await storage.close().catch(() => {});

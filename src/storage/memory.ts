@@ -160,9 +160,15 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
         return write(() => {
           const u = users.get(id);
           if (!u) return null;
-          const next = { ...u, ...cleanPatch(patch), updatedAt: bumpedUpdatedAt(u.updatedAt, clock()) };
+          const clean = cleanPatch(patch);
+          const next = { ...u, ...clean, updatedAt: bumpedUpdatedAt(u.updatedAt, clock()) };
           assertUnique(next);
           users.set(id, next);
+          if (clean.passwordHash !== undefined) {
+            for (const t of tokens.values()) {
+              if (t.userId === id && t.purpose === 'reset' && t.usedAt === null && t.supersededAt === null) t.supersededAt = clock();
+            }
+          }
           return copyUser(next);
         }, emit);
       },
@@ -478,7 +484,9 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
       },
     },
 
-    async migrate() {},
+    async migrate() {
+      return [];
+    },
     async ping() {
       if (closed) throw new Error('memory storage is closed');
     },

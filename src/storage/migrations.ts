@@ -13,6 +13,7 @@
 //    column table says which field that is.
 
 import { POSTGRES, SQLITE, Script, sql, type Ddl, type Plan } from './sql.js';
+import type { AppliedMigration } from './types.js';
 
 export interface Migration {
   version: number;
@@ -530,14 +531,14 @@ export function pending(applied: Iterable<number>): Migration[] {
 /**
  * One step of the migration loop, run by each adapter inside a transaction that excludes other
  * migrating instances: make sure the bookkeeping table exists, read which versions are applied,
- * apply the next pending one and record it. Returns true when nothing was pending.
+ * apply the next pending one and record it. Returns the one applied, or null when none was pending.
  */
-export function* migrationStep(dialect: 'sqlite' | 'postgres', now: number): Plan<boolean> {
+export function* migrationStep(dialect: 'sqlite' | 'postgres', now: number): Plan<AppliedMigration | null> {
   yield new Script(SCHEMA_MIGRATIONS_DDL);
   const applied = yield sql`SELECT version FROM schema_migrations`;
   const next = pending(applied.rows.map((r) => Number(r.version)))[0];
-  if (!next) return true;
+  if (!next) return null;
   yield new Script(next[dialect]);
   yield sql`INSERT INTO schema_migrations (version, name, applied_at) VALUES (${next.version}, ${next.name}, ${now})`;
-  return false;
+  return { version: next.version, name: next.name };
 }

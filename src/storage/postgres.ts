@@ -24,7 +24,7 @@ import { bulkInsertStatement, rotationsStatement, type BatchedRotation } from '.
 import { perTurn } from './per-turn.js';
 import { POSTGRES, ROWS_PER_INSERT, Script, chunks, insertRows, render, runPlanAsync, sql, storageError, type Plan, type Result, type Row, type Sql } from './sql.js';
 import { sqlStatements, sqlStores } from './sql-stores.js';
-import { UniqueViolation, type Emit, type RotateResult, type RotateStatus, type Storage, type StorageOptions } from './types.js';
+import { UniqueViolation, type AppliedMigration, type Emit, type RotateResult, type RotateStatus, type Storage, type StorageOptions } from './types.js';
 
 type Queryable = Pick<pg.PoolClient, 'query'>;
 
@@ -322,9 +322,10 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
       // PostgreSQL, so a failed migration leaves nothing half-done.
       const lockKey = `warden:migrations:${schema ?? ''}`;
       const migrator = newPool('migrations');
+      const applied: AppliedMigration[] = [];
       try {
         for (;;) {
-          const done = await tx(async (run) => {
+          const step = await tx(async (run) => {
             await run(sql`SELECT pg_advisory_xact_lock(hashtext(${lockKey}))`);
             if (schema !== undefined) {
               // Looked up first: CREATE SCHEMA IF NOT EXISTS still demands CREATE on the database,
@@ -334,7 +335,8 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
             }
             return runPlanAsync(migrationStep('postgres', clock()), run);
           }, migrator.pool);
-          if (done) return;
+          if (step === null) return applied;
+          applied.push(step);
         }
       } finally {
         await endPool(migrator);

@@ -366,8 +366,19 @@ export function sqlStores(
       update(id, patch, events) {
         // bumpedUpdatedAt in SQL, on the row as the statement finds it.
         const bump = sql`updated_at = ${raw(d.greatest)}(${clock()}, updated_at + 1)`;
-        const set = join([bump, ...assignments(d, USERS, cleanPatch(patch))], ', ');
-        return write(maybe(sql`UPDATE users SET ${set} WHERE id = ${id} RETURNING *`, st.user), events);
+        const clean = cleanPatch(patch);
+        const set = join([bump, ...assignments(d, USERS, clean)], ', ');
+        const updated = maybe(sql`UPDATE users SET ${set} WHERE id = ${id} RETURNING *`, st.user);
+        if (clean.passwordHash === undefined) return write(updated, events);
+        const now = clock();
+        return transact(st.withEvents((function* (): Plan<UserRecord | null> {
+          const u = yield* updated;
+          if (u) {
+            yield sql`UPDATE email_tokens SET ${join(assignments(d, EMAIL_TOKENS, { supersededAt: now }), ', ')}
+              WHERE user_id = ${id} AND purpose = 'reset' AND used_at IS NULL AND superseded_at IS NULL`;
+          }
+          return u;
+        })(), events ?? []));
       },
       delete: (id, events) => write((function* (): Plan<boolean> {
         return (yield sql`DELETE FROM users WHERE id = ${id}`).changes > 0;

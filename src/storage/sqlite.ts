@@ -14,7 +14,7 @@ import { SQLITE_PRAGMAS, sqliteBulkWriter, type BulkStep, type BulkWriter } from
 import { StorageUnavailable, errorCode, isResourceShortage } from './availability.js';
 import { perTurn } from './per-turn.js';
 import { sqlStatements, sqlStores } from './sql-stores.js';
-import type { RotateResult, Storage, StorageOptions } from './types.js';
+import type { AppliedMigration, RotateResult, Storage, StorageOptions } from './types.js';
 
 /** `path` is a file path (its folder is created) or ':memory:'. */
 export function createSqliteStorage(path: string, opts: StorageOptions = {}): Storage {
@@ -143,7 +143,9 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
 
     async migrate() {
       // One migration per write-locked transaction: a second process waits, then finds it applied.
-      while (!(await locked(migrationStep('sqlite', clock()), MIGRATION_WAIT_MS)));
+      const applied: AppliedMigration[] = [];
+      for (let m; (m = await locked(migrationStep('sqlite', clock()), MIGRATION_WAIT_MS)) !== null;) applied.push(m);
+      return applied;
     },
     async ping() {
       db.prepare('SELECT 1').get();

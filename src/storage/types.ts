@@ -10,6 +10,12 @@ import type { DeliveryStore, Emit, EventStore, NewEvent } from '../events/record
 import type { RevocationRecord, RevocationStore } from '../revocation/records.js';
 import type { ChallengeStore, FactorStore } from './factor-types.js';
 
+/** A schema migration a migrate() call applied (migrations.ts). */
+export interface AppliedMigration {
+  version: number;
+  name: string;
+}
+
 export type { RecordKind, RevocationRecord, RevocationStore } from '../revocation/records.js';
 export type * from './factor-types.js';
 export type {
@@ -108,7 +114,10 @@ export interface UserStore {
    */
   findByLogin(usernameOrEmail: string): Promise<UserRecord | null>;
   list(query: UserQuery): Promise<{ users: UserRecord[]; total: number }>;
-  /** Returns the updated user, or null when absent. Throws UniqueViolation. */
+  /**
+   * Returns the updated user, or null when absent. Throws UniqueViolation. A new password hash
+   * supersedes the user's open reset links in the same write (replacePasswordHash does not).
+   */
   update(id: string, patch: UserPatch, events?: Emit<UserRecord | null>): Promise<UserRecord | null>;
   delete(id: string, events?: Emit<boolean>): Promise<boolean>;
   count(): Promise<number>;
@@ -315,8 +324,11 @@ export interface Storage {
   readonly events: EventStore;
   /** The webhook outbox: one row per (event, endpoint), written with the event. */
   readonly deliveries: DeliveryStore;
-  /** Runs pending versioned migrations. Idempotent; safe with several instances starting at once. */
-  migrate(): Promise<void>;
+  /**
+   * Runs pending versioned migrations and returns those this call applied, in order. Idempotent;
+   * safe with several instances starting at once.
+   */
+  migrate(): Promise<AppliedMigration[]>;
   /** Cheap liveness query for GET /ready. */
   ping(): Promise<void>;
   /** The connection pool's state (PostgreSQL), for metrics; absent where there is no pool. */

@@ -61,7 +61,7 @@ export const ERROR_CODES = {
   ERR_EMAIL_TOKEN_INVALID: { status: 400, message: 'This link is not valid' },
   ERR_EMAIL_TOKEN_USED: { status: 400, message: 'This link has already been used' },
   ERR_EMAIL_TOKEN_EXPIRED: { status: 400, message: 'This link has expired' },
-  ERR_EMAIL_TOKEN_SUPERSEDED: { status: 400, message: 'A newer link has been sent; use that one' },
+  ERR_EMAIL_TOKEN_SUPERSEDED: { status: 400, message: 'This link has been replaced: a newer one was sent, or the account changed since; use the newest link or ask for another' },
   ERR_EMAIL_DISABLED: { status: 501, message: 'Email is not configured on this server' },
 
   // server side
