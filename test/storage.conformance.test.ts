@@ -336,6 +336,16 @@ function conformance(f: StorageFactory): void {
       assert.deepEqual(await at('nope', 'jti-5', T + HOUR + 3, uid), { status: 'reused', session: await s.sessions.get(x.id) });
     });
 
+    it('rotate records onReuse with the session\'s end on reuse, and only then', async () => {
+      const x = await s.sessions.create(session(uid));
+      const onReuse = { kind: 'sid' as const, key: x.id, value: '', expiresAt: T + 2 * HOUR };
+      const args = { id: x.id, idleExpiresAt: T + 2 * HOUR, graceMs: 0, onReuse };
+      assert.equal((await s.sessions.rotate({ ...args, presentedJti: x.refreshJti, newJti: 'jti-2', now: T + 1 })).status, 'rotated');
+      assert.deepEqual(await s.revocations.listLive(T), [], 'a rotation revokes nothing');
+      assert.equal((await s.sessions.rotate({ ...args, presentedJti: x.refreshJti, newJti: 'jti-3', now: T + HOUR })).status, 'reused');
+      assert.deepEqual((await s.revocations.listLive(T)).map((r) => [r.kind, r.key, r.expiresAt]), [['sid', x.id, T + 2 * HOUR]]);
+    });
+
     it('rotate with a retired jti reports reuse and ends the session; the current jti is then dead too', async () => {
       const x = await s.sessions.create(session(uid));
       await rotate(x.id, x.refreshJti, 'jti-2');
@@ -455,6 +465,16 @@ function conformance(f: StorageFactory): void {
       assert.equal(await s.sessions.end(x.id, 'admin', T + 8), null);
       assert.deepEqual(await s.sessions.get(x.id), ended, 'the first ending stands');
       assert.equal(await s.sessions.end(randomUUID(), 'logout', T), null);
+    });
+
+    it('end with a revocation records it with the ending, and even when the session had already ended', async () => {
+      const x = await s.sessions.create(session(uid));
+      const sid = { kind: 'sid' as const, key: x.id, value: '', expiresAt: T + HOUR };
+      assert.equal((await s.sessions.end(x.id, 'logout', T + 7, undefined, sid))?.endedAt, T + 7);
+      assert.deepEqual((await s.revocations.listLive(T)).map((r) => [r.kind, r.key, r.expiresAt]), [['sid', x.id, T + HOUR]]);
+      // A retry after a lost answer: nothing more to end, the record still written (its later deadline kept).
+      assert.equal(await s.sessions.end(x.id, 'logout', T + 8, undefined, { ...sid, expiresAt: T + 2 * HOUR }), null);
+      assert.deepEqual((await s.revocations.listLive(T)).map((r) => [r.key, r.expiresAt]), [[x.id, T + 2 * HOUR]]);
     });
 
     it('endAllForUser ends the user\'s unended sessions except one, and only theirs', async () => {

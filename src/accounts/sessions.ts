@@ -5,6 +5,7 @@ import { WardenError, type IssuedToken, type JwtClaims, type TokenIssuer } from 
 import type { EventLog, EventSubject } from '../events/log.js';
 import type { Emit, NewEvent } from '../events/records.js';
 import type { Revoker } from '../revocation/revoker.js';
+import { sessionRevocation } from '../revocation/records.js';
 import { newSessionId, sessionOpenedAt } from '../revocation/session-id.js';
 import { StorageUnavailable } from '../storage/availability.js';
 import type { Page, RotateResult, RotateStatus, SessionRecord, Storage, UserRecord } from '../storage/types.js';
@@ -136,6 +137,8 @@ export class Sessions {
     const hook = this.d.claims;
     const before = hook === undefined ? undefined : await this.d.storage.users.findById(claims.sub);
     const extra = before?.isActive ? await hook!(claimsContext(before, { id: sid, ip: meta.ip, user_agent: meta.userAgent }, 'refresh_token')) : undefined;
+    // Reuse ends the session and refuses its tokens in the store's one transaction.
+    const onReuse = sessionRevocation(sid, this.d.retention.session(now));
     let result: RotateResult;
     try {
       result = await this.d.events.write<RotateResult, RotateStatus>(rotation, (emit) => this.d.storage.sessions.rotate({
@@ -146,6 +149,7 @@ export class Sessions {
         idleExpiresAt: now + this.d.idleTtlSeconds * 1000,
         graceMs: this.graceFor(claims.jti, now),
         ...(hook === undefined ? { userId: claims.sub } : {}),
+        onReuse,
       }, emit));
     } catch (e) {
       // An outage may have lost the answer of a rotation that did happen; a shortage (disk, lock) refused it.
@@ -153,8 +157,8 @@ export class Sessions {
       throw e;
     }
     if (result.status === 'reused') {
-      // The store has already ended the session; its access tokens go now.
-      await this.d.revoker.revokeSessions([sid], this.d.retention.session(now));
+      // The store has ended the session and recorded its revocation; this instance and the others apply it now.
+      this.d.revoker.recorded(onReuse);
       throw new WardenError('ERR_REFRESH_REUSED');
     }
     if (result.status !== 'rotated' && result.status !== 'grace') throw new WardenError('ERR_REFRESH_INVALID');
@@ -279,14 +283,17 @@ export class Sessions {
     });
   }
 
-  /** Ends sessions, each with its session.ended event (when it was live), and refuses their tokens. */
+  /**
+   * Ends sessions, each with its session.ended event (when it was live), and refuses their tokens:
+   * a session's end, event and revocation in one write, so a 503 leaves none of them half done
+   * (a refresh token refused while its access tokens still pass).
+   */
   private async end(ids: string[], reason: string, who: EventSubject): Promise<void> {
     const now = this.d.clock();
-    for (const id of ids) {
+    await this.d.revoker.revokeSessions(ids, this.d.retention.session(now), async (revocation, id) => {
       const ended = (r: SessionRecord | null) => (r ? [this.d.events.make('session.ended', { ...who, sessionId: id }, { reason })] : []);
-      await this.d.events.write<SessionRecord | null>(ended, (emit) => this.d.storage.sessions.end(id, reason, now, emit));
-    }
-    await this.d.revoker.revokeSessions(ids, this.d.retention.session(now));
+      await this.d.events.write<SessionRecord | null>(ended, (emit) => this.d.storage.sessions.end(id, reason, now, emit, revocation));
+    });
   }
 
   /** Refuses one token: its revocation record and the events recording it, in one transaction. */

@@ -86,9 +86,12 @@ export class Revoker {
     return this.record(jtiRevocation(jti, until), persist);
   }
 
-  /** Every token carrying one of these session ids is refused until `until`. */
-  async revokeSessions(sids: readonly string[], until: number): Promise<void> {
-    for (const sid of sids) await this.record(sessionRevocation(sid, until));
+  /**
+   * Every token carrying one of these session ids is refused until `until`. `persist`, as for
+   * revokeToken, stores each session's record (with the session's end, in one transaction).
+   */
+  async revokeSessions(sids: readonly string[], until: number, persist?: (record: RevocationRecord, sid: string) => Promise<void>): Promise<void> {
+    for (const sid of sids) await this.record(sessionRevocation(sid, until), persist && ((r) => persist(r, sid)));
   }
 
   /**
@@ -104,14 +107,19 @@ export class Revoker {
     return this.record(roleOverride(userId, roles, until));
   }
 
-  /** Resolves only after the store has the record: an acknowledged sign-out is never lost. */
-  private async record(r: RevocationRecord, persist: Persist = (x) => this.store.add(x)): Promise<void> {
-    await persist(r);
+  /** A record the store already has (written in another change's transaction): applied here and told to the other instances. */
+  recorded(r: RevocationRecord): void {
     this.index.apply(r);
-    // Not awaited: the store is the source of truth and a request never waits on the bus.
     this.broadcast(r);
   }
 
+  /** Resolves only after the store has the record: an acknowledged sign-out is never lost. */
+  private async record(r: RevocationRecord, persist: Persist = (x) => this.store.add(x)): Promise<void> {
+    await persist(r);
+    this.recorded(r);
+  }
+
+  // Not awaited: the store is the source of truth and a request never waits on the bus.
   private broadcast(r: RevocationRecord): void {
     if (!this.bus) return;
     const key = `${r.kind}\u0000${r.key}`;

@@ -61,12 +61,19 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
   }
 
   /** Runs a write and then inserts its events; if anything throws, every map is put back as it was. */
+  const addRevocation = (r: RevocationRecord): void => {
+    const k = `${r.kind}\u0000${r.key}`;
+    const prev = revocations.get(k);
+    // As the SQL adapters: the later deadline, and for a 'user' cut-off the later moment.
+    const value = prev !== undefined && r.kind === 'user' && Number(r.value) < Number(prev.value) ? prev.value : r.value;
+    revocations.set(k, { ...r, value, expiresAt: Math.max(r.expiresAt, prev?.expiresAt ?? r.expiresAt), recordedAt: clock() });
+  };
   const write = <T>(run: () => T, emit?: Emit<T>): T => {
     if (emit === undefined) return run();
     const saved = {
       users: [...users.values()].map(copyUser), sessions: [...sessions.values()].map(copySession),
       tokens: [...tokens.entries()].map(([k, t]) => [k, { ...t }] as const), devices: [...devices.entries()].map(([k, v]) => [k, { ...v }] as const),
-      events: new Map(events), deliveries: [...deliveries.values()].map(copyDelivery),
+      events: new Map(events), deliveries: [...deliveries.values()].map(copyDelivery), revocations: new Map(revocations),
     };
     try {
       const out = run();
@@ -85,6 +92,8 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
       for (const [k, t] of saved.tokens) tokens.set(k, t);
       devices.clear();
       for (const [k, v] of saved.devices) devices.set(k, v);
+      revocations.clear();
+      for (const [k, v] of saved.revocations) revocations.set(k, v);
       throw e;
     }
   };
@@ -239,7 +248,7 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
         const s = sessions.get(id);
         return s ? copySession(s) : null;
       },
-      async rotate({ id, presentedJti, newJti, now, idleExpiresAt, graceMs, userId }, emit): Promise<RotateResult> {
+      async rotate({ id, presentedJti, newJti, now, idleExpiresAt, graceMs, userId, onReuse }, emit): Promise<RotateResult> {
         const user = () => (userId === undefined ? {} : { user: users.has(userId) ? copyUser(users.get(userId)!) : null });
         return write((): RotateResult => {
           const s = sessions.get(id) ?? null;
@@ -249,8 +258,11 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
               return { status: 'rotated', session: copySession(s!), ...user() };
             case 'grace':
               return { status: 'grace', session: copySession(s!), ...user() };
-            case 'reuse':
-              return { status: 'reused', session: endOne(s!, 'reuse', now) };
+            case 'reuse': {
+              const ended = endOne(s!, 'reuse', now);
+              if (onReuse) addRevocation(onReuse);
+              return { status: 'reused', session: ended };
+            }
             case 'missing':
               return { status: 'missing' };
             case 'ended':
@@ -260,10 +272,12 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
           }
         }, rotationEvents(emit));
       },
-      async end(id, reason, now, emit) {
+      async end(id, reason, now, emit, revocation) {
         return write(() => {
           const s = sessions.get(id);
-          return s && s.endedAt === null ? endOne(s, reason, now) : null;
+          const ended = s && s.endedAt === null ? endOne(s, reason, now) : null;
+          if (revocation) addRevocation(revocation);
+          return ended;
         }, emit);
       },
       async endAllForUser(userId, reason, now, exceptId, emit) {
@@ -302,11 +316,7 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
       async add(r, emit) {
         // The events first: should one be refused, nothing is written (insertEvents checks them all first).
         insertEvents(eventsOf(emit, undefined));
-        const k = `${r.kind}\u0000${r.key}`;
-        const prev = revocations.get(k);
-        // As the SQL adapters: the later deadline, and for a 'user' cut-off the later moment.
-        const value = prev !== undefined && r.kind === 'user' && Number(r.value) < Number(prev.value) ? prev.value : r.value;
-        revocations.set(k, { ...r, value, expiresAt: Math.max(r.expiresAt, prev?.expiresAt ?? r.expiresAt), recordedAt: clock() });
+        addRevocation(r);
       },
       async listLive(now, page) {
         const order = (a: { kind: string; key: string }, b: { kind: string; key: string }) =>

@@ -20,7 +20,7 @@ import {
 import {
   type ClaimedDelivery, type DeliveryStore, type EmailTokenStore, type Emit, type EventRecord, type EventStore, type NewEmailToken,
   type NewEvent, type NewUser, type OutboxStore, type RevocationEventStore, type RevocationRecord, type RotateResult, type SessionStore,
-  type SignInDeviceStore, type UserRecord, type UserStore,
+  type SessionRecord, type SignInDeviceStore, type UserRecord, type UserStore,
 } from './types.js';
 
 type RotateArgs = Parameters<SessionStore['rotate']>[0];
@@ -168,7 +168,20 @@ export function sqlStatements(d: Dialect, clock: () => number) {
     }
     if (verdict === 'grace') return { status: 'grace', session: found! };
     if (verdict !== 'reuse') return { status: verdict };
-    return { status: 'reused', session: session((yield endSession(a.id, 'reuse', a.now)).rows[0]!) };
+    const ended = session((yield endSession(a.id, 'reuse', a.now)).rows[0]!);
+    if (a.onReuse) yield addRevocation(a.onReuse);
+    return { status: 'reused', session: ended };
+  }
+
+  /** Adds a revocation record, keeping the later deadline (see revocations.add). */
+  function addRevocation(r: RevocationRecord): Sql {
+    return sql`${insertRow(d, REVOCATIONS, { ...r, recordedAt: clock() })} ON CONFLICT (kind, key) DO UPDATE
+      SET value = CASE
+            WHEN revocations.kind <> 'user' THEN excluded.value
+            WHEN CAST(excluded.value AS NUMERIC) < CAST(revocations.value AS NUMERIC) THEN revocations.value
+            ELSE excluded.value END,
+          expires_at = ${raw(d.greatest)}(revocations.expires_at, excluded.expires_at),
+          recorded_at = excluded.recorded_at`;
   }
 
   return {
@@ -188,6 +201,7 @@ export function sqlStatements(d: Dialect, clock: () => number) {
     rotate,
     rotateMiss,
     rotateSwap,
+    addRevocation,
     swapped,
     withUser,
 
@@ -273,6 +287,7 @@ export function sqlStores(
     return r ? decode(r) : null;
   };
   const changes = async (s: Sql): Promise<number> => (await exec(s)).changes;
+  const { addRevocation } = st;
   /** A write: on its own (one statement needs no transaction), or in one transaction with its events. */
   const write = <T>(plan: Plan<T>, events: Emit<T> | undefined): Promise<T> =>
     events === undefined || (Array.isArray(events) && events.length === 0)
@@ -400,7 +415,13 @@ export function sqlStores(
     sessions: {
       create: (n, events) => write(single(sql`${insertRow(d, SESSIONS, newSessionRecord(n))} RETURNING *`, st.session), events),
       get: (id) => first(sql`SELECT * FROM sessions WHERE id = ${id}`, st.session),
-      end: (id, reason, now, events) => write(maybe(st.endSession(id, reason, now), st.session), events),
+      end: (id, reason, now, events, revocation) => revocation === undefined
+        ? write(maybe(st.endSession(id, reason, now), st.session), events)
+        : transact(st.withEvents((function* (): Plan<SessionRecord | null> {
+          const ended = yield* maybe(st.endSession(id, reason, now), st.session);
+          yield addRevocation(revocation);
+          return ended;
+        })(), events ?? [])),
       endAllForUser(userId, reason, now, exceptId, events) {
         // Every not-yet-ended session, expired ones included: the caller revokes the returned ids,
         // which also covers access tokens that outlive their session's deadline.
@@ -459,13 +480,7 @@ export function sqlStores(
         // not un-refuse tokens). Resolves once committed, i.e. durable (SQLite: synchronous = FULL;
         // PostgreSQL: synchronous_commit).
         return write((function* (): Plan<void> {
-          yield sql`${insertRow(d, REVOCATIONS, { ...r, recordedAt: clock() })} ON CONFLICT (kind, key) DO UPDATE
-            SET value = CASE
-                  WHEN revocations.kind <> 'user' THEN excluded.value
-                  WHEN CAST(excluded.value AS NUMERIC) < CAST(revocations.value AS NUMERIC) THEN revocations.value
-                  ELSE excluded.value END,
-                expires_at = ${raw(d.greatest)}(revocations.expires_at, excluded.expires_at),
-                recorded_at = excluded.recorded_at`;
+          yield addRevocation(r);
         })(), events);
       },
       async listLive(now, page) {

@@ -200,9 +200,15 @@ export interface SessionStore {
     graceMs: number;
     /** Also read this user with a 'rotated' or 'grace' answer (in the same statement or transaction). */
     userId?: string;
+    /** Added (as revocations.add does) with the session's end on a 'reused' answer, in its transaction. */
+    onReuse?: RevocationRecord;
   }, events?: Emit<RotateStatus>): Promise<RotateResult>;
-  /** Ends one live session; returns it (with endedAt set) or null if absent or already ended. */
-  end(id: string, reason: string, now: number, events?: Emit<SessionRecord | null>): Promise<SessionRecord | null>;
+  /**
+   * Ends one live session; returns it (with endedAt set) or null if absent or already ended. With
+   * `revocation`, that record is added (as revocations.add does) in the same transaction, whether
+   * or not the session was live: the session never ends with its tokens still accepted.
+   */
+  end(id: string, reason: string, now: number, events?: Emit<SessionRecord | null>, revocation?: RevocationRecord): Promise<SessionRecord | null>;
   /** Ends the user's live sessions except `exceptId`; returns the ended sessions' ids. */
   endAllForUser(userId: string, reason: string, now: number, exceptId?: string, events?: Emit<string[]>): Promise<string[]>;
   /**
