@@ -55,6 +55,22 @@ describe('jwtRequired', () => {
     assert.equal((await get('/both')).json().detail, 'Missing JWT in headers or cookies (Missing Authorization Header; Missing cookie "access_token_cookie")');
   });
 
+  it('an Authorization header of another scheme holds no token: the next location is read, as flask-jwt-extended reads it', async () => {
+    const { token } = access();
+    const basic = 'Basic Zm9vOmJhcg==';
+    assert.equal((await get('/both', undefined, { authorization: basic, cookie: `access_token_cookie=${token}` })).statusCode, 200, 'a cookie behind HTTP Basic');
+    assert.equal((await get('/plain', undefined, { authorization: `${basic}, Bearer ${token}` })).statusCode, 200, 'one of several credentials');
+    assert.equal((await get('/plain', undefined, { authorization: `bearer ${token}` })).statusCode, 200, 'the scheme in any case');
+    const other = await get('/plain', undefined, { authorization: basic });
+    assert.equal(other.statusCode, 401);
+    assert.equal(other.json().detail, 'Missing Authorization Header');
+    for (const bad of ['Bearer', `Bearer ${token} extra`]) {
+      const r = await get('/plain', undefined, { authorization: bad });
+      assert.equal(r.statusCode, 401, bad);
+      assert.equal(r.json().code, 'ERR_JWT_MALFORMED', bad);
+    }
+  });
+
   it('optional: absent passes with jwt null; present must still be valid', async () => {
     const r = await get('/optional');
     assert.equal(r.statusCode, 200);

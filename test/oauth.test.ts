@@ -18,6 +18,10 @@ describe('OAuth2 endpoints', () => {
   });
   after(() => s.close());
 
+  // RFC 6749 §5.2: error_description is printable ASCII without '"' and '\\'.
+  const DESCRIPTION = /^[\x20\x21\x23-\x5B\x5D-\x7E]+$/;
+  const FORM_ONLY = 'The request must be application/x-www-form-urlencoded (RFC 6749 section 4.3.2)';
+
   const me = (t: string) => call(`${s.url}/api/v1/auth/verify`, { headers: { authorization: `Bearer ${t}` } });
   const password = () => call(token, { form: { grant_type: 'password', username: 'client', password: 'password-123' } });
 
@@ -28,6 +32,7 @@ describe('OAuth2 endpoints', () => {
     assert.equal(r.headers.get('pragma'), 'no-cache');
     assert.equal(r.json.token_type, 'Bearer');
     assert.equal(r.json.expires_in, 900);
+    assert.equal(r.json.scope, 'user', 'the roles as scope');
     assert.equal(typeof r.json.access_token, 'string');
     assert.equal(typeof r.json.refresh_token, 'string');
     assert.equal((await me(r.json.access_token)).status, 200);
@@ -59,7 +64,7 @@ describe('OAuth2 endpoints', () => {
       const r = await call(token, { form });
       assert.equal(r.status, 400);
       assert.equal(r.json.error, error);
-      assert.equal(typeof r.json.error_description, 'string');
+      assert.match(r.json.error_description, DESCRIPTION);
       assert.equal(r.headers.get('cache-control'), 'no-store');
     });
   }
@@ -71,10 +76,38 @@ describe('OAuth2 endpoints', () => {
     assert.equal(r.json.error, 'invalid_grant');
   });
 
-  it('a JSON body is invalid_request (RFC 6749 §4.3.2 asks for a form)', async () => {
-    const r = await call(token, { json: { grant_type: 'password', username: 'client', password: 'password-123' } });
-    assert.equal(r.status, 400);
-    assert.equal(r.json.error, 'invalid_request');
+  it('any body but a form is invalid_request with one description (RFC 6749 §4.3.2 asks for a form)', async () => {
+    const multipart = new FormData();
+    multipart.set('grant_type', 'password');
+    const bodies: [string, Parameters<typeof call>[1]][] = [
+      ['JSON', { json: { grant_type: 'password', username: 'client', password: 'password-123' } }],
+      ['multipart', { method: 'POST', body: multipart }],
+      ['text', { body: 'grant_type=password', headers: { 'content-type': 'text/plain' } }],
+      ['no media type', { method: 'POST', body: 'grant_type=password', headers: { 'content-type': '' } }],
+    ];
+    for (const url of [token, revoke]) {
+      for (const [what, init] of bodies) {
+        const r = await call(url, init);
+        assert.equal(r.status, 400, `${url} ${what}`);
+        assert.deepEqual(r.json, { error: 'invalid_request', error_description: FORM_ONLY }, `${url} ${what}`);
+      }
+    }
+  });
+
+  it('a parameter sent empty counts as omitted (§3.2); an unsupported grant_type is not echoed back', async () => {
+    const r = await call(token, { body: 'grant_type=password&username=client&password=password-123&username=&scope=', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    assert.equal(r.status, 200, r.text);
+    const odd = await call(token, { form: { grant_type: 'a"b\\é\nx' } });
+    assert.equal(odd.json.error, 'unsupported_grant_type');
+    assert.match(odd.json.error_description, DESCRIPTION);
+    assert.doesNotMatch(odd.json.error_description, /a'b|x/);
+  });
+
+  it('a user without roles gets no scope member (§3.3 has no empty scope)', async () => {
+    await call(`${s.url}/api/auth/signup`, { json: { username: 'noroles', email: 'noroles@example.com', password: 'password-123', roles: [] } });
+    const r = await call(token, { form: { grant_type: 'password', username: 'noroles', password: 'password-123' } });
+    assert.equal(r.status, 200);
+    assert.equal('scope' in r.json, false, JSON.stringify(r.json));
   });
 
   it('a repeated parameter is invalid_request (§3.2)', async () => {

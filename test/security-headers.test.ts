@@ -76,6 +76,14 @@ describe('log redaction', () => {
     // Malformed or partial percent-encoding: left as is, the rest still judged.
     assert.equal(r('%E0%A4%A=1&%=2&%zz=3&to%ken=4&token%=5'), '/api/v1/auth/refresh?%E0%A4%A=1&%=2&%zz=3&to%ken=4&token%=[redacted]');
     assert.equal(r('next=%2Fhome&page=2'), '/api/v1/auth/refresh?next=%2Fhome&page=2');
+    // A token whose name hides or is missing, or under an innocent name; a client secret.
+    const jws = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln';
+    assert.equal(r(`refresh_token%3D${jws}&a=1`), '/api/v1/auth/refresh?[redacted]&a=1');
+    assert.equal(r(`${jws}`), '/api/v1/auth/refresh?[redacted]');
+    assert.equal(r(`t=${jws}`), '/api/v1/auth/refresh?t=[redacted]');
+    assert.equal(r(`t=Bearer%20${jws.replace('eyJ', '%65yJ')}`), '/api/v1/auth/refresh?t=[redacted]');
+    assert.equal(r('client_secret=s3cret&client_id=app'), '/api/v1/auth/refresh?client_secret=[redacted]&client_id=app');
+    assert.equal(r('flag&x=y'), '/api/v1/auth/refresh?flag&x=y');
     assert.equal(redactUrl('/health'), '/health');
   });
 

@@ -68,6 +68,9 @@ export const MARSHMALLOW: ErrorFamily = {
   samples: { ERR_VALIDATION: { messages: { email: ['Not a valid email address.'] } } },
 };
 
+/** What /oauth answers to a body that is not a form (RFC 6749 §4.3.2, §2.1 of RFC 7009). */
+export const OAUTH_FORM_ONLY = 'The request must be application/x-www-form-urlencoded (RFC 6749 section 4.3.2)';
+
 type OAuthError = 'invalid_request' | 'invalid_grant' | 'unsupported_grant_type' | 'server_error';
 
 // Warden's codes as RFC 6749 errors: anything wrong with the grant itself is invalid_grant.
@@ -86,11 +89,13 @@ function oauthErrorOf(code: ErrorCode): OAuthError {
 export const OAUTH: ErrorFamily = {
   body: (e) => ({
     error: typeof e.details?.oauthError === 'string' ? e.details.oauthError : oauthErrorOf(e.code),
-    error_description: e.message,
+    error_description: oauthText(e.message),
     // A password grant for a user with a second factor: what completes it (POST /api/v1/auth/mfa/verify).
     ...(e.code === 'ERR_MFA_REQUIRED' && typeof e.details?.mfa_token === 'string' ? { mfa_token: e.details.mfa_token, methods: e.details.methods } : {}),
   }),
-  status: (e) => (e.status >= 500 || [404, 405, 408, 413, 415, 429, 431].includes(e.status) ? e.status : 400),
+  // A media type other than a form is a malformed request here (§5.2: 400), as the route's own check says.
+  status: (e) => (e.status >= 500 || [404, 405, 408, 413, 429, 431].includes(e.status) ? e.status : 400),
+  messages: { ERR_MEDIA_TYPE: OAUTH_FORM_ONLY },
   headers: (e) => ({
     'cache-control': 'no-store',
     pragma: 'no-cache',
@@ -98,6 +103,11 @@ export const OAUTH: ErrorFamily = {
   }),
   samples: { ERR_MFA_REQUIRED: { oauthError: 'invalid_grant', mfa_token: '<an MFA token>', methods: ['totp', 'recovery_code'] } },
 };
+
+/** A text as §5.2 allows in error_description: printable ASCII without `"` and `\\`. */
+function oauthText(text: string): string {
+  return text.replace(/§/g, 'section ').replace(/"/g, "'").replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/g, '');
+}
 
 /**
  * The family answering for a URL when no route does: a wrong path or method, a malformed URL.

@@ -3,11 +3,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { INVALID_TOKEN_CODES, WardenError } from '@warden/toolkit';
 import type { RouteContext } from './context.js';
-import { clientMeta, field, objectBody } from './request.js';
+import { clientMeta, objectBody } from './request.js';
 import type { TokenPair } from '../accounts/index.js';
 import { DEPENDENCY_ERRORS, REFRESH_ERRORS, SIGNIN_ERRORS } from './api.js';
 import { routeSchemas } from './docs.js';
-import { familyErrorHandler, OAUTH } from './error-families.js';
+import { familyErrorHandler, OAUTH, OAUTH_FORM_ONLY } from './error-families.js';
 import { OAUTH_REVOKE, OAUTH_TOKEN, OAUTH_TOKEN_RESPONSE } from './schemas.js';
 import { noStore } from './security-headers.js';
 
@@ -28,16 +28,16 @@ export async function oauthRoutes(app: FastifyInstance, ctx: RouteContext): Prom
 
   function form(req: FastifyRequest): Record<string, unknown> {
     const ct = String(req.headers['content-type'] ?? '').toLowerCase();
-    if (!ct.startsWith('application/x-www-form-urlencoded')) {
-      throw new OAuthFailure('invalid_request', 'The request must be application/x-www-form-urlencoded (RFC 6749 §4.3.2)');
-    }
+    if (!ct.startsWith('application/x-www-form-urlencoded')) throw new OAuthFailure('invalid_request', OAUTH_FORM_ONLY);
     return objectBody(req);
   }
 
+  /** A parameter's one value; sent empty it counts as omitted, and it may not be repeated (RFC 6749 §3.2). */
   function required(b: Record<string, unknown>, name: string): string {
-    const v = field(b, name);
-    if (typeof v !== 'string' || v === '') throw new OAuthFailure('invalid_request', `Missing or repeated parameter: ${name}`);
-    return v;
+    const given = (Array.isArray(b[name]) ? b[name] as unknown[] : [b[name]]).filter((v) => v !== undefined && v !== '');
+    if (given.length > 1) throw new OAuthFailure('invalid_request', `Repeated parameter: ${name}`);
+    if (typeof given[0] !== 'string') throw new OAuthFailure('invalid_request', `Missing parameter: ${name}`);
+    return given[0];
   }
 
   const tokenResponse = (p: TokenPair) => ({
@@ -45,7 +45,8 @@ export async function oauthRoutes(app: FastifyInstance, ctx: RouteContext): Prom
     token_type: 'Bearer',
     expires_in: config.tokens.accessTtlSeconds,
     refresh_token: p.refresh.token,
-    scope: p.user.roles.join(' '),
+    // The roles as scope; none is no scope at all (§3.3's grammar has no empty scope).
+    ...(p.user.roles.length > 0 ? { scope: p.user.roles.join(' ') } : {}),
   });
 
   app.post('/token', {
@@ -72,7 +73,7 @@ export async function oauthRoutes(app: FastifyInstance, ctx: RouteContext): Prom
       const ctx = app.verifyToken(required(b, 'refresh_token'), 'refresh');
       pair = await sessions.refresh(ctx.claims, clientMeta(req));
     } else {
-      throw new OAuthFailure('unsupported_grant_type', `grant_type "${grant.slice(0, 40)}" is not supported; use password or refresh_token`);
+      throw new OAuthFailure('unsupported_grant_type', 'This grant_type is not supported; use password or refresh_token');
     }
     return noStore(reply).send(tokenResponse(pair));
   });

@@ -80,8 +80,10 @@ export interface ErrorLogger {
   error(obj: object, msg: string): void;
 }
 
-// Query parameters that may carry a token or a password; their values never reach a log line.
-const SECRET_NAME = /token|jwt|password/i;
+// Query parameters that may carry a token, a password or a client secret; their values never reach a log line.
+const SECRET_NAME = /token|jwt|password|secret/i;
+// A JWS's first segment (base64url of `{"`): a value holding one is a token whatever its name.
+const JWS_LIKE = /eyJ[A-Za-z0-9_-]{4,}/;
 
 /**
  * A URL fit for a log line: the value of each query parameter whose name, decoded as the server
@@ -95,7 +97,14 @@ export function redactUrl(url: string): string {
   for (let i = 0; i < params.length; i++) {
     const p = params[i]!;
     const eq = p.indexOf('=');
-    if (eq !== -1 && SECRET_NAME.test(decodedName(p.slice(0, eq)))) {
+    const name = decodedName(eq === -1 ? p : p.slice(0, eq));
+    if (eq === -1 || name.includes('=')) {
+      // No name of its own (`?eyJ…`), or its `=` encoded (`?refresh_token%3DeyJ…`): judged whole.
+      if (SECRET_NAME.test(name) || JWS_LIKE.test(name)) {
+        params[i] = '[redacted]';
+        redacted = true;
+      }
+    } else if (SECRET_NAME.test(name) || JWS_LIKE.test(decodedName(p.slice(eq + 1)))) {
       params[i] = `${p.slice(0, eq)}=[redacted]`;
       redacted = true;
     }

@@ -54,12 +54,14 @@ export function fromHeader(req: GuardedRequest, s: LocationSettings): string | u
     const token = value.slice(s.headerType.length + 1);
     if (token !== '' && !token.includes(' ')) return token;
   }
-  // The scheme is case-insensitive (RFC 7235 §2.1); anything but "<type> <token>" is malformed.
-  const sp = value.indexOf(' ');
-  if (sp > 0 && value.slice(0, sp).toLowerCase() === s.headerType.toLowerCase()) {
-    const token = value.slice(sp + 1).trim();
-    if (token !== '' && !token.includes(' ')) return token;
-  }
+  // As flask-jwt-extended reads it: the header may hold comma-separated credentials, and exactly
+  // one of this scheme is the token's. A header without one holds no token here, and the next
+  // location is looked at (a cookie behind HTTP Basic). The scheme is case-insensitive (RFC 7235
+  // §2.1); "<type>" with anything but one token after it is malformed.
+  const type = s.headerType.toLowerCase();
+  const ours = value.split(',').map((f) => f.trim().split(/\s+/)).filter((words) => words[0]!.toLowerCase() === type);
+  if (ours.length !== 1) return undefined;
+  if (ours[0]!.length === 2) return ours[0]![1];
   throw new WardenError('ERR_JWT_MALFORMED', `Bad ${s.headerName} header. Expected '${s.headerName}: ${s.headerType} <JWT>'`);
 }
 
