@@ -77,11 +77,10 @@ describe('OAuth2 endpoints', () => {
   });
 
   it('any body but a form is invalid_request with one description (RFC 6749 §4.3.2 asks for a form)', async () => {
-    const multipart = new FormData();
-    multipart.set('grant_type', 'password');
+    const multipart = '--b\r\nContent-Disposition: form-data; name="grant_type"\r\n\r\npassword\r\n--b--\r\n';
     const bodies: [string, Parameters<typeof call>[1]][] = [
       ['JSON', { json: { grant_type: 'password', username: 'client', password: 'password-123' } }],
-      ['multipart', { method: 'POST', body: multipart }],
+      ['multipart', { body: multipart, headers: { 'content-type': 'multipart/form-data; boundary=b' } }],
       ['text', { body: 'grant_type=password', headers: { 'content-type': 'text/plain' } }],
       ['no media type', { method: 'POST', body: 'grant_type=password', headers: { 'content-type': '' } }],
     ];

@@ -45,6 +45,18 @@ describe('sign-in throttle', () => {
     assert.equal((await signin('third', 'password-123')).status, 429);
   });
 
+  it('an account\'s username and email share one budget: failures under one name lock the other', async () => {
+    for (const login of ['victim', 'VICTIM@example.com']) assert.equal((await signin(login, 'wrong-password')).status, 401);
+    assert.equal((await signin('victim@example.com', 'wrong-password')).status, 401);
+    for (const login of ['victim', 'victim@example.com']) assert.equal((await signin(login, 'password-123')).status, 429, login);
+    clock.advance(601_000);
+    // A success under one name clears the other's count too.
+    for (let i = 0; i < 2; i++) assert.equal((await signin('victim', 'wrong-password')).status, 401);
+    assert.equal((await signin('victim@example.com', 'password-123')).status, 200);
+    for (let i = 0; i < 2; i++) assert.equal((await signin('victim', 'wrong-password')).status, 401);
+    assert.equal((await signin('victim', 'password-123')).status, 200, 'the two earlier failures were cleared');
+  });
+
   it('a wrong current password on a password change counts as a failed sign-in: a token does not buy unlimited guesses', async () => {
     const token = (await signin('victim', 'password-123')).json.access_token as string;
     const change = (current: string) => call(`${s.url}/api/v1/auth/password`, {

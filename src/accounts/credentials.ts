@@ -122,14 +122,14 @@ export class Credentials {
     const user = await this.d.storage.users.findByLogin(key);
     const ok = await this.d.hasher.verify(user?.passwordHash ?? null, password, { userId: user?.id });
     if (!user || !ok) {
-      await this.d.throttle?.fail(meta.ip, key);
+      await this.d.throttle?.fail(meta.ip, key, user ? [user.username, user.email] : []);
       const failed = user
         ? this.d.events.make('signin.failed', { ...from, userId: user.id }, { reason: 'bad_password' })
         : this.d.events.make('signin.failed', from, { reason: 'unknown_login', login: shown });
       await this.d.events.append(failed);
       throw new WardenError('ERR_BAD_CREDENTIALS');
     }
-    await this.d.throttle?.succeed(meta.ip, key);
+    await this.d.throttle?.succeed(meta.ip, key, [user.username, user.email]);
     if (!user.isActive) {
       await this.d.events.append(this.d.events.make('signin.failed', { ...from, userId: user.id }, { reason: 'inactive' }));
       throw new WardenError('ERR_USER_INACTIVE');
@@ -182,11 +182,11 @@ export class Credentials {
     // account's username (so both routes' failures from one client add up), and an event.
     await this.checkThrottle(meta, user.username);
     if (!(await this.d.hasher.verify(user.passwordHash, current, { userId: user.id }))) {
-      await this.d.throttle?.fail(meta.ip, user.username);
+      await this.d.throttle?.fail(meta.ip, user.username, [user.email]);
       await this.d.events.append(this.d.events.make('password.change_failed', who, {}));
       throw new WardenError('ERR_BAD_CREDENTIALS', 'Current password is incorrect');
     }
-    await this.d.throttle?.succeed(meta.ip, user.username);
+    await this.d.throttle?.succeed(meta.ip, user.username, [user.email]);
     const changed = (r: UserRecord | null): NewEvent[] => (r ? [this.d.events.make('password.changed', who, {})] : []);
     const hash = await this.d.hasher.hash(password);
     await this.d.events.write<UserRecord | null>(changed, (emit) => this.d.storage.users.update(user.id, { passwordHash: hash }, emit));

@@ -86,18 +86,30 @@ export class SignInThrottle {
     }
   }
 
-  async fail(ip: string | null, login: string): Promise<void> {
-    const keys = this.keys(ip, login);
+  /**
+   * Counts a failure of (ip, login), and of (ip, alias) for each of the account's other names
+   * (its username and email, when the login named an account): the account's budget is one,
+   * whichever name is typed. The IP's count goes up once. Aliases are given only after the
+   * password check, so the check before it costs the same whether the account exists or not.
+   */
+  async fail(ip: string | null, login: string, aliases: readonly string[] = []): Promise<void> {
+    const keys = [...this.keys(ip, login), ...this.aliasKeys(ip, login, aliases)];
     const now = this.o.clock();
     for (const { key, max } of keys) this.memory.hit(key, max, now, this.o.windowMs);
     await this.viaShared((s) => s.hit(keys.map((k) => k.key), this.o.windowMs));
   }
 
-  /** A success clears the pair's count (not the IP's: one right guess must not reset a spray). */
-  async succeed(ip: string | null, login: string): Promise<void> {
-    const pair = this.keys(ip, login)[0]!.key;
-    this.memory.delete(pair);
-    await this.viaShared((s) => s.clear(pair));
+  /** A success clears the pairs' counts, aliases included (not the IP's: one right guess must not reset a spray). */
+  async succeed(ip: string | null, login: string, aliases: readonly string[] = []): Promise<void> {
+    const pairs = [this.keys(ip, login)[0]!, ...this.aliasKeys(ip, login, aliases)].map((k) => k.key);
+    for (const pair of pairs) this.memory.delete(pair);
+    await this.viaShared((s) => Promise.all(pairs.map((pair) => s.clear(pair))));
+  }
+
+  private aliasKeys(ip: string | null, login: string, aliases: readonly string[]): { key: string; max: number }[] {
+    const own = login.toLowerCase();
+    const others = new Set(aliases.map((a) => a.toLowerCase()).filter((a) => a !== own));
+    return [...others].map((a) => ({ key: `l:${ip ?? ''}:${a}`, max: this.o.maxPerLogin }));
   }
 
   private keys(ip: string | null, login: string): { key: string; max: number }[] {
