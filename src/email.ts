@@ -60,7 +60,7 @@ export function setUpEmail(config: Config, d: { storage: Storage; clock: () => n
       outbox.start();
       timer = setInterval(() => {
         void Promise.all([purge(), d.storage.outbox.purge(d.clock() - WEEK)])
-          .catch((err: unknown) => d.log.warn({ err }, 'mail clean-up failed'));
+          .catch((err: unknown) => isConnectionFailure(err) || d.log.warn({ err }, 'mail clean-up failed'));
       }, 3600_000);
       timer.unref();
     },

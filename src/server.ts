@@ -49,7 +49,7 @@ import { refuseFraming } from './http/security-headers.js';
 import { closeHttp, cutConnectionsAfter } from './http/shutdown.js';
 import { v1Routes } from './http/v1.js';
 import { loadKeyRing } from './keyring.js';
-import { openStorage, watchAvailability } from './storage/index.js';
+import { isConnectionFailure, openStorage, watchAvailability } from './storage/index.js';
 import type { AppliedMigration, Storage } from './storage/types.js';
 import { createTokenIssuer } from '@warden/toolkit';
 import type { KeyRing } from '@warden/toolkit';
@@ -153,7 +153,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
   const webhooks = config.webhooks.endpoints && config.webhooks.key
     ? new WebhookWorker({
       store: storage.deliveries, endpoints: config.webhooks.endpoints.map((e) => e.url), key: config.webhooks.key, clock, log,
-      pollMs: config.webhooks.pollMs, timeoutMs: config.webhooks.timeoutMs, backoffMs: config.webhooks.retryMs,
+      pollMs: config.webhooks.pollMs, timeoutMs: config.webhooks.timeoutMs, backoffMs: config.webhooks.retryMs, loggedElsewhere: isConnectionFailure,
     })
     : undefined;
   if (webhooks) {
@@ -161,7 +161,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
     events.onWritten((list) => list.some((e) => e.deliverTo.length > 0) && webhooks.nudge());
     webhooks.start();
   }
-  const stopRetention = startEventRetention({ store: storage.events, clock, retentionMs: config.audit.retentionMs, log });
+  const stopRetention = startEventRetention({ store: storage.events, clock, retentionMs: config.audit.retentionMs, log, loggedElsewhere: isConnectionFailure });
 
   const issuer = createTokenIssuer({
     keys,
@@ -339,12 +339,12 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
 
   // Ended and expired sessions are kept a week (GET /auth/sessions history, audits), then dropped.
   const purgeTimer = setInterval(() => {
-    void storage.sessions.purge(clock() - 7 * 86400_000).catch((err: unknown) => log.warn({ err }, 'session purge failed'));
+    void storage.sessions.purge(clock() - 7 * 86400_000).catch((err: unknown) => isConnectionFailure(err) || log.warn({ err }, 'session purge failed'));
   }, 3600_000);
   purgeTimer.unref();
   // Challenges live minutes, and anyone may ask for a passwordless one: the dead ones go every minute.
   const challengeTimer = setInterval(() => {
-    void storage.challenges.purge(clock()).catch((err: unknown) => log.warn({ err }, 'challenge purge failed'));
+    void storage.challenges.purge(clock()).catch((err: unknown) => isConnectionFailure(err) || log.warn({ err }, 'challenge purge failed'));
   }, 60_000);
   challengeTimer.unref();
 

@@ -16,6 +16,8 @@ export interface EventRetentionOptions {
   batch?: number;
   /** How often a purge runs, in ms (default hourly). */
   everyMs?: number;
+  /** Failures logged elsewhere (a database outage, logged once by the server): not logged again here. */
+  loggedElsewhere?: (err: unknown) => boolean;
 }
 
 /** Deletes every event older than the retention, one batch at a time. Returns how many went. */
@@ -40,7 +42,7 @@ export function startEventRetention(o: EventRetentionOptions): () => void {
     busy = true;
     purgeOldEvents(o)
       .then((n) => n > 0 && o.log.info({ deleted: n }, 'audit retention: old events deleted'))
-      .catch((err: unknown) => o.log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'audit retention purge failed'))
+      .catch((err: unknown) => o.loggedElsewhere?.(err) === true || o.log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'audit retention purge failed'))
       .finally(() => (busy = false));
   };
   const first = setTimeout(run, 10_000);

@@ -34,6 +34,8 @@ export interface WebhookWorkerOptions {
   maxAgeMs?: number;
   /** Deliveries claimed per pass (default 16), attempted concurrently. */
   batch?: number;
+  /** Failures logged elsewhere (a database outage, logged once by the server): not logged again here. */
+  loggedElsewhere?: (err: unknown) => boolean;
 }
 
 /** Longer than any attempt can take, so no other instance claims a row while it is in flight. */
@@ -120,8 +122,8 @@ export class WebhookWorker {
       }
     } catch (err) {
       // The database is down or refused: the rows stay in the outbox; the next pass tries again.
-      // Said once per outage (the storage logs the outage itself).
-      if (!this.outboxDown) this.o.log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'webhook outbox unavailable; retrying');
+      // Said once per outage, and not at all for a database outage (the server logs that itself).
+      if (!this.outboxDown && this.o.loggedElsewhere?.(err) !== true) this.o.log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'webhook outbox unavailable; retrying');
       this.outboxDown = true;
     }
   }
