@@ -84,6 +84,20 @@ describe('warden CLI: usage', () => {
     }
   });
 
+  it('a reader slower than the command still gets every byte: the output is flushed before exit', async () => {
+    const cwd = tmp('warden-cli-pipe-');
+    try {
+      // 3,000 rejected rows: a report several times the size of a pipe's buffer.
+      writeFileSync(join(cwd, 'bad.csv'), ['email,username,password', ...Array.from({ length: 3000 }, (_, i) => `u${i}@example.com,not valid ${i},password-123`)].join('\n'));
+      const r = await warden(['import', 'bad.csv', '--dry-run', '--json'], { cwd, readAfterMs: 500 });
+      assert.equal(r.code, 1, r.stderr);
+      assert.ok(r.stdout.length > 200_000, `${r.stdout.length} bytes`);
+      assert.equal(r.json?.rejects?.length, 3000, 'the whole report, parsed');
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
   it('config check: the effective values, secrets and URL passwords masked, exit 1 naming every problem; it creates nothing', async () => {
     const cwd = tmp('warden-cli-config-');
     try {

@@ -49,6 +49,8 @@ export interface CliOptions {
   env?: Record<string, string | undefined>;
   /** Written to standard input, which is then closed. */
   input?: string;
+  /** Standard output is not read for this long: a reader slower than the command (`warden … | slow`). */
+  readAfterMs?: number;
 }
 
 /** `warden ARGS…`; resolves with the exit code and output (never rejects on a non-zero exit). */
@@ -59,7 +61,9 @@ export function warden(args: readonly string[], o: CliOptions): Promise<CliResul
     const child = spawn(process.execPath, [CLI, ...args], { cwd: o.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    const read = () => child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    if (o.readAfterMs === undefined) read();
+    else setTimeout(read, o.readAfterMs); // the command meanwhile fills the pipe and must wait, not drop the rest
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code) => {
