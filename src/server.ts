@@ -257,13 +257,15 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
   }
 
   const edge = createHttpEdge(config);
+  // Requests no route takes are recorded under one label (their URLs are unbounded).
+  const unmatched = metrics?.route(UNMATCHED_ROUTE);
   const app = Fastify({
     logger: false,
     bodyLimit: config.server.bodyLimitBytes,
     trustProxy: trustProxyOption(config.server.trustProxy),
     serverFactory: edge.serverFactory,
     return503OnClosing: true,
-    frameworkErrors,
+    frameworkErrors: frameworkErrors(unmatched),
     clientErrorHandler,
   });
   app.setErrorHandler(errorHandler(detailBody, log));
@@ -278,7 +280,6 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
       done();
     });
   }
-  const unmatched = metrics?.route(UNMATCHED_ROUTE);
   app.setNotFoundHandler(notFoundHandler(app, unmatched));
   if (metrics) recordRoutes(app, metrics);
   await registerCors(app, config);

@@ -3,6 +3,7 @@
 // purge, and what each refuses.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { parseIsoTime } from '../src/events/audit.js';
 import { purgeOldEvents } from '../src/events/retention.js';
 import type { Storage } from '../src/storage/index.js';
 import { testClock } from './helpers/clock.js';
@@ -187,6 +188,24 @@ describe('warden audit (runAuditCommand, for the CLI): every matching event, new
       const r = await run(...bad);
       assert.equal(r.code, 2, bad.join(' '));
       assert.match(r.err.join('\n'), /^warden audit: [\s\S]*usage: warden audit/);
+    }
+  });
+});
+
+describe('audit times', () => {
+  it('a date-time without an offset is UTC, as a bare date is, whatever the machine\'s zone', () => {
+    const tz = process.env.TZ;
+    process.env.TZ = 'America/New_York'; // Node reads a change of TZ at once
+    try {
+      assert.equal(new Date(2026, 10, 24, 12).getTimezoneOffset(), 300, 'the zone took effect');
+      assert.equal(parseIsoTime('2026-11-24T12:00'), Date.UTC(2026, 10, 24, 12));
+      assert.equal(parseIsoTime('2026-11-24T12:00:00.5'), Date.UTC(2026, 10, 24, 12, 0, 0, 500));
+      assert.equal(parseIsoTime('2026-11-24'), Date.UTC(2026, 10, 24));
+      assert.equal(parseIsoTime('2026-11-24T12:00:00+01:00'), Date.UTC(2026, 10, 24, 11));
+      assert.equal(parseIsoTime('2026-11-24T12:00Z'), Date.UTC(2026, 10, 24, 12));
+    } finally {
+      if (tz === undefined) delete process.env.TZ;
+      else process.env.TZ = tz;
     }
   });
 });

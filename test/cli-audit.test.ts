@@ -38,6 +38,7 @@ describe('warden audit', () => {
     assert.ok(lines.every((e) => e.user_id === id && e.actor_id === null), 'the operator at the console: no acting user');
     const only = await run(['audit', '--type', 'user.created', '--user', id]);
     assert.deepEqual(only.stdout.trim().split('\n').map((l) => JSON.parse(l).type), ['user.created']);
+    assert.equal((await run(['audit', '--json'])).stdout, all.stdout, '--json as every command that prints data takes it');
     const text = await run(['audit', '--format', 'text', '--limit', '1']);
     assert.match(text.stdout, /^\d{4}-\d\d-\d\dT[\d:.]+Z {2}user\.deactivated/);
     assert.equal(text.stdout.trim().split('\n').length, 1);
@@ -71,7 +72,7 @@ describe('warden audit', () => {
   });
 
   it('wrong usage: exit 2 with the reason', async () => {
-    for (const args of [['audit', '--type', 'no.such'], ['audit', '--limit', 'x'], ['audit', '--from', 'yesterday'], ['audit', '--to', '2026-04-31'], ['audit', '--format', 'xml'], ['audit', '--bogus']]) {
+    for (const args of [['audit', '--type', 'no.such'], ['audit', '--limit', 'x'], ['audit', '--from', 'yesterday'], ['audit', '--to', '2026-04-31'], ['audit', '--format', 'xml'], ['audit', '--bogus'], ['audit', '--json', '--format', 'text']]) {
       const r = await run(args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     }

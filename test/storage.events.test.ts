@@ -369,6 +369,17 @@ function conformance(f: StorageFactory): void {
       assert.equal(await s.deliveries.backlog(), 2);
     });
 
+    it('a scoped claim takes only its endpoints\' deliveries, and any past the window (a rolling deploy adding an endpoint)', async () => {
+      const e1 = ev('user.updated', { time: T, deliverTo: [A, B] });
+      await s.events.append([e1]);
+      const onlyA = await s.deliveries.claim(T, 10, 1000, 'old-instance', { endpoints: [A], orCreatedBefore: T - 1 });
+      assert.deepEqual(onlyA.map((c) => c.delivery.endpoint), [A], 'B is left to the instances configured with it');
+      const none = await s.deliveries.claim(T, 10, 1000, 'no-endpoints', { endpoints: [], orCreatedBefore: T });
+      assert.deepEqual(none, [], 'created at T is not before T');
+      const late = await s.deliveries.claim(T, 10, 1000, 'late', { endpoints: [], orCreatedBefore: T + 1 });
+      assert.deepEqual(late.map((c) => c.delivery.endpoint), [B], 'past the window, any instance takes it (to give it up)');
+    });
+
     it('claim takes due rows once per lease, with their events; finish records the attempt only for the claim holding it', async () => {
       const e1 = ev('user.updated', { time: T, deliverTo: [A] });
       const e2 = ev('user.updated', { time: T + 5, deliverTo: [A] });

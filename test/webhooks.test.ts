@@ -146,8 +146,16 @@ for (const f of factories) {
   describe(`webhooks: a real receiver, outages and restarts (${f.name})`, f.skip !== undefined ? { skip: f.skip } : {}, () => {
     const open: Running[] = [];
     const handles: Storage[] = [];
+    const receivers: Receiver[] = [];
     let factory: StorageFactory;
+    /** A receiver stopped after the suite, the test passing or not (an open one keeps the process alive). */
+    const receiverHere = async () => {
+      const rx = await receiver();
+      receivers.push(rx);
+      return rx;
+    };
     after(async () => {
+      for (const rx of receivers.splice(0)) await rx.stop().catch(() => undefined);
       for (const s of open.splice(0)) await s.close().catch(() => undefined);
       for (const h of handles.splice(0)) await h.close();
       await factory?.cleanup();
@@ -155,7 +163,10 @@ for (const f of factories) {
 
     it('every event arrives exactly once, signed, through a receiver outage, a restart and two instances', async () => {
       factory = f;
-      const rx = await receiver();
+      const warnings: string[] = [];
+      const onWarning = (w: Error) => warnings.push(w.name);
+      process.on('warning', onWarning);
+      const rx = await receiverHere();
       const env = { ...FAST, WEBHOOK_URLS: rx.url };
       const db = await f.create();
       handles.push(db);
@@ -203,6 +214,34 @@ for (const f of factories) {
       assert.ok(items.some((d) => d.attempts >= 2), 'retried deliveries show their attempts');
       assert.ok(items.every((d) => d.state === 'delivered' && d.endpoint === rx.url && d.last_status === 204));
       await rx.stop();
+      process.off('warning', onWarning);
+      assert.deepEqual(warnings.filter((w) => w === 'MaxListenersExceededWarning'), [], 'a full batch of attempts is no listener leak');
+    });
+
+    it('a rolling deploy adding an endpoint: instances without it leave its deliveries to those with it', async () => {
+      factory = f;
+      const kept = await receiverHere();
+      const added = await receiverHere();
+      const db = await f.create();
+      handles.push(db);
+      const start = async (urls: string) => {
+        const h = f.reopen(db)!;
+        handles.push(h);
+        const s = await startServer({ ...FAST, WEBHOOK_URLS: urls }, { storage: h });
+        open.push(s);
+        return s;
+      };
+      await start(kept.url); // the instance not yet redeployed, polling every 100 ms
+      const updated = await start(`${kept.url} ${added.url}`);
+      // The new endpoint refuses its first attempts: their retries come due while the old instance polls.
+      added.failNext(6, 500);
+      await traffic(updated.url, 2);
+      const ids = await eventIds(db);
+      await until('every event reaches the added endpoint', async () => added.accepted.size === ids.length);
+      await until('the outbox is empty', async () => (await db.deliveries.backlog()) === 0);
+      assertExactlyOnce(added, ids);
+      const failed = await db.deliveries.list({ limit: 100, state: 'failed' });
+      assert.deepEqual(failed.map((d) => d.lastError), [], 'nothing was given up');
     });
   });
 }

@@ -13,6 +13,7 @@ interface AuditOptions {
   to?: string;
   limit?: string;
   format?: string;
+  json?: boolean;
 }
 
 export function registerAudit(program: Command): void {
@@ -26,7 +27,11 @@ export function registerAudit(program: Command): void {
     .option('--to <time>', 'before this time (ISO 8601)')
     .option('--limit <n>', 'at most this many events')
     .option('--format <format>', 'jsonl (default) or text')
-    .action(async (opts: AuditOptions) => {
+    .option('--json', 'JSON lines, as every command that prints data takes it (the same as --format jsonl)')
+    .action(async ({ json, ...opts }: AuditOptions) => {
+      if (json === true && opts.format !== undefined && opts.format !== 'jsonl') {
+        throw new CliError(`--json and --format ${opts.format} ask for two formats`, 2, 'ERR_USAGE');
+      }
       const argv = Object.entries(opts).flatMap(([k, v]) => (v === undefined ? [] : [`--${k}`, String(v)]));
       let options;
       try {

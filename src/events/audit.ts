@@ -39,14 +39,15 @@ const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/;
 
 /**
  * Epoch milliseconds of an ISO 8601 date or date-time (`?from=`, `--from`), or NaN. The date must
- * exist: Date.parse reads 2026-02-31 as 3 March.
+ * exist: Date.parse reads 2026-02-31 as 3 March. Without an offset it is UTC, as a bare date is:
+ * Date.parse would read a date-time in the machine's zone.
  */
 export function parseIsoTime(value: string): number {
   const m = ISO_TIME.exec(value);
   if (m === null) return Number.NaN;
   const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
   if (month < 1 || month > 12 || day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate()) return Number.NaN;
-  return Date.parse(value);
+  return Date.parse(m[4] !== undefined && m[5] === undefined ? `${value}Z` : value);
 }
 
 /** Event types from a comma list (`?type=a,b`); an unknown one is a 422 naming it. */

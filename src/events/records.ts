@@ -184,12 +184,23 @@ export interface DeliveryQuery {
   before?: { createdAt: number; id: string };
 }
 
+/**
+ * The deliveries an instance takes: those to the endpoints it is configured with, and any past the
+ * delivery window (to give them up). During a rolling deploy that adds an endpoint, the instances
+ * without it leave its deliveries to those that have it.
+ */
+export interface DeliveryScope {
+  endpoints: readonly string[];
+  orCreatedBefore: number;
+}
+
 export interface DeliveryStore {
   /**
    * Claims up to `limit` pending deliveries that are due at `now`, atomically across instances:
-   * each gets `claim`, one more attempt, and is held (not due) until now + leaseMs.
+   * each gets `claim`, one more attempt, and is held (not due) until now + leaseMs. With `scope`,
+   * only deliveries to its endpoints, or created before `orCreatedBefore` (whatever their endpoint).
    */
-  claim(now: number, limit: number, leaseMs: number, claim: string): Promise<ClaimedDelivery[]>;
+  claim(now: number, limit: number, leaseMs: number, claim: string, scope?: DeliveryScope): Promise<ClaimedDelivery[]>;
   /** Records an attempt's result; false (nothing written) when the claim is no longer this one. */
   finish(id: string, claim: string, result: AttemptResult): Promise<boolean>;
   list(q: DeliveryQuery): Promise<DeliveryRecord[]>;

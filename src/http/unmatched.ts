@@ -33,10 +33,13 @@ export function notFoundHandler(app: FastifyInstance, answered?: (method: string
 
 /**
  * Fastify's `frameworkErrors`: a URL that does not decode is 400; a path segment longer than any
- * id (maxParamLength) names nothing, so 404.
+ * id (maxParamLength) names nothing, so 404. `answered` as for notFoundHandler.
  */
-export function frameworkErrors(error: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
-  answer(req, reply, error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? new WardenError('ERR_NOT_FOUND', 'Not Found') : new WardenError('ERR_BAD_REQUEST', 'Malformed URL'));
+export function frameworkErrors(answered?: (method: string, status: number, seconds: number) => void) {
+  return (error: FastifyError, req: FastifyRequest, reply: FastifyReply): void => {
+    const status = answer(req, reply, error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? new WardenError('ERR_NOT_FOUND', 'Not Found') : new WardenError('ERR_BAD_REQUEST', 'Malformed URL'));
+    answered?.(req.method, status, reply.elapsedTime / 1000);
+  };
 }
 
 /**

@@ -461,9 +461,10 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
     },
 
     deliveries: {
-      async claim(now, limit, leaseMs, claim) {
+      async claim(now, limit, leaseMs, claim, scope) {
         const due = [...deliveries.values()]
-          .filter((d) => d.state === 'pending' && d.nextAttemptAt <= now)
+          .filter((d) => d.state === 'pending' && d.nextAttemptAt <= now
+            && (scope === undefined || scope.endpoints.includes(d.endpoint) || d.createdAt < scope.orCreatedBefore))
           .sort((a, b) => compareKeys(a.nextAttemptAt, a.id, b.nextAttemptAt, b.id))
           .slice(0, limit);
         return due.map((d) => {

@@ -18,7 +18,7 @@ import {
   runPlanAsync, shaped, sql, type Dialect, type Plan, type Result, type Row, type Script,
 } from './sql.js';
 import {
-  type ClaimedDelivery, type DeliveryStore, type EmailTokenStore, type Emit, type EventRecord, type EventStore, type NewEmailToken,
+  type ClaimedDelivery, type DeliveryScope, type DeliveryStore, type EmailTokenStore, type Emit, type EventRecord, type EventStore, type NewEmailToken,
   type NewEvent, type NewUser, type OutboxStore, type RevocationEventStore, type RevocationRecord, type RotateResult, type SessionStore,
   type SessionRecord, type SignInDeviceStore, type UserRecord, type UserStore,
 } from './types.js';
@@ -249,11 +249,14 @@ export function sqlStatements(d: Dialect, clock: () => number) {
      * another instance is claiming are passed over, never waited for or taken twice; SQLite's
      * write lock serialises claims), then their events are read.
      */
-    *claimDeliveries(now: number, limit: number, leaseMs: number, claim: string): Plan<ClaimedDelivery[]> {
+    *claimDeliveries(now: number, limit: number, leaseMs: number, claim: string, scope?: DeliveryScope): Plan<ClaimedDelivery[]> {
+      const within = scope === undefined ? sql``
+        : scope.endpoints.length === 0 ? sql` AND created_at < ${scope.orCreatedBefore}`
+        : sql` AND (endpoint IN (${join(scope.endpoints.map((e) => sql`${e}`), ', ')}) OR created_at < ${scope.orCreatedBefore})`;
       // MATERIALIZED: the picked set is computed once (an inlined subquery with LIMIT may be re-run per row).
       const claimed = (yield sql`
         WITH due AS MATERIALIZED (
-          SELECT id FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ${now}
+          SELECT id FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at <= ${now}${within}
           ORDER BY next_attempt_at LIMIT ${limit}${raw(d.skipLocked)}
         )
         UPDATE webhook_deliveries
@@ -584,7 +587,7 @@ export function sqlStores(
     },
 
     deliveries: {
-      claim: (now, limit, leaseMs, claim) => transact(st.claimDeliveries(now, limit, leaseMs, claim)),
+      claim: (now, limit, leaseMs, claim, scope) => transact(st.claimDeliveries(now, limit, leaseMs, claim, scope)),
       async finish(id, claim, r) {
         const set = r.state === 'delivered'
           ? { state: r.state, lastStatus: r.status, lastError: null, deliveredAt: r.at }

@@ -19,7 +19,7 @@ export interface AppliedMigration {
 export type { RecordKind, RevocationRecord, RevocationStore } from '../revocation/records.js';
 export type * from './factor-types.js';
 export type {
-  AnyEvent, AttemptResult, ClaimedDelivery, DeliveryQuery, DeliveryRecord, DeliveryState, DeliveryStore, Emit, EventCursor,
+  AnyEvent, AttemptResult, ClaimedDelivery, DeliveryQuery, DeliveryScope, DeliveryRecord, DeliveryState, DeliveryStore, Emit, EventCursor,
   EventQuery, EventRecord, EventStore, EventType, NewEvent,
 } from '../events/records.js';
 

@@ -5,6 +5,7 @@
 // marked delivered only by the claim that delivered it. A receiver's 2xx ends a delivery; anything
 // else (another status, no answer, a timeout) is retried with exponential backoff for up to a day.
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { ClaimedDelivery, DeliveryStore, EventRecord } from '../records.js';
 import { eventView } from '../view.js';
 import { shownEndpoint } from './endpoints.js';
@@ -17,7 +18,10 @@ export interface WorkerLog {
 
 export interface WebhookWorkerOptions {
   store: DeliveryStore;
-  /** The endpoints configured now: a delivery to any other URL is given up. */
+  /**
+   * The endpoints configured now. Deliveries to others are left to the instances that have them
+   * (a rolling deploy adding one), and given up once past the delivery window.
+   */
   endpoints: readonly string[];
   key: Buffer;
   clock: () => number;
@@ -66,6 +70,9 @@ export class WebhookWorker {
     this.maxBackoffMs = o.maxBackoffMs ?? 3_600_000;
     this.maxAgeMs = o.maxAgeMs ?? 86_400_000;
     this.batch = o.batch ?? 16;
+    // Each attempt of a batch listens for the shutdown (and removes its listener when done): as
+    // many listeners as the batch, which is no leak, though Node warns past 10.
+    setMaxListeners(this.batch + 1, this.stopping.signal);
   }
 
   start(): void {
@@ -115,7 +122,9 @@ export class WebhookWorker {
     try {
       for (;;) {
         const claim = randomUUID();
-        const claimed = await this.o.store.claim(this.o.clock(), this.batch, this.o.timeoutMs + LEASE_MARGIN_MS, claim);
+        const now = this.o.clock();
+        const claimed = await this.o.store.claim(now, this.batch, this.o.timeoutMs + LEASE_MARGIN_MS, claim,
+          { endpoints: this.o.endpoints, orCreatedBefore: now - this.maxAgeMs });
         this.outboxDown = false;
         await Promise.all(claimed.map((c) => this.attempt(c, claim)));
         if (claimed.length < this.batch || this.stopped) return;
