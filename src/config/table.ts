@@ -107,7 +107,7 @@ export const CONFIG_TABLE = {
   },
   accounts: {
     adminRoles: setting('ADMIN_ROLES', list, 'admin,ROLE_ADMIN', 'roles that may use the admin routes and grant roles'),
-    defaultRoles: setting('DEFAULT_ROLES', list, 'user', 'roles of a sign-up that asks for none'),
+    defaultRoles: setting('DEFAULT_ROLES', list, 'user', 'roles of a sign-up that names none (a sign-up that sends `"roles": []` gets no roles)'),
     passwordMaxLength: setting('PASSWORD_MAX_LENGTH', int(64, 4096), '1024', 'characters; longer passwords get 422 (never truncated)'),
   },
   admin: {
