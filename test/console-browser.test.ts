@@ -79,6 +79,7 @@ describe('console in Chromium', { skip }, () => {
     s = await startServer({
       SMTP_URL: smtp.url, SMTP_REQUIRE_TLS: 'true', SMTP_TLS_CA_FILE: smtp.caFile,
       MAIL_FROM: 'Warden <no-reply@warden.test>', APP_URL, MAIL_LIMIT_PER_ADDRESS: '0', MAIL_LIMIT_PER_IP: '0',
+      MFA_REQUIRED_ROLES: 'auditor',
     }, { email: { tuning: { pollMs: 50, retryBaseMs: 50, retryMaxMs: 200 } } });
     // The first account bootstraps the administrator.
     assert.equal((await call(`${s.url}/api/v1/auth/signup`, { json: { username: 'root', email: 'root@example.com', password: 'admin-password-1', roles: ['admin'] } })).status, 201);
@@ -428,7 +429,8 @@ describe('console in Chromium', { skip }, () => {
     await page.getByRole('button', { name: 'Continue' }).click();
     await page.locator('#mfa-code-error:not(:empty)').waitFor();
     await check(page, 'account-signin-second-step');
-    await code.fill(codeAt(secret, Date.now() / 1000 + 30));
+    // Typed as the app shows it, in two groups of three.
+    await code.fill(codeAt(secret, Date.now() / 1000 + 30).replace(/^(\d{3})/, '$1 '));
     await page.getByRole('button', { name: 'Continue' }).click();
     await page.waitForURL(`${s.url}/account`);
     await page.locator('[data-mfa-summary]', { hasText: 'Recovery codes left: 10' }).waitFor();
@@ -454,6 +456,36 @@ describe('console in Chromium', { skip }, () => {
     await signIn(page, 'tina', 'tina-password-1');
     await page.waitForURL(`${s.url}/account`);
     await page.locator('[data-mfa-summary]', { hasText: 'None yet' }).waitFor();
+    assert.deepEqual(realViolations(), [], 'no CSP violation on any page');
+  });
+
+  it('a role that requires a second factor: the account page offers enrolment and sign-out alone, then everything once signed in with it', async () => {
+    const root = (await call(`${s.url}/api/v1/auth/login`, { form: { username: 'root', password: 'admin-password-1' } })).json.data.access_token as string;
+    const made = await call(`${s.url}/api/v1/auth/signup`, {
+      json: { username: 'audra', email: 'audra@example.com', password: 'audra-password-1', roles: ['auditor'] }, headers: { authorization: `Bearer ${root}` },
+    });
+    assert.equal(made.status, 201, made.text);
+    const page = await (await context()).newPage();
+    await signIn(page, 'audra', 'audra-password-1');
+    await page.waitForURL(`${s.url}/account`);
+    await page.locator('[data-notice]', { hasText: 'Your role requires a second factor' }).waitFor();
+    assert.equal(await page.getByRole('heading', { name: 'Profile' }).isVisible(), false, 'what the token cannot reach is not offered');
+    await page.getByRole('button', { name: 'Set up an authenticator app' }).click();
+    const link = page.getByRole('link', { name: 'Open in an authenticator app on this device' });
+    await link.waitFor();
+    const secret = secretOf((await link.getAttribute('href'))!);
+    const totp = page.locator('#totp');
+    await totp.getByLabel('Code the app shows').fill(codeAt(secret, Date.now() / 1000));
+    await totp.getByRole('button', { name: 'Confirm' }).click();
+    await page.locator('[data-notice]', { hasText: 'Your authenticator app is set up' }).waitFor();
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+    await page.waitForURL(/\/account\/signin/);
+    await signIn(page, 'audra', 'audra-password-1');
+    await page.getByLabel('Code from your authenticator app, or a recovery code').fill(codeAt(secret, Date.now() / 1000 + 30));
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.waitForURL(`${s.url}/account`);
+    await page.getByRole('heading', { name: 'Profile' }).waitFor();
+    await page.locator('[data-fact="roles"]', { hasText: 'auditor' }).waitFor();
     assert.deepEqual(realViolations(), [], 'no CSP violation on any page');
   });
 

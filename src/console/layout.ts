@@ -47,6 +47,7 @@ export function sendConsolePage(reply: FastifyReply, config: Config, spec: PageS
     .send(html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${spec.title} · Warden</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="${ASSET_PREFIX}console.css">
 <script type="module" src="${ASSET_PREFIX}${spec.area}.js"></script>
 </head>

@@ -1,6 +1,6 @@
 // POST /login as the course's FastAPI app declares it: a JSON User model {username, email,
 // password} answered with 201 {"message": "welcome user", "new_user"} — plus the token the course adds in its
-// next lessons. Sign-in is by email; the username the model carries is accepted.
+// next lessons. Sign-in is by email; the username the model carries may come along and takes no part.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { WardenError } from '@warden/toolkit';
 import type { RouteContext } from './context.js';

@@ -54,8 +54,9 @@ if (page === 'signin') {
   });
   onSubmit(form('mfa'), async (v) => {
     const given = (v.code ?? '').trim();
-    // Six digits are an authenticator code; anything else is taken for a recovery code.
-    const proof = /^\d{6}$/.test(given) ? { code: given } : { recovery_code: given };
+    // Six digits (spaced as apps show them, "123 456") are an authenticator code; anything else is taken for a recovery code.
+    const digits = given.replace(/\s+/g, '');
+    const proof = /^\d{6}$/.test(digits) ? { code: digits } : { recovery_code: given };
     const r = await api('POST', '/api/v1/auth/mfa/verify', { mfa_token: mfaToken, ...proof }, { quiet: true });
     if (r.ok) return location.assign(nextPath());
     if (r.code === 'ERR_MFA_TOKEN_INVALID') {
@@ -90,6 +91,7 @@ if (page === 'home') home();
 
 async function home() {
   const me = await api('GET', '/api/v1/auth/me');
+  if (me.code === 'ERR_MFA_ENROLMENT_REQUIRED') return enrolFirst();
   if (!me.ok) return notice(me.message ?? 'Your account cannot be shown now.');
   showChrome(me.data);
   showProfile(me.data);
@@ -120,6 +122,17 @@ async function home() {
     await showSessions();
   });
   await showSessions();
+  await secondFactors();
+}
+
+/**
+ * A role that requires a second factor, and none yet: its token reaches only enrolment and
+ * sign-out, so the page offers those alone.
+ */
+async function enrolFirst() {
+  showChrome({ roles: [] });
+  for (const s of document.querySelectorAll('main section')) s.hidden = s.getAttribute('aria-labelledby') !== 'mfa-h';
+  notice('Your role requires a second factor. Set one up here, then sign out and sign in again with it.');
   await secondFactors();
 }
 
