@@ -114,6 +114,13 @@ for (const f of (await storageFactories()).filter((x) => x.name !== 'memory')) {
       assert.deepEqual(items.map((e) => e.type), ['user.roles_changed', 'signin.failed', 'signin.succeeded', 'user.created']);
       assert.ok(items.every((e) => e.user_id === ids.carol));
       assert.deepEqual((await pages('/auth/events', carolToken)).flat().map((e) => e.id), items.map((e) => e.id));
+      // What the administrator did shows who did it, not the administrator's address and browser.
+      const [byAdmin] = items as (Item & { ip: string | null; user_agent: string | null })[];
+      assert.equal(byAdmin!.actor_id, ids.boss);
+      assert.deepEqual([byAdmin!.ip, byAdmin!.user_agent], [null, null]);
+      const inAudit = ((await audit('?type=user.roles_changed')).json.data.items as { ip: string | null }[])[0]!;
+      assert.equal(inAudit.ip, '127.0.0.1', 'the audit log keeps them');
+      assert.equal((items as { type: string; ip: string | null }[]).find((e) => e.type === 'signin.failed')!.ip, '127.0.0.1', 'her own attempts keep theirs');
     });
 
     it('refuses: a non-administrator (403), no token (401), bad filters and cursors (422), and changes nothing', async () => {

@@ -17,3 +17,12 @@ export function eventView(e: EventRecord) {
 }
 
 export type EventView = ReturnType<typeof eventView>;
+
+/**
+ * An event as its user sees it in their own history: what another user did to the account (an
+ * administrator) shows who, but not from where (that IP and user agent are the other person's).
+ */
+export function ownEventView(e: EventRecord, self: string): EventView {
+  const v = eventView(e);
+  return e.actorId !== null && e.actorId !== self ? { ...v, ip: null, user_agent: null } : v;
+}

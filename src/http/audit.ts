@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { WardenError, type JwtRequiredOptions } from '@warden/toolkit';
 import { parseEventTypes, parseIsoTime } from '../events/audit.js';
 import type { DeliveryRecord, DeliveryState } from '../events/records.js';
-import { eventView } from '../events/view.js';
+import { eventView, ownEventView } from '../events/view.js';
 import { shownEndpoint } from '../events/webhooks/endpoints.js';
 import { DEPENDENCY_ERRORS } from './api.js';
 import type { RouteContext } from './context.js';
@@ -145,8 +145,9 @@ export async function auditRoutes(app: FastifyInstance, ctx: RouteContext): Prom
   }, async (req) => {
     const q = req.query as Record<string, unknown>;
     const cursor = one(q, 'cursor');
-    const page = await audit.own(req.jwt!.claims.sub, limit(q), cursor);
-    return ok('Security events retrieved', { items: page.items.map(eventView), next_cursor: page.nextCursor });
+    const self = req.jwt!.claims.sub;
+    const page = await audit.own(self, limit(q), cursor);
+    return ok('Security events retrieved', { items: page.items.map((e) => ownEventView(e, self)), next_cursor: page.nextCursor });
   });
 
   app.get('/webhooks/deliveries', {
