@@ -82,7 +82,9 @@ function time(q: Record<string, unknown>, name: string): number | undefined {
   return ms;
 }
 
+/** The page size of these cursor-paged lists. An `offset` is refused: ignored, a client paging by it would read page one for ever. */
 function limit(q: Record<string, unknown>): number {
+  if (q.offset !== undefined) throw invalid('offset', 'is not taken here: follow next_cursor to the next page');
   const v = one(q, 'limit');
   if (v === undefined) return 50;
   const n = Number(v);
