@@ -60,7 +60,7 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
     }
   }
 
-  /** Runs a write and then inserts its events; if anything throws, every map is put back as it was. */
+  /** Adds a revocation record, as the SQL adapters' upsert does. */
   const addRevocation = (r: RevocationRecord): void => {
     const k = `${r.kind}\u0000${r.key}`;
     const prev = revocations.get(k);
@@ -68,6 +68,7 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
     const value = prev !== undefined && r.kind === 'user' && Number(r.value) < Number(prev.value) ? prev.value : r.value;
     revocations.set(k, { ...r, value, expiresAt: Math.max(r.expiresAt, prev?.expiresAt ?? r.expiresAt), recordedAt: clock() });
   };
+  /** Runs a write and then inserts its events; if anything throws, every map is put back as it was. */
   const write = <T>(run: () => T, emit?: Emit<T>): T => {
     if (emit === undefined) return run();
     const saved = {
