@@ -68,6 +68,8 @@ describe('jwtRequired', () => {
       const r = await get('/plain', undefined, { authorization: bad });
       assert.equal(r.statusCode, 401, bad);
       assert.equal(r.json().code, 'ERR_JWT_MALFORMED', bad);
+      // flask-jwt-extended's text, the header named as configured.
+      assert.equal(r.json().detail, "Bad Authorization header. Expected 'Authorization: Bearer <JWT>'", bad);
     }
   });
 
@@ -175,5 +177,40 @@ describe('jwtRequired', () => {
     const early = await get('/plain', ahead.createAccessToken(USER));
     assert.equal(early.statusCode, 401);
     assert.equal(early.json().code, 'ERR_JWT_NOT_YET_VALID');
+  });
+});
+
+describe('wardenErrorHandler in an application of its own', () => {
+  it('the application\'s own errors keep their status (a 4xx its text, a 5xx none); a failed schema names its field', async () => {
+    const app = Fastify();
+    app.setErrorHandler(wardenErrorHandler);
+    const raise = (statusCode: number, message: string) => async () => {
+      throw Object.assign(new Error(message), { statusCode });
+    };
+    app.get('/409', raise(409, 'That name is taken'));
+    app.get('/429', raise(429, 'Slow down'));
+    app.get('/503', raise(503, 'db password=hunter2 unreachable'));
+    app.get('/plain', async () => {
+      throw new Error('db password=hunter2');
+    });
+    app.post('/schema', { schema: { body: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } } } }, async () => 'ok');
+    try {
+      const get = async (url: string) => app.inject({ url });
+      const conflict = await get('/409');
+      assert.equal(conflict.statusCode, 409);
+      assert.equal(conflict.json().detail, 'That name is taken');
+      assert.equal((await get('/429')).statusCode, 429);
+      const unavailable = await get('/503');
+      assert.equal(unavailable.statusCode, 503);
+      assert.doesNotMatch(unavailable.body, /hunter2/);
+      const plain = await get('/plain');
+      assert.deepEqual([plain.statusCode, plain.json().code], [500, 'ERR_INTERNAL']);
+      assert.doesNotMatch(plain.body, /hunter2/);
+      const schema = await app.inject({ method: 'POST', url: '/schema', payload: { other: 1 } });
+      assert.equal(schema.statusCode, 422);
+      assert.match(schema.json().detail, /name/);
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -20,6 +20,10 @@ export interface RemoteJwksOptions {
   /** Least time between refreshes caused by an unknown kid (default 30 s). */
   cooldownMs?: number;
   fetch?: typeof fetch;
+  /** The longest a fetch may take, answer included (default 5 s): a JWKS host that never answers must not hold up a start or every later refresh. */
+  timeoutMs?: number;
+  /** Told of a background refresh that failed (the keys fetched before stay in use). */
+  onRefreshError?: (err: unknown) => void;
   /** Epoch milliseconds (default Date.now): judges exp/nbf and the cooldown, as the issuer's clock does. */
   clock?: () => number;
 }
@@ -41,10 +45,22 @@ export async function createJwksVerifier(o: RemoteJwksOptions): Promise<RemoteJw
   let inflight: Promise<void> | undefined;
 
   async function load(): Promise<void> {
-    const res = await doFetch(o.url, { headers: { accept: 'application/jwk-set+json, application/json' } });
-    if (!res.ok) throw new Error(`JWKS fetch from ${o.url} answered ${res.status}`);
-    const body = (await res.json()) as { keys?: unknown };
+    // Its own controller and timer (not AbortSignal.timeout): on Node 20, fetch may stop following
+    // a timeout signal combined with others once a garbage collection has run (nodejs/node#55428).
+    const ac = new AbortController();
+    const ms = o.timeoutMs ?? 5_000;
+    const timer = setTimeout(() => ac.abort(new Error(`JWKS fetch from ${o.url} took longer than ${ms} ms`)), ms);
+    let body: { keys?: unknown };
+    try {
+      const res = await doFetch(o.url, { headers: { accept: 'application/jwk-set+json, application/json' }, signal: ac.signal });
+      if (!res.ok) throw new Error(`JWKS fetch from ${o.url} answered ${res.status}`);
+      body = (await res.json()) as { keys?: unknown };
+    } finally {
+      clearTimeout(timer);
+    }
     if (!Array.isArray(body.keys)) throw new Error(`JWKS from ${o.url} has no "keys" array`);
+    // Warden signing with HMAC (HS256, its default) publishes no key: the secret is never public.
+    if (body.keys.length === 0) throw new Error(`JWKS from ${o.url} holds no key: a server signing with an HMAC algorithm publishes none; share its SECRET_KEY and use createTokenVerifier instead`);
     keys = keyRingFromJwks({ keys: body.keys as object[] });
     verifier = createTokenVerifier({ keys, algorithms: o.algorithms, issuer: o.issuer, audience: o.audience, leeway: o.leeway, clock });
     lastRefresh = clock();
@@ -58,7 +74,8 @@ export async function createJwksVerifier(o: RemoteJwksOptions): Promise<RemoteJw
   }
 
   await load();
-  const timer = setInterval(() => void refresh().catch(() => undefined), o.refreshIntervalMs ?? 300_000);
+  const failed = (err: unknown) => o.onRefreshError?.(err);
+  const timer = setInterval(() => void refresh().catch(failed), o.refreshIntervalMs ?? 300_000);
   timer.unref();
   const cooldown = o.cooldownMs ?? 30_000;
 
@@ -68,7 +85,7 @@ export async function createJwksVerifier(o: RemoteJwksOptions): Promise<RemoteJw
         return verifier(token);
       } catch (e) {
         if (e instanceof WardenError && e.code === 'ERR_JWT_KEY_UNKNOWN' && clock() - lastRefresh > cooldown) {
-          void refresh().catch(() => undefined);
+          void refresh().catch(failed);
         }
         throw e;
       }

@@ -38,6 +38,16 @@ export function toHttpError(err: unknown, tokenErrorStatus?: number): HttpError 
   const e = normalise(err);
   const headers: Record<string, string> = {};
   let status = e.status;
+  let message = e.message;
+  // An error the application raised with a status of its own (http-errors, @fastify/sensible, a
+  // route's `statusCode`) keeps it, as Fastify's own handler would: a 4xx with its text, a 5xx
+  // with none (that text may hold anything).
+  const own = err instanceof WardenError ? undefined : (err as { statusCode?: unknown } | null)?.statusCode;
+  if (typeof own === 'number' && own >= 400 && own <= 599 && (e.code === 'ERR_BAD_REQUEST' || e.code === 'ERR_INTERNAL')) {
+    status = own;
+    const text = (err as { message?: unknown }).message;
+    if (own < 500 && typeof text === 'string' && text !== '') message = text;
+  }
   if (INVALID_TOKEN_CODES.has(e.code) || e.code === 'ERR_JWT_MISSING') {
     if (tokenErrorStatus !== undefined) status = tokenErrorStatus;
     if (status === 401) {
@@ -48,7 +58,7 @@ export function toHttpError(err: unknown, tokenErrorStatus?: number): HttpError 
   } else if (typeof e.details?.retryAfter === 'number') {
     headers['retry-after'] = String(e.details.retryAfter);
   }
-  return { status, code: e.code, message: e.message, details: e.details, headers };
+  return { status, code: e.code, message, details: e.details, headers };
 }
 
 const BY_STATUS: Record<number, ErrorCode> = { 404: 'ERR_NOT_FOUND', 413: 'ERR_BODY_TOO_LARGE', 415: 'ERR_MEDIA_TYPE' };
@@ -63,6 +73,8 @@ function normalise(err: unknown): WardenError {
       const retryAfter = (err as { retryAfter?: unknown }).retryAfter;
       return new WardenError('ERR_UNAVAILABLE', undefined, typeof retryAfter === 'number' ? { retryAfter } : undefined);
     }
+    // A failed route schema says which field, as Fastify's own answer does.
+    if (fe.code === 'FST_ERR_VALIDATION' && typeof fe.message === 'string') return new WardenError('ERR_VALIDATION', fe.message);
     const mapped = fe.code !== undefined ? FASTIFY_CODES[fe.code] : undefined;
     if (mapped !== undefined) return new WardenError(mapped);
     // JSON.parse's SyntaxError from the body parser, and secure-json-parse's prototype-poisoning refusal.

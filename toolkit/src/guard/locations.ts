@@ -25,7 +25,9 @@ export interface GuardedRequest {
 export const DEFAULT_TOKEN_LOCATIONS: readonly TokenLocation[] = ['headers'];
 
 export interface LocationSettings {
-  headerName: string; // any case; the guard compares it lower-cased
+  headerName: string; // any case, as messages name it (flask-jwt-extended's 'Bad Authorization header')
+  /** The header's name lower-cased, as Node keys it; the guard sets it (else computed per request). */
+  headerKey?: string;
   headerType: string; // 'Bearer'; '' means the bare token
   accessCookieName: string;
   refreshCookieName: string;
@@ -45,7 +47,7 @@ export const DEFAULT_LOCATION_SETTINGS: Readonly<LocationSettings> = {
 };
 
 export function fromHeader(req: GuardedRequest, s: LocationSettings): string | undefined {
-  const raw = req.headers[s.headerName];
+  const raw = req.headers[s.headerKey ?? s.headerName.toLowerCase()];
   if (raw === undefined) return undefined;
   const value = Array.isArray(raw) ? raw[0] ?? '' : raw;
   if (s.headerType === '') return value.trim() || undefined;
@@ -117,7 +119,7 @@ export function missingMessage(locations: readonly TokenLocation[], s: LocationS
   const parts = locations.map((l) => {
     switch (l) {
       case 'headers':
-        return s.headerName === 'authorization' ? 'Missing Authorization Header' : `Missing ${s.headerName} Header`;
+        return `Missing ${s.headerName} Header`;
       case 'cookies':
         return `Missing cookie "${type === 'refresh' ? s.refreshCookieName : s.accessCookieName}"`;
       case 'query_string':

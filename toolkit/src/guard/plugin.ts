@@ -117,7 +117,7 @@ type CheckOptions = Pick<JwtRequiredOptions, 'fresh' | 'skipRevocationCheck' | '
 
 function guard(fastify: FastifyInstance, opts: GuardOptions, done: (err?: Error) => void): void {
   const settings: LocationSettings = { ...DEFAULT_LOCATION_SETTINGS, ...opts.settings };
-  settings.headerName = settings.headerName.toLowerCase();
+  settings.headerKey = settings.headerName.toLowerCase();
   const defaultLocations = opts.locations ?? DEFAULT_TOKEN_LOCATIONS;
   const csrfProtect = opts.csrfProtect ?? true;
   const csrfMethods = new Set<string>(opts.csrfMethods ?? DEFAULT_CSRF.methods);

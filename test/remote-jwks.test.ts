@@ -1,0 +1,63 @@
+// The remote JWKS verifier against real sockets: a JWKS host that accepts and never answers is
+// given up after timeoutMs (it held a start for Node's 300 s); a failed background refresh is told.
+import assert from 'node:assert/strict';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, type Socket } from 'node:net';
+import { describe, it } from 'node:test';
+import { createJwksVerifier, generateKeyPem, keyRingFromPem, publicJwks } from '@warden/toolkit';
+
+describe('remote JWKS verifier over the network', () => {
+  it('a host that accepts and never answers fails the fetch at timeoutMs', async () => {
+    const held: Socket[] = [];
+    const silent = createServer((socket) => void held.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as { port: number };
+    try {
+      await assert.rejects(createJwksVerifier({ url: `http://127.0.0.1:${port}/jwks`, timeoutMs: 300 }), /took longer than 300 ms/);
+    } finally {
+      for (const s of held) s.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it('an empty JWKS (a server signing with HMAC) says so at once', async () => {
+    const host = createHttpServer((_req, res) => res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end('{"keys":[]}'));
+    await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve));
+    const { port } = host.address() as { port: number };
+    try {
+      await assert.rejects(createJwksVerifier({ url: `http://127.0.0.1:${port}/jwks` }), /holds no key: a server signing with an HMAC algorithm/);
+    } finally {
+      await new Promise((resolve) => host.close(resolve));
+    }
+  });
+
+  it('a background refresh that fails is told to onRefreshError, and the keys fetched before stay', async () => {
+    const keys = keyRingFromPem({ privateKeyPem: generateKeyPem('EdDSA').privateKeyPem, alg: 'EdDSA' });
+    let failing = false;
+    const host = createHttpServer((_req, res) => {
+      if (failing) res.writeHead(500).end();
+      else res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(JSON.stringify(publicJwks(keys)));
+    });
+    await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve));
+    const { port } = host.address() as { port: number };
+    const errors: string[] = [];
+    let told: () => void = () => undefined;
+    const reported = new Promise<void>((resolve) => (told = resolve));
+    const remote = await createJwksVerifier({
+      url: `http://127.0.0.1:${port}/jwks`, refreshIntervalMs: 50,
+      onRefreshError: (e) => {
+        errors.push((e as Error).message);
+        told();
+      },
+    });
+    try {
+      failing = true;
+      await reported;
+      assert.match(errors[0]!, /answered 500/);
+      assert.equal(remote.keys.keys.length, 1, 'the keys fetched before are kept');
+    } finally {
+      remote.close();
+      await new Promise((resolve) => host.close(resolve));
+    }
+  });
+});
