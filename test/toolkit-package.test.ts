@@ -50,6 +50,7 @@ describe('@warden/toolkit as a package', { timeout: 240_000 }, () => {
     assert.ok(files.includes('package/dist/index.js'));
     assert.ok(files.includes('package/dist/index.d.ts'));
     assert.ok(files.includes('package/package.json'));
+    assert.ok(files.includes('package/README.md') && files.includes('package/LICENSE'), 'its README and licence travel with it');
     assert.deepEqual(files.filter((f) => f.startsWith('package/src/') || /\.test\.|\.map$/.test(f)), []);
   });
 
