@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
+import { hashQueue } from '../src/accounts/argon2-hasher.js';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
 import { call, startServer, type Running } from './helpers/server.js';
 import { postgresUrlOrSkip } from './helpers/storage.js';
@@ -123,9 +124,14 @@ describe('PostgreSQL faults', skip !== undefined ? { skip } : {}, () => {
     assertUnavailable(again.r, 'signin again');
     assert.ok(again.ms < 5000, `answered in ${Math.round(again.ms)} ms`);
     // A flood of sign-ups: each finds the database gone before it queues for a password hash.
+    let hashed = 0;
+    const onHash = () => void hashed++;
+    hashQueue.waited.add(onHash);
     const signups = await Promise.all(Array.from({ length: 100 }, (_, i) => timed(() =>
       call(`${s.url}/api/auth/signup`, { json: { username: `flood${i}`, email: `flood${i}@example.com`, password: 'password-123' } }))));
+    hashQueue.waited.delete(onHash);
     for (const a of signups) assertUnavailable(a.r, 'signup');
+    assert.equal(hashed, 0, 'no password was hashed for a sign-up the database could not take');
     const slowest = Math.max(...signups.map((a) => a.ms));
     assert.ok(slowest < 5000, `the last of 100 sign-ups answered in ${Math.round(slowest)} ms`);
 

@@ -338,7 +338,7 @@ function conformance(f: StorageFactory): void {
 
     it('rotate records onReuse with the session\'s end on reuse, and only then', async () => {
       const x = await s.sessions.create(session(uid));
-      const onReuse = { kind: 'sid' as const, key: x.id, value: '', expiresAt: T + 2 * HOUR };
+      const onReuse = (id: string) => ({ kind: 'sid' as const, key: id, value: '', expiresAt: T + 2 * HOUR });
       const args = { id: x.id, idleExpiresAt: T + 2 * HOUR, graceMs: 0, onReuse };
       assert.equal((await s.sessions.rotate({ ...args, presentedJti: x.refreshJti, newJti: 'jti-2', now: T + 1 })).status, 'rotated');
       assert.deepEqual(await s.revocations.listLive(T), [], 'a rotation revokes nothing');
@@ -469,12 +469,23 @@ function conformance(f: StorageFactory): void {
 
     it('end with a revocation records it with the ending, and even when the session had already ended', async () => {
       const x = await s.sessions.create(session(uid));
-      const sid = { kind: 'sid' as const, key: x.id, value: '', expiresAt: T + HOUR };
-      assert.equal((await s.sessions.end(x.id, 'logout', T + 7, undefined, sid))?.endedAt, T + 7);
+      const sid = (until: number) => (id: string) => ({ kind: 'sid' as const, key: id, value: '', expiresAt: until });
+      assert.equal((await s.sessions.end(x.id, 'logout', T + 7, undefined, sid(T + HOUR)))?.endedAt, T + 7);
       assert.deepEqual((await s.revocations.listLive(T)).map((r) => [r.kind, r.key, r.expiresAt]), [['sid', x.id, T + HOUR]]);
       // A retry after a lost answer: nothing more to end, the record still written (its later deadline kept).
-      assert.equal(await s.sessions.end(x.id, 'logout', T + 8, undefined, { ...sid, expiresAt: T + 2 * HOUR }), null);
+      assert.equal(await s.sessions.end(x.id, 'logout', T + 8, undefined, sid(T + 2 * HOUR)), null);
       assert.deepEqual((await s.revocations.listLive(T)).map((r) => [r.key, r.expiresAt]), [[x.id, T + 2 * HOUR]]);
+    });
+
+    it('endAllForUser and endOldest with a revocation record one for each session they end, and only those', async () => {
+      const revoke = (id: string) => ({ kind: 'sid' as const, key: id, value: '', expiresAt: T + HOUR });
+      const [a, b, c] = [await s.sessions.create(session(uid, { createdAt: T })), await s.sessions.create(session(uid, { createdAt: T + 1 })), await s.sessions.create(session(uid, { createdAt: T + 2 }))];
+      const oldest = await s.sessions.endOldest(uid, 1, 'limit', T + 3, c.id, undefined, revoke);
+      assert.deepEqual(oldest, [a.id], 'c is kept as exceptId, b as the newest other');
+      assert.deepEqual((await s.revocations.listLive(T)).map((r) => r.key), [a.id]);
+      const rest = await s.sessions.endAllForUser(uid, 'logout', T + 4, c.id, undefined, revoke);
+      assert.deepEqual(rest, [b.id]);
+      assert.deepEqual((await s.revocations.listLive(T)).map((r) => r.key).sort(), [a.id, b.id].sort());
     });
 
     it('endAllForUser ends the user\'s unended sessions except one, and only theirs', async () => {

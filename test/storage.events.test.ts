@@ -159,12 +159,14 @@ function conformance(f: StorageFactory): void {
       assert.deepEqual(await s.sessions.get(x.id), x, 'rotate rolled back');
       // A reuse whose event cannot be written: neither the session's end nor its revocation.
       await assert.rejects(s.sessions.rotate({ id: x.id, presentedJti: 'retired', newJti: 'never', now: T + 1, idleExpiresAt: T + HOUR, graceMs: 0,
-        onReuse: { kind: 'sid', key: x.id, value: '', expiresAt: T + HOUR } }, dup));
+        onReuse: (id) => ({ kind: 'sid', key: id, value: '', expiresAt: T + HOUR }) }, dup));
       assert.deepEqual(await s.sessions.get(x.id), x, 'the reuse rolled back');
       await assert.rejects(s.sessions.end(x.id, 'logout', T + 1, dup));
-      await assert.rejects(s.sessions.end(x.id, 'logout', T + 1, dup, { kind: 'sid', key: x.id, value: '', expiresAt: T + HOUR }));
+      await assert.rejects(s.sessions.end(x.id, 'logout', T + 1, dup, (id) => ({ kind: 'sid', key: id, value: '', expiresAt: T + HOUR })));
       assert.deepEqual(await s.revocations.listLive(T), [], 'the revocation ending the session carried rolled back with it');
       await assert.rejects(s.sessions.endAllForUser(u.id, 'admin', T + 1, undefined, dup));
+      await assert.rejects(s.sessions.endAllForUser(u.id, 'admin', T + 1, undefined, dup, (id) => ({ kind: 'sid', key: id, value: '', expiresAt: T + HOUR })));
+      assert.deepEqual(await s.revocations.listLive(T), [], 'nor the revocations of the sessions it would have ended');
       assert.deepEqual(await s.sessions.get(x.id), x, 'end and endAllForUser rolled back');
       await assert.rejects(s.users.delete(u.id, dup()));
       assert.deepEqual(await s.users.findById(u.id), u, 'users.delete rolled back');

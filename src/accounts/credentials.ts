@@ -196,9 +196,13 @@ export class Credentials {
 
   /** Creates the configured administrator when no user has that username or email; null when one does. */
   async ensureAdmin(username: string, email: string, password: string): Promise<UserRecord | null> {
-    const existing = (await this.d.storage.users.findByLogin(username)) ?? (await this.d.storage.users.findByLogin(email));
-    if (existing) return null;
-    return this.signUp({ username, email, password, roles: [...this.d.adminRoles] }, CONFIGURED_ADMIN);
+    try {
+      // signUp refuses a taken username or email before it hashes anything.
+      return await this.signUp({ username, email, password, roles: [...this.d.adminRoles] }, CONFIGURED_ADMIN);
+    } catch (e) {
+      if (e instanceof WardenError && e.code === 'ERR_CONFLICT') return null;
+      throw e;
+    }
   }
 
   /** Throws ERR_RATE_LIMITED while this (IP, login) may not try a password, recording the throttling. */

@@ -8,7 +8,7 @@ import type { Revoker } from '../revocation/revoker.js';
 import { sessionRevocation } from '../revocation/records.js';
 import { newSessionId, sessionOpenedAt } from '../revocation/session-id.js';
 import { StorageUnavailable } from '../storage/availability.js';
-import type { Page, RotateResult, RotateStatus, SessionRecord, Storage, UserRecord } from '../storage/types.js';
+import type { Page, RevokeSession, RotateResult, RotateStatus, SessionRecord, Storage, UserRecord } from '../storage/types.js';
 import { claimsContext, type ClaimsHook } from './claims-hook.js';
 import { assuranceClaims, assuranceOf, PASSWORD_ONLY, type Assurance } from './factors/assurance.js';
 import type { Retention } from './retention.js';
@@ -50,6 +50,11 @@ const UNANSWERED_MAX = 10_000;
 export class Sessions {
   /** Refresh tokens whose rotation was answered 503, and until when they get the longer grace. */
   private readonly unanswered = new Map<string, number>();
+  /**
+   * A session's revocation record, handed to the store with every write that ends sessions (it
+   * adds it in that transaction: a 503 leaves neither half); made once, not per request.
+   */
+  private readonly revokeSession: RevokeSession = (sid) => sessionRevocation(sid, this.d.retention.session(this.d.clock()));
 
   constructor(private readonly d: SessionsDeps) {}
 
@@ -102,8 +107,8 @@ export class Sessions {
       // The new session is never the one ended, whatever the clock says.
       const overLimit = (ids: string[]) => ids.map((id) => this.d.events.make('session.ended', { ...who, sessionId: id }, { reason: 'limit' }));
       const ended = await this.d.events.write<string[]>(overLimit, (emit) =>
-        this.d.storage.sessions.endOldest(user.id, this.d.maxSessionsPerUser - 1, 'limit', now, sid, emit));
-      if (ended.length > 0) await this.d.revoker.revokeSessions(ended, this.d.retention.session(now));
+        this.d.storage.sessions.endOldest(user.id, this.d.maxSessionsPerUser - 1, 'limit', now, sid, emit, this.revokeSession));
+      this.recorded(ended);
     }
     return { access, refresh, session, user };
   }
@@ -137,8 +142,6 @@ export class Sessions {
     const hook = this.d.claims;
     const before = hook === undefined ? undefined : await this.d.storage.users.findById(claims.sub);
     const extra = before?.isActive ? await hook!(claimsContext(before, { id: sid, ip: meta.ip, user_agent: meta.userAgent }, 'refresh_token')) : undefined;
-    // Reuse ends the session and refuses its tokens in the store's one transaction.
-    const onReuse = sessionRevocation(sid, this.d.retention.session(now));
     let result: RotateResult;
     try {
       result = await this.d.events.write<RotateResult, RotateStatus>(rotation, (emit) => this.d.storage.sessions.rotate({
@@ -149,7 +152,7 @@ export class Sessions {
         idleExpiresAt: now + this.d.idleTtlSeconds * 1000,
         graceMs: this.graceFor(claims.jti, now),
         ...(hook === undefined ? { userId: claims.sub } : {}),
-        onReuse,
+        onReuse: this.revokeSession, // reuse ends the session and refuses its tokens in one transaction
       }, emit));
     } catch (e) {
       // An outage may have lost the answer of a rotation that did happen; a shortage (disk, lock) refused it.
@@ -157,8 +160,7 @@ export class Sessions {
       throw e;
     }
     if (result.status === 'reused') {
-      // The store has ended the session and recorded its revocation; this instance and the others apply it now.
-      this.d.revoker.recorded(onReuse);
+      this.recorded([sid]);
       throw new WardenError('ERR_REFRESH_REUSED');
     }
     if (result.status !== 'rotated' && result.status !== 'grace') throw new WardenError('ERR_REFRESH_INVALID');
@@ -194,10 +196,7 @@ export class Sessions {
       await this.revokeOneToken(claims, signedOut(0));
       return [];
     }
-    const now = this.d.clock();
-    const ended = (await this.d.events.write<SessionRecord | null>((r) => signedOut(r ? 1 : 0), (emit) =>
-      this.d.storage.sessions.end(sid, 'logout', now, emit))) !== null;
-    await this.d.revoker.revokeSessions([sid], this.d.retention.session(now));
+    const ended = await this.endOne(sid, 'logout', (r) => signedOut(r ? 1 : 0));
     return ended ? [sid] : [];
   }
 
@@ -221,9 +220,9 @@ export class Sessions {
    * ended ids. `emit`: the events of the action this is part of, written with the ending.
    */
   async endAll(userId: string, reason: string, exceptId?: string, emit?: Emit<string[]>): Promise<string[]> {
-    const now = this.d.clock();
-    const ended = await this.d.events.write<string[]>(emit ?? [], (e) => this.d.storage.sessions.endAllForUser(userId, reason, now, exceptId, e));
-    await this.d.revoker.revokeSessions(ended, this.d.retention.session(now));
+    const ended = await this.d.events.write<string[]>(emit ?? [], (e) =>
+      this.d.storage.sessions.endAllForUser(userId, reason, this.d.clock(), exceptId, e, this.revokeSession));
+    this.recorded(ended);
     return ended;
   }
 
@@ -283,17 +282,27 @@ export class Sessions {
     });
   }
 
-  /**
-   * Ends sessions, each with its session.ended event (when it was live), and refuses their tokens:
-   * a session's end, event and revocation in one write, so a 503 leaves none of them half done
-   * (a refresh token refused while its access tokens still pass).
-   */
+  /** Ends sessions, each with its session.ended event (when it was live), and refuses their tokens. */
   private async end(ids: string[], reason: string, who: EventSubject): Promise<void> {
-    const now = this.d.clock();
-    await this.d.revoker.revokeSessions(ids, this.d.retention.session(now), async (revocation, id) => {
-      const ended = (r: SessionRecord | null) => (r ? [this.d.events.make('session.ended', { ...who, sessionId: id }, { reason })] : []);
-      await this.d.events.write<SessionRecord | null>(ended, (emit) => this.d.storage.sessions.end(id, reason, now, emit, revocation));
-    });
+    for (const id of ids) {
+      await this.endOne(id, reason, (r) => (r ? [this.d.events.make('session.ended', { ...who, sessionId: id }, { reason })] : []));
+    }
+  }
+
+  /**
+   * Ends a session with `events`, and refuses its tokens, in one write (a 503 leaves neither half:
+   * never a refresh token refused while its access tokens still pass). The ended session, or null.
+   */
+  private async endOne(id: string, reason: string, events: Emit<SessionRecord | null>): Promise<SessionRecord | null> {
+    const ended = await this.d.events.write<SessionRecord | null>(events, (emit) =>
+      this.d.storage.sessions.end(id, reason, this.d.clock(), emit, this.revokeSession));
+    this.recorded([id]);
+    return ended;
+  }
+
+  /** Sessions the store has ended and revoked: this instance's index and the others' learn of it now. */
+  private recorded(ids: readonly string[]): void {
+    for (const id of ids) this.d.revoker.recorded(this.revokeSession(id));
   }
 
   /** Refuses one token: its revocation record and the events recording it, in one transaction. */

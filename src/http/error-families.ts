@@ -69,7 +69,7 @@ export const MARSHMALLOW: ErrorFamily = {
 };
 
 /** What /oauth answers to a body that is not a form (RFC 6749 §4.3.2, §2.1 of RFC 7009). */
-export const OAUTH_FORM_ONLY = 'The request must be application/x-www-form-urlencoded (RFC 6749 section 4.3.2)';
+const OAUTH_FORM_ONLY = 'The request must be application/x-www-form-urlencoded (RFC 6749 section 4.3.2)';
 
 type OAuthError = 'invalid_request' | 'invalid_grant' | 'unsupported_grant_type' | 'server_error';
 

@@ -7,7 +7,7 @@ import { clientMeta, objectBody } from './request.js';
 import type { TokenPair } from '../accounts/index.js';
 import { DEPENDENCY_ERRORS, REFRESH_ERRORS, SIGNIN_ERRORS } from './api.js';
 import { routeSchemas } from './docs.js';
-import { familyErrorHandler, OAUTH, OAUTH_FORM_ONLY } from './error-families.js';
+import { familyErrorHandler, OAUTH } from './error-families.js';
 import { OAUTH_REVOKE, OAUTH_TOKEN, OAUTH_TOKEN_RESPONSE } from './schemas.js';
 import { noStore } from './security-headers.js';
 
@@ -28,7 +28,8 @@ export async function oauthRoutes(app: FastifyInstance, ctx: RouteContext): Prom
 
   function form(req: FastifyRequest): Record<string, unknown> {
     const ct = String(req.headers['content-type'] ?? '').toLowerCase();
-    if (!ct.startsWith('application/x-www-form-urlencoded')) throw new OAuthFailure('invalid_request', OAUTH_FORM_ONLY);
+    // As any other media type refused: the OAUTH family words it and answers 400 invalid_request.
+    if (!ct.startsWith('application/x-www-form-urlencoded')) throw new WardenError('ERR_MEDIA_TYPE');
     return objectBody(req);
   }
 

@@ -86,12 +86,9 @@ export class Revoker {
     return this.record(jtiRevocation(jti, until), persist);
   }
 
-  /**
-   * Every token carrying one of these session ids is refused until `until`. `persist`, as for
-   * revokeToken, stores each session's record (with the session's end, in one transaction).
-   */
-  async revokeSessions(sids: readonly string[], until: number, persist?: (record: RevocationRecord, sid: string) => Promise<void>): Promise<void> {
-    for (const sid of sids) await this.record(sessionRevocation(sid, until), persist && ((r) => persist(r, sid)));
+  /** Every token carrying one of these session ids is refused until `until`. */
+  async revokeSessions(sids: readonly string[], until: number): Promise<void> {
+    for (const sid of sids) await this.record(sessionRevocation(sid, until));
   }
 
   /**

@@ -13,7 +13,7 @@ import {
 import {
   UniqueViolation,
   type DeliveryRecord, type EmailTokenRecord, type Emit, type EventRecord, type NewEvent, type NewSession, type NewUser, type OutboxRecord,
-  type RevocationRecord, type RotateResult, type SessionRecord, type Storage, type StorageOptions, type StoredRevocation, type UserRecord,
+  type RevocationRecord, type RevokeSession, type RotateResult, type SessionRecord, type Storage, type StorageOptions, type StoredRevocation, type UserRecord,
 } from './types.js';
 
 const copyUser = (u: UserRecord): UserRecord => ({ ...u, roles: [...u.roles] });
@@ -68,6 +68,13 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
     const value = prev !== undefined && r.kind === 'user' && Number(r.value) < Number(prev.value) ? prev.value : r.value;
     revocations.set(k, { ...r, value, expiresAt: Math.max(r.expiresAt, prev?.expiresAt ?? r.expiresAt), recordedAt: clock() });
   };
+  /** Ends these sessions and adds their revocations when asked; their ids. */
+  const endAndRevoke = (list: SessionRecord[], reason: string, now: number, revoke: RevokeSession | undefined): string[] =>
+    list.map((s) => {
+      endOne(s, reason, now);
+      if (revoke) addRevocation(revoke(s.id));
+      return s.id;
+    });
   /** Runs a write and then inserts its events; if anything throws, every map is put back as it was. */
   const write = <T>(run: () => T, emit?: Emit<T>): T => {
     if (emit === undefined) return run();
@@ -261,7 +268,7 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
               return { status: 'grace', session: copySession(s!), ...user() };
             case 'reuse': {
               const ended = endOne(s!, 'reuse', now);
-              if (onReuse) addRevocation(onReuse);
+              if (onReuse) addRevocation(onReuse(id));
               return { status: 'reused', session: ended };
             }
             case 'missing':
@@ -273,28 +280,25 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
           }
         }, rotationEvents(emit));
       },
-      async end(id, reason, now, emit, revocation) {
+      async end(id, reason, now, emit, revoke) {
         return write(() => {
           const s = sessions.get(id);
           const ended = s && s.endedAt === null ? endOne(s, reason, now) : null;
-          if (revocation) addRevocation(revocation);
+          if (revoke) addRevocation(revoke(id));
           return ended;
         }, emit);
       },
-      async endAllForUser(userId, reason, now, exceptId, emit) {
-        // Every not-yet-ended session, expired ones included (as in the SQL adapters): the caller
-        // revokes the returned ids, which also covers access tokens outliving a session deadline.
+      async endAllForUser(userId, reason, now, exceptId, emit, revoke) {
+        // Every not-yet-ended session, expired ones included (as in the SQL adapters): their
+        // revocations also cover access tokens outliving a session deadline.
         return write(() => {
-          const ended: string[] = [];
-          for (const s of sessions.values()) {
-            if (s.userId === userId && s.endedAt === null && s.id !== exceptId) ended.push(endOne(s, reason, now).id);
-          }
-          return ended;
+          const ended = [...sessions.values()].filter((s) => s.userId === userId && s.endedAt === null && s.id !== exceptId);
+          return endAndRevoke(ended, reason, now, revoke);
         }, emit);
       },
-      async endOldest(userId, keep, reason, now, exceptId, emit) {
+      async endOldest(userId, keep, reason, now, exceptId, emit, revoke) {
         checkPage({ limit: keep, offset: 0 }, 'sessions.endOldest');
-        return write(() => liveOf(userId, now).filter((s) => s.id !== exceptId).slice(keep).map((s) => endOne(s, reason, now).id), emit);
+        return write(() => endAndRevoke(liveOf(userId, now).filter((s) => s.id !== exceptId).slice(keep), reason, now, revoke), emit);
       },
       async listActive(userId, now, page) {
         checkPage(page, 'sessions.listActive');

@@ -20,7 +20,7 @@ import {
 import {
   type ClaimedDelivery, type DeliveryScope, type DeliveryStore, type EmailTokenStore, type Emit, type EventRecord, type EventStore, type NewEmailToken,
   type NewEvent, type NewUser, type OutboxStore, type RevocationEventStore, type RevocationRecord, type RotateResult, type SessionStore,
-  type SessionRecord, type SignInDeviceStore, type UserRecord, type UserStore,
+  type RevokeSession, type SessionRecord, type SignInDeviceStore, type UserRecord, type UserStore,
 } from './types.js';
 
 type RotateArgs = Parameters<SessionStore['rotate']>[0];
@@ -169,7 +169,7 @@ export function sqlStatements(d: Dialect, clock: () => number) {
     if (verdict === 'grace') return { status: 'grace', session: found! };
     if (verdict !== 'reuse') return { status: verdict };
     const ended = session((yield endSession(a.id, 'reuse', a.now)).rows[0]!);
-    if (a.onReuse) yield addRevocation(a.onReuse);
+    if (a.onReuse) yield addRevocation(a.onReuse(a.id));
     return { status: 'reused', session: ended };
   }
 
@@ -309,6 +309,15 @@ export function sqlStores(
     WITH locked AS (SELECT id FROM sessions WHERE ended_at IS NULL AND ${which} ORDER BY id${raw(d.forUpdate)})
     UPDATE sessions SET ${join(assignments(d, SESSIONS, { endedAt: now, endReason: reason }), ', ')}
     FROM locked WHERE sessions.id = locked.id RETURNING sessions.id`;
+  /** endSessions' ids, each with its revocation when asked. */
+  function* endedIds(which: Sql, reason: string, now: number, revoke: RevokeSession | undefined): Plan<string[]> {
+    const ids = (yield endSessions(which, reason, now)).rows.map((r) => r.id as string);
+    if (revoke) for (const id of ids) yield addRevocation(revoke(id));
+    return ids;
+  }
+  /** A session-ending write: with revocations it is always one transaction, events or not. */
+  const ending = <T>(plan: Plan<T>, events: Emit<T> | undefined, revoke: RevokeSession | undefined): Promise<T> =>
+    revoke === undefined ? write(plan, events) : transact(st.withEvents(plan, events ?? []));
   /** The user's live sessions at `now` (isLive in rules.ts). */
   const liveOf = (userId: string, now: number): Sql =>
     sql`user_id = ${userId} AND ended_at IS NULL AND expires_at > ${now} AND idle_expires_at > ${now}`;
@@ -418,22 +427,17 @@ export function sqlStores(
     sessions: {
       create: (n, events) => write(single(sql`${insertRow(d, SESSIONS, newSessionRecord(n))} RETURNING *`, st.session), events),
       get: (id) => first(sql`SELECT * FROM sessions WHERE id = ${id}`, st.session),
-      end: (id, reason, now, events, revocation) => revocation === undefined
-        ? write(maybe(st.endSession(id, reason, now), st.session), events)
-        : transact(st.withEvents((function* (): Plan<SessionRecord | null> {
-          const ended = yield* maybe(st.endSession(id, reason, now), st.session);
-          yield addRevocation(revocation);
-          return ended;
-        })(), events ?? [])),
-      endAllForUser(userId, reason, now, exceptId, events) {
-        // Every not-yet-ended session, expired ones included: the caller revokes the returned ids,
-        // which also covers access tokens that outlive their session's deadline.
-        return write((function* (): Plan<string[]> {
-          const ended = yield endSessions(sql`user_id = ${userId} AND id IS DISTINCT FROM ${exceptId ?? null}`, reason, now);
-          return ended.rows.map((r) => r.id as string);
-        })(), events);
+      end: (id, reason, now, events, revoke) => ending((function* (): Plan<SessionRecord | null> {
+        const ended = yield* maybe(st.endSession(id, reason, now), st.session);
+        if (revoke) yield addRevocation(revoke(id));
+        return ended;
+      })(), events, revoke),
+      endAllForUser(userId, reason, now, exceptId, events, revoke) {
+        // Every not-yet-ended session, expired ones included: their revocations also cover access
+        // tokens that outlive their session's deadline.
+        return ending(endedIds(sql`user_id = ${userId} AND id IS DISTINCT FROM ${exceptId ?? null}`, reason, now, revoke), events, revoke);
       },
-      endOldest(userId, keep, reason, now, exceptId, events) {
+      endOldest(userId, keep, reason, now, exceptId, events, revoke) {
         checkPage({ limit: keep, offset: 0 }, 'sessions.endOldest');
         // Ranked in the list's order (newest first), so the sessions kept are the list's first page.
         // Sign-ins racing here each end whatever lies beyond the newest `keep` they see; the last
@@ -443,10 +447,7 @@ export function sqlStores(
             SELECT id, row_number() OVER (ORDER BY created_at DESC, ${raw(d.ddl.binary('id'))} DESC) AS n
             FROM sessions WHERE ${liveOf(userId, now)} AND id IS DISTINCT FROM ${exceptId ?? null}
           ) AS ranked WHERE n > ${keep}`;
-        return write((function* (): Plan<string[]> {
-          const ended = yield endSessions(sql`id IN (${doomed})`, reason, now);
-          return ended.rows.map((r) => r.id as string);
-        })(), events);
+        return ending(endedIds(sql`id IN (${doomed})`, reason, now, revoke), events, revoke);
       },
       async listActive(userId, now, page) {
         checkPage(page, 'sessions.listActive');

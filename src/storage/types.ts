@@ -10,6 +10,13 @@ import type { DeliveryStore, Emit, EventStore, NewEvent } from '../events/record
 import type { RevocationRecord, RevocationStore } from '../revocation/records.js';
 import type { ChallengeStore, FactorStore } from './factor-types.js';
 
+/**
+ * The revocation record refusing a session's tokens (revocation/records.ts), which the store adds
+ * (as revocations.add does) in the transaction that ends the session: a session never ends with
+ * its tokens still accepted, nor the other way round.
+ */
+export type RevokeSession = (sessionId: string) => RevocationRecord;
+
 /** A schema migration a migrate() call applied (migrations.ts). */
 export interface AppliedMigration {
   version: number;
@@ -200,22 +207,21 @@ export interface SessionStore {
     graceMs: number;
     /** Also read this user with a 'rotated' or 'grace' answer (in the same statement or transaction). */
     userId?: string;
-    /** Added (as revocations.add does) with the session's end on a 'reused' answer, in its transaction. */
-    onReuse?: RevocationRecord;
+    /** The session's revocation, added with its end on a 'reused' answer, in its transaction. */
+    onReuse?: RevokeSession;
   }, events?: Emit<RotateStatus>): Promise<RotateResult>;
   /**
    * Ends one live session; returns it (with endedAt set) or null if absent or already ended. With
-   * `revocation`, that record is added (as revocations.add does) in the same transaction, whether
-   * or not the session was live: the session never ends with its tokens still accepted.
+   * `revoke`, its record is added in the same transaction, whether or not the session was live.
    */
-  end(id: string, reason: string, now: number, events?: Emit<SessionRecord | null>, revocation?: RevocationRecord): Promise<SessionRecord | null>;
-  /** Ends the user's live sessions except `exceptId`; returns the ended sessions' ids. */
-  endAllForUser(userId: string, reason: string, now: number, exceptId?: string, events?: Emit<string[]>): Promise<string[]>;
+  end(id: string, reason: string, now: number, events?: Emit<SessionRecord | null>, revoke?: RevokeSession): Promise<SessionRecord | null>;
+  /** Ends the user's live sessions except `exceptId`; returns the ended sessions' ids. `revoke`: as for end. */
+  endAllForUser(userId: string, reason: string, now: number, exceptId?: string, events?: Emit<string[]>, revoke?: RevokeSession): Promise<string[]>;
   /**
    * Keeps the user's `keep` newest live sessions (and `exceptId`, which is not counted) and ends
-   * the older live ones; returns the ended sessions' ids. One statement.
+   * the older live ones; returns the ended sessions' ids. One statement. `revoke`: as for end.
    */
-  endOldest(userId: string, keep: number, reason: string, now: number, exceptId?: string, events?: Emit<string[]>): Promise<string[]>;
+  endOldest(userId: string, keep: number, reason: string, now: number, exceptId?: string, events?: Emit<string[]>, revoke?: RevokeSession): Promise<string[]>;
   /** A page of the user's live (not ended, not expired at `now`) sessions, newest first, and how many there are. */
   listActive(userId: string, now: number, page: Page): Promise<{ sessions: SessionRecord[]; total: number }>;
   /** How many sessions, of every user, are live at `now`. */
