@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { after, before, describe, it } from 'node:test';
 import { CURRENT_HASH_PREFIX } from '../src/accounts/argon2-hasher.js';
+import { openStorage } from '../src/storage/index.js';
 import { CLI, buildCli, warden, type CliResult } from './helpers/cli.js';
 import { call, startServer } from './helpers/server.js';
 import { postgresUrlOrSkip } from './helpers/storage.js';
@@ -325,6 +326,38 @@ describe('import from files', () => {
     const bad = await cli(['import', 'shop.csv', '--legacy-prefix', 'a:b', '--json']);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /--legacy-prefix.*must be 1 to 32 letters/);
+  });
+
+  it('--update with a new password supersedes the reset links already mailed; a rerun leaves a new one alone', async () => {
+    const csv = (password: string) => writeFileSync(join(dir, 'reset.csv'), ['username,email,password', `rhea,rhea@example.com,${password}`].join('\n'));
+    csv('rhea-password-1');
+    assert.equal(report(await cli(['import', 'reset.csv', '--json'])).created, 1);
+    const issue = async (hash: string) => {
+      const storage = await openStorage(env.DATABASE_URL);
+      try {
+        const u = (await storage.users.findByLogin('rhea'))!;
+        await storage.emailTokens.issue({ hash, userId: u.id, purpose: 'reset', email: u.email, createdAt: Date.now(), expiresAt: Date.now() + 3_600_000 });
+      } finally {
+        await storage.close();
+      }
+    };
+    const superseded = async (hash: string) => {
+      const storage = await openStorage(env.DATABASE_URL);
+      try {
+        return (await storage.emailTokens.find(hash, 'reset'))!.supersededAt !== null;
+      } finally {
+        await storage.close();
+      }
+    };
+    const before = randomBytes(32).toString('hex');
+    await issue(before);
+    csv('rhea-password-2'); // the source changed her password after the link was mailed
+    assert.equal(report(await cli(['import', 'reset.csv', '--update', '--json'])).updated, 1);
+    assert.equal(await superseded(before), true, 'the old password\'s link no longer resets the new one');
+    const after = randomBytes(32).toString('hex');
+    await issue(after);
+    assert.equal(report(await cli(['import', 'reset.csv', '--update', '--json'])).unchanged, 1);
+    assert.equal(await superseded(after), false, 'an unchanged password leaves the link usable');
   });
 
   it('a progress line on a terminal only', { skip: existsSync('/usr/bin/script') ? false : 'needs script(1) from util-linux for a terminal' }, async () => {
