@@ -1,13 +1,13 @@
 // Wires email from the configuration: the outbox worker and its transport, the limit on mail
-// requests (in Redis when REDIS_URL is set, so every instance counts together), the links, and the
-// options the account services take. Email is off (undefined) in production without SMTP_URL.
+// requests (on the server's limit counter), the links, and the options the account services take.
+// Email is off (undefined) in production without SMTP_URL.
 import type { Logger } from 'pino';
 import type { AccountEmailOptions } from './accounts/index.js';
 import { MailLimit } from './accounts/mail-limit.js';
 import type { Config } from './config.js';
 import { mailAddresses } from './config/mail-addresses.js';
 import { emailLinks } from './http/account-email.js';
-import { memoryCounter, redisCounter, type WindowCounter } from './limits/window-counter.js';
+import type { WindowCounter } from './limits/window-counter.js';
 import { openMail, type MailTransport, type OutboxTuning } from './mail/index.js';
 import { isConnectionFailure } from './storage/index.js';
 import type { Storage } from './storage/types.js';
@@ -17,8 +17,6 @@ export interface EmailOptions {
   transport?: MailTransport;
   /** Worker timings (tests: retries in milliseconds, not seconds). */
   tuning?: OutboxTuning;
-  /** Count mail requests here instead of in memory or on REDIS_URL (tests give each run its own keys). */
-  limitCounter?: WindowCounter;
 }
 
 export interface EmailSetup {
@@ -31,7 +29,11 @@ export interface EmailSetup {
 
 const WEEK = 7 * 86_400_000;
 
-export function setUpEmail(config: Config, d: { storage: Storage; clock: () => number; log: Logger; options?: EmailOptions | undefined }): EmailSetup {
+export function setUpEmail(config: Config, d: {
+  storage: Storage; clock: () => number; log: Logger; options?: EmailOptions | undefined;
+  /** Where mail requests are counted (the server's, shared with the sign-up limit; it closes it). */
+  counter: WindowCounter;
+}): EmailSetup {
   const { from, appUrl } = mailAddresses(config);
   const outbox = openMail({
     production: config.server.production, smtpUrl: config.mail.smtpUrl, requireTls: config.mail.requireTls, tlsCaFile: config.mail.tlsCaFile,
@@ -43,12 +45,11 @@ export function setUpEmail(config: Config, d: { storage: Storage; clock: () => n
   });
   if (!outbox) return { accounts: undefined, start() {}, async close() {} };
 
-  const counter = d.options?.limitCounter ?? (config.storage.redisUrl ? redisCounter(config.storage.redisUrl) : memoryCounter(d.clock));
   let timer: NodeJS.Timeout | undefined;
   return {
     accounts: {
       queue: outbox,
-      limit: new MailLimit({ counter, maxPerAddress: config.email.maxPerAddress, maxPerIp: config.email.maxPerIp, windowMs: config.email.windowMs }),
+      limit: new MailLimit({ counter: d.counter, maxPerAddress: config.email.maxPerAddress, maxPerIp: config.email.maxPerIp, windowMs: config.email.windowMs }),
       links: emailLinks(appUrl),
       resetTtlMs: config.email.resetTtlMs,
       verifyTtlMs: config.email.verifyTtlMs,
@@ -67,7 +68,6 @@ export function setUpEmail(config: Config, d: { storage: Storage; clock: () => n
     async close() {
       clearInterval(timer);
       await outbox.stop();
-      if (!d.options?.limitCounter) await counter.close();
     },
   };
 }

@@ -11,6 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { createArgon2Hasher, hashQueue } from './accounts/argon2-hasher.js';
 import { claimsHook, createAccounts, deriveFromSigningKey, type Accounts, type ClaimsHookFunction } from './accounts/index.js';
 import { createRedisCounters } from './accounts/redis-counters.js';
+import { SignUpLimit } from './accounts/signup-limit.js';
 import { namespacedCounters, SignInThrottle, type SharedCounters } from './accounts/throttle.js';
 import type { Config } from './config.js';
 import { setUpEmail, type EmailOptions } from './email.js';
@@ -25,6 +26,7 @@ import { WebhookWorker } from './events/webhooks/worker.js';
 import { auditRoutes } from './http/audit.js';
 import { registerCors } from './http/cors.js';
 import { metricsRoute, metricsServer, recordRoutes, UNMATCHED_ROUTE } from './http/metrics.js';
+import { fallbackCounter, memoryCounter, redisCounter, type WindowCounter } from './limits/window-counter.js';
 import { createMetrics, type WardenMetrics } from './metrics/metrics.js';
 import type { RevocationBus } from './revocation/bus.js';
 import { RevocationIndex } from './revocation/index.js';
@@ -65,8 +67,10 @@ export interface WardenOptions {
   logStream?: NodeJS.WritableStream;
   /** Epoch milliseconds (default Date.now): tokens, sessions, throttle, revocation and cookies all read it. */
   clock?: () => number;
-  /** Mail transport, worker timings and limit counter instead of the configured ones (tests). */
+  /** Mail transport and worker timings instead of the configured ones (tests). */
   email?: EmailOptions;
+  /** Count the mail and sign-up limits here instead of in memory or on REDIS_URL (tests give each run its own keys). */
+  limitCounter?: WindowCounter;
   /** The sign-in throttle's shared counters instead of Redis at REDIS_URL (tests give each run its own keys). */
   throttleCounters?: SharedCounters;
 }
@@ -200,7 +204,17 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
     maxPerLogin: config.mfa.maxFailures, maxPerIp: Number.POSITIVE_INFINITY, windowMs: config.throttle.windowMs, clock,
     shared: sharedCounters && namespacedCounters(sharedCounters, 'mfa:'),
   });
-  const email = setUpEmail(config, { storage, clock, log, options: options.email });
+  // The mail and sign-up limits' counters: in Redis, so that every instance counts together, and in
+  // this instance's memory while Redis does not answer (an outage must not refuse sign-ups and resets).
+  const ownLimitCounter = options.limitCounter ? undefined : config.storage.redisUrl
+    ? fallbackCounter(redisCounter(config.storage.redisUrl, { commandTimeoutMs: config.storage.redisTimeoutMs }), memoryCounter(clock), {
+      onState: (up, err) => (up
+        ? log.info('mail and sign-up limits: Redis answers again; counting there')
+        : log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'mail and sign-up limits: Redis is not answering; counting in this instance\'s memory meanwhile')),
+    })
+    : memoryCounter(clock);
+  const limitCounter = options.limitCounter ?? ownLimitCounter!;
+  const email = setUpEmail(config, { storage, clock, log, options: options.email, counter: limitCounter });
   // One line per refused check, naming the format and the user, never the hash.
   const hasher = createArgon2Hasher({
     onUnusableHash: (u) => log.warn({ userId: u.userId, hashFormat: u.format, problem: u.problem, reason: u.reason }, 'stored password hash cannot be verified; sign-in refused'),
@@ -218,6 +232,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
     defaultRoles: config.accounts.defaultRoles,
     passwordMaxLength: config.accounts.passwordMaxLength,
     throttle,
+    signUpLimit: new SignUpLimit({ counter: limitCounter, ...config.signup }),
     events,
     claims,
     email: email.accounts,
@@ -368,6 +383,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
       await email.close();
       await revoker.stop();
       await ownCounters?.close();
+      await ownLimitCounter?.close();
       if (!options.storage) await storage.close();
     },
   };

@@ -31,10 +31,10 @@ describe('email with two instances, PostgreSQL + Redis', skip !== undefined ? { 
       SMTP_URL: smtp.url, SMTP_REQUIRE_TLS: 'true', SMTP_TLS_CA_FILE: smtp.caFile, MAIL_FROM: 'Warden <no-reply@warden.test>',
       MAIL_LIMIT_PER_ADDRESS: '3', MAIL_LIMIT_PER_IP: '0',
     };
-    const email = { limitCounter: counter, tuning: { pollMs: 50, retryBaseMs: 50, retryMaxMs: 200 } };
+    const email = { tuning: { pollMs: 50, retryBaseMs: 50, retryMaxMs: 200 } };
     busA = watchedBus(createRedisBus(REDIS_URL, db.channel));
-    a = await startServer(env, { storage: db.storages[0], bus: busA.bus, email });
-    b = await startServer(env, { storage: db.storages[1], bus: createRedisBus(REDIS_URL, db.channel), email });
+    a = await startServer(env, { storage: db.storages[0], bus: busA.bus, email, limitCounter: counter });
+    b = await startServer(env, { storage: db.storages[1], bus: createRedisBus(REDIS_URL, db.channel), email, limitCounter: counter });
   });
   after(async () => {
     await a.close();

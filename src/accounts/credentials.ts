@@ -10,6 +10,7 @@ import type { MfaRequired } from './factors/second-factors.js';
 import type { AccountHooks } from './hooks.js';
 import { needsRehash, type PasswordHasher } from './password-hasher.js';
 import type { Sessions } from './sessions.js';
+import type { SignUpLimit } from './signup-limit.js';
 import type { SignInThrottle } from './throttle.js';
 import { NO_META, type Actor, type ClientMeta, type SignUpInput, type SystemActor, type TokenPair } from './types.js';
 import { conflict, findUser } from './users.js';
@@ -27,6 +28,8 @@ export interface CredentialsDeps {
   passwordMaxLength: number;
   /** Failed sign-in throttle; none when absent. */
   throttle?: SignInThrottle | undefined;
+  /** Sign-ups per client IP (not an administrator's); none when absent. */
+  signUpLimit?: SignUpLimit | undefined;
   /** Turns a correct password into an MFA token when the user has a second factor; none when absent. */
   secondFactor?: { challenge(user: UserRecord): Promise<MfaRequired | null> } | undefined;
   events: EventLog;
@@ -68,6 +71,9 @@ export class Credentials {
     const privileged = actor !== null && (actor.kind === 'system' || this.isAdmin(actor.roles));
     // Said as what was asked for: roles, or an account created inactive.
     const forbidden = () => new WardenError('ERR_ROLES_FORBIDDEN', isActive ? undefined : 'Only an administrator may create an inactive account');
+    // Counted once the input is valid (a malformed one changes nothing) and before anything is
+    // looked up, so that probing for taken names is limited too.
+    if (!privileged) await this.d.signUpLimit?.hit(meta.ip);
     // Cheap refusal before the expensive hash; createFirst below settles races atomically.
     if (elevated && !privileged && (await this.d.storage.users.count()) > 0) throw forbidden();
     // A taken name costs no hash, and a database that does not answer is found before the hash

@@ -17,6 +17,7 @@ import { UserImport, type UserImportOptions } from './importer.js';
 import type { PasswordHasher } from './password-hasher.js';
 import { retention } from './retention.js';
 import { Sessions } from './sessions.js';
+import type { SignUpLimit } from './signup-limit.js';
 import type { SignInThrottle } from './throttle.js';
 
 export type { Actor, ClientMeta, LogoutScope, SignUpInput, SystemActor, TokenPair, UserActor } from './types.js';
@@ -52,6 +53,8 @@ export interface AccountsDeps {
   passwordMaxLength: number;
   /** Failed sign-in throttle; none when absent. */
   throttle?: SignInThrottle | undefined;
+  /** Sign-ups per client IP; none when absent. */
+  signUpLimit?: SignUpLimit | undefined;
   /** Second factors. */
   mfa: {
     /** 32 bytes: MFA_ENCRYPTION_KEY, or derived from the signing key (deriveFromSigningKey). */
@@ -106,7 +109,7 @@ export function createAccounts(d: AccountsDeps): Accounts {
     hooks: email?.hooks, events,
   });
   const credentials = new Credentials({
-    storage: d.storage, hasher: d.hasher, sessions, clock: d.clock, throttle: d.throttle, secondFactor: factors, events,
+    storage: d.storage, hasher: d.hasher, sessions, clock: d.clock, throttle: d.throttle, signUpLimit: d.signUpLimit, secondFactor: factors, events,
     adminRoles: d.adminRoles, defaultRoles: d.defaultRoles, passwordMaxLength: d.passwordMaxLength, hooks: email?.hooks,
   });
   const admin = new UserAdmin({

@@ -121,6 +121,11 @@ export const CONFIG_TABLE = {
     maxPerIp: setting('SIGNIN_MAX_FAILURES_PER_IP', limit(1_000_000), '100', 'failed sign-ins per client IP (any login) per window; `0` for no IP limit'),
     windowMs: setting('SIGNIN_WINDOW_MINUTES', duration('minutes', 1, 24 * 60, 'ms'), '15', 'the throttle\'s window, in minutes (counters live in Redis with `REDIS_URL`, and always in each instance\'s memory)'),
   },
+  signup: {
+    maxPerIp: setting('SIGNUP_LIMIT_PER_IP', limit(1_000_000), '30',
+      'sign-ups from one client IP per window before 429 with `Retry-After` (each attempt counts, a taken name\'s too; an administrator\'s do not); `0` for no limit'),
+    windowMs: setting('SIGNUP_WINDOW_MINUTES', duration('minutes', 1, 24 * 60, 'ms'), '5', 'the sign-up limit\'s window, in minutes (counted in Redis across instances when `REDIS_URL` is set)'),
+  },
   mail: {
     smtpUrl: optional('SMTP_URL', url(['smtp', 'smtps']),
       '`smtp://user:pass@host:port` (STARTTLS when offered) or `smtps://…`; unset, development writes mails to `DATA_DIR/outbox/*.eml` and production turns the email features off (501)'),

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { LogoutScope } from '../accounts/index.js';
 import { WardenError, type ErrorRouteConfig, type JwtRequiredOptions } from '@warden/toolkit';
 import { optionalFilter } from '../accounts/validate.js';
-import { actorOf, paging, REFRESH_ERRORS, SETS_COOKIES, SIGNIN_ERRORS, SIGNUP_ERRORS, DEPENDENCY_ERRORS } from './api.js';
+import { actorOf, CREATE_USER_ERRORS, paging, REFRESH_ERRORS, SETS_COOKIES, SIGNIN_ERRORS, SIGNUP_ERRORS, DEPENDENCY_ERRORS } from './api.js';
 import { clearAuthCookies, setAuthCookies } from './cookies.js';
 import type { RouteContext } from './context.js';
 import { routeSchemas } from './docs.js';
@@ -233,7 +233,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
     preHandler: admin,
     schema: doc({
       ...adm, method: 'POST', summary: 'Create a user', body: { schema: NEW_USER, media: ['json', 'form'] },
-      ok: { status: 201, description: '"User created"', schema: envelope(USER) }, errors: SIGNUP_ERRORS,
+      ok: { status: 201, description: '"User created"', schema: envelope(USER) }, errors: CREATE_USER_ERRORS,
     }),
   }, async (req, reply) => {
     const created = await credentials.signUp(jsonOrFormBody(req), actorOf(req), clientMeta(req));

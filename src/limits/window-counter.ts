@@ -79,3 +79,41 @@ export function redisCounter(url: string, o: RedisCounterOptions = {}): WindowCo
     },
   };
 }
+
+export interface FallbackOptions {
+  /** How long a failing shared counter is left alone before it is tried again (ms; default 5000). */
+  restMs?: number;
+  /** Told when the shared counter stops answering (with why) and when it answers again. */
+  onState?: (up: boolean, err?: unknown) => void;
+  clock?: () => number;
+}
+
+/**
+ * Counts in `shared` (Redis: every instance's hits together) while it answers, else in `local`
+ * (this instance's memory): an outage of a store that holds nothing durable must not turn requests
+ * into 503s. The limit is then per instance until the shared store answers again.
+ */
+export function fallbackCounter(shared: WindowCounter, local: WindowCounter, o: FallbackOptions = {}): WindowCounter {
+  const clock = o.clock ?? Date.now;
+  const restMs = o.restMs ?? 5_000;
+  let restingUntil = 0;
+  let up = true;
+  return {
+    async hit(key, windowMs) {
+      if (clock() >= restingUntil) {
+        try {
+          const counted = await shared.hit(key, windowMs);
+          if (!up) (up = true, o.onState?.(true));
+          return counted;
+        } catch (err) {
+          restingUntil = clock() + restMs;
+          if (up) (up = false, o.onState?.(false, err));
+        }
+      }
+      return local.hit(key, windowMs);
+    },
+    async close() {
+      await Promise.all([shared.close(), local.close()]);
+    },
+  };
+}

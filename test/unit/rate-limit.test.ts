@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { RateLimit } from '../../src/limits/rate-limit.js';
-import { memoryCounter } from '../../src/limits/window-counter.js';
+import { fallbackCounter, memoryCounter, type WindowCounter } from '../../src/limits/window-counter.js';
 import { testClock } from '../helpers/clock.js';
 
 it('counts each key against its rule and reports the longest wait', async () => {
@@ -22,4 +22,29 @@ it('counts each key against its rule and reports the longest wait', async () => 
 it('a rule without a maximum counts nothing', async () => {
   const limit = new RateLimit(memoryCounter(testClock(0)), { address: { max: Infinity, windowMs: 1000 } });
   for (let i = 0; i < 100; i++) assert.equal(await limit.hit({ address: 'a' }), null);
+});
+
+it('a shared counter that fails: counted in memory meanwhile, tried again after its rest, told once each way', async () => {
+  const clock = testClock(0);
+  let failing = false;
+  const shared = memoryCounter(clock);
+  // The shared store's contract as Redis keeps it, failing on demand (an outage).
+  const flaky: WindowCounter = {
+    hit: async (key, windowMs) => {
+      if (failing) throw new Error('Command timed out');
+      return shared.hit(key, windowMs);
+    },
+    close: async () => {},
+  };
+  const states: boolean[] = [];
+  const counter = fallbackCounter(flaky, memoryCounter(clock), { clock, restMs: 5_000, onState: (up) => states.push(up) });
+  assert.equal((await counter.hit('k', 60_000)).count, 1);
+  failing = true;
+  assert.equal((await counter.hit('k', 60_000)).count, 1, 'memory starts its own count');
+  failing = false;
+  clock.advance(4_999);
+  assert.equal((await counter.hit('k', 60_000)).count, 2, 'still resting: memory');
+  clock.advance(1);
+  assert.equal((await counter.hit('k', 60_000)).count, 2, 'the shared count again, where it was');
+  assert.deepEqual(states, [false, true]);
 });
