@@ -8,7 +8,7 @@
 //       unnest() of one array per column.
 //   <DATABASE_URL> <file.csv> <batch>       a naive loader (reference): the same CSV read with
 //       csv-parse and each row inserted as it is, no check; timed from opening the file.
-//   node --conditions=source --import tsx bench/import-baseline.ts ...
+//   node --conditions=warden-source --import tsx bench/import-baseline.ts ...
 import { randomUUID } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';

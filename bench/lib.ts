@@ -72,7 +72,7 @@ let transpiled: string | undefined;
  * TypeScript sources through tsx, no build.
  */
 function serverEntry(): { file: string; flags: string[] } {
-  if (process.env.BENCH_CODE === 'source') return { file: 'bench/server.ts', flags: ['--conditions=source', '--import', 'tsx'] };
+  if (process.env.BENCH_CODE === 'source') return { file: 'bench/server.ts', flags: ['--conditions=warden-source', '--import', 'tsx'] };
   if (transpiled === undefined) {
     const built = spawnSync('npm', ['run', 'build', '--silent'], { encoding: 'utf8' });
     if (built.status !== 0) throw new Error(`npm run build failed:\n${built.stdout}${built.stderr}`);

@@ -41,9 +41,9 @@ const IMPORT_ROWS = 100_000;
 const IMPORT_ROUNDS = 3;
 const BATCH = 1000;
 
-/** Runs `node --conditions=source --import tsx ARGS` pinned to the server core; returns its stdout. */
+/** Runs `node --conditions=warden-source --import tsx ARGS` pinned to the server core; returns its stdout. */
 function child(args: string[], env: Record<string, string>): string {
-  const argv = ['--conditions=source', '--import', 'tsx', ...args];
+  const argv = ['--conditions=warden-source', '--import', 'tsx', ...args];
   const [cmd, full] = HAS_TASKSET ? ['taskset', ['-c', String(SERVER_CORE), process.execPath, ...argv]] : [process.execPath, argv];
   const r = spawnSync(cmd, full, { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 1 << 26 });
   if (r.status !== 0 && r.status !== 1) throw new Error(`bench child ${args.join(' ')} failed (${r.status}): ${r.stderr}`);

@@ -309,7 +309,7 @@ describe('PostgreSQL faults', skip !== undefined ? { skip } : {}, () => {
     const { proxy, url } = await database();
     const dataDir = mkdtempSync(join(tmpdir(), 'warden-faults-'));
     cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
-    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'src/cli.ts'], {
+    const child = spawn(process.execPath, ['--conditions=warden-source', '--import', 'tsx', 'src/cli.ts'], {
       env: {
         ...process.env, DATABASE_URL: url, DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', COOKIE_SECURE: 'false',
         SECRET_KEY: 'x'.repeat(48), LOG_LEVEL: 'info', DATABASE_QUERY_TIMEOUT_MS: '1000', DATABASE_CONNECT_TIMEOUT_MS: '1000',

@@ -243,7 +243,7 @@ describe('seed 003, last row: a wrong key is refused at start, not answered 500 
     const cli = new URL('../src/cli.ts', import.meta.url).pathname;
     const env = { PATH: process.env.PATH ?? '', DATA_DIR: dir, ALGORITHM: 'RS256', PRIVATE_KEY_FILE: write('cli-ec.pem', pem('ec')), PORT: '0', LOG_LEVEL: 'silent' };
     const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = execFile(process.execPath, ['--conditions=source', '--import', 'tsx', cli], { env, timeout: 30_000 }, (_err, _out, stderr) => {
+      const child = execFile(process.execPath, ['--conditions=warden-source', '--import', 'tsx', cli], { env, timeout: 30_000 }, (_err, _out, stderr) => {
         resolve({ code: child.exitCode, stderr });
       });
     });

@@ -126,7 +126,7 @@ describe('shutdown', () => {
 
   it('SIGTERM ends a real server within SHUTDOWN_GRACE_SECONDS although a client never finishes its body', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'warden-shutdown-'));
-    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', 'src/cli.ts'], {
+    const child = spawn(process.execPath, ['--conditions=warden-source', '--import', 'tsx', 'src/cli.ts'], {
       cwd: new URL('..', import.meta.url).pathname,
       env: {
         PATH: process.env.PATH, HOME: process.env.HOME,

@@ -54,6 +54,25 @@ describe('@warden/toolkit as a package', { timeout: 240_000 }, () => {
     assert.deepEqual(files.filter((f) => f.startsWith('package/src/') || /\.test\.|\.map$/.test(f)), []);
   });
 
+  it('its manifest names only files it holds, and runs nothing at install', async () => {
+    const { stdout: listing } = await run('tar', ['-tzf', join(dir, tarball)]);
+    const files = new Set(listing.trim().split('\n').map((f) => f.replace(/^package\//, '')));
+    const { stdout } = await run('tar', ['-xOzf', join(dir, tarball), 'package/package.json']);
+    const manifest = JSON.parse(stdout) as { exports: unknown; main: string; types: string; scripts?: Record<string, string> };
+    // Every target of every condition a consumer may resolve with (TypeScript's customConditions,
+    // node --conditions; `source` is a common one) must be in the package. `warden-source` is this
+    // repository's own, for its tests to run the TypeScript: no one else names it.
+    const targets: string[] = [manifest.main, manifest.types];
+    const walk = (v: unknown): void => {
+      if (typeof v === 'string') targets.push(v);
+      else if (v && typeof v === 'object') for (const [k, w] of Object.entries(v)) if (k !== 'warden-source') walk(w);
+    };
+    walk(manifest.exports);
+    assert.deepEqual(targets.map((t) => t.replace(/^\.\//, '')).filter((t) => !files.has(t)), []);
+    const installScripts = Object.keys(manifest.scripts ?? {}).filter((k) => /^(pre|post)?install$|^prepare$/.test(k));
+    assert.deepEqual(installScripts, [], 'npm warns about, and may refuse, install scripts');
+  });
+
   describe('installed into an empty project', () => {
     const app = join(dir, 'app');
     let warden: Running;
