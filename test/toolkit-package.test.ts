@@ -73,6 +73,54 @@ describe('@warden/toolkit as a package', { timeout: 240_000 }, () => {
     assert.deepEqual(installScripts, [], 'npm warns about, and may refuse, install scripts');
   });
 
+  describe('its core alone, in a project without fastify', () => {
+    const app = join(dir, 'core-app');
+    let warden: Running;
+    before(async () => {
+      await run('mkdir', ['-p', app]);
+      writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'core-app', private: true, type: 'module' }));
+      // skipLibCheck off: every declaration the package ships is checked, with no fastify to lean on.
+      writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
+        compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, outDir: 'out', types: ['node'], skipLibCheck: false },
+        include: ['verify.ts'],
+      }));
+      writeFileSync(join(app, 'verify.ts'), [
+        "import { createJwksVerifier, isWardenError } from '@warden/toolkit/core';",
+        "const remote = await createJwksVerifier({ url: process.env.WARDEN_JWKS_URL!, algorithms: ['EdDSA'] });",
+        'try {',
+        '  console.log(remote.verify(process.argv[2] ?? \'\').claims.sub);',
+        '} catch (e) {',
+        "  console.log(isWardenError(e) ? e.code : 'unexpected');",
+        '} finally {',
+        '  remote.close();',
+        '}',
+      ].join('\n'));
+      await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts',
+        join(dir, tarball), pinned('typescript'), pinned('@types/node')], { cwd: app, timeout: 180_000 });
+      warden = await startServer({ ALGORITHM: 'EdDSA' });
+    });
+    after(async () => warden?.close());
+
+    it('type-checks under strict TypeScript with nothing of fastify installed, and verifies a Warden token', async () => {
+      const { stdout: tree } = await run('npm', ['ls', '--all', '--parseable'], { cwd: app });
+      assert.ok(!tree.split('\n').some((p) => p.endsWith('/node_modules/fastify')), 'fastify is not in the project');
+      await run(join(app, 'node_modules/.bin/tsc'), ['-p', app], { cwd: app });
+      const body = JSON.stringify({ username: 'core-user', email: 'core@example.com', password: 'password-123' });
+      const headers = { 'content-type': 'application/json' };
+      const signup = await fetch(`${warden.url}/api/auth/signup`, { method: 'POST', headers, body });
+      assert.equal(signup.status, 201);
+      const signin = await fetch(`${warden.url}/api/auth/signin`, { method: 'POST', headers, body });
+      const { access_token: token, id } = (await signin.json()) as { access_token: string; id: string };
+      const env = { ...process.env, WARDEN_JWKS_URL: `${warden.url}/.well-known/jwks.json` };
+      const verified = await run(process.execPath, [join(app, 'out/verify.js'), token], { cwd: app, env });
+      assert.equal(verified.stdout.trim(), id);
+      const cut = token.lastIndexOf('.') + 1; // another first character of the signature: still base64url, no longer the signature
+      const forged = `${token.slice(0, cut)}${token[cut] === 'A' ? 'B' : 'A'}${token.slice(cut + 1)}`;
+      const refused = await run(process.execPath, [join(app, 'out/verify.js'), forged], { cwd: app, env });
+      assert.equal(refused.stdout.trim(), 'ERR_JWT_SIGNATURE_INVALID');
+    });
+  });
+
   describe('installed into an empty project', () => {
     const app = join(dir, 'app');
     let warden: Running;
