@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
-import { createSqliteStorage } from '../src/storage/index.js';
+import { createSqliteStorage, openStorage } from '../src/storage/index.js';
 import type { Storage } from '../src/storage/index.js';
 import { call, startServer, type Running } from './helpers/server.js';
 
@@ -122,6 +122,27 @@ describe('SQLite faults', () => {
       assertOneShortageLine(lines, 'SQLITE_BUSY');
     } finally {
       await s.close();
+    }
+  });
+
+  it('another process holds the write lock: a file already up to date opens, and is read, without waiting for it', { timeout: 30_000 }, async () => {
+    const path = tempFile();
+    await (await openStorage(`sqlite:${path}`)).close(); // migrated
+    const other = new Database(path);
+    other.exec('BEGIN IMMEDIATE'); // a long import's, or a stuck shell's
+    try {
+      // Before, each opening took the write lock to find nothing to migrate: a command or a
+      // starting instance waited for the other transaction, up to the migrations' 15 minutes.
+      const { r: storage, ms } = await timed(() => openStorage(`sqlite:${path}`, { queryTimeoutMs: 500 }));
+      try {
+        assert.ok(ms < 2000, `opened in ${Math.round(ms)} ms`);
+        assert.equal(await storage.users.count(), 0);
+      } finally {
+        await storage.close();
+      }
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
     }
   });
 
