@@ -182,6 +182,20 @@ describe('email over a real SMTP server', () => {
     assert.equal((await call(`${s.url}/api/v1/auth/login`, { form: { username: u.email, password: 'changed-password-1' } })).status, 200, 'the changed password holds');
   });
 
+  it('a password changed after an address change was asked for supersedes its link (the notice says to change the password: that must stop whoever asked)', async () => {
+    const u = await newUser(s);
+    const theirs = `${unique('taker')}@example.org`;
+    assert.equal((await call(`${s.url}/api/v1/auth/email`, { json: { new_email: theirs }, headers: bearer(u.access) })).status, 202);
+    const confirm = await smtp.waitFor(to(theirs, 'Confirm your new email address'));
+    await smtp.waitFor(to(u.email, 'A change of your email address was requested'));
+    const changed = await call(`${s.url}/api/v1/auth/password`, { json: { current_password: PASSWORD, new_password: 'changed-password-2' }, headers: bearer(u.access) });
+    assert.equal(changed.status, 200, changed.text);
+    const stale = await call(`${s.url}/api/v1/auth/email/confirm`, { json: { token: tokenIn(confirm) } });
+    assert.equal(stale.status, 400, stale.text);
+    assert.equal(stale.json.code, 'ERR_EMAIL_TOKEN_SUPERSEDED');
+    assert.equal((await s.warden.storage.users.findById(u.id))!.email, u.email, 'the address is unchanged');
+  });
+
   it('a deactivated account\'s verification or address-change link changes nothing; a verification link stays usable for when it is active again', async () => {
     const u = await newUser(s);
     const mail = await smtp.waitFor(to(u.email, 'Confirm your email address'));

@@ -183,7 +183,7 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
           users.set(id, next);
           if (clean.passwordHash !== undefined) {
             for (const t of tokens.values()) {
-              if (t.userId === id && t.purpose === 'reset' && t.usedAt === null && t.supersededAt === null) t.supersededAt = clock();
+              if (t.userId === id && (t.purpose === 'reset' || t.purpose === 'email') && t.usedAt === null && t.supersededAt === null) t.supersededAt = clock();
             }
           }
           return copyUser(next);

@@ -402,7 +402,7 @@ export function sqlStores(
           const u = yield* updated;
           if (u) {
             yield sql`UPDATE email_tokens SET ${join(assignments(d, EMAIL_TOKENS, { supersededAt: now }), ', ')}
-              WHERE user_id = ${id} AND purpose = 'reset' AND used_at IS NULL AND superseded_at IS NULL`;
+              WHERE user_id = ${id} AND purpose IN ('reset', 'email') AND used_at IS NULL AND superseded_at IS NULL`;
           }
           return u;
         })(), events ?? []));

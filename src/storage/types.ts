@@ -123,7 +123,8 @@ export interface UserStore {
   list(query: UserQuery): Promise<{ users: UserRecord[]; total: number }>;
   /**
    * Returns the updated user, or null when absent. Throws UniqueViolation. A new password hash
-   * supersedes the user's open reset links in the same write (replacePasswordHash does not).
+   * supersedes the user's open reset and address-change links in the same write (whoever asked
+   * for them may be who the new password shuts out; replacePasswordHash does not).
    */
   update(id: string, patch: UserPatch, events?: Emit<UserRecord | null>): Promise<UserRecord | null>;
   delete(id: string, events?: Emit<boolean>): Promise<boolean>;
