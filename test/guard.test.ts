@@ -39,6 +39,7 @@ describe('jwtRequired', () => {
     app.post('/signout', { preHandler: app.jwtRequired({ skipRevocationCheck: true }) }, echo);
     app.get('/admin', { preHandler: app.jwtRequired({ roles: ['admin'] }) }, echo);
     app.get('/both', { preHandler: app.jwtRequired({ locations: ['headers', 'cookies'] }) }, echo);
+    app.get('/everywhere', { preHandler: app.jwtRequired({ locations: ['headers', 'cookies', 'query_string', 'json'] }) }, echo);
   });
   after(() => app.close());
 
@@ -53,6 +54,12 @@ describe('jwtRequired', () => {
     assert.equal(r.headers['www-authenticate'], 'Bearer');
     assert.equal((await get('/cookie')).json().detail, 'Missing cookie "access_token_cookie"');
     assert.equal((await get('/both')).json().detail, 'Missing JWT in headers or cookies (Missing Authorization Header; Missing cookie "access_token_cookie")');
+    // flask-jwt-extended 4.4's text for JWT_TOKEN_LOCATION = all four, as its own NoAuthorizationError words it (its typo too).
+    assert.equal((await get('/everywhere')).json().detail,
+      'Missing JWT in headers, cookies, query_string or json (Missing Authorization Header; Missing cookie "access_token_cookie"; ' +
+      'Missing \'jwt\' query paramater; Invalid content-type. Must be application/json.)');
+    const json = await app.inject({ url: '/everywhere', headers: { 'content-type': 'application/json' } });
+    assert.match(json.json().detail, /; Missing "access_token" key in json data\.\)$/);
   });
 
   it('an Authorization header of another scheme holds no token: the next location is read, as flask-jwt-extended reads it', async () => {
@@ -109,10 +116,12 @@ describe('jwtRequired', () => {
     assert.equal((await app.inject({ url: `/query-named?refresh_token=${r}` })).statusCode, 200);
     const named = await app.inject({ url: `/query-named?jwt=${r}` });
     assert.equal(named.statusCode, 401);
-    assert.equal(named.json().detail, 'Missing "refresh_token" query parameter');
+    assert.equal(named.json().detail, 'Missing \'refresh_token\' query paramater');
     assert.equal((await app.inject({ method: 'POST', url: '/json', payload: { access_token: t } })).statusCode, 200);
     const missing = await app.inject({ method: 'POST', url: '/json', payload: {} });
     assert.equal(missing.json().detail, 'Missing "access_token" key in json data.');
+    const form = await app.inject({ method: 'POST', url: '/json', payload: 'a=b', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    assert.equal(form.json().detail, 'Invalid content-type. Must be application/json.');
   });
 
   it('cookies: CSRF double submit by header or by the csrf_token form field', async () => {

@@ -109,13 +109,13 @@ export function fromJson(req: GuardedRequest, s: LocationSettings, type: TokenTy
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
-function isJsonRequest(req: GuardedRequest): boolean {
+export function isJsonRequest(req: GuardedRequest): boolean {
   const ct = req.headers['content-type'];
   return typeof ct === 'string' && ct.toLowerCase().includes('json');
 }
 
-/** flask-jwt-extended's text for a token found nowhere. */
-export function missingMessage(locations: readonly TokenLocation[], s: LocationSettings, type: TokenType): string {
+/** flask-jwt-extended's text for a token found nowhere (its json location's part depends on whether the request is JSON). */
+export function missingMessage(locations: readonly TokenLocation[], s: LocationSettings, type: TokenType, jsonRequest = true): string {
   const parts = locations.map((l) => {
     switch (l) {
       case 'headers':
@@ -123,11 +123,13 @@ export function missingMessage(locations: readonly TokenLocation[], s: LocationS
       case 'cookies':
         return `Missing cookie "${type === 'refresh' ? s.refreshCookieName : s.accessCookieName}"`;
       case 'query_string':
-        return `Missing "${s.queryStringName}" query parameter`;
+        return `Missing '${s.queryStringName}' query paramater`; // sic: flask-jwt-extended 4.x's text, typo included
       case 'json':
+        if (!jsonRequest) return 'Invalid content-type. Must be application/json.';
         return `Missing "${type === 'refresh' ? s.jsonRefreshKey : s.jsonAccessKey}" key in json data.`;
     }
   });
   if (parts.length === 1) return parts[0]!;
-  return `Missing JWT in ${locations.join(' or ')} (${parts.join('; ')})`;
+  // "headers, cookies, query_string or json", as flask-jwt-extended 4.x joins them.
+  return `Missing JWT in ${locations.slice(0, -1).join(', ')} or ${locations[locations.length - 1]!} (${parts.join('; ')})`;
 }

@@ -8,7 +8,7 @@ import { WardenError } from '../errors.js';
 import { isFresh } from '../tokens/issue.js';
 import type { JwtClaims, TokenType, VerifiedToken } from '../tokens/types.js';
 import {
-  DEFAULT_LOCATION_SETTINGS, DEFAULT_TOKEN_LOCATIONS, fromCookie, fromHeader, fromJson, fromQuery, missingMessage,
+  DEFAULT_LOCATION_SETTINGS, DEFAULT_TOKEN_LOCATIONS, fromCookie, fromHeader, fromJson, fromQuery, isJsonRequest, missingMessage,
   type GuardedRequest, type LocationSettings, type TokenLocation,
 } from './locations.js';
 
@@ -197,6 +197,7 @@ function guard(fastify: FastifyInstance, opts: GuardOptions, done: (err?: Error)
     const want = o.verifyType === false ? null : type;
     const s = o.queryStringName === undefined ? settings : { ...settings, queryStringName: o.queryStringName };
     const missing = missingMessage(locations, s, type);
+    const missingNotJson = locations.includes('json') ? missingMessage(locations, s, type, false) : missing;
     const methodsOf = o.requestMethods;
     const unsafe = methodsOf === undefined
       ? (req: GuardedRequest) => csrfMethods.has(req.method)
@@ -205,7 +206,7 @@ function guard(fastify: FastifyInstance, opts: GuardOptions, done: (err?: Error)
       const token = find(req, s, locations, type);
       if (token === undefined) {
         if (o.optional === true) return null;
-        throw new WardenError('ERR_JWT_MISSING', missing);
+        throw new WardenError('ERR_JWT_MISSING', isJsonRequest(req) ? missing : missingNotJson);
       }
       const location = foundAt;
       const ctx = check(token, location, want, o);
