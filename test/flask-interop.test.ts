@@ -3,12 +3,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import Fastify from 'fastify';
+import { createTokenVerifier, keyRingFromSecret, wardenErrorHandler, wardenGuard, type TokenLocation } from '@warden/toolkit';
 import { call, startServer, TEST_SECRET, type Running } from './helpers/server.js';
 
 const script = new URL('./interop/flask_jwt.py', import.meta.url).pathname;
 const PYTHON = '/usr/bin/python3';
 
-function flask(mode: 'create' | 'verify', arg: string): string {
+function flask(mode: 'create' | 'verify' | 'missing', arg: string): string {
   return execFileSync(PYTHON, [script, mode, arg], { env: { ...process.env, SECRET_KEY: TEST_SECRET }, encoding: 'utf8' }).trim();
 }
 
@@ -51,5 +53,38 @@ describe('interop with flask-jwt-extended', { skip: flaskAvailable() }, () => {
     // Its claims have the same names and order as Warden's own.
     const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString());
     assert.deepEqual(Object.keys(claims).filter((k) => k !== 'roles'), ['fresh', 'iat', 'jti', 'type', 'sub', 'nbf', 'csrf', 'exp']);
+  });
+});
+
+describe('a token found nowhere: the guard words it as flask-jwt-extended does', { skip: flaskAvailable() }, () => {
+  interface Case { locations: TokenLocation[]; method: 'GET' | 'POST'; headers?: Record<string, string>; body?: string }
+  const basic = 'Basic Zm9vOmJhcg==';
+  const cases: Case[] = [
+    { locations: ['headers'], method: 'GET' },
+    { locations: ['headers'], method: 'GET', headers: { Authorization: basic } },
+    { locations: ['headers'], method: 'GET', headers: { Authorization: 'Bearer a, Bearer b' } },
+    { locations: ['headers', 'cookies'], method: 'GET', headers: { Authorization: basic } },
+    { locations: ['headers', 'cookies', 'query_string', 'json'], method: 'GET' },
+    { locations: ['headers', 'json'], method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' },
+    { locations: ['cookies', 'headers'], method: 'GET', headers: { Authorization: `${basic},` } },
+  ];
+
+  it('for each case, the text is Flask\'s own', async () => {
+    const expected = JSON.parse(flask('missing', JSON.stringify(cases))) as string[];
+    const app = Fastify();
+    app.setErrorHandler(wardenErrorHandler);
+    await app.register(wardenGuard, { verify: createTokenVerifier({ keys: keyRingFromSecret(TEST_SECRET, 'HS256') }) });
+    cases.forEach((c, i) => app.route({ method: c.method, url: `/case/${i}`, preHandler: app.jwtRequired({ locations: c.locations }), handler: async () => ({}) }));
+    try {
+      const got: string[] = [];
+      for (const [i, c] of cases.entries()) {
+        const r = await app.inject({ method: c.method, url: `/case/${i}`, headers: c.headers ?? {}, ...(c.body === undefined ? {} : { payload: c.body }) });
+        assert.equal(r.statusCode, 401, JSON.stringify(c));
+        got.push(r.json().detail);
+      }
+      assert.deepEqual(got, expected);
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -70,7 +70,7 @@ describe('jwtRequired', () => {
     assert.equal((await get('/plain', undefined, { authorization: `bearer ${token}` })).statusCode, 200, 'the scheme in any case');
     const other = await get('/plain', undefined, { authorization: basic });
     assert.equal(other.statusCode, 401);
-    assert.equal(other.json().detail, 'Missing Authorization Header');
+    assert.equal(other.json().detail, "Missing 'Bearer' type in 'Authorization' header. Expected 'Authorization: Bearer <JWT>'");
     for (const bad of ['Bearer', `Bearer ${token} extra`]) {
       const r = await get('/plain', undefined, { authorization: bad });
       assert.equal(r.statusCode, 401, bad);

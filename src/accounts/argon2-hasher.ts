@@ -40,7 +40,7 @@ export const hashQueue = {
 async function limited<T>(work: () => Promise<T>): Promise<T> {
   const queued = performance.now();
   if (running >= MAX_RUNNING) {
-    if (waiting.length >= MAX_WAITING) throw new WardenError('ERR_UNAVAILABLE', 'Too many password checks in progress; retry shortly');
+    if (waiting.length >= MAX_WAITING) throw new WardenError('ERR_UNAVAILABLE', 'Too many password checks in progress; retry shortly', { retryAfter: 1 });
     await new Promise<void>((resolve) => waiting.push(resolve));
   } else {
     running++;
@@ -109,7 +109,7 @@ export function createArgon2Hasher(o: Argon2HasherOptions = {}): PasswordHasher 
     } catch (e) {
       if (e instanceof WardenError) throw e;
       // The machinery failed (a SHA-crypt worker could not start, or its queue is full).
-      throw new WardenError('ERR_UNAVAILABLE', 'Password check could not run; retry shortly');
+      throw new WardenError('ERR_UNAVAILABLE', 'Password check could not run; retry shortly', { retryAfter: 1 });
     }
     if ('error' in result) {
       unusable(context, result);

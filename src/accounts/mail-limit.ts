@@ -30,7 +30,7 @@ export class MailLimit {
     try {
       wait = await this.limit.hit({ 'mail-address': createHash('sha256').update(address).digest('hex').slice(0, 32), 'mail-ip': ip });
     } catch {
-      throw new WardenError('ERR_UNAVAILABLE', 'Service unavailable: the rate limit store does not answer');
+      throw new WardenError('ERR_UNAVAILABLE', 'Service unavailable: the rate limit store does not answer', { retryAfter: 5 });
     }
     if (wait !== null) throw new WardenError('ERR_RATE_LIMITED', 'Too many mails asked for; try again later', { retryAfter: wait });
   }

@@ -2,6 +2,8 @@
 
   flask_jwt.py create <identity>   prints an access token made by create_access_token(fresh=True)
   flask_jwt.py verify <token>      prints {"status": ..., "claims": ...} from a @jwt_required() route
+  flask_jwt.py missing <cases>     for each case {"locations", "method", "headers", "body"} of the JSON
+                                   list, prints the "msg" of a @jwt_required() route finding no token
 The shared secret comes from the environment variable SECRET_KEY.
 """
 import json
@@ -25,7 +27,15 @@ def protected():
 
 if __name__ == "__main__":
     mode, arg = sys.argv[1], sys.argv[2]
-    if mode == "create":
+    if mode == "missing":
+        app.add_url_rule("/any", "any", protected, methods=["GET", "POST"])
+        out = []
+        for case in json.loads(arg):
+            app.config["JWT_TOKEN_LOCATION"] = case["locations"]
+            res = app.test_client().open("/any", method=case["method"], headers=case.get("headers", {}), data=case.get("body"))
+            out.append(res.get_json().get("msg"))
+        print(json.dumps(out))
+    elif mode == "create":
         with app.app_context():
             print(create_access_token(identity=arg, fresh=True, additional_claims={"roles": ["user"]}))
     else:

@@ -2,6 +2,8 @@
 // seconds left in the window, and allowed again once the window has passed.
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import { WardenError } from '@warden/toolkit';
+import { MailLimit } from '../../src/accounts/mail-limit.js';
 import { RateLimit } from '../../src/limits/rate-limit.js';
 import { fallbackCounter, memoryCounter, type WindowCounter } from '../../src/limits/window-counter.js';
 import { testClock } from '../helpers/clock.js';
@@ -47,4 +49,11 @@ it('a shared counter that fails: counted in memory meanwhile, tried again after 
   clock.advance(1);
   assert.equal((await counter.hit('k', 60_000)).count, 2, 'the shared count again, where it was');
   assert.deepEqual(states, [false, true]);
+});
+
+it('the mail limit, its counter store failing: 503 ERR_UNAVAILABLE that says when to retry', async () => {
+  const failing: WindowCounter = { hit: async () => { throw new Error('Connection is closed.'); }, close: async () => {} };
+  const limit = new MailLimit({ counter: failing, maxPerAddress: 5, maxPerIp: 20, windowMs: 60_000 });
+  await assert.rejects(limit.hit('a@example.com', '10.0.0.1'), (e: unknown) =>
+    e instanceof WardenError && e.code === 'ERR_UNAVAILABLE' && e.details?.retryAfter === 5);
 });

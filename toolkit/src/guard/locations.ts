@@ -114,18 +114,34 @@ export function isJsonRequest(req: GuardedRequest): boolean {
   return typeof ct === 'string' && ct.toLowerCase().includes('json');
 }
 
-/** flask-jwt-extended's text for a token found nowhere (its json location's part depends on whether the request is JSON). */
-export function missingMessage(locations: readonly TokenLocation[], s: LocationSettings, type: TokenType, jsonRequest = true): string {
+/** Whether the token header is there, holding no credential of the configured scheme (HTTP Basic, say). */
+export function headerOfOtherScheme(req: GuardedRequest, s: LocationSettings): boolean {
+  const raw = req.headers[s.headerKey ?? s.headerName.toLowerCase()];
+  const value = Array.isArray(raw) ? raw[0] : raw;
+  return s.headerType !== '' && value !== undefined && value.trim().replace(/^,+|,+$/g, '') !== '';
+}
+
+/** What missingMessage words differently by request. */
+export interface MissingContext {
+  /** The request is JSON (the json location's part). Default true. */
+  jsonRequest?: boolean;
+  /** The token header is there with another scheme (the headers location's part). Default false. */
+  otherScheme?: boolean;
+}
+
+/** flask-jwt-extended's text for a token found nowhere (two of its parts depend on the request). */
+export function missingMessage(locations: readonly TokenLocation[], s: LocationSettings, type: TokenType, c: MissingContext = {}): string {
   const parts = locations.map((l) => {
     switch (l) {
       case 'headers':
+        if (c.otherScheme === true) return `Missing '${s.headerType}' type in '${s.headerName}' header. Expected '${s.headerName}: ${s.headerType} <JWT>'`;
         return `Missing ${s.headerName} Header`;
       case 'cookies':
         return `Missing cookie "${type === 'refresh' ? s.refreshCookieName : s.accessCookieName}"`;
       case 'query_string':
         return `Missing '${s.queryStringName}' query paramater`; // sic: flask-jwt-extended 4.x's text, typo included
       case 'json':
-        if (!jsonRequest) return 'Invalid content-type. Must be application/json.';
+        if (c.jsonRequest === false) return 'Invalid content-type. Must be application/json.';
         return `Missing "${type === 'refresh' ? s.jsonRefreshKey : s.jsonAccessKey}" key in json data.`;
     }
   });

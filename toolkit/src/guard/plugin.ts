@@ -8,7 +8,7 @@ import { WardenError } from '../errors.js';
 import { isFresh } from '../tokens/issue.js';
 import type { JwtClaims, TokenType, VerifiedToken } from '../tokens/types.js';
 import {
-  DEFAULT_LOCATION_SETTINGS, DEFAULT_TOKEN_LOCATIONS, fromCookie, fromHeader, fromJson, fromQuery, isJsonRequest, missingMessage,
+  DEFAULT_LOCATION_SETTINGS, DEFAULT_TOKEN_LOCATIONS, fromCookie, fromHeader, fromJson, fromQuery, headerOfOtherScheme, isJsonRequest, missingMessage,
   type GuardedRequest, type LocationSettings, type TokenLocation,
 } from './locations.js';
 
@@ -197,7 +197,8 @@ function guard(fastify: FastifyInstance, opts: GuardOptions, done: (err?: Error)
     const want = o.verifyType === false ? null : type;
     const s = o.queryStringName === undefined ? settings : { ...settings, queryStringName: o.queryStringName };
     const missing = missingMessage(locations, s, type);
-    const missingNotJson = locations.includes('json') ? missingMessage(locations, s, type, false) : missing;
+    const missingNotJson = locations.includes('json') ? missingMessage(locations, s, type, { jsonRequest: false }) : missing;
+    const fromHeaders = locations.includes('headers');
     const methodsOf = o.requestMethods;
     const unsafe = methodsOf === undefined
       ? (req: GuardedRequest) => csrfMethods.has(req.method)
@@ -206,6 +207,10 @@ function guard(fastify: FastifyInstance, opts: GuardOptions, done: (err?: Error)
       const token = find(req, s, locations, type);
       if (token === undefined) {
         if (o.optional === true) return null;
+        // A header of another scheme (HTTP Basic) is named as flask-jwt-extended names it.
+        if (fromHeaders && headerOfOtherScheme(req, s)) {
+          throw new WardenError('ERR_JWT_MISSING', missingMessage(locations, s, type, { jsonRequest: isJsonRequest(req), otherScheme: true }));
+        }
         throw new WardenError('ERR_JWT_MISSING', isJsonRequest(req) ? missing : missingNotJson);
       }
       const location = foundAt;
