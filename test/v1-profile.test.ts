@@ -39,3 +39,21 @@ describe('PATCH /api/v1/auth/me', () => {
     assert.deepEqual([profile.full_name, profile.roles, profile.is_active], ['Paula Rego', ['user'], true]);
   });
 });
+
+describe('PATCH /api/v1/auth/me with the token in the body (JWT_TOKEN_LOCATION=headers,json)', () => {
+  it('the body\'s access_token is the credential, not a field: the name changes; without a token field it still refuses other fields', async () => {
+    const s = await startServer({ DATABASE_URL: 'memory:', JWT_TOKEN_LOCATION: 'headers,json' });
+    try {
+      await call(`${s.url}/api/v1/auth/signup`, { json: { username: 'jona', email: 'jona@example.com', password: 'password-123' } });
+      const token = (await call(`${s.url}/api/v1/auth/login`, { json: { username: 'jona', password: 'password-123' } })).json.data.access_token as string;
+      const r = await call(`${s.url}/api/v1/auth/me`, { method: 'PATCH', json: { access_token: token, full_name: 'Jona Body' } });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.data.full_name, 'Jona Body');
+      // From the header, a body's access_token is just another field, and refused as one.
+      const extra = await call(`${s.url}/api/v1/auth/me`, { method: 'PATCH', json: { access_token: token, full_name: 'X' }, headers: { authorization: `Bearer ${token}` } });
+      assert.deepEqual([extra.status, extra.json.code], [422, 'ERR_VALIDATION']);
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -1,6 +1,6 @@
 // Small readers of request bodies shared by the route families.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { WardenError } from '@warden/toolkit';
+import { DEFAULT_LOCATION_SETTINGS, WardenError } from '@warden/toolkit';
 import type { ClientMeta } from '../accounts/index.js';
 import { MULTIPART_FORM } from './multipart-form.js';
 
@@ -36,6 +36,18 @@ export function objectBody(req: FastifyRequest): Record<string, unknown> {
   if (b === undefined || b === null) return {};
   if (typeof b !== 'object' || Array.isArray(b)) throw new WardenError('ERR_BAD_REQUEST', 'The body must be a JSON object');
   return b as Record<string, unknown>;
+}
+
+/**
+ * The body's fields, without the token when the guard took it from the body (JWT_TOKEN_LOCATION
+ * with `json`): it is the request's credential, not a field to change.
+ */
+export function fieldsBody(req: FastifyRequest): Record<string, unknown> {
+  const body = objectBody(req);
+  const key = DEFAULT_LOCATION_SETTINGS.jsonAccessKey;
+  if (req.jwt?.location !== 'json' || !(key in body)) return body;
+  const { [key]: _credential, ...fields } = body;
+  return fields;
 }
 
 /** A form field may arrive repeated (`a=1&a=2`): only a single string value counts. */

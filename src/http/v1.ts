@@ -9,7 +9,7 @@ import { clearAuthCookies, setAuthCookies } from './cookies.js';
 import type { RouteContext } from './context.js';
 import { routeSchemas } from './docs.js';
 import { ENVELOPE, familyErrorHandler } from './error-families.js';
-import { clientMeta, field, jsonOrFormBody, objectBody } from './request.js';
+import { clientMeta, field, fieldsBody, jsonOrFormBody } from './request.js';
 import { mfaRequiredView, MFA_REQUIRED } from './mfa-views.js';
 import { readMultipartForms } from './multipart-form.js';
 import { refuseCrossSite } from './cross-site.js';
@@ -104,7 +104,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
       ok: { status: 200, description: '"Profile updated"', schema: envelope(PROFILE) },
       errors: ['ERR_BAD_REQUEST', 'ERR_VALIDATION', 'ERR_USER_NOT_FOUND', 'ERR_USER_INACTIVE', ...DEPENDENCY_ERRORS],
     }),
-  }, async (req) => ok('Profile updated', profileView(await credentials.updateProfile(req.jwt!.claims.sub, objectBody(req)))));
+  }, async (req) => ok('Profile updated', profileView(await credentials.updateProfile(req.jwt!.claims.sub, fieldsBody(req)))));
 
   app.post('/auth/signup', {
     preHandler: app.jwtRequired(optional),
@@ -258,7 +258,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
       errors: ['ERR_BAD_REQUEST', 'ERR_VALIDATION', 'ERR_CONFLICT', 'ERR_USER_NOT_FOUND', ...DEPENDENCY_ERRORS],
     }),
   }, async (req) => {
-    const updated = await userAdmin.update((req.params as { id: string }).id, objectBody(req), actorOf(req), clientMeta(req));
+    const updated = await userAdmin.update((req.params as { id: string }).id, fieldsBody(req), actorOf(req), clientMeta(req));
     return ok('User updated', userView(updated));
   });
 
