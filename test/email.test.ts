@@ -91,6 +91,7 @@ describe('email over a real SMTP server', () => {
     const again = await call(`${s.url}${link.slice(APP_URL.length)}`);
     assert.equal(again.status, 400);
     assert.match(again.text, /already been used/);
+    assert.doesNotMatch(again.text, /not verified/, 'the address is verified: the page does not say otherwise');
     const json = await call(`${s.url}/api/v1/auth/verify`, { json: { token: tokenIn(mail) } });
     assert.equal(json.status, 400);
     assert.equal(json.json.code, 'ERR_EMAIL_TOKEN_USED');

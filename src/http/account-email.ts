@@ -157,7 +157,7 @@ export async function accountEmailRoutes(app: FastifyInstance, ctx: RouteContext
       const verified = await mail().verification.verify(queryToken(req), clientMeta(req));
       return sendPage(reply, 200, 'Email address verified', message(`Thank you: ${verified.email} is verified.`));
     } catch (err) {
-      return failurePage(reply, 'Email address not verified', err);
+      return failurePage(reply, 'This verification link cannot be used', err);
     }
   });
 
