@@ -103,12 +103,19 @@ describe('warden CLI: usage', () => {
     try {
       const secret = `s3cret-${randomBytes(24).toString('hex')}`;
       writeFileSync(join(cwd, '.env'), 'ACCESS_TOKEN_EXPIRES_MINUTES=20\n');
-      const env = { SECRET_KEY: secret, ADMIN_USERNAME: 'root', ADMIN_EMAIL: 'root@example.com', ADMIN_PASSWORD: 'hunter2-hunter2', DATABASE_URL: 'postgres://app:dbpass@db.internal:5432/app' };
+      const mfaKey = randomBytes(32).toString('hex');
+      const webhookSecret = `whsec_${randomBytes(32).toString('base64')}`;
+      const env = {
+        SECRET_KEY: secret, ADMIN_USERNAME: 'root', ADMIN_EMAIL: 'root@example.com', ADMIN_PASSWORD: 'hunter2-hunter2', DATABASE_URL: 'postgres://app:dbpass@db.internal:5432/app',
+        MFA_ENCRYPTION_KEY: mfaKey, WEBHOOK_SECRET: webhookSecret,
+      };
       const good = await warden(['config', 'check', '--json'], { cwd, env });
       ok(good);
       const settings = Object.fromEntries(good.json.settings.map((s: { name: string }) => [s.name, s]));
       assert.deepEqual(settings.SECRET_KEY, { name: 'SECRET_KEY', value: '********', source: 'environment' });
       assert.equal(settings.ADMIN_PASSWORD.value, '********');
+      assert.equal(settings.MFA_ENCRYPTION_KEY.value, '********', 'the key TOTP secrets are encrypted with');
+      assert.equal(settings.WEBHOOK_SECRET.value, '********', 'the key webhook deliveries are signed with');
       assert.equal(settings.DATABASE_URL.value, 'postgres://app:***@db.internal:5432/app');
       assert.deepEqual(settings.ACCESS_TOKEN_EXPIRES_MINUTES, { name: 'ACCESS_TOKEN_EXPIRES_MINUTES', value: '20', source: '.env' });
       assert.deepEqual(settings.PORT, { name: 'PORT', value: '8000', source: 'default' });
@@ -121,6 +128,7 @@ describe('warden CLI: usage', () => {
       ok(human);
       for (const out of [good.stdout, human.stdout]) {
         assert.ok(!out.includes(secret) && !out.includes('hunter2') && !out.includes('dbpass'), 'no secret is printed');
+        assert.ok(!out.includes(mfaKey) && !out.includes(webhookSecret.slice(6)), 'no key is printed');
       }
 
       const bad = await warden(['config', 'check'], { cwd, env: { PORT: 'eighty', COOKIE_SAMESITE: 'none', COOKIE_SECURE: 'false' } });

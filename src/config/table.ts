@@ -152,7 +152,8 @@ export const CONFIG_TABLE = {
   mfa: {
     issuer: setting('MFA_ISSUER', text, 'Warden', 'the issuer authenticator apps show for TOTP (`otpauth://` URI), and the passkeys\' relying party name'),
     encryptionKey: optional('MFA_ENCRYPTION_KEY', key256,
-      'AES-256-GCM key for TOTP secrets at rest (64 hex digits or base64 of 32 bytes); unset: derived with HKDF from the signing key (`SECRET_KEY` or the private key), so set it before ever rotating that key'),
+      'AES-256-GCM key for TOTP secrets at rest (64 hex digits or base64 of 32 bytes); unset: derived with HKDF from the signing key (`SECRET_KEY` or the private key), so set it before ever rotating that key',
+      { secret: true }),
     requiredRoles: optional('MFA_REQUIRED_ROLES', list,
       'roles that must use a second factor: until they sign in with one, their tokens reach only enrolment and sign-out (403 `ERR_MFA_ENROLMENT_REQUIRED`)'),
     maxFailures: setting('MFA_MAX_FAILURES', int(1, 1000), '5', 'wrong second-factor codes per user per `SIGNIN_WINDOW_MINUTES` before 429 (counted in Redis across instances when `REDIS_URL` is set)'),
@@ -174,7 +175,7 @@ export const CONFIG_TABLE = {
   webhooks: {
     endpoints: optional('WEBHOOK_URLS', webhookEndpoints,
       'webhook endpoints separated by spaces, each `URL` (every event) or `URL|type,prefix.*` (those events); needs `WEBHOOK_SECRET`'),
-    key: optional('WEBHOOK_SECRET', webhookSecret, '`whsec_` and base64 of 24 to 64 random bytes: the HMAC-SHA256 key of the `webhook-signature` header'),
+    key: optional('WEBHOOK_SECRET', webhookSecret, '`whsec_` and base64 of 24 to 64 random bytes: the HMAC-SHA256 key of the `webhook-signature` header', { secret: true }),
     timeoutMs: setting('WEBHOOK_TIMEOUT_MS', int(100, 60_000), '10000', 'longest wait for a receiver\'s answer'),
     retryMs: setting('WEBHOOK_RETRY_MS', int(10, 3_600_000), '5000',
       'wait before the first retry; it doubles after each failed attempt (at most an hour), for up to a day after the event'),
