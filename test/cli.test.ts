@@ -98,6 +98,28 @@ describe('warden CLI: usage', () => {
     }
   });
 
+  it('a reader that stops early (`| head`): the command ends quietly with its own exit code, no stack trace', async () => {
+    const cwd = tmp('warden-cli-head-');
+    try {
+      // A werkzeug hash (test/fixtures/legacy-hashes): nothing to hash on import.
+      const hash = 'pbkdf2:sha256:1000$3T4W0pXq$97e31ef3dd9fd00a3cb79ae1b0fe7adc103e3054c3d2194c977245d366a3bca2';
+      writeFileSync(join(cwd, 'users.csv'), ['email,username,password_hash', ...Array.from({ length: 3000 }, (_, i) => `u${i}@example.com,user${i},${hash}`)].join('\n'));
+      writeFileSync(join(cwd, 'bad.csv'), ['email,username,password', ...Array.from({ length: 3000 }, (_, i) => `u${i}@example.com,not valid ${i},password-123`)].join('\n'));
+      ok(await warden(['import', 'users.csv'], { cwd }));
+      const cases: [string[], number][] = [
+        [['audit'], 0], [['audit', '--format', 'text'], 0], [['users', 'list', '--all'], 0], [['users', 'list', '--all', '--json'], 0],
+        [['import', 'bad.csv', '--dry-run', '--json'], 1], [['import', 'bad.csv', '--dry-run'], 1], // rows rejected: 1, as without the pipe
+      ];
+      for (const [args, code] of cases) {
+        const r = await warden(args, { cwd, closeAfter: 100 });
+        assert.equal(r.stderr, '', `${args.join(' ')}: nothing on stderr`);
+        assert.equal(r.code, code, args.join(' '));
+      }
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
   it('config check: the effective values, secrets and URL passwords masked, exit 1 naming every problem; it creates nothing', async () => {
     const cwd = tmp('warden-cli-config-');
     try {

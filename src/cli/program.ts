@@ -59,6 +59,7 @@ export async function run(argv: readonly string[], state: RunState = { exitCode:
       return e.exitCode === 0 ? 0 : 2;
     }
     const { message, code, exitCode } = describe(e);
+    state.exitCode = exitCode; // the code to exit with should the reader of the message be gone (cli.ts)
     if (json) process.stdout.write(`${JSON.stringify({ error: { code, message } }, null, 2)}\n`);
     else process.stderr.write(`warden: ${message}\n`);
     return exitCode;

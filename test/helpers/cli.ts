@@ -51,6 +51,8 @@ export interface CliOptions {
   input?: string;
   /** Standard output is not read for this long: a reader slower than the command (`warden … | slow`). */
   readAfterMs?: number;
+  /** The reader closes its end of standard output once it has this many characters (`warden … | head`). */
+  closeAfter?: number;
 }
 
 /** `warden ARGS…`; resolves with the exit code and output (never rejects on a non-zero exit). */
@@ -61,7 +63,10 @@ export function warden(args: readonly string[], o: CliOptions): Promise<CliResul
     const child = spawn(process.execPath, [CLI, ...args], { cwd: o.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    const read = () => child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    const read = () => child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      if (o.closeAfter !== undefined && stdout.length >= o.closeAfter) child.stdout.destroy();
+    });
     if (o.readAfterMs === undefined) read();
     else setTimeout(read, o.readAfterMs); // the command meanwhile fills the pipe and must wait, not drop the rest
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
