@@ -250,6 +250,10 @@ export class UserImport {
       if (!info.usable) throw invalid('password_hash', `${info.format === 'unknown' ? 'not a password hash Warden can verify' : `${info.format} hash`} (${info.problem})`);
     } else if (!isBlank(f.password)) {
       password = validatePassword(f.password, this.d.passwordMaxLength);
+      // An export of the old users table (Django's auth_user, a Flask app's user) names its hash
+      // "password": taken for a plain one, it would be hashed again and no one could sign in.
+      const looks = describeStoredHash(password.trim());
+      if (looks.format !== 'unknown') throw invalid('password', `holds a ${looks.format} hash, not a plain password: name the column password_hash, or --map password=password_hash`);
     } else {
       throw invalid('password_hash', 'is required (or a plain password in "password")');
     }

@@ -57,6 +57,9 @@ describe('import: rows', () => {
       [{ username: 'row11', email: 'x11@example.com', password_hash: WERKZEUG, created_at: 'yesterday' }, /^created_at: must be a date/],
       [{ id: 'x'.repeat(256), username: 'row12', email: 'x12@example.com', password_hash: WERKZEUG }, /^id: must be at most 255/],
       [{ username: 'row13', email: 'x13@example.com', password_hash: WERKZEUG, email_verified: 'soon' }, /^email_verified: must be true or false .*or the date it was verified$/],
+      // An export whose "password" column holds the hash (Django, Flask): never hashed again as a plain password.
+      [{ username: 'row14', email: 'x14@example.com', password: WERKZEUG }, /^password: holds a werkzeug-pbkdf2 hash, not a plain password: name the column password_hash/],
+      [{ username: 'row15', email: 'x15@example.com', password: 'md5$salt$0123456789abcdef0123456789abcdef' }, /^password: holds a legacy-digest hash/],
     ];
     const out = await run(f).batch(cases.map(([fields]) => row(fields)));
     cases.forEach(([, reason], i) => {
