@@ -54,6 +54,18 @@ describe('CSV reader', () => {
     ]);
   });
 
+  it('a malformed record that took the lines after it names them, so that no row goes unmentioned', () => {
+    assert.deepEqual(everyCut('a,b\n1,"open\n2,x\n3,"y"\n4,z\n'), [
+      { line: 1, cells: ['a', 'b'] },
+      { line: 2, error: 'text after a closing quote; lines 2 to 4 were read as this one record, none of them imported' },
+      { line: 5, cells: ['4', 'z'] },
+    ]);
+    assert.deepEqual(everyCut('a,b\n1,"open\n2,x\n3,y'), [
+      { line: 1, cells: ['a', 'b'] },
+      { line: 2, error: 'a quoted cell is not closed; lines 2 to 4 were read as this one record, none of them imported' },
+    ]);
+  });
+
   it('a quote left open is given up on after 1 MiB, not carried to the end of the file', () => {
     const text = `a,b\n"open,1\n${'x,y\n'.repeat(300_000)}`;
     const cuts = Array.from({ length: Math.floor(text.length / 65_536) }, (_, i) => (i + 1) * 65_536);

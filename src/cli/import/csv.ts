@@ -46,7 +46,12 @@ export class CsvReader {
         at = end + 1;
         continue;
       }
-      out.push('error' in r ? { line: this.line, error: r.error } : { line: this.line, cells: r.cells });
+      if ('error' in r) {
+        // A quote out of place can take the lines after it into its record: say so, or the rows on
+        // them would be in neither the imported nor the rejected ones.
+        const lastLine = this.line + countBreaks(text, at, r.next - 1);
+        out.push({ line: this.line, error: lastLine > this.line ? `${r.error}; lines ${this.line} to ${lastLine} were read as this one record, none of them imported` : r.error });
+      } else out.push({ line: this.line, cells: r.cells });
       this.line += countBreaks(text, at, r.next);
       at = r.next;
     }
