@@ -191,6 +191,16 @@ describe('import from a fastapi-users PostgreSQL table', async () => {
 
   const opts = skip !== undefined ? { skip } : {};
 
+  it('--table takes the name bare or quoted as in SQL, with or without its schema', opts, async () => {
+    for (const table of ['user', '"user"', `${legacySchema}.user`, `${legacySchema}."user"`, `"${legacySchema}"."user"`]) {
+      const r = await cli(['import', '--from', withSchema(legacySchema), '--table', table, '--dry-run', '--json']);
+      assert.equal(r.json?.rows, 5, `--table ${table}: ${r.stderr}`);
+    }
+    for (const table of ['"user', 'a.b.c', 'us"er', '"user"x', '']) {
+      assert.equal((await cli(['import', '--from', withSchema(legacySchema), '--table', table, '--dry-run'])).code, 2, `--table ${table}`);
+    }
+  });
+
   it('dry run, run, rerun: UUIDs kept, usernames made from emails, roles from the flag and the join table', opts, async () => {
     const dry = report(await cli([...importArgs, '--dry-run']));
     assert.deepEqual([dry.rows, dry.created, dry.rejected], [5, 3, 2]);

@@ -105,11 +105,47 @@ async function* jsonlItems(path: string): AsyncGenerator<SourceItem[]> {
   }
 }
 
-/** "public.user" as a quoted identifier ("public"."user"): the name is the operator's, but never spliced raw. */
+/**
+ * "public.user" as a quoted identifier ("public"."user"): the name is the operator's, but never
+ * spliced raw. Each part may be written quoted already, as in SQL (`"user"`, `public."user"`).
+ */
 export function quoteTable(name: string): string {
-  const parts = name.split('.');
-  if (parts.length > 2 || parts.some((p) => p === '' || p.includes('\u0000'))) throw new CliError(`--table "${name}" is not a table name (name or schema.name)`, 2);
+  const parts = tableNameParts(name);
+  if (parts === undefined || parts.length > 2 || parts.some((p) => p === '' || p.includes('\u0000'))) {
+    throw new CliError(`--table "${name}" is not a table name (name or schema.name)`, 2);
+  }
   return parts.map((p) => `"${p.replaceAll('"', '""')}"`).join('.');
+}
+
+/** The parts of `schema.name`, each bare or in double quotes (a quote in it doubled); undefined when malformed. */
+function tableNameParts(name: string): string[] | undefined {
+  const parts: string[] = [];
+  let i = 0;
+  for (;;) {
+    let part = '';
+    if (name[i] === '"') {
+      for (let from = i + 1; ; ) {
+        const q = name.indexOf('"', from);
+        if (q === -1) return undefined;
+        part += name.slice(from, q);
+        if (name[q + 1] !== '"') {
+          i = q + 1;
+          break;
+        }
+        part += '"';
+        from = q + 2;
+      }
+    } else {
+      const dot = name.indexOf('.', i);
+      part = name.slice(i, dot === -1 ? name.length : dot);
+      if (part.includes('"')) return undefined;
+      i += part.length;
+    }
+    parts.push(part);
+    if (i === name.length) return parts;
+    if (name[i] !== '.') return undefined;
+    i++;
+  }
 }
 
 /** Roles per user id from the rows of --roles-query (first column the user id, second the role). */
