@@ -190,6 +190,31 @@ describe('warden CLI: users and sessions on a SQLite database', () => {
     assert.equal(existsSync(join(cwd, 'db')), false);
   });
 
+  it('read-only commands and dry runs apply no migration: behind, they say so and change nothing', async () => {
+    const dir = tmp('warden-cli-behind-');
+    try {
+      const file = join(dir, 'warden.db');
+      const behindEnv = { DATABASE_URL: `sqlite:${file}` };
+      ok(await warden(['migrate'], { cwd: dir, env: behindEnv }));
+      // As a database left by the previous release: the last migration not yet applied.
+      const last = MIGRATIONS.reduce((a, b) => (b.version > a.version ? b : a));
+      const db = new Database(file);
+      db.prepare('DELETE FROM schema_migrations WHERE version = ?').run(last.version);
+      db.close();
+      writeFileSync(join(dir, 'u.csv'), 'username,email,password\nbeh,beh@example.com,behind-password-1\n');
+      for (const args of [['users', 'list'], ['users', 'stats'], ['audit'], ['import', 'u.csv', '--dry-run']]) {
+        const r = await warden(args, { cwd: dir, env: behindEnv });
+        assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+        assert.ok(r.stderr.includes(`needs a migration this command does not apply (${last.version} ${last.name}): run "warden migrate" first`), r.stderr);
+      }
+      const after = new Database(file, { readonly: true });
+      assert.equal((after.prepare('SELECT count(*) AS n FROM schema_migrations WHERE version = ?').get(last.version) as { n: number }).n, 0, 'still not applied');
+      after.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('migrate, create, list, show, set-roles, disable, enable, set-password, stats, delete, with --json for scripts', async () => {
     // A new database: every migration is applied and named; run again, none is.
     const first = await run(['migrate']);

@@ -14,6 +14,7 @@ import { webhookRouter } from '../events/webhooks/endpoints.js';
 import { RevocationIndex } from '../revocation/index.js';
 import { createRedisBus } from '../revocation/redis-bus.js';
 import { Revoker } from '../revocation/revoker.js';
+import { MIGRATIONS } from '../storage/migrations.js';
 import { openStorage, parseDatabaseUrl, type AppliedMigration, type Storage } from '../storage/index.js';
 import { cliConfig, maskedUrl } from './environment.js';
 import { CliError } from './output.js';
@@ -39,11 +40,23 @@ export async function withStorage<T>(config: Config, o: StorageOptions, fn: (sto
   }
   let storage: Storage;
   try {
-    storage = await openStorage(url, o.migrated ? { migrated: o.migrated } : {});
+    // A command that only reads (a dry run too) never changes the schema: a migration is the
+    // operator's to run at an hour of their choosing ("warden migrate"), not a side effect.
+    storage = await openStorage(url, o.readOnly ? { migrate: false } : o.migrated ? { migrated: o.migrated } : {});
   } catch (e) {
     throw new CliError(`cannot open the database at ${maskedUrl(url)}: ${(e as Error).message}`);
   }
   try {
+    if (o.readOnly) {
+      const behind = await storage.pendingMigrations();
+      if (behind.length === MIGRATIONS.length && o.emptyIfMissing) {
+        // No Warden schema at all: read as the empty database it is (a dry run before anything).
+        await storage.close();
+        storage = await openStorage('memory:');
+      } else if (behind.length > 0) {
+        throw new CliError(`the database at ${maskedUrl(url)} needs ${behind.length === 1 ? 'a migration' : `${behind.length} migrations`} this command does not apply (${behind.map((m) => `${m.version} ${m.name}`).join('; ')}): run "warden migrate" first`);
+      }
+    }
     return await fn(storage);
   } finally {
     await storage.close();

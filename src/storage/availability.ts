@@ -199,6 +199,7 @@ export function watchAvailability(storage: Storage, reports: AvailabilityReports
     events: watched(storage.events),
     deliveries: watched(storage.deliveries),
     migrate: () => storage.migrate(),
+    pendingMigrations: () => storage.pendingMigrations(),
     ping: () => watch(() => storage.ping()),
     ...(storage.poolStats ? { poolStats: () => storage.poolStats!() } : {}),
     close: () => (clearTimeout(quiet), storage.close()),

@@ -18,16 +18,19 @@ export { StorageUnavailable, isConnectionFailure, watchAvailability, type Storag
 export type OpenOptions = Omit<PostgresOptions, 'schema' | 'max'> & {
   /** Told the migrations this opening applied (none when the schema was up to date). */
   migrated?: (applied: AppliedMigration[]) => void;
+  /** false: open as it is, applying nothing (a read-only command checks pendingMigrations() itself). Default true. */
+  migrate?: boolean;
 };
 
-/** Opens the storage DATABASE_URL names and applies pending migrations. */
+/** Opens the storage DATABASE_URL names and applies pending migrations (unless `migrate: false`). */
 export async function openStorage(databaseUrl: string, opened: OpenOptions = {}): Promise<Storage> {
-  const { migrated, ...options } = opened;
+  const { migrated, migrate = true, ...options } = opened;
   const target = parseDatabaseUrl(databaseUrl);
   const storage =
     target.kind === 'memory' ? createMemoryStorage(options)
     : target.kind === 'sqlite' ? createSqliteStorage(target.path, options)
     : createPostgresStorage(target.url, options);
+  if (!migrate) return storage;
   try {
     const applied = await storage.migrate(); // not inside `migrated?.(…)`: that would skip it when unset
     migrated?.(applied);

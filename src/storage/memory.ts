@@ -503,6 +503,9 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
     async migrate() {
       return [];
     },
+    async pendingMigrations() {
+      return [];
+    },
     async ping() {
       if (closed) throw new Error('memory storage is closed');
     },

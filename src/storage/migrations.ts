@@ -522,6 +522,11 @@ export const SCHEMA_MIGRATIONS_DDL = `
     applied_at BIGINT NOT NULL
   )`;
 
+/** What pendingMigrations() answers for the versions a database has applied. */
+export function pendingOf(applied: Iterable<number>): AppliedMigration[] {
+  return pending(applied).map((m) => ({ version: m.version, name: m.name }));
+}
+
 /** Migrations not yet in `applied`, in version order. */
 export function pending(applied: Iterable<number>): Migration[] {
   const done = new Set(applied);

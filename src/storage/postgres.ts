@@ -17,7 +17,7 @@
 import { Socket } from 'node:net';
 import pg from 'pg';
 import { StorageUnavailable, isConnectionFailure, isResourceShortage } from './availability.js';
-import { migrationStep } from './migrations.js';
+import { migrationStep, pendingOf } from './migrations.js';
 import { USERS } from './columns.js';
 import { eventsOf, newUserRecord, rotationEvents } from './rules.js';
 import { bulkInsertStatement, rotationsStatement, type BatchedRotation } from './postgres-bulk.js';
@@ -341,6 +341,12 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
       } finally {
         await endPool(migrator);
       }
+    },
+    async pendingMigrations() {
+      // to_regclass follows the search path (the schema): null before the first migration.
+      const present = (await exec(sql`SELECT to_regclass('schema_migrations') IS NOT NULL AS present`)).rows[0]?.present === true;
+      const applied = present ? (await exec(sql`SELECT version FROM schema_migrations`)).rows.map((r) => Number(r.version)) : [];
+      return pendingOf(applied);
     },
     async ping() {
       await exec(sql`SELECT 1`);

@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { USERS } from './columns.js';
-import { migrationStep, pending } from './migrations.js';
+import { migrationStep, pendingOf } from './migrations.js';
 import { newUserRecord, rotationEvents } from './rules.js';
 import { ROWS_PER_INSERT, SQLITE, Script, chunks, insertRow, insertRows, insertValues, render, runPlan, sql, storageError, type Plan, type Result, type Row, type Sql } from './sql.js';
 import { SQLITE_PRAGMAS, sqliteBulkWriter, type BulkStep, type BulkWriter } from './sqlite-bulk.js';
@@ -63,16 +63,16 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
       throw unavailableIfShort(e);
     }
   };
-  /** Whether every migration is recorded as applied (read only; false before the first). */
-  const upToDate = (): boolean => {
+  /** The versions recorded as applied (read only; none before the first migration). */
+  const appliedVersions = (): number[] => {
     try {
-      if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get() === undefined) return false;
-      const rows = db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[];
-      return pending(rows.map((r) => Number(r.version))).length === 0;
+      if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get() === undefined) return [];
+      return (db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => Number(r.version));
     } catch (e) {
       throw storageError(SQLITE, e);
     }
   };
+  const pendingMigrations = async () => pendingOf(await whenFree(appliedVersions, waitMs));
   const locked = <T>(plan: Plan<T>, withinMs = waitMs): Promise<T> => whenFree(() => immediately(() => runPlan(plan, exec)), withinMs);
   /** A plan in a savepoint of the transaction under way (better-sqlite3 nests its transactions so). */
   const savepoint = db.transaction((plan: Plan<unknown>) => runPlan(plan, exec));
@@ -154,12 +154,13 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
     async migrate() {
       // A file already up to date needs no write lock: reading is never blocked by a writer (WAL),
       // so a command or an instance started beside a long write (an import) does not wait for it.
-      if (await whenFree(upToDate, waitMs)) return [];
+      if ((await pendingMigrations()).length === 0) return [];
       // One migration per write-locked transaction: a second process waits, then finds it applied.
       const applied: AppliedMigration[] = [];
       for (let m; (m = await locked(migrationStep('sqlite', clock()), MIGRATION_WAIT_MS)) !== null;) applied.push(m);
       return applied;
     },
+    pendingMigrations,
     async ping() {
       db.prepare('SELECT 1').get();
     },

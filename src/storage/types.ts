@@ -342,6 +342,8 @@ export interface Storage {
    * safe with several instances starting at once.
    */
   migrate(): Promise<AppliedMigration[]>;
+  /** The migrations migrate() would apply, in order, read without applying or locking anything. */
+  pendingMigrations(): Promise<AppliedMigration[]>;
   /** Cheap liveness query for GET /ready. */
   ping(): Promise<void>;
   /** The connection pool's state (PostgreSQL), for metrics; absent where there is no pool. */
