@@ -92,6 +92,8 @@ interface Candidate {
   isActive: boolean;
   emailVerified: boolean | undefined; // undefined: the row does not say
   createdAt: number | undefined;
+  /** What the row says, for --update: a field it does not name (no column, or a blank roles or is_active) is left as stored. */
+  says: { fullName: boolean; roles: boolean; isActive: boolean };
 }
 
 const MAX_LEGACY_ID_LENGTH = 255;
@@ -272,6 +274,11 @@ export class UserImport {
       isActive: isBlank(f.is_active) ? true : booleanValue(f.is_active, 'is_active'),
       emailVerified: isBlank(f.email_verified) ? undefined : verifiedValue(f.email_verified, 'email_verified'),
       createdAt: isBlank(f.created_at) ? undefined : timeValue(f.created_at, 'created_at'),
+      says: {
+        fullName: f.full_name !== undefined, // a column there, even empty: the source's name is none
+        roles: !isBlank(f.roles) || row.extraRoles !== undefined || row.roleFlags !== undefined,
+        isActive: !isBlank(f.is_active),
+      },
     };
   }
 
@@ -320,9 +327,10 @@ export class UserImport {
       patch.email = c.email;
     }
     if (c.username !== undefined && c.username !== u.username) patch.username = this.pickUsername(c, existing, u.id);
-    if (c.fullName !== u.fullName) patch.fullName = c.fullName;
-    if (!sameSet(c.roles, u.roles)) patch.roles = c.roles;
-    if (c.isActive !== u.isActive) patch.isActive = c.isActive;
+    // What the row does not say stays as Warden has it (a role granted, an account disabled there).
+    if (c.says.fullName && c.fullName !== u.fullName) patch.fullName = c.fullName;
+    if (c.says.roles && !sameSet(c.roles, u.roles)) patch.roles = c.roles;
+    if (c.says.isActive && c.isActive !== u.isActive) patch.isActive = c.isActive;
     // As an administrator's change of address: the new one is not verified unless the row says so.
     // A row that does not say leaves the stored flag as it is.
     const verified = c.emailVerified ?? (patch.email !== undefined ? false : undefined);

@@ -181,6 +181,23 @@ describe('import: matching and idempotence', () => {
     assert.equal(f.guard(pair.access.token), 'ERR_JWT_REVOKED', 'a deactivation refuses tokens');
   });
 
+  it('--update leaves what the row does not say as Warden has it: a role granted and an account disabled there, the name', async () => {
+    const f = accountsFixture();
+    await run(f).batch([row({ id: 11, username: 'dave', email: 'dave@example.com', password: PASSWORD, full_name: 'Dave', roles: 'user', is_active: true })]);
+    const dave = (await f.storage.users.findByLogin('dave'))!;
+    await f.storage.users.update(dave.id, { roles: ['admin'], isActive: false }); // as an administrator did in Warden
+    const slim = await run(f, { update: true }).batch([row({ id: 11, username: 'dave', email: 'dave@example.com', password: PASSWORD })]);
+    assert.equal(slim[0]!.action, 'unchanged');
+    const blanks = await run(f, { update: true }).batch([row({ id: 11, username: 'dave', email: 'dave@example.com', password: PASSWORD, roles: '', is_active: '' })]);
+    assert.equal(blanks[0]!.action, 'unchanged', 'a blank roles or is_active says nothing either');
+    const after = (await f.storage.users.findById(dave.id))!;
+    assert.deepEqual([after.roles, after.isActive, after.fullName], [['admin'], false, 'Dave']);
+    // A column the row has, even empty, is the source's value: no name there.
+    await run(f, { update: true }).batch([row({ id: 11, username: 'dave', email: 'dave@example.com', password: PASSWORD, full_name: '', is_active: 'true' })]);
+    const named = (await f.storage.users.findById(dave.id))!;
+    assert.deepEqual([named.roles, named.isActive, named.fullName], [['admin'], true, null]);
+  });
+
   it('--update: a new legacy hash replaces a legacy one; it never downgrades Warden\'s own hash (nor ends its sessions)', async () => {
     const f = accountsFixture();
     const OTHER = 'pbkdf2:sha256:1000$Zq9X1pAb$0b2f0c8e1d7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c';
