@@ -292,7 +292,8 @@ describe('import from files', () => {
 
   it('a CSV without a header line: refused as a whole (exit 2), and its first row, a password, is never printed', async () => {
     writeFileSync(join(dir, 'noheader.csv'), '1,alice,alice@example.com,MyS3cretPassw0rd!\n2,bob,bob@example.com,An0therSecret!!\n');
-    for (const args of [['import', 'noheader.csv', '--dry-run'], ['import', 'noheader.csv', '--json']]) {
+    writeFileSync(join(dir, 'oneline.csv'), '1,alice,alice@example.com,MyS3cretPassw0rd!\n'); // read as a header with no row after it
+    for (const args of [['import', 'noheader.csv', '--dry-run'], ['import', 'noheader.csv', '--json'], ['import', 'oneline.csv', '--json']]) {
       const r = await cli(args);
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stdout + r.stderr, /no column holds the email; the first line must name the columns/);

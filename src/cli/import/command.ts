@@ -157,12 +157,15 @@ async function runImport(file: string | undefined, o: ImportOptions): Promise<Re
           }
           // A CSV file or a table whose columns name no email can import nothing: usually a file
           // without a header line, whose first row (a password, a hash) must not be printed as names.
+          // A CSV header is checked as it is read, so a file of one line is refused too.
+          const columns = 'header' in item ? item.header : item.columns;
           if (source.sharedColumns) {
-            if (checked !== item.columns && mapper.columnOf(item.columns, 'email') === undefined) {
+            if (checked !== columns && mapper.columnOf(columns, 'email') === undefined) {
               throw new CliError(`${source.name}: no column holds the email; the first line must name the columns (email, username, password or password_hash, …), or --map one to email`, 2);
             }
-            checked = item.columns;
+            checked = columns;
           }
+          if ('header' in item) continue;
           // Bytes that were not UTF-8 were read as U+FFFD: stored, they would be another address and a password nobody types.
           if (source.kind === 'file' && item.values.some((v) => typeof v === 'string' && v.includes('\uFFFD'))) {
             tally([{ ref: item.ref, action: 'rejected', reason: 'not UTF-8 text (U+FFFD in a value): convert the file, e.g. iconv -f latin1 -t utf-8' }]);

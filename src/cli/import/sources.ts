@@ -12,7 +12,9 @@ import { CsvReader } from './csv.js';
 
 export type SourceItem =
   | { ref: string; columns: readonly string[]; values: readonly unknown[] }
-  | { ref: string; unreadable: string };
+  | { ref: string; unreadable: string }
+  /** A CSV file's header line, ahead of its rows: checked even when no row follows. */
+  | { ref: string; header: readonly string[] };
 
 export interface Source {
   /** For the report: the file, or the database (credentials hidden) and table. */
@@ -71,7 +73,7 @@ async function* csvItems(path: string): AsyncGenerator<SourceItem[]> {
     for (const r of reader.push(text, last)) {
       const ref = `line ${r.line}`;
       if ('error' in r) out.push({ ref, unreadable: `not a CSV row (${r.error})` });
-      else if (header === undefined) header = r.cells.map((c) => c.trim());
+      else if (header === undefined) out.push({ ref, header: (header = r.cells.map((c) => c.trim())) });
       else if (r.cells.length !== header.length) out.push({ ref, unreadable: `${r.cells.length} cells where the header has ${header.length}` });
       else out.push({ ref, columns: header, values: r.cells });
     }
