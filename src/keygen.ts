@@ -42,7 +42,7 @@ export function keygen(args: string[], current?: () => KeyRing | undefined): str
 
   const fresh = !existsSync(file);
   const now = fresh ? current?.() : undefined;
-  const jwks = fresh ? { keys: now ? [signerJwk(now)] : [] } : (JSON.parse(readFileSync(file, 'utf8')) as { keys: object[] });
+  const jwks = fresh ? { keys: now ? [signerJwk(now)] : [] } : readJwks(file);
   if (!Array.isArray(jwks.keys)) throw new Error(`${file} is not a JWKS ({"keys": [...]})`);
   if (jwks.keys.some((k) => (k as { kid?: unknown }).kid === kid)) throw new Error(`${file} already has a key "${kid}"`);
   jwks.keys.push(key);
@@ -52,4 +52,13 @@ export function keygen(args: string[], current?: () => KeyRing | undefined): str
   const role = jwks.keys.length === 1 ? 'it signs (the first key does, unless JWKS_SIGNING_KID names another)' : `it verifies now, and signs once JWKS_SIGNING_KID=${kid}`;
   const first = now ? `${file} begins with the key the server signs with now ("${now.signer.kid}", ${now.signer.alg}), which keeps signing; ` : '';
   return `${first}added key "${kid}" (${alg}) to ${file}; ${role}`;
+}
+
+/** The JSON of an existing JWKS file; a file that is not JSON is named in the error. */
+function readJwks(file: string): { keys: object[] } {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as { keys: object[] };
+  } catch (e) {
+    throw new Error(`${file} is not a JWKS file (${(e as Error).message})`);
+  }
 }

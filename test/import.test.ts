@@ -301,6 +301,22 @@ describe('import from files', () => {
     }
   });
 
+  it('a folder is refused naming it; a pipe needs --format and then imports', async () => {
+    const folder = await cli(['import', dir, '--dry-run']);
+    assert.equal(folder.code, 1);
+    assert.match(folder.stderr, /cannot read .*: a folder, not a file/);
+    const fifo = join(dir, 'users.pipe');
+    await new Promise<void>((resolve, reject) => execFile('mkfifo', [fifo], (e) => (e ? reject(e) : resolve())));
+    const unnamed = await cli(['import', fifo, '--dry-run']);
+    assert.equal(unnamed.code, 2, 'nothing is read from the pipe to guess its format');
+    assert.match(unnamed.stderr, /not a regular file: say its format with --format csv or --format jsonl/);
+    // The writer: opening a FIFO for writing waits for its reader, the import.
+    const writing = new Promise<void>((resolve, reject) => execFile('sh', ['-c', `printf 'username,email,password\\npia,pia@example.com,pia-password-1\\n' > ${fifo}`], (e) => (e ? reject(e) : resolve())));
+    const piped = report(await cli(['import', fifo, '--format', 'csv', '--dry-run', '--json']));
+    await writing;
+    assert.deepEqual([piped.rows, piped.created], [1, 1]);
+  });
+
   it('bytes that are not UTF-8 (a latin-1 export): the row is rejected, not stored with U+FFFD in its address and password', async () => {
     writeFileSync(join(dir, 'latin1.csv'), Buffer.concat([
       Buffer.from('username,email,password,full_name\n'),

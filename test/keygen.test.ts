@@ -1,6 +1,6 @@
 // `warden keygen`: private JWKs for JWKS_FILE, appended safely, loadable as the server loads them.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -32,6 +32,9 @@ describe('keygen', () => {
     assert.throws(() => keygen(['HS1']), /unknown algorithm/);
     assert.throws(() => keygen([]), /usage/);
     assert.equal(JSON.parse(readFileSync(file, 'utf8')).keys.length, 1, 'a refused call changes nothing');
+    const broken = join(dir, 'broken.json');
+    writeFileSync(broken, '{"keys": [');
+    assert.throws(() => keygen(['ES256', '--jwks', broken]), (e: Error) => e.message.startsWith(`${broken} is not a JWKS file (`));
   });
 
   it('without --jwks prints a one-key JWKS', () => {

@@ -72,8 +72,18 @@ export function timeValue(v: unknown, field: string): number {
       }
     }
   }
-  if (!Number.isFinite(ms) || ms < 0 || ms > 253_402_300_799_999) throw invalid(field, 'must be a date and time (ISO 8601) or epoch seconds');
+  if (!Number.isFinite(ms) || ms < 0 || ms > 253_402_300_799_999 || (typeof v === 'string' && !realDay(v.trim()))) {
+    throw invalid(field, 'must be a date and time (ISO 8601) or epoch seconds');
+  }
   return Math.trunc(ms);
+}
+
+/** A written date is a day of its month: Date.parse rolls 2020-02-30 over to March 1st. */
+function realDay(s: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(s);
+  if (!m) return true; // epoch seconds
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  return new Date(Date.UTC(y, mo - 1, d)).getUTCDate() === d && mo >= 1 && mo <= 12;
 }
 
 /** Below 10^11 a number is taken as seconds (10^11 s is the year 5138; 10^11 ms is 1973). */

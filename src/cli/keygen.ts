@@ -18,7 +18,8 @@ export function registerKeygen(program: Command): void {
         // A new JWKS file starts with today's signing key, read from the configuration as the server reads it.
         process.stdout.write(`${keygen(args, () => currentKeyRing(cliConfig()))}\n`);
       } catch (e) {
-        throw new CliError((e as Error).message);
+        // An algorithm that is none of these is a wrong usage (exit 2), as a missing one is.
+        throw new CliError((e as Error).message, /^unknown algorithm/.test((e as Error).message) ? 2 : 1);
       }
     });
 }

@@ -55,6 +55,7 @@ describe('import: rows', () => {
       [{ username: 'row9', email: 'x9@example.com', password_hash: WERKZEUG, roles: ['bad role!'] }, /^roles: each role/],
       [{ username: 'row10', email: 'x10@example.com', password_hash: WERKZEUG, is_active: 'maybe' }, /^is_active: must be true or false/],
       [{ username: 'row11', email: 'x11@example.com', password_hash: WERKZEUG, created_at: 'yesterday' }, /^created_at: must be a date/],
+      [{ username: 'row11b', email: 'x11b@example.com', password_hash: WERKZEUG, created_at: '2020-02-30T00:00:00Z' }, /^created_at: must be a date/], // not rolled over to March 1st
       [{ id: 'x'.repeat(256), username: 'row12', email: 'x12@example.com', password_hash: WERKZEUG }, /^id: must be at most 255/],
       [{ username: 'row13', email: 'x13@example.com', password_hash: WERKZEUG, email_verified: 'soon' }, /^email_verified: must be true or false .*or the date it was verified$/],
       // An export whose "password" column holds the hash (Django, Flask): never hashed again as a plain password.

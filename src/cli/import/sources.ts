@@ -5,8 +5,8 @@
 // all of its records; with where each is in the source. A record that cannot even be read (a CSV
 // line with the wrong number of cells, a line that is not a JSON object) comes out as `unreadable`
 // with the reason.
-import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { constants, createReadStream } from 'node:fs';
+import { access, open, stat } from 'node:fs/promises';
 import { CliError } from '../output.js';
 import { CsvReader } from './csv.js';
 
@@ -33,9 +33,11 @@ export interface Source {
 export type FileFormat = 'csv' | 'jsonl';
 
 /** From the extension, else from the first character (a JSON Lines file starts with "{"). */
-export async function detectFormat(path: string): Promise<FileFormat> {
+export async function detectFormat(path: string, regular = true): Promise<FileFormat> {
   if (/\.csv$/i.test(path)) return 'csv';
   if (/\.(jsonl|ndjson|json)$/i.test(path)) return 'jsonl';
+  // A pipe cannot be peeked at without losing what is read (warden import <(zcat users.csv.gz)).
+  if (!regular) throw new CliError(`${path} is not a regular file: say its format with --format csv or --format jsonl`, 2);
   const fh = await open(path, 'r');
   try {
     const { buffer, bytesRead } = await fh.read(Buffer.alloc(512), 0, 512, 0);
@@ -46,12 +48,19 @@ export async function detectFormat(path: string): Promise<FileFormat> {
 }
 
 export async function fileSource(path: string, format: FileFormat | undefined): Promise<Source> {
+  // stat and access, not open: opening a pipe waits for its writer.
+  let regular: boolean;
   try {
-    await (await open(path, 'r')).close();
+    const st = await stat(path);
+    await access(path, constants.R_OK);
+    // A folder cannot be read; a pipe can (warden import <(zcat users.csv.gz)).
+    if (st.isDirectory()) throw new CliError(`cannot read ${path}: a folder, not a file`);
+    regular = st.isFile();
   } catch (e) {
+    if (e instanceof CliError) throw e;
     throw new CliError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  const f = format ?? (await detectFormat(path));
+  const f = format ?? (await detectFormat(path, regular));
   return { name: path, kind: 'file', sharedColumns: f === 'csv', items: () => (f === 'csv' ? csvItems(path) : jsonlItems(path)), close: async () => {} };
 }
 
