@@ -337,6 +337,15 @@ describe('exp and nbf, with a fixed clock', () => {
     assert.ok(at(NOW_MS + 10_000)(tok));
   });
 
+  test('nbf is judged to the second: an issuer a few milliseconds ahead is not refused, one a second ahead is', () => {
+    // Issued at the start of second NOW (nbf NOW) by an instance whose clock is 2 ms ahead of the
+    // verifier's, which is still in the second before: the token is accepted.
+    const tok = t({ nbf: NOW });
+    assert.ok(at(NOW_MS - 2)(tok));
+    assert.ok(at(NOW_MS - 999)(tok));
+    throwsCode(() => at(NOW_MS - 1000)(tok), 'ERR_JWT_NOT_YET_VALID', tok);
+  });
+
   test('exp is required and numeric; nbf and iat numeric when present', () => {
     const bad: Record<string, unknown>[] = [
       { exp: undefined }, { exp: null }, { exp: String(NOW + 900) }, { exp: [NOW + 900] }, { exp: true },

@@ -56,7 +56,7 @@ const asSet = (v: string | readonly string[] | undefined): ReadonlySet<string> |
 /**
  * A verifier of Warden (flask-jwt-extended style) tokens. Throws WardenError: the JWS layer's
  * codes; ERR_JWT_MALFORMED when the payload is not a JSON object; ERR_JWT_EXPIRED ("Token has
- * expired") when now > exp + leeway; ERR_JWT_NOT_YET_VALID when nbf > now + leeway;
+ * expired") when now > exp + leeway; ERR_JWT_NOT_YET_VALID when nbf > now (rounded up to the second) + leeway;
  * ERR_JWT_CLAIM_INVALID for a missing (unless requireExp: false) or non-numeric exp, a non-numeric iat/nbf, a wrong iss/aud,
  * or sub/jti not strings, type not one of `types` (default access|refresh) (and fresh/csrf/sid/roles of the wrong type).
  * A token without `fresh` reads as fresh: false, as flask-jwt-extended decodes it.
@@ -79,7 +79,10 @@ export function createTokenVerifier(o: TokenVerifierOptions): TokenVerifier {
   function checkTimes(c: Record<string, unknown>): void {
     const now = clock() / 1000;
     if (c.exp !== undefined && now > (c.exp as number) + leeway) throw new WardenError('ERR_JWT_EXPIRED', 'Token has expired');
-    if (c.nbf !== undefined && (c.nbf as number) > now + leeway) throw new WardenError('ERR_JWT_NOT_YET_VALID');
+    // nbf is whole seconds, the issue time rounded down: against the second now is in (rounded up),
+    // so that an instance whose clock is a few milliseconds behind the issuer's does not refuse a
+    // token used at once (else about one in 1000/ms-of-skew would be, with leeway 0).
+    if (c.nbf !== undefined && (c.nbf as number) > Math.ceil(now) + leeway) throw new WardenError('ERR_JWT_NOT_YET_VALID');
   }
 
   if (cache === undefined) {
