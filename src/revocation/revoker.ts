@@ -60,8 +60,11 @@ export class Revoker {
       const now = this.clock();
       this.index.sweep(now);
       void this.store.purge(now).catch(() => undefined);
-      // With peers, a periodic reload bounds how long a lost broadcast can go unseen.
-      if (this.bus) void this.reload().catch(() => undefined);
+      // A periodic reload bounds how long a record can go unseen: a lost broadcast, or one the
+      // poller's read by recorded_at missed because its writer's clock is behind this instance's
+      // by more than the poller's overlap (another instance, or the CLI on another host). Without
+      // a bus the poller is all there is, so the reload runs then too.
+      void this.reload().catch(() => undefined);
     }, sweepEveryMs);
     this.sweepTimer.unref();
   }

@@ -172,6 +172,21 @@ describe('revoker and an unreliable bus', () => {
     }
   });
 
+  it('without a bus, a record stamped by a writer whose clock is behind (more than the poll overlap) is read by the periodic reload', async () => {
+    // One database, two clocks: the writer (another instance, or the CLI on another host) is a
+    // minute behind, so its record's recorded_at is older than anything the poller asks for.
+    const behind = createMemoryStorage({ clock: () => Date.now() - 60_000 });
+    const index = new RevocationIndex();
+    const revoker = new Revoker(index, behind.revocations, undefined, Date.now, { pollEveryMs: 10 });
+    await revoker.start(20);
+    try {
+      await new Revoker(new RevocationIndex(), behind.revocations, undefined).revokeToken('skewed', Date.now() + 60_000);
+      await until('the skewed writer\'s record read', 2000, () => index.check(claims({ jti: 'skewed' })) === 'jti');
+    } finally {
+      await revoker.stop();
+    }
+  });
+
   it('the bus back before the store: polling goes on until the store answers, so what peers revoked meanwhile is read', async () => {
     const storage = createMemoryStorage();
     let storeDown = false;
