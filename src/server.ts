@@ -179,9 +179,13 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
     keys, issuer: config.tokens.issuer, audience: config.tokens.audience, leeway: config.tokens.leewaySeconds, clock,
     cacheSize: config.tokens.verifyCacheSize,
   });
-  // TOTP secrets are sealed with MFA_ENCRYPTION_KEY, else with a key derived from the signing key's own material.
+  // TOTP secrets are sealed with MFA_ENCRYPTION_KEY, else with a key derived from the signing key's
+  // own material. They open with the keys derived from every private key of the ring too: setting
+  // MFA_ENCRYPTION_KEY later, or rotating JWKS_SIGNING_KID, keeps them readable while the key they
+  // were sealed under is still in the ring.
+  const derivedKeys = keys.keys.filter((k) => k.privateKey !== undefined).map((k) => deriveFromSigningKey(k.privateKey!));
   if (config.mfa.encryptionKey === undefined && config.keys.jwksFile) {
-    log.warn('MFA_ENCRYPTION_KEY is unset: TOTP secrets are sealed with a key derived from the signing key, so rotating JWKS_SIGNING_KID makes them unreadable; set MFA_ENCRYPTION_KEY');
+    log.warn('MFA_ENCRYPTION_KEY is unset: TOTP secrets are sealed with a key derived from the signing key, and stay readable only while that key is in JWKS_FILE; set MFA_ENCRYPTION_KEY');
   }
   const verifyMfaToken = createTokenVerifier({
     keys, issuer: config.tokens.issuer, audience: config.tokens.audience, leeway: config.tokens.leewaySeconds, clock, types: ['mfa'],
@@ -238,6 +242,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
     email: email.accounts,
     mfa: {
       encryptionKey: config.mfa.encryptionKey ?? deriveFromSigningKey(keys.signer.privateKey!),
+      olderEncryptionKeys: derivedKeys,
       issuerName: config.mfa.issuer,
       rpId: config.mfa.rpId,
       origins: config.mfa.origins,

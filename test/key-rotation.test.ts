@@ -1,7 +1,7 @@
 // Rotation through JWKS_FILE: every configured key verifies, the chosen one signs, and the JWKS
 // endpoint publishes the public halves only.
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { after, describe, it } from 'node:test';
 import { createMemoryStorage } from '../src/storage/memory.js';
 import { buildCli, warden } from './helpers/cli.js';
 import { call, startServer } from './helpers/server.js';
+import { codeAt, secretOf } from './helpers/totp.js';
 
 function privateJwk(kid: string) {
   const { privateKey } = generateKeyPairSync('ed25519');
@@ -115,5 +116,49 @@ describe('key rotation from SECRET_KEY, as the README says it', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('an authenticator app enrolled before a key change keeps working', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-jwks-totp-'));
+  const file = join(dir, 'jwks.json');
+  writeFileSync(file, JSON.stringify({ keys: [privateJwk('2026-old'), privateJwk('2026-new')] }), { mode: 0o600 });
+  const storage = createMemoryStorage();
+  let now = Date.UTC(2026, 10, 24, 12);
+  const clock = () => now;
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
+
+  it('after JWKS_SIGNING_KID moves, and after MFA_ENCRYPTION_KEY is set: the code the app shows still signs in', async () => {
+    const env = { ALGORITHM: 'EdDSA', JWKS_FILE: file };
+    const first = await startServer({ ...env, JWKS_SIGNING_KID: '2026-old' }, { storage, clock });
+    let secret: Buffer;
+    try {
+      await call(`${first.url}/api/auth/signup`, { json: { username: 'tina', email: 'tina@example.com', password: 'password-123' } });
+      const access = (await call(`${first.url}/api/v1/auth/login`, { form: { username: 'tina', password: 'password-123' } })).json.data.access_token as string;
+      const enrol = await call(`${first.url}/api/v1/auth/mfa/totp`, { method: 'POST', headers: bearer(access) });
+      secret = secretOf(enrol.json.data.otpauth_uri);
+      const confirm = await call(`${first.url}/api/v1/auth/mfa/totp/confirm`, { json: { code: codeAt(secret, now / 1000) }, headers: bearer(access) });
+      assert.equal(confirm.status, 200, confirm.text);
+    } finally {
+      await first.close();
+    }
+    // Each later server a minute on: a fresh step, not the replay of a used code.
+    const signsIn = async (extra: Record<string, string>) => {
+      now += 60_000;
+      const s = await startServer({ ...env, ...extra }, { storage, clock });
+      try {
+        const part = await call(`${s.url}/api/v1/auth/login`, { form: { username: 'tina', password: 'password-123' } });
+        const done = await call(`${s.url}/api/v1/auth/mfa/verify`, { json: { mfa_token: part.json.data.mfa_token, code: codeAt(secret, now / 1000) } });
+        return done.status;
+      } finally {
+        await s.close();
+      }
+    };
+    assert.equal(await signsIn({ JWKS_SIGNING_KID: '2026-new' }), 200, 'the signer moved; the old key is still in the file');
+    assert.equal(await signsIn({ JWKS_SIGNING_KID: '2026-new', MFA_ENCRYPTION_KEY: randomBytes(32).toString('hex') }), 200, 'MFA_ENCRYPTION_KEY set afterwards');
+    // Gone from the file, the key it was sealed under: unreadable (the user falls back to a recovery code).
+    writeFileSync(file, JSON.stringify({ keys: [privateJwk('2027')] }), { mode: 0o600 });
+    assert.equal(await signsIn({ JWKS_SIGNING_KID: '2027' }), 401);
   });
 });

@@ -59,6 +59,8 @@ export interface AccountsDeps {
   mfa: {
     /** 32 bytes: MFA_ENCRYPTION_KEY, or derived from the signing key (deriveFromSigningKey). */
     encryptionKey: Buffer;
+    /** Keys secrets may have been sealed under before (derived from the ring's other private keys); opened, never sealed with. */
+    olderEncryptionKeys?: readonly Buffer[] | undefined;
     /** MFA_ISSUER: the otpauth:// issuer and the passkeys' relying party name. */
     issuerName: string;
     /** WEBAUTHN_RP_ID and WEBAUTHN_ORIGINS. */
@@ -104,7 +106,7 @@ export function createAccounts(d: AccountsDeps): Accounts {
     storage: d.storage, clock: d.clock, settings: { rpId: d.mfa.rpId, rpName: d.mfa.issuerName, origins: d.mfa.origins },
   });
   const factors = new SecondFactors({
-    storage: d.storage, sessions, issuer: d.issuer, verifyMfaToken: d.mfa.verifyMfaToken, box: new SecretBox(d.mfa.encryptionKey),
+    storage: d.storage, sessions, issuer: d.issuer, verifyMfaToken: d.mfa.verifyMfaToken, box: new SecretBox(d.mfa.encryptionKey, d.mfa.olderEncryptionKeys),
     passkeys, clock: d.clock, issuerName: d.mfa.issuerName, throttle: d.mfa.throttle, warn: d.mfa.warn,
     hooks: email?.hooks, events,
   });

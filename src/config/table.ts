@@ -152,7 +152,7 @@ export const CONFIG_TABLE = {
   mfa: {
     issuer: setting('MFA_ISSUER', text, 'Warden', 'the issuer authenticator apps show for TOTP (`otpauth://` URI), and the passkeys\' relying party name'),
     encryptionKey: optional('MFA_ENCRYPTION_KEY', key256,
-      'AES-256-GCM key for TOTP secrets at rest (64 hex digits or base64 of 32 bytes); unset: derived with HKDF from the signing key (`SECRET_KEY` or the private key), so set it before ever rotating that key',
+      'AES-256-GCM key for TOTP secrets at rest (64 hex digits or base64 of 32 bytes); unset: derived with HKDF from the signing key (`SECRET_KEY` or the private key); secrets sealed before open while their signing key is in the ring (see "Second factors")',
       { secret: true }),
     requiredRoles: optional('MFA_REQUIRED_ROLES', list,
       'roles that must use a second factor: until they sign in with one, their tokens reach only enrolment and sign-out (403 `ERR_MFA_ENROLMENT_REQUIRED`)'),

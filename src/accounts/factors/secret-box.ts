@@ -12,10 +12,18 @@ const TAG_BYTES = 16;
 
 export class SecretBox {
   private readonly id: string;
+  /** Every key a value may have been sealed under, by its id: this box's, and the older ones. */
+  private readonly openers = new Map<string, Buffer>();
 
-  constructor(private readonly key: Buffer) {
-    if (key.length !== 32) throw new Error('SecretBox needs a 32-byte key');
-    this.id = createHmac('sha256', key).update('warden secret-box key id').digest('base64url').slice(0, 8);
+  /**
+   * Seals with `key`; opens what `key` or any of `older` sealed (a key used before: the one derived
+   * from the signing key before MFA_ENCRYPTION_KEY was set, or from a signing key since rotated).
+   */
+  constructor(private readonly key: Buffer, older: readonly Buffer[] = []) {
+    if ([key, ...older].some((k) => k.length !== 32)) throw new Error('SecretBox needs 32-byte keys');
+    this.id = keyId(key);
+    for (const k of [...older].reverse()) this.openers.set(keyId(k), k);
+    this.openers.set(this.id, key);
   }
 
   /** `v1.<key id>.<iv>.<ciphertext+tag>`, base64url parts. */
@@ -27,16 +35,17 @@ export class SecretBox {
     return [VERSION, this.id, iv.toString('base64url'), body.toString('base64url')].join('.');
   }
 
-  /** The plain bytes; 'other-key' when sealed under another key, null when malformed or tampered with. */
+  /** The plain bytes; 'other-key' when sealed under a key this box does not hold, null when malformed or tampered with. */
   open(sealed: string, context: string): Buffer | 'other-key' | null {
     const [version, id, ivText, bodyText, ...rest] = sealed.split('.');
     if (version !== VERSION || ivText === undefined || bodyText === undefined || rest.length > 0) return null;
-    if (id !== this.id) return 'other-key';
+    const key = id === undefined ? undefined : this.openers.get(id);
+    if (key === undefined) return 'other-key';
     const iv = Buffer.from(ivText, 'base64url');
     const body = Buffer.from(bodyText, 'base64url');
     if (iv.length !== IV_BYTES || body.length <= TAG_BYTES) return null;
     try {
-      const decipher = createDecipheriv('aes-256-gcm', this.key, iv, { authTagLength: TAG_BYTES });
+      const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
       decipher.setAAD(Buffer.from(context));
       decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
       return Buffer.concat([decipher.update(body.subarray(0, body.length - TAG_BYTES)), decipher.final()]);
@@ -44,6 +53,11 @@ export class SecretBox {
       return null;
     }
   }
+}
+
+/** A short keyed fingerprint naming the key a value was sealed under (never the key itself). */
+function keyId(key: Buffer): string {
+  return createHmac('sha256', key).update('warden secret-box key id').digest('base64url').slice(0, 8);
 }
 
 /**
