@@ -2,7 +2,7 @@
 // endpoint publishes the public halves only.
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -129,7 +129,7 @@ describe('an authenticator app enrolled before a key change keeps working', () =
   after(() => rmSync(dir, { recursive: true, force: true }));
   const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
-  it('after JWKS_SIGNING_KID moves, and after MFA_ENCRYPTION_KEY is set: the code the app shows still signs in', async () => {
+  it('after JWKS_SIGNING_KID moves, the old key is removed, MFA_ENCRYPTION_KEY is set: the code the app shows still signs in', async () => {
     const env = { ALGORITHM: 'EdDSA', JWKS_FILE: file };
     const first = await startServer({ ...env, JWKS_SIGNING_KID: '2026-old' }, { storage, clock });
     let secret: Buffer;
@@ -155,10 +155,16 @@ describe('an authenticator app enrolled before a key change keeps working', () =
         await s.close();
       }
     };
+    const keys = JSON.parse(readFileSync(file, 'utf8')) as { keys: { kid: string }[] };
     assert.equal(await signsIn({ JWKS_SIGNING_KID: '2026-new' }), 200, 'the signer moved; the old key is still in the file');
-    assert.equal(await signsIn({ JWKS_SIGNING_KID: '2026-new', MFA_ENCRYPTION_KEY: randomBytes(32).toString('hex') }), 200, 'MFA_ENCRYPTION_KEY set afterwards');
-    // Gone from the file, the key it was sealed under: unreadable (the user falls back to a recovery code).
+    // That sign-in sealed the secret again under the new key: the old one can go.
+    writeFileSync(file, JSON.stringify({ keys: keys.keys.filter((k) => k.kid === '2026-new') }), { mode: 0o600 });
+    assert.equal(await signsIn({}), 200, 'the old key removed from the file');
+    const mfaKey = randomBytes(32).toString('hex');
+    assert.equal(await signsIn({ MFA_ENCRYPTION_KEY: mfaKey }), 200, 'MFA_ENCRYPTION_KEY set afterwards');
     writeFileSync(file, JSON.stringify({ keys: [privateJwk('2027')] }), { mode: 0o600 });
-    assert.equal(await signsIn({ JWKS_SIGNING_KID: '2027' }), 401);
+    assert.equal(await signsIn({ MFA_ENCRYPTION_KEY: mfaKey }), 200, 'sealed again under MFA_ENCRYPTION_KEY: no signing key matters any more');
+    // Under a key nothing holds (MFA_ENCRYPTION_KEY dropped): unreadable, the user falls back to a recovery code.
+    assert.equal(await signsIn({}), 401);
   });
 });

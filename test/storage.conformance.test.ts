@@ -743,6 +743,14 @@ function conformance(f: StorageFactory): void {
       assert.deepEqual(await s.factors.listTotp(uid), []);
     });
 
+    it('a TOTP secret is sealed again only while it still is the one read (compare-and-set)', async () => {
+      const t = await s.factors.addPendingTotp(totp());
+      assert.equal(await s.factors.resealTotp(t.id, 'not-the-stored-one', 'x'), false);
+      assert.equal(await s.factors.resealTotp(t.id, t.sealedSecret, 'sealed-again'), true);
+      assert.equal(await s.factors.resealTotp(t.id, t.sealedSecret, 'a-racing-twin'), false, 'the first reseal moved it');
+      assert.equal((await s.factors.listTotp(uid))[0]?.sealedSecret, 'sealed-again');
+    });
+
     it('recovery codes: replaced as a set, each used once (also under concurrency), counted', async () => {
       await s.factors.replaceRecoveryCodes(uid, ['h1', 'h2', 'h3'], T);
       assert.equal(await s.factors.countRecoveryCodes(uid), 3);

@@ -45,6 +45,9 @@ export function sqlFactorStores(
         UPDATE totp_factors SET ${set(TOTP_FACTORS, { lastUsedStep: step, lastUsedAt: now })}
         WHERE id = ${id} AND confirmed_at IS NOT NULL AND (last_used_step IS NULL OR last_used_step < ${step})`)) === 1;
     },
+    async resealTotp(id, previous, next) {
+      return (await changes(sql`UPDATE totp_factors SET ${set(TOTP_FACTORS, { sealedSecret: next })} WHERE id = ${id} AND sealed_secret = ${previous}`)) === 1;
+    },
     deleteTotp: (userId, id, events) => write((function* (): Plan<boolean> {
       return (yield sql`DELETE FROM totp_factors WHERE id = ${id} AND user_id = ${userId}`).changes > 0;
     })(), events),

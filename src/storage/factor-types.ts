@@ -71,6 +71,8 @@ export interface FactorStore {
   /** Records `step` as used, atomically: true only if it is later than every step used before on this active factor. */
   useTotpStep(id: string, step: number, now: number): Promise<boolean>;
   deleteTotp(userId: string, id: string, events?: Emit<boolean>): Promise<boolean>;
+  /** Replaces the sealed secret while it still is `previous` (sealed again under today's key); true when it did. */
+  resealTotp(id: string, previous: string, next: string): Promise<boolean>;
 
   /** Replaces all of the user's recovery codes with these hashes (with `events`: in one transaction with them). */
   replaceRecoveryCodes(userId: string, codeHashes: readonly string[], now: number, events?: Emit<void>): Promise<void>;

@@ -63,6 +63,12 @@ export function createMemoryFactorStores(userExists: (id: string) => boolean, re
       Object.assign(t, { lastUsedStep: step, lastUsedAt: now });
       return true;
     },
+    async resealTotp(id, previous, next) {
+      const t = totp.get(id);
+      if (!t || t.sealedSecret !== previous) return false;
+      t.sealedSecret = next;
+      return true;
+    },
     async deleteTotp(userId, id, emit) {
       const t = totp.get(id);
       return first(emit, t !== undefined && t.userId === userId) && totp.delete(id);

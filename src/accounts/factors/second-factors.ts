@@ -322,7 +322,10 @@ export class SecondFactors {
         const secret = this.openSecret(factor);
         const step = secret === null ? null : matchStep(secret, text, now);
         // Single use: the step is recorded atomically, so a replayed code (or a racing twin) loses.
-        if (step !== null && (await this.d.storage.factors.useTotpStep(factor.id, step, now))) return 'otp';
+        if (step !== null && (await this.d.storage.factors.useTotpStep(factor.id, step, now))) {
+          await this.resealIfOld(factor, secret!);
+          return 'otp';
+        }
       }
       return null;
     }
@@ -337,6 +340,16 @@ export class SecondFactors {
       if (e instanceof WardenError && e.code === 'ERR_PASSKEY_INVALID') return null;
       throw e;
     }
+  }
+
+  /**
+   * A secret opened with an older key (a signing key since rotated, or the derived key before
+   * MFA_ENCRYPTION_KEY was set) is sealed again under today's, so it outlives that key's removal.
+   * Best effort: the sign-in does not depend on it, and the next one tries again.
+   */
+  private async resealIfOld(factor: TotpFactorRecord, secret: Buffer): Promise<void> {
+    if (this.d.box.isCurrent(factor.sealedSecret)) return;
+    await this.d.storage.factors.resealTotp(factor.id, factor.sealedSecret, this.d.box.seal(secret, totpContext(factor.userId, factor.id))).catch(() => false);
   }
 
   private openSecret(factor: TotpFactorRecord): Buffer | null {

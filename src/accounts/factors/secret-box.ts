@@ -26,6 +26,11 @@ export class SecretBox {
     this.openers.set(this.id, key);
   }
 
+  /** Whether `sealed` is sealed under this box's own key (else an older one: worth sealing again). */
+  isCurrent(sealed: string): boolean {
+    return sealed.split('.')[1] === this.id;
+  }
+
   /** `v1.<key id>.<iv>.<ciphertext+tag>`, base64url parts. */
   seal(plain: Uint8Array, context: string): string {
     const iv = randomBytes(IV_BYTES);
