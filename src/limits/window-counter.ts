@@ -59,7 +59,9 @@ export interface RedisCounterOptions {
 
 export function redisCounter(url: string, o: RedisCounterOptions = {}): WindowCounter {
   const prefix = o.prefix ?? 'warden:limit:';
-  const redis = new Redis(url, { commandTimeout: o.commandTimeoutMs ?? 1000, maxRetriesPerRequest: 1, lazyConnect: false });
+  // No retry of a command on a new connection: one that timed out has been counted in memory
+  // instead, and sent again after a reconnection it would be counted twice.
+  const redis = new Redis(url, { commandTimeout: o.commandTimeoutMs ?? 1000, maxRetriesPerRequest: 0, lazyConnect: false });
   // Connection errors surface as failed commands; unhandled, the event would crash the process.
   redis.on('error', () => {});
   return {
