@@ -144,7 +144,9 @@ function decodedName(name: string): string {
  * which whoever watches the dependency logs once per outage rather than once per request.
  */
 export function isUnexpected(e: HttpError): boolean {
-  return e.status >= 500 && e.code !== 'ERR_UNAVAILABLE';
+  // A 503 (a dependency out, logged where it is met) and a 501 (a feature the operator left off,
+  // said once at start) are answers, not failures: any client could fill the log with them.
+  return e.status >= 500 && e.code !== 'ERR_UNAVAILABLE' && e.code !== 'ERR_EMAIL_DISABLED';
 }
 
 /** Logs an unexpected failure with its request id; never the body, the headers or a token-bearing query. */
