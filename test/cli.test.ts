@@ -377,7 +377,7 @@ describe('warden CLI: a running server honours the changes it makes', async () =
       const r = await warden(['keygen', 'EdDSA', '--kid', 'k1'], { cwd });
       ok(r);
       assert.equal(r.json.keys[0].kid, 'k1');
-      assert.equal((await warden(['keygen', 'HS1'], { cwd })).code, 1);
+      assert.equal((await warden(['keygen', 'HS1'], { cwd })).code, 2, 'an algorithm that is none of them: wrong usage');
     } finally {
       rmSync(cwd, { recursive: true, force: true });
     }
