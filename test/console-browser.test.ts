@@ -79,7 +79,7 @@ describe('console in Chromium', { skip }, () => {
     s = await startServer({
       SMTP_URL: smtp.url, SMTP_REQUIRE_TLS: 'true', SMTP_TLS_CA_FILE: smtp.caFile,
       MAIL_FROM: 'Warden <no-reply@warden.test>', APP_URL, MAIL_LIMIT_PER_ADDRESS: '0', MAIL_LIMIT_PER_IP: '0',
-      MFA_REQUIRED_ROLES: 'auditor',
+      MFA_REQUIRED_ROLES: 'auditor', ACCOUNT_SELF_DELETE: 'true',
     }, { email: { tuning: { pollMs: 50, retryBaseMs: 50, retryMaxMs: 200 } } });
     // The first account bootstraps the administrator.
     assert.equal((await call(`${s.url}/api/v1/auth/signup`, { json: { username: 'root', email: 'root@example.com', password: 'admin-password-1', roles: ['admin'] } })).status, 201);
@@ -486,6 +486,27 @@ describe('console in Chromium', { skip }, () => {
     await page.waitForURL(`${s.url}/account`);
     await page.getByRole('heading', { name: 'Profile' }).waitFor();
     await page.locator('[data-fact="roles"]', { hasText: 'auditor' }).waitFor();
+    assert.deepEqual(realViolations(), [], 'no CSP violation on any page');
+  });
+
+  it('a user deletes their own account from its page: a wrong password is said at its field, the right one deletes it', async () => {
+    assert.equal((await call(`${s.url}/api/v1/auth/signup`, { json: { username: 'dora', email: 'dora@example.com', password: 'dora-password-1' } })).status, 201);
+    const page = await (await context()).newPage();
+    await signIn(page, 'dora', 'dora-password-1');
+    await page.waitForURL(`${s.url}/account`);
+    const form = page.locator('#delete');
+    await form.getByLabel('Current password').fill('not-doras-password');
+    await form.getByRole('button', { name: 'Delete my account' }).click();
+    await page.locator('#delete-current_password-error', { hasText: 'Current password is incorrect' }).waitFor();
+    assert.ok(await s.warden.storage.users.findByLogin('dora'), 'still there');
+    await form.getByLabel('Current password').fill('dora-password-1');
+    await form.getByRole('button', { name: 'Delete my account' }).click();
+    await page.waitForURL(/\/account\/signin\?deleted=1$/);
+    await page.locator('[data-notice]', { hasText: 'Your account has been deleted.' }).waitFor();
+    assert.equal(await s.warden.storage.users.findByLogin('dora'), null);
+    // The cookies are gone with it: the account page sends the browser to sign in.
+    await page.goto(`${s.url}/account`);
+    await page.waitForURL(/\/account\/signin/);
     assert.deepEqual(realViolations(), [], 'no CSP violation on any page');
   });
 

@@ -184,15 +184,7 @@ export class Credentials {
     const password = validatePassword(next, this.d.passwordMaxLength, 'new_password');
     const except = typeof claims.sid === 'string' ? claims.sid : undefined;
     const who = { actorId: user.id, userId: user.id, sessionId: except ?? null, ip: meta.ip, userAgent: meta.userAgent };
-    // A token holder's guess at the password is a guess like a sign-in's: the same throttle, on the
-    // account's username (so both routes' failures from one client add up), and an event.
-    await this.checkThrottle(meta, user.username);
-    if (!(await this.d.hasher.verify(user.passwordHash, current, { userId: user.id }))) {
-      await this.d.throttle?.fail(meta.ip, user.username, [user.email]);
-      await this.d.events.append(this.d.events.make('password.change_failed', who, {}));
-      throw new WardenError('ERR_BAD_CREDENTIALS', 'Current password is incorrect');
-    }
-    await this.d.throttle?.succeed(meta.ip, user.username, [user.email]);
+    await this.checkCurrentPassword(user, current, meta, this.d.events.make('password.change_failed', who, {}));
     const changed = (r: UserRecord | null): NewEvent[] => (r ? [this.d.events.make('password.changed', who, {})] : []);
     const hash = await this.d.hasher.hash(password);
     await this.d.events.write<UserRecord | null>(changed, (emit) => this.d.storage.users.update(user.id, { passwordHash: hash }, emit));
@@ -209,6 +201,37 @@ export class Credentials {
       if (e instanceof WardenError && e.code === 'ERR_CONFLICT') return null;
       throw e;
     }
+  }
+
+  /**
+   * Deletes the user's own account (ACCOUNT_SELF_DELETE) after checking their current password:
+   * every token refused, then the user and what hangs on it deleted, with a user.deleted event
+   * whose actor is the user. The HTTP layer asks for a fresh token.
+   */
+  async deleteOwnAccount(claims: JwtClaims, current: unknown, meta: ClientMeta = NO_META): Promise<void> {
+    const user = await this.profile(claims.sub);
+    if (typeof current !== 'string' || current === '') throw invalid('current_password', 'is required');
+    const who = { actorId: user.id, userId: user.id, sessionId: typeof claims.sid === 'string' ? claims.sid : null, ip: meta.ip, userAgent: meta.userAgent };
+    await this.checkCurrentPassword(user, current, meta, this.d.events.make('user.delete_failed', who, {}));
+    // Refused first, deleted second (as an administrator's deletion): a 503 between the two leaves
+    // an account that signs in again, never a deleted one whose tokens still pass.
+    await this.d.sessions.refuseAllTokens(user.id, 'deleted');
+    const deleted = (gone: boolean) => (gone ? [this.d.events.make('user.deleted', who, { via: 'self' })] : []);
+    await this.d.events.write<boolean>(deleted, (emit) => this.d.storage.users.delete(user.id, emit));
+  }
+
+  /**
+   * A token holder's guess at the password is a guess like a sign-in's: the same throttle, on the
+   * account's username (so every route's failures from one client add up), and `failed` recorded.
+   */
+  private async checkCurrentPassword(user: UserRecord, current: string, meta: ClientMeta, failed: NewEvent): Promise<void> {
+    await this.checkThrottle(meta, user.username);
+    if (!(await this.d.hasher.verify(user.passwordHash, current, { userId: user.id }))) {
+      await this.d.throttle?.fail(meta.ip, user.username, [user.email]);
+      await this.d.events.append(failed);
+      throw new WardenError('ERR_BAD_CREDENTIALS', 'Current password is incorrect');
+    }
+    await this.d.throttle?.succeed(meta.ip, user.username, [user.email]);
   }
 
   /** Throws ERR_RATE_LIMITED while this (IP, login) may not try a password, recording the throttling. */

@@ -109,6 +109,8 @@ export const CONFIG_TABLE = {
     adminRoles: setting('ADMIN_ROLES', list, 'admin,ROLE_ADMIN', 'roles that may use the admin routes and grant roles'),
     defaultRoles: setting('DEFAULT_ROLES', list, 'user', 'roles of a sign-up that names none (a sign-up that sends `"roles": []` gets no roles)'),
     passwordMaxLength: setting('PASSWORD_MAX_LENGTH', int(64, 4096), '1024', 'characters; longer passwords get 422 (never truncated)'),
+    selfDelete: setting('ACCOUNT_SELF_DELETE', bool, 'false',
+      'let users delete their own account: `DELETE /api/v1/auth/me` with their password and a fresh token, and a section of `/account` (see "Deleting your own account")'),
   },
   admin: {
     username: optional('ADMIN_USERNAME', text, 'create this administrator at start when absent (all three together)'),

@@ -36,7 +36,8 @@ export function resetBody(token: string) {
 <p><a href="/account/signin">Sign in</a></p>`;
 }
 
-export function accountBody() {
+/** The signed-in page; `selfDelete`: with the section that deletes the account (ACCOUNT_SELF_DELETE). */
+export function accountBody(o: { selfDelete: boolean } = { selfDelete: false }) {
   return html`<section aria-labelledby="profile-h"><h2 id="profile-h">Profile</h2>
 <dl class="facts" data-profile>
 <dt>Email</dt><dd data-fact="email">…</dd>
@@ -83,5 +84,15 @@ ${form('totp', 'Confirm the authenticator app', [field('totp', { name: 'code', l
 <p class="error" data-sessions-error aria-live="assertive"></p>
 <ul class="cards" data-sessions aria-live="polite"></ul>
 <div class="actions"><button type="button" data-signout-others>Sign out all other sessions</button></div>
+</section>${o.selfDelete ? deleteSection() : html``}`;
+}
+
+function deleteSection() {
+  return html`
+<section aria-labelledby="delete-h"><h2 id="delete-h">Delete your account</h2>
+<p>Your account, its sessions and its second factors are deleted at once. This cannot be undone.</p>
+${form('delete', 'Delete your account', [
+    field('delete', { name: 'current_password', label: 'Current password', type: 'password', autocomplete: 'current-password', required: true }),
+  ], 'Delete my account')}
 </section>`;
 }

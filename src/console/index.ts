@@ -15,7 +15,7 @@ export async function consoleRoutes(app: FastifyInstance, config: Config): Promi
   assetRoutes(app, config.console.adminEnabled ? [] : ['admin.js']);
   const send = (reply: FastifyReply, spec: PageSpec) => sendConsolePage(reply, config, spec);
 
-  app.get('/account', HIDDEN, (_req, reply) => send(reply, { area: 'account', page: 'home', title: 'Your account', body: accountBody() }));
+  app.get('/account', HIDDEN, (_req, reply) => send(reply, { area: 'account', page: 'home', title: 'Your account', body: accountBody({ selfDelete: config.accounts.selfDelete }) }));
   app.get('/account/signin', HIDDEN, (_req, reply) => send(reply, { area: 'account', page: 'signin', title: 'Sign in', body: signInBody() }));
   app.get('/account/forgot', HIDDEN, (_req, reply) => send(reply, { area: 'account', page: 'forgot', title: 'Forgot password', body: forgotBody() }));
   app.get('/account/reset', HIDDEN, (req, reply) => {

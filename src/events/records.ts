@@ -32,6 +32,7 @@ export const EVENT_OUTCOMES = {
   'user.activated': 'success',
   'user.deactivated': 'success',
   'user.deleted': 'success',
+  'user.delete_failed': 'failure',
 } as const satisfies Record<string, Outcome>;
 
 export type Outcome = 'success' | 'failure';
@@ -84,7 +85,9 @@ export interface EventDetails {
   'user.roles_changed': { from: string[]; to: string[] };
   'user.activated': Record<string, never>;
   'user.deactivated': Record<string, never>;
-  'user.deleted': Record<string, never>;
+  'user.deleted': { via?: 'self' };
+  /** A user's own deletion refused: the password given was wrong. */
+  'user.delete_failed': Record<string, never>;
 }
 
 /** One event as stored and listed. Times are epoch milliseconds. */

@@ -22,6 +22,8 @@ export const NEW_USER = obj({
 
 export const REFRESH_BODY = obj({ refresh_token: str('the refresh token, when it is sent neither as a cookie nor as Bearer') });
 
+export const ACCOUNT_DELETE = obj({ current_password: str(undefined, { format: 'password' }) }, ['current_password']);
+
 export const PASSWORD_CHANGE = obj({
   current_password: str(undefined, { format: 'password' }),
   new_password: str('at least 8 characters', { format: 'password' }),

@@ -17,7 +17,7 @@ import { FORWARD_AUTH_OPTIONS, forwardAuthHeaders } from './forward-auth.js';
 import { noStore } from './security-headers.js';
 import { overviewView, pairView, profileView, sessionView, userView } from './views.js';
 import {
-  CREDENTIALS, envelope, ID_PARAMS, LOGOUT_QUERY, NEW_USER, OVERVIEW, PAGING, PAGING_QUERY, PAIR, PASSWORD_CHANGE, PROFILE, PROFILE_PATCH, REFRESH_BODY, SESSION,
+  ACCOUNT_DELETE, CREDENTIALS, envelope, ID_PARAMS, LOGOUT_QUERY, NEW_USER, OVERVIEW, PAGING, PAGING_QUERY, PAIR, PASSWORD_CHANGE, PROFILE, PROFILE_PATCH, REFRESH_BODY, SESSION,
   USER, USER_FILTER_QUERY, USER_PATCH, USER_SESSION_PARAMS,
 } from './schemas.js';
 
@@ -176,6 +176,22 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
     await credentials.changePassword(req.jwt!.claims, field(body, 'current_password'), field(body, 'new_password'), clientMeta(req));
     return ok('Password changed', null);
   });
+
+  if (config.accounts.selfDelete) {
+    app.delete('/auth/me', {
+      preHandler: app.jwtRequired(freshOpts),
+      schema: doc({
+        ...v1, method: 'DELETE', summary: 'Delete your own account (fresh token and your password; ACCOUNT_SELF_DELETE): every token refused, the cookies cleared', auth: freshOpts,
+        body: { schema: ACCOUNT_DELETE, media: ['json', 'form'] },
+        ok: { status: 200, description: '"Account deleted"', schema: envelope(null), headers: SETS_COOKIES },
+        errors: ['ERR_BAD_REQUEST', 'ERR_VALIDATION', 'ERR_BAD_CREDENTIALS', 'ERR_RATE_LIMITED', 'ERR_USER_NOT_FOUND', 'ERR_USER_INACTIVE', ...DEPENDENCY_ERRORS],
+      }),
+    }, async (req, reply) => {
+      await credentials.deleteOwnAccount(req.jwt!.claims, field(jsonOrFormBody(req), 'current_password'), clientMeta(req));
+      clearAuthCookies(reply, ctx);
+      return ok('Account deleted', null);
+    });
+  }
 
   // Forward auth for nginx auth_request / Traefik forwardAuth: headers only, empty body. CSRF is
   // judged on the proxied request's method.

@@ -1,5 +1,5 @@
 // /account pages: sign in, forgot and reset password, and the signed-in page (profile, email and
-// password changes, sessions). Every change goes through Warden's public /api/v1 routes.
+// password changes, sessions, and with ACCOUNT_SELF_DELETE the account's deletion). Every change goes through Warden's public /api/v1 routes.
 import { api, clearErrors, describeAgent, el, isAdmin, nextPath, notice, onSubmit, showChrome, showError, when } from './api.js';
 
 const page = document.body.dataset.page;
@@ -22,6 +22,7 @@ const form = (id) => document.getElementById(id);
 
 if (page === 'signin') {
   if (new URLSearchParams(location.search).get('ended')) notice('Your session has ended. Sign in again.');
+  if (new URLSearchParams(location.search).get('deleted')) notice('Your account has been deleted.');
   let mfaToken;
   onSubmit(form('signin'), async (v) => {
     const r = await api('POST', '/api/v1/auth/login', { username: v.username ?? '', password: v.password ?? '' }, { quiet: true });
@@ -116,6 +117,14 @@ async function home() {
     if (r.ok) { notice('Your password has been changed; your other sessions are signed out.'); form('password').reset(); await showSessions(); }
     else showError(form('password'), withFreshHint(r), { ...fresh, ERR_BAD_CREDENTIALS: 'current_password' });
   });
+  const remove = form('delete'); // present with ACCOUNT_SELF_DELETE
+  if (remove) {
+    onSubmit(remove, async (v) => {
+      const r = await api('DELETE', '/api/v1/auth/me', { current_password: v.current_password ?? '' });
+      if (r.ok) location.assign('/account/signin?deleted=1');
+      else showError(remove, withFreshHint(r), { ...fresh, ERR_BAD_CREDENTIALS: 'current_password' });
+    });
+  }
   document.querySelector('[data-signout-others]').addEventListener('click', async () => {
     const r = await api('POST', '/api/v1/auth/logout?scope=others');
     notice(r.ok ? `Signed out ${r.data.sessions_ended} other session(s).` : r.message);

@@ -1,0 +1,77 @@
+// A user deleting their own account (ACCOUNT_SELF_DELETE): off by default; on, it takes a fresh
+// token and the current password, refuses every token of the account at once, clears the cookies,
+// frees the address and records user.deleted with the user as its actor. Over HTTP, SQLite.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { AnyEvent } from '../src/events/records.js';
+import { call, cookiesFrom, startServer, type Running } from './helpers/server.js';
+
+const PASSWORD = 'delete-me-password-1';
+const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
+
+async function signUpAndIn(s: Running, name: string) {
+  assert.equal((await call(`${s.url}/api/v1/auth/signup`, { json: { username: name, email: `${name}@example.com`, password: PASSWORD } })).status, 201);
+  const login = await call(`${s.url}/api/v1/auth/login`, { form: { username: name, password: PASSWORD } });
+  assert.equal(login.status, 200, login.text);
+  return { access: login.json.data.access_token as string, refresh: login.json.data.refresh_token as string, cookies: cookiesFrom(login.headers) };
+}
+
+describe('deleting your own account', () => {
+  it('is off unless ACCOUNT_SELF_DELETE: the route is not there, the account stays', async () => {
+    const s = await startServer({});
+    try {
+      const { access } = await signUpAndIn(s, 'kept');
+      const r = await call(`${s.url}/api/v1/auth/me`, { method: 'DELETE', json: { current_password: PASSWORD }, headers: bearer(access) });
+      assert.equal(r.status, 405, r.text);
+      assert.ok(await s.warden.storage.users.findByLogin('kept'));
+    } finally {
+      await s.close();
+    }
+  });
+
+  describe('with ACCOUNT_SELF_DELETE=true', () => {
+    let s: Running;
+    before(async () => {
+      s = await startServer({ ACCOUNT_SELF_DELETE: 'true' });
+    });
+    after(() => s.close());
+    const remove = (headers: Record<string, string>, body: unknown) => call(`${s.url}/api/v1/auth/me`, { method: 'DELETE', json: body, headers });
+    const eventsOf = async (userId: string) => (await s.warden.storage.events.list({ limit: 1000, userId })) as AnyEvent[];
+
+    it('a wrong or missing password, a stale token, a cookie without its CSRF value: refused, nothing deleted', async () => {
+      const t = await signUpAndIn(s, 'careful');
+      const wrong = await remove(bearer(t.access), { current_password: 'not-my-password' });
+      assert.deepEqual([wrong.status, wrong.json.code], [401, 'ERR_BAD_CREDENTIALS']);
+      assert.deepEqual([(await remove(bearer(t.access), {})).status, (await remove(bearer(t.access), {})).json.code], [422, 'ERR_VALIDATION']);
+      const refreshed = await call(`${s.url}/api/v1/auth/refresh?refresh_token=${t.refresh}`, { method: 'POST' });
+      const stale = await remove(bearer(refreshed.json.data.access_token), { current_password: PASSWORD });
+      assert.deepEqual([stale.status, stale.json.code], [403, 'ERR_FRESH_REQUIRED']);
+      const cookie = Object.entries(t.cookies).map(([k, v]) => `${k}=${v}`).join('; ');
+      assert.equal((await remove({ cookie }, { current_password: PASSWORD })).status, 401, 'no X-CSRF-TOKEN');
+      const user = (await s.warden.storage.users.findByLogin('careful'))!;
+      assert.ok(user, 'still there');
+      assert.deepEqual((await eventsOf(user.id)).filter((e) => e.type === 'user.delete_failed').length, 1);
+    });
+
+    it('the password and a fresh token: deleted, every token refused, the cookies cleared, the address free again', async () => {
+      const t = await signUpAndIn(s, 'leaving');
+      const other = await signUpAndIn(s, 'leaving2').then(() => call(`${s.url}/api/v1/auth/login`, { form: { username: 'leaving', password: PASSWORD } }));
+      const id = (await s.warden.storage.users.findByLogin('leaving'))!.id;
+      const r = await remove(bearer(t.access), { current_password: PASSWORD });
+      assert.equal(r.status, 200, r.text);
+      assert.deepEqual(r.json, { message: 'Account deleted', data: null });
+      const cleared = r.headers.getSetCookie();
+      assert.ok(cleared.some((c) => /^access_token_cookie=;/.test(c) && /Max-Age=0|Expires=Thu, 01 Jan 1970/i.test(c)), cleared.join('\n'));
+      for (const token of [t.access, other.json.data.access_token as string]) {
+        assert.equal((await call(`${s.url}/api/v1/auth/verify`, { headers: bearer(token) })).status, 401, 'every session of the account');
+      }
+      assert.equal((await call(`${s.url}/api/v1/auth/refresh?refresh_token=${t.refresh}`, { method: 'POST' })).status, 401);
+      assert.equal((await call(`${s.url}/api/v1/auth/login`, { form: { username: 'leaving', password: PASSWORD } })).status, 401);
+      assert.equal(await s.warden.storage.users.findById(id), null);
+      const deleted = (await eventsOf(id)).find((e) => e.type === 'user.deleted');
+      assert.deepEqual([deleted?.actorId, deleted?.details], [id, { via: 'self' }]);
+      assert.equal((await call(`${s.url}/api/v1/auth/signup`, { json: { username: 'leaving', email: 'leaving@example.com', password: PASSWORD } })).status, 201, 'name and address free again');
+      assert.ok(await s.warden.storage.users.findByLogin('leaving2'), 'nobody else touched');
+    });
+  });
+});
