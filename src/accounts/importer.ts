@@ -172,7 +172,7 @@ export class UserImport {
         out.id = match.id;
         const patch = this.o.update ? this.patchFor(c, match, existing) : {};
         this.claim(c, match.id, patch.username ?? match.username);
-        // A plain password may or may not be the stored one: applyUpdate checks (not in a dry run).
+        // A plain password may or may not be the stored one: applyUpdate checks (write() in a dry run).
         if (!this.o.update || (Object.keys(patch).length === 0 && c.password === undefined)) {
           out.action = 'unchanged';
         } else {
@@ -200,7 +200,14 @@ export class UserImport {
 
   /** Writes a prepared batch (nothing in a dry run): new users in one transaction, then updates. */
   async write({ outcomes, creates, updates }: PreparedBatch): Promise<ImportOutcome[]> {
-    if (this.o.dryRun) return outcomes;
+    if (this.o.dryRun) {
+      // A row whose only change may be its plain password is checked against the stored hash, as
+      // the real run checks it: else the dry run's counts would differ from the run's.
+      await Promise.all(updates.filter((u) => u.password !== undefined && Object.keys(u.patch).length === 0).map(async (u) => {
+        if (await this.d.hasher.verify(u.before.passwordHash, u.password!, { userId: u.before.id })) outcomes[u.i]!.action = 'unchanged';
+      }));
+      return outcomes;
+    }
 
     // Plain passwords are hashed now, in parallel (the hasher bounds how many run at once).
     await Promise.all(creates.map(async (c) => {

@@ -269,4 +269,16 @@ describe('import: matching and idempotence', () => {
     assert.equal(await f.storage.users.count(), 0);
     assert.equal(hashed, 0);
   });
+
+  it('a dry run of --update counts a plain password the stored hash already matches as unchanged, as the run does', async () => {
+    const f = accountsFixture();
+    await run(f).batch([row({ id: 21, username: 'pat', email: 'pat@example.com', password: PASSWORD })]);
+    const same = row({ id: 21, username: 'pat', email: 'pat@example.com', password: PASSWORD });
+    const changed = row({ id: 21, username: 'pat', email: 'pat@example.com', password: 'another-password-1' });
+    assert.equal((await run(f, { update: true, dryRun: true }).batch([same]))[0]!.action, 'unchanged');
+    assert.equal((await run(f, { update: true, dryRun: true }).batch([changed]))[0]!.action, 'updated');
+    // The runs themselves agree.
+    assert.equal((await run(f, { update: true }).batch([same]))[0]!.action, 'unchanged');
+    assert.equal((await run(f, { update: true }).batch([changed]))[0]!.action, 'updated');
+  });
 });
