@@ -71,6 +71,8 @@ describe('warden CLI: usage', () => {
         [['import', '--from', 'sqlite:x.db'], /--from needs --table/],
         [['users', 'delete', 'someone'], /add --yes/],
         [['keygen'], /missing required argument 'alg'/],
+        [['keygen', 'HS1'], /unknown algorithm "HS1"/],
+        [['users', 'list', '--active', '--inactive'], /exclude each other/],
       ];
       for (const [args, message] of cases) {
         const r = await warden(args, { cwd });
@@ -78,6 +80,10 @@ describe('warden CLI: usage', () => {
         assert.match(r.stderr, message, args.join(' '));
       }
       assert.match((await warden(['serv'], { cwd })).stderr, /Usage: warden \[options\] \[command\]/, 'the usage follows the error');
+      // A wrong usage the command finds itself prints that command's usage too.
+      for (const [args, usage] of [[['import'], /Usage: warden import \[options\] \[file\]/], [['users', 'list', '--active', '--inactive'], /Usage: warden users list/]] as const) {
+        assert.match((await warden([...args], { cwd })).stderr, usage, args.join(' '));
+      }
       assert.deepEqual(readdirSync(cwd), [], 'no data folder, no key, no database');
     } finally {
       rmSync(cwd, { recursive: true, force: true });

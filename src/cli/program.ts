@@ -49,6 +49,11 @@ Exit codes: 0 done, 1 failed, 2 wrong usage.`);
 export async function run(argv: readonly string[], state: RunState = { exitCode: 0, keepAlive: false }): Promise<number> {
   const program = buildProgram(state);
   const json = argv.includes('--json');
+  // The command whose action runs: a wrong usage it finds itself (exit 2) prints its usage too.
+  let acting: Command | undefined;
+  program.hook('preAction', (_program, command) => {
+    acting = command;
+  });
   try {
     await program.parseAsync(argv.length === 0 ? ['serve'] : [...argv], { from: 'user' });
     return state.exitCode;
@@ -61,7 +66,7 @@ export async function run(argv: readonly string[], state: RunState = { exitCode:
     const { message, code, exitCode } = describe(e);
     state.exitCode = exitCode; // the code to exit with should the reader of the message be gone (cli.ts)
     if (json) process.stdout.write(`${JSON.stringify({ error: { code, message } }, null, 2)}\n`);
-    else process.stderr.write(`warden: ${message}\n`);
+    else process.stderr.write(`warden: ${message}\n${exitCode === 2 && acting ? `\n${acting.helpInformation()}` : ''}`);
     return exitCode;
   }
 }
