@@ -136,6 +136,7 @@ describe('warden CLI: usage', () => {
       const env = {
         SECRET_KEY: secret, ADMIN_USERNAME: 'root', ADMIN_EMAIL: 'root@example.com', ADMIN_PASSWORD: 'hunter2-hunter2', DATABASE_URL: 'postgres://app:dbpass@db.internal:5432/app',
         MFA_ENCRYPTION_KEY: mfaKey, WEBHOOK_SECRET: webhookSecret,
+        WEBHOOK_URLS: 'https://hooks.example.com/in?token=hooktok123&team=ops https://u:hookpass@siem.example.com/x?api_key=k9k9',
       };
       const good = await warden(['config', 'check', '--json'], { cwd, env });
       ok(good);
@@ -145,6 +146,8 @@ describe('warden CLI: usage', () => {
       assert.equal(settings.MFA_ENCRYPTION_KEY.value, '********', 'the key TOTP secrets are encrypted with');
       assert.equal(settings.WEBHOOK_SECRET.value, '********', 'the key webhook deliveries are signed with');
       assert.equal(settings.DATABASE_URL.value, 'postgres://app:***@db.internal:5432/app');
+      // A credential in a URL's query is hidden too, in every URL of a list; the rest stays readable.
+      assert.equal(settings.WEBHOOK_URLS.value, 'https://hooks.example.com/in?token=***&team=ops https://u:***@siem.example.com/x?api_key=***');
       assert.deepEqual(settings.ACCESS_TOKEN_EXPIRES_MINUTES, { name: 'ACCESS_TOKEN_EXPIRES_MINUTES', value: '20', source: '.env' });
       assert.deepEqual(settings.PORT, { name: 'PORT', value: '8000', source: 'default' });
       assert.match(good.json.keys, /^HS256 from SECRET_KEY/);
@@ -156,6 +159,7 @@ describe('warden CLI: usage', () => {
       ok(human);
       for (const out of [good.stdout, human.stdout]) {
         assert.ok(!out.includes(secret) && !out.includes('hunter2') && !out.includes('dbpass'), 'no secret is printed');
+        assert.ok(!out.includes('hooktok123') && !out.includes('hookpass') && !out.includes('k9k9'), 'no webhook credential is printed');
         assert.ok(!out.includes(mfaKey) && !out.includes(webhookSecret.slice(6)), 'no key is printed');
       }
 

@@ -19,7 +19,10 @@ export function cliConfig(): Config {
 
 /** DATABASE_URL for messages: no password. */
 export function maskedUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+  return url
+    .replace(/\/\/([^:@/\s]*):[^@/\s]*@/g, '//$1:***@')
+    // A credential in the query (a webhook's ?token=, PostgreSQL's ?password=): its value hidden.
+    .replace(/([?&;][^=&#\s]*(?:token|key|secret|pass|pwd|sig|auth)[^=&#\s]*=)[^&#\s]*/gi, '$1***');
 }
 
 /** context.ts's withAccounts, loaded when a command runs (it brings the database drivers and argon2). */
