@@ -352,6 +352,42 @@ describe('webhooks: filters, payload and what is never sent', () => {
     }
   });
 
+  it('an endpoint URL with user:password@ is sent them as Basic authentication, and they reach no log, error or API', async () => {
+    const seen: (string | undefined)[] = [];
+    let refuse = 1;
+    const basic = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        seen.push(req.headers.authorization);
+        const ok = verifySignature(SECRET, req.headers, body) && req.headers.authorization === `Basic ${Buffer.from('hook user:p@ss:word').toString('base64')}`;
+        res.writeHead(!ok ? 401 : refuse-- > 0 ? 500 : 204).end();
+      });
+    });
+    await new Promise<void>((resolve) => basic.listen(0, '127.0.0.1', resolve));
+    const url = `http://hook%20user:p%40ss%3Aword@127.0.0.1:${(basic.address() as AddressInfo).port}/hook?k=1`;
+    const storage = createMemoryStorage();
+    const logged: unknown[] = [];
+    const log = { warn: (o: object, msg: string) => void logged.push(o, msg), debug: (o: object, msg: string) => void logged.push(o, msg) };
+    const events = new EventLog({ store: storage.events, clock: Date.now, deliverTo: () => [url] });
+    const worker = new WebhookWorker({ store: storage.deliveries, endpoints: [url], key: KEY, clock: Date.now, log, pollMs: 20, timeoutMs: 2000, backoffMs: 10 });
+    try {
+      await events.append(events.make('user.deleted', { userId: 'u1' }, {}));
+      worker.start();
+      await until('delivered', async () => (await storage.deliveries.list({ limit: 1 }))[0]?.state === 'delivered');
+      const [d] = await storage.deliveries.list({ limit: 1 });
+      assert.equal(d!.attempts, 2, 'the receiver\'s 500, then its 204');
+      assert.equal(seen.length, 2);
+      const shown = JSON.stringify(logged) + JSON.stringify((await storage.deliveries.list({ limit: 10 })).map((r) => r.lastError));
+      for (const secret of ['p@ss', 'p%40ss', Buffer.from('hook user:p@ss:word').toString('base64')]) assert.ok(!shown.includes(secret), `${secret} shown`);
+      assert.ok(JSON.stringify(logged).includes(`"endpoint":"http://127.0.0.1:${(basic.address() as AddressInfo).port}/hook"`));
+    } finally {
+      await worker.stop();
+      basic.closeAllConnections();
+      await new Promise((resolve) => basic.close(resolve));
+    }
+  });
+
   it('a delivery the receiver keeps refusing is retried with growing waits, then given up after its day', async () => {
     const rx = await receiver(0, Number.POSITIVE_INFINITY); // the worker signs with the test's clock, in 2030
     rx.failNext(1_000_000, 503);

@@ -36,3 +36,24 @@ export function shownEndpoint(url: string): string {
     return '(invalid URL)';
   }
 }
+
+/**
+ * What fetch is given for an endpoint: fetch refuses a URL holding `user:password@` (and its error
+ * message quotes the whole URL, password included), so the credentials travel as HTTP Basic
+ * authentication, as curl and receivers expect of such a URL, and the URL goes without them.
+ */
+export function requestTarget(endpoint: string): { url: string; authorization?: string } {
+  const u = new URL(endpoint);
+  if (u.username === '' && u.password === '') return { url: endpoint };
+  const decode = (s: string) => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      return s;
+    }
+  };
+  const credentials = `${decode(u.username)}:${decode(u.password)}`;
+  u.username = '';
+  u.password = '';
+  return { url: u.href, authorization: `Basic ${Buffer.from(credentials).toString('base64')}` };
+}

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { ClaimedDelivery, DeliveryStore, EventRecord } from '../records.js';
 import { eventView } from '../view.js';
-import { shownEndpoint } from './endpoints.js';
+import { requestTarget, shownEndpoint } from './endpoints.js';
 import { signWebhook } from './signature.js';
 
 export interface WorkerLog {
@@ -155,12 +155,14 @@ export class WebhookWorker {
     try {
       const body = webhookBody(event);
       const timestamp = Math.floor(this.o.clock() / 1000);
-      const res = await fetch(delivery.endpoint, {
+      const target = requestTarget(delivery.endpoint);
+      const res = await fetch(target.url, {
         method: 'POST',
         body,
         redirect: 'manual',
         signal: attempt.signal,
         headers: {
+          ...(target.authorization !== undefined ? { authorization: target.authorization } : {}),
           'content-type': 'application/json',
           'user-agent': 'Warden-Webhooks/1',
           'webhook-id': event.id,
@@ -172,7 +174,7 @@ export class WebhookWorker {
       await res.body?.cancel().catch(() => undefined); // the answer's body is not read; free the connection
       if (status < 200 || status >= 300) error = `HTTP ${status}`;
     } catch (e) {
-      error = describe(e);
+      error = describe(e, delivery.endpoint, shown);
     } finally {
       clearTimeout(timer);
       this.stopping.signal.removeEventListener('abort', onStop);
@@ -202,9 +204,10 @@ export class WebhookWorker {
   }
 }
 
-function describe(e: unknown): string {
+/** A failure as the deliveries API and the logs show it: the endpoint in it as shown (no credentials, no query). */
+function describe(e: unknown, endpoint: string, shown: string): string {
   const err = e as { name?: string; message?: string; cause?: { code?: string; message?: string } };
   const text = err?.name === 'TimeoutError' ? 'timed out'
     : err?.cause?.code ?? err?.cause?.message ?? err?.message ?? String(e);
-  return text.slice(0, MAX_ERROR_LENGTH);
+  return text.split(endpoint).join(shown).slice(0, MAX_ERROR_LENGTH);
 }
