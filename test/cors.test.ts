@@ -43,6 +43,19 @@ describe('CORS_ORIGINS', () => {
     }
   });
 
+  it('the preflight route, which answers OPTIONS on every path, makes no unknown path known: 404, and Allow lists the routes\' methods', async () => {
+    for (const path of ['/nothing', '/api/v1/nothing', '/api/v1/users/a/b/c']) {
+      const r = await call(`${s.url}${path}`);
+      assert.equal(r.status, 404, path);
+      assert.equal(r.headers.get('allow'), null, path);
+    }
+    const known = await call(`${s.url}/api/v1/auth/me`, { method: 'PUT' });
+    assert.equal(known.status, 405);
+    assert.equal(known.headers.get('allow'), 'GET, HEAD, PATCH');
+    const preflight = await fetch(`${s.url}/nothing`, { method: 'OPTIONS', headers: { origin: APP, 'access-control-request-method': 'GET' } });
+    assert.equal(preflight.status, 204, 'preflights are still answered everywhere');
+  });
+
   it('a request without an Origin header is not touched: no Access-Control-* header, no Vary', async () => {
     const r = await call(`${s.url}/health`);
     assert.deepEqual([...r.headers.keys()].filter((h) => h.startsWith('access-control-') || h === 'vary'), []);

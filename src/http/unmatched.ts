@@ -23,7 +23,12 @@ function answer(req: FastifyRequest, reply: FastifyReply, err: WardenError, head
 export function notFoundHandler(app: FastifyInstance, answered?: (method: string, status: number, seconds: number) => void) {
   return (req: FastifyRequest, reply: FastifyReply): void => {
     const path = req.url.split('?', 1)[0]!;
-    const allowed = METHODS.filter((m) => m !== req.method && app.findRoute({ method: m, url: path }) !== null);
+    // A catch-all route (CORS_ORIGINS' preflight route, `OPTIONS *`) makes no path known.
+    const allowed = METHODS.filter((m) => {
+      if (m === req.method) return false;
+      const route = app.findRoute({ method: m, url: path });
+      return route !== null && !Object.hasOwn(route.params as object, '*');
+    });
     const status = allowed.length > 0
       ? answer(req, reply, new WardenError('ERR_METHOD_NOT_ALLOWED', 'Method Not Allowed'), { allow: allowed.join(', ') })
       : answer(req, reply, new WardenError('ERR_NOT_FOUND', 'Not Found'));
