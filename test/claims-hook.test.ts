@@ -29,6 +29,7 @@ export default async function claims(ctx) {
   if (mode === 'array') return ['not', 'an', 'object'];
   if (mode === 'huge') return { blob: 'x'.repeat(10000) };
   if (mode === 'reserved') return { sub: 'someone-else', roles: ['admin'], sid: 'x', exp: 1, jti: 'j', fresh: true, tenant_id: 't-9' };
+  if (mode === 'toJSON') return { tenant_id: 't-9', toJSON: () => ({ sub: 'someone-else', roles: ['admin'], tenant_id: 't-9' }) };
   return { tenant_id: 't-' + ctx.user.username, grant: ctx.grant, session_seen: ctx.session.id };
 }
 `;
@@ -94,6 +95,19 @@ describe('custom claims hook', () => {
     assert.notEqual(p.sid, 'x');
     assert.notEqual(p.jti, 'j');
     assert.ok((p.exp as number) > Date.now() / 1000);
+    mode('ok');
+  });
+
+  it('an answer with a toJSON method is taken as the JSON it makes: its reserved claims left out, never the whole token replaced', async () => {
+    mode('toJSON');
+    const r = await call(`${s.url}/api/auth/signin`, { json: { username: 'hooked', password: PASSWORD } });
+    assert.equal(r.status, 200);
+    const p = payload(r.json.access_token);
+    assert.equal(p.tenant_id, 't-9');
+    assert.equal(p.sub, r.json.id);
+    assert.equal(p.type, 'access');
+    assert.ok((p.exp as number) > Date.now() / 1000);
+    assert.equal((await call(`${s.url}/api/v1/auth/me`, { headers: { authorization: `Bearer ${r.json.access_token}` } })).status, 200);
     mode('ok');
   });
 

@@ -56,20 +56,27 @@ export function claimsHook(fn: ClaimsHookFunction, timeoutMs: number, log: HookL
       log.warn({ got: result === null ? 'null' : Array.isArray(result) ? 'an array' : typeof result }, 'custom claims hook must answer an object: no token issued');
       throw unavailable();
     }
+    // The answer as the JSON it makes, read once: a toJSON method would otherwise be called again
+    // when the token is written, and replace the whole payload (Warden's claims, exp included).
+    let plain: unknown;
+    try {
+      plain = JSON.parse(JSON.stringify(result) ?? 'null');
+    } catch {
+      plain = undefined; // a cycle or a BigInt: not JSON
+    }
+    if (plain === undefined || plain === null || typeof plain !== 'object' || Array.isArray(plain)) {
+      log.warn({ bytes: null, max: MAX_CLAIMS_BYTES }, 'custom claims are not JSON or too large: no token issued');
+      throw unavailable();
+    }
     const claims: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(result)) {
+    for (const [k, v] of Object.entries(plain)) {
       if (RESERVED_CLAIMS.has(k) || WARDEN_CLAIMS.has(k)) {
         if (!warned.has(k)) (warned.add(k), log.warn({ claim: k }, 'custom claims hook set a claim Warden writes itself; it is left out'));
         continue;
       }
       if (v !== undefined) claims[k] = v;
     }
-    let size: number;
-    try {
-      size = Buffer.byteLength(JSON.stringify(claims));
-    } catch {
-      size = Number.POSITIVE_INFINITY; // a cycle or a BigInt: not JSON
-    }
+    const size = Buffer.byteLength(JSON.stringify(claims));
     if (size > MAX_CLAIMS_BYTES) {
       log.warn({ bytes: size, max: MAX_CLAIMS_BYTES }, 'custom claims are not JSON or too large: no token issued');
       throw unavailable();
