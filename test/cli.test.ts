@@ -136,7 +136,7 @@ describe('warden CLI: usage', () => {
       const env = {
         SECRET_KEY: secret, ADMIN_USERNAME: 'root', ADMIN_EMAIL: 'root@example.com', ADMIN_PASSWORD: 'hunter2-hunter2', DATABASE_URL: 'postgres://app:dbpass@db.internal:5432/app',
         MFA_ENCRYPTION_KEY: mfaKey, WEBHOOK_SECRET: webhookSecret,
-        WEBHOOK_URLS: 'https://hooks.example.com/in?token=hooktok123&team=ops https://u:hookpass@siem.example.com/x?api_key=k9k9',
+        WEBHOOK_URLS: 'https://hooks.example.com/in?token=hooktok123&team=ops https://u:hookpass@siem.example.com/x?api_key=k9k9|signin.*,user.deleted',
       };
       const good = await warden(['config', 'check', '--json'], { cwd, env });
       ok(good);
@@ -147,7 +147,7 @@ describe('warden CLI: usage', () => {
       assert.equal(settings.WEBHOOK_SECRET.value, '********', 'the key webhook deliveries are signed with');
       assert.equal(settings.DATABASE_URL.value, 'postgres://app:***@db.internal:5432/app');
       // A credential in a URL's query is hidden too, in every URL of a list; the rest stays readable.
-      assert.equal(settings.WEBHOOK_URLS.value, 'https://hooks.example.com/in?token=***&team=ops https://u:***@siem.example.com/x?api_key=***');
+      assert.equal(settings.WEBHOOK_URLS.value, 'https://hooks.example.com/in?token=***&team=ops https://u:***@siem.example.com/x?api_key=***|signin.*,user.deleted', 'the event filter still shown');
       assert.deepEqual(settings.ACCESS_TOKEN_EXPIRES_MINUTES, { name: 'ACCESS_TOKEN_EXPIRES_MINUTES', value: '20', source: '.env' });
       assert.deepEqual(settings.PORT, { name: 'PORT', value: '8000', source: 'default' });
       assert.match(good.json.keys, /^HS256 from SECRET_KEY/);

@@ -21,8 +21,9 @@ export function cliConfig(): Config {
 export function maskedUrl(url: string): string {
   return url
     .replace(/\/\/([^:@/\s]*):[^@/\s]*@/g, '//$1:***@')
-    // A credential in the query (a webhook's ?token=, PostgreSQL's ?password=): its value hidden.
-    .replace(/([?&;][^=&#\s]*(?:token|key|secret|pass|pwd|sig|auth)[^=&#\s]*=)[^&#\s]*/gi, '$1***');
+    // A credential in the query (a webhook's ?token=, PostgreSQL's ?password=): its value hidden,
+    // up to a "|" (a webhook entry's event filter follows it; a raw "|" is not a URL character).
+    .replace(/([?&;][^=&#\s|]*(?:token|key|secret|pass|pwd|sig|auth)[^=&#\s|]*=)[^&#\s|]*/gi, '$1***');
 }
 
 /** context.ts's withAccounts, loaded when a command runs (it brings the database drivers and argon2). */
