@@ -10,7 +10,7 @@ import type { PasswordHasher } from './password-hasher.js';
 import type { Retention } from './retention.js';
 import type { Sessions } from './sessions.js';
 import { NO_META, type Actor, type ClientMeta } from './types.js';
-import { conflict, findUser } from './users.js';
+import { conflict, findUser, keepAnAdministrator } from './users.js';
 import {
   invalid, normaliseEmail, validateBoolean, validateFullName, validatePassword, validateRoles,
 } from './validate.js';
@@ -23,6 +23,8 @@ export interface UserAdminDeps {
   retention: Retention;
   clock: () => number;
   passwordMaxLength: number;
+  /** ADMIN_ROLES: the last active holder of one is not demoted, deactivated or deleted through the API. */
+  adminRoles: readonly string[];
   events: EventLog;
   hooks?: AccountHooks | undefined;
 }
@@ -90,6 +92,9 @@ export class UserAdmin {
     if ('email_verified' in input) patch.emailVerified = validateBoolean(input.email_verified, 'email_verified');
     if ('password' in input) patch.passwordHash = await this.d.hasher.hash(validatePassword(input.password, this.d.passwordMaxLength));
     const before = await this.get(id);
+    if (actor?.kind === 'user') {
+      await keepAnAdministrator(this.d.storage.users, this.d.adminRoles, before, { roles: patch.roles ?? before.roles, isActive: patch.isActive ?? before.isActive });
+    }
     // A new address is not verified, unless the administrator says it is.
     if (patch.email !== undefined && patch.email !== before.email && patch.emailVerified === undefined) patch.emailVerified = false;
     const who = { actorId: actorIdOf(actor), userId: id, ip: meta.ip, userAgent: meta.userAgent };
@@ -148,9 +153,13 @@ export class UserAdmin {
     return this.d.sessions.refuseAllTokens(id, 'admin', (ids) => ids.map((sid) => this.d.events.make('session.ended', { ...who, sessionId: sid }, { reason: 'admin' })));
   }
 
-  /** Deletes a user; their sessions end and every token of theirs is refused. */
+  /**
+   * Deletes a user; their sessions end and every token of theirs is refused. Through the API, not
+   * the last active administrator (ERR_CONFLICT).
+   */
   async delete(id: string, actor: Actor | null = null, meta: ClientMeta = NO_META): Promise<void> {
-    await this.get(id);
+    const before = await this.get(id);
+    if (actor?.kind === 'user') await keepAnAdministrator(this.d.storage.users, this.d.adminRoles, before, null);
     await this.d.sessions.refuseAllTokens(id, 'admin');
     const deleted = (gone: boolean) => (gone ? [this.d.events.make('user.deleted', { actorId: actorIdOf(actor), userId: id, ip: meta.ip, userAgent: meta.userAgent }, {})] : []);
     await this.d.events.write<boolean>(deleted, (emit) => this.d.storage.users.delete(id, emit));

@@ -13,7 +13,7 @@ import type { Sessions } from './sessions.js';
 import type { SignUpLimit } from './signup-limit.js';
 import type { SignInThrottle } from './throttle.js';
 import { NO_META, type Actor, type ClientMeta, type SignUpInput, type SystemActor, type TokenPair } from './types.js';
-import { conflict, findUser } from './users.js';
+import { conflict, findUser, keepAnAdministrator } from './users.js';
 import {
   invalid, normaliseEmail, validateBoolean, validateFullName, validatePassword, validateRoles, validateUsername,
 } from './validate.js';
@@ -213,6 +213,7 @@ export class Credentials {
     if (typeof current !== 'string' || current === '') throw invalid('current_password', 'is required');
     const who = { actorId: user.id, userId: user.id, sessionId: typeof claims.sid === 'string' ? claims.sid : null, ip: meta.ip, userAgent: meta.userAgent };
     await this.checkCurrentPassword(user, current, meta, this.d.events.make('user.delete_failed', who, {}));
+    await keepAnAdministrator(this.d.storage.users, this.d.adminRoles, user, null);
     // Refused first, deleted second (as an administrator's deletion): a 503 between the two leaves
     // an account that signs in again, never a deleted one whose tokens still pass.
     await this.d.sessions.refuseAllTokens(user.id, 'deleted');

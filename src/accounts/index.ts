@@ -116,7 +116,7 @@ export function createAccounts(d: AccountsDeps): Accounts {
   });
   const admin = new UserAdmin({
     storage: d.storage, hasher: d.hasher, sessions, revoker: d.revoker, retention: keep, clock: d.clock, events,
-    passwordMaxLength: d.passwordMaxLength, hooks: email?.hooks,
+    passwordMaxLength: d.passwordMaxLength, adminRoles: d.adminRoles, hooks: email?.hooks,
   });
   const startImport = (options: UserImportOptions) => new UserImport({
     storage: d.storage, hasher: d.hasher, sessions, revoker: d.revoker, retention: keep, clock: d.clock, events,

@@ -24,3 +24,20 @@ export function conflict(e: unknown): unknown {
   }
   return e;
 }
+
+/**
+ * Refuses (ERR_CONFLICT) a change after which no active user would hold an administrator role: the
+ * last administrator demoting, deactivating or deleting themselves (or being, by the only other
+ * one) would leave nobody who can administer through the API or the console. Only the operator,
+ * at the command line, may do that. Two administrators demoting each other at once can still both
+ * succeed: the check reads, then the change writes.
+ */
+export async function keepAnAdministrator(users: UserStore, adminRoles: readonly string[], before: UserRecord, after: { roles: readonly string[]; isActive: boolean } | null): Promise<void> {
+  const isAdmin = (roles: readonly string[]) => roles.some((r) => adminRoles.includes(r));
+  if (!before.isActive || !isAdmin(before.roles) || (after !== null && after.isActive && isAdmin(after.roles))) return;
+  for (const role of adminRoles) {
+    const { users: holders } = await users.list({ role, active: true, limit: 2, offset: 0 });
+    if (holders.some((u) => u.id !== before.id)) return;
+  }
+  throw new WardenError('ERR_CONFLICT', 'This is the last active administrator: make another user an administrator first');
+}

@@ -184,7 +184,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
         ...v1, method: 'DELETE', summary: 'Delete your own account (fresh token and your password; ACCOUNT_SELF_DELETE): every token refused, the cookies cleared', auth: freshOpts,
         body: { schema: ACCOUNT_DELETE, media: ['json', 'form'] },
         ok: { status: 200, description: '"Account deleted"', schema: envelope(null), headers: SETS_COOKIES },
-        errors: ['ERR_BAD_REQUEST', 'ERR_VALIDATION', 'ERR_BAD_CREDENTIALS', 'ERR_RATE_LIMITED', 'ERR_USER_NOT_FOUND', 'ERR_USER_INACTIVE', ...DEPENDENCY_ERRORS],
+        errors: ['ERR_BAD_REQUEST', 'ERR_VALIDATION', 'ERR_BAD_CREDENTIALS', 'ERR_RATE_LIMITED', 'ERR_CONFLICT', 'ERR_USER_NOT_FOUND', 'ERR_USER_INACTIVE', ...DEPENDENCY_ERRORS],
       }),
     }, async (req, reply) => {
       await credentials.deleteOwnAccount(req.jwt!.claims, field(jsonOrFormBody(req), 'current_password'), clientMeta(req));
@@ -308,7 +308,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
     preHandler: admin,
     schema: doc({
       ...adm, method: 'DELETE', summary: 'Delete a user; their tokens stop working', params: ID_PARAMS,
-      ok: { status: 200, description: '"User deleted"', schema: envelope(null) }, errors: ['ERR_USER_NOT_FOUND', ...DEPENDENCY_ERRORS],
+      ok: { status: 200, description: '"User deleted"', schema: envelope(null) }, errors: ['ERR_USER_NOT_FOUND', 'ERR_CONFLICT', ...DEPENDENCY_ERRORS],
     }),
   }, async (req) => {
     await userAdmin.delete((req.params as { id: string }).id, actorOf(req), clientMeta(req));
