@@ -15,8 +15,7 @@ import { CREDENTIALS, DETAIL_MESSAGE, NEW_USER, PAGING_QUERY, PAIR, REFRESH_BODY
 
 /** The database or the password hasher: down or saturated (503), or failing unexpectedly (500, logged with the request id). */
 export const DEPENDENCY_ERRORS: ErrorCode[] = ['ERR_UNAVAILABLE', 'ERR_INTERNAL'];
-/** A sign-up's answers beyond the guard's and the body parser's. */
-/** An administrator's creation of a user: its answers. */
+/** An administrator's creation of a user: its answers beyond the guard's and the body parser's. */
 export const CREATE_USER_ERRORS: ErrorCode[] = ['ERR_BAD_REQUEST', 'ERR_VALIDATION', 'ERR_CONFLICT', 'ERR_ROLES_FORBIDDEN', ...DEPENDENCY_ERRORS];
 /** A sign-up's: an administrator's, and the limit per client IP (SIGNUP_LIMIT_PER_IP). */
 export const SIGNUP_ERRORS: ErrorCode[] = [...CREATE_USER_ERRORS, 'ERR_RATE_LIMITED'];
