@@ -1,10 +1,14 @@
 // A user deleting their own account (ACCOUNT_SELF_DELETE): off by default; on, it takes a fresh
 // token and the current password, refuses every token of the account at once, clears the cookies,
-// frees the address and records user.deleted with the user as its actor. Over HTTP, SQLite.
+// frees the address and records user.deleted with the user as its actor. Over HTTP, SQLite; the
+// race with a sign-in on PostgreSQL.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
 import type { AnyEvent } from '../src/events/records.js';
+import { createPostgresStorage } from '../src/storage/index.js';
 import { call, cookiesFrom, startServer, type Running } from './helpers/server.js';
+import { scratchSchema } from './helpers/storage.js';
 
 const PASSWORD = 'delete-me-password-1';
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
@@ -74,4 +78,58 @@ describe('deleting your own account', () => {
       assert.ok(await s.warden.storage.users.findByLogin('leaving2'), 'nobody else touched');
     });
   });
+});
+
+// A sign-in whose session is opened after the deletion's refusal and before the row is deleted:
+// held there by a PostgreSQL row lock that stops the DELETE but not the session's foreign key.
+describe('a sign-in landing between the refusal and the delete', async () => {
+  const deletions = [
+    { name: 'their own', env: { ACCOUNT_SELF_DELETE: 'true' }, db: await scratchSchema('warden_delete_race') },
+    { name: 'an administrator\'s', env: {}, db: await scratchSchema('warden_delete_race') },
+  ];
+  for (const d of deletions) {
+    const { url, skip, schema } = d.db;
+    it(`gets no token that outlives the account (${d.name} deletion)`, skip !== undefined ? { skip } : {}, async () => {
+      // The DELETE waits for the sign-in: a statement timeout well above what that takes.
+      const storage = createPostgresStorage(url!, { schema, queryTimeoutMs: 60_000 });
+      await storage.migrate();
+      const s = await startServer(d.env, { storage });
+      const lock = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
+      await lock.connect();
+      try {
+        await signUpAndIn(s, 'boss');
+        await s.warden.storage.users.update((await s.warden.storage.users.findByLogin('boss'))!.id, { roles: ['admin'] });
+        const boss = await call(`${s.url}/api/v1/auth/login`, { form: { username: 'boss', password: PASSWORD } });
+        const name = d.env.ACCOUNT_SELF_DELETE ? 'selfrace' : 'adminrace';
+        const t = await signUpAndIn(s, name);
+        const id = (await s.warden.storage.users.findByLogin(name))!.id;
+        await lock.query('BEGIN');
+        await lock.query('SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE', [id]);
+        const deleting = d.env.ACCOUNT_SELF_DELETE
+          ? call(`${s.url}/api/v1/auth/me`, { method: 'DELETE', json: { current_password: PASSWORD }, headers: bearer(t.access) })
+          : call(`${s.url}/api/v1/users/${id}`, { method: 'DELETE', headers: bearer(boss.json.data.access_token) });
+        // The refusal is written; the DELETE waits for the lock (the only statement of either request
+        // that takes a conflicting one). A request answered instead fails here.
+        let answered: Awaited<typeof deleting> | undefined;
+        void deleting.then((r) => { answered = r; }, () => {});
+        for (;;) {
+          // (pg_stat_activity's query text may still name the statement before; the lock wait is sure.)
+          const waiting = await lock.query('SELECT 1 FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))');
+          if (waiting.rows.length > 0) break;
+          assert.equal(answered, undefined, `the deletion was answered before its DELETE: ${answered?.status} ${answered?.text}`);
+        }
+        const late = await call(`${s.url}/api/v1/auth/login`, { form: { username: name, password: PASSWORD } });
+        assert.equal(late.status, 200, late.text);
+        await lock.query('COMMIT');
+        assert.equal((await deleting).status, 200);
+        assert.equal(await s.warden.storage.users.findById(id), null);
+        const r = await call(`${s.url}/api/v1/auth/verify`, { headers: bearer(late.json.data.access_token) });
+        assert.equal(r.status, 401, 'the token of a sign-in made during the deletion is refused with the account');
+      } finally {
+        await lock.end();
+        await s.close();
+        await storage.close();
+      }
+    });
+  }
 });

@@ -163,6 +163,9 @@ export class UserAdmin {
     await this.d.sessions.refuseAllTokens(id, 'admin');
     const deleted = (gone: boolean) => (gone ? [this.d.events.make('user.deleted', { actorId: actorIdOf(actor), userId: id, ip: meta.ip, userAgent: meta.userAgent }, {})] : []);
     await this.d.events.write<boolean>(deleted, (emit) => this.d.storage.users.delete(id, emit));
+    // Again once deleted: a sign-in that opened its session between the refusal and the delete
+    // holds tokens the first refusal's cut-off does not cover (and its session went with the user).
+    await this.d.sessions.refuseAllTokens(id, 'admin');
   }
 }
 

@@ -219,6 +219,9 @@ export class Credentials {
     await this.d.sessions.refuseAllTokens(user.id, 'deleted');
     const deleted = (gone: boolean) => (gone ? [this.d.events.make('user.deleted', who, { via: 'self' })] : []);
     await this.d.events.write<boolean>(deleted, (emit) => this.d.storage.users.delete(user.id, emit));
+    // A sign-in that opened its session between the two (after the refusal's cut-off, before the
+    // delete) holds tokens the first refusal does not cover, and its session row went with the user.
+    await this.d.sessions.refuseAllTokens(user.id, 'deleted');
   }
 
   /**
