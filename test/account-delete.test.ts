@@ -83,7 +83,7 @@ describe('deleting your own account', () => {
 // A sign-in whose session is opened after the deletion's refusal and before the row is deleted:
 // held there by a PostgreSQL row lock that stops the DELETE but not the session's foreign key.
 describe('a sign-in landing between the refusal and the delete', async () => {
-  const deletions = [
+  const deletions: { name: string; env: Record<string, string>; db: Awaited<ReturnType<typeof scratchSchema>> }[] = [
     { name: 'their own', env: { ACCOUNT_SELF_DELETE: 'true' }, db: await scratchSchema('warden_delete_race') },
     { name: 'an administrator\'s', env: {}, db: await scratchSchema('warden_delete_race') },
   ];
