@@ -388,6 +388,25 @@ describe('webhooks: filters, payload and what is never sent', () => {
     }
   });
 
+  it('a failure an older Warden recorded with the endpoint\'s password or query in it is shown without them', async () => {
+    const storage = createMemoryStorage();
+    const endpoint = 'https://hook:s3cret@hooks.example/in?token=abc';
+    const events = new EventLog({ store: storage.events, clock: Date.now, deliverTo: () => [endpoint] });
+    await events.append(events.make('user.deleted', { userId: 'u1' }, {}));
+    const [claimed] = await storage.deliveries.claim(Date.now(), 1, 60_000, 'old');
+    const error = `Request cannot be constructed from a URL that includes credentials: ${endpoint}`;
+    assert.ok(await storage.deliveries.finish(claimed!.delivery.id, 'old', { state: 'failed', at: Date.now(), status: null, error }));
+    const s = await startServer({}, { storage });
+    try {
+      const r = await call(`${s.url}/api/v1/webhooks/deliveries`, { headers: { authorization: `Bearer ${await adminToken(s)}` } });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.data.items[0].last_error, 'Request cannot be constructed from a URL that includes credentials: https://hooks.example/in');
+      assert.ok(!r.text.includes('s3cret') && !r.text.includes('abc'), r.text);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a delivery the receiver keeps refusing is retried with growing waits, then given up after its day', async () => {
     const rx = await receiver(0, Number.POSITIVE_INFINITY); // the worker signs with the test's clock, in 2030
     rx.failNext(1_000_000, 503);

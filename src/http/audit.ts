@@ -5,7 +5,7 @@ import { WardenError, type JwtRequiredOptions } from '@warden/toolkit';
 import { parseEventTypes, parseIsoTime } from '../events/audit.js';
 import type { DeliveryRecord, DeliveryState } from '../events/records.js';
 import { eventView, ownEventView } from '../events/view.js';
-import { shownEndpoint } from '../events/webhooks/endpoints.js';
+import { shownEndpoint, shownFailure } from '../events/webhooks/endpoints.js';
 import { DEPENDENCY_ERRORS } from './api.js';
 import type { RouteContext } from './context.js';
 import { routeSchemas } from './docs.js';
@@ -98,7 +98,7 @@ function deliveryView(d: DeliveryRecord) {
   return {
     id: d.id, event_id: d.eventId, endpoint: shownEndpoint(d.endpoint), state: d.state, attempts: d.attempts,
     created_at: iso(d.createdAt), next_attempt_at: d.state === 'pending' ? iso(d.nextAttemptAt) : null,
-    last_attempt_at: iso(d.lastAttemptAt), last_status: d.lastStatus, last_error: d.lastError, delivered_at: iso(d.deliveredAt),
+    last_attempt_at: iso(d.lastAttemptAt), last_status: d.lastStatus, last_error: d.lastError === null ? null : shownFailure(d.lastError), delivered_at: iso(d.deliveredAt),
   };
 }
 

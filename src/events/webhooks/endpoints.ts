@@ -38,6 +38,15 @@ export function shownEndpoint(url: string): string {
 }
 
 /**
+ * A recorded failure as the deliveries API shows it: every URL in it as shownEndpoint shows one.
+ * Failures are written that way now; rows an older Warden wrote may quote an endpoint with its
+ * `user:password@` (fetch's refusal of such a URL) or its query.
+ */
+export function shownFailure(text: string): string {
+  return text.replace(/\bhttps?:\/\/[^\s"'<>]+/gi, (url) => shownEndpoint(url));
+}
+
+/**
  * What fetch is given for an endpoint: fetch refuses a URL holding `user:password@` (and its error
  * message quotes the whole URL, password included), so the credentials travel as HTTP Basic
  * authentication, as curl and receivers expect of such a URL, and the URL goes without them.
