@@ -195,6 +195,26 @@ describe('seed 000: who may grant roles', () => {
     assert.equal(list.status, 403);
   });
 
+  it('a form sign-up names one role as roles=NAME (a form has no lists; Swagger UI sends a one-item array so), several by repeating it', async () => {
+    const first = await call(`${s.url}/api/auth/signup`, { form: { username: 'root1', email: 'root1@example.com', password: 'adminpass123', roles: 'ROLE_ADMIN' } });
+    assert.equal(first.status, 201, first.text);
+    assert.deepEqual(first.json.roles, ['ROLE_ADMIN']);
+    const login = await call(`${s.url}/api/auth/signin`, { json: { username: 'root1', password: 'adminpass123' } });
+    const auth = { authorization: `Bearer ${login.json.access_token}`, 'content-type': 'application/x-www-form-urlencoded' };
+    const two = await call(`${s.url}/api/v1/users`, { method: 'POST', headers: auth, body: 'username=two&email=two%40example.com&password=adminpass123&roles=user&roles=editor' });
+    assert.equal(two.status, 201, two.text);
+    assert.deepEqual(two.json.data.roles, ['user', 'editor']);
+    const one = await call(`${s.url}/api/v1/auth/signup`, { method: 'POST', headers: auth, body: 'username=one&email=one%40example.com&password=adminpass123&roles=editor' });
+    assert.equal(one.status, 201, one.text);
+    assert.deepEqual(one.json.data.roles, ['editor']);
+    // Still refused without an administrator's token, and JSON keeps asking for a list.
+    const mallory = await call(`${s.url}/api/auth/signup`, { form: { username: 'mallory', email: 'mallory@example.com', password: 'adminpass123', roles: 'ROLE_ADMIN' } });
+    assert.equal(mallory.status, 403);
+    const json = await call(`${s.url}/api/auth/signup`, { json: { username: 'jsonuser', email: 'jsonuser@example.com', password: 'adminpass123', roles: 'user' } });
+    assert.equal(json.status, 422);
+    assert.equal(await s.warden.storage.users.count(), 3);
+  });
+
   it('ten racing first sign-ups asking for admin: exactly one becomes admin', async () => {
     const fresh = await startServer();
     try {

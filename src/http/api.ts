@@ -6,7 +6,7 @@ import { clearAuthCookies, setAuthCookies } from './cookies.js';
 import type { RouteContext } from './context.js';
 import { routeSchemas, type Success } from './docs.js';
 import { DETAIL, familyErrorHandler } from './error-families.js';
-import { clientMeta, field, jsonOrFormBody } from './request.js';
+import { clientMeta, field, jsonOrFormBody, newUserBody } from './request.js';
 import { mfaRequiredView, MFA_REQUIRED } from './mfa-views.js';
 import { refuseCrossSite } from './cross-site.js';
 import { noStore } from './security-headers.js';
@@ -69,7 +69,7 @@ export async function apiRoutes(app: FastifyInstance, ctx: RouteContext): Promis
       ok: { status: 201, description: 'The user', schema: USER }, errors: SIGNUP_ERRORS,
     }),
   }, async (req, reply) => {
-    const user = await credentials.signUp(jsonOrFormBody(req), actorOf(req), clientMeta(req));
+    const user = await credentials.signUp(newUserBody(req), actorOf(req), clientMeta(req));
     return reply.code(201).send(userView(user));
   });
 

@@ -17,6 +17,17 @@ export function jsonOrFormBody(req: FastifyRequest, o: { multipart?: boolean } =
 }
 
 /**
+ * A sign-up's or a user creation's body. A form has no lists: repeated `roles=a&roles=b` arrives
+ * as an array, a single `roles=a` as a string, which means the one-item list (as FastAPI's
+ * `List[str] = Form()` reads it, and as Swagger UI sends a one-item array in a form).
+ */
+export function newUserBody(req: FastifyRequest): Record<string, unknown> {
+  const body = jsonOrFormBody(req);
+  const form = (req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded');
+  return form && typeof body.roles === 'string' ? { ...body, roles: [body.roles] } : body;
+}
+
+/**
  * JSON with an empty body reads as no body at all. Seed clients send `Content-Type:
  * application/json` on every request, body-less POSTs included (seed 004's `/auth/refresh?
  * refresh_token=`, a sign-out), and FastAPI and Flask ignore it on a route that reads no body;

@@ -9,7 +9,7 @@ import { clearAuthCookies, setAuthCookies } from './cookies.js';
 import type { RouteContext } from './context.js';
 import { routeSchemas } from './docs.js';
 import { ENVELOPE, familyErrorHandler } from './error-families.js';
-import { clientMeta, field, fieldsBody, jsonOrFormBody } from './request.js';
+import { clientMeta, field, fieldsBody, jsonOrFormBody, newUserBody } from './request.js';
 import { mfaRequiredView, MFA_REQUIRED } from './mfa-views.js';
 import { readMultipartForms } from './multipart-form.js';
 import { refuseCrossSite } from './cross-site.js';
@@ -113,7 +113,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
       ok: { status: 201, description: '"User created"', schema: envelope(USER) }, errors: SIGNUP_ERRORS,
     }),
   }, async (req, reply) => {
-    const created = await credentials.signUp(jsonOrFormBody(req), actorOf(req), clientMeta(req));
+    const created = await credentials.signUp(newUserBody(req), actorOf(req), clientMeta(req));
     return reply.code(201).send(ok('User created', userView(created)));
   });
 
@@ -252,7 +252,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
       ok: { status: 201, description: '"User created"', schema: envelope(USER) }, errors: CREATE_USER_ERRORS,
     }),
   }, async (req, reply) => {
-    const created = await credentials.signUp(jsonOrFormBody(req), actorOf(req), clientMeta(req));
+    const created = await credentials.signUp(newUserBody(req), actorOf(req), clientMeta(req));
     return reply.code(201).send(ok('User created', userView(created)));
   });
 
