@@ -21,8 +21,8 @@ function pyjwtMissing(): string | undefined {
   }
 }
 
-async function python(args: string[]): Promise<{ ok: boolean; alg?: string; kid?: string; sub?: string; claims?: Record<string, unknown>; error?: string }> {
-  const { stdout } = await run(PYTHON, [script, ...args], { env: { ...process.env, SECRET_KEY: TEST_SECRET }, timeout: 30_000 });
+async function python(args: string[], env: Record<string, string> = {}): Promise<{ ok: boolean; alg?: string; kid?: string; sub?: string; claims?: Record<string, unknown>; error?: string }> {
+  const { stdout } = await run(PYTHON, [script, ...args], { env: { ...process.env, SECRET_KEY: TEST_SECRET, ...env }, timeout: 30_000 });
   return JSON.parse(stdout);
 }
 
@@ -83,5 +83,51 @@ describe('seed 001\'s get_current_user: jwt.decode(token, SECRET_KEY, algorithms
     assert.equal(out.sub, id);
     const { stdout } = await run(PYTHON, [script, 'secret', token], { env: { ...process.env, SECRET_KEY: 'another-secret-that-is-at-least-32-bytes' }, timeout: 30_000 });
     assert.deepEqual(JSON.parse(stdout), { ok: false, error: 'InvalidSignatureError' });
+  });
+});
+
+function joseMissing(): string | undefined {
+  try {
+    execFileSync(PYTHON, ['-c', 'from jose import jwt'], { stdio: 'ignore' });
+    return undefined;
+  } catch {
+    return 'python-jose is not installed for /usr/bin/python3 (apt-get install python3-jose); seed 001\'s jose decode not checked';
+  }
+}
+
+describe('seed 001\'s get_current_user as written, with python-jose (`from jose import JWTError, jwt`)', { skip: joseMissing() }, () => {
+  let s: Running;
+  before(async () => {
+    s = await startServer();
+  });
+  after(() => s.close());
+
+  it('reads payload["sub"] from a token of POST /token; another secret is refused', async () => {
+    const { id, token } = await signedIn(s, 'seedjose');
+    const out = await python(['jose', token]);
+    assert.equal(out.ok, true, JSON.stringify(out));
+    assert.equal(out.sub, id);
+    const { stdout } = await run(PYTHON, [script, 'jose', token], { env: { ...process.env, SECRET_KEY: 'another-secret-that-is-at-least-32-bytes' }, timeout: 30_000 });
+    assert.deepEqual(JSON.parse(stdout), { ok: false, error: 'JWTError' });
+  });
+});
+
+describe('with JWT_AUDIENCE, seed 001\'s decode must name the audience (the README says so)', { skip }, () => {
+  let s: Running;
+  before(async () => {
+    s = await startServer({ JWT_AUDIENCE: 'orders-api' });
+  });
+  after(() => s.close());
+
+  it('PyJWT and python-jose refuse a token with an aud they were not given, and accept it with audience=', async () => {
+    const { id, token } = await signedIn(s, 'seedaud');
+    assert.deepEqual(await python(['secret', token]), { ok: false, error: 'InvalidAudienceError' });
+    const out = await python(['secret', token], { AUDIENCE: 'orders-api' });
+    assert.equal(out.ok, true, JSON.stringify(out));
+    assert.equal(out.sub, id);
+    if (joseMissing() === undefined) {
+      assert.deepEqual(await python(['jose', token]), { ok: false, error: 'JWTClaimsError' });
+      assert.equal((await python(['jose', token], { AUDIENCE: 'orders-api' })).ok, true);
+    }
   });
 });

@@ -3,8 +3,10 @@
 
   pyjwt_jwks.py jwks <jwks_url> <token>   PyJWKClient fetches Warden's JWKS, picks the key by kid, verifies
   pyjwt_jwks.py secret <token>            seed 001's get_current_user: jwt.decode(token, SECRET_KEY, algorithms=["HS256"])
+  pyjwt_jwks.py jose <token>              the same with python-jose, which the seed imports (from jose import jwt)
 Prints {"ok": true, "alg", "kid", "sub", "claims"} or {"ok": false, "error": <exception class>}.
-The shared secret comes from the environment variable SECRET_KEY.
+The shared secret comes from the environment variable SECRET_KEY; with AUDIENCE set, the decode is
+given audience=AUDIENCE (what a service needs once Warden writes JWT_AUDIENCE into tokens).
 """
 import json
 import os
@@ -25,7 +27,13 @@ def main():
         else:
             (token,) = rest
             header = jwt.get_unverified_header(token)
-            payload = jwt.decode(token, os.environ["SECRET_KEY"], algorithms=["HS256"])
+            audience = {"audience": os.environ["AUDIENCE"]} if os.environ.get("AUDIENCE") else {}
+            if mode == "jose":
+                from jose import jwt as jose_jwt
+
+                payload = jose_jwt.decode(token, os.environ["SECRET_KEY"], algorithms=["HS256"], **audience)
+            else:
+                payload = jwt.decode(token, os.environ["SECRET_KEY"], algorithms=["HS256"], **audience)
             kid = header.get("kid")
         print(json.dumps({"ok": True, "alg": header["alg"], "kid": kid, "sub": payload.get("sub"), "claims": payload}))
     except Exception as e:  # the test asserts which exception class a bad token raises
