@@ -85,6 +85,11 @@ describe('log redaction', () => {
     assert.equal(r('client_secret=s3cret&client_id=app'), '/api/v1/auth/refresh?client_secret=[redacted]&client_id=app');
     assert.equal(r('flag&x=y'), '/api/v1/auth/refresh?flag&x=y');
     assert.equal(redactUrl('/health'), '/health');
+    // A token a client put in the path (a URL no route takes, or a matrix parameter): its segment goes.
+    assert.equal(redactUrl(`/api/v1/auth/me;jwt=${jws}`), '/api/v1/auth/[redacted]');
+    assert.equal(redactUrl(`/api/v1/auth/me/${jws}?x=1`), '/api/v1/auth/me/[redacted]?x=1');
+    assert.equal(redactUrl(`/api/v1/auth/me/Bearer%20${jws.replace('eyJ', '%65yJ')}/x?t=${jws}`), '/api/v1/auth/me/[redacted]/x?t=[redacted]');
+    assert.equal(redactUrl('/api/v1/users/0192c4e2-7b1a-7c3e-9d4f-2a6b8c0d1e2f/sessions'), '/api/v1/users/0192c4e2-7b1a-7c3e-9d4f-2a6b8c0d1e2f/sessions');
   });
 
   it('a refresh token sent as ?refresh_%74oken= works and never reaches the debug log', async () => {

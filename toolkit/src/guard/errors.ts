@@ -99,12 +99,23 @@ const JWS_LIKE = /eyJ[A-Za-z0-9_-]{4,}/;
 
 /**
  * A URL fit for a log line: the value of each query parameter whose name, decoded as the server
- * decodes it (`refresh_%74oken` is `refresh_token`), names a secret is replaced by `[redacted]`.
+ * decodes it (`refresh_%74oken` is `refresh_token`), names a secret is replaced by `[redacted]`,
+ * and so is a path segment holding a token (a client's mistake: `/me;jwt=eyJ…`, `/me/eyJ…`).
  */
 export function redactUrl(url: string): string {
   const q = url.indexOf('?');
-  if (q === -1) return url;
-  const params = url.slice(q + 1).split('&');
+  const path = q === -1 ? url : url.slice(0, q);
+  const safePath = JWS_LIKE.test(decodedName(path))
+    ? path.split('/').map((seg) => (JWS_LIKE.test(decodedName(seg)) ? '[redacted]' : seg)).join('/')
+    : path;
+  if (q === -1) return safePath;
+  const query = redactQuery(url.slice(q + 1));
+  return safePath === path && query === undefined ? url : `${safePath}?${query ?? url.slice(q + 1)}`;
+}
+
+/** The query with its secret values replaced, or undefined when it holds none. */
+function redactQuery(query: string): string | undefined {
+  const params = query.split('&');
   let redacted = false;
   for (let i = 0; i < params.length; i++) {
     const p = params[i]!;
@@ -121,7 +132,7 @@ export function redactUrl(url: string): string {
       redacted = true;
     }
   }
-  return redacted ? `${url.slice(0, q + 1)}${params.join('&')}` : url;
+  return redacted ? params.join('&') : undefined;
 }
 
 /**
