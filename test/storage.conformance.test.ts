@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { inspect } from 'node:util';
 import {
-  MIGRATIONS, UniqueViolation, openStorage, parseDatabaseUrl,
+  MIGRATIONS, NoOtherHolder, UniqueViolation, openStorage, parseDatabaseUrl,
   type NewSession, type NewUser, type PasskeyRecord, type RotateResult, type SessionRecord, type Storage,
 } from '../src/storage/index.js';
 import { storageFactories, type StorageFactory } from './helpers/storage.js';
@@ -247,6 +247,31 @@ function conformance(f: StorageFactory): void {
       assert.ok(err instanceof UniqueViolation && err.field === 'email', String(err));
       assert.deepEqual(await s.users.findById(b.id), b);
       assert.equal((await s.users.update(a.id, { email: 'a@example.com' }))?.email, 'a@example.com');
+    });
+
+    it('update and delete given `keep` go through only while another active user holds one of those roles; else NoOtherHolder, nothing written', async () => {
+      const a = await s.users.create(user({ roles: ['admin'] }));
+      const b = await s.users.create(user({ roles: ['owner', 'user'] }));
+      const keep = ['admin', 'owner'];
+      // b holds another of the roles: a may be demoted.
+      assert.deepEqual((await s.users.update(a.id, { roles: ['user'] }, undefined, keep))?.roles, ['user']);
+      // b is now the only one: not demoted, deactivated or deleted.
+      for (const attempt of [
+        () => s.users.update(b.id, { roles: ['user'], fullName: 'changed' }, undefined, keep),
+        () => s.users.update(b.id, { isActive: false, passwordHash: 'x' }, undefined, keep),
+        () => s.users.delete(b.id, undefined, keep),
+        () => s.users.delete(b.id, () => [], keep),
+      ]) {
+        const err = await rejection(attempt());
+        assert.ok(err instanceof NoOtherHolder, String(err));
+      }
+      assert.deepEqual((await s.users.findById(b.id))?.roles, ['owner', 'user'], 'nothing written');
+      assert.equal((await s.users.findById(b.id))?.fullName, b.fullName);
+      // An inactive holder does not count; an active one does.
+      const c = await s.users.create(user({ roles: ['admin'], isActive: false }));
+      assert.ok((await rejection(s.users.delete(b.id, undefined, keep))) instanceof NoOtherHolder);
+      await s.users.update(c.id, { isActive: true });
+      assert.equal(await s.users.delete(b.id, undefined, keep), true);
     });
 
     it('delete removes the user and cascades to their sessions only', async () => {

@@ -10,7 +10,7 @@ import type { PasswordHasher } from './password-hasher.js';
 import type { Retention } from './retention.js';
 import type { Sessions } from './sessions.js';
 import { NO_META, type Actor, type ClientMeta } from './types.js';
-import { conflict, findUser, keepAnAdministrator } from './users.js';
+import { administratorsToKeep, conflict, findUser, keepAnAdministrator } from './users.js';
 import {
   invalid, normaliseEmail, validateBoolean, validateFullName, validatePassword, validateRoles,
 } from './validate.js';
@@ -92,9 +92,9 @@ export class UserAdmin {
     if ('email_verified' in input) patch.emailVerified = validateBoolean(input.email_verified, 'email_verified');
     if ('password' in input) patch.passwordHash = await this.d.hasher.hash(validatePassword(input.password, this.d.passwordMaxLength));
     const before = await this.get(id);
-    if (actor?.kind === 'user') {
-      await keepAnAdministrator(this.d.storage.users, this.d.adminRoles, before, { roles: patch.roles ?? before.roles, isActive: patch.isActive ?? before.isActive });
-    }
+    const keep = actor?.kind === 'user'
+      ? administratorsToKeep(this.d.adminRoles, before, { roles: patch.roles ?? before.roles, isActive: patch.isActive ?? before.isActive })
+      : undefined;
     // A new address is not verified, unless the administrator says it is.
     if (patch.email !== undefined && patch.email !== before.email && patch.emailVerified === undefined) patch.emailVerified = false;
     const who = { actorId: actorIdOf(actor), userId: id, ip: meta.ip, userAgent: meta.userAgent };
@@ -113,7 +113,7 @@ export class UserAdmin {
     };
     let user: UserRecord | null;
     try {
-      user = await this.d.events.write<UserRecord | null>(changes, (emit) => this.d.storage.users.update(id, patch, emit));
+      user = await this.d.events.write<UserRecord | null>(changes, (emit) => this.d.storage.users.update(id, patch, emit, keep));
     } catch (e) {
       throw conflict(e);
     }
@@ -159,10 +159,16 @@ export class UserAdmin {
    */
   async delete(id: string, actor: Actor | null = null, meta: ClientMeta = NO_META): Promise<void> {
     const before = await this.get(id);
-    if (actor?.kind === 'user') await keepAnAdministrator(this.d.storage.users, this.d.adminRoles, before, null);
+    const keep = actor?.kind === 'user' ? await keepAnAdministrator(this.d.storage.users, this.d.adminRoles, before) : undefined;
     await this.d.sessions.refuseAllTokens(id, 'admin');
     const deleted = (gone: boolean) => (gone ? [this.d.events.make('user.deleted', { actorId: actorIdOf(actor), userId: id, ip: meta.ip, userAgent: meta.userAgent }, {})] : []);
-    await this.d.events.write<boolean>(deleted, (emit) => this.d.storage.users.delete(id, emit));
+    // Checked again under the lock (keep): the only other administrator may be going at this moment.
+    // The loser of that race is refused once its target's sessions have ended: they sign in again.
+    try {
+      await this.d.events.write<boolean>(deleted, (emit) => this.d.storage.users.delete(id, emit, keep));
+    } catch (e) {
+      throw conflict(e);
+    }
     // Again once deleted: a sign-in that opened its session between the refusal and the delete
     // holds tokens the first refusal's cut-off does not cover (and its session went with the user).
     await this.d.sessions.refuseAllTokens(id, 'admin');

@@ -213,12 +213,17 @@ export class Credentials {
     if (typeof current !== 'string' || current === '') throw invalid('current_password', 'is required');
     const who = { actorId: user.id, userId: user.id, sessionId: typeof claims.sid === 'string' ? claims.sid : null, ip: meta.ip, userAgent: meta.userAgent };
     await this.checkCurrentPassword(user, current, meta, this.d.events.make('user.delete_failed', who, {}));
-    await keepAnAdministrator(this.d.storage.users, this.d.adminRoles, user, null);
+    const keep = await keepAnAdministrator(this.d.storage.users, this.d.adminRoles, user);
     // Refused first, deleted second (as an administrator's deletion): a 503 between the two leaves
     // an account that signs in again, never a deleted one whose tokens still pass.
     await this.d.sessions.refuseAllTokens(user.id, 'deleted');
     const deleted = (gone: boolean) => (gone ? [this.d.events.make('user.deleted', who, { via: 'self' })] : []);
-    await this.d.events.write<boolean>(deleted, (emit) => this.d.storage.users.delete(user.id, emit));
+    // Checked again under the lock (keep): the only other administrator may be going at this moment.
+    try {
+      await this.d.events.write<boolean>(deleted, (emit) => this.d.storage.users.delete(user.id, emit, keep));
+    } catch (e) {
+      throw conflict(e);
+    }
     // A sign-in that opened its session between the two (after the refusal's cut-off, before the
     // delete) holds tokens the first refusal does not cover, and its session row went with the user.
     await this.d.sessions.refuseAllTokens(user.id, 'deleted');

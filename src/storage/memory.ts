@@ -11,6 +11,7 @@ import {
   newUserRecord, newestFirst, oldestFirst, pickLogin, rotationEvents, usernameKey,
 } from './rules.js';
 import {
+  NoOtherHolder,
   UniqueViolation,
   type DeliveryRecord, type EmailTokenRecord, type Emit, type EventRecord, type NewEvent, type NewSession, type NewUser, type OutboxRecord,
   type RevocationRecord, type RevokeSession, type RotateResult, type SessionRecord, type Storage, type StorageOptions, type StoredRevocation, type UserRecord,
@@ -128,6 +129,12 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
     return copyUser(u);
   };
 
+  /** As the SQL stores' keepHolder: synchronous here, so nothing runs between the check and the write. */
+  const keepHolder = (id: string, roles: readonly string[]): void => {
+    for (const u of users.values()) if (u.id !== id && u.isActive && u.roles.some((r) => roles.includes(r))) return;
+    throw new NoOtherHolder();
+  };
+
   /** The user's live sessions at `now`, newest first (the stored records, not copies). */
   const liveOf = (userId: string, now: number): SessionRecord[] =>
     [...sessions.values()].filter((s) => s.userId === userId && isLive(s, now)).sort(newestFirst);
@@ -173,8 +180,9 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
           .sort(oldestFirst);
         return { users: matching.slice(q.offset, q.offset + q.limit).map(copyUser), total: matching.length };
       },
-      async update(id, patch, emit) {
+      async update(id, patch, emit, keep) {
         return write(() => {
+          if (keep !== undefined) keepHolder(id, keep);
           const u = users.get(id);
           if (!u) return null;
           const clean = cleanPatch(patch);
@@ -189,8 +197,9 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
           return copyUser(next);
         }, emit);
       },
-      async delete(id, emit) {
+      async delete(id, emit, keep) {
         const gone = write(() => {
+          if (keep !== undefined) keepHolder(id, keep);
           if (!users.delete(id)) return false;
           // ON DELETE CASCADE.
           for (const [sid, s] of sessions) if (s.userId === id) sessions.delete(sid);

@@ -6,6 +6,8 @@
 //    exactly one of N racing callers wins;
 //  - createFirst: LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE (conflicts with itself and with
 //    plain inserts) around the emptiness check and the insert;
+//  - users.update/delete with `keep` (the last administrator): the holders' rows locked FOR UPDATE
+//    in id order before the check and the write (sql-stores.ts, keepHolder);
 //  - migrate: pg_advisory_xact_lock so instances starting together apply each migration once.
 // The stores themselves are shared with SQLite (sql-stores.ts); this file keeps the pool, the
 // transactions and those locks.

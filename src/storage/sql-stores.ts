@@ -19,7 +19,7 @@ import {
 } from './sql.js';
 import {
   type ClaimedDelivery, type DeliveryScope, type DeliveryStore, type EmailTokenStore, type Emit, type EventRecord, type EventStore, type NewEmailToken,
-  type NewEvent, type NewUser, type OutboxStore, type RevocationEventStore, type RevocationRecord, type RotateResult, type SessionStore,
+  type NewEvent, type NewUser, NoOtherHolder, type OutboxStore, type RevocationEventStore, type RevocationRecord, type RotateResult, type SessionStore,
   type RevokeSession, type SessionRecord, type SignInDeviceStore, type UserRecord, type UserStore,
 } from './types.js';
 
@@ -318,6 +318,20 @@ export function sqlStores(
   /** A session-ending write: with revocations it is always one transaction, events or not. */
   const ending = <T>(plan: Plan<T>, events: Emit<T> | undefined, revoke: RevokeSession | undefined): Promise<T> =>
     revoke === undefined ? write(plan, events) : transact(st.withEvents(plan, events ?? []));
+  /**
+   * Throws NoOtherHolder unless a user other than `id` is active and holds one of `roles`. The
+   * holders' rows are locked first, in id order (SQLite's transaction holds the write lock): a
+   * check that only read would let two administrators demoting each other at once both pass, each
+   * counting on the other. PostgreSQL's FOR UPDATE answers each row as last committed once its
+   * lock is taken, and the one counted on stays locked, so stays an active holder, until commit.
+   */
+  function* keepHolder(id: string, roles: readonly string[]): Plan<void> {
+    if (roles.length === 0) throw new NoOtherHolder();
+    const { rows: held } = yield sql`
+      SELECT * FROM users WHERE id IN (SELECT user_id FROM user_roles WHERE role IN (${join(roles.map((r) => sql`${r}`), ', ')}))
+      ORDER BY ${raw(d.ddl.binary('id'))}${raw(d.forUpdate)}`;
+    if (!held.map(st.user).some((u) => u.id !== id && u.isActive && u.roles.some((r) => roles.includes(r)))) throw new NoOtherHolder();
+  }
   /** The user's live sessions at `now` (isLive in rules.ts). */
   const liveOf = (userId: string, now: number): Sql =>
     sql`user_id = ${userId} AND ended_at IS NULL AND expires_at > ${now} AND idle_expires_at > ${now}`;
@@ -390,26 +404,31 @@ export function sqlStores(
           ) AS page ON TRUE`);
         return { users: found.filter((r) => r.id !== null).map(st.user), total: Number(found[0]?.total ?? 0) };
       },
-      update(id, patch, events) {
+      update(id, patch, events, keep) {
         // bumpedUpdatedAt in SQL, on the row as the statement finds it.
         const bump = sql`updated_at = ${raw(d.greatest)}(${clock()}, updated_at + 1)`;
         const clean = cleanPatch(patch);
         const set = join([bump, ...assignments(d, USERS, clean)], ', ');
         const updated = maybe(sql`UPDATE users SET ${set} WHERE id = ${id} RETURNING *`, st.user);
-        if (clean.passwordHash === undefined) return write(updated, events);
+        if (clean.passwordHash === undefined && keep === undefined) return write(updated, events);
         const now = clock();
         return transact(st.withEvents((function* (): Plan<UserRecord | null> {
+          if (keep !== undefined) yield* keepHolder(id, keep);
           const u = yield* updated;
-          if (u) {
+          if (u && clean.passwordHash !== undefined) {
             yield sql`UPDATE email_tokens SET ${join(assignments(d, EMAIL_TOKENS, { supersededAt: now }), ', ')}
               WHERE user_id = ${id} AND purpose IN ('reset', 'email') AND used_at IS NULL AND superseded_at IS NULL`;
           }
           return u;
         })(), events ?? []));
       },
-      delete: (id, events) => write((function* (): Plan<boolean> {
-        return (yield sql`DELETE FROM users WHERE id = ${id}`).changes > 0;
-      })(), events),
+      delete(id, events, keep) {
+        const deleted = (function* (): Plan<boolean> {
+          if (keep !== undefined) yield* keepHolder(id, keep);
+          return (yield sql`DELETE FROM users WHERE id = ${id}`).changes > 0;
+        })();
+        return keep === undefined ? write(deleted, events) : transact(st.withEvents(deleted, events ?? []));
+      },
       async replacePasswordHash(id, expected, next) {
         const bump = sql`updated_at = ${raw(d.greatest)}(${clock()}, updated_at + 1)`;
         return (await changes(sql`UPDATE users SET ${bump}, password_hash = ${next} WHERE id = ${id} AND password_hash = ${expected}`)) > 0;

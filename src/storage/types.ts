@@ -105,6 +105,17 @@ export class UniqueViolation extends Error {
   }
 }
 
+/**
+ * Thrown by update/delete given `keep` when no other active user would hold one of those roles
+ * (the last administrator); nothing was written.
+ */
+export class NoOtherHolder extends Error {
+  constructor() {
+    super('no other active holder of the role would remain');
+    this.name = 'NoOtherHolder';
+  }
+}
+
 export interface UserStore {
   /** Inserts the user; throws UniqueViolation. */
   create(user: NewUser, events?: Emit<UserRecord>): Promise<UserRecord>;
@@ -125,9 +136,13 @@ export interface UserStore {
    * Returns the updated user, or null when absent. Throws UniqueViolation. A new password hash
    * supersedes the user's open reset and address-change links in the same write (whoever asked
    * for them may be who the new password shuts out; replacePasswordHash does not).
+   * `keep`: roles of which another active user must hold one (see NoOtherHolder), checked in the
+   * write's transaction with their holders' rows locked, so two such changes racing cannot both
+   * pass on what the other is about to change.
    */
-  update(id: string, patch: UserPatch, events?: Emit<UserRecord | null>): Promise<UserRecord | null>;
-  delete(id: string, events?: Emit<boolean>): Promise<boolean>;
+  update(id: string, patch: UserPatch, events?: Emit<UserRecord | null>, keep?: readonly string[]): Promise<UserRecord | null>;
+  /** True when it deleted the user. `keep`: as update's. */
+  delete(id: string, events?: Emit<boolean>, keep?: readonly string[]): Promise<boolean>;
   count(): Promise<number>;
   /**
    * Compare-and-set of the password hash: replaces it only while it still equals `expected`, so a
