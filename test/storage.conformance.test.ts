@@ -254,13 +254,13 @@ function conformance(f: StorageFactory): void {
       const b = await s.users.create(user({ roles: ['owner', 'user'] }));
       const keep = ['admin', 'owner'];
       // b holds another of the roles: a may be demoted.
-      assert.deepEqual((await s.users.update(a.id, { roles: ['user'] }, undefined, keep))?.roles, ['user']);
+      assert.deepEqual((await s.users.update(a.id, { roles: ['user'] }, undefined, { keep }))?.roles, ['user']);
       // b is now the only one: not demoted, deactivated or deleted.
       for (const attempt of [
-        () => s.users.update(b.id, { roles: ['user'], fullName: 'changed' }, undefined, keep),
-        () => s.users.update(b.id, { isActive: false, passwordHash: 'x' }, undefined, keep),
-        () => s.users.delete(b.id, undefined, keep),
-        () => s.users.delete(b.id, () => [], keep),
+        () => s.users.update(b.id, { roles: ['user'], fullName: 'changed' }, undefined, { keep }),
+        () => s.users.update(b.id, { isActive: false, passwordHash: 'x' }, undefined, { keep }),
+        () => s.users.delete(b.id, undefined, { keep }),
+        () => s.users.delete(b.id, () => [], { keep }),
       ]) {
         const err = await rejection(attempt());
         assert.ok(err instanceof NoOtherHolder, String(err));
@@ -269,9 +269,18 @@ function conformance(f: StorageFactory): void {
       assert.equal((await s.users.findById(b.id))?.fullName, b.fullName);
       // An inactive holder does not count; an active one does.
       const c = await s.users.create(user({ roles: ['admin'], isActive: false }));
-      assert.ok((await rejection(s.users.delete(b.id, undefined, keep))) instanceof NoOtherHolder);
+      assert.ok((await rejection(s.users.delete(b.id, undefined, { keep }))) instanceof NoOtherHolder);
       await s.users.update(c.id, { isActive: true });
-      assert.equal(await s.users.delete(b.id, undefined, keep), true);
+      assert.equal(await s.users.delete(b.id, undefined, { keep }), true);
+    });
+
+    it('update given `passwordHashWas` writes only while the stored hash is that one; else null and nothing written', async () => {
+      const a = await s.users.create(user());
+      assert.equal(await s.users.update(a.id, { passwordHash: 'next', fullName: 'x' }, undefined, { passwordHashWas: 'not-the-hash' }), null);
+      assert.deepEqual(await s.users.findById(a.id), a);
+      assert.equal(await s.users.update(a.id, { fullName: 'y' }, () => [], { passwordHashWas: 'not-the-hash' }), null);
+      const done = await s.users.update(a.id, { passwordHash: 'next', fullName: 'x' }, undefined, { passwordHashWas: HASH });
+      assert.deepEqual([done?.passwordHash, done?.fullName], ['next', 'x']);
     });
 
     it('delete removes the user and cascades to their sessions only', async () => {

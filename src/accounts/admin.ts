@@ -113,7 +113,7 @@ export class UserAdmin {
     };
     let user: UserRecord | null;
     try {
-      user = await this.d.events.write<UserRecord | null>(changes, (emit) => this.d.storage.users.update(id, patch, emit, keep));
+      user = await this.d.events.write<UserRecord | null>(changes, (emit) => this.d.storage.users.update(id, patch, emit, { keep }));
     } catch (e) {
       throw conflict(e);
     }
@@ -165,7 +165,7 @@ export class UserAdmin {
     // Checked again under the lock (keep): the only other administrator may be going at this moment.
     // The loser of that race is refused once its target's sessions have ended: they sign in again.
     try {
-      await this.d.events.write<boolean>(deleted, (emit) => this.d.storage.users.delete(id, emit, keep));
+      await this.d.events.write<boolean>(deleted, (emit) => this.d.storage.users.delete(id, emit, { keep }));
     } catch (e) {
       throw conflict(e);
     }

@@ -220,7 +220,7 @@ export class Credentials {
     const deleted = (gone: boolean) => (gone ? [this.d.events.make('user.deleted', who, { via: 'self' })] : []);
     // Checked again under the lock (keep): the only other administrator may be going at this moment.
     try {
-      await this.d.events.write<boolean>(deleted, (emit) => this.d.storage.users.delete(user.id, emit, keep));
+      await this.d.events.write<boolean>(deleted, (emit) => this.d.storage.users.delete(user.id, emit, { keep }));
     } catch (e) {
       throw conflict(e);
     }

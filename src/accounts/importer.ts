@@ -363,10 +363,16 @@ export class UserImport {
     try {
       const fields = Object.keys(patch).map((k) => (k === 'passwordHash' ? 'password' : k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)));
       const imported = (r: UserRecord | null) => (r ? [this.d.events.make('user.imported', { userId: before.id }, { action: 'updated', fields })] : []);
-      after = await this.d.events.write<UserRecord | null>(imported, (emit) => this.d.storage.users.update(before.id, patch, emit));
+      // The password only over the hash it was decided on: a sign-in's upgrade, a reset or a change
+      // made since is newer than the source's, and acknowledged to the user; it is not overwritten.
+      const only = patch.passwordHash !== undefined ? { passwordHashWas: before.passwordHash } : {};
+      after = await this.d.events.write<UserRecord | null>(imported, (emit) => this.d.storage.users.update(before.id, patch, emit, only));
     } catch (e) {
       if (e instanceof UniqueViolation) throw invalid(e.field, 'already registered to another user');
       throw e;
+    }
+    if (!after && patch.passwordHash !== undefined && (await this.d.storage.users.findById(before.id)) !== null) {
+      throw invalid('password', 'changed in Warden during the import (a sign-in, a reset or a change): kept; run the import again');
     }
     if (!after) throw new WardenError('ERR_USER_NOT_FOUND', 'the user was deleted during the import');
     const now = this.d.clock();

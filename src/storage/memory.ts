@@ -180,11 +180,11 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
           .sort(oldestFirst);
         return { users: matching.slice(q.offset, q.offset + q.limit).map(copyUser), total: matching.length };
       },
-      async update(id, patch, emit, keep) {
+      async update(id, patch, emit, { keep, passwordHashWas } = {}) {
         return write(() => {
           if (keep !== undefined) keepHolder(id, keep);
           const u = users.get(id);
-          if (!u) return null;
+          if (!u || (passwordHashWas !== undefined && u.passwordHash !== passwordHashWas)) return null;
           const clean = cleanPatch(patch);
           const next = { ...u, ...clean, updatedAt: bumpedUpdatedAt(u.updatedAt, clock()) };
           assertUnique(next);
@@ -197,7 +197,7 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
           return copyUser(next);
         }, emit);
       },
-      async delete(id, emit, keep) {
+      async delete(id, emit, { keep } = {}) {
         const gone = write(() => {
           if (keep !== undefined) keepHolder(id, keep);
           if (!users.delete(id)) return false;

@@ -404,12 +404,13 @@ export function sqlStores(
           ) AS page ON TRUE`);
         return { users: found.filter((r) => r.id !== null).map(st.user), total: Number(found[0]?.total ?? 0) };
       },
-      update(id, patch, events, keep) {
+      update(id, patch, events, { keep, passwordHashWas } = {}) {
         // bumpedUpdatedAt in SQL, on the row as the statement finds it.
         const bump = sql`updated_at = ${raw(d.greatest)}(${clock()}, updated_at + 1)`;
         const clean = cleanPatch(patch);
         const set = join([bump, ...assignments(d, USERS, clean)], ', ');
-        const updated = maybe(sql`UPDATE users SET ${set} WHERE id = ${id} RETURNING *`, st.user);
+        const unchanged = passwordHashWas === undefined ? sql`` : sql` AND password_hash = ${passwordHashWas}`;
+        const updated = maybe(sql`UPDATE users SET ${set} WHERE id = ${id}${unchanged} RETURNING *`, st.user);
         if (clean.passwordHash === undefined && keep === undefined) return write(updated, events);
         const now = clock();
         return transact(st.withEvents((function* (): Plan<UserRecord | null> {
@@ -422,7 +423,7 @@ export function sqlStores(
           return u;
         })(), events ?? []));
       },
-      delete(id, events, keep) {
+      delete(id, events, { keep } = {}) {
         const deleted = (function* (): Plan<boolean> {
           if (keep !== undefined) yield* keepHolder(id, keep);
           return (yield sql`DELETE FROM users WHERE id = ${id}`).changes > 0;

@@ -116,6 +116,21 @@ export class NoOtherHolder extends Error {
   }
 }
 
+/** What must hold for a user write to happen, checked with it (no other write comes between). */
+export interface UserWriteConditions {
+  /**
+   * Roles of which another active user must hold one (see NoOtherHolder), checked in the write's
+   * transaction with their holders' rows locked, so two such changes racing cannot both pass on
+   * what the other is about to change.
+   */
+  keep?: readonly string[];
+  /**
+   * The password hash the write was decided on: when the stored one is another (changed meanwhile),
+   * nothing is written and update answers null, as for a user that is gone.
+   */
+  passwordHashWas?: string;
+}
+
 export interface UserStore {
   /** Inserts the user; throws UniqueViolation. */
   create(user: NewUser, events?: Emit<UserRecord>): Promise<UserRecord>;
@@ -136,13 +151,11 @@ export interface UserStore {
    * Returns the updated user, or null when absent. Throws UniqueViolation. A new password hash
    * supersedes the user's open reset and address-change links in the same write (whoever asked
    * for them may be who the new password shuts out; replacePasswordHash does not).
-   * `keep`: roles of which another active user must hold one (see NoOtherHolder), checked in the
-   * write's transaction with their holders' rows locked, so two such changes racing cannot both
-   * pass on what the other is about to change.
+   * `only`: conditions checked in the same write (see UserWriteConditions).
    */
-  update(id: string, patch: UserPatch, events?: Emit<UserRecord | null>, keep?: readonly string[]): Promise<UserRecord | null>;
-  /** True when it deleted the user. `keep`: as update's. */
-  delete(id: string, events?: Emit<boolean>, keep?: readonly string[]): Promise<boolean>;
+  update(id: string, patch: UserPatch, events?: Emit<UserRecord | null>, only?: UserWriteConditions): Promise<UserRecord | null>;
+  /** True when it deleted the user. `only.keep`: as update's. */
+  delete(id: string, events?: Emit<boolean>, only?: Pick<UserWriteConditions, 'keep'>): Promise<boolean>;
   count(): Promise<number>;
   /**
    * Compare-and-set of the password hash: replaces it only while it still equals `expected`, so a

@@ -221,6 +221,31 @@ describe('import: matching and idempotence', () => {
     assert.equal((await f.storage.users.findByLogin('max'))!.passwordHash, OTHER);
   });
 
+  it('--update: a password changed in Warden between the run\'s read and its write is kept, the row rejected to run again', async () => {
+    const f = accountsFixture();
+    const OTHER = 'pbkdf2:sha256:1000$Zq9X1pAb$0b2f0c8e1d7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c';
+    await run(f).batch([row({ id: 11, username: 'ned', email: 'ned@example.com', password_hash: WERKZEUG })]);
+    const ned = (await f.storage.users.findByLogin('ned'))!;
+    // The run reads Ned with his legacy hash and decides to replace it with the source's newer one…
+    const imp = run(f, { update: true });
+    const prepared = await imp.prepare([row({ id: 11, username: 'ned', email: 'ned@example.com', full_name: 'Ned', password_hash: OTHER })]);
+    assert.deepEqual(prepared.updates.map((u) => Object.keys(u.patch).sort()), [['fullName', 'passwordHash']]);
+    // …and before it writes, Ned signs in (his hash upgraded to Warden's) and is answered.
+    const upgraded = await f.hasher.hash(PASSWORD);
+    assert.equal(await f.storage.users.replacePasswordHash(ned.id, WERKZEUG, upgraded), true);
+    const pair = await f.signIn('ned');
+    const [out] = await imp.write(prepared);
+    assert.equal(out!.action, 'rejected');
+    assert.match(out!.reason!, /changed in Warden during the import.*run the import again/);
+    const after = (await f.storage.users.findById(ned.id))!;
+    assert.deepEqual([after.passwordHash, after.fullName], [upgraded, null], 'nothing of the row written');
+    assert.equal(f.guard(pair.access.token), 'ok', 'his session stands');
+    // Run again, the row sees Warden's hash and does not downgrade it.
+    const again = await run(f, { update: true }).batch([row({ id: 11, username: 'ned', email: 'ned@example.com', full_name: 'Ned', password_hash: OTHER })]);
+    assert.equal(again[0]!.action, 'updated');
+    assert.deepEqual([(await f.storage.users.findById(ned.id))!.passwordHash, (await f.storage.users.findById(ned.id))!.fullName], [upgraded, 'Ned']);
+  });
+
   it('--update refuses to take another user\'s email or username', async () => {
     const f = accountsFixture();
     await f.addUser('owner');
