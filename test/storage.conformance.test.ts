@@ -274,13 +274,17 @@ function conformance(f: StorageFactory): void {
       assert.equal(await s.users.delete(b.id, undefined, { keep }), true);
     });
 
-    it('update given `passwordHashWas` writes only while the stored hash is that one; else null and nothing written', async () => {
+    it('update given `passwordHashWas` or `emailWas` writes only while the stored hash or address is that one; else null and nothing written', async () => {
       const a = await s.users.create(user());
       assert.equal(await s.users.update(a.id, { passwordHash: 'next', fullName: 'x' }, undefined, { passwordHashWas: 'not-the-hash' }), null);
       assert.deepEqual(await s.users.findById(a.id), a);
       assert.equal(await s.users.update(a.id, { fullName: 'y' }, () => [], { passwordHashWas: 'not-the-hash' }), null);
       const done = await s.users.update(a.id, { passwordHash: 'next', fullName: 'x' }, undefined, { passwordHashWas: HASH });
       assert.deepEqual([done?.passwordHash, done?.fullName], ['next', 'x']);
+      // emailWas likewise (compared as stored: trimmed, lower-cased).
+      assert.equal(await s.users.update(a.id, { passwordHash: 'third' }, undefined, { passwordHashWas: 'next', emailWas: 'other@example.com' }), null);
+      assert.equal((await s.users.findById(a.id))?.passwordHash, 'next');
+      assert.equal((await s.users.update(a.id, { passwordHash: 'third' }, undefined, { passwordHashWas: 'next', emailWas: ` ${a.email.toUpperCase()}` }))?.passwordHash, 'third');
     });
 
     it('delete removes the user and cascades to their sessions only', async () => {

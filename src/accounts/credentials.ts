@@ -187,7 +187,13 @@ export class Credentials {
     await this.checkCurrentPassword(user, current, meta, this.d.events.make('password.change_failed', who, {}));
     const changed = (r: UserRecord | null): NewEvent[] => (r ? [this.d.events.make('password.changed', who, {})] : []);
     const hash = await this.d.hasher.hash(password);
-    await this.d.events.write<UserRecord | null>(changed, (emit) => this.d.storage.users.update(user.id, { passwordHash: hash }, emit));
+    // Over the hash the current password was checked against: a reset (or another change) landing
+    // meanwhile is not undone, and this one is then refused as if it had come after it.
+    const updated = await this.d.events.write<UserRecord | null>(changed, (emit) => this.d.storage.users.update(user.id, { passwordHash: hash }, emit, { passwordHashWas: user.passwordHash }));
+    if (!updated) {
+      if (!(await this.d.storage.users.findById(user.id))) throw new WardenError('ERR_USER_NOT_FOUND');
+      throw new WardenError('ERR_BAD_CREDENTIALS', 'Current password is incorrect');
+    }
     await this.d.sessions.endAll(user.id, 'password', except);
     await this.d.hooks?.passwordChanged?.(user);
   }

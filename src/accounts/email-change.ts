@@ -4,7 +4,7 @@
 import { WardenError, type JwtClaims } from '@warden/toolkit';
 import type { UserRecord } from '../storage/types.js';
 import { userValues, type AccountEmailDeps } from './account-email.js';
-import { checkToken, consumeToken, newEmailToken, tokenHash, tokenOwner } from './email-tokens.js';
+import { changedMeanwhile, checkToken, consumeToken, newEmailToken, tokenHash, tokenOwner } from './email-tokens.js';
 import type { SecurityNotices } from './notices.js';
 import { NO_META, type ClientMeta } from './types.js';
 import { conflict, findUser } from './users.js';
@@ -54,12 +54,15 @@ export class EmailChange {
       const changed = (r: UserRecord | null) => (r && r.email !== user.email
         ? [this.d.events.make('email.changed', { actorId: user.id, userId: user.id, ip: meta.ip, userAgent: meta.userAgent }, {})]
         : []);
-      updated = await this.d.events.write<UserRecord | null>(changed, (emit) => this.d.storage.users.update(user.id, { email: t.email, emailVerified: true }, emit));
+      // Only while the password is the one it was: a reset or a change landing meanwhile would have
+      // superseded this link (whoever asked for it may be who the new password shuts out).
+      updated = await this.d.events.write<UserRecord | null>(changed, (emit) =>
+        this.d.storage.users.update(user.id, { email: t.email, emailVerified: true }, emit, { passwordHashWas: user.passwordHash }));
     } catch (e) {
       const c = conflict(e);
       throw c instanceof WardenError ? taken() : c;
     }
-    if (!updated) throw new WardenError('ERR_EMAIL_TOKEN_INVALID');
+    if (!updated) throw await changedMeanwhile(this.d.storage.users, user.id);
     if (user.email !== t.email) await this.notices.emailChanged(updated, user.email);
     return updated;
   }

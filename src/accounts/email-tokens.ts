@@ -61,3 +61,11 @@ export async function tokenOwner(users: Pick<UserStore, 'findById'>, t: EmailTok
   if (!user.isActive) throw new WardenError('ERR_USER_INACTIVE');
   return user;
 }
+
+/**
+ * Why a token's write matched nothing: the user is gone (ERR_EMAIL_TOKEN_INVALID), or their address
+ * or password changed since the token was checked, which supersedes it (as it would have, earlier).
+ */
+export async function changedMeanwhile(users: Pick<UserStore, 'findById'>, userId: string): Promise<WardenError> {
+  return new WardenError((await users.findById(userId)) ? 'ERR_EMAIL_TOKEN_SUPERSEDED' : 'ERR_EMAIL_TOKEN_INVALID');
+}

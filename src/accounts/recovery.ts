@@ -8,7 +8,7 @@ import { WardenError } from '@warden/toolkit';
 import type { MailQueue } from '../mail/index.js';
 import type { UserRecord, UserStore } from '../storage/types.js';
 import { userValues, type AccountEmailDeps } from './account-email.js';
-import { checkToken, consumeToken, newEmailToken, tokenHash, tokenOwner } from './email-tokens.js';
+import { changedMeanwhile, checkToken, consumeToken, newEmailToken, tokenHash, tokenOwner } from './email-tokens.js';
 import type { SecurityNotices } from './notices.js';
 import { NO_META, type ClientMeta } from './types.js';
 import { findUser, isUuid } from './users.js';
@@ -68,9 +68,11 @@ export class PasswordRecovery {
     const used = await consumeToken(this.d.storage.emailTokens, hash, 'reset', this.d.clock());
     const user = await tokenOwner(this.d.storage.users, used, { sameAddress: true }); // again: it may have changed meanwhile
     const recorded = (r: UserRecord | null) => (r ? [this.d.events.make('password.reset', { actorId: user.id, userId: user.id, ip: meta.ip, userAgent: meta.userAgent }, {})] : []);
+    // Only while the account still has the address the link went to and the password it had: an
+    // address change or a password change landing meanwhile would have superseded this link.
     const updated = await this.d.events.write<UserRecord | null>(recorded, (emit) =>
-      this.d.storage.users.update(user.id, { passwordHash, emailVerified: true }, emit));
-    if (!updated) throw new WardenError('ERR_EMAIL_TOKEN_INVALID');
+      this.d.storage.users.update(user.id, { passwordHash, emailVerified: true }, emit, { emailWas: used.email, passwordHashWas: user.passwordHash }));
+    if (!updated) throw await changedMeanwhile(this.d.storage.users, user.id);
     // Whoever knew the old password is out: every session ends, every token is refused, everywhere.
     await this.d.sessions.refuseAllTokens(user.id, 'password-reset');
     await this.notices.passwordChanged(updated);

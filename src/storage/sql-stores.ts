@@ -404,12 +404,16 @@ export function sqlStores(
           ) AS page ON TRUE`);
         return { users: found.filter((r) => r.id !== null).map(st.user), total: Number(found[0]?.total ?? 0) };
       },
-      update(id, patch, events, { keep, passwordHashWas } = {}) {
+      update(id, patch, events, { keep, passwordHashWas, emailWas } = {}) {
         // bumpedUpdatedAt in SQL, on the row as the statement finds it.
         const bump = sql`updated_at = ${raw(d.greatest)}(${clock()}, updated_at + 1)`;
         const clean = cleanPatch(patch);
         const set = join([bump, ...assignments(d, USERS, clean)], ', ');
-        const unchanged = passwordHashWas === undefined ? sql`` : sql` AND password_hash = ${passwordHashWas}`;
+        const unchanged = join([
+          sql``,
+          ...(passwordHashWas === undefined ? [] : [sql`password_hash = ${passwordHashWas}`]),
+          ...(emailWas === undefined ? [] : [sql`email = ${emailKey(emailWas)}`]),
+        ], ' AND ');
         const updated = maybe(sql`UPDATE users SET ${set} WHERE id = ${id}${unchanged} RETURNING *`, st.user);
         if (clean.passwordHash === undefined && keep === undefined) return write(updated, events);
         const now = clock();

@@ -129,6 +129,8 @@ export interface UserWriteConditions {
    * nothing is written and update answers null, as for a user that is gone.
    */
   passwordHashWas?: string;
+  /** As passwordHashWas, for the email address. */
+  emailWas?: string;
 }
 
 export interface UserStore {

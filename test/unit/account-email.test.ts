@@ -145,6 +145,77 @@ describe('email verification', () => {
   });
 });
 
+/**
+ * Runs `meanwhile` to its end when a request, past its checks, is about to write the user
+ * (`users.update` with a patch `which` picks), then lets that write go on: the interleaving of two
+ * requests on two instances, forced.
+ */
+function beforeWrite(storage: Storage, which: (patch: Record<string, unknown>) => boolean, meanwhile: () => Promise<unknown>): void {
+  const users = storage.users as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+  const update = users.update!;
+  let done = false;
+  users.update = async (...a: unknown[]) => {
+    if (!done && which(a[1] as Record<string, unknown>)) {
+      done = true;
+      await meanwhile();
+    }
+    return update(...a);
+  };
+}
+
+describe('a reset, an address change and a password change landing at once: exactly one wins', () => {
+  /** Eve, signed in, with a reset link and an address-change link (to new@) both open. */
+  async function twoLinks() {
+    const t = setup();
+    const eve = await t.addUser('eve');
+    const pair = await t.signIn('eve');
+    await t.email.emailChange.request(t.claimsOf(pair.access.token), 'new@example.com', null);
+    await t.email.recovery.forgot('eve@example.com', null);
+    await t.mail.flush();
+    const change = tokenOf(t.sent('new@example.com', 'Confirm your new email address')[0]!);
+    const reset = tokenOf(t.sent('eve@example.com', 'Reset your password')[0]!);
+    return { ...t, eve, pair, change, reset };
+  }
+  const isReset = (p: Record<string, unknown>) => p.passwordHash !== undefined && p.emailVerified === true;
+  const isAddress = (p: Record<string, unknown>) => p.email !== undefined;
+
+  it('the reset lands while the address change is about to write: the reset wins, the address stays', async () => {
+    const { email, storage, eve, change, reset } = await twoLinks();
+    let resetDone: unknown;
+    beforeWrite(storage, isAddress, async () => (resetDone = await email.recovery.reset(reset, 'reset-password-1')));
+    assert.equal(await codeOf(email.emailChange.confirm(change)), 'ERR_EMAIL_TOKEN_SUPERSEDED');
+    assert.ok(resetDone, 'the reset went through');
+    const now = (await storage.users.findById(eve.id))!;
+    assert.equal(now.email, 'eve@example.com', 'the address the reset shut out is not taken');
+    assert.notEqual(now.passwordHash, eve.passwordHash);
+  });
+
+  it('the address change lands while the reset is about to write: the change wins, the password stays', async () => {
+    const { email, storage, eve, change, reset } = await twoLinks();
+    beforeWrite(storage, isReset, () => email.emailChange.confirm(change));
+    assert.equal(await codeOf(email.recovery.reset(reset, 'reset-password-1')), 'ERR_EMAIL_TOKEN_SUPERSEDED');
+    const now = (await storage.users.findById(eve.id))!;
+    assert.deepEqual([now.email, now.passwordHash], ['new@example.com', eve.passwordHash], 'no password set through the old address\'s link');
+  });
+
+  it('the reset lands while a password change is about to write: the reset wins, the change is refused', async () => {
+    const { accounts, email, storage, eve, pair, reset, claimsOf } = await twoLinks();
+    beforeWrite(storage, (p) => p.passwordHash !== undefined && p.emailVerified === undefined, () => email.recovery.reset(reset, 'reset-password-1'));
+    assert.equal(await codeOf(accounts.credentials.changePassword(claimsOf(pair.access.token), PASSWORD, 'changed-password-1')), 'ERR_BAD_CREDENTIALS');
+    await accounts.credentials.signIn('eve', 'reset-password-1', { userAgent: 'x', ip: null });
+    assert.equal(await codeOf(accounts.credentials.signIn('eve', 'changed-password-1', { userAgent: 'x', ip: null })), 'ERR_BAD_CREDENTIALS');
+    assert.ok(eve);
+  });
+
+  it('a password change lands while the reset is about to write: the change wins, the reset is refused', async () => {
+    const { accounts, email, storage, pair, reset, claimsOf } = await twoLinks();
+    beforeWrite(storage, isReset, () => accounts.credentials.changePassword(claimsOf(pair.access.token), PASSWORD, 'changed-password-1'));
+    assert.equal(await codeOf(email.recovery.reset(reset, 'reset-password-1')), 'ERR_EMAIL_TOKEN_SUPERSEDED');
+    await accounts.credentials.signIn('eve', 'changed-password-1', { userAgent: 'x', ip: null });
+    assert.equal(await codeOf(accounts.credentials.signIn('eve', 'reset-password-1', { userAgent: 'x', ip: null })), 'ERR_BAD_CREDENTIALS');
+  });
+});
+
 describe('email change and notices', () => {
   it('confirming an address another account took meanwhile is a conflict, and changes nothing', async () => {
     const { addUser, email, mail, signIn, storage, sent, claimsOf } = setup();
