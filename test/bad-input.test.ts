@@ -138,6 +138,20 @@ for (const f of factories) describe(`bad input (${f.name})`, f.skip !== undefine
     assert.equal(wrongPw.json.detail, 'Invalid username or password');
   });
 
+  it('a login with a lone surrogate, or whose 64th character is an emoji cut in half, is 401 and its refusal is recorded', async () => {
+    // The event keeps the first 64 characters of an unknown login: cut between the two halves of
+    // a pair, or sent as a lone half, it is no text PostgreSQL's jsonb takes.
+    const logins = ['\ud800nobody', `${'a'.repeat(63)}\u{1F600}`, 'nobody\udfff', '\u{1F600}'.repeat(70)];
+    for (const login of logins) {
+      const r = await call(`${url}/api/auth/signin`, { json: { username: login, password: 'wrong password' } });
+      assert.equal(r.status, 401, JSON.stringify(r.json));
+      assert.equal(r.json.code, 'ERR_BAD_CREDENTIALS');
+    }
+    const kept = (await s.warden.storage.events.list({ limit: 10, types: ['signin.failed'] }))
+      .slice(0, logins.length).reverse().map((e) => (e.details as { login?: string }).login);
+    assert.deepEqual(kept, ['\ufffdnobody', `${'a'.repeat(63)}\u{1F600}`, 'nobody\ufffd', '\u{1F600}'.repeat(64)]);
+  });
+
   it('garbage tokens are 401 with a code, never 500', async () => {
     const garbage = ['x', 'a.b.c', '....', 'eyJhbGciOiJub25lIn0.e30.', 'Bearer', '\u00e9\u00e9.\u00e9.\u00e9', 'a'.repeat(10000)];
     for (const g of garbage) {

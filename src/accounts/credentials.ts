@@ -44,8 +44,18 @@ export const CONFIGURED_ADMIN: SystemActor = { kind: 'system', task: 'create the
 
 /** The longest login (a username or an email) worth looking up. */
 const MAX_LOGIN_LENGTH = 320;
-/** What an event keeps of a login that matched no account. */
+/** What an event keeps of a login that matched no account, in characters. */
 const SHOWN_LOGIN = 64;
+
+/**
+ * A login as an event keeps it: its first SHOWN_LOGIN characters (never half of a surrogate
+ * pair), a lone surrogate as U+FFFD and no NUL. Events are JSON, and PostgreSQL's jsonb refuses
+ * both "\u0000" and a lone surrogate's escape: the refusal would not be recorded, and answered 500.
+ */
+function shownLogin(login: string): string {
+  const head = login.trim().replaceAll('\u0000', '').slice(0, 2 * SHOWN_LOGIN); // enough units for SHOWN_LOGIN characters
+  return Array.from(head, (c) => (/^[\ud800-\udfff]$/.test(c) ? '\ufffd' : c)).slice(0, SHOWN_LOGIN).join('');
+}
 /** (IP, login) pairs whose throttling was recorded, remembered (per instance) to record it once per window. */
 const MAX_THROTTLES_REMEMBERED = 10_000;
 
@@ -114,14 +124,14 @@ export class Credentials {
     }
     // Over-long input is refused before any lookup or hash (no hashing-cost amplification).
     const from = { ip: meta.ip, userAgent: meta.userAgent };
-    const shown = login.trim().slice(0, SHOWN_LOGIN);
+    const shown = shownLogin(login);
     if (login.length > MAX_LOGIN_LENGTH || [...password].length > this.d.passwordMaxLength) {
       await this.d.events.append(this.d.events.make('signin.failed', from, { reason: 'malformed', login: shown }));
       throw new WardenError('ERR_BAD_CREDENTIALS');
     }
     const key = login.trim();
     if (key.includes('\u0000')) { // no such login can exist
-      await this.d.events.append(this.d.events.make('signin.failed', from, { reason: 'malformed', login: shown.replaceAll('\u0000', '') }));
+      await this.d.events.append(this.d.events.make('signin.failed', from, { reason: 'malformed', login: shown }));
       throw new WardenError('ERR_BAD_CREDENTIALS');
     }
     await this.checkThrottle(meta, key);
@@ -269,7 +279,7 @@ export class Credentials {
     this.throttled.delete(key);
     this.throttled.set(key, now + retryAfter * 1000);
     await this.d.events.append(this.d.events.make('signin.throttled', { ip: meta.ip, userAgent: meta.userAgent }, {
-      retry_after_seconds: retryAfter, login: login.slice(0, SHOWN_LOGIN),
+      retry_after_seconds: retryAfter, login: shownLogin(login),
     }));
   }
 
