@@ -65,6 +65,15 @@ const PAGE = `<!doctype html><html><body><script>
     const refused = await post('/api/v1/auth/mfa/passkeys', { response: wrong }, auth);
     return { refused, accepted: await post('/api/v1/auth/mfa/passkeys', { response: json, name: 'as JSON' }, auth), json };
   };
+  // One ceremony posted with each name in turn, until one is taken (those refused used nothing up).
+  window.registerNamed = async (access, names) => {
+    const auth = { authorization: 'Bearer ' + access };
+    const options = await post('/api/v1/auth/mfa/passkeys/options', {}, auth);
+    const json = (await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options.body.data) })).toJSON();
+    const answers = [];
+    for (const name of names) answers.push(await post('/api/v1/auth/mfa/passkeys', { response: json, name }, auth));
+    return answers;
+  };
   window.secondFactorAsJson = async (mfaToken) => {
     const options = await post('/api/v1/auth/mfa/webauthn/options', { mfa_token: mfaToken });
     const json = (await navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options.body.data) })).toJSON();
@@ -194,5 +203,15 @@ describe('browser: passkeys in Chromium with a virtual authenticator', { skip },
     assert.ok('authenticatorAttachment' in second.json && 'clientExtensionResults' in second.json, Object.keys(second.json).join());
     assert.equal(second.status, 200, JSON.stringify(second.body));
     assert.deepEqual(claims(second.body.data.access_token).amr, ['pwd', 'hwk', 'mfa']);
+  });
+
+  it('a passkey name holding NUL or another control character is a 422 naming it, before the ceremony is used', async () => {
+    // PostgreSQL text cannot hold NUL: such a name was a 500 there (and stored as sent on SQLite).
+    assert.equal((await call(`${s.url}/api/auth/signup`, { json: { username: 'nell', email: 'nell@example.com', password: 'password-123' } })).status, 201);
+    const fresh = (await call(`${s.url}/api/auth/signin`, { json: { username: 'nell', password: 'password-123' } })).json.access_token as string;
+    const [nul, bell, good] = await run<Result[]>('registerNamed', fresh, ['my\u0000key', 'my\u0007key', '  my key  ']);
+    for (const r of [nul!, bell!]) assert.deepEqual([r.status, r.body.code, r.body.field], [422, 'ERR_VALIDATION', 'name'], JSON.stringify(r.body));
+    assert.equal(good!.status, 201, JSON.stringify(good!.body));
+    assert.equal(good!.body.data.passkey.name, 'my key');
   });
 });

@@ -88,7 +88,7 @@ export const VERIFY_BODY = obj({
 
 export const MFA_TOKEN_BODY = obj({ mfa_token: str() }, ['mfa_token']);
 
-export const PASSKEY_REGISTRATION = obj({ response: WEBAUTHN_RESPONSE, name: str('a label for the list, up to 64 characters') }, ['response']);
+export const PASSKEY_REGISTRATION = obj({ response: WEBAUTHN_RESPONSE, name: str('a label for the list, up to 64 characters, no control characters') }, ['response']);
 
 export const PASSKEY_LOGIN = obj({ response: WEBAUTHN_RESPONSE }, ['response']);
 

@@ -67,7 +67,7 @@ export class Passkeys {
 
   /** Verifies a registration answer to this user's challenge; the new passkey, not yet stored. */
   async verifyRegistration(user: UserRecord, response: unknown, name: unknown): Promise<PasskeyRecord> {
-    const label = name === undefined || name === null ? null : typeof name === 'string' && name.trim().length <= MAX_NAME_LENGTH ? name.trim() || null : badName();
+    const label = name === undefined || name === null ? null : typeof name === 'string' && isName(name.trim()) ? name.trim() || null : badName();
     const shape = credentialShape(response);
     if ('problem' in shape) throw invalid('response', shape.problem);
     const answer = shape.credential as RegistrationResponseJSON;
@@ -161,8 +161,12 @@ function kindOf(purpose: AssertionPurpose): ChallengeKind {
   return purpose.kind === 'login' ? 'passkey_login' : 'passkey_second_factor';
 }
 
+// Control characters (NUL, which PostgreSQL text cannot hold, among them) and lone surrogates
+// (no character; stored as U+FFFD) have no place in a label a person reads in a list.
+const isName = (v: string): boolean => v.length <= MAX_NAME_LENGTH && !/[\p{Cc}\p{Cs}]/u.test(v);
+
 function badName(): never {
-  throw invalid('name', `must be a string of at most ${MAX_NAME_LENGTH} characters`);
+  throw invalid('name', `must be a string of at most ${MAX_NAME_LENGTH} characters, without control characters`);
 }
 
 const B64URL = /^[A-Za-z0-9_-]+$/;
