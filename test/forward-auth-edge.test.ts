@@ -131,6 +131,27 @@ describe('forward auth at the HTTP edge', () => {
     assert.deepEqual(comparable(after.edge), comparable(after.fastify));
   });
 
+  it('a token whose sub or roles no header carries as they are is 401 on both paths, and the server lives on', async () => {
+    // Minted by another holder of the key (a service of the migration, say): Node cannot write
+    // "张伟" in a header, which threw out of the edge's writeHead and ended the process.
+    const { createTokenIssuer } = await import('../toolkit/src/tokens/issue.js');
+    const mint = createTokenIssuer({ keys: s.warden.keys, accessExpiresIn: 900, refreshExpiresIn: 3600 });
+    const minted = [
+      mint.createAccessToken('张伟'), mint.createAccessToken('Zoë'), mint.createAccessToken('a\u0007b'), mint.createAccessToken(' alice'),
+      mint.createAccessToken('alice', { additionalClaims: { roles: ['admin\r\nx-injected: 1'] } }),
+    ];
+    for (const token of minted) {
+      const r = await both({ authorization: `Bearer ${token}` });
+      assert.equal(r.routedByFastify, true);
+      assert.deepEqual([r.edge.status, JSON.parse(r.edge.body).code], [401, 'ERR_JWT_CLAIM_INVALID'], r.edge.body);
+      assert.equal(r.edge.headers['x-auth-user'], undefined);
+      assert.deepEqual(comparable(r.edge), comparable(r.fastify));
+    }
+    const fine = await both({ authorization: `Bearer ${mint.createAccessToken('service account-7')}` });
+    assert.deepEqual([fine.edge.status, fine.edge.headers['x-auth-user'], fine.routedByFastify], [200, 'service account-7', false]);
+    assert.equal((await ask(verifyUrl, { authorization: `Bearer ${user.token}` })).status, 200, 'still serving');
+  });
+
   it('a role that must use a second factor is refused without one, through the route', async () => {
     const strict = await startServer({ MFA_REQUIRED_ROLES: 'user' });
     try {

@@ -7,7 +7,7 @@
 // quarter of this route's CPU). Anything else (a refusal, a query string, a body, a browser's
 // Origin, debug request logging) is left to the Fastify route, which answers it exactly as before.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { GuardedRequest, JwtContext, JwtRequiredOptions } from '@warden/toolkit';
+import { WardenError, type GuardedRequest, type JwtContext, type JwtRequiredOptions } from '@warden/toolkit';
 import type { EdgeRoute } from './node-server.js';
 
 /** The route's path, on both paths. */
@@ -36,9 +36,20 @@ export function forwardedMethods(req: GuardedRequest): string[] {
 /** The guard's options for forward auth, on both paths. */
 export const FORWARD_AUTH_OPTIONS: JwtRequiredOptions = { requestMethods: forwardedMethods };
 
-/** What a good token is answered with: the user and the roles in force, for the proxy to pass on. */
+// What a header carries byte for byte to the application behind the proxy: visible ASCII, with
+// inner spaces. Warden's own subs and roles always are; a token another holder of the key minted
+// may not be (a non-Latin-1 character cannot be written at all, a Latin-1 one is not the UTF-8 the
+// application reads, outer spaces are trimmed away), and its subject must not arrive changed.
+const HEADER_SAFE = /^(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?$/;
+
+/**
+ * What a good token is answered with: the user and the roles in force, for the proxy to pass on.
+ * A sub or roles no header can carry as they are is ERR_JWT_CLAIM_INVALID (401).
+ */
 export function forwardAuthHeaders(jwt: JwtContext): { 'x-auth-user': string; 'x-auth-roles': string } {
-  return { 'x-auth-user': jwt.claims.sub, 'x-auth-roles': rolesHeader(jwt.roles) };
+  const headers = { 'x-auth-user': jwt.claims.sub, 'x-auth-roles': rolesHeader(jwt.roles) };
+  if (!HEADER_SAFE.test(headers['x-auth-user']) || !HEADER_SAFE.test(headers['x-auth-roles'])) throw new WardenError('ERR_JWT_CLAIM_INVALID');
+  return headers;
 }
 
 // X-Auth-Roles of the last role list seen: a token served from the verify cache brings the same
@@ -67,14 +78,14 @@ export function forwardAuthAtEdge(
     // CORS (a browser's Origin) and a request body are Fastify's to handle.
     if (h.origin !== undefined || h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0')) return false;
     const started = record === undefined ? 0 : performance.now();
-    let jwt: JwtContext | null;
+    let headers: Record<string, string>;
     try {
-      jwt = check({ headers: h, method: 'GET' });
+      const jwt = check({ headers: h, method: 'GET' });
+      if (jwt === null) return false;
+      headers = forwardAuthHeaders(jwt);
     } catch {
       return false; // refused: the route says why, in its family's body
     }
-    if (jwt === null) return false;
-    const headers = forwardAuthHeaders(jwt) as Record<string, string>;
     headers['content-length'] = '0';
     res.writeHead(200, headers).end();
     record?.('GET', 200, (performance.now() - started) / 1000);
