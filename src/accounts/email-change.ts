@@ -34,9 +34,11 @@ export class EmailChange {
     if (!user.isActive) throw new WardenError('ERR_USER_INACTIVE');
     const address = normaliseEmail(newEmail, 'new_email');
     if (address === user.email) throw invalid('new_email', 'is already the address of this account');
+    // Counted before "taken" is told: that answer says an account has the address, and must cost
+    // what any mail request costs (past the limit, taken and free addresses are both 429).
+    await this.d.limit.hit(address, ip);
     const holder = await this.d.storage.users.findByLogin(address);
     if (holder && holder.id !== user.id && holder.email === address) throw taken();
-    await this.d.limit.hit(address, ip);
     await this.d.queue.enqueue({ template: 'email-change-confirm', to: address, data: { user_id: user.id }, needsPreparing: true });
     await this.notices.emailChangeRequested(user, address);
   }

@@ -58,7 +58,7 @@ export const LINKS = {
   emailChange: (t: string) => `https://app.test/email?token=${t}`,
 };
 
-export function mailRig(o: Partial<Omit<AccountEmailOptions, 'queue' | 'limit' | 'links' | 'report'>> & { maxPerAddress?: number } = {}): MailRig {
+export function mailRig(o: Partial<Omit<AccountEmailOptions, 'queue' | 'limit' | 'links' | 'report'>> & { maxPerAddress?: number; maxPerIp?: number } = {}): MailRig {
   const rig: MailRig = {
     transport: captureTransport(),
     log: memoryLog(),
@@ -73,7 +73,7 @@ export function mailRig(o: Partial<Omit<AccountEmailOptions, 'queue' | 'limit' |
       });
       return {
         queue: rig.outbox,
-        limit: new MailLimit({ counter: memoryCounter(clock), maxPerAddress: o.maxPerAddress ?? Infinity, maxPerIp: Infinity, windowMs: 3600_000 }),
+        limit: new MailLimit({ counter: memoryCounter(clock), maxPerAddress: o.maxPerAddress ?? Infinity, maxPerIp: o.maxPerIp ?? Infinity, windowMs: 3600_000 }),
         links: LINKS,
         resetTtlMs: o.resetTtlMs ?? 30 * 60_000,
         verifyTtlMs: o.verifyTtlMs ?? 3 * 86_400_000,

@@ -260,4 +260,17 @@ describe('email change and notices', () => {
     assert.equal(err?.code, 'ERR_RATE_LIMITED');
     assert.equal(err?.details.retryAfter, 3600);
   });
+
+  it('asking for an address another account has counts as a mail request: past the limit, taken and free addresses get the same 429', async () => {
+    // Answered before counting, "taken" (409) was an oracle of which addresses have accounts that
+    // no limit bounded, and past the limit the only answer still telling the two apart.
+    const { addUser, signIn, email, claimsOf } = setup({ maxPerIp: 3 });
+    await addUser('ida');
+    await addUser('jon');
+    const claims = claimsOf((await signIn('ida')).access.token);
+    const ask = (address: string) => codeOf(email.emailChange.request(claims, address, '192.0.2.9')).catch(() => 'accepted');
+    assert.deepEqual([await ask('jon@example.com'), await ask('jon@example.com'), await ask('free@example.com')], ['ERR_CONFLICT', 'ERR_CONFLICT', 'accepted']);
+    assert.deepEqual([await ask('jon@example.com'), await ask('free2@example.com')], ['ERR_RATE_LIMITED', 'ERR_RATE_LIMITED']);
+  });
 });
+
