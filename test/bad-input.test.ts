@@ -152,6 +152,23 @@ for (const f of factories) describe(`bad input (${f.name})`, f.skip !== undefine
     assert.deepEqual(kept, ['\ufffdnobody', `${'a'.repeat(63)}\u{1F600}`, 'nobody\ufffd', '\u{1F600}'.repeat(64)]);
   });
 
+  it('a sessionless token another holder of the key minted, with exp in fractional seconds or far off, is revoked and signed out, not a 500', async () => {
+    // RFC 7519's NumericDate may carry a fraction (PyJWT keeps `time.time() + 600` as it is): its
+    // revocation record's expiry in milliseconds was no integer, which PostgreSQL's bigint refused.
+    const { createTokenIssuer } = await import('../toolkit/src/tokens/issue.js');
+    const alice = (await s.warden.storage.users.findByLogin('alice'))!;
+    const mint = createTokenIssuer({ keys: s.warden.keys, accessExpiresIn: 900, refreshExpiresIn: 3600 });
+    for (const exp of [600.1234, 1e300]) {
+      const token = () => mint.createAccessToken(alice.id, { expiresIn: exp });
+      const revoked = token();
+      assert.equal((await call(`${url}/oauth/revoke`, { form: { token: revoked } })).status, 200, `revoke, exp ${exp}`);
+      assert.equal((await call(`${url}/api/v1/auth/verify`, { headers: { authorization: `Bearer ${revoked}` } })).status, 401);
+      const out = token();
+      assert.equal((await call(`${url}/api/v1/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${out}` } })).status, 200, `logout, exp ${exp}`);
+      assert.equal((await call(`${url}/api/v1/auth/verify`, { headers: { authorization: `Bearer ${out}` } })).status, 401);
+    }
+  });
+
   it('garbage tokens are 401 with a code, never 500', async () => {
     const garbage = ['x', 'a.b.c', '....', 'eyJhbGciOiJub25lIn0.e30.', 'Bearer', '\u00e9\u00e9.\u00e9.\u00e9', 'a'.repeat(10000)];
     for (const g of garbage) {

@@ -5,6 +5,9 @@ import type { JwtClaims } from '@warden/toolkit';
 /** JWT_LEEWAY_SECONDS' ceiling: a token may pass this long after its exp. */
 export const MAX_LEEWAY_SECONDS = 300;
 
+/** The last moment a JavaScript Date holds (ECMA-262 §21.4.1.1): later than any token outlives. */
+const LATEST_MS = 8.64e15;
+
 export interface Lifetimes {
   accessTtlSeconds: number;
   refreshTtlSeconds: number;
@@ -30,7 +33,10 @@ export interface Retention {
 export function retention(l: Lifetimes): Retention {
   const accessOutlived = (now: number) => now + (l.accessTtlSeconds + MAX_LEEWAY_SECONDS) * 1000;
   return {
-    token: (claims) => (claims.exp + MAX_LEEWAY_SECONDS) * 1000,
+    // Whole milliseconds, rounded up, and no later than the last moment a Date holds: a token another
+    // holder of the key minted may carry a fractional exp (RFC 7519 allows it) or one ages away,
+    // and storage keeps times as integers.
+    token: (claims) => Math.min(Math.ceil((claims.exp + MAX_LEEWAY_SECONDS) * 1000), LATEST_MS),
     session: accessOutlived,
     roleOverride: accessOutlived,
     userTokens: (now) => now + l.refreshTtlSeconds * 1000,
