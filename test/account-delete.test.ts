@@ -8,6 +8,7 @@ import pg from 'pg';
 import type { AnyEvent } from '../src/events/records.js';
 import { createPostgresStorage } from '../src/storage/index.js';
 import { call, cookiesFrom, startServer, type Running } from './helpers/server.js';
+import { startSmtp, type TestSmtp } from './helpers/smtp.js';
 import { scratchSchema } from './helpers/storage.js';
 
 const PASSWORD = 'delete-me-password-1';
@@ -35,10 +36,18 @@ describe('deleting your own account', () => {
 
   describe('with ACCOUNT_SELF_DELETE=true', () => {
     let s: Running;
+    let smtp: TestSmtp;
     before(async () => {
-      s = await startServer({ ACCOUNT_SELF_DELETE: 'true' });
+      smtp = await startSmtp();
+      s = await startServer({
+        ACCOUNT_SELF_DELETE: 'true', SMTP_URL: smtp.url, SMTP_REQUIRE_TLS: 'true', SMTP_TLS_CA_FILE: smtp.caFile,
+        MAIL_FROM: 'Warden <no-reply@warden.test>', APP_URL: 'https://auth.example.test', MAIL_LIMIT_PER_ADDRESS: '0', MAIL_LIMIT_PER_IP: '0',
+      }, { email: { tuning: { pollMs: 50, retryBaseMs: 50, retryMaxMs: 200 } } });
     });
-    after(() => s.close());
+    after(async () => {
+      await s.close();
+      await smtp.close();
+    });
     const remove = (headers: Record<string, string>, body: unknown) => call(`${s.url}/api/v1/auth/me`, { method: 'DELETE', json: body, headers });
     const eventsOf = async (userId: string) => (await s.warden.storage.events.list({ limit: 1000, userId })) as AnyEvent[];
 
@@ -76,6 +85,10 @@ describe('deleting your own account', () => {
       assert.deepEqual([deleted?.actorId, deleted?.details], [id, { via: 'self' }]);
       assert.equal((await call(`${s.url}/api/v1/auth/signup`, { json: { username: 'leaving', email: 'leaving@example.com', password: PASSWORD } })).status, 201, 'name and address free again');
       assert.ok(await s.warden.storage.users.findByLogin('leaving2'), 'nobody else touched');
+      // The address the account had is told, in case whoever deleted it was not its owner.
+      const notice = await smtp.waitFor((m) => m.to === 'leaving@example.com' && m.subject === 'Your account was deleted');
+      assert.match(notice.text, /Your account leaving was deleted on .*, with its password/);
+      assert.match(notice.text, /contact the administrators of https:\/\/auth\.example\.test/);
     });
   });
 });

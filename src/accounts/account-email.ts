@@ -70,6 +70,7 @@ export function createAccountEmail(d: AccountEmailDeps): AccountEmail {
       passwordChecked: (user) => notices.gate(user),
       signedIn: (user, meta) => notices.signedIn(user, meta),
       passwordChanged: (user) => notices.passwordChanged(user),
+      deletedOwnAccount: (user) => notices.accountDeleted(user),
     },
     async purge() {
       const now = d.clock();

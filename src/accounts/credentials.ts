@@ -243,6 +243,7 @@ export class Credentials {
     // A sign-in that opened its session between the two (after the refusal's cut-off, before the
     // delete) holds tokens the first refusal does not cover, and its session row went with the user.
     await this.d.sessions.refuseAllTokens(user.id, 'deleted');
+    await this.d.hooks?.deletedOwnAccount?.(user);
   }
 
   /**

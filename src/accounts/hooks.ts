@@ -12,4 +12,6 @@ export interface AccountHooks {
   signedIn?(user: UserRecord, meta: ClientMeta): Promise<void>;
   /** The user's password was changed (by them, by a reset or by an administrator). */
   passwordChanged?(user: UserRecord): Promise<void>;
+  /** The user deleted their own account (the record as it was). */
+  deletedOwnAccount?(user: UserRecord): Promise<void>;
 }

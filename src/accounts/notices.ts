@@ -1,5 +1,5 @@
 // Security notices by mail (password changed, email changed, a sign-in from a new device or
-// browser) and the sign-in gate of REQUIRE_EMAIL_VERIFICATION. A notice is queued after the change
+// browser, the account deleted by its user) and the sign-in gate of REQUIRE_EMAIL_VERIFICATION. A notice is queued after the change
 // it tells of has been made: failing to queue it never undoes or refuses the change.
 import { createHash } from 'node:crypto';
 import { WardenError } from '@warden/toolkit';
@@ -28,6 +28,14 @@ export class SecurityNotices {
   }
 
   /**
+   * Sent to the address the account had: whoever deleted it knew the password and held a fresh
+   * sign-in, and the owner must hear of it if that was not them.
+   */
+  accountDeleted(user: UserRecord): Promise<void> {
+    return this.send('account-deleted', user.email, { ...userValues(user), time: this.when() });
+  }
+
+  /**
    * Remembers the (user-agent, IP) pair and tells the user of a new one — not on their very first
    * sign-in, which is new by definition. The pair is kept as a hash.
    */
@@ -50,7 +58,7 @@ export class SecurityNotices {
     return new Date(this.d.clock()).toUTCString();
   }
 
-  private async send(template: 'password-changed' | 'email-change-requested' | 'email-changed' | 'new-sign-in', to: string, data: Record<string, unknown>): Promise<void> {
+  private async send(template: 'password-changed' | 'email-change-requested' | 'email-changed' | 'new-sign-in' | 'account-deleted', to: string, data: Record<string, unknown>): Promise<void> {
     try {
       await this.d.queue.enqueue({ template, to, data });
     } catch (err) {

@@ -9,6 +9,7 @@ import Mustache from 'mustache';
 
 export const TEMPLATE_NAMES = [
   'password-reset', 'password-changed', 'verify-email', 'email-change-confirm', 'email-change-requested', 'email-changed', 'new-sign-in',
+  'account-deleted',
 ] as const;
 export type TemplateName = (typeof TEMPLATE_NAMES)[number];
 
@@ -145,6 +146,22 @@ ${notYou}
 <p>Your account <b>{{username}}</b> was signed in to from a device or browser not seen before:</p>
 <ul><li>when: {{time}}</li><li>from: {{ip}}</li><li>browser: {{user_agent}}</li></ul>
 <p>${notYou}</p>`),
+  },
+  'account-deleted': {
+    subject: 'Your account was deleted',
+    text: `Hello {{name}},
+
+Your account {{username}} was deleted on {{time}}, with its password, by a signed-in session.
+Every session has been signed out, and this address is no longer linked to it.
+
+If this was not you, someone knew your password: contact the administrators of {{app_url}},
+and change that password wherever else you use it.
+`,
+    html: page('Your account was deleted', `<p>Hello {{name}},</p>
+<p>Your account <b>{{username}}</b> was deleted on {{time}}, with its password, by a signed-in session.
+Every session has been signed out, and this address is no longer linked to it.</p>
+<p>If this was not you, someone knew your password: contact the administrators of {{app_url}},
+and change that password wherever else you use it.</p>`),
   },
 };
 
