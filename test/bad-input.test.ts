@@ -169,6 +169,23 @@ for (const f of factories) describe(`bad input (${f.name})`, f.skip !== undefine
     }
   });
 
+  it('a token another holder of the key minted with a jti no revocation can store (NUL, half a surrogate pair) is refused, not a 500 at sign-out', async () => {
+    const { createTokenIssuer } = await import('../toolkit/src/tokens/issue.js');
+    const alice = (await s.warden.storage.users.findByLogin('alice'))!;
+    const mint = createTokenIssuer({ keys: s.warden.keys, accessExpiresIn: 900, refreshExpiresIn: 3600 });
+    for (const jti of ['a\u0000b', 'x\ud800', '\udc00y']) {
+      const token = mint.createAccessToken(alice.id, { jti });
+      const verify = await call(`${url}/api/v1/auth/verify`, { headers: { authorization: `Bearer ${token}` } });
+      assert.deepEqual([verify.status, verify.json?.code], [401, 'ERR_JWT_CLAIM_INVALID'], JSON.stringify(jti));
+      assert.equal((await call(`${url}/api/v1/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })).status, 401);
+      assert.equal((await call(`${url}/oauth/revoke`, { form: { token } })).status, 200, 'RFC 7009: an invalid token is no error');
+    }
+    // A whole pair is a character like any other.
+    const emoji = mint.createAccessToken(alice.id, { jti: 'ok-\u{1F600}' });
+    assert.equal((await call(`${url}/api/v1/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${emoji}` } })).status, 200);
+    assert.equal((await call(`${url}/api/v1/auth/verify`, { headers: { authorization: `Bearer ${emoji}` } })).status, 401, 'signed out');
+  });
+
   it('garbage tokens are 401 with a code, never 500', async () => {
     const garbage = ['x', 'a.b.c', '....', 'eyJhbGciOiJub25lIn0.e30.', 'Bearer', '\u00e9\u00e9.\u00e9.\u00e9', 'a'.repeat(10000)];
     for (const g of garbage) {

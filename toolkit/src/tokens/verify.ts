@@ -58,7 +58,7 @@ const asSet = (v: string | readonly string[] | undefined): ReadonlySet<string> |
  * codes; ERR_JWT_MALFORMED when the payload is not a JSON object; ERR_JWT_EXPIRED ("Token has
  * expired") when now > exp + leeway; ERR_JWT_NOT_YET_VALID when nbf > now (rounded up to the second) + leeway;
  * ERR_JWT_CLAIM_INVALID for a missing (unless requireExp: false) or non-numeric exp, a non-numeric iat/nbf, a wrong iss/aud,
- * or sub/jti not strings, type not one of `types` (default access|refresh) (and fresh/csrf/sid/roles of the wrong type).
+ * or sub/jti not strings (or a jti holding NUL or half a surrogate pair), type not one of `types` (default access|refresh) (and fresh/csrf/sid/roles of the wrong type).
  * A token without `fresh` reads as fresh: false, as flask-jwt-extended decodes it.
  */
 export function createTokenVerifier(o: TokenVerifierOptions): TokenVerifier {
@@ -127,7 +127,7 @@ export function createTokenVerifier(o: TokenVerifierOptions): TokenVerifier {
     if (iat !== undefined && !isNum(iat)) invalid();
     checkTimes(c);
 
-    if (typeof c.sub !== 'string' || typeof c.jti !== 'string') invalid();
+    if (typeof c.sub !== 'string' || typeof c.jti !== 'string' || !isStorableKey(c.jti)) invalid();
     if (!types.has(c.type)) invalid();
     if (c.fresh === undefined) c.fresh = false;
     else if (typeof c.fresh !== 'boolean' && !isNum(c.fresh)) invalid();
@@ -167,3 +167,10 @@ export function decodeUnverified(token: string): { header: Partial<JwtHeader> & 
     return null;
   }
 }
+
+// A jti is what revoking a sessionless token stores, and looks up: NUL, which PostgreSQL's text
+// cannot hold, or half a surrogate pair, which UTF-8 turns into U+FFFD (another instance would
+// then load a key that names no token), would leave a token that cannot be signed out. Warden's
+// own are UUIDs; only another holder of the key can mint such a one, and it is refused instead.
+const UNSTORABLE = /\0|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const isStorableKey = (s: string): boolean => !UNSTORABLE.test(s);
