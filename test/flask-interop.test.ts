@@ -5,25 +5,18 @@ import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import Fastify from 'fastify';
 import { createTokenVerifier, keyRingFromSecret, wardenErrorHandler, wardenGuard, type TokenLocation } from '@warden/toolkit';
+import { pythonMissing, PYTHON } from './helpers/python.js';
 import { call, startServer, TEST_SECRET, type Running } from './helpers/server.js';
 
 const script = new URL('./interop/flask_jwt.py', import.meta.url).pathname;
-const PYTHON = '/usr/bin/python3';
 
 function flask(mode: 'create' | 'verify' | 'missing', arg: string): string {
   return execFileSync(PYTHON, [script, mode, arg], { env: { ...process.env, SECRET_KEY: TEST_SECRET }, encoding: 'utf8' }).trim();
 }
 
-function flaskAvailable(): string | undefined {
-  try {
-    execFileSync(PYTHON, ['-c', 'import flask_jwt_extended'], { stdio: 'ignore' });
-    return undefined;
-  } catch {
-    return 'flask-jwt-extended is not installed for /usr/bin/python3 (apt-get install python3-python-flask-jwt-extended); interop not checked';
-  }
-}
+const flaskMissing = pythonMissing('import flask_jwt_extended', 'python3-python-flask-jwt-extended', 'interop not checked');
 
-describe('interop with flask-jwt-extended', { skip: flaskAvailable() }, () => {
+describe('interop with flask-jwt-extended', { skip: flaskMissing }, () => {
   let s: Running;
   before(async () => {
     s = await startServer();
@@ -56,7 +49,7 @@ describe('interop with flask-jwt-extended', { skip: flaskAvailable() }, () => {
   });
 });
 
-describe('a token found nowhere: the guard words it as flask-jwt-extended does', { skip: flaskAvailable() }, () => {
+describe('a token found nowhere: the guard words it as flask-jwt-extended does', { skip: flaskMissing }, () => {
   interface Case { locations: TokenLocation[]; method: 'GET' | 'POST'; headers?: Record<string, string>; body?: string }
   const basic = 'Basic Zm9vOmJhcg==';
   const cases: Case[] = [

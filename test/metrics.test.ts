@@ -6,22 +6,15 @@ import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from './helpers/child-warden.js';
 import { sharedDatabase, sharedSkip } from './helpers/instances.js';
+import { pythonMissing, PYTHON } from './helpers/python.js';
 import { REDIS_URL } from './helpers/redis.js';
 import { call, startServer, type Running } from './helpers/server.js';
 
 const PASSWORD = 'password-123';
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
-const PYTHON = '/usr/bin/python3';
 const PARSER = new URL('./interop/prometheus_parse.py', import.meta.url).pathname;
-const skipParser = (() => {
-  try {
-    execFileSync(PYTHON, ['-c', 'import prometheus_client']);
-    return undefined;
-  } catch {
-    return 'python3-prometheus-client not installed (apt-get install python3-prometheus-client): /metrics tests not run';
-  }
-})();
+const skipParser = pythonMissing('import prometheus_client', 'python3-prometheus-client', '/metrics tests not run');
 
 interface Sample { name: string; labels: Record<string, string>; value: number | string }
 interface Family { name: string; type: string; samples: Sample[] }

@@ -6,23 +6,14 @@
 // TOTP (test/helpers/totp.ts) or pyotp, never from Warden's.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { testClock, type TestClock } from './helpers/clock.js';
 import { call, cookiesFrom, startServer, type Running } from './helpers/server.js';
+import { pythonMissing, PYTHON } from './helpers/python.js';
 import { codeAt, secretOf } from './helpers/totp.js';
 
 const PASSWORD = 'password-123';
-const PYTHON = '/usr/bin/python3';
-const pyotpMissing = !existsSync(PYTHON) || (() => {
-  try {
-    execFileSync(PYTHON, ['-c', 'import pyotp'], { stdio: 'ignore' });
-    return false;
-  } catch {
-    return true;
-  }
-})();
-const PYOTP_SKIP = pyotpMissing ? 'python3-pyotp is not installed (apt-get install python3-pyotp): the pyotp cross-check is skipped' : undefined;
+const PYOTP_SKIP = pythonMissing('import pyotp', 'python3-pyotp', 'the pyotp cross-check is skipped');
 
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 const claims = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;

@@ -3,23 +3,14 @@
 // Warden's tokens, as a FastAPI service behind Warden would; and seed 001's own get_current_user
 // decodes an HS256 token with the shared SECRET_KEY.
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { pythonMissing, PYTHON } from './helpers/python.js';
 import { call, startServer, TEST_SECRET, type Running } from './helpers/server.js';
 
-const PYTHON = '/usr/bin/python3';
 const script = new URL('./interop/pyjwt_jwks.py', import.meta.url).pathname;
 const run = promisify(execFile);
-
-function pyjwtMissing(): string | undefined {
-  try {
-    execFileSync(PYTHON, ['-c', 'import jwt, cryptography; from jwt import PyJWKClient'], { stdio: 'ignore' });
-    return undefined;
-  } catch {
-    return 'PyJWT with cryptography is not installed for /usr/bin/python3 (apt-get install python3-jwt python3-cryptography); JWKS interop not checked';
-  }
-}
 
 async function python(args: string[], env: Record<string, string> = {}): Promise<{ ok: boolean; alg?: string; kid?: string; sub?: string; claims?: Record<string, unknown>; error?: string }> {
   const { stdout } = await run(PYTHON, [script, ...args], { env: { ...process.env, SECRET_KEY: TEST_SECRET, ...env }, timeout: 30_000 });
@@ -34,7 +25,8 @@ async function signedIn(s: Running, name: string) {
   return { id: r.json.id as string, token: form.json.access_token as string };
 }
 
-const skip = pyjwtMissing();
+const skip = pythonMissing('import jwt, cryptography; from jwt import PyJWKClient', 'python3-jwt python3-cryptography', 'JWKS interop not checked');
+const joseSkip = pythonMissing('from jose import jwt', 'python3-jose', 'seed 001\'s jose decode not checked');
 
 for (const alg of ['EdDSA', 'RS256'] as const) {
   describe(`PyJWT's PyJWKClient verifies Warden's ${alg} tokens through /.well-known/jwks.json`, { skip }, () => {
@@ -86,16 +78,7 @@ describe('seed 001\'s get_current_user: jwt.decode(token, SECRET_KEY, algorithms
   });
 });
 
-function joseMissing(): string | undefined {
-  try {
-    execFileSync(PYTHON, ['-c', 'from jose import jwt'], { stdio: 'ignore' });
-    return undefined;
-  } catch {
-    return 'python-jose is not installed for /usr/bin/python3 (apt-get install python3-jose); seed 001\'s jose decode not checked';
-  }
-}
-
-describe('seed 001\'s get_current_user as written, with python-jose (`from jose import JWTError, jwt`)', { skip: joseMissing() }, () => {
+describe('seed 001\'s get_current_user as written, with python-jose (`from jose import JWTError, jwt`)', { skip: joseSkip }, () => {
   let s: Running;
   before(async () => {
     s = await startServer();
@@ -125,7 +108,7 @@ describe('with JWT_AUDIENCE, seed 001\'s decode must name the audience (the READ
     const out = await python(['secret', token], { AUDIENCE: 'orders-api' });
     assert.equal(out.ok, true, JSON.stringify(out));
     assert.equal(out.sub, id);
-    if (joseMissing() === undefined) {
+    if (joseSkip === undefined) {
       assert.deepEqual(await python(['jose', token]), { ok: false, error: 'JWTClaimsError' });
       assert.equal((await python(['jose', token], { AUDIENCE: 'orders-api' })).ok, true);
     }
