@@ -64,7 +64,7 @@ export class Mapper {
 
   /** The position of the column that feeds `field` in records with these columns, if any (e.g. the id, for --roles-query). */
   columnOf(columns: readonly string[], field: ImportField): number | undefined {
-    const i = this.plan(columns).findIndex((t) => typeof t === 'object' && 'field' in t && t.field === field);
+    const i = this.plan(columns).targets.findIndex((t) => typeof t === 'object' && 'field' in t && t.field === field);
     return i === -1 ? undefined : i;
   }
 
@@ -73,16 +73,18 @@ export class Mapper {
     let roleFlags: { role: string; value: unknown }[] | undefined;
     let names: string[] | undefined;
     let notAName: unknown; // a structure where a name belongs: left for validation to refuse
-    const plan = this.plan(columns);
-    for (let i = 0; i < plan.length; i++) {
-      const target = plan[i]!;
+    const { targets, names: nameColumns } = this.plan(columns);
+    for (let i = 0; i < targets.length; i++) {
+      const target = targets[i]!;
       if (target === 'skip') continue;
       const value = values[i];
       if ('role' in target) (roleFlags ??= []).push({ role: target.role, value });
-      else if (target.field === 'full_name') {
-        if (value !== null && typeof value === 'object' && !(value instanceof Date)) notAName = value;
-        else if (value !== null && value !== undefined && String(value).trim() !== '') (names ??= []).push(String(value).trim());
-      } else fields[target.field] = value;
+      else if (target.field !== 'full_name') fields[target.field] = value;
+    }
+    for (const i of nameColumns) {
+      const value = values[i];
+      if (value !== null && typeof value === 'object' && !(value instanceof Date)) notAName = value;
+      else if (value !== null && value !== undefined && String(value).trim() !== '') (names ??= []).push(String(value).trim());
     }
     if (notAName !== undefined) fields.full_name = notAName;
     else if (names) fields.full_name = names.join(' ');
@@ -106,7 +108,7 @@ export class Mapper {
     const present = new Set(columns.map((c) => c.toLowerCase()));
     const aliases = ALIASES[this.kind];
     const taken = new Set<ImportField>(this.explicitFields);
-    const plan: Target[] = columns.map(() => 'skip');
+    const targets: Target[] = columns.map(() => 'skip');
     // A column named like a field; in a database "password" holds a hash, so it is only an alias.
     const exact = (c: string): ImportField | undefined => {
       const lower = c.toLowerCase();
@@ -118,7 +120,7 @@ export class Mapper {
       const column = columns[i]!;
       const explicit = this.explicit.get(column);
       if (explicit !== undefined) {
-        plan[i] = explicit;
+        targets[i] = explicit;
         continue;
       }
       const lower = column.toLowerCase();
@@ -131,11 +133,20 @@ export class Mapper {
         continue;
       }
       taken.add(field);
-      plan[i] = { field };
+      targets[i] = { field };
     }
-    return plan;
+    // The name's parts in reading order: Django's table on SQLite has last_name before first_name
+    // (its migrations rebuild the table with the altered first_name last), yet the name is "Jane Doe".
+    const rank = (c: string) => (c.toLowerCase() === 'first_name' ? 0 : c.toLowerCase() === 'last_name' ? 2 : 1);
+    const names = columns.flatMap((c, i) => (isName(targets[i]!) ? [i] : [])).sort((a, b) => rank(columns[a]!) - rank(columns[b]!) || a - b);
+    return { targets, names };
   }
 }
 
-/** What each column of a record feeds, by position. */
-type Plan = readonly Target[];
+const isName = (t: Target) => typeof t === 'object' && 'field' in t && t.field === 'full_name';
+
+/** What each column of a record feeds, by position; and the columns of the full name, in the order they are joined. */
+interface Plan {
+  readonly targets: readonly Target[];
+  readonly names: readonly number[];
+}

@@ -1,0 +1,24 @@
+// Which column of the old users table feeds which field (cli/import/mapping.ts), on the layouts the
+// migration guide names, as their tables really are.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Mapper } from '../../src/cli/import/mapping.js';
+
+describe('import mapping: names', () => {
+  it('Django\'s first_name and last_name make "first last", whatever the order of the columns', () => {
+    // auth_user as Django's migrations leave it on SQLite: first_name rebuilt as the last column.
+    const sqlite = ['id', 'password', 'last_login', 'is_superuser', 'username', 'last_name', 'email', 'is_staff', 'is_active', 'date_joined', 'first_name'];
+    const row = new Mapper([], 'database').row('row 1', sqlite, [1, 'x', null, 0, 'jdoe', 'Doe', 'j@example.com', 0, 1, '2020-01-01', 'Jane']);
+    assert.equal(row.fields.full_name, 'Jane Doe');
+    // On PostgreSQL the columns keep their order.
+    const postgres = ['id', 'password', 'first_name', 'last_name', 'email'];
+    assert.equal(new Mapper([], 'database').row('row 1', postgres, [1, 'x', 'Jane', 'Doe', 'j@example.com']).fields.full_name, 'Jane Doe');
+    // Only one part: that part alone.
+    assert.equal(new Mapper([], 'database').row('row 1', sqlite, [1, 'x', null, 0, 'jdoe', '', 'j@example.com', 0, 1, '2020-01-01', 'Jane']).fields.full_name, 'Jane');
+  });
+
+  it('columns mapped to full_name with --map are joined in their order', () => {
+    const row = new Mapper([['given', { field: 'full_name' }], ['family', { field: 'full_name' }]], 'file').row('line 2', ['family', 'given', 'email'], ['Doe', 'Jane', 'j@example.com']);
+    assert.equal(row.fields.full_name, 'Doe Jane');
+  });
+});
