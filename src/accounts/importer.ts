@@ -278,13 +278,13 @@ export class UserImport {
       email, passwordHash, password,
       fullName: isBlank(f.full_name) ? null : validateFullName(textValue(f.full_name, 'full_name')),
       roles: roles.length > 0 ? roles : [...this.d.defaultRoles],
-      isActive: isBlank(f.is_active) ? true : booleanValue(f.is_active, 'is_active'),
+      isActive: activeValue(f),
       emailVerified: isBlank(f.email_verified) ? undefined : verifiedValue(f.email_verified, 'email_verified'),
       createdAt: isBlank(f.created_at) ? undefined : timeValue(f.created_at, 'created_at'),
       says: {
         fullName: f.full_name !== undefined, // a column there, even empty: the source's name is none
         roles: !isBlank(f.roles) || row.extraRoles !== undefined || row.roleFlags !== undefined,
-        isActive: !isBlank(f.is_active),
+        isActive: !isBlank(f.is_active) || !isBlank(f.disabled),
       },
     };
   }
@@ -397,6 +397,14 @@ class Index {
       this.byName.set(u.username.toLowerCase(), u);
     }
   }
+}
+
+/** is_active, or the opposite of `disabled`; active when the row says neither. Both, disagreeing: refused. */
+function activeValue(f: ImportRow['fields']): boolean {
+  const active = isBlank(f.is_active) ? undefined : booleanValue(f.is_active, 'is_active');
+  const disabled = isBlank(f.disabled) ? undefined : booleanValue(f.disabled, 'disabled');
+  if (active !== undefined && disabled !== undefined && active === disabled) throw invalid('disabled', 'says the opposite of is_active');
+  return active ?? (disabled === undefined ? true : !disabled);
 }
 
 /**

@@ -22,3 +22,13 @@ describe('import mapping: names', () => {
     assert.equal(row.fields.full_name, 'Doe Jane');
   });
 });
+
+describe('import mapping: the FastAPI tutorial\'s users table', () => {
+  it('its disabled column is read (the opposite of is_active), not left out', () => {
+    const m = new Mapper([], 'database');
+    const row = m.row('row 2', ['id', 'username', 'full_name', 'email', 'hashed_password', 'disabled'], [2, 'alice', 'Alice Wonderson', 'alice@example.com', '$2b$12$x', true]);
+    assert.equal(row.fields.disabled, true);
+    assert.equal(row.fields.password_hash, '$2b$12$x');
+    assert.deepEqual([...m.unmapped], []);
+  });
+});

@@ -78,6 +78,27 @@ describe('import: rows', () => {
     assert.deepEqual((await f.storage.users.findByLogin('root'))!.roles, ['editor', 'admin']);
   });
 
+  it('disabled, as FastAPI\'s tutorial keeps it, is is_active\'s opposite; both, disagreeing, are refused', async () => {
+    const f = accountsFixture();
+    const out = await run(f).batch([
+      row({ id: 1, username: 'johndoe', email: 'johndoe@example.com', password_hash: WERKZEUG, disabled: 'f' }),
+      row({ id: 2, username: 'alice', email: 'alice@example.com', password_hash: WERKZEUG, disabled: true }),
+      row({ id: 3, username: 'both', email: 'both@example.com', password_hash: WERKZEUG, disabled: 1, is_active: 1 }),
+      row({ id: 4, username: 'agree', email: 'agree@example.com', password_hash: WERKZEUG, disabled: 'yes', is_active: 'no' }),
+      row({ id: 5, username: 'odd', email: 'odd@example.com', password_hash: WERKZEUG, disabled: 'banned' }),
+    ]);
+    assert.deepEqual(out.map((o) => o.action), ['created', 'created', 'rejected', 'created', 'rejected']);
+    assert.equal(out[2]!.reason, 'disabled: says the opposite of is_active');
+    assert.match(out[4]!.reason!, /^disabled: must be true or false/);
+    assert.equal((await f.storage.users.findByLogin('johndoe'))!.isActive, true);
+    assert.equal((await f.storage.users.findByLogin('alice'))!.isActive, false);
+    assert.equal((await f.storage.users.findByLogin('agree'))!.isActive, false);
+    // --update: a user disabled at the source since is deactivated, as with is_active.
+    const again = await run(f, { update: true }).batch([row({ id: 1, username: 'johndoe', email: 'johndoe@example.com', password_hash: WERKZEUG, disabled: 't' })]);
+    assert.equal(again[0]!.action, 'updated');
+    assert.equal((await f.storage.users.findByLogin('johndoe'))!.isActive, false);
+  });
+
   it('a row without a username gets one from its email, suffixed when that one is taken', async () => {
     const f = accountsFixture();
     await f.addUser('jane');

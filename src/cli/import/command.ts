@@ -43,7 +43,7 @@ export function registerImport(program: Command, state: RunState): void {
   program
     .command('import')
     .description('import users from a CSV or JSON Lines file, or from the old application\'s users table')
-    .argument('[file]', 'a CSV file (header row) or JSON Lines file with id, username, email, password_hash or password, full_name, roles, is_active, email_verified, created_at')
+    .argument('[file]', 'a CSV file (header row) or JSON Lines file with id, username, email, password_hash or password, full_name, roles, is_active (or disabled), email_verified, created_at')
     .option('--from <database>', 'read the users table of this database instead: sqlite:PATH or postgres://…')
     .option('--table <name>', 'the users table (with --from), e.g. user, users, auth_user, public."user"')
     .option('--map <column=field,…>', 'which column feeds which field; role:NAME grants NAME when the column is true; "column=" leaves it out (repeatable)', parseMapOption, [])
