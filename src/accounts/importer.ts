@@ -262,6 +262,7 @@ export class UserImport {
       // An export of the old users table (Django's auth_user, a Flask app's user) names its hash
       // "password": taken for a plain one, it would be hashed again and no one could sign in.
       const looks = describeStoredHash(password.trim());
+      if (looks.format === 'django-unusable') throw invalid('password', "is Django's mark of a user without a password (set_unusable_password), not a password");
       if (looks.format !== 'unknown') throw invalid('password', `holds a ${looks.format} hash, not a plain password: name the column password_hash, or --map password=password_hash`);
     } else {
       throw invalid('password_hash', 'is required (or a plain password in "password")');

@@ -18,6 +18,7 @@ export type LegacyFormat =
   | 'django-bcrypt-sha256'
   | 'django-argon2'
   | 'django-scrypt'
+  | 'django-unusable'
   | 'legacy-digest';
 
 export type RefusalKind = 'malformed' | 'unsupported' | 'too_costly';

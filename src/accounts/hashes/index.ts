@@ -66,6 +66,10 @@ const RULES: Rule[] = [
   [/^bcrypt_sha256\$/, 'django-bcrypt-sha256', prepareDjangoBcrypt],
   [/^bcrypt\$/, 'django-bcrypt', prepareDjangoBcrypt],
   [/^argon2\$/, 'django-argon2', prepareDjangoArgon2],
+  // Django's set_unusable_password(): "!" and 40 random letters and digits ("!" alone before 1.6),
+  // stored for a user made without a password (a social sign-in). Named, so that an export's
+  // "password" column holding it is never taken for a plain password.
+  [/^!(?:[A-Za-z0-9]{40})?$/, 'django-unusable', notVerified('django-unusable', "Django's mark of a user without a password (set_unusable_password)")],
   // werkzeug < 3's salted HMAC (generate_password_hash(method="sha256")), Django's salted and
   // unsalted digests, werkzeug's "plain": single fast digests, deliberately not accepted.
   [
