@@ -301,6 +301,22 @@ describe('import from files', () => {
     }
   });
 
+  it('an Excel export separated by ";": refused naming the separator (exit 2, no row printed), then imported with --delimiter', async () => {
+    const hash = hashOf('werkzeug-pbkdf2-sha256-default').hash;
+    writeFileSync(join(dir, 'excel.csv'), `\uFEFFid;username;email;password_hash;full_name\r\n71;semi;Semi@Example.com;${hash};"Semi, Colon; Jr."\r\n`);
+    const refused = await cli(['import', 'excel.csv', '--dry-run']);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /the first line's columns are separated by ";", not by commas; say so with --delimiter ';'/);
+    assert.doesNotMatch(refused.stdout + refused.stderr, /Semi@|pbkdf2/);
+    const r = report(await cli(['import', 'excel.csv', '--delimiter', ';', '--json']));
+    assert.deepEqual([r.rows, r.created, r.rejected], [1, 1, 0]);
+    const semi = (await cli(['users', 'show', 'semi', '--json'])).json;
+    assert.deepEqual([semi.email, semi.full_name, semi.legacy_id], ['semi@example.com', 'Semi, Colon; Jr.', '71']);
+    const wrong = await cli(['import', 'excel.csv', '--delimiter', ':']);
+    assert.equal(wrong.code, 2);
+    assert.match(wrong.stderr, /--delimiter.*must be ",", ";", "tab" or "\|"/);
+  });
+
   it('a folder is refused naming it; a pipe needs --format and then imports', async () => {
     const folder = await cli(['import', dir, '--dry-run']);
     assert.equal(folder.code, 1);

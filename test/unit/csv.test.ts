@@ -5,8 +5,8 @@ import { describe, it } from 'node:test';
 import { parse } from 'csv-parse/sync';
 import { CsvReader, type CsvItem } from '../../src/cli/import/csv.js';
 
-function read(text: string, cuts: number[] = []): CsvItem[] {
-  const r = new CsvReader();
+function read(text: string, cuts: number[] = [], delimiter?: string): CsvItem[] {
+  const r = new CsvReader(delimiter);
   const out: CsvItem[] = [];
   let from = 0;
   for (const c of [...cuts, text.length]) {
@@ -42,6 +42,19 @@ describe('CSV reader', () => {
       { line: 4, cells: ['', ''] },
       { line: 5, cells: ['last', 'q'] },
     ]);
+  });
+
+  it('another delimiter (--delimiter): Excel\'s ";" with a BOM and CRLF, tabs; commas then are text', () => {
+    const excel = '\uFEFFid;email;full_name\r\n1;ann@example.com;"Ann; A., ""the"" first"\r\n2;ben@example.com;Ben, B.\r\n';
+    const whole = read(excel, [], ';');
+    assert.deepEqual(whole, [
+      { line: 1, cells: ['id', 'email', 'full_name'] },
+      { line: 2, cells: ['1', 'ann@example.com', 'Ann; A., "the" first'] },
+      { line: 3, cells: ['2', 'ben@example.com', 'Ben, B.'] },
+    ]);
+    for (let i = 0; i <= excel.length; i++) assert.deepEqual(read(excel, [i], ';'), whole, `cut at ${i}`);
+    assert.deepEqual(read('a\tb\n"x\ty"\t2\n', [], '\t'), [{ line: 1, cells: ['a', 'b'] }, { line: 2, cells: ['x\ty', '2'] }]);
+    assert.deepEqual(read('a;b\n', []), [{ line: 1, cells: ['a;b'] }], 'by default only commas separate');
   });
 
   it('reports a malformed record with its line and goes on at the next line', () => {

@@ -18,6 +18,7 @@ interface ImportOptions {
   map: [string, Target][];
   rolesQuery?: string;
   format?: FileFormat;
+  delimiter?: string;
   dryRun?: boolean;
   update?: boolean;
   batchSize: number;
@@ -49,6 +50,7 @@ export function registerImport(program: Command, state: RunState): void {
     .option('--map <column=field,…>', 'which column feeds which field; role:NAME grants NAME when the column is true; "column=" leaves it out (repeatable)', parseMapOption, [])
     .option('--roles-query <sql>', 'with --from: a query returning (user id, role name) rows, e.g. from a join table')
     .addOption(new Option('--format <format>', 'the file\'s format (default: from its extension)').choices(['csv', 'jsonl']))
+    .option('--delimiter <char>', 'what separates a CSV file\'s cells: "," (the default), ";" (Excel where the decimal mark is a comma), "tab" or "|"', delimiter)
     .option('--dry-run', 'check and match every row, report what would happen, write nothing')
     .option('--update', 'overwrite users that already exist (default: leave them as they are)')
     .option('--batch-size <n>', 'rows per transaction', batchSize, 1000)
@@ -82,6 +84,23 @@ function legacyPrefix(v: string): string {
   return v;
 }
 
+const DELIMITERS: Record<string, string> = { ',': ',', ';': ';', tab: '\t', '\t': '\t', '|': '|' };
+
+function delimiter(v: string): string {
+  const d = DELIMITERS[v];
+  if (d === undefined) throw new InvalidArgumentError('must be ",", ";", "tab" or "|".');
+  return d;
+}
+
+/**
+ * The separator a header line read as one cell would have split at, for the hint: an Excel export
+ * with ";" otherwise gets "no column holds the email". Only the separator is shown, never the line.
+ */
+function otherDelimiter(mapper: Mapper, columns: readonly string[]): string | undefined {
+  if (columns.length !== 1) return undefined;
+  return [';', '\t', '|'].find((d) => mapper.columnOf(columns[0]!.split(d).map((c) => c.trim()), 'email') !== undefined);
+}
+
 function batchSize(v: string): number {
   const n = positiveInt(v);
   if (n < 1 || n > 100_000) throw new InvalidArgumentError('must be from 1 to 100000.');
@@ -92,10 +111,12 @@ async function openSource(file: string | undefined, o: ImportOptions): Promise<S
   if ((file === undefined) === (o.from === undefined)) throw new CliError('give a FILE or --from DATABASE (one of them)', 2);
   if (o.from === undefined) {
     if (o.table !== undefined || o.rolesQuery !== undefined) throw new CliError('--table and --roles-query go with --from', 2);
-    return fileSource(file!, o.format);
+    const source = await fileSource(file!, o.format, o.delimiter);
+    if (o.delimiter !== undefined && !source.sharedColumns) throw new CliError('--delimiter is for CSV files', 2);
+    return source;
   }
   if (o.table === undefined) throw new CliError('--from needs --table (the old application\'s users table)', 2);
-  if (o.format !== undefined) throw new CliError('--format is for files', 2);
+  if (o.format !== undefined || o.delimiter !== undefined) throw new CliError(`--${o.format !== undefined ? 'format' : 'delimiter'} is for files`, 2);
   const { parseDatabaseUrl } = await import('../../storage/database-url.js');
   let target;
   try {
@@ -161,6 +182,11 @@ async function runImport(file: string | undefined, o: ImportOptions): Promise<Re
           const columns = 'header' in item ? item.header : item.columns;
           if (source.sharedColumns) {
             if (checked !== columns && mapper.columnOf(columns, 'email') === undefined) {
+              const other = source.kind === 'file' ? otherDelimiter(mapper, columns) : undefined;
+              if (other !== undefined) {
+                const name = other === '\t' ? 'tab' : other;
+                throw new CliError(`${source.name}: no column holds the email: the first line's columns are separated by "${name}", not by commas; say so with --delimiter '${name}'`, 2);
+              }
               throw new CliError(`${source.name}: no column holds the email; the first line must name the columns (email, username, password or password_hash, …), or --map one to email`, 2);
             }
             checked = columns;

@@ -4,7 +4,8 @@
 // CSV package: a bulk import reads 100,000 rows, and a line without quotes (nearly all of them) is
 // one split here, where a general parser walks it character by character (csv-parse took ten times
 // as long). Empty lines are skipped; a malformed record is reported with its line and reading goes
-// on at the next line.
+// on at the next line. Another separator than the comma (Excel writes ";" where the decimal mark is a
+// comma, and tabs) is the operator's to name: --delimiter.
 
 export type CsvItem = { line: number; cells: string[] } | { line: number; error: string };
 
@@ -12,6 +13,10 @@ export class CsvReader {
   private rest = '';
   private line = 1; // the line `rest` starts on
   private started = false;
+
+  constructor(private readonly delimiter: string = ',') {
+    if (delimiter.length !== 1 || delimiter === '"' || delimiter === '\n' || delimiter === '\r') throw new Error(`not a CSV delimiter: ${JSON.stringify(delimiter)}`);
+  }
 
   /** The records that `chunk` completes; `last` says no text follows (a record may end without a line break). */
   push(chunk: string, last = false): CsvItem[] {
@@ -31,12 +36,12 @@ export class CsvReader {
       if (quote === -1 || quote > lineEnd) {
         // The common case: a whole record on one line, no quotes.
         const line = text.charCodeAt(lineEnd - 1) === 13 ? text.slice(at, lineEnd - 1) : text.slice(at, lineEnd);
-        if (line !== '') out.push({ line: this.line, cells: line.split(',') });
+        if (line !== '') out.push({ line: this.line, cells: line.split(this.delimiter) });
         this.line++;
         at = lineEnd + 1;
         continue;
       }
-      const r = quotedRecord(text, at, last);
+      const r = quotedRecord(text, at, last, this.delimiter.charCodeAt(0));
       if (r === undefined) {
         // A quoted cell goes on in the next chunk; one that never ends would be read again and
         // again, to the end of the file: past MAX_RECORD it is taken for one left open.
@@ -64,8 +69,8 @@ type Parsed = { cells: string[]; next: number } | { error: string; next: number 
 
 const MAX_RECORD = 1 << 20;
 
-/** One record from `at`, which holds a quote; undefined when the text ends inside it and more may come. */
-function quotedRecord(text: string, at: number, last: boolean): Parsed | undefined {
+/** One record from `at`, which holds a quote, cells separated by the character `sep`; undefined when the text ends inside it and more may come. */
+function quotedRecord(text: string, at: number, last: boolean, sep: number): Parsed | undefined {
   const cells: string[] = [];
   // A malformed record: reading goes on at the next line.
   const bad = (error: string, pos: number): Parsed | undefined => {
@@ -91,11 +96,11 @@ function quotedRecord(text: string, at: number, last: boolean): Parsed | undefin
         from = q + 2;
       }
       const c = text.charCodeAt(pos);
-      const ends = pos === text.length || c === COMMA || c === LF || (c === CR && (pos + 1 === text.length || text.charCodeAt(pos + 1) === LF));
+      const ends = pos === text.length || c === sep || c === LF || (c === CR && (pos + 1 === text.length || text.charCodeAt(pos + 1) === LF));
       if (!ends) return bad('text after a closing quote', pos);
     } else {
       let end = pos;
-      while (end < text.length && text.charCodeAt(end) !== COMMA && text.charCodeAt(end) !== LF) end++;
+      while (end < text.length && text.charCodeAt(end) !== sep && text.charCodeAt(end) !== LF) end++;
       if (end === text.length && !last) return undefined;
       cell = text.slice(pos, end);
       if (end < text.length && text.charCodeAt(end) === LF && cell.endsWith('\r')) cell = cell.slice(0, -1);
@@ -103,7 +108,7 @@ function quotedRecord(text: string, at: number, last: boolean): Parsed | undefin
       pos = end;
     }
     cells.push(cell);
-    if (text.charCodeAt(pos) === COMMA) {
+    if (text.charCodeAt(pos) === sep) {
       pos++;
       continue;
     }
@@ -114,7 +119,6 @@ function quotedRecord(text: string, at: number, last: boolean): Parsed | undefin
 }
 
 const QUOTE = 34;
-const COMMA = 44;
 const LF = 10;
 const CR = 13;
 

@@ -47,7 +47,7 @@ export async function detectFormat(path: string, regular = true): Promise<FileFo
   }
 }
 
-export async function fileSource(path: string, format: FileFormat | undefined): Promise<Source> {
+export async function fileSource(path: string, format: FileFormat | undefined, delimiter = ','): Promise<Source> {
   // stat and access, not open: opening a pipe waits for its writer.
   let regular: boolean;
   try {
@@ -61,7 +61,7 @@ export async function fileSource(path: string, format: FileFormat | undefined): 
     throw new CliError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   const f = format ?? (await detectFormat(path, regular));
-  return { name: path, kind: 'file', sharedColumns: f === 'csv', items: () => (f === 'csv' ? csvItems(path) : jsonlItems(path)), close: async () => {} };
+  return { name: path, kind: 'file', sharedColumns: f === 'csv', items: () => (f === 'csv' ? csvItems(path, delimiter) : jsonlItems(path)), close: async () => {} };
 }
 
 /** The file's text, a chunk at a time (UTF-8 decoded across chunk boundaries), then '' as the last. */
@@ -74,8 +74,8 @@ async function* chunksOf(path: string): AsyncGenerator<{ text: string; last: boo
   yield { text: '', last: true };
 }
 
-async function* csvItems(path: string): AsyncGenerator<SourceItem[]> {
-  const reader = new CsvReader();
+async function* csvItems(path: string, delimiter: string): AsyncGenerator<SourceItem[]> {
+  const reader = new CsvReader(delimiter);
   let header: string[] | undefined;
   for await (const { text, last } of chunksOf(path)) {
     const out: SourceItem[] = [];
