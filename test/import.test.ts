@@ -317,6 +317,16 @@ describe('import from files', () => {
     assert.match(wrong.stderr, /--delimiter.*must be ",", ";", "tab" or "\|"/);
   });
 
+  it('lines ending in a lone CR (a classic Mac export): refused as a whole (exit 2), no cell of it printed', async () => {
+    writeFileSync(join(dir, 'mac.csv'), 'id,username,email,password\r1,crab,crab@example.com,CrabSecret-1\r2,cron,cron@example.com,CronSecret-2\r');
+    for (const args of [['import', 'mac.csv', '--dry-run'], ['import', 'mac.csv', '--json']]) {
+      const r = await cli(args);
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.match(r.stdout + r.stderr, /its lines end with a lone CR \(a classic Mac export\), not LF or CRLF: convert it first, e\.g\. tr /);
+      assert.doesNotMatch(r.stdout + r.stderr, /Secret|crab@/);
+    }
+  });
+
   it('a folder is refused naming it; a pipe needs --format and then imports', async () => {
     const folder = await cli(['import', dir, '--dry-run']);
     assert.equal(folder.code, 1);

@@ -82,7 +82,14 @@ async function* csvItems(path: string, delimiter: string): AsyncGenerator<Source
     for (const r of reader.push(text, last)) {
       const ref = `line ${r.line}`;
       if ('error' in r) out.push({ ref, unreadable: `not a CSV row (${r.error})` });
-      else if (header === undefined) out.push({ ref, header: (header = r.cells.map((c) => c.trim())) });
+      else if (header === undefined) {
+        // Lines ending in a lone CR (Excel for Mac's "CSV (Macintosh)") read as one record: its
+        // "header" would be every cell of the file, passwords included, and no row would follow.
+        if (r.cells.some((c) => c.includes('\r'))) {
+          throw new CliError(`${path}: its lines end with a lone CR (a classic Mac export), not LF or CRLF: convert it first, e.g. tr '\\r' '\\n' < FILE > NEW.csv`, 2);
+        }
+        out.push({ ref, header: (header = r.cells.map((c) => c.trim())) });
+      }
       else if (r.cells.length !== header.length) out.push({ ref, unreadable: `${r.cells.length} cells where the header has ${header.length}` });
       else out.push({ ref, columns: header, values: r.cells });
     }
