@@ -290,6 +290,18 @@ describe('import from files', () => {
     assert.match(human.stdout, /line 2: not a JSON object/);
   });
 
+  it('a JSON array (Django\'s dumpdata) is refused as a whole (exit 2) saying how to make JSON Lines of it', async () => {
+    const user = { model: 'auth.user', pk: 7, fields: { password: hashOf('django-pbkdf2-sha256-1000').hash, username: 'dumped', email: 'dumped@example.com' } };
+    writeFileSync(join(dir, 'dump.json'), `${JSON.stringify([user], null, 2)}\n`); // dumpdata --indent 2
+    writeFileSync(join(dir, 'dump1.json'), `\uFEFF ${JSON.stringify([user])}`);
+    for (const file of ['dump.json', 'dump1.json']) {
+      const r = await cli(['import', file, '--dry-run']);
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.match(r.stderr, /a JSON array, not JSON Lines \(one object per line\): convert it, e\.g\. jq -c '\.\[\]'/);
+      assert.doesNotMatch(r.stdout + r.stderr, /rejected|dumped@|pbkdf2/);
+    }
+  });
+
   it('a CSV without a header line: refused as a whole (exit 2), and its first row, a password, is never printed', async () => {
     writeFileSync(join(dir, 'noheader.csv'), '1,alice,alice@example.com,MyS3cretPassw0rd!\n2,bob,bob@example.com,An0therSecret!!\n');
     writeFileSync(join(dir, 'oneline.csv'), '1,alice,alice@example.com,MyS3cretPassw0rd!\n'); // read as a header with no row after it

@@ -100,7 +100,16 @@ async function* csvItems(path: string, delimiter: string): AsyncGenerator<Source
 async function* jsonlItems(path: string): AsyncGenerator<SourceItem[]> {
   let n = 0;
   let rest = '';
+  let started = false;
   for await (const { text, last } of chunksOf(path)) {
+    // A JSON array (Django's dumpdata, json.dump of a list) is not JSON Lines: read line by line it
+    // was a reject per line, none of them a user. Refused as a whole, saying how to convert it.
+    if (!started && (rest + text).replace(/^\uFEFF/, '').trim() !== '') {
+      started = true;
+      if ((rest + text).replace(/^\uFEFF/, '').trimStart().startsWith('[')) {
+        throw new CliError(`${path}: a JSON array, not JSON Lines (one object per line): convert it, e.g. jq -c '.[]' FILE > users.jsonl (Django's dumpdata: jq -c '.[] | .fields + {id: .pk}')`, 2);
+      }
+    }
     const lines = (rest + text).split('\n');
     rest = last ? '' : lines.pop()!;
     const out: SourceItem[] = [];
