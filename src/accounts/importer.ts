@@ -253,8 +253,9 @@ export class UserImport {
 
     let passwordHash: string | undefined;
     let password: string | undefined;
-    if (!isBlank(f.password_hash)) {
-      passwordHash = requireString(f.password_hash, 'password_hash').trim();
+    const storedHash = hashText(f.password_hash);
+    if (!isBlank(storedHash)) {
+      passwordHash = requireString(storedHash, 'password_hash').trim();
       const info = describeStoredHash(passwordHash);
       if (!info.usable) throw invalid('password_hash', `${info.format === 'unknown' ? 'not a password hash Warden can verify' : `${info.format} hash`} (${info.problem})`);
     } else if (!isBlank(f.password)) {
@@ -397,6 +398,19 @@ class Index {
       this.byEmail.set(u.email, u);
       this.byName.set(u.username.toLowerCase(), u);
     }
+  }
+}
+
+/**
+ * A stored hash as text. python-bcrypt's hashpw() returns bytes, which land in a BLOB (SQLite) or a
+ * bytea (PostgreSQL) column as they are: their text is the hash.
+ */
+function hashText(v: unknown): unknown {
+  if (!(v instanceof Uint8Array)) return v;
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(v);
+  } catch {
+    throw invalid('password_hash', 'is bytes that are not UTF-8 text');
   }
 }
 

@@ -73,6 +73,17 @@ describe('import: rows', () => {
     assert.equal(await f.storage.users.count(), 0);
   });
 
+  it('a hash stored as bytes (python-bcrypt\'s hashpw() into a BLOB or bytea column) is read as its text', async () => {
+    const f = accountsFixture();
+    const out = await run(f).batch([
+      row({ id: 1, username: 'blobby', email: 'blobby@example.com', password_hash: Buffer.from(WERKZEUG) }),
+      row({ id: 2, username: 'binary', email: 'binary@example.com', password_hash: new Uint8Array([0xff, 0xfe, 0x00]) }),
+    ]);
+    assert.deepEqual(out.map((o) => o.action), ['created', 'rejected'], JSON.stringify(out));
+    assert.equal(out[1]!.reason, 'password_hash: is bytes that are not UTF-8 text');
+    assert.equal((await f.storage.users.findByLogin('blobby'))!.passwordHash, WERKZEUG);
+  });
+
   it('a plain password that merely starts with "!" is a password', async () => {
     const f = accountsFixture();
     const out = await run(f).batch([row({ username: 'bang', email: 'bang@example.com', password: '!Summer-2024-garden' })]);
