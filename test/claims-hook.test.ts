@@ -62,7 +62,8 @@ describe('custom claims hook', () => {
     assert.equal(p.grant, 'password');
     assert.equal(p.session_seen, p.sid, 'the hook was given the session the token belongs to');
     const last = calls().at(-1) as { user: Record<string, unknown>; session: Record<string, unknown>; grant: string };
-    assert.deepEqual(Object.keys(last.user).sort(), ['email', 'full_name', 'id', 'is_active', 'roles', 'username']);
+    assert.deepEqual(Object.keys(last.user).sort(), ['email', 'full_name', 'id', 'is_active', 'legacy_id', 'roles', 'username']);
+    assert.equal(last.user.legacy_id, null, 'signed up in Warden: no legacy id');
     assert.equal(last.session.ip, '127.0.0.1');
     assert.ok(!JSON.stringify(last).includes(PASSWORD) && !JSON.stringify(last).includes('argon2'), 'never the password or its hash');
 
@@ -82,6 +83,15 @@ describe('custom claims hook', () => {
     assert.equal(payload(course.json.access_token).tenant_id, 't-hooked');
     const seed3 = await call(`${s.url}/api/login`, { json: { email: 'hooked@example.com', password: PASSWORD } });
     assert.equal(payload(seed3.json.token).tenant_id, 't-hooked', 'the long-lived /api/login token keeps them');
+  });
+
+  it('an imported user\'s old id reaches the hook as legacy_id, for the services still keyed by it', async () => {
+    const run = s.warden.accounts.startImport({ update: false, dryRun: false });
+    const [out] = await run.batch([{ ref: 'row 1', fields: { id: 42, username: 'flasky', email: 'flasky@example.com', password: PASSWORD } }]);
+    assert.equal(out!.action, 'created', out!.reason);
+    await call(`${s.url}/api/auth/signin`, { json: { username: 'flasky', password: PASSWORD } });
+    const last = calls().at(-1) as { user: Record<string, unknown> };
+    assert.deepEqual([last.user.username, last.user.legacy_id], ['flasky', '42']);
   });
 
   it('Warden\'s own claims cannot be replaced: reserved ones are left out, the rest is kept', async () => {

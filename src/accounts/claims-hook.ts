@@ -9,7 +9,8 @@ import type { UserRecord } from '../storage/types.js';
 
 /** What the hook is given. Plain JSON values: it may be logged or sent on by the application. */
 export interface ClaimsContext {
-  user: { id: string; username: string; email: string; full_name: string | null; roles: string[]; is_active: boolean };
+  /** legacy_id: the id the user had in the application `warden import` brought them from (null for others), which its services may still key their data by. */
+  user: { id: string; username: string; email: string; full_name: string | null; roles: string[]; is_active: boolean; legacy_id: string | null };
   session: { id: string; ip: string | null; user_agent: string | null };
   /**
    * How the token is being obtained: a password (any sign-in route, the OAuth password grant, then
@@ -87,7 +88,7 @@ export function claimsHook(fn: ClaimsHookFunction, timeoutMs: number, log: HookL
 
 export function claimsContext(user: UserRecord, session: ClaimsContext['session'], grant: ClaimsContext['grant']): ClaimsContext {
   return {
-    user: { id: user.id, username: user.username, email: user.email, full_name: user.fullName, roles: [...user.roles], is_active: user.isActive },
+    user: { id: user.id, username: user.username, email: user.email, full_name: user.fullName, roles: [...user.roles], is_active: user.isActive, legacy_id: user.legacyId },
     session,
     grant,
   };
