@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { WardenError } from '@warden/toolkit';
 import { usernamesFromEmail, type ImportRow, type UserImportOptions } from '../../src/accounts/importer.js';
 import { accountsFixture, PASSWORD } from '../helpers/accounts.js';
 
@@ -71,6 +72,27 @@ describe('import: rows', () => {
       assert.match(out[i]!.reason!, reason);
     });
     assert.equal(await f.storage.users.count(), 0);
+  });
+
+  it('a batch of many plain passwords is hashed without flooding the hasher, whose queue sheds as a sign-in storm\'s would', async () => {
+    const f = accountsFixture();
+    // As the server's limiter: past a bound of waiting hashes, ERR_UNAVAILABLE (503 at sign-in).
+    const hash = f.hasher.hash.bind(f.hasher);
+    let pending = 0;
+    f.hasher.hash = async (password: string) => {
+      if (pending >= 100) throw new WardenError('ERR_UNAVAILABLE', 'Too many password checks in progress; retry shortly');
+      pending++;
+      try {
+        await new Promise((resolve) => setImmediate(resolve));
+        return await hash(password);
+      } finally {
+        pending--;
+      }
+    };
+    const rows = Array.from({ length: 600 }, (_, i) => row({ username: `plain${i}`, email: `plain${i}@example.com`, password: `plain-password-${i}` }));
+    const out = await run(f).batch(rows);
+    assert.equal(out.filter((o) => o.action === 'created').length, 600);
+    assert.equal(await f.storage.users.count(), 600);
   });
 
   it('a hash stored as bytes (python-bcrypt\'s hashpw() into a BLOB or bytea column) is read as its text', async () => {
