@@ -339,6 +339,22 @@ describe('import from files', () => {
     }
   });
 
+  it('UTF-16 (Excel\'s "Unicode Text"), CSV or JSON Lines: refused as a whole (exit 2) saying how to convert it', async () => {
+    const text = '\uFEFFusername,email,password\r\nsixteen,sixteen@example.com,SixteenSecret-1\r\n';
+    writeFileSync(join(dir, 'utf16.csv'), Buffer.from(text, 'utf16le'));
+    writeFileSync(join(dir, 'utf16.jsonl'), Buffer.from(`${JSON.stringify({ email: 'sixteen@example.com', password: 'SixteenSecret-1' })}\n`, 'utf16le'));
+    for (const file of ['utf16.csv', 'utf16.jsonl']) {
+      const r = await cli(['import', file, '--dry-run']);
+      assert.equal(r.code, 2, r.stdout + r.stderr);
+      assert.match(r.stderr, /not UTF-8 text \(NUL bytes: UTF-16, as Excel's "Unicode Text" writes\?\): convert it first, e\.g\. iconv -f utf-16 -t utf-8/);
+      assert.doesNotMatch(r.stdout + r.stderr, /Sixteen|S\u0000i/);
+    }
+    // A stray NUL in one cell of a UTF-8 file is that row's problem, not the file's.
+    writeFileSync(join(dir, 'nul.csv'), 'username,email,password\nnully,nul\u0000ly@example.com,NullySecret-1\nokay,okay@example.com,OkaySecret-1\n');
+    const nul = report(await cli(['import', 'nul.csv', '--dry-run', '--json']));
+    assert.deepEqual([nul.rows, nul.created, nul.rejected], [2, 1, 1]);
+  });
+
   it('a folder is refused naming it; a pipe needs --format and then imports', async () => {
     const folder = await cli(['import', dir, '--dry-run']);
     assert.equal(folder.code, 1);

@@ -65,10 +65,26 @@ export async function fileSource(path: string, format: FileFormat | undefined, d
 }
 
 /** The file's text, a chunk at a time (UTF-8 decoded across chunk boundaries), then '' as the last. */
+/** A NUL in every other character of the start (a stray NUL in one cell is that row's problem). */
+function looksUtf16(text: string): boolean {
+  const head = text.slice(0, 64);
+  return head.length >= 4 && head.split('\u0000').length - 1 >= head.length / 4;
+}
+
 async function* chunksOf(path: string): AsyncGenerator<{ text: string; last: boolean }> {
+  let first = true;
   try {
-    for await (const text of createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 18 }) as AsyncIterable<string>) yield { text, last: false };
+    for await (const text of createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 18 }) as AsyncIterable<string>) {
+      // UTF-16 (Excel's "Unicode Text") read as UTF-8 has a NUL after every ASCII letter: its header
+      // would name no column, or seem to end its lines oddly. Said as what it is, before any row.
+      if (first && looksUtf16(text)) {
+        throw new CliError(`${path}: not UTF-8 text (NUL bytes: UTF-16, as Excel's "Unicode Text" writes?): convert it first, e.g. iconv -f utf-16 -t utf-8 FILE > NEW.csv`, 2);
+      }
+      first = false;
+      yield { text, last: false };
+    }
   } catch (e) {
+    if (e instanceof CliError) throw e;
     throw new CliError(`${path}: ${(e as Error).message}`);
   }
   yield { text: '', last: true };
