@@ -105,6 +105,12 @@ describe('import from a Flask-SQLAlchemy SQLite database', () => {
     assert.equal(stats.json.legacy_hash, 3);
   });
 
+  it('a --roles-query returning one column (the ids alone) is refused (exit 2), not run giving nobody a role', async () => {
+    const r = await cli(['import', '--from', `sqlite:${source}`, '--table', 'user', '--roles-query', 'SELECT user_id FROM roles_users', '--json']);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /--roles-query must return two columns, the user id and the role name \(it returns 1\)/);
+  });
+
   it('a second run changes nothing', async () => {
     const before = (await cli(['users', 'list', '--all', '--json'])).json;
     const r = report(await cli(importArgs));
@@ -199,6 +205,12 @@ describe('import from a fastapi-users PostgreSQL table', async () => {
     for (const table of ['"user', 'a.b.c', 'us"er', '"user"x', '']) {
       assert.equal((await cli(['import', '--from', withSchema(legacySchema), '--table', table, '--dry-run'])).code, 2, `--table ${table}`);
     }
+  });
+
+  it('a --roles-query returning one column is refused (exit 2)', opts, async () => {
+    const r = await cli(['import', '--from', withSchema(legacySchema), '--table', 'user', '--roles-query', 'SELECT user_id FROM user_role', '--dry-run']);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /--roles-query must return two columns, the user id and the role name \(it returns 1\)/);
   });
 
   it('dry run, run, rerun: UUIDs kept, usernames made from emails, roles from the flag and the join table', opts, async () => {

@@ -192,7 +192,9 @@ function tableNameParts(name: string): string[] | undefined {
 }
 
 /** Roles per user id from the rows of --roles-query (first column the user id, second the role). */
-function rolesByUser(rows: readonly unknown[][]): Map<string, string[]> {
+function rolesByUser(rows: readonly unknown[][], columns: number): Map<string, string[]> {
+  // One column (the ids alone) would give nobody a role, silently: every administrator a plain user.
+  if (columns < 2) throw new CliError(`--roles-query must return two columns, the user id and the role name (it returns ${columns})`, 2);
   const out = new Map<string, string[]>();
   for (const [id, role] of rows) {
     if (id === null || id === undefined || typeof role !== 'string' || role === '') continue;
@@ -220,7 +222,8 @@ export async function sqliteSource(path: string, table: string, rolesQuery: stri
   try {
     const from = quoteTable(table);
     const total = Number((db.prepare(`SELECT count(*) AS n FROM ${from}`).get() as { n: number }).n);
-    const roles = rolesQuery === undefined ? undefined : rolesByUser(db.prepare(rolesQuery).raw().all() as unknown[][]);
+    const rolesStatement = rolesQuery === undefined ? undefined : db.prepare(rolesQuery).raw();
+    const roles = rolesStatement && rolesByUser(rolesStatement.all() as unknown[][], rolesStatement.columns().length);
     return {
       name: `${path} table ${table}`, kind: 'database', sharedColumns: true, total, ...(roles ? { roles } : {}),
       async *items() {
@@ -262,7 +265,8 @@ export async function postgresSource(url: string, shownUrl: string, table: strin
     await client.connect();
     const from = quoteTable(table);
     const total = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${from}`)).rows[0]!.n);
-    const roles = rolesQuery === undefined ? undefined : rolesByUser((await client.query({ text: rolesQuery, rowMode: 'array' })).rows as unknown[][]);
+    const rolesResult = rolesQuery === undefined ? undefined : await client.query({ text: rolesQuery, rowMode: 'array' });
+    const roles = rolesResult && rolesByUser(rolesResult.rows as unknown[][], rolesResult.fields.length);
     return {
       name: `${shownUrl} table ${table}`, kind: 'database', sharedColumns: true, total, ...(roles ? { roles } : {}),
       async *items() {
