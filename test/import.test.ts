@@ -286,6 +286,39 @@ describe('import from files', () => {
     assert.deepEqual([fay.full_name, fay.roles, fay.email_verified, fay.password_hash.current], ['Fay, F.', ['admin', 'user'], true, true]);
   });
 
+  it('a row without a password (none, or Django\'s unusable mark) is rejected, or with --allow-no-password imported without one: no password signs in, a set one does, --update keeps a stored one', async () => {
+    const mark = `!${'aB3'.repeat(13)}x`; // set_unusable_password(): "!" and 40 letters and digits
+    writeFileSync(join(dir, 'nopw.csv'), [
+      'id,username,email,password_hash,password',
+      '20,nopw1,nopw1@example.com,,',
+      `21,nopw2,nopw2@example.com,${mark},`,
+      `22,nopw3,nopw3@example.com,,${mark}`,
+    ].join('\n'));
+    const refused = report(await cli(['import', 'nopw.csv', '--json']));
+    assert.deepEqual([refused.created, refused.rejected], [0, 3]);
+    for (const reason of Object.values(reasons(refused))) assert.match(reason, /--allow-no-password imports such users without one/);
+    const r = report(await cli(['import', 'nopw.csv', '--allow-no-password', '--json']));
+    assert.deepEqual([r.created, r.rejected], [3, 0], JSON.stringify(r.rejects));
+    const s = await startServer(env);
+    try {
+      for (const [login, password] of [['nopw1', ''], ['nopw2', mark], ['nopw3', '!'], ['nopw1', 'any-password-1']]) {
+        assert.equal((await call(`${s.url}/api/auth/signin`, { json: { username: login, password } })).status, password === '' ? 400 : 401, `${login} with ${JSON.stringify(password)}`);
+      }
+    } finally {
+      await s.close();
+    }
+    ok(await warden(['users', 'set-password', 'nopw1', '--password-stdin'], { cwd: dir, env, input: 'a-password-set-later' }));
+    // A rerun with --update leaves the password now stored alone: the row has none to give.
+    const again = report(await cli(['import', 'nopw.csv', '--allow-no-password', '--update', '--json']));
+    assert.equal(again.rejected, 0);
+    const s2 = await startServer(env);
+    try {
+      assert.equal((await call(`${s2.url}/api/auth/signin`, { json: { username: 'nopw1', password: 'a-password-set-later' } })).status, 200);
+    } finally {
+      await s2.close();
+    }
+  });
+
   it('JSON Lines: each line an object; a line that is not one is rejected', async () => {
     writeFileSync(join(dir, 'users.jsonl'), [
       JSON.stringify({ id: 'u-9', username: 'ivy', email: 'ivy@example.com', password_hash: hashOf('django-pbkdf2-sha256-1000').hash, roles: ['user'], is_active: true }),

@@ -112,7 +112,8 @@ export function createArgon2Hasher(o: Argon2HasherOptions = {}): PasswordHasher 
       throw new WardenError('ERR_UNAVAILABLE', 'Password check could not run; retry shortly', { retryAfter: 1 });
     }
     if ('error' in result) {
-      unusable(context, result);
+      // Django's mark of a user without a password (imported so) is no fault to report.
+      if (result.format !== 'django-unusable') unusable(context, result);
       await equalise(password);
       return false;
     }

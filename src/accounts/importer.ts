@@ -66,7 +66,16 @@ export interface UserImportOptions {
    * integer keys overlap the first one's, then never match the first one's users.
    */
   legacyPrefix?: string;
+  /**
+   * A row without a password (none given, or Django's mark of a user who has none: a social
+   * sign-in) makes a user without one, who signs in after a password reset; by default such a row
+   * is rejected (a column missed by the mapping would otherwise import everyone so).
+   */
+  allowNoPassword?: boolean;
 }
+
+/** Stored for a user imported without a password: Django's own mark, which no password matches. */
+export const NO_PASSWORD = '!';
 
 /** A batch checked and matched, waiting to be written. */
 export interface PreparedBatch {
@@ -87,6 +96,8 @@ interface Candidate {
   email: string;
   passwordHash: string | undefined;
   password: string | undefined;
+  /** The row has no password (allowNoPassword): passwordHash is a mark no password matches, never written over a stored one. */
+  noPassword: boolean;
   fullName: string | null;
   roles: string[];
   isActive: boolean;
@@ -253,20 +264,29 @@ export class UserImport {
 
     let passwordHash: string | undefined;
     let password: string | undefined;
+    let noPassword = false;
+    const withoutOne = (field: string, what: string): void => {
+      if (!this.o.allowNoPassword) throw invalid(field, `${what} (--allow-no-password imports such users without one: they sign in after a password reset)`);
+      passwordHash = NO_PASSWORD;
+      noPassword = true;
+    };
     const storedHash = hashText(f.password_hash);
     if (!isBlank(storedHash)) {
       passwordHash = requireString(storedHash, 'password_hash').trim();
       const info = describeStoredHash(passwordHash);
-      if (!info.usable) throw invalid('password_hash', `${info.format === 'unknown' ? 'not a password hash Warden can verify' : `${info.format} hash`} (${info.problem})`);
+      if (info.format === 'django-unusable') withoutOne('password_hash', "is Django's mark of a user without a password (set_unusable_password)");
+      else if (!info.usable) throw invalid('password_hash', `${info.format === 'unknown' ? 'not a password hash Warden can verify' : `${info.format} hash`} (${info.problem})`);
     } else if (!isBlank(f.password)) {
-      password = validatePassword(f.password, this.d.passwordMaxLength);
       // An export of the old users table (Django's auth_user, a Flask app's user) names its hash
       // "password": taken for a plain one, it would be hashed again and no one could sign in.
-      const looks = describeStoredHash(password.trim());
-      if (looks.format === 'django-unusable') throw invalid('password', "is Django's mark of a user without a password (set_unusable_password), not a password");
-      if (looks.format !== 'unknown') throw invalid('password', `holds a ${looks.format} hash, not a plain password: name the column password_hash, or --map password=password_hash`);
+      const looks = describeStoredHash(String(f.password).trim());
+      if (looks.format === 'django-unusable') withoutOne('password', "is Django's mark of a user without a password (set_unusable_password), not a password");
+      else {
+        password = validatePassword(f.password, this.d.passwordMaxLength);
+        if (looks.format !== 'unknown') throw invalid('password', `holds a ${looks.format} hash, not a plain password: name the column password_hash, or --map password=password_hash`);
+      }
     } else {
-      throw invalid('password_hash', 'is required (or a plain password in "password")');
+      withoutOne('password_hash', 'is required (or a plain password in "password")');
     }
 
     let roles = isBlank(f.roles) ? [] : validateRoles(rolesValue(f.roles));
@@ -277,7 +297,7 @@ export class UserImport {
     }
     return {
       ref: row.ref, id, legacyId, sourceId, username, usernameKey: username?.toLowerCase(), usernameChoices: username ? NONE : usernamesFromEmail(email),
-      email, passwordHash, password,
+      email, passwordHash, password, noPassword,
       fullName: isBlank(f.full_name) ? null : validateFullName(textValue(f.full_name, 'full_name')),
       roles: roles.length > 0 ? roles : [...this.d.defaultRoles],
       isActive: activeValue(f),
@@ -347,7 +367,8 @@ export class UserImport {
     // Warden's own hash (a sign-in's upgrade, a reset, a change) is newer than any legacy export of
     // the source: a rerun does not downgrade it, nor end the sessions signed in with it.
     const downgrade = c.passwordHash !== undefined && needsRehash(this.d.hasher, c.passwordHash) && !needsRehash(this.d.hasher, u.passwordHash);
-    if (c.passwordHash !== undefined && c.passwordHash !== u.passwordHash && !downgrade) patch.passwordHash = c.passwordHash;
+    // A row without a password leaves the stored one as it is (it may be one set in Warden since).
+    if (c.passwordHash !== undefined && c.passwordHash !== u.passwordHash && !downgrade && !c.noPassword) patch.passwordHash = c.passwordHash;
     return patch;
   }
 

@@ -63,8 +63,8 @@ describe('import: rows', () => {
       [{ username: 'row14', email: 'x14@example.com', password: WERKZEUG }, /^password: holds a werkzeug-pbkdf2 hash, not a plain password: name the column password_hash/],
       [{ username: 'row15', email: 'x15@example.com', password: 'md5$salt$0123456789abcdef0123456789abcdef' }, /^password: holds a legacy-digest hash/],
       // Django's set_unusable_password() (a user made by a social sign-in): no password, never one made of the mark.
-      [{ username: 'row16', email: 'x16@example.com', password: '!p9MUG5s4axyJW0qt5JTGut7Zr4168dA3rbAAbyw6' }, /^password: is Django's mark of a user without a password \(set_unusable_password\), not a password$/],
-      [{ username: 'row17', email: 'x17@example.com', password_hash: '!p9MUG5s4axyJW0qt5JTGut7Zr4168dA3rbAAbyw6' }, /^password_hash: django-unusable hash \(unsupported: Django's mark of a user without a password/],
+      [{ username: 'row16', email: 'x16@example.com', password: '!p9MUG5s4axyJW0qt5JTGut7Zr4168dA3rbAAbyw6' }, /^password: is Django's mark of a user without a password \(set_unusable_password\), not a password \(--allow-no-password imports such users/],
+      [{ username: 'row17', email: 'x17@example.com', password_hash: '!p9MUG5s4axyJW0qt5JTGut7Zr4168dA3rbAAbyw6' }, /^password_hash: is Django's mark of a user without a password \(set_unusable_password\) \(--allow-no-password/],
     ];
     const out = await run(f).batch(cases.map(([fields]) => row(fields)));
     cases.forEach(([, reason], i) => {

@@ -23,6 +23,7 @@ interface ImportOptions {
   update?: boolean;
   batchSize: number;
   legacyPrefix?: string;
+  allowNoPassword?: boolean;
   json?: boolean;
 }
 
@@ -55,6 +56,7 @@ export function registerImport(program: Command, state: RunState): void {
     .option('--update', 'overwrite users that already exist (default: leave them as they are)')
     .option('--batch-size <n>', 'rows per transaction', batchSize, 1000)
     .option('--legacy-prefix <name>', 'store a non-UUID id as NAME:ID (matched as such): for a second application whose ids overlap the first one\'s', legacyPrefix)
+    .option('--allow-no-password', 'import a row without a password (none given, or Django\'s unusable-password mark) as a user without one, who signs in after a password reset (default: reject it)')
     .option('--json', 'print the report as JSON')
     .addHelpText('after', `
 Rows are checked with the sign-up rules; a row that fails is reported with its reason and nothing
@@ -154,7 +156,10 @@ async function runImport(file: string | undefined, o: ImportOptions): Promise<Re
     await withAccounts(o.dryRun ? { readOnly: true, emptyIfMissing: true } : {}, async ({ accounts }) => {
       // Timed from here, the database open and the code loaded: the rows' reading, checking and writing.
       started = Date.now();
-      const run = accounts.startImport({ update: o.update === true, dryRun: o.dryRun === true, ...(o.legacyPrefix !== undefined ? { legacyPrefix: o.legacyPrefix } : {}) });
+      const run = accounts.startImport({
+        update: o.update === true, dryRun: o.dryRun === true, allowNoPassword: o.allowNoPassword === true,
+        ...(o.legacyPrefix !== undefined ? { legacyPrefix: o.legacyPrefix } : {}),
+      });
       // Batches are read and checked while earlier ones are written: two handed over to the
       // storage (PostgreSQL writes them side by side, SQLite's worker one after the other). A third
       // waits here until the first is done.
