@@ -126,6 +126,16 @@ describe('seed 003: POST /api/login, the author\'s protected controller, the err
     assert.equal((await login('usuario1@example.com', '')).status, 401);
   });
 
+  it('an inactive account: 400 {"message": "Inactive user"} after the right password, the same 401 as anyone after a wrong one', async () => {
+    assert.equal((await call(`${base}/api/auth/signup`, { json: { username: 'usuario2', email: 'usuario2@example.com', password: 'contrasena-segura' } })).status, 201);
+    const u = (await s.warden.storage.users.findByLogin('usuario2'))!;
+    await s.warden.storage.users.update(u.id, { isActive: false });
+    const right = await login('usuario2@example.com', 'contrasena-segura');
+    assert.deepEqual([right.status, right.json.message], [400, 'Inactive user']);
+    const wrong = await login('usuario2@example.com', 'contrasena-mala');
+    assert.deepEqual([wrong.status, wrong.json.message], [401, 'Credenciales inválidas'], 'telling the account is inactive needs its password');
+  });
+
   it('a body that is not JSON: 415 (or 400 when the JSON is malformed), never the seed\'s catch-all 503', async () => {
     const form = await call(`${base}/api/login`, { form: { email: 'usuario1@example.com', password: 'contrasena-segura' } });
     assert.equal(form.status, 415);
