@@ -64,13 +64,13 @@ export async function fileSource(path: string, format: FileFormat | undefined, d
   return { name: path, kind: 'file', sharedColumns: f === 'csv', items: () => (f === 'csv' ? csvItems(path, delimiter) : jsonlItems(path)), close: async () => {} };
 }
 
-/** The file's text, a chunk at a time (UTF-8 decoded across chunk boundaries), then '' as the last. */
 /** A NUL in every other character of the start (a stray NUL in one cell is that row's problem). */
 function looksUtf16(text: string): boolean {
   const head = text.slice(0, 64);
   return head.length >= 4 && head.split('\u0000').length - 1 >= head.length / 4;
 }
 
+/** The file's text, a chunk at a time (UTF-8 decoded across chunk boundaries), then '' as the last. */
 async function* chunksOf(path: string): AsyncGenerator<{ text: string; last: boolean }> {
   let first = true;
   try {
