@@ -5,10 +5,13 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
 import { after, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { createMemoryStorage } from '../src/storage/memory.js';
 import { buildCli, warden } from './helpers/cli.js';
 import { call, startServer } from './helpers/server.js';
+import { pythonMissing, PYTHON } from './helpers/python.js';
 import { codeAt, secretOf } from './helpers/totp.js';
 
 function privateJwk(kid: string) {
@@ -74,6 +77,34 @@ describe('key rotation with JWKS_FILE', () => {
   });
 });
 
+const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+const flaskBlock = /<!-- rotation-flask:start -->\n```python\n([\s\S]*?)```/.exec(readme)?.[1];
+const flaskMissing = pythonMissing('import flask_jwt_extended, cryptography; from jwt import PyJWKClient', 'python3-python-flask-jwt-extended python3-cryptography', 'the README\'s Flask service across the rotation not checked');
+
+/**
+ * The status a Flask service answers each token with: `readmeBlock` configures it as the README's
+ * rotation block does (its JWKS URL pointed at `jwksUrl`); without it, with the shared secret alone.
+ */
+async function flaskStatuses(secret: string, tokens: string[], readmeBlock?: { jwksUrl: string }): Promise<number[]> {
+  const setup = readmeBlock
+    ? flaskBlock!.replace('http://warden:8000/.well-known/jwks.json', readmeBlock.jwksUrl)
+    : 'from flask_jwt_extended import JWTManager\napp.config["JWT_SECRET_KEY"] = os.environ["SECRET_KEY"]\nJWTManager(app)\n';
+  const program = [
+    'import json, os, sys',
+    'from flask import Flask, jsonify',
+    'from flask_jwt_extended import jwt_required, get_jwt',
+    'app = Flask(__name__)',
+    setup,
+    '@app.get("/p")',
+    '@jwt_required()',
+    'def p(): return jsonify(get_jwt())',
+    'print(json.dumps([app.test_client().get("/p", headers={"Authorization": "Bearer " + t}).status_code for t in sys.argv[1:]]))',
+  ].join('\n');
+  // Not execFileSync: the service fetches the JWKS from the server running in this process.
+  const { stdout } = await promisify(execFile)(PYTHON, ['-c', program, ...tokens], { env: { ...process.env, SECRET_KEY: secret }, timeout: 30_000 });
+  return JSON.parse(stdout);
+}
+
 describe('key rotation from SECRET_KEY, as the README says it', () => {
   it('`warden keygen EdDSA --jwks FILE` begins the file with today\'s key: moving to JWKS_FILE logs nobody out', async () => {
     await buildCli();
@@ -110,6 +141,13 @@ describe('key rotation from SECRET_KEY, as the README says it', () => {
         const fresh = await signIn(step2.url);
         assert.equal(kidOf(fresh), 'ed-new');
         for (const t of [old, fresh]) assert.equal((await verify(step2.url, t)).status, 200);
+        if (flaskMissing === undefined) {
+          // A Flask service holding only the secret refuses the new key's tokens (hence the README's block)...
+          assert.deepEqual(await flaskStatuses(secret, [old, fresh]), [200, 422]);
+          // ...and one configured by the README's block takes both.
+          assert.ok(flaskBlock, 'the README has the rotation-flask block');
+          assert.deepEqual(await flaskStatuses(secret, [old, fresh], { jwksUrl: `${step2.url}/.well-known/jwks.json` }), [200, 200]);
+        }
       } finally {
         await step2.close();
       }
