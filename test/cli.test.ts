@@ -170,6 +170,16 @@ describe('warden CLI: usage', () => {
       assert.match(bad.stdout, /COOKIE_SAMESITE=none requires COOKIE_SECURE=true/);
       assert.match(bad.stdout, /PORT\s+eighty\s+environment/);
 
+      // Mid-rotation (README "Rotating keys", step 1): the keys that verify beside the signer, and
+      // SECRET_KEY, left in the environment, named as unused.
+      const keysDir = tmp('warden-cli-keys-');
+      ok(await warden(['keygen', 'EdDSA', '--kid', 'ed-next', '--jwks', join(keysDir, 'keys.json')], { cwd, env }));
+      const rotating = await warden(['config', 'check', '--json'], { cwd, env: { ...env, JWKS_FILE: join(keysDir, 'keys.json') } });
+      rmSync(keysDir, { recursive: true, force: true });
+      ok(rotating);
+      assert.match(rotating.json.keys, /^HS256 from JWKS_FILE \S+ \(kid hs-[\w-]+\); also verifying ed-next \(EdDSA\); SECRET_KEY unused while JWKS_FILE is set$/);
+      assert.ok(!rotating.stdout.includes(secret));
+
       const fromDefaults = await warden(['config', 'check'], { cwd, env: {} });
       ok(fromDefaults);
       assert.match(fromDefaults.stdout, /development key .*secret\.key \(generated at the first start/);

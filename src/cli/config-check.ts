@@ -67,7 +67,13 @@ function describeKeys(config: Config): string {
   if (namesKey(config)) {
     const { ring } = loadKeyRing(config); // reads files only: these branches never write
     const from = k.jwksFile ? `JWKS_FILE ${k.jwksFile}` : k.privateKeyFile ? `PRIVATE_KEY_FILE ${k.privateKeyFile}` : 'SECRET_KEY';
-    return `${ring.signer.alg} from ${from}${ring.signer.kid ? ` (kid ${ring.signer.kid})` : ''}`;
+    // Mid-rotation the operator must see which keys still verify (step 1 added one, step 3 removed
+    // one), and that a key variable left beside JWKS_FILE no longer counts.
+    const others = ring.keys.filter((e) => e !== ring.signer).map((e) => `${e.kid} (${e.alg})`);
+    const unused = k.jwksFile ? [k.secretKey !== undefined && 'SECRET_KEY', k.privateKeyFile !== undefined && 'PRIVATE_KEY_FILE'].filter((v) => v) : [];
+    return `${ring.signer.alg} from ${from}${ring.signer.kid ? ` (kid ${ring.signer.kid})` : ''}`
+      + (others.length ? `; also verifying ${others.join(', ')}` : '')
+      + (unused.length ? `; ${unused.join(' and ')} unused while JWKS_FILE is set` : '');
   }
   const file = generatedKeyFile(config);
   return `${k.algorithm} development key ${file} (${existsSync(file) ? 'exists' : 'generated at the first start'}; not for production)`;
