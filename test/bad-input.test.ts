@@ -78,6 +78,9 @@ for (const f of factories) describe(`bad input (${f.name})`, f.skip !== undefine
       [{ username: 'bob', email: 'b\ud800ob@example.com', password: 'longenough' }, 'email'], // a lone surrogate
       [{ username: 'bob', email: 'bob@example.com', password: 'longenough', full_name: 'Bob\ud800' }, 'full_name'],
       [{ username: 'bob', email: 'bob@example.com', password: 'longenough', full_name: 'Bob\nSmith' }, 'full_name'],
+      // A name that reads otherwise than it is written, in the console and in mails.
+      [{ username: 'bob', email: 'bob@example.com', password: 'longenough', full_name: 'Bob \u202enimdA' }, 'full_name'], // right-to-left override
+      [{ username: 'bob', email: 'bob@example.com', password: 'longenough', full_name: 'Bob \u2067x\u2069' }, 'full_name'], // an isolate
     ];
     for (const [body, fieldName] of cases) {
       const r = await call(`${url}/api/auth/signup`, { json: body });
@@ -86,6 +89,10 @@ for (const f of factories) describe(`bad input (${f.name})`, f.skip !== undefine
       assert.match(r.json.detail, new RegExp(`^${fieldName}:`));
     }
     assert.equal(await usersNow(), 1);
+    // What a real name in some scripts needs stays allowed: joiners and direction marks.
+    const named = await call(`${url}/api/auth/signup`, { json: { username: 'named', email: 'named@example.com', password: 'longenough', full_name: '\u0645\u200d\u062d\u0645\u062f \u200fA' } });
+    assert.equal(named.status, 201, named.text);
+    await s.warden.storage.users.delete(named.json.id); // the later tests count the users
   });
 
   it('a long password (within the cap) is accepted and never truncated', async () => {
