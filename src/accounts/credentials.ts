@@ -54,7 +54,7 @@ const SHOWN_LOGIN = 64;
  */
 function shownLogin(login: string): string {
   const head = login.trim().replaceAll('\u0000', '').slice(0, 2 * SHOWN_LOGIN); // enough units for SHOWN_LOGIN characters
-  return Array.from(head, (c) => (/^[\ud800-\udfff]$/.test(c) ? '\ufffd' : c)).slice(0, SHOWN_LOGIN).join('');
+  return Array.from(head.replace(/\p{Cs}/gu, '\ufffd')).slice(0, SHOWN_LOGIN).join(''); // \p{Cs} with u: a lone half only
 }
 /** (IP, login) pairs whose throttling was recorded, remembered (per instance) to record it once per window. */
 const MAX_THROTTLES_REMEMBERED = 10_000;

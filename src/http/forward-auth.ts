@@ -47,19 +47,21 @@ const HEADER_SAFE = /^(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?$/;
  * A sub or roles no header can carry as they are is ERR_JWT_CLAIM_INVALID (401).
  */
 export function forwardAuthHeaders(jwt: JwtContext): { 'x-auth-user': string; 'x-auth-roles': string } {
-  const headers = { 'x-auth-user': jwt.claims.sub, 'x-auth-roles': rolesHeader(jwt.roles) };
-  if (!HEADER_SAFE.test(headers['x-auth-user']) || !HEADER_SAFE.test(headers['x-auth-roles'])) throw new WardenError('ERR_JWT_CLAIM_INVALID');
-  return headers;
+  const roles = rolesHeader(jwt.roles);
+  if (roles === undefined || !HEADER_SAFE.test(jwt.claims.sub)) throw new WardenError('ERR_JWT_CLAIM_INVALID');
+  return { 'x-auth-user': jwt.claims.sub, 'x-auth-roles': roles };
 }
 
 // X-Auth-Roles of the last role list seen: a token served from the verify cache brings the same
-// (frozen) array on every request, so its header value is built once, not per request.
+// (frozen) array on every request, so its header value is built and checked once, not per request.
+// Undefined when no header can carry it as it is.
 let lastRoles: readonly string[] | undefined;
-let lastRolesHeader = '';
-function rolesHeader(roles: readonly string[]): string {
+let lastRolesHeader: string | undefined = '';
+function rolesHeader(roles: readonly string[]): string | undefined {
   if (roles !== lastRoles || !Object.isFrozen(roles)) {
     lastRoles = roles;
-    lastRolesHeader = roles.join(',');
+    const header = roles.join(',');
+    lastRolesHeader = HEADER_SAFE.test(header) ? header : undefined;
   }
   return lastRolesHeader;
 }

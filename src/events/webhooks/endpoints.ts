@@ -38,9 +38,9 @@ export function shownEndpoint(url: string): string {
 }
 
 /**
- * A recorded failure as the deliveries API shows it: every URL in it as shownEndpoint shows one.
- * Failures are written that way now; rows an older Warden wrote may quote an endpoint with its
- * `user:password@` (fetch's refusal of such a URL) or its query.
+ * A failure as the logs and the deliveries API show it: every URL in it as shownEndpoint shows one,
+ * whatever form fetch quoted it in. The worker writes failures so; the API reads them so too, as
+ * rows an older Warden wrote may quote an endpoint with its `user:password@` or its query.
  */
 export function shownFailure(text: string): string {
   return text.replace(/\bhttps?:\/\/[^\s"'<>]+/gi, (url) => shownEndpoint(url));

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { ClaimedDelivery, DeliveryStore, EventRecord } from '../records.js';
 import { eventView } from '../view.js';
-import { requestTarget, shownEndpoint } from './endpoints.js';
+import { requestTarget, shownEndpoint, shownFailure } from './endpoints.js';
 import { signWebhook } from './signature.js';
 
 export interface WorkerLog {
@@ -174,7 +174,7 @@ export class WebhookWorker {
       await res.body?.cancel().catch(() => undefined); // the answer's body is not read; free the connection
       if (status < 200 || status >= 300) error = `HTTP ${status}`;
     } catch (e) {
-      error = describe(e, delivery.endpoint, shown);
+      error = describe(e);
     } finally {
       clearTimeout(timer);
       this.stopping.signal.removeEventListener('abort', onStop);
@@ -204,10 +204,10 @@ export class WebhookWorker {
   }
 }
 
-/** A failure as the deliveries API and the logs show it: the endpoint in it as shown (no credentials, no query). */
-function describe(e: unknown, endpoint: string, shown: string): string {
+/** A failure as the deliveries API and the logs show it: every URL in it as endpoints are shown (no credentials, no query). */
+function describe(e: unknown): string {
   const err = e as { name?: string; message?: string; cause?: { code?: string; message?: string } };
   const text = err?.name === 'TimeoutError' ? 'timed out'
     : err?.cause?.code ?? err?.cause?.message ?? err?.message ?? String(e);
-  return text.split(endpoint).join(shown).slice(0, MAX_ERROR_LENGTH);
+  return shownFailure(text).slice(0, MAX_ERROR_LENGTH);
 }

@@ -172,5 +172,6 @@ export function decodeUnverified(token: string): { header: Partial<JwtHeader> & 
 // cannot hold, or half a surrogate pair, which UTF-8 turns into U+FFFD (another instance would
 // then load a key that names no token), would leave a token that cannot be signed out. Warden's
 // own are UUIDs; only another holder of the key can mint such a one, and it is refused instead.
-const UNSTORABLE = /\0|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+// (With the u flag a pair is one code point, so \p{Cs} matches only a lone half.)
+const UNSTORABLE = /[\0\p{Cs}]/u;
 const isStorableKey = (s: string): boolean => !UNSTORABLE.test(s);
