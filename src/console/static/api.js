@@ -8,10 +8,14 @@ export function cookie(name) {
   return found === undefined ? undefined : decodeURIComponent(found.slice(name.length + 1));
 }
 
-/** Codes that mean "no usable session": the token is missing, expired, revoked, or the user is gone. */
-function signedOutCode(code) {
+/**
+ * Codes that mean "no usable session": the token is missing, expired, revoked, or the user is gone.
+ * ERR_USER_NOT_FOUND says so only on the caller's own routes (/api/v1/auth/…): on an administrator's
+ * /api/v1/users/{id} it is about another user (deleted meanwhile, an old link, an audit event's).
+ */
+function signedOutCode(code, path) {
   return typeof code === 'string' && (code.startsWith('ERR_JWT_') || code.startsWith('ERR_CSRF_') || code.startsWith('ERR_REFRESH_')
-    || code === 'ERR_USER_INACTIVE' || code === 'ERR_USER_NOT_FOUND');
+    || code === 'ERR_USER_INACTIVE' || (code === 'ERR_USER_NOT_FOUND' && path.startsWith('/api/v1/auth/')));
 }
 
 async function send(method, path, body, csrfCookie) {
@@ -41,9 +45,9 @@ function refresh() {
  */
 export async function api(method, path, body, { quiet = false } = {}) {
   let r = await send(method, path, body, settings.csrfCookie);
-  if (!r.ok && signedOutCode(r.code) && !path.startsWith('/api/v1/auth/login')) {
+  if (!r.ok && signedOutCode(r.code, path) && !path.startsWith('/api/v1/auth/login')) {
     if ((await refresh()).ok) r = await send(method, path, body, settings.csrfCookie);
-    if (!r.ok && signedOutCode(r.code) && !quiet) {
+    if (!r.ok && signedOutCode(r.code, path) && !quiet) {
       signedOut();
       return new Promise(() => {}); // the page is going away
     }
