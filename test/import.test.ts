@@ -264,6 +264,84 @@ describe('import from a fastapi-users PostgreSQL table', async () => {
   });
 });
 
+describe('moving a Warden database from SQLite to PostgreSQL (README: "Moving from SQLite to PostgreSQL")', async () => {
+  const { url, skip } = await postgresUrlOrSkip();
+  const schema = `warden_move_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const dir = mkdtempSync(join(tmpdir(), 'warden-move-'));
+  const sqliteFile = join(dir, 'data', 'warden.db');
+  const fromSqlite = (args: string[]) => warden(args, { cwd: dir, env: { DATABASE_URL: `sqlite:${sqliteFile}` } });
+  const pgUrl = (() => {
+    const u = new URL(url ?? 'postgres://x@localhost/x');
+    u.searchParams.set('options', `-c search_path=${schema}`);
+    return u.toString();
+  })();
+  const toPostgres = (args: string[]) => warden(args, { cwd: dir, env: { DATABASE_URL: pgUrl } });
+  const move = ['import', '--from', `sqlite:${sqliteFile}`, '--table', 'users', '--json'];
+  const hash = hashOf('werkzeug-pbkdf2-sha256-default').hash;
+  let admin: pg.Client;
+  let moved: CliResult;
+
+  before(async () => {
+    if (skip) return;
+    admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    // The SQLite deployment: a Flask app's users imported with their integer ids (one with a prefix), and one signed up in Warden.
+    writeFileSync(join(dir, 'flask.csv'), ['id,username,email,password_hash', `7,ada,ada@example.com,${hash}`, `8,bea,bea@example.com,${hash}`].join('\n'));
+    writeFileSync(join(dir, 'shop.csv'), ['id,username,email,password_hash', `7,cyd,cyd@example.com,${hash}`].join('\n'));
+    ok(await fromSqlite(['import', 'flask.csv', '--json']));
+    ok(await fromSqlite(['import', 'shop.csv', '--legacy-prefix', 'shop', '--json']));
+    ok(await warden(['users', 'create', '--username', 'dee', '--email', 'dee@example.com', '--password-stdin'], { cwd: dir, env: { DATABASE_URL: `sqlite:${sqliteFile}` }, input: 'correct horse battery\n' }));
+    ok(await toPostgres(['migrate']));
+    moved = await toPostgres(move);
+  });
+  after(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    if (skip) return;
+    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+    await admin.end();
+  });
+  const opts = skip !== undefined ? { skip } : {};
+  const show = async (cli: typeof fromSqlite, name: string) => {
+    const r = await cli(['users', 'show', name, '--json']);
+    ok(r, `users show ${name}`);
+    return r.json as { id: string; legacy_id: string | null };
+  };
+
+  it('every user keeps its id and its legacy id; a rerun changes nothing', opts, async () => {
+    const r = report(moved);
+    assert.deepEqual([r.created, r.rejected], [4, 0], JSON.stringify(r.rejects));
+    assert.ok(!JSON.stringify(r).includes('"legacy_id (--map'), 'legacy_id is imported, not listed among the columns left out');
+    for (const name of ['ada', 'bea', 'cyd', 'dee']) {
+      const [before, after] = [await show(fromSqlite, name), await show(toPostgres, name)];
+      assert.deepEqual(after, { ...after, id: before.id, legacy_id: before.legacy_id }, name);
+    }
+    assert.deepEqual([(await show(toPostgres, 'ada')).legacy_id, (await show(toPostgres, 'cyd')).legacy_id, (await show(toPostgres, 'dee')).legacy_id], ['7', 'shop:7', null]);
+    const rerun = report(await toPostgres(move));
+    assert.deepEqual([rerun.created, rerun.unchanged, rerun.rejected], [0, 4, 0]);
+  });
+
+  it('a legacy_id that another user holds, that contradicts a stored one, or comes with an id that is not a UUID is rejected, and nothing is written', opts, async () => {
+    const ada = await show(toPostgres, 'ada');
+    writeFileSync(join(dir, 'conflicts.csv'), [
+      'id,username,email,password_hash,legacy_id',
+      `${randomUUID()},eve,eve@example.com,${hash},7`, // ada's legacy id
+      `${ada.id},ada,ada@example.com,${hash},99`, // ada, with another legacy id
+      `12,fay,fay@example.com,${hash},12`, // both kinds of old id
+    ].join('\n'));
+    for (const args of [['--json'], ['--update', '--json']]) {
+      const r = report(await toPostgres(['import', 'conflicts.csv', ...args]));
+      assert.deepEqual([r.created, r.updated ?? 0, r.rejected], [0, 0, 3], JSON.stringify(r));
+      const why = reasons(r);
+      assert.match(why['line 2']!, /^legacy_id: already held by another user/);
+      assert.match(why['line 3']!, /^legacy_id: the user holds 7; an import gives a legacy id only to the users it creates/);
+      assert.match(why['line 4']!, /^legacy_id: cannot be given with an id that is not a UUID/);
+    }
+    assert.equal((await toPostgres(['users', 'show', 'eve', '--json'])).code, 1);
+    assert.equal((await show(toPostgres, 'ada')).legacy_id, '7');
+  });
+});
+
 describe('import from files', () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-import-file-'));
   const env = { DATABASE_URL: `sqlite:${join(dir, 'warden.db')}` };

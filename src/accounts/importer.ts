@@ -88,7 +88,8 @@ export interface PreparedBatch {
 interface Candidate {
   ref: string;
   id: string | undefined; // a UUID given by the row
-  legacyId: string | undefined; // a non-UUID id given by the row, as stored (with the prefix)
+  legacyId: string | undefined; // a non-UUID id given by the row, as stored (with the prefix), or its legacy_id
+  legacyIdField: boolean; // legacyId came from the legacy_id field (a Warden database's own), not from id
   sourceId: string | undefined; // the same as the row gives it, for the report
   username: string | undefined; // given by the row
   usernameKey: string | undefined; // the same, lower-cased (the key usernames are unique by)
@@ -181,6 +182,10 @@ export class UserImport {
       this.checkNotClaimed(c, match?.id);
       if (match) {
         out.id = match.id;
+        // No adapter changes a stored legacy id: a row that says another is refused, not half-applied.
+        if (c.legacyIdField && match.legacyId !== c.legacyId) {
+          throw invalid('legacy_id', `the user holds ${match.legacyId === null ? 'none' : match.legacyId}; an import gives a legacy id only to the users it creates`);
+        }
         const patch = this.o.update ? this.patchFor(c, match, existing) : {};
         this.claim(c, match.id, patch.username ?? match.username);
         // A plain password may or may not be the stored one: applyUpdate checks (write() in a dry run).
@@ -194,6 +199,8 @@ export class UserImport {
       }
       const taken = existing.byEmail.get(c.email);
       if (taken) throw invalid('email', `already registered to another user (${taken.id})`);
+      const holder = c.legacyId === undefined ? undefined : existing.byLegacy.get(c.legacyId);
+      if (holder) throw invalid('legacy_id', `already held by another user (${holder.id})`);
       const username = this.pickUsername(c, existing, undefined);
       const user: NewUser = {
         id: c.id ?? randomUUID(), legacyId: c.legacyId ?? null, username, email: c.email, fullName: c.fullName,
@@ -258,6 +265,14 @@ export class UserImport {
         legacyId = this.o.legacyPrefix === undefined ? raw : `${this.o.legacyPrefix}:${raw}`;
       }
     }
+    const legacyIdField = !isBlank(f.legacy_id);
+    if (legacyIdField) {
+      if (legacyId !== undefined) throw invalid('legacy_id', 'cannot be given with an id that is not a UUID (that id becomes the legacy id)');
+      // As Warden stored it, prefix and all: --legacy-prefix applies to the ids it makes legacy.
+      const raw = requireString(textValue(f.legacy_id, 'legacy_id'), 'legacy_id');
+      if (raw.length > MAX_LEGACY_ID_LENGTH) throw invalid('legacy_id', `must be at most ${MAX_LEGACY_ID_LENGTH} characters`);
+      legacyId = raw;
+    }
     if (isBlank(f.email)) throw invalid('email', 'is required');
     const email = normaliseEmail(f.email);
     const username = isBlank(f.username) ? undefined : validateUsername(f.username);
@@ -296,7 +311,7 @@ export class UserImport {
       roles = validateRoles(more);
     }
     return {
-      ref: row.ref, id, legacyId, sourceId, username, usernameKey: username?.toLowerCase(), usernameChoices: username ? NONE : usernamesFromEmail(email),
+      ref: row.ref, id, legacyId, legacyIdField, sourceId, username, usernameKey: username?.toLowerCase(), usernameChoices: username ? NONE : usernamesFromEmail(email),
       email, passwordHash, password, noPassword,
       fullName: isBlank(f.full_name) ? null : validateFullName(textValue(f.full_name, 'full_name')),
       roles: roles.length > 0 ? roles : [...this.d.defaultRoles],
