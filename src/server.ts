@@ -40,7 +40,7 @@ import { loginRoutes } from './http/login.js';
 import { mfaRoutes } from './http/mfa.js';
 import { passwordFormRoutes } from './http/password-form.js';
 import { readEmptyJsonAsNoBody } from './http/request.js';
-import { clientErrorHandler, frameworkErrors, notFoundHandler } from './http/unmatched.js';
+import { clientErrorHandler, frameworkErrors, notFoundHandler, rootErrorHandler } from './http/unmatched.js';
 import type { RouteContext } from './http/context.js';
 import { detailBody, errorHandler, redactUrl } from '@warden/toolkit';
 import { metaRoutes } from './http/meta.js';
@@ -288,7 +288,8 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
     frameworkErrors: frameworkErrors(unmatched),
     clientErrorHandler,
   });
-  app.setErrorHandler(errorHandler(detailBody, log));
+  const notFound = notFoundHandler(app, unmatched);
+  app.setErrorHandler(rootErrorHandler(notFound, errorHandler(detailBody, log)));
   readEmptyJsonAsNoBody(app);
   // Route schemas document the API (see http/docs.ts); the accounts rules do the validating and
   // the views decide what is sent, so no schema may change a status or drop a member.
@@ -300,7 +301,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
       done();
     });
   }
-  app.setNotFoundHandler(notFoundHandler(app, unmatched));
+  app.setNotFoundHandler(notFound);
   if (metrics) recordRoutes(app, metrics);
   await registerCors(app, config);
 

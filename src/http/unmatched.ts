@@ -37,6 +37,22 @@ export function notFoundHandler(app: FastifyInstance, answered?: (method: string
 }
 
 /**
+ * The root error handler. Fastify parses a request's body before its not-found handler runs, so a
+ * URL no route takes met a malformed or oversized body there, and was answered 400 or 413 in
+ * /api's shape; no route reads that body, so it is answered as any unmatched URL is (404 or 405,
+ * in its family's shape). Every other error goes to `otherwise`.
+ */
+export function rootErrorHandler(
+  notFound: (req: FastifyRequest, reply: FastifyReply) => void,
+  otherwise: (err: unknown, req: FastifyRequest, reply: FastifyReply) => void,
+) {
+  return (err: unknown, req: FastifyRequest, reply: FastifyReply): void => {
+    if (req.is404) notFound(req, reply);
+    else otherwise(err, req, reply);
+  };
+}
+
+/**
  * Fastify's `frameworkErrors`: a URL that does not decode is 400; a path segment longer than any
  * id (maxParamLength) names nothing, so 404. `answered` as for notFoundHandler.
  */
