@@ -12,6 +12,7 @@ import { createArgon2Hasher, hashQueue } from './accounts/argon2-hasher.js';
 import { claimsHook, createAccounts, deriveFromSigningKey, type Accounts, type ClaimsHookFunction } from './accounts/index.js';
 import { createRedisCounters } from './accounts/redis-counters.js';
 import { SignUpLimit } from './accounts/signup-limit.js';
+import { PasskeyOptionsLimit } from './accounts/factors/passkey-options-limit.js';
 import { namespacedCounters, SignInThrottle, type SharedCounters } from './accounts/throttle.js';
 import type { Config } from './config.js';
 import { setUpEmail, type EmailOptions } from './email.js';
@@ -248,6 +249,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
       origins: config.mfa.origins,
       verifyMfaToken,
       throttle: mfaThrottle,
+      optionsLimit: new PasskeyOptionsLimit(limitCounter, config.mfa.passkeyOptionsPerIp),
       warn: (message) => log.warn(message),
     },
   });

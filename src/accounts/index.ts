@@ -18,6 +18,7 @@ import type { PasswordHasher } from './password-hasher.js';
 import { retention } from './retention.js';
 import { Sessions } from './sessions.js';
 import type { SignUpLimit } from './signup-limit.js';
+import type { PasskeyOptionsLimit } from './factors/passkey-options-limit.js';
 import type { SignInThrottle } from './throttle.js';
 
 export type { Actor, ClientMeta, LogoutScope, SignUpInput, SystemActor, TokenPair, UserActor } from './types.js';
@@ -70,6 +71,8 @@ export interface AccountsDeps {
     verifyMfaToken: (token: string) => VerifiedToken;
     /** Wrong second-factor codes per user; none when absent. */
     throttle?: SignInThrottle | undefined;
+    /** Passwordless sign-in options per client IP; none when absent. */
+    optionsLimit?: PasskeyOptionsLimit | undefined;
     warn?: (message: string) => void;
   };
   /** Recovery, verification, email change and notices by mail; none when mail is off. */
@@ -107,7 +110,7 @@ export function createAccounts(d: AccountsDeps): Accounts {
   });
   const factors = new SecondFactors({
     storage: d.storage, sessions, issuer: d.issuer, verifyMfaToken: d.mfa.verifyMfaToken, box: new SecretBox(d.mfa.encryptionKey, d.mfa.olderEncryptionKeys),
-    passkeys, clock: d.clock, issuerName: d.mfa.issuerName, throttle: d.mfa.throttle, warn: d.mfa.warn,
+    passkeys, clock: d.clock, issuerName: d.mfa.issuerName, throttle: d.mfa.throttle, optionsLimit: d.mfa.optionsLimit, warn: d.mfa.warn,
     hooks: email?.hooks, events,
   });
   const credentials = new Credentials({

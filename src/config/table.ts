@@ -162,6 +162,8 @@ export const CONFIG_TABLE = {
     rpId: setting('WEBAUTHN_RP_ID', domain, 'localhost', 'passkeys\' relying party id: the site\'s domain (passkeys are bound to it)'),
     origins: derived('WEBAUTHN_ORIGINS', origins, (raw) => `http://localhost:${localPort(raw('PORT'))}`, '`http://localhost:<PORT>`',
       'origins passkey ceremonies may come from, comma-separated; each on `WEBAUTHN_RP_ID` or a subdomain of it'),
+    passkeyOptionsPerIp: setting('PASSKEY_OPTIONS_LIMIT_PER_IP', limit(1_000_000), '100',
+      'passwordless sign-in options (`POST /api/v1/auth/passkey/options`, each a stored challenge live for 5 minutes) from one client IP per 5 minutes before 429 with `Retry-After`; `0` for no limit'),
   },
   console: {
     enabled: setting('CONSOLE_ENABLED', bool, 'true', 'serve the web console: `/account` (every user\'s self-service pages; see "Console")'),

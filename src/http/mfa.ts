@@ -163,9 +163,9 @@ export async function mfaRoutes(app: FastifyInstance, ctx: RouteContext): Promis
     schema: doc({
       ...tags, method: 'POST', summary: 'Passwordless sign-in, step 1: options asking for a discoverable passkey',
       ok: { status: 200, description: '"Passkey options" (the challenge works once, for 5 minutes)', schema: envelope(WEBAUTHN_OPTIONS) },
-      errors: DEPENDENCY_ERRORS,
+      errors: ['ERR_RATE_LIMITED', ...DEPENDENCY_ERRORS],
     }),
-  }, async () => ok('Passkey options', await factors.passkeyLoginOptions()));
+  }, async (req) => ok('Passkey options', await factors.passkeyLoginOptions(clientMeta(req))));
 
   app.post('/auth/passkey/login', {
     onRequest: sameSite,

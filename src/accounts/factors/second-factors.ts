@@ -9,6 +9,7 @@ import type { PasskeyRecord, Storage, TotpFactorRecord, UserRecord } from '../..
 import type { AccountHooks } from '../hooks.js';
 import type { Sessions } from '../sessions.js';
 import type { SignInThrottle } from '../throttle.js';
+import type { PasskeyOptionsLimit } from './passkey-options-limit.js';
 import { NO_META, type Actor, type ClientMeta, type TokenPair } from '../types.js';
 import { findUser, isUuid } from '../users.js';
 import { invalid } from '../validate.js';
@@ -60,6 +61,8 @@ export interface SecondFactorsDeps {
   issuerName: string;
   /** Wrong codes per user (keyed `mfa:<user id>`); none when absent. */
   throttle?: SignInThrottle | undefined;
+  /** Passwordless options per client IP (each stores a challenge before anything is proved); none when absent. */
+  optionsLimit?: PasskeyOptionsLimit | undefined;
   /** Told when a secret was sealed under another key (the signing key rotated without MFA_ENCRYPTION_KEY). */
   warn?: (message: string) => void;
   /** The account hooks (the email gate, the new-sign-in notice) for the sign-ins completed here. */
@@ -125,7 +128,8 @@ export class SecondFactors {
   }
 
   /** Passwordless sign-in, step 1: options asking for any discoverable passkey of this site. */
-  passkeyLoginOptions() {
+  async passkeyLoginOptions(meta: ClientMeta = NO_META) {
+    await this.d.optionsLimit?.hit(meta.ip);
     return this.d.passkeys.assertionOptions({ kind: 'login' });
   }
 
