@@ -19,9 +19,12 @@ const problems = (env: Record<string, string>): string[] => {
 };
 
 describe('second factors: configuration', () => {
-  it('defaults: issuer Warden, no required roles, 5 failures, RP localhost on this port', () => {
+  it('defaults: issuer Warden, no required roles, 5 failures, RP localhost on this port, 100 passwordless options per client IP', () => {
     const c = loadConfig({ PORT: '9100' });
-    assert.deepEqual(c.mfa, { issuer: 'Warden', encryptionKey: undefined, requiredRoles: undefined, maxFailures: 5, rpId: 'localhost', origins: ['http://localhost:9100'] });
+    assert.deepEqual(c.mfa, {
+      issuer: 'Warden', encryptionKey: undefined, requiredRoles: undefined, maxFailures: 5, rpId: 'localhost', origins: ['http://localhost:9100'], passkeyOptionsPerIp: 100,
+    });
+    assert.equal(loadConfig({ PASSKEY_OPTIONS_LIMIT_PER_IP: '0' }).mfa.passkeyOptionsPerIp, Infinity);
     assert.deepEqual(loadConfig({ MFA_REQUIRED_ROLES: 'admin, ROLE_ADMIN' }).mfa.requiredRoles, ['admin', 'ROLE_ADMIN']);
   });
 
