@@ -335,7 +335,7 @@ describe('webhooks: filters, payload and what is never sent', () => {
     try {
       for (let i = 0; i < 6; i++) await events.append(events.make('user.deleted', { userId: `u${i}` }, {}));
       worker.start();
-      // Batches of two: each waits on the silent endpoint's attempt, which must end at its timeout.
+      // Two slots: the silent endpoint holds one until each attempt ends at its timeout.
       await until('every event delivered to the answering endpoint', () => rx.attempts >= 6, 15_000);
       const toDead = async () => (await storage.deliveries.list({ limit: 20 })).filter((d) => d.endpoint === dead);
       // The last attempts to the silent one may still be running; each must end, timed out, within its 300 ms.
@@ -349,6 +349,43 @@ describe('webhooks: filters, payload and what is never sent', () => {
       for (const s of held) s.destroy();
       silent.close();
       await rx.stop();
+    }
+  });
+
+  it('a slow receiver holds only its own slots: the other endpoint gets every event while it has not answered once', async () => {
+    // Before, a pass awaited its whole batch: a receiver taking seconds held every endpoint's
+    // deliveries behind it, and under steady traffic the outbox grew without bound (the soak).
+    let open = 0;
+    let mostOpen = 0;
+    const waiting: (() => void)[] = [];
+    const slow = createServer((req, res) => {
+      req.resume();
+      mostOpen = Math.max(mostOpen, ++open);
+      waiting.push(() => res.writeHead(204).end());
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    const slowUrl = `http://127.0.0.1:${(slow.address() as AddressInfo).port}/hook`;
+    const rx = await receiver();
+    const storage = createMemoryStorage();
+    const log = { warn() {}, debug() {} };
+    const events = new EventLog({ store: storage.events, clock: Date.now, deliverTo: () => [slowUrl, rx.url] });
+    const worker = new WebhookWorker({
+      store: storage.deliveries, endpoints: [slowUrl, rx.url], key: KEY, clock: Date.now, log, pollMs: 20, timeoutMs: 120_000, backoffMs: 60_000, batch: 4,
+    });
+    try {
+      for (let i = 0; i < 40; i++) await events.append(events.make('user.deleted', { userId: `u${i}` }, {}));
+      worker.start();
+      await until('every event delivered to the answering endpoint', () => rx.accepted.size === 40);
+      assert.equal(waiting.length, open, 'the slow receiver has answered nothing yet');
+      assert.ok(mostOpen <= 2, `the slow endpoint held ${mostOpen} of the 4 slots (at most half)`);
+      assert.ok(worker.inFlightCount <= 4);
+      for (const answer of waiting.splice(0)) answer();
+    } finally {
+      await worker.stop(100);
+      slow.closeAllConnections();
+      slow.close();
+      await rx.stop();
+      await storage.close();
     }
   });
 

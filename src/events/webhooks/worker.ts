@@ -36,7 +36,7 @@ export interface WebhookWorkerOptions {
   maxBackoffMs?: number;
   /** How long after the event a delivery is still tried, in ms (default 24 hours). */
   maxAgeMs?: number;
-  /** Deliveries claimed per pass (default 16), attempted concurrently. */
+  /** Attempts in flight at once (default 16), each claimed as a slot frees; one endpoint holds at most half of them. */
   batch?: number;
   /** Failures logged elsewhere (a database outage, logged once by the server): not logged again here. */
   loggedElsewhere?: (err: unknown) => boolean;
@@ -64,12 +64,20 @@ export class WebhookWorker {
   private readonly maxBackoffMs: number;
   private readonly maxAgeMs: number;
   private readonly batch: number;
+  /** The most attempts in flight to one endpoint: a slow receiver may hold only this share of the slots. */
+  private readonly perEndpoint: number;
+  /** Attempts in flight, by endpoint; each settles on its own and frees its slot. */
+  private readonly inFlight = new Map<string, number>();
+  private readonly attempts = new Set<Promise<void>>();
+  /** The last pass stopped for want of a free slot: a settling attempt looks at the outbox again. */
+  private full = false;
 
   constructor(private readonly o: WebhookWorkerOptions) {
     this.configured = new Set(o.endpoints);
     this.maxBackoffMs = o.maxBackoffMs ?? 3_600_000;
     this.maxAgeMs = o.maxAgeMs ?? 86_400_000;
     this.batch = o.batch ?? 16;
+    this.perEndpoint = Math.max(1, Math.ceil(this.batch / 2));
     // Each attempt of a batch listens for the shutdown (and removes its listener when done): as
     // many listeners as the batch, which is no leak, though Node warns past 10.
     setMaxListeners(this.batch + 1, this.stopping.signal);
@@ -112,22 +120,37 @@ export class WebhookWorker {
     const cut = setTimeout(() => this.stopping.abort(), abortAfterMs);
     try {
       await this.running;
+      await Promise.all(this.attempts);
     } finally {
       clearTimeout(cut);
     }
   }
 
-  /** Claims and attempts batches until none is due (or the worker stops). */
+  /**
+   * Claims due deliveries into free slots until none is due, no slot is free, or the worker stops.
+   * Attempts are not awaited together: each frees its slot when it settles, so one slow or silent
+   * receiver holds up only its own slots (at most `perEndpoint`), never the other endpoints' deliveries
+   * (waiting for a whole batch let one 3 s receiver cap every endpoint at 16 deliveries per 3 s).
+   */
   private async pass(): Promise<void> {
+    this.full = false;
     try {
-      for (;;) {
+      while (!this.stopped) {
+        const free = this.batch - this.attempts.size;
+        const open = this.o.endpoints.filter((e) => (this.inFlight.get(e) ?? 0) < this.perEndpoint);
+        if (free <= 0 || (open.length === 0 && this.o.endpoints.length > 0)) {
+          this.full = true;
+          return;
+        }
+        // No claim may give one endpoint more rows than it has room for.
+        const limit = Math.min(free, ...open.map((e) => this.perEndpoint - (this.inFlight.get(e) ?? 0)));
         const claim = randomUUID();
         const now = this.o.clock();
-        const claimed = await this.o.store.claim(now, this.batch, this.o.timeoutMs + LEASE_MARGIN_MS, claim,
-          { endpoints: this.o.endpoints, orCreatedBefore: now - this.maxAgeMs });
+        const claimed = await this.o.store.claim(now, limit, this.o.timeoutMs + LEASE_MARGIN_MS, claim,
+          { endpoints: open, orCreatedBefore: now - this.maxAgeMs });
         this.outboxDown = false;
-        await Promise.all(claimed.map((c) => this.attempt(c, claim)));
-        if (claimed.length < this.batch || this.stopped) return;
+        for (const c of claimed) this.track(c, claim);
+        if (claimed.length < limit) return;
       }
     } catch (err) {
       // The database is down or refused: the rows stay in the outbox; the next pass tries again.
@@ -135,6 +158,25 @@ export class WebhookWorker {
       if (!this.outboxDown && this.o.loggedElsewhere?.(err) !== true) this.o.log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'webhook outbox unavailable; retrying');
       this.outboxDown = true;
     }
+  }
+
+  /** Runs one attempt in its slot; when it settles, the slot is free for the next due delivery. */
+  private track(c: ClaimedDelivery, claim: string): void {
+    const endpoint = c.delivery.endpoint;
+    this.inFlight.set(endpoint, (this.inFlight.get(endpoint) ?? 0) + 1);
+    const p: Promise<void> = this.attempt(c, claim).catch(() => undefined).finally(() => {
+      const n = (this.inFlight.get(endpoint) ?? 1) - 1;
+      if (n > 0) this.inFlight.set(endpoint, n);
+      else this.inFlight.delete(endpoint);
+      this.attempts.delete(p);
+      if (this.full) this.nudge();
+    });
+    this.attempts.add(p);
+  }
+
+  /** Attempts in flight (at most `batch`), for tests and the curious. */
+  get inFlightCount(): number {
+    return this.attempts.size;
   }
 
   private async attempt({ delivery, event }: ClaimedDelivery, claim: string): Promise<void> {
