@@ -361,9 +361,11 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
     });
   }
 
-  // Ended and expired sessions are kept a week (GET /auth/sessions history, audits), then dropped.
+  // Ended and expired sessions are kept a week (GET /auth/sessions history, audits), then dropped,
+  // SESSION_PURGE_BATCH at a time with requests let in between: one DELETE of an hour's worth kept
+  // SQLite's only thread from every request (1.7 s for 20,000 of 410,000 sessions).
   const purgeTimer = setInterval(() => {
-    void storage.sessions.purge(clock() - 7 * 86400_000).catch((err: unknown) => isConnectionFailure(err) || log.warn({ err }, 'session purge failed'));
+    void purgeSessions(storage.sessions, clock() - 7 * 86400_000).catch((err: unknown) => isConnectionFailure(err) || log.warn({ err }, 'session purge failed'));
   }, 3600_000);
   purgeTimer.unref();
   // Challenges live minutes, and anyone may ask for a passwordless one: the dead ones go every minute.
@@ -395,6 +397,20 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
       if (!options.storage) await storage.close();
     },
   };
+}
+
+/** Sessions deleted per statement by the hourly purge. */
+export const SESSION_PURGE_BATCH = 500;
+
+/** Deletes the sessions ended or expired before `before`, in batches; returns how many went. */
+export async function purgeSessions(sessions: Pick<Storage['sessions'], 'purge'>, before: number): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const n = await sessions.purge(before, SESSION_PURGE_BATCH);
+    total += n;
+    if (n < SESSION_PURGE_BATCH) return total;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
 }
 
 /** The function a CLAIMS_HOOK module exports: `export default async (ctx) => claims` (or a named `claims`). */

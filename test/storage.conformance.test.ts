@@ -662,6 +662,24 @@ function conformance(f: StorageFactory): void {
       for (const kept of [endedAt, live, edge]) assert.ok(await s.sessions.get(kept.id));
       assert.equal(await s.sessions.purge(cut), 0);
     });
+
+    it('purge with a batch deletes at most that many per call, and the rest at the next calls', async () => {
+      // The server's hourly purge goes in batches: one DELETE of every due session held SQLite's only thread.
+      const cut = T + 20 * HOUR;
+      const gone: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const ended = await s.sessions.create(session(uid, { expiresAt: cut + HOUR, idleExpiresAt: cut + HOUR }));
+        await s.sessions.end(ended.id, 'logout', cut - 1);
+        gone.push(ended.id);
+      }
+      const live = await s.sessions.create(session(uid, { expiresAt: cut + HOUR, idleExpiresAt: cut + HOUR }));
+      assert.equal(await s.sessions.purge(cut, 2), 2);
+      assert.equal(await s.sessions.purge(cut, 2), 2);
+      assert.equal(await s.sessions.purge(cut, 2), 1);
+      assert.equal(await s.sessions.purge(cut, 2), 0);
+      for (const id of gone) assert.equal(await s.sessions.get(id), null);
+      assert.ok(await s.sessions.get(live.id));
+    });
   });
 
   describe('revocations', () => {

@@ -319,9 +319,12 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
         for (const s of sessions.values()) if (isLive(s, now)) n++;
         return n;
       },
-      async purge(before) {
+      async purge(before, batch = Number.POSITIVE_INFINITY) {
         let n = 0;
-        for (const [id, s] of sessions) if (isPurgeable(s, before)) (sessions.delete(id), n++);
+        for (const [id, s] of sessions) {
+          if (n >= batch) break;
+          if (isPurgeable(s, before)) (sessions.delete(id), n++);
+        }
         return n;
       },
     },

@@ -497,8 +497,11 @@ export function sqlStores(
         return Number((await rows(sql`
           SELECT count(*) AS n FROM sessions WHERE ended_at IS NULL AND idle_expires_at > ${now} AND expires_at > ${now}`))[0]!.n);
       },
-      purge: (before) => changes(sql`
-        DELETE FROM sessions WHERE (ended_at IS NOT NULL AND ended_at < ${before}) OR expires_at < ${before} OR idle_expires_at < ${before}`),
+      purge: (before, batch) => {
+        const due = sql`(ended_at IS NOT NULL AND ended_at < ${before}) OR expires_at < ${before} OR idle_expires_at < ${before}`;
+        return changes(batch === undefined ? sql`DELETE FROM sessions WHERE ${due}`
+          : sql`DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE ${due} LIMIT ${batch})`);
+      },
     },
 
     revocations: {

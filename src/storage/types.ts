@@ -257,8 +257,11 @@ export interface SessionStore {
   listActive(userId: string, now: number, page: Page): Promise<{ sessions: SessionRecord[]; total: number }>;
   /** How many sessions, of every user, are live at `now`. */
   countLive(now: number): Promise<number>;
-  /** Deletes sessions ended or expired before `before`. Returns how many. */
-  purge(before: number): Promise<number>;
+  /**
+   * Deletes sessions ended or expired before `before`, at most `batch` of them (default: all).
+   * Returns how many.
+   */
+  purge(before: number, batch?: number): Promise<number>;
 }
 
 /** What a mailed single-use token proves: a password reset, an address verified, an address change. */
