@@ -135,22 +135,31 @@ export class WebhookWorker {
   private async pass(): Promise<void> {
     this.full = false;
     try {
+      // One claim per endpoint, for no more rows than it has room for: an endpoint with a retry
+      // backlog or a slow receiver never takes another's slots. The first also takes rows of
+      // endpoints no longer configured, past their window, to give them up.
+      let endpoints: readonly (string | undefined)[] = this.o.endpoints.length > 0 ? this.o.endpoints : [undefined];
+      let givenUp = true;
       while (!this.stopped) {
-        const free = this.batch - this.attempts.size;
-        const open = this.o.endpoints.filter((e) => (this.inFlight.get(e) ?? 0) < this.perEndpoint);
-        if (free <= 0 || (open.length === 0 && this.o.endpoints.length > 0)) {
-          this.full = true;
-          return;
-        }
-        // No claim may give one endpoint more rows than it has room for.
-        const limit = Math.min(free, ...open.map((e) => this.perEndpoint - (this.inFlight.get(e) ?? 0)));
-        const claim = randomUUID();
         const now = this.o.clock();
-        const claimed = await this.o.store.claim(now, limit, this.o.timeoutMs + LEASE_MARGIN_MS, claim,
-          { endpoints: open, orCreatedBefore: now - this.maxAgeMs });
-        this.outboxDown = false;
-        for (const c of claimed) this.track(c, claim);
-        if (claimed.length < limit) return;
+        const again: string[] = [];
+        for (const e of endpoints) {
+          const free = this.batch - this.attempts.size;
+          const room = e === undefined ? free : Math.min(free, this.perEndpoint - (this.inFlight.get(e) ?? 0));
+          if (room <= 0) {
+            this.full = true;
+            continue;
+          }
+          const claim = randomUUID();
+          const claimed = await this.o.store.claim(now, room, this.o.timeoutMs + LEASE_MARGIN_MS, claim,
+            { endpoints: e === undefined ? [] : [e], orCreatedBefore: givenUp ? now - this.maxAgeMs : 0 });
+          givenUp = false;
+          this.outboxDown = false;
+          for (const c of claimed) this.track(c, claim);
+          if (e !== undefined && claimed.length === room) again.push(e);
+        }
+        if (again.length === 0) return;
+        endpoints = again;
       }
     } catch (err) {
       // The database is down or refused: the rows stay in the outbox; the next pass tries again.
