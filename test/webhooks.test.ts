@@ -389,6 +389,40 @@ describe('webhooks: filters, payload and what is never sent', () => {
     }
   });
 
+  it('a lone endpoint uses every slot: its slow receiver gets as many attempts at once as the batch', async () => {
+    let open = 0;
+    let mostOpen = 0;
+    const waiting: (() => void)[] = [];
+    const slow = createServer((req, res) => {
+      req.resume();
+      mostOpen = Math.max(mostOpen, ++open);
+      res.on('close', () => open--);
+      waiting.push(() => res.writeHead(204).end());
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    const slowUrl = `http://127.0.0.1:${(slow.address() as AddressInfo).port}/hook`;
+    const storage = createMemoryStorage();
+    const events = new EventLog({ store: storage.events, clock: Date.now, deliverTo: () => [slowUrl] });
+    const worker = new WebhookWorker({
+      store: storage.deliveries, endpoints: [slowUrl], key: KEY, clock: Date.now, log: { warn() {}, debug() {} }, pollMs: 20, timeoutMs: 120_000, backoffMs: 60_000, batch: 4,
+    });
+    try {
+      for (let i = 0; i < 8; i++) await events.append(events.make('user.deleted', { userId: `u${i}` }, {}));
+      worker.start();
+      await until('4 attempts at once', () => open === 4);
+      assert.equal(worker.inFlightCount, 4);
+      for (const answer of waiting.splice(0)) answer();
+      await until('the other 4 sent as slots free', () => waiting.length === 4);
+      assert.equal(mostOpen, 4);
+      for (const answer of waiting.splice(0)) answer();
+    } finally {
+      await worker.stop(100);
+      slow.closeAllConnections();
+      slow.close();
+      await storage.close();
+    }
+  });
+
   it('an endpoint URL with user:password@ is sent them as Basic authentication, and they reach no log, error or API', async () => {
     const seen: (string | undefined)[] = [];
     let refuse = 1;

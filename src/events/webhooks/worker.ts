@@ -36,7 +36,7 @@ export interface WebhookWorkerOptions {
   maxBackoffMs?: number;
   /** How long after the event a delivery is still tried, in ms (default 24 hours). */
   maxAgeMs?: number;
-  /** Attempts in flight at once (default 16), each claimed as a slot frees; one endpoint holds at most half of them. */
+  /** Attempts in flight at once (default 16), each claimed as a slot frees; of several endpoints, one holds at most half of them. */
   batch?: number;
   /** Failures logged elsewhere (a database outage, logged once by the server): not logged again here. */
   loggedElsewhere?: (err: unknown) => boolean;
@@ -77,7 +77,8 @@ export class WebhookWorker {
     this.maxBackoffMs = o.maxBackoffMs ?? 3_600_000;
     this.maxAgeMs = o.maxAgeMs ?? 86_400_000;
     this.batch = o.batch ?? 16;
-    this.perEndpoint = Math.max(1, Math.ceil(this.batch / 2));
+    // A lone endpoint keeps every slot: the share exists to leave room for the others.
+    this.perEndpoint = o.endpoints.length <= 1 ? this.batch : Math.max(1, Math.ceil(this.batch / 2));
     // Each attempt of a batch listens for the shutdown (and removes its listener when done): as
     // many listeners as the batch, which is no leak, though Node warns past 10.
     setMaxListeners(this.batch + 1, this.stopping.signal);
