@@ -106,6 +106,24 @@ async function receiver(port = 0, toleranceSeconds = 300): Promise<Receiver> {
 }
 
 /** Polls `check` until it holds (or fails with `what` after the deadline). */
+/** A receiver that holds every request until the test answers it: how many are open now, and the most at once. */
+async function holdingReceiver() {
+  const h = { open: 0, mostOpen: 0, waiting: [] as (() => void)[], url: '', close: () => undefined as void };
+  const server = createServer((req, res) => {
+    req.resume();
+    h.mostOpen = Math.max(h.mostOpen, ++h.open);
+    res.on('close', () => h.open--);
+    h.waiting.push(() => res.writeHead(204).end());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  h.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  h.close = () => {
+    server.closeAllConnections();
+    server.close();
+  };
+  return h;
+}
+
 async function until(what: string, check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
@@ -355,34 +373,24 @@ describe('webhooks: filters, payload and what is never sent', () => {
   it('a slow receiver holds only its own slots: the other endpoint gets every event while it has not answered once', async () => {
     // Before, a pass awaited its whole batch: a receiver taking seconds held every endpoint's
     // deliveries behind it, and under steady traffic the outbox grew without bound (the soak).
-    let open = 0;
-    let mostOpen = 0;
-    const waiting: (() => void)[] = [];
-    const slow = createServer((req, res) => {
-      req.resume();
-      mostOpen = Math.max(mostOpen, ++open);
-      waiting.push(() => res.writeHead(204).end());
-    });
-    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
-    const slowUrl = `http://127.0.0.1:${(slow.address() as AddressInfo).port}/hook`;
+    const slow = await holdingReceiver();
     const rx = await receiver();
     const storage = createMemoryStorage();
     const log = { warn() {}, debug() {} };
-    const events = new EventLog({ store: storage.events, clock: Date.now, deliverTo: () => [slowUrl, rx.url] });
+    const events = new EventLog({ store: storage.events, clock: Date.now, deliverTo: () => [slow.url, rx.url] });
     const worker = new WebhookWorker({
-      store: storage.deliveries, endpoints: [slowUrl, rx.url], key: KEY, clock: Date.now, log, pollMs: 20, timeoutMs: 120_000, backoffMs: 60_000, batch: 4,
+      store: storage.deliveries, endpoints: [slow.url, rx.url], key: KEY, clock: Date.now, log, pollMs: 20, timeoutMs: 120_000, backoffMs: 60_000, batch: 4,
     });
     try {
       for (let i = 0; i < 40; i++) await events.append(events.make('user.deleted', { userId: `u${i}` }, {}));
       worker.start();
       await until('every event delivered to the answering endpoint', () => rx.accepted.size === 40);
-      assert.equal(waiting.length, open, 'the slow receiver has answered nothing yet');
-      assert.ok(mostOpen <= 2, `the slow endpoint held ${mostOpen} of the 4 slots (at most half)`);
+      assert.equal(slow.waiting.length, slow.open, 'the slow receiver has answered nothing yet');
+      assert.ok(slow.mostOpen <= 2, `the slow endpoint held ${slow.mostOpen} of the 4 slots (at most half)`);
       assert.ok(worker.inFlightCount <= 4);
-      for (const answer of waiting.splice(0)) answer();
+      for (const answer of slow.waiting.splice(0)) answer();
     } finally {
       await worker.stop(100);
-      slow.closeAllConnections();
       slow.close();
       await rx.stop();
       await storage.close();
@@ -390,34 +398,23 @@ describe('webhooks: filters, payload and what is never sent', () => {
   });
 
   it('a lone endpoint uses every slot: its slow receiver gets as many attempts at once as the batch', async () => {
-    let open = 0;
-    let mostOpen = 0;
-    const waiting: (() => void)[] = [];
-    const slow = createServer((req, res) => {
-      req.resume();
-      mostOpen = Math.max(mostOpen, ++open);
-      res.on('close', () => open--);
-      waiting.push(() => res.writeHead(204).end());
-    });
-    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
-    const slowUrl = `http://127.0.0.1:${(slow.address() as AddressInfo).port}/hook`;
+    const slow = await holdingReceiver();
     const storage = createMemoryStorage();
-    const events = new EventLog({ store: storage.events, clock: Date.now, deliverTo: () => [slowUrl] });
+    const events = new EventLog({ store: storage.events, clock: Date.now, deliverTo: () => [slow.url] });
     const worker = new WebhookWorker({
-      store: storage.deliveries, endpoints: [slowUrl], key: KEY, clock: Date.now, log: { warn() {}, debug() {} }, pollMs: 20, timeoutMs: 120_000, backoffMs: 60_000, batch: 4,
+      store: storage.deliveries, endpoints: [slow.url], key: KEY, clock: Date.now, log: { warn() {}, debug() {} }, pollMs: 20, timeoutMs: 120_000, backoffMs: 60_000, batch: 4,
     });
     try {
       for (let i = 0; i < 8; i++) await events.append(events.make('user.deleted', { userId: `u${i}` }, {}));
       worker.start();
-      await until('4 attempts at once', () => open === 4);
+      await until('4 attempts at once', () => slow.open === 4);
       assert.equal(worker.inFlightCount, 4);
-      for (const answer of waiting.splice(0)) answer();
-      await until('the other 4 sent as slots free', () => waiting.length === 4);
-      assert.equal(mostOpen, 4);
-      for (const answer of waiting.splice(0)) answer();
+      for (const answer of slow.waiting.splice(0)) answer();
+      await until('the other 4 sent as slots free', () => slow.waiting.length === 4);
+      assert.equal(slow.mostOpen, 4);
+      for (const answer of slow.waiting.splice(0)) answer();
     } finally {
       await worker.stop(100);
-      slow.closeAllConnections();
       slow.close();
       await storage.close();
     }
