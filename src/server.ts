@@ -11,8 +11,8 @@ import { pathToFileURL } from 'node:url';
 import { createArgon2Hasher, hashQueue } from './accounts/argon2-hasher.js';
 import { claimsHook, createAccounts, deriveFromSigningKey, type Accounts, type ClaimsHookFunction } from './accounts/index.js';
 import { createRedisCounters } from './accounts/redis-counters.js';
-import { SignUpLimit } from './accounts/signup-limit.js';
-import { PasskeyOptionsLimit } from './accounts/factors/passkey-options-limit.js';
+import { ClientIpLimit } from './accounts/client-ip-limit.js';
+import { CEREMONY_TTL_MS } from './accounts/factors/passkeys.js';
 import { namespacedCounters, SignInThrottle, type SharedCounters } from './accounts/throttle.js';
 import type { Config } from './config.js';
 import { setUpEmail, type EmailOptions } from './email.js';
@@ -237,7 +237,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
     defaultRoles: config.accounts.defaultRoles,
     passwordMaxLength: config.accounts.passwordMaxLength,
     throttle,
-    signUpLimit: new SignUpLimit({ counter: limitCounter, ...config.signup }),
+    signUpLimit: new ClientIpLimit(limitCounter, 'signup-ip', { max: config.signup.maxPerIp, windowMs: config.signup.windowMs }, 'Too many sign-ups from this address; try again later'),
     events,
     claims,
     email: email.accounts,
@@ -249,7 +249,8 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
       origins: config.mfa.origins,
       verifyMfaToken,
       throttle: mfaThrottle,
-      optionsLimit: new PasskeyOptionsLimit(limitCounter, config.mfa.passkeyOptionsPerIp),
+      optionsLimit: new ClientIpLimit(limitCounter, 'passkey-options-ip', { max: config.mfa.passkeyOptionsPerIp, windowMs: CEREMONY_TTL_MS },
+        'Too many passkey sign-in attempts from this address; try again later'),
       warn: (message) => log.warn(message),
     },
   });

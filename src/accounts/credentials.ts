@@ -10,7 +10,7 @@ import type { MfaRequired } from './factors/second-factors.js';
 import type { AccountHooks } from './hooks.js';
 import { needsRehash, type PasswordHasher } from './password-hasher.js';
 import type { Sessions } from './sessions.js';
-import type { SignUpLimit } from './signup-limit.js';
+import type { ClientIpLimit } from './client-ip-limit.js';
 import type { SignInThrottle } from './throttle.js';
 import { NO_META, type Actor, type ClientMeta, type SignUpInput, type SystemActor, type TokenPair } from './types.js';
 import { conflict, findUser, keepAnAdministrator } from './users.js';
@@ -29,7 +29,7 @@ export interface CredentialsDeps {
   /** Failed sign-in throttle; none when absent. */
   throttle?: SignInThrottle | undefined;
   /** Sign-ups per client IP (not an administrator's); none when absent. */
-  signUpLimit?: SignUpLimit | undefined;
+  signUpLimit?: ClientIpLimit | undefined;
   /** Turns a correct password into an MFA token when the user has a second factor; none when absent. */
   secondFactor?: { challenge(user: UserRecord): Promise<MfaRequired | null> } | undefined;
   events: EventLog;

@@ -17,8 +17,7 @@ import { UserImport, type UserImportOptions } from './importer.js';
 import type { PasswordHasher } from './password-hasher.js';
 import { retention } from './retention.js';
 import { Sessions } from './sessions.js';
-import type { SignUpLimit } from './signup-limit.js';
-import type { PasskeyOptionsLimit } from './factors/passkey-options-limit.js';
+import type { ClientIpLimit } from './client-ip-limit.js';
 import type { SignInThrottle } from './throttle.js';
 
 export type { Actor, ClientMeta, LogoutScope, SignUpInput, SystemActor, TokenPair, UserActor } from './types.js';
@@ -55,7 +54,7 @@ export interface AccountsDeps {
   /** Failed sign-in throttle; none when absent. */
   throttle?: SignInThrottle | undefined;
   /** Sign-ups per client IP; none when absent. */
-  signUpLimit?: SignUpLimit | undefined;
+  signUpLimit?: ClientIpLimit | undefined;
   /** Second factors. */
   mfa: {
     /** 32 bytes: MFA_ENCRYPTION_KEY, or derived from the signing key (deriveFromSigningKey). */
@@ -72,7 +71,7 @@ export interface AccountsDeps {
     /** Wrong second-factor codes per user; none when absent. */
     throttle?: SignInThrottle | undefined;
     /** Passwordless sign-in options per client IP; none when absent. */
-    optionsLimit?: PasskeyOptionsLimit | undefined;
+    optionsLimit?: ClientIpLimit | undefined;
     warn?: (message: string) => void;
   };
   /** Recovery, verification, email change and notices by mail; none when mail is off. */

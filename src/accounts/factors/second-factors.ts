@@ -9,7 +9,7 @@ import type { PasskeyRecord, Storage, TotpFactorRecord, UserRecord } from '../..
 import type { AccountHooks } from '../hooks.js';
 import type { Sessions } from '../sessions.js';
 import type { SignInThrottle } from '../throttle.js';
-import type { PasskeyOptionsLimit } from './passkey-options-limit.js';
+import type { ClientIpLimit } from '../client-ip-limit.js';
 import { NO_META, type Actor, type ClientMeta, type TokenPair } from '../types.js';
 import { findUser, isUuid } from '../users.js';
 import { invalid } from '../validate.js';
@@ -62,7 +62,7 @@ export interface SecondFactorsDeps {
   /** Wrong codes per user (keyed `mfa:<user id>`); none when absent. */
   throttle?: SignInThrottle | undefined;
   /** Passwordless options per client IP (each stores a challenge before anything is proved); none when absent. */
-  optionsLimit?: PasskeyOptionsLimit | undefined;
+  optionsLimit?: ClientIpLimit | undefined;
   /** Told when a secret was sealed under another key (the signing key rotated without MFA_ENCRYPTION_KEY). */
   warn?: (message: string) => void;
   /** The account hooks (the email gate, the new-sign-in notice) for the sign-ins completed here. */
