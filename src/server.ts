@@ -54,6 +54,7 @@ import { v1Routes } from './http/v1.js';
 import { loadKeyRing } from './keyring.js';
 import { isConnectionFailure, openStorage, watchAvailability } from './storage/index.js';
 import type { AppliedMigration, Storage } from './storage/types.js';
+import { deleteInBatches } from './storage/batches.js';
 import { createTokenIssuer } from '@warden/toolkit';
 import type { KeyRing } from '@warden/toolkit';
 import { createTokenVerifier, type TokenVerifier } from '@warden/toolkit';
@@ -366,7 +367,8 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
   // SESSION_PURGE_BATCH at a time with requests let in between: one DELETE of an hour's worth kept
   // SQLite's only thread from every request (1.7 s for 20,000 of 410,000 sessions).
   const purgeTimer = setInterval(() => {
-    void purgeSessions(storage.sessions, clock() - 7 * 86400_000).catch((err: unknown) => isConnectionFailure(err) || log.warn({ err }, 'session purge failed'));
+    const before = clock() - 7 * 86400_000;
+    void deleteInBatches((batch) => storage.sessions.purge(before, batch), SESSION_PURGE_BATCH).catch((err: unknown) => isConnectionFailure(err) || log.warn({ err }, 'session purge failed'));
   }, 3600_000);
   purgeTimer.unref();
   // Challenges live minutes, and anyone may ask for a passwordless one: the dead ones go every minute.
@@ -401,18 +403,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
 }
 
 /** Sessions deleted per statement by the hourly purge. */
-export const SESSION_PURGE_BATCH = 500;
-
-/** Deletes the sessions ended or expired before `before`, in batches; returns how many went. */
-export async function purgeSessions(sessions: Pick<Storage['sessions'], 'purge'>, before: number): Promise<number> {
-  let total = 0;
-  for (;;) {
-    const n = await sessions.purge(before, SESSION_PURGE_BATCH);
-    total += n;
-    if (n < SESSION_PURGE_BATCH) return total;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
+const SESSION_PURGE_BATCH = 500;
 
 /** The function a CLAIMS_HOOK module exports: `export default async (ctx) => claims` (or a named `claims`). */
 async function loadClaimsHook(path: string): Promise<ClaimsHookFunction> {

@@ -1,5 +1,6 @@
 // Audit retention: events older than AUDIT_RETENTION_DAYS are deleted (with their webhook
 // deliveries), in bounded batches so that no statement holds locks or grows a transaction for long.
+import { deleteInBatches } from '../storage/batches.js';
 import type { EventStore } from './records.js';
 
 export interface RetentionLog {
@@ -22,16 +23,8 @@ export interface EventRetentionOptions {
 
 /** Deletes every event older than the retention, one batch at a time. Returns how many went. */
 export async function purgeOldEvents(o: Pick<EventRetentionOptions, 'store' | 'clock' | 'retentionMs' | 'batch'>): Promise<number> {
-  const batch = o.batch ?? 1000;
   const before = o.clock() - o.retentionMs;
-  let total = 0;
-  for (;;) {
-    const n = await o.store.purge(before, batch);
-    total += n;
-    if (n < batch) return total;
-    // Let requests in between batches.
-    await new Promise((resolve) => setImmediate(resolve));
-  }
+  return deleteInBatches((batch) => o.store.purge(before, batch), o.batch ?? 1000);
 }
 
 /** Runs purgeOldEvents on a timer (and once soon after start); returns a stop function. */
