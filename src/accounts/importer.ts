@@ -89,8 +89,7 @@ interface Candidate {
   ref: string;
   id: string | undefined; // a UUID given by the row
   legacyId: string | undefined; // a non-UUID id given by the row, as stored (with the prefix), or its legacy_id
-  legacyIdField: boolean; // legacyId came from the legacy_id field (a Warden database's own), not from id
-  sourceId: string | undefined; // the same as the row gives it, for the report
+  sourceId: string | undefined; // that non-UUID id as the row gives it, for the report (undefined when legacyId came from legacy_id)
   username: string | undefined; // given by the row
   usernameKey: string | undefined; // the same, lower-cased (the key usernames are unique by)
   usernameChoices: string[]; // derived from the email when the row gives none: the plain one, then a suffixed one
@@ -182,8 +181,9 @@ export class UserImport {
       this.checkNotClaimed(c, match?.id);
       if (match) {
         out.id = match.id;
-        // No adapter changes a stored legacy id: a row that says another is refused, not half-applied.
-        if (c.legacyIdField && match.legacyId !== c.legacyId) {
+        // No adapter changes a stored legacy id: a row whose legacy_id (sourceId unset: not from a
+        // non-UUID id, which is what it was matched by) says another is refused, not half-applied.
+        if (c.legacyId !== undefined && c.sourceId === undefined && match.legacyId !== c.legacyId) {
           throw invalid('legacy_id', `the user holds ${match.legacyId === null ? 'none' : match.legacyId}; an import gives a legacy id only to the users it creates`);
         }
         const patch = this.o.update ? this.patchFor(c, match, existing) : {};
@@ -259,19 +259,14 @@ export class UserImport {
       const raw = textValue(f.id, 'id');
       if (isUuid(raw)) id = raw.toLowerCase();
       else {
-        requireString(raw, 'id');
-        if (raw.length > MAX_LEGACY_ID_LENGTH) throw invalid('id', `must be at most ${MAX_LEGACY_ID_LENGTH} characters`);
-        sourceId = raw;
+        sourceId = legacyIdText(raw, 'id');
         legacyId = this.o.legacyPrefix === undefined ? raw : `${this.o.legacyPrefix}:${raw}`;
       }
     }
-    const legacyIdField = !isBlank(f.legacy_id);
-    if (legacyIdField) {
+    if (!isBlank(f.legacy_id)) {
       if (legacyId !== undefined) throw invalid('legacy_id', 'cannot be given with an id that is not a UUID (that id becomes the legacy id)');
       // As Warden stored it, prefix and all: --legacy-prefix applies to the ids it makes legacy.
-      const raw = requireString(textValue(f.legacy_id, 'legacy_id'), 'legacy_id');
-      if (raw.length > MAX_LEGACY_ID_LENGTH) throw invalid('legacy_id', `must be at most ${MAX_LEGACY_ID_LENGTH} characters`);
-      legacyId = raw;
+      legacyId = legacyIdText(textValue(f.legacy_id, 'legacy_id'), 'legacy_id');
     }
     if (isBlank(f.email)) throw invalid('email', 'is required');
     const email = normaliseEmail(f.email);
@@ -311,7 +306,7 @@ export class UserImport {
       roles = validateRoles(more);
     }
     return {
-      ref: row.ref, id, legacyId, legacyIdField, sourceId, username, usernameKey: username?.toLowerCase(), usernameChoices: username ? NONE : usernamesFromEmail(email),
+      ref: row.ref, id, legacyId, sourceId, username, usernameKey: username?.toLowerCase(), usernameChoices: username ? NONE : usernamesFromEmail(email),
       email, passwordHash, password, noPassword,
       fullName: isBlank(f.full_name) ? null : validateFullName(textValue(f.full_name, 'full_name')),
       roles: roles.length > 0 ? roles : [...this.d.defaultRoles],
@@ -464,6 +459,13 @@ function hashText(v: unknown): unknown {
   } catch {
     throw invalid('password_hash', 'is bytes that are not UTF-8 text');
   }
+}
+
+/** A legacy id as given (an id that is not a UUID, or legacy_id): text, without NUL, of bounded length. */
+function legacyIdText(raw: string, field: string): string {
+  requireString(raw, field);
+  if (raw.length > MAX_LEGACY_ID_LENGTH) throw invalid(field, `must be at most ${MAX_LEGACY_ID_LENGTH} characters`);
+  return raw;
 }
 
 /** is_active, or the opposite of `disabled`; active when the row says neither. Both, disagreeing: refused. */
