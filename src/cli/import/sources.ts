@@ -120,9 +120,10 @@ async function* jsonlItems(path: string): AsyncGenerator<SourceItem[]> {
   for await (const { text, last } of chunksOf(path)) {
     // A JSON array (Django's dumpdata, json.dump of a list) is not JSON Lines: read line by line it
     // was a reject per line, none of them a user. Refused as a whole, saying how to convert it.
-    if (!started && (rest + text).replace(/^\uFEFF/, '').trim() !== '') {
+    const head = started ? '' : (rest + text).replace(/^\uFEFF/, '').trimStart();
+    if (head !== '') {
       started = true;
-      if ((rest + text).replace(/^\uFEFF/, '').trimStart().startsWith('[')) {
+      if (head.startsWith('[')) {
         throw new CliError(`${path}: a JSON array, not JSON Lines (one object per line): convert it, e.g. jq -c '.[]' FILE > users.jsonl (Django's dumpdata: jq -c '.[] | .fields + {id: .pk}')`, 2);
       }
     }
