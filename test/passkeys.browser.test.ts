@@ -205,12 +205,13 @@ describe('browser: passkeys in Chromium with a virtual authenticator', { skip },
     assert.deepEqual(claims(second.body.data.access_token).amr, ['pwd', 'hwk', 'mfa']);
   });
 
-  it('a passkey name holding NUL or another control character is a 422 naming it, before the ceremony is used', async () => {
+  it('a passkey name holding NUL, another control character or a bidirectional override is a 422 naming it, before the ceremony is used', async () => {
     // PostgreSQL text cannot hold NUL: such a name was a 500 there (and stored as sent on SQLite).
     assert.equal((await call(`${s.url}/api/auth/signup`, { json: { username: 'nell', email: 'nell@example.com', password: 'password-123' } })).status, 201);
     const fresh = (await call(`${s.url}/api/auth/signin`, { json: { username: 'nell', password: 'password-123' } })).json.access_token as string;
-    const [nul, bell, good] = await run<Result[]>('registerNamed', fresh, ['my\u0000key', 'my\u0007key', '  my key  ']);
-    for (const r of [nul!, bell!]) assert.deepEqual([r.status, r.body.code, r.body.field], [422, 'ERR_VALIDATION', 'name'], JSON.stringify(r.body));
+    // An override makes a label read otherwise than written in the list of passkeys, as a full name would.
+    const [nul, bell, bidi, good] = await run<Result[]>('registerNamed', fresh, ['my\u0000key', 'my\u0007key', 'my\u202eyek', '  my key  ']);
+    for (const r of [nul!, bell!, bidi!]) assert.deepEqual([r.status, r.body.code, r.body.field], [422, 'ERR_VALIDATION', 'name'], JSON.stringify(r.body));
     assert.equal(good!.status, 201, JSON.stringify(good!.body));
     assert.equal(good!.body.data.passkey.name, 'my key');
   });

@@ -58,18 +58,26 @@ export function validatePassword(value: unknown, maxLength: number, field = 'pas
   return v;
 }
 
+// Control characters, and lone surrogates, which no database stores as sent (they come back as U+FFFD).
+const CONTROLS = /[\p{Cc}\p{Cs}]/u;
+// Bidirectional embeddings, overrides and isolates make a name read otherwise than it is written,
+// in the console's lists and in mails ("Trojan Source"). Marks (U+200E, U+200F) and the joiners
+// some scripts need are kept.
 const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/;
+
+/** Why a name people read (a full name, a passkey's label) cannot be shown as it is written, or null. */
+export function unreadableName(v: string): string | null {
+  if (CONTROLS.test(v)) return 'must not contain control characters';
+  if (BIDI_CONTROLS.test(v)) return 'must not contain bidirectional override or isolate characters (U+202A to U+202E, U+2066 to U+2069)';
+  return null;
+}
 
 export function validateFullName(value: unknown): string | null {
   if (value === undefined || value === null) return null;
   const v = requireString(value, 'full_name').trim();
   if (v.length > 200) throw invalid('full_name', 'must be at most 200 characters');
-  // Control characters, and lone surrogates, which no database stores as sent (they come back as U+FFFD).
-  if (/[\p{Cc}\p{Cs}]/u.test(v)) throw invalid('full_name', 'must not contain control characters');
-  // Bidirectional embeddings, overrides and isolates make a name read otherwise than it is written,
-  // in the console's lists and in mails ("Trojan Source"). Marks (U+200E, U+200F) and the joiners
-  // some scripts need are kept.
-  if (BIDI_CONTROLS.test(v)) throw invalid('full_name', 'must not contain bidirectional override or isolate characters (U+202A to U+202E, U+2066 to U+2069)');
+  const problem = unreadableName(v);
+  if (problem !== null) throw invalid('full_name', problem);
   return v === '' ? null : v;
 }
 

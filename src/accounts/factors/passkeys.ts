@@ -12,7 +12,7 @@ import {
 import { WardenError } from '@warden/toolkit';
 import type { ChallengeKind, ChallengeStore, FactorStore, PasskeyRecord } from '../../storage/factor-types.js';
 import type { UserRecord } from '../../storage/types.js';
-import { invalid } from '../validate.js';
+import { invalid, unreadableName } from '../validate.js';
 
 /** How long a ceremony's challenge stays usable. */
 export const CEREMONY_TTL_MS = 5 * 60_000;
@@ -161,12 +161,12 @@ function kindOf(purpose: AssertionPurpose): ChallengeKind {
   return purpose.kind === 'login' ? 'passkey_login' : 'passkey_second_factor';
 }
 
-// Control characters (NUL, which PostgreSQL text cannot hold, among them) and lone surrogates
-// (no character; stored as U+FFFD) have no place in a label a person reads in a list.
-const isName = (v: string): boolean => v.length <= MAX_NAME_LENGTH && !/[\p{Cc}\p{Cs}]/u.test(v);
+// A label a person reads in a list, held to a full name's rule: no control characters (NUL, which
+// PostgreSQL text cannot hold, among them), lone surrogates or bidirectional overrides.
+const isName = (v: string): boolean => v.length <= MAX_NAME_LENGTH && unreadableName(v) === null;
 
 function badName(): never {
-  throw invalid('name', `must be a string of at most ${MAX_NAME_LENGTH} characters, without control characters`);
+  throw invalid('name', `must be a string of at most ${MAX_NAME_LENGTH} characters, without control or bidirectional override characters`);
 }
 
 const B64URL = /^[A-Za-z0-9_-]+$/;
