@@ -343,6 +343,15 @@ async function subject(kind: 'sqlite' | 'postgres', label: string, passwordHash:
         },
         // No goal: counting the live sessions reads one index entry per live session (one per user here).
         'admin overview (users, 24 h sign-ins, live sessions)': { n: CHEAP_OPS, op: () => admin.overview(), grows: 'with live sessions' },
+        // The server's hourly purge, one batch, when nothing is due yet (its usual case): it must
+        // find that out from its indexes, not by reading every session (migration 12).
+        'hourly session purge, one batch, none due': {
+          n: CHEAP_OPS,
+          op: async () => {
+            const n = await storage.sessions.purge(Date.now() - 7 * DAY, 500);
+            if (n !== 0) throw new Error(`the purge deleted ${n} sessions, none of which was due`);
+          },
+        },
       };
     },
   };

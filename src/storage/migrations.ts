@@ -511,6 +511,14 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX sessions_live_deadlines_idx ON sessions (idle_hour, expires_at, ended_at) WHERE ended_at IS NULL;
     `,
   },
+  // The hourly purge (sql-stores.ts) found its due sessions by reading the whole table: at a million
+  // sessions each batch held SQLite's only thread about 0.25 s. Ended sessions by when they ended,
+  // live ones by their absolute deadline (their idle deadline has migration 10's index). Neither
+  // column is set by a rotation, so refreshes write no entry into them (and stay HOT on PostgreSQL).
+  both(12, 'sessions: purge indexes (ended, absolute deadline)', () => `
+      CREATE INDEX sessions_ended_idx ON sessions (ended_at) WHERE ended_at IS NOT NULL;
+      CREATE INDEX sessions_expires_idx ON sessions (expires_at) WHERE ended_at IS NULL;
+    `),
 ];
 
 

@@ -498,9 +498,16 @@ export function sqlStores(
           SELECT count(*) AS n FROM sessions WHERE ended_at IS NULL AND idle_expires_at > ${now} AND expires_at > ${now}`))[0]!.n);
       },
       purge: (before, batch) => {
-        const due = sql`(ended_at IS NOT NULL AND ended_at < ${before}) OR expires_at < ${before} OR idle_expires_at < ${before}`;
-        return changes(batch === undefined ? sql`DELETE FROM sessions WHERE ${due}`
-          : sql`DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE ${due} LIMIT ${batch})`);
+        // Three index ranges (migrations 10 to 12), not one OR that reads the whole table. Each
+        // session is named by one of them only, so that a batch deletes as many as it names; the
+        // last one's `expires_at + 0` keeps the planner off the absolute-deadline index, whose
+        // range there (not yet expired) is nearly every live session.
+        const idle = d.name === 'postgres' ? sql` AND idle_hour <= ${Math.floor(before / IDLE_HOUR_MS)}` : sql``;
+        const limit = batch === undefined ? sql`` : sql` LIMIT ${batch}`;
+        return changes(sql`DELETE FROM sessions WHERE id IN (
+          SELECT id FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ${before}
+          UNION ALL SELECT id FROM sessions WHERE ended_at IS NULL AND expires_at < ${before}
+          UNION ALL SELECT id FROM sessions WHERE ended_at IS NULL${idle} AND idle_expires_at < ${before} AND expires_at + 0 >= ${before}${limit})`);
       },
     },
 

@@ -211,12 +211,12 @@ export function countingStorage(inner: Storage): { storage: Storage; calls: Map<
   return { storage, calls, total: () => [...calls.values()].reduce((a, b) => a + b, 0) };
 }
 
-/** Calls `seen` with each query node-postgres is asked to send (its text, or its config: text, name); returns the undo. */
-export function spyPostgresQueries(seen: (q: string | { text?: string; name?: string }) => void): () => void {
+/** Calls `seen` with each query node-postgres is asked to send (its text, or its config: text, name) and its values; returns the undo. */
+export function spyPostgresQueries(seen: (q: string | { text?: string; name?: string }, values?: unknown[]) => void): () => void {
   const proto = pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown };
   const query = proto.query;
   proto.query = function (this: unknown, ...a: unknown[]) {
-    seen(a[0] as string | { text?: string; name?: string });
+    seen(a[0] as string | { text?: string; name?: string }, Array.isArray(a[1]) ? a[1] : undefined);
     return query.apply(this, a);
   };
   return () => void (proto.query = query);
