@@ -823,6 +823,21 @@ function conformance(f: StorageFactory): void {
       assert.equal(await s.factors.countRecoveryCodes(uid), 0);
     });
 
+    it('recovery codes: a first set is issued only while none is unused, one set of many asked at once', async () => {
+      // Two first enrolments at once (a passkey and an authenticator app, two instances) each issue
+      // codes; the second set must not undo the first one the user was shown.
+      const other = f.name === 'memory' ? s : reopen(s)!;
+      const sets = Array.from({ length: 8 }, (_, i) => [`a${i}`, `b${i}`]);
+      const issued = await Promise.all(sets.map((h, i) => (i % 2 ? other : s).factors.issueRecoveryCodes(uid, h, T)));
+      assert.equal(issued.filter(Boolean).length, 1, `issued: ${issued}`);
+      const kept = sets[issued.indexOf(true)]!;
+      assert.equal(await s.factors.countRecoveryCodes(uid), 2);
+      assert.equal(await s.factors.issueRecoveryCodes(uid, ['c1'], T + 1), false, 'unused codes are left alone');
+      for (const h of kept) assert.equal(await s.factors.useRecoveryCode(uid, h, T + 2), true, 'the issued set is the one kept');
+      assert.equal(await s.factors.issueRecoveryCodes(uid, ['c1'], T + 3), true, 'all used: a new set');
+      assert.equal(await s.factors.useRecoveryCode(uid, 'c1', T + 4), true);
+    });
+
     it('passkeys: every field round-trips, a credential id is registered once, lists are per user, oldest first', async () => {
       const a = passkey({ createdAt: T + 1, name: 'laptop', deviceType: 'multiDevice', backedUp: true, signCount: 4_000_000_000 });
       const b = passkey({ createdAt: T, transports: [] });

@@ -1,8 +1,10 @@
 // The second-factor and challenge stores, written once for both SQL adapters (as sql-stores.ts is
-// for users and sessions). Every check-then-act is one conditional statement, so several instances
-// sharing the database cannot both use one TOTP step, one recovery code, one signature counter
-// value or one challenge. The writes that enrol or remove a factor go through `write`, which runs
-// them in one transaction with the events they are given (sql-stores.ts).
+// for users and sessions). Every check-then-act is one conditional statement, or a transaction that
+// holds the user's row first, so several instances sharing the database cannot both use one TOTP
+// step, one recovery code, one signature counter value or one challenge, nor both enrol a first
+// authenticator app or a first set of recovery codes. The writes that enrol or remove a factor go through `write`, which runs
+// them in one transaction with the events they are given (sql-stores.ts); those that check and then
+// write, through `together`, always one transaction.
 import { CHALLENGES, PASSKEYS, RECOVERY_CODES, TOTP_FACTORS, type Table } from './columns.js';
 import type { Emit } from '../events/records.js';
 import type { ChallengeStore, FactorStore } from './factor-types.js';
@@ -14,6 +16,7 @@ export function sqlFactorStores(
   d: Dialect,
   exec: (s: Sql | Script) => Promise<Result>,
   write: <T>(plan: Plan<T>, events: Emit<T> | undefined) => Promise<T>,
+  together: <T>(plan: Plan<T>, events: Emit<T> | undefined) => Promise<T>,
 ): { factors: FactorStore; challenges: ChallengeStore } {
   const totp = rowDecoder(d, TOTP_FACTORS);
   const passkey = rowDecoder(d, PASSKEYS);
@@ -22,6 +25,28 @@ export function sqlFactorStores(
   const changes = async (s: Sql): Promise<number> => (await exec(s)).changes;
   const set = <R>(t: Table<R>, patch: Partial<R>): Sql => join(assignments(d, t, patch), ', ');
   const byCreation = raw(`created_at, ${d.ddl.binary('id')}`);
+
+  /**
+   * Takes the user's row lock for the rest of the transaction (SQLite's write transactions hold the
+   * whole database already): on PostgreSQL's READ COMMITTED a check-then-write of two transactions
+   * at once would each see the other's write not yet there (two active TOTP factors, two sets of
+   * recovery codes). Statements after the lock see what the one before committed.
+   */
+  const lockUser = (userId: string): Sql => sql`SELECT id FROM users WHERE id = ${userId}${raw(d.forUpdate)}`;
+  /**
+   * The new set goes in first (one statement), then every other code of the user goes: should the
+   * second statement fail, the old codes stay valid beside the new ones, never none at all (with
+   * events, both and the events are one transaction).
+   */
+  function* replacingCodes(userId: string, hashes: readonly string[], now: number): Plan<void> {
+    if (hashes.length > 0) {
+      const values = hashes.map((h) => sql`(${userId}, ${h}, ${now}, ${null})`);
+      yield sql`INSERT INTO recovery_codes (user_id, code_hash, created_at, used_at) VALUES ${join(values, ', ')}
+        ON CONFLICT (user_id, code_hash) DO NOTHING`;
+    }
+    const keep = hashes.length > 0 ? sql` AND code_hash NOT IN (${join(hashes.map((h) => sql`${h}`), ', ')})` : sql``;
+    yield sql`DELETE FROM recovery_codes WHERE user_id = ${userId}${keep}`;
+  }
 
   const factors: FactorStore = {
     async addPendingTotp(f) {
@@ -33,7 +58,8 @@ export function sqlFactorStores(
       return (await rows(sql`SELECT * FROM totp_factors WHERE user_id = ${userId} ORDER BY ${byCreation}`)).map(totp);
     },
     confirmTotp(userId, id, step, now, events) {
-      return write((function* (): Plan<boolean> {
+      return together((function* (): Plan<boolean> {
+        yield lockUser(userId);
         return (yield sql`
           UPDATE totp_factors SET ${set(TOTP_FACTORS, { confirmedAt: now, lastUsedStep: step, lastUsedAt: now })}
           WHERE id = ${id} AND user_id = ${userId} AND confirmed_at IS NULL
@@ -53,18 +79,16 @@ export function sqlFactorStores(
     })(), events),
 
     replaceRecoveryCodes(userId, hashes, now, events) {
-      // The new set goes in first (one statement), then every other code of the user goes: should
-      // the second statement fail, the old codes stay valid beside the new ones, never none at all
-      // (with events, both and the events are one transaction).
-      return write((function* (): Plan<void> {
-        if (hashes.length > 0) {
-          const values = hashes.map((h) => sql`(${userId}, ${h}, ${now}, ${null})`);
-          yield sql`INSERT INTO recovery_codes (user_id, code_hash, created_at, used_at) VALUES ${join(values, ', ')}
-            ON CONFLICT (user_id, code_hash) DO NOTHING`;
-        }
-        const keep = hashes.length > 0 ? sql` AND code_hash NOT IN (${join(hashes.map((h) => sql`${h}`), ', ')})` : sql``;
-        yield sql`DELETE FROM recovery_codes WHERE user_id = ${userId}${keep}`;
-      })(), events);
+      return write(replacingCodes(userId, hashes, now), events);
+    },
+    issueRecoveryCodes(userId, hashes, now) {
+      return together((function* (): Plan<boolean> {
+        yield lockUser(userId);
+        const unused = Number((yield sql`SELECT count(*) AS n FROM recovery_codes WHERE user_id = ${userId} AND used_at IS NULL`).rows[0]!.n);
+        if (unused > 0) return false;
+        yield* replacingCodes(userId, hashes, now);
+        return true;
+      })(), undefined);
     },
     async useRecoveryCode(userId, codeHash, now) {
       return (await changes(sql`

@@ -76,6 +76,11 @@ export interface FactorStore {
 
   /** Replaces all of the user's recovery codes with these hashes (with `events`: in one transaction with them). */
   replaceRecoveryCodes(userId: string, codeHashes: readonly string[], now: number, events?: Emit<void>): Promise<void>;
+  /**
+   * Replaces them only while the user has no unused code, atomically: of two first enrolments at
+   * once, one set is issued, not two of which the second undoes the first. True when it did.
+   */
+  issueRecoveryCodes(userId: string, codeHashes: readonly string[], now: number): Promise<boolean>;
   /** Marks an unused code of the user used, atomically: true once per code, false ever after. */
   useRecoveryCode(userId: string, codeHash: string, now: number): Promise<boolean>;
   /** How many of the user's recovery codes are unused. */

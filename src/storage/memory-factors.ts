@@ -80,6 +80,12 @@ export function createMemoryFactorStores(userExists: (id: string) => boolean, re
       deleteWhere(codes, (c) => c.userId === userId);
       for (const codeHash of hashes) codes.set(`${userId}\u0000${codeHash}`, { userId, codeHash, createdAt: now, usedAt: null });
     },
+    async issueRecoveryCodes(userId, hashes, now) {
+      // No await between the check and the write: a call at the same time must see this one's codes.
+      if ([...codes.values()].some((c) => c.userId === userId && c.usedAt === null)) return false;
+      await this.replaceRecoveryCodes(userId, hashes, now); // its writes happen at the call: it never awaits
+      return true;
+    },
     async useRecoveryCode(userId, codeHash, now) {
       const c = codes.get(`${userId}\u0000${codeHash}`);
       if (!c || c.usedAt !== null) return false;

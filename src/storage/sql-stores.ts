@@ -295,7 +295,9 @@ export function sqlStores(
   const write = <T>(plan: Plan<T>, events: Emit<T> | undefined): Promise<T> =>
     events === undefined || (Array.isArray(events) && events.length === 0)
       ? runPlan(plan, exec)
-      : transact(st.withEvents(plan, events));
+      : together(plan, events);
+  /** A write of several statements that must see each other: always one transaction, with its events if any. */
+  const together = <T>(plan: Plan<T>, events: Emit<T> | undefined): Promise<T> => transact(st.withEvents(plan, events ?? []));
   /**
    * Ends the not-yet-ended sessions `which` picks, returning their ids. The rows are locked first,
    * in id order (`forUpdate`; SQLite has one writer at a time and needs none): an UPDATE alone locks
@@ -317,7 +319,7 @@ export function sqlStores(
   }
   /** A session-ending write: with revocations it is always one transaction, events or not. */
   const ending = <T>(plan: Plan<T>, events: Emit<T> | undefined, revoke: RevokeSession | undefined): Promise<T> =>
-    revoke === undefined ? write(plan, events) : transact(st.withEvents(plan, events ?? []));
+    revoke === undefined ? write(plan, events) : together(plan, events);
   /**
    * Throws NoOtherHolder unless a user other than `id` is active and holds one of `roles`. The
    * holders' rows are locked first, in id order (SQLite's transaction holds the write lock): a
@@ -597,7 +599,7 @@ export function sqlStores(
       purge: (before) => changes(sql`DELETE FROM sign_in_devices WHERE last_seen < ${before}`),
     },
 
-    ...sqlFactorStores(d, exec, write),
+    ...sqlFactorStores(d, exec, write, together),
 
     events: {
       append: (events) => (events.length === 0 ? Promise.resolve() : transact(st.withEvents(nothing(), events))),

@@ -366,17 +366,24 @@ export class SecondFactors {
     return secret;
   }
 
+  /** A first set of codes, unless the user has unused ones (checked and written in one transaction). */
   private async recoveryCodesIfNone(userId: string): Promise<string[] | null> {
-    return (await this.d.storage.factors.countRecoveryCodes(userId)) > 0 ? null : this.newRecoveryCodes(userId);
+    const { codes, hashes } = codeSet();
+    return (await this.d.storage.factors.issueRecoveryCodes(userId, hashes, this.d.clock())) ? codes : null;
   }
 
   /** A new set of codes for the user, stored (hashed) with `events`: those of the action it is part of. */
   private async newRecoveryCodes(userId: string, events: readonly NewEvent[] = []): Promise<string[]> {
-    const codes = newRecoveryCodes();
-    const hashes = codes.map((c) => hashRecoveryCode(normaliseRecoveryCode(c)!));
+    const { codes, hashes } = codeSet();
     await this.d.events.write<void>(events, (emit) => this.d.storage.factors.replaceRecoveryCodes(userId, hashes, this.d.clock(), emit));
     return codes;
   }
+}
+
+/** New recovery codes, as shown once, and their hashes, as stored. */
+function codeSet(): { codes: string[]; hashes: string[] } {
+  const codes = newRecoveryCodes();
+  return { codes, hashes: codes.map((c) => hashRecoveryCode(normaliseRecoveryCode(c)!)) };
 }
 
 /** A TOTP code as typed: digits, spaces allowed ("123 456"). */
