@@ -475,6 +475,36 @@ describe('webhooks: filters, payload and what is never sent', () => {
     }
   });
 
+  it('a 410 Gone is not retried: that delivery fails at once, the next event is still sent', async () => {
+    const rx = await receiver(0, Number.POSITIVE_INFINITY); // the worker signs with the test's clock, moved a day
+    rx.failNext(1, 410);
+    const clock = testClock(Date.now());
+    const storage = createMemoryStorage({ clock });
+    const log = { warned: [] as string[], warn(_: object, msg: string) { this.warned.push(msg); }, debug() {} };
+    const events = new EventLog({ store: storage.events, clock, deliverTo: () => [rx.url] });
+    const worker = new WebhookWorker({
+      store: storage.deliveries, endpoints: [rx.url], key: KEY, clock, log, pollMs: 20, timeoutMs: 1000, backoffMs: 60_000, maxAgeMs: 86_400_000,
+    });
+    try {
+      await events.append(events.make('user.deleted', { userId: 'u1' }, {}));
+      worker.start();
+      await until('the 410 is recorded', async () => (await storage.deliveries.list({ limit: 1 }))[0]!.state !== 'pending', 5000);
+      const [gone] = await storage.deliveries.list({ limit: 1 });
+      assert.deepEqual([gone!.state, gone!.attempts, gone!.lastStatus, gone!.lastError], ['failed', 1, 410, 'HTTP 410']);
+      assert.ok(log.warned.some((m) => m.startsWith('webhook endpoint answered 410 Gone')), log.warned.join('; '));
+      // Nothing left to retry, whenever the worker looks; a later event is attempted as any other.
+      clock.advance(86_400_000);
+      await events.append(events.make('user.deleted', { userId: 'u2' }, {}));
+      worker.nudge();
+      await until('the next event is delivered', () => rx.accepted.size === 1, 5000);
+      assert.equal(rx.attempts, 2);
+      assert.equal(await storage.deliveries.backlog(), 0);
+    } finally {
+      await worker.stop();
+      await rx.stop();
+    }
+  });
+
   it('a delivery the receiver keeps refusing is retried with growing waits, then given up after its day', async () => {
     const rx = await receiver(0, Number.POSITIVE_INFINITY); // the worker signs with the test's clock, in 2030
     rx.failNext(1_000_000, 503);

@@ -2,8 +2,10 @@
 // atomically (src/storage: SKIP LOCKED on PostgreSQL, the write lock on SQLite), so with several
 // instances each delivery is attempted by one of them at a time. A claim holds a row for longer
 // than an attempt can take, so a crashed instance's rows come back after their lease, and a row is
-// marked delivered only by the claim that delivered it. A receiver's 2xx ends a delivery; anything
-// else (another status, no answer, a timeout) is retried with exponential backoff for up to a day.
+// marked delivered only by the claim that delivered it. A receiver's 2xx ends a delivery, and so
+// does a 410 Gone, as a failure (the receiver says the endpoint is retired: Standard Webhooks'
+// signal to stop); anything else (another status, no answer, a timeout) is retried with exponential
+// backoff for up to a day.
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { ClaimedDelivery, DeliveryStore, EventRecord } from '../records.js';
@@ -243,6 +245,11 @@ export class WebhookWorker {
       return;
     }
     const age = now - delivery.createdAt;
+    if (status === 410) {
+      this.o.log.warn({ endpoint: shown, eventId: event.id, attempts: delivery.attempts, error }, 'webhook endpoint answered 410 Gone: delivery given up (remove it from WEBHOOK_URLS)');
+      await this.o.store.finish(delivery.id, claim, { state: 'failed', at: now, status, error }).catch(() => false);
+      return;
+    }
     if (age >= this.maxAgeMs) {
       this.o.log.warn({ endpoint: shown, eventId: event.id, attempts: delivery.attempts, error }, 'webhook delivery given up');
       await this.o.store.finish(delivery.id, claim, { state: 'failed', at: now, status, error }).catch(() => false);
