@@ -1,6 +1,8 @@
 // Generated input at every route of /openapi.json (test/helpers/route-fuzz.ts), on SQLite and
-// PostgreSQL: no request may reach a 5xx, show a stack trace, a path, SQL or an exception's name,
-// answer an error outside its family's shape, or answer a status its operation does not document;
+// PostgreSQL, as three users (an administrator, a user, and a user with an authenticator app whose
+// sign-in's MFA token, codes and recovery codes are offered to the MFA routes): no request may
+// reach a 5xx, show a stack trace, a path, SQL or an exception's name, answer an error outside its
+// family's shape, or answer a status its operation does not document;
 // and a refused request (4xx) may change nothing in the database. What a refusal may legitimately
 // write is left out of the comparison: the audit log (`events`: refusals are recorded) and the
 // throttle and limit counters (memory or Redis, not the database); a refresh token presented again
@@ -23,6 +25,7 @@ import { createMemoryStorage, createPostgresStorage, createSqliteStorage, type S
 import { captureTransport } from './helpers/mail.js';
 import { call, cookiesFrom, startServer, type Running } from './helpers/server.js';
 import { postgresUrlOrSkip } from './helpers/storage.js';
+import { codeAt, secretOf } from './helpers/totp.js';
 import {
   checkResponse, closeAgent, generate, operations, prng, send, type FuzzRequest, type Operation, type Vocabulary,
 } from './helpers/route-fuzz.js';
@@ -119,15 +122,48 @@ const FIXTURES = [
   { username: 'fuzzadmin', email: 'fuzzadmin@example.com', roles: ['admin'] },
   { username: 'fuzzuser', email: 'fuzzuser@example.com', roles: ['user'] },
 ] as const;
+/** A user with an authenticator app: its sign-in answers with an MFA token, whose routes get real tokens, codes and recovery codes. */
+const MFA_FIXTURE = { username: 'fuzzmfa', email: 'fuzzmfa@example.com' } as const;
 
 interface Signed { id: string; access: string; refresh: string; cookies: Record<string, string> }
+interface MfaHeld { id: string; secret: Buffer; recoveryCodes: string[]; mfaToken: string }
 
 /** The fixture users, put back as they were and signed in afresh whenever a request may have changed them. */
 class Fixtures {
   signed = new Map<string, Signed>();
   hashes = new Map<string, string>();
   expired = '';
+  mfa: MfaHeld | undefined;
   constructor(private s: Running) {}
+
+  /** The MFA user as it was: an active authenticator app, unused recovery codes, a fresh MFA token. */
+  private async healMfa(): Promise<void> {
+    const { storage } = this.s.warden;
+    let u = await storage.users.findByLogin(MFA_FIXTURE.username);
+    const intact = u !== null && u.email === MFA_FIXTURE.email && u.isActive && u.passwordHash === this.hashes.get(MFA_FIXTURE.username)
+      && this.mfa?.id === u.id && (await storage.factors.listTotp(u.id)).some((t) => t.confirmedAt !== null)
+      && (await storage.factors.countRecoveryCodes(u.id)) === this.mfa.recoveryCodes.length;
+    if (!intact) {
+      for (const login of [MFA_FIXTURE.username, MFA_FIXTURE.email]) {
+        const other = await storage.users.findByLogin(login);
+        if (other !== null) await storage.users.delete(other.id);
+      }
+      u = await this.s.warden.accounts.credentials.signUp({ ...MFA_FIXTURE, password: PASSWORD }, null);
+      this.hashes.set(MFA_FIXTURE.username, u.passwordHash);
+      const signin = await call(`${this.s.url}/api/auth/signin`, { json: { username: MFA_FIXTURE.username, password: PASSWORD } });
+      assert.equal(signin.status, 200, `MFA fixture sign-in: ${signin.text}`);
+      const bearer = { authorization: `Bearer ${signin.json.access_token}` };
+      const e = await call(`${this.s.url}/api/v1/auth/mfa/totp`, { method: 'POST', headers: bearer });
+      assert.equal(e.status, 201, `MFA fixture enrolment: ${e.text}`);
+      const secret = secretOf(e.json.data.otpauth_uri);
+      const c = await call(`${this.s.url}/api/v1/auth/mfa/totp/confirm`, { json: { code: codeAt(secret, Math.floor(Date.now() / 1000)) }, headers: bearer });
+      assert.equal(c.status, 200, `MFA fixture confirmation: ${c.text}`);
+      this.mfa = { id: u.id, secret, recoveryCodes: c.json.data.recovery_codes, mfaToken: '' };
+    }
+    const r = await call(`${this.s.url}/api/auth/signin`, { json: { username: MFA_FIXTURE.username, password: PASSWORD } });
+    assert.equal(r.json?.mfa_required, true, `MFA fixture's sign-in asks for a second factor: ${r.text}`);
+    this.mfa!.mfaToken = r.json.mfa_token;
+  }
 
   async heal(force = false): Promise<void> {
     const { storage, accounts } = this.s.warden;
@@ -157,6 +193,7 @@ class Fixtures {
         this.signed.set(f.username, { id: u.id, access: r.json.access_token, refresh: r.json.refresh_token, cookies: cookiesFrom(r.headers) });
       }
     }
+    await this.healMfa();
     if (this.expired === '') {
       const past = Date.now() - 3_600_000;
       const mint = createTokenIssuer({ keys: this.s.warden.keys, accessExpiresIn: 60, refreshExpiresIn: 60, clock: () => past });
@@ -175,10 +212,12 @@ class Fixtures {
     const u = this.signed.get('fuzzuser')!;
     const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
     const jar = (c: Record<string, string>) => Object.entries(c).map(([k, v]) => `${k}=${v}`).join('; ');
+    const m = this.mfa!;
+    const now = Math.floor(Date.now() / 1000);
     return {
-      ids: [a.id, u.id],
+      ids: [a.id, u.id, m.id],
       strings: {
-        username: ['fuzzuser', 'fuzzadmin', 'fuzzuser@example.com', 'nobody', 'new_fuzz'],
+        username: ['fuzzuser', 'fuzzadmin', 'fuzzmfa', 'fuzzuser@example.com', 'nobody', 'new_fuzz'],
         email: ['fuzzuser@example.com', 'new-fuzz@example.com', 'FUZZADMIN@example.com '],
         new_email: ['fuzzuser@example.com', 'other-fuzz@example.com'],
         password: [PASSWORD, 'wrong-password-1'],
@@ -186,16 +225,18 @@ class Fixtures {
         new_password: [PASSWORD, 'short'],
         refresh_token: [u.refresh, a.refresh, u.access, this.expired],
         token: [u.refresh, u.access, 'x'.repeat(43), ...mailed.slice(-6)],
-        mfa_token: [u.access, u.refresh],
-        code: ['123456', '000000'],
-        recovery_code: ['aaaa-bbbb-cccc-dddd'],
+        mfa_token: [m.mfaToken, m.mfaToken, u.access, u.refresh],
+        // The code of this step, the last one's (still accepted), one out of the window, and two
+        // that are no code at all; one of the MFA user's recovery codes.
+        code: [codeAt(m.secret, now), codeAt(m.secret, now - 30), codeAt(m.secret, now + 300), '123456', '000000'],
+        recovery_code: [m.recoveryCodes[0]!, 'aaaa-bbbb-cccc-dddd'],
         grant_type: ['password', 'refresh_token', 'client_credentials'],
         roles: ['user', 'admin'],
         role: ['admin', 'user'],
         scope: ['local', 'global', 'others'],
         state: ['pending', 'delivered', 'failed'],
-        user: [u.id, a.id],
-        actor: [u.id, a.id],
+        user: [u.id, a.id, m.id],
+        actor: [u.id, a.id, m.id],
       },
       auth: {
         none: {},
