@@ -204,6 +204,23 @@ for (const f of factories) describe(`bad input (${f.name})`, f.skip !== undefine
     assert.equal(bad.status, 401);
   });
 
+  it('a query parameter given twice is 422 "must be given once", naming it, on every route that reads one', async () => {
+    const signup = await call(`${url}/api/auth/signup`, { json: { username: 'repeat_admin', email: 'repeat-admin@example.com', password: 'correct horse' } });
+    await s.warden.storage.users.update(signup.json.id, { roles: ['user', 'admin'] });
+    const token = (await call(`${url}/api/auth/signin`, { json: { username: 'repeat_admin', password: 'correct horse' } })).json.access_token;
+    const asked: [string, string][] = [
+      ['/api/users', 'limit'], ['/api/users', 'offset'], ['/api/v1/auth/sessions', 'limit'],
+      ...['limit', 'offset', 'email', 'username', 'role', 'active', 'verified', 'legacy'].map((p): [string, string] => ['/api/v1/users', p]),
+      ['/api/v1/audit', 'actor'], ['/api/v1/audit', 'from'], ['/api/v1/auth/events', 'limit'], ['/api/v1/webhooks/deliveries', 'state'],
+    ];
+    for (const [path, name] of asked) {
+      const r = await call(`${url}${path}?${name}=1&${name}=2`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(r.status, 422, `${path} ${name}: ${r.text}`);
+      assert.match(r.text, new RegExp(`${name}: must be given once`), `${path} ${name}`);
+    }
+    await s.warden.storage.users.delete(signup.json.id);
+  });
+
   it('no input reaches a 500: every route with hostile bodies', async () => {
     const routes: [string, string][] = [
       ['POST', '/api/auth/signup'], ['POST', '/api/auth/signin'], ['POST', '/api/auth/refresh'],

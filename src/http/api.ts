@@ -6,7 +6,7 @@ import { clearAuthCookies, setAuthCookies } from './cookies.js';
 import type { RouteContext } from './context.js';
 import { routeSchemas, type Success } from './docs.js';
 import { DETAIL, familyErrorHandler } from './error-families.js';
-import { clientMeta, field, jsonOrFormBody, newUserBody } from './request.js';
+import { clientMeta, field, jsonOrFormBody, newUserBody, onceIn } from './request.js';
 import { mfaRequiredView, MFA_REQUIRED } from './mfa-views.js';
 import { refuseCrossSite } from './cross-site.js';
 import { noStore } from './security-headers.js';
@@ -46,7 +46,7 @@ export function paging(query: Record<string, unknown>, defaultLimit = 50): { lim
     }
     return n;
   };
-  return { limit: num(query.limit, 'limit', 1, 100, defaultLimit), offset: num(query.offset, 'offset', 0, 1e9, 0) };
+  return { limit: num(onceIn(query, 'limit'), 'limit', 1, 100, defaultLimit), offset: num(onceIn(query, 'offset'), 'offset', 0, 1e9, 0) };
 }
 
 export async function apiRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {

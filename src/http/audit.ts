@@ -7,6 +7,7 @@ import type { DeliveryRecord, DeliveryState } from '../events/records.js';
 import { eventView, ownEventView } from '../events/view.js';
 import { shownEndpoint, shownFailure } from '../events/webhooks/endpoints.js';
 import { DEPENDENCY_ERRORS } from './api.js';
+import { onceIn } from './request.js';
 import type { RouteContext } from './context.js';
 import { routeSchemas } from './docs.js';
 import { ENVELOPE, familyErrorHandler } from './error-families.js';
@@ -62,9 +63,9 @@ const ID = /^[0-9A-Za-z-]{1,64}$/;
 
 /** A single-valued query parameter: absent, or a string (a repeated one is refused). */
 function one(q: Record<string, unknown>, name: string): string | undefined {
-  const v = q[name];
+  const v = onceIn(q, name);
   if (v === undefined || v === '') return undefined;
-  if (typeof v !== 'string') throw invalid(name, 'must be given once');
+  if (typeof v !== 'string') throw invalid(name, 'must be a string');
   return v;
 }
 

@@ -67,6 +67,16 @@ export function field(body: Record<string, unknown>, name: string): unknown {
   return Array.isArray(v) ? undefined : v;
 }
 
+/**
+ * A query parameter that may be given once: `?limit=1&limit=2` is refused as that, the same on every
+ * route, rather than as whatever the value's check makes of an array.
+ */
+export function onceIn(query: Record<string, unknown>, name: string): unknown {
+  const v = query[name];
+  if (Array.isArray(v)) throw new WardenError('ERR_VALIDATION', `${name}: must be given once`, { field: name });
+  return v;
+}
+
 export function clientMeta(req: FastifyRequest): ClientMeta {
   const ua = req.headers['user-agent'];
   return { userAgent: typeof ua === 'string' ? ua : null, ip: req.ip ?? null };

@@ -9,7 +9,7 @@ import { clearAuthCookies, setAuthCookies } from './cookies.js';
 import type { RouteContext } from './context.js';
 import { routeSchemas } from './docs.js';
 import { ENVELOPE, familyErrorHandler } from './error-families.js';
-import { clientMeta, field, fieldsBody, jsonOrFormBody, newUserBody } from './request.js';
+import { clientMeta, field, fieldsBody, jsonOrFormBody, newUserBody, onceIn } from './request.js';
 import { mfaRequiredView, MFA_REQUIRED } from './mfa-views.js';
 import { readMultipartForms } from './multipart-form.js';
 import { refuseCrossSite } from './cross-site.js';
@@ -229,15 +229,15 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
     }),
   }, async (req) => {
     const q = req.query as Record<string, unknown>;
-    const active = yesNo(q.active, 'active');
-    const verified = yesNo(q.verified, 'verified');
-    const legacyHash = yesNo(q.legacy, 'legacy');
+    const active = yesNo(onceIn(q, 'active'), 'active');
+    const verified = yesNo(onceIn(q, 'verified'), 'verified');
+    const legacyHash = yesNo(onceIn(q, 'legacy'), 'legacy');
     const { limit, offset } = paging(q);
     const { users, total } = await userAdmin.list({
       limit, offset,
-      email: optionalFilter(q.email, 'email')?.toLowerCase(),
-      username: optionalFilter(q.username, 'username'),
-      role: optionalFilter(q.role, 'role'),
+      email: optionalFilter(onceIn(q, 'email'), 'email')?.toLowerCase(),
+      username: optionalFilter(onceIn(q, 'username'), 'username'),
+      role: optionalFilter(onceIn(q, 'role'), 'role'),
       active,
       verified,
       legacyHash,
