@@ -2,9 +2,9 @@
 // for users and sessions). Every check-then-act is one conditional statement, or a transaction that
 // holds the user's row first, so several instances sharing the database cannot both use one TOTP
 // step, one recovery code, one signature counter value or one challenge, nor both enrol a first
-// authenticator app or a first set of recovery codes. The writes that enrol or remove a factor go through `write`, which runs
-// them in one transaction with the events they are given (sql-stores.ts); those that check and then
-// write, through `together`, always one transaction.
+// authenticator app or a first set of recovery codes. The writes that enrol or remove a factor go
+// through `write`, which runs them in one transaction with the events they are given
+// (sql-stores.ts); those that check and then write, through `together`: always one transaction.
 import { CHALLENGES, PASSKEYS, RECOVERY_CODES, TOTP_FACTORS, type Table } from './columns.js';
 import type { Emit } from '../events/records.js';
 import type { ChallengeStore, FactorStore } from './factor-types.js';

@@ -83,7 +83,7 @@ export function createMemoryFactorStores(userExists: (id: string) => boolean, re
     async issueRecoveryCodes(userId, hashes, now) {
       // No await between the check and the write: a call at the same time must see this one's codes.
       if ([...codes.values()].some((c) => c.userId === userId && c.usedAt === null)) return false;
-      await this.replaceRecoveryCodes(userId, hashes, now); // its writes happen at the call: it never awaits
+      await factors.replaceRecoveryCodes(userId, hashes, now); // its writes happen at the call: it never awaits
       return true;
     },
     async useRecoveryCode(userId, codeHash, now) {
