@@ -107,6 +107,16 @@ describe('behind nginx, configured as the README says', { skip: nginxOrSkip() },
     const listed = await call(`${nginx.url}/api/v1/auth/sessions`, { headers: { authorization: `Bearer ${forgedLogin.json.data.access_token}` } });
     assert.ok(listed.json.data.every((s: { ip: string }) => s.ip === '127.0.0.1'), JSON.stringify(listed.json.data));
   });
+
+  it('a browser without Sec-Fetch-Site signs in from nginx\'s own origin on a port of its own; another origin is refused', async () => {
+    await call(`${nginx.url}/api/auth/signup`, { json: { username: 'oldbrowser', email: 'oldbrowser@example.com', password: 'password-123' } });
+    const signIn = (origin: string) =>
+      call(`${nginx.url}/api/auth/signin`, { json: { username: 'oldbrowser', password: 'password-123' }, headers: { origin } });
+    assert.equal((await signIn(nginx.url)).status, 200, 'the Host nginx passes on keeps the port the Origin names');
+    const other = await signIn('http://127.0.0.1:1');
+    assert.equal(other.status, 403);
+    assert.equal(other.json.code, 'ERR_CROSS_SITE');
+  });
 });
 
 describe('forward auth judges CSRF on the proxied method (without a proxy)', () => {
