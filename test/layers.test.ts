@@ -220,6 +220,25 @@ describe('layers: imports run one way', () => {
     for (const e of KNOWN_EDGES) assert.ok(edges.has(e), `never saw ${e}; seen: ${[...edges].sort().join(', ')}`);
   });
 
+  it('every module of src/ is reached from an entry point: no dead copy of a module lives on beside it', () => {
+    // The entry points: the command and the package's exports; the SHA-crypt worker (started by its
+    // URL) and the README's config table renderer (run by scripts/docs-config.ts).
+    const entries = ['src/cli.ts', 'src/index.ts', 'src/accounts/hashes/sha-crypt-worker.ts', 'src/config/docs.ts'];
+    const files = new Map<string, string>();
+    for (const f of sources('src')) files.set(f, readFileSync(join(ROOT, f), 'utf8'));
+    const reached = new Set<string>();
+    const queue = [...entries];
+    for (let f = queue.pop(); f !== undefined; f = queue.pop()) {
+      if (reached.has(f)) continue;
+      reached.add(f);
+      for (const imp of importsOf(f, files.get(f)!)) {
+        const target = imp.specifier.startsWith('.') ? resolveRelative(f, imp.specifier, (x) => files.has(x)) : undefined;
+        if (target !== undefined) queue.push(target);
+      }
+    }
+    assert.deepEqual([...files.keys()].filter((f) => !reached.has(f)), []);
+  });
+
   it('the checker itself catches each kind of upward or forbidden import', () => {
     const cases: [string, string, RegExp][] = [
       ['src/storage/x.ts', "import { Accounts } from '../accounts/index.js';", /storage may not import accounts/],
