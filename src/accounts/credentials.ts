@@ -135,7 +135,7 @@ export class Credentials {
       throw new WardenError('ERR_BAD_CREDENTIALS');
     }
     await this.checkThrottle(meta, key);
-    const user = await this.d.storage.users.findByLogin(key);
+    let user = await this.d.storage.users.findByLogin(key);
     const ok = await this.d.hasher.verify(user?.passwordHash ?? null, password, { userId: user?.id });
     if (!user || !ok) {
       await this.d.throttle?.fail(meta.ip, key, user ? [user.username, user.email] : []);
@@ -154,7 +154,15 @@ export class Credentials {
     if (needsRehash(this.d.hasher, user.passwordHash)) {
       // Compare-and-set on the hash just checked: if it changed meanwhile (a password change, a
       // concurrent sign-in's rehash), that newer hash stands and this one is dropped.
-      await this.d.storage.users.replacePasswordHash(user.id, user.passwordHash, await this.d.hasher.hash(password));
+      const rehashed = await this.d.hasher.hash(password);
+      // The session opens only over the hash it was checked against (sessions.open): this one now.
+      if (await this.d.storage.users.replacePasswordHash(user.id, user.passwordHash, rehashed)) {
+        user = { ...user, passwordHash: rehashed };
+      } else {
+        // Another sign-in's rehash (or a new password) came first: it stands, checked as any other.
+        const again = await this.d.storage.users.findById(user.id);
+        if (again && (await this.d.hasher.verify(again.passwordHash, password, { userId: again.id }))) user = again;
+      }
     }
     // After the gates above (throttle, active, email verification): a second factor, when the user
     // has one, stands between the password and the tokens (its completion calls signedIn).

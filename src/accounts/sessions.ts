@@ -8,7 +8,7 @@ import type { Revoker } from '../revocation/revoker.js';
 import { sessionRevocation } from '../revocation/records.js';
 import { newSessionId, sessionOpenedAt } from '../revocation/session-id.js';
 import { StorageUnavailable } from '../storage/availability.js';
-import type { Page, RevokeSession, RotateResult, RotateStatus, SessionRecord, Storage, UserRecord } from '../storage/types.js';
+import { UserChanged, type Page, type RevokeSession, type RotateResult, type RotateStatus, type SessionRecord, type Storage, type UserRecord } from '../storage/types.js';
 import { claimsContext, type ClaimsHook } from './claims-hook.js';
 import { assuranceClaims, assuranceOf, PASSWORD_ONLY, type Assurance } from './factors/assurance.js';
 import type { Retention } from './retention.js';
@@ -92,17 +92,32 @@ export class Sessions {
     const signedIn = [this.d.events.make('signin.succeeded', { ...who, sessionId: sid }, { method, amr: [...how.amr] })];
     const second = how.acr === 'aal2' ? how.amr.find((m) => m !== 'pwd' && m !== 'mfa') : undefined;
     if (second !== undefined) signedIn.push(this.d.events.make('mfa.used', { ...who, sessionId: sid }, { method: second }));
-    const session = await this.d.events.write<SessionRecord>(signedIn, (emit) => this.d.storage.sessions.create({
-      id: sid,
-      userId: user.id,
-      refreshJti: refresh.claims.jti,
-      createdAt: now,
-      lastUsedAt: now,
-      expiresAt: refresh.claims.exp * 1000, // the session ends exactly when its refresh tokens do
-      idleExpiresAt: now + this.d.idleTtlSeconds * 1000,
-      userAgent: meta.userAgent?.slice(0, 512) ?? null,
-      ip: meta.ip,
-    }, emit));
+    let session: SessionRecord;
+    try {
+      // Only while the user is as checked: a deactivation, deletion or reset that landed since (its
+      // sign-out everywhere already run) would otherwise miss this session and its tokens.
+      session = await this.d.events.write<SessionRecord>(signedIn, (emit) => this.d.storage.sessions.create({
+        id: sid,
+        userId: user.id,
+        refreshJti: refresh.claims.jti,
+        createdAt: now,
+        lastUsedAt: now,
+        expiresAt: refresh.claims.exp * 1000, // the session ends exactly when its refresh tokens do
+        idleExpiresAt: now + this.d.idleTtlSeconds * 1000,
+        userAgent: meta.userAgent?.slice(0, 512) ?? null,
+        ip: meta.ip,
+      }, emit, { userActive: true, passwordHashWas: user.passwordHash }));
+    } catch (e) {
+      if (!(e instanceof UserChanged)) throw e;
+      // Refused as the same sign-in would be now.
+      const now = await this.d.storage.users.findById(user.id);
+      const from = { ip: meta.ip, userAgent: meta.userAgent };
+      const inactive = now !== null && !now.isActive;
+      await this.d.events.append(now === null
+        ? this.d.events.make('signin.failed', from, { reason: 'unknown_login', login: user.username })
+        : this.d.events.make('signin.failed', { ...from, userId: user.id }, { reason: inactive ? 'inactive' : 'bad_password' }));
+      throw new WardenError(inactive ? 'ERR_USER_INACTIVE' : 'ERR_BAD_CREDENTIALS');
+    }
     if (Number.isFinite(this.d.maxSessionsPerUser)) {
       // The new session is never the one ended, whatever the clock says.
       const overLimit = (ids: string[]) => ids.map((id) => this.d.events.make('session.ended', { ...who, sessionId: id }, { reason: 'limit' }));

@@ -11,7 +11,7 @@ import {
   newUserRecord, newestFirst, oldestFirst, pickLogin, rotationEvents, usernameKey,
 } from './rules.js';
 import {
-  NoOtherHolder,
+  NoOtherHolder, UserChanged,
   UniqueViolation,
   type DeliveryRecord, type EmailTokenRecord, type Emit, type EventRecord, type NewEvent, type NewSession, type NewUser, type OutboxRecord,
   type RevocationRecord, type RevokeSession, type RotateResult, type SessionRecord, type Storage, type StorageOptions, type StoredRevocation, type UserRecord,
@@ -251,11 +251,15 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
     },
 
     sessions: {
-      async create(n: NewSession, emit) {
+      async create(n: NewSession, emit, only) {
         return write(() => {
+          const u = users.get(n.userId);
+          if (only !== undefined && (!u || !u.isActive || (only.passwordHashWas !== undefined && u.passwordHash !== only.passwordHashWas))) {
+            throw new UserChanged();
+          }
           // Mirrors the primary key and the foreign key of the SQL schema.
           if (sessions.has(n.id)) throw new Error(`sessions.create: id ${n.id} already exists`);
-          if (!users.has(n.userId)) throw new Error(`sessions.create: user ${n.userId} does not exist`);
+          if (!u) throw new Error(`sessions.create: user ${n.userId} does not exist`);
           const s = newSessionRecord(n);
           sessions.set(s.id, s);
           return copySession(s);

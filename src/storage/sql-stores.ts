@@ -19,7 +19,7 @@ import {
 } from './sql.js';
 import {
   type ClaimedDelivery, type DeliveryScope, type DeliveryStore, type EmailTokenStore, type Emit, type EventRecord, type EventStore, type NewEmailToken,
-  type NewEvent, type NewUser, NoOtherHolder, type OutboxStore, type RevocationEventStore, type RevocationRecord, type RotateResult, type SessionStore,
+  type NewEvent, type NewUser, NoOtherHolder, UserChanged, type OutboxStore, type RevocationEventStore, type RevocationRecord, type RotateResult, type SessionStore,
   type RevokeSession, type SessionRecord, type SignInDeviceStore, type UserRecord, type UserStore,
 } from './types.js';
 
@@ -451,7 +451,22 @@ export function sqlStores(
     },
 
     sessions: {
-      create: (n, events) => write(single(sql`${insertRow(d, SESSIONS, newSessionRecord(n))} RETURNING *`, st.session), events),
+      create(n, events, only) {
+        if (only === undefined) return write(single(sql`${insertRow(d, SESSIONS, newSessionRecord(n))} RETURNING *`, st.session), events);
+        // From the user's row, so that it is inserted only while the user is as the sign-in found
+        // them. On PostgreSQL the row is key-share-locked (as the foreign key would): a deletion
+        // under way is waited for and the row re-checked, where the foreign key was a 500. A change
+        // committed after this statement began is not seen, but its sign-out everywhere, dated after
+        // that commit, refuses this session's tokens (dated before it).
+        const hash = only.passwordHashWas === undefined ? sql`` : sql` AND users.password_hash = ${only.passwordHashWas}`;
+        const locked = d.name === 'postgres' ? raw(' FOR KEY SHARE') : sql``;
+        return write((function* (): Plan<SessionRecord> {
+          const [row] = (yield sql`${insertFrom(d, SESSIONS, newSessionRecord(n), 'users')}
+            WHERE users.id = ${n.userId} AND users.is_active = ${param(d, USERS, 'isActive', true)}${hash}${locked} RETURNING *`).rows;
+          if (!row) throw new UserChanged();
+          return st.session(row);
+        })(), events);
+      },
       get: (id) => first(sql`SELECT * FROM sessions WHERE id = ${id}`, st.session),
       end: (id, reason, now, events, revoke) => ending((function* (): Plan<SessionRecord | null> {
         const ended = yield* maybe(st.endSession(id, reason, now), st.session);

@@ -116,6 +116,17 @@ export class NoOtherHolder extends Error {
   }
 }
 
+/**
+ * Thrown by sessions.create given `only` when the user is gone, deactivated, or no longer has the
+ * password hash the sign-in checked; nothing was written.
+ */
+export class UserChanged extends Error {
+  constructor() {
+    super('the user is gone, inactive, or their password changed');
+    this.name = 'UserChanged';
+  }
+}
+
 /** What must hold for a user write to happen, checked with it (no other write comes between). */
 export interface UserWriteConditions {
   /**
@@ -214,8 +225,21 @@ export type RotateResult =
 
 export type RotateStatus = RotateResult['status'];
 
+/** What must hold of the user for a session to open, checked with the insert (see UserChanged). */
+export interface SessionConditions {
+  /** The user exists and is active. */
+  userActive: true;
+  /** The user's password hash is still this one. */
+  passwordHashWas?: string;
+}
+
 export interface SessionStore {
-  create(session: NewSession, events?: Emit<SessionRecord>): Promise<SessionRecord>;
+  /**
+   * Inserts the session. With `only`, only while the user is as it says (else UserChanged): a
+   * sign-in whose check a deactivation, a deletion or a password reset overtook opens nothing that
+   * the change's sign-out everywhere would then miss.
+   */
+  create(session: NewSession, events?: Emit<SessionRecord>, only?: SessionConditions): Promise<SessionRecord>;
   get(id: string): Promise<SessionRecord | null>;
   /**
    * Atomic compare-and-swap of the refresh jti: succeeds only if the session is live, within

@@ -3,7 +3,7 @@
 // never overwritten and concurrent sign-ins leave one valid hash.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { accountsFixture, PASSWORD } from '../helpers/accounts.js';
+import { accountsFixture, codeOf, PASSWORD } from '../helpers/accounts.js';
 
 const OTHER = 'another-password-456';
 
@@ -25,9 +25,11 @@ describe('rehash on sign-in', () => {
       await f.storage.users.update(u.id, { passwordHash: await hash(OTHER) });
       return hash(p);
     };
-    await f.accounts.credentials.signIn('olga', PASSWORD, f.meta);
+    // And the sign-in with the replaced password opens no session (the change ended them all).
+    assert.equal(await codeOf(f.accounts.credentials.signIn('olga', PASSWORD, f.meta)), 'ERR_BAD_CREDENTIALS');
     f.hasher.hash = hash;
     assert.equal((await f.storage.users.findById(u.id))!.passwordHash, await hash(OTHER));
+    assert.equal((await f.storage.sessions.listActive(u.id, f.clock(), { limit: 10, offset: 0 })).total, 0);
   });
 
   it('concurrent sign-ins all succeed; exactly one replaces the hash', async () => {
