@@ -164,11 +164,14 @@ export class UserAdmin {
     const deleted = (gone: boolean) => (gone ? [this.d.events.make('user.deleted', { actorId: actorIdOf(actor), userId: id, ip: meta.ip, userAgent: meta.userAgent }, {})] : []);
     // Checked again under the lock (keep): the only other administrator may be going at this moment.
     // The loser of that race is refused once its target's sessions have ended: they sign in again.
+    let gone: boolean;
     try {
-      await this.d.events.write<boolean>(deleted, (emit) => this.d.storage.users.delete(id, emit, { keep }));
+      gone = await this.d.events.write<boolean>(deleted, (emit) => this.d.storage.users.delete(id, emit, { keep }));
     } catch (e) {
       throw conflict(e);
     }
+    // Another deletion took it meanwhile: that one is the deletion, this one found nobody.
+    if (!gone) throw new WardenError('ERR_USER_NOT_FOUND');
     // Again once deleted: a sign-in that opened its session between the refusal and the delete
     // holds tokens the first refusal's cut-off does not cover (and its session went with the user).
     await this.d.sessions.refuseAllTokens(id, 'admin');
