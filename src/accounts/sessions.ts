@@ -110,10 +110,10 @@ export class Sessions {
     } catch (e) {
       if (!(e instanceof UserChanged)) throw e;
       // Refused as the same sign-in would be now.
-      const now = await this.d.storage.users.findById(user.id);
+      const current = await this.d.storage.users.findById(user.id);
       const from = { ip: meta.ip, userAgent: meta.userAgent };
-      const inactive = now !== null && !now.isActive;
-      await this.d.events.append(now === null
+      const inactive = current !== null && !current.isActive;
+      await this.d.events.append(current === null
         ? this.d.events.make('signin.failed', from, { reason: 'unknown_login', login: user.username })
         : this.d.events.make('signin.failed', { ...from, userId: user.id }, { reason: inactive ? 'inactive' : 'bad_password' }));
       throw new WardenError(inactive ? 'ERR_USER_INACTIVE' : 'ERR_BAD_CREDENTIALS');
