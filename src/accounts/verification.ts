@@ -4,7 +4,7 @@
 import { WardenError } from '@warden/toolkit';
 import type { UserRecord } from '../storage/types.js';
 import { userValues, type AccountEmailDeps } from './account-email.js';
-import { checkToken, consumeToken, newEmailToken, tokenHash, tokenOwner } from './email-tokens.js';
+import { changedMeanwhile, checkToken, consumeToken, newEmailToken, tokenHash, tokenOwner } from './email-tokens.js';
 import { NO_META, type Actor, type ClientMeta } from './types.js';
 import { findUser } from './users.js';
 
@@ -51,8 +51,10 @@ export class EmailVerification {
     const user = await tokenOwner(this.d.storage.users, t, { sameAddress: true });
     await consumeToken(this.d.storage.emailTokens, hash, 'verify', this.d.clock());
     const verified = (r: UserRecord | null) => (r ? [this.d.events.make('email.verified', { actorId: user.id, userId: user.id, ip: meta.ip, userAgent: meta.userAgent }, {})] : []);
-    const updated = await this.d.events.write<UserRecord | null>(verified, (emit) => this.d.storage.users.update(user.id, { emailVerified: true }, emit));
-    if (!updated) throw new WardenError('ERR_EMAIL_TOKEN_INVALID');
+    // Only while the account still has the address the link went to: an administrator's change
+    // landing meanwhile would otherwise be marked verified, unproven.
+    const updated = await this.d.events.write<UserRecord | null>(verified, (emit) => this.d.storage.users.update(user.id, { emailVerified: true }, emit, { emailWas: t.email }));
+    if (!updated) throw await changedMeanwhile(this.d.storage.users, user.id);
     return updated;
   }
 

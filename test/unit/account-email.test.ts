@@ -115,6 +115,17 @@ describe('email verification', () => {
     assert.equal((await storage.users.findById(u.id))!.emailVerified, false);
   });
 
+  it('an administrator\'s new address landing while the link is about to write is not marked verified', async () => {
+    const { accounts, email, mail, storage, sent } = setup();
+    const u = await accounts.credentials.signUp({ username: 'bea', email: 'bea@example.com', password: PASSWORD }, null);
+    await mail.flush();
+    const token = tokenOf(sent('bea@example.com', 'Confirm your email address')[0]!);
+    beforeWrite(storage, (p) => p.emailVerified === true && p.email === undefined, () => accounts.admin.update(u.id, { email: 'bea.new@example.com' }));
+    assert.equal(await codeOf(email.verification.verify(token)), 'ERR_EMAIL_TOKEN_SUPERSEDED');
+    const now = (await storage.users.findById(u.id))!;
+    assert.deepEqual([now.email, now.emailVerified], ['bea.new@example.com', false], 'nobody proved the new address');
+  });
+
   it('the administrator the configuration creates gets no mail; an administrator\'s new user does', async () => {
     const { accounts, mail } = setup();
     const root = await accounts.credentials.ensureAdmin('root', 'root@example.com', PASSWORD);
