@@ -11,7 +11,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { after, describe, it } from 'node:test';
 import { EventLog } from '../src/events/log.js';
-import { WebhookWorker } from '../src/events/webhooks/worker.js';
+import { retryAfterMs, WebhookWorker } from '../src/events/webhooks/worker.js';
 import { createMemoryStorage, type Storage } from '../src/storage/index.js';
 import { testClock } from './helpers/clock.js';
 import { call, startServer, type Running } from './helpers/server.js';
@@ -503,6 +503,57 @@ describe('webhooks: filters, payload and what is never sent', () => {
       await worker.stop();
       await rx.stop();
     }
+  });
+
+  it('a receiver\'s Retry-After is waited out (seconds or a date, up to the longest wait); without one the backoff decides', async () => {
+    const clock = testClock(Date.UTC(2030, 0, 1));
+    const answers = [() => '120', () => new Date(clock() + 600_000).toUTCString(), () => '86400', () => null];
+    const server = createServer((req, res) => {
+      const after = answers.shift()?.();
+      req.resume().on('end', () => res.writeHead(after === null ? 503 : 429, after ? { 'retry-after': after } : {}).end());
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    const storage = createMemoryStorage({ clock });
+    const events = new EventLog({ store: storage.events, clock, deliverTo: () => [url] });
+    const log = { warn() {}, debug() {} };
+    const worker = new WebhookWorker({
+      store: storage.deliveries, endpoints: [url], key: KEY, clock, log, pollMs: 20, timeoutMs: 1000, backoffMs: 60_000, maxAgeMs: 86_400_000,
+    });
+    try {
+      await events.append(events.make('user.deleted', { userId: 'u1' }, {}));
+      worker.start();
+      // Each attempt's wait: asked for 120 s (over the 45-75 s backoff), for a date 10 minutes on,
+      // for a day (capped at the hour between attempts), and nothing (the backoff: 4 x 45-75 s).
+      const waits: number[] = [];
+      for (let attempt = 1; attempt <= 4; attempt++) {
+        // Recorded: the attempt's answer, and a retry time other than the claim's lease.
+        await until(`attempt ${attempt} is recorded`, async () => {
+          const row = (await storage.deliveries.list({ limit: 1 }))[0]!;
+          return row.attempts === attempt && row.lastStatus !== null && row.nextAttemptAt !== clock() + 1000 + 60_000;
+        }, 5000);
+        const row = (await storage.deliveries.list({ limit: 1 }))[0]!;
+        waits.push(row.nextAttemptAt - clock());
+        clock.advance(row.nextAttemptAt - clock());
+        worker.nudge();
+      }
+      assert.equal(waits[0], 120_000);
+      assert.equal(waits[1], 600_000);
+      assert.equal(waits[2], 3_600_000);
+      assert.ok(waits[3]! >= 8 * 45_000 && waits[3]! <= 8 * 75_000, `no Retry-After: ${waits[3]}`);
+    } finally {
+      await worker.stop();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('Retry-After is read as delay-seconds or an HTTP-date; anything else asks for nothing', () => {
+    const now = Date.UTC(2030, 0, 1);
+    assert.equal(retryAfterMs('30', now), 30_000);
+    assert.equal(retryAfterMs(' 0 ', now), 0);
+    assert.equal(retryAfterMs('Tue, 01 Jan 2030 00:05:00 GMT', now), 300_000);
+    assert.equal(retryAfterMs('Mon, 31 Dec 2029 00:00:00 GMT', now), 0, 'a date passed');
+    for (const bad of [null, '', '-5', '1.5', '2030-01-02', 'soon', '99999999999']) assert.equal(retryAfterMs(bad, now), 0, String(bad));
   });
 
   it('a delivery the receiver keeps refusing is retried with growing waits, then given up after its day', async () => {

@@ -198,6 +198,7 @@ export class WebhookWorker {
       return;
     }
     let status: number | null = null;
+    let retryAfter: string | null = null;
     let error = '';
     // The attempt's own controller and timer, both held here until it settles: on Node 20, fetch
     // stops following AbortSignal.any(AbortSignal.timeout(…)) once a garbage collection has run
@@ -225,6 +226,7 @@ export class WebhookWorker {
         },
       });
       status = res.status;
+      retryAfter = res.headers.get('retry-after');
       await res.body?.cancel().catch(() => undefined); // the answer's body is not read; free the connection
       if (status < 200 || status >= 300) error = `HTTP ${status}`;
     } catch (e) {
@@ -256,11 +258,23 @@ export class WebhookWorker {
       return;
     }
     const exp = Math.min(this.maxBackoffMs, this.o.backoffMs * 2 ** Math.min(delivery.attempts - 1, 30));
-    const retryAt = Math.min(delivery.createdAt + this.maxAgeMs, now + Math.round(exp * (0.75 + Math.random() * 0.5)));
+    // A receiver's Retry-After (a 429 or a 503) is waited out, as Standard Webhooks asks, up to the
+    // longest wait between attempts: the backoff alone would come back sooner than it asked.
+    const asked = Math.min(this.maxBackoffMs, retryAfterMs(retryAfter, now));
+    const retryAt = Math.min(delivery.createdAt + this.maxAgeMs, now + Math.max(asked, Math.round(exp * (0.75 + Math.random() * 0.5))));
     this.o.log.debug({ endpoint: shown, eventId: event.id, attempts: delivery.attempts, error, retryAt }, 'webhook delivery failed; will retry');
     // If the database is down now, the claim lapses and the row is tried again after its lease.
     await this.o.store.finish(delivery.id, claim, { state: 'pending', at: now, retryAt, status, error }).catch(() => false);
   }
+}
+
+/** A Retry-After header's wait in ms (delay-seconds or an HTTP-date, RFC 9110 §10.2.3); 0 when absent or unreadable. */
+export function retryAfterMs(value: string | null, now: number): number {
+  if (value === null) return 0;
+  const text = value.trim();
+  if (/^\d{1,10}$/.test(text)) return Number(text) * 1000;
+  const at = Date.parse(text);
+  return Number.isFinite(at) && /[a-z]/i.test(text) ? Math.max(0, at - now) : 0;
 }
 
 /** A failure as the deliveries API and the logs show it: every URL in it as endpoints are shown (no credentials, no query). */
