@@ -22,6 +22,8 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
   for (const p of SQLITE_PRAGMAS) db.pragma(p);
+  // Migration 13's normalize(), which SQLite lacks (JavaScript's is the one emailKey uses).
+  db.function('warden_nfc', { deterministic: true }, (text: unknown) => (typeof text === 'string' ? text.normalize('NFC') : text));
   // The driver is synchronous: SQLite's own wait for another connection's write lock (busy_timeout)
   // would stop this thread, every request with it (forward auth too), for as long as it waited.
   // It answers SQLITE_BUSY at once instead, and whenFree() tries again from a timer, up to the bound.
