@@ -55,6 +55,7 @@ import { loadKeyRing } from './keyring.js';
 import { isConnectionFailure, openStorage, watchAvailability } from './storage/index.js';
 import type { AppliedMigration, Storage } from './storage/types.js';
 import { deleteInBatches } from './storage/batches.js';
+import { latestVersion } from './storage/migrations.js';
 import { createTokenIssuer } from '@warden/toolkit';
 import type { KeyRing } from '@warden/toolkit';
 import { createTokenVerifier, type TokenVerifier } from '@warden/toolkit';
@@ -131,6 +132,13 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
   };
   const opened = options.storage ?? (await openStorage(config.storage.databaseUrl, { clock, connectTimeoutMs, queryTimeoutMs, preparedStatements, migrated }));
   if (options.storage) migrated(await opened.migrate());
+  const newer = await opened.newerMigrations();
+  if (newer.length > 0) {
+    // Served all the same: migrations only add, and during a rolling upgrade (or a rollback) the
+    // instances not yet upgraded must keep answering on the schema the first upgraded one migrated.
+    log.warn({ migrations: newer.map((m) => `${m.version} ${m.name}`) },
+      `database schema is at version ${newer.at(-1)!.version}, newer than this Warden knows (${latestVersion()}): a newer Warden migrated it; upgrade this instance`);
+  }
   // Outages are logged once each way; the requests that meet one get 503 without a log line each.
   // Shortages (a full disk, a read-only standby, a lock held elsewhere) are logged at most once a minute.
   const storage = watchAvailability(opened, {

@@ -200,6 +200,7 @@ export function watchAvailability(storage: Storage, reports: AvailabilityReports
     deliveries: watched(storage.deliveries),
     migrate: () => storage.migrate(),
     pendingMigrations: () => storage.pendingMigrations(),
+    newerMigrations: () => storage.newerMigrations(),
     ping: () => watch(() => storage.ping()),
     ...(storage.poolStats ? { poolStats: () => storage.poolStats!() } : {}),
     close: () => (clearTimeout(quiet), storage.close()),

@@ -522,6 +522,9 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
     async pendingMigrations() {
       return [];
     },
+    async newerMigrations() {
+      return [];
+    },
     async ping() {
       if (closed) throw new Error('memory storage is closed');
     },

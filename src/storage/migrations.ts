@@ -557,6 +557,11 @@ function emailsToNfc(notNfc: (column: string) => string, nfc: (column: string) =
 }
 
 
+/** The latest version this Warden knows. */
+export function latestVersion(): number {
+  return Math.max(...MIGRATIONS.map((m) => m.version));
+}
+
 /** DDL of the bookkeeping table, the same in both dialects. */
 export const SCHEMA_MIGRATIONS_DDL = `
   CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -564,6 +569,15 @@ export const SCHEMA_MIGRATIONS_DDL = `
     name       TEXT NOT NULL,
     applied_at BIGINT NOT NULL
   )`;
+
+/**
+ * What newerMigrations() answers for the migrations a database records: those this version does
+ * not know, applied by a newer Warden, in version order.
+ */
+export function newerOf(applied: readonly AppliedMigration[]): AppliedMigration[] {
+  const known = new Set(MIGRATIONS.map((m) => m.version));
+  return applied.filter((m) => !known.has(m.version)).sort((a, b) => a.version - b.version);
+}
 
 /** What pendingMigrations() answers for the versions a database has applied. */
 export function pendingOf(applied: Iterable<number>): AppliedMigration[] {

@@ -19,7 +19,7 @@
 import { Socket } from 'node:net';
 import pg from 'pg';
 import { StorageUnavailable, isConnectionFailure, isResourceShortage } from './availability.js';
-import { migrationStep, pendingOf } from './migrations.js';
+import { migrationStep, newerOf, pendingOf } from './migrations.js';
 import { USERS } from './columns.js';
 import { eventsOf, newUserRecord, rotationEvents } from './rules.js';
 import { bulkInsertStatement, rotationsStatement, type BatchedRotation } from './postgres-bulk.js';
@@ -224,6 +224,12 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
     together.sort((x, y) => (x.args.id < y.args.id ? -1 : x.args.id > y.args.id ? 1 : 0));
     void rotateMany(together).then(() => after.forEach(alone));
   });
+  /** The migrations recorded as applied; to_regclass follows the search path (the schema): none before the first. */
+  async function appliedMigrations(): Promise<AppliedMigration[]> {
+    const present = (await exec(sql`SELECT to_regclass('schema_migrations') IS NOT NULL AS present`)).rows[0]?.present === true;
+    return present ? (await exec(sql`SELECT version, name FROM schema_migrations`)).rows.map((r) => ({ version: Number(r.version), name: String(r.name) })) : [];
+  }
+
   async function rotateMany(batch: Queued[]): Promise<void> {
     let rows: Row[];
     try {
@@ -345,10 +351,10 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
       }
     },
     async pendingMigrations() {
-      // to_regclass follows the search path (the schema): null before the first migration.
-      const present = (await exec(sql`SELECT to_regclass('schema_migrations') IS NOT NULL AS present`)).rows[0]?.present === true;
-      const applied = present ? (await exec(sql`SELECT version FROM schema_migrations`)).rows.map((r) => Number(r.version)) : [];
-      return pendingOf(applied);
+      return pendingOf((await appliedMigrations()).map((m) => m.version));
+    },
+    async newerMigrations() {
+      return newerOf(await appliedMigrations());
     },
     async ping() {
       await exec(sql`SELECT 1`);

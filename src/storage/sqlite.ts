@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { USERS } from './columns.js';
-import { migrationStep, pendingOf } from './migrations.js';
+import { migrationStep, newerOf, pendingOf } from './migrations.js';
 import { newUserRecord, rotationEvents } from './rules.js';
 import { ROWS_PER_INSERT, SQLITE, Script, chunks, insertRow, insertRows, insertValues, render, runPlan, sql, storageError, type Plan, type Result, type Row, type Sql } from './sql.js';
 import { SQLITE_PRAGMAS, sqliteBulkWriter, type BulkStep, type BulkWriter } from './sqlite-bulk.js';
@@ -65,16 +65,16 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
       throw unavailableIfShort(e);
     }
   };
-  /** The versions recorded as applied (read only; none before the first migration). */
-  const appliedVersions = (): number[] => {
+  /** The migrations recorded as applied (read only; none before the first migration). */
+  const appliedMigrations = (): AppliedMigration[] => {
     try {
       if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get() === undefined) return [];
-      return (db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => Number(r.version));
+      return (db.prepare('SELECT version, name FROM schema_migrations').all() as AppliedMigration[]).map((r) => ({ version: Number(r.version), name: r.name }));
     } catch (e) {
       throw storageError(SQLITE, e);
     }
   };
-  const pendingMigrations = async () => pendingOf(await whenFree(appliedVersions, waitMs));
+  const pendingMigrations = async () => pendingOf((await whenFree(appliedMigrations, waitMs)).map((m) => m.version));
   const locked = <T>(plan: Plan<T>, withinMs = waitMs): Promise<T> => whenFree(() => immediately(() => runPlan(plan, exec)), withinMs);
   /** A plan in a savepoint of the transaction under way (better-sqlite3 nests its transactions so). */
   const savepoint = db.transaction((plan: Plan<unknown>) => runPlan(plan, exec));
@@ -163,6 +163,7 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
       return applied;
     },
     pendingMigrations,
+    newerMigrations: async () => newerOf(await whenFree(appliedMigrations, waitMs)),
     async ping() {
       db.prepare('SELECT 1').get();
     },

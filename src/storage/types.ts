@@ -401,6 +401,12 @@ export interface Storage {
   migrate(): Promise<AppliedMigration[]>;
   /** The migrations migrate() would apply, in order, read without applying or locking anything. */
   pendingMigrations(): Promise<AppliedMigration[]>;
+  /**
+   * The migrations the database records that this version does not know: a newer Warden migrated
+   * it. Its schema is a superset (migrations only add), so this version still serves on it, as an
+   * instance not yet upgraded does in a rolling upgrade, but must say so (read without locking).
+   */
+  newerMigrations(): Promise<AppliedMigration[]>;
   /** Cheap liveness query for GET /ready. */
   ping(): Promise<void>;
   /** The connection pool's state (PostgreSQL), for metrics; absent where there is no pool. */
