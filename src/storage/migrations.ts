@@ -531,29 +531,31 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'emails stored decomposed become NFC',
     // SQLite has no normalize(): warden_nfc is registered on the adapter's connection (sqlite.ts),
     // called here only, never by a trigger or an index. The GLOB keeps it to non-ASCII addresses.
-    sqlite: emailsToNfc((column) => `${column} GLOB '*[^ -~]*' AND warden_nfc(${column}) <> ${column}`, (column) => `warden_nfc(${column})`),
+    sqlite: emailsToNfc((column) => `${column} GLOB '*[^ -~]*' AND warden_nfc(${column}) <> ${column}`, (column) => `warden_nfc(${column})`).join(';\n') + ';',
+    // PostgreSQL: normalize() needs version 13 and a UTF8 database; elsewhere nothing changes (a
+    // NOTICE). EXECUTEd, so that an older server never parses IS NFC NORMALIZED.
     postgres: `
       DO $$
       BEGIN
-        IF current_setting('server_encoding') <> 'UTF8' THEN
-          RAISE NOTICE 'server encoding is not UTF8: email addresses left as stored';
+        IF current_setting('server_encoding') <> 'UTF8' OR current_setting('server_version_num')::int < 130000 THEN
+          RAISE NOTICE 'normalize() unavailable (PostgreSQL 13 and a UTF8 database needed): email addresses left as stored';
           RETURN;
         END IF;
-        ${emailsToNfc((column) => `${column} IS NOT NFC NORMALIZED`, (column) => `normalize(${column}, NFC)`)}
+        ${emailsToNfc((column) => `${column} IS NOT NFC NORMALIZED`, (column) => `normalize(${column}, NFC)`).map((s) => `EXECUTE $q$${s}$q$;`).join('\n        ')}
       END $$;
     `,
   },
 ];
 
-/** Migration 13's statements, from each dialect's test of a non-NFC text and its NFC form. */
-function emailsToNfc(notNfc: (column: string) => string, nfc: (column: string) => string): string {
-  return `
+/** Migration 13's two statements, from each dialect's test of a non-NFC text and its NFC form. */
+function emailsToNfc(notNfc: (column: string) => string, nfc: (column: string) => string): [string, string] {
+  return [`
       WITH c AS (SELECT id, ${nfc('email')} AS nfc FROM users WHERE ${notNfc('email')}),
       alone AS (SELECT id, nfc FROM c WHERE nfc IN (SELECT nfc FROM c GROUP BY nfc HAVING count(*) = 1)
         AND NOT EXISTS (SELECT 1 FROM users o WHERE o.email = c.nfc))
-      UPDATE users SET email = alone.nfc FROM alone WHERE users.id = alone.id;
+      UPDATE users SET email = alone.nfc FROM alone WHERE users.id = alone.id`, `
       UPDATE email_tokens SET email = ${nfc('email')} WHERE ${notNfc('email')}
-        AND (purpose = 'email' OR EXISTS (SELECT 1 FROM users u WHERE u.id = email_tokens.user_id AND u.email = ${nfc('email_tokens.email')}));`;
+        AND (purpose = 'email' OR EXISTS (SELECT 1 FROM users u WHERE u.id = email_tokens.user_id AND u.email = ${nfc('email_tokens.email')}))`];
 }
 
 
