@@ -13,6 +13,7 @@ import {
   MIGRATIONS, NoOtherHolder, UniqueViolation, openStorage, parseDatabaseUrl,
   type NewSession, type NewUser, type PasskeyRecord, type RotateResult, type SessionRecord, type Storage,
 } from '../src/storage/index.js';
+import { roleOverride, type RoleOverride } from '../src/revocation/records.js';
 import { storageFactories, type StorageFactory } from './helpers/storage.js';
 
 const T = 1_700_000_000_000; // a fixed "now" in epoch ms: every deadline below is relative to it
@@ -285,6 +286,27 @@ function conformance(f: StorageFactory): void {
       assert.equal(await s.users.update(a.id, { passwordHash: 'third' }, undefined, { passwordHashWas: 'next', emailWas: 'other@example.com' }), null);
       assert.equal((await s.users.findById(a.id))?.passwordHash, 'next');
       assert.equal((await s.users.update(a.id, { passwordHash: 'third' }, undefined, { passwordHashWas: 'next', emailWas: ` ${a.email.toUpperCase()}` }))?.passwordHash, 'third');
+    });
+
+    it('update given `override` adds the role override in its write, its deadline past the one it replaces, and hands it back as stored', async () => {
+      const a = await s.users.create(user());
+      const made = (deadline: number) => {
+        const out: { stored?: RoleOverride } = {};
+        return { out, override: { record: (u: { id: string; roles: string[] }) => roleOverride(u.id, u.roles, deadline), stored: (r: RoleOverride) => (out.stored = r) } };
+      };
+      const first = made(T + 1000);
+      await s.users.update(a.id, { roles: ['admin'] }, undefined, {}, first.override);
+      assert.deepEqual(first.out.stored, roleOverride(a.id, ['admin'], T + 1000));
+      // A later change asking for an earlier deadline (another instance's clock) still comes after.
+      const second = made(T + 500);
+      await s.users.update(a.id, { roles: ['user'] }, undefined, {}, second.override);
+      assert.deepEqual(second.out.stored, roleOverride(a.id, ['user'], T + 1001));
+      assert.deepEqual((await s.revocations.listLive(T)).filter((r) => r.key === a.id), [second.out.stored]);
+      // No user, no write: nothing stored, nothing handed back.
+      const none = made(T + 5000);
+      assert.equal(await s.users.update(randomUUID(), { roles: ['admin'] }, undefined, {}, none.override), null);
+      assert.equal(none.out.stored, undefined);
+      assert.equal((await s.revocations.listLive(T)).length, 1);
     });
 
     it('delete removes the user and cascades to their sessions only', async () => {
@@ -683,7 +705,7 @@ function conformance(f: StorageFactory): void {
   });
 
   describe('revocations', () => {
-    it('add upserts on (kind, key): the new value, the later deadline', async () => {
+    it('add upserts on (kind, key): the new value, the later deadline (a role override\'s past the one it replaces)', async () => {
       await s.revocations.add({ kind: 'roles', key: 'u1', value: '["a"]', expiresAt: T + 100 });
       await s.revocations.add({ kind: 'roles', key: 'u1', value: '["b"]', expiresAt: T + 50 });
       await s.revocations.add({ kind: 'user', key: 'u1', value: '1700000000', expiresAt: T + 10 });
@@ -692,7 +714,7 @@ function conformance(f: StorageFactory): void {
       const live = await s.revocations.listLive(T);
       const byKind = Object.fromEntries(live.map((r) => [`${r.kind}:${r.key}`, r]));
       assert.equal(live.length, 3);
-      assert.deepEqual(byKind['roles:u1'], { kind: 'roles', key: 'u1', value: '["b"]', expiresAt: T + 100 });
+      assert.deepEqual(byKind['roles:u1'], { kind: 'roles', key: 'u1', value: '["b"]', expiresAt: T + 101 });
       assert.deepEqual(byKind['user:u1'], { kind: 'user', key: 'u1', value: '1700000100', expiresAt: T + 20 });
       assert.deepEqual(byKind['jti:j1'], { kind: 'jti', key: 'j1', value: '', expiresAt: T + 30 });
     });

@@ -3,8 +3,9 @@
 import { WardenError } from '@warden/toolkit';
 import type { EventLog } from '../events/log.js';
 import type { NewEvent } from '../events/records.js';
+import { roleOverride, type RoleOverride } from '../revocation/records.js';
 import type { Revoker } from '../revocation/revoker.js';
-import type { Page, SessionRecord, Storage, UserPatch, UserQuery, UserRecord } from '../storage/types.js';
+import type { OverrideRoles, Page, SessionRecord, Storage, UserPatch, UserQuery, UserRecord } from '../storage/types.js';
 import type { AccountHooks } from './hooks.js';
 import type { PasswordHasher } from './password-hasher.js';
 import type { Retention } from './retention.js';
@@ -111,16 +112,23 @@ export class UserAdmin {
       if (before.fullName !== after.fullName) out.push(e.make('user.updated', who, { fields: ['full_name'] }));
       return out;
     };
+    // A role change overrides the roles of the user's live tokens from their next request. The
+    // override is written in the change's transaction (after the row is locked), so that two role
+    // changes racing leave the override of the one that committed last, as the row is; written
+    // after the commit, they could land in the other order and leave a removed role in force.
+    let overridden: RoleOverride | undefined;
+    const override: OverrideRoles | undefined = patch.roles === undefined ? undefined : {
+      record: (u) => roleOverride(id, u.roles, this.d.retention.roleOverride(this.d.clock())),
+      stored: (r) => (overridden = r),
+    };
     let user: UserRecord | null;
     try {
-      user = await this.d.events.write<UserRecord | null>(changes, (emit) => this.d.storage.users.update(id, patch, emit, { keep }));
+      user = await this.d.events.write<UserRecord | null>(changes, (emit) => this.d.storage.users.update(id, patch, emit, { keep }, override));
     } catch (e) {
       throw conflict(e);
     }
     if (!user) throw new WardenError('ERR_USER_NOT_FOUND');
-    if (patch.roles !== undefined && !sameSet(before.roles, patch.roles)) {
-      await this.d.revoker.overrideRoles(id, patch.roles, this.d.retention.roleOverride(this.d.clock()));
-    }
+    if (overridden) this.d.revoker.recorded(overridden);
     if ((patch.isActive === false && before.isActive) || patch.passwordHash !== undefined) {
       await this.d.sessions.refuseAllTokens(id, 'admin');
     }

@@ -38,9 +38,13 @@ export class RevocationIndex implements RevocationCheck {
         if (!prev || !(upToMs < prev.upToMs)) this.users.set(r.key, { upToMs, expiresAt: Math.max(r.expiresAt, prev?.expiresAt ?? 0) });
         break;
       }
-      case 'roles':
-        this.roleOverrides.set(r.key, { roles: overriddenRoles(r), expiresAt: r.expiresAt });
+      case 'roles': {
+        // The later role change wins, whichever arrives last: its override's deadline is the later
+        // (see RoleOverride). An equal one is the same record again.
+        const prev = this.roleOverrides.get(r.key);
+        if (!prev || !(r.expiresAt < prev.expiresAt)) this.roleOverrides.set(r.key, { roles: overriddenRoles(r), expiresAt: r.expiresAt });
         break;
+      }
     }
   }
 

@@ -32,7 +32,13 @@ export interface Revocation {
 /** The stored kind of a role override (see the note at the top: the value is historical). */
 export const ROLE_OVERRIDE_KIND = 'roles';
 
-/** From now on user `key`'s roles are `value` (a JSON array), whatever their live tokens claim. */
+/**
+ * From now on user `key`'s roles are `value` (a JSON array), whatever their live tokens claim.
+ * Written in the transaction of the role change it records, and its deadline doubles as its order:
+ * the store moves each one's past the one it replaces, so the later of two role changes' overrides
+ * has the later `expiresAt`, and an index holding it drops the earlier one (arriving late: a
+ * broadcast overtaken, a reload's read from before the change).
+ */
 export interface RoleOverride {
   kind: typeof ROLE_OVERRIDE_KIND;
   key: string;
@@ -54,7 +60,10 @@ export interface LivePage {
 
 /** Durable revocation facts. The hot path never reads this: the in-memory index is loaded from `listLive`. */
 export interface RevocationStore {
-  /** Upserts (kind, key), keeping the later `expiresAt`. Resolves only once durable. */
+  /**
+   * Upserts (kind, key), keeping the later `expiresAt` (a role override's moves past the one it
+   * replaces: see RoleOverride). Resolves only once durable.
+   */
   add(record: RevocationRecord): Promise<void>;
   /**
    * Records still relevant at `now`, in (kind, key) order: with `page`, at most `page.limit` of them

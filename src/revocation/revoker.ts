@@ -7,7 +7,7 @@ import type { BusStatus, RevocationBus } from './bus.js';
 import type { RevocationIndex } from './index.js';
 import { RevocationPoller } from './poller.js';
 import {
-  jtiRevocation, roleOverride, sessionRevocation, userRevocation, type LivePage, type RevocationRecord, type RevocationStore,
+  jtiRevocation, sessionRevocation, userRevocation, type LivePage, type RevocationRecord, type RevocationStore,
 } from './records.js';
 
 /** Records kept for a later broadcast while the bus is down; past this, peers rely on their reloads. */
@@ -102,12 +102,10 @@ export class Revoker {
     return this.record(userRevocation(userId, upToMs, until));
   }
 
-  /** The user's live tokens count as holding `roles` until `until`, whatever they claim. */
-  overrideRoles(userId: string, roles: readonly string[], until: number): Promise<void> {
-    return this.record(roleOverride(userId, roles, until));
-  }
-
-  /** A record the store already has (written in another change's transaction): applied here and told to the other instances. */
+  /**
+   * A record the store already has (written in another change's transaction: a session's end, a
+   * role change's override as stored), applied here and told to the other instances.
+   */
   recorded(r: RevocationRecord): void {
     this.index.apply(r);
     this.broadcast(r);

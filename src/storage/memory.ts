@@ -14,7 +14,7 @@ import {
   NoOtherHolder, UserChanged,
   UniqueViolation,
   type DeliveryRecord, type EmailTokenRecord, type Emit, type EventRecord, type NewEvent, type NewSession, type NewUser, type OutboxRecord,
-  type RevocationRecord, type RevokeSession, type RotateResult, type SessionRecord, type Storage, type StorageOptions, type StoredRevocation, type UserRecord,
+  type RevocationRecord, type RevokeSession, type RoleOverride, type RotateResult, type SessionRecord, type Storage, type StorageOptions, type StoredRevocation, type UserRecord,
 } from './types.js';
 
 const copyUser = (u: UserRecord): UserRecord => ({ ...u, roles: [...u.roles] });
@@ -61,13 +61,17 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
     }
   }
 
-  /** Adds a revocation record, as the SQL adapters' upsert does. */
-  const addRevocation = (r: RevocationRecord): void => {
+  /** Adds a revocation record, as the SQL adapters' upsert does; the record as stored. */
+  const addRevocation = (r: RevocationRecord): RevocationRecord => {
     const k = `${r.kind}\u0000${r.key}`;
     const prev = revocations.get(k);
-    // As the SQL adapters: the later deadline, and for a 'user' cut-off the later moment.
+    // As the SQL adapters: the later deadline, and for a 'user' cut-off the later moment; a role
+    // override's deadline moves past the one it replaces.
     const value = prev !== undefined && r.kind === 'user' && Number(r.value) < Number(prev.value) ? prev.value : r.value;
-    revocations.set(k, { ...r, value, expiresAt: Math.max(r.expiresAt, prev?.expiresAt ?? r.expiresAt), recordedAt: clock() });
+    const expiresAt = prev === undefined ? r.expiresAt : r.kind === 'roles' ? Math.max(r.expiresAt, prev.expiresAt + 1) : Math.max(r.expiresAt, prev.expiresAt);
+    const stored = { ...r, value, expiresAt, recordedAt: clock() } as StoredRevocation;
+    revocations.set(k, stored);
+    return record(stored);
   };
   /** Ends these sessions and adds their revocations when asked; their ids. */
   const endAndRevoke = (list: SessionRecord[], reason: string, now: number, revoke: RevokeSession | undefined): string[] =>
@@ -180,7 +184,7 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
           .sort(oldestFirst);
         return { users: matching.slice(q.offset, q.offset + q.limit).map(copyUser), total: matching.length };
       },
-      async update(id, patch, emit, { keep, passwordHashWas, emailWas } = {}) {
+      async update(id, patch, emit, { keep, passwordHashWas, emailWas } = {}, override) {
         return write(() => {
           if (keep !== undefined) keepHolder(id, keep);
           const u = users.get(id);
@@ -194,8 +198,9 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
               if (t.userId === id && (t.purpose === 'reset' || t.purpose === 'email') && t.usedAt === null && t.supersededAt === null) t.supersededAt = clock();
             }
           }
+          if (override) override.stored(addRevocation(override.record(copyUser(next))) as RoleOverride);
           return copyUser(next);
-        }, emit);
+        }, override ? emit ?? [] : emit);
       },
       async delete(id, emit, { keep } = {}) {
         const gone = write(() => {

@@ -19,7 +19,7 @@ import {
 } from './sql.js';
 import {
   type ClaimedDelivery, type DeliveryScope, type DeliveryStore, type EmailTokenStore, type Emit, type EventRecord, type EventStore, type NewEmailToken,
-  type NewEvent, type NewUser, NoOtherHolder, UserChanged, type OutboxStore, type RevocationEventStore, type RevocationRecord, type RotateResult, type SessionStore,
+  type NewEvent, type NewUser, NoOtherHolder, UserChanged, type OutboxStore, type RevocationEventStore, type RevocationRecord, type RoleOverride, type RotateResult, type SessionStore,
   type RevokeSession, type SessionRecord, type SignInDeviceStore, type UserRecord, type UserStore,
 } from './types.js';
 
@@ -173,14 +173,20 @@ export function sqlStatements(d: Dialect, clock: () => number) {
     return { status: 'reused', session: ended };
   }
 
-  /** Adds a revocation record, keeping the later deadline (see revocations.add). */
+  /**
+   * Adds a revocation record, keeping the later deadline (see revocations.add); a role override's
+   * moves past the one it replaces, even when asked for an earlier one (another instance's clock,
+   * a shorter lifetime): its deadline is its order (see RoleOverride).
+   */
   function addRevocation(r: RevocationRecord): Sql {
     return sql`${insertRow(d, REVOCATIONS, { ...r, recordedAt: clock() })} ON CONFLICT (kind, key) DO UPDATE
       SET value = CASE
             WHEN revocations.kind <> 'user' THEN excluded.value
             WHEN CAST(excluded.value AS NUMERIC) < CAST(revocations.value AS NUMERIC) THEN revocations.value
             ELSE excluded.value END,
-          expires_at = ${raw(d.greatest)}(revocations.expires_at, excluded.expires_at),
+          expires_at = CASE
+            WHEN revocations.kind = 'roles' THEN ${raw(d.greatest)}(excluded.expires_at, revocations.expires_at + 1)
+            ELSE ${raw(d.greatest)}(revocations.expires_at, excluded.expires_at) END,
           recorded_at = excluded.recorded_at`;
   }
 
@@ -406,7 +412,7 @@ export function sqlStores(
           ) AS page ON TRUE`);
         return { users: found.filter((r) => r.id !== null).map(st.user), total: Number(found[0]?.total ?? 0) };
       },
-      update(id, patch, events, { keep, passwordHashWas, emailWas } = {}) {
+      update(id, patch, events, { keep, passwordHashWas, emailWas } = {}, override) {
         // bumpedUpdatedAt in SQL, on the row as the statement finds it.
         const bump = sql`updated_at = ${raw(d.greatest)}(${clock()}, updated_at + 1)`;
         const clean = cleanPatch(patch);
@@ -417,7 +423,7 @@ export function sqlStores(
           ...(emailWas === undefined ? [] : [sql`email = ${emailKey(emailWas)}`]),
         ], ' AND ');
         const updated = maybe(sql`UPDATE users SET ${set} WHERE id = ${id}${unchanged} RETURNING *`, st.user);
-        if (clean.passwordHash === undefined && keep === undefined) return write(updated, events);
+        if (clean.passwordHash === undefined && keep === undefined && override === undefined) return write(updated, events);
         const now = clock();
         return transact(st.withEvents((function* (): Plan<UserRecord | null> {
           if (keep !== undefined) yield* keepHolder(id, keep);
@@ -426,6 +432,9 @@ export function sqlStores(
             yield sql`UPDATE email_tokens SET ${join(assignments(d, EMAIL_TOKENS, { supersededAt: now }), ', ')}
               WHERE user_id = ${id} AND purpose IN ('reset', 'email') AND used_at IS NULL AND superseded_at IS NULL`;
           }
+          // After the UPDATE, which holds the user's row until commit: two role changes write
+          // their overrides in the order they commit.
+          if (u && override) override.stored(st.revocation((yield sql`${addRevocation(override.record(u))} RETURNING *`).rows[0]!) as RoleOverride);
           return u;
         })(), events ?? []));
       },

@@ -7,7 +7,7 @@
 // Every write that changes state takes an optional `events` argument: the events it records,
 // written in the same transaction (see Emit in src/events/records.ts).
 import type { DeliveryStore, Emit, EventStore, NewEvent } from '../events/records.js';
-import type { RevocationRecord, RevocationStore } from '../revocation/records.js';
+import type { RevocationRecord, RevocationStore, RoleOverride } from '../revocation/records.js';
 import type { ChallengeStore, FactorStore } from './factor-types.js';
 
 /**
@@ -17,13 +17,26 @@ import type { ChallengeStore, FactorStore } from './factor-types.js';
  */
 export type RevokeSession = (sessionId: string) => RevocationRecord;
 
+/**
+ * The role override a role change writes (revocation/records.ts), which users.update adds (as
+ * revocations.add does) in the change's own transaction, after the user's row is updated and so
+ * locked: overrides are stored in the order the changes commit, each one's deadline past the one
+ * it replaces, so every instance's index can tell the later of two. `record` builds it from the
+ * updated user; `stored` is handed it as stored (that deadline), to apply and broadcast once the
+ * write has resolved.
+ */
+export interface OverrideRoles {
+  record(user: UserRecord): RoleOverride;
+  stored(record: RoleOverride): void;
+}
+
 /** A schema migration a migrate() call applied (migrations.ts). */
 export interface AppliedMigration {
   version: number;
   name: string;
 }
 
-export type { RecordKind, RevocationRecord, RevocationStore } from '../revocation/records.js';
+export type { RecordKind, RevocationRecord, RevocationStore, RoleOverride } from '../revocation/records.js';
 export type * from './factor-types.js';
 export type {
   AnyEvent, AttemptResult, ClaimedDelivery, DeliveryQuery, DeliveryScope, DeliveryRecord, DeliveryState, DeliveryStore, Emit, EventCursor,
@@ -164,9 +177,10 @@ export interface UserStore {
    * Returns the updated user, or null when absent. Throws UniqueViolation. A new password hash
    * supersedes the user's open reset and address-change links in the same write (whoever asked
    * for them may be who the new password shuts out; replacePasswordHash does not).
-   * `only`: conditions checked in the same write (see UserWriteConditions).
+   * `only`: conditions checked in the same write (see UserWriteConditions). `override`: the role
+   * override written with it, when it writes (see OverrideRoles).
    */
-  update(id: string, patch: UserPatch, events?: Emit<UserRecord | null>, only?: UserWriteConditions): Promise<UserRecord | null>;
+  update(id: string, patch: UserPatch, events?: Emit<UserRecord | null>, only?: UserWriteConditions, override?: OverrideRoles): Promise<UserRecord | null>;
   /** True when it deleted the user. `only.keep`: as update's. */
   delete(id: string, events?: Emit<boolean>, only?: Pick<UserWriteConditions, 'keep'>): Promise<boolean>;
   count(): Promise<number>;

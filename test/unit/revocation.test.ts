@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import type { JwtClaims } from '@warden/toolkit';
 import type { BusStatus, RevocationBus } from '../../src/revocation/bus.js';
 import { RevocationIndex } from '../../src/revocation/index.js';
-import { parseRecord, userRevocation, userRevocationMs, type RevocationRecord, type RevocationStore } from '../../src/revocation/records.js';
+import { parseRecord, roleOverride, userRevocation, userRevocationMs, type RevocationRecord, type RevocationStore } from '../../src/revocation/records.js';
 import { newSessionId, sessionOpenedAt } from '../../src/revocation/session-id.js';
 import { Revoker } from '../../src/revocation/revoker.js';
 import { createMemoryStorage } from '../../src/storage/index.js';
@@ -37,7 +37,9 @@ describe('revoker', () => {
     await revoker.revokeToken('j1', T + 1000);
     await revoker.revokeSessions(['s1', 's2'], T + 1000);
     await revoker.revokeUserTokens('u2', T, T + 1000);
-    await revoker.overrideRoles('u1', ['user'], T + 1000);
+    // A role override is written with its role change by the store (users.update), then recorded.
+    await storage.revocations.add(roleOverride('u1', ['user'], T + 1000));
+    revoker.recorded(roleOverride('u1', ['user'], T + 1000));
     assert.equal((await storage.revocations.listLive(T)).length, 5);
     assert.deepEqual(bus.sent.map((r) => r.kind), ['jti', 'sid', 'sid', 'user', 'roles']);
     assert.equal(index.check(claims()), 'jti');
@@ -268,6 +270,16 @@ describe('revocation index', () => {
     assert.equal(userRevocation('u', T, 0).value, String(T / 1000), 'whole seconds as older versions wrote them');
     assert.equal(userRevocation('u', T + 7, 0).value, `${T / 1000}.007`);
     assert.equal(sessionOpenedAt('not-a-uuid'), undefined);
+  });
+
+  it('of two role overrides the later (by deadline) stays, whichever is applied last: a late broadcast or a stale reload changes nothing', () => {
+    const index = new RevocationIndex();
+    index.apply(roleOverride('u1', ['user'], T + 1001));
+    index.apply(roleOverride('u1', ['user', 'admin'], T + 1000));
+    assert.deepEqual(index.rolesOf(claims({ roles: ['user'] })), ['user']);
+    index.apply(roleOverride('u1', ['user'], T + 1001)); // the same record again
+    index.apply(roleOverride('u1', ['editor'], T + 1002));
+    assert.deepEqual(index.rolesOf(claims({ roles: ['user'] })), ['editor']);
   });
 
   it('a malformed role override grants no role (fails closed); sweep drops what has expired', () => {
