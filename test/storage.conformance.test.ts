@@ -309,6 +309,15 @@ function conformance(f: StorageFactory): void {
       assert.equal((await s.revocations.listLive(T)).length, 1);
     });
 
+    it('update given `updatedAtWas` writes only over the row of that updatedAt; else null and nothing written', async () => {
+      const a = await s.users.create(user());
+      assert.equal(await s.users.update(a.id, { isActive: false }, () => [], { updatedAtWas: a.updatedAt - 1 }), null);
+      assert.deepEqual(await s.users.findById(a.id), a);
+      const done = await s.users.update(a.id, { isActive: false }, undefined, { updatedAtWas: a.updatedAt });
+      assert.equal(done?.isActive, false);
+      assert.equal(await s.users.update(a.id, { isActive: true }, undefined, { updatedAtWas: a.updatedAt }), null, 'the first write moved it on');
+    });
+
     it('delete removes the user and cascades to their sessions only', async () => {
       const a = await s.users.create(user());
       const b = await s.users.create(user());

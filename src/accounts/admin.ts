@@ -1,7 +1,7 @@
 // User administration: list, read, change (roles, activation, profile fields, password) and
 // delete. Creating a user is Credentials.signUp with the administrator as the actor.
 import { WardenError } from '@warden/toolkit';
-import type { EventLog } from '../events/log.js';
+import type { EventLog, EventSubject } from '../events/log.js';
 import type { NewEvent } from '../events/records.js';
 import { roleOverride, type RoleOverride } from '../revocation/records.js';
 import type { Revoker } from '../revocation/revoker.js';
@@ -32,6 +32,8 @@ export interface UserAdminDeps {
 
 const PATCHABLE = ['roles', 'is_active', 'full_name', 'email', 'email_verified', 'password'];
 const DAY_MS = 86_400_000;
+/** Writes of one update, each over the row read again after another write came between. */
+const MAX_ATTEMPTS = 20;
 
 /** users.list's query, with the legacy-hash filter as a yes or no: the hasher knows which hashes are today's. */
 export type UserListQuery = Omit<UserQuery, 'legacyHash'> & {
@@ -92,13 +94,37 @@ export class UserAdmin {
     if ('email' in input) patch.email = normaliseEmail(input.email);
     if ('email_verified' in input) patch.emailVerified = validateBoolean(input.email_verified, 'email_verified');
     if ('password' in input) patch.passwordHash = await this.d.hasher.hash(validatePassword(input.password, this.d.passwordMaxLength));
-    const before = await this.get(id);
+    const who = { actorId: actorIdOf(actor), userId: id, ip: meta.ip, userAgent: meta.userAgent };
+    // Everything the write records (its events, its role override, the administrator it must
+    // keep) is computed from the row it is written over: written only over the row as read
+    // (updatedAtWas), read again when another write came between. Read outside the write, ten
+    // administrators deactivating one user at once wrote ten user.deactivated events.
+    let user: UserRecord | null = null;
+    let sawActive = false;
+    for (let attempt = 1; user === null; attempt++) {
+      if (attempt > MAX_ATTEMPTS) throw new WardenError('ERR_CONFLICT', 'The user was changed by others meanwhile; try again');
+      const before = await this.get(id);
+      sawActive ||= before.isActive;
+      user = await this.updateOver(before, patch, actor, who);
+    }
+    // A request that found the user active answers once their tokens are refused, even when a
+    // deactivation racing it made the change (and wrote its event).
+    if ((patch.isActive === false && sawActive) || patch.passwordHash !== undefined) {
+      await this.d.sessions.refuseAllTokens(id, 'admin');
+    }
+    if (patch.passwordHash !== undefined) await this.d.hooks?.passwordChanged?.(user);
+    return user;
+  }
+
+  /** update's write over `before` as read: null when the row is no longer that one (read it again). */
+  private async updateOver(before: UserRecord, asked: UserPatch, actor: Actor | null, who: EventSubject): Promise<UserRecord | null> {
+    const { id } = before;
+    const patch = { ...asked };
     const keep = actor?.kind === 'user'
       ? administratorsToKeep(this.d.adminRoles, before, { roles: patch.roles ?? before.roles, isActive: patch.isActive ?? before.isActive })
       : undefined;
     // A new address is not verified, unless the administrator says it is.
     if (patch.email !== undefined && patch.email !== before.email && patch.emailVerified === undefined) patch.emailVerified = false;
-    const who = { actorId: actorIdOf(actor), userId: id, ip: meta.ip, userAgent: meta.userAgent };
     // One event per security fact the change holds, written with it; nothing for a no-op.
     const changes = (after: UserRecord | null): NewEvent[] => {
       if (after === null) return [];
@@ -117,22 +143,18 @@ export class UserAdmin {
     // changes racing leave the override of the one that committed last, as the row is; written
     // after the commit, they could land in the other order and leave a removed role in force.
     let overridden: RoleOverride | undefined;
-    const override: OverrideRoles | undefined = patch.roles === undefined ? undefined : {
+    const override: OverrideRoles | undefined = patch.roles === undefined || sameSet(before.roles, patch.roles) ? undefined : {
       record: (u) => roleOverride(id, u.roles, this.d.retention.roleOverride(this.d.clock())),
       stored: (r) => (overridden = r),
     };
     let user: UserRecord | null;
     try {
-      user = await this.d.events.write<UserRecord | null>(changes, (emit) => this.d.storage.users.update(id, patch, emit, { keep }, override));
+      user = await this.d.events.write<UserRecord | null>(changes, (emit) =>
+        this.d.storage.users.update(id, patch, emit, { keep, updatedAtWas: before.updatedAt }, override));
     } catch (e) {
       throw conflict(e);
     }
-    if (!user) throw new WardenError('ERR_USER_NOT_FOUND');
     if (overridden) this.d.revoker.recorded(overridden);
-    if ((patch.isActive === false && before.isActive) || patch.passwordHash !== undefined) {
-      await this.d.sessions.refuseAllTokens(id, 'admin');
-    }
-    if (patch.passwordHash !== undefined) await this.d.hooks?.passwordChanged?.(user);
     return user;
   }
 

@@ -184,11 +184,12 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
           .sort(oldestFirst);
         return { users: matching.slice(q.offset, q.offset + q.limit).map(copyUser), total: matching.length };
       },
-      async update(id, patch, emit, { keep, passwordHashWas, emailWas } = {}, override) {
+      async update(id, patch, emit, { keep, passwordHashWas, emailWas, updatedAtWas } = {}, override) {
         return write(() => {
           if (keep !== undefined) keepHolder(id, keep);
           const u = users.get(id);
-          if (!u || (passwordHashWas !== undefined && u.passwordHash !== passwordHashWas) || (emailWas !== undefined && u.email !== emailKey(emailWas))) return null;
+          if (!u || (passwordHashWas !== undefined && u.passwordHash !== passwordHashWas) || (emailWas !== undefined && u.email !== emailKey(emailWas))
+            || (updatedAtWas !== undefined && u.updatedAt !== updatedAtWas)) return null;
           const clean = cleanPatch(patch);
           const next = { ...u, ...clean, updatedAt: bumpedUpdatedAt(u.updatedAt, clock()) };
           assertUnique(next);

@@ -412,7 +412,7 @@ export function sqlStores(
           ) AS page ON TRUE`);
         return { users: found.filter((r) => r.id !== null).map(st.user), total: Number(found[0]?.total ?? 0) };
       },
-      update(id, patch, events, { keep, passwordHashWas, emailWas } = {}, override) {
+      update(id, patch, events, { keep, passwordHashWas, emailWas, updatedAtWas } = {}, override) {
         // bumpedUpdatedAt in SQL, on the row as the statement finds it.
         const bump = sql`updated_at = ${raw(d.greatest)}(${clock()}, updated_at + 1)`;
         const clean = cleanPatch(patch);
@@ -421,6 +421,7 @@ export function sqlStores(
           sql``,
           ...(passwordHashWas === undefined ? [] : [sql`password_hash = ${passwordHashWas}`]),
           ...(emailWas === undefined ? [] : [sql`email = ${emailKey(emailWas)}`]),
+          ...(updatedAtWas === undefined ? [] : [sql`updated_at = ${updatedAtWas}`]),
         ], ' AND ');
         const updated = maybe(sql`UPDATE users SET ${set} WHERE id = ${id}${unchanged} RETURNING *`, st.user);
         if (clean.passwordHash === undefined && keep === undefined && override === undefined) return write(updated, events);

@@ -155,6 +155,12 @@ export interface UserWriteConditions {
   passwordHashWas?: string;
   /** As passwordHashWas, for the email address. */
   emailWas?: string;
+  /**
+   * The updatedAt of the row the write was decided on (every write of a user moves it forward):
+   * when the stored one is another, nothing is written and update answers null. What the write
+   * records (its events, its role override) was computed from that row: read again and retry.
+   */
+  updatedAtWas?: number;
 }
 
 export interface UserStore {

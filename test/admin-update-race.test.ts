@@ -1,0 +1,70 @@
+// Ten administrators making one change to one user at the same moment, on PostgreSQL: one change,
+// so one event recording it. UserAdmin.update computed the events from the user as read before its
+// write, so each of the ten wrote one (ten user.deactivated, ten user.roles_changed). Forced:
+// another connection holds the user's row until all ten UPDATEs wait on it, i.e. past their reads.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import pg from 'pg';
+import { createPostgresStorage } from '../src/storage/index.js';
+import { call, startServer } from './helpers/server.js';
+import { scratchSchema } from './helpers/storage.js';
+
+const PASSWORD = 'admin-update-race-password-1';
+const RACERS = 10;
+
+const CASES: { name: string; body: Record<string, unknown>; event: string }[] = [
+  { name: 'deactivate', body: { is_active: false }, event: 'user.deactivated' },
+  { name: 'change the roles', body: { roles: ['user', 'editor'] }, event: 'user.roles_changed' },
+];
+
+describe('one user changed by ten administrators at once', async () => {
+  const dbs = await Promise.all(CASES.map(() => scratchSchema('hd_admin_update_race')));
+  for (const [i, c] of CASES.entries()) {
+    const db = dbs[i]!;
+    it(`${c.name}: all ten answered 200, exactly one ${c.event} event`, db.skip !== undefined ? { skip: db.skip } : {}, async () => {
+      const app = `${db.schema}_srv`;
+      // A connection per request: all ten must reach the UPDATE, none wait for the pool.
+      const storage = createPostgresStorage(`${db.url!}?application_name=${app}`, { schema: db.schema, queryTimeoutMs: 60_000, max: RACERS + 5 });
+      await storage.migrate();
+      const s = await startServer({}, { storage });
+      const lock = new pg.Client({ connectionString: db.url, options: `-c search_path=${db.schema}` });
+      await lock.connect();
+      try {
+        assert.equal((await call(`${s.url}/api/v1/auth/signup`, { json: { username: 'root', email: 'root@example.com', password: PASSWORD, roles: ['admin'] } })).status, 201);
+        const admin = (await call(`${s.url}/api/v1/auth/login`, { form: { username: 'root', password: PASSWORD } })).json.data.access_token;
+        const made = await call(`${s.url}/api/v1/auth/signup`, { json: { username: 'target', email: 'target@example.com', password: PASSWORD } });
+        const id = made.json.data.id as string;
+
+        await lock.query('BEGIN');
+        await lock.query('SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE', [id]);
+        const answers: string[] = [];
+        const racing = Array.from({ length: RACERS }, () => {
+          const r = call(`${s.url}/api/v1/users/${id}`, { method: 'PATCH', json: c.body, headers: { authorization: `Bearer ${admin}` } });
+          void r.then((a) => answers.push(`${a.status} ${a.text}`), () => {});
+          return r;
+        });
+        for (;;) {
+          // This transaction's view of pg_stat_activity is a snapshot: cleared, it sees the connections opened since.
+          await lock.query('SELECT pg_stat_clear_snapshot()');
+          const { rows } = await lock.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND query LIKE '%UPDATE users SET%' AND cardinality(pg_blocking_pids(pid)) > 0", [app]);
+          if (rows[0].n >= RACERS) break;
+          assert.deepEqual(answers, [], 'a change was answered while the row was held');
+        }
+        await lock.query('COMMIT');
+        const done = await Promise.all(racing);
+        assert.deepEqual(done.map((r) => r.status), Array(RACERS).fill(200), done.map((r) => r.text).join(' / '));
+        const { rows } = await lock.query('SELECT count(*)::int AS n FROM events WHERE type = $1 AND user_id = $2', [c.event, id]);
+        assert.equal(rows[0].n, 1, `${rows[0].n} ${c.event} events for one change`);
+        // The role change's override holds the roles as written.
+        if (c.body.roles !== undefined) {
+          const o = (await lock.query("SELECT value, expires_at FROM revocations WHERE kind = 'roles' AND key = $1", [id])).rows;
+          assert.deepEqual(o.map((r) => r.value), [JSON.stringify(c.body.roles)]);
+        }
+      } finally {
+        await lock.end();
+        await s.close();
+        await storage.close();
+      }
+    });
+  }
+});
