@@ -35,6 +35,9 @@ describe('one user deleted by two administrators at once', async () => {
         return r;
       });
       for (;;) {
+        // This transaction's view of pg_stat_activity is a snapshot taken at its first read: cleared
+        // each time, it sees the DELETEs that began waiting since (kept, the loop could wait for ever).
+        await lock.query('SELECT pg_stat_clear_snapshot()');
         const { rows } = await lock.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND cardinality(pg_blocking_pids(pid)) > 0', [app]);
         if (rows[0].n >= 2) break;
         assert.deepEqual(answers, [], 'a deletion was answered while the row was held');
