@@ -126,7 +126,9 @@ describe('a sign-in landing between the refusal and the delete', async () => {
         let answered: Awaited<typeof deleting> | undefined;
         void deleting.then((r) => { answered = r; }, () => {});
         for (;;) {
-          // (pg_stat_activity's query text may still name the statement before; the lock wait is sure.)
+          // (pg_stat_activity's query text may still name the statement before; the lock wait is sure.
+          // Inside this transaction its rows are a snapshot of the first read: cleared each time.)
+          await lock.query('SELECT pg_stat_clear_snapshot()');
           const waiting = await lock.query('SELECT 1 FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))');
           if (waiting.rows.length > 0) break;
           assert.equal(answered, undefined, `the deletion was answered before its DELETE: ${answered?.status} ${answered?.text}`);

@@ -99,9 +99,10 @@ async function postgresHeld(db: { url?: string; schema: string }): Promise<Held>
       await lock.query('SELECT 1 FROM users WHERE id = ANY($1) FOR NO KEY UPDATE', [ids]);
     },
     // Waiting on a lock: on ours, or on the other request's once that one has taken it.
-    bothWaiting: (answered) => untilTrue(async () => (await lock.query(
+    // (Inside the holding transaction pg_stat_activity is a snapshot of its first read: cleared each time.)
+    bothWaiting: (answered) => untilTrue(async () => (await lock.query('SELECT pg_stat_clear_snapshot()'), (await lock.query(
       'SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND cardinality(pg_blocking_pids(pid)) > 0', [app],
-    )).rows[0].n >= 2, answered),
+    )).rows[0].n >= 2), answered),
     async release() {
       await lock.query('COMMIT');
     },

@@ -36,6 +36,7 @@ describe('one username or address signed up on two instances at once', async () 
           return r;
         });
         for (;;) {
+          await lock.query('SELECT pg_stat_clear_snapshot()'); // the transaction's view is a snapshot of its first read
           const { rows } = await lock.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND cardinality(pg_blocking_pids(pid)) > 0', [app]);
           if (rows[0].n >= 2) break;
           assert.deepEqual(answers, [], 'a sign-up was answered while inserts were held');

@@ -216,8 +216,8 @@ describe('storage, bulk import: PostgreSQL writes one-statement batches side by 
       };
       const pa = track('A', s.users.insertMany([a]));
       // Until A is seen waiting on the lock, B and C could not show anything.
-      const waiting = async () => Number((await blocker.query(`SELECT count(*) AS n FROM pg_stat_activity
-        WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO users%'`)).rows[0].n);
+      const waiting = async () => (await blocker.query('SELECT pg_stat_clear_snapshot()'), Number((await blocker.query(`SELECT count(*) AS n FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO users%'`)).rows[0].n));
       const giveUp = Date.now() + 20_000; // not a timing assumption: a bound, so a broken lock can only fail the test, never hang the run
       while ((await waiting()) === 0) {
         assert.ok(Date.now() < giveUp, 'batch A never waited on the blocker\'s row');
