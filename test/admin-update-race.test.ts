@@ -4,9 +4,8 @@
 // another connection holds the user's row until all ten UPDATEs wait on it, i.e. past their reads.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import pg from 'pg';
-import { createPostgresStorage } from '../src/storage/index.js';
-import { call, startServer } from './helpers/server.js';
+import { heldRace } from './helpers/instances.js';
+import { call, type Running } from './helpers/server.js';
 import { scratchSchema } from './helpers/storage.js';
 
 const PASSWORD = 'admin-update-race-password-1';
@@ -18,17 +17,14 @@ const CASES: { name: string; body: Record<string, unknown>; event: string }[] = 
 ];
 
 describe('one user changed by ten administrators at once', async () => {
-  const dbs = await Promise.all(CASES.map(() => scratchSchema('hd_admin_update_race')));
+  const dbs = await Promise.all(CASES.map(() => scratchSchema('warden_admin_update_race')));
   for (const [i, c] of CASES.entries()) {
     const db = dbs[i]!;
     it(`${c.name}: all ten answered 200, exactly one ${c.event} event`, db.skip !== undefined ? { skip: db.skip } : {}, async () => {
-      const app = `${db.schema}_srv`;
       // A connection per request: all ten must reach the UPDATE, none wait for the pool.
-      const storage = createPostgresStorage(`${db.url!}?application_name=${app}`, { schema: db.schema, queryTimeoutMs: 60_000, max: RACERS + 5 });
-      await storage.migrate();
-      const s = await startServer({}, { storage });
-      const lock = new pg.Client({ connectionString: db.url, options: `-c search_path=${db.schema}` });
-      await lock.connect();
+      const race = await heldRace(db, 1, { max: RACERS + 5 });
+      const [s] = race.servers as [Running];
+      const { lock } = race;
       try {
         assert.equal((await call(`${s.url}/api/v1/auth/signup`, { json: { username: 'root', email: 'root@example.com', password: PASSWORD, roles: ['admin'] } })).status, 201);
         const admin = (await call(`${s.url}/api/v1/auth/login`, { form: { username: 'root', password: PASSWORD } })).json.data.access_token;
@@ -43,13 +39,7 @@ describe('one user changed by ten administrators at once', async () => {
           void r.then((a) => answers.push(`${a.status} ${a.text}`), () => {});
           return r;
         });
-        for (;;) {
-          // This transaction's view of pg_stat_activity is a snapshot: cleared, it sees the connections opened since.
-          await lock.query('SELECT pg_stat_clear_snapshot()');
-          const { rows } = await lock.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND query LIKE '%UPDATE users SET%' AND cardinality(pg_blocking_pids(pid)) > 0", [app]);
-          if (rows[0].n >= RACERS) break;
-          assert.deepEqual(answers, [], 'a change was answered while the row was held');
-        }
+        await race.waiting(RACERS, answers, 'UPDATE users SET');
         await lock.query('COMMIT');
         const done = await Promise.all(racing);
         assert.deepEqual(done.map((r) => r.status), Array(RACERS).fill(200), done.map((r) => r.text).join(' / '));
@@ -61,9 +51,7 @@ describe('one user changed by ten administrators at once', async () => {
           assert.deepEqual(o.map((r) => r.value), [JSON.stringify(c.body.roles)]);
         }
       } finally {
-        await lock.end();
-        await s.close();
-        await storage.close();
+        await race.close();
       }
     });
   }

@@ -56,7 +56,7 @@ describe('a database migrated by a newer Warden (SQLite)', () => {
 });
 
 describe('a database migrated by a newer Warden (PostgreSQL)', async () => {
-  const { url, skip, schema } = await scratchSchema('hc_newer');
+  const { url, skip, schema } = await scratchSchema('warden_newer');
 
   it('newerMigrations names what this version does not know; migrate applies nothing', { skip }, async () => {
     const s = createPostgresStorage(url!, { schema });

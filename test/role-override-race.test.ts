@@ -57,8 +57,8 @@ async function stored(storage: Storage, id: string): Promise<{ row: string[]; ov
 }
 
 describe('two role changes of one user at once', async () => {
-  const db = await scratchSchema('hd_role_override');
-  const shared = await scratchSchema('hd_role_override');
+  const db = await scratchSchema('warden_role_override');
+  const shared = await scratchSchema('warden_role_override');
   const redis = db.skip ?? (await redisSkip());
 
   it('one instance: the override left is the later change\'s, and the user is no administrator', db.skip !== undefined ? { skip: db.skip } : {}, async () => {

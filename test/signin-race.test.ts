@@ -106,7 +106,7 @@ const CHANGES: [string, Change, number, string][] = [
 ];
 
 describe('a sign-in overtaken by a change of its user', async () => {
-  const db = await scratchSchema('ha_signin_race');
+  const db = await scratchSchema('warden_signin_race');
   const pgSkip = db.skip ?? (await redisSkip());
   const kinds: { name: string; skip?: string; open: (env: Record<string, string>) => Promise<Deployment> }[] = [
     { name: 'SQLite', open: sqlite },

@@ -4,21 +4,15 @@
 // past the look-up that refuses a taken name before hashing.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import pg from 'pg';
-import { createPostgresStorage } from '../src/storage/index.js';
-import { call, startServer } from './helpers/server.js';
+import { heldRace } from './helpers/instances.js';
+import { call } from './helpers/server.js';
 import { scratchSchema } from './helpers/storage.js';
 
 describe('one username or address signed up on two instances at once', async () => {
   const db = await scratchSchema('warden_signup_race');
   it('exactly one account is created, the other sign-up is 409', db.skip !== undefined ? { skip: db.skip } : {}, async () => {
-    const app = `${db.schema}_srv`;
-    const url = `${db.url!}?application_name=${app}`;
-    const storages = [createPostgresStorage(url, { schema: db.schema, queryTimeoutMs: 60_000 }), createPostgresStorage(url, { schema: db.schema, queryTimeoutMs: 60_000 })];
-    await storages[0]!.migrate();
-    const servers = [await startServer({}, { storage: storages[0]! }), await startServer({}, { storage: storages[1]! })];
-    const lock = new pg.Client({ connectionString: db.url, options: `-c search_path=${db.schema}` });
-    await lock.connect();
+    const race = await heldRace(db, 2);
+    const { servers, lock } = race;
     try {
       // A first account, so that neither racer is the bootstrapped administrator.
       assert.equal((await call(`${servers[0]!.url}/api/v1/auth/signup`, { json: { username: 'first', email: 'first@example.com', password: 'password-123' } })).status, 201);
@@ -35,12 +29,7 @@ describe('one username or address signed up on two instances at once', async () 
           void r.then((a) => answers.push(`${a.status} ${a.text}`), () => {});
           return r;
         });
-        for (;;) {
-          await lock.query('SELECT pg_stat_clear_snapshot()'); // the transaction's view is a snapshot of its first read
-          const { rows } = await lock.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND cardinality(pg_blocking_pids(pid)) > 0', [app]);
-          if (rows[0].n >= 2) break;
-          assert.deepEqual(answers, [], 'a sign-up was answered while inserts were held');
-        }
+        await race.waiting(2, answers);
         await lock.query('COMMIT');
         const done = await Promise.all(racing);
         assert.deepEqual(done.map((r) => r.status).sort(), [201, 409], done.map((r) => r.text).join(' / '));
@@ -49,9 +38,7 @@ describe('one username or address signed up on two instances at once', async () 
       const { rows } = await lock.query('SELECT username, email FROM users ORDER BY username');
       assert.equal(rows.length, 3, JSON.stringify(rows));
     } finally {
-      await lock.end();
-      for (const s of servers) await s.close();
-      for (const s of storages) await s.close();
+      await race.close();
     }
   });
 });

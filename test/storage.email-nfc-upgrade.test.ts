@@ -9,9 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { MIGRATIONS } from '../src/storage/migrations.js';
 import { createPostgresStorage, createSqliteStorage, type Storage } from '../src/storage/index.js';
-import { postgresBefore, scratchSchema } from './helpers/storage.js';
+import { postgresBefore, scratchSchema, sqliteBefore } from './helpers/storage.js';
 
 const EVE = { id: randomUUID(), username: 'eve', email: 'jose\u0301@example.com' }; // alone: becomes NFC
 const HOLDER = { id: randomUUID(), username: 'holder', email: 'ren\u00e9@example.com' }; // NFC already
@@ -70,11 +69,7 @@ describe('migration 13 on a database with decomposed addresses (SQLite)', () => 
   it('makes them NFC where no other account holds that form', async () => {
     const path = join(dir, 'old.db');
     const db = new Database(path);
-    db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
-    for (const m of MIGRATIONS.filter((x) => x.version < 13)) {
-      db.exec(m.sqlite);
-      db.prepare('INSERT INTO schema_migrations VALUES (?, ?, 0)').run(m.version, m.name);
-    }
+    sqliteBefore(db, 13);
     seed((text, values) => db.prepare(text).run(...values), () => '?');
     db.close();
     const s = createSqliteStorage(path);
@@ -88,7 +83,7 @@ describe('migration 13 on a database with decomposed addresses (SQLite)', () => 
 });
 
 describe('migration 13 on a database with decomposed addresses (PostgreSQL)', async () => {
-  const { url, skip, schema } = await scratchSchema('hc_email_nfc');
+  const { url, skip, schema } = await scratchSchema('warden_email_nfc');
 
   it('makes them NFC where no other account holds that form', { skip }, async () => {
     const c = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });

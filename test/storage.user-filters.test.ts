@@ -12,9 +12,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { CURRENT_HASH_PREFIX } from '../src/accounts/argon2-hasher.js';
-import { INDEXED_HASH_PREFIX, MIGRATIONS } from '../src/storage/migrations.js';
+import { INDEXED_HASH_PREFIX } from '../src/storage/migrations.js';
 import { createPostgresStorage, createSqliteStorage, type NewUser, type Storage, type UserQuery, type UserRecord } from '../src/storage/index.js';
-import { postgresBefore, scratchSchema, storageFactories } from './helpers/storage.js';
+import { postgresBefore, scratchSchema, sqliteBefore, storageFactories } from './helpers/storage.js';
 
 const CURRENT = `${CURRENT_HASH_PREFIX}c2FsdA$aGFzaA`;
 const LEGACY = 'pbkdf2:sha256:600000$salt$0123abcd';
@@ -166,11 +166,7 @@ describe('migration 10 on a database that has users (SQLite)', () => {
   it('indexes and counts the users already there', async () => {
     const path = join(dir, 'old.db');
     const db = new Database(path);
-    db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
-    for (const m of MIGRATIONS.filter((x) => x.version < 10)) {
-      db.exec(m.sqlite);
-      db.prepare('INSERT INTO schema_migrations VALUES (?, ?, 0)').run(m.version, m.name);
-    }
+    sqliteBefore(db, 10);
     const insert = db.prepare(`INSERT INTO users (id, username, username_lower, email, roles, is_active, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, 1)`);
     for (const u of EARLY) insert.run(u.id, u.username, u.username.toLowerCase(), u.email, JSON.stringify(u.roles), Number(u.active), u.hash);
     db.close();

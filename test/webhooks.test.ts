@@ -13,7 +13,7 @@ import { after, describe, it } from 'node:test';
 import { EventLog } from '../src/events/log.js';
 import { retryAfterMs, WebhookWorker } from '../src/events/webhooks/worker.js';
 import { createMemoryStorage, type Storage } from '../src/storage/index.js';
-import { testClock } from './helpers/clock.js';
+import { testClock, type TestClock } from './helpers/clock.js';
 import { call, startServer, type Running } from './helpers/server.js';
 import { storageFactories, type StorageFactory } from './helpers/storage.js';
 
@@ -122,6 +122,17 @@ async function holdingReceiver() {
     server.close();
   };
   return h;
+}
+
+/** A worker delivering a memory store's events to `url` on `clock` (60 s backoff, a day's age), and the warnings it logs. */
+function workerOn(url: string, clock: TestClock) {
+  const storage = createMemoryStorage({ clock });
+  const log = { warned: [] as string[], warn(_: object, msg: string) { this.warned.push(msg); }, debug() {} };
+  const events = new EventLog({ store: storage.events, clock, deliverTo: () => [url] });
+  const worker = new WebhookWorker({
+    store: storage.deliveries, endpoints: [url], key: KEY, clock, log, pollMs: 20, timeoutMs: 1000, backoffMs: 60_000, maxAgeMs: 86_400_000,
+  });
+  return { storage, log, events, worker };
 }
 
 async function until(what: string, check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
@@ -479,12 +490,7 @@ describe('webhooks: filters, payload and what is never sent', () => {
     const rx = await receiver(0, Number.POSITIVE_INFINITY); // the worker signs with the test's clock, moved a day
     rx.failNext(1, 410);
     const clock = testClock(Date.now());
-    const storage = createMemoryStorage({ clock });
-    const log = { warned: [] as string[], warn(_: object, msg: string) { this.warned.push(msg); }, debug() {} };
-    const events = new EventLog({ store: storage.events, clock, deliverTo: () => [rx.url] });
-    const worker = new WebhookWorker({
-      store: storage.deliveries, endpoints: [rx.url], key: KEY, clock, log, pollMs: 20, timeoutMs: 1000, backoffMs: 60_000, maxAgeMs: 86_400_000,
-    });
+    const { storage, log, events, worker } = workerOn(rx.url, clock);
     try {
       await events.append(events.make('user.deleted', { userId: 'u1' }, {}));
       worker.start();
@@ -514,12 +520,7 @@ describe('webhooks: filters, payload and what is never sent', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-    const storage = createMemoryStorage({ clock });
-    const events = new EventLog({ store: storage.events, clock, deliverTo: () => [url] });
-    const log = { warn() {}, debug() {} };
-    const worker = new WebhookWorker({
-      store: storage.deliveries, endpoints: [url], key: KEY, clock, log, pollMs: 20, timeoutMs: 1000, backoffMs: 60_000, maxAgeMs: 86_400_000,
-    });
+    const { storage, events, worker } = workerOn(url, clock);
     try {
       await events.append(events.make('user.deleted', { userId: 'u1' }, {}));
       worker.start();
@@ -560,12 +561,7 @@ describe('webhooks: filters, payload and what is never sent', () => {
     const rx = await receiver(0, Number.POSITIVE_INFINITY); // the worker signs with the test's clock, in 2030
     rx.failNext(1_000_000, 503);
     const clock = testClock(Date.UTC(2030, 0, 1));
-    const storage = createMemoryStorage({ clock });
-    const log = { warned: [] as string[], warn(_: object, msg: string) { this.warned.push(msg); }, debug() {} };
-    const events = new EventLog({ store: storage.events, clock, deliverTo: () => [rx.url] });
-    const worker = new WebhookWorker({
-      store: storage.deliveries, endpoints: [rx.url], key: KEY, clock, log, pollMs: 20, timeoutMs: 1000, backoffMs: 60_000, maxAgeMs: 86_400_000,
-    });
+    const { storage, log, events, worker } = workerOn(rx.url, clock);
     try {
       await events.append(events.make('user.deleted', { userId: 'u1' }, {}));
       worker.start();

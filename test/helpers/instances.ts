@@ -1,8 +1,12 @@
 // Several Warden instances as a deployment runs them: one PostgreSQL database (a fresh schema), each
 // instance on its own handle as a separate process would open it, and a Redis channel of their own.
 // The tests start the servers themselves (their options differ); this holds what they share.
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { createPostgresStorage } from '../../src/storage/index.js';
 import type { Storage } from '../../src/storage/types.js';
 import { redisSkip, testChannel } from './redis.js';
+import { startServer, type Running } from './server.js';
 import { storageFactories } from './storage.js';
 
 const postgresFactory = async () => (await storageFactories()).find((f) => f.name === 'postgres')!;
@@ -40,6 +44,46 @@ export async function sharedDatabase(handles = 2): Promise<SharedDatabase> {
     async close() {
       for (const s of [...storages, ...extra.splice(0)]) await s.close();
       await postgres.cleanup();
+    },
+  };
+}
+
+/**
+ * Warden servers on one PostgreSQL schema, each on a handle of its own (as separate processes),
+ * whose connections carry one application_name, and a connection of the test's own (`lock`) that
+ * holds rows or a table in a transaction while requests pile up behind it: a race, forced.
+ */
+export async function heldRace(db: { url?: string; schema: string }, servers: number, opts: { max?: number } = {}) {
+  const app = `${db.schema}_srv`;
+  const url = `${db.url!}?application_name=${app}`;
+  const storages = Array.from({ length: servers }, () => createPostgresStorage(url, { schema: db.schema, queryTimeoutMs: 60_000, ...(opts.max ? { max: opts.max } : {}) }));
+  await storages[0]!.migrate();
+  const running: Running[] = [];
+  for (const storage of storages) running.push(await startServer({}, { storage }));
+  const lock = new pg.Client({ connectionString: db.url, options: `-c search_path=${db.schema}` });
+  await lock.connect();
+  return {
+    servers: running,
+    lock,
+    /**
+     * Returns once `n` of the servers' statements (those whose text contains `statement`, if given)
+     * wait on a lock; fails if a request was answered meanwhile (`answers`, filled as they come).
+     */
+    async waiting(n: number, answers: readonly string[], statement?: string): Promise<void> {
+      for (;;) {
+        // Inside lock's transaction pg_stat_activity is a snapshot of its first read: cleared each time.
+        await lock.query('SELECT pg_stat_clear_snapshot()');
+        const { rows } = await lock.query(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND cardinality(pg_blocking_pids(pid)) > 0
+             AND ($2::text IS NULL OR strpos(query, $2) > 0)`, [app, statement ?? null]);
+        if (rows[0].n >= n) return;
+        assert.deepEqual(answers, [], 'a request was answered while the lock was held');
+      }
+    },
+    async close(): Promise<void> {
+      await lock.end();
+      for (const s of running) await s.close();
+      for (const s of storages) await s.close();
     },
   };
 }

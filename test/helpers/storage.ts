@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { after } from 'node:test';
+import type Database from 'better-sqlite3';
 import pg from 'pg';
 import {
   createMemoryStorage, createPostgresStorage, createSqliteStorage, type Storage, type StorageOptions,
@@ -80,6 +81,15 @@ export async function postgresBefore(client: pg.Client, schema: string, version:
   for (const m of MIGRATIONS.filter((x) => x.version < version)) {
     await client.query(m.postgres);
     await client.query('INSERT INTO schema_migrations VALUES ($1, $2, 0)', [m.version, m.name]);
+  }
+}
+
+/** Makes `db` a SQLite database as an older Warden left it: postgresBefore's twin. */
+export function sqliteBefore(db: Database.Database, version: number): void {
+  db.exec(SCHEMA_MIGRATIONS_DDL);
+  for (const m of MIGRATIONS.filter((x) => x.version < version)) {
+    db.exec(m.sqlite);
+    db.prepare('INSERT INTO schema_migrations VALUES (?, ?, 0)').run(m.version, m.name);
   }
 }
 
