@@ -3,12 +3,12 @@
 import { WardenError } from '@warden/toolkit';
 import type { EventLog, EventSubject } from '../events/log.js';
 import type { NewEvent } from '../events/records.js';
-import { roleOverride, type RoleOverride } from '../revocation/records.js';
 import type { Revoker } from '../revocation/revoker.js';
-import type { OverrideRoles, Page, SessionRecord, Storage, UserPatch, UserQuery, UserRecord } from '../storage/types.js';
+import type { Page, SessionRecord, Storage, UserPatch, UserQuery, UserRecord } from '../storage/types.js';
 import type { AccountHooks } from './hooks.js';
 import type { PasswordHasher } from './password-hasher.js';
 import type { Retention } from './retention.js';
+import { roleOverrideWrite } from './role-override.js';
 import type { Sessions } from './sessions.js';
 import { NO_META, type Actor, type ClientMeta } from './types.js';
 import { administratorsToKeep, conflict, findUser, keepAnAdministrator } from './users.js';
@@ -142,19 +142,16 @@ export class UserAdmin {
     // override is written in the change's transaction (after the row is locked), so that two role
     // changes racing leave the override of the one that committed last, as the row is; written
     // after the commit, they could land in the other order and leave a removed role in force.
-    let overridden: RoleOverride | undefined;
-    const override: OverrideRoles | undefined = patch.roles === undefined || sameSet(before.roles, patch.roles) ? undefined : {
-      record: (u) => roleOverride(id, u.roles, this.d.retention.roleOverride(this.d.clock())),
-      stored: (r) => (overridden = r),
-    };
+    const roles = patch.roles === undefined || sameSet(before.roles, patch.roles) ? undefined
+      : roleOverrideWrite(this.d.revoker, this.d.retention.roleOverride(this.d.clock()));
     let user: UserRecord | null;
     try {
       user = await this.d.events.write<UserRecord | null>(changes, (emit) =>
-        this.d.storage.users.update(id, patch, emit, { keep, updatedAtWas: before.updatedAt }, override));
+        this.d.storage.users.update(id, patch, emit, { keep, updatedAtWas: before.updatedAt }, roles?.override));
     } catch (e) {
       throw conflict(e);
     }
-    if (overridden) this.d.revoker.recorded(overridden);
+    roles?.publish();
     return user;
   }
 

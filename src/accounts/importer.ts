@@ -6,12 +6,12 @@
 // run: it remembers which rows claimed which keys, so a duplicate later in the input is named.
 import { createHash, randomUUID } from 'node:crypto';
 import { WardenError } from '@warden/toolkit';
-import { roleOverride, type RoleOverride } from '../revocation/records.js';
 import type { Revoker } from '../revocation/revoker.js';
-import { UniqueViolation, type NewUser, type OverrideRoles, type Storage, type UserPatch, type UserRecord } from '../storage/types.js';
+import { UniqueViolation, type NewUser, type Storage, type UserPatch, type UserRecord } from '../storage/types.js';
 import { booleanValue, isBlank, rolesValue, textValue, timeValue, verifiedValue } from './import-values.js';
 import { needsRehash, type PasswordHasher } from './password-hasher.js';
 import type { Retention } from './retention.js';
+import { roleOverrideWrite } from './role-override.js';
 import type { EventLog } from '../events/log.js';
 import type { Sessions } from './sessions.js';
 import { describeStoredHash } from './stored-hash.js';
@@ -394,19 +394,15 @@ export class UserImport {
       return;
     }
     let after: UserRecord | null;
-    let overridden: RoleOverride | undefined;
+    // A role change's override in the same transaction, as an administrator's (admin.ts).
+    const roles = patch.roles === undefined ? undefined : roleOverrideWrite(this.d.revoker, this.d.retention.roleOverride(this.d.clock()));
     try {
       const fields = Object.keys(patch).map((k) => (k === 'passwordHash' ? 'password' : k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)));
       const imported = (r: UserRecord | null) => (r ? [this.d.events.make('user.imported', { userId: before.id }, { action: 'updated', fields })] : []);
       // The password only over the hash it was decided on: a sign-in's upgrade, a reset or a change
       // made since is newer than the source's, and acknowledged to the user; it is not overwritten.
       const only = patch.passwordHash !== undefined ? { passwordHashWas: before.passwordHash } : {};
-      // A role change's override in the same transaction, as an administrator's (admin.ts).
-      const override: OverrideRoles | undefined = patch.roles === undefined ? undefined : {
-        record: (u) => roleOverride(u.id, u.roles, this.d.retention.roleOverride(this.d.clock())),
-        stored: (r) => (overridden = r),
-      };
-      after = await this.d.events.write<UserRecord | null>(imported, (emit) => this.d.storage.users.update(before.id, patch, emit, only, override));
+      after = await this.d.events.write<UserRecord | null>(imported, (emit) => this.d.storage.users.update(before.id, patch, emit, only, roles?.override));
     } catch (e) {
       if (e instanceof UniqueViolation) throw invalid(e.field, 'already registered to another user');
       throw e;
@@ -415,7 +411,7 @@ export class UserImport {
       throw invalid('password', 'changed in Warden during the import (a sign-in, a reset or a change): kept; run the import again');
     }
     if (!after) throw new WardenError('ERR_USER_NOT_FOUND', 'the user was deleted during the import');
-    if (overridden) this.d.revoker.recorded(overridden);
+    roles?.publish();
     if ((patch.isActive === false && before.isActive) || patch.passwordHash !== undefined) {
       await this.d.sessions.refuseAllTokens(before.id, 'import');
     }
