@@ -106,7 +106,7 @@ export class Sessions {
         idleExpiresAt: now + this.d.idleTtlSeconds * 1000,
         userAgent: meta.userAgent?.slice(0, 512) ?? null,
         ip: meta.ip,
-      }, emit, { userActive: true, passwordHashWas: user.passwordHash }));
+      }, emit, { passwordHashWas: user.passwordHash }));
     } catch (e) {
       if (!(e instanceof UserChanged)) throw e;
       // Refused as the same sign-in would be now.

@@ -260,7 +260,7 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
       async create(n: NewSession, emit, only) {
         return write(() => {
           const u = users.get(n.userId);
-          if (only !== undefined && (!u || !u.isActive || (only.passwordHashWas !== undefined && u.passwordHash !== only.passwordHashWas))) {
+          if (only !== undefined && (!u || !u.isActive || u.passwordHash !== only.passwordHashWas)) {
             throw new UserChanged();
           }
           // Mirrors the primary key and the foreign key of the SQL schema.

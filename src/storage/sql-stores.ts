@@ -468,11 +468,10 @@ export function sqlStores(
         // under way is waited for and the row re-checked, where the foreign key was a 500. A change
         // committed after this statement began is not seen, but its sign-out everywhere, dated after
         // that commit, refuses this session's tokens (dated before it).
-        const hash = only.passwordHashWas === undefined ? sql`` : sql` AND users.password_hash = ${only.passwordHashWas}`;
-        const locked = d.name === 'postgres' ? raw(' FOR KEY SHARE') : sql``;
         return write((function* (): Plan<SessionRecord> {
           const [row] = (yield sql`${insertFrom(d, SESSIONS, newSessionRecord(n), 'users')}
-            WHERE users.id = ${n.userId} AND users.is_active = ${param(d, USERS, 'isActive', true)}${hash}${locked} RETURNING *`).rows;
+            WHERE users.id = ${n.userId} AND users.is_active = ${param(d, USERS, 'isActive', true)}
+              AND users.password_hash = ${only.passwordHashWas}${raw(d.forKeyShare)} RETURNING *`).rows;
           if (!row) throw new UserChanged();
           return st.session(row);
         })(), events);

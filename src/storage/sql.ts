@@ -122,6 +122,11 @@ export interface Dialect {
   jsonArrayHas(column: string, item: string): Sql;
   /** What a SELECT in a transaction appends to lock the rows it read ('' where the transaction holds a write lock already). */
   readonly forUpdate: string;
+  /**
+   * What a SELECT appends to hold the rows it read against deletion and key changes only, as a
+   * foreign key's check does ('' where the transaction holds a write lock already).
+   */
+  readonly forKeyShare: string;
   /** What a subquery choosing rows to claim appends so that concurrent claimers pass over each other's rows. */
   readonly skipLocked: string;
   /** The table and column of the unique index a driver error reports, if it is a unique violation. */
@@ -154,6 +159,7 @@ export const SQLITE: Dialect = {
   anyOf: (column, values) => sql`${raw(column)} IN (SELECT value FROM json_each(${JSON.stringify(values)}))`,
   jsonArrayHas: (column, item) => sql`EXISTS (SELECT 1 FROM json_each(${raw(column)}) WHERE value = ${item})`,
   forUpdate: '', // the adapter's transactions begin IMMEDIATE, i.e. holding the write lock
+  forKeyShare: '',
   skipLocked: '', // one writer at a time: a single UPDATE … RETURNING is already exclusive
   uniqueViolated(e) {
     const err = e as { code?: unknown; message?: unknown };
@@ -193,6 +199,7 @@ export const POSTGRES: Dialect = {
   anyOf: (column, values) => sql`${raw(column)} = ANY(${[...values]}::text[])`, // pg sends a JS array as a text[]
   jsonArrayHas: (column, item) => sql`${raw(column)} @> jsonb_build_array(${item}::text)`,
   forUpdate: ' FOR UPDATE',
+  forKeyShare: ' FOR KEY SHARE',
   skipLocked: ' FOR UPDATE SKIP LOCKED',
   uniqueViolated(e) {
     // Unique constraints are named <table>_<column>_key (PostgreSQL's own convention; see migrations.ts).

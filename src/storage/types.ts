@@ -245,12 +245,12 @@ export type RotateResult =
 
 export type RotateStatus = RotateResult['status'];
 
-/** What must hold of the user for a session to open, checked with the insert (see UserChanged). */
+/**
+ * What must hold of the user for a session to open, checked with the insert (see UserChanged):
+ * the user exists, is active, and still has this password hash.
+ */
 export interface SessionConditions {
-  /** The user exists and is active. */
-  userActive: true;
-  /** The user's password hash is still this one. */
-  passwordHashWas?: string;
+  passwordHashWas: string;
 }
 
 export interface SessionStore {
