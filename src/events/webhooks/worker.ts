@@ -246,14 +246,10 @@ export class WebhookWorker {
       await this.o.store.finish(delivery.id, claim, { state: 'pending', at: now, retryAt: now, status, error: 'cut short by a shutdown' }).catch(() => false);
       return;
     }
-    const age = now - delivery.createdAt;
-    if (status === 410) {
-      this.o.log.warn({ endpoint: shown, eventId: event.id, attempts: delivery.attempts, error }, 'webhook endpoint answered 410 Gone: delivery given up (remove it from WEBHOOK_URLS)');
-      await this.o.store.finish(delivery.id, claim, { state: 'failed', at: now, status, error }).catch(() => false);
-      return;
-    }
-    if (age >= this.maxAgeMs) {
-      this.o.log.warn({ endpoint: shown, eventId: event.id, attempts: delivery.attempts, error }, 'webhook delivery given up');
+    // Given up: past the delivery's day, or at once when the receiver says it is retired.
+    if (status === 410 || now - delivery.createdAt >= this.maxAgeMs) {
+      this.o.log.warn({ endpoint: shown, eventId: event.id, attempts: delivery.attempts, error },
+        status === 410 ? 'webhook endpoint answered 410 Gone: delivery given up (remove it from WEBHOOK_URLS)' : 'webhook delivery given up');
       await this.o.store.finish(delivery.id, claim, { state: 'failed', at: now, status, error }).catch(() => false);
       return;
     }
