@@ -10,13 +10,13 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { MIGRATIONS } from '../src/storage/migrations.js';
+import { latestVersion } from '../src/storage/migrations.js';
 import { createPostgresStorage } from '../src/storage/index.js';
 import { buildCli, warden } from './helpers/cli.js';
 import { call, startServer } from './helpers/server.js';
 import { scratchSchema } from './helpers/storage.js';
 
-const LATEST = Math.max(...MIGRATIONS.map((m) => m.version));
+const LATEST = latestVersion();
 const FUTURE = { version: LATEST + 1, name: 'from a newer Warden' };
 
 describe('a database migrated by a newer Warden (SQLite)', () => {

@@ -89,7 +89,7 @@ describe('two role changes of one user at once', async () => {
     const inner = [createPostgresStorage(db.url!, { schema }), createPostgresStorage(db.url!, { schema })] as const;
     await inner[0].migrate();
     const held = holdingRoleChange(inner[0], GRANT);
-    const channel = testChannel('hd-role-override-');
+    const channel = testChannel('warden-role-override-');
     const buses = [watchedBus(createRedisBus(REDIS_URL, channel)), watchedBus(createRedisBus(REDIS_URL, channel))] as const;
     const a = await startServer({}, { storage: held.storage, bus: buses[0].bus });
     const b = await startServer({}, { storage: inner[1], bus: buses[1].bus });
