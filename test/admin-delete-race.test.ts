@@ -20,17 +20,8 @@ describe('one user deleted by two administrators at once', async () => {
       const made = await call(`${servers[0]!.url}/api/v1/auth/signup`, { json: { username: 'target', email: 'target@example.com', password: PASSWORD } });
       const id = made.json.data.id as string;
 
-      await lock.query('BEGIN');
-      await lock.query('SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE', [id]);
-      const answers: string[] = [];
-      const racing = servers.map((s) => {
-        const r = call(`${s.url}/api/v1/users/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${admin}` } });
-        void r.then((a) => answers.push(`${a.status} ${a.text}`), () => {});
-        return r;
-      });
-      await race.waiting(2, answers);
-      await lock.query('COMMIT');
-      const done = await Promise.all(racing);
+      const done = await race.behind('SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE', [id],
+        servers.map((s) => () => call(`${s.url}/api/v1/users/${id}`, { method: 'DELETE', headers: { authorization: `Bearer ${admin}` } })));
       assert.deepEqual(done.map((r) => r.status).sort(), [200, 404], done.map((r) => r.text).join(' / '));
       assert.equal(done.find((r) => r.status === 404)!.json.code, 'ERR_USER_NOT_FOUND');
       const { rows } = await lock.query("SELECT count(*)::int AS n FROM events WHERE type = 'user.deleted' AND user_id = $1", [id]);

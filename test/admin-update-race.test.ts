@@ -31,17 +31,9 @@ describe('one user changed by ten administrators at once', async () => {
         const made = await call(`${s.url}/api/v1/auth/signup`, { json: { username: 'target', email: 'target@example.com', password: PASSWORD } });
         const id = made.json.data.id as string;
 
-        await lock.query('BEGIN');
-        await lock.query('SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE', [id]);
-        const answers: string[] = [];
-        const racing = Array.from({ length: RACERS }, () => {
-          const r = call(`${s.url}/api/v1/users/${id}`, { method: 'PATCH', json: c.body, headers: { authorization: `Bearer ${admin}` } });
-          void r.then((a) => answers.push(`${a.status} ${a.text}`), () => {});
-          return r;
-        });
-        await race.waiting(RACERS, answers, 'UPDATE users SET');
-        await lock.query('COMMIT');
-        const done = await Promise.all(racing);
+        const done = await race.behind('SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE', [id],
+          Array.from({ length: RACERS }, () => () => call(`${s.url}/api/v1/users/${id}`, { method: 'PATCH', json: c.body, headers: { authorization: `Bearer ${admin}` } })),
+          'UPDATE users SET');
         assert.deepEqual(done.map((r) => r.status), Array(RACERS).fill(200), done.map((r) => r.text).join(' / '));
         const { rows } = await lock.query('SELECT count(*)::int AS n FROM events WHERE type = $1 AND user_id = $2', [c.event, id]);
         assert.equal(rows[0].n, 1, `${rows[0].n} ${c.event} events for one change`);

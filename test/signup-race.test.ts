@@ -21,17 +21,8 @@ describe('one username or address signed up on two instances at once', async () 
         [{ username: 'three', email: 'same@example.com' }, { username: 'four', email: 'Same@Example.com' }],
       ];
       for (const [x, y] of pairs) {
-        await lock.query('BEGIN');
-        await lock.query('LOCK TABLE users IN SHARE MODE');
-        const answers: string[] = [];
-        const racing = [x!, y!].map((body, i) => {
-          const r = call(`${servers[i]!.url}/api/v1/auth/signup`, { json: { ...body, password: 'password-123' } });
-          void r.then((a) => answers.push(`${a.status} ${a.text}`), () => {});
-          return r;
-        });
-        await race.waiting(2, answers);
-        await lock.query('COMMIT');
-        const done = await Promise.all(racing);
+        const done = await race.behind('LOCK TABLE users IN SHARE MODE', [],
+          [x!, y!].map((body, i) => () => call(`${servers[i]!.url}/api/v1/auth/signup`, { json: { ...body, password: 'password-123' } })));
         assert.deepEqual(done.map((r) => r.status).sort(), [201, 409], done.map((r) => r.text).join(' / '));
         assert.equal(done.find((r) => r.status === 409)!.json.code, 'ERR_CONFLICT');
       }

@@ -62,23 +62,38 @@ export async function heldRace(db: { url?: string; schema: string }, servers: nu
   for (const storage of storages) running.push(await startServer({}, { storage }));
   const lock = new pg.Client({ connectionString: db.url, options: `-c search_path=${db.schema}` });
   await lock.connect();
+  /** Until `n` of the servers' statements (those containing `statement`, if given) wait on a lock; fails if a request was answered meanwhile. */
+  const waiting = async (n: number, answers: readonly string[], statement?: string): Promise<void> => {
+    for (;;) {
+      // Inside lock's transaction pg_stat_activity is a snapshot of its first read: cleared each time.
+      await lock.query('SELECT pg_stat_clear_snapshot()');
+      const { rows } = await lock.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND cardinality(pg_blocking_pids(pid)) > 0
+           AND ($2::text IS NULL OR strpos(query, $2) > 0)`, [app, statement ?? null]);
+      if (rows[0].n >= n) return;
+      assert.deepEqual(answers, [], 'a request was answered while the lock was held');
+    }
+  };
   return {
     servers: running,
     lock,
     /**
-     * Returns once `n` of the servers' statements (those whose text contains `statement`, if given)
-     * wait on a lock; fails if a request was answered meanwhile (`answers`, filled as they come).
+     * Takes the lock `hold` asks for in lock's transaction, sends `requests`, and once every one of
+     * them waits on it (their statements containing `statement`, if given; none answered), lets
+     * go: their answers, in the order sent.
      */
-    async waiting(n: number, answers: readonly string[], statement?: string): Promise<void> {
-      for (;;) {
-        // Inside lock's transaction pg_stat_activity is a snapshot of its first read: cleared each time.
-        await lock.query('SELECT pg_stat_clear_snapshot()');
-        const { rows } = await lock.query(
-          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND cardinality(pg_blocking_pids(pid)) > 0
-             AND ($2::text IS NULL OR strpos(query, $2) > 0)`, [app, statement ?? null]);
-        if (rows[0].n >= n) return;
-        assert.deepEqual(answers, [], 'a request was answered while the lock was held');
-      }
+    async behind<T extends { status: number; text: string }>(hold: string, values: unknown[], requests: Array<() => Promise<T>>, statement?: string): Promise<T[]> {
+      await lock.query('BEGIN');
+      await lock.query(hold, values);
+      const answers: string[] = [];
+      const racing = requests.map((send) => {
+        const r = send();
+        void r.then((a) => answers.push(`${a.status} ${a.text}`), () => {});
+        return r;
+      });
+      await waiting(requests.length, answers, statement);
+      await lock.query('COMMIT');
+      return Promise.all(racing);
     },
     async close(): Promise<void> {
       await lock.end();
