@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { ConfigError, effectiveSettings, loadConfig, readEnv } from '../config/load.js';
 import { mailAddresses } from '../config/mail-addresses.js';
+import { unreadVariables } from '../config/unread.js';
 import type { Config } from '../config/table.js';
 import { generatedKeyFile, loadKeyRing, namesKey } from '../keyring.js';
 import { parseDatabaseUrl } from '../storage/database-url.js';
@@ -17,6 +18,8 @@ import type { RunState } from './program.js';
 interface Checked {
   ok: boolean;
   problems: string[];
+  /** Variables set that look meant for Warden but that it does not read (not problems: exit 0). */
+  unread: string[];
   settings: { name: string; value: string | null; source: 'environment' | '.env' | 'default' | 'unset' }[];
   keys?: string;
   database?: string;
@@ -43,11 +46,12 @@ function check(): Checked {
     value: text === undefined ? null : setting.secret ? '********' : maskedUrl(text),
     source: !given ? (text === undefined ? 'unset' as const : 'default' as const) : process.env[setting.env] !== undefined ? 'environment' as const : '.env' as const,
   }));
+  const unread = unreadVariables();
   let config: Config;
   try {
     config = loadConfig(env);
   } catch (e) {
-    if (e instanceof ConfigError) return { ok: false, problems: e.problems, settings };
+    if (e instanceof ConfigError) return { ok: false, problems: e.problems, unread, settings };
     throw e;
   }
   const problems: string[] = [];
@@ -58,7 +62,7 @@ function check(): Checked {
     problems.push((e as Error).message);
     keys = 'unusable';
   }
-  return { ok: problems.length === 0, problems, settings, keys, database: describeDatabase(config.storage.databaseUrl), mail: describeMail(config) };
+  return { ok: problems.length === 0, problems, unread, settings, keys, database: describeDatabase(config.storage.databaseUrl), mail: describeMail(config) };
 }
 
 /** Which key would sign, loading configured keys as the server does; a development key is only named, never made here. */
@@ -98,6 +102,7 @@ function describeMail(config: Config): string {
 function human(r: Checked): string {
   const lines = [r.ok ? 'configuration: OK' : `configuration: ${r.problems.length} problem${r.problems.length === 1 ? '' : 's'}`];
   for (const p of r.problems) lines.push(`  - ${p}`);
+  if (r.unread.length) lines.push('not read:', ...r.unread.map((n) => `  - ${n}`));
   lines.push('', table(['variable', 'value', 'from'], r.settings.map((s) => [s.name, s.value ?? '', s.source])));
   if (r.keys !== undefined) lines.push('', `signing key: ${r.keys}`);
   if (r.database !== undefined) lines.push(`database:    ${r.database}`);

@@ -3,17 +3,22 @@
 // so `--help` and a typo load no database driver.
 import { ConfigError, loadConfig, readEnv } from '../config/load.js';
 import type { Config } from '../config/table.js';
+import { unreadVariables } from '../config/unread.js';
 import type { Storage } from '../storage/types.js';
 import type { AccountsContext, StorageOptions } from './context.js';
 import { CliError } from './output.js';
 
-/** The configuration from the environment and ./.env, or a CliError listing every problem. */
+/**
+ * The configuration from the environment and ./.env, or a CliError listing every problem and the
+ * variables that look meant for Warden but are not read (a JWT_SECRET_KEY is why no key was found).
+ */
 export function cliConfig(): Config {
   try {
     return loadConfig(readEnv());
   } catch (e) {
-    if (e instanceof ConfigError) throw new CliError(e.message);
-    throw e;
+    if (!(e instanceof ConfigError)) throw e;
+    const unread = unreadVariables();
+    throw new CliError(e.message + (unread.length ? `\nNot read:\n${unread.map((n) => `  - ${n}`).join('\n')}` : ''));
   }
 }
 

@@ -1,6 +1,7 @@
 // `warden serve` (the default command, what `npm start` runs): read the configuration, open
 // storage, listen. A bad configuration prints every problem and exits 1 before anything else happens.
 import type { Command } from 'commander';
+import { unreadVariables } from '../config/unread.js';
 import { cliConfig } from './environment.js';
 import type { RunState } from './program.js';
 
@@ -17,6 +18,7 @@ export function registerServe(program: Command, state: RunState): void {
       if (warden.generatedKeyFile) {
         log.warn(`No signing key configured: using the development key in ${warden.generatedKeyFile}. Set SECRET_KEY (or key files) before production.`);
       }
+      for (const notice of unreadVariables()) log.warn(notice);
       if (!config.cookies.secure) log.warn('COOKIE_SECURE=false: cookies are sent over plain http. Use only for local development.');
 
       let closing = false;

@@ -17,11 +17,15 @@ export class ConfigError extends Error {
   }
 }
 
+/** The variables written in `.env` under `cwd` (none when there is no such file). */
+export function envFile(cwd = process.cwd()): Env {
+  const file = join(cwd, '.env');
+  return existsSync(file) ? parseEnv(readFileSync(file, 'utf8')) : {};
+}
+
 /** Reads `.env` from `cwd` (if present) under the given environment; the environment wins. */
 export function readEnv(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Env {
-  const file = join(cwd, '.env');
-  const fromFile = existsSync(file) ? parseEnv(readFileSync(file, 'utf8')) : {};
-  return { ...fromFile, ...env };
+  return { ...envFile(cwd), ...env };
 }
 
 type AnySetting = Setting<unknown>;
