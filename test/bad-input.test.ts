@@ -95,6 +95,33 @@ for (const f of factories) describe(`bad input (${f.name})`, f.skip !== undefine
     await s.warden.storage.users.delete(named.json.id); // the later tests count the users
   });
 
+  it('a sign-up or an administrator\'s change with several invalid fields names them all in one 422 (fields), and changes nothing', async () => {
+    const bad = { username: 'a b', email: 'nope', password: 'short', full_name: 'Bob\nSmith', roles: 'admin' };
+    const wanted = ['username', 'email', 'password', 'full_name', 'roles'];
+    for (const [path, family] of [['/api/auth/signup', 'detail'], ['/api/v1/auth/signup', 'message']] as const) {
+      const r = await call(`${url}${path}`, { json: bad });
+      assert.equal(r.status, 422, r.text);
+      assert.equal(r.json.field, 'username', 'the first leads, as a single failure would');
+      assert.match(r.json[family], /^username: /);
+      assert.deepEqual(r.json.fields.map((f: { field: string }) => f.field), wanted);
+      for (const f of r.json.fields) assert.match(f.message, new RegExp(`^${f.field}: `));
+    }
+    assert.equal(await usersNow(), 1);
+
+    const boss = await s.warden.accounts.credentials.signUp({ username: 'boss', email: 'boss@example.com', password: 'boss-password', roles: ['admin'] }, { kind: 'system', task: 'test' });
+    const signin = await call(`${url}/api/auth/signin`, { json: { username: 'boss', password: 'boss-password' } });
+    const alice = (await s.warden.storage.users.findByLogin('alice'))!;
+    const r = await call(`${url}/api/v1/users/${alice.id}`, {
+      method: 'PATCH', json: { full_name: 'Alice A', email: 'nope', is_active: 'no', password: 'short' }, headers: { authorization: `Bearer ${signin.json.access_token}` },
+    });
+    assert.equal(r.status, 422, r.text);
+    assert.deepEqual(r.json.fields.map((f: { field: string }) => f.field), ['is_active', 'email', 'password']);
+    const after = (await s.warden.storage.users.findByLogin('alice'))!;
+    assert.equal(after.fullName, alice.fullName, 'the valid field given beside them is not written either');
+    assert.equal(after.updatedAt, alice.updatedAt);
+    await s.warden.storage.users.delete(boss.id); // the later tests count the users
+  });
+
   it('a long password (within the cap) is accepted and never truncated', async () => {
     const long = 'p'.repeat(1000);
     const r = await call(`${url}/api/auth/signup`, { json: { username: 'longpw', email: 'longpw@example.com', password: long } });

@@ -264,6 +264,12 @@ describe('warden CLI: users and sessions on a SQLite database', () => {
     const weak = await run(['users', 'create', '--username', 'bob', '--email', 'bob@example.com', '--password-stdin', '--json'], 'short');
     assert.equal(weak.code, 1);
     assert.equal(weak.json.error.code, 'ERR_VALIDATION');
+    // Every mistake at once, one line each (and listed under --json), nothing created.
+    const worse = await run(['users', 'create', '--username', 'b b', '--email', 'nope', '--password-stdin'], 'short');
+    assert.equal(worse.code, 1);
+    assert.equal(worse.stderr, 'warden: username: must be 3 to 64 letters, digits, "_", "." or "-"\nwarden: email: must be a valid email address\nwarden: password: must be at least 8 characters\n');
+    const worseJson = await run(['users', 'create', '--username', 'b b', '--email', 'nope', '--password-stdin', '--json'], 'short');
+    assert.deepEqual(worseJson.json.error.fields.map((f: { field: string }) => f.field), ['username', 'email', 'password']);
     const noPassword = await run(['users', 'create', '--username', 'bob', '--email', 'bob@example.com']);
     assert.equal(noPassword.code, 2, 'no terminal and no --password-stdin');
 

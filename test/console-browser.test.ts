@@ -316,6 +316,18 @@ describe('console in Chromium', { skip }, () => {
     await create.getByRole('button', { name: 'Create user' }).click();
     await admin.locator('#create [data-error-for]:not(:empty)').first().waitFor();
     await check(admin, 'admin-new-user');
+    // Three mistakes the browser lets through are all said, each beside its input, in one answer.
+    await create.getByLabel('Username').fill('a b');
+    await create.getByLabel('Email address').fill('bob@localhost');
+    await create.getByLabel('Password').fill('short');
+    await create.getByRole('button', { name: 'Create user' }).click();
+    await admin.locator('#create-password-error', { hasText: 'Must be at least 8 characters' }).waitFor();
+    assert.match(await admin.locator('#create-username-error').textContent() ?? '', /^Must be 3 to 64 letters/);
+    assert.equal(await admin.locator('#create-email-error').textContent(), 'Must be a valid email address');
+    assert.deepEqual(await admin.locator('#create [aria-invalid="true"]').evaluateAll((els) => els.map((e) => e.getAttribute('name'))), ['username', 'email', 'password']);
+    assert.equal(await admin.evaluate(() => document.activeElement?.getAttribute('name')), 'username', 'the first gets focus');
+    await create.getByLabel('Email address').fill('bob@example.com');
+    await create.getByLabel('Password').fill('bob-password-1');
     await create.getByLabel('Username').fill('bob');
     await create.getByLabel('Roles (comma-separated)').fill('user, editor');
     await create.getByRole('button', { name: 'Create user' }).click();

@@ -13,7 +13,7 @@ import type { Sessions } from './sessions.js';
 import { NO_META, type Actor, type ClientMeta } from './types.js';
 import { administratorsToKeep, conflict, findUser, keepAnAdministrator } from './users.js';
 import {
-  invalid, normaliseEmail, validateBoolean, validateFullName, validatePassword, validateRoles,
+  checkFields, invalid, normaliseEmail, validateBoolean, validateFullName, validatePassword, validateRoles,
 } from './validate.js';
 
 export interface UserAdminDeps {
@@ -87,13 +87,17 @@ export class UserAdmin {
   async update(id: string, input: Record<string, unknown>, actor: Actor | null = null, meta: ClientMeta = NO_META): Promise<UserRecord> {
     const unknown = Object.keys(input).find((k) => !PATCHABLE.includes(k));
     if (unknown !== undefined) throw invalid(unknown, 'is not a field that can be changed');
-    const patch: UserPatch = {};
-    if ('roles' in input) patch.roles = validateRoles(input.roles);
-    if ('is_active' in input) patch.isActive = validateBoolean(input.is_active, 'is_active');
-    if ('full_name' in input) patch.fullName = validateFullName(input.full_name);
-    if ('email' in input) patch.email = normaliseEmail(input.email);
-    if ('email_verified' in input) patch.emailVerified = validateBoolean(input.email_verified, 'email_verified');
-    if ('password' in input) patch.passwordHash = await this.d.hasher.hash(validatePassword(input.password, this.d.passwordMaxLength));
+    const given = (field: string, check: () => unknown) => (field in input ? check : undefined);
+    const { password, ...fields } = checkFields({
+      roles: given('roles', () => validateRoles(input.roles)),
+      isActive: given('is_active', () => validateBoolean(input.is_active, 'is_active')),
+      fullName: given('full_name', () => validateFullName(input.full_name)),
+      email: given('email', () => normaliseEmail(input.email)),
+      emailVerified: given('email_verified', () => validateBoolean(input.email_verified, 'email_verified')),
+      password: given('password', () => validatePassword(input.password, this.d.passwordMaxLength)),
+    });
+    const patch: UserPatch = fields; // only the fields given: checkFields leaves the others out
+    if (password !== undefined) patch.passwordHash = await this.d.hasher.hash(password);
     const who = { actorId: actorIdOf(actor), userId: id, ip: meta.ip, userAgent: meta.userAgent };
     // Everything the write records (its events, its role override, the administrator it must
     // keep) is computed from the row it is written over: written only over the row as read

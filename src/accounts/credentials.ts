@@ -15,7 +15,7 @@ import type { SignInThrottle } from './throttle.js';
 import { NO_META, type Actor, type ClientMeta, type SignUpInput, type SystemActor, type TokenPair } from './types.js';
 import { conflict, findUser, keepAnAdministrator } from './users.js';
 import {
-  invalid, normaliseEmail, validateBoolean, validateFullName, validatePassword, validateRoles, validateUsername,
+  checkFields, invalid, normaliseEmail, validateBoolean, validateFullName, validatePassword, validateRoles, validateUsername,
 } from './validate.js';
 
 export interface CredentialsDeps {
@@ -71,12 +71,14 @@ export class Credentials {
    * administrator); otherwise ERR_ROLES_FORBIDDEN and nothing is created.
    */
   async signUp(input: SignUpInput, actor: Actor | null, meta: ClientMeta = NO_META): Promise<UserRecord> {
-    const username = validateUsername(input.username);
-    const email = normaliseEmail(input.email);
-    const password = validatePassword(input.password, this.d.passwordMaxLength);
-    const fullName = validateFullName(input.full_name);
-    const roles = input.roles === undefined || input.roles === null ? [...this.d.defaultRoles] : validateRoles(input.roles);
-    const isActive = input.is_active === undefined ? true : validateBoolean(input.is_active, 'is_active');
+    const { username, email, password, fullName, roles, isActive } = checkFields({
+      username: () => validateUsername(input.username),
+      email: () => normaliseEmail(input.email),
+      password: () => validatePassword(input.password, this.d.passwordMaxLength),
+      fullName: () => validateFullName(input.full_name),
+      roles: () => (input.roles === undefined || input.roles === null ? [...this.d.defaultRoles] : validateRoles(input.roles)),
+      isActive: () => (input.is_active === undefined ? true : validateBoolean(input.is_active, 'is_active')),
+    });
     const elevated = roles.some((r) => !this.d.defaultRoles.includes(r)) || !isActive;
     const privileged = actor !== null && (actor.kind === 'system' || this.isAdmin(actor.roles));
     // Said as what was asked for: roles, or an account created inactive.

@@ -14,6 +14,36 @@ export function invalid(field: string, message: string): WardenError {
   return new WardenError('ERR_VALIDATION', `${field}: ${message}`, { field });
 }
 
+/** One failed field of a form checked whole: `field` and its message as `invalid` words it. */
+export interface FieldFailure {
+  field: string;
+  message: string;
+}
+
+/**
+ * Runs every field's check whatever the others answer, so that a form with three mistakes is told
+ * of three in one answer (as FastAPI's list does), not one per attempt. Returns the checked values,
+ * or throws one ERR_VALIDATION led by the first failure (its message and `field`, as a single
+ * check's) with `fields` listing them all, in the order given. A check that is not given (undefined)
+ * is skipped and its key left out.
+ */
+export function checkFields<C extends Record<string, (() => unknown) | undefined>>(checks: C): { [K in keyof C]: C[K] extends () => infer R ? R : undefined } {
+  const out: Record<string, unknown> = {};
+  const failed: FieldFailure[] = [];
+  for (const [key, check] of Object.entries(checks)) {
+    if (check === undefined) continue;
+    try {
+      out[key] = check();
+    } catch (e) {
+      if (!(e instanceof WardenError) || e.code !== 'ERR_VALIDATION' || typeof e.details?.field !== 'string') throw e;
+      failed.push({ field: e.details.field, message: e.message });
+    }
+  }
+  const [first] = failed;
+  if (first) throw new WardenError('ERR_VALIDATION', first.message, { field: first.field, fields: failed });
+  return out as { [K in keyof C]: C[K] extends () => infer R ? R : undefined };
+}
+
 // NUL cannot be stored in PostgreSQL text and has no place in any of these fields.
 const NUL = /\u0000/;
 

@@ -63,16 +63,21 @@ export async function run(argv: readonly string[], state: RunState = { exitCode:
       // it has printed the problem and the usage.
       return e.exitCode === 0 ? 0 : 2;
     }
-    const { message, code, exitCode } = describe(e);
+    const { message, code, exitCode, fields } = describe(e);
     state.exitCode = exitCode; // the code to exit with should the reader of the message be gone (cli.ts)
-    if (json) process.stdout.write(`${JSON.stringify({ error: { code, message } }, null, 2)}\n`);
+    if (json) process.stdout.write(`${JSON.stringify({ error: { code, message: fields ? (e as WardenError).message : message, ...(fields ? { fields } : {}) } }, null, 2)}\n`);
     else process.stderr.write(`warden: ${message}\n${exitCode === 2 && acting ? `\n${acting.helpInformation()}` : ''}`);
     return exitCode;
   }
 }
 
-function describe(e: unknown): { message: string; code: string; exitCode: number } {
+function describe(e: unknown): { message: string; code: string; exitCode: number; fields?: unknown[] } {
   if (e instanceof CliError) return { message: e.message, code: e.code, exitCode: e.exitCode };
-  if (e instanceof WardenError) return { message: e.message, code: e.code, exitCode: 1 };
+  if (e instanceof WardenError) {
+    // A user checked whole (users create, users update): every field that failed, one line each.
+    const fields = Array.isArray(e.details?.fields) ? e.details.fields as { message: string }[] : undefined;
+    if (fields && fields.length > 1) return { message: fields.map((f) => f.message).join('\nwarden: '), code: e.code, exitCode: 1, fields };
+    return { message: e.message, code: e.code, exitCode: 1 };
+  }
   return { message: e instanceof Error ? e.message : String(e), code: 'ERR_INTERNAL', exitCode: 1 };
 }

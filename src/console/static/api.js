@@ -78,17 +78,26 @@ export function clearErrors(form) {
 
 /**
  * Writes an API error beside its field: the `field` the API names, else the form's own mapping of
- * codes to fields (`codeFields`), else the form's general error slot. The field gets focus.
+ * codes to fields (`codeFields`), else the form's general error slot. A form checked whole answers
+ * every failed field (`fields`): each is written beside its own. The first such field gets focus.
  */
 export function showError(form, r, codeFields = {}) {
-  const name = (typeof r.field === 'string' && form.elements.namedItem(r.field) ? r.field : undefined) ?? codeFields[r.code];
-  const slot = (name && form.querySelector(`[data-error-for="${CSS.escape(name)}"]`)) || form.querySelector('[data-error-for=""]');
-  const text = String(r.message ?? 'Something went wrong').replace(/^[a-z_]+: /, '');
-  slot.textContent = name ? capitalise(text) : text;
-  const input = name ? form.elements.namedItem(name) : undefined;
-  if (input instanceof HTMLElement) {
-    input.setAttribute('aria-invalid', 'true');
-    input.focus();
+  const failures = Array.isArray(r.fields) && r.fields.length > 0 ? r.fields : [{ field: r.field, message: r.message }];
+  let focused = false;
+  const written = new Set(); // a slot two failures share says both; one written before this answer is replaced
+  for (const f of failures) {
+    const name = (typeof f.field === 'string' && form.elements.namedItem(f.field) ? f.field : undefined) ?? codeFields[r.code];
+    const slot = (name && form.querySelector(`[data-error-for="${CSS.escape(name)}"]`)) || form.querySelector('[data-error-for=""]');
+    const text = String(f.message ?? 'Something went wrong').replace(/^[a-z_]+: /, '');
+    const said = name ? capitalise(text) : text;
+    slot.textContent = written.has(slot) ? `${slot.textContent} ${said}` : said;
+    written.add(slot);
+    const input = name ? form.elements.namedItem(name) : undefined;
+    if (input instanceof HTMLElement) {
+      input.setAttribute('aria-invalid', 'true');
+      if (!focused) input.focus();
+      focused = true;
+    }
   }
 }
 
