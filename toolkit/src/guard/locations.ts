@@ -118,7 +118,20 @@ export function isJsonRequest(req: GuardedRequest): boolean {
 export function headerOfOtherScheme(req: GuardedRequest, s: LocationSettings): boolean {
   const raw = req.headers[s.headerKey ?? s.headerName.toLowerCase()];
   const value = Array.isArray(raw) ? raw[0] : raw;
-  return s.headerType !== '' && value !== undefined && value.trim().replace(/^,+|,+$/g, '') !== '';
+  return s.headerType !== '' && value !== undefined && !onlyOuterCommas(value.trim());
+}
+
+/**
+ * Whether the text is nothing but commas once its outer commas are gone. Scanned from both ends:
+ * a regular expression stripping them (/^,+|,+$/g) backtracks quadratically on "Basic ,,,…x"
+ * (0.3 s of the event loop for one 16 KB header).
+ */
+function onlyOuterCommas(v: string): boolean {
+  let start = 0;
+  while (start < v.length && v.charCodeAt(start) === 44) start++;
+  let end = v.length;
+  while (end > start && v.charCodeAt(end - 1) === 44) end--;
+  return start === end;
 }
 
 /** What missingMessage words differently by request. */
