@@ -57,6 +57,20 @@ describe('sign-in throttle', () => {
     assert.equal((await signin('victim', 'password-123')).status, 200, 'the two earlier failures were cleared');
   });
 
+  it('an address typed in another Unicode form (NFD, NFC or mixed) is the same login: no fresh budget per spelling', async () => {
+    // Sign-in finds "josé@example.com" however its accents are typed (stored and looked up NFC);
+    // the throttle must count it as one login too, else each spelling buys SIGNIN_MAX_FAILURES more guesses.
+    const nfc = 'jos\u00e9.ren\u00e9@example.com';
+    await call(`${s.url}/api/auth/signup`, { json: { username: 'jose', email: nfc, password: 'password-123' } });
+    const spellings = [nfc, nfc.normalize('NFD'), 'jose\u0301.ren\u00e9@example.com', 'jos\u00e9.rene\u0301@EXAMPLE.com'];
+    for (const login of spellings.slice(1)) assert.equal((await signin(login, 'password-123')).status, 200, `${JSON.stringify(login)} signs in`);
+    for (let i = 0; i < 3; i++) assert.equal((await signin(nfc, 'wrong-password')).status, 401);
+    for (const login of spellings) {
+      const r = await signin(login, 'password-123');
+      assert.equal(r.status, 429, `${JSON.stringify(login)} is throttled like the address it names`);
+    }
+  });
+
   it('a wrong current password on a password change counts as a failed sign-in: a token does not buy unlimited guesses', async () => {
     const token = (await signin('victim', 'password-123')).json.access_token as string;
     const change = (current: string) => call(`${s.url}/api/v1/auth/password`, {

@@ -8,6 +8,7 @@
 // attempts. The shared store is consulted with a short timeout and never blocks a sign-in: while it
 // fails, the memory counters (always kept too) decide alone, and it is retried after a pause.
 import { WardenError } from '@warden/toolkit';
+import { emailKey } from '../storage/rules.js';
 
 export interface ThrottleOptions {
   maxPerLogin: number; // failures per (ip, login) per window
@@ -36,6 +37,15 @@ export interface SharedCounters {
   /** Each key's count and the milliseconds left in its window, null for a key with no live window. */
   peek(keys: readonly string[]): Promise<({ count: number; ttlMs: number } | null)[]>;
   clear(key: string): Promise<void>;
+}
+
+/**
+ * A login as the throttle counts it: as the sign-in looks it up (trimmed, lower case, NFC, as
+ * storage's emailKey), so every spelling that reaches one account (an accent typed precomposed or
+ * combining) spends one budget rather than SIGNIN_MAX_FAILURES each.
+ */
+function loginKey(login: string): string {
+  return emailKey(login);
 }
 
 /** The same shared store under another key space, for a second throttle (e.g. second-factor codes). */
@@ -107,13 +117,13 @@ export class SignInThrottle {
   }
 
   private aliasKeys(ip: string | null, login: string, aliases: readonly string[]): { key: string; max: number }[] {
-    const own = login.toLowerCase();
-    const others = new Set(aliases.map((a) => a.toLowerCase()).filter((a) => a !== own));
+    const own = loginKey(login);
+    const others = new Set(aliases.map(loginKey).filter((a) => a !== own));
     return [...others].map((a) => ({ key: `l:${ip ?? ''}:${a}`, max: this.o.maxPerLogin }));
   }
 
   private keys(ip: string | null, login: string): { key: string; max: number }[] {
-    const pair = { key: `l:${ip ?? ''}:${login.toLowerCase()}`, max: this.o.maxPerLogin };
+    const pair = { key: `l:${ip ?? ''}:${loginKey(login)}`, max: this.o.maxPerLogin };
     return ip === null || this.o.maxPerIp === Number.POSITIVE_INFINITY ? [pair] : [pair, { key: `i:${ip}`, max: this.o.maxPerIp }];
   }
 
