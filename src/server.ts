@@ -319,7 +319,12 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
 
   await app.register(formbody, { bodyLimit: config.server.bodyLimitBytes });
   await app.register(swagger, openapiOptions());
-  await app.register(swaggerUi, { routePrefix: '/docs', uiHooks: { onRequest: refuseFraming } });
+  // The hook on a context of /docs's own (no other route has it): uiHooks reach the UI's routes but
+  // not the static files it serves beside them, among them an HTML page (oauth2-redirect.html).
+  await app.register(async (docs) => {
+    docs.addHook('onRequest', refuseFraming);
+    await docs.register(swaggerUi, { routePrefix: '/docs' });
+  });
   await app.register(wardenGuard, {
     verify,
     revocations: index,
