@@ -89,3 +89,50 @@ describe('sign-in throttle', () => {
     assert.equal((await signin('victim', 'new-password-456')).status, 200);
   });
 });
+
+// The client a limit counts: an IPv6 client by its /64 (src/limits/client-key.ts), read here from
+// X-Forwarded-For past one trusted proxy (TRUST_PROXY=1), as behind a load balancer.
+describe('sign-in throttle: who a client is', () => {
+  let s: Running;
+  let clock: TestClock;
+  beforeEach(async () => {
+    clock = testClock();
+    s = await startServer({ TRUST_PROXY: '1', SIGNIN_MAX_FAILURES: '3', SIGNIN_MAX_FAILURES_PER_IP: '6', SIGNIN_WINDOW_MINUTES: '10' }, { clock });
+    await call(`${s.url}/api/auth/signup`, { json: { username: 'victim', email: 'victim@example.com', password: 'password-123' } });
+  });
+  afterEach(() => s.close());
+
+  const from = (ip: string, username: string, password: string) =>
+    call(`${s.url}/api/auth/signin`, { json: { username, password }, headers: { 'x-forwarded-for': ip } });
+
+  it('the addresses of one IPv6 /64 spend one budget, however they are written; another /64 and IPv4 clients have their own', async () => {
+    for (const ip of ['2001:db8:1:2::1', '2001:db8:1:2:ffff::9', '2001:0DB8:0001:0002:0:0:0:abcd']) {
+      assert.equal((await from(ip, 'victim', 'wrong-password')).status, 401);
+    }
+    const locked = await from('2001:db8:1:2:dead:beef:0:1', 'victim', 'password-123');
+    assert.equal(locked.status, 429, 'a fourth address of the same /64 gets no fresh budget');
+    assert.equal((await from('2001:db8:1:3::1', 'victim', 'password-123')).status, 200, 'the next /64 is another client');
+    // IPv4, and an IPv4 peer as a dual-stack socket reports it, are one client.
+    for (let i = 0; i < 3; i++) assert.equal((await from('192.0.2.7', 'victim', 'wrong-password')).status, 401);
+    assert.equal((await from('::ffff:192.0.2.7', 'victim', 'password-123')).status, 429);
+    assert.equal((await from('192.0.2.8', 'victim', 'password-123')).status, 200);
+    const stored = await s.warden.storage.events.list({ types: ['signin.failed'], limit: 10 });
+    assert.ok(stored.some((e) => e.ip === '2001:db8:1:2:ffff::9'), 'events keep the whole address');
+  });
+
+  it('a throttled client records one signin.throttled per login, at most 20 in a window however many logins it tries; malformed attempts are throttled and counted like wrong passwords', async () => {
+    const ip = '198.51.100.4';
+    // Over-long logins: each a refusal and an event, until the per-IP budget (6) is spent.
+    const long = 'x'.repeat(400);
+    for (let i = 0; i < 6; i++) assert.equal((await from(ip, `${i}-${long}`, 'whatever-password')).status, 401, `malformed ${i}`);
+    for (let i = 0; i < 30; i++) assert.equal((await from(ip, `${i}-${long}`, 'whatever-password')).status, 429);
+    for (let i = 0; i < 30; i++) assert.equal((await from(ip, `spray-${i}`, 'whatever-password')).status, 429);
+    const events = async (type: 'signin.failed' | 'signin.throttled') => (await s.warden.storage.events.list({ types: [type], limit: 100 })).filter((e) => e.ip === ip);
+    assert.equal((await events('signin.failed')).length, 6, 'the malformed refusals within the budget, and no more');
+    assert.equal((await events('signin.throttled')).length, 20);
+    // Another client is unaffected, and the window's end starts the count again.
+    assert.equal((await from('198.51.100.5', 'victim', 'password-123')).status, 200);
+    clock.advance(601_000);
+    assert.equal((await from(ip, 'victim', 'wrong-password')).status, 401, 'a new window');
+  });
+});

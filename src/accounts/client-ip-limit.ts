@@ -8,6 +8,7 @@
 //    CEREMONY_TTL_MS, counted over that lifetime, so the limit is also the most live challenges
 //    one client holds; without it one client could fill the table as fast as it sends.
 import { WardenError } from '@warden/toolkit';
+import { clientKey } from '../limits/client-key.js';
 import { RateLimit, type LimitRule } from '../limits/rate-limit.js';
 import type { WindowCounter } from '../limits/window-counter.js';
 
@@ -19,9 +20,9 @@ export class ClientIpLimit {
     this.limit = new RateLimit(counter, { [name]: rule });
   }
 
-  /** Counts one request from `ip` (none when unknown); ERR_RATE_LIMITED (429, Retry-After) over the limit. */
+  /** Counts one request from `ip` (none when unknown; an IPv6 client by its /64); ERR_RATE_LIMITED (429, Retry-After) over the limit. */
   async hit(ip: string | null): Promise<void> {
-    const wait = await this.limit.hit({ [this.name]: ip });
+    const wait = await this.limit.hit({ [this.name]: clientKey(ip) });
     if (wait !== null) throw new WardenError('ERR_RATE_LIMITED', this.refusal, { retryAfter: wait });
   }
 }

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { WardenError, type JwtClaims } from '@warden/toolkit';
 import type { EventLog } from '../events/log.js';
 import type { NewEvent } from '../events/records.js';
+import { clientKey } from '../limits/client-key.js';
 import { usernameKey } from '../storage/rules.js';
 import { UniqueViolation, type Storage, type UserRecord } from '../storage/types.js';
 import type { MfaRequired } from './factors/second-factors.js';
@@ -56,12 +57,23 @@ function shownLogin(login: string): string {
   const head = login.trim().replaceAll('\u0000', '').slice(0, 2 * SHOWN_LOGIN); // enough units for SHOWN_LOGIN characters
   return Array.from(head.replace(/\p{Cs}/gu, '\ufffd')).slice(0, SHOWN_LOGIN).join(''); // \p{Cs} with u: a lone half only
 }
-/** (IP, login) pairs whose throttling was recorded, remembered (per instance) to record it once per window. */
+/** (client, login) pairs and clients whose throttling was recorded, remembered (per instance) to record it once per window. */
 const MAX_THROTTLES_REMEMBERED = 10_000;
+/** signin.throttled events one client (an IP; an IPv6 /64) records per window, whatever logins it tries. */
+const THROTTLED_EVENTS_PER_CLIENT = 20;
+
+/** Sets `key` as the newest entry, the oldest one dropped past MAX_THROTTLES_REMEMBERED. */
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  if (map.size >= MAX_THROTTLES_REMEMBERED) map.delete(map.keys().next().value!);
+  map.set(key, value);
+}
 
 export class Credentials {
-  /** When each recorded throttling of an (IP, login) ends: one signin.throttled per window, not per refused attempt. */
+  /** When each recorded throttling of a (client, login) ends: one signin.throttled per window, not per refused attempt. */
   private readonly throttled = new Map<string, number>();
+  /** Per client: the throttling events recorded in its window, and when the window ends. */
+  private readonly throttledClients = new Map<string, { until: number; count: number }>();
 
   constructor(private readonly d: CredentialsDeps) {}
 
@@ -124,19 +136,19 @@ export class Credentials {
     if (typeof login !== 'string' || typeof password !== 'string' || login === '' || password === '') {
       throw new WardenError('ERR_MISSING_CREDENTIALS');
     }
-    // Over-long input is refused before any lookup or hash (no hashing-cost amplification).
     const from = { ip: meta.ip, userAgent: meta.userAgent };
     const shown = shownLogin(login);
-    if (login.length > MAX_LOGIN_LENGTH || [...password].length > this.d.passwordMaxLength) {
-      await this.d.events.append(this.d.events.make('signin.failed', from, { reason: 'malformed', login: shown }));
-      throw new WardenError('ERR_BAD_CREDENTIALS');
-    }
     const key = login.trim();
-    if (key.includes('\u0000')) { // no such login can exist
+    // Over-long input, or a login with NUL (no such login can exist), is refused before any lookup
+    // or hash (no hashing-cost amplification), under the same throttle as a wrong password, counted
+    // as one: each refusal is an event written, and a client's must stay within its budget.
+    const malformed = login.length > MAX_LOGIN_LENGTH || [...password].length > this.d.passwordMaxLength || key.includes('\u0000');
+    await this.checkThrottle(meta, malformed ? shown : key);
+    if (malformed) {
+      await this.d.throttle?.fail(meta.ip, shown);
       await this.d.events.append(this.d.events.make('signin.failed', from, { reason: 'malformed', login: shown }));
       throw new WardenError('ERR_BAD_CREDENTIALS');
     }
-    await this.checkThrottle(meta, key);
     let user = await this.d.storage.users.findByLogin(key);
     const ok = await this.d.hasher.verify(user?.passwordHash ?? null, password, { userId: user?.id });
     if (!user || !ok) {
@@ -280,15 +292,22 @@ export class Credentials {
     }
   }
 
-  /** One signin.throttled per (IP, login) and window, however many attempts it refuses. */
+  /**
+   * One signin.throttled per (client, login) and window, however many attempts it refuses, and at
+   * most THROTTLED_EVENTS_PER_CLIENT per client and window whatever logins it tries: a throttled
+   * client rotating logins would otherwise write an event per request, no password checked.
+   */
   private async recordThrottled(meta: ClientMeta, login: string, e: WardenError): Promise<void> {
     const now = this.d.clock();
-    const key = `${meta.ip ?? ''}\u0000${login.toLowerCase()}`;
+    const client = clientKey(meta.ip) ?? '';
+    const key = `${client}\u0000${login.toLowerCase()}`;
     if ((this.throttled.get(key) ?? 0) > now) return;
     const retryAfter = typeof e.details?.retryAfter === 'number' ? e.details.retryAfter : 0;
-    if (this.throttled.size >= MAX_THROTTLES_REMEMBERED) this.throttled.delete(this.throttled.keys().next().value!);
-    this.throttled.delete(key);
-    this.throttled.set(key, now + retryAfter * 1000);
+    const recorded = this.throttledClients.get(client);
+    const count = recorded !== undefined && recorded.until > now ? recorded.count : 0;
+    if (count >= THROTTLED_EVENTS_PER_CLIENT) return;
+    remember(this.throttledClients, client, { until: count === 0 ? now + retryAfter * 1000 : recorded!.until, count: count + 1 });
+    remember(this.throttled, key, now + retryAfter * 1000);
     await this.d.events.append(this.d.events.make('signin.throttled', { ip: meta.ip, userAgent: meta.userAgent }, {
       retry_after_seconds: retryAfter, login: shownLogin(login),
     }));

@@ -4,6 +4,7 @@
 // counted by hash: the counter store never holds them.
 import { createHash } from 'node:crypto';
 import { WardenError } from '@warden/toolkit';
+import { clientKey } from '../limits/client-key.js';
 import { RateLimit } from '../limits/rate-limit.js';
 import type { WindowCounter } from '../limits/window-counter.js';
 
@@ -28,7 +29,7 @@ export class MailLimit {
   async hit(address: string, ip: string | null): Promise<void> {
     let wait: number | null;
     try {
-      wait = await this.limit.hit({ 'mail-address': createHash('sha256').update(address).digest('hex').slice(0, 32), 'mail-ip': ip });
+      wait = await this.limit.hit({ 'mail-address': createHash('sha256').update(address).digest('hex').slice(0, 32), 'mail-ip': clientKey(ip) });
     } catch {
       throw new WardenError('ERR_UNAVAILABLE', 'Service unavailable: the rate limit store does not answer', { retryAfter: 5 });
     }

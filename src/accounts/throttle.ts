@@ -8,6 +8,7 @@
 // attempts. The shared store is consulted with a short timeout and never blocks a sign-in: while it
 // fails, the memory counters (always kept too) decide alone, and it is retried after a pause.
 import { WardenError } from '@warden/toolkit';
+import { clientKey } from '../limits/client-key.js';
 import { emailKey } from '../storage/rules.js';
 
 export interface ThrottleOptions {
@@ -118,13 +119,16 @@ export class SignInThrottle {
 
   private aliasKeys(ip: string | null, login: string, aliases: readonly string[]): { key: string; max: number }[] {
     const own = loginKey(login);
+    const client = clientKey(ip);
     const others = new Set(aliases.map(loginKey).filter((a) => a !== own));
-    return [...others].map((a) => ({ key: `l:${ip ?? ''}:${a}`, max: this.o.maxPerLogin }));
+    return [...others].map((a) => ({ key: `l:${client ?? ''}:${a}`, max: this.o.maxPerLogin }));
   }
 
+  /** The (client, login) pair and the client alone; an IPv6 client is its /64 (clientKey). */
   private keys(ip: string | null, login: string): { key: string; max: number }[] {
-    const pair = { key: `l:${ip ?? ''}:${loginKey(login)}`, max: this.o.maxPerLogin };
-    return ip === null || this.o.maxPerIp === Number.POSITIVE_INFINITY ? [pair] : [pair, { key: `i:${ip}`, max: this.o.maxPerIp }];
+    const client = clientKey(ip);
+    const pair = { key: `l:${client ?? ''}:${loginKey(login)}`, max: this.o.maxPerLogin };
+    return client === null || this.o.maxPerIp === Number.POSITIVE_INFINITY ? [pair] : [pair, { key: `i:${client}`, max: this.o.maxPerIp }];
   }
 
   /** Runs `fn` on the shared store unless it is resting after a failure; null when absent, resting or failing. */

@@ -1,0 +1,42 @@
+// The client a per-IP limit counts: an IPv4 address as it is, an IPv6 address by its /64 network.
+// One IPv6 subscriber is handed a /64 (RFC 6177's minimum for a site, and what every residential
+// and cloud network assigns); counted per address, it would bring 2^64 fresh budgets of sign-in
+// guesses, sign-ups and mails. An IPv4-mapped address (::ffff:a.b.c.d, what a dual-stack socket
+// reports for an IPv4 peer) is that IPv4 address. Sessions and events keep the full address:
+// only the limits' keys are grouped. Written by hand: node:net validates addresses but has no
+// prefix of one, and the packages that do bring a whole address library for these lines.
+import { isIPv4, isIPv6 } from 'node:net';
+
+/** The eight 16-bit groups of a valid IPv6 address (without a zone), else null. */
+function ipv6Groups(ip: string): number[] | null {
+  if (!isIPv6(ip) || ip.includes('%')) return null;
+  const [head, tail, extra] = ip.toLowerCase().split('::');
+  if (extra !== undefined) return null;
+  const parse = (part: string | undefined): number[] => {
+    if (!part) return [];
+    const out: number[] = [];
+    for (const g of part.split(':')) {
+      if (g.includes('.')) {
+        // An embedded IPv4 tail (::ffff:192.0.2.1): two groups.
+        const [a, b, c, d] = g.split('.').map(Number) as [number, number, number, number];
+        out.push((a << 8) | b, (c << 8) | d);
+      } else out.push(parseInt(g, 16));
+    }
+    return out;
+  };
+  const h = parse(head);
+  const t = parse(tail);
+  const groups = tail === undefined ? h : [...h, ...Array<number>(8 - h.length - t.length).fill(0), ...t];
+  return groups.length === 8 ? groups : null;
+}
+
+/** What a per-IP limit counts `ip` as (null stays null: an unknown client is not counted). */
+export function clientKey(ip: string | null): string | null {
+  if (ip === null || isIPv4(ip)) return ip;
+  const g = ipv6Groups(ip);
+  if (g === null) return ip; // a zone-scoped link-local address, or anything else: as given
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
+    return `${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255}`;
+  }
+  return `${g.slice(0, 4).map((n) => n.toString(16)).join(':')}::/64`;
+}

@@ -1,0 +1,28 @@
+// What a per-IP limit counts a client as: IPv4 as it is, IPv6 by its /64, an IPv4-mapped address
+// as the IPv4 one; one network however its address is written.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { clientKey } from '../../src/limits/client-key.js';
+
+describe('clientKey', () => {
+  it('groups IPv6 by /64 whatever the spelling, maps IPv4-mapped to IPv4, and leaves the rest as given', () => {
+    for (const [ip, key] of [
+      ['192.0.2.1', '192.0.2.1'],
+      ['2001:db8:1:2::1', '2001:db8:1:2::/64'],
+      ['2001:0DB8:0001:0002:aaaa:bbbb:cccc:dddd', '2001:db8:1:2::/64'],
+      ['2001:db8::1', '2001:db8:0:0::/64'],
+      ['::1', '0:0:0:0::/64'],
+      ['::', '0:0:0:0::/64'],
+      ['fe80::1:2:3:4', 'fe80:0:0:0::/64'],
+      ['::ffff:192.0.2.7', '192.0.2.7'],
+      ['::FFFF:c000:0207', '192.0.2.7'],
+      ['64:ff9b::192.0.2.7', '64:ff9b:0:0::/64'], // NAT64: many IPv4 clients behind one /64, as a NAT's
+      ['1:2:3:4:5:6:7::', '1:2:3:4::/64'],
+      ['fe80::1%eth0', 'fe80::1%eth0'], // zone-scoped: as given
+      ['not-an-ip', 'not-an-ip'],
+    ] as const) {
+      assert.equal(clientKey(ip), key, ip);
+    }
+    assert.equal(clientKey(null), null);
+  });
+});
