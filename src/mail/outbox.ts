@@ -67,7 +67,11 @@ export interface OutboxOptions {
   /** First retry delay (ms; default 5000), doubled per attempt up to `retryMaxMs` (default 15 min). */
   retryBaseMs?: number;
   retryMaxMs?: number;
-  /** How long a claim lasts (ms; default 5 min): longer than any one send can take (transport.ts timeouts). */
+  /**
+   * How long a claim lasts (ms; default 5 min): longer than any one send can take (transport.ts
+   * timeouts). Renewed as each message of a batch comes to be sent; a message whose claim lapsed
+   * and was taken by another instance meanwhile is left to that one.
+   */
   leaseMs?: number;
   /** Rows claimed per round (default 10). */
   batch?: number;
@@ -94,6 +98,10 @@ export class MailOutbox implements MailQueue {
 
   constructor(private readonly o: OutboxOptions) {
     this.queue = storeOnlyQueue(o.store, o.clock);
+  }
+
+  private get leaseMs(): number {
+    return this.o.leaseMs ?? 300_000;
   }
 
   prepareWith(template: TemplateName, preparer: Preparer): void {
@@ -143,7 +151,7 @@ export class MailOutbox implements MailQueue {
       let claimed: OutboxRecord[];
       try {
         const now = this.o.clock();
-        claimed = await this.o.store.claim(this.instanceId, now, now + (this.o.leaseMs ?? 300_000), this.o.batch ?? 10);
+        claimed = await this.o.store.claim(this.instanceId, now, now + this.leaseMs, this.o.batch ?? 10);
         if (this.storeFailing) this.o.log.info({}, 'mail outbox reachable again');
         this.storeFailing = false;
       } catch (err) {
@@ -170,6 +178,10 @@ export class MailOutbox implements MailQueue {
       log.error(who, 'mail given up: not delivered before its deadline');
       return;
     }
+    // The batch was claimed together and is sent one by one: on a slow mail server this message's
+    // claim may have lapsed meanwhile and another instance taken it. Only the holder sends it, with
+    // a fresh lease for this one send.
+    if (!(await store.renew(m.id, this.instanceId, this.o.clock() + this.leaseMs))) return;
     let { recipient, data, deadline } = m;
     const template = m.template as TemplateName;
     if (!m.prepared) {

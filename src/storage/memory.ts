@@ -402,6 +402,12 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
         for (const m of due) Object.assign(m, { claimedBy: claimant, claimedUntil: until, attempts: m.attempts + 1 });
         return due.map(copyMail);
       },
+      async renew(id, claimant, until) {
+        const m = outbox.get(id);
+        if (!m || m.claimedBy !== claimant || m.status !== 'pending') return false;
+        m.claimedUntil = until;
+        return true;
+      },
       async prepared(id, claimant, p) {
         const m = outbox.get(id);
         if (!m || m.claimedBy !== claimant || m.status !== 'pending') return false;

@@ -590,6 +590,8 @@ export function sqlStores(
           RETURNING *`);
         return claimed.map(st.mail).sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || (a.id < b.id ? -1 : 1));
       },
+      renew: async (id, claimant, until) => (await changes(sql`
+        UPDATE mail_outbox SET claimed_until = ${until} WHERE id = ${id} AND claimed_by = ${claimant} AND status = 'pending'`)) > 0,
       prepared: async (id, claimant, p) => (await changes(sql`
         UPDATE mail_outbox SET ${join(assignments(d, OUTBOX, { recipient: p.recipient, data: p.data, deadline: p.deadline, prepared: true }), ', ')}
         WHERE id = ${id} AND claimed_by = ${claimant} AND status = 'pending'`)) > 0,

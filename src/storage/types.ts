@@ -377,6 +377,12 @@ export interface OutboxStore {
    * claimants hold one message.
    */
   claim(claimant: string, now: number, until: number, limit: number): Promise<OutboxRecord[]>;
+  /**
+   * Holds a claimed message until `until` (a fresh lease for the one send about to start); false
+   * when the claim was lost: it lapsed and another claimant took the message (or it is no longer
+   * pending), and this claimant must not send it.
+   */
+  renew(id: string, claimant: string, until: number): Promise<boolean>;
   /** Keeps a preparer's result; false when the claim was lost. */
   prepared(id: string, claimant: string, patch: Pick<OutboxRecord, 'recipient' | 'data' | 'deadline'>): Promise<boolean>;
   /** The message was accepted by the mail server: sent, data emptied, whoever holds the claim. */

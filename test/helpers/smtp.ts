@@ -34,6 +34,8 @@ export interface TestSmtp {
   /** Connections and DATA commands seen, accepted or not. */
   readonly attempts: { connections: number; data: number };
   mode: SmtpMode;
+  /** How long the server waits, once a whole message has arrived, before answering 250 (a slow server; default 0). */
+  acceptDelayMs: number;
   /** The first delivered message matching, waiting up to `timeoutMs` for it. */
   waitFor(match: (m: Delivered) => boolean, timeoutMs?: number): Promise<Delivered>;
   close(): Promise<void>;
@@ -68,6 +70,7 @@ export async function startSmtp(): Promise<TestSmtp> {
   const delivered: Delivered[] = [];
   const attempts = { connections: 0, data: 0 };
   let mode: SmtpMode = 'accept';
+  let acceptDelayMs = 0;
   const server: SMTPServer = new SMTPServer({
     key, cert,
     authMethods: ['PLAIN', 'LOGIN'],
@@ -93,7 +96,8 @@ export async function startSmtp(): Promise<TestSmtp> {
           for (const c of server.connections) if (c.id === session.id) c._socket.destroy();
           return;
         }
-        simpleParser(Buffer.concat(chunks)).then((m) => {
+        simpleParser(Buffer.concat(chunks)).then(async (m) => {
+          if (acceptDelayMs > 0) await new Promise((r) => setTimeout(r, acceptDelayMs));
           delivered.push({
             messageId: m.messageId ?? '',
             from: m.from?.text ?? '',
@@ -127,6 +131,12 @@ export async function startSmtp(): Promise<TestSmtp> {
     },
     set mode(m) {
       mode = m;
+    },
+    get acceptDelayMs() {
+      return acceptDelayMs;
+    },
+    set acceptDelayMs(ms) {
+      acceptDelayMs = ms;
     },
     waitFor: (match, timeoutMs = 10_000) => eventually(() => delivered.find(match), 'a delivered mail', timeoutMs),
     async close() {

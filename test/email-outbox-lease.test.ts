@@ -1,0 +1,68 @@
+// Two outbox workers (two instances) on one database, a slow mail server: a worker that claimed a
+// batch reaches its last messages after their claim has lapsed and another worker has taken them.
+// Each message must still be sent once: a worker sends only what it still holds.
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { MailOutbox, MailTemplates, storeOnlyQueue } from '../src/mail/index.js';
+import { smtpTransport } from '../src/mail/transport.js';
+import type { Storage } from '../src/storage/types.js';
+import { storageFactories } from './helpers/storage.js';
+import { eventually, startSmtp, type TestSmtp } from './helpers/smtp.js';
+
+const quiet = { info() {}, warn() {}, error() {} };
+
+for (const f of (await storageFactories()).filter((x) => x.name !== 'memory')) {
+  describe(`mail outbox claims on a slow mail server, two workers (${f.name})`, f.skip !== undefined ? { skip: f.skip } : {}, () => {
+    after(() => f.cleanup());
+
+    it('a message whose claim lapsed while its worker sent the ones before it is sent once, by the worker that took it', async () => {
+      const smtp: TestSmtp = await startSmtp();
+      const first = await f.create();
+      const second = f.reopen(first)!;
+      const outbox = (store: Storage, pollMs: number) => new MailOutbox({
+        store: store.outbox,
+        transport: smtpTransport({ url: smtp.url, requireTls: true, caFile: smtp.caFile }),
+        templates: MailTemplates.load(undefined),
+        from: 'Warden <no-reply@warden.test>',
+        common: { app_url: 'http://warden.test' },
+        clock: Date.now,
+        log: quiet,
+        pollMs,
+        // A lease much shorter than the batch takes to send on this server (6 × 400 ms).
+        leaseMs: 1000,
+        batch: 10,
+      });
+      const a = outbox(first, 600_000); // one round: the batch it claims at start
+      const b = outbox(second, 50);
+      try {
+        const queue = storeOnlyQueue(first.outbox);
+        const ids: string[] = [];
+        for (let i = 0; i < 6; i++) ids.push(await queue.enqueue({ template: 'password-changed', to: `lease${i}@example.com`, data: { username: `lease${i}` } }));
+        smtp.acceptDelayMs = 400;
+        a.start();
+        // A holds all six before B starts looking.
+        await eventually(async () => {
+          const rows = await Promise.all(ids.map((id) => first.outbox.get(id)));
+          return rows.every((r) => r?.claimedBy === a.instanceId) ? true : undefined;
+        }, 'A to claim the six messages');
+        b.start();
+        await eventually(async () => {
+          const rows = await Promise.all(ids.map((id) => first.outbox.get(id)));
+          return rows.every((r) => r?.status === 'sent') ? true : undefined;
+        }, 'every message marked sent', 20_000);
+        await a.idle();
+        await b.idle();
+        const sent = new Map<string, number>();
+        for (const m of smtp.delivered) sent.set(m.to, (sent.get(m.to) ?? 0) + 1);
+        assert.deepEqual(Object.fromEntries(sent), Object.fromEntries(ids.map((_, i) => [`lease${i}@example.com`, 1])),
+          'each message accepted by the mail server exactly once');
+      } finally {
+        await a.stop();
+        await b.stop();
+        await first.close();
+        await second.close();
+        await smtp.close();
+      }
+    });
+  });
+}
