@@ -121,7 +121,11 @@ export class MailOutbox implements MailQueue {
     this.kick();
   }
 
-  /** Stops polling and waits for the round in progress (its claims are kept until their lease ends). */
+  /**
+   * Stops polling and waits for the message being sent; the others the round claimed are given back
+   * (due at once elsewhere or at the next start). A send cut short by the process's end keeps its
+   * claim until its lease ends.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
@@ -162,8 +166,13 @@ export class MailOutbox implements MailQueue {
         }
         return;
       }
-      for (const m of claimed) {
-        if (this.stopped) return;
+      for (const [i, m] of claimed.entries()) {
+        if (this.stopped) {
+          // Shutting down: what this instance claimed and has not tried is given back, due at
+          // once for the next start or another instance (held, it waited for the lease to end).
+          await this.release(claimed.slice(i));
+          return;
+        }
         await this.deliver(m).catch((err: unknown) => this.o.log.error({ mailId: m.id, err: sendFailure(err) }, 'mail outbox step failed'));
       }
       if (claimed.length === (this.o.batch ?? 10)) this.again = true;
@@ -215,6 +224,12 @@ export class MailOutbox implements MailQueue {
     }
     await this.markSent(m.id);
     log.info(who, 'mail sent');
+  }
+
+  private async release(untried: readonly OutboxRecord[]): Promise<void> {
+    for (const m of untried) {
+      await this.o.store.release(m.id, this.instanceId).catch(() => false); // else its lease ends it
+    }
   }
 
   /** Right after the server accepted it: a row left pending here would be sent again once its lease ends. */

@@ -408,6 +408,12 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
         m.claimedUntil = until;
         return true;
       },
+      async release(id, claimant) {
+        const m = outbox.get(id);
+        if (!m || m.claimedBy !== claimant || m.status !== 'pending') return false;
+        Object.assign(m, { claimedBy: null, claimedUntil: null, attempts: m.attempts - 1 });
+        return true;
+      },
       async prepared(id, claimant, p) {
         const m = outbox.get(id);
         if (!m || m.claimedBy !== claimant || m.status !== 'pending') return false;

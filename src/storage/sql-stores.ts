@@ -592,6 +592,9 @@ export function sqlStores(
       },
       renew: async (id, claimant, until) => (await changes(sql`
         UPDATE mail_outbox SET claimed_until = ${until} WHERE id = ${id} AND claimed_by = ${claimant} AND status = 'pending'`)) > 0,
+      release: async (id, claimant) => (await changes(sql`
+        UPDATE mail_outbox SET claimed_by = NULL, claimed_until = NULL, attempts = attempts - 1
+        WHERE id = ${id} AND claimed_by = ${claimant} AND status = 'pending'`)) > 0,
       prepared: async (id, claimant, p) => (await changes(sql`
         UPDATE mail_outbox SET ${join(assignments(d, OUTBOX, { recipient: p.recipient, data: p.data, deadline: p.deadline, prepared: true }), ', ')}
         WHERE id = ${id} AND claimed_by = ${claimant} AND status = 'pending'`)) > 0,

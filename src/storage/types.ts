@@ -383,6 +383,8 @@ export interface OutboxStore {
    * pending), and this claimant must not send it.
    */
   renew(id: string, claimant: string, until: number): Promise<boolean>;
+  /** Gives back a claimed message not tried (a shutdown): due again at once, its attempt uncounted. */
+  release(id: string, claimant: string): Promise<boolean>;
   /** Keeps a preparer's result; false when the claim was lost. */
   prepared(id: string, claimant: string, patch: Pick<OutboxRecord, 'recipient' | 'data' | 'deadline'>): Promise<boolean>;
   /** The message was accepted by the mail server: sent, data emptied, whoever holds the claim. */

@@ -57,7 +57,7 @@ export async function eventually<T>(check: () => T | undefined | Promise<T | und
 
 let certificate: Promise<{ key: string; cert: string }> | undefined;
 
-export async function startSmtp(): Promise<TestSmtp> {
+export async function startSmtp(listenPort = 0): Promise<TestSmtp> {
   certificate ??= generate([{ name: 'commonName', value: '127.0.0.1' }], {
     keyType: 'ec', curve: 'P-256', algorithm: 'sha256',
     extensions: [{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }, { type: 2, value: 'localhost' }] }],
@@ -115,7 +115,7 @@ export async function startSmtp(): Promise<TestSmtp> {
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(listenPort, '127.0.0.1', () => resolve());
   });
   server.on('error', () => {});
   const port = (server.server.address() as { port: number }).port;
