@@ -196,6 +196,26 @@ function conformance(f: StorageFactory): void {
       assert.deepEqual([row.status, row.data], ['dropped', {}]);
     });
 
+    it('renew extends only a claim still held; release gives a message back, due at once, its attempt uncounted', async () => {
+      const m = mail();
+      await s.outbox.add(m);
+      await s.outbox.claim('me', T, T + 100, 10);
+      assert.equal(await s.outbox.renew(m.id, 'me', T + 300), true);
+      assert.deepEqual(await s.outbox.claim('other', T + 200, T + 400, 10), [], 'a renewed claim is not taken');
+      // Lapsed and taken by another: neither renewed nor released by the first claimant.
+      assert.equal((await s.outbox.claim('other', T + 300, T + 400, 10)).length, 1);
+      assert.equal(await s.outbox.renew(m.id, 'me', T + 500), false);
+      assert.equal(await s.outbox.release(m.id, 'me'), false);
+      let row = (await s.outbox.get(m.id))!;
+      assert.deepEqual([row.claimedBy, row.claimedUntil, row.attempts], ['other', T + 400, 2]);
+      assert.equal(await s.outbox.release(m.id, 'other'), true);
+      row = (await s.outbox.get(m.id))!;
+      assert.deepEqual([row.status, row.claimedBy, row.claimedUntil, row.attempts], ['pending', null, null, 1]);
+      assert.equal((await s.outbox.claim('me', T + 300, T + 400, 10)).length, 1, 'due at once');
+      await s.outbox.sent(m.id, T + 301);
+      assert.equal(await s.outbox.renew(m.id, 'me', T + 500), false, 'a sent message is held by no one');
+    });
+
     it('purge deletes finished messages older than the cut-off, never pending ones', async () => {
       const done = mail({ createdAt: T - 10 });
       const pending = mail({ createdAt: T - 10 });
