@@ -28,8 +28,9 @@ for (const f of (await storageFactories()).filter((x) => x.name !== 'memory')) {
         clock: Date.now,
         log: quiet,
         pollMs,
-        // A lease much shorter than the batch takes to send on this server (6 × 400 ms).
-        leaseMs: 1000,
+        // A lease shorter than the batch takes to send on this server (10 × 400 ms), and long
+        // enough for one send with a wide margin (a loaded machine must not lapse a send under way).
+        leaseMs: 2000,
         batch: 10,
       });
       const a = outbox(first, 600_000); // one round: the batch it claims at start
@@ -37,14 +38,14 @@ for (const f of (await storageFactories()).filter((x) => x.name !== 'memory')) {
       try {
         const queue = storeOnlyQueue(first.outbox);
         const ids: string[] = [];
-        for (let i = 0; i < 6; i++) ids.push(await queue.enqueue({ template: 'password-changed', to: `lease${i}@example.com`, data: { username: `lease${i}` } }));
+        for (let i = 0; i < 10; i++) ids.push(await queue.enqueue({ template: 'password-changed', to: `lease${i}@example.com`, data: { username: `lease${i}` } }));
         smtp.acceptDelayMs = 400;
         a.start();
-        // A holds all six before B starts looking.
+        // A holds all ten before B starts looking.
         await eventually(async () => {
           const rows = await Promise.all(ids.map((id) => first.outbox.get(id)));
           return rows.every((r) => r?.claimedBy === a.instanceId) ? true : undefined;
-        }, 'A to claim the six messages');
+        }, 'A to claim the ten messages');
         b.start();
         await eventually(async () => {
           const rows = await Promise.all(ids.map((id) => first.outbox.get(id)));
