@@ -1,4 +1,4 @@
-// `warden import FILE` and `warden import --from sqlite:PATH|postgres://… --table T`: bring the old
+// `warden import FILE` and `warden import --from sqlite:PATH|postgres://…|mysql://… --table T`: bring the old
 // application's users over. The rules (sign-up validation, matching, idempotence, --update) are the
 // account layer's (accounts/importer.ts); this module reads the source, maps its columns, feeds
 // batches, shows progress on a terminal and reports every rejected row with its reason.
@@ -10,7 +10,7 @@ import { CliError, count, emit } from '../output.js';
 import type { RunState } from '../program.js';
 import { positiveInt } from '../users.js';
 import { Mapper, parseMapOption, type Target } from './mapping.js';
-import { fileSource, postgresSource, sqliteSource, type FileFormat, type Source } from './sources.js';
+import { fileSource, mysqlSource, postgresSource, sqliteSource, type FileFormat, type Source } from './sources.js';
 
 interface ImportOptions {
   from?: string;
@@ -46,7 +46,7 @@ export function registerImport(program: Command, state: RunState): void {
     .command('import')
     .description('import users from a CSV or JSON Lines file, or from the old application\'s users table')
     .argument('[file]', 'a CSV file (header row) or JSON Lines file with id, username, email, password_hash or password, full_name, roles, is_active (or disabled), email_verified, created_at')
-    .option('--from <database>', 'read the users table of this database instead: sqlite:PATH or postgres://…')
+    .option('--from <database>', 'read the users table of this database instead: sqlite:PATH, postgres://… or mysql://… (MySQL, MariaDB)')
     .option('--table <name>', 'the users table (with --from), e.g. user, users, auth_user, public."user"')
     .option('--map <column=field,…>', 'which column feeds which field; role:NAME grants NAME when the column is true; "column=" leaves it out (repeatable)', parseMapOption, [])
     .option('--roles-query <sql>', 'with --from: a query returning (user id, role name) rows, e.g. from a join table')
@@ -70,7 +70,8 @@ A second application whose integer ids overlap the first one's: import it with -
 Examples:
   warden import users.csv --dry-run
   warden import --from sqlite:instance/app.db --table user --roles-query "SELECT user_id, role.name FROM roles_users JOIN role ON role.id = role_id"
-  warden import --from postgres://app@db/app --table '"user"' --map is_superuser=role:admin`)
+  warden import --from postgres://app@db/app --table '"user"' --map is_superuser=role:admin
+  warden import --from mysql://app:secret@db/app --table user --dry-run`)
     .action(async (file: string | undefined, opts: ImportOptions) => {
       const report = await runImport(file, opts);
       if (report.rejected > 0) state.exitCode = 1;
@@ -119,12 +120,17 @@ async function openSource(file: string | undefined, o: ImportOptions): Promise<S
   }
   if (o.table === undefined) throw new CliError('--from needs --table (the old application\'s users table)', 2);
   if (o.format !== undefined || o.delimiter !== undefined) throw new CliError(`--${o.format !== undefined ? 'format' : 'delimiter'} is for files`, 2);
+  // MySQL and MariaDB are sources only (Warden itself stores in SQLite or PostgreSQL).
+  if (/^(mysql|mariadb):\/\//i.test(o.from.trim())) {
+    const url = o.from.trim().replace(/^mariadb:/i, 'mysql:');
+    return mysqlSource(url, maskedUrl(url), o.table, o.rolesQuery);
+  }
   const { parseDatabaseUrl } = await import('../../storage/database-url.js');
   let target;
   try {
     target = parseDatabaseUrl(o.from);
   } catch {
-    throw new CliError(`--from must be sqlite:PATH or postgres://… (got "${maskedUrl(o.from)}")`, 2);
+    throw new CliError(`--from must be sqlite:PATH, postgres://… or mysql://… (got "${maskedUrl(o.from)}")`, 2);
   }
   if (target.kind === 'memory') throw new CliError('--from memory: holds no users to import', 2);
   return target.kind === 'sqlite'

@@ -150,39 +150,41 @@ async function* jsonlItems(path: string): AsyncGenerator<SourceItem[]> {
 }
 
 /**
- * "public.user" as a quoted identifier ("public"."user"): the name is the operator's, but never
- * spliced raw. Each part may be written quoted already, as in SQL (`"user"`, `public."user"`).
+ * "public.user" as a quoted identifier ("public"."user", or `app`.`user` for MySQL, whose quote is
+ * the backtick): the name is the operator's, but never spliced raw. Each part may be written quoted
+ * already, as in SQL (`"user"`, `public."user"`; for MySQL also in backticks).
  */
-export function quoteTable(name: string): string {
-  const parts = tableNameParts(name);
+export function quoteTable(name: string, quote: '"' | '`' = '"'): string {
+  const parts = tableNameParts(name, quote === '`' ? ['"', '`'] : ['"']);
   if (parts === undefined || parts.length > 2 || parts.some((p) => p === '' || p.includes('\u0000'))) {
     throw new CliError(`--table "${name}" is not a table name (name or schema.name)`, 2);
   }
-  return parts.map((p) => `"${p.replaceAll('"', '""')}"`).join('.');
+  return parts.map((p) => `${quote}${p.replaceAll(quote, quote + quote)}${quote}`).join('.');
 }
 
-/** The parts of `schema.name`, each bare or in double quotes (a quote in it doubled); undefined when malformed. */
-function tableNameParts(name: string): string[] | undefined {
+/** The parts of `schema.name`, each bare or in one of `quotes` (that quote in it doubled); undefined when malformed. */
+function tableNameParts(name: string, quotes: readonly string[]): string[] | undefined {
   const parts: string[] = [];
   let i = 0;
   for (;;) {
     let part = '';
-    if (name[i] === '"') {
+    const quote = quotes.find((q) => name[i] === q);
+    if (quote !== undefined) {
       for (let from = i + 1; ; ) {
-        const q = name.indexOf('"', from);
+        const q = name.indexOf(quote, from);
         if (q === -1) return undefined;
         part += name.slice(from, q);
-        if (name[q + 1] !== '"') {
+        if (name[q + 1] !== quote) {
           i = q + 1;
           break;
         }
-        part += '"';
+        part += quote;
         from = q + 2;
       }
     } else {
       const dot = name.indexOf('.', i);
       part = name.slice(i, dot === -1 ? name.length : dot);
-      if (part.includes('"')) return undefined;
+      if (quotes.some((q) => part.includes(q))) return undefined;
       i += part.length;
     }
     parts.push(part);
@@ -289,6 +291,57 @@ export async function postgresSource(url: string, shownUrl: string, table: strin
     };
   } catch (e) {
     await client.end().catch(() => undefined);
+    if (e instanceof CliError) throw e;
+    throw new CliError(`${shownUrl}: ${(e as Error).message}`);
+  }
+}
+
+/** MySQL's "no date" (a zero DATETIME, which strict modes no longer store but old tables hold). */
+const ZERO_DATE = /^0000-00-00(?: 00:00:00(?:\.0+)?)?$/;
+
+/**
+ * The users table of a MySQL or MariaDB database (mysql2): a Flask or Django application's on
+ * PyMySQL or mysqlclient. Values come out as the other sources give them: DATETIME and DATE as their
+ * text (read as UTC, as the README says), a zero date as NULL, TINYINT(1) booleans as 0/1, BIGINT
+ * ids as text (never rounded), BLOB hashes as bytes (their text is the hash). The table is streamed
+ * with the driver's backpressure, never read whole.
+ */
+export async function mysqlSource(url: string, shownUrl: string, table: string, rolesQuery: string | undefined): Promise<Source> {
+  const { default: mysql } = await import('mysql2');
+  let conn: import('mysql2').Connection;
+  try {
+    conn = mysql.createConnection({ uri: url, dateStrings: true, supportBigNumbers: true, bigNumberStrings: true, charset: 'utf8mb4', connectTimeout: 10_000 });
+  } catch (e) {
+    throw new CliError(`--from ${shownUrl}: ${(e as Error).message}`, 2);
+  }
+  conn.on('error', () => {}); // a dropped connection fails the query under way, which reports it
+  const run = (sql: string) => conn.promise().query({ sql, rowsAsArray: true }) as unknown as Promise<[unknown[][], { name: string }[]]>;
+  const close = () => new Promise<void>((done) => conn.end(() => done()));
+  const value = (v: unknown) => (typeof v === 'string' && ZERO_DATE.test(v) ? null : v);
+  try {
+    const from = quoteTable(table, '`');
+    const total = Number((await run(`SELECT count(*) FROM ${from}`))[0][0]![0]);
+    const rolesResult = rolesQuery === undefined ? undefined : await run(rolesQuery);
+    const roles = rolesResult && rolesByUser(rolesResult[0], rolesResult[1].length);
+    return {
+      name: `${shownUrl} table ${table}`, kind: 'database', sharedColumns: true, total, ...(roles ? { roles } : {}),
+      async *items() {
+        const query = conn.query({ sql: `SELECT * FROM ${from}`, rowsAsArray: true });
+        let columns: string[] = [];
+        query.once('fields', (fields: { name: string }[]) => (columns = fields.map((f) => f.name)));
+        let n = 0;
+        let out: SourceItem[] = [];
+        for await (const row of query.stream({ highWaterMark: FETCH }) as AsyncIterable<unknown[]>) {
+          const values = row.map(value);
+          out.push({ ref: idRef(++n, columns, values), columns, values });
+          if (out.length === FETCH) (yield out, (out = []));
+        }
+        if (out.length > 0) yield out;
+      },
+      close,
+    };
+  } catch (e) {
+    await close();
     if (e instanceof CliError) throw e;
     throw new CliError(`${shownUrl}: ${(e as Error).message}`);
   }
