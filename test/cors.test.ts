@@ -31,6 +31,19 @@ describe('CORS_ORIGINS', () => {
     assert.match(r.headers.get('vary') ?? '', /Origin/);
   });
 
+  it('Swagger UI\'s Authorize from a listed origin (a FastAPI service\'s /docs whose tokenUrl is Warden\'s): its preflight allows X-Requested-With and Authorization', async () => {
+    // Swagger UI sends X-Requested-With: XMLHttpRequest and, by default, HTTP Basic client credentials.
+    for (const path of ['/token', '/oauth/token']) {
+      const r = await fetch(`${s.url}${path}`, {
+        method: 'OPTIONS', headers: { origin: APP, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,x-requested-with' },
+      });
+      assert.equal(r.status, 204);
+      assert.equal(r.headers.get('access-control-allow-origin'), APP);
+      const allowed = r.headers.get('access-control-allow-headers')!.toLowerCase().split(/,\s*/);
+      for (const h of ['authorization', 'x-requested-with', 'content-type']) assert.ok(allowed.includes(h), `${path}: ${allowed}`);
+    }
+  });
+
   it('a listed origin\'s request gets its origin back; an unlisted one gets no Access-Control-Allow-Origin', async () => {
     const listed = await call(`${s.url}/health`, { headers: { origin: 'https://admin.example.test' } });
     assert.equal(listed.headers.get('access-control-allow-origin'), 'https://admin.example.test');
@@ -91,6 +104,17 @@ describe('CORS_ORIGINS', () => {
       assert.equal(r.headers.get('access-control-allow-origin'), null);
     } finally {
       await plain.close();
+    }
+  });
+
+  it('with another JWT_HEADER_NAME, the preflight allows it and still Authorization (the token endpoints\' client credentials)', async () => {
+    const custom = await startServer({ CORS_ORIGINS: APP, JWT_HEADER_NAME: 'X-Access-Token' });
+    try {
+      const r = await fetch(`${custom.url}/token`, { method: 'OPTIONS', headers: { origin: APP, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,x-access-token' } });
+      assert.equal(r.status, 204);
+      assert.deepEqual(r.headers.get('access-control-allow-headers'), 'X-Access-Token, Authorization, Content-Type, X-CSRF-TOKEN, X-Requested-With');
+    } finally {
+      await custom.close();
     }
   });
 

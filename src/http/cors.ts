@@ -17,8 +17,11 @@ export async function registerCors(app: FastifyInstance, config: Pick<Config, 'c
     origin: origins,
     credentials: true,
     methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
-    // What Warden's routes read: the token header, a JSON body, the CSRF double submit.
-    allowedHeaders: [config.guard.headerName, 'Content-Type', config.guard.csrfHeaderName],
+    // What Warden's routes read: the token header, a JSON body, the CSRF double submit; and what
+    // Swagger UI's Authorize sends to /token and /oauth/token from another origin (a FastAPI
+    // service's /docs whose tokenUrl names Warden): X-Requested-With on every request, and
+    // Authorization (HTTP Basic client credentials, its default) whatever JWT_HEADER_NAME is.
+    allowedHeaders: distinct([config.guard.headerName, 'Authorization', 'Content-Type', config.guard.csrfHeaderName, 'X-Requested-With']),
     // What a page may read besides the simple headers: when to retry, and why a token was refused.
     exposedHeaders: ['Retry-After', 'WWW-Authenticate'],
     maxAge: 600,
@@ -39,4 +42,10 @@ export async function registerCors(app: FastifyInstance, config: Pick<Config, 'c
   await new Promise<void>((resolve, reject) => {
     (cors as unknown as (f: FastifyInstance, o: FastifyCorsOptions, done: (err?: Error) => void) => void)(gated, options, (err) => (err ? reject(err) : resolve()));
   });
+}
+
+/** Header names without repeats, compared as HTTP compares them (case-insensitively); the first spelling is kept. */
+function distinct(names: string[]): string[] {
+  const seen = new Set<string>();
+  return names.filter((n) => !seen.has(n.toLowerCase()) && seen.add(n.toLowerCase()) !== undefined);
 }
