@@ -11,6 +11,20 @@ import { eventually, startSmtp, type TestSmtp } from './helpers/smtp.js';
 
 const quiet = { info() {}, warn() {}, error() {} };
 
+/** An outbox worker on `store`, sending through `smtp`. */
+const worker = (smtp: TestSmtp, store: Storage, pollMs: number, leaseMs: number) => new MailOutbox({
+  store: store.outbox,
+  transport: smtpTransport({ url: smtp.url, requireTls: true, caFile: smtp.caFile }),
+  templates: MailTemplates.load(undefined),
+  from: 'Warden <no-reply@warden.test>',
+  common: { app_url: 'http://warden.test' },
+  clock: Date.now,
+  log: quiet,
+  pollMs,
+  leaseMs,
+  batch: 10,
+});
+
 for (const f of (await storageFactories()).filter((x) => x.name !== 'memory')) {
   describe(`mail outbox claims on a slow mail server, two workers (${f.name})`, f.skip !== undefined ? { skip: f.skip } : {}, () => {
     after(() => f.cleanup());
@@ -19,20 +33,9 @@ for (const f of (await storageFactories()).filter((x) => x.name !== 'memory')) {
       const smtp: TestSmtp = await startSmtp();
       const first = await f.create();
       const second = f.reopen(first)!;
-      const outbox = (store: Storage, pollMs: number) => new MailOutbox({
-        store: store.outbox,
-        transport: smtpTransport({ url: smtp.url, requireTls: true, caFile: smtp.caFile }),
-        templates: MailTemplates.load(undefined),
-        from: 'Warden <no-reply@warden.test>',
-        common: { app_url: 'http://warden.test' },
-        clock: Date.now,
-        log: quiet,
-        pollMs,
-        // A lease shorter than the batch takes to send on this server (10 × 400 ms), and long
-        // enough for one send with a wide margin (a loaded machine must not lapse a send under way).
-        leaseMs: 2000,
-        batch: 10,
-      });
+      const outbox = (store: Storage, pollMs: number) => worker(smtp, store, pollMs, 2000);
+      // A lease shorter than the batch takes to send on this server (10 × 400 ms), and long enough
+      // for one send with a wide margin (a loaded machine must not lapse a send under way).
       const a = outbox(first, 600_000); // one round: the batch it claims at start
       const b = outbox(second, 50);
       try {
@@ -57,6 +60,33 @@ for (const f of (await storageFactories()).filter((x) => x.name !== 'memory')) {
         for (const m of smtp.delivered) sent.set(m.to, (sent.get(m.to) ?? 0) + 1);
         assert.deepEqual(Object.fromEntries(sent), Object.fromEntries(ids.map((_, i) => [`lease${i}@example.com`, 1])),
           'each message accepted by the mail server exactly once');
+      } finally {
+        await a.stop();
+        await b.stop();
+        await first.close();
+        await second.close();
+        await smtp.close();
+      }
+    });
+
+    it('a send that takes longer than the lease keeps its claim (renewed while it waits): another worker never takes it, and it goes once', async () => {
+      const smtp: TestSmtp = await startSmtp();
+      const first = await f.create();
+      const second = f.reopen(first)!;
+      // A 600 ms lease against a mail server that takes 2 s to accept: unrenewed, the claim would
+      // lapse three times over while the message is on the wire.
+      const a = worker(smtp, first, 600_000, 600);
+      const b = worker(smtp, second, 50, 600);
+      try {
+        const id = await storeOnlyQueue(first.outbox).enqueue({ template: 'password-changed', to: 'slow@example.com', data: { username: 'slow' } });
+        smtp.acceptDelayMs = 2000;
+        a.start();
+        await eventually(async () => ((await first.outbox.get(id))?.claimedBy === a.instanceId ? true : undefined), 'A to claim the message');
+        b.start();
+        await eventually(async () => ((await first.outbox.get(id))?.status === 'sent' ? true : undefined), 'the message marked sent', 20_000);
+        await a.idle();
+        await b.idle();
+        assert.deepEqual(smtp.delivered.map((m) => m.to), ['slow@example.com'], 'accepted by the mail server once');
       } finally {
         await a.stop();
         await b.stop();

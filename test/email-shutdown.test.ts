@@ -1,6 +1,6 @@
 // A graceful shutdown (SIGTERM) while the outbox is in the middle of a batch: the message being sent
 // is finished, and the ones claimed with it but not yet tried must be sent by the next start at
-// once, not held by the dead instance's claim until it lapses (five minutes).
+// once, not held by the dead instance's claim until it lapses (a minute).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

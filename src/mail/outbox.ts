@@ -68,9 +68,10 @@ export interface OutboxOptions {
   retryBaseMs?: number;
   retryMaxMs?: number;
   /**
-   * How long a claim lasts (ms; default 5 min): longer than any one send can take (transport.ts
-   * timeouts). Renewed as each message of a batch comes to be sent; a message whose claim lapsed
-   * and was taken by another instance meanwhile is left to that one.
+   * How long a claim lasts unrenewed (ms; default 60 s): how late the mails a crashed instance had
+   * claimed go out. Renewed as each message of a batch comes to be sent, then every third of it
+   * while that message is prepared and sent, however long its mail server takes; a message whose
+   * claim lapsed and was taken by another instance meanwhile is left to that one.
    */
   leaseMs?: number;
   /** Rows claimed per round (default 10). */
@@ -101,7 +102,7 @@ export class MailOutbox implements MailQueue {
   }
 
   private get leaseMs(): number {
-    return this.o.leaseMs ?? 300_000;
+    return this.o.leaseMs ?? 60_000;
   }
 
   prepareWith(template: TemplateName, preparer: Preparer): void {
@@ -190,7 +191,36 @@ export class MailOutbox implements MailQueue {
     // The batch was claimed together and is sent one by one: on a slow mail server this message's
     // claim may have lapsed meanwhile and another instance taken it. Only the holder sends it, with
     // a fresh lease for this one send.
-    if (!(await store.renew(m.id, this.instanceId, this.o.clock() + this.leaseMs))) return;
+    const claim = { until: this.o.clock() + this.leaseMs };
+    if (!(await store.renew(m.id, this.instanceId, claim.until))) return;
+    const held = this.hold(m.id, claim);
+    try {
+      await this.prepareAndSend(m, claim);
+    } finally {
+      held();
+    }
+  }
+
+  /**
+   * Keeps renewing the claim on a message while it is prepared, sent and marked sent (a slow mail
+   * server may take longer than the lease), moving `claim.until` with each renewal that lands;
+   * returns what stops it. A renewal that fails is left to the next one: a claim lost meanwhile is
+   * found by the writes that follow, which name the claimant.
+   */
+  private hold(id: string, claim: { until: number }): () => void {
+    const timer = setInterval(() => {
+      const until = this.o.clock() + this.leaseMs;
+      this.o.store.renew(id, this.instanceId, until).then((held) => {
+        if (held) claim.until = Math.max(claim.until, until);
+      }, () => undefined);
+    }, Math.max(1, Math.floor(this.leaseMs / 3)));
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  private async prepareAndSend(m: OutboxRecord, claim: { readonly until: number }): Promise<void> {
+    const { store, log } = this.o;
+    const who = { mailId: m.id, template: m.template, attempt: m.attempts };
     let { recipient, data, deadline } = m;
     const template = m.template as TemplateName;
     if (!m.prepared) {
@@ -222,7 +252,7 @@ export class MailOutbox implements MailQueue {
       await this.failed({ ...m, deadline }, err);
       return;
     }
-    await this.markSent(m.id);
+    await this.markSent(m.id, claim);
     log.info(who, 'mail sent');
   }
 
@@ -232,20 +262,29 @@ export class MailOutbox implements MailQueue {
     }
   }
 
-  /** Right after the server accepted it: a row left pending here would be sent again once its lease ends. */
-  private async markSent(id: string): Promise<void> {
+  /**
+   * Right after the server accepted it: a row left pending here would be sent again once its claim
+   * ends. So a database that does not answer is tried again (250 ms doubling, at most 2 s apart)
+   * until the claim runs out (`claim.until`, which the renewals move while the database answers
+   * them), while no other instance may take the row; only then, or at a shutdown, is the mail left
+   * as it is (sent again after the claim: at least once). Giving up after five tries (about 8 s)
+   * sent again every mail accepted during an ordinary outage.
+   */
+  private async markSent(id: string, claim: { readonly until: number }): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.o.store.sent(id, this.o.clock());
       } catch (err) {
-        if (attempt >= 4) {
-          this.o.log.error({ mailId: id, err: sendFailure(err) }, 'mail sent but not marked so: it may be sent again');
+        const wait = Math.min(250 * 2 ** attempt, 2000);
+        if (this.stopped || this.o.clock() + wait >= claim.until) {
+          this.o.log.error({ mailId: id, attempts: attempt + 1, err: sendFailure(err) }, 'mail sent but not marked so: it may be sent again');
           return;
         }
-        await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+        await new Promise((r) => setTimeout(r, wait));
       }
     }
   }
+
 
   private async failed(m: OutboxRecord, err: unknown): Promise<void> {
     const f = sendFailure(err);

@@ -85,7 +85,7 @@ export function smtpTransport(o: SmtpOptions): MailTransport {
     requireTLS: o.requireTls,
     ...(o.caFile !== undefined ? { tls: { ca: readFileSync(o.caFile, 'utf8') } } : {}),
     // Bounded, so a silent server costs one attempt, not ten minutes (nodemailer's defaults are
-    // 2 min to connect and 10 min of socket silence). The outbox's claim lease outlasts these.
+    // 2 min to connect and 10 min of socket silence). The outbox renews its claim while it waits.
     connectionTimeout: 10_000,
     greetingTimeout: 10_000,
     socketTimeout: 30_000,
