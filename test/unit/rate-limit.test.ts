@@ -5,7 +5,7 @@ import { it } from 'node:test';
 import { WardenError } from '@warden/toolkit';
 import { MailLimit } from '../../src/accounts/mail-limit.js';
 import { RateLimit } from '../../src/limits/rate-limit.js';
-import { fallbackCounter, memoryCounter, type WindowCounter } from '../../src/limits/window-counter.js';
+import { MAX_TRACKED, fallbackCounter, memoryCounter, type WindowCounter } from '../../src/limits/window-counter.js';
 import { testClock } from '../helpers/clock.js';
 
 it('counts each key against its rule and reports the longest wait', async () => {
@@ -56,4 +56,22 @@ it('the mail limit, its counter store failing: 503 ERR_UNAVAILABLE that says whe
   const limit = new MailLimit({ counter: failing, maxPerAddress: 5, maxPerIp: 20, windowMs: 60_000 });
   await assert.rejects(limit.hit('a@example.com', '10.0.0.1'), (e: unknown) =>
     e instanceof WardenError && e.code === 'ERR_UNAVAILABLE' && e.details?.retryAfter === 5);
+});
+
+it('memory: full of live windows, a new key drops the window that ends first; expired windows go before any live one; counts stay right', async () => {
+  const clock = testClock(0);
+  const counter = memoryCounter(clock);
+  // An hour-long window first, then the table filled with five-minute ones.
+  assert.equal((await counter.hit('mail-ip:a', 3_600_000)).count, 1);
+  for (let i = 1; i < MAX_TRACKED; i++) await counter.hit(`sign-up:${i}`, 300_000);
+  clock.advance(1000);
+  assert.equal((await counter.hit('sign-up:new', 300_000)).count, 1);
+  assert.equal((await counter.hit('mail-ip:a', 3_600_000)).count, 2, 'the hour-long window, added first, ends last: kept');
+  assert.equal((await counter.hit('sign-up:1', 300_000)).count, 1, 'the five-minute window that ended first was dropped: a new count');
+  assert.equal((await counter.hit(`sign-up:${MAX_TRACKED - 1}`, 300_000)).count, 2, 'a later one kept its count');
+  // Past the five-minute windows: they are dropped, and nothing live with them.
+  clock.advance(300_000);
+  for (let i = 0; i < 10; i++) await counter.hit(`sign-up:after${i}`, 300_000);
+  assert.equal((await counter.hit('mail-ip:a', 3_600_000)).count, 3);
+  assert.deepEqual((await counter.hit('sign-up:after0', 300_000)), { count: 2, remainingMs: 300_000 });
 });
