@@ -7,10 +7,10 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type BrowserContext, type Request } from 'playwright-core';
+import type { BrowserContext, Request } from 'playwright-core';
+import { CHROMIUM, headlessContext } from './helpers/browser.js';
 import { call, startServer, type Running } from './helpers/server.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} not found (apt-get install chromium): Swagger UI Authorize test not run`;
 
 describe('browser: /docs Authorize with username and password, then Try it out', { skip }, () => {
@@ -21,11 +21,7 @@ describe('browser: /docs Authorize with username and password, then Try it out',
     s = await startServer();
     const r = await call(`${s.url}/api/auth/signup`, { json: { username: 'swagger', email: 'swagger@example.com', password: 'swagger-password', full_name: 'Swagger User' } });
     assert.equal(r.status, 201);
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    context = await headlessContext(profile);
   });
   after(async () => {
     await context?.close();

@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { chromium, type BrowserContext, type Request } from 'playwright-core';
+import type { BrowserContext, Request } from 'playwright-core';
+import { CHROMIUM, headlessContext } from './helpers/browser.js';
 import { freePort } from './helpers/child-warden.js';
 import { testClock } from './helpers/clock.js';
 import { pythonMissing, PYTHON } from './helpers/python.js';
@@ -114,7 +115,6 @@ describe('seed 001\'s FastAPI service (OAuth2PasswordBearer, get_current_user) g
   });
 });
 
-const CHROMIUM = '/usr/bin/chromium';
 const browserSkip = fastapiSkip
   ?? pythonMissing('import uvicorn', 'python3-uvicorn', 'seed 001\'s FastAPI docs in a browser not checked')
   ?? pythonMissing('from jose import jwt', 'python3-jose', 'seed 001\'s FastAPI docs in a browser not checked')
@@ -154,11 +154,7 @@ describe('browser: the FastAPI service\'s own /docs (its origin) authorizes at W
       if (Date.now() > deadline) throw new Error(`uvicorn did not answer within 30 s:\n${output}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    context = await headlessContext(profile);
   });
   after(async () => {
     await context?.close();
