@@ -9,6 +9,7 @@ import { mailAddresses } from './config/mail-addresses.js';
 import { emailLinks } from './http/account-email.js';
 import type { WindowCounter } from './limits/window-counter.js';
 import { openMail, type MailTransport, type OutboxTuning } from './mail/index.js';
+import { deleteInBatches } from './storage/batches.js';
 import { isConnectionFailure } from './storage/index.js';
 import type { Storage } from './storage/types.js';
 
@@ -28,6 +29,8 @@ export interface EmailSetup {
 }
 
 const WEEK = 7 * 86_400_000;
+/** Finished mails deleted per statement by the hourly clean-up (storage/batches.ts). */
+const OUTBOX_PURGE_BATCH = 500;
 
 export function setUpEmail(config: Config, d: {
   storage: Storage; clock: () => number; log: Logger; options?: EmailOptions | undefined;
@@ -60,7 +63,7 @@ export function setUpEmail(config: Config, d: {
     start(purge) {
       outbox.start();
       timer = setInterval(() => {
-        void Promise.all([purge(), d.storage.outbox.purge(d.clock() - WEEK)])
+        void Promise.all([purge(), deleteInBatches((batch) => d.storage.outbox.purge(d.clock() - WEEK, batch), OUTBOX_PURGE_BATCH)])
           .catch((err: unknown) => isConnectionFailure(err) || d.log.warn({ err }, 'mail clean-up failed'));
       }, 3600_000);
       timer.unref();

@@ -216,17 +216,20 @@ function conformance(f: StorageFactory): void {
       assert.equal(await s.outbox.renew(m.id, 'me', T + 500), false, 'a sent message is held by no one');
     });
 
-    it('purge deletes finished messages older than the cut-off, never pending ones', async () => {
+    it('purge deletes finished messages older than the cut-off, a batch at a time, never pending ones', async () => {
       const done = mail({ createdAt: T - 10 });
+      const done2 = mail({ createdAt: T - 9 });
+      const done3 = mail({ createdAt: T - 8 });
       const pending = mail({ createdAt: T - 10 });
       const recent = mail({ createdAt: T });
-      for (const m of [done, pending, recent]) await s.outbox.add(m);
+      for (const m of [done, done2, done3, pending, recent]) await s.outbox.add(m);
       await s.outbox.claim('me', T, T + 1, 10);
-      await s.outbox.sent(done.id, T);
-      await s.outbox.sent(recent.id, T);
+      for (const m of [done, done2, done3, recent]) await s.outbox.sent(m.id, T);
       await s.outbox.retry(pending.id, 'me', T + 1, 'x');
-      assert.equal(await s.outbox.purge(T - 5), 1);
-      assert.equal(await s.outbox.get(done.id), null);
+      assert.equal(await s.outbox.purge(T - 5, 2), 2, 'a batch of two');
+      assert.equal(await s.outbox.purge(T - 5, 2), 1, 'the rest');
+      assert.equal(await s.outbox.purge(T - 5, 2), 0);
+      for (const m of [done, done2, done3]) assert.equal(await s.outbox.get(m.id), null);
       assert.ok(await s.outbox.get(pending.id));
       assert.ok(await s.outbox.get(recent.id));
     });

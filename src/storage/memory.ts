@@ -440,9 +440,12 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
         const m = outbox.get(id);
         return m ? copyMail(m) : null;
       },
-      async purge(before) {
+      async purge(before, batch) {
         let n = 0;
-        for (const [id, m] of outbox) if (m.status !== 'pending' && m.createdAt < before) (outbox.delete(id), n++);
+        for (const [id, m] of outbox) {
+          if (n >= batch) break;
+          if (m.status !== 'pending' && m.createdAt < before) (outbox.delete(id), n++);
+        }
         return n;
       },
     },

@@ -610,7 +610,9 @@ export function sqlStores(
         UPDATE mail_outbox SET ${join(assignments(d, OUTBOX, { status, data: {} }), ', ')}, last_error = ${error}, claimed_by = NULL, claimed_until = NULL
         WHERE id = ${id} AND claimed_by = ${claimant} AND status = 'pending'`)) > 0,
       get: (id) => first(sql`SELECT * FROM mail_outbox WHERE id = ${id}`, st.mail),
-      purge: (before) => changes(sql`DELETE FROM mail_outbox WHERE status <> 'pending' AND created_at < ${before}`),
+      // Through mail_outbox_done_idx (migration 14), a batch at a time.
+      purge: (before, batch) => changes(sql`
+        DELETE FROM mail_outbox WHERE id IN (SELECT id FROM mail_outbox WHERE status <> 'pending' AND created_at < ${before} LIMIT ${batch})`),
     },
 
     devices: {

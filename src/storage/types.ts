@@ -394,8 +394,8 @@ export interface OutboxStore {
   /** Ends the message without sending it (failed, or dropped by its preparer), data emptied. */
   finish(id: string, claimant: string, status: 'failed' | 'dropped', error: string | null): Promise<boolean>;
   get(id: string): Promise<OutboxRecord | null>;
-  /** Deletes finished messages created before `before`. Returns how many. */
-  purge(before: number): Promise<number>;
+  /** Deletes at most `batch` finished messages created before `before`. Returns how many. */
+  purge(before: number, batch: number): Promise<number>;
 }
 
 export interface SignInDeviceStore {
