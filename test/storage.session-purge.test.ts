@@ -5,13 +5,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
-import pg from 'pg';
-import { createPostgresStorage, createSqliteStorage, type Storage } from '../src/storage/index.js';
-import { scratchSchema, spyPostgresQueries } from './helpers/storage.js';
+import type { Storage } from '../src/storage/index.js';
+import { postgresPlan, sqlitePlan } from './helpers/plans.js';
+import { scratchSchema } from './helpers/storage.js';
 
 const HOUR = 3_600_000;
 const NOW = 1_800_000_000_000;
@@ -37,34 +33,9 @@ async function sessionsOfEveryKind(s: Storage): Promise<void> {
 
 describe('session purge plan (SQLite)', () => {
   it('reads index ranges, no scan of sessions', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'warden-purge-'));
-    const path = join(dir, 'warden.db');
-    const s = createSqliteStorage(path);
-    const seen: string[] = [];
-    const prepare = Database.prototype.prepare;
-    try {
-      await s.migrate();
-      await sessionsOfEveryKind(s);
-      Database.prototype.prepare = function (this: Database.Database, source: string) {
-        seen.push(source);
-        return prepare.call(this, source);
-      } as typeof prepare;
-      assert.equal(await s.sessions.purge(BEFORE, 500), 4);
-    } finally {
-      Database.prototype.prepare = prepare;
-      await s.close();
-    }
-    const text = seen.find((t) => /DELETE FROM sessions/.test(t));
-    assert.ok(text, `the purge's statement among ${seen.length} prepared`);
-    const db = new Database(path, { readonly: true });
-    try {
-      const plan = (db.prepare(`EXPLAIN QUERY PLAN ${text}`).all(...Array.from(text.matchAll(/\?/g), () => null)) as Array<{ detail: string }>).map((r) => r.detail);
-      assert.ok(!plan.some((l) => /\bSCAN sessions\b/.test(l)), plan.join(' | '));
-      assert.equal(plan.filter((l) => /SEARCH sessions USING INDEX sessions_(ended|expires|live_deadlines)_idx/.test(l)).length, 3, plan.join(' | '));
-    } finally {
-      db.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const plan = await sqlitePlan(sessionsOfEveryKind, async (s) => assert.equal(await s.sessions.purge(BEFORE, 500), 4), /DELETE FROM sessions/);
+    assert.ok(!plan.some((l) => /\bSCAN sessions\b/.test(l)), plan.join(' | '));
+    assert.equal(plan.filter((l) => /SEARCH sessions USING INDEX sessions_(ended|expires|live_deadlines)_idx/.test(l)).length, 3, plan.join(' | '));
   });
 });
 
@@ -72,27 +43,7 @@ describe('session purge plan (PostgreSQL)', async () => {
   const { url, skip, schema } = await scratchSchema('warden_test_purge');
 
   it('reads index ranges, no scan of sessions', { skip }, async () => {
-    const s = createPostgresStorage(url!, { schema });
-    let purge: { text: string; values: unknown[] } | undefined;
-    try {
-      await s.migrate();
-      await sessionsOfEveryKind(s);
-      const undo = spyPostgresQueries((q, values) => {
-        const text = typeof q === 'string' ? q : q.text;
-        if (text !== undefined && /DELETE FROM sessions/.test(text)) purge = { text, values: values ?? [] };
-      });
-      try {
-        assert.equal(await s.sessions.purge(BEFORE, 500), 4);
-      } finally {
-        undo();
-      }
-    } finally {
-      await s.close();
-    }
-    assert.ok(purge, "the purge's statement was seen");
-    const c = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
-    await c.connect();
-    try {
+    const plan = await postgresPlan(url!, schema, sessionsOfEveryKind, async (s) => assert.equal(await s.sessions.purge(BEFORE, 500), 4), /DELETE FROM sessions/, async (c) => {
       // The planner picks by the table's statistics: 20,000 sessions as a deployment holds them
       // (live ones with deadlines ahead, a week of ended ones, 1 in 100 due), then ANALYZE.
       await c.query(`INSERT INTO sessions (id, user_id, refresh_jti, created_at, last_used_at, expires_at, idle_expires_at, ended_at)
@@ -101,14 +52,11 @@ describe('session purge plan (PostgreSQL)', async () => {
           CASE WHEN i % 3 = 0 THEN $1::bigint - (i % 101) * 6000000 END
         FROM generate_series(1::bigint, 20000) AS i`, [NOW]);
       await c.query('ANALYZE sessions');
-      const plan = (await c.query(`EXPLAIN ${purge.text}`, purge.values)).rows.map((r: Record<string, unknown>) => String(r['QUERY PLAN']));
-      assert.ok(!plan.some((l) => /Seq Scan on sessions\b/.test(l)), plan.join(' | '));
-      for (const index of ['sessions_ended_idx', 'sessions_expires_idx', 'sessions_live_deadlines_idx']) {
-        assert.ok(plan.some((l) => l.includes(index)), `${index} in ${plan.join(' | ')}`);
-      }
-      assert.equal(plan.filter((l) => /Index Cond/.test(l)).length, 4, `each range bounded, and the lookup by id: ${plan.join(' | ')}`);
-    } finally {
-      await c.end();
+    });
+    assert.ok(!plan.some((l) => /Seq Scan on sessions\b/.test(l)), plan.join(' | '));
+    for (const index of ['sessions_ended_idx', 'sessions_expires_idx', 'sessions_live_deadlines_idx']) {
+      assert.ok(plan.some((l) => l.includes(index)), `${index} in ${plan.join(' | ')}`);
     }
+    assert.equal(plan.filter((l) => /Index Cond/.test(l)).length, 4, `each range bounded, and the lookup by id: ${plan.join(' | ')}`);
   });
 });
