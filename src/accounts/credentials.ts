@@ -5,6 +5,7 @@ import { WardenError, type JwtClaims } from '@warden/toolkit';
 import type { EventLog } from '../events/log.js';
 import type { NewEvent } from '../events/records.js';
 import { clientKey } from '../limits/client-key.js';
+import { InsertionOrdered } from '../limits/insertion-ordered.js';
 import { usernameKey } from '../storage/rules.js';
 import { UniqueViolation, type Storage, type UserRecord } from '../storage/types.js';
 import type { MfaRequired } from './factors/second-factors.js';
@@ -62,18 +63,18 @@ const MAX_THROTTLES_REMEMBERED = 10_000;
 /** signin.throttled events one client (an IP; an IPv6 /64) records per window, whatever logins it tries. */
 const THROTTLED_EVENTS_PER_CLIENT = 20;
 
-/** Sets `key` as the newest entry, the oldest one dropped past MAX_THROTTLES_REMEMBERED. */
-function remember<V>(map: Map<string, V>, key: string, value: V): void {
-  map.delete(key);
-  if (map.size >= MAX_THROTTLES_REMEMBERED) map.delete(map.keys().next().value!);
-  map.set(key, value);
+/** Adds `key` as the newest entry of `table`, the expired ones and then the oldest dropped past MAX_THROTTLES_REMEMBERED. */
+function remember<C extends { resetAt: number }>(table: InsertionOrdered<C>, key: string, value: C, now: number): void {
+  table.dropExpired(now);
+  if (table.size >= MAX_THROTTLES_REMEMBERED) table.dropOldest();
+  table.add(key, value);
 }
 
 export class Credentials {
   /** When each recorded throttling of a (client, login) ends: one signin.throttled per window, not per refused attempt. */
-  private readonly throttled = new Map<string, number>();
+  private readonly throttled = new InsertionOrdered<{ resetAt: number }>();
   /** Per client: the throttling events recorded in its window, and when the window ends. */
-  private readonly throttledClients = new Map<string, { until: number; count: number }>();
+  private readonly throttledClients = new InsertionOrdered<{ resetAt: number; count: number }>();
 
   constructor(private readonly d: CredentialsDeps) {}
 
@@ -301,13 +302,16 @@ export class Credentials {
     const now = this.d.clock();
     const client = clientKey(meta.ip) ?? '';
     const key = `${client}\u0000${login.toLowerCase()}`;
-    if ((this.throttled.get(key) ?? 0) > now) return;
+    if ((this.throttled.get(key)?.resetAt ?? 0) > now) return;
     const retryAfter = typeof e.details?.retryAfter === 'number' ? e.details.retryAfter : 0;
     const recorded = this.throttledClients.get(client);
-    const count = recorded !== undefined && recorded.until > now ? recorded.count : 0;
-    if (count >= THROTTLED_EVENTS_PER_CLIENT) return;
-    remember(this.throttledClients, client, { until: count === 0 ? now + retryAfter * 1000 : recorded!.until, count: count + 1 });
-    remember(this.throttled, key, now + retryAfter * 1000);
+    if (recorded !== undefined && recorded.resetAt > now) {
+      if (recorded.count >= THROTTLED_EVENTS_PER_CLIENT) return;
+      recorded.count++;
+    } else {
+      remember(this.throttledClients, client, { resetAt: now + retryAfter * 1000, count: 1 }, now);
+    }
+    remember(this.throttled, key, { resetAt: now + retryAfter * 1000 }, now);
     await this.d.events.append(this.d.events.make('signin.throttled', { ip: meta.ip, userAgent: meta.userAgent }, {
       retry_after_seconds: retryAfter, login: shownLogin(login),
     }));

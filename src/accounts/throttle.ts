@@ -46,9 +46,7 @@ export interface SharedCounters {
  * storage's emailKey), so every spelling that reaches one account (an accent typed precomposed or
  * combining) spends one budget rather than SIGNIN_MAX_FAILURES each.
  */
-function loginKey(login: string): string {
-  return emailKey(login);
-}
+const loginKey: (login: string) => string = emailKey;
 
 /** The same shared store under another key space, for a second throttle (e.g. second-factor codes). */
 export function namespacedCounters(shared: SharedCounters, prefix: string): SharedCounters {

@@ -285,7 +285,6 @@ export class MailOutbox implements MailQueue {
     }
   }
 
-
   private async failed(m: OutboxRecord, err: unknown): Promise<void> {
     const f = sendFailure(err);
     const next = this.o.clock() + this.backoff(m.attempts);
