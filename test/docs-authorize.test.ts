@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { BrowserContext, Request } from 'playwright-core';
-import { CHROMIUM, headlessContext } from './helpers/browser.js';
+import { CHROMIUM, headlessContext, swaggerAuthorize, swaggerTryGet } from './helpers/browser.js';
 import { call, startServer, type Running } from './helpers/server.js';
 
 const skip = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} not found (apt-get install chromium): Swagger UI Authorize test not run`;
@@ -35,14 +35,8 @@ describe('browser: /docs Authorize with username and password, then Try it out',
     page.on('request', (r) => requests.push(r));
     await page.goto(`${s.url}/docs`);
 
-    await page.locator('.auth-wrapper button.authorize').click();
-    const dialog = page.locator('.modal-ux');
-    await dialog.locator('#oauth_username').fill('swagger');
-    await dialog.locator('#oauth_password').fill('swagger-password');
-    await dialog.getByRole('button', { name: 'Apply given OAuth2 credentials' }).click();
     // Swagger UI swaps the form for "Authorized" and a Logout button once /token answered.
-    await dialog.locator('button.modal-btn.auth', { hasText: 'Logout' }).first().waitFor({ timeout: 15_000 });
-    await dialog.locator('button.btn-done').first().click();
+    await swaggerAuthorize(page, 'swagger', 'swagger-password');
 
     const tokenRequest = requests.find((r) => r.url() === `${s.url}/token`);
     assert.ok(tokenRequest, 'the dialog posted to /token');
@@ -51,15 +45,9 @@ describe('browser: /docs Authorize with username and password, then Try it out',
     assert.equal(form.get('username'), 'swagger');
     assert.equal(form.get('grant_type'), 'password');
 
-    const op = page.locator('.opblock-get', { has: page.locator('.opblock-summary-path[data-path="/api/v1/auth/me"]') });
-    await op.locator('.opblock-summary').click();
-    await op.locator('button.try-out__btn').click();
-    await op.locator('button.execute').click();
-    const status = op.locator('.live-responses-table tr.response .response-col_status').first();
-    await status.waitFor({ timeout: 15_000 });
-    assert.equal((await status.textContent())?.trim(), '200');
-    const body = await op.locator('.live-responses-table tr.response .response-col_description pre').first().textContent();
-    const json = JSON.parse(body ?? '');
+    const shown = await swaggerTryGet(page, '/api/v1/auth/me');
+    assert.equal(shown.status, '200');
+    const json = JSON.parse(shown.body ?? '');
     assert.equal(json.message, 'User profile retrieved');
     assert.equal(json.data.email, 'swagger@example.com');
     assert.equal(json.data.full_name, 'Swagger User');
@@ -69,6 +57,7 @@ describe('browser: /docs Authorize with username and password, then Try it out',
     // A public operation carries no lock.
     const signin = page.locator('.opblock-post', { has: page.locator('.opblock-summary-path[data-path="/api/auth/signin"]') });
     assert.equal(await signin.locator('.authorization__btn').count(), 0);
-    assert.equal(await op.locator('.authorization__btn').count(), 1);
+    const me = page.locator('.opblock-get', { has: page.locator('.opblock-summary-path[data-path="/api/v1/auth/me"]') });
+    assert.equal(await me.locator('.authorization__btn').count(), 1);
   });
 });

@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import { MailOutbox, MailTemplates, storeOnlyQueue } from '../src/mail/index.js';
 import { smtpTransport } from '../src/mail/transport.js';
 import type { Storage } from '../src/storage/types.js';
-import { storageFactories } from './helpers/storage.js';
+import { storageFactories, type StorageFactory } from './helpers/storage.js';
 import { eventually, startSmtp, type TestSmtp } from './helpers/smtp.js';
 
 const quiet = { info() {}, warn() {}, error() {} };
@@ -25,14 +25,26 @@ const worker = (smtp: TestSmtp, store: Storage, pollMs: number, leaseMs: number)
   batch: 10,
 });
 
+/** A real SMTP server and two handles on one database (two instances); `close` stops the workers given, then all of it. */
+async function twoInstances(f: StorageFactory) {
+  const smtp: TestSmtp = await startSmtp();
+  const first = await f.create();
+  const second = f.reopen(first)!;
+  const close = async (...workers: MailOutbox[]) => {
+    for (const w of workers) await w.stop();
+    await first.close();
+    await second.close();
+    await smtp.close();
+  };
+  return { smtp, first, second, close };
+}
+
 for (const f of (await storageFactories()).filter((x) => x.name !== 'memory')) {
   describe(`mail outbox claims on a slow mail server, two workers (${f.name})`, f.skip !== undefined ? { skip: f.skip } : {}, () => {
     after(() => f.cleanup());
 
     it('a message whose claim lapsed while its worker sent the ones before it is sent once, by the worker that took it', async () => {
-      const smtp: TestSmtp = await startSmtp();
-      const first = await f.create();
-      const second = f.reopen(first)!;
+      const { smtp, first, second, close } = await twoInstances(f);
       const outbox = (store: Storage, pollMs: number) => worker(smtp, store, pollMs, 2000);
       // A lease shorter than the batch takes to send on this server (10 × 400 ms), and long enough
       // for one send with a wide margin (a loaded machine must not lapse a send under way).
@@ -61,18 +73,12 @@ for (const f of (await storageFactories()).filter((x) => x.name !== 'memory')) {
         assert.deepEqual(Object.fromEntries(sent), Object.fromEntries(ids.map((_, i) => [`lease${i}@example.com`, 1])),
           'each message accepted by the mail server exactly once');
       } finally {
-        await a.stop();
-        await b.stop();
-        await first.close();
-        await second.close();
-        await smtp.close();
+        await close(a, b);
       }
     });
 
     it('a send that takes longer than the lease keeps its claim (renewed while it waits): another worker never takes it, and it goes once', async () => {
-      const smtp: TestSmtp = await startSmtp();
-      const first = await f.create();
-      const second = f.reopen(first)!;
+      const { smtp, first, second, close } = await twoInstances(f);
       // A 600 ms lease against a mail server that takes 2 s to accept: unrenewed, the claim would
       // lapse three times over while the message is on the wire.
       const a = worker(smtp, first, 600_000, 600);
@@ -88,11 +94,7 @@ for (const f of (await storageFactories()).filter((x) => x.name !== 'memory')) {
         await b.idle();
         assert.deepEqual(smtp.delivered.map((m) => m.to), ['slow@example.com'], 'accepted by the mail server once');
       } finally {
-        await a.stop();
-        await b.stop();
-        await first.close();
-        await second.close();
-        await smtp.close();
+        await close(a, b);
       }
     });
   });

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import type { BrowserContext, Request } from 'playwright-core';
-import { CHROMIUM, headlessContext } from './helpers/browser.js';
+import { CHROMIUM, headlessContext, swaggerAuthorize, swaggerTryGet } from './helpers/browser.js';
 import { freePort } from './helpers/child-warden.js';
 import { testClock } from './helpers/clock.js';
 import { pythonMissing, PYTHON } from './helpers/python.js';
@@ -175,30 +175,16 @@ describe('browser: the FastAPI service\'s own /docs (its origin) authorizes at W
     page.on('console', (m) => console.push(m.text()));
     await page.goto(`${service}/docs`);
 
-    await page.locator('.auth-wrapper button.authorize').click();
-    const dialog = page.locator('.modal-ux');
-    await dialog.locator('#oauth_username').fill('johndoe');
-    await dialog.locator('#oauth_password').fill('secret-password');
-    await dialog.getByRole('button', { name: 'Apply given OAuth2 credentials' }).click();
-    // "Logout" once the token came; an error line when the browser or Warden refused.
-    const done = dialog.locator('button.modal-btn.auth', { hasText: 'Logout' }).first();
-    const failed = dialog.locator('.errors');
-    await Promise.race([done.waitFor({ timeout: 15_000 }), failed.waitFor({ timeout: 15_000 })]);
-    assert.equal(await failed.count(), 0, `Authorize failed: ${await failed.allTextContents()} ${console.join(' | ')}`);
-    await dialog.locator('button.btn-done').first().click();
+    // Closed once it shows Logout (the token came); an error line when the browser or Warden refused.
+    await swaggerAuthorize(page, 'johndoe', 'secret-password', () => console.join(' | '));
 
     const tokenRequest = requests.find((r) => r.url() === `${s.url}/token` && r.method() === 'POST');
     assert.ok(tokenRequest, 'the dialog posted to Warden\'s /token');
     assert.equal((await tokenRequest.allHeaders())['x-requested-with'], 'XMLHttpRequest');
 
-    const op = page.locator('.opblock-get', { has: page.locator('.opblock-summary-path[data-path="/users/me"]') });
-    await op.locator('.opblock-summary').click();
-    await op.locator('button.try-out__btn').click();
-    await op.locator('button.execute').click();
-    const status = op.locator('.live-responses-table tr.response .response-col_status').first();
-    await status.waitFor({ timeout: 15_000 });
-    assert.equal((await status.textContent())?.trim(), '200');
-    const body = JSON.parse((await op.locator('.live-responses-table tr.response .response-col_description pre').first().textContent()) ?? '');
+    const shown = await swaggerTryGet(page, '/users/me');
+    assert.equal(shown.status, '200');
+    const body = JSON.parse(shown.body ?? '');
     const user = await s.warden.storage.users.findByLogin('johndoe');
     assert.deepEqual(body, { id: user!.id, roles: ['user'] });
     const meRequest = requests.find((r) => r.url() === `${service}/users/me`);
