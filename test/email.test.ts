@@ -345,6 +345,51 @@ describe('email over a real SMTP server', () => {
     assert.equal(bad.json.field, 'new_email');
   });
 
+  it('an address-change link lives only as long as the session that asked for it', async () => {
+    const askFrom = async (access: string) => {
+      const newEmail = `${unique('moved')}@example.org`;
+      assert.equal((await call(`${s.url}/api/v1/auth/email`, { json: { new_email: newEmail }, headers: bearer(access) })).status, 202);
+      return { newEmail, token: tokenIn(await smtp.waitFor(to(newEmail, 'Confirm your new email address'))) };
+    };
+    const confirm = (token: string) => call(`${s.url}/api/v1/auth/email/confirm`, { json: { token } });
+    const signIn = async (email: string) => (await call(`${s.url}/api/v1/auth/login`, { form: { username: email, password: PASSWORD } })).json.data.access_token as string;
+    const logout = (access: string, scope: string) => call(`${s.url}/api/v1/auth/logout?scope=${scope}`, { method: 'POST', headers: bearer(access) });
+
+    // A thief's session asks; the owner, from another session, signs the others out.
+    const u = await newUser(s);
+    const thiefs = await askFrom(u.access);
+    const owner = await signIn(u.email);
+    assert.equal((await logout(owner, 'others')).status, 200);
+    const refused = await confirm(thiefs.token);
+    assert.equal(refused.status, 400, refused.text);
+    assert.equal(refused.json.code, 'ERR_EMAIL_TOKEN_SUPERSEDED');
+    assert.equal((await me(owner)).json.data.email, u.email, 'the address did not change');
+
+    // The owner's own request survives signing the others out.
+    const own = await askFrom(owner);
+    assert.equal((await logout(owner, 'others')).status, 200);
+    assert.equal((await confirm(own.token)).status, 200);
+    assert.equal((await me(owner)).json.data.email, own.newEmail);
+
+    // Signing out everywhere voids it, and so does a deactivation undone by an administrator.
+    const v = await newUser(s);
+    const pending = await askFrom(v.access);
+    assert.equal((await logout(await signIn(v.email), 'global')).status, 200);
+    assert.equal((await confirm(pending.token)).json.code, 'ERR_EMAIL_TOKEN_SUPERSEDED');
+
+    const adminName = unique('admin');
+    await s.warden.accounts.credentials.signUp(
+      { username: adminName, email: `${adminName}@example.com`, password: PASSWORD, roles: ['admin'] }, { kind: 'system', task: 'test' });
+    const admin = bearer(await signIn(`${adminName}@example.com`));
+    const w = await newUser(s);
+    const beforeDeactivation = await askFrom(w.access);
+    const patch = (is_active: boolean) => call(`${s.url}/api/v1/users/${w.id}`, { method: 'PATCH', json: { is_active }, headers: admin });
+    assert.equal((await patch(false)).status, 200);
+    assert.equal((await patch(true)).status, 200);
+    assert.equal((await confirm(beforeDeactivation.token)).json.code, 'ERR_EMAIL_TOKEN_SUPERSEDED');
+    assert.equal((await call(`${s.url}/api/v1/auth/login`, { form: { username: w.email, password: PASSWORD } })).status, 200, 'still at the old address');
+  });
+
   it('an administrator sends a reset mail: POST /users/{id}/password-reset', async () => {
     const adminName = unique('admin');
     await s.warden.accounts.credentials.signUp(

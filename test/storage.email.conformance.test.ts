@@ -64,12 +64,20 @@ function conformance(f: StorageFactory): void {
     it('issue, find and consume once', async () => {
       const t = token(u.id, { purpose: 'verify', email: u.email });
       await s.emailTokens.issue(t);
-      assert.deepEqual(await s.emailTokens.find(t.hash, 'verify'), { ...t, usedAt: null, supersededAt: null });
+      assert.deepEqual(await s.emailTokens.find(t.hash, 'verify'), { ...t, sessionId: null, usedAt: null, supersededAt: null });
       assert.equal(await s.emailTokens.find(t.hash, 'reset'), null, 'another purpose does not see it');
       assert.equal(await s.emailTokens.consume(t.hash, 'reset', T), null);
-      assert.deepEqual(await s.emailTokens.consume(t.hash, 'verify', T + 5), { ...t, usedAt: T + 5, supersededAt: null });
+      assert.deepEqual(await s.emailTokens.consume(t.hash, 'verify', T + 5), { ...t, sessionId: null, usedAt: T + 5, supersededAt: null });
       assert.equal(await s.emailTokens.consume(t.hash, 'verify', T + 6), null);
       assert.equal((await s.emailTokens.find(t.hash, 'verify'))!.usedAt, T + 5);
+    });
+
+    it('keeps the session that asked for an address change', async () => {
+      const sid = '0190a0b1-0000-7000-8000-00000000abcd';
+      const t = token(u.id, { purpose: 'email', email: 'new@example.org', sessionId: sid });
+      await s.emailTokens.issue(t);
+      assert.equal((await s.emailTokens.find(t.hash, 'email'))!.sessionId, sid);
+      assert.equal((await s.emailTokens.consume(t.hash, 'email', T + 1))!.sessionId, sid);
     });
 
     it('a newer token supersedes the user\'s earlier ones of the same purpose only', async () => {

@@ -33,7 +33,7 @@ export interface AccountEmailOptions {
 }
 
 export interface AccountEmailDeps extends AccountEmailOptions {
-  storage: Pick<Storage, 'users' | 'emailTokens' | 'devices'>;
+  storage: Pick<Storage, 'users' | 'emailTokens' | 'devices' | 'sessions'>;
   hasher: PasswordHasher;
   sessions: Sessions;
   clock: () => number;

@@ -17,10 +17,12 @@ export class EmailChange {
     d.queue.prepareWith('email-change-confirm', async ({ recipient, data }) => {
       const user = typeof data.user_id === 'string' ? await d.storage.users.findById(data.user_id) : null;
       if (!user || !user.isActive || user.email === recipient) return null;
+      const sessionId = typeof data.session_id === 'string' ? data.session_id : null;
+      if (sessionId !== null && !(await this.sessionLive(sessionId))) return null;
       const { token, hash } = newEmailToken();
       const now = d.clock();
       const expiresAt = now + d.verifyTtlMs;
-      await d.storage.emailTokens.issue({ hash, userId: user.id, purpose: 'email', email: recipient, createdAt: now, expiresAt });
+      await d.storage.emailTokens.issue({ hash, userId: user.id, purpose: 'email', email: recipient, createdAt: now, expiresAt, sessionId });
       return {
         to: recipient,
         data: { ...userValues(user), new_email: recipient, link: d.links.emailChange(token), token, days: Math.round(d.verifyTtlMs / 86_400_000) },
@@ -39,8 +41,17 @@ export class EmailChange {
     await this.d.limit.hit(address, ip);
     const holder = await this.d.storage.users.findByLogin(address);
     if (holder && holder.id !== user.id && holder.email === address) throw taken();
-    await this.d.queue.enqueue({ template: 'email-change-confirm', to: address, data: { user_id: user.id }, needsPreparing: true });
+    // Tied to the asking session: its end (sign-out everywhere, an administrator, reuse detected)
+    // voids the link, which may be in the mailbox of whoever stole that session.
+    const data = { user_id: user.id, ...(typeof claims.sid === 'string' ? { session_id: claims.sid } : {}) };
+    await this.d.queue.enqueue({ template: 'email-change-confirm', to: address, data, needsPreparing: true });
     await this.notices.emailChangeRequested(user, address);
+  }
+
+  /** Not ended by anyone; an idle or expired one still counts, as the link has its own deadline. */
+  private async sessionLive(id: string): Promise<boolean> {
+    const s = await this.d.storage.sessions.get(id);
+    return s !== null && s.endedAt === null;
   }
 
   async confirm(token: unknown, meta: ClientMeta = NO_META): Promise<UserRecord> {
@@ -48,6 +59,7 @@ export class EmailChange {
     const t = await checkToken(this.d.storage.emailTokens, hash, 'email', this.d.clock());
     // The new address is the link's own: the account is not expected to be there yet.
     const user = await tokenOwner(this.d.storage.users, t, { sameAddress: false });
+    if (t.sessionId !== null && !(await this.sessionLive(t.sessionId))) throw new WardenError('ERR_EMAIL_TOKEN_SUPERSEDED');
     const holder = await this.d.storage.users.findByLogin(t.email);
     if (holder && holder.id !== user.id && holder.email === t.email) throw taken();
     await consumeToken(this.d.storage.emailTokens, hash, 'email', this.d.clock());

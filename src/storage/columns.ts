@@ -151,6 +151,7 @@ export const EMAIL_TOKENS: Table<EmailTokenRecord> = {
     expiresAt: { name: 'expires_at', kind: 'time' },
     usedAt: { name: 'used_at', kind: 'time' },
     supersededAt: { name: 'superseded_at', kind: 'time' },
+    sessionId: { name: 'session_id', kind: 'text' },
   },
   derived: [],
 };

@@ -369,7 +369,7 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
         for (const o of tokens.values()) {
           if (o.userId === t.userId && o.purpose === t.purpose && o.supersededAt === null) o.supersededAt = t.createdAt;
         }
-        tokens.set(t.hash, { ...t, usedAt: null, supersededAt: null });
+        tokens.set(t.hash, { ...t, sessionId: t.sessionId ?? null, usedAt: null, supersededAt: null });
       },
       async consume(hash, purpose, now) {
         const t = tokens.get(hash);

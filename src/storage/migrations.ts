@@ -551,6 +551,12 @@ export const MIGRATIONS: readonly Migration[] = [
   both(14, 'mail outbox: purge index (finished mails by age)', () => `
       CREATE INDEX mail_outbox_done_idx ON mail_outbox (created_at) WHERE status <> 'pending';
     `),
+  // An address-change link is good only while the session that asked for it is live: signing out
+  // everywhere, or that session's end, voids a link mailed to an address its thief chose. No
+  // foreign key: a purged session must still void it (the lookup finds nothing).
+  both(15, 'email tokens: the session that asked', () => `
+      ALTER TABLE email_tokens ADD COLUMN session_id TEXT;
+    `),
 ];
 
 /** Migration 13's two statements, from each dialect's test of a non-NFC text and its NFC form. */

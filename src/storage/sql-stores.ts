@@ -226,7 +226,7 @@ export function sqlStatements(d: Dialect, clock: () => number) {
       yield sql`SELECT id FROM users WHERE id = ${t.userId}${raw(d.forUpdate)}`;
       yield sql`UPDATE email_tokens SET ${join(assignments(d, EMAIL_TOKENS, { supersededAt: t.createdAt }), ', ')}
         WHERE user_id = ${t.userId} AND purpose = ${t.purpose} AND superseded_at IS NULL`;
-      yield insertRow(d, EMAIL_TOKENS, { ...t, usedAt: null, supersededAt: null });
+      yield insertRow(d, EMAIL_TOKENS, { ...t, sessionId: t.sessionId ?? null, usedAt: null, supersededAt: null });
     },
 
     /** Inserts the user if the table is empty; the adapter runs it under a lock that stops concurrent inserts. */

@@ -321,9 +321,11 @@ export interface EmailTokenRecord {
   expiresAt: number;
   usedAt: number | null;
   supersededAt: number | null; // a newer token of the same user and purpose was issued
+  /** The session that asked for it (an address change), which must still be live when it is used; null when none. */
+  sessionId: string | null;
 }
 
-export type NewEmailToken = Omit<EmailTokenRecord, 'usedAt' | 'supersededAt'>;
+export type NewEmailToken = Omit<EmailTokenRecord, 'usedAt' | 'supersededAt' | 'sessionId'> & { sessionId?: string | null };
 
 export interface EmailTokenStore {
   /**
