@@ -73,7 +73,7 @@ describe('import from a Flask-SQLAlchemy SQLite database', () => {
   const expectedRejects = {
     'row 4 (id 4)': 'username: must be 3 to 64 letters, digits, "_", "." or "-"',
     'row 5 (id 5)': 'email: same email as row 1 (id 1)',
-    'row 6 (id 6)': 'password_hash: legacy-digest hash (unsupported: a single fast digest (werkzeug < 3 method="sha256", Django sha1/md5/crypt): not accepted)',
+    'row 6 (id 6)': 'password_hash: legacy-digest hash (unsupported: a single fast digest (werkzeug < 2.3 method="sha256", Django sha1/md5/crypt): werkzeug\'s and Django\'s sha and md5 ones are imported with --fast-digests werkzeug or --fast-digests django)',
   };
 
   it('a dry run reports every row and writes nothing', async () => {
@@ -143,6 +143,65 @@ describe('import from a Flask-SQLAlchemy SQLite database', () => {
       await s.close();
     }
     assert.equal((await cli(['users', 'list', '--legacy-hash', '--all', '--json'])).json.length, 1, 'x_y has not signed in yet');
+  });
+});
+
+describe('single fast digests: --fast-digests werkzeug (a Flask app of werkzeug < 2.3, method="sha256") and django', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-import-digests-'));
+  const source = join(dir, 'app.db');
+  const env = { DATABASE_URL: `sqlite:${join(dir, 'warden', 'warden.db')}` };
+  const cli = (args: string[]) => warden(args, { cwd: dir, env });
+  const flaskArgs = ['import', '--from', `sqlite:${source}`, '--table', 'user', '--json'];
+  // Made by Debian's werkzeug 2.2 and Django 3.2 (test/fixtures/legacy-hashes/make.py).
+  const werkzeug = ['werkzeug-sha256', 'werkzeug-sha1', 'werkzeug-md5', 'werkzeug-sha512'].map(hashOf);
+  const django = ['django-sha1', 'django-md5', 'django-unsalted-sha1', 'django-unsalted-md5'].map(hashOf);
+  const djangoCsv = join(dir, 'auth_user.csv');
+
+  before(() => {
+    const db = new Database(source);
+    db.exec('CREATE TABLE user (id INTEGER NOT NULL PRIMARY KEY, username VARCHAR(80) NOT NULL UNIQUE, email VARCHAR(120) NOT NULL UNIQUE, password VARCHAR(256))');
+    const add = db.prepare('INSERT INTO user (id, username, email, password) VALUES (?, ?, ?, ?)');
+    werkzeug.forEach((r, i) => add.run(i + 1, `flask${i}`, `flask${i}@example.com`, r.hash));
+    add.run(9, 'plainly', 'plainly@example.com', 'plain$$an old plain password'); // werkzeug's method="plain"
+    db.close();
+    writeFileSync(djangoCsv, ['id,username,email,password_hash', ...django.map((r, i) => `${i + 1},dj${i},dj${i}@example.com,${r.hash}`)].join('\n') + '\n');
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('without the flag every row is rejected, naming it; with it they import, and a rerun changes nothing', async () => {
+    const refused = report(await cli([...flaskArgs, '--dry-run']));
+    assert.equal(refused.rejected, 5);
+    for (const why of Object.values(reasons(refused))) assert.match(why as string, /--fast-digests werkzeug/);
+
+    const run = report(await cli([...flaskArgs, '--fast-digests', 'werkzeug']));
+    assert.deepEqual([run.created, run.rejected], [5, 0]);
+    const users = (await cli(['users', 'list', '--all', '--json'])).json as Record<string, any>[];
+    const by = Object.fromEntries(users.map((u) => [u.username, u]));
+    assert.deepEqual(by.flask0.password_hash, { format: 'werkzeug-digest', current: false, usable: true });
+    assert.deepEqual(by.plainly.password_hash, { format: 'argon2', current: true, usable: true }, 'a plain password is hashed at import');
+    assert.deepEqual([report(await cli([...flaskArgs, '--fast-digests', 'werkzeug'])).unchanged], [5]);
+
+    const dj = report(await cli(['import', djangoCsv, '--fast-digests', 'django', '--legacy-prefix', 'django', '--json']));
+    assert.deepEqual([dj.created, dj.rejected], [4, 0]);
+    // Read as werkzeug's, Django's salted SHA-1 would be another function: the import cannot tell, so the flag says.
+    assert.equal((await cli(['users', 'list', '--legacy-hash', '--all', '--json'])).json.length, 8);
+  });
+
+  it('the users sign in over HTTP with their old passwords and are upgraded to argon2id; a wrong one is refused', async () => {
+    const s = await startServer(env);
+    try {
+      const rows = [...werkzeug.map((r, i) => [`flask${i}`, r] as const), ...django.map((r, i) => [`dj${i}`, r] as const)];
+      for (const [login, row] of rows) {
+        assert.equal((await call(`${s.url}/api/auth/signin`, { json: { username: login, password: `${row.password}!` } })).status, 401, login);
+        const r = await call(`${s.url}/api/auth/signin`, { json: { username: login, password: row.password } });
+        assert.equal(r.status, 200, `${login}: ${r.text}`);
+        assert.ok((await s.warden.storage.users.findByLogin(login))!.passwordHash.startsWith(CURRENT_HASH_PREFIX), login);
+      }
+      assert.equal((await call(`${s.url}/api/auth/signin`, { json: { username: 'plainly', password: 'an old plain password' } })).status, 200);
+    } finally {
+      await s.close();
+    }
+    assert.equal((await cli(['users', 'list', '--legacy-hash', '--all', '--json'])).json.length, 0);
   });
 });
 

@@ -13,11 +13,12 @@ import { promisify } from 'node:util';
 import { verify as argon2Verify } from '@node-rs/argon2';
 import { after, before, describe, it } from 'node:test';
 import { CURRENT_HASH_PREFIX } from '../src/accounts/argon2-hasher.js';
+import { fromSource, type DigestSource } from '../src/accounts/hashes/fast-digest.js';
 import type { Storage } from '../src/storage/index.js';
 import { call, startServer, type Running } from './helpers/server.js';
 import { storageFactories } from './helpers/storage.js';
 
-interface FixtureRow { kind: string; format: string; password: string; wrong: string; hash: string }
+interface FixtureRow { kind: string; format: string; password: string; wrong: string; hash: string; source?: DigestSource }
 
 const MAKE = new URL('./fixtures/legacy-hashes/make.py', import.meta.url).pathname;
 const fixtures = (JSON.parse(readFileSync(new URL('./fixtures/legacy-hashes/hashes.json', import.meta.url), 'utf8')) as { rows: FixtureRow[] }).rows;
@@ -55,11 +56,13 @@ describe('legacy password hashes: sign-in over HTTP, then upgraded', () => {
   const signIn = (username: string, password: string) => call(`${s.url}/api/auth/signin`, { json: { username, password } });
 
   /** Signs in with the legacy hash, checks the upgrade, signs in again. */
-  async function signInAndUpgrade(r: Pick<FixtureRow, 'kind' | 'password' | 'wrong' | 'hash'>) {
-    const u = await userWith(r.hash);
+  async function signInAndUpgrade(r: Pick<FixtureRow, 'kind' | 'password' | 'wrong' | 'hash' | 'source'>) {
+    // A fast digest as an import with --fast-digests <source> stores it.
+    const hash = r.source === undefined ? r.hash : (fromSource(r.hash, r.source) as { hash: string }).hash;
+    const u = await userWith(hash);
     const wrong = await signIn(u.username, r.wrong);
     assert.equal(wrong.status, 401, `${r.kind}: wrong password`);
-    assert.equal((await s.warden.storage.users.findById(u.id))!.passwordHash, r.hash, `${r.kind}: a failed sign-in changes nothing`);
+    assert.equal((await s.warden.storage.users.findById(u.id))!.passwordHash, hash, `${r.kind}: a failed sign-in changes nothing`);
     const first = await signIn(u.username, r.password);
     assert.equal(first.status, 200, `${r.kind}: ${first.text}`);
     const stored = (await s.warden.storage.users.findById(u.id))!.passwordHash;

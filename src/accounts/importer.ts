@@ -14,6 +14,7 @@ import type { Retention } from './retention.js';
 import { roleOverrideWrite } from './role-override.js';
 import type { EventLog } from '../events/log.js';
 import type { Sessions } from './sessions.js';
+import { fromSource, type DigestSource } from './hashes/fast-digest.js';
 import { describeStoredHash } from './stored-hash.js';
 import { isUuid } from './users.js';
 import { invalid, normaliseEmail, requireString, validateFullName, validatePassword, validateRoles, validateUsername } from './validate.js';
@@ -73,6 +74,11 @@ export interface UserImportOptions {
    * is rejected (a column missed by the mapping would otherwise import everyone so).
    */
   allowNoPassword?: boolean;
+  /**
+   * Whose single fast digests the source's hashes are ("sha256$salt$hex" and the like), which are
+   * otherwise refused: werkzeug < 2.3's or Django's (they wrote one layout with two functions).
+   */
+  fastDigests?: DigestSource;
 }
 
 /** Stored for a user imported without a password: Django's own mark, which no password matches. */
@@ -284,9 +290,17 @@ export class UserImport {
     const storedHash = hashText(f.password_hash);
     if (!isBlank(storedHash)) {
       passwordHash = requireString(storedHash, 'password_hash').trim();
-      const info = describeStoredHash(passwordHash);
-      if (info.format === 'django-unusable') withoutOne('password_hash', "is Django's mark of a user without a password (set_unusable_password)");
-      else if (!info.usable) throw invalid('password_hash', `${info.format === 'unknown' ? 'not a password hash Warden can verify' : `${info.format} hash`} (${info.problem})`);
+      const digest = this.o.fastDigests === undefined ? null : fromSource(passwordHash, this.o.fastDigests);
+      if (digest !== null && 'plain' in digest) {
+        // werkzeug's method="plain": the password itself, hashed here like a file's plain password.
+        password = validatePassword(digest.plain, this.d.passwordMaxLength);
+        passwordHash = undefined;
+      } else {
+        if (digest !== null) passwordHash = digest.hash;
+        const info = describeStoredHash(passwordHash);
+        if (info.format === 'django-unusable') withoutOne('password_hash', "is Django's mark of a user without a password (set_unusable_password)");
+        else if (!info.usable) throw invalid('password_hash', `${info.format === 'unknown' ? 'not a password hash Warden can verify' : `${info.format} hash`} (${info.problem})`);
+      }
     } else if (!isBlank(f.password)) {
       // An export of the old users table (Django's auth_user, a Flask app's user) names its hash
       // "password": taken for a plain one, it would be hashed again and no one could sign in.

@@ -5,12 +5,13 @@
 // 'too_costly' while parsing, before any work.
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { randomInt } from 'node:crypto';
+import { createHash, createHmac, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
 import { prepareArgon2 } from '../../src/accounts/hashes/argon2.js';
 import { prepareBcrypt } from '../../src/accounts/hashes/bcrypt.js';
 import { prepareDjangoPbkdf2 } from '../../src/accounts/hashes/django.js';
+import { fromSource, type DigestSource } from '../../src/accounts/hashes/fast-digest.js';
 import { LIMITS, identifyHash, verifyLegacyHash, type LegacyFormat, type LegacyVerifyResult } from '../../src/accounts/hashes/index.js';
 import { preparePasslibPbkdf2 } from '../../src/accounts/hashes/passlib.js';
 import { prepareShaCrypt, shaCryptChecksum } from '../../src/accounts/hashes/sha-crypt.js';
@@ -28,13 +29,24 @@ interface Row {
   hash: string;
   also_accepted?: string[];
   also_rejected?: string[];
+  /** A single fast digest's library: Warden verifies it as an import with --fast-digests <source> stores it. */
+  source?: DigestSource;
 }
 
 const fixtures = JSON.parse(readFileSync(new URL('../fixtures/legacy-hashes/hashes.json', import.meta.url), 'utf8')) as { rows: Row[] };
 const VERIFIED: LegacyFormat[] = [
   'werkzeug-pbkdf2', 'werkzeug-scrypt', 'bcrypt', 'passlib-bcrypt-sha256', 'passlib-pbkdf2', 'sha256-crypt', 'sha512-crypt',
-  'argon2', 'django-pbkdf2', 'django-bcrypt', 'django-bcrypt-sha256', 'django-argon2',
+  'argon2', 'django-pbkdf2', 'django-bcrypt', 'django-bcrypt-sha256', 'django-argon2', 'django-scrypt',
+  'werkzeug-digest', 'django-digest',
 ];
+
+/** What Warden stores for a row's hash: a fast digest as the import that named its library tags it. */
+function storedOf(row: Row): string {
+  if (row.source === undefined) return row.hash;
+  const tagged = fromSource(row.hash, row.source);
+  assert.ok(tagged !== null && 'hash' in tagged, `${row.kind}: ${row.source} digest`);
+  return tagged.hash;
+}
 
 const fixture = (kind: string): Row => {
   const row = fixtures.rows.find((r) => r.kind === kind);
@@ -44,6 +56,11 @@ const fixture = (kind: string): Row => {
 
 async function assertRow(row: Row): Promise<void> {
   const what = `${row.kind} ${JSON.stringify(row.password).slice(0, 40)}`;
+  if (row.source !== undefined) {
+    // As the library wrote it, a fast digest is never verified: the import must name its library.
+    assert.notEqual((await verifyLegacyHash(row.hash, row.password) as { ok?: boolean }).ok, true, `${what}: untagged`);
+    row = { ...row, hash: storedOf(row) };
+  }
   assert.deepEqual(identifyHash(row.hash), { format: row.format }, what);
   assert.deepEqual(await verifyLegacyHash(row.hash, row.password), { ok: true, format: row.format }, what);
   assert.deepEqual(await verifyLegacyHash(row.hash, row.wrong), { ok: false, format: row.format }, `${what}: wrong password`);
@@ -85,6 +102,38 @@ describe('legacy hashes: the 72-byte rule', () => {
     for (const kind of ['passlib-bcrypt-sha256-v2-4', 'passlib-bcrypt-sha256-v1-2b-4', 'django-bcrypt-sha256-4']) {
       const row = fixtures.rows.find((r) => r.kind === kind && Buffer.byteLength(r.password) > 72)!;
       assert.equal((await verifyLegacyHash(row.hash, `${'A'.repeat(71)}è anything`) as { ok: boolean }).ok, false, kind);
+    }
+  });
+});
+
+describe('legacy hashes: Django scrypt and the fast digests against their own definitions', () => {
+  it("Django's scrypt test vector (django/tests/auth_tests/test_hashers.py, BSD-3-Clause)", async () => {
+    const stored = 'scrypt$16384$seasalt$8$1$Qj3+9PPyRjSJIebHnG81TMjsqtaIGxNQG/aEB/NYafTJ7tibgfYz71m0ldQESkXFRkdVCBhhY8mx7rQwite/Pw==';
+    assert.deepEqual(await verifyLegacyHash(stored, 'lètmein'), { ok: true, format: 'django-scrypt' });
+    assert.deepEqual(await verifyLegacyHash(stored, 'lètmeinz'), { ok: false, format: 'django-scrypt' });
+  });
+
+  it('werkzeug: an unsalted digest is the plain hash, a salted one the HMAC keyed by the salt; Django: the hash of salt and password', async () => {
+    const hex = (alg: string, text: string) => createHash(alg).update(text).digest('hex');
+    const cases: [DigestSource, string, string][] = [
+      ['werkzeug', `sha256$$${hex('sha256', 'pw')}`, 'werkzeug-digest'],
+      ['werkzeug', `sha1$salt$${createHmac('sha1', 'salt').update('pw').digest('hex')}`, 'werkzeug-digest'],
+      ['django', `sha1$salt$${hex('sha1', 'saltpw')}`, 'django-digest'],
+      ['django', hex('md5', 'pw'), 'django-digest'],
+    ];
+    for (const [source, stored, format] of cases) {
+      const tagged = (fromSource(stored, source) as { hash: string }).hash;
+      assert.deepEqual(await verifyLegacyHash(tagged, 'pw'), { ok: true, format }, stored);
+      assert.deepEqual(await verifyLegacyHash(tagged, 'pW'), { ok: false, format }, stored);
+    }
+    // The same layout read as the other library's is a different function: no match.
+    const werkzeugs = `sha1$salt$${createHmac('sha1', 'salt').update('pw').digest('hex')}`;
+    assert.equal((await verifyLegacyHash((fromSource(werkzeugs, 'django') as { hash: string }).hash, 'pw') as { ok: boolean }).ok, false);
+    assert.deepEqual(fromSource('plain$$a password', 'werkzeug'), { plain: 'a password' });
+    assert.equal(fromSource('plain$$a password', 'django'), null);
+    assert.equal(fromSource('pbkdf2:sha256:1000$salt$abcd', 'werkzeug'), null, 'not a fast digest: left as it is');
+    for (const bad of ['werkzeug-digest$sha256$salt$' + 'A'.repeat(64), 'werkzeug-digest$sha256$salt$abc', 'django-digest$sha256$salt$' + 'a'.repeat(64), 'werkzeug-digest$sha256$' + 'a'.repeat(64)]) {
+      assert.notEqual((await verifyLegacyHash(bad, 'pw') as { ok?: boolean }).ok, true, bad);
     }
   });
 });
@@ -301,7 +350,6 @@ describe('legacy hashes: malformed stored hashes are refused by name, never thro
     ['werkzeug-pbkdf2', withField(w, 0, 'pbkdf2')],
     ['werkzeug-pbkdf2', withField(w, 0, 'pbkdf2:md5:1000')],
     ['werkzeug-scrypt', withField(ws, 0, 'scrypt')],
-    ['django-scrypt', 'scrypt$16384$c2FsdHNhbHQ$8$1$aGFzaA=='],
     ['passlib-bcrypt-sha256', swap(pb, 'v=2', 'v=3')],
     ['argon2', swap(a, 'v=19', 'v=20')],
     ['argon2', swap(a, 'p=2$', 'p=2,data=c29tZQ$')],

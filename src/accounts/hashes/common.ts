@@ -19,6 +19,8 @@ export type LegacyFormat =
   | 'django-argon2'
   | 'django-scrypt'
   | 'django-unusable'
+  | 'werkzeug-digest'
+  | 'django-digest'
   | 'legacy-digest';
 
 export type RefusalKind = 'malformed' | 'unsupported' | 'too_costly';

@@ -31,7 +31,8 @@
 import { prepareArgon2 } from './argon2.js';
 import { prepareBcrypt } from './bcrypt.js';
 import { HashRejected, refuse, type LegacyFormat, type Prepared, type Refusal } from './common.js';
-import { prepareDjangoArgon2, prepareDjangoBcrypt, prepareDjangoPbkdf2 } from './django.js';
+import { prepareDjangoArgon2, prepareDjangoBcrypt, prepareDjangoPbkdf2, prepareDjangoScrypt } from './django.js';
+import { prepareDjangoDigest, prepareWerkzeugDigest } from './fast-digest.js';
 import { preparePasslibBcryptSha256, preparePasslibPbkdf2 } from './passlib.js';
 import { prepareShaCrypt } from './sha-crypt.js';
 import { prepareWerkzeugPbkdf2, prepareWerkzeugScrypt } from './werkzeug.js';
@@ -60,7 +61,7 @@ const RULES: Rule[] = [
   [/^\$argon2(?:i|d|id)\$/, 'argon2', (s) => prepareArgon2(s)],
   [/^pbkdf2[:$]/, 'werkzeug-pbkdf2', prepareWerkzeugPbkdf2],
   [/^scrypt:/, 'werkzeug-scrypt', prepareWerkzeugScrypt],
-  [/^scrypt(?:\$[^$]*){5}$/, 'django-scrypt', notVerified('django-scrypt', "Django 4.2+'s scrypt hasher is not verified yet")],
+  [/^scrypt(?:\$[^$]*){5}$/, 'django-scrypt', prepareDjangoScrypt],
   [/^scrypt\$/, 'werkzeug-scrypt', prepareWerkzeugScrypt],
   [/^pbkdf2_sha(?:256|1)\$/, 'django-pbkdf2', prepareDjangoPbkdf2],
   [/^bcrypt_sha256\$/, 'django-bcrypt-sha256', prepareDjangoBcrypt],
@@ -70,12 +71,16 @@ const RULES: Rule[] = [
   // stored for a user made without a password (a social sign-in). Named, so that an export's
   // "password" column holding it is never taken for a plain password.
   [/^!(?:[A-Za-z0-9]{40})?$/, 'django-unusable', notVerified('django-unusable', "Django's mark of a user without a password (set_unusable_password)")],
-  // werkzeug < 3's salted HMAC (generate_password_hash(method="sha256")), Django's salted and
-  // unsalted digests, werkzeug's "plain": single fast digests, deliberately not accepted.
+  // Single fast digests, stored so by an import that named their library (fast-digest.ts).
+  [/^werkzeug-digest\$/, 'werkzeug-digest', prepareWerkzeugDigest],
+  [/^django-digest\$/, 'django-digest', prepareDjangoDigest],
+  // The same as their libraries wrote them: werkzeug < 2.3's (generate_password_hash(method="sha256"),
+  // HMAC) and Django's (sha1/md5 of salt and password) share a layout, so an import must say whose
+  // they are; Django's crypt$ is not verified, and werkzeug's "plain" is a password.
   [
     /^(?:md5|sha1|sha224|sha256|sha384|sha512|unsalted_md5|unsalted_sha1|crypt|plain)\$/,
     'legacy-digest',
-    notVerified('legacy-digest', 'a single fast digest (werkzeug < 3 method="sha256", Django sha1/md5/crypt): not accepted'),
+    notVerified('legacy-digest', "a single fast digest (werkzeug < 2.3 method=\"sha256\", Django sha1/md5/crypt): werkzeug's and Django's sha and md5 ones are imported with --fast-digests werkzeug or --fast-digests django"),
   ],
 ];
 

@@ -63,6 +63,17 @@ export function prepareWerkzeugScrypt(stored: string): Prepared | Refusal {
   if (args.length === 1) return refuse('unsupported', format, 'no parameters: generate_password_hash always writes scrypt:N:r:p');
   if (args.length !== 4) return refuse('malformed', format, 'expected scrypt:<N>:<r>:<p>');
   const [N, r, p] = args.slice(1).map(decimal) as [number | null, number | null, number | null];
+  const params = scryptParams(N, r, p, format);
+  if ('error' in params) return params;
+  const parts = saltAndDigest(fields.salt, fields.hex, 64, format);
+  if ('error' in parts) return parts;
+  return { format, check: (password) => checkScrypt(password, parts.salt, params, parts.expected) };
+}
+
+export interface ScryptParams { N: number; r: number; p: number }
+
+/** N, r and p as a stored hash gives them, checked: well-formed and within LIMITS. */
+export function scryptParams(N: number | null, r: number | null, p: number | null, format: 'werkzeug-scrypt' | 'django-scrypt'): ScryptParams | Refusal {
   // hashlib.scrypt (OpenSSL) wants N a power of two above 1, r and p at least 1.
   if (N === null || r === null || p === null || N < 2 || r < 1 || p < 1) return refuse('malformed', format, 'N, r and p must be positive decimal numbers');
   if (N > LIMITS.scryptMaxN || r > LIMITS.scryptMaxR || p > LIMITS.scryptMaxP) {
@@ -71,16 +82,14 @@ export function prepareWerkzeugScrypt(stored: string): Prepared | Refusal {
   if ((N & (N - 1)) !== 0) return refuse('malformed', format, 'N must be a power of two');
   if (128 * N * r > LIMITS.scryptMaxMemory) return refuse('too_costly', format, `128·N·r = ${128 * N * r} bytes > ${LIMITS.scryptMaxMemory}`);
   if (N * r * p > LIMITS.scryptMaxWork) return refuse('too_costly', format, `N·r·p = ${N * r * p} > ${LIMITS.scryptMaxWork}`);
-  const parts = saltAndDigest(fields.salt, fields.hex, 64, format);
-  if ('error' in parts) return parts;
+  return { N, r, p };
+}
+
+/** Whether scrypt of the password gives `expected` (its length is the key length). */
+export async function checkScrypt(password: Buffer, salt: Buffer, { N, r, p }: ScryptParams, expected: Buffer): Promise<boolean> {
   // OpenSSL's own account of what scrypt allocates: 128·r·(N + p + 2) bytes. Node's default cap
   // (32 MiB) is below werkzeug's default cost, so it is raised to exactly what this hash needs.
   const maxmem = 128 * r * (N + p + 2);
-  return {
-    format,
-    check: async (password) => {
-      const key = await libraryCall('scrypt', () => scrypt(password, parts.salt, 64, { N, r, p, maxmem }));
-      return sameBytes(key, parts.expected);
-    },
-  };
+  const key = await libraryCall('scrypt', () => scrypt(password, salt, expected.length, { N, r, p, maxmem }));
+  return sameBytes(key, expected);
 }

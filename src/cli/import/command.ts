@@ -24,6 +24,7 @@ interface ImportOptions {
   batchSize: number;
   legacyPrefix?: string;
   allowNoPassword?: boolean;
+  fastDigests?: 'werkzeug' | 'django';
   json?: boolean;
 }
 
@@ -57,6 +58,7 @@ export function registerImport(program: Command, state: RunState): void {
     .option('--batch-size <n>', 'rows per transaction', batchSize, 1000)
     .option('--legacy-prefix <name>', 'store a non-UUID id as NAME:ID (matched as such): for a second application whose ids overlap the first one\'s', legacyPrefix)
     .option('--allow-no-password', 'import a row without a password (none given, or Django\'s unusable-password mark) as a user without one, who signs in after a password reset (default: reject it)')
+    .addOption(new Option('--fast-digests <library>', 'accept the single fast digests ("sha256$salt$hex", "sha1$salt$hex", "md5$…") this library wrote: werkzeug < 2.3 (method="sha256"; its "plain" passwords too) or Django (SHA1/MD5 and unsalted hashers); each is replaced by argon2id at its user\'s next sign-in (default: reject them)').choices(['werkzeug', 'django']))
     .option('--json', 'print the report as JSON')
     .addHelpText('after', `
 Rows are checked with the sign-up rules; a row that fails is reported with its reason and nothing
@@ -71,7 +73,8 @@ Examples:
   warden import users.csv --dry-run
   warden import --from sqlite:instance/app.db --table user --roles-query "SELECT user_id, role.name FROM roles_users JOIN role ON role.id = role_id"
   warden import --from postgres://app@db/app --table '"user"' --map is_superuser=role:admin
-  warden import --from mysql://app:secret@db/app --table user --dry-run`)
+  warden import --from mysql://app:secret@db/app --table user --dry-run
+  warden import --from sqlite:instance/app.db --table user --fast-digests werkzeug   # method="sha256" hashes`)
     .action(async (file: string | undefined, opts: ImportOptions) => {
       const report = await runImport(file, opts);
       if (report.rejected > 0) state.exitCode = 1;
@@ -164,6 +167,7 @@ async function runImport(file: string | undefined, o: ImportOptions): Promise<Re
       started = Date.now();
       const run = accounts.startImport({
         update: o.update === true, dryRun: o.dryRun === true, allowNoPassword: o.allowNoPassword === true,
+        ...(o.fastDigests !== undefined ? { fastDigests: o.fastDigests } : {}),
         ...(o.legacyPrefix !== undefined ? { legacyPrefix: o.legacyPrefix } : {}),
       });
       // Batches are read and checked while earlier ones are written: two handed over to the
