@@ -107,7 +107,7 @@ describe('legacy hashes: the 72-byte rule', () => {
 });
 
 describe('legacy hashes: Django scrypt and the fast digests against their own definitions', () => {
-  it("Django's scrypt test vector (django/tests/auth_tests/test_hashers.py, BSD-3-Clause)", async () => {
+  it("Django's scrypt test vector (its tests/auth_tests/test_hashers.py; licence: test/fixtures/legacy-hashes/DJANGO-LICENSE)", async () => {
     const stored = 'scrypt$16384$seasalt$8$1$Qj3+9PPyRjSJIebHnG81TMjsqtaIGxNQG/aEB/NYafTJ7tibgfYz71m0ldQESkXFRkdVCBhhY8mx7rQwite/Pw==';
     assert.deepEqual(await verifyLegacyHash(stored, 'lètmein'), { ok: true, format: 'django-scrypt' });
     assert.deepEqual(await verifyLegacyHash(stored, 'lètmeinz'), { ok: false, format: 'django-scrypt' });
