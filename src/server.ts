@@ -8,7 +8,7 @@ import { pino, type Logger } from 'pino';
 import type { Server } from 'node:http';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createArgon2Hasher, hashQueue } from './accounts/argon2-hasher.js';
+import { createArgon2Hasher, hashQueue, legacyHashOptions } from './accounts/argon2-hasher.js';
 import { claimsHook, createAccounts, deriveFromSigningKey, type Accounts, type ClaimsHookFunction } from './accounts/index.js';
 import { createRedisCounters } from './accounts/redis-counters.js';
 import { ClientIpLimit } from './accounts/client-ip-limit.js';
@@ -232,6 +232,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
   // One line per refused check, naming the format and the user, never the hash.
   const hasher = createArgon2Hasher({
     onUnusableHash: (u) => log.warn({ userId: u.userId, hashFormat: u.format, problem: u.problem, reason: u.reason }, 'stored password hash cannot be verified; sign-in refused'),
+    legacy: legacyHashOptions(config),
   });
   const claims = config.claims.hook ? claimsHook(await loadClaimsHook(config.claims.hook), config.claims.timeoutMs, log) : undefined;
   const accounts = createAccounts({

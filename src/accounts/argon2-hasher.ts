@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { hash as argonHash, verify as argonVerify } from '@node-rs/argon2';
 import { WardenError } from '@warden/toolkit';
-import { verifyLegacyHash, type Refusal } from './hashes/index.js';
+import { verifyLegacyHash, type LegacyOptions, type Refusal } from './hashes/index.js';
 import type { PasswordHasher, VerifyContext } from './password-hasher.js';
 
 const ARGON2ID = 2; // Algorithm.Argon2id (a const enum, not importable under isolatedModules)
@@ -83,6 +83,8 @@ export interface UnusableHash {
 export interface Argon2HasherOptions {
   /** Told once per refused check: a malformed, unknown or too costly stored hash (the sign-in fails). */
   onUnusableHash?: (u: UnusableHash) => void;
+  /** Secrets some legacy hashes need (Flask-Security's SECURITY_PASSWORD_SALT). */
+  legacy?: LegacyOptions;
 }
 
 export function createArgon2Hasher(o: Argon2HasherOptions = {}): PasswordHasher {
@@ -105,7 +107,7 @@ export function createArgon2Hasher(o: Argon2HasherOptions = {}): PasswordHasher 
     }
     let result: Awaited<ReturnType<typeof verifyLegacyHash>>;
     try {
-      result = await limited(() => verifyLegacyHash(passwordHash, password));
+      result = await limited(() => verifyLegacyHash(passwordHash, password, o.legacy));
     } catch (e) {
       if (e instanceof WardenError) throw e;
       // The machinery failed (a SHA-crypt worker could not start, or its queue is full).
@@ -125,3 +127,8 @@ export function createArgon2Hasher(o: Argon2HasherOptions = {}): PasswordHasher 
 
 /** A hasher that reports nothing about unusable stored hashes (tests, tools). */
 export const argon2Hasher: PasswordHasher = createArgon2Hasher();
+
+/** The legacy hashes' secrets from the configuration's accounts section. */
+export function legacyHashOptions(config: { accounts: { flaskSecuritySalt?: string | undefined } }): LegacyOptions {
+  return config.accounts.flaskSecuritySalt === undefined ? {} : { flaskSecuritySalt: config.accounts.flaskSecuritySalt };
+}

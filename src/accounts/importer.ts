@@ -15,6 +15,8 @@ import { roleOverrideWrite } from './role-override.js';
 import type { EventLog } from '../events/log.js';
 import type { Sessions } from './sessions.js';
 import { fromSource, type DigestSource } from './hashes/fast-digest.js';
+import { DOUBLE_HASHED, FLASK_SECURITY_PREFIX } from './hashes/flask-security.js';
+import { identifyHash } from './hashes/index.js';
 import { describeStoredHash } from './stored-hash.js';
 import { isUuid } from './users.js';
 import { invalid, normaliseEmail, requireString, validateFullName, validatePassword, validateRoles, validateUsername } from './validate.js';
@@ -79,6 +81,11 @@ export interface UserImportOptions {
    * otherwise refused: werkzeug < 2.3's or Django's (they wrote one layout with two functions).
    */
   fastDigests?: DigestSource;
+  /**
+   * The source is a Flask-Security application: the hashes it made twice (an HMAC under its
+   * SECURITY_PASSWORD_SALT first) are stored as such, for sign-in to redo the HMAC.
+   */
+  flaskSecurity?: boolean;
 }
 
 /** Stored for a user imported without a password: Django's own mark, which no password matches. */
@@ -297,6 +304,7 @@ export class UserImport {
         passwordHash = undefined;
       } else {
         if (digest !== null) passwordHash = digest.hash;
+        else if (this.o.flaskSecurity && DOUBLE_HASHED.has(identifyHash(passwordHash)?.format ?? 'legacy-digest')) passwordHash = FLASK_SECURITY_PREFIX + passwordHash;
         const info = describeStoredHash(passwordHash);
         if (info.format === 'django-unusable') withoutOne('password_hash', "is Django's mark of a user without a password (set_unusable_password)");
         else if (!info.usable) throw invalid('password_hash', `${info.format === 'unknown' ? 'not a password hash Warden can verify' : `${info.format} hash`} (${info.problem})`);

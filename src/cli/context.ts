@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { WardenError, type TokenIssuer } from '@warden/toolkit';
-import { createArgon2Hasher } from '../accounts/argon2-hasher.js';
+import { createArgon2Hasher, legacyHashOptions } from '../accounts/argon2-hasher.js';
 import { createAccounts, type Accounts } from '../accounts/index.js';
 import type { Config } from '../config/table.js';
 import { EventLog } from '../events/log.js';
@@ -98,7 +98,10 @@ export async function withAccounts<T>(o: StorageOptions, fn: (c: AccountsContext
   return withStorage(config, o, async (storage) => {
     const revoker = await startRevoker(o.readOnly ? { ...config, storage: { ...config.storage, redisUrl: undefined } } : config, storage);
     const warnings: string[] = [];
-    const hasher = createArgon2Hasher({ onUnusableHash: (u) => warnings.push(`user ${u.userId}: stored ${u.format} hash cannot be verified (${u.problem})`) });
+    const hasher = createArgon2Hasher({
+      onUnusableHash: (u) => warnings.push(`user ${u.userId}: stored ${u.format} hash cannot be verified (${u.problem})`),
+      legacy: legacyHashOptions(config),
+    });
     const accounts = createAccounts({
       storage, issuer: noIssuer, revoker, hasher, clock: Date.now,
       // The command line's changes are security events like the API's (actor: none, i.e. the

@@ -8,6 +8,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { createHash, createHmac, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
+import { hash as argon2Hash } from '@node-rs/argon2';
 import { prepareArgon2 } from '../../src/accounts/hashes/argon2.js';
 import { prepareBcrypt } from '../../src/accounts/hashes/bcrypt.js';
 import { prepareDjangoPbkdf2 } from '../../src/accounts/hashes/django.js';
@@ -134,6 +135,31 @@ describe('legacy hashes: Django scrypt and the fast digests against their own de
     assert.equal(fromSource('pbkdf2:sha256:1000$salt$abcd', 'werkzeug'), null, 'not a fast digest: left as it is');
     for (const bad of ['werkzeug-digest$sha256$salt$' + 'A'.repeat(64), 'werkzeug-digest$sha256$salt$abc', 'django-digest$sha256$salt$' + 'a'.repeat(64), 'werkzeug-digest$sha256$' + 'a'.repeat(64)]) {
       assert.notEqual((await verifyLegacyHash(bad, 'pw') as { ok?: boolean }).ok, true, bad);
+    }
+  });
+});
+
+describe('legacy hashes: Flask-Security\'s double hash', () => {
+  // What flask_security.hash_password does with its default bcrypt: passlib's bcrypt over
+  // base64(HMAC-SHA512(SECURITY_PASSWORD_SALT, NFKD(password))); test/flask-security-import.test.ts
+  // runs Flask-Security itself.
+  const salt = 'pepper';
+  const inner = fixture('passlib-bcrypt-2b-4');
+  it('is checked through the HMAC under the salt, and refused without the salt', async () => {
+    const hmac = (pw: string) => createHmac('sha512', salt).update(pw.normalize('NFKD')).digest('base64');
+    const password = 'ﬁligree Å';
+    const tagged = `flask-security$${await argon2Hash(hmac(password), { memoryCost: 1024, timeCost: 1, parallelism: 1 })}`;
+    assert.deepEqual(identifyHash(tagged), { format: 'flask-security' });
+    assert.deepEqual(await verifyLegacyHash(tagged, password, { flaskSecuritySalt: salt }), { ok: true, format: 'flask-security' });
+    assert.deepEqual(await verifyLegacyHash(tagged, password.normalize('NFKD'), { flaskSecuritySalt: salt }), { ok: true, format: 'flask-security' });
+    assert.deepEqual(await verifyLegacyHash(tagged, password, { flaskSecuritySalt: 'another' }), { ok: false, format: 'flask-security' });
+    // A bcrypt of the password itself (the fixture's) does not match through the HMAC.
+    assert.deepEqual(await verifyLegacyHash(`flask-security$${inner.hash}`, inner.password, { flaskSecuritySalt: salt }), { ok: false, format: 'flask-security' });
+    const none = await verifyLegacyHash(tagged, password);
+    assert.equal((none as { error?: string }).error, 'unsupported');
+    assert.match((none as { reason: string }).reason, /SECURITY_PASSWORD_SALT/);
+    for (const [stored, error] of [[`flask-security$${tagged}`, 'malformed'], [`flask-security$${fixture('django-pbkdf2-sha256-1000').hash}`, 'unsupported'], ['flask-security$not a hash', 'unsupported']] as const) {
+      assert.equal((await verifyLegacyHash(stored, 'x', { flaskSecuritySalt: salt }) as { error?: string }).error, error, stored);
     }
   });
 });

@@ -21,6 +21,7 @@ export type LegacyFormat =
   | 'django-unusable'
   | 'werkzeug-digest'
   | 'django-digest'
+  | 'flask-security'
   | 'legacy-digest';
 
 export type RefusalKind = 'malformed' | 'unsupported' | 'too_costly';
@@ -116,7 +117,11 @@ export function base64Strict(s: string, padded: boolean): Buffer | null {
  * not happen after the strict parse, but a library's rules are its own): reported as 'malformed'.
  * Anything else a `check` throws is a failure of the machinery and propagates.
  */
-export class HashRejected extends Error {}
+export class HashRejected extends Error {
+  constructor(message: string, readonly kind: RefusalKind = 'malformed') {
+    super(message);
+  }
+}
 
 /** Runs a library call, turning its error into HashRejected. */
 export async function libraryCall<T>(what: string, call: () => Promise<T>): Promise<T> {

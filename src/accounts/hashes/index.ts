@@ -33,6 +33,7 @@ import { prepareBcrypt } from './bcrypt.js';
 import { HashRejected, refuse, type LegacyFormat, type Prepared, type Refusal } from './common.js';
 import { prepareDjangoArgon2, prepareDjangoBcrypt, prepareDjangoPbkdf2, prepareDjangoScrypt } from './django.js';
 import { prepareDjangoDigest, prepareWerkzeugDigest } from './fast-digest.js';
+import { FLASK_SECURITY_PREFIX, prepareFlaskSecurity } from './flask-security.js';
 import { preparePasslibBcryptSha256, preparePasslibPbkdf2 } from './passlib.js';
 import { prepareShaCrypt } from './sha-crypt.js';
 import { prepareWerkzeugPbkdf2, prepareWerkzeugScrypt } from './werkzeug.js';
@@ -91,33 +92,45 @@ function rule(stored: string): Rule | undefined {
 /** The layout a stored hash claims by its prefix, or null if it is none this module knows. */
 export function identifyHash(stored: string): { format: LegacyFormat } | null {
   if (typeof stored !== 'string') return null;
+  if (stored.startsWith(FLASK_SECURITY_PREFIX)) return { format: 'flask-security' };
   const r = rule(stored);
   return r ? { format: r[1] } : null;
 }
 
-function prepare(stored: string): Prepared | Refusal {
+/** What verifying needs beyond the stored hash: the secrets some applications mixed in. */
+export interface LegacyOptions {
+  /** Flask-Security's SECURITY_PASSWORD_SALT, for "flask-security$…" hashes. */
+  flaskSecuritySalt?: string;
+}
+
+function prepare(stored: string, o: LegacyOptions): Prepared | Refusal {
   if (typeof stored !== 'string') return refuse('malformed', undefined, 'stored hash is not a string');
   const r = rule(stored);
-  if (!r) return refuse('unsupported', undefined, 'not a recognised password hash format');
-  if (stored.length > MAX_STORED_LENGTH) return refuse('malformed', r[1], `longer than ${MAX_STORED_LENGTH} characters`);
-  return r[2](stored);
+  const format = stored.startsWith(FLASK_SECURITY_PREFIX) ? 'flask-security' : r?.[1];
+  if (!format) return refuse('unsupported', undefined, 'not a recognised password hash format');
+  if (stored.length > MAX_STORED_LENGTH) return refuse('malformed', format, `longer than ${MAX_STORED_LENGTH} characters`);
+  if (format === 'flask-security') {
+    const inner = stored.slice(FLASK_SECURITY_PREFIX.length);
+    return prepareFlaskSecurity(inner.startsWith(FLASK_SECURITY_PREFIX) ? refuse('malformed', format, 'tagged twice') : prepare(inner, {}), o.flaskSecuritySalt);
+  }
+  return r![2](stored);
 }
 
 /** The layout of a stored hash that parses and is within the limits, or why it would be refused. No hashing. */
-export function inspectLegacyHash(stored: string): { format: LegacyFormat } | Refusal {
-  const prepared = prepare(stored);
+export function inspectLegacyHash(stored: string, o: LegacyOptions = {}): { format: LegacyFormat } | Refusal {
+  const prepared = prepare(stored, o);
   return 'error' in prepared ? prepared : { format: prepared.format };
 }
 
 /** Checks `password` against a stored legacy hash. See the header for the results. */
-export async function verifyLegacyHash(stored: string, password: string): Promise<LegacyVerifyResult> {
-  const prepared = prepare(stored);
+export async function verifyLegacyHash(stored: string, password: string, o: LegacyOptions = {}): Promise<LegacyVerifyResult> {
+  const prepared = prepare(stored, o);
   if ('error' in prepared) return prepared;
   if (typeof password !== 'string' || /\p{Cs}/u.test(password)) return { ok: false, format: prepared.format };
   try {
     return { ok: await prepared.check(Buffer.from(password, 'utf8')), format: prepared.format };
   } catch (e) {
-    if (e instanceof HashRejected) return refuse('malformed', prepared.format, e.message);
+    if (e instanceof HashRejected) return refuse(e.kind, prepared.format, e.message);
     throw e;
   }
 }

@@ -5,7 +5,7 @@
 // Exit 0 when every row was imported or already there, 1 when any was rejected (the others are in).
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { ImportOutcome, ImportRow } from '../../accounts/importer.js';
-import { maskedUrl, withAccounts } from '../environment.js';
+import { cliConfig, maskedUrl, withAccounts } from '../environment.js';
 import { CliError, count, emit } from '../output.js';
 import type { RunState } from '../program.js';
 import { positiveInt } from '../users.js';
@@ -25,6 +25,7 @@ interface ImportOptions {
   legacyPrefix?: string;
   allowNoPassword?: boolean;
   fastDigests?: 'werkzeug' | 'django';
+  flaskSecurity?: boolean;
   json?: boolean;
 }
 
@@ -38,6 +39,8 @@ interface Report {
   unchanged: number;
   rejected: number;
   columns_not_imported: string[];
+  /** What the run suspects is wrong although every row passed (a Flask-Security table without --flask-security). */
+  warnings: string[];
   rejects: { row: string; id?: string; legacy_id?: string; reason: string }[];
   seconds: number;
 }
@@ -59,6 +62,7 @@ export function registerImport(program: Command, state: RunState): void {
     .option('--legacy-prefix <name>', 'store a non-UUID id as NAME:ID (matched as such): for a second application whose ids overlap the first one\'s', legacyPrefix)
     .option('--allow-no-password', 'import a row without a password (none given, or Django\'s unusable-password mark) as a user without one, who signs in after a password reset (default: reject it)')
     .addOption(new Option('--fast-digests <library>', 'accept the single fast digests ("sha256$salt$hex", "sha1$salt$hex", "md5$…") this library wrote: werkzeug < 2.3 (method="sha256"; its "plain" passwords too) or Django (SHA1/MD5 and unsalted hashers); each is replaced by argon2id at its user\'s next sign-in (default: reject them)').choices(['werkzeug', 'django']))
+    .option('--flask-security', 'the source is a Flask-Security application: its hashes (bcrypt by default) were made over an HMAC under its SECURITY_PASSWORD_SALT, which Warden\'s configuration must then hold too')
     .option('--json', 'print the report as JSON')
     .addHelpText('after', `
 Rows are checked with the sign-up rules; a row that fails is reported with its reason and nothing
@@ -74,7 +78,8 @@ Examples:
   warden import --from sqlite:instance/app.db --table user --roles-query "SELECT user_id, role.name FROM roles_users JOIN role ON role.id = role_id"
   warden import --from postgres://app@db/app --table '"user"' --map is_superuser=role:admin
   warden import --from mysql://app:secret@db/app --table user --dry-run
-  warden import --from sqlite:instance/app.db --table user --fast-digests werkzeug   # method="sha256" hashes`)
+  warden import --from sqlite:instance/app.db --table user --fast-digests werkzeug   # method="sha256" hashes
+  SECURITY_PASSWORD_SALT=… warden import --from postgres://app@db/app --table '"user"' --flask-security`)
     .action(async (file: string | undefined, opts: ImportOptions) => {
       const report = await runImport(file, opts);
       if (report.rejected > 0) state.exitCode = 1;
@@ -142,6 +147,10 @@ async function openSource(file: string | undefined, o: ImportOptions): Promise<S
 }
 
 async function runImport(file: string | undefined, o: ImportOptions): Promise<Report> {
+  // Checked before the source is read: without the salt, every such user's sign-in would fail.
+  if (o.flaskSecurity === true && cliConfig().accounts.flaskSecuritySalt === undefined) {
+    throw new CliError('--flask-security needs SECURITY_PASSWORD_SALT, the Flask application\'s, in Warden\'s environment (the servers\' too): without it none of these users could sign in', 2);
+  }
   const source = await openSource(file, o);
   let started = Date.now();
   try {
@@ -149,7 +158,7 @@ async function runImport(file: string | undefined, o: ImportOptions): Promise<Re
     const progress = new Progress(source.total, !o.json && process.stdout.isTTY === true);
     const report: Report = {
       source: source.name, dry_run: o.dryRun === true, update: o.update === true,
-      rows: 0, created: 0, updated: 0, unchanged: 0, rejected: 0, columns_not_imported: [], rejects: [], seconds: 0,
+      rows: 0, created: 0, updated: 0, unchanged: 0, rejected: 0, columns_not_imported: [], warnings: [], rejects: [], seconds: 0,
     };
     const tally = (outcomes: readonly ImportOutcome[]) => {
       for (const r of outcomes) {
@@ -168,6 +177,7 @@ async function runImport(file: string | undefined, o: ImportOptions): Promise<Re
       const run = accounts.startImport({
         update: o.update === true, dryRun: o.dryRun === true, allowNoPassword: o.allowNoPassword === true,
         ...(o.fastDigests !== undefined ? { fastDigests: o.fastDigests } : {}),
+        ...(o.flaskSecurity === true ? { flaskSecurity: true } : {}),
         ...(o.legacyPrefix !== undefined ? { legacyPrefix: o.legacyPrefix } : {}),
       });
       // Batches are read and checked while earlier ones are written: two handed over to the
@@ -238,6 +248,11 @@ async function runImport(file: string | undefined, o: ImportOptions): Promise<Re
     const place = (ref: string) => Number(/\d+/.exec(ref)?.[0] ?? 0);
     report.rejects.sort((a, b) => place(a.row) - place(b.row));
     report.columns_not_imported = [...mapper.unmapped];
+    // Flask-Security (4.0 on) gives every user an fs_uniquifier; its hashes parse as plain bcrypt or
+    // argon2, so nothing else would tell that no password can match them without the HMAC.
+    if (o.flaskSecurity !== true && report.columns_not_imported.includes('fs_uniquifier')) {
+      report.warnings.push('the source looks like a Flask-Security users table (fs_uniquifier): unless it set SECURITY_PASSWORD_SINGLE_HASH, its passwords were hashed over an HMAC under SECURITY_PASSWORD_SALT, and no imported user can sign in until the import is run with --flask-security and that salt');
+    }
     report.seconds = (Date.now() - started) / 1000;
     return report;
   } finally {
@@ -281,6 +296,7 @@ function human(r: Report): string {
     line('rejected', r.rejected),
   ];
   if (r.columns_not_imported.length > 0) lines.push(`columns not imported: ${r.columns_not_imported.join(', ')} (--map column=field to use one)`);
+  for (const w of r.warnings) lines.push(`warning: ${w}`);
   if (r.rejects.length > 0) {
     lines.push('rejected rows:');
     for (const x of r.rejects) lines.push(`  ${x.row}: ${x.reason}`);
