@@ -4,7 +4,7 @@
 // table (UUID ids, no usernames, is_superuser, is_verified) into a PostgreSQL Warden. Dry run, run, rerun (nothing changes), rejects
 // row by row, --update; then the imported users sign in over HTTP with their old passwords.
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -146,7 +146,7 @@ describe('import from a Flask-SQLAlchemy SQLite database', () => {
   });
 });
 
-describe('single fast digests: --fast-digests werkzeug (a Flask app of werkzeug < 2.3, method="sha256") and django', () => {
+describe('single fast digests: --fast-digests werkzeug (a Flask app of werkzeug < 2.3, method="sha256"), django and hex', () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-import-digests-'));
   const source = join(dir, 'app.db');
   const env = { DATABASE_URL: `sqlite:${join(dir, 'warden', 'warden.db')}` };
@@ -156,6 +156,9 @@ describe('single fast digests: --fast-digests werkzeug (a Flask app of werkzeug 
   const werkzeug = ['werkzeug-sha256', 'werkzeug-sha1', 'werkzeug-md5', 'werkzeug-sha512'].map(hashOf);
   const django = ['django-sha1', 'django-md5', 'django-unsalted-sha1', 'django-unsalted-md5'].map(hashOf);
   const djangoCsv = join(dir, 'auth_user.csv');
+  const hexCsv = join(dir, 'hand_written.csv');
+  const HEX_USERS = [['hex0', 'a sha256 hex password', createHash('sha256').update('a sha256 hex password').digest('hex')],
+    ['hex1', 'an MD5 one, upper case', createHash('md5').update('an MD5 one, upper case').digest('hex').toUpperCase()]] as const;
 
   before(() => {
     const db = new Database(source);
@@ -165,6 +168,7 @@ describe('single fast digests: --fast-digests werkzeug (a Flask app of werkzeug 
     add.run(9, 'plainly', 'plainly@example.com', 'plain$$an old plain password'); // werkzeug's method="plain"
     db.close();
     writeFileSync(djangoCsv, ['id,username,email,password_hash', ...django.map((r, i) => `${i + 1},dj${i},dj${i}@example.com,${r.hash}`)].join('\n') + '\n');
+    writeFileSync(hexCsv, ['id,username,email,password_hash', ...HEX_USERS.map(([u, , h], i) => `${i + 1},${u},${u}@example.com,${h}`)].join('\n') + '\n');
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -185,6 +189,11 @@ describe('single fast digests: --fast-digests werkzeug (a Flask app of werkzeug 
     assert.deepEqual([dj.created, dj.rejected], [4, 0]);
     // Read as werkzeug's, Django's salted SHA-1 would be another function: the import cannot tell, so the flag says.
     assert.equal((await cli(['users', 'list', '--legacy-hash', '--all', '--json'])).json.length, 8);
+
+    // Hand-written code's hashlib.sha256(password.encode()).hexdigest(), and an upper-case MD5.
+    const hexOnly = report(await cli(['import', hexCsv, '--legacy-prefix', 'hand', '--json']));
+    assert.match(hexOnly.rejects[0].reason, /if it is a bare hex digest of the password, import with --fast-digests hex/);
+    assert.deepEqual(report(await cli(['import', hexCsv, '--fast-digests', 'hex', '--legacy-prefix', 'hand', '--json'])).created, 2);
   });
 
   it('the users sign in over HTTP with their old passwords and are upgraded to argon2id; a wrong one is refused', async () => {
@@ -198,6 +207,7 @@ describe('single fast digests: --fast-digests werkzeug (a Flask app of werkzeug 
         assert.ok((await s.warden.storage.users.findByLogin(login))!.passwordHash.startsWith(CURRENT_HASH_PREFIX), login);
       }
       assert.equal((await call(`${s.url}/api/auth/signin`, { json: { username: 'plainly', password: 'an old plain password' } })).status, 200);
+      for (const [username, password] of HEX_USERS) assert.equal((await call(`${s.url}/api/auth/signin`, { json: { username, password } })).status, 200, username);
     } finally {
       await s.close();
     }

@@ -307,7 +307,10 @@ export class UserImport {
         else if (this.o.flaskSecurity && DOUBLE_HASHED.has(identifyHash(passwordHash)?.format ?? 'legacy-digest')) passwordHash = FLASK_SECURITY_PREFIX + passwordHash;
         const info = describeStoredHash(passwordHash);
         if (info.format === 'django-unusable') withoutOne('password_hash', "is Django's mark of a user without a password (set_unusable_password)");
-        else if (!info.usable) throw invalid('password_hash', `${info.format === 'unknown' ? 'not a password hash Warden can verify' : `${info.format} hash`} (${info.problem})`);
+        else if (!info.usable) {
+          const hint = info.format === 'unknown' && fromSource(passwordHash, 'hex') !== null ? '; if it is a bare hex digest of the password, import with --fast-digests hex' : '';
+          throw invalid('password_hash', `${info.format === 'unknown' ? 'not a password hash Warden can verify' : `${info.format} hash`} (${info.problem})${hint}`);
+        }
       }
     } else if (!isBlank(f.password)) {
       // An export of the old users table (Django's auth_user, a Flask app's user) names its hash

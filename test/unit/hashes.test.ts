@@ -130,6 +130,14 @@ describe('legacy hashes: Django scrypt and the fast digests against their own de
     // The same layout read as the other library's is a different function: no match.
     const werkzeugs = `sha1$salt$${createHmac('sha1', 'salt').update('pw').digest('hex')}`;
     assert.equal((await verifyLegacyHash((fromSource(werkzeugs, 'django') as { hash: string }).hash, 'pw') as { ok: boolean }).ok, false);
+    // Hand-written code's bare hex digests, by length; the case of the hex does not matter.
+    for (const alg of ['md5', 'sha1', 'sha256', 'sha512']) {
+      const tagged = (fromSource(hex(alg, 'pw').toUpperCase(), 'hex') as { hash: string }).hash;
+      assert.deepEqual(await verifyLegacyHash(tagged, 'pw'), { ok: true, format: 'werkzeug-digest' }, alg);
+      assert.deepEqual(await verifyLegacyHash(tagged, 'pW'), { ok: false, format: 'werkzeug-digest' }, alg);
+    }
+    assert.equal(fromSource('a'.repeat(63), 'hex'), null);
+    assert.equal(fromSource('sha256$$' + 'a'.repeat(64), 'hex'), null);
     assert.deepEqual(fromSource('plain$$a password', 'werkzeug'), { plain: 'a password' });
     assert.equal(fromSource('plain$$a password', 'django'), null);
     assert.equal(fromSource('pbkdf2:sha256:1000$salt$abcd', 'werkzeug'), null, 'not a fast digest: left as it is');

@@ -8,13 +8,18 @@
 //   django-digest$<md5|sha1>$<salt>$<hex>  Django's SHA1/MD5PasswordHasher, <alg>(utf8 salt + pw); its
 //                                          unsalted ones ("sha1$$<hex>", a bare md5 hex) with an empty salt
 // werkzeug's method="plain" ("plain$$<password>") is a password, which the import hashes itself.
+// Hand-written code's bare hex digest, hashlib.sha256(pw.encode()).hexdigest() and the like
+// (--fast-digests hex: MD5, SHA-1, SHA-256 or SHA-512 by its length), is werkzeug's unsalted form.
+
 import { createHash, createHmac } from 'node:crypto';
 import { LIMITS, SHA_DIGESTS, refuse, sameBytes, type Prepared, type Refusal } from './common.js';
 
-export type DigestSource = 'werkzeug' | 'django';
-export const DIGEST_SOURCES: readonly DigestSource[] = ['werkzeug', 'django'];
+export type DigestSource = 'werkzeug' | 'django' | 'hex';
+export const DIGEST_SOURCES: readonly DigestSource[] = ['werkzeug', 'django', 'hex'];
 
-const SIZES: Record<DigestSource, ReadonlyMap<string, number>> = {
+const BY_HEX_LENGTH: Record<number, string> = { 32: 'md5', 40: 'sha1', 64: 'sha256', 128: 'sha512' };
+
+const SIZES: Record<'werkzeug' | 'django', ReadonlyMap<string, number>> = {
   werkzeug: new Map([['md5', 16], ...SHA_DIGESTS]),
   django: new Map([['md5', 16], ['sha1', 20]]),
 };
@@ -25,6 +30,11 @@ const HEX = /^[0-9a-f]+$/; // both compare lowercase hexdigest() text
  * (werkzeug's "plain"); null when `stored` is not one of that library's digests.
  */
 export function fromSource(stored: string, source: DigestSource): { hash: string } | { plain: string } | null {
+  if (source === 'hex') {
+    // Digest text is case-blind: an upper-case export means the same bytes.
+    const alg = /^[0-9a-fA-F]+$/.test(stored) ? BY_HEX_LENGTH[stored.length] : undefined;
+    return alg === undefined ? null : { hash: `werkzeug-digest$${alg}$$${stored.toLowerCase()}` };
+  }
   if (source === 'werkzeug') {
     // check_password_hash splits "plain$<salt>$<password>" at the first two "$" and ignores the salt.
     const plain = /^plain\$[^$]*\$/.exec(stored);
@@ -36,7 +46,7 @@ export function fromSource(stored: string, source: DigestSource): { hash: string
   return /^(?:md5|sha1)\$[^$]*\$[^$]*$/.test(stored) ? { hash: `django-digest$${stored}` } : null;
 }
 
-function prepare(stored: string, source: DigestSource): Prepared | Refusal {
+function prepare(stored: string, source: 'werkzeug' | 'django'): Prepared | Refusal {
   const format = source === 'werkzeug' ? 'werkzeug-digest' : 'django-digest';
   const parts = stored.split('$');
   if (parts.length !== 4) return refuse('malformed', format, `expected ${format}$<method>$<salt>$<hex>`);

@@ -24,7 +24,7 @@ interface ImportOptions {
   batchSize: number;
   legacyPrefix?: string;
   allowNoPassword?: boolean;
-  fastDigests?: 'werkzeug' | 'django';
+  fastDigests?: 'werkzeug' | 'django' | 'hex';
   flaskSecurity?: boolean;
   json?: boolean;
 }
@@ -61,7 +61,7 @@ export function registerImport(program: Command, state: RunState): void {
     .option('--batch-size <n>', 'rows per transaction', batchSize, 1000)
     .option('--legacy-prefix <name>', 'store a non-UUID id as NAME:ID (matched as such): for a second application whose ids overlap the first one\'s', legacyPrefix)
     .option('--allow-no-password', 'import a row without a password (none given, or Django\'s unusable-password mark) as a user without one, who signs in after a password reset (default: reject it)')
-    .addOption(new Option('--fast-digests <library>', 'accept the single fast digests ("sha256$salt$hex", "sha1$salt$hex", "md5$…") this library wrote: werkzeug < 2.3 (method="sha256"; its "plain" passwords too) or Django (SHA1/MD5 and unsalted hashers); each is replaced by argon2id at its user\'s next sign-in (default: reject them)').choices(['werkzeug', 'django']))
+    .addOption(new Option('--fast-digests <library>', 'accept the single fast digests ("sha256$salt$hex", "sha1$salt$hex", "md5$…") this library wrote: werkzeug < 2.3 (method="sha256"; its "plain" passwords too) or Django (SHA1/MD5 and unsalted hashers), or, with "hex", bare unsalted hex digests (hashlib.sha256(pw).hexdigest(); MD5, SHA-1, SHA-256, SHA-512); each is replaced by argon2id at its user\'s next sign-in (default: reject them)').choices(['werkzeug', 'django', 'hex']))
     .option('--flask-security', 'the source is a Flask-Security application: its hashes (bcrypt by default) were made over an HMAC under its SECURITY_PASSWORD_SALT, which Warden\'s configuration must then hold too')
     .option('--json', 'print the report as JSON')
     .addHelpText('after', `
