@@ -23,7 +23,7 @@ const SALT = 'the-flask-apps-password-salt-81f3';
 const skip = pythonMissing('import flask_security', 'python3-flask-security', 'Flask-Security\'s double-hashed passwords are not imported');
 
 // "ﬁ" (a ligature) and "Å" change under NFKD: Flask-Security hashed the decomposed form, whichever
-// spelling comes (`typed`). After the upgrade the argon2id hash is of the password as typed then.
+// spelling comes (`typed`); after the upgrade Warden hashes NFKC, which any spelling reaches too.
 const USERS: { username: string; email: string; password: string; scheme: string; typed?: string }[] = [
   { username: 'admin', email: 'admin@example.com', password: 'bcrypt default ﬁligree Å', scheme: 'bcrypt' },
   { username: 'argon', email: 'argon@example.com', password: 'an argon2 password', scheme: 'argon2' },
@@ -94,6 +94,7 @@ describe('import from a Flask-Security application (--flask-security)', { skip }
         assert.equal((await call(`${s.url}/api/auth/signin`, { json: { username: u.email, password: typed } })).status, 200, `${u.username}, upgraded`);
       }
       assert.deepEqual((await call(`${s.url}/api/auth/signin`, { json: { username: 'admin', password: USERS[0]!.password } })).json.roles, ['admin'], 'with the role from roles_users');
+      assert.equal((await call(`${s.url}/api/auth/signin`, { json: { username: 'admin', password: USERS[0]!.password.normalize('NFKD') } })).status, 200, 'upgraded, any spelling');
     } finally {
       await s.close();
     }

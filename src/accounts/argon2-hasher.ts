@@ -59,8 +59,14 @@ async function limited<T>(work: () => Promise<T>): Promise<T> {
 const hash = (password: string, options: typeof HASH_OPTIONS) => limited(() => argonHash(password, options));
 const verify = (passwordHash: string, password: string) => limited(() => argonVerify(passwordHash, password));
 
+// Passwords are hashed in NFKC (NIST SP 800-63B 5.1.1.2): "é" typed as one code point on one
+// device and as "e" and a combining accent on another is one password. Hashes made before, and the
+// legacy ones an import brought (their applications compared what was typed), are checked as typed
+// too; a legacy one is replaced by an NFKC one at the next sign-in.
+const canonical = (password: string): string => password.normalize('NFKC');
+
 function hashPassword(password: string): Promise<string> {
-  return hash(password, HASH_OPTIONS);
+  return hash(canonical(password), HASH_OPTIONS);
 }
 
 // Verifying against this when the user does not exist, or the stored hash cannot be checked, costs
@@ -69,7 +75,20 @@ let dummyHash: Promise<string> | undefined;
 
 async function equalise(password: string): Promise<void> {
   dummyHash ??= hashPassword('warden-timing-equaliser');
-  await verify(await dummyHash, password).catch(() => false);
+  // As many checks as a wrong password for a real account costs (see verifyCurrent).
+  const h = await dummyHash;
+  for (const form of forms(password)) await verify(h, form).catch(() => false);
+}
+
+/** The spellings a current hash is checked against: NFKC, then as typed when that differs. */
+function forms(password: string): string[] {
+  const c = canonical(password);
+  return c === password ? [c] : [c, password];
+}
+
+async function verifyCurrent(passwordHash: string, password: string): Promise<boolean> {
+  for (const form of forms(password)) if (await verify(passwordHash, form)) return true;
+  return false;
 }
 
 /** A stored hash sign-in cannot check: what it claims to be and why (never the hash itself). */
@@ -98,7 +117,7 @@ export function createArgon2Hasher(o: Argon2HasherOptions = {}): PasswordHasher 
     }
     if (passwordHash.startsWith(CURRENT_HASH_PREFIX)) {
       try {
-        return await verify(passwordHash, password);
+        return await verifyCurrent(passwordHash, password);
       } catch (e) {
         if (e instanceof WardenError) throw e; // shed under load: 503, not a wrong password
         unusable(context, { error: 'malformed', format: 'argon2', reason: '@node-rs/argon2 refused it' });

@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { CURRENT_HASH_PREFIX, createArgon2Hasher, type UnusableHash } from '../../src/accounts/argon2-hasher.js';
+import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
+import { CURRENT_HASH_PREFIX, HASH_OPTIONS, createArgon2Hasher, type UnusableHash } from '../../src/accounts/argon2-hasher.js';
 import { needsRehash } from '../../src/accounts/password-hasher.js';
 
 const fixtures = JSON.parse(readFileSync(new URL('../fixtures/legacy-hashes/hashes.json', import.meta.url), 'utf8')).rows as
@@ -19,6 +20,21 @@ describe('argon2 hasher', () => {
     assert.equal(needsRehash(h, stored), false);
     assert.equal(await h.verify(stored, 'pässwörd-123'), true);
     assert.equal(await h.verify(stored, 'pässwörd-124'), false);
+  });
+
+  it('hashes the password in NFKC, so any spelling of it matches; a hash of the password as typed (made before) still verifies', async () => {
+    const h = createArgon2Hasher();
+    const composed = 'café ﬁ Å-123'; // "é" one code point, the "ﬁ" ligature, "Å" one code point
+    const decomposed = composed.normalize('NFD');
+    assert.notEqual(composed, decomposed);
+    const stored = await h.hash(composed);
+    assert.equal(await argon2Verify(stored, composed.normalize('NFKC')), true, 'the hash is of the NFKC form');
+    for (const spelling of [composed, decomposed, 'café fi Å-123']) assert.equal(await h.verify(stored, spelling), true, spelling);
+    assert.equal(await h.verify(stored, 'cafe fi A-123'), false);
+    // A hash of the decomposed spelling itself, as Warden made before it normalised.
+    const old = await argon2Hash(decomposed, HASH_OPTIONS);
+    assert.equal(await h.verify(old, decomposed), true);
+    assert.equal(await h.verify(old, `${decomposed}!`), false);
   });
 
   it('verifies legacy hashes of each family, and flags them for rehash', async () => {
