@@ -169,8 +169,10 @@ describe('console in Chromium', { skip }, () => {
     const userCtx = await context();
     const page = await userCtx.newPage();
     await page.goto(`${s.url}/account`);
-    // Not signed in: the page sends the browser to sign in.
-    await page.waitForURL(/\/account\/signin\?ended=1/);
+    // Not signed in: the page sends the browser to sign in, without saying a session ended (this
+    // browser never had one).
+    await page.waitForURL(`${s.url}/account/signin?next=%2Faccount`);
+    assert.equal((await page.locator('[data-notice]').textContent())?.trim(), '');
     await check(page, 'account-signin');
 
     // A wrong password: the API's error beside the password field.

@@ -46,18 +46,21 @@ function refresh() {
 export async function api(method, path, body, { quiet = false } = {}) {
   let r = await send(method, path, body, settings.csrfCookie);
   if (!r.ok && signedOutCode(r.code, path) && !path.startsWith('/api/v1/auth/login')) {
-    if ((await refresh()).ok) r = await send(method, path, body, settings.csrfCookie);
+    const renewed = await refresh();
+    if (renewed.ok) r = await send(method, path, body, settings.csrfCookie);
     if (!r.ok && signedOutCode(r.code, path) && !quiet) {
-      signedOut();
+      // No refresh token at all: this browser has no session to end (a first visit, or one signed
+      // out here), so the sign-in page must not say that one ended.
+      signedOut({ ended: renewed.code !== 'ERR_JWT_MISSING' });
       return new Promise(() => {}); // the page is going away
     }
   }
   return r;
 }
 
-export function signedOut() {
+export function signedOut({ ended = true } = {}) {
   const here = location.pathname + location.search;
-  location.assign(`/account/signin?ended=1&next=${encodeURIComponent(here)}`);
+  location.assign(`/account/signin?${ended ? 'ended=1&' : ''}next=${encodeURIComponent(here)}`);
 }
 
 /** Where to go after signing in: only a path on this site. */
