@@ -182,4 +182,32 @@ describe('@warden/toolkit as a package', { timeout: 240_000 }, () => {
       }
     });
   });
+
+  // A service installs whatever @types/node is current, not the one this repository pins: 25 and
+  // later no longer export node:crypto's JsonWebKey, which the declarations once imported.
+  describe('type-checked with a current @types/node', () => {
+    const app = join(dir, 'app-current-types');
+    before(async () => {
+      await run('mkdir', ['-p', app]);
+      writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app-current-types', private: true, type: 'module' }));
+      writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
+        compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, types: ['node'], skipLibCheck: false },
+        include: ['app.ts', 'keys.ts'],
+      }));
+      writeFileSync(join(app, 'app.ts'), readmeExample());
+      writeFileSync(join(app, 'keys.ts'), [
+        "import { generateKeyPairSync } from 'node:crypto';",
+        "import { keyRingFromPem, publicJwks } from '@warden/toolkit/core';",
+        "const pem = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();",
+        "const kid: string | undefined = publicJwks(keyRingFromPem({ alg: 'EdDSA', privateKeyPem: pem })).keys[0]?.kid;",
+        'console.log(kid);',
+      ].join('\n'));
+      await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts',
+        join(dir, tarball), pinned('fastify'), pinned('typescript'), '@types/node@26.6.6'], { cwd: app, timeout: 180_000 });
+    });
+
+    it('the README example and publicJwks type-check under strict TypeScript, skipLibCheck off', async () => {
+      await run(join(app, 'node_modules/.bin/tsc'), ['-p', app], { cwd: app });
+    });
+  });
 });

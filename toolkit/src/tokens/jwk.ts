@@ -1,10 +1,30 @@
 // JWK in and out (RFC 7517): a (private) JWKS becomes a key ring, a ring's public keys a JWKS.
-import { createPrivateKey, createPublicKey, type JsonWebKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { decodeBase64url } from './base64url.js';
 import { assertKeyFitsAlg, assertPairMatches, EC_CURVES } from './key-policy.js';
 import { hmacEntry, makeKeyRing, type KeyEntry, type KeyRing } from './key-ring.js';
 import { jwkThumbprint } from './thumbprint.js';
 import { isAlgorithm, isHmac, type Algorithm, type AsymmetricAlgorithm, type HmacAlgorithm } from './types.js';
+
+/**
+ * A JWK as JSON (RFC 7517, members of RFC 7518). Declared here rather than taken from node:crypto,
+ * whose JsonWebKey @types/node 25 and later no longer export: publicJwks() puts it in the package's
+ * declarations, which a service's type-check then reads with its own @types/node.
+ */
+export interface JsonWebKey {
+  kty?: string;
+  kid?: string;
+  alg?: string;
+  use?: string;
+  crv?: string;
+  x?: string;
+  y?: string;
+  d?: string;
+  n?: string;
+  e?: string;
+  k?: string;
+  [member: string]: unknown;
+}
 
 const ALG_OF_JWK_CURVE: Readonly<Record<string, AsymmetricAlgorithm>> = Object.fromEntries(
   Object.entries(EC_CURVES).map(([alg, curve]) => [curve.jwk, alg as AsymmetricAlgorithm]),

@@ -1,9 +1,9 @@
 // Default key ids: RFC 7638 thumbprints for public keys, a keyed id for HMAC secrets.
-import { createHash, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { signerFor } from './primitives.js';
 
 // RFC 7638 §3.2: only the required members, in lexicographic order, no whitespace.
-function requiredMembers(jwk: JsonWebKey): Record<string, unknown> {
+function requiredMembers(jwk: { kty?: string; crv?: string; x?: string; y?: string; n?: string; e?: string }): Record<string, unknown> {
   switch (jwk.kty) {
     case 'RSA': return { e: jwk.e, kty: 'RSA', n: jwk.n };
     case 'EC': return { crv: jwk.crv, kty: 'EC', x: jwk.x, y: jwk.y };
