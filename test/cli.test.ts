@@ -66,6 +66,8 @@ describe('warden CLI: usage', () => {
         [['users', 'list', '--bogus'], /unknown option '--bogus'/],
         [['users', 'show'], /missing required argument 'user'/],
         [['users', 'list', '--limit', 'ten'], /--limit <n>' argument 'ten' is invalid/],
+        // A limit of none would answer "no users" with users there, as if the database were empty.
+        [['users', 'list', '--limit', '0'], /--limit <n>' argument '0' is invalid\. not a whole number from 1/],
         [['users'], /Usage: warden users/],
         [['import'], /give a FILE or --from DATABASE/],
         [['import', '--from', 'sqlite:x.db'], /--from needs --table/],

@@ -84,7 +84,7 @@ export function registerUsers(program: Command): void {
     .option('--active', 'only active users')
     .option('--inactive', 'only deactivated users')
     .option('--legacy-hash', 'only users whose password hash is not yet today\'s argon2id (upgraded at their next sign-in)')
-    .option('--limit <n>', 'at most this many', positiveInt, 100)
+    .option('--limit <n>', 'at most this many', atLeastOne, 100)
     .option('--offset <n>', 'skip this many', positiveInt, 0)
     .option('--all', 'every matching user (no limit)')
     .option('--json', 'print a JSON array of users')
@@ -270,5 +270,12 @@ async function updated(who: string, opts: JsonOption, change: Record<string, unk
 export function positiveInt(v: string): number {
   const n = Number(v);
   if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('not a whole number.');
+  return n;
+}
+
+/** A limit: 0 would list nothing and read as "no users" (`warden audit --limit` refuses it too). */
+function atLeastOne(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('not a whole number from 1.');
   return n;
 }
