@@ -551,6 +551,10 @@ describe('import from files', () => {
     const folder = await cli(['import', dir, '--dry-run']);
     assert.equal(folder.code, 1);
     assert.match(folder.stderr, /cannot read .*: a folder, not a file/);
+    // A mistyped name says so in words, not as the system's error code.
+    const missing = await cli(['import', 'no-such-users.csv', '--dry-run']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^warden: cannot read no-such-users\.csv: no such file$/m);
     const fifo = join(dir, 'users.pipe');
     await new Promise<void>((resolve, reject) => execFile('mkfifo', [fifo], (e) => (e ? reject(e) : resolve())));
     const unnamed = await cli(['import', fifo, '--dry-run']);

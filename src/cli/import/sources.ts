@@ -58,7 +58,9 @@ export async function fileSource(path: string, format: FileFormat | undefined, d
     regular = st.isFile();
   } catch (e) {
     if (e instanceof CliError) throw e;
-    throw new CliError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code ?? (e as Error).message;
+    throw new CliError(`cannot read ${path}: ${why}`);
   }
   const f = format ?? (await detectFormat(path, regular));
   return { name: path, kind: 'file', sharedColumns: f === 'csv', items: () => (f === 'csv' ? csvItems(path, delimiter) : jsonlItems(path)), close: async () => {} };
