@@ -12,6 +12,7 @@ import { configRows } from '../src/config/load.js';
 import { CONFIG_RULES } from '../src/config/table.js';
 import { parseDatabaseUrl } from '../src/storage/index.js';
 import { loadKeyRing } from '../src/keyring.js';
+import { freePort, startChildWarden } from './helpers/child-warden.js';
 import { call, startServer } from './helpers/server.js';
 
 const problems = (env: Record<string, string>): string[] => {
@@ -185,6 +186,24 @@ describe('configuration', () => {
       }
       const configured = loadKeyRing(loadConfig({ DATA_DIR: dir, SECRET_KEY: 'y'.repeat(40) }));
       assert.equal(configured.generatedFile, undefined);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the start\'s warning about a development key names the variable that replaces it for the algorithm', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warden-devkey-'));
+    try {
+      for (const [alg, file, variable] of [['HS256', 'secret.key', 'SECRET_KEY'], ['EdDSA', 'eddsa-private.pem', 'PRIVATE_KEY_FILE']]) {
+        const server = await startChildWarden(await freePort(), { DATABASE_URL: 'memory:', DATA_DIR: dir, ALGORITHM: alg! });
+        try {
+          const warnings = server.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; msg: string })
+            .filter((l) => l.level === 40).map((l) => l.msg);
+          assert.ok(warnings.includes(`No signing key configured: using the development key in ${join(dir, file!)}. Set ${variable} (or JWKS_FILE) before production.`), warnings.join('\n'));
+        } finally {
+          await server.stop();
+        }
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

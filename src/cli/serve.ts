@@ -1,6 +1,7 @@
 // `warden serve` (the default command, what `npm start` runs): read the configuration, open
 // storage, listen. A bad configuration prints every problem and exits 1 before anything else happens.
 import type { Command } from 'commander';
+import { isHmac } from '@warden/toolkit';
 import { unreadVariables } from '../config/unread.js';
 import { cliConfig } from './environment.js';
 import type { RunState } from './program.js';
@@ -16,7 +17,9 @@ export function registerServe(program: Command, state: RunState): void {
       tuneHeapForServing();
       const log = warden.log;
       if (warden.generatedKeyFile) {
-        log.warn(`No signing key configured: using the development key in ${warden.generatedKeyFile}. Set SECRET_KEY (or key files) before production.`);
+        // An asymmetric algorithm's key comes from PRIVATE_KEY_FILE: SECRET_KEY would be refused.
+        const variable = isHmac(config.keys.algorithm) ? 'SECRET_KEY' : 'PRIVATE_KEY_FILE';
+        log.warn(`No signing key configured: using the development key in ${warden.generatedKeyFile}. Set ${variable} (or JWKS_FILE) before production.`);
       }
       for (const notice of unreadVariables()) log.warn(notice);
       if (!config.cookies.secure) log.warn('COOKIE_SECURE=false: cookies are sent over plain http. Use only for local development.');
