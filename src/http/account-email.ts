@@ -10,7 +10,7 @@ import { DEPENDENCY_ERRORS } from './api.js';
 import type { RouteContext } from './context.js';
 import { pageSchema, routeSchemas, type Media } from './docs.js';
 import { ENVELOPE, familyErrorHandler } from './error-families.js';
-import { clientMeta, field, jsonOrFormBody } from './request.js';
+import { clientMeta, field, jsonOrFormBody, onceIn } from './request.js';
 import { html, message, resetForm, sendPage, wantsPage } from './pages.js';
 import { envelope, ID_PARAMS, PROFILE } from './schemas.js';
 import { profileView } from './views.js';
@@ -53,10 +53,8 @@ export async function accountEmailRoutes(app: FastifyInstance, ctx: RouteContext
     return ctx.accounts.email;
   };
   const query = (req: FastifyRequest) => (req.query ?? {}) as Record<string, unknown>;
-  const queryToken = (req: FastifyRequest): unknown => {
-    const t = query(req).token;
-    return Array.isArray(t) ? undefined : t;
-  };
+  // Given twice, the page says so (as every /api/v1 query parameter does), not "token: is required".
+  const queryToken = (req: FastifyRequest): unknown => onceIn(query(req), 'token');
   /** A page for a failure a link can meet; anything else is the usual error answer. */
   const failurePage = (reply: FastifyReply, title: string, err: unknown): FastifyReply => {
     if (!isWardenError(err)) throw err;
