@@ -289,7 +289,9 @@ describe('warden CLI: users and sessions on a SQLite database', () => {
     assert.deepEqual((await run(['users', 'list', '--inactive', '--json'])).json.length, 1);
     assert.deepEqual((await run(['users', 'list', '--active', '--json'])).json.length, 0);
     assert.equal((await run(['users', 'enable', 'alice', '--json'])).json.is_active, true);
-    ok(await run(['users', 'set-password', 'alice', '--password-stdin'], 'another-password-99'));
+    const setPassword = await run(['users', 'set-password', 'alice', '--password-stdin'], 'another-password-99');
+    ok(setPassword);
+    assert.match(setPassword.stdout, /alice: password changed; their sessions are ended; a notice is queued for alice@example\.com/);
 
     const stats = await run(['users', 'stats', '--json']);
     ok(stats);
@@ -303,7 +305,11 @@ describe('warden CLI: users and sessions on a SQLite database', () => {
     assert.equal(reset.json.email, 'alice@example.com');
     const db = new Database(join(cwd, 'db', 'warden.db'), { readonly: true });
     try {
-      assert.deepEqual(db.prepare(`SELECT template, recipient, status FROM mail_outbox`).all(), [{ template: 'password-reset', recipient: 'alice@example.com', status: 'pending' }]);
+      // The owner is told of the password set above, as of an administrator's change through the API.
+      assert.deepEqual(db.prepare(`SELECT template, recipient, status FROM mail_outbox ORDER BY template`).all(), [
+        { template: 'password-changed', recipient: 'alice@example.com', status: 'pending' },
+        { template: 'password-reset', recipient: 'alice@example.com', status: 'pending' },
+      ]);
     } finally {
       db.close();
     }

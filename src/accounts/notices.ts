@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { WardenError } from '@warden/toolkit';
 import type { UserRecord } from '../storage/types.js';
+import type { MailQueue } from '../mail/index.js';
 import { userValues, type AccountEmailDeps } from './account-email.js';
 import type { ClientMeta } from './types.js';
 
@@ -65,4 +66,13 @@ export class SecurityNotices {
       this.d.report(err, `${template} notice`);
     }
   }
+}
+
+/**
+ * The "password changed" notice for a change made outside a server (`warden users set-password`):
+ * queued in the outbox, which a running server's mail worker sends, as an administrator's change
+ * through the API would be.
+ */
+export function queuePasswordChanged(queue: MailQueue, user: UserRecord, now: number): Promise<string> {
+  return queue.enqueue({ template: 'password-changed', to: user.email, data: { ...userValues(user), time: new Date(now).toUTCString() } });
 }

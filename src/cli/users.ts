@@ -3,7 +3,7 @@
 // so are the consequences: a role change overrides the roles of live tokens, a deactivation, a new
 // password or a deletion refuses every token of the user, on every instance (REDIS_URL).
 import { InvalidArgumentError, type Command } from 'commander';
-import { requestPasswordReset, type Accounts, type SystemActor } from '../accounts/index.js';
+import { queuePasswordChanged, requestPasswordReset, type Accounts, type SystemActor } from '../accounts/index.js';
 import { storeOnlyQueue } from '../mail/index.js';
 import type { UserRecord } from '../storage/types.js';
 import type { AccountsContext } from './context.js';
@@ -170,7 +170,16 @@ export function registerUsers(program: Command): void {
     .option('--json', 'print the user as JSON')
     .action(async (who: string, opts: { passwordStdin?: boolean } & JsonOption) => {
       const password = await readPassword(opts);
-      await updated(who, opts, { password }, (v) => `${v.username}: password changed; their sessions are ended`);
+      await withAccounts({ mustExist: true }, async ({ accounts, storage, config }) => {
+        const user = await resolveUser(accounts, storage, who);
+        const changed = await accounts.admin.update(user.id, { password });
+        // The owner hears of it, as of an administrator's change through the API (which a stolen
+        // console session could make too): a running server's mail worker sends it. Not where the
+        // servers have no mail (production without SMTP_URL), where it would wait forever.
+        const mails = !(config.server.production && config.mail.smtpUrl === undefined);
+        if (mails) await queuePasswordChanged(storeOnlyQueue(storage.outbox), changed, Date.now());
+        emit(opts, await userView(changed), (v) => `${v.username}: password changed; their sessions are ended${mails ? `; a notice is queued for ${v.email}` : ''}`);
+      });
     });
 
   users
