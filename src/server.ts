@@ -154,7 +154,16 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
   const index = new RevocationIndex();
   const bus = options.bus ?? (config.storage.redisUrl ? createRedisBus(config.storage.redisUrl, { timeoutMs: redisTimeoutMs, channel: config.storage.redisChannel }) : undefined);
   const revoker = new Revoker(index, storage.revocations, bus, clock, { pollEveryMs: revocationPollMs });
-  await revoker.start();
+  // The throttle's counters connect while the bus does: the first sign-ins after a start count in
+  // Redis whenever it answers, and the start waits for both no longer than for the bus (1.5 s).
+  const ownCounters = !options.throttleCounters && config.storage.redisUrl
+    ? createRedisCounters(config.storage.redisUrl, { readyWithinMs: Math.max(1000, 2 * redisTimeoutMs) + redisTimeoutMs }) : undefined;
+  try {
+    await Promise.all([revoker.start(), ownCounters?.ready()]);
+  } catch (e) {
+    await ownCounters?.close();
+    throw e;
+  }
   if (bus) {
     const redis = `REDIS_URL=${(config.storage.redisUrl ?? '(given)').replace(/\/\/[^@/]*@/, '//***@')}`;
     const down = () => log.warn(`Redis unreachable (${redis}): serving without it; revocations made on other instances are read from the database every ${revocationPollMs} ms until it is back`);
@@ -201,7 +210,6 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
     keys, issuer: config.tokens.issuer, audience: config.tokens.audience, leeway: config.tokens.leewaySeconds, clock, types: ['mfa'],
   });
   // Owned (and closed) here only when made here.
-  const ownCounters = !options.throttleCounters && config.storage.redisUrl ? createRedisCounters(config.storage.redisUrl) : undefined;
   const sharedCounters = options.throttleCounters ?? ownCounters;
   const throttle = config.throttle.maxPerLogin > 0
     ? new SignInThrottle({

@@ -103,6 +103,25 @@ describe('sign-in throttle over Redis', skip !== undefined ? { skip } : {}, () =
     assert.ok(Number(await direct.pttl(key)) > 590_000, 'the window (10 minutes) is the key\'s lifetime');
   });
 
+  it('ready(): once it resolves a count goes to Redis; against a closed port it resolves too, and a count fails over', async () => {
+    const p = `warden-test:ready:${randomBytes(4).toString('hex')}:`;
+    const counters = createRedisCounters(REDIS_URL, { prefix: p });
+    const direct = new Redis(REDIS_URL);
+    cleanups.push(async () => {
+      await counters.close();
+      await direct.del(`${p}k`);
+      direct.disconnect();
+    });
+    // Straight after creation, with no offline queue, a count fails unless the start waited.
+    await counters.ready();
+    await counters.hit(['k'], 60_000);
+    assert.equal(await direct.get(`${p}k`), '1');
+    const nowhere = createRedisCounters(`redis://127.0.0.1:${await freePort()}`, { prefix: p });
+    cleanups.push(() => nowhere.close());
+    await nowhere.ready();
+    await assert.rejects(nowhere.hit(['k'], 60_000));
+  });
+
   it('Redis unreachable (a closed port): sign-in works, the throttle counts in memory, one warning is logged', async () => {
     const closed = await freePort();
     const lines: string[] = [];

@@ -30,9 +30,16 @@ export interface RedisCountersOptions {
   prefix?: string;
   /** A command not answered within this many ms fails (default 250). */
   commandTimeoutMs?: number;
+  /** The most ready() waits for the connection (default: the connect timeout, 2 s). */
+  readyWithinMs?: number;
 }
 
 export interface RedisCounters extends SharedCounters {
+  /**
+   * Resolves once the connection is up, or failed, or after the connect timeout: a start that
+   * awaits it counts its first sign-ins in Redis when Redis answers, and is never held longer.
+   */
+  ready(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -41,6 +48,8 @@ type Scripted = Redis & {
   throttlePeek(...args: (string | number)[]): Promise<number[]>;
 };
 
+const CONNECT_TIMEOUT_MS = 2000;
+
 export function createRedisCounters(url: string, o: RedisCountersOptions = {}): RedisCounters {
   const prefix = o.prefix ?? 'warden:throttle:';
   const redis = new Redis(url, {
@@ -48,7 +57,7 @@ export function createRedisCounters(url: string, o: RedisCountersOptions = {}): 
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: o.commandTimeoutMs ?? 250,
-    connectTimeout: 2000,
+    connectTimeout: CONNECT_TIMEOUT_MS,
     // Reconnects forever with a capped backoff; meanwhile every call fails at once.
     retryStrategy: (times) => Math.min(times * 200, 2000),
   }) as Scripted;
@@ -56,7 +65,14 @@ export function createRedisCounters(url: string, o: RedisCountersOptions = {}): 
   redis.on('error', () => undefined);
   redis.defineCommand('throttleHit', { lua: HIT });
   redis.defineCommand('throttlePeek', { lua: PEEK });
-  // Never awaited: starting never waits for Redis.
+  const settled = new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, o.readyWithinMs ?? CONNECT_TIMEOUT_MS);
+    timer.unref();
+    const done = () => (clearTimeout(timer), resolve());
+    redis.once('ready', done);
+    redis.once('error', done);
+  });
+  // Not awaited here: ready() is how a start waits, within the connect timeout.
   redis.connect().catch(() => undefined);
 
   const named = (keys: readonly string[]) => keys.map((k) => prefix + k);
@@ -87,6 +103,7 @@ export function createRedisCounters(url: string, o: RedisCountersOptions = {}): 
     async clear(key) {
       await guarded(() => redis.del(prefix + key));
     },
+    ready: () => settled,
     async close() {
       redis.disconnect();
     },
