@@ -209,6 +209,23 @@ describe('configuration', () => {
     }
   });
 
+  it('a SECRET_KEY beside an asymmetric ALGORITHM is named as not used at start (a Flask key carried over would otherwise be ignored without a word)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warden-unused-secret-'));
+    try {
+      const server = await startChildWarden(await freePort(), { DATABASE_URL: 'memory:', DATA_DIR: dir, ALGORITHM: 'EdDSA', SECRET_KEY: 'x'.repeat(40) });
+      try {
+        const warnings = server.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; msg: string })
+          .filter((l) => l.level === 40).map((l) => l.msg);
+        assert.ok(warnings.some((w) => w.startsWith('SECRET_KEY is set but not used: ALGORITHM=EdDSA signs and verifies with a generated development key')), warnings.join('\n'));
+        assert.ok(!server.output().includes('x'.repeat(40)), 'never the secret');
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('the token header and locations are configurable (flask-jwt-extended\'s JWT_HEADER_NAME / _TYPE / JWT_TOKEN_LOCATION)', async () => {
     const s = await startServer({ JWT_HEADER_NAME: 'X-Api-Token', JWT_HEADER_TYPE: '', JWT_TOKEN_LOCATION: 'headers,query_string' });
     try {

@@ -17,9 +17,13 @@ export function registerServe(program: Command, state: RunState): void {
       tuneHeapForServing();
       const log = warden.log;
       if (warden.generatedKeyFile) {
-        // An asymmetric algorithm's key comes from PRIVATE_KEY_FILE: SECRET_KEY would be refused.
+        // An asymmetric algorithm's key comes from PRIVATE_KEY_FILE: SECRET_KEY is not read for it.
         const variable = isHmac(config.keys.algorithm) ? 'SECRET_KEY' : 'PRIVATE_KEY_FILE';
         log.warn(`No signing key configured: using the development key in ${warden.generatedKeyFile}. Set ${variable} (or JWKS_FILE) before production.`);
+      }
+      if (!isHmac(config.keys.algorithm) && config.keys.secretKey !== undefined) {
+        // Often a Flask app's key carried over with a new ALGORITHM: tokens it signed no longer verify.
+        log.warn(`SECRET_KEY is set but not used: ALGORITHM=${config.keys.algorithm} signs and verifies with ${config.keys.jwksFile ? 'JWKS_FILE' : config.keys.privateKeyFile ? 'PRIVATE_KEY_FILE' : 'a generated development key'}, so tokens signed with the secret are refused; to keep verifying them, keep the secret in a JWKS_FILE beside the new key (README, "Rotating keys")`);
       }
       for (const notice of unreadVariables()) log.warn(notice);
       if (!config.cookies.secure) log.warn('COOKIE_SECURE=false: cookies are sent over plain http. Use only for local development.');
