@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { newEmailToken } from '../src/accounts/email-tokens.js';
 import { testClock } from './helpers/clock.js';
 import { call, startServer, type Running } from './helpers/server.js';
 import { eventually, linkIn, startSmtp, tokenIn, type Delivered, type TestSmtp } from './helpers/smtp.js';
@@ -388,6 +389,28 @@ describe('email over a real SMTP server', () => {
     assert.equal((await patch(true)).status, 200);
     assert.equal((await confirm(beforeDeactivation.token)).json.code, 'ERR_EMAIL_TOKEN_SUPERSEDED');
     assert.equal((await call(`${s.url}/api/v1/auth/login`, { form: { username: w.email, password: PASSWORD } })).status, 200, 'still at the old address');
+  });
+
+  it('an address-change link mailed before migration 15 (tied to no session) is voided by signing out everywhere', async () => {
+    // Versions before migration 15 stored address-change tokens without the asking session (NULL
+    // session_id), and so does an instance not yet upgraded: written here as they wrote them.
+    const legacyLink = async (userId: string) => {
+      const { token, hash } = newEmailToken();
+      await s.warden.storage.emailTokens.issue({ hash, userId, purpose: 'email', email: `${unique('moved')}@example.org`, createdAt: clock(), expiresAt: clock() + 86_400_000 });
+      return token;
+    };
+    const confirm = (token: string) => call(`${s.url}/api/v1/auth/email/confirm`, { json: { token } });
+
+    const u = await newUser(s);
+    const stolen = await legacyLink(u.id);
+    assert.equal((await call(`${s.url}/api/v1/auth/logout?scope=global`, { method: 'POST', headers: bearer(u.access) })).status, 200);
+    const refused = await confirm(stolen);
+    assert.equal(refused.status, 400, refused.text);
+    assert.equal(refused.json.code, 'ERR_EMAIL_TOKEN_SUPERSEDED');
+
+    // While a session that was there when it was mailed is live, it still works.
+    const v = await newUser(s);
+    assert.equal((await confirm(await legacyLink(v.id))).status, 200);
   });
 
   it('an administrator sends a reset mail: POST /users/{id}/password-reset', async () => {

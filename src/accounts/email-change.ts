@@ -54,12 +54,29 @@ export class EmailChange {
     return s !== null && s.endedAt === null;
   }
 
+  /**
+   * For a link tied to no session: links mailed before migration 15 (and by an instance not yet
+   * upgraded) carry none, and whichever session asked may be a thief's. Such a link lives while
+   * one of the user's sessions opened before it is live, so signing out everywhere (or a
+   * deactivation) voids it as it does a bound link; else it outlived every sign-out for days.
+   */
+  private async someSessionFrom(userId: string, linkCreatedAt: number): Promise<boolean> {
+    const now = this.d.clock();
+    for (let offset = 0; ; offset += 100) {
+      const { sessions } = await this.d.storage.sessions.listActive(userId, now, { limit: 100, offset });
+      if (sessions.some((s) => s.createdAt <= linkCreatedAt)) return true;
+      if (sessions.length < 100) return false;
+    }
+  }
+
   async confirm(token: unknown, meta: ClientMeta = NO_META): Promise<UserRecord> {
     const hash = tokenHash(token);
     const t = await checkToken(this.d.storage.emailTokens, hash, 'email', this.d.clock());
     // The new address is the link's own: the account is not expected to be there yet.
     const user = await tokenOwner(this.d.storage.users, t, { sameAddress: false });
-    if (t.sessionId !== null && !(await this.sessionLive(t.sessionId))) throw new WardenError('ERR_EMAIL_TOKEN_SUPERSEDED');
+    if (!(await (t.sessionId !== null ? this.sessionLive(t.sessionId) : this.someSessionFrom(t.userId, t.createdAt)))) {
+      throw new WardenError('ERR_EMAIL_TOKEN_SUPERSEDED');
+    }
     const holder = await this.d.storage.users.findByLogin(t.email);
     if (holder && holder.id !== user.id && holder.email === t.email) throw taken();
     await consumeToken(this.d.storage.emailTokens, hash, 'email', this.d.clock());
