@@ -197,6 +197,8 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
   const verify = createTokenVerifier({
     keys, issuer: config.tokens.issuer, audience: config.tokens.audience, leeway: config.tokens.leewaySeconds, clock,
     cacheSize: config.tokens.verifyCacheSize,
+    // The replaced application's refresh tokens may name their user by an integer (flask-jwt-extended's identity=42).
+    numericLegacySubject: config.tokens.legacyRefreshTokens,
   });
   // TOTP secrets are sealed with MFA_ENCRYPTION_KEY, else with a key derived from the signing key's
   // own material. They open with the keys derived from every private key of the ring too: setting
@@ -251,6 +253,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
     idleTtlSeconds: config.tokens.sessionIdleSeconds,
     refreshGraceMs: config.tokens.refreshGraceMs,
     maxSessionsPerUser: config.tokens.maxSessionsPerUser,
+    legacyRefresh: config.tokens.legacyRefreshTokens ? { prefix: config.tokens.legacyRefreshPrefix } : undefined,
     adminRoles: config.accounts.adminRoles,
     defaultRoles: config.accounts.defaultRoles,
     passwordMaxLength: config.accounts.passwordMaxLength,

@@ -81,6 +81,8 @@ export interface AccountsDeps {
   events?: EventLog | undefined;
   /** Custom claims for every access token (CLAIMS_HOOK). */
   claims?: ClaimsHook | undefined;
+  /** LEGACY_REFRESH_TOKENS (with LEGACY_REFRESH_PREFIX): see Sessions.exchangeLegacy; absent: off. */
+  legacyRefresh?: { prefix?: string | undefined } | undefined;
 }
 
 export interface Accounts {
@@ -100,7 +102,7 @@ export function createAccounts(d: AccountsDeps): Accounts {
   const sessions = new Sessions({
     storage: d.storage, issuer: d.issuer, revoker: d.revoker, retention: keep, clock: d.clock,
     refreshTtlSeconds: d.refreshTtlSeconds, idleTtlSeconds: d.idleTtlSeconds,
-    refreshGraceMs: d.refreshGraceMs, maxSessionsPerUser: d.maxSessionsPerUser, events, claims: d.claims,
+    refreshGraceMs: d.refreshGraceMs, maxSessionsPerUser: d.maxSessionsPerUser, events, claims: d.claims, legacyRefresh: d.legacyRefresh,
   });
   const email = d.email && createAccountEmail({
     ...d.email, storage: d.storage, hasher: d.hasher, sessions, clock: d.clock, passwordMaxLength: d.passwordMaxLength, events,

@@ -5,10 +5,10 @@ import { WardenError, type IssuedToken, type JwtClaims, type TokenIssuer } from 
 import type { EventLog, EventSubject } from '../events/log.js';
 import type { Emit, NewEvent } from '../events/records.js';
 import type { Revoker } from '../revocation/revoker.js';
-import { sessionRevocation } from '../revocation/records.js';
+import { jtiRevocation, sessionRevocation } from '../revocation/records.js';
 import { newSessionId, sessionOpenedAt } from '../revocation/session-id.js';
 import { StorageUnavailable } from '../storage/availability.js';
-import { UserChanged, type Page, type RevokeSession, type RotateResult, type RotateStatus, type SessionRecord, type Storage, type UserRecord } from '../storage/types.js';
+import { TokenSpent, UserChanged, type Page, type RevokeSession, type RotateResult, type RotateStatus, type SessionRecord, type Storage, type UserRecord } from '../storage/types.js';
 import { claimsContext, type ClaimsHook } from './claims-hook.js';
 import { assuranceClaims, assuranceOf, PASSWORD_ONLY, type Assurance } from './factors/assurance.js';
 import type { Retention } from './retention.js';
@@ -36,6 +36,11 @@ export interface SessionsDeps {
   events: EventLog;
   /** The application's custom claims for each access token (CLAIMS_HOOK); none when absent. */
   claims?: ClaimsHook | undefined;
+  /**
+   * LEGACY_REFRESH_TOKENS: a refresh token without `sid` (the replaced application's) is exchanged
+   * once for a new session (exchangeLegacy); `prefix`: LEGACY_REFRESH_PREFIX. Absent: refused.
+   */
+  legacyRefresh?: { prefix?: string | undefined } | undefined;
 }
 
 /**
@@ -118,14 +123,82 @@ export class Sessions {
         : this.d.events.make('signin.failed', { ...from, userId: user.id }, { reason: inactive ? 'inactive' : 'bad_password' }));
       throw new WardenError(inactive ? 'ERR_USER_INACTIVE' : 'ERR_BAD_CREDENTIALS');
     }
-    if (Number.isFinite(this.d.maxSessionsPerUser)) {
-      // The new session is never the one ended, whatever the clock says.
-      const overLimit = (ids: string[]) => ids.map((id) => this.d.events.make('session.ended', { ...who, sessionId: id }, { reason: 'limit' }));
-      const ended = await this.d.events.write<string[]>(overLimit, (emit) =>
-        this.d.storage.sessions.endOldest(user.id, this.d.maxSessionsPerUser - 1, 'limit', now, sid, emit, this.revokeSession));
-      this.recorded(ended);
-    }
+    await this.keepWithinLimit(user.id, sid, now, who);
     return { access, refresh, session, user };
+  }
+
+  /** MAX_SESSIONS_PER_USER, after `sid` was opened: the oldest others end. */
+  private async keepWithinLimit(userId: string, sid: string, now: number, who: EventSubject): Promise<void> {
+    if (!Number.isFinite(this.d.maxSessionsPerUser)) return;
+    // The new session is never the one ended, whatever the clock says.
+    const overLimit = (ids: string[]) => ids.map((id) => this.d.events.make('session.ended', { ...who, sessionId: id }, { reason: 'limit' }));
+    const ended = await this.d.events.write<string[]>(overLimit, (emit) =>
+      this.d.storage.sessions.endOldest(userId, this.d.maxSessionsPerUser - 1, 'limit', now, sid, emit, this.revokeSession));
+    this.recorded(ended);
+  }
+
+  /**
+   * LEGACY_REFRESH_TOKENS: exchanges a refresh token that names no session (minted by the
+   * application Warden replaced, with the shared key) for a new session of the user its `sub`
+   * names: a UUID is a Warden id, anything else a legacy id (with LEGACY_REFRESH_PREFIX). Answered
+   * as a refresh is (a new pair, the access token not fresh, the refresh token expiring when the
+   * presented one would, at most REFRESH_TOKEN_EXPIRES_DAYS from now).
+   *
+   * Single use: the token's jti is recorded (a 'jti' revocation, until its exp) in the transaction
+   * that opens the session, only if not recorded yet, so of two presentations on any instances
+   * exactly one commits; every later one is refused as revoked, by the guard once the record has
+   * reached the instance (the bus), else here. A second presentation does not end the session the
+   * first opened, as a retired Warden token's would: nothing ties the two presenters apart from the
+   * token, the first has already been answered, and most second presentations are a client's own
+   * (a lost answer, a second tab); ending it would sign out the users this exchange exists for.
+   */
+  private async exchangeLegacy(claims: JwtClaims, meta: ClientMeta, prefix: string | undefined): Promise<TokenPair> {
+    const now = this.d.clock();
+    const remaining = Math.min(claims.exp - Math.floor(now / 1000), this.d.refreshTtlSeconds);
+    if (!(remaining > 0)) throw new WardenError('ERR_REFRESH_INVALID');
+    const legacyId = isUuid(claims.sub) ? undefined : prefix === undefined ? claims.sub : `${prefix}:${claims.sub}`;
+    const user = legacyId === undefined
+      ? await this.d.storage.users.findById(claims.sub)
+      : (await this.d.storage.users.findByKeys({ ids: [], legacyIds: [legacyId], emails: [], usernames: [] })).find((u) => u.legacyId === legacyId) ?? null;
+    if (user === null) throw new WardenError('ERR_REFRESH_INVALID');
+    if (!user.isActive) throw new WardenError('ERR_USER_INACTIVE');
+    // The checks the guard made against the legacy sub, made again against the user's own id: a
+    // password change or a sign-out everywhere after the token's iat refuses it, as any token.
+    if (this.d.revoker.index.check({ ...claims, sub: user.id }) !== null) throw new WardenError('ERR_JWT_REVOKED');
+    const sid = newSessionId(this.openingTime(user.id, now));
+    // What the old application's sign-in was made of is not Warden's to know: the lowest
+    // assurance, never a second factor (an amr the token may carry is not taken up).
+    const how = PASSWORD_ONLY;
+    const extra = await this.d.claims?.(claimsContext(user, { id: sid, ip: meta.ip, user_agent: meta.userAgent }, 'refresh_token'));
+    const refresh = this.d.issuer.issue('refresh', user.id, { additionalClaims: { sid, ...assuranceClaims(how) }, expiresIn: remaining });
+    const spent = jtiRevocation(claims.jti, this.d.retention.token(claims));
+    const who = { actorId: user.id, userId: user.id, sessionId: sid, ip: meta.ip, userAgent: meta.userAgent };
+    let session: SessionRecord;
+    try {
+      session = await this.d.events.write<SessionRecord>(
+        [this.d.events.make('session.migrated', who, legacyId === undefined ? {} : { legacy_id: legacyId })],
+        (emit) => this.d.storage.sessions.create({
+          id: sid,
+          userId: user.id,
+          refreshJti: refresh.claims.jti,
+          createdAt: now,
+          lastUsedAt: now,
+          expiresAt: refresh.claims.exp * 1000,
+          idleExpiresAt: now + this.d.idleTtlSeconds * 1000,
+          userAgent: meta.userAgent?.slice(0, 512) ?? null,
+          ip: meta.ip,
+        }, emit, { passwordHashWas: user.passwordHash, spends: spent }));
+    } catch (e) {
+      if (e instanceof TokenSpent) throw new WardenError('ERR_JWT_REVOKED');
+      if (!(e instanceof UserChanged)) throw e;
+      // Deactivated, deleted or given a new password since it was read: refused as it would be now.
+      const current = await this.d.storage.users.findById(user.id);
+      throw new WardenError(current !== null && !current.isActive ? 'ERR_USER_INACTIVE' : 'ERR_REFRESH_INVALID');
+    }
+    // The token is now refused by every instance's guard (this one at once, the others through the bus).
+    this.d.revoker.recorded(spent);
+    await this.keepWithinLimit(user.id, sid, now, who);
+    return { access: this.issueAccess(user, sid, false, how, extra), refresh, session, user };
   }
 
   /**
@@ -136,6 +209,7 @@ export class Sessions {
    */
   async refresh(claims: JwtClaims, meta: ClientMeta = NO_META): Promise<TokenPair> {
     const sid = claims.sid;
+    if (sid === undefined && this.d.legacyRefresh !== undefined) return this.exchangeLegacy(claims, meta, this.d.legacyRefresh.prefix);
     if (typeof sid !== 'string' || !isUuid(sid)) throw new WardenError('ERR_REFRESH_INVALID');
     const who = { actorId: claims.sub, userId: claims.sub, sessionId: sid, ip: meta.ip, userAgent: meta.userAgent };
     // Which event the rotation records depends on what the store found, decided in its transaction.

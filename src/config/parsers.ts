@@ -21,6 +21,12 @@ function alternatives(values: readonly string[]): string {
 
 export const text: Parser<string> = (raw) => raw;
 
+/** What `warden import --legacy-prefix` takes: no ':' (NAME:ID splits one way only), 1 to 32 characters. */
+export const legacyPrefix: Parser<string> = (raw) => {
+  if (!/^[A-Za-z0-9_.-]{1,32}$/.test(raw)) throw new Invalid(`must be 1 to 32 letters, digits, "_", "." or "-", as warden import --legacy-prefix${got(raw)}`);
+  return raw;
+};
+
 export function int(min: number, max: number): Parser<number> {
   return (raw) => {
     const n = Number(raw);

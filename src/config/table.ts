@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { ALGORITHMS, DEFAULT_CSRF, DEFAULT_LOCATION_SETTINGS, isHmac, TOKEN_LOCATIONS } from '@warden/toolkit';
 import { parseDatabaseUrl } from '../storage/database-url.js';
 import {
-  bool, cookieDomain, corsOrigins, delegate, directory, domain, duration, existingFile, host, int, Invalid, key256, limit, list, listOf,
+  bool, cookieDomain, corsOrigins, delegate, directory, domain, duration, existingFile, host, int, Invalid, key256, legacyPrefix, limit, list, listOf,
   oneOf, origins, proxyTrust, text, token, url, webhookEndpoints, webhookSecret,
 } from './parsers.js';
 import { DEFAULT_MAIL_FROM } from './mail-addresses.js';
@@ -82,6 +82,9 @@ export const CONFIG_TABLE = {
     sessionIdleSeconds: setting('SESSION_IDLE_DAYS', duration('days', 1, 3650, 's'), '7', 'a session unused this many days ends'),
     refreshGraceMs: setting('REFRESH_REUSE_GRACE_SECONDS', duration('seconds', 0, 300, 'ms'), '10',
       'a refresh token presented again this soon after its rotation (a lost answer, two tabs) gets the session\'s current one; later, or an older token, ends the session; `0`: any replay ends it'),
+    legacyRefreshTokens: setting('LEGACY_REFRESH_TOKENS', bool, 'false',
+      'a refresh token with no `sid` (one the application Warden replaces minted with the shared `SECRET_KEY`, e.g. flask-jwt-extended\'s) is exchanged, once, for a new session of the user its `sub` names (a Warden id, else a `legacy_id`); see "Migrating from Flask/FastAPI"'),
+    legacyRefreshPrefix: optional('LEGACY_REFRESH_PREFIX', legacyPrefix, 'the `--legacy-prefix` those users were imported with: a non-UUID `sub` is looked up as `legacy_id` `NAME:sub`'),
     maxSessionsPerUser: setting('MAX_SESSIONS_PER_USER', limit(1_000_000), '100', 'live sessions per user; a sign-in beyond it ends the oldest; `0` for no limit'),
     issuer: optional('JWT_ISSUER', text, 'written into tokens as `iss` and required on verify'),
     audience: optional('JWT_AUDIENCE', text, 'written into tokens as `aud` and required on verify'),

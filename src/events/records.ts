@@ -14,6 +14,7 @@ export const EVENT_OUTCOMES = {
   signout: 'success',
   'session.refreshed': 'success',
   'session.reuse_detected': 'failure',
+  'session.migrated': 'success',
   'session.ended': 'success',
   'token.revoked': 'success',
   'password.changed': 'success',
@@ -60,6 +61,11 @@ export interface EventDetails {
   /** `grace`: a refresh token just replaced, answered with the session's current one (no rotation). */
   'session.refreshed': { grace?: true };
   'session.reuse_detected': Record<string, never>;
+  /**
+   * A refresh token of the application Warden replaced (no `sid`; LEGACY_REFRESH_TOKENS) exchanged
+   * for this new session; `legacy_id`: the user's, when the token's `sub` named them by it.
+   */
+  'session.migrated': { legacy_id?: string };
   'session.ended': { reason: SessionEndReason };
   'token.revoked': { token_type: 'access' | 'refresh' };
   'password.changed': Record<string, never>;

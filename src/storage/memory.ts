@@ -11,7 +11,7 @@ import {
   newUserRecord, newestFirst, oldestFirst, pickLogin, rotationEvents, usernameKey,
 } from './rules.js';
 import {
-  NoOtherHolder, UserChanged,
+  NoOtherHolder, TokenSpent, UserChanged,
   UniqueViolation,
   type DeliveryRecord, type EmailTokenRecord, type Emit, type EventRecord, type NewEvent, type NewSession, type NewUser, type OutboxRecord,
   type RevocationRecord, type RevokeSession, type RoleOverride, type RotateResult, type SessionRecord, type Storage, type StorageOptions, type StoredRevocation, type UserRecord,
@@ -260,6 +260,8 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
       async create(n: NewSession, emit, only) {
         return write(() => {
           const u = users.get(n.userId);
+          // As the SQL adapters: the spent token first (its record's primary key), then the user.
+          if (only?.spends !== undefined && revocations.has(`${only.spends.kind}\u0000${only.spends.key}`)) throw new TokenSpent();
           if (only !== undefined && (!u || !u.isActive || u.passwordHash !== only.passwordHashWas)) {
             throw new UserChanged();
           }
@@ -267,6 +269,7 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
           if (sessions.has(n.id)) throw new Error(`sessions.create: id ${n.id} already exists`);
           if (!u) throw new Error(`sessions.create: user ${n.userId} does not exist`);
           const s = newSessionRecord(n);
+          if (only?.spends !== undefined) addRevocation(only.spends);
           sessions.set(s.id, s);
           return copySession(s);
         }, emit);

@@ -19,7 +19,7 @@ import {
 } from './sql.js';
 import {
   type ClaimedDelivery, type DeliveryScope, type DeliveryStore, type EmailTokenStore, type Emit, type EventRecord, type EventStore, type NewEmailToken,
-  type NewEvent, type NewUser, NoOtherHolder, UserChanged, type OutboxStore, type RevocationEventStore, type RevocationRecord, type RoleOverride, type RotateResult, type SessionStore,
+  type NewEvent, type NewUser, NoOtherHolder, TokenSpent, UserChanged, type OutboxStore, type RevocationEventStore, type RevocationRecord, type RoleOverride, type RotateResult, type SessionStore,
   type RevokeSession, type SessionRecord, type SignInDeviceStore, type UserRecord, type UserStore,
 } from './types.js';
 
@@ -468,7 +468,13 @@ export function sqlStores(
         // under way is waited for and the row re-checked, where the foreign key was a 500. A change
         // committed after this statement began is not seen, but its sign-out everywhere, dated after
         // that commit, refuses this session's tokens (dated before it).
+        const spends = only.spends;
         return write((function* (): Plan<SessionRecord> {
+          // First, so that the loser of two exchanges of one token waits here (PostgreSQL: on the
+          // winner's uncommitted key) and then finds it taken, before it writes anything.
+          if (spends !== undefined && (yield sql`${insertRow(d, REVOCATIONS, { ...spends, recordedAt: clock() })} ON CONFLICT (kind, key) DO NOTHING RETURNING key`).rows.length === 0) {
+            throw new TokenSpent();
+          }
           const [row] = (yield sql`${insertFrom(d, SESSIONS, newSessionRecord(n), 'users')}
             WHERE users.id = ${n.userId} AND users.is_active = ${param(d, USERS, 'isActive', true)}
               AND users.password_hash = ${only.passwordHashWas}${raw(d.forKeyShare)} RETURNING *`).rows;

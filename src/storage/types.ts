@@ -140,6 +140,17 @@ export class UserChanged extends Error {
   }
 }
 
+/**
+ * Thrown by sessions.create given `only.spends` when that token's jti is already recorded (spent,
+ * or revoked); nothing was written.
+ */
+export class TokenSpent extends Error {
+  constructor() {
+    super('the token has been used or revoked already');
+    this.name = 'TokenSpent';
+  }
+}
+
 /** What must hold for a user write to happen, checked with it (no other write comes between). */
 export interface UserWriteConditions {
   /**
@@ -251,6 +262,13 @@ export type RotateStatus = RotateResult['status'];
  */
 export interface SessionConditions {
   passwordHashWas: string;
+  /**
+   * A 'jti' revocation record of the token this session is opened from (a refresh token minted
+   * outside Warden: sessions.exchangeLegacy), added in the same transaction only if no record of
+   * that jti exists; else TokenSpent and nothing is written. The record's primary key is what
+   * makes the token single use: of two concurrent exchanges, on any instances, exactly one commits.
+   */
+  spends?: RevocationRecord;
 }
 
 export interface SessionStore {

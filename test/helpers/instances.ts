@@ -53,13 +53,13 @@ export async function sharedDatabase(handles = 2): Promise<SharedDatabase> {
  * whose connections carry one application_name, and a connection of the test's own (`lock`) that
  * holds rows or a table in a transaction while requests pile up behind it: a race, forced.
  */
-export async function heldRace(db: { url?: string; schema: string }, servers: number, opts: { max?: number } = {}) {
+export async function heldRace(db: { url?: string; schema: string }, servers: number, opts: { max?: number; env?: Record<string, string> } = {}) {
   const app = `${db.schema}_srv`;
   const url = `${db.url!}?application_name=${app}`;
   const storages = Array.from({ length: servers }, () => createPostgresStorage(url, { schema: db.schema, queryTimeoutMs: 60_000, ...(opts.max ? { max: opts.max } : {}) }));
   await storages[0]!.migrate();
   const running: Running[] = [];
-  for (const storage of storages) running.push(await startServer({}, { storage }));
+  for (const storage of storages) running.push(await startServer(opts.env ?? {}, { storage }));
   const lock = new pg.Client({ connectionString: db.url, options: `-c search_path=${db.schema}` });
   await lock.connect();
   /** Until `n` of the servers' statements (those containing `statement`, if given) wait on a lock; fails if a request was answered meanwhile. */

@@ -1,6 +1,8 @@
 """flask-jwt-extended on the other side of Warden's tokens (driven by test/flask-interop.test.ts).
 
   flask_jwt.py create <identity>   prints an access token made by create_access_token(fresh=True)
+  flask_jwt.py refresh <identity>  prints a refresh token made by create_refresh_token(identity=<identity>)
+  flask_jwt.py refresh-int <n>     the same with the integer n as identity (an integer primary key)
   flask_jwt.py verify <token>      prints {"status": ..., "claims": ...} from a @jwt_required() route
   flask_jwt.py missing <cases>     for each case {"locations", "method", "headers", "body"} of the JSON
                                    list, prints the "msg" of a @jwt_required() route finding no token
@@ -11,7 +13,7 @@ import os
 import sys
 
 from flask import Flask, jsonify
-from flask_jwt_extended import JWTManager, create_access_token, get_jwt, jwt_required
+from flask_jwt_extended import JWTManager, create_access_token, create_refresh_token, get_jwt, jwt_required
 
 app = Flask(__name__)
 app.config["JWT_SECRET_KEY"] = os.environ["SECRET_KEY"]
@@ -38,6 +40,9 @@ if __name__ == "__main__":
     elif mode == "create":
         with app.app_context():
             print(create_access_token(identity=arg, fresh=True, additional_claims={"roles": ["user"]}))
+    elif mode in ("refresh", "refresh-int"):
+        with app.app_context():
+            print(create_refresh_token(identity=int(arg) if mode == "refresh-int" else arg))
     else:
         res = app.test_client().get("/protected", headers={"Authorization": "Bearer " + arg})
         print(json.dumps({"status": res.status_code, "claims": res.get_json()}))

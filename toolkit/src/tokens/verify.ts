@@ -38,6 +38,14 @@ export interface TokenVerifierOptions {
    * come back soon enough to pay (see verify-cache.ts). A cached result is frozen and shared.
    */
   cacheSize?: number | undefined;
+  /**
+   * Also accept a refresh token without `sid` whose `sub` is a whole number (default false), its
+   * `sub` then read as the number's decimal string: older flask-jwt-extended releases (Debian
+   * 12's 4.4.4 among them) keep `create_refresh_token(identity=42)`'s integer as it is, and a
+   * server exchanging the refresh tokens of such an application's clients (Warden's
+   * LEGACY_REFRESH_TOKENS) must read them. Access tokens, and tokens bound to a session, still need a string.
+   */
+  numericLegacySubject?: boolean | undefined;
 }
 
 export interface TokenVerifier {
@@ -70,6 +78,7 @@ export function createTokenVerifier(o: TokenVerifierOptions): TokenVerifier {
   const issuers = asSet(o.issuer);
   const audiences = asSet(o.audience);
   const types: ReadonlySet<unknown> = new Set<TokenType>(o.types ?? ['access', 'refresh']);
+  const numericLegacySubject = o.numericLegacySubject ?? false;
   if (issuers?.size === 0 || audiences?.size === 0) throw new Error('issuer/audience lists must not be empty');
 
   const cacheSize = o.cacheSize ?? 0;
@@ -127,6 +136,7 @@ export function createTokenVerifier(o: TokenVerifierOptions): TokenVerifier {
     if (iat !== undefined && !isNum(iat)) invalid();
     checkTimes(c);
 
+    if (numericLegacySubject && Number.isSafeInteger(c.sub) && c.type === 'refresh' && c.sid === undefined) c.sub = String(c.sub);
     if (typeof c.sub !== 'string' || typeof c.jti !== 'string' || !isStorableKey(c.jti)) invalid();
     if (!types.has(c.type)) invalid();
     if (c.fresh === undefined) c.fresh = false;
