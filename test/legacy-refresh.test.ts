@@ -122,7 +122,7 @@ describe('LEGACY_REFRESH_TOKENS=true: a Flask refresh token is exchanged once', 
     assert.deepEqual((await migratedEvents(s, id)).map((e) => e.details), [{}]);
   });
 
-  it('a deactivated user is refused (400 Inactive user, as a refresh), the token left unspent', async () => {
+  it('a deactivated user is refused (400 Inactive user, as a refresh), and nothing opens', async () => {
     const [id] = await importUsers(s, [{ id: 300, username: 'flask300' }]);
     await s.warden.accounts.admin.update(id!, { is_active: false });
     const token = flaskRefresh(300);
@@ -142,6 +142,15 @@ describe('LEGACY_REFRESH_TOKENS=true: a Flask refresh token is exchanged once', 
       assert.ok(r.status === 401 || r.status === 400, r.text);
       assert.match(r.text, /Token has been revoked/);
     }
+    assert.equal((await migratedEvents(s, id!)).length, 0);
+  });
+
+  it('an expired token is refused (401 Token has expired), and opens nothing', async () => {
+    const [id] = await importUsers(s, [{ id: 302, username: 'flask302' }]);
+    const expired = execFileSync(PYTHON, [script, 'refresh-expired', '302'], { env: { ...process.env, SECRET_KEY: TEST_SECRET }, encoding: 'utf8' }).trim();
+    const r = await ROUTES['POST /api/auth/refresh (JSON body)']!(s, expired);
+    assert.equal(r.status, 401, r.text);
+    assert.match(r.text, /Token has expired/);
     assert.equal((await migratedEvents(s, id!)).length, 0);
   });
 

@@ -3,12 +3,14 @@
   flask_jwt.py create <identity>   prints an access token made by create_access_token(fresh=True)
   flask_jwt.py refresh <identity>  prints a refresh token made by create_refresh_token(identity=<identity>)
   flask_jwt.py refresh-int <n>     the same with the integer n as identity (an integer primary key)
+  flask_jwt.py refresh-expired <n> the same, already expired (expires_delta of -1 s)
   flask_jwt.py verify <token>      prints {"status": ..., "claims": ...} from a @jwt_required() route
   flask_jwt.py missing <cases>     for each case {"locations", "method", "headers", "body"} of the JSON
                                    list, prints the "msg" of a @jwt_required() route finding no token
 The shared secret comes from the environment variable SECRET_KEY.
 """
 import json
+from datetime import timedelta
 import os
 import sys
 
@@ -40,9 +42,10 @@ if __name__ == "__main__":
     elif mode == "create":
         with app.app_context():
             print(create_access_token(identity=arg, fresh=True, additional_claims={"roles": ["user"]}))
-    elif mode in ("refresh", "refresh-int"):
+    elif mode in ("refresh", "refresh-int", "refresh-expired"):
         with app.app_context():
-            print(create_refresh_token(identity=int(arg) if mode == "refresh-int" else arg))
+            identity = arg if mode == "refresh" else int(arg)
+            print(create_refresh_token(identity=identity, expires_delta=timedelta(seconds=-1) if mode == "refresh-expired" else None))
     else:
         res = app.test_client().get("/protected", headers={"Authorization": "Bearer " + arg})
         print(json.dumps({"status": res.status_code, "claims": res.get_json()}))
