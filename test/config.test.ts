@@ -159,6 +159,12 @@ describe('configuration', () => {
     assert.match(problems({ COOKIE_SAMESITE: 'none', COOKIE_SECURE: 'false' }).join(), /requires COOKIE_SECURE=true/);
   });
 
+  it('LEGACY_REFRESH_PREFIX: a --legacy-prefix name, and only with LEGACY_REFRESH_TOKENS=true', () => {
+    assert.match(problems({ LEGACY_REFRESH_PREFIX: 'shop' }).join(), /LEGACY_REFRESH_PREFIX is read only with LEGACY_REFRESH_TOKENS=true/);
+    assert.match(problems({ LEGACY_REFRESH_TOKENS: 'true', LEGACY_REFRESH_PREFIX: 'shop:1' }).join(), /LEGACY_REFRESH_PREFIX must be 1 to 32 letters/);
+    assert.deepEqual(problems({ LEGACY_REFRESH_TOKENS: 'true', LEGACY_REFRESH_PREFIX: 'shop' }), []);
+  });
+
   it('reads .env, and the environment wins over it', () => {
     const dir = mkdtempSync(join(tmpdir(), 'warden-env-'));
     try {

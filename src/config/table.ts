@@ -263,6 +263,13 @@ export const CONFIG_RULES: readonly ConfigRule[] = [
       : undefined,
   },
   {
+    // Set alone it would do nothing: most likely the switch itself was forgotten.
+    uses: ['LEGACY_REFRESH_PREFIX', 'LEGACY_REFRESH_TOKENS'],
+    check: ({ tokens }) => tokens.legacyRefreshPrefix !== undefined && !tokens.legacyRefreshTokens
+      ? 'LEGACY_REFRESH_PREFIX is read only with LEGACY_REFRESH_TOKENS=true'
+      : undefined,
+  },
+  {
     uses: ['COOKIE_SAMESITE', 'COOKIE_SECURE'],
     check: ({ cookies }) => cookies.sameSite === 'none' && !cookies.secure
       ? 'COOKIE_SAMESITE=none requires COOKIE_SECURE=true (browsers drop such cookies)'
