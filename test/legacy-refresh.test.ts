@@ -204,7 +204,7 @@ describe('without LEGACY_REFRESH_TOKENS: refused as before', { skip: flaskMissin
 });
 
 describe('two instances on PostgreSQL exchanging one token at once', { skip: flaskMissing }, async () => {
-  const db = await scratchSchema('hd_legacy_refresh_race');
+  const db = await scratchSchema('warden_legacy_refresh_race');
   it('exactly one is answered a new pair; the other is refused and opens nothing', db.skip !== undefined ? { skip: db.skip } : {}, async () => {
     const race = await heldRace(db, 2, { env: ON });
     const { servers, lock } = race;
