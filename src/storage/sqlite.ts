@@ -85,7 +85,9 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
   // its own (better-sqlite3 nests transactions so): one that fails is undone and refused alone.
   // Every caller is answered after the commit, never before its rotation is durable.
   type Queued = { plan: Plan<RotateResult>; resolve: (r: RotateResult) => void; reject: (e: unknown) => void };
-  const rotateAll = (batch: Queued[]) => batch.map((q) => {
+  // A rotation alone needs no savepoint: if it fails, the whole transaction is undone, which is
+  // what its savepoint would have undone (two statements and a statement journal fewer a refresh).
+  const rotateAll = (batch: Queued[]) => batch.length === 1 ? [{ ok: true as const, value: runPlan(batch[0]!.plan, exec) }] : batch.map((q) => {
     try {
       return { ok: true as const, value: savepoint(q.plan) as RotateResult };
     } catch (error) {
