@@ -66,6 +66,8 @@ export function sqlStatements(d: Dialect, clock: () => number) {
 
   // The rotation's statements, built once per shape (every refresh runs them; see shaped()).
   const shapes = new Map<string, Sql>();
+  /** The user by id, its columns named (a positional statement: see Sql). */
+  const userByIdParts = sql`SELECT ${columnsOf(USERS)} FROM users WHERE id = ${null}`.parts;
   const casValues = (a: RotateArgs): unknown[] => [a.newJti, a.presentedJti, a.now, a.now, a.idleExpiresAt, a.id, a.presentedJti, a.now, a.now];
   const buildCas = (a: RotateArgs): Sql => sql`
     UPDATE sessions SET ${join(assignments(d, SESSIONS, {
@@ -77,7 +79,7 @@ export function sqlStatements(d: Dialect, clock: () => number) {
    * The compare-and-swap of the refresh jti: matches only a live session holding `presentedJti`,
    * which it keeps as the previous jti (for the reuse grace) with the time it was replaced.
    */
-  const rotateCas = (a: RotateArgs): Sql => shaped(shapes, 'cas', casValues(a), () => buildCas(a));
+  const rotateCas = (a: RotateArgs): Sql => shaped(shapes, 'cas', casValues(a), () => buildCas(a), true);
   const endSession = (id: string, reason: string, now: number): Sql => sql`
     UPDATE sessions SET ${join(assignments(d, SESSIONS, { endedAt: now, endReason: reason }), ', ')}
     WHERE id = ${id} AND ended_at IS NULL RETURNING *`;
@@ -112,7 +114,7 @@ export function sqlStatements(d: Dialect, clock: () => number) {
   /** A 'rotated' or 'grace' answer with the user read in the same transaction, when `a.userId` asks for it. */
   function* withUser(a: RotateArgs, r: RotateResult): Plan<RotateResult> {
     if (a.userId === undefined || (r.status !== 'rotated' && r.status !== 'grace')) return r;
-    const [row] = (yield sql`SELECT * FROM users WHERE id = ${a.userId}`).rows;
+    const [row] = (yield new Sql(userByIdParts, [a.userId], undefined, true)).rows;
     return { ...r, user: row ? user(row) : null };
   }
 

@@ -13,8 +13,12 @@ export class Sql {
   /**
    * `name`: a statement the server may keep parsed and planned under this name (PostgreSQL's named
    * prepared statements; see shaped()). Only for a text that never changes under that name.
+   * `positional`: the statement returns exactly columnsOf(some table), in order, and its rows may
+   * come back as arrays of values (SQLite does so: better-sqlite3 builds an object per row, a
+   * property set by name per column, which was the largest cost of reading a refresh's two rows);
+   * rowDecoder reads either.
    */
-  constructor(readonly parts: readonly string[], readonly values: readonly unknown[], readonly name?: string) {}
+  constructor(readonly parts: readonly string[], readonly values: readonly unknown[], readonly name?: string, readonly positional = false) {}
 }
 
 /** Several statements run as one text, without parameters (a migration). */
@@ -72,7 +76,7 @@ export function join(items: readonly Sql[], separator: string): Sql {
  * must name the columns it returns (no `*`): the server refuses to run a prepared statement whose
  * result columns changed since it was prepared, as a migration adding a column would make them.
  */
-export function shaped(cache: Map<string, Sql>, key: string, values: unknown[], build: () => Sql): Sql {
+export function shaped(cache: Map<string, Sql>, key: string, values: unknown[], build: () => Sql, positional = false): Sql {
   let made = cache.get(key);
   if (made === undefined) {
     const built = build();
@@ -82,7 +86,7 @@ export function shaped(cache: Map<string, Sql>, key: string, values: unknown[], 
     if (built.parts.some((p) => /(^|[\s,.(])\*/.test(p))) throw new Error(`shaped statement "${key}": it must name the columns it returns`);
     cache.set(key, (made = new Sql(built.parts, [], `warden_${++statementNames}`)));
   }
-  return new Sql(made.parts, values, made.name);
+  return new Sql(made.parts, values, made.name, positional);
 }
 
 /** Names given by shaped(), unique in the process (a connection belongs to one storage, but one process may hold several). */
@@ -261,6 +265,15 @@ export function rowDecoder<R>(d: Dialect, t: Table<R>): (row: Row) => R {
   const columns = Object.entries<Column>(t.fields).map(([field, c]) => ({ field, name: c.name, kind: c.kind }));
   return (row) => {
     const out: Row = {};
+    if (Array.isArray(row)) {
+      // A positional statement's row (see Sql.positional): its columns are columnsOf(t), in order.
+      for (let i = 0; i < columns.length; i++) {
+        const c = columns[i]!;
+        const v: unknown = row[i];
+        out[c.field] = v === null ? null : d.decode(c.kind, v);
+      }
+      return out as R;
+    }
     for (const c of columns) {
       const v = row[c.name];
       out[c.field] = v === null ? null : d.decode(c.kind, v);

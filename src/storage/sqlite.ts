@@ -32,12 +32,19 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
 
   // Statements are prepared lazily (the tables don't exist until migrate() has run) and kept.
   const cache = new Map<string, Database.Statement>();
+  // Positional statements (Sql.positional) in raw mode: rows as arrays of values.
+  const rawCache = new Map<string, Database.Statement>();
   const exec = (s: Sql | Script): Result => {
     try {
       if (s instanceof Script) return (db.exec(s.text), { rows: [], changes: 0 });
       const { text, values } = render(SQLITE, s);
-      let stmt = cache.get(text);
-      if (!stmt) cache.set(text, (stmt = db.prepare(text)));
+      const stmts = s.positional ? rawCache : cache;
+      let stmt = stmts.get(text);
+      if (!stmt) {
+        stmt = db.prepare(text);
+        if (s.positional && stmt.reader) stmt.raw(true);
+        stmts.set(text, stmt);
+      }
       if (stmt.reader) {
         const rows = stmt.all(...values) as Row[];
         return { rows, changes: rows.length };
