@@ -518,25 +518,21 @@ export function sqlStores(
         return { sessions: found.filter((r) => r.id !== null).map(st.session), total: Number(found[0]?.total ?? 0) };
       },
       async countLive(now) {
-        // Through the live sessions' deadlines (migration 10): one index range, no table read. On
-        // PostgreSQL the index holds the idle deadline's hour (migration 11): the later hours are
-        // counted from it alone, and only the sessions whose deadline falls in this hour are read.
-        if (d.name === 'postgres') {
-          const hour = Math.floor(now / IDLE_HOUR_MS);
-          const live = sql`ended_at IS NULL AND expires_at > ${now}`;
-          return Number((await rows(sql`
-            SELECT (SELECT count(*) FROM sessions WHERE ${live} AND idle_hour > ${hour})
-              + (SELECT count(*) FROM sessions WHERE ${live} AND idle_hour = ${hour} AND idle_expires_at > ${now}) AS n`))[0]!.n);
-        }
+        // Through the live sessions' deadlines (migration 10), whose index holds the idle deadline's
+        // hour (migrations 11 and 16): the later hours are counted from it alone, and only the
+        // sessions whose deadline falls in this hour are read.
+        const hour = Math.floor(now / IDLE_HOUR_MS);
+        const live = sql`ended_at IS NULL AND expires_at > ${now}`;
         return Number((await rows(sql`
-          SELECT count(*) AS n FROM sessions WHERE ended_at IS NULL AND idle_expires_at > ${now} AND expires_at > ${now}`))[0]!.n);
+          SELECT (SELECT count(*) FROM sessions WHERE ${live} AND idle_hour > ${hour})
+            + (SELECT count(*) FROM sessions WHERE ${live} AND idle_hour = ${hour} AND idle_expires_at > ${now}) AS n`))[0]!.n);
       },
       purge: (before, batch) => {
         // Three index ranges (migrations 10 to 12), not one OR that reads the whole table. Each
         // session is named by one of them only, so that a batch deletes as many as it names; the
         // last one's `expires_at + 0` keeps the planner off the absolute-deadline index, whose
         // range there (not yet expired) is nearly every live session.
-        const idle = d.name === 'postgres' ? sql` AND idle_hour <= ${Math.floor(before / IDLE_HOUR_MS)}` : sql``;
+        const idle = sql` AND idle_hour <= ${Math.floor(before / IDLE_HOUR_MS)}`;
         const limit = batch === undefined ? sql`` : sql` LIMIT ${batch}`;
         return changes(sql`DELETE FROM sessions WHERE id IN (
           SELECT id FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ${before}
