@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -32,6 +32,23 @@ async function userOn(s: Storage): Promise<string> {
   return id;
 }
 
+/** A migrated SQLite file with one user and one session (idle deadline NOW + 1 h), its refresh jti. */
+async function withSession(body: (s: Storage, path: string, id: string, jti: string) => Promise<void>): Promise<void> {
+  await withFile(async (path) => {
+    const s = createSqliteStorage(path);
+    try {
+      await s.migrate();
+      const userId = await userOn(s);
+      const id = randomUUID();
+      const jti = randomUUID();
+      await s.sessions.create({ id, userId, refreshJti: jti, createdAt: NOW, expiresAt: NOW + 48 * HOUR, idleExpiresAt: NOW + HOUR, userAgent: null, ip: null });
+      await body(s, path, id, jti);
+    } finally {
+      await s.close();
+    }
+  });
+}
+
 const hours = (path: string) => {
   const db = new Database(path, { readonly: true });
   try {
@@ -43,25 +60,17 @@ const hours = (path: string) => {
 
 describe('sessions.idle_hour (SQLite, migration 16)', () => {
   it('follows the idle deadline: at creation, at each rotation, across an hour', async () => {
-    await withFile(async (path) => {
-      const s = createSqliteStorage(path);
-      try {
-        await s.migrate();
-        const userId = await userOn(s);
-        const id = randomUUID();
-        let jti = randomUUID();
-        await s.sessions.create({ id, userId, refreshJti: jti, createdAt: NOW, expiresAt: NOW + 48 * HOUR, idleExpiresAt: NOW + HOUR, userAgent: null, ip: null });
-        for (const idle of [NOW + HOUR + 60_000, NOW + HOUR + 20 * 60_000, NOW + 2 * HOUR, NOW + 5 * HOUR - 1]) {
-          const next = randomUUID();
-          const r = await s.sessions.rotate({ id, presentedJti: jti, newJti: next, now: NOW, idleExpiresAt: idle, graceMs: 0 });
-          assert.equal(r.status, 'rotated');
-          jti = next;
-          const [row] = hours(path);
-          assert.equal(row!.idle_expires_at, idle);
-          assert.equal(row!.idle_hour, Math.floor(idle / HOUR));
-        }
-      } finally {
-        await s.close();
+    await withSession(async (s, path, id, first) => {
+      assert.equal(hours(path)[0]!.idle_hour, Math.floor((NOW + HOUR) / HOUR), 'at creation');
+      let jti = first;
+      for (const idle of [NOW + HOUR + 60_000, NOW + HOUR + 20 * 60_000, NOW + 2 * HOUR, NOW + 5 * HOUR - 1]) {
+        const next = randomUUID();
+        const r = await s.sessions.rotate({ id, presentedJti: jti, newJti: next, now: NOW, idleExpiresAt: idle, graceMs: 0 });
+        assert.equal(r.status, 'rotated');
+        jti = next;
+        const [row] = hours(path);
+        assert.equal(row!.idle_expires_at, idle);
+        assert.equal(row!.idle_hour, Math.floor(idle / HOUR));
       }
     });
   });
@@ -104,30 +113,20 @@ describe('sessions.idle_hour (SQLite, migration 16)', () => {
   });
 
   it('a rotation within the hour writes no page of the live-deadlines index', async () => {
-    await withFile(async (path) => {
-      const s = createSqliteStorage(path);
+    await withSession(async (s, path, id, jti) => {
+      const db = new Database(path);
       try {
-        await s.migrate();
-        const userId = await userOn(s);
-        const id = randomUUID();
-        let jti = randomUUID();
-        await s.sessions.create({ id, userId, refreshJti: jti, createdAt: NOW, expiresAt: NOW + 48 * HOUR, idleExpiresAt: NOW + HOUR, userAgent: null, ip: null });
-        const db = new Database(path);
         db.pragma('wal_checkpoint(TRUNCATE)');
-        const next = randomUUID();
-        assert.equal((await s.sessions.rotate({ id, presentedJti: jti, newJti: next, now: NOW, idleExpiresAt: NOW + HOUR + 60_000, graceMs: 0 })).status, 'rotated');
-        jti = next;
+        assert.equal((await s.sessions.rotate({ id, presentedJti: jti, newJti: randomUUID(), now: NOW, idleExpiresAt: NOW + HOUR + 60_000, graceMs: 0 })).status, 'rotated');
         // The pages the rotation's commit wrote, from the WAL's frame headers, named by dbstat.
-        const { readFileSync } = await import('node:fs');
         const wal = readFileSync(`${path}-wal`);
         const written = new Set<number>();
         for (let off = 32; off + 24 <= wal.length; off += 24 + 4096) written.add(wal.readUInt32BE(off));
         const index = new Set((db.prepare("SELECT pageno FROM dbstat WHERE name = 'sessions_live_deadlines_idx'").all() as Array<{ pageno: number }>).map((r) => r.pageno));
         assert.ok(written.size > 0);
         assert.deepEqual([...written].filter((p) => index.has(p)), []);
-        db.close();
       } finally {
-        await s.close();
+        db.close();
       }
     });
   });
