@@ -13,9 +13,11 @@ ROTATE_OP=$op ROTATE_N=$n ROTATE_READY=$ready valgrind -q --tool=callgrind --smc
 pid=$!
 until [ -f "$ready" ]; do sleep 0.1; done
 callgrind_control -i on >/dev/null
+touch "$ready.on" # the counted operations start only now
 until [ -f "$ready.done" ]; do sleep 0.1; done
 callgrind_control -d >/dev/null
+touch "$ready.dumped"
 wait $pid
-rm -f "$ready" "$ready.done"
+rm -f "$ready" "$ready.on" "$ready.done" "$ready.dumped"
 total=$(grep -m1 '^summary' "$out.1" | cut -d' ' -f2)
 echo "$op: $((total / n)) instructions each (V8's optimising compiler included); callgrind_annotate --inclusive=yes $out.1"

@@ -1,12 +1,13 @@
 // A fixed number of one-at-a-time SQLite rotations, for instruction counts that do not depend on
 // the machine's load (bench/README.md, "Where a refresh's time goes"): run it under
 // `valgrind --tool=callgrind --instr-atstart=no`, switch instrumentation on when it writes
-// `$ROTATE_READY` and dump when it writes `$ROTATE_READY.done` (callgrind_control -i on / -d).
+// `$ROTATE_READY` (then write `$ROTATE_READY.on`), and dump when it writes `$ROTATE_READY.done`
+// (then write `$ROTATE_READY.dumped`): callgrind_control -i on / -d, as bench/rotate-callgrind.sh does.
 //   ROTATE_OP   refresh (accounts.sessions.refresh), rotate (storage.sessions.rotate), cas (the raw
 //               UPDATE), casEvent (the raw UPDATE and its event row, one transaction)
 //   ROTATE_N    timed operations (3000); ROTATE_WARM warm-up operations before them (4000)
 import { randomBytes, randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import type { JwtClaims } from '../toolkit/src/tokens/types.js';
 import { freshDb, wardenOn } from './db.js';
 
@@ -51,9 +52,13 @@ const ops: Record<string, () => unknown> = {
 const run = ops[op];
 if (run === undefined) throw new Error(`ROTATE_OP: one of ${Object.keys(ops).join(', ')}`);
 for (let i = 0; i < WARM; i++) await run();
+/** Until the controlling script has written `file` (it answers each step by a file of its own). */
+const until = async (file: string) => {
+  while (!existsSync(file)) await new Promise((r) => setTimeout(r, 50));
+};
 if (READY) {
   writeFileSync(READY, '');
-  await new Promise((r) => setTimeout(r, 700)); // time for callgrind_control to switch on
+  await until(`${READY}.on`);
 }
 const t0 = performance.now();
 const c0 = process.cpuUsage();
@@ -61,7 +66,7 @@ for (let i = 0; i < N; i++) await run();
 const cpu = process.cpuUsage(c0);
 if (READY) {
   writeFileSync(`${READY}.done`, '');
-  await new Promise((r) => setTimeout(r, 1500)); // time for the dump
+  await until(`${READY}.dumped`);
 }
 console.log(`${op}: ${N} in ${((performance.now() - t0) / 1000).toFixed(2)} s, CPU ${((cpu.user + cpu.system) / N).toFixed(1)} µs each`);
 await warden.close();
