@@ -15,8 +15,8 @@ import { roleOverrideWrite } from './role-override.js';
 import type { EventLog } from '../events/log.js';
 import type { Sessions } from './sessions.js';
 import { fromSource, type DigestSource } from './hashes/fast-digest.js';
-import { DOUBLE_HASHED, FLASK_SECURITY_PREFIX } from './hashes/flask-security.js';
-import { identifyHash } from './hashes/index.js';
+import { FLASK_SECURITY_PREFIX } from './hashes/flask-security.js';
+import { isDoubleHashed } from './hashes/index.js';
 import { describeStoredHash } from './stored-hash.js';
 import { isUuid } from './users.js';
 import { invalid, normaliseEmail, requireString, validateFullName, validatePassword, validateRoles, validateUsername } from './validate.js';
@@ -304,7 +304,7 @@ export class UserImport {
         passwordHash = undefined;
       } else {
         if (digest !== null) passwordHash = digest.hash;
-        else if (this.o.flaskSecurity && DOUBLE_HASHED.has(identifyHash(passwordHash)?.format ?? 'legacy-digest')) passwordHash = FLASK_SECURITY_PREFIX + passwordHash;
+        else if (this.o.flaskSecurity && isDoubleHashed(passwordHash)) passwordHash = FLASK_SECURITY_PREFIX + passwordHash;
         const info = describeStoredHash(passwordHash);
         if (info.format === 'django-unusable') withoutOne('password_hash', "is Django's mark of a user without a password (set_unusable_password)");
         else if (!info.usable) {

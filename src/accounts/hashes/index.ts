@@ -33,7 +33,7 @@ import { prepareBcrypt } from './bcrypt.js';
 import { HashRejected, refuse, type LegacyFormat, type Prepared, type Refusal } from './common.js';
 import { prepareDjangoArgon2, prepareDjangoBcrypt, prepareDjangoPbkdf2, prepareDjangoScrypt } from './django.js';
 import { prepareDjangoDigest, prepareWerkzeugDigest } from './fast-digest.js';
-import { FLASK_SECURITY_PREFIX, prepareFlaskSecurity } from './flask-security.js';
+import { DOUBLE_HASHED, FLASK_SECURITY_PREFIX, prepareFlaskSecurity } from './flask-security.js';
 import { preparePasslibBcryptSha256, preparePasslibPbkdf2 } from './passlib.js';
 import { prepareShaCrypt } from './sha-crypt.js';
 import { prepareWerkzeugPbkdf2, prepareWerkzeugScrypt } from './werkzeug.js';
@@ -47,7 +47,13 @@ export type LegacyVerifyResult = { ok: boolean; format: LegacyFormat } | Refusal
 // 1024-byte salt, is under 1,500 characters).
 const MAX_STORED_LENGTH = 4096;
 
-type Rule = [RegExp, LegacyFormat, (stored: string) => Prepared | Refusal];
+/** What verifying needs beyond the stored hash: the secrets some applications mixed in. */
+export interface LegacyOptions {
+  /** Flask-Security's SECURITY_PASSWORD_SALT, for "flask-security$…" hashes. */
+  flaskSecuritySalt?: string;
+}
+
+type Rule = [RegExp, LegacyFormat, (stored: string, o: LegacyOptions) => Prepared | Refusal];
 
 const notVerified = (format: LegacyFormat, reason: string) => () => refuse('unsupported', format, reason);
 
@@ -55,6 +61,11 @@ const notVerified = (format: LegacyFormat, reason: string) => () => refuse('unsu
 // form and Django's (4.2+) scrypt$N$salt$r$p$hash.
 const RULES: Rule[] = [
   [/^\$2[abxy]?\$/, 'bcrypt', (s) => prepareBcrypt(s)],
+  // Another library's hash, made over an HMAC under the application's salt (flask-security.ts).
+  [/^flask-security\$/, 'flask-security', (s, o) => {
+    const inner = s.slice(FLASK_SECURITY_PREFIX.length);
+    return prepareFlaskSecurity(inner.startsWith(FLASK_SECURITY_PREFIX) ? refuse('malformed', 'flask-security', 'tagged twice') : prepare(inner, {}), o.flaskSecuritySalt);
+  }],
   [/^\$bcrypt-sha256\$/, 'passlib-bcrypt-sha256', preparePasslibBcryptSha256],
   [/^\$pbkdf2(?:-sha256|-sha512)?\$/, 'passlib-pbkdf2', preparePasslibPbkdf2],
   [/^\$5\$/, 'sha256-crypt', prepareShaCrypt],
@@ -92,28 +103,22 @@ function rule(stored: string): Rule | undefined {
 /** The layout a stored hash claims by its prefix, or null if it is none this module knows. */
 export function identifyHash(stored: string): { format: LegacyFormat } | null {
   if (typeof stored !== 'string') return null;
-  if (stored.startsWith(FLASK_SECURITY_PREFIX)) return { format: 'flask-security' };
   const r = rule(stored);
   return r ? { format: r[1] } : null;
 }
 
-/** What verifying needs beyond the stored hash: the secrets some applications mixed in. */
-export interface LegacyOptions {
-  /** Flask-Security's SECURITY_PASSWORD_SALT, for "flask-security$…" hashes. */
-  flaskSecuritySalt?: string;
+/** A hash of a scheme Flask-Security makes over the HMAC (what an import with --flask-security tags). */
+export function isDoubleHashed(stored: string): boolean {
+  const format = identifyHash(stored)?.format;
+  return format !== undefined && DOUBLE_HASHED.has(format);
 }
 
 function prepare(stored: string, o: LegacyOptions): Prepared | Refusal {
   if (typeof stored !== 'string') return refuse('malformed', undefined, 'stored hash is not a string');
   const r = rule(stored);
-  const format = stored.startsWith(FLASK_SECURITY_PREFIX) ? 'flask-security' : r?.[1];
-  if (!format) return refuse('unsupported', undefined, 'not a recognised password hash format');
-  if (stored.length > MAX_STORED_LENGTH) return refuse('malformed', format, `longer than ${MAX_STORED_LENGTH} characters`);
-  if (format === 'flask-security') {
-    const inner = stored.slice(FLASK_SECURITY_PREFIX.length);
-    return prepareFlaskSecurity(inner.startsWith(FLASK_SECURITY_PREFIX) ? refuse('malformed', format, 'tagged twice') : prepare(inner, {}), o.flaskSecuritySalt);
-  }
-  return r![2](stored);
+  if (!r) return refuse('unsupported', undefined, 'not a recognised password hash format');
+  if (stored.length > MAX_STORED_LENGTH) return refuse('malformed', r[1], `longer than ${MAX_STORED_LENGTH} characters`);
+  return r[2](stored, o);
 }
 
 /** The layout of a stored hash that parses and is within the limits, or why it would be refused. No hashing. */
