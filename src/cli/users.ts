@@ -4,7 +4,7 @@
 // password or a deletion refuses every token of the user, on every instance (REDIS_URL).
 import { InvalidArgumentError, type Command } from 'commander';
 import { queuePasswordChanged, requestPasswordReset, type Accounts, type SystemActor } from '../accounts/index.js';
-import { storeOnlyQueue } from '../mail/index.js';
+import { mailIsOff, storeOnlyQueue } from '../mail/index.js';
 import type { UserRecord } from '../storage/types.js';
 import type { AccountsContext } from './context.js';
 import { withAccounts } from './environment.js';
@@ -176,7 +176,7 @@ export function registerUsers(program: Command): void {
         // The owner hears of it, as of an administrator's change through the API (which a stolen
         // console session could make too): a running server's mail worker sends it. Not where the
         // servers have no mail (production without SMTP_URL), where it would wait forever.
-        const mails = !(config.server.production && config.mail.smtpUrl === undefined);
+        const mails = !mailIsOff({ production: config.server.production, smtpUrl: config.mail.smtpUrl });
         if (mails) await queuePasswordChanged(storeOnlyQueue(storage.outbox), changed, Date.now());
         emit(opts, await userView(changed), (v) => `${v.username}: password changed; their sessions are ended${mails ? `; a notice is queued for ${v.email}` : ''}`);
       });

@@ -22,6 +22,11 @@ export interface MailSettings {
   dataDir: string;
 }
 
+/** Production with no SMTP_URL: the email features are off and no mail worker runs. */
+export function mailIsOff(s: Pick<MailSettings, 'production' | 'smtpUrl'>): boolean {
+  return s.production && s.smtpUrl === undefined;
+}
+
 /** The worker's timings, for tests that must not wait seconds for a retry. */
 export type OutboxTuning = Pick<OutboxOptions, 'pollMs' | 'retryBaseMs' | 'retryMaxMs' | 'leaseMs' | 'batch'>;
 
@@ -36,7 +41,7 @@ export function openMail(
     loggedElsewhere?: OutboxOptions['loggedElsewhere'];
   },
 ): MailOutbox | undefined {
-  if (s.smtpUrl === undefined && s.production && deps.transport === undefined) {
+  if (mailIsOff(s) && deps.transport === undefined) {
     deps.log.warn({}, 'email is off: NODE_ENV=production and no SMTP_URL; password reset, verification and email change answer 501');
     return undefined;
   }
