@@ -6,7 +6,7 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { startServer, type Running } from './helpers/server.js';
@@ -43,6 +43,21 @@ describe('@warden/toolkit as a package', { timeout: 240_000 }, () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
+  /**
+   * An empty ES module project at `app` holding `files`, type-checked strictly with skipLibCheck off
+   * (compiled to out/), with the packed toolkit and `deps` installed from the registry.
+   */
+  async function project(app: string, files: Record<string, string>, deps: string[]): Promise<void> {
+    await run('mkdir', ['-p', app]);
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: basename(app), private: true, type: 'module' }));
+    writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, outDir: 'out', types: ['node'], skipLibCheck: false },
+      include: Object.keys(files),
+    }));
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(app, name), text);
+    await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', join(dir, tarball), ...deps], { cwd: app, timeout: 180_000 });
+  }
+
   it('the tarball holds the built JavaScript and its types, and no TypeScript sources or tests', async () => {
     assert.match(tarball, /^warden-toolkit-\d+\.\d+\.\d+\.tgz$/);
     const { stdout } = await run('tar', ['-tzf', join(dir, tarball)]);
@@ -77,14 +92,8 @@ describe('@warden/toolkit as a package', { timeout: 240_000 }, () => {
     const app = join(dir, 'core-app');
     let warden: Running;
     before(async () => {
-      await run('mkdir', ['-p', app]);
-      writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'core-app', private: true, type: 'module' }));
       // skipLibCheck off: every declaration the package ships is checked, with no fastify to lean on.
-      writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
-        compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, outDir: 'out', types: ['node'], skipLibCheck: false },
-        include: ['verify.ts'],
-      }));
-      writeFileSync(join(app, 'verify.ts'), [
+      await project(app, { 'verify.ts': [
         "import { createJwksVerifier, isWardenError } from '@warden/toolkit/core';",
         "const remote = await createJwksVerifier({ url: process.env.WARDEN_JWKS_URL!, algorithms: ['EdDSA'] });",
         'try {',
@@ -94,9 +103,7 @@ describe('@warden/toolkit as a package', { timeout: 240_000 }, () => {
         '} finally {',
         '  remote.close();',
         '}',
-      ].join('\n'));
-      await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts',
-        join(dir, tarball), pinned('typescript'), pinned('@types/node')], { cwd: app, timeout: 180_000 });
+      ].join('\n') }, [pinned('typescript'), pinned('@types/node')]);
       warden = await startServer({ ALGORITHM: 'EdDSA' });
     });
     after(async () => warden?.close());
@@ -126,15 +133,7 @@ describe('@warden/toolkit as a package', { timeout: 240_000 }, () => {
     let warden: Running;
     before(async () => {
       rmSync(app, { recursive: true, force: true });
-      await run('mkdir', ['-p', app]);
-      writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-      writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
-        compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, outDir: 'out', types: ['node'], skipLibCheck: false },
-        include: ['app.ts'],
-      }));
-      writeFileSync(join(app, 'app.ts'), readmeExample());
-      await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts',
-        join(dir, tarball), pinned('fastify'), pinned('typescript'), pinned('@types/node')], { cwd: app, timeout: 180_000 });
+      await project(app, { 'app.ts': readmeExample() }, [pinned('fastify'), pinned('typescript'), pinned('@types/node')]);
       warden = await startServer({ ALGORITHM: 'EdDSA' });
     });
     after(async () => warden?.close());
@@ -188,22 +187,16 @@ describe('@warden/toolkit as a package', { timeout: 240_000 }, () => {
   describe('type-checked with a current @types/node', () => {
     const app = join(dir, 'app-current-types');
     before(async () => {
-      await run('mkdir', ['-p', app]);
-      writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app-current-types', private: true, type: 'module' }));
-      writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
-        compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, types: ['node'], skipLibCheck: false },
-        include: ['app.ts', 'keys.ts'],
-      }));
-      writeFileSync(join(app, 'app.ts'), readmeExample());
-      writeFileSync(join(app, 'keys.ts'), [
-        "import { generateKeyPairSync } from 'node:crypto';",
-        "import { keyRingFromPem, publicJwks } from '@warden/toolkit/core';",
-        "const pem = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();",
-        "const kid: string | undefined = publicJwks(keyRingFromPem({ alg: 'EdDSA', privateKeyPem: pem })).keys[0]?.kid;",
-        'console.log(kid);',
-      ].join('\n'));
-      await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts',
-        join(dir, tarball), pinned('fastify'), pinned('typescript'), '@types/node@26.6.6'], { cwd: app, timeout: 180_000 });
+      await project(app, {
+        'app.ts': readmeExample(),
+        'keys.ts': [
+          "import { generateKeyPairSync } from 'node:crypto';",
+          "import { keyRingFromPem, publicJwks } from '@warden/toolkit/core';",
+          "const pem = generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();",
+          "const kid: string | undefined = publicJwks(keyRingFromPem({ alg: 'EdDSA', privateKeyPem: pem })).keys[0]?.kid;",
+          'console.log(kid);',
+        ].join('\n'),
+      }, [pinned('fastify'), pinned('typescript'), '@types/node@26.6.6']);
     });
 
     it('the README example and publicJwks type-check under strict TypeScript, skipLibCheck off', async () => {
