@@ -1,5 +1,5 @@
 // Bench child process, started pinned to one core by lib.ts's startPinned():
-//   bare | hmac | hmac-parse | guard | guard-users | guard-nocache | fastify-jwt | warden   listen on 127.0.0.1:<random> and print `READY {"port":N}`
+//   bare | spin | hmac | hmac-parse | guard | guard-users | guard-nocache | fastify-jwt | warden   listen on 127.0.0.1:<random> and print `READY {"port":N}`
 //   argon2 <c1,c2..> <seconds> <warmup>   in-process argon2id verify loops; prints `RESULT {...}`
 // The secret comes in BENCH_SECRET, Warden's data folder in BENCH_DATA_DIR.
 import fastifyJwt from '@fastify/jwt';
@@ -45,6 +45,20 @@ async function main(): Promise<void> {
       // Baseline: the same route and body; the Authorization header arrives but is not read.
       const app = Fastify({ logger: false });
       app.get(ROUTE, async () => BODY);
+      return listen(app);
+    }
+    case 'spin': {
+      // A control for bench/wake-cost.ts: a preHandler that burns BENCH_SPIN iterations of integer
+      // arithmetic (no allocation, no native call), to slow a server down without any crypto.
+      const n = Number(process.env.BENCH_SPIN ?? '0');
+      let x = 1;
+      const app = Fastify({ logger: false });
+      app.get(ROUTE, {
+        preHandler: (_req, _reply, next) => {
+          for (let i = 0; i < n; i++) x = (Math.imul(x, 1103515245) + 12345) | 0;
+          if (x !== 0.5) next(); // never false: keeps the loop from being dropped
+        },
+      }, async () => BODY);
       return listen(app);
     }
     case 'guard':
