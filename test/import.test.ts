@@ -111,6 +111,12 @@ describe('import from a Flask-SQLAlchemy SQLite database', () => {
     assert.match(r.stdout + r.stderr, /--roles-query must return two columns, the user id and the role name \(it returns 1\)/);
   });
 
+  it('a --roles-query that fails says so: the error names the query, not only the database', async () => {
+    const r = await cli(['import', '--from', `sqlite:${source}`, '--table', 'user', '--roles-query', 'SELECT user_id, name FROM user_roles', '--dry-run']);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /--roles-query: no such table: user_roles/);
+  });
+
   it('a second run changes nothing', async () => {
     const before = (await cli(['users', 'list', '--all', '--json'])).json;
     const r = report(await cli(importArgs));
@@ -280,6 +286,13 @@ describe('import from a fastapi-users PostgreSQL table', async () => {
     const r = await cli(['import', '--from', withSchema(legacySchema), '--table', 'user', '--roles-query', 'SELECT user_id FROM user_role', '--dry-run']);
     assert.equal(r.code, 2, r.stdout + r.stderr);
     assert.match(r.stderr, /--roles-query must return two columns, the user id and the role name \(it returns 1\)/);
+  });
+
+  it('--table with its schema: a --roles-query naming none fails naming the query and the schema to add', opts, async () => {
+    // The connection's search path is another schema's, as with a --from URL that sets none.
+    const r = await cli(['import', '--from', withSchema(wardenSchema), '--table', `${legacySchema}.user`, '--roles-query', 'SELECT user_id, role FROM user_role', '--dry-run']);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, new RegExp(`--roles-query: relation "user_role" does not exist \\(it runs as written: name the schema of its tables as --table ${legacySchema}\\.user does\\)`));
   });
 
   it('dry run, run, rerun: UUIDs kept, usernames made from emails, roles from the flag and the join table', opts, async () => {

@@ -196,6 +196,19 @@ function tableNameParts(name: string, quotes: readonly string[]): string[] | und
   }
 }
 
+/**
+ * Runs --roles-query, a failure naming it: its SQL runs as written, so a table of another schema
+ * than the connection's must be named there too, whatever --table says.
+ */
+async function rolesQueryRows<T>(table: string, run: () => T | Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (e) {
+    const hint = table.includes('.') ? ` (it runs as written: name the schema of its tables as --table ${table} does)` : '';
+    throw new CliError(`--roles-query: ${(e as Error).message}${hint}`);
+  }
+}
+
 /** Roles per user id from the rows of --roles-query (first column the user id, second the role). */
 function rolesByUser(rows: readonly unknown[][], columns: number): Map<string, string[]> {
   // One column (the ids alone) would give nobody a role, silently: every administrator a plain user.
@@ -227,8 +240,11 @@ export async function sqliteSource(path: string, table: string, rolesQuery: stri
   try {
     const from = quoteTable(table);
     const total = Number((db.prepare(`SELECT count(*) AS n FROM ${from}`).get() as { n: number }).n);
-    const rolesStatement = rolesQuery === undefined ? undefined : db.prepare(rolesQuery).raw();
-    const roles = rolesStatement && rolesByUser(rolesStatement.all() as unknown[][], rolesStatement.columns().length);
+    const rolesResult = rolesQuery === undefined ? undefined : await rolesQueryRows(table, () => {
+      const statement = db.prepare(rolesQuery).raw();
+      return { rows: statement.all() as unknown[][], columns: statement.columns().length };
+    });
+    const roles = rolesResult && rolesByUser(rolesResult.rows, rolesResult.columns);
     return {
       name: `${path} table ${table}`, kind: 'database', sharedColumns: true, total, ...(roles ? { roles } : {}),
       async *items() {
@@ -270,7 +286,7 @@ export async function postgresSource(url: string, shownUrl: string, table: strin
     await client.connect();
     const from = quoteTable(table);
     const total = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${from}`)).rows[0]!.n);
-    const rolesResult = rolesQuery === undefined ? undefined : await client.query({ text: rolesQuery, rowMode: 'array' });
+    const rolesResult = rolesQuery === undefined ? undefined : await rolesQueryRows(table, () => client.query({ text: rolesQuery, rowMode: 'array' }));
     const roles = rolesResult && rolesByUser(rolesResult.rows as unknown[][], rolesResult.fields.length);
     return {
       name: `${shownUrl} table ${table}`, kind: 'database', sharedColumns: true, total, ...(roles ? { roles } : {}),
@@ -323,7 +339,7 @@ export async function mysqlSource(url: string, shownUrl: string, table: string, 
   try {
     const from = quoteTable(table, '`');
     const total = Number((await run(`SELECT count(*) FROM ${from}`))[0][0]![0]);
-    const rolesResult = rolesQuery === undefined ? undefined : await run(rolesQuery);
+    const rolesResult = rolesQuery === undefined ? undefined : await rolesQueryRows(table, () => run(rolesQuery));
     const roles = rolesResult && rolesByUser(rolesResult[0], rolesResult[1].length);
     return {
       name: `${shownUrl} table ${table}`, kind: 'database', sharedColumns: true, total, ...(roles ? { roles } : {}),
