@@ -354,8 +354,8 @@ export class UserImport {
     const refused = (c.id !== undefined && earlier(this.refOf.get(c.id), 'same id'))
       || (c.legacyId !== undefined && earlier(this.claimedLegacy.get(c.legacyId), 'same id'))
       || (matchedId !== undefined && earlier(this.refOf.get(matchedId), 'same user'))
-      || (byEmail !== undefined && byEmail !== matchedId && earlier(this.refOf.get(byEmail), 'email: same email'))
-      || (byName !== undefined && byName !== matchedId && earlier(this.refOf.get(byName), 'username: same username'));
+      || (byEmail !== undefined && byEmail !== matchedId && earlier(this.refOf.get(byEmail), 'email: same email', ', compared in lower case'))
+      || (byName !== undefined && byName !== matchedId && earlier(this.refOf.get(byName), 'username: same username', ', compared in any case'));
     if (refused) throw refused;
   }
 
@@ -515,8 +515,9 @@ export function usernamesFromEmail(email: string): string[] {
 }
 
 /** The refusal of a row that claims what the row `ref` claimed before it, if there is one. */
-function earlier(ref: string | undefined, what: string): WardenError | false {
-  return ref !== undefined && new WardenError('ERR_VALIDATION', `${what} as ${ref}`);
+function earlier(ref: string | undefined, what: string, how = ''): WardenError | false {
+  // `how`: the two rows' texts may differ (Erin@ and erin@), which "same" alone leaves a puzzle.
+  return ref !== undefined && new WardenError('ERR_VALIDATION', `${what} as ${ref}${how}`);
 }
 
 function reasonOf(e: unknown): string {

@@ -343,7 +343,7 @@ describe('import: matching and idempotence', () => {
       row({ id: 13, username: 'max3', email: 'MAX@example.com', password_hash: WERKZEUG }),
       row({ id: 14, username: 'MAX', email: 'max4@example.com', password_hash: WERKZEUG }),
     ]);
-    assert.deepEqual(out.map((o) => o.reason), [`email: same email as ${first.ref}`, `username: same username as ${first.ref}`]);
+    assert.deepEqual(out.map((o) => o.reason), [`email: same email as ${first.ref}, compared in lower case`, `username: same username as ${first.ref}, compared in any case`]);
     assert.equal(await f.storage.users.count(), 1);
   });
 
