@@ -154,6 +154,19 @@ describe('LEGACY_REFRESH_TOKENS=true: a Flask refresh token is exchanged once', 
     assert.equal((await migratedEvents(s, id!)).length, 0);
   });
 
+  it('a token with no exp (JWT_REFRESH_TOKEN_EXPIRES = False) is never exchanged: 401 Token claims are invalid, nothing opens', async () => {
+    // Its single use could be recorded only for ever: the record of a spent jti lasts until its exp.
+    const [id] = await importUsers(s, [{ id: 303, username: 'flask303' }]);
+    const forever = execFileSync(PYTHON, [script, 'refresh-noexp', '303'], { env: { ...process.env, SECRET_KEY: TEST_SECRET }, encoding: 'utf8' }).trim();
+    assert.equal(claimsOf(forever).exp, undefined);
+    for (const send of Object.values(ROUTES)) {
+      const r = await send(s, forever);
+      assert.ok(r.status === 401 || r.status === 400, r.text);
+      assert.match(r.text, /Token claims are invalid/);
+    }
+    assert.equal((await migratedEvents(s, id!)).length, 0);
+  });
+
   it('an unknown user, and a refresh token minted with another key, are refused 401', async () => {
     const r = await ROUTES['POST /api/auth/refresh (JSON body)']!(s, flaskRefresh(999_999));
     assert.equal(r.status, 401, r.text);

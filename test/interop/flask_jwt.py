@@ -4,6 +4,7 @@
   flask_jwt.py refresh <identity>  prints a refresh token made by create_refresh_token(identity=<identity>)
   flask_jwt.py refresh-int <n>     the same with the integer n as identity (an integer primary key)
   flask_jwt.py refresh-expired <n> the same, already expired (expires_delta of -1 s)
+  flask_jwt.py refresh-noexp <n>   the same, never expiring (JWT_REFRESH_TOKEN_EXPIRES = False: no exp)
   flask_jwt.py verify <token>      prints {"status": ..., "claims": ...} from a @jwt_required() route
   flask_jwt.py missing <cases>     for each case {"locations", "method", "headers", "body"} of the JSON
                                    list, prints the "msg" of a @jwt_required() route finding no token
@@ -42,10 +43,11 @@ if __name__ == "__main__":
     elif mode == "create":
         with app.app_context():
             print(create_access_token(identity=arg, fresh=True, additional_claims={"roles": ["user"]}))
-    elif mode in ("refresh", "refresh-int", "refresh-expired"):
+    elif mode in ("refresh", "refresh-int", "refresh-expired", "refresh-noexp"):
         with app.app_context():
             identity = arg if mode == "refresh" else int(arg)
-            print(create_refresh_token(identity=identity, expires_delta=timedelta(seconds=-1) if mode == "refresh-expired" else None))
+            delta = {"refresh-expired": timedelta(seconds=-1), "refresh-noexp": False}.get(mode)
+            print(create_refresh_token(identity=identity, expires_delta=delta))
     else:
         res = app.test_client().get("/protected", headers={"Authorization": "Bearer " + arg})
         print(json.dumps({"status": res.status_code, "claims": res.get_json()}))
