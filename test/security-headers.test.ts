@@ -27,6 +27,23 @@ describe('response headers', () => {
     }
   });
 
+  it('no-store on every answer that says nothing of its own caching (the API\'s personal data); the keys and static files keep theirs', async () => {
+    const s = await startServer({ DATABASE_URL: 'memory:' });
+    try {
+      await call(`${s.url}/api/v1/auth/signup`, { json: { username: 'root', email: 'root@example.com', password: 'admin-password-1', roles: ['admin'] } });
+      const token: string = (await call(`${s.url}/api/v1/auth/login`, { json: { username: 'root', password: 'admin-password-1' } })).json.data.access_token;
+      const auth = { authorization: `Bearer ${token}` };
+      for (const path of ['/api/v1/auth/me', '/api/v1/users', '/api/v1/auth/sessions', '/api/v1/audit', '/api/users', '/health', '/nowhere']) {
+        assert.equal((await call(`${s.url}${path}`, { headers: auth })).headers.get('cache-control'), 'no-store', path);
+      }
+      assert.equal((await call(`${s.url}/api/v1/users`)).headers.get('cache-control'), 'no-store', 'a refusal too');
+      assert.match((await call(`${s.url}/.well-known/jwks.json`)).headers.get('cache-control')!, /^public, max-age=300/);
+      assert.equal((await call(`${s.url}/console/static/api.js`)).headers.get('cache-control'), 'no-cache');
+    } finally {
+      await s.close();
+    }
+  });
+
   it('nosniff on every response; HSTS only when cookies are HTTPS-only', async () => {
     const plain = await startServer({ COOKIE_SECURE: 'false' });
     const secure = await startServer({ COOKIE_SECURE: 'true' });

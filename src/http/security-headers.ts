@@ -10,9 +10,13 @@ export function noStore(reply: FastifyReply): FastifyReply {
   return reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
 }
 
-/** Headers every response carries: no MIME sniffing; HSTS when cookies are HTTPS-only (so is the site). */
+/**
+ * Headers every response carries unless it set its own: no MIME sniffing; no caching (the API's
+ * answers hold personal data, which a browser would otherwise keep in its cache after sign-out;
+ * the public keys and static files say how they may be cached); HSTS when cookies are HTTPS-only (so is the site).
+ */
 export function everyResponseHeaders(config: Pick<Config, 'cookies'>): Array<[string, string]> {
-  const headers: Array<[string, string]> = [['x-content-type-options', 'nosniff']];
+  const headers: Array<[string, string]> = [['x-content-type-options', 'nosniff'], ['cache-control', 'no-store']];
   if (config.cookies.secure) headers.push(['strict-transport-security', 'max-age=31536000; includeSubDomains']);
   return headers;
 }

@@ -1,0 +1,60 @@
+// The console as an attacker, or the next person at a shared computer, meets it in Debian's
+// Chromium: what the pages read from the API does not stay in the browser's cache once signed out.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { call, startServer, type Running } from './helpers/server.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const skip = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} not found (apt-get install chromium): console browser test not run`;
+
+describe('console security in Chromium', { skip }, () => {
+  let s: Running;
+  let browser: Browser;
+  beforeEach(async () => {
+    s = await startServer({ DATABASE_URL: 'memory:' });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+  afterEach(async () => {
+    await browser?.close();
+    await s?.close();
+  });
+
+  async function signIn(page: Page, login: string, password: string, next: string): Promise<void> {
+    await page.goto(`${s.url}/account/signin?next=${encodeURIComponent(next)}`);
+    await page.fill('#signin-username', login);
+    await page.fill('#signin-password', password);
+    await page.press('#signin-password', 'Enter');
+    await page.waitForURL(`${s.url}${next}`);
+  }
+
+  it('after sign-out, none of the API answers the console read can be had from the browser\'s cache', async () => {
+    assert.equal((await call(`${s.url}/api/v1/auth/signup`, { json: { username: 'root', email: 'root@example.com', password: 'admin-password-1', roles: ['admin'] } })).status, 201);
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    const read = new Set<string>();
+    page.on('response', (r) => {
+      if (r.request().method() === 'GET' && new URL(r.url()).pathname.startsWith('/api/') && r.status() === 200) read.add(r.url());
+    });
+    await signIn(page, 'root', 'admin-password-1', '/admin/users');
+    await page.locator('[data-users] a', { hasText: 'root@example.com' }).waitFor();
+    await page.goto(`${s.url}/account`);
+    await page.locator('[data-fact="email"]', { hasText: 'root@example.com' }).waitFor();
+    await page.locator('[data-sessions] li').first().waitFor();
+    assert.ok([...read].some((u) => u.includes('/api/v1/users?')) && [...read].some((u) => u.endsWith('/api/v1/auth/me')), [...read].join(' '));
+
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+    await page.waitForURL(/\/account\/signin/);
+    assert.deepEqual(await ctx.cookies(), [], 'signed out');
+    // Whoever uses this browser next, on this origin: a cached copy would be answered without any cookie.
+    const fromCache = await page.evaluate(async (urls) => Promise.all(urls.map(async (u) => {
+      const r = await fetch(u, { cache: 'force-cache' });
+      return `${r.status} ${u}`;
+    })), [...read]);
+    assert.deepEqual(fromCache.filter((line) => line.startsWith('200 ')), [], 'answered from the cache after sign-out');
+  });
+});
