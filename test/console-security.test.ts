@@ -1,5 +1,6 @@
 // The console as an attacker, or the next person at a shared computer, meets it in Debian's
-// Chromium: what the pages read from the API does not stay in the browser's cache once signed out.
+// Chromium: what the pages read from the API does not stay in the browser's cache once signed out,
+// and a sign-out the server did not complete is not shown as done.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -56,5 +57,29 @@ describe('console security in Chromium', { skip }, () => {
       return `${r.status} ${u}`;
     })), [...read]);
     assert.deepEqual(fromCache.filter((line) => line.startsWith('200 ')), [], 'answered from the cache after sign-out');
+  });
+
+  it('a sign-out the server did not complete says so and leaves the page; the next one signs out', async () => {
+    assert.equal((await call(`${s.url}/api/v1/auth/signup`, { json: { username: 'alice', email: 'alice@example.com', password: 'alice-password-1' } })).status, 201);
+    const ctx = await browser.newContext({ locale: 'en-US' });
+    const page = await ctx.newPage();
+    await signIn(page, 'alice', 'alice-password-1', '/account');
+    await page.locator('[data-fact="email"]', { hasText: 'alice@example.com' }).waitFor();
+    // The server cannot end the session now (its database is down, or it is shutting down).
+    await page.route('**/api/v1/auth/logout*', (route) => route.fulfill({
+      status: 503, contentType: 'application/json', headers: { 'retry-after': '1' },
+      body: JSON.stringify({ message: 'The server is shutting down; retry the request', data: null, code: 'ERR_UNAVAILABLE' }),
+    }));
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+    await Promise.race([page.waitForURL(/\/account\/signin/), page.locator('[data-notice]:not(:empty)').waitFor()]);
+    assert.equal(page.url(), `${s.url}/account`, 'not sent to sign in as if signed out');
+    assert.match(await page.locator('[data-notice]').textContent() ?? '', /still signed in/i);
+    const session = (await ctx.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+    assert.equal((await call(`${s.url}/api/v1/auth/me`, { headers: { cookie: session } })).status, 200, 'the session is indeed still live');
+
+    await page.unroute('**/api/v1/auth/logout*');
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+    await page.waitForURL(/\/account\/signin/);
+    assert.equal((await call(`${s.url}/api/v1/auth/me`, { headers: { cookie: session } })).status, 403, 'its token is refused');
   });
 });

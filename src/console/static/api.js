@@ -135,8 +135,10 @@ export function showChrome(profile) {
   const out = document.querySelector('[data-signout]');
   out.hidden = false;
   out.addEventListener('click', async () => {
-    await api('POST', '/api/v1/auth/logout?scope=local', undefined, { quiet: true });
-    location.assign('/account/signin');
+    const r = await api('POST', '/api/v1/auth/logout?scope=local', undefined, { quiet: true });
+    // Only once the session is over: a sign-out that failed must not look done (a shared computer).
+    if (r.ok || signedOutCode(r.code, '/api/v1/auth/logout')) location.assign('/account/signin');
+    else notice(`The sign-out failed, so you are still signed in. ${r.message ?? ''}`.trim());
   });
 }
 
