@@ -95,6 +95,14 @@ describe('security events over HTTP: one per action, with its subject', () => {
     assert.deepEqual(inactive.map((e) => [e.type, e.userId, e.details]), [['signin.failed', r.json.data.id, { reason: 'inactive' }]]);
   });
 
+  it('a login recorded from a failed sign-in holds no bidirectional control: each is U+FFFD, so it reads as written in the audit log', async () => {
+    // An anonymous caller's text in the administrators' audit log: an override would reverse how the
+    // rest of the line reads (jsonb puts "login" before "reason").
+    const given = 'nobody\u202e@example.com\u2066x\u2069';
+    const evs = await eventsOf(s, async () => assert.equal((await call(`${s.url}/api/auth/signin`, { json: { username: given, password: 'x-password' } })).status, 401));
+    assert.deepEqual(evs.map((e) => [e.type, e.details]), [['signin.failed', { reason: 'unknown_login', login: 'nobody\ufffd@example.com\ufffdx\ufffd' }]]);
+  });
+
   it('throttled: one signin.throttled per (IP, login) and window, however many attempts it refuses', async () => {
     const attempt = () => call(`${s.url}/api/auth/signin`, { json: { username: 'throttled@example.com', password: 'wrong-password' } });
     const evs = await eventsOf(s, async () => {

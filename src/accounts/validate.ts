@@ -94,6 +94,12 @@ const CONTROLS = /[\p{Cc}\p{Cs}]/u;
 // in the console's lists and in mails ("Trojan Source"). Marks (U+200E, U+200F) and the joiners
 // some scripts need are kept.
 const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/;
+const EVERY_BIDI_CONTROL = new RegExp(BIDI_CONTROLS.source, 'g');
+
+/** A text kept as received (a failed sign-in's login in an event) with each bidirectional control as U+FFFD. */
+export function markBidiControls(v: string): string {
+  return v.replace(EVERY_BIDI_CONTROL, '\ufffd');
+}
 
 /** Why a name people read (a full name, a passkey's label) cannot be shown as it is written, or null. */
 export function unreadableName(v: string): string | null {
