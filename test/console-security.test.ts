@@ -1,6 +1,7 @@
 // The console as an attacker, or the next person at a shared computer, meets it in Debian's
 // Chromium: what the pages read from the API does not stay in the browser's cache once signed out,
-// and a sign-out the server did not complete is not shown as done.
+// a sign-out the server did not complete is not shown as done, and a hand-made audit link is
+// answered beside its field rather than leaving the page blank.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -81,5 +82,20 @@ describe('console security in Chromium', { skip }, () => {
     await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     await page.waitForURL(/\/account\/signin/);
     assert.equal((await call(`${s.url}/api/v1/auth/me`, { headers: { cookie: session } })).status, 403, 'its token is refused');
+  });
+
+  it('an audit-log link whose time is no time says so beside the field, not a blank page', async () => {
+    assert.equal((await call(`${s.url}/api/v1/auth/signup`, { json: { username: 'root', email: 'root@example.com', password: 'admin-password-1', roles: ['admin'] } })).status, 201);
+    const page = await (await browser.newContext({ locale: 'en-US' })).newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await signIn(page, 'root', 'admin-password-1', '/admin');
+    for (const [query, field] of [['from=yesterday', 'from'], ['to=2026-13-45T99%3A00', 'to']] as const) {
+      await page.goto(`${s.url}/admin/audit?${query}`);
+      const thrown = page.waitForEvent('pageerror').catch(() => undefined); // the page's script failed instead
+      await Promise.race([page.locator(`#audit-${field}-error:not(:empty)`).waitFor(), thrown]);
+      assert.deepEqual(errors, [], query);
+      assert.match(await page.locator(`#audit-${field}-error`).textContent() ?? '', /ISO 8601/, query);
+    }
   });
 });

@@ -189,8 +189,10 @@ async function audit() {
   for (const name of AUDIT_FILTERS) {
     const v = params.get(name);
     if (!v) continue;
-    // datetime-local is the browser's local time; the API takes ISO 8601 with its zone.
-    query.set(name, name === 'from' || name === 'to' ? new Date(v).toISOString() : v);
+    // datetime-local is the browser's local time; the API takes ISO 8601 with its zone. What is no
+    // time at all (a hand-made link) goes as given, for the API to say so beside its field.
+    const time = name === 'from' || name === 'to' ? new Date(v) : undefined;
+    query.set(name, time && !Number.isNaN(time.getTime()) ? time.toISOString() : v);
   }
   if (params.get('cursor')) query.set('cursor', params.get('cursor'));
   const r = await api('GET', `/api/v1/audit?${query}`);
