@@ -237,6 +237,41 @@ describe('warden CLI: users and sessions on a SQLite database', () => {
     }
   });
 
+  it('commands that write apply no migration either: behind, they refuse and change nothing', async () => {
+    // An operator's new CLI on a database the servers have not migrated yet: "users disable" must
+    // not rewrite the schema (migration 11 locks the sessions table) as a side effect.
+    const dir = tmp('warden-cli-behind-writes-');
+    try {
+      const file = join(dir, 'warden.db');
+      const behindEnv = { DATABASE_URL: `sqlite:${file}` };
+      ok(await warden(['migrate'], { cwd: dir, env: behindEnv }));
+      ok(await warden(['users', 'create', '--username', 'erin', '--email', 'erin@example.com', '--password-stdin'], { cwd: dir, env: behindEnv, input: PASSWORD }));
+      const last = MIGRATIONS.reduce((a, b) => (b.version > a.version ? b : a));
+      const db = new Database(file);
+      db.prepare('DELETE FROM schema_migrations WHERE version = ?').run(last.version);
+      db.close();
+      writeFileSync(join(dir, 'u.csv'), 'username,email,password\nbeh,beh@example.com,behind-password-1\n');
+      const writes: { args: string[]; input?: string }[] = [
+        { args: ['users', 'disable', 'erin'] },
+        { args: ['users', 'set-roles', 'erin', 'admin'] },
+        { args: ['users', 'create', '--username', 'frank', '--email', 'frank@example.com', '--password-stdin'], input: PASSWORD },
+        { args: ['sessions', 'revoke', 'erin'] },
+        { args: ['import', 'u.csv'] },
+      ];
+      for (const { args, input } of writes) {
+        const r = await warden(args, { cwd: dir, env: behindEnv, ...(input !== undefined ? { input } : {}) });
+        assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+        assert.ok(r.stderr.includes(`needs a migration this command does not apply (${last.version} ${last.name}): run "warden migrate" first`), r.stderr);
+      }
+      const after = new Database(file, { readonly: true });
+      assert.equal((after.prepare('SELECT count(*) AS n FROM schema_migrations WHERE version = ?').get(last.version) as { n: number }).n, 0, 'still not applied');
+      assert.deepEqual(after.prepare('SELECT username, is_active FROM users').all(), [{ username: 'erin', is_active: 1 }], 'nothing written');
+      after.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('migrate, create, list, show, set-roles, disable, enable, set-password, stats, delete, with --json for scripts', async () => {
     // A new database: every migration is applied and named; run again, none is.
     const first = await run(['migrate']);

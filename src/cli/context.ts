@@ -39,20 +39,27 @@ export async function withStorage<T>(config: Config, o: StorageOptions, fn: (sto
     if (o.emptyIfMissing) url = 'memory:';
   }
   let storage: Storage;
+  const cannotOpen = (e: unknown) => new CliError(`cannot open the database at ${maskedUrl(url)}: ${(e as Error).message}`);
   try {
-    // A command that only reads (a dry run too) never changes the schema: a migration is the
-    // operator's to run at an hour of their choosing ("warden migrate"), not a side effect.
-    storage = await openStorage(url, o.readOnly ? { migrate: false } : o.migrated ? { migrated: o.migrated } : {});
+    // Only "warden migrate" changes an existing schema: a migration is the operator's to run at an
+    // hour of their choosing (migration 11 locks the sessions table), never a side effect of
+    // another command, reading or writing.
+    storage = await openStorage(url, o.migrated ? { migrated: o.migrated } : { migrate: false });
   } catch (e) {
-    throw new CliError(`cannot open the database at ${maskedUrl(url)}: ${(e as Error).message}`);
+    throw cannotOpen(e);
   }
   try {
-    if (o.readOnly) {
+    if (!o.migrated) {
       const behind = await storage.pendingMigrations();
       if (behind.length === MIGRATIONS.length && o.emptyIfMissing) {
         // No Warden schema at all: read as the empty database it is (a dry run before anything).
         await storage.close();
         storage = await openStorage('memory:');
+      } else if (behind.length === MIGRATIONS.length && !o.readOnly) {
+        // No Warden schema at all: a command that writes (users create, import) makes it.
+        await storage.migrate().catch((e: unknown) => {
+          throw cannotOpen(e);
+        });
       } else if (behind.length > 0) {
         throw new CliError(`the database at ${maskedUrl(url)} needs ${behind.length === 1 ? 'a migration' : `${behind.length} migrations`} this command does not apply (${behind.map((m) => `${m.version} ${m.name}`).join('; ')}): run "warden migrate" first`);
       }
