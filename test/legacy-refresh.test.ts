@@ -216,6 +216,69 @@ describe('without LEGACY_REFRESH_TOKENS: refused as before', { skip: flaskMissin
   });
 });
 
+/** An access token from flask-jwt-extended's create_access_token(identity=<a string>), roles ["user"]. */
+function flaskAccess(identity: string): string {
+  return execFileSync(PYTHON, [script, 'create', identity], { env: { ...process.env, SECRET_KEY: TEST_SECRET }, encoding: 'utf8' }).trim();
+}
+const forwardAuth = (s: Running, token: string) => call(`${s.url}/api/v1/auth/verify`, { headers: { authorization: `Bearer ${token}` } });
+
+describe("the Flask app's access tokens: what ends a user's tokens in Warden ends theirs too", { skip: flaskMissing }, () => {
+  // They name the user by its old id (a string sub passes the guard with the shared key), which no
+  // record keyed by the Warden id reached: a deactivated user's passed until it expired.
+  let s: Running;
+  before(async () => {
+    s = await startServer();
+  });
+  after(() => s.close());
+
+  const signIn = async (username: string): Promise<string> => {
+    const r = await call(`${s.url}/api/auth/signin`, { json: { username, password: PASSWORD } });
+    assert.equal(r.status, 200, r.text);
+    return r.json.access_token as string;
+  };
+  const ends: Record<string, (id: string, username: string) => Promise<unknown>> = {
+    'a deactivation': (id) => s.warden.accounts.admin.update(id, { is_active: false }),
+    "an administrator's end of every session": (id) => s.warden.accounts.admin.endAllSessions(id),
+    'a deletion': (id) => s.warden.accounts.admin.delete(id),
+    'the user signing out everywhere': async (_id, username) => {
+      const r = await call(`${s.url}/api/v1/auth/logout?scope=global`, { method: 'POST', headers: { authorization: `Bearer ${await signIn(username)}` } });
+      assert.equal(r.status, 200, r.text);
+    },
+  };
+  let n = 600;
+  for (const [name, end] of Object.entries(ends)) {
+    it(`${name} refuses a token whose sub is the user's legacy_id; another user's still passes`, async () => {
+      const [a, b] = [++n, ++n];
+      const [id] = await importUsers(s, [{ id: a, username: `flask${a}` }, { id: b, username: `flask${b}` }]);
+      const token = flaskAccess(String(a));
+      const other = flaskAccess(String(b));
+      const before = await forwardAuth(s, token);
+      assert.equal(before.status, 200, before.text);
+      assert.equal(before.headers.get('x-auth-user'), String(a));
+      await end(id!, `flask${a}`);
+      const after = await forwardAuth(s, token);
+      assert.equal(after.status, 401, after.text);
+      assert.match(after.text, /Token has been revoked/);
+      assert.equal((await forwardAuth(s, other)).status, 200);
+    });
+  }
+
+  it('with LEGACY_REFRESH_PREFIX, the sub is the legacy_id less its prefix (shop:42 is "42")', async () => {
+    const p = await startServer({ ...ON, LEGACY_REFRESH_PREFIX: 'shop' });
+    try {
+      const [id] = await importUsers(p, [{ id: 42, username: 'shopper' }], 'shop');
+      const token = flaskAccess('42');
+      assert.equal((await forwardAuth(p, token)).status, 200);
+      await p.warden.accounts.admin.endAllSessions(id!);
+      const r = await forwardAuth(p, token);
+      assert.equal(r.status, 401, r.text);
+      assert.match(r.text, /Token has been revoked/);
+    } finally {
+      await p.close();
+    }
+  });
+});
+
 describe('two instances on PostgreSQL exchanging one token at once', { skip: flaskMissing }, async () => {
   const db = await scratchSchema('warden_legacy_refresh_race');
   it('exactly one is answered a new pair; the other is refused and opens nothing', db.skip !== undefined ? { skip: db.skip } : {}, async () => {

@@ -337,9 +337,24 @@ export class Sessions {
       else upTo = Math.max(upTo, opened);
     }
     await this.d.revoker.revokeUserTokens(userId, upTo, this.d.retention.userTokens(now));
+    // The replaced application's own tokens (minted with the shared key) name the user by its old
+    // id, not by Warden's: refused too, or a deactivated user's would pass until they expire.
+    const legacy = await this.legacySubject(userId);
+    if (legacy !== undefined) await this.d.revoker.revokeUserTokens(legacy, now, this.d.retention.userTokens(now));
     // Sessions opened before session ids carried their opening time need their own records.
     if (undated.length > 0) await this.d.revoker.revokeSessions(undated, this.d.retention.session(now));
     return ended;
+  }
+
+  /**
+   * The `sub` the replaced application's tokens give this user: its legacy_id, less
+   * LEGACY_REFRESH_PREFIX's `prefix:` (as exchangeLegacy reads a sub the other way); none without one.
+   */
+  private async legacySubject(userId: string): Promise<string | undefined> {
+    const legacyId = (await this.d.storage.users.findById(userId))?.legacyId ?? null;
+    if (legacyId === null) return undefined;
+    const prefix = this.d.legacyRefresh?.prefix;
+    return prefix !== undefined && legacyId.startsWith(`${prefix}:`) ? legacyId.slice(prefix.length + 1) : legacyId;
   }
 
   /** RFC 7009: revokes an access token, or a refresh token's whole session. Unknown tokens are ignored. */
