@@ -57,6 +57,14 @@ describe('configuration', () => {
     assert.equal(c.storage.databaseUrl, `sqlite:${join(process.cwd(), 'rel/dir', 'warden.db')}`, 'the default database follows DATA_DIR');
   });
 
+  it('FIRST_SIGNUP_ADMIN: on by default, off in production unless set', () => {
+    const prod = { NODE_ENV: 'production', SECRET_KEY: 'z'.repeat(32) };
+    assert.equal(loadConfig({}).accounts.firstSignUpAdmin, true);
+    assert.equal(loadConfig(prod).accounts.firstSignUpAdmin, false);
+    assert.equal(loadConfig({ ...prod, FIRST_SIGNUP_ADMIN: 'true' }).accounts.firstSignUpAdmin, true);
+    assert.equal(loadConfig({ FIRST_SIGNUP_ADMIN: 'false' }).accounts.firstSignUpAdmin, false);
+  });
+
   it('the guard\'s defaults are the toolkit\'s own, defined once', () => {
     const c = loadConfig({});
     assert.equal(c.cookies.accessName, DEFAULT_LOCATION_SETTINGS.accessCookieName);

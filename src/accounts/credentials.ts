@@ -27,6 +27,8 @@ export interface CredentialsDeps {
   clock: () => number;
   adminRoles: readonly string[];
   defaultRoles: readonly string[];
+  /** The first account of an empty database may take any roles at sign-up (FIRST_SIGNUP_ADMIN; default true). */
+  firstSignUpAdmin?: boolean | undefined;
   passwordMaxLength: number;
   /** Failed sign-in throttle; none when absent. */
   throttle?: SignInThrottle | undefined;
@@ -83,7 +85,7 @@ export class Credentials {
   /**
    * Creates a user. Roles beyond the defaults (or an inactive account) are granted only to an
    * administrator's or the system's request, or to the very first account (it bootstraps the
-   * administrator); otherwise ERR_ROLES_FORBIDDEN and nothing is created.
+   * administrator) unless firstSignUpAdmin is off; otherwise ERR_ROLES_FORBIDDEN and nothing is created.
    */
   async signUp(input: SignUpInput, actor: Actor | null, meta: ClientMeta = NO_META): Promise<UserRecord> {
     const { username, email, password, fullName, roles, isActive } = checkFields({
@@ -102,7 +104,7 @@ export class Credentials {
     // looked up, so that probing for taken names is limited too.
     if (!privileged) await this.d.signUpLimit?.hit(meta.ip);
     // Cheap refusal before the expensive hash; createFirst below settles races atomically.
-    if (elevated && !privileged && (await this.d.storage.users.count()) > 0) throw forbidden();
+    if (elevated && !privileged && (this.d.firstSignUpAdmin === false || (await this.d.storage.users.count()) > 0)) throw forbidden();
     // A taken name costs no hash, and a database that does not answer is found before the hash
     // queue, not after it (its 503 within the outage bound); the insert below still settles races.
     const holders = await this.d.storage.users.findByKeys({ ids: [], legacyIds: [], emails: [email], usernames: [username] });

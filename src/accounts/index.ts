@@ -51,6 +51,8 @@ export interface AccountsDeps {
   maxSessionsPerUser: number;
   adminRoles: readonly string[];
   defaultRoles: readonly string[];
+  /** The first account of an empty database may take any roles at sign-up (default true). */
+  firstSignUpAdmin?: boolean | undefined;
   passwordMaxLength: number;
   /** Failed sign-in throttle; none when absent. */
   throttle?: SignInThrottle | undefined;
@@ -117,7 +119,7 @@ export function createAccounts(d: AccountsDeps): Accounts {
   });
   const credentials = new Credentials({
     storage: d.storage, hasher: d.hasher, sessions, clock: d.clock, throttle: d.throttle, signUpLimit: d.signUpLimit, secondFactor: factors, events,
-    adminRoles: d.adminRoles, defaultRoles: d.defaultRoles, passwordMaxLength: d.passwordMaxLength, hooks: email?.hooks,
+    adminRoles: d.adminRoles, defaultRoles: d.defaultRoles, firstSignUpAdmin: d.firstSignUpAdmin, passwordMaxLength: d.passwordMaxLength, hooks: email?.hooks,
   });
   const admin = new UserAdmin({
     storage: d.storage, hasher: d.hasher, sessions, revoker: d.revoker, retention: keep, clock: d.clock, events,

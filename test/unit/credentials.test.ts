@@ -23,6 +23,16 @@ describe('sign-up and the first-user bootstrap', () => {
     assert.equal(await f.storage.users.count(), 3);
   });
 
+  it('FIRST_SIGNUP_ADMIN off (production\'s default): not even the first account may ask for roles; the system still grants them', async () => {
+    const f = accountsFixture({ firstSignUpAdmin: false });
+    assert.equal(await codeOf(f.accounts.credentials.signUp(asking('claimer', ['admin']), null)), 'ERR_ROLES_FORBIDDEN');
+    assert.equal(await f.storage.users.count(), 0, 'a refused sign-up creates nothing');
+    const plain = await f.accounts.credentials.signUp(asking('plain'), null);
+    assert.deepEqual(plain.roles, ['user']);
+    const root = await f.accounts.credentials.ensureAdmin('root', 'root@example.com', PASSWORD);
+    assert.deepEqual(root?.roles, ['admin']);
+  });
+
   it('of N concurrent first sign-ups asking for admin, exactly one gets it', async () => {
     const f = accountsFixture();
     const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => f.accounts.credentials.signUp(asking(`racer${i}`, ['admin']), null)));
