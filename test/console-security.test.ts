@@ -34,6 +34,20 @@ describe('console security in Chromium', { skip }, () => {
     await page.waitForURL(`${s.url}${next}`);
   }
 
+  it('the browser refuses any string written as HTML on a console page (Trusted Types, no policy)', async () => {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(`${s.url}/account/signin`);
+    const outcome = await page.evaluate(() => {
+      try {
+        document.body.insertAdjacentHTML('beforeend', '<img src=x>');
+        return 'written';
+      } catch (e) {
+        return (e as Error).name;
+      }
+    });
+    assert.equal(outcome, 'TypeError');
+  });
+
   it('after sign-out, none of the API answers the console read can be had from the browser\'s cache', async () => {
     assert.equal((await call(`${s.url}/api/v1/auth/signup`, { json: { username: 'root', email: 'root@example.com', password: 'admin-password-1', roles: ['admin'] } })).status, 201);
     const ctx = await browser.newContext();

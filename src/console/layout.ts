@@ -6,10 +6,14 @@ import type { Config } from '../config.js';
 import { Html, html } from '../http/pages.js';
 import { ASSET_PREFIX } from './assets.js';
 
-/** No inline script or style, no eval, nothing from elsewhere, never framed; `data:` images for QR codes. */
+/**
+ * No inline script or style, no eval, nothing from elsewhere, never framed; `data:` images for QR
+ * codes. Trusted Types with no policy: the browser itself refuses any string written as HTML
+ * (innerHTML and the like), so the scripts' rule of writing API data only as text is enforced.
+ */
 export const CONSOLE_CSP = [
   "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "connect-src 'self'",
-  "form-action 'self'", "frame-ancestors 'none'", "base-uri 'none'",
+  "form-action 'self'", "frame-ancestors 'none'", "base-uri 'none'", "require-trusted-types-for 'script'", "trusted-types 'none'",
 ].join('; ');
 
 export type Area = 'account' | 'admin';
