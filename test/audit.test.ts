@@ -91,6 +91,11 @@ for (const f of (await storageFactories()).filter((x) => x.name !== 'memory')) {
       const typesOf = async (q: string) => ((await audit(q)).json.data.items as Item[]).map((e) => e.type);
       assert.deepEqual(await typesOf('?type=signin.failed'), ['signin.failed']);
       assert.deepEqual(await typesOf('?type=signin.failed,user.roles_changed'), ['user.roles_changed', 'signin.failed']);
+      // A family, as WEBHOOK_URLS filters take them: every signin.* event, nothing else.
+      const all = await typesOf('');
+      assert.deepEqual(await typesOf('?type=signin.*'), all.filter((t) => t.startsWith('signin.')));
+      assert.ok((await typesOf('?type=signin.*')).length >= 2);
+      assert.deepEqual(await typesOf('?type=signin.*,signin.failed'), all.filter((t) => t.startsWith('signin.')), 'a type its family holds counts once');
       assert.deepEqual(await typesOf(`?actor=${ids.boss}`), ['user.roles_changed', 'signin.succeeded', 'user.created']);
       assert.deepEqual(await typesOf(`?user=${ids.carol}`), ['user.roles_changed', 'signin.failed', 'signin.succeeded', 'user.created']);
       const day1 = new Date(Date.UTC(2030, 0, 2)).toISOString();
@@ -127,7 +132,7 @@ for (const f of (await storageFactories()).filter((x) => x.name !== 'memory')) {
       assert.equal((await audit('', carolToken)).status, 403);
       assert.equal((await call(`${v1}/audit`)).status, 401);
       assert.equal((await call(`${v1}/auth/events`)).status, 401);
-      for (const q of ['?type=no.such.type', '?limit=0', '?limit=101', '?limit=abc', '?from=yesterday', '?to=2030-13-45T99:00:00Z', '?from=2026-02-31', '?to=2027-02-29T10:00:00Z', '?cursor=bm9wZQ', '?cursor=%00', '?actor=a%20b', '?type=a&type=b', '?offset=50']) {
+      for (const q of ['?type=no.such.type', '?type=nosuch.*', '?type=*', '?limit=0', '?limit=101', '?limit=abc', '?from=yesterday', '?to=2030-13-45T99:00:00Z', '?from=2026-02-31', '?to=2027-02-29T10:00:00Z', '?cursor=bm9wZQ', '?cursor=%00', '?actor=a%20b', '?type=a&type=b', '?offset=50']) {
         const r = await audit(q);
         assert.equal(r.status, 422, `${q}: ${r.status} ${JSON.stringify(r.json)}`);
         assert.equal(r.json.code, 'ERR_VALIDATION');

@@ -50,12 +50,18 @@ export function parseIsoTime(value: string): number {
   return Date.parse(m[4] !== undefined && m[5] === undefined ? `${value}Z` : value);
 }
 
-/** Event types from a comma list (`?type=a,b`); an unknown one is a 422 naming it. */
+/**
+ * Event types from a comma list (`?type=a,b`), a `prefix.*` standing for every type of that family
+ * (as WEBHOOK_URLS filters take them); an unknown type, or a family of none, is a 422 naming it.
+ */
 export function parseEventTypes(value: string): EventType[] {
-  const types = value.split(',').map((t) => t.trim()).filter((t) => t !== '');
-  const unknown = types.find((t) => !KNOWN_TYPES.has(t));
-  if (unknown !== undefined) throw invalid('type', `"${unknown.slice(0, 40)}" is not an event type`);
-  return types as EventType[];
+  const types = new Set<string>();
+  for (const t of value.split(',').map((x) => x.trim()).filter((x) => x !== '')) {
+    const family = t.endsWith('.*') ? [...KNOWN_TYPES].filter((k) => k.startsWith(t.slice(0, -1))) : KNOWN_TYPES.has(t) ? [t] : [];
+    if (family.length === 0) throw invalid('type', `"${t.slice(0, 40)}" is not an event type${t.endsWith('.*') ? ' family' : ''}`);
+    for (const k of family) types.add(k);
+  }
+  return [...types] as EventType[];
 }
 
 export class Audit {
