@@ -141,7 +141,7 @@ export const CONFIG_TABLE = {
     smtpUrl: optional('SMTP_URL', url(['smtp', 'smtps']),
       '`smtp://user:pass@host:port` (STARTTLS when offered) or `smtps://…`; unset, development writes mails to `DATA_DIR/outbox/*.eml` and production turns the email features off (501)'),
     requireTls: setting('SMTP_REQUIRE_TLS', bool, 'false', 'with `smtp://`, refuse to send unless the server upgrades with STARTTLS'),
-    tlsCaFile: optional('SMTP_TLS_CA_FILE', existingFile, 'PEM certificates to trust for the SMTP server besides the system CAs (a private CA)'),
+    tlsCaFile: optional('SMTP_TLS_CA_FILE', existingFile, 'PEM certificates to trust for the SMTP server besides the system CAs (a private CA); read at start: a server trusts a new one once restarted (mails that fail meanwhile are retried as any failed delivery)'),
     from: optional('MAIL_FROM', mailbox, 'the From of every mail, e.g. `Example <no-reply@example.com>` (required with `SMTP_URL` in production)',
       { defaultDoc: `\`${DEFAULT_MAIL_FROM}\`` }),
     appUrl: optional('APP_URL', url(['http', 'https']), 'the public base URL of this server, which links in mails start with (required with `SMTP_URL` in production)',
