@@ -122,11 +122,24 @@ describe('LEGACY_REFRESH_TOKENS=true: a Flask refresh token is exchanged once', 
     assert.deepEqual((await migratedEvents(s, id)).map((e) => e.details), [{}]);
   });
 
-  it('a deactivated user is refused (400 Inactive user, as a refresh), and nothing opens', async () => {
+  it('a deactivated user is refused: a token from before the deactivation is revoked (as Warden\'s own are), and nothing opens', async () => {
     const [id] = await importUsers(s, [{ id: 300, username: 'flask300' }]);
-    await s.warden.accounts.admin.update(id!, { is_active: false });
     const token = flaskRefresh(300);
-    const r = await ROUTES['POST /api/v1/auth/refresh (?refresh_token=)']!(s, token);
+    await s.warden.accounts.admin.update(id!, { is_active: false });
+    for (const send of Object.values(ROUTES)) {
+      const r = await send(s, token);
+      assert.ok(r.status === 401 || r.status === 400, r.text);
+      assert.match(r.text, /Token has been revoked/);
+    }
+    assert.equal((await migratedEvents(s, id!)).length, 0);
+  });
+
+  it('a deactivated user is refused: a token the old application minted since is answered 400 Inactive user, and nothing opens', async () => {
+    const [id] = await importUsers(s, [{ id: 304, username: 'flask304' }]);
+    // Deactivated outside the accounts layer (no revocation record), so that the token's iat cannot
+    // fall in the deactivation's second: the exchange itself must find the user inactive.
+    await s.warden.storage.users.update(id!, { isActive: false });
+    const r = await ROUTES['POST /api/v1/auth/refresh (?refresh_token=)']!(s, flaskRefresh(304));
     assert.equal(r.status, 400, r.text);
     assert.equal(r.json.code, 'ERR_USER_INACTIVE');
     assert.equal((await migratedEvents(s, id!)).length, 0);
