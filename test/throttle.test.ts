@@ -35,6 +35,22 @@ describe('sign-in throttle', () => {
     assert.equal((await signin('victim', 'password-123')).status, 200);
   });
 
+  it('concurrent guesses get no more than the limit: each attempt counts while its password is being checked', async () => {
+    // All sent at once: every one of them used to pass the check before the first hash was done
+    // and counted (40 wrong passwords against a limit of 5 were all checked; the hash queue holds ~1,000).
+    const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => signin('victim', `wrong-password-${i}`)));
+    const statuses = burst.map((r) => r.status);
+    assert.equal(statuses.filter((x) => x === 401).length, 3, `3 guesses checked, the others refused: ${statuses.join(' ')}`);
+    assert.equal(statuses.filter((x) => x === 429).length, 17);
+    assert.equal((await signin('victim', 'password-123')).status, 429, 'and the pair is locked');
+    // The per-IP limit (6) holds against a burst across logins too.
+    const spray = await Promise.all(Array.from({ length: 20 }, (_, i) => signin(`nobody${i}`, 'wrong-password')));
+    assert.ok(spray.filter((r) => r.status === 401).length <= 6 - 3, spray.map((r) => r.status).join(' '));
+    // A refused attempt holds nothing: once the window passes, the right password signs in.
+    clock.advance(601_000);
+    assert.equal((await signin('victim', 'password-123')).status, 200);
+  });
+
   it('a success clears the pair; the per-IP limit catches a spray across logins', async () => {
     for (let i = 0; i < 2; i++) assert.equal((await signin('other', 'wrong-password')).status, 401);
     assert.equal((await signin('other', 'password-123')).status, 200);

@@ -46,6 +46,9 @@ export type SignInResult = { kind: 'tokens'; pair: TokenPair } | MfaRequired;
 /** The actor of ensureAdmin: Warden creating the administrator its configuration names. */
 export const CONFIGURED_ADMIN: SystemActor = { kind: 'system', task: 'create the administrator named by ADMIN_USERNAME' };
 
+/** The release of an attempt no throttle counted. */
+const NOTHING_TO_RELEASE = (): void => undefined;
+
 /** The longest login (a username or an email) worth looking up. */
 const MAX_LOGIN_LENGTH = 320;
 /** What an event keeps of a login that matched no account, in characters. */
@@ -148,48 +151,54 @@ export class Credentials {
     // or hash (no hashing-cost amplification), under the same throttle as a wrong password, counted
     // as one: each refusal is an event written, and a client's must stay within its budget.
     const malformed = login.length > MAX_LOGIN_LENGTH || [...password].length > this.d.passwordMaxLength || key.includes('\u0000');
-    await this.checkThrottle(meta, malformed ? shown : key);
-    if (malformed) {
-      await this.d.throttle?.fail(meta.ip, shown);
-      await this.d.events.append(this.d.events.make('signin.failed', from, { reason: 'malformed', login: shown }));
-      throw new WardenError('ERR_BAD_CREDENTIALS');
-    }
-    let user = await this.d.storage.users.findByLogin(key);
-    const ok = await this.d.hasher.verify(user?.passwordHash ?? null, password, { userId: user?.id });
-    if (!user || !ok) {
-      await this.d.throttle?.fail(meta.ip, key, user ? [user.username, user.email] : []);
-      const failed = user
-        ? this.d.events.make('signin.failed', { ...from, userId: user.id }, { reason: 'bad_password' })
-        : this.d.events.make('signin.failed', from, { reason: 'unknown_login', login: shown });
-      await this.d.events.append(failed);
-      throw new WardenError('ERR_BAD_CREDENTIALS');
-    }
-    await this.d.throttle?.succeed(meta.ip, key, [user.username, user.email]);
-    if (!user.isActive) {
-      await this.d.events.append(this.d.events.make('signin.failed', { ...from, userId: user.id }, { reason: 'inactive' }));
-      throw new WardenError('ERR_USER_INACTIVE');
-    }
-    this.d.hooks?.passwordChecked?.(user);
-    if (needsRehash(this.d.hasher, user.passwordHash)) {
-      // Compare-and-set on the hash just checked: if it changed meanwhile (a password change, a
-      // concurrent sign-in's rehash), that newer hash stands and this one is dropped.
-      const rehashed = await this.d.hasher.hash(password);
-      // The session opens only over the hash it was checked against (sessions.open): this one now.
-      if (await this.d.storage.users.replacePasswordHash(user.id, user.passwordHash, rehashed)) {
-        user = { ...user, passwordHash: rehashed };
-      } else {
-        // Another sign-in's rehash (or a new password) came first: it stands, checked as any other.
-        const again = await this.d.storage.users.findById(user.id);
-        if (again && (await this.d.hasher.verify(again.passwordHash, password, { userId: again.id }))) user = again;
+    // Counted in flight until answered, so concurrent guesses cannot all pass the check before the
+    // first of them is counted (SignInThrottle.begin).
+    const release = await this.checkThrottle(meta, malformed ? shown : key);
+    try {
+      if (malformed) {
+        await this.d.throttle?.fail(meta.ip, shown);
+        await this.d.events.append(this.d.events.make('signin.failed', from, { reason: 'malformed', login: shown }));
+        throw new WardenError('ERR_BAD_CREDENTIALS');
       }
+      let user = await this.d.storage.users.findByLogin(key);
+      const ok = await this.d.hasher.verify(user?.passwordHash ?? null, password, { userId: user?.id });
+      if (!user || !ok) {
+        await this.d.throttle?.fail(meta.ip, key, user ? [user.username, user.email] : []);
+        const failed = user
+          ? this.d.events.make('signin.failed', { ...from, userId: user.id }, { reason: 'bad_password' })
+          : this.d.events.make('signin.failed', from, { reason: 'unknown_login', login: shown });
+        await this.d.events.append(failed);
+        throw new WardenError('ERR_BAD_CREDENTIALS');
+      }
+      await this.d.throttle?.succeed(meta.ip, key, [user.username, user.email]);
+      if (!user.isActive) {
+        await this.d.events.append(this.d.events.make('signin.failed', { ...from, userId: user.id }, { reason: 'inactive' }));
+        throw new WardenError('ERR_USER_INACTIVE');
+      }
+      this.d.hooks?.passwordChecked?.(user);
+      if (needsRehash(this.d.hasher, user.passwordHash)) {
+        // Compare-and-set on the hash just checked: if it changed meanwhile (a password change, a
+        // concurrent sign-in's rehash), that newer hash stands and this one is dropped.
+        const rehashed = await this.d.hasher.hash(password);
+        // The session opens only over the hash it was checked against (sessions.open): this one now.
+        if (await this.d.storage.users.replacePasswordHash(user.id, user.passwordHash, rehashed)) {
+          user = { ...user, passwordHash: rehashed };
+        } else {
+          // Another sign-in's rehash (or a new password) came first: it stands, checked as any other.
+          const again = await this.d.storage.users.findById(user.id);
+          if (again && (await this.d.hasher.verify(again.passwordHash, password, { userId: again.id }))) user = again;
+        }
+      }
+      // After the gates above (throttle, active, email verification): a second factor, when the user
+      // has one, stands between the password and the tokens (its completion calls signedIn).
+      const second = await this.d.secondFactor?.challenge(user);
+      if (second) return second;
+      const pair = await this.d.sessions.open(user, meta);
+      await this.d.hooks?.signedIn?.(user, meta);
+      return { kind: 'tokens', pair };
+    } finally {
+      release();
     }
-    // After the gates above (throttle, active, email verification): a second factor, when the user
-    // has one, stands between the password and the tokens (its completion calls signedIn).
-    const second = await this.d.secondFactor?.challenge(user);
-    if (second) return second;
-    const pair = await this.d.sessions.open(user, meta);
-    await this.d.hooks?.signedIn?.(user, meta);
-    return { kind: 'tokens', pair };
   }
 
   /** The token's own user: ERR_USER_NOT_FOUND when gone, ERR_USER_INACTIVE when deactivated. */
@@ -278,19 +287,26 @@ export class Credentials {
    * account's username (so every route's failures from one client add up), and `failed` recorded.
    */
   private async checkCurrentPassword(user: UserRecord, current: string, meta: ClientMeta, failed: NewEvent): Promise<void> {
-    await this.checkThrottle(meta, user.username);
-    if (!(await this.d.hasher.verify(user.passwordHash, current, { userId: user.id }))) {
-      await this.d.throttle?.fail(meta.ip, user.username, [user.email]);
-      await this.d.events.append(failed);
-      throw new WardenError('ERR_BAD_CREDENTIALS', 'Current password is incorrect');
+    const release = await this.checkThrottle(meta, user.username);
+    try {
+      if (!(await this.d.hasher.verify(user.passwordHash, current, { userId: user.id }))) {
+        await this.d.throttle?.fail(meta.ip, user.username, [user.email]);
+        await this.d.events.append(failed);
+        throw new WardenError('ERR_BAD_CREDENTIALS', 'Current password is incorrect');
+      }
+      await this.d.throttle?.succeed(meta.ip, user.username, [user.email]);
+    } finally {
+      release();
     }
-    await this.d.throttle?.succeed(meta.ip, user.username, [user.email]);
   }
 
-  /** Throws ERR_RATE_LIMITED while this (IP, login) may not try a password, recording the throttling. */
-  private async checkThrottle(meta: ClientMeta, login: string): Promise<void> {
+  /**
+   * Throws ERR_RATE_LIMITED while this (IP, login) may not try a password, recording the throttling;
+   * otherwise the attempt is in flight until the returned release is called, once it is counted.
+   */
+  private async checkThrottle(meta: ClientMeta, login: string): Promise<() => void> {
     try {
-      await this.d.throttle?.check(meta.ip, login);
+      return (await this.d.throttle?.begin(meta.ip, login)) ?? NOTHING_TO_RELEASE;
     } catch (e) {
       if (e instanceof WardenError && e.code === 'ERR_RATE_LIMITED') await this.recordThrottled(meta, login, e);
       throw e;

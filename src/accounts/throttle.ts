@@ -71,6 +71,8 @@ export class SignInThrottle {
   private readonly memory: WindowCounters;
   private sharedDownUntil = 0;
   private sharedUp = true;
+  /** Attempts begun and not yet released, per key (begin). */
+  private readonly inFlight = new Map<string, number>();
 
   constructor(private readonly o: ThrottleOptions) {
     this.memory = new WindowCounters(o.caps ?? { counting: COUNTING_CAP, blocked: BLOCKED_CAP });
@@ -80,13 +82,47 @@ export class SignInThrottle {
   async check(ip: string | null, login: string): Promise<void> {
     const keys = this.keys(ip, login);
     const shared = await this.viaShared((s) => s.peek(keys.map((k) => k.key)));
+    this.refuseIfOver(keys, shared);
+  }
+
+  /**
+   * check(), and the attempt counted in flight until the returned release is called (after its
+   * fail() or succeed(), or when it ends otherwise): attempts in flight count as failures to come.
+   * Without this, a burst of concurrent guesses all passed the check before the first of them (a
+   * password hash later) was counted: 40 at once against SIGNIN_MAX_FAILURES=5 were all tried,
+   * and the hash queue lets about a thousand wait. Per instance: the shared store sees failures.
+   */
+  async begin(ip: string | null, login: string): Promise<() => void> {
+    const keys = this.keys(ip, login);
+    const shared = await this.viaShared((s) => s.peek(keys.map((k) => k.key)));
+    // The check and the count in one synchronous stretch: no other attempt runs between them.
+    this.refuseIfOver(keys, shared);
+    for (const { key } of keys) this.inFlight.set(key, (this.inFlight.get(key) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      for (const { key } of keys) {
+        const left = (this.inFlight.get(key) ?? 1) - 1;
+        if (left > 0) this.inFlight.set(key, left);
+        else this.inFlight.delete(key);
+      }
+    };
+  }
+
+  private refuseIfOver(keys: { key: string; max: number }[], shared: ({ count: number; ttlMs: number } | null)[] | null): void {
     const now = this.o.clock();
     for (const [i, { key, max }] of keys.entries()) {
       const local = this.memory.get(key, now);
       const theirs = shared?.[i];
+      const pending = this.inFlight.get(key) ?? 0;
       // The larger view wins: the shared count includes the other instances, ours survives a Redis restart.
       const seen = [local, theirs ? { count: theirs.count, resetAt: now + theirs.ttlMs } : null].filter((c): c is Count => c !== null);
-      const over = seen.filter((c) => c.count >= max);
+      const over = seen.filter((c) => c.count + pending >= max);
+      // Attempts in flight alone reach the limit: refused until they are answered (a second or so).
+      if (over.length === 0 && seen.length === 0 && pending >= max) {
+        throw new WardenError('ERR_RATE_LIMITED', 'Too many failed sign-in attempts; try again later', { retryAfter: 1 });
+      }
       // Saturated memory cannot record new blocks, so a key already failing is refused meanwhile.
       if (over.length === 0 && !(local !== null && this.memory.saturated(now))) continue;
       const until = Math.max(...(over.length > 0 ? over : [local!]).map((c) => c.resetAt));

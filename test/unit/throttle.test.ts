@@ -120,6 +120,23 @@ describe('sign-in throttle memory: bounded, O(1), blocks kept', () => {
     assert.equal(await refused(t.check('192.0.2.1', 'a')), 'passed');
   });
 
+  it('attempts begun and not yet answered count: the check and the count are one step, whatever the shared store takes', async () => {
+    // A shared store that answers a peek a moment later (Redis): every concurrent attempt awaits it.
+    const slow: SharedCounters = { hit: async () => {}, peek: async (keys) => { await new Promise((r) => setImmediate(r)); return keys.map(() => null); }, clear: async () => {} };
+    const { t } = throttle({ shared: slow });
+    const begun = await Promise.all(Array.from({ length: 10 }, () => t.begin('192.0.2.1', 'victim').then((release) => release, (e: WardenError) => e.code)));
+    const releases = begun.filter((b): b is () => void => typeof b === 'function');
+    assert.equal(releases.length, 3, 'as many in flight as the limit');
+    assert.deepEqual(begun.filter((b) => typeof b !== 'function'), Array(7).fill('ERR_RATE_LIMITED'));
+    // Answered right (succeed, nothing counted) and released: the pair is free again; released twice changes nothing.
+    for (const release of releases) release(), release();
+    assert.equal(await refused(t.check('192.0.2.1', 'victim')), 'passed');
+    // Answered wrong: the failures count, and the releases do not give them back.
+    const again = await Promise.all(Array.from({ length: 3 }, () => t.begin('192.0.2.1', 'victim')));
+    for (const release of again) await t.fail('192.0.2.1', 'victim'), release();
+    assert.equal(await refused(t.check('192.0.2.1', 'victim')), 'ERR_RATE_LIMITED');
+  });
+
   it('a shared store that fails is left alone: memory decides, the failure is reported once', async () => {
     const states: boolean[] = [];
     let calls = 0;

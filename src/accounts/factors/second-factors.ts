@@ -111,16 +111,22 @@ export class SecondFactors {
     if (given[0] === 'recovery_code' && typeof proof.recovery_code !== 'string') throw invalid('recovery_code', 'must be a string');
     const { user, claims } = await this.pendingSignIn(mfaToken);
     const key = `mfa:${user.id}`;
-    await this.d.throttle?.check(null, key);
-    const method = await this.checkProof(user.id, given[0]!, proof);
-    if (method === null) {
-      await this.d.throttle?.fail(null, key);
-      await this.d.events.append(this.d.events.make('signin.failed', { userId: user.id, ip: meta.ip, userAgent: meta.userAgent }, { reason: 'second_factor' }));
-      throw new WardenError(given[0] === 'webauthn' ? 'ERR_PASSKEY_INVALID' : 'ERR_MFA_CODE_INVALID');
+    // In flight until counted: concurrent wrong codes cannot all pass the check before the first is counted.
+    const release = (await this.d.throttle?.begin(null, key)) ?? (() => undefined);
+    let method: SecondFactorMethod | null;
+    try {
+      method = await this.checkProof(user.id, given[0]!, proof);
+      if (method === null) {
+        await this.d.throttle?.fail(null, key);
+        await this.d.events.append(this.d.events.make('signin.failed', { userId: user.id, ip: meta.ip, userAgent: meta.userAgent }, { reason: 'second_factor' }));
+        throw new WardenError(given[0] === 'webauthn' ? 'ERR_PASSKEY_INVALID' : 'ERR_MFA_CODE_INVALID');
+      }
+      // Single use: of two requests racing with one MFA token, only one takes it.
+      if ((await this.d.storage.challenges.take(claims.jti, 'mfa_token', this.d.clock())) === null) throw new WardenError('ERR_MFA_TOKEN_INVALID');
+      await this.d.throttle?.succeed(null, key);
+    } finally {
+      release();
     }
-    // Single use: of two requests racing with one MFA token, only one takes it.
-    if ((await this.d.storage.challenges.take(claims.jti, 'mfa_token', this.d.clock())) === null) throw new WardenError('ERR_MFA_TOKEN_INVALID');
-    await this.d.throttle?.succeed(null, key);
     // The email gate ran at the password step, before the MFA token was issued; the sign-in happens now.
     const pair = await this.d.sessions.open(user, meta, withSecondFactor(assuranceOf(claims), method));
     await this.d.hooks?.signedIn?.(user, meta);
@@ -168,21 +174,26 @@ export class SecondFactors {
     const user = await this.owner(claims);
     const text = codeText(code, 'code');
     const key = `mfa:${user.id}`;
-    await this.d.throttle?.check(null, key);
-    const pending = (await this.d.storage.factors.listTotp(user.id)).filter((t) => t.confirmedAt === null).at(-1);
-    if (pending === undefined) throw new WardenError('ERR_FACTOR_NOT_FOUND', 'No authenticator app enrolment is pending; start one first');
-    const secret = this.openSecret(pending);
-    const now = this.d.clock();
-    const step = secret === null ? null : matchStep(secret, text, now);
-    if (step === null) {
-      await this.d.throttle?.fail(null, key);
-      throw new WardenError('ERR_MFA_CODE_INVALID');
+    // In flight until counted, as at the sign-in's step (complete).
+    const release = (await this.d.throttle?.begin(null, key)) ?? (() => undefined);
+    try {
+      const pending = (await this.d.storage.factors.listTotp(user.id)).filter((t) => t.confirmedAt === null).at(-1);
+      if (pending === undefined) throw new WardenError('ERR_FACTOR_NOT_FOUND', 'No authenticator app enrolment is pending; start one first');
+      const secret = this.openSecret(pending);
+      const now = this.d.clock();
+      const step = secret === null ? null : matchStep(secret, text, now);
+      if (step === null) {
+        await this.d.throttle?.fail(null, key);
+        throw new WardenError('ERR_MFA_CODE_INVALID');
+      }
+      const enrolled = (ok: boolean) => (ok ? [this.d.events.make('mfa.enrolled', this.subject(claims, meta), { method: 'totp', factor_id: pending.id })] : []);
+      if (!(await this.d.events.write<boolean>(enrolled, (emit) => this.d.storage.factors.confirmTotp(user.id, pending.id, step, now, emit)))) {
+        throw new WardenError('ERR_CONFLICT', 'An authenticator app is already enrolled; delete it first');
+      }
+      await this.d.throttle?.succeed(null, key);
+    } finally {
+      release();
     }
-    const enrolled = (ok: boolean) => (ok ? [this.d.events.make('mfa.enrolled', this.subject(claims, meta), { method: 'totp', factor_id: pending.id })] : []);
-    if (!(await this.d.events.write<boolean>(enrolled, (emit) => this.d.storage.factors.confirmTotp(user.id, pending.id, step, now, emit)))) {
-      throw new WardenError('ERR_CONFLICT', 'An authenticator app is already enrolled; delete it first');
-    }
-    await this.d.throttle?.succeed(null, key);
     return { recoveryCodes: await this.recoveryCodesIfNone(user.id) };
   }
 
