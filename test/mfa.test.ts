@@ -224,6 +224,31 @@ describe('second factors over HTTP', () => {
     assert.equal((await call(`${w.url}/api/v1/auth/mfa/verify`, { method: 'POST', body: 'nope', headers: { 'content-type': 'text/plain' } })).status, 415);
   });
 
+  it('an MFA token is earned with a password: a new password (changed, set by an administrator) voids the ones already handed out', async () => {
+    const aliceId = await w.signup('alice');
+    const { secret } = await w.enrol((await w.signin('alice')).access_token);
+    const verify = (mfaToken: string) => {
+      w.clock.advance(30_000);
+      return call(`${w.url}/api/v1/auth/mfa/verify`, { json: { mfa_token: mfaToken, code: w.code(secret) } });
+    };
+    // Whoever phished the password holds an MFA token; the user changes the password meanwhile.
+    const thief = (await w.signin('alice')).mfa_token as string;
+    const own = await w.complete((await w.signin('alice')).mfa_token, secret);
+    const changed = await call(`${w.url}/api/v1/auth/password`, { json: { current_password: PASSWORD, new_password: 'another-password-1' }, headers: bearer(own.access_token) });
+    assert.equal(changed.status, 200, changed.text);
+    const late = await verify(thief);
+    assert.deepEqual([late.status, late.json.code], [401, 'ERR_MFA_TOKEN_INVALID'], 'the old password\'s MFA token opens no session');
+    // An administrator's new password does the same.
+    const before = (await call(`${w.url}/api/auth/signin`, { json: { username: 'alice', password: 'another-password-1' } })).json.mfa_token as string;
+    const admin = (await w.signin('root')).access_token;
+    assert.equal((await call(`${w.url}/api/v1/users/${aliceId}`, { method: 'PATCH', json: { password: 'admin-set-password-1' }, headers: bearer(admin) })).status, 200);
+    assert.deepEqual((await verify(before)).json.code, 'ERR_MFA_TOKEN_INVALID');
+    // The new password's MFA token works, and nothing of the password is readable in it.
+    const fresh = (await call(`${w.url}/api/auth/signin`, { json: { username: 'alice', password: 'admin-set-password-1' } })).json.mfa_token as string;
+    assert.ok(!JSON.stringify(claims(fresh)).includes('argon2'));
+    assert.equal((await verify(fresh)).status, 200);
+  });
+
   it('the routes that complete a sign-in refuse a browser\'s cross-site request (login CSRF); answers with tokens say no-store', async () => {
     await w.signup('alice');
     const { secret } = await w.enrol((await w.signin('alice')).access_token);

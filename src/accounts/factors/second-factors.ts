@@ -83,7 +83,8 @@ export class SecondFactors {
     const methods = await this.methodsOf(user.id);
     if (methods.length === 0) return null;
     const now = this.d.clock();
-    const token = this.d.issuer.issue('mfa', user.id, { expiresIn: MFA_TOKEN_TTL_SECONDS, additionalClaims: { amr: ['pwd'] } });
+    // Bound to the password it was earned with (pendingSignIn): a new password voids it.
+    const token = this.d.issuer.issue('mfa', user.id, { expiresIn: MFA_TOKEN_TTL_SECONDS, additionalClaims: { amr: ['pwd'], pws: this.passwordStamp(user) } });
     await this.d.storage.challenges.put({
       id: token.claims.jti, kind: 'mfa_token', userId: user.id, createdAt: now, expiresAt: now + MFA_TOKEN_TTL_SECONDS * 1000,
     });
@@ -325,7 +326,16 @@ export class SecondFactors {
     const user = await this.d.storage.users.findById(claims.sub);
     if (!user) throw new WardenError('ERR_MFA_TOKEN_INVALID');
     if (!user.isActive) throw new WardenError('ERR_USER_INACTIVE');
+    // Earned with the password the account has now: a change, a reset or an administrator's new
+    // password since voids it, as it ends the sessions (whoever knew the old one is out). The
+    // session then opens only over this same hash (sessions.open), so one landing meanwhile does too.
+    if (claims.pws !== this.passwordStamp(user)) throw new WardenError('ERR_MFA_TOKEN_INVALID');
     return { user, claims };
+  }
+
+  /** The MFA token's keyed fingerprint of the user's password hash (never the hash). */
+  private passwordStamp(user: UserRecord): string {
+    return this.d.box.stamp(user.passwordHash, `warden mfa token ${user.id}`);
   }
 
   /** Checks one proof; the RFC 8176 method it adds, or null when it is wrong, used or replayed. */

@@ -31,6 +31,15 @@ export class SecretBox {
     return sealed.split('.')[1] === this.id;
   }
 
+  /**
+   * A keyed fingerprint of `value` under this box's key (HMAC-SHA-256, 128 bits, base64url), for a
+   * token to carry a fact of the server's (the password hash it was earned with) that its holder
+   * can compare nothing with.
+   */
+  stamp(value: string, context: string): string {
+    return createHmac('sha256', this.key).update(`${context}\u0000${value}`).digest('base64url').slice(0, 22);
+  }
+
   /** `v1.<key id>.<iv>.<ciphertext+tag>`, base64url parts. */
   seal(plain: Uint8Array, context: string): string {
     const iv = randomBytes(IV_BYTES);
