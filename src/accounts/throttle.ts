@@ -118,9 +118,10 @@ export class SignInThrottle {
       const pending = this.inFlight.get(key) ?? 0;
       // The larger view wins: the shared count includes the other instances, ours survives a Redis restart.
       const seen = [local, theirs ? { count: theirs.count, resetAt: now + theirs.ttlMs } : null].filter((c): c is Count => c !== null);
-      const over = seen.filter((c) => c.count + pending >= max);
-      // Attempts in flight alone reach the limit: refused until they are answered (a second or so).
-      if (over.length === 0 && seen.length === 0 && pending >= max) {
+      const over = seen.filter((c) => c.count >= max);
+      // Attempts in flight would reach the limit if they all failed: refused until they are
+      // answered (a second or so), not for the rest of the window, since they may yet succeed.
+      if (over.length === 0 && pending > 0 && Math.max(0, ...seen.map((c) => c.count)) + pending >= max) {
         throw new WardenError('ERR_RATE_LIMITED', 'Too many failed sign-in attempts; try again later', { retryAfter: 1 });
       }
       // Saturated memory cannot record new blocks, so a key already failing is refused meanwhile.

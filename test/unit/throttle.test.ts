@@ -137,6 +137,17 @@ describe('sign-in throttle memory: bounded, O(1), blocks kept', () => {
     assert.equal(await refused(t.check('192.0.2.1', 'victim')), 'ERR_RATE_LIMITED');
   });
 
+  it('refused for attempts in flight, the client is told to retry in a second, not at the window\'s end', async () => {
+    const { t } = throttle();
+    await t.fail('192.0.2.1', 'victim'); // 1 of 3 counted
+    const inFlight = [await t.begin('192.0.2.1', 'victim'), await t.begin('192.0.2.1', 'victim')];
+    const e = await t.begin('192.0.2.1', 'victim').then(() => null, (x: WardenError) => x);
+    assert.equal(e?.code, 'ERR_RATE_LIMITED');
+    assert.equal((e?.details as { retryAfter?: number } | undefined)?.retryAfter, 1);
+    for (const release of inFlight) release();
+    assert.equal(await refused(t.check('192.0.2.1', 'victim')), 'passed', 'answered right, the key is free again');
+  });
+
   it('a shared store that fails is left alone: memory decides, the failure is reported once', async () => {
     const states: boolean[] = [];
     let calls = 0;
