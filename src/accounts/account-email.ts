@@ -33,7 +33,7 @@ export interface AccountEmailOptions {
 }
 
 export interface AccountEmailDeps extends AccountEmailOptions {
-  storage: Pick<Storage, 'users' | 'emailTokens' | 'devices' | 'sessions'>;
+  storage: Pick<Storage, 'users' | 'emailTokens' | 'devices' | 'sessions' | 'factors' | 'challenges'>;
   hasher: PasswordHasher;
   sessions: Sessions;
   clock: () => number;

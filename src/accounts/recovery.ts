@@ -3,7 +3,8 @@
 // so neither the answer nor its time tells a stranger anything. The worker prepares the mail: it
 // finds the account (or drops the mail) and creates the token. A reset sets the password, ends
 // every session of the user on every instance, marks the address verified (the mail reached it)
-// and tells the user.
+// and tells the user. On an account whose address was never proven before, it also removes the
+// second factors: whoever enrolled them may not be the address's owner (see reset).
 import { WardenError } from '@warden/toolkit';
 import type { MailQueue } from '../mail/index.js';
 import type { UserRecord, UserStore } from '../storage/types.js';
@@ -75,7 +76,21 @@ export class PasswordRecovery {
     if (!updated) throw await changedMeanwhile(this.d.storage.users, user.id);
     // Whoever knew the old password is out: every session ends, every token is refused, everywhere.
     await this.d.sessions.refuseAllTokens(user.id, 'password-reset');
+    // The link is the first proof that this person holds the address. Until now whoever held the
+    // password held the account: someone who signed up first with another's address could have
+    // enrolled a second factor, which would lock the owner out after this reset. Removed only
+    // after every session of the old holder has ended, so none can enrol another meanwhile.
+    if (!user.emailVerified) await this.removeUnprovenFactors(user.id, meta);
     await this.notices.passwordChanged(updated);
     return updated;
+  }
+
+  private async removeUnprovenFactors(userId: string, meta: ClientMeta): Promise<void> {
+    const { factors, challenges } = this.d.storage;
+    const [totp, passkeys] = await Promise.all([factors.listTotp(userId), factors.listPasskeys(userId)]);
+    if (totp.length === 0 && passkeys.length === 0) return;
+    const who = { actorId: userId, userId, ip: meta.ip, userAgent: meta.userAgent };
+    await this.d.events.write<void>([this.d.events.make('mfa.removed', who, { method: 'all' })], (emit) => factors.deleteAllForUser(userId, emit));
+    await challenges.deleteForUser(userId);
   }
 }

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import type { Storage } from '../../src/storage/types.js';
 import { accountsFixture, codeOf, PASSWORD, tokensOf } from '../helpers/accounts.js';
 import { mailRig, tokenOf } from '../helpers/mail.js';
+import { codeAt, secretOf } from '../helpers/totp.js';
 
 function setup(o: Parameters<typeof mailRig>[0] = {}) {
   const mail = mailRig(o);
@@ -69,6 +70,36 @@ describe('password recovery', () => {
     assert.equal(await codeOf(accounts.credentials.signIn('ann', PASSWORD, { userAgent: 'x', ip: null })), 'ERR_BAD_CREDENTIALS');
     await mail.flush();
     assert.equal(sent('ann@example.com', 'Your password was changed').length, 1);
+  });
+
+  it('reset of an account whose address was never proven removes its second factors; of a proven one, keeps them', async () => {
+    // Someone signs up first with another's address, and enrols an authenticator app: the owner's
+    // reset (the first proof of the address) must not leave them locked out behind it.
+    const { addUser, email, mail, signIn, accounts, storage, sent, clock } = setup();
+    const withFactor = async (name: string, verified: boolean) => {
+      const u = await addUser(name);
+      await storage.users.update(u.id, { emailVerified: verified });
+      const first = await signIn(name);
+      const secret = secretOf((await accounts.factors.enrolTotp(first.access.claims)).uri);
+      await accounts.factors.confirmTotp(first.access.claims, codeAt(secret, Math.floor(clock() / 1000)));
+      return u;
+    };
+    const resetBy = async (address: string) => {
+      await email.recovery.forgot(address, null);
+      await mail.flush();
+      await email.recovery.reset(tokenOf(sent(address, 'Reset your password').at(-1)!), 'new-password-1');
+    };
+    const squatted = await withFactor('squatted', false);
+    const owned = await withFactor('owned', true);
+    await resetBy('squatted@example.com');
+    await resetBy('owned@example.com');
+    const meta = { userAgent: 'x', ip: null };
+    assert.equal((await accounts.credentials.signIn('squatted', 'new-password-1', meta)).kind, 'tokens', 'the owner is in, with no factor of another\'s');
+    assert.deepEqual(await storage.factors.listTotp(squatted.id), []);
+    const removed = (await storage.events.list({ limit: 100 })).filter((e) => e.type === 'mfa.removed' && e.userId === squatted.id);
+    assert.deepEqual(removed.map((e) => [e.actorId, e.details]), [[squatted.id, { method: 'all' }]]);
+    assert.equal((await accounts.credentials.signIn('owned', 'new-password-1', meta)).kind, 'mfa_required', 'a proven address\'s factors stay');
+    assert.equal((await storage.factors.listTotp(owned.id)).length, 1);
   });
 
   it('a refused reset changes nothing: expired, superseded, used, forged, for a deleted user', async () => {
