@@ -5,7 +5,7 @@
 // row by row, --update; then the imported users sign in over HTTP with their old passwords.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +32,13 @@ const report = (r: CliResult) => {
 const reasons = (json: { rejects: { row: string; reason: string }[] }) => Object.fromEntries(json.rejects.map((x) => [x.row, x.reason]));
 
 before(() => buildCli(), { timeout: 300_000 });
+
+let jqMissing: string | undefined;
+try {
+  execFileSync('jq', ['--version'], { stdio: 'ignore' });
+} catch {
+  jqMissing = 'jq not found (apt-get install jq): the dumpdata conversion the import suggests not checked';
+}
 
 describe('import from a Flask-SQLAlchemy SQLite database', () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-import-sqlite-'));
@@ -505,6 +512,24 @@ describe('import from files', () => {
       assert.match(r.stderr, /a JSON array, not JSON Lines \(one object per line\): convert it, e\.g\. jq -c '\.\[\]'/);
       assert.doesNotMatch(r.stdout + r.stderr, /rejected|dumped@|pbkdf2/);
     }
+  });
+
+  it('the jq line the refusal gives for Django\'s dumpdata makes JSON Lines that import, hash and all', { skip: jqMissing }, async () => {
+    const dumped = hashOf('django-pbkdf2-sha256-1000');
+    const user = { model: 'auth.user', pk: 8, fields: { password: dumped.hash, last_login: null, is_superuser: true, username: 'dumped2', email: 'dumped2@example.com', is_active: true } };
+    writeFileSync(join(dir, 'dump2.json'), `${JSON.stringify([user], null, 2)}\n`);
+    const refused = await cli(['import', 'dump2.json', '--dry-run']);
+    assert.equal(refused.code, 2, refused.stderr);
+    const program = /Django's dumpdata[^:]*: jq -c '([^']+)'/.exec(refused.stderr)?.[1];
+    assert.ok(program, refused.stderr);
+    const lines = await new Promise<string>((resolve, reject) => execFile('jq', ['-c', program, join(dir, 'dump2.json')], (e, out) => (e ? reject(e) : resolve(out))));
+    writeFileSync(join(dir, 'dump2.jsonl'), lines);
+    const r = report(await cli(['import', 'dump2.jsonl', '--map', 'is_superuser=role:admin', '--json']));
+    assert.deepEqual([r.rows, r.created, r.rejected], [1, 1, 0], JSON.stringify(r.rejects));
+    const shown = (await cli(['users', 'show', 'dumped2', '--json'])).json;
+    assert.equal(shown.legacy_id, '8');
+    assert.deepEqual(shown.roles, ['admin']);
+    assert.equal(shown.password_hash.format, 'django-pbkdf2');
   });
 
   it('a CSV without a header line: refused as a whole (exit 2), and its first row, a password, is never printed', async () => {

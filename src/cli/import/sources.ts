@@ -126,7 +126,7 @@ async function* jsonlItems(path: string): AsyncGenerator<SourceItem[]> {
     if (head !== '') {
       started = true;
       if (head.startsWith('[')) {
-        throw new CliError(`${path}: a JSON array, not JSON Lines (one object per line): convert it, e.g. jq -c '.[]' FILE > users.jsonl (Django's dumpdata: jq -c '.[] | .fields + {id: .pk}')`, 2);
+        throw new CliError(`${path}: a JSON array, not JSON Lines (one object per line): convert it, e.g. jq -c '.[]' FILE > users.jsonl (Django's dumpdata, whose "password" holds the hash: jq -c '.[] | .fields + {id: .pk, password_hash: .fields.password} | del(.password)')`, 2);
       }
     }
     const lines = (rest + text).split('\n');
