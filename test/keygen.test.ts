@@ -1,11 +1,13 @@
 // `warden keygen`: private JWKs for JWKS_FILE, appended safely, loadable as the server loads them.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { keygen } from '../src/keygen.js';
 import { keyRingFromJwks, publicJwks } from '../toolkit/src/tokens/index.js';
+import { buildCli, CLI } from './helpers/cli.js';
 
 describe('keygen', () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-keygen-'));
@@ -42,5 +44,24 @@ describe('keygen', () => {
     assert.equal(out.keys[0].kid, 'printed');
     assert.equal(out.keys[0].crv, 'P-384');
     assert.ok(out.keys[0].d);
+  });
+});
+
+describe('warden keygen > FILE', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-keygen-cli-'));
+  before(() => buildCli(), { timeout: 300_000 });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('the file the shell made for the printed private key is left readable by its owner only', () => {
+    const file = join(dir, 'new.json');
+    const fd = openSync(file, 'w', 0o644); // as `> new.json` under umask 022
+    try {
+      const r = spawnSync(process.execPath, [CLI, 'keygen', 'EdDSA'], { stdio: ['ignore', fd, 'pipe'], encoding: 'utf8', env: { ...process.env, SECRET_KEY: 'k'.repeat(32) } });
+      assert.equal(r.status, 0, r.stderr);
+    } finally {
+      closeSync(fd);
+    }
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.ok(JSON.parse(readFileSync(file, 'utf8')).keys[0].d, 'the private key was written');
   });
 });

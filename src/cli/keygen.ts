@@ -1,9 +1,22 @@
 // `warden keygen ALG [--kid KID] [--jwks FILE]`: a private JWK for JWKS_FILE (src/keygen.ts does the work).
+import { fchmodSync, fstatSync } from 'node:fs';
 import type { Command } from 'commander';
 import { keygen } from '../keygen.js';
 import { currentKeyRing } from '../keyring.js';
 import { cliConfig } from './environment.js';
 import { CliError } from './output.js';
+
+/**
+ * Printed, the output is a private key: redirected to a file (`> keys.json`), that file is made
+ * readable by its owner only, as --jwks makes its own (a shell creates it 0644 under umask 022).
+ */
+function ownerOnlyIfFile(fd: number): void {
+  try {
+    if (fstatSync(fd).isFile()) fchmodSync(fd, 0o600);
+  } catch {
+    // Not ours to change (another user's file, a read-only mount): written as the shell opened it.
+  }
+}
 
 export function registerKeygen(program: Command): void {
   program
@@ -16,7 +29,9 @@ export function registerKeygen(program: Command): void {
       const args = [alg, ...(opts.kid !== undefined ? ['--kid', opts.kid] : []), ...(opts.jwks !== undefined ? ['--jwks', opts.jwks] : [])];
       try {
         // A new JWKS file starts with today's signing key, read from the configuration as the server reads it.
-        process.stdout.write(`${keygen(args, () => currentKeyRing(cliConfig()))}\n`);
+        const out = keygen(args, () => currentKeyRing(cliConfig()));
+        if (opts.jwks === undefined) ownerOnlyIfFile(1);
+        process.stdout.write(`${out}\n`);
       } catch (e) {
         // An algorithm that is none of these is a wrong usage (exit 2), as a missing one is.
         throw new CliError((e as Error).message, /^unknown algorithm/.test((e as Error).message) ? 2 : 1);
