@@ -70,7 +70,7 @@ export const CONFIG_TABLE = {
   keys: {
     algorithm: setting('ALGORITHM', oneOf(ALGORITHMS), 'HS256', 'HS256/384/512, RS256/384/512, PS256/384/512, ES256/384/512, EdDSA'),
     secretKey: optional('SECRET_KEY', text, 'HMAC secret, at least 32 bytes (always enforced)', { defaultDoc: 'generated in development', secret: true }),
-    privateKeyFile: optional('PRIVATE_KEY_FILE', existingFile, 'PEM private key for an asymmetric `ALGORITHM`'),
+    privateKeyFile: optional('PRIVATE_KEY_FILE', existingFile, 'PEM private key for an asymmetric `ALGORITHM` (e.g. `openssl genpkey -algorithm ed25519 -out key.pem` for EdDSA; `-algorithm RSA -pkeyopt rsa_keygen_bits:2048` for RS/PS; `-algorithm EC -pkeyopt ec_paramgen_curve:P-256` for ES256)'),
     publicKeyFile: optional('PUBLIC_KEY_FILE', existingFile, 'its PEM public key (derived from the private key when absent)'),
     jwksFile: optional('JWKS_FILE', existingFile, 'a private JWKS with several keys (rotation): all verify, one signs'),
     jwksSigningKid: optional('JWKS_SIGNING_KID', text, 'the `kid` in `JWKS_FILE` that signs'),
