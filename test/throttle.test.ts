@@ -51,6 +51,11 @@ describe('sign-in throttle', () => {
     assert.equal((await signin('victim', 'password-123')).status, 200);
   });
 
+  it('concurrent right passwords, more than the limit, all sign in: they wait for the ones in flight, never refused', async () => {
+    const burst = await Promise.all(Array.from({ length: 10 }, () => signin('other', 'password-123')));
+    assert.deepEqual(burst.map((r) => r.status), Array(10).fill(200));
+  });
+
   it('a success clears the pair; the per-IP limit catches a spray across logins', async () => {
     for (let i = 0; i < 2; i++) assert.equal((await signin('other', 'wrong-password')).status, 401);
     assert.equal((await signin('other', 'password-123')).status, 200);

@@ -73,6 +73,8 @@ export class SignInThrottle {
   private sharedUp = true;
   /** Attempts begun and not yet released, per key (begin). */
   private readonly inFlight = new Map<string, number>();
+  /** Attempts waiting for one in flight on this key to be answered (begin). */
+  private readonly waiting = new Map<string, Array<() => void>>();
 
   constructor(private readonly o: ThrottleOptions) {
     this.memory = new WindowCounters(o.caps ?? { counting: COUNTING_CAP, blocked: BLOCKED_CAP });
@@ -87,16 +89,23 @@ export class SignInThrottle {
 
   /**
    * check(), and the attempt counted in flight until the returned release is called (after its
-   * fail() or succeed(), or when it ends otherwise): attempts in flight count as failures to come.
-   * Without this, a burst of concurrent guesses all passed the check before the first of them (a
-   * password hash later) was counted: 40 at once against SIGNIN_MAX_FAILURES=5 were all tried,
-   * and the hash queue lets about a thousand wait. Per instance: the shared store sees failures.
+   * fail() or succeed(), or when it ends otherwise). A key never has more attempts in flight than
+   * failures left: one more waits until one in flight is answered, then is checked again, so a
+   * burst of guesses is tried no more often than the limit allows, and a burst of right passwords
+   * (one office behind one address) is delayed by a hash, not refused. Without this, a burst all
+   * passed the check before the first of them (a password hash later) was counted: 40 wrong
+   * passwords at once against SIGNIN_MAX_FAILURES=5 were all tried. Per instance: the shared
+   * store sees failures, not attempts in flight.
    */
   async begin(ip: string | null, login: string): Promise<() => void> {
     const keys = this.keys(ip, login);
-    const shared = await this.viaShared((s) => s.peek(keys.map((k) => k.key)));
-    // The check and the count in one synchronous stretch: no other attempt runs between them.
-    this.refuseIfOver(keys, shared);
+    for (;;) {
+      const shared = await this.viaShared((s) => s.peek(keys.map((k) => k.key)));
+      // The check and the count in one synchronous stretch: no other attempt runs between them.
+      const full = this.refuseIfOver(keys, shared);
+      if (full === undefined) break;
+      await new Promise<void>((wake) => this.waiting.set(full, [...(this.waiting.get(full) ?? []), wake]));
+    }
     for (const { key } of keys) this.inFlight.set(key, (this.inFlight.get(key) ?? 0) + 1);
     let released = false;
     return () => {
@@ -106,11 +115,19 @@ export class SignInThrottle {
         const left = (this.inFlight.get(key) ?? 1) - 1;
         if (left > 0) this.inFlight.set(key, left);
         else this.inFlight.delete(key);
+        // Every waiter checks again: the answer may have counted a failure, or freed the key.
+        const woken = this.waiting.get(key);
+        if (woken !== undefined) {
+          this.waiting.delete(key);
+          for (const wake of woken) wake();
+        }
       }
     };
   }
 
-  private refuseIfOver(keys: { key: string; max: number }[], shared: ({ count: number; ttlMs: number } | null)[] | null): void {
+  /** Throws when a key's failures reach its limit; else the first key whose attempts in flight fill what is left of it, if one does. */
+  private refuseIfOver(keys: { key: string; max: number }[], shared: ({ count: number; ttlMs: number } | null)[] | null): string | undefined {
+    let full: string | undefined;
     const now = this.o.clock();
     for (const [i, { key, max }] of keys.entries()) {
       const local = this.memory.get(key, now);
@@ -119,11 +136,8 @@ export class SignInThrottle {
       // The larger view wins: the shared count includes the other instances, ours survives a Redis restart.
       const seen = [local, theirs ? { count: theirs.count, resetAt: now + theirs.ttlMs } : null].filter((c): c is Count => c !== null);
       const over = seen.filter((c) => c.count >= max);
-      // Attempts in flight would reach the limit if they all failed: refused until they are
-      // answered (a second or so), not for the rest of the window, since they may yet succeed.
-      if (over.length === 0 && pending > 0 && Math.max(0, ...seen.map((c) => c.count)) + pending >= max) {
-        throw new WardenError('ERR_RATE_LIMITED', 'Too many failed sign-in attempts; try again later', { retryAfter: 1 });
-      }
+      // Attempts in flight would reach the limit if they all failed: this one waits for them.
+      if (over.length === 0 && pending > 0 && Math.max(0, ...seen.map((c) => c.count)) + pending >= max) full ??= key;
       // Saturated memory cannot record new blocks, so a key already failing is refused meanwhile.
       if (over.length === 0 && !(local !== null && this.memory.saturated(now))) continue;
       const until = Math.max(...(over.length > 0 ? over : [local!]).map((c) => c.resetAt));
@@ -131,6 +145,7 @@ export class SignInThrottle {
         retryAfter: Math.max(1, Math.ceil((until - now) / 1000)),
       });
     }
+    return full;
   }
 
   /**

@@ -120,32 +120,42 @@ describe('sign-in throttle memory: bounded, O(1), blocks kept', () => {
     assert.equal(await refused(t.check('192.0.2.1', 'a')), 'passed');
   });
 
-  it('attempts begun and not yet answered count: the check and the count are one step, whatever the shared store takes', async () => {
+  it('attempts begun and not yet answered count: no more in flight than failures left; the others wait, then are checked again', async () => {
     // A shared store that answers a peek a moment later (Redis): every concurrent attempt awaits it.
     const slow: SharedCounters = { hit: async () => {}, peek: async (keys) => { await new Promise((r) => setImmediate(r)); return keys.map(() => null); }, clear: async () => {} };
     const { t } = throttle({ shared: slow });
-    const begun = await Promise.all(Array.from({ length: 10 }, () => t.begin('192.0.2.1', 'victim').then((release) => release, (e: WardenError) => e.code)));
-    const releases = begun.filter((b): b is () => void => typeof b === 'function');
-    assert.equal(releases.length, 3, 'as many in flight as the limit');
-    assert.deepEqual(begun.filter((b) => typeof b !== 'function'), Array(7).fill('ERR_RATE_LIMITED'));
-    // Answered right (succeed, nothing counted) and released: the pair is free again; released twice changes nothing.
-    for (const release of releases) release(), release();
-    assert.equal(await refused(t.check('192.0.2.1', 'victim')), 'passed');
-    // Answered wrong: the failures count, and the releases do not give them back.
-    const again = await Promise.all(Array.from({ length: 3 }, () => t.begin('192.0.2.1', 'victim')));
-    for (const release of again) await t.fail('192.0.2.1', 'victim'), release();
+    const settled: Array<string> = [];
+    const attempts = Array.from({ length: 10 }, () => t.begin('192.0.2.1', 'victim').then(
+      (release) => (settled.push('begun'), release),
+      (e: WardenError) => (settled.push(e.code), null),
+    ));
+    const turn = () => new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 5; i++) await turn();
+    assert.deepEqual(settled, ['begun', 'begun', 'begun'], 'as many in flight as the limit; the rest wait');
+    const first = (await Promise.all(attempts.slice(0, 3))) as Array<() => void>;
+    // Answered wrong: the three failures count (the releases do not give them back), and every
+    // waiter, checked again, is refused for the rest of the window.
+    for (const release of first) await t.fail('192.0.2.1', 'victim'), release(), release();
+    const rest = await Promise.all(attempts.slice(3));
+    assert.deepEqual(rest, Array(7).fill(null));
+    assert.deepEqual(settled.slice(3), Array(7).fill('ERR_RATE_LIMITED'));
     assert.equal(await refused(t.check('192.0.2.1', 'victim')), 'ERR_RATE_LIMITED');
   });
 
-  it('refused for attempts in flight, the client is told to retry in a second, not at the window\'s end', async () => {
+  it('a burst of right passwords is delayed, never refused: each waiter goes on as one in flight is answered', async () => {
     const { t } = throttle();
-    await t.fail('192.0.2.1', 'victim'); // 1 of 3 counted
-    const inFlight = [await t.begin('192.0.2.1', 'victim'), await t.begin('192.0.2.1', 'victim')];
-    const e = await t.begin('192.0.2.1', 'victim').then(() => null, (x: WardenError) => x);
-    assert.equal(e?.code, 'ERR_RATE_LIMITED');
-    assert.equal((e?.details as { retryAfter?: number } | undefined)?.retryAfter, 1);
-    for (const release of inFlight) release();
-    assert.equal(await refused(t.check('192.0.2.1', 'victim')), 'passed', 'answered right, the key is free again');
+    await t.fail('192.0.2.1', 'victim'); // 1 of 3 counted: two may be in flight
+    const attempts = Array.from({ length: 6 }, () => t.begin('192.0.2.1', 'victim'));
+    let done = 0;
+    // Each answered right (succeed clears the pair's count) and released, one after another.
+    for (const attempt of attempts) {
+      const release = await attempt;
+      await t.succeed('192.0.2.1', 'victim');
+      release();
+      done++;
+    }
+    assert.equal(done, 6);
+    assert.equal(await refused(t.check('192.0.2.1', 'victim')), 'passed');
   });
 
   it('a shared store that fails is left alone: memory decides, the failure is reported once', async () => {
