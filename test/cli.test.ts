@@ -212,25 +212,34 @@ describe('warden CLI: users and sessions on a SQLite database', () => {
     assert.equal(existsSync(join(cwd, 'db')), false);
   });
 
+  const lastMigration = MIGRATIONS.reduce((a, b) => (b.version > a.version ? b : a));
+  /**
+   * A SQLite database as the previous release left it (the last migration not yet applied), after
+   * `setup` (a warden command taking the password on stdin) if given, and a u.csv to import.
+   */
+  async function behind(dir: string, setup?: string[]) {
+    const file = join(dir, 'warden.db');
+    const env = { DATABASE_URL: `sqlite:${file}` };
+    ok(await warden(['migrate'], { cwd: dir, env }));
+    if (setup) ok(await warden(setup, { cwd: dir, env, input: PASSWORD }));
+    const db = new Database(file);
+    db.prepare('DELETE FROM schema_migrations WHERE version = ?').run(lastMigration.version);
+    db.close();
+    writeFileSync(join(dir, 'u.csv'), 'username,email,password\nbeh,beh@example.com,behind-password-1\n');
+    const refused = (r: { code: number; stdout: string; stderr: string }, args: string[]) => {
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+      assert.ok(r.stderr.includes(`needs a migration this command does not apply (${lastMigration.version} ${lastMigration.name}): run "warden migrate" first`), r.stderr);
+    };
+    return { file, env, refused };
+  }
+
   it('read-only commands and dry runs apply no migration: behind, they say so and change nothing', async () => {
     const dir = tmp('warden-cli-behind-');
     try {
-      const file = join(dir, 'warden.db');
-      const behindEnv = { DATABASE_URL: `sqlite:${file}` };
-      ok(await warden(['migrate'], { cwd: dir, env: behindEnv }));
-      // As a database left by the previous release: the last migration not yet applied.
-      const last = MIGRATIONS.reduce((a, b) => (b.version > a.version ? b : a));
-      const db = new Database(file);
-      db.prepare('DELETE FROM schema_migrations WHERE version = ?').run(last.version);
-      db.close();
-      writeFileSync(join(dir, 'u.csv'), 'username,email,password\nbeh,beh@example.com,behind-password-1\n');
-      for (const args of [['users', 'list'], ['users', 'stats'], ['audit'], ['import', 'u.csv', '--dry-run']]) {
-        const r = await warden(args, { cwd: dir, env: behindEnv });
-        assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
-        assert.ok(r.stderr.includes(`needs a migration this command does not apply (${last.version} ${last.name}): run "warden migrate" first`), r.stderr);
-      }
+      const { file, env: behindEnv, refused } = await behind(dir);
+      for (const args of [['users', 'list'], ['users', 'stats'], ['audit'], ['import', 'u.csv', '--dry-run']]) refused(await warden(args, { cwd: dir, env: behindEnv }), args);
       const after = new Database(file, { readonly: true });
-      assert.equal((after.prepare('SELECT count(*) AS n FROM schema_migrations WHERE version = ?').get(last.version) as { n: number }).n, 0, 'still not applied');
+      assert.equal((after.prepare('SELECT count(*) AS n FROM schema_migrations WHERE version = ?').get(lastMigration.version) as { n: number }).n, 0, 'still not applied');
       after.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -242,15 +251,7 @@ describe('warden CLI: users and sessions on a SQLite database', () => {
     // not rewrite the schema (migration 11 locks the sessions table) as a side effect.
     const dir = tmp('warden-cli-behind-writes-');
     try {
-      const file = join(dir, 'warden.db');
-      const behindEnv = { DATABASE_URL: `sqlite:${file}` };
-      ok(await warden(['migrate'], { cwd: dir, env: behindEnv }));
-      ok(await warden(['users', 'create', '--username', 'erin', '--email', 'erin@example.com', '--password-stdin'], { cwd: dir, env: behindEnv, input: PASSWORD }));
-      const last = MIGRATIONS.reduce((a, b) => (b.version > a.version ? b : a));
-      const db = new Database(file);
-      db.prepare('DELETE FROM schema_migrations WHERE version = ?').run(last.version);
-      db.close();
-      writeFileSync(join(dir, 'u.csv'), 'username,email,password\nbeh,beh@example.com,behind-password-1\n');
+      const { file, env: behindEnv, refused } = await behind(dir, ['users', 'create', '--username', 'erin', '--email', 'erin@example.com', '--password-stdin']);
       const writes: { args: string[]; input?: string }[] = [
         { args: ['users', 'disable', 'erin'] },
         { args: ['users', 'set-roles', 'erin', 'admin'] },
@@ -258,13 +259,9 @@ describe('warden CLI: users and sessions on a SQLite database', () => {
         { args: ['sessions', 'revoke', 'erin'] },
         { args: ['import', 'u.csv'] },
       ];
-      for (const { args, input } of writes) {
-        const r = await warden(args, { cwd: dir, env: behindEnv, ...(input !== undefined ? { input } : {}) });
-        assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
-        assert.ok(r.stderr.includes(`needs a migration this command does not apply (${last.version} ${last.name}): run "warden migrate" first`), r.stderr);
-      }
+      for (const { args, input } of writes) refused(await warden(args, { cwd: dir, env: behindEnv, ...(input !== undefined ? { input } : {}) }), args);
       const after = new Database(file, { readonly: true });
-      assert.equal((after.prepare('SELECT count(*) AS n FROM schema_migrations WHERE version = ?').get(last.version) as { n: number }).n, 0, 'still not applied');
+      assert.equal((after.prepare('SELECT count(*) AS n FROM schema_migrations WHERE version = ?').get(lastMigration.version) as { n: number }).n, 0, 'still not applied');
       assert.deepEqual(after.prepare('SELECT username, is_active FROM users').all(), [{ username: 'erin', is_active: 1 }], 'nothing written');
       after.close();
     } finally {
