@@ -136,6 +136,13 @@ describe('LEGACY_REFRESH_TOKENS=true: a Flask refresh token is exchanged once', 
   const cutOffs: Array<[string, number, (s: Running, id: string) => Promise<unknown>]> = [
     ['a deactivation (as Warden\'s own tokens are)', 300, (s, id) => s.warden.accounts.admin.update(id, { is_active: false })],
     ['a password change', 301, (s, id) => s.warden.accounts.admin.update(id, { password: 'another-password-301' })],
+    ['the user changing their own password (their other sessions end)', 305, async (s) => {
+      const signin = await call(`${s.url}/api/auth/signin`, { json: { username: 'flask305', password: PASSWORD } });
+      const r = await call(`${s.url}/api/v1/auth/password`, {
+        headers: { authorization: `Bearer ${signin.json.access_token}` }, json: { current_password: PASSWORD, new_password: 'another-password-305' },
+      });
+      assert.equal(r.status, 200, r.text);
+    }],
   ];
   for (const [what, flaskId, cutOff] of cutOffs) {
     it(`a token issued before ${what} is refused (revoked), and opens nothing`, async () => {

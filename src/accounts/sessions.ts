@@ -309,9 +309,12 @@ export class Sessions {
    * ended ids. `emit`: the events of the action this is part of, written with the ending.
    */
   async endAll(userId: string, reason: string, exceptId?: string, emit?: Emit<string[]>): Promise<string[]> {
+    const now = this.d.clock();
     const ended = await this.d.events.write<string[]>(emit ?? [], (e) =>
-      this.d.storage.sessions.endAllForUser(userId, reason, this.d.clock(), exceptId, e, this.revokeSession));
+      this.d.storage.sessions.endAllForUser(userId, reason, now, exceptId, e, this.revokeSession));
     this.recorded(ended);
+    // The replaced application's tokens are never the session kept: they go with the others.
+    await this.refuseLegacyTokens(userId, now);
     return ended;
   }
 
@@ -337,24 +340,24 @@ export class Sessions {
       else upTo = Math.max(upTo, opened);
     }
     await this.d.revoker.revokeUserTokens(userId, upTo, this.d.retention.userTokens(now));
-    // The replaced application's own tokens (minted with the shared key) name the user by its old
-    // id, not by Warden's: refused too, or a deactivated user's would pass until they expire.
-    const legacy = await this.legacySubject(userId);
-    if (legacy !== undefined) await this.d.revoker.revokeUserTokens(legacy, now, this.d.retention.userTokens(now));
+    await this.refuseLegacyTokens(userId, now);
     // Sessions opened before session ids carried their opening time need their own records.
     if (undated.length > 0) await this.d.revoker.revokeSessions(undated, this.d.retention.session(now));
     return ended;
   }
 
   /**
-   * The `sub` the replaced application's tokens give this user: its legacy_id, less
-   * LEGACY_REFRESH_PREFIX's `prefix:` (as exchangeLegacy reads a sub the other way); none without one.
+   * Refuses the tokens the replaced application minted with the shared key for this user, issued
+   * up to `now`: they name the user by its old id (its legacy_id, less LEGACY_REFRESH_PREFIX's
+   * `prefix:`, as exchangeLegacy reads a sub the other way), which no record keyed by the Warden id
+   * reaches, so a deactivated user's, or a changed password's, passed until they expired.
    */
-  private async legacySubject(userId: string): Promise<string | undefined> {
+  private async refuseLegacyTokens(userId: string, now: number): Promise<void> {
     const legacyId = (await this.d.storage.users.findById(userId))?.legacyId ?? null;
-    if (legacyId === null) return undefined;
+    if (legacyId === null) return;
     const prefix = this.d.legacyRefresh?.prefix;
-    return prefix !== undefined && legacyId.startsWith(`${prefix}:`) ? legacyId.slice(prefix.length + 1) : legacyId;
+    const sub = prefix !== undefined && legacyId.startsWith(`${prefix}:`) ? legacyId.slice(prefix.length + 1) : legacyId;
+    await this.d.revoker.revokeUserTokens(sub, now, this.d.retention.userTokens(now));
   }
 
   /** RFC 7009: revokes an access token, or a refresh token's whole session. Unknown tokens are ignored. */
