@@ -10,6 +10,7 @@ import type { MailQueue } from '../mail/index.js';
 import type { UserRecord, UserStore } from '../storage/types.js';
 import { userValues, type AccountEmailDeps } from './account-email.js';
 import { changedMeanwhile, checkToken, consumeToken, newEmailToken, tokenHash, tokenOwner } from './email-tokens.js';
+import { removeAllFactors } from './factors/second-factors.js';
 import type { SecurityNotices } from './notices.js';
 import { NO_META, type ClientMeta } from './types.js';
 import { findUser, isUuid } from './users.js';
@@ -86,11 +87,10 @@ export class PasswordRecovery {
   }
 
   private async removeUnprovenFactors(userId: string, meta: ClientMeta): Promise<void> {
-    const { factors, challenges } = this.d.storage;
+    const { factors } = this.d.storage;
+    // Most accounts have none: no event for nothing removed.
     const [totp, passkeys] = await Promise.all([factors.listTotp(userId), factors.listPasskeys(userId)]);
     if (totp.length === 0 && passkeys.length === 0) return;
-    const who = { actorId: userId, userId, ip: meta.ip, userAgent: meta.userAgent };
-    await this.d.events.write<void>([this.d.events.make('mfa.removed', who, { method: 'all' })], (emit) => factors.deleteAllForUser(userId, emit));
-    await challenges.deleteForUser(userId);
+    await removeAllFactors(this.d, userId, { actorId: userId, userId, ip: meta.ip, userAgent: meta.userAgent });
   }
 }

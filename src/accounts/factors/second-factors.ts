@@ -26,6 +26,20 @@ export const MFA_TOKEN_TTL_SECONDS = 300;
 export type SecondFactorName = 'totp' | 'webauthn' | 'recovery_code';
 
 /** A correct password of a user with a second factor: no tokens yet, an MFA token instead. */
+/**
+ * Every factor, recovery code and pending sign-in (MFA token) of the user goes, with one
+ * mfa.removed event (method all) in the deletion's transaction: an administrator's reset, and a
+ * password reset of an address never proven (recovery.ts).
+ */
+export async function removeAllFactors(
+  d: { storage: Pick<Storage, 'factors' | 'challenges'>; events: EventLog },
+  userId: string,
+  who: Parameters<EventLog['make']>[1],
+): Promise<void> {
+  await d.events.write<void>([d.events.make('mfa.removed', who, { method: 'all' })], (emit) => d.storage.factors.deleteAllForUser(userId, emit));
+  await d.storage.challenges.deleteForUser(userId);
+}
+
 export interface MfaRequired {
   kind: 'mfa_required';
   mfaToken: string;
@@ -275,8 +289,7 @@ export class SecondFactors {
   async reset(userId: string, actor: Actor, meta: ClientMeta = NO_META): Promise<{ sessionsEnded: number }> {
     const user = await findUser(this.d.storage.users, userId);
     const who = { actorId: actor.kind === 'user' ? actor.userId : null, userId: user.id, ip: meta.ip, userAgent: meta.userAgent };
-    await this.d.events.write<void>([this.d.events.make('mfa.removed', who, { method: 'all' })], (emit) => this.d.storage.factors.deleteAllForUser(user.id, emit));
-    await this.d.storage.challenges.deleteForUser(user.id);
+    await removeAllFactors(this.d, user.id, who);
     // The sessions it ends are part of the reset: its mfa.removed event records them.
     const ended = await this.d.sessions.endAll(user.id, 'factors-reset');
     return { sessionsEnded: ended.length };
