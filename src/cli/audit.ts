@@ -20,7 +20,7 @@ export function registerAudit(program: Command): void {
   program
     .command('audit')
     .description('print the audit log (security events), newest first, as JSON lines or text')
-    .option('--type <types>', 'event types, comma-separated (e.g. signin.failed,user.deleted)')
+    .option('--type <types>', 'event types, comma-separated, or families (e.g. signin.failed,user.deleted or signin.*)')
     .option('--user <id>', 'events about this user')
     .option('--actor <id>', 'events this user did')
     .option('--from <time>', 'from this time on (ISO 8601)')

@@ -47,7 +47,7 @@ const CURSOR = str('the next_cursor of the previous page');
 const AUDIT_QUERY = {
   type: 'object',
   properties: {
-    type: str('event types, comma-separated (any of)'), actor: str('the acting user\'s id'), user: str('the id of the user the events are about'),
+    type: str('event types, comma-separated (any of); a family as `signin.*`'), actor: str('the acting user\'s id'), user: str('the id of the user the events are about'),
     from: str('from this time on (ISO 8601)', { format: 'date-time' }), to: str('before this time (ISO 8601)', { format: 'date-time' }),
     limit: LIMIT, cursor: CURSOR,
   },
