@@ -72,6 +72,12 @@ for (const f of factories) describe(`bad input (${f.name})`, f.skip !== undefine
       // Addresses that look like another or would put something else in a mail header.
       [{ username: 'bob', email: 'b\u0001ob@example.com', password: 'longenough' }, 'email'], // a control character
       [{ username: 'bob', email: 'bob@exam\u200bple.com', password: 'longenough' }, 'email'], // zero-width space
+      // Drawn as nothing, though not format characters: each made a second "bob@example.com".
+      [{ username: 'bob', email: 'bob\u034f@example.com', password: 'longenough' }, 'email'], // combining grapheme joiner
+      [{ username: 'bob', email: 'bob\ufe0f@example.com', password: 'longenough' }, 'email'], // variation selector 16
+      [{ username: 'bob', email: 'bob\u3164@example.com', password: 'longenough' }, 'email'], // Hangul filler
+      [{ username: 'bob', email: 'b\u115fob@example.com', password: 'longenough' }, 'email'], // Hangul choseong filler
+      [{ username: 'bob', email: 'bo\u180bb@example.com', password: 'longenough' }, 'email'], // Mongolian free variation selector
       [{ username: 'bob', email: '\u202eelpmaxe@example.com', password: 'longenough' }, 'email'], // right-to-left override
       [{ username: 'bob', email: 'a<bob>@example.com', password: 'longenough' }, 'email'],
       [{ username: 'bob', email: 'bob,eve@example.com', password: 'longenough' }, 'email'],

@@ -67,9 +67,11 @@ export function validateUsername(value: unknown): string {
 
 // Characters an address typed by a person never holds, which would let two accounts look alike or
 // a mail header say something else: controls, invisible format characters (zero-width, bidi
-// overrides), lone surrogates (no character at all), and RFC 5322's specials, which only a quoted
-// local part may carry.
-const NOT_IN_EMAIL = /[\p{Cc}\p{Cf}\p{Cs}<>()[\]\\,;:"]/u;
+// overrides), every other character Unicode says to draw as nothing (Default_Ignorable_Code_Point,
+// disallowed in identifiers by PRECIS, RFC 8264: the combining grapheme joiner, variation
+// selectors, Hangul fillers, which are not format characters), lone surrogates (no character at
+// all), and RFC 5322's specials, which only a quoted local part may carry.
+const NOT_IN_EMAIL = /[\p{Cc}\p{Cf}\p{Cs}\p{Default_Ignorable_Code_Point}<>()[\]\\,;:"]/u;
 
 /** An email as stored and looked up: trimmed, lower case, NFC (emailKey); an unusable one is 422. */
 export function normaliseEmail(value: unknown, field = 'email'): string {
