@@ -101,6 +101,8 @@ describe('log redaction', () => {
     assert.equal(r(`t=${jws}`), '/api/v1/auth/refresh?t=[redacted]');
     assert.equal(r(`t=Bearer%20${jws.replace('eyJ', '%65yJ')}`), '/api/v1/auth/refresh?t=[redacted]');
     assert.equal(r('client_secret=s3cret&client_id=app'), '/api/v1/auth/refresh?client_secret=[redacted]&client_id=app');
+    // /auth/mfa/verify's fields sent as a query (params= for data=): a recovery code works until used.
+    assert.equal(r('recovery_code=k7qm-2xfa-p3zt-4bnd&code=123456&mfa_token=x'), '/api/v1/auth/refresh?recovery_code=[redacted]&code=[redacted]&mfa_token=[redacted]');
     assert.equal(r('flag&x=y'), '/api/v1/auth/refresh?flag&x=y');
     assert.equal(redactUrl('/health'), '/health');
     // A token a client put in the path (a URL no route takes, or a matrix parameter): its segment goes.

@@ -92,8 +92,9 @@ export interface ErrorLogger {
   error(obj: object, msg: string): void;
 }
 
-// Query parameters that may carry a token, a password or a client secret; their values never reach a log line.
-const SECRET_NAME = /token|jwt|password|secret/i;
+// Query parameters that may carry a token, a password, a client secret or a code (a recovery code,
+// which works until used; a TOTP code; an OAuth code or PKCE verifier); their values never reach a log line.
+const SECRET_NAME = /token|jwt|password|secret|code/i;
 // A JWS's first segment (base64url of `{"`): a value holding one is a token whatever its name.
 const JWS_LIKE = /eyJ[A-Za-z0-9_-]{4,}/;
 
