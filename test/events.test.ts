@@ -103,6 +103,16 @@ describe('security events over HTTP: one per action, with its subject', () => {
     assert.deepEqual(evs.map((e) => [e.type, e.details]), [['signin.failed', { reason: 'unknown_login', login: 'nobody\ufffd@example.com\ufffdx\ufffd' }]]);
   });
 
+  it('a login recorded from a failed sign-in shows its invisible characters as U+FFFD: it never reads as an account that exists', async () => {
+    // "carol@example.com" with a zero-width space, or a variation selector, or a tab, matches no
+    // account: an unknown_login event reading "carol@example.com" would tell the auditor that
+    // carol's address has no account, and hide the attempts from a search for it.
+    for (const [given, shown] of [['carol@example.com\u200b', 'carol@example.com\ufffd'], ['car\ufe0fol', 'car\ufffdol'], ['car\tol', 'car\ufffdol'], ['\u2060carol', '\ufffdcarol']]) {
+      const evs = await eventsOf(s, async () => assert.equal((await call(`${s.url}/api/auth/signin`, { json: { username: given, password: 'x-password' } })).status, 401));
+      assert.deepEqual(evs.map((e) => [e.type, e.details]), [['signin.failed', { reason: 'unknown_login', login: shown }]], JSON.stringify(given));
+    }
+  });
+
   it('throttled: one signin.throttled per (IP, login) and window, however many attempts it refuses', async () => {
     const attempt = () => call(`${s.url}/api/auth/signin`, { json: { username: 'throttled@example.com', password: 'wrong-password' } });
     const evs = await eventsOf(s, async () => {

@@ -17,7 +17,7 @@ import type { SignInThrottle } from './throttle.js';
 import { NO_META, type Actor, type ClientMeta, type SignUpInput, type SystemActor, type TokenPair } from './types.js';
 import { conflict, findUser, keepAnAdministrator } from './users.js';
 import {
-  checkFields, invalid, markBidiControls, normaliseEmail, validateBoolean, validateFullName, validatePassword, validateRoles, validateUsername,
+  checkFields, invalid, markUnseen, normaliseEmail, validateBoolean, validateFullName, validatePassword, validateRoles, validateUsername,
 } from './validate.js';
 
 export interface CredentialsDeps {
@@ -59,11 +59,12 @@ const SHOWN_LOGIN = 64;
  * pair), a lone surrogate as U+FFFD and no NUL. Events are JSON, and PostgreSQL's jsonb refuses
  * both "\u0000" and a lone surrogate's escape: the refusal would not be recorded, and answered 500.
  * A bidirectional control is U+FFFD too: anyone's text in the audit log must not reorder how the
- * rest of its line reads (no login holds one: usernames and addresses refuse them).
+ * rest of its line reads; and so is every other control, format or invisible character, which
+ * would make the login read as another (no login holds one: usernames and addresses refuse them).
  */
 function shownLogin(login: string): string {
   const head = login.trim().replaceAll('\u0000', '').slice(0, 2 * SHOWN_LOGIN); // enough units for SHOWN_LOGIN characters
-  return markBidiControls(Array.from(head.replace(/\p{Cs}/gu, '\ufffd')).slice(0, SHOWN_LOGIN).join('')); // \p{Cs} with u: a lone half only
+  return markUnseen(Array.from(head.replace(/\p{Cs}/gu, '\ufffd')).slice(0, SHOWN_LOGIN).join('')); // \p{Cs} with u: a lone half only
 }
 /** (client, login) pairs and clients whose throttling was recorded, remembered (per instance) to record it once per window. */
 const MAX_THROTTLES_REMEMBERED = 10_000;
