@@ -11,7 +11,7 @@ import type { RouteContext } from './context.js';
 import { pageSchema, routeSchemas, type Media } from './docs.js';
 import { ENVELOPE, familyErrorHandler } from './error-families.js';
 import { clientMeta, field, jsonOrFormBody, onceIn } from './request.js';
-import { html, message, resetForm, sendPage, wantsPage } from './pages.js';
+import { html, message, resetForm, sendPage, wantsPage, type Html } from './pages.js';
 import { envelope, ID_PARAMS, PROFILE } from './schemas.js';
 import { profileView } from './views.js';
 
@@ -55,11 +55,19 @@ export async function accountEmailRoutes(app: FastifyInstance, ctx: RouteContext
   const query = (req: FastifyRequest) => (req.query ?? {}) as Record<string, unknown>;
   // Given twice, the page says so (as every /api/v1 query parameter does), not "token: is required".
   const queryToken = (req: FastifyRequest): unknown => onceIn(query(req), 'token');
-  /** A page for a failure a link can meet; anything else is the usual error answer. */
-  const failurePage = (reply: FastifyReply, title: string, err: unknown): FastifyReply => {
+  // Where a person goes from a page a link landed on: with the console on, a link there (sign in,
+  // the account, or a new reset link); without it, that is the application's own business.
+  const onward = (href: string, text: string): Html => (ctx.config.console.enabled ? html`<p><a href="${href}">${text}</a></p>` : html``);
+  const toSignIn = onward('/account/signin', 'Sign in');
+  const toAccount = onward('/account', 'Go to your account');
+  /** A page for a failure a link can meet (and where to go from it); anything else is the usual error answer. */
+  const failurePage = (reply: FastifyReply, title: string, err: unknown, next: Html = html``): FastifyReply => {
     if (!isWardenError(err)) throw err;
-    return sendPage(reply, err.status, title, message(err.message));
+    return sendPage(reply, err.status, title, html`${message(err.message)}${next}`);
   };
+  // A reset link that cannot be used: the way forward is another one.
+  const newResetLink = (err: unknown): Html =>
+    isWardenError(err) && TOKEN_ERRORS.includes(err.code) && err.code !== 'ERR_VALIDATION' ? onward('/account/forgot', 'Ask for a new link') : html``;
 
   // ---- forgot / reset password ----
   app.post('/auth/password/forgot', {
@@ -86,7 +94,7 @@ export async function accountEmailRoutes(app: FastifyInstance, ctx: RouteContext
       await mail().recovery.check(token);
       return sendPage(reply, 200, title, resetForm(String(token), PASSWORD_MIN_LENGTH));
     } catch (err) {
-      return failurePage(reply, title, err);
+      return failurePage(reply, title, err, newResetLink(err));
     }
   });
 
@@ -108,14 +116,14 @@ export async function accountEmailRoutes(app: FastifyInstance, ctx: RouteContext
     const title = 'Choose a new password';
     try {
       await mail().recovery.reset(field(body, 'token'), field(body, 'new_password'), clientMeta(req));
-      return sendPage(reply, 200, 'Password changed', message('Your password has been changed and every session signed out. Sign in with the new password.'));
+      return sendPage(reply, 200, 'Password changed', html`${message('Your password has been changed and every session signed out. Sign in with the new password.')}${toSignIn}`);
     } catch (err) {
       const token = field(body, 'token');
       if (isWardenError(err) && err.code === 'ERR_VALIDATION' && typeof token === 'string') {
         // A password the rules refuse: the form again, the token still unused.
         return sendPage(reply, 422, title, html`${message(err.message.replace(/^new_password: /, 'The password '))}${resetForm(token, PASSWORD_MIN_LENGTH)}`);
       }
-      return failurePage(reply, title, err);
+      return failurePage(reply, title, err, newResetLink(err));
     }
   });
 
@@ -153,9 +161,9 @@ export async function accountEmailRoutes(app: FastifyInstance, ctx: RouteContext
   }, async (req, reply) => {
     try {
       const verified = await mail().verification.verify(queryToken(req), clientMeta(req));
-      return sendPage(reply, 200, 'Email address verified', message(`Thank you: ${verified.email} is verified.`));
+      return sendPage(reply, 200, 'Email address verified', html`${message(`Thank you: ${verified.email} is verified.`)}${toAccount}`);
     } catch (err) {
-      return failurePage(reply, 'This verification link cannot be used', err);
+      return failurePage(reply, 'This verification link cannot be used', err, toAccount);
     }
   });
 
@@ -196,9 +204,9 @@ export async function accountEmailRoutes(app: FastifyInstance, ctx: RouteContext
   }, async (req, reply) => {
     try {
       const changed = await mail().emailChange.confirm(queryToken(req), clientMeta(req));
-      return sendPage(reply, 200, 'Email address changed', message(`Your account's address is now ${changed.email}.`));
+      return sendPage(reply, 200, 'Email address changed', html`${message(`Your account's address is now ${changed.email}.`)}${toAccount}`);
     } catch (err) {
-      return failurePage(reply, 'Email address not changed', err);
+      return failurePage(reply, 'Email address not changed', err, toAccount);
     }
   });
 

@@ -1,0 +1,131 @@
+// The links in mails, followed as a person who lost something would: each opened in a fresh
+// Chromium profile (nothing signed in), driven by the keyboard alone, and each page it lands on
+// must lead on — to sign in after a reset, to ask for another link when one cannot be used, to the
+// account after a verification or an address change — rather than end the walk. The links start
+// with APP_URL whatever Host the request that caused the mail came with.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { CHROMIUM } from './helpers/browser.js';
+import { freePort } from './helpers/child-warden.js';
+import { call, startServer, type Running } from './helpers/server.js';
+import { linkIn, startSmtp, type Delivered, type TestSmtp } from './helpers/smtp.js';
+
+const skip = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} not found (apt-get install chromium): mail-link browser test not run`;
+const to = (address: string, subject: string) => (m: Delivered) => m.to === address && m.subject === subject;
+
+describe('mail links in a fresh browser, by keyboard', { skip }, () => {
+  let smtp: TestSmtp;
+  let s: Running;
+  let browser: Browser;
+  let appUrl: string;
+
+  before(async () => {
+    smtp = await startSmtp();
+    const port = await freePort();
+    // The public address is localhost; the browser below asks on 127.0.0.1 (another Host).
+    appUrl = `http://localhost:${port}`;
+    s = await startServer({
+      SMTP_URL: smtp.url, SMTP_REQUIRE_TLS: 'true', SMTP_TLS_CA_FILE: smtp.caFile, MAIL_FROM: 'Warden <no-reply@warden.test>',
+      APP_URL: appUrl, MAIL_LIMIT_PER_ADDRESS: '0', MAIL_LIMIT_PER_IP: '0',
+    }, { port, email: { tuning: { pollMs: 50, retryBaseMs: 50, retryMaxMs: 200 } } });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await s?.close();
+    await smtp?.close();
+  });
+
+  /** A page in a profile of its own: no cookie of any earlier step. */
+  const freshPage = async (): Promise<Page> => (await browser.newContext({ locale: 'en-US' })).newPage();
+  /** The mail's link, which must start with APP_URL. */
+  const linkOf = (mail: Delivered): string => {
+    const link = linkIn(mail);
+    assert.ok(link.startsWith(`${appUrl}/`), `${mail.subject}: ${link} is not under APP_URL`);
+    return link;
+  };
+  /** Tab from the top of the page to the link named `name` (the first focusable thing there), then Enter. */
+  const followByKeyboard = async (page: Page, name: string): Promise<void> => {
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent?.trim()), name, `${page.url()}: Tab reaches "${name}"`);
+    await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+  };
+  const signUp = async (username: string) => {
+    const r = await call(`${s.url}/api/v1/auth/signup`, { json: { username, email: `${username}@example.com`, password: `${username}-password-1` } });
+    assert.equal(r.status, 201, r.text);
+    return `${username}@example.com`;
+  };
+
+  it('forgot, reset, then on to sign in; the used link leads to asking for a new one', async () => {
+    const email = await signUp('lena');
+    const page = await freshPage();
+    await page.goto(`${s.url}/account/forgot`);
+    await page.getByLabel('Email address').focus();
+    await page.keyboard.type(email);
+    await page.keyboard.press('Enter');
+    await page.locator('[data-notice]', { hasText: 'If an account has this address' }).waitFor();
+    const link = linkOf(await smtp.waitFor(to(email, 'Reset your password')));
+
+    const reset = await freshPage();
+    await reset.goto(link);
+    // The field has the focus: type, Enter.
+    await reset.keyboard.type('lena-password-2');
+    await Promise.all([reset.waitForNavigation(), reset.keyboard.press('Enter')]);
+    await reset.getByRole('heading', { name: 'Password changed' }).waitFor();
+    await followByKeyboard(reset, 'Sign in');
+    assert.equal(new URL(reset.url()).pathname, '/account/signin');
+    await reset.getByLabel('Email or username').fill(email);
+    await reset.getByLabel('Password', { exact: true }).fill('lena-password-2');
+    await reset.keyboard.press('Enter');
+    await reset.waitForURL(/\/account$/);
+
+    const again = await freshPage();
+    await again.goto(link);
+    await again.getByText('This link has already been used').waitFor();
+    await followByKeyboard(again, 'Ask for a new link');
+    assert.equal(new URL(again.url()).pathname, '/account/forgot');
+  });
+
+  it('a verification link and an address-change link lead to the account, used or not', async () => {
+    const email = await signUp('vic');
+    const verify = linkOf(await smtp.waitFor(to(email, 'Confirm your email address')));
+    const page = await freshPage();
+    await page.goto(verify);
+    await page.getByRole('heading', { name: 'Email address verified' }).waitFor();
+    await followByKeyboard(page, 'Go to your account');
+    await page.waitForURL(/\/account\/signin/); // not signed in in this profile: the account page asks to
+    const used = await freshPage();
+    await used.goto(verify);
+    await used.getByRole('heading', { name: 'This verification link cannot be used' }).waitFor();
+    await followByKeyboard(used, 'Go to your account');
+
+    const login = await call(`${s.url}/api/v1/auth/login`, { form: { username: 'vic', password: 'vic-password-1' } });
+    const changed = await call(`${s.url}/api/v1/auth/email`, { json: { new_email: 'vic.new@example.org' }, headers: { authorization: `Bearer ${login.json.data.access_token}` } });
+    assert.equal(changed.status, 202, changed.text);
+    const confirm = linkOf(await smtp.waitFor(to('vic.new@example.org', 'Confirm your new email address')));
+    const other = await freshPage();
+    await other.goto(confirm);
+    await other.getByRole('heading', { name: 'Email address changed' }).waitFor();
+    await followByKeyboard(other, 'Go to your account');
+    await other.goto(confirm);
+    await other.getByRole('heading', { name: 'Email address not changed' }).waitFor();
+    await followByKeyboard(other, 'Go to your account');
+  });
+
+  it('with the console off, the pages link nowhere (the application leads on)', async () => {
+    const bare = await startServer({ DATABASE_URL: 'memory:', CONSOLE_ENABLED: 'false' });
+    try {
+      const page = await freshPage();
+      await page.goto(`${bare.url}/api/v1/auth/password/reset?token=${'A'.repeat(43)}`);
+      await page.getByText('This link is not valid').waitFor();
+      assert.equal(await page.locator('a').count(), 0);
+    } finally {
+      await bare.close();
+    }
+  });
+});
