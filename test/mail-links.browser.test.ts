@@ -2,7 +2,8 @@
 // Chromium profile (nothing signed in), driven by the keyboard alone, and each page it lands on
 // must lead on — to sign in after a reset, to ask for another link when one cannot be used, to the
 // account after a verification or an address change — rather than end the walk. The links start
-// with APP_URL whatever Host the request that caused the mail came with.
+// with APP_URL whatever Host the request that caused the mail came with, and the "password changed"
+// notice tells someone who did not change it what they can actually do.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
@@ -83,6 +84,14 @@ describe('mail links in a fresh browser, by keyboard', { skip }, () => {
     await reset.getByLabel('Password', { exact: true }).fill('lena-password-2');
     await reset.keyboard.press('Enter');
     await reset.waitForURL(/\/account$/);
+    // The notice's advice is one its reader can follow: they no longer know the password, and every
+    // session is already over, so "change your password" would lead nowhere; a reset does.
+    const notice = await smtp.waitFor(to(email, 'Your password was changed'));
+    for (const part of [notice.text, notice.html]) {
+      assert.doesNotMatch(part, /change your password now/);
+      assert.match(part, /choose a new password at once with (&quot;|")Forgot password/);
+      assert.ok(part.includes(appUrl), 'names where to find the administrators');
+    }
 
     const again = await freshPage();
     await again.goto(link);

@@ -37,6 +37,9 @@ const button = (label: string) =>
 <p style="font-size: .9em; color: #555">Or paste this address into your browser:<br>{{link}}</p>`;
 
 const notYou = 'If this was not you, change your password now and sign out of your other sessions.';
+// Whoever gets this mail no longer knows the password, and every session is already ended: the way
+// back in is a reset, which signs out whoever set this one.
+const notYouPassword = 'If this was not you, choose a new password at once with "Forgot password" (a reset link comes to this address and signs everyone out), and tell the administrators of {{app_url}}.';
 
 /** Values every template may use: `name` (full name, else username), `username`, `email`, `app_url`, plus each mail's own. */
 export const DEFAULT_TEMPLATES: Record<TemplateName, MailTemplate> = {
@@ -64,12 +67,12 @@ ${button('Choose a new password')}
 The password of your account {{username}} was changed on {{time}}.
 Every session that was signed in has been signed out.
 
-${notYou}
+${notYouPassword}
 `,
     html: page('Your password was changed', `<p>Hello {{name}},</p>
 <p>The password of your account <b>{{username}}</b> was changed on {{time}}.
 Every session that was signed in has been signed out.</p>
-<p>${notYou}</p>`),
+<p>${notYouPassword}</p>`),
   },
   'verify-email': {
     subject: 'Confirm your email address',
