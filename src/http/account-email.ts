@@ -121,7 +121,7 @@ export async function accountEmailRoutes(app: FastifyInstance, ctx: RouteContext
       const token = field(body, 'token');
       if (isWardenError(err) && err.code === 'ERR_VALIDATION' && typeof token === 'string') {
         // A password the rules refuse: the form again, the token still unused.
-        return sendPage(reply, 422, title, html`${message(err.message.replace(/^new_password: /, 'The password '))}${resetForm(token, PASSWORD_MIN_LENGTH)}`);
+        return sendPage(reply, 422, title, resetForm(token, PASSWORD_MIN_LENGTH, err.message.replace(/^new_password: /, 'The password ')));
       }
       return failurePage(reply, title, err, newResetLink(err));
     }

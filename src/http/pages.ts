@@ -45,10 +45,12 @@ export function wantsPage(req: FastifyRequest): boolean {
   return ct.startsWith('application/x-www-form-urlencoded') && String(req.headers.accept ?? '').includes('text/html');
 }
 
-export function resetForm(token: string, minLength: number): Html {
-  return html`<form method="post" action="reset">
+/** The reset form; with `error`, the password refused says why, tied to the field (which has the focus) for a screen reader. */
+export function resetForm(token: string, minLength: number, error?: string): Html {
+  const refused = error === undefined ? html`` : html` aria-invalid="true" aria-describedby="new_password-error"`;
+  return html`${error === undefined ? html`` : html`<p id="new_password-error">${error}</p>`}<form method="post" action="reset">
 <input type="hidden" name="token" value="${token}">
-<p><label>New password<br><input type="password" name="new_password" minlength="${minLength}" required autocomplete="new-password" autofocus></label></p>
+<p><label>New password<br><input type="password" name="new_password" minlength="${minLength}" required autocomplete="new-password"${refused} autofocus></label></p>
 <p><button type="submit">Set the new password</button></p>
 </form>`;
 }
