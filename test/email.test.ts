@@ -10,6 +10,7 @@ import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { newEmailToken } from '../src/accounts/email-tokens.js';
 import { testClock } from './helpers/clock.js';
+import { codeAt, secretOf } from './helpers/totp.js';
 import { call, startServer, type Running } from './helpers/server.js';
 import { eventually, linkIn, startSmtp, tokenIn, type Delivered, type TestSmtp } from './helpers/smtp.js';
 
@@ -147,6 +148,30 @@ describe('email over a real SMTP server', () => {
     assert.equal((await me(newPw.json.data.access_token)).json.data.email_verified, true, 'the reset proved the address');
     const notice = await smtp.waitFor(to(u.email, 'Your password was changed'));
     assert.doesNotMatch(notice.text, /token=/);
+  });
+
+  it('a reset that removes the second factors of an unverified address says so in its notice; a verified one keeps them and says nothing of it', async () => {
+    /** A user with an authenticator app; `verified`: their address proven first. */
+    const withApp = async (verified: boolean) => {
+      const u = await newUser(s);
+      if (verified) assert.equal((await call(`${s.url}/api/v1/auth/verify`, { json: { token: tokenIn(await smtp.waitFor(to(u.email, 'Confirm your email address'))) } })).status, 200);
+      const enrol = await call(`${s.url}/api/v1/auth/mfa/totp`, { method: 'POST', headers: bearer(u.access) });
+      assert.equal(enrol.status, 201, enrol.text);
+      const code = codeAt(secretOf(enrol.json.data.otpauth_uri), clock() / 1000);
+      assert.equal((await call(`${s.url}/api/v1/auth/mfa/totp/confirm`, { json: { code }, headers: bearer(u.access) })).status, 200);
+      await call(`${s.url}/api/v1/auth/password/forgot`, { json: { email: u.email } });
+      const token = tokenIn(await smtp.waitFor(to(u.email, 'Reset your password')));
+      assert.equal((await call(`${s.url}/api/v1/auth/password/reset`, { json: { token, new_password: 'a-new-password-1' } })).status, 200);
+      const signIn = await call(`${s.url}/api/v1/auth/login`, { form: { username: u.email, password: 'a-new-password-1' } });
+      return { notice: await smtp.waitFor(to(u.email, 'Your password was changed')), mfaAsked: signIn.json.data.mfa_token !== undefined };
+    };
+    const removed = await withApp(false);
+    assert.equal(removed.mfaAsked, false, 'the app is gone');
+    for (const part of [removed.notice.text, removed.notice.html]) assert.match(part, /Your authenticator apps, passkeys and recovery codes were removed too/);
+    const kept = await withApp(true);
+    assert.equal(kept.mfaAsked, true, 'the app still guards the account');
+    for (const part of [kept.notice.text, kept.notice.html]) assert.doesNotMatch(part, /removed/);
+    assert.match(kept.notice.text, /signed out\.\n\nIf this was not you/, 'no gap where the sentence would be');
   });
 
   it('a reset link mailed to an address the account no longer has is refused; an inactive account\'s link is refused and kept', async () => {

@@ -16,8 +16,9 @@ export class SecurityNotices {
     if (this.d.requireVerified && !user.emailVerified) throw new WardenError('ERR_EMAIL_NOT_VERIFIED');
   }
 
-  passwordChanged(user: UserRecord): Promise<void> {
-    return this.send('password-changed', user.email, { ...userValues(user), time: this.when() });
+  /** `factorsRemoved`: a reset also removed the second factors (the address was not verified before). */
+  passwordChanged(user: UserRecord, o: { factorsRemoved?: boolean } = {}): Promise<void> {
+    return this.send('password-changed', user.email, { ...userValues(user), time: this.when(), factors_removed: o.factorsRemoved === true });
   }
 
   emailChangeRequested(user: UserRecord, newEmail: string): Promise<void> {

@@ -81,16 +81,19 @@ export class PasswordRecovery {
     // password held the account: someone who signed up first with another's address could have
     // enrolled a second factor, which would lock the owner out after this reset. Removed only
     // after every session of the old holder has ended, so none can enrol another meanwhile.
-    if (!user.emailVerified) await this.removeUnprovenFactors(user.id, meta);
-    await this.notices.passwordChanged(updated);
+    const factorsRemoved = !user.emailVerified && (await this.removeUnprovenFactors(user.id, meta));
+    // The owner is told their factors went, or they would go on believing a code guards the account.
+    await this.notices.passwordChanged(updated, { factorsRemoved });
     return updated;
   }
 
-  private async removeUnprovenFactors(userId: string, meta: ClientMeta): Promise<void> {
+  /** Whether there were any to remove. */
+  private async removeUnprovenFactors(userId: string, meta: ClientMeta): Promise<boolean> {
     const { factors } = this.d.storage;
     // Most accounts have none: no event for nothing removed.
     const [totp, passkeys] = await Promise.all([factors.listTotp(userId), factors.listPasskeys(userId)]);
-    if (totp.length === 0 && passkeys.length === 0) return;
+    if (totp.length === 0 && passkeys.length === 0) return false;
     await removeAllFactors(this.d, userId, { actorId: userId, userId, ip: meta.ip, userAgent: meta.userAgent });
+    return true;
   }
 }

@@ -66,12 +66,19 @@ ${button('Choose a new password')}
 
 The password of your account {{username}} was changed on {{time}}.
 Every session that was signed in has been signed out.
+{{#factors_removed}}
+
+Your authenticator apps, passkeys and recovery codes were removed too: this address had not been
+confirmed before, so they may have been set up by someone else. Set them up again from your account.
+{{/factors_removed}}
 
 ${notYouPassword}
 `,
     html: page('Your password was changed', `<p>Hello {{name}},</p>
 <p>The password of your account <b>{{username}}</b> was changed on {{time}}.
 Every session that was signed in has been signed out.</p>
+{{#factors_removed}}<p>Your authenticator apps, passkeys and recovery codes were removed too: this address had not been
+confirmed before, so they may have been set up by someone else. Set them up again from your account.</p>{{/factors_removed}}
 <p>${notYouPassword}</p>`),
   },
   'verify-email': {
