@@ -153,6 +153,29 @@ describe('mail links in a fresh browser, by keyboard', { skip }, () => {
     await toAccount(other);
   });
 
+  it('an address change asked for in the console, then signed out: the page, the mail and the dead link each say why', async () => {
+    await signUp('sara');
+    const page = await freshPage();
+    await page.goto(`${s.url}/account/signin`);
+    await page.getByLabel('Email or username').fill('sara');
+    await page.getByLabel('Password', { exact: true }).fill('sara-password-1');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/account$/);
+    await page.getByLabel('New email address').fill('sara.new@example.org');
+    await page.getByRole('button', { name: 'Change email' }).click();
+    await page.locator('[data-notice]', { hasText: 'signing this session out cancels the change' }).waitFor();
+    const mail = await smtp.waitFor(to('sara.new@example.org', 'Confirm your new email address'));
+    assert.match(mail.text, /while the session that asked for\s+it is still signed in/);
+    // Signed out as people do when they leave a computer; the link, opened elsewhere, is void (as
+    // the README says) and the page gives the reason that applies rather than only "a newer one was sent".
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+    await page.waitForURL(/\/account\/signin/);
+    const other = await freshPage();
+    await other.goto(linkOf(mail));
+    await other.getByText('the session that asked for the change was signed out').waitFor();
+    await toAccount(other);
+  });
+
   it('with the console off, the pages link nowhere (the application leads on)', async () => {
     const bare = await startServer({ DATABASE_URL: 'memory:', CONSOLE_ENABLED: 'false' });
     try {

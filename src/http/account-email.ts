@@ -33,6 +33,7 @@ const LIMIT_ERRORS: ErrorCode[] = ['ERR_RATE_LIMITED'];
 const BOTH: Media[] = ['json', 'form'];
 const str = (extra: Record<string, unknown> = {}) => ({ type: 'string', ...extra });
 const obj = (properties: Record<string, unknown>, required: string[]) => ({ type: 'object', properties, required });
+const ADDRESS_LINK_VOID = 'This link no longer works: the session that asked for the change was signed out, a newer link was sent, or the account changed since. Sign in and ask again.';
 const TOKEN_QUERY = obj({ token: str({ description: 'the token from the mail' }) }, ['token']);
 
 export async function accountEmailRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
@@ -206,6 +207,10 @@ export async function accountEmailRoutes(app: FastifyInstance, ctx: RouteContext
       const changed = await mail().emailChange.confirm(queryToken(req), clientMeta(req));
       return sendPage(reply, 200, 'Email address changed', html`${message(`Your account's address is now ${changed.email}.`)}${toAccount}`);
     } catch (err) {
+      // The usual cause here is not a newer link: the session that asked was signed out.
+      if (isWardenError(err) && err.code === 'ERR_EMAIL_TOKEN_SUPERSEDED') {
+        return sendPage(reply, err.status, 'Email address not changed', html`${message(ADDRESS_LINK_VOID)}${toAccount}`);
+      }
       return failurePage(reply, 'Email address not changed', err, toAccount);
     }
   });

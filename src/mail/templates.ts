@@ -102,7 +102,8 @@ ${button('Confirm my address')}
     text: `Hello {{name}},
 
 Your account {{username}} asked to use {{new_email}} as its address from now on.
-To confirm the change, open this link within {{days}} days:
+To confirm the change, open this link within {{days}} days, while the session that asked for
+it is still signed in (signing it out cancels the change):
 
 {{link}}
 
@@ -110,7 +111,8 @@ Until you do, the account keeps its old address. If you did not ask for this, ig
 `,
     html: page('Confirm your new email address', `<p>Hello {{name}},</p>
 <p>Your account <b>{{username}}</b> asked to use <b>{{new_email}}</b> as its address from now on.
-To confirm the change, open this link within {{days}} days:</p>
+To confirm the change, open this link within {{days}} days, while the session that asked for
+it is still signed in (signing it out cancels the change):</p>
 ${button('Confirm the new address')}
 <p>Until you do, the account keeps its old address. If you did not ask for this, ignore this mail.</p>`),
   },

@@ -109,7 +109,7 @@ async function home() {
   });
   onSubmit(form('email'), async (v) => {
     const r = await api('POST', '/api/v1/auth/email', { new_email: v.new_email ?? '' });
-    if (r.ok) { notice(`A confirmation has been sent to ${v.new_email}; follow its link to finish.`); form('email').reset(); }
+    if (r.ok) { notice(`A confirmation has been sent to ${v.new_email}; follow its link to finish. Stay signed in here until then: signing this session out cancels the change.`); form('email').reset(); }
     else showError(form('email'), withFreshHint(r), { ...fresh, ERR_CONFLICT: 'new_email', ERR_RATE_LIMITED: 'new_email' });
   });
   onSubmit(form('password'), async (v) => {
