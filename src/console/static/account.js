@@ -24,6 +24,16 @@ if (page === 'signin') {
   if (new URLSearchParams(location.search).get('ended')) notice('Your session has ended. Sign in again.');
   if (new URLSearchParams(location.search).get('deleted')) notice('Your account has been deleted.');
   let mfaToken;
+  // The MFA token is void (five minutes passed, or the password changed since): back to the
+  // password, which gets the focus, so a keyboard or screen-reader user is not left on a hidden field.
+  const restart = () => {
+    document.querySelector('[data-second-step]').hidden = true;
+    form('signin').hidden = false;
+    const password = form('signin').elements.namedItem('password');
+    password.value = '';
+    showError(form('signin'), { message: 'This sign-in can no longer be finished (it took too long, or the password changed). Give your password again.' });
+    password.focus();
+  };
   onSubmit(form('signin'), async (v) => {
     const r = await api('POST', '/api/v1/auth/login', { username: v.username ?? '', password: v.password ?? '' }, { quiet: true });
     if (r.ok && r.data?.mfa_required) {
@@ -48,10 +58,13 @@ if (page === 'signin') {
   document.querySelector('[data-passkey-second]').addEventListener('click', async () => {
     clearErrors(form('mfa'));
     const o = await api('POST', '/api/v1/auth/mfa/webauthn/options', { mfa_token: mfaToken }, { quiet: true });
+    if (o.code === 'ERR_MFA_TOKEN_INVALID') return restart();
     const webauthn = o.ok ? await passkeyAssertion(o.data) : null;
     if (!webauthn) return showError(form('mfa'), o.ok ? { message: 'No passkey was used.' } : o);
     const r = await api('POST', '/api/v1/auth/mfa/verify', { mfa_token: mfaToken, webauthn }, { quiet: true });
-    if (r.ok) location.assign(nextPath()); else showError(form('mfa'), r);
+    if (r.ok) location.assign(nextPath());
+    else if (r.code === 'ERR_MFA_TOKEN_INVALID') restart();
+    else showError(form('mfa'), r);
   });
   onSubmit(form('mfa'), async (v) => {
     const given = (v.code ?? '').trim();
@@ -60,12 +73,7 @@ if (page === 'signin') {
     const proof = /^\d{6}$/.test(digits) ? { code: digits } : { recovery_code: given };
     const r = await api('POST', '/api/v1/auth/mfa/verify', { mfa_token: mfaToken, ...proof }, { quiet: true });
     if (r.ok) return location.assign(nextPath());
-    if (r.code === 'ERR_MFA_TOKEN_INVALID') {
-      // Too late or used up: start again from the password.
-      document.querySelector('[data-second-step]').hidden = true;
-      form('signin').hidden = false;
-      return showError(form('signin'), { message: 'The sign-in took too long. Give your password again.' });
-    }
+    if (r.code === 'ERR_MFA_TOKEN_INVALID') return restart();
     showError(form('mfa'), r, { ERR_MFA_CODE_INVALID: 'code', ERR_RATE_LIMITED: 'code', ERR_VALIDATION: 'code' });
   });
 }
