@@ -368,6 +368,7 @@ describe('console in Chromium', { skip }, () => {
     // The verification mail's link lands on its page; the console then shows the address verified.
     const verify = await smtp.waitFor(to('mailer@example.com', 'Confirm your email address'));
     await page.goto(local(verify));
+    await page.getByRole('button', { name: 'Confirm my address' }).click();
     await page.getByRole('heading', { name: 'Email address verified' }).waitFor();
     await signIn(page, 'mailer', 'mailer-password-1');
     await page.waitForURL(`${s.url}/account`);
@@ -383,6 +384,7 @@ describe('console in Chromium', { skip }, () => {
     await email.getByRole('button', { name: 'Change email' }).click();
     await page.locator('[data-notice]', { hasText: 'A confirmation has been sent to mailer.new@example.com' }).waitFor();
     await page.goto(local(await smtp.waitFor(to('mailer.new@example.com', 'Confirm your new email address'))));
+    await page.getByRole('button', { name: 'Confirm the new address' }).click();
     await page.getByRole('heading', { name: 'Email address changed' }).waitFor();
     await page.goto(`${s.url}/account`);
     await page.locator('[data-fact="email"]', { hasText: 'mailer.new@example.com' }).waitFor();

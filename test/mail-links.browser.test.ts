@@ -132,6 +132,9 @@ describe('mail links in a fresh browser, by keyboard', { skip }, () => {
     const verify = linkOf(await smtp.waitFor(to(email, 'Confirm your email address')));
     const page = await freshPage();
     await page.goto(verify);
+    // Opening the link shows a button; pressing it (by keyboard: it has the focus) verifies.
+    await page.getByRole('heading', { name: 'Confirm your email address' }).waitFor();
+    await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Email address verified' }).waitFor();
     await toAccount(page);
 
@@ -146,6 +149,7 @@ describe('mail links in a fresh browser, by keyboard', { skip }, () => {
     const confirm = linkOf(await smtp.waitFor(to('vic.new@example.org', 'Confirm your new email address')));
     const other = await freshPage();
     await other.goto(confirm);
+    await other.getByRole('button', { name: 'Confirm the new address' }).click();
     await other.getByRole('heading', { name: 'Email address changed' }).waitFor();
     await toAccount(other);
     await other.goto(confirm);

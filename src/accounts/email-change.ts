@@ -2,7 +2,7 @@
 // confirmation link and the old address a notice. The address changes only when the link is
 // used, and then counts as verified; the old address is told again.
 import { WardenError, type JwtClaims } from '@warden/toolkit';
-import type { UserRecord } from '../storage/types.js';
+import type { EmailTokenRecord, UserRecord } from '../storage/types.js';
 import { userValues, type AccountEmailDeps } from './account-email.js';
 import { changedMeanwhile, checkToken, consumeToken, newEmailToken, tokenHash, tokenOwner } from './email-tokens.js';
 import type { SecurityNotices } from './notices.js';
@@ -69,14 +69,25 @@ export class EmailChange {
     }
   }
 
-  async confirm(token: unknown, meta: ClientMeta = NO_META): Promise<UserRecord> {
-    const hash = tokenHash(token);
+  /** The link's page: the new address it would confirm, or throws why it cannot be used (nothing is used up). */
+  async check(token: unknown): Promise<string> {
+    return (await this.usable(tokenHash(token))).t.email;
+  }
+
+  /** The link's token and its account, if the link can be used now. */
+  private async usable(hash: string): Promise<{ t: EmailTokenRecord; user: UserRecord }> {
     const t = await checkToken(this.d.storage.emailTokens, hash, 'email', this.d.clock());
     // The new address is the link's own: the account is not expected to be there yet.
     const user = await tokenOwner(this.d.storage.users, t, { sameAddress: false });
     if (!(await (t.sessionId !== null ? this.sessionLive(t.sessionId) : this.someSessionFrom(t.userId, t.createdAt)))) {
       throw new WardenError('ERR_EMAIL_TOKEN_SUPERSEDED');
     }
+    return { t, user };
+  }
+
+  async confirm(token: unknown, meta: ClientMeta = NO_META): Promise<UserRecord> {
+    const hash = tokenHash(token);
+    const { t, user } = await this.usable(hash);
     const holder = await this.d.storage.users.findByLogin(t.email);
     if (holder && holder.id !== user.id && holder.email === t.email) throw taken();
     await consumeToken(this.d.storage.emailTokens, hash, 'email', this.d.clock());

@@ -45,6 +45,13 @@ export class EmailVerification {
     return true;
   }
 
+  /** The link's page: the address it would verify, or throws why it cannot be used (nothing is used up). */
+  async check(token: unknown): Promise<string> {
+    const t = await checkToken(this.d.storage.emailTokens, tokenHash(token), 'verify', this.d.clock());
+    await tokenOwner(this.d.storage.users, t, { sameAddress: true });
+    return t.email;
+  }
+
   async verify(token: unknown, meta: ClientMeta = NO_META): Promise<UserRecord> {
     const hash = tokenHash(token);
     const t = await checkToken(this.d.storage.emailTokens, hash, 'verify', this.d.clock());

@@ -11,7 +11,7 @@ import type { RouteContext } from './context.js';
 import { pageSchema, routeSchemas, type Media } from './docs.js';
 import { ENVELOPE, familyErrorHandler } from './error-families.js';
 import { clientMeta, field, jsonOrFormBody, onceIn } from './request.js';
-import { html, message, resetForm, sendPage, wantsPage, type Html } from './pages.js';
+import { confirmForm, html, message, resetForm, sendPage, wantsPage, type Html } from './pages.js';
 import { envelope, ID_PARAMS, PROFILE } from './schemas.js';
 import { profileView } from './views.js';
 
@@ -65,6 +65,13 @@ export async function accountEmailRoutes(app: FastifyInstance, ctx: RouteContext
   const failurePage = (reply: FastifyReply, title: string, err: unknown, next: Html = html``): FastifyReply => {
     if (!isWardenError(err)) throw err;
     return sendPage(reply, err.status, title, html`${message(err.message)}${next}`);
+  };
+  const addressNotChanged = (reply: FastifyReply, err: unknown): FastifyReply => {
+    // The usual cause here is not a newer link: the session that asked was signed out.
+    if (isWardenError(err) && err.code === 'ERR_EMAIL_TOKEN_SUPERSEDED') {
+      return sendPage(reply, err.status, 'Email address not changed', html`${message(ADDRESS_LINK_VOID)}${toAccount}`);
+    }
+    return failurePage(reply, 'Email address not changed', err, toAccount);
   };
   // A reset link that cannot be used: the way forward is another one.
   const newResetLink = (err: unknown): Html =>
@@ -145,24 +152,34 @@ export async function accountEmailRoutes(app: FastifyInstance, ctx: RouteContext
   app.post('/auth/verify', {
     schema: doc({
       ...email, method: 'POST', summary: 'Verify your address with the token from the verification mail',
+      description: 'The button of the link\'s page posts here: a browser\'s form post (Accept: text/html) gets the outcome as a page, with the same status.',
       body: { schema: obj({ token: str() }, ['token']), media: BOTH },
       ok: { status: 200, description: 'Verified; `data` is the profile (tokens issued from now on carry email_verified: true)', schema: envelope(PROFILE) },
       errors: ['ERR_BAD_REQUEST', ...TOKEN_ERRORS, 'ERR_USER_INACTIVE', ...EMAIL_ERRORS],
     }),
-  }, async (req) => {
-    const verified = await mail().verification.verify(field(jsonOrFormBody(req), 'token'), clientMeta(req));
-    return ok('Email verified', profileView(verified));
+  }, async (req, reply) => {
+    const token = field(jsonOrFormBody(req), 'token');
+    if (!wantsPage(req)) return ok('Email verified', profileView(await mail().verification.verify(token, clientMeta(req))));
+    // The button of the link's page.
+    try {
+      const verified = await mail().verification.verify(token, clientMeta(req));
+      return sendPage(reply, 200, 'Email address verified', html`${message(`Thank you: ${verified.email} is verified.`)}${toAccount}`);
+    } catch (err) {
+      return failurePage(reply, 'This verification link cannot be used', err, toAccount);
+    }
   });
 
   app.get('/auth/verify/confirm', {
     schema: pageSchema({
-      ...page, summary: 'The page a verification link lands on: verifies the address',
-      ok: 'Verified', pages: [...TOKEN_ERRORS, 'ERR_USER_INACTIVE', 'ERR_EMAIL_DISABLED'],
+      ...page, summary: 'The page a verification link lands on: a button that verifies the address (opening the link uses nothing up)',
+      ok: 'The button; it posts to POST /api/v1/auth/verify', pages: [...TOKEN_ERRORS, 'ERR_USER_INACTIVE', 'ERR_EMAIL_DISABLED'],
     }),
   }, async (req, reply) => {
     try {
-      const verified = await mail().verification.verify(queryToken(req), clientMeta(req));
-      return sendPage(reply, 200, 'Email address verified', html`${message(`Thank you: ${verified.email} is verified.`)}${toAccount}`);
+      const token = queryToken(req);
+      const address = await mail().verification.check(token);
+      // '../verify': POST /api/v1/auth/verify, relative so that a path prefix in front of Warden holds.
+      return sendPage(reply, 200, 'Confirm your email address', html`${message(`Confirm that ${address} is your address.`)}${confirmForm(String(token), '../verify', 'Confirm my address')}`);
     } catch (err) {
       return failurePage(reply, 'This verification link cannot be used', err, toAccount);
     }
@@ -186,32 +203,36 @@ export async function accountEmailRoutes(app: FastifyInstance, ctx: RouteContext
   app.post('/auth/email/confirm', {
     schema: doc({
       ...email, method: 'POST', summary: 'Confirm a new address with the token mailed to it',
+      description: 'The button of the link\'s page posts here: a browser\'s form post (Accept: text/html) gets the outcome as a page, with the same status.',
       body: { schema: obj({ token: str() }, ['token']), media: BOTH },
       ok: { status: 200, description: 'The address is changed (and verified); `data` is the profile', schema: envelope(PROFILE) },
       // ERR_CONFLICT: another account took the address meanwhile.
       errors: ['ERR_BAD_REQUEST', ...TOKEN_ERRORS, 'ERR_CONFLICT', 'ERR_USER_INACTIVE', ...EMAIL_ERRORS],
     }),
-  }, async (req) => {
-    const changed = await mail().emailChange.confirm(field(jsonOrFormBody(req), 'token'), clientMeta(req));
-    return ok('Email changed', profileView(changed));
+  }, async (req, reply) => {
+    const token = field(jsonOrFormBody(req), 'token');
+    if (!wantsPage(req)) return ok('Email changed', profileView(await mail().emailChange.confirm(token, clientMeta(req))));
+    // The button of the link's page.
+    try {
+      const changed = await mail().emailChange.confirm(token, clientMeta(req));
+      return sendPage(reply, 200, 'Email address changed', html`${message(`Your account's address is now ${changed.email}.`)}${toAccount}`);
+    } catch (err) {
+      return addressNotChanged(reply, err);
+    }
   });
 
   app.get('/auth/email/confirm', {
     schema: pageSchema({
-      ...page, summary: 'The page an address-change link lands on: confirms the new address',
-      // ERR_CONFLICT: another account took the address meanwhile.
-      ok: 'The address is changed (and verified)', pages: [...TOKEN_ERRORS, 'ERR_CONFLICT', 'ERR_USER_INACTIVE', 'ERR_EMAIL_DISABLED'],
+      ...page, summary: 'The page an address-change link lands on: a button that confirms the new address (opening the link uses nothing up)',
+      ok: 'The button; it posts to POST /api/v1/auth/email/confirm', pages: [...TOKEN_ERRORS, 'ERR_USER_INACTIVE', 'ERR_EMAIL_DISABLED'],
     }),
   }, async (req, reply) => {
     try {
-      const changed = await mail().emailChange.confirm(queryToken(req), clientMeta(req));
-      return sendPage(reply, 200, 'Email address changed', html`${message(`Your account's address is now ${changed.email}.`)}${toAccount}`);
+      const token = queryToken(req);
+      const address = await mail().emailChange.check(token);
+      return sendPage(reply, 200, 'Confirm your new email address', html`${message(`Confirm that your account's address becomes ${address}.`)}${confirmForm(String(token), 'confirm', 'Confirm the new address')}`);
     } catch (err) {
-      // The usual cause here is not a newer link: the session that asked was signed out.
-      if (isWardenError(err) && err.code === 'ERR_EMAIL_TOKEN_SUPERSEDED') {
-        return sendPage(reply, err.status, 'Email address not changed', html`${message(ADDRESS_LINK_VOID)}${toAccount}`);
-      }
-      return failurePage(reply, 'Email address not changed', err, toAccount);
+      return addressNotChanged(reply, err);
     }
   });
 

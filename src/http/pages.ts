@@ -1,5 +1,5 @@
-// The few HTML pages a link in a mail lands on: a small form to choose a new password, and the
-// outcome of a reset, a verification or an address change. No script, no outside resource; every
+// The few HTML pages a link in a mail lands on: a small form to choose a new password or to
+// confirm an address, and the outcome of a reset, a verification or an address change. No script, no outside resource; every
 // value is escaped; the token in the address never leaves in a Referer.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
@@ -39,7 +39,7 @@ ${body}
 `.text);
 }
 
-/** A browser's form post (the reset page) wants a page back; an API client wants JSON. */
+/** A browser's form post (a link's page) wants a page back; an API client wants JSON. */
 export function wantsPage(req: FastifyRequest): boolean {
   const ct = String(req.headers['content-type'] ?? '').toLowerCase();
   return ct.startsWith('application/x-www-form-urlencoded') && String(req.headers.accept ?? '').includes('text/html');
@@ -52,6 +52,18 @@ export function resetForm(token: string, minLength: number, error?: string): Htm
 <input type="hidden" name="token" value="${token}">
 <p><label>New password<br><input type="password" name="new_password" minlength="${minLength}" required autocomplete="new-password"${refused} autofocus></label></p>
 <p><button type="submit">Set the new password</button></p>
+</form>`;
+}
+
+/**
+ * A link's page that acts only when the person presses its button: mail scanners and link
+ * previews open every link in a mail, and a link that acted on GET would be used up (or would
+ * verify an address for whoever signed up with it) before its reader ever saw it.
+ */
+export function confirmForm(token: string, action: string, button: string): Html {
+  return html`<form method="post" action="${action}">
+<input type="hidden" name="token" value="${token}">
+<p><button type="submit" autofocus>${button}</button></p>
 </form>`;
 }
 
