@@ -1,5 +1,6 @@
 // The remote JWKS verifier against real sockets: a JWKS host that accepts and never answers is
-// given up after timeoutMs (it held a start for Node's 300 s); a failed background refresh is told.
+// given up after timeoutMs (it held a start for Node's 300 s); a host that cannot be read is named;
+// a failed background refresh is told.
 import assert from 'node:assert/strict';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Socket } from 'node:net';
@@ -26,6 +27,28 @@ describe('remote JWKS verifier over the network', () => {
     const { port } = host.address() as { port: number };
     try {
       await assert.rejects(createJwksVerifier({ url: `http://127.0.0.1:${port}/jwks` }), /holds no key: a server signing with an HMAC algorithm/);
+    } finally {
+      await new Promise((resolve) => host.close(resolve));
+    }
+  });
+
+  it('a host that cannot be read is named in the error, with why (fetch\'s own errors name no URL)', async () => {
+    // A port nothing listens on any more: the connection is refused.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port: refusedPort } = closed.address() as { port: number };
+    await new Promise((resolve) => closed.close(resolve));
+    const refused = `http://127.0.0.1:${refusedPort}/jwks`;
+    await assert.rejects(createJwksVerifier({ url: refused }), (e: Error) => e.message === `JWKS fetch from ${refused} failed: connect ECONNREFUSED 127.0.0.1:${refusedPort}`);
+
+    const bodies: Record<string, string> = { '/html': '<html>sign in</html>', '/null': 'null', '/bad-key': '{"keys":[{"kty":"OKP","x":"AA"}]}' };
+    const host = createHttpServer((req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(bodies[req.url!]));
+    await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(host.address() as { port: number }).port}`;
+    try {
+      await assert.rejects(createJwksVerifier({ url: `${base}/html` }), (e: Error) => e.message.startsWith(`JWKS from ${base}/html is not JSON: Unexpected token`));
+      await assert.rejects(createJwksVerifier({ url: `${base}/null` }), (e: Error) => e.message === `JWKS from ${base}/null has no "keys" array`);
+      await assert.rejects(createJwksVerifier({ url: `${base}/bad-key` }), (e: Error) => e.message === `JWKS from ${base}/bad-key: JWKS key #0: unsupported OKP curve undefined (Ed25519)`);
     } finally {
       await new Promise((resolve) => host.close(resolve));
     }

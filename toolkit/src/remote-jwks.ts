@@ -50,18 +50,29 @@ export async function createJwksVerifier(o: RemoteJwksOptions): Promise<RemoteJw
     const ac = new AbortController();
     const ms = o.timeoutMs ?? 5_000;
     const timer = setTimeout(() => ac.abort(new Error(`JWKS fetch from ${o.url} took longer than ${ms} ms`)), ms);
-    let body: { keys?: unknown };
+    // fetch's own failures ("fetch failed", JSON's SyntaxError) name no URL: a service that cannot
+    // start must say which host it could not read, and why (the timeout's error already does).
+    const unreadable = (e: unknown): never => {
+      if (ac.signal.aborted) throw ac.signal.reason;
+      const why = e instanceof Error && e.cause instanceof Error ? e.cause.message : e instanceof Error ? e.message : String(e);
+      throw new Error(`JWKS ${e instanceof SyntaxError ? `from ${o.url} is not JSON` : `fetch from ${o.url} failed`}: ${why}`, { cause: e });
+    };
+    let body: { keys?: unknown } | null;
     try {
-      const res = await doFetch(o.url, { headers: { accept: 'application/jwk-set+json, application/json' }, signal: ac.signal });
+      const res = await doFetch(o.url, { headers: { accept: 'application/jwk-set+json, application/json' }, signal: ac.signal }).catch(unreadable);
       if (!res.ok) throw new Error(`JWKS fetch from ${o.url} answered ${res.status}`);
-      body = (await res.json()) as { keys?: unknown };
+      body = (await res.json().catch(unreadable)) as { keys?: unknown } | null;
     } finally {
       clearTimeout(timer);
     }
-    if (!Array.isArray(body.keys)) throw new Error(`JWKS from ${o.url} has no "keys" array`);
+    if (typeof body !== 'object' || body === null || !Array.isArray(body.keys)) throw new Error(`JWKS from ${o.url} has no "keys" array`);
     // Warden signing with HMAC (HS256, its default) publishes no key: the secret is never public.
     if (body.keys.length === 0) throw new Error(`JWKS from ${o.url} holds no key: a server signing with an HMAC algorithm publishes none; share its SECRET_KEY and use createTokenVerifier instead`);
-    keys = keyRingFromJwks({ keys: body.keys as object[] });
+    try {
+      keys = keyRingFromJwks({ keys: body.keys as object[] });
+    } catch (e) {
+      throw new Error(`JWKS from ${o.url}: ${(e as Error).message}`, { cause: e });
+    }
     verifier = createTokenVerifier({ keys, algorithms: o.algorithms, issuer: o.issuer, audience: o.audience, leeway: o.leeway, clock });
     lastRefresh = clock();
   }
