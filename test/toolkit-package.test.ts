@@ -1,6 +1,6 @@
 // The toolkit installs on its own: pack it as npm would publish it, install the tarball into an
-// empty project (from the registry cache where it can), type-check the README's guard example
-// there and run it against a real Warden signing with EdDSA.
+// empty project (from the registry cache where it can), type-check the README's guard example and
+// toolkit/README.md's two there, and run them against a real Warden signing with EdDSA.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,6 +22,14 @@ function readmeExample(): string {
   const code = block?.match(/```ts\n([\s\S]*?)```/)?.[1];
   assert.ok(code, 'README has the toolkit example between its markers');
   return code;
+}
+
+/** toolkit/README.md's examples, in order, verifying against `process.env.WARDEN_JWKS_URL` rather than auth.example.com. */
+function toolkitReadmeExamples(): string[] {
+  const readme = readFileSync(join(root, 'toolkit/README.md'), 'utf8');
+  const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  assert.equal(blocks.length, 2, 'the toolkit README has its guard example and its core example');
+  return blocks.map((b) => b.replaceAll("'https://auth.example.com/.well-known/jwks.json'", 'process.env.WARDEN_JWKS_URL!'));
 }
 
 function freePort(): Promise<number> {
@@ -179,6 +187,46 @@ describe('@warden/toolkit as a package', { timeout: 240_000 }, () => {
       } finally {
         child.kill();
       }
+    });
+  });
+
+  // What a team reading only toolkit/README.md writes: its examples, as they are, compile and do what they say.
+  describe("the toolkit README's examples, installed into an empty project", () => {
+    const app = join(dir, 'toolkit-readme-app');
+    let warden: Running;
+    before(async () => {
+      const [guardExample, coreExample] = toolkitReadmeExamples();
+      await project(app, {
+        'guard.ts': guardExample!,
+        'core.ts': coreExample!,
+        'run-core.ts': [
+          "import { isWardenError } from '@warden/toolkit/core';",
+          "import { userOf } from './core.js';",
+          'for (const header of process.argv.slice(2)) {',
+          '  try {',
+          "    console.log(userOf(header === '-' ? undefined : header));",
+          '  } catch (e) {',
+          "    console.log(isWardenError(e) ? `${e.status} ${e.code}` : 'unexpected');",
+          '  }',
+          '}',
+        ].join('\n'),
+      }, [pinned('fastify'), pinned('typescript'), pinned('@types/node')]);
+      warden = await startServer({ ALGORITHM: 'EdDSA' });
+    });
+    after(async () => warden?.close());
+
+    it('type-check under strict TypeScript, and the core one takes an access token and refuses the rest', async () => {
+      await run(join(app, 'node_modules/.bin/tsc'), ['-p', app], { cwd: app });
+      const body = JSON.stringify({ username: 'readme-user', email: 'readme@example.com', password: 'password-123' });
+      const headers = { 'content-type': 'application/json' };
+      assert.equal((await fetch(`${warden.url}/api/auth/signup`, { method: 'POST', headers, body })).status, 201);
+      const signin = await fetch(`${warden.url}/api/auth/signin`, { method: 'POST', headers, body });
+      const t = (await signin.json()) as { access_token: string; refresh_token: string; id: string };
+      const env = { ...process.env, WARDEN_JWKS_URL: `${warden.url}/.well-known/jwks.json` };
+      const { stdout } = await run(process.execPath, [
+        join(app, 'out/run-core.js'), `Bearer ${t.access_token}`, `Bearer ${t.refresh_token}`, '-', `Basic ${Buffer.from('a:b').toString('base64')}`,
+      ], { cwd: app, env });
+      assert.deepEqual(stdout.trim().split('\n'), [t.id, '401 ERR_JWT_WRONG_TYPE', '401 ERR_JWT_MISSING', '401 ERR_JWT_MISSING']);
     });
   });
 
