@@ -53,9 +53,10 @@ describe('@warden/toolkit as a package', { timeout: 240_000 }, () => {
 
   /**
    * An empty ES module project at `app` holding `files`, type-checked strictly with skipLibCheck off
-   * (compiled to out/), with the packed toolkit and `deps` installed from the registry.
+   * (compiled to out/), with the packed toolkit (or `toolkit`, npm install's arguments for it) and
+   * `deps` installed from the registry.
    */
-  async function project(app: string, files: Record<string, string>, deps: string[]): Promise<void> {
+  async function project(app: string, files: Record<string, string>, deps: string[], toolkit = [join(dir, tarball)]): Promise<void> {
     await run('mkdir', ['-p', app]);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: basename(app), private: true, type: 'module' }));
     writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
@@ -63,7 +64,7 @@ describe('@warden/toolkit as a package', { timeout: 240_000 }, () => {
       include: Object.keys(files),
     }));
     for (const [name, text] of Object.entries(files)) writeFileSync(join(app, name), text);
-    await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', join(dir, tarball), ...deps], { cwd: app, timeout: 180_000 });
+    await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', ...toolkit, ...deps], { cwd: app, timeout: 180_000 });
   }
 
   it('the tarball holds the built JavaScript and its types, and no TypeScript sources or tests', async () => {
@@ -215,7 +216,7 @@ describe('@warden/toolkit as a package', { timeout: 240_000 }, () => {
     });
     after(async () => warden?.close());
 
-    it('type-check under strict TypeScript, and the core one takes an access token and refuses the rest', async () => {
+    it('type-check under strict TypeScript, the core one takes an access token and refuses the rest, and CommonJS requires both entries', async () => {
       await run(join(app, 'node_modules/.bin/tsc'), ['-p', app], { cwd: app });
       const body = JSON.stringify({ username: 'readme-user', email: 'readme@example.com', password: 'password-123' });
       const headers = { 'content-type': 'application/json' };
@@ -227,6 +228,38 @@ describe('@warden/toolkit as a package', { timeout: 240_000 }, () => {
         join(app, 'out/run-core.js'), `Bearer ${t.access_token}`, `Bearer ${t.refresh_token}`, '-', `Basic ${Buffer.from('a:b').toString('base64')}`,
       ], { cwd: app, env });
       assert.deepEqual(stdout.trim().split('\n'), [t.id, '401 ERR_JWT_WRONG_TYPE', '401 ERR_JWT_MISSING', '401 ERR_JWT_MISSING']);
+
+      // "a CommonJS service require()s it on Node 20.19 or later"
+      const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+      if (major > 20 || minor >= 19) {
+        writeFileSync(join(app, 'service.cjs'), [
+          "const { createJwksVerifier } = require('@warden/toolkit/core');",
+          "const { wardenGuard } = require('@warden/toolkit');",
+          'createJwksVerifier({ url: process.env.WARDEN_JWKS_URL }).then((remote) => {',
+          "  console.log(typeof wardenGuard, remote.verify(process.argv[2]).claims.sub);",
+          '  remote.close();',
+          '});',
+        ].join('\n'));
+        const cjs = await run(process.execPath, [join(app, 'service.cjs'), t.access_token], { cwd: app, env });
+        assert.equal(cjs.stdout.trim(), `function ${t.id}`);
+      }
+    });
+  });
+
+  // The README's other way: from a built checkout's toolkit/ folder. npm's default for a folder is a
+  // link, through which the guard's declarations read the checkout's fastify: a service on another
+  // fastify release then fails to type-check (FastifyRequest lacks `jwt`). --install-links copies it.
+  describe("installed from the checkout's toolkit/ folder, with another fastify release than the checkout's", () => {
+    const app = join(dir, 'app-from-folder');
+    before(async () => {
+      const other = `fastify@>=5.0.0 <${lock.packages['node_modules/fastify']!.version}`;
+      await project(app, { 'app.ts': readmeExample() }, [other, pinned('typescript'), pinned('@types/node')], ['--install-links', join(root, 'toolkit')]);
+    });
+
+    it('the README example type-checks under strict TypeScript', async () => {
+      const { stdout } = await run('npm', ['ls', 'fastify', '--depth=0', '--parseable', '--long'], { cwd: app });
+      assert.ok(!stdout.includes(pinned('fastify')), `a fastify other than the checkout's: ${stdout}`);
+      await run(join(app, 'node_modules/.bin/tsc'), ['-p', app], { cwd: app });
     });
   });
 
