@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { createJwksVerifier, generateKeyPem, keyRingFromPem, publicJwks } from '@warden/toolkit';
+import { createJwksVerifier, createTokenIssuer, generateKeyPem, keyRingFromPem, publicJwks } from '@warden/toolkit';
 
 describe('remote JWKS verifier over the network', () => {
   it('a host that accepts and never answers fails the fetch at timeoutMs', async () => {
@@ -78,6 +78,51 @@ describe('remote JWKS verifier over the network', () => {
       await reported;
       assert.match(errors[0]!, /answered 500/);
       assert.equal(remote.keys.keys.length, 1, 'the keys fetched before are kept');
+    } finally {
+      remote.close();
+      await new Promise((resolve) => host.close(resolve));
+    }
+  });
+
+  it('tokens naming an unknown kid refetch at most once per cooldownMs while the JWKS host fails, not once per token', async () => {
+    const keys = keyRingFromPem({ privateKeyPem: generateKeyPem('EdDSA').privateKeyPem, alg: 'EdDSA' });
+    // Anyone can write any kid in a header: a token signed by a key the host never published.
+    const stranger = createTokenIssuer({
+      keys: keyRingFromPem({ privateKeyPem: generateKeyPem('EdDSA').privateKeyPem, alg: 'EdDSA', kid: 'not-published' }),
+      accessExpiresIn: 900, refreshExpiresIn: 3600,
+    }).createAccessToken('u1');
+    let failing = false;
+    const host = createHttpServer((_req, res) => {
+      if (failing) res.writeHead(500).end();
+      else res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(JSON.stringify(publicJwks(keys)));
+    });
+    await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve));
+    const { port } = host.address() as { port: number };
+    let now = Date.now();
+    let fetches = 0;
+    let told: () => void = () => undefined;
+    const remote = await createJwksVerifier({
+      url: `http://127.0.0.1:${port}/jwks`, clock: () => now, cooldownMs: 30_000,
+      fetch: (input, init) => {
+        fetches++;
+        return fetch(input, init);
+      },
+      onRefreshError: () => told(),
+    });
+    const refusedWithUnknownKid = () => assert.throws(() => remote.verify(stranger), { code: 'ERR_JWT_KEY_UNKNOWN' });
+    try {
+      assert.equal(fetches, 1);
+      failing = true;
+      now += 30_001;
+      const reported = new Promise<void>((resolve) => (told = resolve));
+      refusedWithUnknownKid();
+      assert.equal(fetches, 2, 'past the cooldown, an unknown kid refetches');
+      await reported;
+      for (let i = 0; i < 5; i++) refusedWithUnknownKid();
+      assert.equal(fetches, 2, 'a failed refetch starts the cooldown as a successful one does');
+      now += 30_001;
+      refusedWithUnknownKid();
+      assert.equal(fetches, 3);
     } finally {
       remote.close();
       await new Promise((resolve) => host.close(resolve));

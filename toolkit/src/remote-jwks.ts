@@ -17,7 +17,7 @@ export interface RemoteJwksOptions {
   leeway?: number;
   /** Periodic refresh (default 5 minutes). */
   refreshIntervalMs?: number;
-  /** Least time between refreshes caused by an unknown kid (default 30 s). */
+  /** Least time from the last fetch (failed ones too) to one caused by an unknown kid (default 30 s). */
   cooldownMs?: number;
   fetch?: typeof fetch;
   /** The longest a fetch may take, answer included (default 5 s): a JWKS host that never answers must not hold up a start or every later refresh. */
@@ -74,17 +74,19 @@ export async function createJwksVerifier(o: RemoteJwksOptions): Promise<RemoteJw
       throw new Error(`JWKS from ${o.url}: ${(e as Error).message}`, { cause: e });
     }
     verifier = createTokenVerifier({ keys, algorithms: o.algorithms, issuer: o.issuer, audience: o.audience, leeway: o.leeway, clock });
-    lastRefresh = clock();
   }
 
   function refresh(): Promise<void> {
+    // The cooldown counts attempts, failed ones too: else, while the host fails, every token naming
+    // an unknown kid (anyone can write one) would fetch again and tell onRefreshError again.
+    if (inflight === undefined) lastRefresh = clock();
     inflight ??= load().finally(() => {
       inflight = undefined;
     });
     return inflight;
   }
 
-  await load();
+  await refresh();
   const failed = (err: unknown) => o.onRefreshError?.(err);
   const timer = setInterval(() => void refresh().catch(failed), o.refreshIntervalMs ?? 300_000);
   timer.unref();
