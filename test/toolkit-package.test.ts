@@ -211,6 +211,15 @@ describe('@warden/toolkit as a package', { timeout: 240_000 }, () => {
           '  }',
           '}',
         ].join('\n'),
+        // "a CommonJS service require()s it ... in TypeScript, with module nodenext"
+        'service.cts': [
+          "import { createJwksVerifier } from '@warden/toolkit/core';",
+          "import { wardenGuard } from '@warden/toolkit';",
+          'void createJwksVerifier({ url: process.env.WARDEN_JWKS_URL! }).then((remote) => {',
+          '  console.log(typeof wardenGuard, remote.verify(process.argv[2]!).claims.sub);',
+          '  remote.close();',
+          '});',
+        ].join('\n'),
       }, [pinned('fastify'), pinned('typescript'), pinned('@types/node')]);
       warden = await startServer({ ALGORITHM: 'EdDSA' });
     });
@@ -229,18 +238,11 @@ describe('@warden/toolkit as a package', { timeout: 240_000 }, () => {
       ], { cwd: app, env });
       assert.deepEqual(stdout.trim().split('\n'), [t.id, '401 ERR_JWT_WRONG_TYPE', '401 ERR_JWT_MISSING', '401 ERR_JWT_MISSING']);
 
-      // "a CommonJS service require()s it on Node 20.19 or later"
+      // "a CommonJS service require()s it on Node 20.19 or later": service.cts compiled to require() calls.
+      assert.match(readFileSync(join(app, 'out/service.cjs'), 'utf8'), /require\("@warden\/toolkit\/core"\)/);
       const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
       if (major > 20 || minor >= 19) {
-        writeFileSync(join(app, 'service.cjs'), [
-          "const { createJwksVerifier } = require('@warden/toolkit/core');",
-          "const { wardenGuard } = require('@warden/toolkit');",
-          'createJwksVerifier({ url: process.env.WARDEN_JWKS_URL }).then((remote) => {',
-          "  console.log(typeof wardenGuard, remote.verify(process.argv[2]).claims.sub);",
-          '  remote.close();',
-          '});',
-        ].join('\n'));
-        const cjs = await run(process.execPath, [join(app, 'service.cjs'), t.access_token], { cwd: app, env });
+        const cjs = await run(process.execPath, [join(app, 'out/service.cjs'), t.access_token], { cwd: app, env });
         assert.equal(cjs.stdout.trim(), `function ${t.id}`);
       }
     });
