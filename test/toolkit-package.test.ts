@@ -1,6 +1,6 @@
 // The toolkit installs on its own: pack it as npm would publish it, install the tarball into an
 // empty project (from the registry cache where it can), type-check the README's guard example and
-// toolkit/README.md's two there, and run them against a real Warden signing with EdDSA.
+// toolkit/README.md's there, and run them against a real Warden (EdDSA through JWKS; HS256 shared).
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { startServer, type Running } from './helpers/server.js';
+import { startServer, TEST_SECRET, type Running } from './helpers/server.js';
 
 const run = promisify(execFile);
 const root = new URL('..', import.meta.url).pathname;
@@ -28,7 +28,7 @@ function readmeExample(): string {
 function toolkitReadmeExamples(): string[] {
   const readme = readFileSync(join(root, 'toolkit/README.md'), 'utf8');
   const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
-  assert.equal(blocks.length, 2, 'the toolkit README has its guard example and its core example');
+  assert.equal(blocks.length, 3, 'the toolkit README has its guard example, its core example and its shared-secret verify');
   return blocks.map((b) => b.replaceAll("'https://auth.example.com/.well-known/jwks.json'", 'process.env.WARDEN_JWKS_URL!'));
 }
 
@@ -196,10 +196,12 @@ describe('@warden/toolkit as a package', { timeout: 240_000 }, () => {
     const app = join(dir, 'toolkit-readme-app');
     let warden: Running;
     before(async () => {
-      const [guardExample, coreExample] = toolkitReadmeExamples();
+      const [guardExample, coreExample, secretExample] = toolkitReadmeExamples();
       await project(app, {
         'guard.ts': guardExample!,
         'core.ts': coreExample!,
+        'secret.ts': secretExample!,
+        'run-secret.ts': "import { verify } from './secret.js';\nconsole.log(verify(process.argv[2]!).claims.sub);",
         'run-core.ts': [
           "import { isWardenError } from '@warden/toolkit/core';",
           "import { userOf } from './core.js';",
@@ -224,6 +226,21 @@ describe('@warden/toolkit as a package', { timeout: 240_000 }, () => {
       warden = await startServer({ ALGORITHM: 'EdDSA' });
     });
     after(async () => warden?.close());
+
+    it("the shared-secret verify takes the tokens of a Warden signing with HS256, its default", async () => {
+      await run(join(app, 'node_modules/.bin/tsc'), ['-p', app], { cwd: app });
+      const hs = await startServer();
+      try {
+        const body = JSON.stringify({ username: 'secret-user', email: 'secret@example.com', password: 'password-123' });
+        const headers = { 'content-type': 'application/json' };
+        assert.equal((await fetch(`${hs.url}/api/auth/signup`, { method: 'POST', headers, body })).status, 201);
+        const t = (await (await fetch(`${hs.url}/api/auth/signin`, { method: 'POST', headers, body })).json()) as { access_token: string; id: string };
+        const { stdout } = await run(process.execPath, [join(app, 'out/run-secret.js'), t.access_token], { cwd: app, env: { ...process.env, SECRET_KEY: TEST_SECRET } });
+        assert.equal(stdout.trim(), t.id);
+      } finally {
+        await hs.close();
+      }
+    });
 
     it('type-check under strict TypeScript, the core one takes an access token and refuses the rest, and CommonJS requires both entries', async () => {
       await run(join(app, 'node_modules/.bin/tsc'), ['-p', app], { cwd: app });
