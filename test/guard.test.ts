@@ -128,8 +128,13 @@ describe('jwtRequired', () => {
     const { token, claims } = access();
     const cookie = `access_token_cookie=${token}`;
     assert.equal((await app.inject({ url: '/cookie', headers: { cookie } })).statusCode, 200);
-    assert.equal((await app.inject({ method: 'POST', url: '/cookie', headers: { cookie } })).json().code, 'ERR_CSRF_MISSING');
-    assert.equal((await app.inject({ method: 'POST', url: '/cookie', headers: { cookie, 'x-csrf-token': 'nope' } })).json().code, 'ERR_CSRF_MISMATCH');
+    // Refused 401, and like every 401 (RFC 9110 §11.6.1) naming the scheme.
+    for (const [headers, code] of [[{ cookie }, 'ERR_CSRF_MISSING'], [{ cookie, 'x-csrf-token': 'nope' }, 'ERR_CSRF_MISMATCH']] as const) {
+      const r = await app.inject({ method: 'POST', url: '/cookie', headers });
+      assert.equal(r.statusCode, 401);
+      assert.equal(r.json().code, code);
+      assert.equal(r.headers['www-authenticate'], 'Bearer');
+    }
     assert.equal((await app.inject({ method: 'POST', url: '/cookie', headers: { cookie, 'x-csrf-token': claims.csrf! } })).statusCode, 200);
     const form = await app.inject({ method: 'POST', url: '/cookie', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, payload: `csrf_token=${claims.csrf}` });
     assert.equal(form.statusCode, 200);

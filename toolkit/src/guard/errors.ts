@@ -58,6 +58,9 @@ export function toHttpError(err: unknown, tokenErrorStatus?: number): HttpError 
   } else if (typeof e.details?.retryAfter === 'number') {
     headers['retry-after'] = String(e.details.retryAfter);
   }
+  // Every 401 names the scheme that would be accepted (RFC 9110 §11.6.1 requires it): a CSRF
+  // refusal, a spent refresh token, a wrong MFA code are 401s too.
+  if (status === 401 && headers['www-authenticate'] === undefined) headers['www-authenticate'] = 'Bearer';
   return { status, code: e.code, message, details: e.details, headers };
 }
 
