@@ -9,7 +9,7 @@ import type { Server } from 'node:http';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createArgon2Hasher, hashQueue, legacyHashOptions } from './accounts/argon2-hasher.js';
-import { claimsHook, createAccounts, deriveFromSigningKey, type Accounts, type ClaimsHookFunction } from './accounts/index.js';
+import { claimsHook, createAccounts, deriveFromSigningKey, mfaTokenKeys, type Accounts, type ClaimsHookFunction } from './accounts/index.js';
 import { createRedisCounters } from './accounts/redis-counters.js';
 import { ClientIpLimit } from './accounts/client-ip-limit.js';
 import { CEREMONY_TTL_MS } from './accounts/factors/passkeys.js';
@@ -208,8 +208,14 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
   if (config.mfa.encryptionKey === undefined && config.keys.jwksFile) {
     log.warn('MFA_ENCRYPTION_KEY is unset: TOTP secrets are sealed with a key derived from the signing key, and stay readable only while that key is in JWKS_FILE; set MFA_ENCRYPTION_KEY');
   }
+  // MFA tokens are signed with keys derived from these, which no other verifier holds (mfa-token-keys.ts).
+  const mfaKeys = mfaTokenKeys(keys);
+  const mfaIssuer = createTokenIssuer({
+    keys: mfaKeys, accessExpiresIn: config.tokens.accessTtlSeconds, refreshExpiresIn: config.tokens.refreshTtlSeconds,
+    issuer: config.tokens.issuer, audience: config.tokens.audience, clock,
+  });
   const verifyMfaToken = createTokenVerifier({
-    keys, issuer: config.tokens.issuer, audience: config.tokens.audience, leeway: config.tokens.leewaySeconds, clock, types: ['mfa'],
+    keys: mfaKeys, issuer: config.tokens.issuer, audience: config.tokens.audience, leeway: config.tokens.leewaySeconds, clock, types: ['mfa'],
   });
   // Owned (and closed) here only when made here.
   const sharedCounters = options.throttleCounters ?? ownCounters;
@@ -269,6 +275,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
       issuerName: config.mfa.issuer,
       rpId: config.mfa.rpId,
       origins: config.mfa.origins,
+      tokenIssuer: mfaIssuer,
       verifyMfaToken,
       throttle: mfaThrottle,
       optionsLimit: new ClientIpLimit(limitCounter, 'passkey-options-ip', { max: config.mfa.passkeyOptionsPerIp, windowMs: CEREMONY_TTL_MS },

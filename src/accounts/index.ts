@@ -26,6 +26,7 @@ export type { PasswordHasher } from './password-hasher.js';
 export { Credentials, CONFIGURED_ADMIN, type SignInResult } from './credentials.js';
 export { SecondFactors, MFA_TOKEN_TTL_SECONDS, type FactorList, type MfaRequired, type SecondFactorName } from './factors/second-factors.js';
 export { deriveFromSigningKey } from './factors/secret-box.js';
+export { mfaTokenKeys } from './factors/mfa-token-keys.js';
 export { Sessions } from './sessions.js';
 export { UserAdmin, type Overview, type UserListQuery } from './admin.js';
 export { claimsHook, type ClaimsContext, type ClaimsHook, type ClaimsHookFunction } from './claims-hook.js';
@@ -69,7 +70,9 @@ export interface AccountsDeps {
     /** WEBAUTHN_RP_ID and WEBAUTHN_ORIGINS. */
     rpId: string;
     origins: readonly string[];
-    /** Verifies MFA tokens (type 'mfa') with the server's keys. */
+    /** Issues MFA tokens with mfaTokenKeys(the signing ring): no service verifying Warden's tokens holds them. */
+    tokenIssuer: TokenIssuer;
+    /** Verifies MFA tokens (type 'mfa') with those keys. */
     verifyMfaToken: (token: string) => VerifiedToken;
     /** Wrong second-factor codes per user; none when absent. */
     throttle?: SignInThrottle | undefined;
@@ -113,7 +116,7 @@ export function createAccounts(d: AccountsDeps): Accounts {
     storage: d.storage, clock: d.clock, settings: { rpId: d.mfa.rpId, rpName: d.mfa.issuerName, origins: d.mfa.origins },
   });
   const factors = new SecondFactors({
-    storage: d.storage, sessions, issuer: d.issuer, verifyMfaToken: d.mfa.verifyMfaToken, box: new SecretBox(d.mfa.encryptionKey, d.mfa.olderEncryptionKeys),
+    storage: d.storage, sessions, issuer: d.mfa.tokenIssuer, verifyMfaToken: d.mfa.verifyMfaToken, box: new SecretBox(d.mfa.encryptionKey, d.mfa.olderEncryptionKeys),
     passkeys, clock: d.clock, issuerName: d.mfa.issuerName, throttle: d.mfa.throttle, optionsLimit: d.mfa.optionsLimit, warn: d.mfa.warn,
     hooks: email?.hooks, events,
   });

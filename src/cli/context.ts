@@ -129,6 +129,7 @@ export async function withAccounts<T>(o: StorageOptions, fn: (c: AccountsContext
         issuerName: config.mfa.issuer,
         rpId: config.mfa.rpId,
         origins: config.mfa.origins,
+        tokenIssuer: noIssuer,
         verifyMfaToken: () => {
           throw new WardenError('ERR_MFA_TOKEN_INVALID');
         },

@@ -3,7 +3,7 @@
 // (HS256), all on one movable clock. No HTTP, no argon2, no network. Every test builds its own.
 import { WardenError, createTokenIssuer, createTokenVerifier, keyRingFromSecret, type ErrorCode, type JwtClaims } from '@warden/toolkit';
 import {
-  createAccounts, type AccountEmailOptions, type Accounts, type ClientMeta, type PasswordHasher, type SignInResult, type TokenPair, type UserActor,
+  createAccounts, mfaTokenKeys, type AccountEmailOptions, type Accounts, type ClientMeta, type PasswordHasher, type SignInResult, type TokenPair, type UserActor,
 } from '../../src/accounts/index.js';
 import { SignInThrottle, type ThrottleOptions } from '../../src/accounts/throttle.js';
 import { RevocationIndex } from '../../src/revocation/index.js';
@@ -101,7 +101,8 @@ export function accountsFixture(o: FixtureOptions = {}): Fixture {
     email: o.email?.({ storage, clock }),
     mfa: {
       encryptionKey: MFA_KEY, issuerName: 'Warden', rpId: 'localhost', origins: ['http://localhost:8000'],
-      verifyMfaToken: createTokenVerifier({ keys, clock, types: ['mfa'] }),
+      tokenIssuer: createTokenIssuer({ keys: mfaTokenKeys(keys), accessExpiresIn: ACCESS_TTL, refreshExpiresIn: REFRESH_TTL, clock }),
+      verifyMfaToken: createTokenVerifier({ keys: mfaTokenKeys(keys), clock, types: ['mfa'] }),
       throttle: o.mfaThrottle ? new SignInThrottle({ ...o.mfaThrottle, clock }) : undefined,
     },
   });

@@ -82,7 +82,7 @@ describe('signing in with a second factor', () => {
     const { f, secret } = await enrolled();
     const step = await mfaStep(f);
     assert.equal(step.expiresIn, 300);
-    assert.equal(f.guard(step.mfaToken), 'ERR_JWT_CLAIM_INVALID', 'the MFA token is no access token');
+    assert.equal(f.guard(step.mfaToken), 'ERR_JWT_KEY_UNKNOWN', 'the MFA token is no access token: its key is not among those that verify tokens');
     const pair = await f.accounts.factors.complete(step.mfaToken, { code: code(f, secret) }, f.meta);
     assert.deepEqual([pair.access.claims.amr, pair.access.claims.acr, pair.access.claims.fresh], [['pwd', 'otp', 'mfa'], 'aal2', true]);
     assert.equal(f.guard(pair.access.token), 'ok');

@@ -65,8 +65,9 @@ export interface FactorList {
 export interface SecondFactorsDeps {
   storage: Pick<Storage, 'users' | 'factors' | 'challenges'>;
   sessions: Sessions;
+  /** Issues the MFA tokens: with keys no other verifier holds (mfaTokenKeys), never the signing keys. */
   issuer: TokenIssuer;
-  /** Verifies a token of type 'mfa' (signature, expiry) with the server's keys. */
+  /** Verifies a token of type 'mfa' (signature, expiry) with the same keys. */
   verifyMfaToken: (token: string) => VerifiedToken;
   box: SecretBox;
   passkeys: Passkeys;
