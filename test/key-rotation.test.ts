@@ -206,3 +206,37 @@ describe('an authenticator app enrolled before a key change keeps working', () =
     assert.equal(await signsIn({}), 401);
   });
 });
+
+describe('a sign-in with a second factor across a rotation\'s restart', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-jwks-mfa-'));
+  const file = join(dir, 'jwks.json');
+  writeFileSync(file, JSON.stringify({ keys: [privateJwk('2026-old'), privateJwk('2026-new')] }), { mode: 0o600 });
+  const storage = createMemoryStorage();
+  let now = Date.UTC(2026, 10, 24, 12);
+  const clock = () => now;
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('two instances, one still signing with the old key (no MFA_ENCRYPTION_KEY): the MFA token one hands out completes the sign-in at the other', async () => {
+    const env = { ALGORITHM: 'EdDSA', JWKS_FILE: file };
+    const before = await startServer({ ...env, JWKS_SIGNING_KID: '2026-old' }, { storage, clock });
+    const moved = await startServer({ ...env, JWKS_SIGNING_KID: '2026-new' }, { storage, clock });
+    try {
+      await call(`${before.url}/api/auth/signup`, { json: { username: 'rosa', email: 'rosa@example.com', password: 'password-123' } });
+      const access = (await call(`${before.url}/api/v1/auth/login`, { form: { username: 'rosa', password: 'password-123' } })).json.data.access_token as string;
+      const enrol = await call(`${before.url}/api/v1/auth/mfa/totp`, { method: 'POST', headers: { authorization: `Bearer ${access}` } });
+      const secret = secretOf(enrol.json.data.otpauth_uri);
+      const confirm = await call(`${before.url}/api/v1/auth/mfa/totp/confirm`, { json: { code: codeAt(secret, now / 1000) }, headers: { authorization: `Bearer ${access}` } });
+      assert.equal(confirm.status, 200, confirm.text);
+      for (const [from, to, name] of [[before, moved, 'old signer to new'], [moved, before, 'new signer to old']] as const) {
+        now += 60_000; // a fresh step: not the replay of a used code
+        const part = await call(`${from.url}/api/v1/auth/login`, { form: { username: 'rosa', password: 'password-123' } });
+        assert.equal(part.status, 200, part.text);
+        const done = await call(`${to.url}/api/v1/auth/mfa/verify`, { json: { mfa_token: part.json.data.mfa_token, code: codeAt(secret, now / 1000) } });
+        assert.equal(done.status, 200, `${name}: ${done.text}`);
+      }
+    } finally {
+      await before.close();
+      await moved.close();
+    }
+  });
+});

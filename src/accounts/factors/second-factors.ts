@@ -87,6 +87,7 @@ export interface SecondFactorsDeps {
 }
 
 const totpContext = (userId: string, factorId: string): string => `warden totp ${userId} ${factorId}`;
+const stampContext = (user: UserRecord): string => `warden mfa token ${user.id}`;
 
 export class SecondFactors {
   constructor(private readonly d: SecondFactorsDeps) {}
@@ -343,13 +344,13 @@ export class SecondFactors {
     // Earned with the password the account has now: a change, a reset or an administrator's new
     // password since voids it, as it ends the sessions (whoever knew the old one is out). The
     // session then opens only over this same hash (sessions.open), so one landing meanwhile does too.
-    if (claims.pws !== this.passwordStamp(user)) throw new WardenError('ERR_MFA_TOKEN_INVALID');
+    if (!this.d.box.stampMatches(claims.pws, user.passwordHash, stampContext(user))) throw new WardenError('ERR_MFA_TOKEN_INVALID');
     return { user, claims };
   }
 
   /** The MFA token's keyed fingerprint of the user's password hash (never the hash). */
   private passwordStamp(user: UserRecord): string {
-    return this.d.box.stamp(user.passwordHash, `warden mfa token ${user.id}`);
+    return this.d.box.stamp(user.passwordHash, stampContext(user));
   }
 
   /** Checks one proof; the RFC 8176 method it adds, or null when it is wrong, used or replayed. */

@@ -4,7 +4,7 @@
 // part of either. Each sealed value names its key by a short keyed fingerprint, so a value sealed
 // under another key is recognised as such instead of failing as if tampered with; and its
 // associated data binds it to one user's one factor, so rows swapped in the database do not open.
-import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 const VERSION = 'v1';
 const IV_BYTES = 12; // GCM's standard nonce
@@ -37,7 +37,21 @@ export class SecretBox {
    * can compare nothing with.
    */
   stamp(value: string, context: string): string {
-    return createHmac('sha256', this.key).update(`${context}\u0000${value}`).digest('base64url').slice(0, 22);
+    return stampWith(this.key, value, context);
+  }
+
+  /**
+   * Whether `stamp` is `value`'s under this box's key or an older one: a token stamped by an
+   * instance still on the key before a rotation (or stamped just before it) stays good.
+   */
+  stampMatches(stamp: unknown, value: string, context: string): boolean {
+    if (typeof stamp !== 'string') return false;
+    const given = Buffer.from(stamp);
+    for (const key of this.openers.values()) {
+      const want = Buffer.from(stampWith(key, value, context));
+      if (want.length === given.length && timingSafeEqual(want, given)) return true;
+    }
+    return false;
   }
 
   /** `v1.<key id>.<iv>.<ciphertext+tag>`, base64url parts. */
@@ -67,6 +81,10 @@ export class SecretBox {
       return null;
     }
   }
+}
+
+function stampWith(key: Buffer, value: string, context: string): string {
+  return createHmac('sha256', key).update(`${context}\u0000${value}`).digest('base64url').slice(0, 22);
 }
 
 /** A short keyed fingerprint naming the key a value was sealed under (never the key itself). */
