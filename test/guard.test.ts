@@ -176,6 +176,7 @@ describe('jwtRequired', () => {
     const denied = await get('/admin', access({ additionalClaims: { roles: ['user'] } }).token);
     assert.equal(denied.statusCode, 403);
     assert.equal(denied.json().code, 'ERR_ROLE_REQUIRED');
+    assert.equal(denied.headers['www-authenticate'], 'Bearer error="insufficient_scope"', 'RFC 6750 §3.1');
     index.apply({ kind: 'roles', key: USER, value: '["user"]', expiresAt: clock() + 900_000 });
     assert.equal((await get('/admin', admin)).statusCode, 403);
   });

@@ -55,6 +55,9 @@ export function toHttpError(err: unknown, tokenErrorStatus?: number): HttpError 
     }
   } else if (e.code === 'ERR_BAD_CREDENTIALS') {
     headers['www-authenticate'] = 'Bearer';
+  } else if (e.code === 'ERR_ROLE_REQUIRED') {
+    // A good token that does not grant the route (RFC 6750 §3.1); the roles are the token's scope.
+    headers['www-authenticate'] = 'Bearer error="insufficient_scope"';
   } else if (typeof e.details?.retryAfter === 'number') {
     headers['retry-after'] = String(e.details.retryAfter);
   }
