@@ -54,6 +54,35 @@ describe('remote JWKS verifier over the network', () => {
     }
   });
 
+  it('keys it cannot use are left out, the others verify (RFC 7517 §5); none usable names each reason', async () => {
+    const keys = keyRingFromPem({ privateKeyPem: generateKeyPem('EdDSA').privateKeyPem, alg: 'EdDSA' });
+    const good = publicJwks(keys).keys[0]!;
+    const mixed = { keys: [
+      { kty: 'RSA', use: 'enc', kid: 'enc-1', n: 'AQAB', e: 'AQAB' }, // for encryption, not signatures
+      { kty: 'PQC', kid: 'future-1', alg: 'ML-DSA-65', pub: 'AA' }, // a key type this toolkit does not know
+      { ...good, x: 'AA', kid: good.kid }, // broken, and under the good key's kid: the good one after it must still count
+      good,
+    ] };
+    const bodies: Record<string, string> = { '/mixed': JSON.stringify(mixed), '/none': JSON.stringify({ keys: mixed.keys.slice(0, 2) }) };
+    const host = createHttpServer((req, res) => res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(bodies[req.url!]));
+    await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(host.address() as { port: number }).port}`;
+    try {
+      const remote = await createJwksVerifier({ url: `${base}/mixed` });
+      try {
+        assert.deepEqual(remote.keys.keys.map((k) => k.kid), [good.kid]);
+        const token = createTokenIssuer({ keys, accessExpiresIn: 60, refreshExpiresIn: 60 }).createAccessToken('u1');
+        assert.equal(remote.verify(token).claims.sub, 'u1');
+      } finally {
+        remote.close();
+      }
+      await assert.rejects(createJwksVerifier({ url: `${base}/none` }), (e: Error) =>
+        e.message.startsWith(`JWKS from ${base}/none: JWKS key #0 (kid "enc-1"): "use" is "enc"`) && e.message.includes('JWKS key #1 (kid "future-1")'));
+    } finally {
+      await new Promise((resolve) => host.close(resolve));
+    }
+  });
+
   it('a background refresh that fails is told to onRefreshError, and the keys fetched before stay', async () => {
     const keys = keyRingFromPem({ privateKeyPem: generateKeyPem('EdDSA').privateKeyPem, alg: 'EdDSA' });
     let failing = false;

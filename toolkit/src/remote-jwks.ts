@@ -3,7 +3,7 @@
 // stays a synchronous in-process check. jose's createRemoteJWKSet is not used because it feeds
 // jose's WebCrypto verify path (~100 µs a verify on Node 20); we need a KeyRing for our verifier.
 import { WardenError } from './errors.js';
-import { keyRingFromJwks } from './tokens/jwk.js';
+import { usableKeyRingFromJwks } from './tokens/jwk.js';
 import type { KeyRing } from './tokens/key-ring.js';
 import type { Algorithm, VerifiedToken } from './tokens/types.js';
 import { createTokenVerifier } from './tokens/verify.js';
@@ -69,7 +69,8 @@ export async function createJwksVerifier(o: RemoteJwksOptions): Promise<RemoteJw
     // Warden signing with HMAC (HS256, its default) publishes no key: the secret is never public.
     if (body.keys.length === 0) throw new Error(`JWKS from ${o.url} holds no key: a server signing with an HMAC algorithm publishes none; share its SECRET_KEY and use createTokenVerifier instead`);
     try {
-      keys = keyRingFromJwks({ keys: body.keys as object[] });
+      // Keys it cannot use are left out (RFC 7517 §5), so a key the issuer adds later for another purpose or alg does not freeze the set.
+      keys = usableKeyRingFromJwks({ keys: body.keys });
     } catch (e) {
       throw new Error(`JWKS from ${o.url}: ${(e as Error).message}`, { cause: e });
     }

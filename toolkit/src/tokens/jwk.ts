@@ -116,6 +116,28 @@ export function keyRingFromJwks(jwks: { keys: readonly object[] }, o: { signingK
   return makeKeyRing(jwks.keys.map((k, i) => jwkEntry(k, i)), o.signingKid);
 }
 
+/**
+ * A verify ring from a JWKS another server publishes. Keys this toolkit cannot use (another `use`,
+ * a `kty` or curve it does not know, a member missing, a kid seen before) are left out, as RFC 7517
+ * §5 asks: one key added for something else must not stop the others from verifying. Throws, with
+ * each key's reason, when none is usable.
+ */
+export function usableKeyRingFromJwks(jwks: { keys: readonly unknown[] }): KeyRing {
+  const entries: KeyEntry[] = [];
+  const reasons: string[] = [];
+  jwks.keys.forEach((k, i) => {
+    try {
+      const e = jwkEntry(k, i);
+      if (entries.some((x) => x.kid === e.kid)) reasons.push(`JWKS key #${i}: kid "${e.kid}" is held by an earlier key`);
+      else entries.push(e);
+    } catch (err) {
+      reasons.push((err as Error).message);
+    }
+  });
+  if (entries.length === 0) throw new Error(reasons.join('; '));
+  return makeKeyRing(entries, undefined);
+}
+
 /** The ring's public keys as a JWKS (RFC 7517): never an HMAC secret, never a private member. */
 export function publicJwks(ring: KeyRing): { keys: JsonWebKey[] } {
   const keys: JsonWebKey[] = [];
