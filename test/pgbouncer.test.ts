@@ -4,7 +4,8 @@
 // refusal (the request that met it is answered all the same), or is off from the start with
 // DATABASE_PREPARED_STATEMENTS=false. PgBouncer refuses the startup parameters Warden's pool sends
 // unless told to ignore them (README, "Behind PgBouncer"). Sign-ups, sign-ins, /me and many
-// concurrent refreshes must all work through it.
+// concurrent refreshes must all work through it, and a partition between Warden and PgBouncer
+// that caught transactions must not hold PgBouncer's server connections once it is over.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,6 +16,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { freePort } from './helpers/child-warden.js';
+import { startFaultProxy } from './helpers/fault-proxy.js';
 import { call, startServer } from './helpers/server.js';
 import { eventually } from './helpers/smtp.js';
 import { postgresUrlOrSkip, spyPostgresQueries } from './helpers/storage.js';
@@ -129,5 +131,33 @@ describe('behind PgBouncer in transaction pooling mode', skip !== undefined ? { 
   });
   it('with DATABASE_PREPARED_STATEMENTS=false', async () => {
     assert.equal(await everythingWorks({ DATABASE_PREPARED_STATEMENTS: 'false' }, 'off'), 0, 'no named statement was sent');
+  });
+
+  it('a partition between Warden and PgBouncer that caught transactions: once healed, requests are served again', async () => {
+    const bouncer = new URL(bouncerUrl);
+    const proxy = await startFaultProxy({ host: bouncer.hostname, port: Number(bouncer.port) });
+    cleanups.push(() => proxy.close());
+    const through = new URL(bouncerUrl);
+    through.port = String(proxy.port);
+    const s = await startServer({ DATABASE_URL: through.href, DATABASE_QUERY_TIMEOUT_MS: '1000', DATABASE_CONNECT_TIMEOUT_MS: '1000' });
+    cleanups.push(() => s.close());
+    const signIn = () => call(`${s.url}/api/auth/signin`, { json: { username: 'caught', password: 'password-123' } });
+    assert.equal((await call(`${s.url}/api/auth/signup`, { json: { username: 'caught', email: 'caught@example.com', password: 'password-123' } })).status, 201);
+    const tokens: string[] = [];
+    for (let i = 0; i < 3; i++) tokens.push((await signIn()).json.access_token);
+    const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
+    // Three reads at once leave Warden's pool three established connections, as many as PgBouncer
+    // has server connections (default_pool_size).
+    for (const r of await Promise.all(tokens.map((t) => call(`${s.url}/api/v1/auth/me`, { headers: bearer(t) })))) assert.equal(r.status, 200, r.text);
+
+    proxy.mute();
+    // Three sign-outs at once, each a transaction on one of those connections: PgBouncer gives each
+    // a server connection and runs its BEGIN, whose answer is lost. Warden gives up (503); PgBouncer
+    // never hears of it and keeps each server connection in its transaction for as long as the
+    // socket lives (hours), the server having been told to ignore idle_in_transaction_session_timeout.
+    for (const r of await Promise.all(tokens.map((t) => call(`${s.url}/api/auth/signout`, { method: 'POST', headers: bearer(t) })))) assert.equal(r.status, 503, r.text);
+    await proxy.heal();
+    // Before, every request answered 503 after the partition ended (no server connection ever came free).
+    await eventually(async () => ((await signIn()).status === 200 ? true : undefined), 'a sign-in served once the partition is over', 30_000);
   });
 });

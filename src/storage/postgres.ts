@@ -103,6 +103,14 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
   const connectTimeoutMs = opts.connectTimeoutMs ?? 2000;
   const queryTimeoutMs = opts.queryTimeoutMs ?? 2500;
   const prepared: Prepared = { on: opts.preparedStatements ?? true };
+  const abandonedMs = Math.max(10_000, 2 * queryTimeoutMs);
+  // PgBouncer (transaction mode) is told to ignore the startup parameter above, and itself keeps a
+  // server connection in a transaction for as long as its client's socket stays open: a partition
+  // between Warden and the pooler left each server connection it caught idle in a transaction for
+  // good (until TCP keepalive, hours), and with them the pool: every request 503 after it healed.
+  // SET LOCAL lasts the transaction only, so it never leaks to the pooler's next client; it goes in
+  // BEGIN's own query string, no extra round trip.
+  const begin = new Script(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${abandonedMs}`);
 
   /**
    * A pool and the sockets it opened, so that they can be cut when ending it politely hangs.
@@ -120,8 +128,9 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
       connectionTimeoutMillis: connectTimeoutMs,
       query_timeout: statementMs,
       statement_timeout: statementMs,
-      // A transaction whose client vanished holds its row locks until the server gives up on it.
-      idle_in_transaction_session_timeout: Math.max(10_000, 2 * queryTimeoutMs),
+      // A transaction whose client vanished holds its row locks until the server gives up on it
+      // (set again in each transaction's BEGIN, for a pooler that drops this startup parameter).
+      idle_in_transaction_session_timeout: abandonedMs,
       keepAlive: true,
       keepAliveInitialDelayMillis: 10_000,
       idleTimeoutMillis: 10_000,
@@ -176,7 +185,7 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
     }
     const exec = executor(c, failed);
     try {
-      await exec(new Script('BEGIN'));
+      await exec(begin);
       const out = await fn(exec);
       await exec(new Script('COMMIT'));
       c.release();
