@@ -58,7 +58,11 @@ export function setUpEmail(config: Config, d: {
       verifyTtlMs: config.email.verifyTtlMs,
       requireVerified: config.email.requireVerified,
       notifyNewSignIn: config.email.notifyNewSignIn,
-      report: (err, what) => d.log.warn({ err }, `${what} could not be queued`),
+      // A database outage is logged once by server.ts, whoever meets it first: not again, with a
+      // stack, for each request whose mail it kept from the outbox.
+      report: (err, what) => {
+        if (!isConnectionFailure(err)) d.log.warn({ err }, `${what} could not be queued`);
+      },
     },
     start(purge) {
       outbox.start();

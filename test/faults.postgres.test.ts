@@ -305,6 +305,24 @@ describe('PostgreSQL faults', skip !== undefined ? { skip } : {}, () => {
     assert.equal((await r.refresh()).status, 200);
   });
 
+  it('the database lost between a sign-in and its new-device notice: the sign-in is answered, the outage told by its own lines alone (no stack trace)', async () => {
+    const { url } = await database();
+    const schema = decodeURIComponent(new URL(url).searchParams.get('options')!).split('=')[1]!;
+    const { s, lines } = await server({ DATABASE_URL: url });
+    await signedIn(s, 'noticed'); // the first device, remembered
+    // The device's statement ends its own connection (57P01), as a restart or failover would then.
+    const admin = new pg.Client({ connectionString: baseUrl });
+    await admin.connect();
+    await admin.query(`CREATE FUNCTION ${schema}.cut() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END $$`);
+    await admin.query(`CREATE TRIGGER cut BEFORE UPDATE ON ${schema}.sign_in_devices FOR EACH STATEMENT EXECUTE FUNCTION ${schema}.cut()`);
+    await admin.end();
+    const r = await call(`${s.url}/api/auth/signin`, { json: { username: 'noticed', password: 'password-123' }, headers: { 'user-agent': 'another device' } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(count(lines, /"msg":"database unreachable/), 1, 'the outage was met and announced');
+    // Before, the sign-in also logged `new sign-in notice could not be queued` with the whole stack.
+    assert.deepEqual(lines.filter((l) => /"stack"|could not be queued/.test(l)), []);
+  });
+
   it('SIGTERM ends the process while the database is partitioned', async (t) => {
     const { proxy, url } = await database();
     const dataDir = mkdtempSync(join(tmpdir(), 'warden-faults-'));
