@@ -323,6 +323,26 @@ describe('PostgreSQL faults', skip !== undefined ? { skip } : {}, () => {
     assert.deepEqual(lines.filter((l) => /"stack"|could not be queued/.test(l)), []);
   });
 
+  it('the database lost while the mail outbox holds a claimed mail: the outage is told by its own lines alone', async () => {
+    const { url } = await database();
+    const schema = decodeURIComponent(new URL(url).searchParams.get('options')!).split('=')[1]!;
+    // The renewal of a claim (the first step of a claimed mail's delivery) ends its own connection
+    // (57P01), as a restart or failover would at that moment; claiming goes on working.
+    const admin = new pg.Client({ connectionString: baseUrl });
+    await admin.connect();
+    cleanups.push(() => admin.end());
+    const { s, lines } = await server({ DATABASE_URL: url });
+    await admin.query(`CREATE FUNCTION ${schema}.cut() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END $$`);
+    await admin.query(`CREATE TRIGGER cut BEFORE UPDATE ON ${schema}.mail_outbox FOR EACH ROW
+      WHEN (OLD.claimed_by IS NOT NULL AND NEW.claimed_by = OLD.claimed_by AND NEW.status = 'pending') EXECUTE FUNCTION ${schema}.cut()`);
+    // A sign-up queues its verification mail; the outbox claims it, and its renewal meets the outage.
+    assert.equal((await call(`${s.url}/api/auth/signup`, { json: { username: 'mailed', email: 'mailed@example.com', password: 'password-123' } })).status, 201);
+    await until('the outage met and over', 10_000, async () => (count(lines, /"msg":"database back/) > 0 ? true : undefined));
+    assert.equal(count(lines, /"msg":"database unreachable/), 1);
+    // Before, the outbox logged an error of its own for each mail of the batch it had claimed.
+    assert.deepEqual(lines.filter((l) => /mail outbox step failed|"stack"/.test(l)), []);
+  });
+
   it('SIGTERM ends the process while the database is partitioned', async (t) => {
     const { proxy, url } = await database();
     const dataDir = mkdtempSync(join(tmpdir(), 'warden-faults-'));

@@ -174,7 +174,10 @@ export class MailOutbox implements MailQueue {
           await this.release(claimed.slice(i));
           return;
         }
-        await this.deliver(m).catch((err: unknown) => this.o.log.error({ mailId: m.id, err: sendFailure(err) }, 'mail outbox step failed'));
+        await this.deliver(m).catch((err: unknown) => {
+          // A database outage is announced once elsewhere; the mail's claim lapses and it is tried again.
+          if (this.o.loggedElsewhere?.(err) !== true) this.o.log.error({ mailId: m.id, err: sendFailure(err) }, 'mail outbox step failed');
+        });
       }
       if (claimed.length === (this.o.batch ?? 10)) this.again = true;
     } while (this.again && !this.stopped);
