@@ -261,7 +261,9 @@ export class MailOutbox implements MailQueue {
 
   private async release(untried: readonly OutboxRecord[]): Promise<void> {
     for (const m of untried) {
-      await this.o.store.release(m.id, this.instanceId).catch(() => false); // else its lease ends it
+      // A database that failed one release would fail the next too, each after its timeout (a batch
+      // of them held a shutdown past its grace): the rest keep their claims until the lease ends.
+      if (!(await this.o.store.release(m.id, this.instanceId).then(() => true, () => false))) return;
     }
   }
 
