@@ -31,8 +31,8 @@ export interface HttpEdge {
 
 export function createHttpEdge(config: Pick<Config, 'connections' | 'cookies'>): HttpEdge {
   const c = config.connections;
-  const Response = withHeaders(everyResponseHeaders(config));
   let draining = false;
+  const Response = withHeaders(everyResponseHeaders(config), () => draining);
   const routes = new Map<string, EdgeRoute>();
 
   const serverFactory: FastifyServerFactory = (handler) => {
@@ -75,7 +75,7 @@ function answeredAtEdge(routes: ReadonlyMap<string, EdgeRoute>, req: IncomingMes
  * hands over its reply's headers: a res.setHeader() per request would switch node to its slower
  * path for every head (the headers merged one by one into a dictionary-mode object).
  */
-function withHeaders(headers: ReadonlyArray<readonly [string, string]>): typeof ServerResponse {
+function withHeaders(headers: ReadonlyArray<readonly [string, string]>, draining: () => boolean): typeof ServerResponse {
   const writeHead = ServerResponse.prototype.writeHead as (this: ServerResponse, ...args: unknown[]) => ServerResponse;
   // A constructor function, as node's own ServerResponse is, not a class: `new` of a class deriving
   // from it goes through V8's generic derived-construction path, and node creates one per request;
@@ -87,6 +87,10 @@ function withHeaders(headers: ReadonlyArray<readonly [string, string]>): typeof 
   Object.setPrototypeOf(EveryResponseHeaders, ServerResponse);
   EveryResponseHeaders.prototype.writeHead = function (this: ServerResponse, statusCode: number, reason?: unknown, obj?: unknown) {
     const given = typeof reason === 'string' ? obj : (obj ?? reason);
+    // Draining: the answer to a request that was in flight closes its connection too. Kept alive,
+    // an idle connection held the shutdown until the keep-alive timeout (65 s behind an ALB) or
+    // the cut near the grace, leaving the outbox and the storage a second to close.
+    if (draining()) this.setHeader('connection', 'close');
     if (given !== null && typeof given === 'object' && !Array.isArray(given)) {
       const fields = given as OutgoingHttpHeaders;
       for (const [name, value] of headers) if (fields[name] === undefined && !this.hasHeader(name)) fields[name] = value;
