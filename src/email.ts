@@ -58,10 +58,12 @@ export function setUpEmail(config: Config, d: {
       verifyTtlMs: config.email.verifyTtlMs,
       requireVerified: config.email.requireVerified,
       notifyNewSignIn: config.email.notifyNewSignIn,
-      // A database outage is logged once by server.ts, whoever meets it first: not again, with a
-      // stack, for each request whose mail it kept from the outbox.
+      // A database outage is logged once by server.ts, whoever meets it first: not again with a
+      // stack for each request whose mail it kept from the outbox, but that mail is lost (its
+      // change was stored before), which the operator must still be told: one short line.
       report: (err, what) => {
-        if (!isConnectionFailure(err)) d.log.warn({ err }, `${what} could not be queued`);
+        if (isConnectionFailure(err)) d.log.warn({ mail: what }, `${what} not sent: the database went away after the change it tells of was stored`);
+        else d.log.warn({ err }, `${what} could not be queued`);
       },
     },
     start(purge) {

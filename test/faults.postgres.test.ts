@@ -319,8 +319,10 @@ describe('PostgreSQL faults', skip !== undefined ? { skip } : {}, () => {
     const r = await call(`${s.url}/api/auth/signin`, { json: { username: 'noticed', password: 'password-123' }, headers: { 'user-agent': 'another device' } });
     assert.equal(r.status, 200, r.text);
     assert.equal(count(lines, /"msg":"database unreachable/), 1, 'the outage was met and announced');
-    // Before, the sign-in also logged `new sign-in notice could not be queued` with the whole stack.
+    // Before, the sign-in also logged `new sign-in notice could not be queued` with the whole stack;
+    // now one short line says which mail was lost (the sign-in stood), with no stack.
     assert.deepEqual(lines.filter((l) => /"stack"|could not be queued/.test(l)), []);
+    assert.equal(count(lines, /"msg":"new sign-in notice not sent: the database went away/), 1, lines.join(''));
   });
 
   it('the database lost while the mail outbox holds a claimed mail: the outage is told by its own lines alone', async () => {
