@@ -8,7 +8,7 @@ import type { Revoker } from '../revocation/revoker.js';
 import { jtiRevocation, sessionRevocation } from '../revocation/records.js';
 import { newSessionId, sessionOpenedAt } from '../revocation/session-id.js';
 import { StorageUnavailable } from '../storage/availability.js';
-import { TokenSpent, UserChanged, type Page, type RevokeSession, type RotateResult, type RotateStatus, type SessionRecord, type Storage, type UserRecord } from '../storage/types.js';
+import { TokenSpent, UserChanged, type Page, type RevokeSession, type RotateResult, type RotateStatus, type SessionConditions, type SessionRecord, type Storage, type UserRecord } from '../storage/types.js';
 import { claimsContext, type ClaimsHook } from './claims-hook.js';
 import { assuranceClaims, assuranceOf, PASSWORD_ONLY, type Assurance } from './factors/assurance.js';
 import type { Retention } from './retention.js';
@@ -97,11 +97,12 @@ export class Sessions {
     const signedIn = [this.d.events.make('signin.succeeded', { ...who, sessionId: sid }, { method, amr: [...how.amr] })];
     const second = how.acr === 'aal2' ? how.amr.find((m) => m !== 'pwd' && m !== 'mfa') : undefined;
     if (second !== undefined) signedIn.push(this.d.events.make('mfa.used', { ...who, sessionId: sid }, { method: second }));
+    const limit = this.withinLimit(now, who);
     let session: SessionRecord;
     try {
       // Only while the user is as checked: a deactivation, deletion or reset that landed since (its
       // sign-out everywhere already run) would otherwise miss this session and its tokens.
-      session = await this.d.events.write<SessionRecord>(signedIn, (emit) => this.d.storage.sessions.create({
+      session = await this.d.events.write<SessionRecord>(() => [...signedIn, ...limit.events()], (emit) => this.d.storage.sessions.create({
         id: sid,
         userId: user.id,
         refreshJti: refresh.claims.jti,
@@ -111,7 +112,7 @@ export class Sessions {
         idleExpiresAt: now + this.d.idleTtlSeconds * 1000,
         userAgent: meta.userAgent?.slice(0, 512) ?? null,
         ip: meta.ip,
-      }, emit, { passwordHashWas: user.passwordHash }));
+      }, emit, { passwordHashWas: user.passwordHash, ...limit.only }));
     } catch (e) {
       if (!(e instanceof UserChanged)) throw e;
       // Refused as the same sign-in would be now.
@@ -123,18 +124,22 @@ export class Sessions {
         : this.d.events.make('signin.failed', { ...from, userId: user.id }, { reason: inactive ? 'inactive' : 'bad_password' }));
       throw new WardenError(inactive ? 'ERR_USER_INACTIVE' : 'ERR_BAD_CREDENTIALS');
     }
-    await this.keepWithinLimit(user.id, sid, now, who);
+    this.recorded(limit.ended);
     return { access, refresh, session, user };
   }
 
-  /** MAX_SESSIONS_PER_USER, after `sid` was opened: the oldest others end. */
-  private async keepWithinLimit(userId: string, sid: string, now: number, who: EventSubject): Promise<void> {
-    if (!Number.isFinite(this.d.maxSessionsPerUser)) return;
-    // The new session is never the one ended, whatever the clock says.
-    const overLimit = (ids: string[]) => ids.map((id) => this.d.events.make('session.ended', { ...who, sessionId: id }, { reason: 'limit' }));
-    const ended = await this.d.events.write<string[]>(overLimit, (emit) =>
-      this.d.storage.sessions.endOldest(userId, this.d.maxSessionsPerUser - 1, 'limit', now, sid, emit, this.revokeSession));
-    this.recorded(ended);
+  /**
+   * MAX_SESSIONS_PER_USER for a session about to open: the store ends the oldest others with its
+   * insert (`only`, sessions.create's `trim`), whose session.ended events (`events`, once it has
+   * run) are written with it; `ended`, once written, are the sessions to tell the revoker of. The
+   * new session is never the one ended, whatever the clock says.
+   */
+  private withinLimit(now: number, who: EventSubject): { only: { trim?: NonNullable<SessionConditions['trim']> }; events(): NewEvent[]; ended: string[] } {
+    const ended: string[] = [];
+    const events = () => ended.map((id) => this.d.events.make('session.ended', { ...who, sessionId: id }, { reason: 'limit' }));
+    if (!Number.isFinite(this.d.maxSessionsPerUser)) return { only: {}, events, ended };
+    const trim = { keep: this.d.maxSessionsPerUser - 1, reason: 'limit', now, revoke: this.revokeSession, ended: (ids: string[]) => void ended.splice(0, ended.length, ...ids) };
+    return { only: { trim }, events, ended };
   }
 
   /**
@@ -173,10 +178,12 @@ export class Sessions {
     const refresh = this.d.issuer.issue('refresh', user.id, { additionalClaims: { sid, ...assuranceClaims(how) }, expiresIn: remaining });
     const spent = jtiRevocation(claims.jti, this.d.retention.token(claims));
     const who = { actorId: user.id, userId: user.id, sessionId: sid, ip: meta.ip, userAgent: meta.userAgent };
+    const migrated = this.d.events.make('session.migrated', who, legacyId === undefined ? {} : { legacy_id: legacyId });
+    const limit = this.withinLimit(now, who);
     let session: SessionRecord;
     try {
       session = await this.d.events.write<SessionRecord>(
-        [this.d.events.make('session.migrated', who, legacyId === undefined ? {} : { legacy_id: legacyId })],
+        () => [migrated, ...limit.events()],
         (emit) => this.d.storage.sessions.create({
           id: sid,
           userId: user.id,
@@ -187,7 +194,7 @@ export class Sessions {
           idleExpiresAt: now + this.d.idleTtlSeconds * 1000,
           userAgent: meta.userAgent?.slice(0, 512) ?? null,
           ip: meta.ip,
-        }, emit, { passwordHashWas: user.passwordHash, spends: spent }));
+        }, emit, { passwordHashWas: user.passwordHash, spends: spent, ...limit.only }));
     } catch (e) {
       if (e instanceof TokenSpent) throw new WardenError('ERR_JWT_REVOKED');
       if (!(e instanceof UserChanged)) throw e;
@@ -197,7 +204,7 @@ export class Sessions {
     }
     // The token is now refused by every instance's guard (this one at once, the others through the bus).
     this.d.revoker.recorded(spent);
-    await this.keepWithinLimit(user.id, sid, now, who);
+    this.recorded(limit.ended);
     return { access: this.issueAccess(user, sid, false, how, extra), refresh, session, user };
   }
 

@@ -271,6 +271,8 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
           const s = newSessionRecord(n);
           if (only?.spends !== undefined) addRevocation(only.spends);
           sessions.set(s.id, s);
+          const trim = only?.trim;
+          if (trim !== undefined) trim.ended(endAndRevoke(liveOf(n.userId, trim.now).filter((x) => x.id !== s.id).slice(trim.keep), trim.reason, trim.now, trim.revoke));
           return copySession(s);
         }, emit);
       },

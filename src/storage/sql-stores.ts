@@ -345,6 +345,15 @@ export function sqlStores(
   /** The user's live sessions at `now` (isLive in rules.ts). */
   const liveOf = (userId: string, now: number): Sql =>
     sql`user_id = ${userId} AND ended_at IS NULL AND expires_at > ${now} AND idle_expires_at > ${now}`;
+  /**
+   * The ids of the user's live sessions but `exceptId` beyond the `keep` newest, ranked in the
+   * list's order (newest first), so the sessions kept are the list's first page.
+   */
+  const beyondNewest = (userId: string, keep: number, now: number, exceptId: string | undefined): Sql => sql`
+    SELECT id FROM (
+      SELECT id, row_number() OVER (ORDER BY created_at DESC, ${raw(d.ddl.binary('id'))} DESC) AS n
+      FROM sessions WHERE ${liveOf(userId, now)} AND id IS DISTINCT FROM ${exceptId ?? null}
+    ) AS ranked WHERE n > ${keep}`;
 
   return {
     users: {
@@ -470,8 +479,14 @@ export function sqlStores(
         // under way is waited for and the row re-checked, where the foreign key was a 500. A change
         // committed after this statement began is not seen, but its sign-out everywhere, dated after
         // that commit, refuses this session's tokens (dated before it).
-        const spends = only.spends;
-        return write((function* (): Plan<SessionRecord> {
+        const { spends, trim } = only;
+        const run = trim === undefined ? write : together;
+        return run((function* (): Plan<SessionRecord> {
+          // One sign-in of the user at a time, until commit (SQLite: the write lock): a trim sees
+          // every session opened before its own, and none opened after. A lock of its own, not the
+          // user's row: writes of the user (a deletion, a deactivation) do not wait on sign-ins.
+          const serial = trim === undefined ? undefined : d.serialize(`warden:sessions:${n.userId}`);
+          if (serial !== undefined) yield serial;
           // First, so that the loser of two exchanges of one token waits here (PostgreSQL: on the
           // winner's uncommitted key) and then finds it taken, before it writes anything.
           if (spends !== undefined && (yield sql`${insertRow(d, REVOCATIONS, { ...spends, recordedAt: clock() })} ON CONFLICT (kind, key) DO NOTHING RETURNING key`).rows.length === 0) {
@@ -481,6 +496,7 @@ export function sqlStores(
             WHERE users.id = ${n.userId} AND users.is_active = ${param(d, USERS, 'isActive', true)}
               AND users.password_hash = ${only.passwordHashWas}${raw(d.forKeyShare)} RETURNING *`).rows;
           if (!row) throw new UserChanged();
+          if (trim !== undefined) trim.ended(yield* endedIds(sql`id IN (${beyondNewest(n.userId, trim.keep, trim.now, n.id)})`, trim.reason, trim.now, trim.revoke));
           return st.session(row);
         })(), events);
       },
@@ -497,15 +513,7 @@ export function sqlStores(
       },
       endOldest(userId, keep, reason, now, exceptId, events, revoke) {
         checkPage({ limit: keep, offset: 0 }, 'sessions.endOldest');
-        // Ranked in the list's order (newest first), so the sessions kept are the list's first page.
-        // Sign-ins racing here each end whatever lies beyond the newest `keep` they see; the last
-        // to run sees every session opened before it, so at most `keep` (+ exceptId) stay live.
-        const doomed = sql`
-          SELECT id FROM (
-            SELECT id, row_number() OVER (ORDER BY created_at DESC, ${raw(d.ddl.binary('id'))} DESC) AS n
-            FROM sessions WHERE ${liveOf(userId, now)} AND id IS DISTINCT FROM ${exceptId ?? null}
-          ) AS ranked WHERE n > ${keep}`;
-        return ending(endedIds(sql`id IN (${doomed})`, reason, now, revoke), events, revoke);
+        return ending(endedIds(sql`id IN (${beyondNewest(userId, keep, now, exceptId)})`, reason, now, revoke), events, revoke);
       },
       async listActive(userId, now, page) {
         checkPage(page, 'sessions.listActive');

@@ -131,6 +131,12 @@ export interface Dialect {
    * foreign key's check does ('' where the transaction holds a write lock already).
    */
   readonly forKeyShare: string;
+  /**
+   * A statement that holds, until its transaction ends, a lock of its own named `key` (PostgreSQL:
+   * a transaction-level advisory lock, which no row lock waits on); none where the transaction
+   * holds the write lock already.
+   */
+  serialize(key: string): Sql | undefined;
   /** What a subquery choosing rows to claim appends so that concurrent claimers pass over each other's rows. */
   readonly skipLocked: string;
   /** The table and column of the unique index a driver error reports, if it is a unique violation. */
@@ -164,6 +170,7 @@ export const SQLITE: Dialect = {
   jsonArrayHas: (column, item) => sql`EXISTS (SELECT 1 FROM json_each(${raw(column)}) WHERE value = ${item})`,
   forUpdate: '', // the adapter's transactions begin IMMEDIATE, i.e. holding the write lock
   forKeyShare: '',
+  serialize: () => undefined,
   skipLocked: '', // one writer at a time: a single UPDATE … RETURNING is already exclusive
   uniqueViolated(e) {
     const err = e as { code?: unknown; message?: unknown };
@@ -204,6 +211,7 @@ export const POSTGRES: Dialect = {
   jsonArrayHas: (column, item) => sql`${raw(column)} @> jsonb_build_array(${item}::text)`,
   forUpdate: ' FOR UPDATE',
   forKeyShare: ' FOR KEY SHARE',
+  serialize: (key) => sql`SELECT pg_advisory_xact_lock(hashtext(${key}))`,
   skipLocked: ' FOR UPDATE SKIP LOCKED',
   uniqueViolated(e) {
     // Unique constraints are named <table>_<column>_key (PostgreSQL's own convention; see migrations.ts).

@@ -269,6 +269,13 @@ export interface SessionConditions {
    * makes the token single use: of two concurrent exchanges, on any instances, exactly one commits.
    */
   spends?: RevocationRecord;
+  /**
+   * MAX_SESSIONS_PER_USER: in the insert's transaction, one sign-in of the user at a time, ends the user's
+   * live sessions beyond the `keep` newest others (as endOldest, with `revoke`) and hands their ids
+   * to `ended` before the events are made. Sign-ins of one user then open and trim one after the
+   * other: trimming after the insert's commit, two at once each ended the other's new session.
+   */
+  trim?: { keep: number; reason: string; now: number; revoke: RevokeSession; ended(ids: string[]): void };
 }
 
 export interface SessionStore {
