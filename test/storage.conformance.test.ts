@@ -288,6 +288,22 @@ function conformance(f: StorageFactory): void {
       assert.equal((await s.users.update(a.id, { passwordHash: 'third' }, undefined, { passwordHashWas: 'next', emailWas: ` ${a.email.toUpperCase()}` }))?.passwordHash, 'third');
     });
 
+    it('update given `sessionOpen` writes only while that session is not ended, or one live at `now` opened by `openedBy` is; else null and nothing written', async () => {
+      const a = await s.users.create(user());
+      const b = await s.users.create(user());
+      const mine = await s.sessions.create(session(a.id, { createdAt: T + 10 }));
+      const theirs = await s.sessions.create(session(b.id, { createdAt: T }));
+      assert.equal(await s.users.update(a.id, { fullName: 'x' }, undefined, { sessionOpen: { id: theirs.id } }), null);
+      assert.equal((await s.users.update(a.id, { fullName: 'x' }, undefined, { sessionOpen: { id: mine.id } }))?.fullName, 'x');
+      assert.equal(await s.users.update(a.id, { fullName: 'y' }, undefined, { sessionOpen: { openedBy: T + 9, now: T + HOUR } }), null);
+      assert.equal(await s.users.update(a.id, { fullName: 'y' }, undefined, { sessionOpen: { openedBy: T + 10, now: T + 3 * HOUR } }), null, 'idle by then');
+      assert.equal((await s.users.update(a.id, { fullName: 'y' }, undefined, { sessionOpen: { openedBy: T + 10, now: T + HOUR } }))?.fullName, 'y');
+      await s.sessions.end(mine.id, 'logout', T + HOUR);
+      assert.equal(await s.users.update(a.id, { fullName: 'z' }, () => [], { sessionOpen: { id: mine.id } }), null);
+      assert.equal(await s.users.update(a.id, { fullName: 'z' }, undefined, { sessionOpen: { openedBy: T + 10, now: T + HOUR } }), null);
+      assert.equal((await s.users.findById(a.id))?.fullName, 'y');
+    });
+
     it('update given `override` adds the role override in its write, its deadline past the one it replaces, and hands it back as stored', async () => {
       const a = await s.users.create(user());
       const made = (deadline: number) => {

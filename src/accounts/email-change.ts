@@ -97,9 +97,11 @@ export class EmailChange {
         ? [this.d.events.make('email.changed', { actorId: user.id, userId: user.id, ip: meta.ip, userAgent: meta.userAgent }, {})]
         : []);
       // Only while the password is the one it was: a reset or a change landing meanwhile would have
-      // superseded this link (whoever asked for it may be who the new password shuts out).
+      // superseded this link (whoever asked for it may be who the new password shuts out). And only
+      // while the session it hangs on is open: a sign-out answered meanwhile voided it.
+      const sessionOpen = t.sessionId !== null ? { id: t.sessionId } : { openedBy: t.createdAt, now: this.d.clock() };
       updated = await this.d.events.write<UserRecord | null>(changed, (emit) =>
-        this.d.storage.users.update(user.id, { email: t.email, emailVerified: true }, emit, { passwordHashWas: user.passwordHash }));
+        this.d.storage.users.update(user.id, { email: t.email, emailVerified: true }, emit, { passwordHashWas: user.passwordHash, sessionOpen }));
     } catch (e) {
       const c = conflict(e);
       throw c instanceof WardenError ? taken() : c;

@@ -184,12 +184,15 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
           .sort(oldestFirst);
         return { users: matching.slice(q.offset, q.offset + q.limit).map(copyUser), total: matching.length };
       },
-      async update(id, patch, emit, { keep, passwordHashWas, emailWas, updatedAtWas } = {}, override) {
+      async update(id, patch, emit, { keep, passwordHashWas, emailWas, updatedAtWas, sessionOpen } = {}, override) {
         return write(() => {
           if (keep !== undefined) keepHolder(id, keep);
           const u = users.get(id);
           if (!u || (passwordHashWas !== undefined && u.passwordHash !== passwordHashWas) || (emailWas !== undefined && u.email !== emailKey(emailWas))
             || (updatedAtWas !== undefined && u.updatedAt !== updatedAtWas)) return null;
+          if (sessionOpen !== undefined && !('id' in sessionOpen
+            ? sessions.get(sessionOpen.id)?.userId === id && sessions.get(sessionOpen.id)?.endedAt === null
+            : liveOf(id, sessionOpen.now).some((x) => x.createdAt <= sessionOpen.openedBy))) return null;
           const clean = cleanPatch(patch);
           const next = { ...u, ...clean, updatedAt: bumpedUpdatedAt(u.updatedAt, clock()) };
           assertUnique(next);

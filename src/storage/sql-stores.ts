@@ -423,7 +423,7 @@ export function sqlStores(
           ) AS page ON TRUE`);
         return { users: found.filter((r) => r.id !== null).map(st.user), total: Number(found[0]?.total ?? 0) };
       },
-      update(id, patch, events, { keep, passwordHashWas, emailWas, updatedAtWas } = {}, override) {
+      update(id, patch, events, { keep, passwordHashWas, emailWas, updatedAtWas, sessionOpen } = {}, override) {
         // bumpedUpdatedAt in SQL, on the row as the statement finds it.
         const bump = sql`updated_at = ${raw(d.greatest)}(${clock()}, updated_at + 1)`;
         const clean = cleanPatch(patch);
@@ -435,10 +435,17 @@ export function sqlStores(
           ...(updatedAtWas === undefined ? [] : [sql`updated_at = ${updatedAtWas}`]),
         ], ' AND ');
         const updated = maybe(sql`UPDATE users SET ${set} WHERE id = ${id}${unchanged} RETURNING *`, st.user);
-        if (clean.passwordHash === undefined && keep === undefined && override === undefined) return write(updated, events);
+        if (clean.passwordHash === undefined && keep === undefined && override === undefined && sessionOpen === undefined) return write(updated, events);
         const now = clock();
         return transact(st.withEvents((function* (): Plan<UserRecord | null> {
           if (keep !== undefined) yield* keepHolder(id, keep);
+          if (sessionOpen !== undefined) {
+            yield sql`SELECT id FROM users WHERE id = ${id}${raw(d.forNoKeyUpdate)}`;
+            const which = 'id' in sessionOpen
+              ? sql`id = ${sessionOpen.id} AND user_id = ${id} AND ended_at IS NULL`
+              : sql`${liveOf(id, sessionOpen.now)} AND created_at <= ${sessionOpen.openedBy}`;
+            if ((yield sql`SELECT id FROM sessions WHERE ${which} LIMIT 1${raw(d.forNoKeyUpdate)}`).rows.length === 0) return null;
+          }
           const u = yield* updated;
           if (u && clean.passwordHash !== undefined) {
             yield sql`UPDATE email_tokens SET ${join(assignments(d, EMAIL_TOKENS, { supersededAt: now }), ', ')}

@@ -132,6 +132,11 @@ export interface Dialect {
    */
   readonly forKeyShare: string;
   /**
+   * What a SELECT appends to lock the rows it read against other writers but not against foreign
+   * keys' checks (rows referencing them may still be inserted); '' as forUpdate.
+   */
+  readonly forNoKeyUpdate: string;
+  /**
    * A statement that holds, until its transaction ends, a lock of its own named `key` (PostgreSQL:
    * a transaction-level advisory lock, which no row lock waits on); none where the transaction
    * holds the write lock already.
@@ -170,6 +175,7 @@ export const SQLITE: Dialect = {
   jsonArrayHas: (column, item) => sql`EXISTS (SELECT 1 FROM json_each(${raw(column)}) WHERE value = ${item})`,
   forUpdate: '', // the adapter's transactions begin IMMEDIATE, i.e. holding the write lock
   forKeyShare: '',
+  forNoKeyUpdate: '',
   serialize: () => undefined,
   skipLocked: '', // one writer at a time: a single UPDATE … RETURNING is already exclusive
   uniqueViolated(e) {
@@ -211,6 +217,7 @@ export const POSTGRES: Dialect = {
   jsonArrayHas: (column, item) => sql`${raw(column)} @> jsonb_build_array(${item}::text)`,
   forUpdate: ' FOR UPDATE',
   forKeyShare: ' FOR KEY SHARE',
+  forNoKeyUpdate: ' FOR NO KEY UPDATE',
   serialize: (key) => sql`SELECT pg_advisory_xact_lock(hashtext(${key}))`,
   skipLocked: ' FOR UPDATE SKIP LOCKED',
   uniqueViolated(e) {

@@ -172,6 +172,13 @@ export interface UserWriteConditions {
    * records (its events, its role override) was computed from that row: read again and retry.
    */
   updatedAtWas?: number;
+  /**
+   * A session of the user's that must still be open when the write lands, or nothing is written and
+   * update answers null: this one (`id`: not ended), or, `openedBy`, any live one at `now` opened
+   * no later than then. The user's row is locked first, then the session's (as a deletion cascading
+   * does), so a sign-out ending it either waits for the write or is seen by it.
+   */
+  sessionOpen?: { id: string } | { openedBy: number; now: number };
 }
 
 export interface UserStore {
