@@ -275,7 +275,7 @@ function conformance(f: StorageFactory): void {
       assert.equal(await s.users.delete(b.id, undefined, { keep }), true);
     });
 
-    it('update given `passwordHashWas` or `emailWas` writes only while the stored hash or address is that one; else null and nothing written', async () => {
+    it('update given `passwordHashWas`, `emailWas` or `isActiveWas` writes only while the stored hash, address or state is that one; else null and nothing written', async () => {
       const a = await s.users.create(user());
       assert.equal(await s.users.update(a.id, { passwordHash: 'next', fullName: 'x' }, undefined, { passwordHashWas: 'not-the-hash' }), null);
       assert.deepEqual(await s.users.findById(a.id), a);
@@ -286,6 +286,11 @@ function conformance(f: StorageFactory): void {
       assert.equal(await s.users.update(a.id, { passwordHash: 'third' }, undefined, { passwordHashWas: 'next', emailWas: 'other@example.com' }), null);
       assert.equal((await s.users.findById(a.id))?.passwordHash, 'next');
       assert.equal((await s.users.update(a.id, { passwordHash: 'third' }, undefined, { passwordHashWas: 'next', emailWas: ` ${a.email.toUpperCase()}` }))?.passwordHash, 'third');
+      // isActiveWas likewise.
+      await s.users.update(a.id, { isActive: false });
+      assert.equal(await s.users.update(a.id, { passwordHash: 'fourth' }, undefined, { isActiveWas: true }), null);
+      assert.equal((await s.users.findById(a.id))?.passwordHash, 'third');
+      assert.equal((await s.users.update(a.id, { passwordHash: 'fourth' }, undefined, { isActiveWas: false }))?.passwordHash, 'fourth');
     });
 
     it('update given `sessionOpen` writes only while that session is not ended, or one live at `now` opened by `openedBy` is; else null and nothing written', async () => {

@@ -63,9 +63,11 @@ export async function tokenOwner(users: Pick<UserStore, 'findById'>, t: EmailTok
 }
 
 /**
- * Why a token's write matched nothing: the user is gone (ERR_EMAIL_TOKEN_INVALID), or their address
- * or password changed since the token was checked, which supersedes it (as it would have, earlier).
+ * Why a token's write matched nothing: the user is gone (ERR_EMAIL_TOKEN_INVALID) or deactivated
+ * (ERR_USER_INACTIVE), or their address or password changed since the token was checked, which
+ * supersedes it (as it would have, earlier).
  */
 export async function changedMeanwhile(users: Pick<UserStore, 'findById'>, userId: string): Promise<WardenError> {
-  return new WardenError((await users.findById(userId)) ? 'ERR_EMAIL_TOKEN_SUPERSEDED' : 'ERR_EMAIL_TOKEN_INVALID');
+  const user = await users.findById(userId);
+  return new WardenError(!user ? 'ERR_EMAIL_TOKEN_INVALID' : !user.isActive ? 'ERR_USER_INACTIVE' : 'ERR_EMAIL_TOKEN_SUPERSEDED');
 }

@@ -71,9 +71,10 @@ export class PasswordRecovery {
     const user = await tokenOwner(this.d.storage.users, used, { sameAddress: true }); // again: it may have changed meanwhile
     const recorded = (r: UserRecord | null) => (r ? [this.d.events.make('password.reset', { actorId: user.id, userId: user.id, ip: meta.ip, userAgent: meta.userAgent }, {})] : []);
     // Only while the account still has the address the link went to and the password it had: an
-    // address change or a password change landing meanwhile would have superseded this link.
+    // address change or a password change landing meanwhile would have superseded this link. And
+    // only while it is active: a deactivation answered meanwhile refuses it, as it would after.
     const updated = await this.d.events.write<UserRecord | null>(recorded, (emit) =>
-      this.d.storage.users.update(user.id, { passwordHash, emailVerified: true }, emit, { emailWas: used.email, passwordHashWas: user.passwordHash }));
+      this.d.storage.users.update(user.id, { passwordHash, emailVerified: true }, emit, { emailWas: used.email, passwordHashWas: user.passwordHash, isActiveWas: true }));
     if (!updated) throw await changedMeanwhile(this.d.storage.users, user.id);
     // Whoever knew the old password is out: every session ends, every token is refused, everywhere.
     await this.d.sessions.refuseAllTokens(user.id, 'password-reset');

@@ -184,11 +184,12 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
           .sort(oldestFirst);
         return { users: matching.slice(q.offset, q.offset + q.limit).map(copyUser), total: matching.length };
       },
-      async update(id, patch, emit, { keep, passwordHashWas, emailWas, updatedAtWas, sessionOpen } = {}, override) {
+      async update(id, patch, emit, { keep, passwordHashWas, emailWas, isActiveWas, updatedAtWas, sessionOpen } = {}, override) {
         return write(() => {
           if (keep !== undefined) keepHolder(id, keep);
           const u = users.get(id);
           if (!u || (passwordHashWas !== undefined && u.passwordHash !== passwordHashWas) || (emailWas !== undefined && u.email !== emailKey(emailWas))
+            || (isActiveWas !== undefined && u.isActive !== isActiveWas)
             || (updatedAtWas !== undefined && u.updatedAt !== updatedAtWas)) return null;
           if (sessionOpen !== undefined && !('id' in sessionOpen
             ? sessions.get(sessionOpen.id)?.userId === id && sessions.get(sessionOpen.id)?.endedAt === null

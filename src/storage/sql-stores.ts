@@ -423,7 +423,7 @@ export function sqlStores(
           ) AS page ON TRUE`);
         return { users: found.filter((r) => r.id !== null).map(st.user), total: Number(found[0]?.total ?? 0) };
       },
-      update(id, patch, events, { keep, passwordHashWas, emailWas, updatedAtWas, sessionOpen } = {}, override) {
+      update(id, patch, events, { keep, passwordHashWas, emailWas, isActiveWas, updatedAtWas, sessionOpen } = {}, override) {
         // bumpedUpdatedAt in SQL, on the row as the statement finds it.
         const bump = sql`updated_at = ${raw(d.greatest)}(${clock()}, updated_at + 1)`;
         const clean = cleanPatch(patch);
@@ -432,6 +432,7 @@ export function sqlStores(
           sql``,
           ...(passwordHashWas === undefined ? [] : [sql`password_hash = ${passwordHashWas}`]),
           ...(emailWas === undefined ? [] : [sql`email = ${emailKey(emailWas)}`]),
+          ...(isActiveWas === undefined ? [] : [sql`is_active = ${param(d, USERS, 'isActive', isActiveWas)}`]),
           ...(updatedAtWas === undefined ? [] : [sql`updated_at = ${updatedAtWas}`]),
         ], ' AND ');
         const updated = maybe(sql`UPDATE users SET ${set} WHERE id = ${id}${unchanged} RETURNING *`, st.user);

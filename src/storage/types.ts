@@ -166,6 +166,8 @@ export interface UserWriteConditions {
   passwordHashWas?: string;
   /** As passwordHashWas, for the email address. */
   emailWas?: string;
+  /** As passwordHashWas, for is_active (a deactivation landing meanwhile). */
+  isActiveWas?: boolean;
   /**
    * The updatedAt of the row the write was decided on (every write of a user moves it forward):
    * when the stored one is another, nothing is written and update answers null. What the write
