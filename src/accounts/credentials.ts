@@ -272,11 +272,14 @@ export class Credentials {
     await this.d.sessions.refuseAllTokens(user.id, 'deleted');
     const deleted = (gone: boolean) => (gone ? [this.d.events.make('user.deleted', who, { via: 'self' })] : []);
     // Checked again under the lock (keep): the only other administrator may be going at this moment.
+    let gone: boolean;
     try {
-      await this.d.events.write<boolean>(deleted, (emit) => this.d.storage.users.delete(user.id, emit, { keep }));
+      gone = await this.d.events.write<boolean>(deleted, (emit) => this.d.storage.users.delete(user.id, emit, { keep }));
     } catch (e) {
       throw conflict(e);
     }
+    // An administrator's deletion landed first: theirs is the one that happened (and was recorded).
+    if (!gone) throw new WardenError('ERR_USER_NOT_FOUND');
     // A sign-in that opened its session between the two (after the refusal's cut-off, before the
     // delete) holds tokens the first refusal does not cover, and its session row went with the user.
     await this.d.sessions.refuseAllTokens(user.id, 'deleted');
