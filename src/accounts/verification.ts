@@ -60,7 +60,7 @@ export class EmailVerification {
     const verified = (r: UserRecord | null) => (r ? [this.d.events.make('email.verified', { actorId: user.id, userId: user.id, ip: meta.ip, userAgent: meta.userAgent }, {})] : []);
     // Only while the account still has the address the link went to: an administrator's change
     // landing meanwhile would otherwise be marked verified, unproven.
-    const updated = await this.d.events.write<UserRecord | null>(verified, (emit) => this.d.storage.users.update(user.id, { emailVerified: true }, emit, { emailWas: t.email }));
+    const updated = await this.d.events.write<UserRecord | null>(verified, (emit) => this.d.storage.users.update(user.id, { emailVerified: true }, emit, { emailWas: t.email, isActiveWas: true }));
     if (!updated) throw await changedMeanwhile(this.d.storage.users, user.id);
     return updated;
   }
