@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { call, startServer, type Running } from './helpers/server.js';
+import { CHROMIUM, launchChromium } from './helpers/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} not found (apt-get install chromium): browser cookie test not run`;
 
 // Served from Warden's own origin, so the cookies are first-party as they are for a real front end.
@@ -37,10 +37,7 @@ describe('browser: cookies and CSRF in Chromium', { skip }, () => {
     // The first account may take the admin role, so /api/users answers 200 to it.
     const r = await call(`${s.url}/api/auth/signup`, { json: { username: 'browser', email: 'browser@example.com', password: 'password-123', roles: ['admin'] } });
     assert.equal(r.status, 201);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     page = await browser.newPage();
   });
   after(async () => {

@@ -12,15 +12,15 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { CURRENT_HASH_PREFIX } from '../src/accounts/argon2-hasher.js';
 import type { NewUser } from '../src/storage/index.js';
 import { call, startServer, type Running } from './helpers/server.js';
 import { linkIn, startSmtp, tokenIn, type Delivered, type TestSmtp } from './helpers/smtp.js';
 import { codeAt, secretOf } from './helpers/totp.js';
 import { freePort } from './helpers/child-warden.js';
+import { CHROMIUM, launchChromium } from './helpers/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} not found (apt-get install chromium): console browser test not run`;
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const SHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? 'docs/screenshots' : undefined;
@@ -94,10 +94,7 @@ describe('console in Chromium', { skip }, () => {
     assert.equal((await s.warden.storage.users.insertMany(fillers)).length, FILLERS);
     // playwright refuses --user-data-dir with launch(): it gives each launch a fresh temporary
     // profile of its own, and each context below is a fresh (incognito-like) profile too.
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

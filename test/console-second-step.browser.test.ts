@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { CHROMIUM } from './helpers/browser.js';
+import { type Browser, type Page } from 'playwright-core';
+import { CHROMIUM, launchChromium } from './helpers/browser.js';
 import { freePort } from './helpers/child-warden.js';
 import { testClock } from './helpers/clock.js';
 import { call, startServer, type Running } from './helpers/server.js';
@@ -26,10 +26,7 @@ describe('console: a second step whose MFA token went stale', { skip }, () => {
     const port = await freePort();
     origin = `http://localhost:${port}`;
     s = await startServer({ DATABASE_URL: 'memory:', WEBAUTHN_RP_ID: 'localhost', WEBAUTHN_ORIGINS: origin }, { port, clock });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

@@ -7,10 +7,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { call, startServer, type Running } from './helpers/server.js';
+import { CHROMIUM, launchChromium } from './helpers/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} not found (apt-get install chromium): browser CORS test not run`;
 
 // The README's browser code, exactly (between its markers).
@@ -64,10 +64,7 @@ describe('browser: a SPA on another origin (Chromium)', { skip }, () => {
     warden = await startServer({ CORS_ORIGINS: listed.url });
     const r = await call(`${warden.url}/api/auth/signup`, { json: { username: 'spa', email: 'spa@example.com', password: 'password-123' } });
     assert.equal(r.status, 201);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

@@ -4,10 +4,9 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { chromium } from 'playwright-core';
 import { call, startServer, type Running } from './helpers/server.js';
+import { CHROMIUM, launchChromium } from './helpers/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const EVIL = 'https://evil.example';
 
 describe('login CSRF: cookie-setting routes refuse browsers\' cross-site requests', () => {
@@ -77,10 +76,7 @@ describe('login CSRF in a real browser (Chromium)', { skip: existsSync(CHROMIUM)
       // The page posts to Warden at 127.0.0.1; opened as http://localhost/form it is another site's.
       routes: (app) => app.get('/form', (_req, reply) => void reply.type('text/html').send(formPage(`http://127.0.0.1:${port()}/api/auth/signin`))),
     });
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    const browser = await launchChromium();
     try {
       await call(`${s.url}/api/auth/signup`, { json: { username: 'attacker', email: 'attacker@example.com', password: 'password-123' } });
       const context = await browser.newContext();

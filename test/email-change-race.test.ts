@@ -10,34 +10,18 @@ import { newEmailToken } from '../src/accounts/email-tokens.js';
 import { createRedisBus } from '../src/revocation/redis-bus.js';
 import type { Storage } from '../src/storage/index.js';
 import { REDIS_URL, redisSkip, testChannel } from './helpers/redis.js';
+import { gate } from './helpers/gate.js';
 import { call, startServer, type Running } from './helpers/server.js';
 import { storageFactories } from './helpers/storage.js';
 
 const PASSWORD = 'email-change-race-password-1';
 
-/** `inner` with its next email-token use held until released. */
+/** `inner` with its next use of an email token held until released. */
 function gated(inner: Storage) {
-  let held: { arrived: () => void; released: Promise<void> } | undefined;
+  const g = gate();
   const emailTokens = { ...inner.emailTokens };
-  emailTokens.consume = async (...a) => {
-    const h = held;
-    if (h !== undefined) {
-      held = undefined;
-      h.arrived();
-      await h.released;
-    }
-    return inner.emailTokens.consume(...a);
-  };
-  return {
-    storage: { ...inner, emailTokens },
-    hold() {
-      let arrived!: () => void;
-      let release!: () => void;
-      const gate = { arrived: new Promise<void>((r) => (arrived = r)), released: new Promise<void>((r) => (release = r)) };
-      held = { arrived, released: gate.released };
-      return { arrived: gate.arrived, release };
-    },
-  };
+  emailTokens.consume = (...a) => g.pass(undefined, () => inner.emailTokens.consume(...a));
+  return { storage: { ...inner, emailTokens }, hold: () => g.hold() };
 }
 
 const factories = (await storageFactories()).filter((f) => f.name !== 'memory');

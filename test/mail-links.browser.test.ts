@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { CHROMIUM } from './helpers/browser.js';
+import { type Browser, type Page } from 'playwright-core';
+import { CHROMIUM, launchChromium } from './helpers/browser.js';
 import { freePort } from './helpers/child-warden.js';
 import { call, startServer, type Running } from './helpers/server.js';
 import { linkIn, startSmtp, type Delivered, type TestSmtp } from './helpers/smtp.js';
@@ -31,10 +31,7 @@ describe('mail links in a fresh browser, by keyboard', { skip }, () => {
       SMTP_URL: smtp.url, SMTP_REQUIRE_TLS: 'true', SMTP_TLS_CA_FILE: smtp.caFile, MAIL_FROM: 'Warden <no-reply@warden.test>',
       APP_URL: appUrl, MAIL_LIMIT_PER_ADDRESS: '0', MAIL_LIMIT_PER_IP: '0',
     }, { port, email: { tuning: { pollMs: 50, retryBaseMs: 50, retryMaxMs: 200 } } });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

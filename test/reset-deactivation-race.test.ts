@@ -12,6 +12,7 @@ import { newEmailToken } from '../src/accounts/email-tokens.js';
 import { createRedisBus } from '../src/revocation/redis-bus.js';
 import type { Storage } from '../src/storage/index.js';
 import { REDIS_URL, redisSkip, testChannel } from './helpers/redis.js';
+import { gate } from './helpers/gate.js';
 import { call, startServer, type Running } from './helpers/server.js';
 import { storageFactories } from './helpers/storage.js';
 
@@ -19,27 +20,10 @@ const PASSWORD = 'reset-deactivation-race-password-1';
 
 /** `inner` with its next write of a password, or of a verified address, held until released. */
 function gated(inner: Storage) {
-  let held: { arrived: () => void; released: Promise<void> } | undefined;
+  const g = gate<Parameters<Storage['users']['update']>[1]>();
   const users = { ...inner.users };
-  users.update = async (...a) => {
-    const h = held;
-    if (h !== undefined && (a[1].passwordHash !== undefined || a[1].emailVerified === true)) {
-      held = undefined;
-      h.arrived();
-      await h.released;
-    }
-    return inner.users.update(...a);
-  };
-  return {
-    storage: { ...inner, users },
-    hold() {
-      let arrived!: () => void;
-      let release!: () => void;
-      const gate = { arrived: new Promise<void>((r) => (arrived = r)), released: new Promise<void>((r) => (release = r)) };
-      held = { arrived, released: gate.released };
-      return { arrived: gate.arrived, release };
-    },
-  };
+  users.update = (...a) => g.pass(a[1], () => inner.users.update(...a));
+  return { storage: { ...inner, users }, hold: () => g.hold((patch) => patch.passwordHash !== undefined || patch.emailVerified === true) };
 }
 
 const factories = (await storageFactories()).filter((f) => f.name !== 'memory');

@@ -14,6 +14,7 @@ import { newEmailToken } from '../src/accounts/email-tokens.js';
 import { createRedisBus } from '../src/revocation/redis-bus.js';
 import { createPostgresStorage, createSqliteStorage, type Storage } from '../src/storage/index.js';
 import { REDIS_URL, redisSkip, testChannel } from './helpers/redis.js';
+import { gate } from './helpers/gate.js';
 import { call, startServer, type Running } from './helpers/server.js';
 import { scratchSchema } from './helpers/storage.js';
 
@@ -21,27 +22,13 @@ const PASSWORD = 'signin-race-password-1';
 
 /** `inner` with its session inserts for `hold`'s user held until released. */
 function gated(inner: Storage) {
-  let held: { userId: string; arrived: () => void; released: Promise<void> } | undefined;
+  const g = gate<string>();
   const sessions = { ...inner.sessions };
-  sessions.create = async (...a) => {
-    const h = held;
-    if (h !== undefined && a[0].userId === h.userId) {
-      held = undefined;
-      h.arrived();
-      await h.released;
-    }
-    return inner.sessions.create(...a);
-  };
+  sessions.create = (...a) => g.pass(a[0].userId, () => inner.sessions.create(...a));
   return {
     storage: { ...inner, sessions },
     /** The next session insert of this user waits for release(); arrived resolves when it does. */
-    hold(userId: string) {
-      let arrived!: () => void;
-      let release!: () => void;
-      const gate = { arrived: new Promise<void>((r) => (arrived = r)), released: new Promise<void>((r) => (release = r)) };
-      held = { userId, arrived, released: gate.released };
-      return { arrived: gate.arrived, release };
-    },
+    hold: (userId: string) => g.hold((id) => id === userId),
   };
 }
 
