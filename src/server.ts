@@ -58,7 +58,7 @@ import { deleteInBatches } from './storage/batches.js';
 import { latestVersion } from './storage/migrations.js';
 import { createTokenIssuer } from '@warden/toolkit';
 import type { KeyRing } from '@warden/toolkit';
-import { createTokenVerifier, type TokenVerifier } from '@warden/toolkit';
+import { createTokenVerifier, isWardenError, type TokenVerifier } from '@warden/toolkit';
 import { setFlagsFromString } from 'node:v8';
 
 export interface WardenOptions {
@@ -214,9 +214,23 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
     keys: mfaKeys, accessExpiresIn: config.tokens.accessTtlSeconds, refreshExpiresIn: config.tokens.refreshTtlSeconds,
     issuer: config.tokens.issuer, audience: config.tokens.audience, clock,
   });
-  const verifyMfaToken = createTokenVerifier({
+  const verifyOwnMfaToken = createTokenVerifier({
     keys: mfaKeys, issuer: config.tokens.issuer, audience: config.tokens.audience, leeway: config.tokens.leewaySeconds, clock, types: ['mfa'],
   });
+  // Until 2026-11-25 MFA tokens were signed with the signing key itself: one an instance of that
+  // release issued (they live 5 minutes) still finishes its sign-in here during a rolling upgrade.
+  // Only this step takes it (type mfa), as that release did; nothing issues such tokens any more.
+  const verifyPreviousMfaToken = createTokenVerifier({
+    keys, issuer: config.tokens.issuer, audience: config.tokens.audience, leeway: config.tokens.leewaySeconds, clock, types: ['mfa'],
+  });
+  const verifyMfaToken = (token: string) => {
+    try {
+      return verifyOwnMfaToken(token);
+    } catch (e) {
+      if (!isWardenError(e) || (e.code !== 'ERR_JWT_KEY_UNKNOWN' && e.code !== 'ERR_JWT_SIGNATURE_INVALID')) throw e;
+      return verifyPreviousMfaToken(token);
+    }
+  };
   // Owned (and closed) here only when made here.
   const sharedCounters = options.throttleCounters ?? ownCounters;
   const throttle = config.throttle.maxPerLogin > 0

@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { createJwksVerifier, createTokenIssuer, createTokenVerifier, generateKeyPem, keyRingFromJwks, keyRingFromPem, WardenError } from '@warden/toolkit';
+import {
+  createJwksVerifier, createTokenIssuer, createTokenVerifier, generateKeyPem, keyRingFromJwks, keyRingFromPem, keyRingFromSecret, signCompact, WardenError,
+} from '@warden/toolkit';
 import { mfaTokenKeys } from '../src/accounts/index.js';
 import { pythonMissing, PYTHON } from './helpers/python.js';
 import { call, startServer, TEST_SECRET, type Running } from './helpers/server.js';
@@ -87,6 +89,30 @@ describe('an MFA token opens no service that verifies with /.well-known/jwks.jso
     } finally {
       remote.close();
     }
+  });
+});
+
+describe('an MFA token of the previous release, signed with the signing key', { skip }, () => {
+  let s: Running;
+  before(async () => {
+    s = await startServer();
+  });
+  after(() => s.close());
+
+  it('still finishes its sign-in (a rolling upgrade: the password on an old instance, the code here), and opens nothing else', async () => {
+    const p = await mfaPending(s, 'mfaprevious');
+    // What an instance of the previous release issued for the same password step: the same claims,
+    // signed with SECRET_KEY's own key (and its kid), as before 2026-11-25.
+    const signing = keyRingFromSecret(TEST_SECRET, 'HS256').signer;
+    const previous = signCompact({ alg: 'HS256', typ: 'JWT', kid: signing.kid }, Buffer.from(p.mfaToken.split('.')[1]!, 'base64url'), signing);
+    assert.notEqual(previous, p.mfaToken);
+    // Refused as any token of the wrong type: /auth/me as seed 004 says (403), forward auth 401.
+    for (const [path, status] of [['/api/v1/auth/me', 403], ['/api/v1/auth/verify', 401]] as const) {
+      const r = await call(`${s.url}${path}`, { headers: { authorization: `Bearer ${previous}` } });
+      assert.equal(r.status, status, `${path}: ${r.text}`);
+    }
+    const access = await complete(s, { ...p, mfaToken: previous });
+    assert.equal((await call(`${s.url}/api/v1/auth/me`, { headers: { authorization: `Bearer ${access}` } })).status, 200);
   });
 });
 
