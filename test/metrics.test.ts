@@ -71,12 +71,13 @@ describe('/metrics on the public port, against the traffic sent', { skip: skipPa
       assert.equal((await call(`${v1}/auth/signup`, { json: { username: name, email: `${name}@example.com`, password: PASSWORD } })).status, 201);
     }
     const signin = (username: string, password = PASSWORD) => call(`${s.url}/api/auth/signin`, { json: { username, password } });
-    // 3 succeeded; 2 failed, then the throttle refuses one.
+    // 3 succeeded; 2 failed, then the throttle refuses two (one signin.throttled).
     const tokens = [];
     for (const name of ['ann', 'bob', 'cyd']) tokens.push((await signin(name)).json);
     assert.equal((await signin('ann', 'wrong-password')).status, 401);
     assert.equal((await signin('ann', 'wrong-password')).status, 401);
     assert.equal((await signin('ann', 'wrong-password')).status, 429);
+    assert.equal((await signin('ann', 'wrong-password')).status, 429); // refused again: no second signin.throttled
     // 2 refreshes, then the first refresh token again: reuse.
     const r1 = await call(`${s.url}/api/auth/refresh`, { json: { refresh_token: tokens[0].refresh_token } });
     const r2 = await call(`${s.url}/api/auth/refresh`, { json: { refresh_token: r1.json.refresh_token } });
@@ -97,7 +98,7 @@ describe('/metrics on the public port, against the traffic sent', { skip: skipPa
     assert.equal(family(m, 'warden_signins').type, 'counter');
     assert.equal(value(m, 'warden_signins_total', { outcome: 'succeeded' }), 3);
     assert.equal(value(m, 'warden_signins_total', { outcome: 'failed' }), 2);
-    assert.equal(value(m, 'warden_signins_total', { outcome: 'throttled' }), 1);
+    assert.equal(value(m, 'warden_signins_total', { outcome: 'throttled' }), 1, 'the signin.throttled events, not the refused attempts');
     assert.equal(value(m, 'warden_refreshes_total'), 2);
     assert.equal(value(m, 'warden_refresh_reuse_detected_total'), 1);
     assert.equal(value(m, 'warden_events_total', { type: 'user.created' }), 3);
@@ -109,7 +110,7 @@ describe('/metrics on the public port, against the traffic sent', { skip: skipPa
     assert.equal(family(m, HTTP).type, 'histogram');
     assert.equal(count(m, { route: '/api/auth/signin', method: 'POST', status: '200' }), 3);
     assert.equal(count(m, { route: '/api/auth/signin', method: 'POST', status: '401' }), 2);
-    assert.equal(count(m, { route: '/api/auth/signin', method: 'POST', status: '429' }), 1);
+    assert.equal(count(m, { route: '/api/auth/signin', method: 'POST', status: '429' }), 2);
     assert.equal(count(m, { route: '/api/auth/refresh', method: 'POST', status: '200' }), 2);
     assert.equal(count(m, { route: '/api/auth/refresh', method: 'POST', status: '401' }), 1);
     assert.equal(count(m, { route: '/api/v1/auth/signup', method: 'POST', status: '201' }), 3);
