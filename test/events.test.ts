@@ -415,6 +415,22 @@ describe('security events of the mail flows: password.reset, email.verified, ema
     assert.deepEqual(changed.map((e) => [e.type, e.actorId, e.userId]), [['email.changed', id, id]]);
     assert.ok(!JSON.stringify(await allEvents(s)).includes('reset-by-mail-1'));
   });
+
+  it('a reset of an address never verified marks it verified within password.reset: no email.verified of its own', async () => {
+    const v1 = `${s.url}/api/v1`;
+    const signup = await call(`${v1}/auth/signup`, { json: { username: 'unproven', email: 'unproven@example.com', password: PASSWORD } });
+    const id = signup.json.data.id as string;
+    await call(`${v1}/auth/password/forgot`, { json: { email: 'unproven@example.com' } });
+    const resetMail = await smtp.waitFor((m) => m.to === 'unproven@example.com' && m.subject === 'Reset your password');
+    const reset = await eventsOf(s, async () => {
+      const r = await call(`${v1}/auth/password/reset`, { json: { token: tokenIn(resetMail), new_password: 'reset-by-mail-2' } });
+      assert.equal(r.status, 200, r.text);
+    });
+    assert.deepEqual(reset.map((e) => [e.type, e.userId]), [['password.reset', id]]);
+    const login = await call(`${v1}/auth/login`, { form: { username: 'unproven@example.com', password: 'reset-by-mail-2' } });
+    const me = await call(`${v1}/auth/me`, { headers: bearer(login.json.data.access_token) });
+    assert.equal(me.json.data.email_verified, true);
+  });
 });
 
 describe('security events of second factors: mfa.enrolled, mfa.used (with the sign-in), recovery codes regenerated, mfa.removed, a refused code', () => {
