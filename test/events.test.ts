@@ -506,3 +506,20 @@ describe('security events of second factors: mfa.enrolled, mfa.used (with the si
     }
   });
 });
+
+describe('a client\'s user agent in an event', () => {
+  it('is kept with each character a reader cannot see as U+FFFD: a C1 control (NEL, read as a line break) splits no line of the log', async () => {
+    const s = await startServer({});
+    try {
+      // Node reads header bytes as latin1: 0x85 arrives as U+0085 (NEL), 0xAD as a soft hyphen (a format character).
+      const ua = 'Mozilla/5.0 \u0085{"type":"signin.succeeded"} x\u00ady';
+      const failed = await eventsOf(s, () => call(`${s.url}/api/v1/auth/login`, { form: { username: 'nobody@example.com', password: 'wrong-password' }, headers: { 'user-agent': ua } }));
+      assert.deepEqual(failed.map((e) => [e.type, e.userAgent]), [['signin.failed', 'Mozilla/5.0 \ufffd{"type":"signin.succeeded"} x\ufffdy']]);
+      // The log as JSON lines: one event, one line, however a reader splits lines (Python's splitlines splits at NEL).
+      const line = JSON.stringify(failed[0]);
+      assert.equal(line.split(/[\n\r\u0085\u2028\u2029\u000b\u000c\u001c-\u001e]/).length, 1);
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -25,6 +25,12 @@ export interface EventLogOptions {
 
 /** User agents are cut to this length in events, as on sessions. */
 const MAX_USER_AGENT = 512;
+// Anyone's text in an event, as the failed sign-in's login (accounts/credentials.ts): each control,
+// format or invisible character as U+FFFD. Node reads header bytes as latin1, so a user agent may
+// hold C1 controls such as NEL (U+0085), which JSON leaves as it is and many readers take for a
+// line break: one event line of `warden audit` would read as two.
+const UNSEEN = /[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]/gu;
+const shownUserAgent = (ua: string): string => ua.slice(0, MAX_USER_AGENT).replace(UNSEEN, '\ufffd');
 
 export class EventLog {
   private readonly listeners: EventListener[] = [];
@@ -43,7 +49,7 @@ export class EventLog {
       userId: subject.userId ?? null,
       sessionId: subject.sessionId ?? null,
       ip: subject.ip ?? null,
-      userAgent: subject.userAgent?.slice(0, MAX_USER_AGENT) ?? null,
+      userAgent: subject.userAgent == null ? null : shownUserAgent(subject.userAgent),
       details,
       deliverTo: this.o.deliverTo?.(type) ?? [],
     } as NewEvent;
