@@ -38,6 +38,13 @@ describe('warden audit', () => {
     assert.ok(lines.every((e) => e.user_id === id && e.actor_id === null), 'the operator at the console: no acting user');
     const only = await run(['audit', '--type', 'user.created', '--user', id]);
     assert.deepEqual(only.stdout.trim().split('\n').map((l) => JSON.parse(l).type), ['user.created']);
+    // A username or an email names the user too, as for every other command; one that names nobody
+    // is an error, not an empty log (which would read as "no events").
+    for (const who of ['ops', 'OPS@example.com']) assert.equal((await run(['audit', '--user', who])).stdout, all.stdout, who);
+    const nobody = await run(['audit', '--user', 'alice']);
+    assert.equal(nobody.code, 1);
+    assert.match(nobody.stderr, /--user: no user "alice"/);
+    assert.equal(nobody.stdout, '');
     assert.equal((await run(['audit', '--json'])).stdout, all.stdout, '--json as every command that prints data takes it');
     const text = await run(['audit', '--format', 'text', '--limit', '1']);
     assert.match(text.stdout, /^\d{4}-\d\d-\d\dT[\d:.]+Z {2}user\.deactivated/);

@@ -5,6 +5,8 @@ import { exportAudit, parseAuditArgs } from '../events/audit-export.js';
 import { cliConfig, withStorage } from './environment.js';
 import { CliError } from './output.js';
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 interface AuditOptions {
   type?: string;
   user?: string;
@@ -21,8 +23,8 @@ export function registerAudit(program: Command): void {
     .command('audit')
     .description('print the audit log (security events), newest first, as JSON lines or text')
     .option('--type <types>', 'event types, comma-separated, or families (e.g. signin.failed,user.deleted or signin.*)')
-    .option('--user <id>', 'events about this user')
-    .option('--actor <id>', 'events this user did')
+    .option('--user <user>', 'events about this user (id, username or email)')
+    .option('--actor <user>', 'events this user did (id, username or email)')
     .option('--from <time>', 'from this time on (ISO 8601)')
     .option('--to <time>', 'before this time (ISO 8601)')
     .option('--limit <n>', 'at most this many events')
@@ -41,7 +43,18 @@ export function registerAudit(program: Command): void {
       }
       const config = cliConfig();
       await withStorage(config, { mustExist: true, readOnly: true }, async (storage) => {
-        await exportAudit(storage.events, options, (line) => process.stdout.write(`${line}\n`));
+        // --user and --actor take a username or an email too, as every other command naming a user
+        // does; an id is taken as it is (a deleted user's events are still there under it).
+        const idOf = async (who: string | undefined, flag: string): Promise<string | undefined> => {
+          if (who === undefined || UUID.test(who)) return who?.toLowerCase();
+          const user = await storage.users.findByLogin(who.trim());
+          if (!user) throw new CliError(`${flag}: no user "${who}" (give an id, a username or an email; a deleted user's events are under its id)`);
+          return user.id;
+        };
+        const userId = await idOf(options.userId, '--user');
+        const actorId = await idOf(options.actorId, '--actor');
+        const query = { ...options, ...(userId !== undefined ? { userId } : {}), ...(actorId !== undefined ? { actorId } : {}) };
+        await exportAudit(storage.events, query, (line) => process.stdout.write(`${line}\n`));
       });
     });
 }

@@ -38,7 +38,7 @@ function textLine(e: EventRecord): string {
     `ip=${e.ip ?? '-'}`, JSON.stringify(e.details)].join('  ');
 }
 
-export const AUDIT_USAGE = `usage: warden audit [--type a,b] [--user ID] [--actor ID] [--from ISO] [--to ISO] [--limit N] [--format jsonl|text]
+export const AUDIT_USAGE = `usage: warden audit [--type a,b] [--user U] [--actor U] [--from ISO] [--to ISO] [--limit N] [--format jsonl|text]
 Prints the audit log (newest first) from the database DATABASE_URL names.`;
 
 /** The command line's options as exportAudit takes them; throws an Error naming what is wrong. */
