@@ -11,6 +11,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { after, describe, it } from 'node:test';
 import { EventLog } from '../src/events/log.js';
+import { webhookRouter } from '../src/events/webhooks/endpoints.js';
 import { retryAfterMs, WebhookWorker } from '../src/events/webhooks/worker.js';
 import { createMemoryStorage, type Storage } from '../src/storage/index.js';
 import { testClock, type TestClock } from './helpers/clock.js';
@@ -462,6 +463,50 @@ describe('webhooks: filters, payload and what is never sent', () => {
       assert.ok(JSON.stringify(logged).includes(`"endpoint":"http://127.0.0.1:${(basic.address() as AddressInfo).port}/hook"`));
     } finally {
       await worker.stop();
+      basic.closeAllConnections();
+      await new Promise((resolve) => basic.close(resolve));
+    }
+  });
+
+  it('an endpoint\'s password changed in WEBHOOK_URLS: its pending deliveries go with the new one; rows hold none', async () => {
+    const seen: (string | undefined)[] = [];
+    const basic = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        seen.push(req.headers.authorization);
+        res.writeHead(req.headers.authorization === `Basic ${Buffer.from('hook:new-pw').toString('base64')}` ? 204 : 401).end();
+      });
+    });
+    await new Promise<void>((resolve) => basic.listen(0, '127.0.0.1', resolve));
+    const at = `127.0.0.1:${(basic.address() as AddressInfo).port}/hook`;
+    const [before, after] = [`http://hook:old-pw@${at}`, `http://hook:new-pw@${at}`];
+    const storage = createMemoryStorage();
+    const log = { warn: () => undefined, debug: () => undefined };
+    const worker = (url: string) => new WebhookWorker({ store: storage.deliveries, endpoints: [url], key: KEY, clock: Date.now, log, pollMs: 20, timeoutMs: 2000, backoffMs: 10, maxBackoffMs: 20 });
+    const events = new EventLog({ store: storage.events, clock: Date.now, deliverTo: webhookRouter([{ url: before, filter: null }]) });
+    const first = worker(before);
+    try {
+      await events.append(events.make('user.deleted', { userId: 'u1' }, {}));
+      await events.append(events.make('user.deleted', { userId: 'u2' }, {}));
+      first.start();
+      await until('refused with the old password', () => seen.length >= 2);
+      await first.stop();
+      const pending = await storage.deliveries.list({ limit: 10 });
+      assert.deepEqual(pending.map((d) => d.state), ['pending', 'pending']);
+      // The rows name the endpoint without its password (a database dump holds none).
+      assert.deepEqual(pending.map((d) => d.endpoint), [`http://${at}`, `http://${at}`]);
+      // The configuration now names the new password (a restart): both rows go, with it. Before,
+      // they named the old one, matched no configured endpoint, and were given up a day later.
+      const second = worker(after);
+      second.start();
+      try {
+        await until('both delivered', async () => (await storage.deliveries.list({ limit: 10 })).every((d) => d.state === 'delivered'));
+        assert.equal(seen.at(-1), `Basic ${Buffer.from('hook:new-pw').toString('base64')}`);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await first.stop();
       basic.closeAllConnections();
       await new Promise((resolve) => basic.close(resolve));
     }

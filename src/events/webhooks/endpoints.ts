@@ -14,13 +14,31 @@ function matches(filter: readonly string[] | null, type: EventType): boolean {
   return filter.some((f) => (f.endsWith('.*') ? type.startsWith(f.slice(0, -1)) : f === type));
 }
 
-/** The endpoint URLs each event type goes to, computed once per type. */
+/**
+ * The endpoint as a delivery row names it: the URL without its `user:password@`. The credentials
+ * are the configuration's, attached when a delivery is sent: a row holding them went on naming the
+ * old password after WEBHOOK_URLS changed it, matched no configured endpoint, and was given up
+ * undelivered a day later (and every row, and so every database dump, held the password).
+ */
+export function endpointKey(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.username === '' && u.password === '') return url;
+    u.username = '';
+    u.password = '';
+    return u.href;
+  } catch {
+    return url;
+  }
+}
+
+/** The endpoints (as delivery rows name them, endpointKey) each event type goes to, computed once per type. */
 export function webhookRouter(endpoints: readonly WebhookEndpoint[]): (type: EventType) => readonly string[] {
   const cache = new Map<EventType, readonly string[]>();
   return (type) => {
     let urls = cache.get(type);
     if (urls === undefined) {
-      urls = [...new Set(endpoints.filter((e) => matches(e.filter, type)).map((e) => e.url))];
+      urls = [...new Set(endpoints.filter((e) => matches(e.filter, type)).map((e) => endpointKey(e.url)))];
       cache.set(type, urls);
     }
     return urls;

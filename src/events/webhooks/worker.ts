@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { ClaimedDelivery, DeliveryStore, EventRecord } from '../records.js';
 import { eventView } from '../view.js';
-import { requestTarget, shownEndpoint, shownFailure } from './endpoints.js';
+import { endpointKey, requestTarget, shownEndpoint, shownFailure } from './endpoints.js';
 import { signWebhook } from './signature.js';
 
 export interface WorkerLog {
@@ -54,6 +54,15 @@ export function webhookBody(e: EventRecord): string {
   return JSON.stringify({ type: e.type, timestamp: new Date(e.time).toISOString(), data: eventView(e) });
 }
 
+/**
+ * The names a configured endpoint's rows may carry: its key, and, from a Warden before 2026-11-25
+ * (whose rows held the credentials), the URL as configured.
+ */
+function named(url: string): string[] {
+  const key = endpointKey(url);
+  return key === url ? [key] : [key, url];
+}
+
 export class WebhookWorker {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -62,7 +71,8 @@ export class WebhookWorker {
   private outboxDown = false;
   /** Aborts the attempts in flight when a shutdown cannot wait for them. */
   private readonly stopping = new AbortController();
-  private readonly configured: ReadonlySet<string>;
+  /** The configured endpoints by their key (endpointKey), each with its credentials. */
+  private readonly configured: ReadonlyMap<string, string>;
   private readonly maxBackoffMs: number;
   private readonly maxAgeMs: number;
   private readonly batch: number;
@@ -75,7 +85,7 @@ export class WebhookWorker {
   private full = false;
 
   constructor(private readonly o: WebhookWorkerOptions) {
-    this.configured = new Set(o.endpoints);
+    this.configured = new Map(o.endpoints.map((url) => [endpointKey(url), url]));
     this.maxBackoffMs = o.maxBackoffMs ?? 3_600_000;
     this.maxAgeMs = o.maxAgeMs ?? 86_400_000;
     this.batch = o.batch ?? 16;
@@ -148,14 +158,14 @@ export class WebhookWorker {
         const again: string[] = [];
         for (const e of endpoints) {
           const free = this.batch - this.attempts.size;
-          const room = e === undefined ? free : Math.min(free, this.perEndpoint - (this.inFlight.get(e) ?? 0));
+          const room = e === undefined ? free : Math.min(free, this.perEndpoint - (this.inFlight.get(endpointKey(e)) ?? 0));
           if (room <= 0) {
             this.full = true;
             continue;
           }
           const claim = randomUUID();
           const claimed = await this.o.store.claim(now, room, this.o.timeoutMs + LEASE_MARGIN_MS, claim,
-            { endpoints: e === undefined ? [] : [e], orCreatedBefore: givenUp ? now - this.maxAgeMs : 0 });
+            { endpoints: e === undefined ? [] : named(e), orCreatedBefore: givenUp ? now - this.maxAgeMs : 0 });
           givenUp = false;
           this.outboxDown = false;
           for (const c of claimed) this.track(c, claim);
@@ -174,7 +184,7 @@ export class WebhookWorker {
 
   /** Runs one attempt in its slot; when it settles, the slot is free for the next due delivery. */
   private track(c: ClaimedDelivery, claim: string): void {
-    const endpoint = c.delivery.endpoint;
+    const endpoint = endpointKey(c.delivery.endpoint);
     this.inFlight.set(endpoint, (this.inFlight.get(endpoint) ?? 0) + 1);
     const p: Promise<void> = this.attempt(c, claim).catch(() => undefined).finally(() => {
       const n = (this.inFlight.get(endpoint) ?? 1) - 1;
@@ -193,7 +203,8 @@ export class WebhookWorker {
 
   private async attempt({ delivery, event }: ClaimedDelivery, claim: string): Promise<void> {
     const shown = shownEndpoint(delivery.endpoint);
-    if (!this.configured.has(delivery.endpoint)) {
+    const url = this.configured.get(endpointKey(delivery.endpoint));
+    if (url === undefined) {
       await this.o.store.finish(delivery.id, claim, { state: 'failed', at: this.o.clock(), status: null, error: 'endpoint no longer configured' });
       return;
     }
@@ -210,7 +221,7 @@ export class WebhookWorker {
     try {
       const body = webhookBody(event);
       const timestamp = Math.floor(this.o.clock() / 1000);
-      const target = requestTarget(delivery.endpoint);
+      const target = requestTarget(url); // the credentials configured now, not those of when it was queued
       const res = await fetch(target.url, {
         method: 'POST',
         body,
