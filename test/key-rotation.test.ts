@@ -157,27 +157,37 @@ describe('key rotation from SECRET_KEY, as the README says it', () => {
   });
 });
 
-describe('an authenticator app enrolled before a key change keeps working', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'warden-jwks-totp-'));
+/** A JWKS_FILE holding the keys 2026-old and 2026-new (removed after the suite), and one store for the suite's servers. */
+function rotationFixture(prefix: string) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
   const file = join(dir, 'jwks.json');
   writeFileSync(file, JSON.stringify({ keys: [privateJwk('2026-old'), privateJwk('2026-new')] }), { mode: 0o600 });
-  const storage = createMemoryStorage();
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  return { file, storage: createMemoryStorage() };
+}
+
+/** Signs `username` up on `url` and enrols an authenticator app at `nowSeconds`: its secret. */
+async function enrolTotp(url: string, username: string, nowSeconds: number): Promise<Buffer> {
+  await call(`${url}/api/auth/signup`, { json: { username, email: `${username}@example.com`, password: 'password-123' } });
+  const access = (await call(`${url}/api/v1/auth/login`, { form: { username, password: 'password-123' } })).json.data.access_token as string;
+  const headers = { authorization: `Bearer ${access}` };
+  const secret = secretOf((await call(`${url}/api/v1/auth/mfa/totp`, { method: 'POST', headers })).json.data.otpauth_uri);
+  const confirm = await call(`${url}/api/v1/auth/mfa/totp/confirm`, { json: { code: codeAt(secret, nowSeconds) }, headers });
+  assert.equal(confirm.status, 200, confirm.text);
+  return secret;
+}
+
+describe('an authenticator app enrolled before a key change keeps working', () => {
+  const { file, storage } = rotationFixture('warden-jwks-totp-');
   let now = Date.UTC(2026, 10, 24, 12);
   const clock = () => now;
-  after(() => rmSync(dir, { recursive: true, force: true }));
-  const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
   it('after JWKS_SIGNING_KID moves, the old key is removed, MFA_ENCRYPTION_KEY is set: the code the app shows still signs in', async () => {
     const env = { ALGORITHM: 'EdDSA', JWKS_FILE: file };
     const first = await startServer({ ...env, JWKS_SIGNING_KID: '2026-old' }, { storage, clock });
     let secret: Buffer;
     try {
-      await call(`${first.url}/api/auth/signup`, { json: { username: 'tina', email: 'tina@example.com', password: 'password-123' } });
-      const access = (await call(`${first.url}/api/v1/auth/login`, { form: { username: 'tina', password: 'password-123' } })).json.data.access_token as string;
-      const enrol = await call(`${first.url}/api/v1/auth/mfa/totp`, { method: 'POST', headers: bearer(access) });
-      secret = secretOf(enrol.json.data.otpauth_uri);
-      const confirm = await call(`${first.url}/api/v1/auth/mfa/totp/confirm`, { json: { code: codeAt(secret, now / 1000) }, headers: bearer(access) });
-      assert.equal(confirm.status, 200, confirm.text);
+      secret = await enrolTotp(first.url, 'tina', now / 1000);
     } finally {
       await first.close();
     }
@@ -208,25 +218,16 @@ describe('an authenticator app enrolled before a key change keeps working', () =
 });
 
 describe('a sign-in with a second factor across a rotation\'s restart', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'warden-jwks-mfa-'));
-  const file = join(dir, 'jwks.json');
-  writeFileSync(file, JSON.stringify({ keys: [privateJwk('2026-old'), privateJwk('2026-new')] }), { mode: 0o600 });
-  const storage = createMemoryStorage();
+  const { file, storage } = rotationFixture('warden-jwks-mfa-');
   let now = Date.UTC(2026, 10, 24, 12);
   const clock = () => now;
-  after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('two instances, one still signing with the old key (no MFA_ENCRYPTION_KEY): the MFA token one hands out completes the sign-in at the other', async () => {
     const env = { ALGORITHM: 'EdDSA', JWKS_FILE: file };
     const before = await startServer({ ...env, JWKS_SIGNING_KID: '2026-old' }, { storage, clock });
     const moved = await startServer({ ...env, JWKS_SIGNING_KID: '2026-new' }, { storage, clock });
     try {
-      await call(`${before.url}/api/auth/signup`, { json: { username: 'rosa', email: 'rosa@example.com', password: 'password-123' } });
-      const access = (await call(`${before.url}/api/v1/auth/login`, { form: { username: 'rosa', password: 'password-123' } })).json.data.access_token as string;
-      const enrol = await call(`${before.url}/api/v1/auth/mfa/totp`, { method: 'POST', headers: { authorization: `Bearer ${access}` } });
-      const secret = secretOf(enrol.json.data.otpauth_uri);
-      const confirm = await call(`${before.url}/api/v1/auth/mfa/totp/confirm`, { json: { code: codeAt(secret, now / 1000) }, headers: { authorization: `Bearer ${access}` } });
-      assert.equal(confirm.status, 200, confirm.text);
+      const secret = await enrolTotp(before.url, 'rosa', now / 1000);
       for (const [from, to, name] of [[before, moved, 'old signer to new'], [moved, before, 'new signer to old']] as const) {
         now += 60_000; // a fresh step: not the replay of a used code
         const part = await call(`${from.url}/api/v1/auth/login`, { form: { username: 'rosa', password: 'password-123' } });

@@ -5,7 +5,21 @@ import assert from 'node:assert/strict';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { createJwksVerifier, createTokenIssuer, generateKeyPem, keyRingFromPem, publicJwks } from '@warden/toolkit';
+import { createJwksVerifier, createTokenIssuer, generateKeyPem, keyRingFromPem, publicJwks, type KeyRing } from '@warden/toolkit';
+
+/** A JWKS host publishing `keys`, answering 500 while `failing`. */
+async function jwksHost(keys: KeyRing): Promise<{ url: string; failing: boolean; close(): Promise<void> }> {
+  const state = { failing: false };
+  const host = createHttpServer((_req, res) => {
+    if (state.failing) res.writeHead(500).end();
+    else res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(JSON.stringify(publicJwks(keys)));
+  });
+  await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve));
+  return Object.assign(state, {
+    url: `http://127.0.0.1:${(host.address() as { port: number }).port}/jwks`,
+    close: () => new Promise<void>((resolve) => host.close(() => resolve())),
+  });
+}
 
 describe('remote JWKS verifier over the network', () => {
   it('a host that accepts and never answers fails the fetch at timeoutMs', async () => {
@@ -85,31 +99,25 @@ describe('remote JWKS verifier over the network', () => {
 
   it('a background refresh that fails is told to onRefreshError, and the keys fetched before stay', async () => {
     const keys = keyRingFromPem({ privateKeyPem: generateKeyPem('EdDSA').privateKeyPem, alg: 'EdDSA' });
-    let failing = false;
-    const host = createHttpServer((_req, res) => {
-      if (failing) res.writeHead(500).end();
-      else res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(JSON.stringify(publicJwks(keys)));
-    });
-    await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve));
-    const { port } = host.address() as { port: number };
+    const host = await jwksHost(keys);
     const errors: string[] = [];
     let told: () => void = () => undefined;
     const reported = new Promise<void>((resolve) => (told = resolve));
     const remote = await createJwksVerifier({
-      url: `http://127.0.0.1:${port}/jwks`, refreshIntervalMs: 50,
+      url: host.url, refreshIntervalMs: 50,
       onRefreshError: (e) => {
         errors.push((e as Error).message);
         told();
       },
     });
     try {
-      failing = true;
+      host.failing = true;
       await reported;
       assert.match(errors[0]!, /answered 500/);
       assert.equal(remote.keys.keys.length, 1, 'the keys fetched before are kept');
     } finally {
       remote.close();
-      await new Promise((resolve) => host.close(resolve));
+      await host.close();
     }
   });
 
@@ -120,18 +128,12 @@ describe('remote JWKS verifier over the network', () => {
       keys: keyRingFromPem({ privateKeyPem: generateKeyPem('EdDSA').privateKeyPem, alg: 'EdDSA', kid: 'not-published' }),
       accessExpiresIn: 900, refreshExpiresIn: 3600,
     }).createAccessToken('u1');
-    let failing = false;
-    const host = createHttpServer((_req, res) => {
-      if (failing) res.writeHead(500).end();
-      else res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(JSON.stringify(publicJwks(keys)));
-    });
-    await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve));
-    const { port } = host.address() as { port: number };
+    const host = await jwksHost(keys);
     let now = Date.now();
     let fetches = 0;
     let told: () => void = () => undefined;
     const remote = await createJwksVerifier({
-      url: `http://127.0.0.1:${port}/jwks`, clock: () => now, cooldownMs: 30_000,
+      url: host.url, clock: () => now, cooldownMs: 30_000,
       fetch: (input, init) => {
         fetches++;
         return fetch(input, init);
@@ -141,7 +143,7 @@ describe('remote JWKS verifier over the network', () => {
     const refusedWithUnknownKid = () => assert.throws(() => remote.verify(stranger), { code: 'ERR_JWT_KEY_UNKNOWN' });
     try {
       assert.equal(fetches, 1);
-      failing = true;
+      host.failing = true;
       now += 30_001;
       const reported = new Promise<void>((resolve) => (told = resolve));
       refusedWithUnknownKid();
@@ -154,7 +156,7 @@ describe('remote JWKS verifier over the network', () => {
       assert.equal(fetches, 3);
     } finally {
       remote.close();
-      await new Promise((resolve) => host.close(resolve));
+      await host.close();
     }
   });
 });
