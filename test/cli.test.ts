@@ -390,6 +390,16 @@ describe('warden CLI: a running server honours the changes it makes', async () =
     ok(await cli(['users', 'set-roles', 'dan', 'editor']));
     assert.ok(await eventually(async () => (await verify(s, dan)).headers.get('x-auth-roles') === 'editor'), 'roles overridden');
 
+    // sessions list: a client's user agent reaches the operator's terminal without its controls
+    // (U+009B, a C1 CSI, starts an escape sequence for some terminals; U+0085 breaks the line).
+    await call(`${s.url}/api/auth/signup`, { json: { username: 'fay', email: 'fay@example.com', password: PASSWORD } });
+    const odd = await call(`${s.url}/api/auth/signin`, { json: { username: 'fay', password: PASSWORD }, headers: { 'user-agent': 'agent\u009b31m\u0085red' } });
+    assert.equal(odd.status, 200, odd.text);
+    const shown = await cli(['sessions', 'list', 'fay']);
+    ok(shown);
+    assert.match(shown.stdout, /agent\ufffd31m\ufffdred/);
+    assert.doesNotMatch(shown.stdout, /[\u0080-\u009f]/);
+
     // sessions revoke: refused
     const erin = await signedIn(s, 'erin');
     const listed = await cli(['sessions', 'list', 'erin', '--json']);

@@ -22,8 +22,14 @@ function ensureNewline(s: string): string {
   return s === '' || s.endsWith('\n') ? s : `${s}\n`;
 }
 
-/** Columns padded to their widest cell; the header underlined. */
-export function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
+// What a cell may not print to the operator's terminal as it is: controls (a C1 CSI, U+009B,
+// starts an escape sequence for some terminals; a NEL breaks the line) and invisible format
+// characters. A client's user agent reaches a cell, and Node reads header bytes as latin1.
+const UNPRINTABLE = /[\p{Cc}\p{Cf}]/gu;
+
+/** Columns padded to their widest cell; the header underlined; each unprintable character as U+FFFD. */
+export function table(head: readonly string[], cells: readonly (readonly string[])[]): string {
+  const rows = cells.map((r) => r.map((c) => c.replace(UNPRINTABLE, '\ufffd')));
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
