@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { WardenError, type JwtClaims } from '@warden/toolkit';
 import type { EventLog } from '../events/log.js';
-import type { NewEvent } from '../events/records.js';
+import { markUnseen, type NewEvent } from '../events/records.js';
 import { clientKey } from '../limits/client-key.js';
 import { InsertionOrdered } from '../limits/insertion-ordered.js';
 import { usernameKey } from '../storage/rules.js';
@@ -17,7 +17,7 @@ import type { SignInThrottle } from './throttle.js';
 import { NO_META, type Actor, type ClientMeta, type SignUpInput, type SystemActor, type TokenPair } from './types.js';
 import { conflict, findUser, keepAnAdministrator } from './users.js';
 import {
-  checkFields, invalid, markUnseen, normaliseEmail, validateBoolean, validateFullName, validatePassword, validateRoles, validateUsername,
+  checkFields, invalid, normaliseEmail, validateBoolean, validateFullName, validatePassword, validateRoles, validateUsername,
 } from './validate.js';
 
 export interface CredentialsDeps {

@@ -96,19 +96,6 @@ const CONTROLS = /[\p{Cc}\p{Cs}]/u;
 // in the console's lists and in mails ("Trojan Source"). Marks (U+200E, U+200F) and the joiners
 // some scripts need are kept.
 const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/;
-// What no login holds (usernames are ASCII; addresses refuse all of it) and a reader cannot see or
-// is misled by: controls, format characters (the bidirectional controls among them), and every
-// other character drawn as nothing.
-const EVERY_UNSEEN = /[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]/gu;
-
-/**
- * A text kept as received (a failed sign-in's login in an event) with each character a reader
- * cannot see as U+FFFD: a bidirectional control would reorder how the line reads, and a zero-width
- * one would show "root@example.com" for a login that matched no account, though that account exists.
- */
-export function markUnseen(v: string): string {
-  return v.replace(EVERY_UNSEEN, '\ufffd');
-}
 
 /** Why a name people read (a full name, a passkey's label) cannot be shown as it is written, or null. */
 export function unreadableName(v: string): string | null {

@@ -1,5 +1,6 @@
 // What every command shares for talking to the person or the script that ran it: errors with an
 // exit code, `--json` output, and plain tables for people.
+import { markUnseen } from '../events/records.js';
 
 /** A failure to report on stderr (or as JSON) with this exit code: 1 failed, 2 wrong usage. */
 export class CliError extends Error {
@@ -22,14 +23,9 @@ function ensureNewline(s: string): string {
   return s === '' || s.endsWith('\n') ? s : `${s}\n`;
 }
 
-// What a cell may not print to the operator's terminal as it is: controls (a C1 CSI, U+009B,
-// starts an escape sequence for some terminals; a NEL breaks the line) and invisible format
-// characters. A client's user agent reaches a cell, and Node reads header bytes as latin1.
-const UNPRINTABLE = /[\p{Cc}\p{Cf}]/gu;
-
 /** Columns padded to their widest cell; the header underlined; each unprintable character as U+FFFD. */
 export function table(head: readonly string[], cells: readonly (readonly string[])[]): string {
-  const rows = cells.map((r) => r.map((c) => c.replace(UNPRINTABLE, '\ufffd')));
+  const rows = cells.map((r) => r.map((c) => markUnseen(c))); // a client's user agent reaches a cell
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');

@@ -3,7 +3,7 @@
 // both commit in one transaction. Events that record no change (a refused sign-in) are appended on
 // their own. Listeners (metrics, the webhook worker) hear of events once they are written.
 import { uuidv7 } from '../ids/uuidv7.js';
-import { EVENT_OUTCOMES, type Emit, type EventDetails, type EventStore, type EventType, type NewEvent } from './records.js';
+import { EVENT_OUTCOMES, markUnseen, type Emit, type EventDetails, type EventStore, type EventType, type NewEvent } from './records.js';
 
 /** Who did it, to whom, from where. Every field is optional; absent means unknown or none. */
 export interface EventSubject {
@@ -25,12 +25,7 @@ export interface EventLogOptions {
 
 /** User agents are cut to this length in events, as on sessions. */
 const MAX_USER_AGENT = 512;
-// Anyone's text in an event, as the failed sign-in's login (accounts/credentials.ts): each control,
-// format or invisible character as U+FFFD. Node reads header bytes as latin1, so a user agent may
-// hold C1 controls such as NEL (U+0085), which JSON leaves as it is and many readers take for a
-// line break: one event line of `warden audit` would read as two.
-const UNSEEN = /[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]/gu;
-const shownUserAgent = (ua: string): string => ua.slice(0, MAX_USER_AGENT).replace(UNSEEN, '\ufffd');
+const shownUserAgent = (ua: string): string => markUnseen(ua.slice(0, MAX_USER_AGENT));
 
 export class EventLog {
   private readonly listeners: EventListener[] = [];

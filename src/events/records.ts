@@ -216,3 +216,18 @@ export interface DeliveryStore {
   /** Deliveries still pending (the webhook backlog). */
   backlog(): Promise<number>;
 }
+
+// Controls, format characters (the bidirectional controls among them) and every other character
+// drawn as nothing (Default_Ignorable_Code_Point).
+const UNSEEN = /[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]/gu;
+
+/**
+ * Anyone's text as Warden shows it again (a failed sign-in's login or a client's user agent in an
+ * event, a cell of a CLI table) with each character a reader cannot see as U+FFFD: a bidirectional
+ * control would reorder how the line reads, a zero-width one make "root@example.com" of a login
+ * that matched no account, a NEL (Node reads header bytes as latin1) break a JSON line for readers
+ * that split at it, a C1 CSI start a terminal's escape sequence.
+ */
+export function markUnseen(v: string): string {
+  return v.replace(UNSEEN, '\ufffd');
+}
