@@ -7,12 +7,12 @@ import { createServer, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { createJwksVerifier, createTokenIssuer, generateKeyPem, keyRingFromPem, publicJwks, type KeyRing } from '@warden/toolkit';
 
-/** A JWKS host publishing `keys`, answering 500 while `failing`. */
-async function jwksHost(keys: KeyRing): Promise<{ url: string; failing: boolean; close(): Promise<void> }> {
-  const state = { failing: false };
+/** A JWKS host publishing `keys` (replaceable), answering 500 while `failing`. */
+async function jwksHost(keys: KeyRing): Promise<{ url: string; failing: boolean; keys: KeyRing; close(): Promise<void> }> {
+  const state = { failing: false, keys };
   const host = createHttpServer((_req, res) => {
     if (state.failing) res.writeHead(500).end();
-    else res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(JSON.stringify(publicJwks(keys)));
+    else res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(JSON.stringify(publicJwks(state.keys)));
   });
   await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve));
   return Object.assign(state, {
@@ -117,6 +117,27 @@ describe('remote JWKS verifier over the network', () => {
       assert.equal(remote.keys.keys.length, 1, 'the keys fetched before are kept');
     } finally {
       remote.close();
+      await host.close();
+    }
+  });
+
+  it('algorithms naming no published key: refused at start, and a refresh to such a set keeps the keys in force', async () => {
+    const keys = keyRingFromPem({ privateKeyPem: generateKeyPem('EdDSA').privateKeyPem, alg: 'EdDSA' });
+    const host = await jwksHost(keys);
+    try {
+      await assert.rejects(createJwksVerifier({ url: host.url, algorithms: ['RS256'] }), (e: Error) =>
+        e.message === `JWKS from ${host.url}: algorithms [RS256] name no key's alg (the ring's keys are EdDSA): every token would be refused`);
+      const remote = await createJwksVerifier({ url: host.url, algorithms: ['EdDSA'] });
+      try {
+        host.keys = keyRingFromPem({ privateKeyPem: generateKeyPem('ES256').privateKeyPem, alg: 'ES256' });
+        await assert.rejects(remote.refresh(), /every token would be refused/);
+        assert.equal(remote.keys.keys[0]!.alg, 'EdDSA', 'the ring in force is the last usable one');
+        const token = createTokenIssuer({ keys, accessExpiresIn: 60, refreshExpiresIn: 60 }).createAccessToken('u1');
+        assert.equal(remote.verify(token).claims.sub, 'u1');
+      } finally {
+        remote.close();
+      }
+    } finally {
       await host.close();
     }
   });

@@ -61,6 +61,13 @@ describe('alg "none" in any spelling is refused', () => {
     });
   }
 
+  test('an allowlist naming no key of the ring is refused when the verifier is made, naming both', () => {
+    assert.throws(() => createJwsVerifier({ keys: ringFor('HS256'), algorithms: ['RS256'] }), /algorithms \[RS256\] name no key's alg \(the ring's keys are HS256\)/);
+    assert.throws(() => createTokenVerifier({ keys: ringFor('ES256'), algorithms: ['HS256', 'EdDSA'], clock }), /every token would be refused/);
+    // One of them is enough.
+    assert.doesNotThrow(() => createJwsVerifier({ keys: ringFor('HS256'), algorithms: ['RS256', 'HS256'] }));
+  });
+
   test('"none" cannot even be put in the allowlist', () => {
     assert.throws(() => createJwsVerifier({ keys: ringFor('HS256'), algorithms: ['none' as Algorithm] }), /Not an algorithm/);
     assert.throws(() => createJwsVerifier({ keys: ringFor('HS256'), algorithms: ['NONE' as Algorithm] }), /Not an algorithm/);

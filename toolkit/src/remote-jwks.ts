@@ -68,13 +68,17 @@ export async function createJwksVerifier(o: RemoteJwksOptions): Promise<RemoteJw
     if (typeof body !== 'object' || body === null || !Array.isArray(body.keys)) throw new Error(`JWKS from ${o.url} has no "keys" array`);
     // Warden signing with HMAC (HS256, its default) publishes no key: the secret is never public.
     if (body.keys.length === 0) throw new Error(`JWKS from ${o.url} holds no key: a server signing with an HMAC algorithm publishes none; share its SECRET_KEY and use createTokenVerifier instead`);
+    // Both are replaced only together: a set that cannot be used (on a refresh, too) leaves the last one in force.
+    let next: { keys: KeyRing; verifier: (token: string) => VerifiedToken };
     try {
       // Keys it cannot use are left out (RFC 7517 §5), so a key the issuer adds later for another purpose or alg does not freeze the set.
-      keys = usableKeyRingFromJwks({ keys: body.keys });
+      const ring = usableKeyRingFromJwks({ keys: body.keys });
+      next = { keys: ring, verifier: createTokenVerifier({ keys: ring, algorithms: o.algorithms, issuer: o.issuer, audience: o.audience, leeway: o.leeway, clock }) };
     } catch (e) {
       throw new Error(`JWKS from ${o.url}: ${(e as Error).message}`, { cause: e });
     }
-    verifier = createTokenVerifier({ keys, algorithms: o.algorithms, issuer: o.issuer, audience: o.audience, leeway: o.leeway, clock });
+    keys = next.keys;
+    verifier = next.verifier;
   }
 
   function refresh(): Promise<void> {

@@ -94,6 +94,11 @@ export function createJwsVerifier(o: JwsVerifierOptions): JwsVerifier {
   if (!Number.isInteger(maxLength) || maxLength <= 0) throw new Error('maxLength must be a positive integer');
   const allowed = new Set<string>(o.algorithms ?? ring.algorithms);
   for (const a of allowed) if (!isAlgorithm(a)) throw new Error(`Not an algorithm Warden verifies: ${String(a)}`);
+  // An allowlist that names no key's alg would refuse every token, each as ERR_JWT_ALG_NOT_ALLOWED,
+  // which reads as a bad token rather than as this configuration.
+  if (o.algorithms !== undefined && ring.keys.length > 0 && !ring.keys.some((k) => allowed.has(k.alg))) {
+    throw new Error(`algorithms [${[...allowed].join(', ')}] name no key's alg (the ring's keys are ${[...new Set(ring.keys.map((k) => k.alg))].join(', ')}): every token would be refused`);
+  }
 
   const byKid = new Map<string, Checker>();
   const byAlg = new Map<string, Checker[]>();
