@@ -30,6 +30,8 @@ window.cookieFlow = async () => {
   out.profileAfter = (await profile()).status;
   return out;
 };
+window.signInStatus = () => signIn('spa', 'password-123');
+window.signOutStatus = async () => (await signOut()).status;
 window.bearerFlow = async () => {
   const token = await signInForToken('spa', 'password-123');
   const ok = await profileWithToken(token);
@@ -82,6 +84,23 @@ describe('browser: a SPA on another origin (Chromium)', { skip }, () => {
       signIn: 200, csrfReadable: true, tokenCookieHidden: true, profile: 200, signOutWithoutCsrf: 401, signOut: 200, profileAfter: 403,
     });
     await p.close();
+  });
+
+  it('signing out once the access cookies have run out (ACCESS_TOKEN_EXPIRES_MINUTES) still ends the session', async () => {
+    const context = await browser.newContext();
+    const p = await context.newPage();
+    await p.goto(`${listed.url}/`);
+    assert.equal(await p.evaluate(() => (window as unknown as { signInStatus(): Promise<number> }).signInStatus()), 200);
+    // What the browser holds after an idle quarter of an hour: the access cookies have reached their
+    // Max-Age, the refresh cookies (REFRESH_TOKEN_EXPIRES_DAYS) have not.
+    const [refreshCookie] = (await context.cookies(warden.url)).filter((c) => c.name === 'refresh_token_cookie');
+    await context.clearCookies({ name: /^(access_token_cookie|csrf_access_token)$/ });
+    assert.equal(await p.evaluate(() => (window as unknown as { signOutStatus(): Promise<number> }).signOutStatus()), 200);
+    // The session is over: the refresh token the browser held is refused, wherever it is presented.
+    const after = await call(`${warden.url}/api/auth/refresh`, { json: { refresh_token: refreshCookie!.value } });
+    assert.equal(after.status, 401);
+    assert.equal(after.json.detail, 'Token has been revoked');
+    await context.close();
   });
 
   it('the listed origin uses a Bearer token; a refused one shows the page its WWW-Authenticate', async () => {
