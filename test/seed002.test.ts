@@ -106,6 +106,17 @@ describe('seed 002: the course\'s POST /login', () => {
     assert.doesNotMatch(nested.text, /course-password|"x"/);
   });
 
+  it('/docs describes the model as the route takes it: the username takes no part, the email is required', async () => {
+    const doc = (await call(`${base}/openapi.json`)).json;
+    for (const media of Object.values(doc.paths['/login'].post.requestBody.content) as { schema: { properties: Record<string, { description?: string }>; required: string[] } }[]) {
+      assert.deepEqual(media.schema.required, ['email', 'password']);
+      assert.equal(media.schema.properties.username!.description, 'accepted and ignored: the email signs in');
+    }
+    // As described: a username without an email is refused, whichever account it names.
+    const r = await call(`${base}/login`, { json: { username: 'student', password: 'course-password' } });
+    assert.equal(r.status, 422);
+  });
+
   it('other media types: 415; malformed JSON: 400', async () => {
     assert.equal((await call(`${base}/login`, { body: 'hi', headers: { 'content-type': 'text/plain' } })).status, 415);
     const bad = await call(`${base}/login`, { body: '{"email":', headers: { 'content-type': 'application/json' } });

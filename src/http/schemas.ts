@@ -56,7 +56,7 @@ export const PASSWORD_FORM = obj({
 
 /** The course's User model: it carries a username; the email is what signs in. */
 export const COURSE_LOGIN = obj({
-  username: str('accepted; used to sign in when there is no email'),
+  username: str('accepted and ignored: the email signs in'),
   email: str(undefined, { format: 'email' }),
   password: str(undefined, { format: 'password' }),
 }, ['email', 'password']);
