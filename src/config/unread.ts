@@ -81,8 +81,14 @@ export function unreadVariables(env: NodeJS.ProcessEnv = process.env, cwd = proc
   for (const name of [...new Set([...Object.keys(env), ...inFile])].sort()) {
     if (known.has(name) || (env[name] === undefined && !inFile.has(name))) continue;
     const where = inFile.has(name) ? ' (in .env)' : '';
-    const foreign = FOREIGN[name];
-    const slip = nearMiss(name, settings);
+    // Warden reads names as written, in upper case; pydantic-settings (FastAPI's settings) and
+    // python-dotenv users write `secret_key` or `access_token_expire_minutes` (seed 001's spelling)
+    // and get them read whatever their case. Compared upper-cased: exactly anywhere, and as a slip
+    // in `.env` (the environment's own lower-case names, npm_*, http_proxy, are left alone).
+    const upper = name.toUpperCase();
+    const recased = upper !== name;
+    const foreign = FOREIGN[name] ?? (recased ? FOREIGN[upper] : undefined);
+    const slip = (recased && known.has(upper) ? upper : undefined) ?? nearMiss(name, settings) ?? (recased && where ? nearMiss(upper, settings) : undefined);
     if (foreign) notices.push(`${name}${where} is ${foreign.from}'s name and Warden does not read it: set ${foreign.use}${foreign.unit ? ` (${foreign.unit})` : ''}`);
     else if (slip !== undefined) notices.push(`${name}${where} is not a Warden setting: did you mean ${slip}?`);
     // The rest of flask-jwt-extended's options (cookie paths, CSRF field names...) and anything in Warden's own file.
