@@ -76,13 +76,14 @@ describe('variables meant for Warden that it does not read', () => {
   it('a name written in lower case, as FastAPI\'s settings read it whatever its case (seed 001\'s access_token_expire_minutes), is named with the setting meant', () => {
     const cwd = tmp();
     try {
-      writeFileSync(join(cwd, '.env'), 'secret_key=k\nalgorithm=HS256\naccess_token_expire_minutes=30\njwt_secret_key=k\ndebug=1\n');
+      writeFileSync(join(cwd, '.env'), 'secret_key=k\nalgorithm=HS256\naccess_token_expire_minutes=30\njwt_secret_key=k\ndebug=1\njwt_expires_hours=8\n');
       const notices = unreadVariables({ Database_Url: 'x', http_proxy: 'x', no_proxy: 'x', npm_config_cache: 'x', npm_lifecycle_event: 'test' }, cwd);
       assert.deepEqual(notices, [
         'Database_Url is not a Warden setting: did you mean DATABASE_URL?',
         'access_token_expire_minutes (in .env) is not a Warden setting: did you mean ACCESS_TOKEN_EXPIRES_MINUTES?',
         'algorithm (in .env) is not a Warden setting: did you mean ALGORITHM?',
         'debug (in .env) is not a Warden setting; Warden ignores it',
+        "jwt_expires_hours (in .env) is seed 000's name and Warden does not read it: set ACCESS_TOKEN_EXPIRES_MINUTES (minutes, not hours)",
         "jwt_secret_key (in .env) is flask-jwt-extended's name and Warden does not read it: set SECRET_KEY",
         'secret_key (in .env) is not a Warden setting: did you mean SECRET_KEY?',
       ]);

@@ -30,6 +30,7 @@ const FOREIGN: Record<string, { from: string; use?: string; unit?: string }> = {
   JWT_REFRESH_CSRF_COOKIE_NAME: { from: 'flask-jwt-extended', use: 'REFRESH_CSRF_COOKIE_NAME' },
   JWT_ACCESS_CSRF_HEADER_NAME: { from: 'flask-jwt-extended', use: 'CSRF_HEADER_NAME' },
   JWT_REFRESH_CSRF_HEADER_NAME: { from: 'flask-jwt-extended', use: 'CSRF_HEADER_NAME' },
+  JWT_EXPIRES_HOURS: { from: 'seed 000', use: 'ACCESS_TOKEN_EXPIRES_MINUTES', unit: 'minutes, not hours' },
   SQLALCHEMY_DATABASE_URI: { from: 'Flask-SQLAlchemy', use: 'DATABASE_URL', unit: 'sqlite:<path> or postgres://…' },
   MAIL_SERVER: { from: 'Flask-Mail', use: 'SMTP_URL', unit: 'one URL: smtp://user:pass@host:port' },
   MAIL_PORT: { from: 'Flask-Mail', use: 'SMTP_URL', unit: 'one URL: smtp://user:pass@host:port' },
