@@ -101,6 +101,18 @@ describe('seed 000: the /api flow with curl', () => {
     assert.match(again.headers['www-authenticate']![0]!, /^Bearer error="invalid_token"/);
   });
 
+  it('a multipart sign-in (a page posting new FormData(form)) is 415 as the README says; the same fields url-encoded sign in', async () => {
+    await twoAdmins();
+    const form = new FormData();
+    form.set('username', 'admin1');
+    form.set('password', 'adminpass123');
+    const multipart = await fetch(`${base}/api/auth/signin`, { method: 'POST', body: form });
+    assert.equal(multipart.status, 415);
+    assert.equal(((await multipart.json()) as { detail: string }).detail, 'Unsupported Media Type. Use either application/json or application/x-www-form-urlencoded.');
+    const encoded = await fetch(`${base}/api/auth/signin`, { method: 'POST', body: new URLSearchParams(form as unknown as Record<string, string>) });
+    assert.equal(encoded.status, 200);
+  });
+
   it('the username field may hold the email, in any case', async () => {
     await twoAdmins();
     const r = await call(`${base}/api/auth/signin`, { json: { username: 'ADMIN1@Example.com', password: 'adminpass123' } });
