@@ -272,6 +272,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
     refreshTtlSeconds: config.tokens.refreshTtlSeconds,
     idleTtlSeconds: config.tokens.sessionIdleSeconds,
     refreshGraceMs: config.tokens.refreshGraceMs,
+    clockSkewMs: config.tokens.leewaySeconds * 1000,
     maxSessionsPerUser: config.tokens.maxSessionsPerUser,
     legacyRefresh: config.tokens.legacyRefreshTokens ? { prefix: config.tokens.legacyRefreshPrefix } : undefined,
     adminRoles: config.accounts.adminRoles,

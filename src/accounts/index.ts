@@ -48,6 +48,8 @@ export interface AccountsDeps {
   idleTtlSeconds: number;
   /** How long a just-rotated refresh token is still answered with the current one; 0: never. */
   refreshGraceMs: number;
+  /** The clock skew allowed between instances, in ms (JWT_LEEWAY_SECONDS): it widens the refresh grace. Default 0. */
+  clockSkewMs?: number | undefined;
   /** Live sessions per user (Infinity: no limit); opening one more ends the oldest. */
   maxSessionsPerUser: number;
   adminRoles: readonly string[];
@@ -107,7 +109,7 @@ export function createAccounts(d: AccountsDeps): Accounts {
   const sessions = new Sessions({
     storage: d.storage, issuer: d.issuer, revoker: d.revoker, retention: keep, clock: d.clock,
     refreshTtlSeconds: d.refreshTtlSeconds, idleTtlSeconds: d.idleTtlSeconds,
-    refreshGraceMs: d.refreshGraceMs, maxSessionsPerUser: d.maxSessionsPerUser, events, claims: d.claims, legacyRefresh: d.legacyRefresh,
+    refreshGraceMs: d.refreshGraceMs, clockSkewMs: d.clockSkewMs, maxSessionsPerUser: d.maxSessionsPerUser, events, claims: d.claims, legacyRefresh: d.legacyRefresh,
   });
   const email = d.email && createAccountEmail({
     ...d.email, storage: d.storage, hasher: d.hasher, sessions, clock: d.clock, passwordMaxLength: d.passwordMaxLength, events,

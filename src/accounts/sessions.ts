@@ -30,6 +30,13 @@ export interface SessionsDeps {
    * current one (a lost answer, two tabs refreshing at once); 0: any replay ends the session.
    */
   refreshGraceMs: number;
+  /**
+   * The clock skew allowed between instances (JWT_LEEWAY_SECONDS, in ms; default 0). A rotation's
+   * time is stamped by the instance that made it and the grace judged by the one the retry reaches:
+   * without this, an instance whose clock is ahead by more than the grace ends the session of a
+   * retry sent at once (two tabs behind a balancer). A grace of 0 stays strict.
+   */
+  clockSkewMs?: number | undefined;
   /** Live sessions a user may have; opening one more ends the oldest. Infinity: no limit. */
   maxSessionsPerUser: number;
   /** Where every session event is written (with the change it records). */
@@ -66,10 +73,11 @@ export class Sessions {
   /** The grace for this presented refresh token: longer when this instance answered its last rotation 503. */
   private graceFor(jti: string, now: number): number {
     const until = this.unanswered.get(jti);
-    if (until === undefined) return this.d.refreshGraceMs;
+    const grace = this.d.refreshGraceMs === 0 ? 0 : this.d.refreshGraceMs + (this.d.clockSkewMs ?? 0);
+    if (until === undefined) return grace;
     if (until <= now) {
       this.unanswered.delete(jti);
-      return this.d.refreshGraceMs;
+      return grace;
     }
     // REFRESH_REUSE_GRACE_SECONDS=0 asks for strict detection: honoured here too.
     return this.d.refreshGraceMs === 0 ? 0 : UNANSWERED_GRACE_MS;

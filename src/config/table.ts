@@ -88,7 +88,7 @@ export const CONFIG_TABLE = {
     maxSessionsPerUser: setting('MAX_SESSIONS_PER_USER', limit(1_000_000), '100', 'live sessions per user; a sign-in beyond it ends the oldest; `0` for no limit'),
     issuer: optional('JWT_ISSUER', text, 'written into tokens as `iss` and required on verify'),
     audience: optional('JWT_AUDIENCE', text, 'written into tokens as `aud` and required on verify'),
-    leewaySeconds: setting('JWT_LEEWAY_SECONDS', duration('seconds', 0, MAX_LEEWAY_SECONDS, 's'), '0', 'clock skew allowed on `exp`/`nbf`, in seconds'),
+    leewaySeconds: setting('JWT_LEEWAY_SECONDS', duration('seconds', 0, MAX_LEEWAY_SECONDS, 's'), '0', 'clock skew allowed on `exp`/`nbf`, in seconds; also added to `REFRESH_REUSE_GRACE_SECONDS` (a rotation is timed by one instance\'s clock, its retry judged by another\'s)'),
     verifyCacheSize: setting('VERIFY_CACHE_SIZE', int(0, 1_000_000), '10000',
       'verified tokens remembered (exact text; once full, only tokens that come back soon; while under 15% of lookups hit, only 1 request in 16 looks; `exp`/`nbf` and revocation still checked on every request); `0` turns it off'),
   },
