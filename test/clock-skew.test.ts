@@ -41,4 +41,23 @@ describe('instances whose clocks disagree, on PostgreSQL', skip !== undefined ? 
     assert.equal(retried.status, 200, `the retry was refused: ${retried.json?.message}`);
     assert.equal((await refresh(a, rotated.json.data.refresh_token)).status, 200, 'the session goes on');
   });
+
+  it('an instance whose clock is hours ahead purges no revocation another instance still needs', async () => {
+    const a = await start({}, Date.now);
+    // A host set to local time rather than UTC (Tokyo's nine hours): past even POST /api/login's
+    // 8-hour tokens, whose revocations last 8 h 5 min.
+    const ahead = await start({}, () => Date.now() + 9 * 3600_000);
+    await call(`${a.url}/api/auth/signup`, { json: { username: 'purged', email: 'purged@example.com', password: 'password-123' } });
+    const login = await call(`${a.url}/api/auth/signin`, { json: { username: 'purged', password: 'password-123' } });
+    const token = login.json.access_token as string;
+    const verify = (s: Running) => call(`${s.url}/api/v1/auth/verify`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal((await call(`${a.url}/api/auth/signout`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })).status, 200);
+    assert.equal((await verify(a)).status, 401);
+    await ahead.warden.revoker.sweep(); // what its minute's timer runs
+    // An instance started now (a restart, a deploy, a scale-out) loads its index from the database.
+    const later = await start({}, Date.now);
+    const r = await verify(later);
+    assert.equal(r.status, 401, 'a signed-out token passed on an instance started after the purge');
+    assert.equal(r.json.message, 'Token has been revoked');
+  });
 });

@@ -14,6 +14,12 @@ import {
 const MAX_UNSENT = 10_000;
 /** Live records per query when (re)loading the index. */
 const RELOAD_PAGE = 10_000;
+/**
+ * How long past its expiry a record stays in the store: the most a purging instance's clock may be
+ * ahead of another's before that one loses a record it still needs (a host set to local time
+ * rather than UTC is off by up to 14 hours). Indexes load only live records, so it costs rows, not memory.
+ */
+export const PURGE_AFTER_MS = 86_400_000;
 
 /** Stores a record durably (resolving once it is), in place of the store's own add. */
 export type Persist = (record: RevocationRecord) => Promise<void>;
@@ -56,17 +62,29 @@ export class Revoker {
     // Without a bus (one instance, or the `warden` CLI writing to its database) the store is polled
     // all the time, so a change made elsewhere is seen within a poll interval.
     if (!this.bus || this.busStatus === 'down') this.poller.start();
-    this.sweepTimer = setInterval(() => {
-      const now = this.clock();
-      this.index.sweep(now);
-      void this.store.purge(now).catch(() => undefined);
+    this.sweepTimer = setInterval(() => void this.sweep(), sweepEveryMs);
+    this.sweepTimer.unref();
+  }
+
+  /**
+   * What the periodic timer runs: drops expired records from this index and from the store, and
+   * reloads. Resolves when the store's purge and the reload have settled (failures are left to the
+   * next run).
+   */
+  async sweep(): Promise<void> {
+    const now = this.clock();
+    this.index.sweep(now);
+    await Promise.all([
+      // Other instances, and those not started yet, load their index from the store by their own
+      // clocks: a row deleted by this clock, were it ahead of theirs, would leave them accepting
+      // the tokens it refused. The store keeps rows PURGE_AFTER_MS past their expiry.
+      this.store.purge(now - PURGE_AFTER_MS).catch(() => undefined),
       // A periodic reload bounds how long a record can go unseen: a lost broadcast, or one the
       // poller's read by recorded_at missed because its writer's clock is behind this instance's
       // by more than the poller's overlap (another instance, or the CLI on another host). Without
       // a bus the poller is all there is, so the reload runs then too.
-      void this.reload().catch(() => undefined);
-    }, sweepEveryMs);
-    this.sweepTimer.unref();
+      this.reload().catch(() => undefined),
+    ]);
   }
 
   /** Applies every live record, a page at a time: each query stays short and the rows are not all held at once. */
