@@ -45,7 +45,7 @@ describe('instances whose clocks disagree, on PostgreSQL', skip !== undefined ? 
   it('an instance whose clock is hours ahead purges no revocation another instance still needs', async () => {
     const a = await start({}, Date.now);
     // A host set to local time rather than UTC (Tokyo's nine hours): past even POST /api/login's
-    // 8-hour tokens, whose revocations last 8 h 5 min.
+    // 8-hour tokens, whose revocations last 8 h 10 min.
     const ahead = await start({}, () => Date.now() + 9 * 3600_000);
     await call(`${a.url}/api/auth/signup`, { json: { username: 'purged', email: 'purged@example.com', password: 'password-123' } });
     const login = await call(`${a.url}/api/auth/signin`, { json: { username: 'purged', password: 'password-123' } });

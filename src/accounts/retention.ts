@@ -30,8 +30,16 @@ export interface Retention {
   userTokens(now: number): number;
 }
 
+/**
+ * How far past `now + lifetime` a token stamped by another instance may still pass: that instance's
+ * clock ahead of this one's (up to the leeway, which the README asks to cover the instances' skew),
+ * then the verifier's leeway on its exp.
+ */
+const SKEWED_MS = 2 * MAX_LEEWAY_SECONDS * 1000;
+
 export function retention(l: Lifetimes): Retention {
-  const accessOutlived = (now: number) => now + (l.accessTtlSeconds + MAX_LEEWAY_SECONDS) * 1000;
+  // A deadline from this instance's `now` for tokens other instances issued: their exp is by their clocks.
+  const accessOutlived = (now: number) => now + l.accessTtlSeconds * 1000 + SKEWED_MS;
   return {
     // Whole milliseconds, rounded up, and no later than the last moment a Date holds: a token another
     // holder of the key minted may carry a fractional exp (RFC 7519 allows it) or one ages away,
@@ -39,6 +47,6 @@ export function retention(l: Lifetimes): Retention {
     token: (claims) => Math.min(Math.ceil((claims.exp + MAX_LEEWAY_SECONDS) * 1000), LATEST_MS),
     session: accessOutlived,
     roleOverride: accessOutlived,
-    userTokens: (now) => now + l.refreshTtlSeconds * 1000,
+    userTokens: (now) => now + l.refreshTtlSeconds * 1000 + SKEWED_MS,
   };
 }

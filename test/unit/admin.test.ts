@@ -2,6 +2,7 @@
 // deletion and an administrator's password reset refuse every token of the user.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { MAX_LEEWAY_SECONDS } from '../../src/accounts/retention.js';
 import { ACCESS_TTL, REFRESH_TTL, accountsFixture, codeOf } from '../helpers/accounts.js';
 
 describe('role overrides', () => {
@@ -17,7 +18,7 @@ describe('role overrides', () => {
     assert.equal(f.guard(pair.access.token), 'ok', 'an override is not a revocation: the token still passes');
     // Kept until every access token with the old roles has expired (then the claim is right again).
     const [record] = await f.storage.revocations.listLive(at);
-    assert.deepEqual(record, { kind: 'roles', key: u.id, value: '["user"]', expiresAt: at + (ACCESS_TTL + 300) * 1000 });
+    assert.deepEqual(record, { kind: 'roles', key: u.id, value: '["user"]', expiresAt: at + (ACCESS_TTL + 2 * MAX_LEEWAY_SECONDS) * 1000 });
   });
 
   it('tokens issued after the change carry the new roles; other users are unaffected', async () => {
@@ -65,7 +66,7 @@ describe('deactivation, deletion, password reset', () => {
     assert.equal(await codeOf(f.signIn('deputy')), 'ERR_USER_INACTIVE');
     // The user rule outlives any token issued before it.
     const user = (await f.storage.revocations.listLive(at)).find((r) => r.kind === 'user');
-    assert.deepEqual(user, { kind: 'user', key: u.id, value: String(Math.floor(at / 1000)), expiresAt: at + REFRESH_TTL * 1000 });
+    assert.deepEqual(user, { kind: 'user', key: u.id, value: String(Math.floor(at / 1000)), expiresAt: at + (REFRESH_TTL + 2 * MAX_LEEWAY_SECONDS) * 1000 });
 
     f.clock.advance(1000);
     await f.accounts.admin.update(u.id, { is_active: true });

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { TokenPair } from '../../src/accounts/index.js';
 import { ACCESS_TTL, GRACE_MS, IDLE_TTL, REFRESH_TTL, accountsFixture, codeOf, type Fixture } from '../helpers/accounts.js';
+import { MAX_LEEWAY_SECONDS } from '../../src/accounts/retention.js';
 import { countingStorage } from '../helpers/storage.js';
 
 const DAY = 86_400_000;
@@ -384,7 +385,7 @@ describe('sign-out scopes', () => {
     const at = f.clock();
     await f.accounts.sessions.signOut(f.claimsOf(a.access.token), 'local');
     const [record] = await f.storage.revocations.listLive(at);
-    assert.deepEqual(record, { kind: 'sid', key: a.session.id, value: '', expiresAt: at + (ACCESS_TTL + 300) * 1000 });
+    assert.deepEqual(record, { kind: 'sid', key: a.session.id, value: '', expiresAt: at + (ACCESS_TTL + 2 * MAX_LEEWAY_SECONDS) * 1000 });
     f.index.sweep(record!.expiresAt);
     assert.equal(f.index.size, 0);
   });
@@ -402,5 +403,21 @@ describe('RFC 7009 revocation', () => {
     await f.accounts.sessions.revokeToken(f.claimsOf(b.access.token));
     assert.equal(f.guard(b.access.token), 'ERR_JWT_REVOKED');
     assert.equal((await f.storage.sessions.get(b.session.id))!.endedAt, null, 'revoking an access token leaves its session');
+  });
+});
+
+describe('revocations outlive the tokens they refuse, across clocks that disagree', () => {
+  it('a session ended on an instance behind the one that issued its access token stays refused while a verifier with the largest leeway still passes the token', async () => {
+    const f = accountsFixture();
+    await f.addUser('skewed');
+    // Signed in on an instance 10 s ahead, signed out on one on time: the session's record is
+    // stamped by the later's clock, the access token's exp by the former's.
+    const pair = await f.clock.during(10_000, () => f.signIn('skewed'));
+    await f.accounts.sessions.signOut(pair.access.claims); // (the fixture verifies with no leeway)
+    // A third instance, on time, with JWT_LEEWAY_SECONDS at its ceiling, a second before the
+    // token stops passing there: its minute's sweep runs now.
+    f.clock.advance((pair.access.claims.exp + MAX_LEEWAY_SECONDS - 1) * 1000 - f.clock());
+    f.index.sweep(f.clock());
+    assert.equal(f.index.check(pair.access.claims), 'sid', 'the signed-out token would pass again');
   });
 });
