@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import { testClock } from './helpers/clock.js';
 import { heldRace } from './helpers/instances.js';
 import { pythonMissing, PYTHON } from './helpers/python.js';
 import { call, cookieHeader, cookiesFrom, startServer, TEST_SECRET, type Running } from './helpers/server.js';
@@ -181,6 +182,26 @@ describe('LEGACY_REFRESH_TOKENS=true: a Flask refresh token is exchanged once', 
     assert.equal(claimsOf(forever).exp, undefined);
     await refusedEverywhere(s, forever, /Token claims are invalid/);
     assert.equal((await migratedEvents(s, id!)).length, 0);
+  });
+
+  it('a token issued longer ago than REFRESH_TOKEN_EXPIRES_DAYS is not exchanged, however long it lives: a password change\'s record of the cut-off lasts only that long', async () => {
+    const clock = testClock();
+    const t = await startServer({ ...ON, REFRESH_TOKEN_EXPIRES_DAYS: '30' }, { clock });
+    try {
+      const [id] = await importUsers(t, [{ id: 306, username: 'flask306' }]);
+      const year = execFileSync(PYTHON, [script, 'refresh-long', '306'], { env: { ...process.env, SECRET_KEY: TEST_SECRET }, encoding: 'utf8' }).trim();
+      clock.advance(31 * 86_400_000);
+      await refusedEverywhere(t, year, /Invalid or expired refresh token/);
+      assert.equal((await migratedEvents(t, id!)).length, 0);
+      // Within the 30 days it is exchanged, for a session of at most 30 days.
+      const fresh = execFileSync(PYTHON, [script, 'refresh-long', '306'], { env: { ...process.env, SECRET_KEY: TEST_SECRET }, encoding: 'utf8' }).trim();
+      clock.advance(-31 * 86_400_000);
+      const r = await ROUTES['POST /api/auth/refresh (JSON body)']!(t, fresh);
+      assert.equal(r.status, 200, r.text);
+      assert.ok(claimsOf(r.refresh!).exp <= Math.floor(clock() / 1000) + 30 * 86_400);
+    } finally {
+      await t.close();
+    }
   });
 
   it('an unknown user, and a refresh token minted with another key, are refused 401', async () => {

@@ -169,6 +169,10 @@ export class Sessions {
     const now = this.d.clock();
     const remaining = Math.min(claims.exp - Math.floor(now / 1000), this.d.refreshTtlSeconds);
     if (!(remaining > 0)) throw new WardenError('ERR_REFRESH_INVALID');
+    // Issued within REFRESH_TOKEN_EXPIRES_DAYS, as any refresh token Warden honours: the record a
+    // password change or sign-out everywhere writes lives that long (retention.userTokens), so an
+    // older token, which the old application may have minted for longer, would outlive it and pass.
+    if (typeof claims.iat !== 'number' || now - claims.iat * 1000 > this.d.refreshTtlSeconds * 1000) throw new WardenError('ERR_REFRESH_INVALID');
     const legacyId = isUuid(claims.sub) ? undefined : prefix === undefined ? claims.sub : `${prefix}:${claims.sub}`;
     const user = legacyId === undefined
       ? await this.d.storage.users.findById(claims.sub)

@@ -5,6 +5,7 @@
   flask_jwt.py refresh-int <n>     the same with the integer n as identity (an integer primary key)
   flask_jwt.py refresh-expired <n> the same, already expired (expires_delta of -1 s)
   flask_jwt.py refresh-noexp <n>   the same, never expiring (JWT_REFRESH_TOKEN_EXPIRES = False: no exp)
+  flask_jwt.py refresh-long <n>    the same, living 365 days (an application that set a long JWT_REFRESH_TOKEN_EXPIRES)
   flask_jwt.py verify <token>      prints {"status": ..., "claims": ...} from a @jwt_required() route
   flask_jwt.py missing <cases>     for each case {"locations", "method", "headers", "body"} of the JSON
                                    list, prints the "msg" of a @jwt_required() route finding no token
@@ -43,10 +44,10 @@ if __name__ == "__main__":
     elif mode == "create":
         with app.app_context():
             print(create_access_token(identity=arg, fresh=True, additional_claims={"roles": ["user"]}))
-    elif mode in ("refresh", "refresh-int", "refresh-expired", "refresh-noexp"):
+    elif mode in ("refresh", "refresh-int", "refresh-expired", "refresh-noexp", "refresh-long"):
         with app.app_context():
             identity = arg if mode == "refresh" else int(arg)
-            delta = {"refresh-expired": timedelta(seconds=-1), "refresh-noexp": False}.get(mode)
+            delta = {"refresh-expired": timedelta(seconds=-1), "refresh-noexp": False, "refresh-long": timedelta(days=365)}.get(mode)
             print(create_refresh_token(identity=identity, expires_delta=delta))
     else:
         res = app.test_client().get("/protected", headers={"Authorization": "Bearer " + arg})
