@@ -3,7 +3,7 @@
 // statements and BEGIN IMMEDIATE transactions (which take the write lock before reading).
 // The stores themselves are shared with PostgreSQL (sql-stores.ts); this file keeps the
 // connection, the statement cache and the transactions around the multi-statement plans.
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { USERS } from './columns.js';
@@ -16,10 +16,24 @@ import { perTurn } from './per-turn.js';
 import { sqlStatements, sqlStores } from './sql-stores.js';
 import type { AppliedMigration, RotateResult, Storage, StorageOptions } from './types.js';
 
+/**
+ * A new database file, and a folder made for it, are its owner's only (as the development key is):
+ * the file holds password hashes and, while a mail waits, its live link. SQLite gives the -wal and
+ * -shm files the database's mode. An existing file keeps the mode its operator chose.
+ */
+function createPrivately(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+}
+
 /** `path` is a file path (its folder is created) or ':memory:'. */
 export function createSqliteStorage(path: string, opts: StorageOptions = {}): Storage {
   const clock = opts.clock ?? Date.now;
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') createPrivately(path);
   const db = new Database(path);
   for (const p of SQLITE_PRAGMAS) db.pragma(p);
   // Migration 13's normalize(), which SQLite lacks (JavaScript's is the one emailKey uses).
