@@ -44,16 +44,20 @@ describe('SQLite backup while serving, and restore', { skip: sqliteMissing }, ()
     const backup = join(dir, 'backup.db');
     const plainCopy = join(dir, 'plain-copy.db');
     const first = await startServer(env);
-    let alice, bob;
+    let alice, bob, dave, daveLater;
     try {
       alice = await signUpAndIn(first.url, 'alice');
       bob = await signUpAndIn(first.url, 'bob');
+      dave = await signUpAndIn(first.url, 'dave');
       await signOut(first.url, alice); // revoked before the backup
 
       await promisify(execFile)('sqlite3', [file, `VACUUM INTO '${backup}'`]); // the README's command, server running
       copyFileSync(file, plainCopy); // what the README warns against
 
       await signOut(first.url, bob); // after the backup
+      const r = await call(`${first.url}/api/v1/auth/refresh`, { json: { refresh_token: dave.refresh } }); // rotated after the backup
+      assert.equal(r.status, 200, r.text);
+      daveLater = { refresh: r.json.data.refresh_token as string };
       await signUpAndIn(first.url, 'carol');
     } finally {
       await first.close();
@@ -69,8 +73,8 @@ describe('SQLite backup while serving, and restore', { skip: sqliteMissing }, ()
         db.close();
       }
     };
-    assert.deepEqual(usersIn(backup), ['alice', 'bob']);
-    assert.notDeepEqual(usersIn(plainCopy), ['alice', 'bob'], 'a copy of the file alone misses the commits still in warden.db-wal');
+    assert.deepEqual(usersIn(backup), ['alice', 'bob', 'dave']);
+    assert.notDeepEqual(usersIn(plainCopy), ['alice', 'bob', 'dave'], 'a copy of the file alone misses the commits still in warden.db-wal');
 
     // Restore as the README says: server stopped, the log and its index removed, the backup in place.
     rmSync(`${file}-wal`, { force: true });
@@ -83,6 +87,14 @@ describe('SQLite backup while serving, and restore', { skip: sqliteMissing }, ()
       assert.equal(await refresh(restored.url, bob), 200, 'signed out after the backup: the restore undid it, as the README says');
       const carol = await call(`${restored.url}/api/v1/auth/login`, { form: { username: 'carol', password: 'password-123' } });
       assert.equal(carol.status, 401, 'signed up after the backup: gone');
+      // The token dave's client replaced after the backup is the session's current one again: whoever
+      // kept it refreshes, until the client's newer token comes back and ends the session as reused.
+      const kept = await call(`${restored.url}/api/v1/auth/refresh`, { json: { refresh_token: dave!.refresh } });
+      assert.equal(kept.status, 200, 'the token current at the backup refreshes again');
+      const newer = await call(`${restored.url}/api/v1/auth/refresh`, { json: { refresh_token: daveLater!.refresh } });
+      assert.equal(newer.status, 401);
+      assert.equal(newer.json.code, 'ERR_REFRESH_REUSED');
+      assert.notEqual(await me(restored.url, { access: kept.json.data.access_token as string }), 200, 'the session ended: the kept token\'s pair is refused too');
     } finally {
       await restored.close();
     }
