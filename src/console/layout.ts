@@ -64,6 +64,7 @@ export function sendConsolePage(reply: FastifyReply, config: Config, spec: PageS
 <main id="main" tabindex="-1">
 <h1>${spec.title}</h1>
 <p class="notice" role="status" aria-live="polite" data-notice></p>
+<div class="visually-hidden" aria-live="assertive" data-announce></div>
 ${spec.body}
 </main>
 </body></html>

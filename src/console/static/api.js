@@ -74,7 +74,19 @@ export function notice(text) {
   el.textContent = text;
 }
 
+/**
+ * Says `text` to a screen reader (a visually hidden live region). A new node each time, so the same
+ * words said twice (a second failure) are an addition again, not an unchanged text.
+ */
+export function announce(text) {
+  const region = document.querySelector('[data-announce]');
+  const said = document.createElement('p');
+  said.textContent = text;
+  region.replaceChildren(said);
+}
+
 export function clearErrors(form) {
+  document.querySelector('[data-announce]')?.replaceChildren();
   for (const el of form.querySelectorAll('[data-error-for]')) el.textContent = '';
   for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
 }
@@ -98,7 +110,10 @@ export function showError(form, r, codeFields = {}) {
     const input = name ? form.elements.namedItem(name) : undefined;
     if (input instanceof HTMLElement) {
       input.setAttribute('aria-invalid', 'true');
-      if (!focused) input.focus();
+      // A field that has the focus already (Enter pressed in it) gets no focus event, so a screen
+      // reader would not read its error (its description) again: say it.
+      if (!focused && document.activeElement === input) announce(said);
+      else if (!focused) input.focus();
       focused = true;
     }
   }

@@ -1,0 +1,78 @@
+// The console used without a mouse and without sight, in Debian's Chromium: by keyboard alone
+// (Tab, Enter), with what a screen reader is given read from Chromium's accessibility tree, and
+// with names written in other scripts than Latin.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { type Browser, type Page } from 'playwright-core';
+import { CHROMIUM, launchChromium } from './helpers/browser.js';
+import { call, startServer, type Running } from './helpers/server.js';
+
+const skip = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} not found (apt-get install chromium): console accessibility test not run`;
+
+/** Chromium's accessibility tree of the page, as a screen reader gets it. */
+async function axTree(page: Page) {
+  const cdp = await page.context().newCDPSession(page);
+  const { nodes } = await cdp.send('Accessibility.getFullAXTree');
+  await cdp.detach();
+  return nodes;
+}
+
+/** The text of every live region (aria-live, role=status/alert) Chromium exposes, whole. */
+async function liveTexts(page: Page): Promise<string[]> {
+  const nodes = await axTree(page);
+  const byId = new Map(nodes.map((n) => [n.nodeId, n]));
+  const text = (id: string): string => {
+    const n = byId.get(id);
+    if (!n) return '';
+    const own = n.role?.value === 'StaticText' ? String(n.name?.value ?? '') : '';
+    return own + (n.childIds ?? []).map(text).join('');
+  };
+  return nodes
+    .filter((n) => !n.ignored && n.properties?.some((p) => p.name === 'live' && (p.value.value === 'polite' || p.value.value === 'assertive')))
+    .map((n) => text(n.nodeId));
+}
+
+/** Records each element that gets the focus from now on (focusin), by id or tag. */
+const watchFocus = (page: Page) => page.evaluate(() => {
+  const w = window as unknown as { focusLog: string[] };
+  w.focusLog = [];
+  document.addEventListener('focusin', (e) => w.focusLog.push((e.target as HTMLElement).id || (e.target as HTMLElement).tagName));
+});
+const focusLog = (page: Page) => page.evaluate(() => (window as unknown as { focusLog: string[] }).focusLog);
+
+describe('console accessibility, by keyboard and screen reader', { skip }, () => {
+  let s: Running;
+  let browser: Browser;
+
+  before(async () => {
+    s = await startServer({ DATABASE_URL: 'memory:' });
+    browser = await launchChromium();
+    assert.equal((await call(`${s.url}/api/v1/auth/signup`, { json: { username: 'root', email: 'root@example.com', password: 'root-password-1', roles: ['admin'] } })).status, 201);
+    assert.equal((await call(`${s.url}/api/v1/auth/signup`, { json: { username: 'nadia', email: 'nadia@example.com', password: 'nadia-password-1' } })).status, 201);
+  });
+  after(async () => {
+    await browser?.close();
+    await s?.close();
+  });
+
+  const newPage = async () => (await browser.newContext({ locale: 'en-US' })).newPage();
+
+  it('an error for the field that has the focus (Enter pressed in it) reaches a live region', async () => {
+    const page = await newPage();
+    await page.goto(`${s.url}/account/signin`);
+    await page.getByLabel('Email or username').focus();
+    await page.keyboard.type('nadia');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('not-her-password');
+    await watchFocus(page);
+    await page.keyboard.press('Enter');
+    const error = page.locator('#signin-password-error');
+    await error.filter({ hasText: 'Invalid username or password' }).waitFor();
+    // The focus never moved (it was on the password already), so no screen reader reads the field's
+    // description again: the error must be said through a live region.
+    assert.deepEqual(await focusLog(page), [], 'no focus event: the field had the focus');
+    assert.ok((await liveTexts(page)).some((t) => t.includes('Invalid username or password')), 'the error is in a live region');
+    await page.context().close();
+  });
+});
