@@ -75,4 +75,25 @@ describe('console accessibility, by keyboard and screen reader', { skip }, () =>
     assert.ok((await liveTexts(page)).some((t) => t.includes('Invalid username or password')), 'the error is in a live region');
     await page.context().close();
   });
+
+  it('the live regions are in the accessibility tree before anything is written to them', async () => {
+    // A region that enters the tree together with its text (display:none while empty) is not
+    // announced by every screen reader: it must be there, empty, first.
+    const page = await newPage();
+    await page.goto(`${s.url}/account/signin`);
+    await page.locator('#signin-username').waitFor();
+    const nodes = await axTree(page);
+    const cdp = await page.context().newCDPSession(page);
+    const { root } = await cdp.send('DOM.getDocument', { depth: -1 });
+    const ids = async (selector: string) => (await cdp.send('DOM.querySelectorAll', { nodeId: root.nodeId, selector })).nodeIds;
+    const backend = async (nodeId: number) => (await cdp.send('DOM.describeNode', { nodeId })).node.backendNodeId;
+    for (const selector of ['[data-notice]', '#signin .form-error', '[data-passkey-error]']) {
+      const [nodeId] = await ids(selector);
+      assert.ok(nodeId, selector);
+      const b = await backend(nodeId);
+      const ax = nodes.find((n) => n.backendDOMNodeId === b);
+      assert.ok(ax && !ax.ignored, `${selector} is in the accessibility tree while empty (${JSON.stringify(ax?.ignoredReasons?.map((r) => r.name))})`);
+    }
+    await page.context().close();
+  });
 });
