@@ -7,6 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { type Browser, type Page } from 'playwright-core';
 import { CHROMIUM, launchChromium } from './helpers/browser.js';
 import { call, startServer, type Running } from './helpers/server.js';
+import { startSmtp, tokenIn, type TestSmtp } from './helpers/smtp.js';
+import { codeAt, fromBase32 } from './helpers/totp.js';
 
 const skip = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} not found (apt-get install chromium): console accessibility test not run`;
 
@@ -43,10 +45,14 @@ const focusLog = (page: Page) => page.evaluate(() => (window as unknown as { foc
 
 describe('console accessibility, by keyboard and screen reader', { skip }, () => {
   let s: Running;
+  let smtp: TestSmtp;
   let browser: Browser;
 
   before(async () => {
-    s = await startServer({ DATABASE_URL: 'memory:' });
+    smtp = await startSmtp();
+    s = await startServer({
+      DATABASE_URL: 'memory:', SMTP_URL: smtp.url, SMTP_REQUIRE_TLS: 'true', SMTP_TLS_CA_FILE: smtp.caFile, MAIL_LIMIT_PER_ADDRESS: '0', MAIL_LIMIT_PER_IP: '0',
+    }, { email: { tuning: { pollMs: 50, retryBaseMs: 50, retryMaxMs: 200 } } });
     browser = await launchChromium();
     assert.equal((await call(`${s.url}/api/v1/auth/signup`, { json: { username: 'root', email: 'root@example.com', password: 'root-password-1', roles: ['admin'] } })).status, 201);
     assert.equal((await call(`${s.url}/api/v1/auth/signup`, { json: { username: 'nadia', email: 'nadia@example.com', password: 'nadia-password-1' } })).status, 201);
@@ -54,9 +60,30 @@ describe('console accessibility, by keyboard and screen reader', { skip }, () =>
   after(async () => {
     await browser?.close();
     await s?.close();
+    await smtp?.close();
   });
 
   const newPage = async () => (await browser.newContext({ locale: 'en-US' })).newPage();
+  const focused = (page: Page) => page.evaluate(() => {
+    const e = document.activeElement;
+    return !e || e === document.body ? 'BODY' : `${e.tagName.toLowerCase()}:${(e.textContent ?? '').trim().slice(0, 40)}`;
+  });
+  /** Tab until the focus is on the control named `name` (at most 40 presses). */
+  const tabTo = async (page: Page, name: string) => {
+    for (let i = 0; i < 40; i++) {
+      await page.keyboard.press('Tab');
+      if ((await focused(page)).endsWith(`:${name}`)) return;
+    }
+    assert.fail(`Tab never reached "${name}"`);
+  };
+  const signIn = async (page: Page, login: string, password: string) => {
+    await page.goto(`${s.url}/account/signin`);
+    await page.getByLabel('Email or username').fill(login);
+    await page.getByLabel('Password', { exact: true }).fill(password);
+    await page.keyboard.press('Enter');
+    await page.waitForURL(`${s.url}/account`);
+    await page.locator('[data-sessions] li').first().waitFor();
+  };
 
   it('an error for the field that has the focus (Enter pressed in it) reaches a live region', async () => {
     const page = await newPage();
@@ -95,5 +122,35 @@ describe('console accessibility, by keyboard and screen reader', { skip }, () =>
       assert.ok(ax && !ax.ignored, `${selector} is in the accessibility tree while empty (${JSON.stringify(ax?.ignoredReasons?.map((r) => r.name))})`);
     }
     await page.context().close();
+  });
+
+  it('the recovery codes shown once get the focus when an authenticator app is confirmed, and a reset moves it on', async () => {
+    const page = await newPage();
+    await signIn(page, 'nadia', 'nadia-password-1');
+    await tabTo(page, 'Set up an authenticator app');
+    await page.keyboard.press('Enter');
+    const secret = (await page.locator('[data-totp-secret]').filter({ hasText: /\S/ }).textContent())!;
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'totp-code');
+    await page.keyboard.type(codeAt(fromBase32(secret), Date.now() / 1000));
+    await page.keyboard.press('Enter');
+    await page.locator('[data-recovery-codes] li').first().waitFor();
+    // The form that had the focus is hidden: the focus goes to the codes, not to the page's body
+    // (from where Tab went on to the next section, leaving the codes unread).
+    assert.equal(await focused(page), 'h3:Your recovery codes');
+    await page.keyboard.press('Shift+Tab');
+    assert.equal(await focused(page), 'button:New recovery codes', 'and on from there, in order');
+    await page.context().close();
+
+    // The console's reset page: its form, which had the focus, goes once the password is set.
+    assert.equal((await call(`${s.url}/api/v1/auth/password/forgot`, { json: { email: 'nadia@example.com' } })).status, 202);
+    const mail = await smtp.waitFor((m) => m.to === 'nadia@example.com' && m.subject === 'Reset your password');
+    const reset = await newPage();
+    await reset.goto(`${s.url}/account/reset?token=${tokenIn(mail)}`);
+    await reset.locator('#reset-new_password').focus();
+    await reset.keyboard.type('nadia-password-2');
+    await reset.keyboard.press('Enter');
+    await reset.locator('[data-notice]', { hasText: 'Your password has been changed' }).waitFor();
+    assert.equal(await focused(reset), 'a:Sign in', 'the way on has the focus');
+    await reset.context().close();
   });
 });

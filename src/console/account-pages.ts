@@ -75,7 +75,7 @@ ${form('password', 'Change password', [
 ${form('totp', 'Confirm the authenticator app', [field('totp', { name: 'code', label: 'Code the app shows', autocomplete: 'one-time-code' })], 'Confirm')}
 </div>
 <div data-recovery hidden>
-<h3>Your recovery codes</h3>
+<h3 tabindex="-1" data-recovery-h>Your recovery codes</h3>
 <p>Each works once, if you lose your device. Keep them somewhere safe: they are shown only now.</p>
 <ul class="codes" data-recovery-codes></ul>
 </div>

@@ -92,6 +92,8 @@ if (page === 'reset') {
     if (r.ok) {
       form('reset').hidden = true;
       notice('Your password has been changed and every session signed out. Sign in with the new password.');
+      // The form had the focus: the way on takes it, rather than the page's body.
+      document.querySelector('main a[href="/account/signin"]').focus();
     } else showError(form('reset'), r, { ERR_EMAIL_TOKEN_INVALID: '', ERR_VALIDATION: 'new_password' });
   });
 }
@@ -163,6 +165,8 @@ async function secondFactors() {
     if (!codes) return;
     document.querySelector('[data-recovery-codes]').replaceChildren(...codes.map((c) => el('li', c)));
     document.querySelector('[data-recovery]').hidden = false;
+    // Shown once: the focus goes to them (the form that had it may just have been hidden).
+    document.querySelector('[data-recovery-h]').focus();
   };
   const list = async () => {
     const r = await api('GET', '/api/v1/auth/mfa/factors');
