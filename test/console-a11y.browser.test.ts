@@ -35,6 +35,23 @@ async function liveTexts(page: Page): Promise<string[]> {
     .map((n) => text(n.nodeId));
 }
 
+/**
+ * Run in the page (as text: tsx would add helpers the page lacks to a compiled function): the focused
+ * element's focus outline, and its contrast (WCAG 2 relative luminance) against the background it is
+ * drawn on, the first opaque background among the element's ancestors.
+ */
+const FOCUS_RING = `(() => {
+  const e = document.activeElement;
+  const rgb = (c) => { const m = /rgba?\\(([^)]*)\\)/.exec(c); if (!m) return null; const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number); return { c: p.slice(0, 3), a: p.length > 3 ? p[3] : 1 }; };
+  const lum = (c) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; }; return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+  let bg = [255, 255, 255];
+  for (let n = e.parentElement; n; n = n.parentElement) { const b = rgb(getComputedStyle(n).backgroundColor); if (b && b.a > 0) { bg = b.c; break; } }
+  const cs = getComputedStyle(e);
+  const ring = rgb(cs.outlineColor).c;
+  const [hi, lo] = [lum(ring), lum(bg)].sort((x, y) => y - x);
+  return { name: e.tagName.toLowerCase() + ':' + (e.getAttribute('aria-label') || e.textContent || e.id).trim().slice(0, 30), style: cs.outlineStyle, width: parseFloat(cs.outlineWidth), ratio: (hi + 0.05) / (lo + 0.05) };
+})()`;
+
 /** Records each element that gets the focus from now on (focusin), by id or tag. */
 const watchFocus = (page: Page) => page.evaluate(() => {
   const w = window as unknown as { focusLog: string[] };
@@ -152,5 +169,28 @@ describe('console accessibility, by keyboard and screen reader', { skip }, () =>
     await reset.locator('[data-notice]', { hasText: 'Your password has been changed' }).waitFor();
     assert.equal(await focused(reset), 'a:Sign in', 'the way on has the focus');
     await reset.context().close();
+  });
+
+  it('the focus outline of every control stands out 3:1 from the background it is drawn on', async () => {
+    // WCAG 1.4.11: a focus indicator is information a keyboard user needs to see.
+    const page = await newPage();
+    await signIn(page, 'root', 'root-password-1');
+    for (const path of ['/account', '/admin/users', '/account/forgot']) {
+      await page.goto(`${s.url}${path}`);
+      await page.locator('main h1').waitFor();
+      await page.waitForLoadState('networkidle');
+      const seen = new Set<string>();
+      for (let i = 0; i < 60; i++) {
+        await page.keyboard.press('Tab');
+        if ((await focused(page)) === 'BODY') break;
+        const ring = await page.evaluate(FOCUS_RING) as { name: string; style: string; width: number; ratio: number };
+        if (seen.has(ring.name)) continue;
+        seen.add(ring.name);
+        assert.ok(ring.style !== 'none' && ring.width >= 2, `${path} ${ring.name}: a focus outline (${ring.style} ${ring.width}px)`);
+        assert.ok(ring.ratio >= 3, `${path} ${ring.name}: its focus outline's contrast is ${ring.ratio.toFixed(2)}:1`);
+      }
+      assert.ok(seen.size > 5, `${path}: Tab went through its controls`);
+    }
+    await page.context().close();
   });
 });
