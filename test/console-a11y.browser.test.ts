@@ -52,6 +52,25 @@ const FOCUS_RING = `(() => {
   return { name: e.tagName.toLowerCase() + ':' + (e.getAttribute('aria-label') || e.textContent || e.id).trim().slice(0, 30), style: cs.outlineStyle, width: parseFloat(cs.outlineWidth), ratio: (hi + 0.05) / (lo + 0.05) };
 })()`;
 
+/** Run in the page: the words of table cells that a line break cuts in two, and how wide the page and its tables' boxes are. */
+const CUT_WORDS = `(() => {
+  const cut = [];
+  for (const cell of document.querySelectorAll('.table-wrap th, .table-wrap td')) {
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let t; (t = walker.nextNode());) {
+      for (const m of t.textContent.matchAll(/[^\\s-]+-?/g)) { // a hyphen is a place to break
+        const r = document.createRange();
+        r.setStart(t, m.index);
+        r.setEnd(t, m.index + m[0].length);
+        const tops = new Set([...r.getClientRects()].map((q) => Math.round(q.top)));
+        if (tops.size > 1) cut.push(m[0]);
+      }
+    }
+  }
+  const wrap = document.querySelector('.table-wrap');
+  return { cut, page: [document.documentElement.scrollWidth, document.documentElement.clientWidth], box: [wrap.scrollWidth, wrap.clientWidth] };
+})()`;
+
 /** Records each element that gets the focus from now on (focusin), by id or tag. */
 const watchFocus = (page: Page) => page.evaluate(() => {
   const w = window as unknown as { focusLog: string[] };
@@ -192,5 +211,21 @@ describe('console accessibility, by keyboard and screen reader', { skip }, () =>
       assert.ok(seen.size > 5, `${path}: Tab went through its controls`);
     }
     await page.context().close();
+  });
+
+  it('on a 320 px wide screen the tables keep their words whole and scroll in their own box', async () => {
+    // As README says ("a wide table scrolls in its own box"); cells that break anywhere instead
+    // squeezed the audit log to a character per line ("1/2/7/./0", "Outco/me").
+    const ctx = await browser.newContext({ locale: 'en-US', viewport: { width: 320, height: 640 } });
+    const page = await ctx.newPage();
+    await signIn(page, 'root', 'root-password-1');
+    for (const path of ['/admin/audit', '/admin/users']) {
+      await page.goto(`${s.url}${path}`);
+      await page.locator('.table-wrap tbody tr').first().waitFor();
+      const r = await page.evaluate(CUT_WORDS) as { cut: string[]; page: [number, number]; box: [number, number] };
+      assert.deepEqual(r.cut, [], `${path}: words cut by a line break`);
+      assert.ok(r.page[0] <= r.page[1], `${path}: the page itself does not scroll sideways (${r.page})`);
+    }
+    await ctx.close();
   });
 });
