@@ -228,4 +228,38 @@ describe('console accessibility, by keyboard and screen reader', { skip }, () =>
     }
     await ctx.close();
   });
+
+  it('an administrator\'s page of a user with a right-to-left name keeps the username where the layout puts it, and is titled after the user', async () => {
+    const root = await call(`${s.url}/api/v1/auth/login`, { json: { username: 'root', password: 'root-password-1' } });
+    const token = (root.json as { data: { access_token: string } }).data.access_token;
+    const created = await call(`${s.url}/api/v1/users`, { json: { username: '2024', email: 'sara@example.com', password: 'sara-password-1', full_name: 'سارة' }, headers: { authorization: `Bearer ${token}` } });
+    assert.equal(created.status, 201);
+    const id = (created.json as { data: { id: string } }).data.id;
+    const page = await newPage();
+    await signIn(page, 'root', 'root-password-1');
+    await page.goto(`${s.url}/admin/users/${id}`);
+    await page.locator('h1', { hasText: '(2024)' }).waitFor();
+    // Without isolation the Arabic name and the digits after it form one right-to-left run, which
+    // draws the English layout's "(2024)" to the left of the name.
+    const [name, username] = await page.evaluate(`(() => {
+      const h1 = document.querySelector('h1');
+      const rect = (text) => {
+        const walker = document.createTreeWalker(h1, NodeFilter.SHOW_TEXT);
+        for (let t; (t = walker.nextNode());) {
+          const at = t.textContent.indexOf(text);
+          if (at < 0) continue;
+          const r = document.createRange();
+          r.setStart(t, at);
+          r.setEnd(t, at + text.length);
+          const b = r.getBoundingClientRect();
+          return { left: b.left, right: b.right };
+        }
+        throw new Error(text + ' not in the h1');
+      };
+      return [rect('سارة'), rect('2024')];
+    })()`) as Array<{ left: number; right: number }>;
+    assert.ok(username!.left >= name!.right, `the username (${username!.left}..${username!.right}) is drawn after the name (${name!.left}..${name!.right})`);
+    assert.equal((await page.title()).replace(/[\u2068\u2069]/g, ''), 'سارة (2024) · Warden', 'the title names the user (its names isolated)');
+    await page.context().close();
+  });
 });

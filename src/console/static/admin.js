@@ -77,7 +77,13 @@ async function user(id) {
   let current;
   const show = (u) => {
     current = u;
-    document.querySelector('h1').textContent = u.full_name ? `${u.full_name} (${u.username})` : u.username;
+    // Each name isolated (<bdi>, and FSI…PDI in the title): a right-to-left name would otherwise
+    // carry the parentheses and the username's digits into its run and draw them before it.
+    const h1 = document.querySelector('h1');
+    if (u.full_name) h1.replaceChildren(el('bdi', u.full_name), ' (', el('bdi', u.username), ')');
+    else h1.replaceChildren(el('bdi', u.username));
+    const isolate = (text) => `\u2068${text}\u2069`;
+    document.title = `${u.full_name ? `${isolate(u.full_name)} (${isolate(u.username)})` : isolate(u.username)} · Warden`;
     const facts = { username: u.username, email: u.email, email_verified: u.email_verified ? 'Yes' : 'No', is_active: u.is_active ? 'Active' : 'Deactivated', created_at: when(u.created_at) };
     for (const [k, v] of Object.entries(facts)) document.querySelector(`[data-fact="${k}"]`).textContent = v;
     form('profile').elements.namedItem('full_name').value = u.full_name ?? '';
