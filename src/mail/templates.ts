@@ -26,7 +26,7 @@ export interface RenderedMail {
 }
 
 const page = (title: string, body: string): string => `<!doctype html>
-<html><head><meta charset="utf-8"><title>${title}</title></head>
+<html lang="en"><head><meta charset="utf-8"><title>${title}</title></head>
 <body style="font-family: system-ui, sans-serif; line-height: 1.5; max-width: 36em; margin: 2em auto; color: #222">
 ${body}
 </body></html>
