@@ -262,4 +262,17 @@ describe('console accessibility, by keyboard and screen reader', { skip }, () =>
     assert.equal((await page.title()).replace(/[\u2068\u2069]/g, ''), 'سارة (2024) · Warden', 'the title names the user (its names isolated)');
     await page.context().close();
   });
+
+  it('the pages a mail\'s link lands on have a main landmark holding their heading', async () => {
+    // Screen-reader users move by landmarks; the console's pages have one, the links' pages too.
+    const page = await newPage();
+    for (const path of ['/api/v1/auth/password/reset?token=x', '/api/v1/auth/verify/confirm?token=x', '/api/v1/auth/email/confirm?token=x']) {
+      await page.goto(`${s.url}${path}`);
+      const nodes = await axTree(page);
+      const main = nodes.filter((n) => !n.ignored && n.role?.value === 'main');
+      assert.equal(main.length, 1, `${path}: one main landmark`);
+      assert.equal(await page.locator('main h1').count(), 1, `${path}: its heading inside it`);
+    }
+    await page.context().close();
+  });
 });

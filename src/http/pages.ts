@@ -33,8 +33,10 @@ export function sendPage(reply: FastifyReply, status: number, title: string, bod
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer"><title>${title}</title></head>
 <body style="font-family: system-ui, sans-serif; line-height: 1.5; max-width: 32em; margin: 3em auto; padding: 0 1em; color: #222">
+<main>
 <h1 style="font-size: 1.4em">${title}</h1>
 ${body}
+</main>
 </body></html>
 `.text);
 }
