@@ -301,7 +301,7 @@ describe('warden CLI: users and sessions on a SQLite database', () => {
     // Every mistake at once, one line each (and listed under --json), nothing created.
     const worse = await run(['users', 'create', '--username', 'b b', '--email', 'nope', '--password-stdin'], 'short');
     assert.equal(worse.code, 1);
-    assert.equal(worse.stderr, 'warden: username: must be 3 to 64 letters, digits, "_", "." or "-"\nwarden: email: must be a valid email address\nwarden: password: must be at least 8 characters\n');
+    assert.equal(worse.stderr, 'warden: username: must be 3 to 64 letters A–Z or a–z (no accents or other scripts), digits, "_", "." or "-"\nwarden: email: must be a valid email address\nwarden: password: must be at least 8 characters\n');
     const worseJson = await run(['users', 'create', '--username', 'b b', '--email', 'nope', '--password-stdin', '--json'], 'short');
     assert.deepEqual(worseJson.json.error.fields.map((f: { field: string }) => f.field), ['username', 'email', 'password']);
     const noPassword = await run(['users', 'create', '--username', 'bob', '--email', 'bob@example.com']);

@@ -89,7 +89,7 @@ describe('import from a Flask-SQLAlchemy application on MySQL/MariaDB', skip !==
     assert.deepEqual([dry.rows, dry.created, dry.rejected], [3, 2, 1]);
     const r = report(await cli(importArgs));
     assert.deepEqual([r.rows, r.created, r.rejected], [3, 2, 1]);
-    assert.deepEqual(r.rejects.map((x: { row: string; reason: string }) => [x.row, x.reason]), [['row 2 (id 3)', 'username: must be 3 to 64 letters, digits, "_", "." or "-"']]);
+    assert.deepEqual(r.rejects.map((x: { row: string; reason: string }) => [x.row, x.reason]), [['row 2 (id 3)', 'username: must be 3 to 64 letters A–Z or a–z (no accents or other scripts), digits, "_", "." or "-"']]);
     const users = (await cli(['users', 'list', '--all', '--json'])).json as Record<string, any>[];
     const by = Object.fromEntries(users.map((u) => [u.username, u]));
     assert.deepEqual(

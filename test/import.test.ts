@@ -78,7 +78,7 @@ describe('import from a Flask-SQLAlchemy SQLite database', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   const expectedRejects = {
-    'row 4 (id 4)': 'username: must be 3 to 64 letters, digits, "_", "." or "-"',
+    'row 4 (id 4)': 'username: must be 3 to 64 letters A–Z or a–z (no accents or other scripts), digits, "_", "." or "-"',
     'row 5 (id 5)': 'email: same email as row 1 (id 1), compared in lower case', // ALICE@ and alice@
     'row 6 (id 6)': 'password_hash: legacy-digest hash (unsupported: a single fast digest (werkzeug < 2.3 method="sha256", Django sha1/md5/crypt): werkzeug\'s and Django\'s sha and md5 ones are imported with --fast-digests werkzeug or --fast-digests django)',
   };

@@ -61,7 +61,7 @@ export function optionalFilter(value: unknown, field: string): string | undefine
 
 export function validateUsername(value: unknown): string {
   const v = requireString(value, 'username').trim();
-  if (!USERNAME_RE.test(v)) throw invalid('username', 'must be 3 to 64 letters, digits, "_", "." or "-"');
+  if (!USERNAME_RE.test(v)) throw invalid('username', 'must be 3 to 64 letters A–Z or a–z (no accents or other scripts), digits, "_", "." or "-"');
   return v;
 }
 

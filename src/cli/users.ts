@@ -58,7 +58,7 @@ export function registerUsers(program: Command): void {
   users
     .command('create')
     .description('create a user (any roles; the CLI acts as the system)')
-    .requiredOption('--username <name>', '3 to 64 letters, digits, "_", "." or "-"')
+    .requiredOption('--username <name>', '3 to 64 letters A–Z or a–z, digits, "_", "." or "-"')
     .requiredOption('--email <email>', 'the email address')
     .option('--full-name <name>', 'the full name')
     .option('--roles <roles>', 'comma-separated roles (default: DEFAULT_ROLES)')

@@ -13,7 +13,7 @@ const strings = (description?: string): Json => ({ type: 'array', items: str(), 
 export const CREDENTIALS = obj({ username: str('username or email'), password: str(undefined, { format: 'password' }) }, ['username', 'password']);
 
 export const NEW_USER = obj({
-  username: str('3–64 letters, digits, "_", "." or "-"'),
+  username: str('3–64 letters A–Z or a–z (no accents or other scripts), digits, "_", "." or "-"'),
   email: str(undefined, { format: 'email' }),
   password: str('at least 8 characters', { format: 'password' }),
   full_name: str(),

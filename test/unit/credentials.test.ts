@@ -50,6 +50,16 @@ describe('sign-up and the first-user bootstrap', () => {
     assert.deepEqual((e2 as { details: unknown }).details, { field: 'email' });
   });
 
+  it('a username with an accent or in another script is refused saying which letters are taken', async () => {
+    // "letters" alone told José that é, a letter, was allowed.
+    const f = accountsFixture();
+    for (const name of ['josé', 'محمد', '田中太郎']) {
+      const e = await f.accounts.credentials.signUp({ ...asking('x'), username: name }, null).catch((err: unknown) => err);
+      assert.equal((e as { code: string }).code, 'ERR_VALIDATION');
+      assert.match((e as Error).message, /^username: must be 3 to 64 letters A–Z or a–z \(no accents or other scripts\)/, name);
+    }
+  });
+
   it('the configured administrator is created once, by the system actor', async () => {
     const f = accountsFixture();
     await f.accounts.credentials.signUp(asking('someone'), null); // not the first account: only a privileged actor may grant admin
