@@ -401,6 +401,9 @@ describe('moving a Warden database from SQLite to PostgreSQL (README: "Moving fr
     const r = report(moved);
     assert.deepEqual([r.created, r.rejected], [4, 0], JSON.stringify(r.rejects));
     assert.ok(!JSON.stringify(r).includes('"legacy_id (--map'), 'legacy_id is imported, not listed among the columns left out');
+    // What does not move is said: a user who had a second factor now signs in with the password alone.
+    assert.equal(r.warnings.length, 1);
+    assert.match(r.warnings[0]!, /^the source looks like a Warden database's users table \(username_lower\): only the accounts move; .*second factors and passkeys/);
     for (const name of ['ada', 'bea', 'cyd', 'dee']) {
       const [before, after] = [await show(fromSqlite, name), await show(toPostgres, name)];
       assert.deepEqual(after, { ...after, id: before.id, legacy_id: before.legacy_id }, name);

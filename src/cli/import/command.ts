@@ -253,6 +253,11 @@ async function runImport(file: string | undefined, o: ImportOptions): Promise<Re
     if (o.flaskSecurity !== true && report.columns_not_imported.includes('fs_uniquifier')) {
       report.warnings.push('the source looks like a Flask-Security users table (fs_uniquifier): unless it set SECURITY_PASSWORD_SINGLE_HASH, its passwords were hashed over an HMAC under SECURITY_PASSWORD_SALT, and no imported user can sign in until the import is run with --flask-security and that salt');
     }
+    // Warden's own users table (moving SQLite to PostgreSQL): the accounts move, and a user who had
+    // a second factor would sign in with the password alone without anything having said so.
+    if (report.columns_not_imported.includes('username_lower')) {
+      report.warnings.push('the source looks like a Warden database\'s users table (username_lower): only the accounts move; sessions (everyone signs in again), second factors and passkeys (their users sign in with the password alone until they enrol again), the audit log and webhook deliveries do not (README: "Moving from SQLite to PostgreSQL")');
+    }
     report.seconds = (Date.now() - started) / 1000;
     return report;
   } finally {
