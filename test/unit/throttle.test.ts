@@ -158,6 +158,61 @@ describe('sign-in throttle memory: bounded, O(1), blocks kept', () => {
     assert.equal(await refused(t.check('192.0.2.1', 'victim')), 'passed');
   });
 
+  it('an answer wakes the waiters that can go on, not all of them: a flood of one login costs a few store reads per answer', async () => {
+    // One client held 2,000 right-password sign-ins of one account open at once: every answer woke
+    // all the waiters, each read Redis again and queued itself anew (a copy of the whole queue),
+    // 16,000 Redis commands a second and the event loop busy with the queue.
+    let peeks = 0;
+    const counting: SharedCounters = { hit: async () => {}, peek: async (keys) => (peeks++, keys.map(() => null)), clear: async () => {} };
+    const { t } = throttle({ shared: counting });
+    const attempts = Array.from({ length: 200 }, () => t.begin('192.0.2.1', 'victim'));
+    const turn = () => new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 3; i++) await turn();
+    peeks = 0;
+    // Answered one at a time, right: each release lets one waiter go on.
+    for (const attempt of attempts) {
+      const release = await attempt;
+      await t.succeed('192.0.2.1', 'victim');
+      release();
+    }
+    assert.ok(peeks <= 3 * attempts.length, `${peeks} reads of the shared counts for ${attempts.length} answers`);
+    // Waiters refused once the key is blocked are still woken, each once, and told 429.
+    const more = Array.from({ length: 50 }, () => t.begin('192.0.2.1', 'victim').then(
+      (release) => release, (e: WardenError) => e.code));
+    for (let i = 0; i < 3; i++) await turn();
+    const inFlight = (await Promise.all(more.slice(0, 3))) as Array<() => void>;
+    for (const release of inFlight) await t.fail('192.0.2.1', 'victim'), release();
+    assert.deepEqual(await Promise.all(more.slice(3)), Array(47).fill('ERR_RATE_LIMITED'));
+  });
+
+  // A waiter left asleep never settles: the test's timeout is what fails then.
+  it('a waiter woken on its login that must wait on its IP instead hands its login\'s turn on: no waiter is left asleep', { timeout: 10_000 }, async () => {
+    // Counts as the shared store reports them (other instances' failures), set by the test.
+    const counts = new Map<string, number>();
+    const store: SharedCounters = {
+      hit: async () => {}, clear: async () => {},
+      peek: async (keys) => keys.map((k) => (counts.has(k) ? { count: counts.get(k)!, ttlMs: WINDOW_MS } : null)),
+    };
+    const { t } = throttle({ shared: store, maxPerIp: 6 });
+    const settle = (p: Promise<() => void>) => p.then((release) => release, (e: WardenError) => e.code);
+    const turn = () => new Promise((r) => setImmediate(r));
+    counts.set('l:192.0.2.1:victim', 2); // one more in flight fills the login's 3
+    const a = await t.begin('192.0.2.1', 'victim');
+    const b = await t.begin('192.0.2.1', 'other');
+    const waiters = [settle(t.begin('192.0.2.1', 'victim')), settle(t.begin('192.0.2.1', 'victim'))];
+    await turn();
+    // The login's count is cleared (a success elsewhere), but the IP fills up meanwhile: the first
+    // waiter, woken, must now wait on the IP.
+    counts.delete('l:192.0.2.1:victim');
+    counts.set('i:192.0.2.1', 5);
+    a();
+    await turn();
+    // The IP is then blocked: every waiter is told 429, none waits forever.
+    counts.set('i:192.0.2.1', 6);
+    b();
+    assert.deepEqual(await Promise.all(waiters), ['ERR_RATE_LIMITED', 'ERR_RATE_LIMITED']);
+  });
+
   it('a shared store that fails is left alone: memory decides, the failure is reported once', async () => {
     const states: boolean[] = [];
     let calls = 0;
