@@ -2,6 +2,7 @@
 // clients post FastAPI's OAuth2PasswordRequestForm to /token (grant_type optional), then send the
 // token as Authorization: Bearer. Replayed here with curl, as such a client would, against Warden.
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { call, curl, startServer, type Running } from './helpers/server.js';
 
@@ -85,6 +86,40 @@ describe('seed 001: FastAPI\'s OAuth2 password flow at POST /token', () => {
       assert.match(r.json.detail, detail);
     }
     assert.equal(await sessions(), before);
+  });
+
+  it('a multipart body over BODY_LIMIT_BYTES is 413 however it is sent, its fields unread (before, only other bodies were held to it)', async () => {
+    const user = await s.warden.storage.users.findByLogin('johndoe');
+    const sessions = async () => (await s.warden.storage.sessions.listActive(user!.id, Date.now(), { limit: 100, offset: 0 })).total;
+    const before = await sessions();
+    const form = '--XyZ\r\nContent-Disposition: form-data; name="username"\r\n\r\njohndoe\r\n'
+      + '--XyZ\r\nContent-Disposition: form-data; name="password"\r\n\r\nsecret-password\r\n--XyZ--\r\n';
+    const padding = 'p'.repeat(100_000); // busboy reads past a preamble and an epilogue
+    const post = (body: string, chunked: boolean) => new Promise<{ status: number; json: { detail: string } }>((resolve, reject) => {
+      const r = request(`${base}/token`, { method: 'POST', headers: {
+        'content-type': 'multipart/form-data; boundary=XyZ',
+        ...(chunked ? {} : { 'content-length': Buffer.byteLength(body) }),
+      } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(text) }));
+      });
+      // The server may answer and close before it has read everything sent.
+      r.on('error', (e: NodeJS.ErrnoException) => (e.code === 'EPIPE' || e.code === 'ECONNRESET' ? undefined : reject(e)));
+      // Chunked: in pieces, so that no length is declared and the limit is met while reading.
+      if (chunked) for (let i = 0; i < body.length; i += 4096) r.write(body.slice(i, i + 4096));
+      else r.write(body);
+      r.end();
+    });
+    for (const chunked of [false, true]) {
+      for (const body of [padding + form, form + padding]) {
+        const r = await post(body, chunked);
+        assert.equal(r.status, 413, `${chunked ? 'chunked' : 'with a length'}, padding ${body.startsWith('p') ? 'before' : 'after'}`);
+        assert.match(r.json.detail, /too large/);
+      }
+    }
+    assert.equal(await sessions(), before, 'no sign-in went through');
+    // A form within the limit still signs in.
+    assert.equal((await curl(`curl -X POST ${base}/token -F username=johndoe -F password=secret-password`)).status, 200);
   });
 
   it('the email works as the username, as everywhere in Warden', async () => {
