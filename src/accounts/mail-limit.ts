@@ -16,23 +16,42 @@ export interface MailLimitOptions {
 }
 
 export class MailLimit {
-  private readonly limit: RateLimit<'mail-address' | 'mail-ip'>;
+  private readonly limit: RateLimit<'mail-address' | 'mail-ip' | 'notice-address'>;
 
   constructor(o: MailLimitOptions) {
     this.limit = new RateLimit(o.counter, {
       'mail-address': { max: o.maxPerAddress, windowMs: o.windowMs },
       'mail-ip': { max: o.maxPerIp, windowMs: o.windowMs },
+      'notice-address': { max: o.maxPerAddress, windowMs: o.windowMs },
     });
+  }
+
+  /**
+   * Whether a security notice may go to `address`: as many per window as mails asked for, counted
+   * apart (an account's own sign-ins must not use up its address's reset budget). Someone who
+   * signed up with another's address, never verified, could otherwise mail it a "new sign-in"
+   * with a user agent of their choosing at every sign-in. True when the counter store fails: a
+   * notice is worth more than its count.
+   */
+  async noticeAllowed(address: string): Promise<boolean> {
+    try {
+      return (await this.limit.hit({ 'notice-address': addressKey(address) })) === null;
+    } catch {
+      return true;
+    }
   }
 
   /** Counts a mail asked for `address` from `ip`; ERR_RATE_LIMITED (429, Retry-After) over a limit, ERR_UNAVAILABLE when the counter store fails. */
   async hit(address: string, ip: string | null): Promise<void> {
     let wait: number | null;
     try {
-      wait = await this.limit.hit({ 'mail-address': createHash('sha256').update(address).digest('hex').slice(0, 32), 'mail-ip': clientKey(ip) });
+      wait = await this.limit.hit({ 'mail-address': addressKey(address), 'mail-ip': clientKey(ip) });
     } catch {
       throw new WardenError('ERR_UNAVAILABLE', 'Service unavailable: the rate limit store does not answer', { retryAfter: 5 });
     }
     if (wait !== null) throw new WardenError('ERR_RATE_LIMITED', 'Too many mails asked for; try again later', { retryAfter: wait });
   }
 }
+
+/** Addresses are counted by hash: the counter store never holds them. */
+const addressKey = (address: string): string => createHash('sha256').update(address).digest('hex').slice(0, 32);

@@ -7,6 +7,10 @@ import type { UserRecord } from '../storage/types.js';
 import type { MailQueue } from '../mail/index.js';
 import { userValues, type AccountEmailDeps } from './account-email.js';
 import type { ClientMeta } from './types.js';
+import { markUnseen } from '../events/records.js';
+
+/** Characters of a client's user agent a new-sign-in notice shows. */
+const MAILED_USER_AGENT = 200;
 
 export class SecurityNotices {
   constructor(private readonly d: AccountEmailDeps) {}
@@ -52,7 +56,8 @@ export class SecurityNotices {
       return;
     }
     await this.send('new-sign-in', user.email, {
-      ...userValues(user), time: this.when(), ip: meta.ip ?? 'unknown', user_agent: meta.userAgent ?? 'unknown',
+      // The user agent is the client's own text, mailed from the operator's domain: short, every unseen character shown.
+      ...userValues(user), time: this.when(), ip: meta.ip ?? 'unknown', user_agent: meta.userAgent === null ? 'unknown' : markUnseen(meta.userAgent.slice(0, MAILED_USER_AGENT)),
     });
   }
 
@@ -62,6 +67,8 @@ export class SecurityNotices {
 
   private async send(template: 'password-changed' | 'email-change-requested' | 'email-changed' | 'new-sign-in' | 'account-deleted', to: string, data: Record<string, unknown>): Promise<void> {
     try {
+      // At most MAIL_LIMIT_PER_ADDRESS notices to one address per window; past it they are dropped.
+      if (!(await this.d.limit.noticeAllowed(to))) return;
       await this.d.queue.enqueue({ template, to, data });
     } catch (err) {
       this.d.report(err, `${template} notice`);

@@ -284,6 +284,28 @@ describe('email change and notices', () => {
     }
   });
 
+  it('notices to one address are capped at MAIL_LIMIT_PER_ADDRESS a window, apart from the mails asked for; the user agent shown is short and marked', async () => {
+    // Someone who signed up with another's address (never verified) signs in again and again, each
+    // time as a new "device" whose user agent is text of their choosing.
+    const { addUser, signIn, email, mail, sent, clock } = setup({ maxPerAddress: 3 });
+    await addUser('hal');
+    await signIn('hal', { userAgent: 'first', ip: '192.0.2.1' });
+    for (let i = 0; i < 6; i++) await signIn('hal', { userAgent: `Win a prize at spam.example ${i}\u0085${'x'.repeat(400)}`, ip: '192.0.2.1' });
+    await mail.flush();
+    const notices = sent('hal@example.com', 'New sign-in to your account');
+    assert.equal(notices.length, 3);
+    assert.ok(notices.every((m) => !m.text.includes('x'.repeat(201)) && m.text.includes('\ufffd') && !m.text.includes('\u0085')), notices[0]!.text);
+    // The address's budget for mails asked for is untouched: a reset still goes.
+    await email.recovery.forgot('hal@example.com', null);
+    await mail.flush();
+    assert.equal(sent('hal@example.com', 'Reset your password').length, 1);
+    // A new window, new notices.
+    clock.advance(3600_000);
+    await signIn('hal', { userAgent: 'next window', ip: '192.0.2.1' });
+    await mail.flush();
+    assert.equal(sent('hal@example.com', 'New sign-in to your account').length, 4);
+  });
+
   it('a changed password (by the user or an administrator) is told of', async () => {
     const { addUser, signIn, accounts, mail, sent, claimsOf } = setup();
     const u = await addUser('gus');
