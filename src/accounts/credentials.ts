@@ -118,7 +118,7 @@ export class Credentials {
       id: randomUUID(), username, email, fullName, roles, isActive,
       // The address of the administrator the configuration names is vouched for by the operator.
       emailVerified: actor?.kind === 'system',
-      passwordHash: await this.d.hasher.hash(password),
+      passwordHash: await this.d.hasher.hash(password, { client: clientKey(meta.ip) }),
       createdAt: this.d.clock(),
     };
     const via = actor?.kind === 'system' && !actor.operator ? 'configuration' : privileged ? 'admin' : 'signup';
@@ -162,7 +162,7 @@ export class Credentials {
         throw new WardenError('ERR_BAD_CREDENTIALS');
       }
       let user = await this.d.storage.users.findByLogin(key);
-      const ok = await this.d.hasher.verify(user?.passwordHash ?? null, password, { userId: user?.id });
+      const ok = await this.d.hasher.verify(user?.passwordHash ?? null, password, { userId: user?.id, client: clientKey(meta.ip) });
       if (!user || !ok) {
         await this.d.throttle?.fail(meta.ip, key, user ? [user.username, user.email] : []);
         const failed = user
@@ -180,14 +180,14 @@ export class Credentials {
       if (needsRehash(this.d.hasher, user.passwordHash)) {
         // Compare-and-set on the hash just checked: if it changed meanwhile (a password change, a
         // concurrent sign-in's rehash), that newer hash stands and this one is dropped.
-        const rehashed = await this.d.hasher.hash(password);
+        const rehashed = await this.d.hasher.hash(password, { client: clientKey(meta.ip) });
         // The session opens only over the hash it was checked against (sessions.open): this one now.
         if (await this.d.storage.users.replacePasswordHash(user.id, user.passwordHash, rehashed)) {
           user = { ...user, passwordHash: rehashed };
         } else {
           // Another sign-in's rehash (or a new password) came first: it stands, checked as any other.
           const again = await this.d.storage.users.findById(user.id);
-          if (again && (await this.d.hasher.verify(again.passwordHash, password, { userId: again.id }))) user = again;
+          if (again && (await this.d.hasher.verify(again.passwordHash, password, { userId: again.id, client: clientKey(meta.ip) }))) user = again;
         }
       }
       // After the gates above (throttle, active, email verification): a second factor, when the user
@@ -233,7 +233,7 @@ export class Credentials {
     const who = { actorId: user.id, userId: user.id, sessionId: except ?? null, ip: meta.ip, userAgent: meta.userAgent };
     await this.checkCurrentPassword(user, current, meta, this.d.events.make('password.change_failed', who, {}));
     const changed = (r: UserRecord | null): NewEvent[] => (r ? [this.d.events.make('password.changed', who, {})] : []);
-    const hash = await this.d.hasher.hash(password);
+    const hash = await this.d.hasher.hash(password, { client: clientKey(meta.ip) });
     // Over the hash the current password was checked against: a reset (or another change) landing
     // meanwhile is not undone, and this one is then refused as if it had come after it.
     const updated = await this.d.events.write<UserRecord | null>(changed, (emit) => this.d.storage.users.update(user.id, { passwordHash: hash }, emit, { passwordHashWas: user.passwordHash }));
@@ -293,7 +293,7 @@ export class Credentials {
   private async checkCurrentPassword(user: UserRecord, current: string, meta: ClientMeta, failed: NewEvent): Promise<void> {
     const release = await this.checkThrottle(meta, user.username);
     try {
-      if (!(await this.d.hasher.verify(user.passwordHash, current, { userId: user.id }))) {
+      if (!(await this.d.hasher.verify(user.passwordHash, current, { userId: user.id, client: clientKey(meta.ip) }))) {
         await this.d.throttle?.fail(meta.ip, user.username, [user.email]);
         await this.d.events.append(failed);
         throw new WardenError('ERR_BAD_CREDENTIALS', 'Current password is incorrect');

@@ -3,11 +3,13 @@
 
 /** Who the stored hash belongs to, for the hasher's reports (never the password or the hash). */
 export interface VerifyContext {
-  userId?: string;
+  userId?: string | undefined;
+  /** The client asking (its limits key): hashes waiting for a slot are served a client at a time. */
+  client?: string | null | undefined;
 }
 
 export interface PasswordHasher {
-  hash(password: string): Promise<string>;
+  hash(password: string, context?: Pick<VerifyContext, 'client'>): Promise<string>;
   /**
    * True when `password` matches. `passwordHash` null means there is no such user: the hasher
    * still spends about the time of a real check (so timing does not tell whether an account

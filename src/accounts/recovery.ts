@@ -6,6 +6,7 @@
 // and tells the user. On an account whose address was never proven before, it also removes the
 // second factors: whoever enrolled them may not be the address's owner (see reset).
 import { WardenError } from '@warden/toolkit';
+import { clientKey } from '../limits/client-key.js';
 import type { MailQueue } from '../mail/index.js';
 import type { UserRecord, UserStore } from '../storage/types.js';
 import { userValues, type AccountEmailDeps } from './account-email.js';
@@ -66,7 +67,7 @@ export class PasswordRecovery {
     // A cheap look first, so a forged token costs no password hash, and a refusal uses nothing up.
     await tokenOwner(this.d.storage.users, await checkToken(this.d.storage.emailTokens, hash, 'reset', this.d.clock()), { sameAddress: true });
     const password = validatePassword(newPassword, this.d.passwordMaxLength, 'new_password');
-    const passwordHash = await this.d.hasher.hash(password);
+    const passwordHash = await this.d.hasher.hash(password, { client: clientKey(meta.ip) });
     const used = await consumeToken(this.d.storage.emailTokens, hash, 'reset', this.d.clock());
     const user = await tokenOwner(this.d.storage.users, used, { sameAddress: true }); // again: it may have changed meanwhile
     const recorded = (r: UserRecord | null) => (r ? [this.d.events.make('password.reset', { actorId: user.id, userId: user.id, ip: meta.ip, userAgent: meta.userAgent }, {})] : []);

@@ -3,6 +3,7 @@
 // names the format and never carries the hash.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { describe, it } from 'node:test';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import { CURRENT_HASH_PREFIX, HASH_OPTIONS, createArgon2Hasher, type UnusableHash } from '../../src/accounts/argon2-hasher.js';
@@ -20,6 +21,20 @@ describe('argon2 hasher', () => {
     assert.equal(needsRehash(h, stored), false);
     assert.equal(await h.verify(stored, 'pässwörd-123'), true);
     assert.equal(await h.verify(stored, 'pässwörd-124'), false);
+  });
+
+  it('hashes waiting for a slot are served a client at a time: one client\'s flood does not stand in front of another\'s sign-in', async () => {
+    const h = createArgon2Hasher();
+    const stored = await h.hash('flooded-password-1');
+    const done: string[] = [];
+    const check = (client: string, i: number) => h.verify(stored, 'flooded-password-1', { client }).then(() => void done.push(`${client}${i}`));
+    // Every slot taken, and a line of 12 behind them, by one client; then one sign-in of another.
+    const flood = Array.from({ length: 12 + availableParallelism() }, (_, i) => check('203.0.113.9', i));
+    const other = check('198.51.100.7', 0);
+    await Promise.all([...flood, other]);
+    // First come, first served, it finished last; in turn, it starts once one slot frees (a slot
+    // may then go to the flood first) and finishes among the first slots-and-two checks.
+    assert.ok(done.indexOf('198.51.100.70') < availableParallelism() + 2, done.join(' '));
   });
 
   it('hashes the password in NFKC, so any spelling of it matches; a hash of the password as typed (made before) still verifies', async () => {
