@@ -104,17 +104,9 @@ export class UserAdmin {
     // (updatedAtWas), read again when another write came between. Read outside the write, ten
     // administrators deactivating one user at once wrote ten user.deactivated events.
     let user: UserRecord | null = null;
-    let sawActive = false;
     for (let attempt = 1; user === null; attempt++) {
       if (attempt > MAX_ATTEMPTS) throw new WardenError('ERR_CONFLICT', 'The user was changed by others meanwhile; try again');
-      const before = await this.get(id);
-      sawActive ||= before.isActive;
-      user = await this.updateOver(before, patch, actor, who);
-    }
-    // A request that found the user active answers once their tokens are refused, even when a
-    // deactivation racing it made the change (and wrote its event).
-    if ((patch.isActive === false && sawActive) || patch.passwordHash !== undefined) {
-      await this.d.sessions.refuseAllTokens(id, 'admin');
+      user = await this.updateOver(await this.get(id), patch, actor, who);
     }
     if (patch.passwordHash !== undefined) await this.d.hooks?.passwordChanged?.(user);
     return user;
@@ -148,14 +140,21 @@ export class UserAdmin {
     // after the commit, they could land in the other order and leave a removed role in force.
     const roles = patch.roles === undefined || sameSet(before.roles, patch.roles) ? undefined
       : roleOverrideWrite(this.d.revoker, this.d.retention.roleOverride(this.d.clock()));
+    // A deactivation or a new password refuses every token of the user in its own transaction (a
+    // crash after the commit must not leave them passing). Over a row already inactive there is
+    // nothing to refuse: the deactivation that made it so (a racing one included) refused them in
+    // its transaction, committed before this write.
+    const refusal = (patch.isActive === false && before.isActive) || patch.passwordHash !== undefined
+      ? this.d.sessions.refusal(id, 'admin', { all: true }) : undefined;
     let user: UserRecord | null;
     try {
       user = await this.d.events.write<UserRecord | null>(changes, (emit) =>
-        this.d.storage.users.update(id, patch, emit, { keep, updatedAtWas: before.updatedAt }, roles?.override));
+        this.d.storage.users.update(id, patch, emit, { keep, updatedAtWas: before.updatedAt }, roles?.override, refusal ? { sessions: refusal.sessions } : undefined));
     } catch (e) {
       throw conflict(e);
     }
     roles?.publish();
+    refusal?.publish();
     return user;
   }
 

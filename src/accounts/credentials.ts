@@ -234,14 +234,18 @@ export class Credentials {
     await this.checkCurrentPassword(user, current, meta, this.d.events.make('password.change_failed', who, {}));
     const changed = (r: UserRecord | null): NewEvent[] => (r ? [this.d.events.make('password.changed', who, {})] : []);
     const hash = await this.d.hasher.hash(password, { client: clientKey(meta.ip) });
+    // Every other session ends, and its tokens are refused, in the change's own transaction: a
+    // crash after the commit must not leave the new password with the sessions it shuts out.
+    const refusal = this.d.sessions.refusal(user.id, 'password', { all: false, exceptId: except });
     // Over the hash the current password was checked against: a reset (or another change) landing
     // meanwhile is not undone, and this one is then refused as if it had come after it.
-    const updated = await this.d.events.write<UserRecord | null>(changed, (emit) => this.d.storage.users.update(user.id, { passwordHash: hash }, emit, { passwordHashWas: user.passwordHash }));
+    const updated = await this.d.events.write<UserRecord | null>(changed, (emit) =>
+      this.d.storage.users.update(user.id, { passwordHash: hash }, emit, { passwordHashWas: user.passwordHash }, undefined, { sessions: refusal.sessions }));
     if (!updated) {
       if (!(await this.d.storage.users.findById(user.id))) throw new WardenError('ERR_USER_NOT_FOUND');
       throw new WardenError('ERR_BAD_CREDENTIALS', 'Current password is incorrect');
     }
-    await this.d.sessions.endAll(user.id, 'password', except);
+    refusal.publish();
     await this.d.hooks?.passwordChanged?.(user);
   }
 

@@ -419,6 +419,10 @@ export class UserImport {
       return;
     }
     let after: UserRecord | null;
+    // A deactivation or a new password refuses the user's tokens in the same transaction, as an
+    // administrator's (admin.ts).
+    const refusal = (patch.isActive === false && before.isActive) || patch.passwordHash !== undefined
+      ? this.d.sessions.refusal(before.id, 'import', { all: true }) : undefined;
     // A role change's override in the same transaction, as an administrator's (admin.ts).
     const roles = patch.roles === undefined ? undefined : roleOverrideWrite(this.d.revoker, this.d.retention.roleOverride(this.d.clock()));
     try {
@@ -427,7 +431,8 @@ export class UserImport {
       // The password only over the hash it was decided on: a sign-in's upgrade, a reset or a change
       // made since is newer than the source's, and acknowledged to the user; it is not overwritten.
       const only = patch.passwordHash !== undefined ? { passwordHashWas: before.passwordHash } : {};
-      after = await this.d.events.write<UserRecord | null>(imported, (emit) => this.d.storage.users.update(before.id, patch, emit, only, roles?.override));
+      after = await this.d.events.write<UserRecord | null>(imported, (emit) =>
+        this.d.storage.users.update(before.id, patch, emit, only, roles?.override, refusal ? { sessions: refusal.sessions } : undefined));
     } catch (e) {
       if (e instanceof UniqueViolation) throw invalid(e.field, 'already registered to another user');
       throw e;
@@ -437,9 +442,7 @@ export class UserImport {
     }
     if (!after) throw new WardenError('ERR_USER_NOT_FOUND', 'the user was deleted during the import');
     roles?.publish();
-    if ((patch.isActive === false && before.isActive) || patch.passwordHash !== undefined) {
-      await this.d.sessions.refuseAllTokens(before.id, 'import');
-    }
+    refusal?.publish();
   }
 }
 

@@ -11,7 +11,6 @@ import type { MailQueue } from '../mail/index.js';
 import type { UserRecord, UserStore } from '../storage/types.js';
 import { userValues, type AccountEmailDeps } from './account-email.js';
 import { changedMeanwhile, checkToken, consumeToken, newEmailToken, tokenHash, tokenOwner } from './email-tokens.js';
-import { removeAllFactors } from './factors/second-factors.js';
 import type { SecurityNotices } from './notices.js';
 import { NO_META, type ClientMeta } from './types.js';
 import { findUser, isUuid } from './users.js';
@@ -70,32 +69,32 @@ export class PasswordRecovery {
     const passwordHash = await this.d.hasher.hash(password, { client: clientKey(meta.ip) });
     const used = await consumeToken(this.d.storage.emailTokens, hash, 'reset', this.d.clock());
     const user = await tokenOwner(this.d.storage.users, used, { sameAddress: true }); // again: it may have changed meanwhile
-    const recorded = (r: UserRecord | null) => (r ? [this.d.events.make('password.reset', { actorId: user.id, userId: user.id, ip: meta.ip, userAgent: meta.userAgent }, {})] : []);
+    const who = { actorId: user.id, userId: user.id, ip: meta.ip, userAgent: meta.userAgent };
+    // Whoever knew the old password is out: every session ends, every token is refused, everywhere.
+    const refusal = this.d.sessions.refusal(user.id, 'password-reset', { all: true });
+    // The link is the first proof that this person holds the address. Until now whoever held the
+    // password held the account: someone who signed up first with another's address could have
+    // enrolled a second factor, which would lock the owner out after this reset. So an account
+    // whose address was never proven loses its factors (and recovery codes, and pending sign-ins).
+    let factorsRemoved = 0;
+    const factors = user.emailVerified ? undefined : { removed: (n: number) => void (factorsRemoved = n) };
+    // Most accounts have none: no event for nothing removed.
+    const recorded = (r: UserRecord | null) => (r
+      ? [this.d.events.make('password.reset', who, {}), ...(factorsRemoved > 0 ? [this.d.events.make('mfa.removed', who, { method: 'all' })] : [])]
+      : []);
     // Only while the account still has the address the link went to and the password it had: an
     // address change or a password change landing meanwhile would have superseded this link. And
     // only while it is active: a deactivation answered meanwhile refuses it, as it would after.
+    // The sessions' end and the factors' removal are in the same transaction as the new password
+    // (committed apart, a crash between left the new password with the old holder's sessions and
+    // factors, and the link used up).
     const updated = await this.d.events.write<UserRecord | null>(recorded, (emit) =>
-      this.d.storage.users.update(user.id, { passwordHash, emailVerified: true }, emit, { emailWas: used.email, passwordHashWas: user.passwordHash, isActiveWas: true }));
+      this.d.storage.users.update(user.id, { passwordHash, emailVerified: true }, emit, { emailWas: used.email, passwordHashWas: user.passwordHash, isActiveWas: true },
+        undefined, { sessions: refusal.sessions, ...(factors ? { factors } : {}) }));
     if (!updated) throw await changedMeanwhile(this.d.storage.users, user.id);
-    // Whoever knew the old password is out: every session ends, every token is refused, everywhere.
-    await this.d.sessions.refuseAllTokens(user.id, 'password-reset');
-    // The link is the first proof that this person holds the address. Until now whoever held the
-    // password held the account: someone who signed up first with another's address could have
-    // enrolled a second factor, which would lock the owner out after this reset. Removed only
-    // after every session of the old holder has ended, so none can enrol another meanwhile.
-    const factorsRemoved = !user.emailVerified && (await this.removeUnprovenFactors(user.id, meta));
+    refusal.publish();
     // The owner is told their factors went, or they would go on believing a code guards the account.
-    await this.notices.passwordChanged(updated, { factorsRemoved });
+    await this.notices.passwordChanged(updated, { factorsRemoved: factorsRemoved > 0 });
     return updated;
-  }
-
-  /** Whether there were any to remove. */
-  private async removeUnprovenFactors(userId: string, meta: ClientMeta): Promise<boolean> {
-    const { factors } = this.d.storage;
-    // Most accounts have none: no event for nothing removed.
-    const [totp, passkeys] = await Promise.all([factors.listTotp(userId), factors.listPasskeys(userId)]);
-    if (totp.length === 0 && passkeys.length === 0) return false;
-    await removeAllFactors(this.d, userId, { actorId: userId, userId, ip: meta.ip, userAgent: meta.userAgent });
-    return true;
   }
 }

@@ -5,10 +5,13 @@ import { WardenError, type IssuedToken, type JwtClaims, type TokenIssuer } from 
 import type { EventLog, EventSubject } from '../events/log.js';
 import type { Emit, NewEvent } from '../events/records.js';
 import type { Revoker } from '../revocation/revoker.js';
-import { jtiRevocation, sessionRevocation } from '../revocation/records.js';
+import { jtiRevocation, sessionRevocation, userRevocation, type RevocationRecord } from '../revocation/records.js';
 import { newSessionId, sessionOpenedAt } from '../revocation/session-id.js';
 import { StorageUnavailable } from '../storage/availability.js';
-import { TokenSpent, UserChanged, type Page, type RevokeSession, type RotateResult, type RotateStatus, type SessionConditions, type SessionRecord, type Storage, type UserRecord } from '../storage/types.js';
+import {
+  TokenSpent, UserChanged, type Page, type RefuseEnded, type RevokeSession, type RotateResult, type RotateStatus, type SessionConditions, type SessionRecord, type Storage,
+  type UserRecord, type UserWriteEffects,
+} from '../storage/types.js';
 import { claimsContext, type ClaimsHook } from './claims-hook.js';
 import { assuranceClaims, assuranceOf, PASSWORD_ONLY, type Assurance } from './factors/assurance.js';
 import type { Retention } from './retention.js';
@@ -328,55 +331,79 @@ export class Sessions {
    * ended ids. `emit`: the events of the action this is part of, written with the ending.
    */
   async endAll(userId: string, reason: string, exceptId?: string, emit?: Emit<string[]>): Promise<string[]> {
-    const now = this.d.clock();
-    const ended = await this.d.events.write<string[]>(emit ?? [], (e) =>
-      this.d.storage.sessions.endAllForUser(userId, reason, now, exceptId, e, this.revokeSession));
-    this.recorded(ended);
-    // The replaced application's tokens are never the session kept: they go with the others.
-    await this.refuseLegacyTokens(userId, now);
-    return ended;
+    const r = this.refusal(userId, reason, { all: false, exceptId });
+    await this.d.events.write<string[]>(emit ?? [], (e) => this.d.storage.sessions.endAllForUser(userId, reason, r.sessions.now, exceptId, e, r.sessions));
+    return r.publish();
   }
 
   /**
    * Refuses every token of the user: every session ends, and so do tokens that carry no session
-   * (issued by the toolkit directly) issued until now. Two statements however many sessions there
+   * (issued by the toolkit directly) issued until now. One transaction however many sessions there
    * are: one UPDATE ending them, one 'user' record refusing every session opened up to the latest
    * of them (the opening time is in each token's sid). Returns the ended ids.
    */
   async refuseAllTokens(userId: string, reason: string, emit?: Emit<string[]>): Promise<string[]> {
-    const now = this.d.clock();
-    const ended = await this.d.events.write<string[]>(emit ?? [], (e) => this.d.storage.sessions.endAllForUser(userId, reason, now, undefined, e));
-    // Up to the latest session ended, even if another instance's clock put it after our now. A
-    // session opened after the UPDATE is live and must stay out: here (and at peers once the
-    // record reaches them) its id is dated after the cut-off (openingTime); only a peer opening
-    // one before the record arrives, with a clock lagging ours, could date it under the cut-off,
-    // and then it is refused (fails closed) and its user signs in again.
-    let upTo = now;
-    const undated: string[] = [];
-    for (const id of ended) {
-      const opened = sessionOpenedAt(id);
-      if (opened === undefined) undated.push(id);
-      else upTo = Math.max(upTo, opened);
-    }
-    await this.d.revoker.revokeUserTokens(userId, upTo, this.d.retention.userTokens(now));
-    await this.refuseLegacyTokens(userId, now);
-    // Sessions opened before session ids carried their opening time need their own records.
-    if (undated.length > 0) await this.d.revoker.revokeSessions(undated, this.d.retention.session(now));
-    return ended;
+    const r = this.refusal(userId, reason, { all: true });
+    await this.d.events.write<string[]>(emit ?? [], (e) => this.d.storage.sessions.endAllForUser(userId, reason, r.sessions.now, undefined, e, r.sessions));
+    return r.publish();
   }
 
   /**
-   * Refuses the tokens the replaced application minted with the shared key for this user, issued
-   * up to `now`: they name the user by its old id (its legacy_id, less LEGACY_REFRESH_PREFIX's
-   * `prefix:`, as exchangeLegacy reads a sub the other way), which no record keyed by the Warden id
-   * reaches, so a deactivated user's, or a changed password's, passed until they expired.
+   * How a write that shuts the user's token holders out ends their sessions and refuses their
+   * tokens in its own transaction (endAllForUser here; a new password's or a deactivation's
+   * users.update, UserWriteEffects): `all`, every token of the user (refuseAllTokens), else a
+   * record per session ended, `exceptId` kept (endAll). `publish()`, once the write has resolved,
+   * applies the records here and tells the other instances; it returns the ended ids.
    */
-  private async refuseLegacyTokens(userId: string, now: number): Promise<void> {
-    const legacyId = (await this.d.storage.users.findById(userId))?.legacyId ?? null;
-    if (legacyId === null) return;
+  refusal(userId: string, reason: string, o: { all: boolean; exceptId?: string | undefined }): { sessions: NonNullable<UserWriteEffects['sessions']>; publish(): string[] } {
+    const now = this.d.clock();
+    let done: { ended: readonly string[]; records: readonly RevocationRecord[] } | undefined;
+    const refuse: RefuseEnded = {
+      records: (ended, user) => [...(o.all ? this.userRecords(userId, ended, now) : ended.map(this.revokeSession)), ...this.legacyRecords(user, now)],
+      written: (ended, records) => void (done = { ended, records }),
+    };
+    return {
+      sessions: { reason, now, exceptId: o.exceptId, records: refuse.records, written: refuse.written },
+      publish: () => {
+        for (const r of done?.records ?? []) this.d.revoker.recorded(r);
+        return [...(done?.ended ?? [])];
+      },
+    };
+  }
+
+  /**
+   * The records refusing every token the user holds, given the sessions just ended: one 'user'
+   * record up to the latest session ended, even if another instance's clock put it after our now.
+   * A session opened after the write is live and must stay out: here (and at peers once the record
+   * reaches them) its id is dated after the cut-off (openingTime); only a peer opening one before
+   * the record arrives, with a clock lagging ours, could date it under the cut-off, and then it is
+   * refused (fails closed) and its user signs in again. Sessions opened before session ids carried
+   * their opening time need their own records.
+   */
+  private userRecords(userId: string, ended: readonly string[], now: number): RevocationRecord[] {
+    let upTo = now;
+    const undated: RevocationRecord[] = [];
+    for (const id of ended) {
+      const opened = sessionOpenedAt(id);
+      if (opened === undefined) undated.push(sessionRevocation(id, this.d.retention.session(now)));
+      else upTo = Math.max(upTo, opened);
+    }
+    return [userRevocation(userId, upTo, this.d.retention.userTokens(now)), ...undated];
+  }
+
+  /**
+   * The record refusing the tokens the replaced application minted with the shared key for this
+   * user, issued up to `now`: they name the user by its old id (its legacy_id, less
+   * LEGACY_REFRESH_PREFIX's `prefix:`, as exchangeLegacy reads a sub the other way), which no
+   * record keyed by the Warden id reaches, so a deactivated user's, or a changed password's, passed
+   * until they expired. None for a user without one (or gone).
+   */
+  private legacyRecords(user: UserRecord | null, now: number): RevocationRecord[] {
+    const legacyId = user?.legacyId ?? null;
+    if (legacyId === null) return [];
     const prefix = this.d.legacyRefresh?.prefix;
     const sub = prefix !== undefined && legacyId.startsWith(`${prefix}:`) ? legacyId.slice(prefix.length + 1) : legacyId;
-    await this.d.revoker.revokeUserTokens(sub, now, this.d.retention.userTokens(now));
+    return [userRevocation(sub, now, this.d.retention.userTokens(now))];
   }
 
   /** RFC 7009: revokes an access token, or a refresh token's whole session. Unknown tokens are ignored. */

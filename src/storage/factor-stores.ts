@@ -12,6 +12,19 @@ import {
   assignments, insertRow, join, param, raw, rowDecoder, sql, type Dialect, type Plan, type Result, type Row, type Script, type Sql,
 } from './sql.js';
 
+/**
+ * Removes every second factor, recovery code and pending sign-in (challenge) of the user; returns
+ * how many factors (authenticator apps, pending or not, and passkeys) went. A plan: run inside the
+ * transaction of the write it is part of (deleteAllForUser's, or a reset's users.update).
+ */
+export function* deletingFactors(userId: string): Plan<number> {
+  const totp = (yield sql`DELETE FROM totp_factors WHERE user_id = ${userId}`).changes;
+  const passkeys = (yield sql`DELETE FROM passkeys WHERE user_id = ${userId}`).changes;
+  yield sql`DELETE FROM recovery_codes WHERE user_id = ${userId}`;
+  yield sql`DELETE FROM challenges WHERE user_id = ${userId}`;
+  return totp + passkeys;
+}
+
 export function sqlFactorStores(
   d: Dialect,
   exec: (s: Sql | Script) => Promise<Result>,

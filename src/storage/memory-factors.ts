@@ -15,8 +15,10 @@ const copyPasskey = (p: PasskeyRecord): PasskeyRecord => ({ ...p, transports: [.
 export interface MemoryFactorStores {
   factors: FactorStore;
   challenges: ChallengeStore;
-  /** ON DELETE CASCADE from users. */
+  /** ON DELETE CASCADE from users; also a reset's removal of every factor (users.update's effects). */
   deleteUser(userId: string): void;
+  /** How many factors (authenticator apps, pending or not, and passkeys) the user has. */
+  countFactors(userId: string): number;
 }
 
 /** `userExists` mirrors the foreign keys to users; `record` inserts events or throws, inserting none. */
@@ -157,6 +159,9 @@ export function createMemoryFactorStores(userExists: (id: string) => boolean, re
     deleteUser(userId) {
       void factors.deleteAllForUser(userId);
       deleteWhere(challenges, (c) => c.userId === userId);
+    },
+    countFactors(userId) {
+      return [...totp.values()].filter((t) => t.userId === userId).length + [...passkeys.values()].filter((p) => p.userId === userId).length;
     },
   };
 }

@@ -14,7 +14,7 @@ import {
   NoOtherHolder, TokenSpent, UserChanged,
   UniqueViolation,
   type DeliveryRecord, type EmailTokenRecord, type Emit, type EventRecord, type NewEvent, type NewSession, type NewUser, type OutboxRecord,
-  type RevocationRecord, type RevokeSession, type RoleOverride, type RotateResult, type SessionRecord, type Storage, type StorageOptions, type StoredRevocation, type UserRecord,
+  type RefuseEnded, type RevocationRecord, type RevokeSession, type RoleOverride, type RotateResult, type SessionRecord, type Storage, type StorageOptions, type StoredRevocation, type UserRecord,
 } from './types.js';
 
 const copyUser = (u: UserRecord): UserRecord => ({ ...u, roles: [...u.roles] });
@@ -80,6 +80,15 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
       if (revoke) addRevocation(revoke(s.id));
       return s.id;
     });
+  /** Ends the user's sessions but `exceptId` and adds the records `e` makes of them, as the SQL adapters' `refusing`. */
+  const refusing = (userId: string, e: RefuseEnded & { reason: string; now: number; exceptId?: string | undefined }): string[] => {
+    const ids = endAndRevoke([...sessions.values()].filter((s) => s.userId === userId && s.endedAt === null && s.id !== e.exceptId), e.reason, e.now, undefined);
+    const u = users.get(userId);
+    const records = e.records(ids, u ? copyUser(u) : null);
+    for (const r of records) addRevocation(r);
+    e.written(ids, records);
+    return ids;
+  };
   /** Runs a write and then inserts its events; if anything throws, every map is put back as it was. */
   const write = <T>(run: () => T, emit?: Emit<T>): T => {
     if (emit === undefined) return run();
@@ -184,8 +193,9 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
           .sort(oldestFirst);
         return { users: matching.slice(q.offset, q.offset + q.limit).map(copyUser), total: matching.length };
       },
-      async update(id, patch, emit, { keep, passwordHashWas, emailWas, isActiveWas, updatedAtWas, sessionOpen } = {}, override) {
-        return write(() => {
+      async update(id, patch, emit, { keep, passwordHashWas, emailWas, isActiveWas, updatedAtWas, sessionOpen } = {}, override, effects = {}) {
+        let dropFactors = false;
+        const updated = write(() => {
           if (keep !== undefined) keepHolder(id, keep);
           const u = users.get(id);
           if (!u || (passwordHashWas !== undefined && u.passwordHash !== passwordHashWas) || (emailWas !== undefined && u.email !== emailKey(emailWas))
@@ -204,8 +214,17 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
             }
           }
           if (override) override.stored(addRevocation(override.record(copyUser(next))) as RoleOverride);
+          if (effects.sessions) refusing(id, effects.sessions);
+          if (effects.factors) {
+            // Counted now (before the events are made), removed once the write stands: the factor
+            // stores are not put back by a write that fails.
+            effects.factors.removed(second.countFactors(id));
+            dropFactors = true;
+          }
           return copyUser(next);
-        }, override ? emit ?? [] : emit);
+        }, override || effects.sessions || effects.factors ? emit ?? [] : emit);
+        if (dropFactors) second.deleteUser(id);
+        return updated;
       },
       async delete(id, emit, { keep } = {}) {
         const gone = write(() => {
@@ -319,6 +338,7 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
       async endAllForUser(userId, reason, now, exceptId, emit, revoke) {
         // Every not-yet-ended session, expired ones included (as in the SQL adapters): their
         // revocations also cover access tokens outliving a session deadline.
+        if (typeof revoke === 'object') return write(() => refusing(userId, { reason, now, exceptId, records: (e, u) => revoke.records(e, u), written: (e, r) => revoke.written(e, r) }), emit ?? []);
         return write(() => {
           const ended = [...sessions.values()].filter((s) => s.userId === userId && s.endedAt === null && s.id !== exceptId);
           return endAndRevoke(ended, reason, now, revoke);

@@ -7,7 +7,7 @@
 // Events are written by the plan of the change they record (withEvents): a write given events runs
 // in one transaction with them, so the change and its events commit together or not at all.
 import { DELIVERIES, EMAIL_TOKENS, EVENTS, OUTBOX, REVOCATIONS, SESSIONS, USERS } from './columns.js';
-import { sqlFactorStores } from './factor-stores.js';
+import { deletingFactors, sqlFactorStores } from './factor-stores.js';
 import { currentHash, IDLE_HOUR_MS, INDEXED_HASH_PREFIX } from './migrations.js';
 import type { ChallengeStore, FactorStore } from './factor-types.js';
 import {
@@ -20,7 +20,7 @@ import {
 import {
   type ClaimedDelivery, type DeliveryScope, type DeliveryStore, type EmailTokenStore, type Emit, type EventRecord, type EventStore, type NewEmailToken,
   type NewEvent, type NewUser, NoOtherHolder, TokenSpent, UserChanged, type OutboxStore, type RevocationEventStore, type RevocationRecord, type RoleOverride, type RotateResult, type SessionStore,
-  type RevokeSession, type SessionRecord, type SignInDeviceStore, type UserRecord, type UserStore,
+  type RefuseEnded, type RevokeSession, type SessionRecord, type SignInDeviceStore, type UserRecord, type UserStore, type UserWriteEffects,
 } from './types.js';
 
 type RotateArgs = Parameters<SessionStore['rotate']>[0];
@@ -325,6 +325,17 @@ export function sqlStores(
     if (revoke) for (const id of ids) yield addRevocation(revoke(id));
     return ids;
   }
+  /**
+   * Ends the user's sessions but `exceptId` and adds the records `refuse` makes of them (given the
+   * user's row as this transaction has it), in the transaction running it.
+   */
+  function* refusing(userId: string, e: RefuseEnded & { reason: string; now: number; exceptId?: string | undefined }, user: UserRecord | null): Plan<string[]> {
+    const ids = yield* endedIds(sql`user_id = ${userId} AND id IS DISTINCT FROM ${e.exceptId ?? null}`, e.reason, e.now, undefined);
+    const records = e.records(ids, user);
+    for (const r of records) yield addRevocation(r);
+    e.written(ids, records);
+    return ids;
+  }
   /** A session-ending write: with revocations it is always one transaction, events or not. */
   const ending = <T>(plan: Plan<T>, events: Emit<T> | undefined, revoke: RevokeSession | undefined): Promise<T> =>
     revoke === undefined ? write(plan, events) : together(plan, events);
@@ -423,7 +434,7 @@ export function sqlStores(
           ) AS page ON TRUE`);
         return { users: found.filter((r) => r.id !== null).map(st.user), total: Number(found[0]?.total ?? 0) };
       },
-      update(id, patch, events, { keep, passwordHashWas, emailWas, isActiveWas, updatedAtWas, sessionOpen } = {}, override) {
+      update(id, patch, events, { keep, passwordHashWas, emailWas, isActiveWas, updatedAtWas, sessionOpen } = {}, override, effects: UserWriteEffects = {}) {
         // bumpedUpdatedAt in SQL, on the row as the statement finds it.
         const bump = sql`updated_at = ${raw(d.greatest)}(${clock()}, updated_at + 1)`;
         const clean = cleanPatch(patch);
@@ -436,7 +447,8 @@ export function sqlStores(
           ...(updatedAtWas === undefined ? [] : [sql`updated_at = ${updatedAtWas}`]),
         ], ' AND ');
         const updated = maybe(sql`UPDATE users SET ${set} WHERE id = ${id}${unchanged} RETURNING *`, st.user);
-        if (clean.passwordHash === undefined && keep === undefined && override === undefined && sessionOpen === undefined) return write(updated, events);
+        if (clean.passwordHash === undefined && keep === undefined && override === undefined && sessionOpen === undefined
+          && effects.sessions === undefined && effects.factors === undefined) return write(updated, events);
         const now = clock();
         return transact(st.withEvents((function* (): Plan<UserRecord | null> {
           if (keep !== undefined) yield* keepHolder(id, keep);
@@ -455,6 +467,10 @@ export function sqlStores(
           // After the UPDATE, which holds the user's row until commit: two role changes write
           // their overrides in the order they commit.
           if (u && override) override.stored(st.revocation((yield sql`${addRevocation(override.record(u))} RETURNING *`).rows[0]!) as RoleOverride);
+          // What the change shuts out goes with it: committed apart, a crash between left a new
+          // password (or an inactive account) with every old session alive.
+          if (u && effects.sessions) yield* refusing(id, effects.sessions, u);
+          if (u && effects.factors) effects.factors.removed(yield* deletingFactors(id));
           return u;
         })(), events ?? []));
       },
@@ -517,6 +533,12 @@ export function sqlStores(
       endAllForUser(userId, reason, now, exceptId, events, revoke) {
         // Every not-yet-ended session, expired ones included: their revocations also cover access
         // tokens that outlive their session's deadline.
+        if (typeof revoke === 'object') {
+          return together((function* (): Plan<string[]> {
+            const [row] = (yield sql`SELECT * FROM users WHERE id = ${userId}`).rows;
+            return yield* refusing(userId, { reason, now, exceptId, records: (e, u) => revoke.records(e, u), written: (e, r) => revoke.written(e, r) }, row ? st.user(row) : null);
+          })(), events);
+        }
         return ending(endedIds(sql`user_id = ${userId} AND id IS DISTINCT FROM ${exceptId ?? null}`, reason, now, revoke), events, revoke);
       },
       endOldest(userId, keep, reason, now, exceptId, events, revoke) {

@@ -30,6 +30,31 @@ export interface OverrideRoles {
   stored(record: RoleOverride): void;
 }
 
+/**
+ * The revocation records refusing the tokens of the sessions a write ends, added in its
+ * transaction (so that a crash, a 503 or a failover after the commit never leaves the sessions
+ * ended with their access tokens still passing, nor a changed password with the sessions it shuts
+ * out still open). `records` is given the ids of the sessions ended and the user's row as the
+ * transaction has it (null: gone); `written` is handed the same ids and records once they are in
+ * the transaction, to apply and broadcast once the write has resolved.
+ */
+export interface RefuseEnded {
+  records(ended: readonly string[], user: UserRecord | null): RevocationRecord[];
+  written(ended: readonly string[], records: readonly RevocationRecord[]): void;
+}
+
+/**
+ * What a user write does to what hangs on the user, in its own transaction, when it writes:
+ * `sessions`: ends every session of the user but `exceptId`, with `reason` at `now`, and adds their
+ * refusal (a new password, a deactivation); `factors`: removes every second factor, recovery code
+ * and pending sign-in of the user, and tells `removed` how many factors (authenticator apps and
+ * passkeys) went, before the write's events are made (a reset of an address never proven).
+ */
+export interface UserWriteEffects {
+  sessions?: RefuseEnded & { reason: string; now: number; exceptId?: string | undefined };
+  factors?: { removed(count: number): void };
+}
+
 /** A schema migration a migrate() call applied (migrations.ts). */
 export interface AppliedMigration {
   version: number;
@@ -204,9 +229,10 @@ export interface UserStore {
    * supersedes the user's open reset and address-change links in the same write (whoever asked
    * for them may be who the new password shuts out; replacePasswordHash does not).
    * `only`: conditions checked in the same write (see UserWriteConditions). `override`: the role
-   * override written with it, when it writes (see OverrideRoles).
+   * override written with it, when it writes (see OverrideRoles). `effects`: the sessions it ends
+   * and the factors it removes, when it writes (see UserWriteEffects).
    */
-  update(id: string, patch: UserPatch, events?: Emit<UserRecord | null>, only?: UserWriteConditions, override?: OverrideRoles): Promise<UserRecord | null>;
+  update(id: string, patch: UserPatch, events?: Emit<UserRecord | null>, only?: UserWriteConditions, override?: OverrideRoles, effects?: UserWriteEffects): Promise<UserRecord | null>;
   /** True when it deleted the user. `only.keep`: as update's. */
   delete(id: string, events?: Emit<boolean>, only?: Pick<UserWriteConditions, 'keep'>): Promise<boolean>;
   count(): Promise<number>;
@@ -324,8 +350,11 @@ export interface SessionStore {
    * `revoke`, its record is added in the same transaction, whether or not the session was live.
    */
   end(id: string, reason: string, now: number, events?: Emit<SessionRecord | null>, revoke?: RevokeSession): Promise<SessionRecord | null>;
-  /** Ends the user's live sessions except `exceptId`; returns the ended sessions' ids. `revoke`: as for end. */
-  endAllForUser(userId: string, reason: string, now: number, exceptId?: string, events?: Emit<string[]>, revoke?: RevokeSession): Promise<string[]>;
+  /**
+   * Ends the user's live sessions except `exceptId`; returns the ended sessions' ids. `revoke`: as
+   * for end, or the records refusing them all (RefuseEnded), in the same transaction.
+   */
+  endAllForUser(userId: string, reason: string, now: number, exceptId?: string, events?: Emit<string[]>, revoke?: RevokeSession | RefuseEnded): Promise<string[]>;
   /**
    * Keeps the user's `keep` newest live sessions (and `exceptId`, which is not counted) and ends
    * the older live ones; returns the ended sessions' ids. One statement. `revoke`: as for end.

@@ -31,6 +31,15 @@ async function reachable(url: string): Promise<string | null> {
   }
 }
 
+/**
+ * What the names of the schemas tests create begin with, before their own prefix: TEST_SCHEMA_PREFIX
+ * and `_`, on a PostgreSQL shared with others who each keep to a prefix; nothing by default.
+ */
+export function schemaPrefix(): string {
+  const p = process.env.TEST_SCHEMA_PREFIX;
+  return p === undefined || p === '' ? '' : `${p}_`;
+}
+
 let probe: Promise<{ url?: string; skip?: string }> | undefined;
 
 /**
@@ -61,7 +70,7 @@ export function postgresUrlOrSkip(): Promise<{ url?: string; skip?: string }> {
  */
 export async function scratchSchema(prefix: string): Promise<{ url?: string; skip?: string; schema: string }> {
   const { url, skip } = await postgresUrlOrSkip();
-  const schema = `${prefix}_${randomBytes(4).toString('hex')}`;
+  const schema = `${schemaPrefix()}${prefix}_${randomBytes(4).toString('hex')}`;
   after(async () => {
     if (!url) return;
     const c = new pg.Client({ connectionString: url });
@@ -148,7 +157,7 @@ function sqliteFactory(): StorageFactory {
 
 async function postgresFactory(): Promise<StorageFactory> {
   const { url, skip } = await postgresUrlOrSkip();
-  const runId = `warden_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const runId = `${schemaPrefix() || 'warden_'}test_${process.pid}_${randomBytes(4).toString('hex')}`;
   const schemas: string[] = [];
   const schemaOf = new WeakMap<Storage, string>();
   const open = (schema: string, options: StorageOptions = {}): Storage => {
