@@ -4,9 +4,10 @@
 // the key the server signs with now (SECRET_KEY, PRIVATE_KEY_FILE or the generated development
 // key), under the kid its tokens carry: moving to JWKS_FILE then logs nobody out.
 import { createPrivateKey, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { generateKeyPem, keyRingFromJwks, type KeyRing } from '@warden/toolkit';
 import { isAlgorithm, isHmac, type AsymmetricAlgorithm } from '@warden/toolkit';
+import { replaceKeyFile } from './key-file.js';
 
 export function privateJwk(alg: string, kid: string): Record<string, unknown> {
   if (!isAlgorithm(alg)) throw new Error(`unknown algorithm "${alg}"`);
@@ -47,8 +48,8 @@ export function keygen(args: string[], current?: () => KeyRing | undefined): str
   if (jwks.keys.some((k) => (k as { kid?: unknown }).kid === kid)) throw new Error(`${file} already has a key "${kid}"`);
   jwks.keys.push(key);
   keyRingFromJwks(jwks); // the result must load exactly as the server will load it
-  writeFileSync(file, JSON.stringify(jwks, null, 2) + '\n', { mode: 0o600 });
-  chmodSync(file, 0o600);
+  // Never rewritten in place: killed between truncating and writing, the file held no key at all.
+  replaceKeyFile(file, JSON.stringify(jwks, null, 2) + '\n');
   const role = jwks.keys.length === 1 ? 'it signs (the first key does, unless JWKS_SIGNING_KID names another)' : `it verifies now, and signs once JWKS_SIGNING_KID=${kid}`;
   const first = now ? `${file} begins with the key the server signs with now ("${now.signer.kid}", ${now.signer.alg}), which keeps signing; ` : '';
   return `${first}added key "${kid}" (${alg}) to ${file}; ${role}`;

@@ -4,11 +4,12 @@
 // Every key problem is a ConfigError naming the variable, raised before the server listens: a key
 // that cannot sign or verify must stop the start, not turn each request into a 500 (the failure
 // flask-jwt-extended reports per request as "JWT decode error").
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, type Config } from './config.js';
 import { generateKeyPem, generateSecret, keyRingFromJwks, keyRingFromPem, keyRingFromSecret, type KeyRing } from '@warden/toolkit';
 import { isHmac, type Algorithm } from '@warden/toolkit';
+import { createKeyFileOnce } from './key-file.js';
 
 export interface LoadedKeys {
   ring: KeyRing;
@@ -79,14 +80,9 @@ function readOrCreate(file: string, make: () => string): string {
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
   const value = make();
-  // 'wx' fails if another instance created it meanwhile; then theirs is the key.
-  try {
-    writeFileSync(file, value + '\n', { mode: 0o600, flag: 'wx' });
-  } catch {
-    return readFileSync(file, 'utf8').trim();
-  }
-  chmodSync(file, 0o600);
-  return value;
+  // Whole or not at all (a start killed while writing it left an empty key file, and every later
+  // start failed on it); if another instance created it meanwhile, theirs is the key.
+  return createKeyFileOnce(file, value + '\n') ? value : readFileSync(file, 'utf8').trim();
 }
 
 function readJson(file: string): { keys: object[] } {

@@ -1,13 +1,14 @@
 // `warden keygen`: private JWKs for JWKS_FILE, appended safely, loadable as the server loads them.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { keygen } from '../src/keygen.js';
 import { keyRingFromJwks, publicJwks } from '../toolkit/src/tokens/index.js';
-import { buildCli, CLI } from './helpers/cli.js';
+import { loadKeyRing } from '../src/keyring.js';
+import { buildCli, CLI, ROOT } from './helpers/cli.js';
 
 describe('keygen', () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-keygen-'));
@@ -63,5 +64,77 @@ describe('warden keygen > FILE', () => {
     }
     assert.equal(statSync(file).mode & 0o777, 0o600);
     assert.ok(JSON.parse(readFileSync(file, 'utf8')).keys[0].d, 'the private key was written');
+  });
+});
+
+// Debian's strace kills the process at a chosen system call (fault injection), as an OOM kill or a
+// power loss would stop it: no JavaScript runs after it.
+const strace = spawnSync('strace', ['-V'], { encoding: 'utf8' }).status === 0 ? undefined : 'strace is not installed (Debian package strace)';
+
+describe('warden keygen --jwks killed while it writes', { skip: strace }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-keygen-kill-'));
+  before(() => buildCli(), { timeout: 300_000 });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  /**
+   * Runs `warden keygen EdDSA --kid second --jwks FILE`, SIGKILLed on entering its first call of
+   * `syscalls` (of those naming FILE, with `onFile`); whether it was killed.
+   */
+  const killedAt = (file: string, syscalls: string, onFile: boolean): boolean => {
+    const r = spawnSync('strace', [
+      '-f', '-qq', ...(onFile ? ['-P', file] : []), '-e', `trace=${syscalls}`, '-e', `inject=${syscalls}:signal=KILL`,
+      process.execPath, CLI, 'keygen', 'EdDSA', '--kid', 'second', '--jwks', file,
+    ], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp' } });
+    assert.equal(r.status ?? 0, 0, r.stderr);
+    return r.stderr.includes('killed by SIGKILL');
+  };
+
+  // Rewritten in place, the file was empty once the process died between truncating and writing
+  // it: every key in it gone, the one the server signs with too, and the server refused to start.
+  const cases = [
+    { when: 'as it writes the file', syscalls: 'write,pwrite64,writev', onFile: true },
+    { when: 'as it flushes what it wrote', syscalls: 'fsync,fdatasync', onFile: false },
+    { when: 'as it gives the new file the name', syscalls: 'rename,renameat,renameat2', onFile: false },
+  ];
+  for (const [i, c] of cases.entries()) {
+    it(`${c.when}: the file holds its keys as before, or the new key too; never less`, () => {
+      const file = join(dir, `case${i}.json`);
+      keygen(['EdDSA', '--jwks', file, '--kid', 'first']);
+      const killed = killedAt(file, c.syscalls, c.onFile);
+      const kids = JSON.parse(readFileSync(file, 'utf8')).keys.map((k: { kid: string }) => k.kid);
+      assert.deepEqual(kids, killed ? ['first'] : ['first', 'second']);
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+      keyRingFromJwks(JSON.parse(readFileSync(file, 'utf8')));
+    });
+  }
+
+  it('a leftover from a killed run does not stop the next one', () => {
+    const file = join(dir, 'again.json');
+    keygen(['EdDSA', '--jwks', file, '--kid', 'first']);
+    assert.ok(killedAt(file, 'rename,renameat,renameat2', false), 'killed');
+    assert.ok(readdirSync(dir).some((n) => n.startsWith('.again.json.')), 'the new file it made is left');
+    assert.match(keygen(['EdDSA', '--jwks', file, '--kid', 'third']), /added key "third"/);
+    assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')).keys.map((k: { kid: string }) => k.kid), ['first', 'third']);
+  });
+});
+
+describe('a development start killed while it writes the key it generated', { skip: strace }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'warden-devkey-kill-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  // Written in place, the key file was left empty, and every later start failed on it (DATA_DIR:
+  // the key is empty) until someone deleted it.
+  it('leaves no key file, or a whole one: the next start signs', () => {
+    const config = { keys: { algorithm: 'HS256' }, server: { dataDir: dir } };
+    const load = `import { loadKeyRing } from './src/keyring.ts'; loadKeyRing(${JSON.stringify(config)});`;
+    const file = join(dir, 'secret.key');
+    const r = spawnSync('strace', [
+      '-f', '-qq', '-P', file, '-e', 'trace=write,pwrite64,writev', '-e', 'inject=write,pwrite64,writev:signal=KILL',
+      process.execPath, '--conditions=warden-source', '--import', 'tsx', '--input-type=module', '-e', load,
+    ], { cwd: ROOT, encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp' } });
+    assert.equal(r.status ?? 0, 0, r.stderr);
+    const ring = loadKeyRing(config as Parameters<typeof loadKeyRing>[0]).ring;
+    assert.equal(ring.signer.alg, 'HS256');
+    assert.ok(readFileSync(file, 'utf8').trim().length >= 32);
   });
 });

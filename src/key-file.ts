@@ -1,0 +1,65 @@
+// Key files written so that a process killed (or a machine losing power) while writing one never
+// leaves it empty or half written: the bytes go to a new file beside it, are flushed to the disk,
+// and only then take the file's name (rename and link are atomic), the folder flushed after. A
+// JWKS rewritten in place was empty once `warden keygen --jwks` died between truncating and
+// writing it: every key in it, the signing one too, was gone.
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, linkSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+
+/** Writes `content` (mode 0600) to a new file beside `file`, flushed; returns its path. */
+function written(file: string, content: string): string {
+  const temp = join(dirname(file), `.${basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fd = openSync(temp, 'wx', 0o600);
+  try {
+    writeSync(fd, content);
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(temp, { force: true });
+    throw e;
+  }
+  closeSync(fd);
+  return temp;
+}
+
+/** Makes the new name itself durable (best effort: some file systems refuse to open a folder). */
+function flushFolder(file: string): void {
+  try {
+    const fd = openSync(dirname(file), 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    /* the rename stands; only its durability across a power loss is not forced */
+  }
+}
+
+/** Replaces `file` (or creates it) with `content`, mode 0600: readers see the old bytes or the new, never a part. */
+export function replaceKeyFile(file: string, content: string): void {
+  const temp = written(file, content);
+  try {
+    renameSync(temp, file);
+  } catch (e) {
+    rmSync(temp, { force: true });
+    throw e;
+  }
+  flushFolder(file);
+}
+
+/** Creates `file` with `content`, mode 0600, only if it does not exist (false then): whole, or not at all. */
+export function createKeyFileOnce(file: string, content: string): boolean {
+  const temp = written(file, content);
+  try {
+    linkSync(temp, file); // fails with EEXIST if another process created it meanwhile
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  } finally {
+    rmSync(temp, { force: true });
+  }
+  flushFolder(file);
+  return true;
+}
