@@ -7,9 +7,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FastifySchema } from 'fastify';
 import { ERROR_CODES } from '../toolkit/src/errors.js';
+import { operationId } from '../src/http/docs.js';
 import { call, startServer, type Running } from './helpers/server.js';
 
 type Op = {
+  operationId?: string;
   security?: unknown[];
   parameters?: { in: string; name: string }[];
   requestBody?: { required?: boolean; content: Record<string, unknown> };
@@ -138,6 +140,17 @@ describe('the OpenAPI document', () => {
     assert.deepEqual(media('POST', '/api/login'), ['application/json']);
     for (const path of ['/api/auth/refresh', '/api/v1/auth/refresh']) assert.equal(op('POST', path).requestBody!.required, false, path);
     assert.equal(op('POST', '/api/auth/signin').requestBody!.required, true);
+  });
+
+  it('every operation has an operationId made of its method and path: unique, and stable while the route stays', () => {
+    // Client generators (openapi-typescript's operations, orval, openapi-generator) name functions by it.
+    const ids = ops.map(([method, path, o]) => {
+      assert.equal(o.operationId, operationId(method, path), `${method} ${path}`);
+      return o.operationId;
+    });
+    assert.equal(new Set(ids).size, ids.length);
+    assert.equal(op('DELETE', '/api/v1/users/{id}/sessions/{sid}').operationId, 'deleteApiV1UsersByIdSessionsBySid');
+    assert.equal(op('GET', '/.well-known/jwks.json').operationId, 'getWellKnownJwksJson');
   });
 
   it('a Fastify response schema changes nothing on the wire (documentation only)', async () => {

@@ -31,11 +31,13 @@ export function openapiOptions(): FastifyDynamicSwaggerOptions {
       components: { securitySchemes: SECURITY_SCHEMES },
     },
     // @fastify/swagger marks every request body required; a route whose body is optional says so.
+    // Every operation gets its operationId, the name client generators give its function.
     transformObject(document) {
       if (!('openapiObject' in document)) return document.swaggerObject;
       const paths = (document.openapiObject.paths ?? {}) as Record<string, Record<string, Json>>;
-      for (const item of Object.values(paths)) {
-        for (const op of Object.values(item)) {
+      for (const [path, item] of Object.entries(paths)) {
+        for (const [method, op] of Object.entries(item)) {
+          op.operationId ??= operationId(method, path);
           if (op['x-optional-body'] !== true) continue;
           delete op['x-optional-body'];
           if (op.requestBody) (op.requestBody as Json).required = false;
@@ -44,6 +46,19 @@ export function openapiOptions(): FastifyDynamicSwaggerOptions {
       return document.openapiObject;
     },
   };
+}
+
+/**
+ * An operation's id, made of its method and path alone (`POST /api/v1/auth/login` is
+ * `postApiV1AuthLogin`, `GET /api/v1/users/{id}` is `getApiV1UsersById`): unique as the pair is, and
+ * the same from one release to the next while the route stays, so generated clients keep their names.
+ */
+export function operationId(method: string, path: string): string {
+  const words = path.split('/').flatMap((segment) => {
+    const param = /^\{(.+)\}$/.exec(segment);
+    return param ? ['by', ...param[1]!.split(/[^A-Za-z0-9]+/)] : segment.split(/[^A-Za-z0-9]+/);
+  }).filter((w) => w !== '');
+  return method.toLowerCase() + words.map((w) => w[0]!.toUpperCase() + w.slice(1)).join('');
 }
 
 export type Media = 'json' | 'form' | 'multipart';
