@@ -31,6 +31,11 @@ export const SETS_COOKIES: Success['headers'] = {
   'set-cookie': { type: 'string', description: 'the httpOnly token cookies and the page-readable CSRF cookies' },
 };
 
+/** The Set-Cookie header of the routes that sign out: the token and CSRF cookies, expired. */
+export const CLEARS_COOKIES: Success['headers'] = {
+  'set-cookie': { type: 'string', description: 'the token and CSRF cookies, cleared (expired)' },
+};
+
 export function actorOf(req: FastifyRequest): UserActor | null {
   return req.jwt ? { kind: 'user', userId: req.jwt.claims.sub, roles: req.jwt.roles } : null;
 }
@@ -120,7 +125,7 @@ export async function apiRoutes(app: FastifyInstance, ctx: RouteContext): Promis
     preHandler: app.jwtRequired(user),
     schema: doc({
       method: 'POST', tags: ['api'], summary: 'Revoke this access token and end its session; clears the cookies',
-      family: DETAIL, auth: user, ok: { status: 200, description: 'Signed out', schema: DETAIL_MESSAGE }, errors: DEPENDENCY_ERRORS,
+      family: DETAIL, auth: user, ok: { status: 200, description: 'Signed out', schema: DETAIL_MESSAGE, headers: CLEARS_COOKIES }, errors: DEPENDENCY_ERRORS,
     }),
   }, async (req, reply) => {
     await sessions.signOut(req.jwt!.claims, 'local', clientMeta(req));

@@ -69,6 +69,8 @@ export interface Success {
   description: string;
   /** JSON schema of the body; absent for an empty body. */
   schema?: Json;
+  /** The body's media type, when it is not application/json. */
+  media?: string;
   headers?: Record<string, Json>;
 }
 
@@ -92,10 +94,19 @@ export interface RouteDoc {
   params?: Json;
 }
 
-// Details the examples carry, as the routes attach them.
+// Details the examples carry, as the routes attach them (every 503 carries its Retry-After too).
 const SAMPLE_DETAILS: Partial<Record<ErrorCode, Json>> = {
   ERR_VALIDATION: { field: 'email' },
   ERR_RATE_LIMITED: { retryAfter: 900 },
+  ERR_UNAVAILABLE: { retryAfter: 5 },
+};
+
+// Details only some answers of a code carry: documented as optional members (never required), so
+// a client typed from the document can read them. A sign-up or an administrator's change lists
+// every failed field in `fields`; a taken username or address names it in `field`.
+const OPTIONAL_DETAILS: Partial<Record<ErrorCode, Json>> = {
+  ERR_VALIDATION: { field: 'email', fields: [{ field: 'email', message: 'email: must be a valid address' }] },
+  ERR_CONFLICT: { field: 'email' },
 };
 
 /** The errors a jwtRequired with these options can raise, before the handler runs. */
@@ -146,11 +157,15 @@ export function schemaOf(values: unknown[]): Json {
 
 /** The documented responses for these error codes, grouped by the status the family answers with. */
 export function errorResponses(family: ErrorFamily, codes: readonly ErrorCode[], tokenErrorStatus?: number): Record<number, Json> {
-  const groups = new Map<number, { code: ErrorCode; message: string; body: unknown; headers: Record<string, string> }[]>();
+  const groups = new Map<number, { code: ErrorCode; message: string; body: unknown; headers: Record<string, string>; also?: unknown }[]>();
   for (const code of new Set(codes)) {
-    const e = render(family, new WardenError(code, undefined, family.samples?.[code] ?? SAMPLE_DETAILS[code]), tokenErrorStatus);
+    const own = family.samples?.[code];
+    const e = render(family, new WardenError(code, undefined, own ?? SAMPLE_DETAILS[code]), tokenErrorStatus);
+    // A family with its own sample (FastAPI's list, marshmallow's dict) words the code its own way.
+    const optional = own === undefined ? OPTIONAL_DETAILS[code] : undefined;
+    const also = optional === undefined ? undefined : family.body(render(family, new WardenError(code, undefined, optional), tokenErrorStatus));
     const list = groups.get(e.status) ?? [];
-    list.push({ code, message: e.message, body: family.body(e), headers: e.headers });
+    list.push({ code, message: e.message, body: family.body(e), headers: e.headers, also });
     groups.set(e.status, list);
   }
   const out: Record<number, Json> = {};
@@ -161,9 +176,13 @@ export function errorResponses(family: ErrorFamily, codes: readonly ErrorCode[],
       const values = [...new Set(list.map((g) => g.headers[h]).filter((v) => v !== undefined))];
       headers[h] = { type: 'string', description: `e.g. ${values.slice(0, 2).join(' | ')}` };
     }
+    // A family's own schema for a code (a format one sample cannot describe), else one drawn from the samples.
+    const own = list.flatMap((g) => (family.schemas?.[g.code] === undefined ? [] : [family.schemas[g.code]!]));
+    const sampled = list.filter((g) => family.schemas?.[g.code] === undefined);
+    const schemas = [...own, ...(sampled.length > 0 ? [schemaOf([...sampled.map((g) => g.body), ...sampled.flatMap((g) => (g.also === undefined ? [] : [g.also]))])] : [])];
     out[status] = {
       description: list.map((g) => `\`${g.code}\` ${g.message}`).join('\n\n'),
-      ...schemaOf(list.map((g) => g.body)),
+      ...(schemas.length === 1 ? schemas[0] : { anyOf: schemas }),
       ...(headerNames.length > 0 ? { headers } : {}),
       'x-examples': Object.fromEntries(list.map((g) => [g.code, { summary: g.message, value: g.body }])),
     };
@@ -172,8 +191,10 @@ export function errorResponses(family: ErrorFamily, codes: readonly ErrorCode[],
 }
 
 function success(s: Success): Json {
-  if (s.schema === undefined) return { description: s.description, type: 'null', ...(s.headers ? { headers: s.headers } : {}) };
-  return { description: s.description, ...s.schema, ...(s.headers ? { headers: s.headers } : {}) };
+  const headers = s.headers ? { headers: s.headers } : {};
+  if (s.schema === undefined) return { description: s.description, type: 'null', ...headers };
+  if (s.media !== undefined) return { description: s.description, content: { [s.media]: { schema: s.schema } }, ...headers };
+  return { description: s.description, ...s.schema, ...headers };
 }
 
 /** Every code a route can answer: the handler's, the guard's, the body parser's, and 503 when a dependency is down. */
@@ -249,7 +270,7 @@ export interface PageDoc {
 export function pageSchema(d: PageDoc): FastifySchema {
   const response: Record<number, Json> = errorResponses(d.family, d.errors ?? []);
   for (const [status, r] of Object.entries(errorResponses({ body: () => null }, d.pages))) {
-    response[Number(status)] = { description: `An HTML page saying why:\n\n${String(r.description)}`, type: 'null' };
+    response[Number(status)] = { description: `An HTML page saying why:\n\n${String(r.description)}`, content: { 'text/html': { schema: { type: 'string' } } } };
   }
   response[200] = { description: d.ok, content: { 'text/html': { schema: { type: 'string' } } } };
   return {

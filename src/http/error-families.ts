@@ -7,6 +7,7 @@ import {
   detailBody, envelopeBody, isUnexpected, logUnexpected, toHttpError, type ErrorCode, type ErrorLogger, type ErrorRouteConfig,
   type HttpError,
 } from '@warden/toolkit';
+import { MARSHMALLOW_ERRORS_SCHEMA, PYDANTIC_ERRORS_SCHEMA } from './field-errors.js';
 
 export interface ErrorFamily {
   /** The response body for an error. */
@@ -19,6 +20,8 @@ export interface ErrorFamily {
   headers?(e: HttpError): Record<string, string>;
   /** Details an error of this family carries, for the documented examples (docs.ts). */
   samples?: Partial<Record<ErrorCode, Record<string, unknown>>>;
+  /** The JSON schema of a body one sample cannot describe (docs.ts; it is derived from the sample otherwise). */
+  schemas?: Partial<Record<ErrorCode, Record<string, unknown>>>;
 }
 
 /** The error as this family answers it. */
@@ -53,6 +56,7 @@ export const FASTAPI: ErrorFamily = {
   body: (e) => (e.code === 'ERR_VALIDATION' && Array.isArray(e.details?.errors) ? { detail: e.details.errors } : detailBody(e)),
   messages: { ERR_BAD_CREDENTIALS: 'Incorrect username or password' },
   samples: { ERR_VALIDATION: { errors: [{ type: 'missing', loc: ['body', 'username'], msg: 'Field required', input: null }] } },
+  schemas: { ERR_VALIDATION: PYDANTIC_ERRORS_SCHEMA },
 };
 
 /**
@@ -66,6 +70,7 @@ export const MARSHMALLOW: ErrorFamily = {
     : { message: e.message, code: e.code, ...e.details }),
   messages: { ERR_BAD_CREDENTIALS: 'Credenciales inválidas', ERR_UNAVAILABLE: 'Error en el servidor' },
   samples: { ERR_VALIDATION: { messages: { email: ['Not a valid email address.'] } } },
+  schemas: { ERR_VALIDATION: MARSHMALLOW_ERRORS_SCHEMA },
 };
 
 /** What /oauth answers to a body that is not a form (RFC 6749 §4.3.2, §2.1 of RFC 7009). */

@@ -17,6 +17,32 @@ export interface PydanticError {
   ctx?: Record<string, unknown>;
 }
 
+/** FastAPI's 422 body, for the OpenAPI document: `input` echoes whatever was sent (any JSON value). */
+export const PYDANTIC_ERRORS_SCHEMA = {
+  type: 'object',
+  properties: {
+    detail: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          type: { type: 'string' }, loc: { type: 'array', items: { anyOf: [{ type: 'string' }, { type: 'integer' }] } }, msg: { type: 'string' },
+          input: { description: 'what was sent there (secrets redacted); null when missing' }, ctx: { type: 'object', additionalProperties: true },
+        },
+        required: ['type', 'loc', 'msg', 'input'],
+      },
+    },
+  },
+  required: ['detail'],
+};
+
+/** marshmallow's 422 body (messages_dict), for the OpenAPI document: each field, or `_schema`, with its messages. */
+export const MARSHMALLOW_ERRORS_SCHEMA = {
+  type: 'object',
+  description: 'field name (or `_schema` for the body as a whole) to its messages',
+  additionalProperties: { type: 'array', items: { type: 'string' } },
+};
+
 /** Values of these fields are never echoed back in `input` (FastAPI would). */
 const SECRET_FIELDS = new Set(['password', 'client_secret', 'current_password', 'new_password']);
 const REDACTED = '[redacted]';

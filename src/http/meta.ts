@@ -22,7 +22,7 @@ export async function metaRoutes(app: FastifyInstance, ctx: RouteContext): Promi
   app.get('/.well-known/jwks.json', {
     schema: doc({
       method: 'GET', tags: ['meta'], summary: 'Public signing keys (RFC 7517); never an HMAC secret', family: DETAIL,
-      ok: { status: 200, description: 'application/jwk-set+json, cacheable for 5 minutes', schema: JWKS },
+      ok: { status: 200, description: 'The public keys, cacheable for 5 minutes', schema: JWKS, media: 'application/jwk-set+json' },
     }),
   }, (_req, reply) => {
     void reply
@@ -42,7 +42,12 @@ export async function metaRoutes(app: FastifyInstance, ctx: RouteContext): Promi
     schema: doc({
       method: 'GET', tags: ['meta'], summary: 'Readiness: the database answers', family: DETAIL,
       ok: { status: 200, description: 'Ready', schema: READY },
-      extra: { 503: { status: 503, description: 'The database does not answer', schema: READY } },
+      extra: {
+        503: {
+          status: 503, description: 'The database does not answer', schema: READY,
+          headers: { 'retry-after': { type: 'string', description: 'seconds' } },
+        },
+      },
     }),
   }, async (_req, reply) => {
     // 200 while the database answers, listing what Warden is serving without (`degraded`); 503 when

@@ -32,8 +32,9 @@ export const PASSWORD_CHANGE = obj({
 export const PROFILE_PATCH = obj({ full_name: str('up to 200 characters; empty or null removes it', { nullable: true }) }, ['full_name']);
 
 export const USER_PATCH = obj({
-  roles: strings(), is_active: { type: 'boolean' }, full_name: str(),
-  email: str(undefined, { format: 'email' }), password: str(undefined, { format: 'password' }),
+  roles: strings(), is_active: { type: 'boolean' }, full_name: str('up to 200 characters; empty or null removes it', { nullable: true }),
+  email: str('unverified again unless email_verified is sent too', { format: 'email' }), email_verified: { type: 'boolean' },
+  password: str(undefined, { format: 'password' }),
 });
 
 export const OAUTH_TOKEN = obj({

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { LogoutScope } from '../accounts/index.js';
 import { WardenError, type ErrorRouteConfig, type JwtRequiredOptions } from '@warden/toolkit';
 import { optionalFilter } from '../accounts/validate.js';
-import { actorOf, CREATE_USER_ERRORS, paging, REFRESH_ERRORS, SETS_COOKIES, SIGNIN_ERRORS, SIGNUP_ERRORS, DEPENDENCY_ERRORS } from './api.js';
+import { actorOf, CLEARS_COOKIES, CREATE_USER_ERRORS, paging, REFRESH_ERRORS, SETS_COOKIES, SIGNIN_ERRORS, SIGNUP_ERRORS, DEPENDENCY_ERRORS } from './api.js';
 import { clearAuthCookies, setAuthCookies } from './cookies.js';
 import type { RouteContext } from './context.js';
 import { routeSchemas } from './docs.js';
@@ -124,7 +124,9 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
     schema: doc({
       ...v1, method: 'POST', summary: 'Log out: scope=local (this session), global (all), others (all but this)',
       auth: logoutOpts, querystring: LOGOUT_QUERY,
-      ok: { status: 200, description: '"Logout successful"', schema: envelope({ type: 'object', properties: { sessions_ended: { type: 'integer' } } }) },
+      ok: { status: 200, description: '"Logout successful"', schema: envelope({ type: 'object', properties: { sessions_ended: { type: 'integer' } } }),
+        headers: { 'set-cookie': { ...CLEARS_COOKIES!['set-cookie'], description: 'the token and CSRF cookies, cleared (expired); not with scope=others' } },
+      },
       errors: ['ERR_VALIDATION', ...DEPENDENCY_ERRORS],
     }),
   }, async (req, reply) => {
@@ -183,7 +185,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
       schema: doc({
         ...v1, method: 'DELETE', summary: 'Delete your own account (fresh token and your password; ACCOUNT_SELF_DELETE): every token refused, the cookies cleared', auth: freshOpts,
         body: { schema: ACCOUNT_DELETE, media: ['json', 'form'] },
-        ok: { status: 200, description: '"Account deleted"', schema: envelope(null), headers: SETS_COOKIES },
+        ok: { status: 200, description: '"Account deleted"', schema: envelope(null), headers: CLEARS_COOKIES },
         errors: ['ERR_BAD_REQUEST', 'ERR_VALIDATION', 'ERR_BAD_CREDENTIALS', 'ERR_RATE_LIMITED', 'ERR_CONFLICT', 'ERR_USER_NOT_FOUND', 'ERR_USER_INACTIVE', ...DEPENDENCY_ERRORS],
       }),
     }, async (req, reply) => {
@@ -223,7 +225,9 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
       ...adm, method: 'GET', summary: 'List users (filter: email or username contains, role, active, verified, legacy hash)', querystring: USER_FILTER_QUERY,
       ok: {
         status: 200, description: '"Users retrieved"',
-        schema: envelope({ type: 'object', properties: { items: { type: 'array', items: USER }, total: { type: 'integer' }, limit: { type: 'integer' }, offset: { type: 'integer' } } }),
+        schema: envelope({
+          type: 'object', properties: { items: { type: 'array', items: USER }, total: { type: 'integer' }, limit: { type: 'integer' }, offset: { type: 'integer' } },
+        }),
       },
       errors: ['ERR_VALIDATION', ...DEPENDENCY_ERRORS],
     }),
