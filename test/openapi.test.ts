@@ -154,6 +154,21 @@ describe('the OpenAPI document', () => {
     assert.equal(op('GET', '/.well-known/jwks.json').operationId, 'getWellKnownJwksJson');
   });
 
+  it('every object a success answers with says which members it always carries', () => {
+    // A typed client makes each member left out of `required` optional: every read of it a check.
+    const loose: string[] = [];
+    const visit = (x: unknown, at: string): void => {
+      if (x === null || typeof x !== 'object') return;
+      const o = x as { type?: unknown; properties?: unknown; required?: unknown };
+      if (o.type === 'object' && o.properties !== undefined && !(Array.isArray(o.required) && o.required.length > 0)) loose.push(at);
+      for (const [k, v] of Object.entries(o)) if (k !== 'examples') visit(v, `${at}.${k}`);
+    };
+    for (const [method, path, o] of ops) {
+      for (const [status, r] of Object.entries(o.responses)) if (status.startsWith('2')) visit(r.content, `${method} ${path} ${status}`);
+    }
+    assert.deepEqual(loose, []);
+  });
+
   it('a Fastify response schema changes nothing on the wire (documentation only)', async () => {
     // USER documents no "extra" member; the views decide what goes out, and the 201 is untouched.
     const r = await call(`${s.url}/api/auth/signup`, { json: { username: 'docs', email: 'docs@example.com', password: 'password-123' } });

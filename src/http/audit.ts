@@ -36,6 +36,7 @@ const DELIVERY = {
     last_attempt_at: nullable(str(undefined, { format: 'date-time' })), last_status: { type: 'integer', nullable: true },
     last_error: nullable(str()), delivered_at: nullable(str(undefined, { format: 'date-time' })),
   },
+  required: ['id', 'event_id', 'endpoint', 'state', 'attempts', 'created_at', 'next_attempt_at', 'last_attempt_at', 'last_status', 'last_error', 'delivered_at'],
 };
 const pageOf = (item: Json): Json => envelope({
   type: 'object',

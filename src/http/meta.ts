@@ -34,7 +34,7 @@ export async function metaRoutes(app: FastifyInstance, ctx: RouteContext): Promi
   app.get('/health', {
     schema: doc({
       method: 'GET', tags: ['meta'], summary: 'Liveness', family: DETAIL,
-      ok: { status: 200, description: 'Up', schema: { type: 'object', properties: { status: { type: 'string', enum: ['ok'] } } } },
+      ok: { status: 200, description: 'Up', schema: { type: 'object', properties: { status: { type: 'string', enum: ['ok'] } }, required: ['status'] } },
     }),
   }, async () => ({ status: 'ok' }));
 

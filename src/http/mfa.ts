@@ -197,7 +197,7 @@ export async function mfaRoutes(app: FastifyInstance, ctx: RouteContext): Promis
     schema: doc({
       tags: ['v1 admin'], family: ENVELOPE, auth: adminOpts, method: 'DELETE', params: ID_PARAMS,
       summary: 'Reset a user\'s second factors (a lost device): factors and recovery codes deleted, every session of theirs ended',
-      ok: { status: 200, description: '"Factors reset"', schema: envelope({ type: 'object', properties: { sessions_ended: { type: 'integer' } } }) },
+      ok: { status: 200, description: '"Factors reset"', schema: envelope({ type: 'object', properties: { sessions_ended: { type: 'integer' } }, required: ['sessions_ended'] }) },
       errors: ['ERR_USER_NOT_FOUND', ...DEPENDENCY_ERRORS],
     }),
   }, async (req) => {

@@ -125,7 +125,7 @@ export const SESSION = obj({
   id: str(undefined, { format: 'uuid' }), created_at: str(undefined, { format: 'date-time' }),
   last_used_at: str(undefined, { format: 'date-time' }), expires_at: str(undefined, { format: 'date-time' }),
   user_agent: str(undefined, { nullable: true }), ip: str(undefined, { nullable: true }), current: { type: 'boolean' },
-});
+}, ['id', 'created_at', 'last_used_at', 'expires_at', 'user_agent', 'ip', 'current']);
 
 export const DETAIL_MESSAGE = obj({ detail: str() }, ['detail']);
 
@@ -140,7 +140,7 @@ export const OAUTH_TOKEN_RESPONSE = obj({
 
 export const PASSWORD_FORM_RESPONSE = obj({
   access_token: str(), token_type: str(undefined, { enum: ['bearer'] }), refresh_token: str(), expires_in: { type: 'integer' },
-}, ['access_token', 'token_type']);
+}, ['access_token', 'token_type', 'refresh_token', 'expires_in']);
 
 export const WELCOME = obj({
   message: str(undefined, { enum: ['welcome user'] }), new_user: str('the account\'s username'), access_token: str(), token_type: str(undefined, { enum: ['bearer'] }),

@@ -124,7 +124,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
     schema: doc({
       ...v1, method: 'POST', summary: 'Log out: scope=local (this session), global (all), others (all but this)',
       auth: logoutOpts, querystring: LOGOUT_QUERY,
-      ok: { status: 200, description: '"Logout successful"', schema: envelope({ type: 'object', properties: { sessions_ended: { type: 'integer' } } }),
+      ok: { status: 200, description: '"Logout successful"', schema: envelope({ type: 'object', properties: { sessions_ended: { type: 'integer' } }, required: ['sessions_ended'] }),
         headers: { 'set-cookie': { ...CLEARS_COOKIES!['set-cookie'], description: 'the token and CSRF cookies, cleared (expired); not with scope=others' } },
       },
       errors: ['ERR_VALIDATION', ...DEPENDENCY_ERRORS],
@@ -227,6 +227,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
         status: 200, description: '"Users retrieved"',
         schema: envelope({
           type: 'object', properties: { items: { type: 'array', items: USER }, total: { type: 'integer' }, limit: { type: 'integer' }, offset: { type: 'integer' } },
+          required: ['items', 'total', 'limit', 'offset'],
         }),
       },
       errors: ['ERR_VALIDATION', ...DEPENDENCY_ERRORS],
