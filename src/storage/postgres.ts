@@ -90,6 +90,17 @@ export interface PostgresOptions extends StorageOptions {
 const CLOSE_WAIT_MS = 1000;
 /** The bound on each migration statement (and on waiting for another instance's migration). */
 const MIGRATION_TIMEOUT_MS = 15 * 60_000;
+/**
+ * The longest a migration waits for one table lock before it steps back. While an ALTER or CREATE
+ * INDEX waits behind another transaction (a pg_dump holds its tables for as long as it runs), every
+ * query of that table queues behind the waiting migration: without a bound, a migration of
+ * milliseconds stopped every refresh for as long as the backup ran.
+ */
+const MIGRATION_LOCK_WAIT_MS = 1000;
+/** After a lock wait gave up: the first rest (doubling, up to the last) before the migration tries again. */
+const MIGRATION_LOCK_RETRY_MS = [1000, 30_000] as const;
+/** lock_not_available: the lock_timeout passed. */
+const LOCK_NOT_AVAILABLE = '55P03';
 // pg-pool's error when every connection is busy for longer than the connect timeout: the database
 // is slow or the pool too small, not unreachable, so the pool's connections are kept.
 const POOL_BUSY = 'timeout exceeded when trying to connect';
@@ -340,20 +351,35 @@ export function createPostgresStorage(url: string, opts: PostgresOptions = {}): 
       const lockKey = `warden:migrations:${schema ?? ''}`;
       const migrator = newPool('migrations');
       const applied: AppliedMigration[] = [];
+      const giveUpAt = Date.now() + MIGRATION_TIMEOUT_MS;
+      let rest: number = MIGRATION_LOCK_RETRY_MS[0];
       try {
         for (;;) {
-          const step = await tx(async (run) => {
-            await run(sql`SELECT pg_advisory_xact_lock(hashtext(${lockKey}))`);
-            if (schema !== undefined) {
-              // Looked up first: CREATE SCHEMA IF NOT EXISTS still demands CREATE on the database,
-              // which a least-privilege role using a pre-created schema does not have.
-              const found = await run(sql`SELECT 1 FROM pg_namespace WHERE nspname = ${schema}`);
-              if (found.rows.length === 0) await run(new Script(`CREATE SCHEMA ${schema}`));
-            }
-            return runPlanAsync(migrationStep('postgres', clock()), run);
-          }, migrator.pool);
+          let step: AppliedMigration | null;
+          try {
+            step = await tx(async (run) => {
+              await run(sql`SELECT pg_advisory_xact_lock(hashtext(${lockKey}))`);
+              // Set after the advisory lock: waiting for another instance's migration is not bounded so.
+              await run(new Script(`SET LOCAL lock_timeout = ${MIGRATION_LOCK_WAIT_MS}`));
+              if (schema !== undefined) {
+                // Looked up first: CREATE SCHEMA IF NOT EXISTS still demands CREATE on the database,
+                // which a least-privilege role using a pre-created schema does not have.
+                const found = await run(sql`SELECT 1 FROM pg_namespace WHERE nspname = ${schema}`);
+                if (found.rows.length === 0) await run(new Script(`CREATE SCHEMA ${schema}`));
+              }
+              return runPlanAsync(migrationStep('postgres', clock()), run);
+            }, migrator.pool);
+          } catch (e) {
+            // A table held by another transaction: the step was rolled back. Let the queries queued
+            // behind it through, rest, and try again, until the migration's own bound.
+            if ((e as { code?: unknown }).code !== LOCK_NOT_AVAILABLE || Date.now() + rest > giveUpAt) throw e;
+            await new Promise((resolve) => setTimeout(resolve, rest));
+            rest = Math.min(rest * 2, MIGRATION_LOCK_RETRY_MS[1]);
+            continue;
+          }
           if (step === null) return applied;
           applied.push(step);
+          rest = MIGRATION_LOCK_RETRY_MS[0];
         }
       } finally {
         await endPool(migrator);
