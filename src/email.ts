@@ -9,6 +9,7 @@ import { mailAddresses } from './config/mail-addresses.js';
 import { emailLinks } from './http/account-email.js';
 import type { WindowCounter } from './limits/window-counter.js';
 import { openMail, type MailTransport, type OutboxTuning } from './mail/index.js';
+import { periodically } from './periodic.js';
 import { deleteInBatches } from './storage/batches.js';
 import { isConnectionFailure } from './storage/index.js';
 import type { Storage } from './storage/types.js';
@@ -48,7 +49,7 @@ export function setUpEmail(config: Config, d: {
   });
   if (!outbox) return { accounts: undefined, start() {}, async close() {} };
 
-  let timer: NodeJS.Timeout | undefined;
+  let stopCleanUp: () => void = () => undefined;
   return {
     accounts: {
       queue: outbox,
@@ -68,14 +69,12 @@ export function setUpEmail(config: Config, d: {
     },
     start(purge) {
       outbox.start();
-      timer = setInterval(() => {
-        void Promise.all([purge(), deleteInBatches((batch) => d.storage.outbox.purge(d.clock() - WEEK, batch), OUTBOX_PURGE_BATCH)])
-          .catch((err: unknown) => isConnectionFailure(err) || d.log.warn({ err }, 'mail clean-up failed'));
-      }, 3600_000);
-      timer.unref();
+      stopCleanUp = periodically(() =>
+        Promise.all([purge(), deleteInBatches((batch) => d.storage.outbox.purge(d.clock() - WEEK, batch), OUTBOX_PURGE_BATCH)])
+          .catch((err: unknown) => isConnectionFailure(err) || d.log.warn({ err }, 'mail clean-up failed')), 3600_000, 30_000);
     },
     async close() {
-      clearInterval(timer);
+      stopCleanUp();
       await outbox.stop();
     },
   };

@@ -22,6 +22,7 @@ import { wardenGuard } from '@warden/toolkit';
 import { Audit } from './events/audit.js';
 import { EventLog } from './events/log.js';
 import { startEventRetention } from './events/retention.js';
+import { periodically } from './periodic.js';
 import { webhookRouter } from './events/webhooks/endpoints.js';
 import { WebhookWorker } from './events/webhooks/worker.js';
 import { auditRoutes } from './http/audit.js';
@@ -414,11 +415,10 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
   // Ended and expired sessions are kept a week (GET /auth/sessions history, audits), then dropped,
   // SESSION_PURGE_BATCH at a time with requests let in between: one DELETE of an hour's worth kept
   // SQLite's only thread from every request (1.7 s for 20,000 of 410,000 sessions).
-  const purgeTimer = setInterval(() => {
+  const stopSessionPurge = periodically(() => {
     const before = clock() - 7 * 86400_000;
-    void deleteInBatches((batch) => storage.sessions.purge(before, batch), SESSION_PURGE_BATCH).catch((err: unknown) => isConnectionFailure(err) || log.warn({ err }, 'session purge failed'));
-  }, 3600_000);
-  purgeTimer.unref();
+    return deleteInBatches((batch) => storage.sessions.purge(before, batch), SESSION_PURGE_BATCH).catch((err: unknown) => isConnectionFailure(err) || log.warn({ err }, 'session purge failed'));
+  }, 3600_000, 30_000);
   // Challenges live minutes, and anyone may ask for a passwordless one: the dead ones go every minute.
   const challengeTimer = setInterval(() => {
     void storage.challenges.purge(clock()).catch((err: unknown) => isConnectionFailure(err) || log.warn({ err }, 'challenge purge failed'));
@@ -429,7 +429,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
     app, accounts, revoker, storage, keys, verify, log, events, metrics, webhooks,
     generatedKeyFile: generatedFile,
     async close() {
-      clearInterval(purgeTimer);
+      stopSessionPurge();
       clearInterval(challengeTimer);
       stopRetention();
       if (hashWaited) hashQueue.waited.delete(hashWaited);
