@@ -126,7 +126,7 @@ function conformance(f: StorageFactory): void {
       const kept = token(u.id, { purpose: 'email', expiresAt: T + 2 * HOUR });
       await s.emailTokens.issue(gone);
       await s.emailTokens.issue(kept);
-      assert.equal(await s.emailTokens.purge(T + 1), 1);
+      assert.equal(await s.emailTokens.purge(T + 1, 100), 1);
       assert.equal(await s.emailTokens.find(gone.hash, 'verify'), null);
       assert.ok(await s.emailTokens.find(kept.hash, 'email'));
       await s.users.delete(u.id);
@@ -268,10 +268,19 @@ function conformance(f: StorageFactory): void {
       await s.devices.remember(u.id, 'old', T);
       await s.devices.remember(u.id, 'seen-again', T);
       await s.devices.remember(u.id, 'seen-again', T + 10);
-      assert.equal(await s.devices.purge(T + 5), 1);
+      assert.equal(await s.devices.purge(T + 5, 100), 1);
       assert.deepEqual(await s.devices.remember(u.id, 'old', T + 20), { isNew: true, before: 1 });
       await s.users.delete(u.id);
-      assert.equal(await s.devices.purge(T + 1000), 0);
+      assert.equal(await s.devices.purge(T + 1000, 100), 0);
+    });
+
+    it('purge deletes at most `batch` tokens and devices a call (a backlog goes a batch per statement)', async () => {
+      for (let i = 0; i < 5; i++) {
+        await s.emailTokens.issue(token(u.id, { purpose: (['reset', 'verify', 'email'] as const)[i % 3], expiresAt: T }));
+        await s.devices.remember(u.id, `d${i}`, T);
+      }
+      assert.deepEqual([await s.emailTokens.purge(T + 1, 2), await s.emailTokens.purge(T + 1, 2), await s.emailTokens.purge(T + 1, 2)], [2, 2, 1]);
+      assert.deepEqual([await s.devices.purge(T + 1, 3), await s.devices.purge(T + 1, 3)], [3, 2]);
     });
   });
 }

@@ -3,6 +3,7 @@
 // of link builders and one clock. createAccounts builds this only when mail is configured.
 import type { EventLog } from '../events/log.js';
 import type { MailQueue } from '../mail/index.js';
+import { deleteInBatches } from '../storage/batches.js';
 import type { Storage, UserRecord } from '../storage/types.js';
 import { EmailChange } from './email-change.js';
 import type { AccountHooks } from './hooks.js';
@@ -57,6 +58,8 @@ export function userValues(u: UserRecord): Record<string, string> {
 }
 
 const YEAR = 365 * 86_400_000;
+/** Rows per purge statement at most, as the session and mail purges. */
+const PURGE_BATCH = 500;
 
 export function createAccountEmail(d: AccountEmailDeps): AccountEmail {
   const notices = new SecurityNotices(d);
@@ -73,9 +76,11 @@ export function createAccountEmail(d: AccountEmailDeps): AccountEmail {
       deletedOwnAccount: (user) => notices.accountDeleted(user),
     },
     async purge() {
+      // A batch per statement, paced (src/storage/batches.ts): this runs at start too, so its first
+      // run may meet a backlog (one DELETE of 300,000 expired tokens held SQLite's thread 1.4 s).
       const now = d.clock();
-      await d.storage.emailTokens.purge(now - 86_400_000);
-      await d.storage.devices.purge(now - YEAR);
+      await deleteInBatches((batch) => d.storage.emailTokens.purge(now - 86_400_000, batch), PURGE_BATCH);
+      await deleteInBatches((batch) => d.storage.devices.purge(now - YEAR, batch), PURGE_BATCH);
     },
   };
 }

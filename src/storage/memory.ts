@@ -410,9 +410,12 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
         const t = tokens.get(hash);
         return t && t.purpose === purpose ? { ...t } : null;
       },
-      async purge(before) {
+      async purge(before, batch) {
         let n = 0;
-        for (const [h, t] of tokens) if (t.expiresAt < before) (tokens.delete(h), n++);
+        for (const [h, t] of tokens) {
+          if (n >= batch) break;
+          if (t.expiresAt < before) (tokens.delete(h), n++);
+        }
         return n;
       },
     },
@@ -489,9 +492,12 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
         devices.set(key, { userId, lastSeen: now });
         return { isNew: true, before };
       },
-      async purge(before) {
+      async purge(before, batch) {
         let n = 0;
-        for (const [k, dv] of devices) if (dv.lastSeen < before) (devices.delete(k), n++);
+        for (const [k, dv] of devices) {
+          if (n >= batch) break;
+          if (dv.lastSeen < before) (devices.delete(k), n++);
+        }
         return n;
       },
     },

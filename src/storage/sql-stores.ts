@@ -609,7 +609,9 @@ export function sqlStores(
         WHERE hash = ${hash} AND purpose = ${purpose} AND used_at IS NULL AND superseded_at IS NULL AND expires_at > ${now}
         RETURNING *`, st.emailToken),
       find: (hash, purpose) => first(sql`SELECT * FROM email_tokens WHERE hash = ${hash} AND purpose = ${purpose}`, st.emailToken),
-      purge: (before) => changes(sql`DELETE FROM email_tokens WHERE expires_at < ${before}`),
+      // Through email_tokens_expires_idx, a batch at a time.
+      purge: (before, batch) => changes(sql`
+        DELETE FROM email_tokens WHERE hash IN (SELECT hash FROM email_tokens WHERE expires_at < ${before} LIMIT ${batch})`),
     },
 
     outbox: {
@@ -669,7 +671,9 @@ export function sqlStores(
         const [row] = await rows(sql`SELECT count(*) AS n FROM sign_in_devices WHERE user_id = ${userId}`);
         return { isNew: true, before: Number(row!.n) - 1 };
       },
-      purge: (before) => changes(sql`DELETE FROM sign_in_devices WHERE last_seen < ${before}`),
+      // Through sign_in_devices_seen_idx, a batch at a time.
+      purge: (before, batch) => changes(sql`
+        DELETE FROM sign_in_devices WHERE (user_id, device) IN (SELECT user_id, device FROM sign_in_devices WHERE last_seen < ${before} LIMIT ${batch})`),
     },
 
     ...sqlFactorStores(d, exec, write, together),

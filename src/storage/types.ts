@@ -403,8 +403,8 @@ export interface EmailTokenStore {
   consume(hash: string, purpose: EmailTokenPurpose, now: number): Promise<EmailTokenRecord | null>;
   /** The token of this purpose with this hash, whatever its state; null when there is none. */
   find(hash: string, purpose: EmailTokenPurpose): Promise<EmailTokenRecord | null>;
-  /** Deletes tokens that expired before `before`. Returns how many. */
-  purge(before: number): Promise<number>;
+  /** Deletes up to `batch` tokens that expired before `before`. Returns how many. */
+  purge(before: number, batch: number): Promise<number>;
 }
 
 export type OutboxStatus = 'pending' | 'sent' | 'dropped' | 'failed';
@@ -469,8 +469,8 @@ export interface SignInDeviceStore {
    * it was new and, when it was, how many devices the user had before it (0 otherwise).
    */
   remember(userId: string, device: string, now: number): Promise<{ isNew: boolean; before: number }>;
-  /** Forgets devices not seen since `before`. Returns how many. */
-  purge(before: number): Promise<number>;
+  /** Forgets up to `batch` devices not seen since `before`. Returns how many. */
+  purge(before: number, batch: number): Promise<number>;
 }
 
 export interface Storage {
