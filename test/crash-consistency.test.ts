@@ -138,6 +138,27 @@ for (const database of await crashDatabases()) {
       },
     ));
 
+    it('an administrator\'s reset of second factors that removed them has ended every session too', () => scenario(
+      {
+        // The first write that removes the factors, whichever store it goes through.
+        after: 'factors.deleteAllForUser|users.update',
+        before: async (s) => {
+          // The victim's factor; the thief's session (the lost phone's) is already open.
+          const access = (await login(s, 'victim')).access_token;
+          const e = await call(`${s.url}/api/v1/auth/mfa/totp`, { method: 'POST', headers: bearer(access) });
+          assert.equal(e.status, 201, e.json?.code);
+          const c = await call(`${s.url}/api/v1/auth/mfa/totp/confirm`, { json: { code: codeAt(secretOf(e.json.data.otpauth_uri), Date.now() / 1000) }, headers: bearer(access) });
+          assert.equal(c.status, 200, c.text);
+        },
+      },
+      (url, { adminAccess, victimId }) => call(`${url}/api/v1/users/${victimId}/factors`, { method: 'DELETE', headers: bearer(adminAccess) }),
+      async (s, { thief, victimId, storage }) => {
+        assert.deepEqual(await storage.factors.listTotp(victimId), [], 'the reset happened');
+        // Left open, the lost phone's session could enrol an authenticator of its own, now that the account has none.
+        assert.deepEqual(await holds(s, thief), REFUSED, 'the lost phone is still signed in after the reset');
+      },
+    ));
+
     it('a reset of an address never proven that committed has also removed the factors enrolled before it', () => scenario(
       {
         after: 'users.update',

@@ -3,7 +3,7 @@
 // test/helpers/crash.ts; what it was asked (CRASH_SPEC, JSON):
 //   env:   the configuration (loadConfig's input)
 //   db:    { kind: 'sqlite', path } or { kind: 'postgres', url, schema }: the database, migrated
-//   after: 'store.method' (e.g. 'users.update'): the write after which it dies
+//   after: 'store.method' (e.g. 'users.update'): the write after which it dies; 'a|b': whichever of them comes first
 //   nth:   which call of it (default 1)
 // It prints `READY <url>` once it listens.
 import { loadConfig } from '../../src/config.js';
@@ -26,7 +26,7 @@ function dying<T extends object>(name: string, store: T): T {
   return new Proxy(store, {
     get(target, prop, receiver) {
       const v = Reflect.get(target, prop, receiver);
-      if (typeof v !== 'function' || `${name}.${String(prop)}` !== spec.after) return v;
+      if (typeof v !== 'function' || !spec.after.split('|').includes(`${name}.${String(prop)}`)) return v;
       return async (...args: unknown[]) => {
         const out = await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args);
         if (--left === 0) process.kill(process.pid, 'SIGKILL');

@@ -26,20 +26,6 @@ export const MFA_TOKEN_TTL_SECONDS = 300;
 export type SecondFactorName = 'totp' | 'webauthn' | 'recovery_code';
 
 /** A correct password of a user with a second factor: no tokens yet, an MFA token instead. */
-/**
- * Every factor, recovery code and pending sign-in (MFA token) of the user goes, with one
- * mfa.removed event (method all) in the deletion's transaction: an administrator's reset, and a
- * password reset of an address never proven (recovery.ts).
- */
-export async function removeAllFactors(
-  d: { storage: Pick<Storage, 'factors' | 'challenges'>; events: EventLog },
-  userId: string,
-  who: Parameters<EventLog['make']>[1],
-): Promise<void> {
-  await d.events.write<void>([d.events.make('mfa.removed', who, { method: 'all' })], (emit) => d.storage.factors.deleteAllForUser(userId, emit));
-  await d.storage.challenges.deleteForUser(userId);
-}
-
 export interface MfaRequired {
   kind: 'mfa_required';
   mfaToken: string;
@@ -291,10 +277,16 @@ export class SecondFactors {
   async reset(userId: string, actor: Actor, meta: ClientMeta = NO_META): Promise<{ sessionsEnded: number }> {
     const user = await findUser(this.d.storage.users, userId);
     const who = { actorId: actor.kind === 'user' ? actor.userId : null, userId: user.id, ip: meta.ip, userAgent: meta.userAgent };
-    await removeAllFactors(this.d, user.id, who);
-    // The sessions it ends are part of the reset: its mfa.removed event records them.
-    const ended = await this.d.sessions.endAll(user.id, 'factors-reset');
-    return { sessionsEnded: ended.length };
+    // The factors go and the sessions end in one transaction, with the mfa.removed event (the
+    // write of the user's row that carries them bumps only its updated_at). Apart, a crash between
+    // left every session open, the lost phone's too, on an account with no factor left, where a
+    // password-only token may enrol one of its own; and so could that session meanwhile anyway.
+    const refusal = this.d.sessions.refusal(user.id, 'factors-reset', { all: false });
+    const removed = (r: UserRecord | null): NewEvent[] => (r ? [this.d.events.make('mfa.removed', who, { method: 'all' })] : []);
+    const updated = await this.d.events.write<UserRecord | null>(removed, (emit) =>
+      this.d.storage.users.update(user.id, {}, emit, {}, undefined, { sessions: refusal.sessions, factors: { removed: () => undefined } }));
+    if (!updated) throw new WardenError('ERR_USER_NOT_FOUND');
+    return { sessionsEnded: refusal.publish().length };
   }
 
   // ---- inside ---------------------------------------------------------------------------------
