@@ -4,7 +4,7 @@
 // JWKS rewritten in place was empty once `warden keygen --jwks` died between truncating and
 // writing it: every key in it, the signing one too, was gone.
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, linkSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, openSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 /** Writes `content` (mode 0600) to a new file beside `file`, flushed; returns its path. */
@@ -37,16 +37,35 @@ function flushFolder(file: string): void {
   }
 }
 
-/** Replaces `file` (or creates it) with `content`, mode 0600: readers see the old bytes or the new, never a part. */
+/**
+ * Replaces `file` (or creates it) with `content`, mode 0600: readers see the old bytes or the new,
+ * never a part. Through a symlink, the file it points to is replaced and the link stays. A file
+ * bind-mounted on its own (`docker run -v ./jwks.json:/etc/warden/jwks.json`) cannot be renamed
+ * over (EBUSY): it is rewritten in place, flushed, as before atomic writes, there being no other way.
+ */
 export function replaceKeyFile(file: string, content: string): void {
-  const temp = written(file, content);
+  let target = file;
   try {
-    renameSync(temp, file);
+    target = realpathSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  const temp = written(target, content);
+  try {
+    renameSync(temp, target);
   } catch (e) {
     rmSync(temp, { force: true });
-    throw e;
+    if ((e as NodeJS.ErrnoException).code !== 'EBUSY') throw e;
+    const fd = openSync(target, 'w', 0o600);
+    try {
+      writeSync(fd, content);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    return;
   }
-  flushFolder(file);
+  flushFolder(target);
 }
 
 /** Creates `file` with `content`, mode 0600, only if it does not exist (false then): whole, or not at all. */

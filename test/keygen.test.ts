@@ -1,7 +1,7 @@
 // `warden keygen`: private JWKs for JWKS_FILE, appended safely, loadable as the server loads them.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, lstatSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -38,6 +38,34 @@ describe('keygen', () => {
     const broken = join(dir, 'broken.json');
     writeFileSync(broken, '{"keys": [');
     assert.throws(() => keygen(['ES256', '--jwks', broken]), (e: Error) => e.message.startsWith(`${broken} is not a JWKS file (`));
+  });
+
+  it('a JWKS reached through a symlink is replaced where the link points, the link kept', () => {
+    const real = join(dir, 'real.json');
+    const link = join(dir, 'link.json');
+    keygen(['EdDSA', '--jwks', real, '--kid', 'first']);
+    symlinkSync(real, link);
+    keygen(['EdDSA', '--jwks', link, '--kid', 'second']);
+    assert.ok(lstatSync(link).isSymbolicLink(), 'the link stays a link');
+    assert.deepEqual(JSON.parse(readFileSync(real, 'utf8')).keys.map((k: { kid: string }) => k.kid), ['first', 'second']);
+  });
+
+  it('a JWKS bind-mounted on its own (docker -v ./jwks.json:/etc/warden/jwks.json), which no rename can replace, is rewritten in place', (t) => {
+    const source = join(dir, 'mounted-source.json');
+    const mountPoint = join(dir, 'mounted.json');
+    keygen(['EdDSA', '--jwks', source, '--kid', 'first']);
+    writeFileSync(mountPoint, '');
+    if (spawnSync('mount', ['--bind', source, mountPoint]).status !== 0) {
+      t.skip('mount --bind is not permitted here (needs root)');
+      return;
+    }
+    try {
+      keygen(['EdDSA', '--jwks', mountPoint, '--kid', 'second']);
+      assert.deepEqual(JSON.parse(readFileSync(source, 'utf8')).keys.map((k: { kid: string }) => k.kid), ['first', 'second']);
+    } finally {
+      spawnSync('umount', [mountPoint]);
+    }
+    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], 'no leftover');
   });
 
   it('without --jwks prints a one-key JWKS', () => {
