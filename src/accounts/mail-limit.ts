@@ -16,13 +16,14 @@ export interface MailLimitOptions {
 }
 
 export class MailLimit {
-  private readonly limit: RateLimit<'mail-address' | 'mail-ip' | 'notice-address'>;
+  private readonly limit: RateLimit<'mail-address' | 'mail-ip' | 'notice-address' | 'change-notice-address'>;
 
   constructor(o: MailLimitOptions) {
     this.limit = new RateLimit(o.counter, {
       'mail-address': { max: o.maxPerAddress, windowMs: o.windowMs },
       'mail-ip': { max: o.maxPerIp, windowMs: o.windowMs },
       'notice-address': { max: o.maxPerAddress, windowMs: o.windowMs },
+      'change-notice-address': { max: o.maxPerAddress, windowMs: o.windowMs },
     });
   }
 
@@ -32,10 +33,14 @@ export class MailLimit {
    * signed up with another's address, never verified, could otherwise mail it a "new sign-in"
    * with a user agent of their choosing at every sign-in. True when the counter store fails: a
    * notice is worth more than its count.
+   *
+   * New-sign-in notices and the notices of a change (password, address, deletion) count apart: a
+   * thief holding the password could otherwise sign in past the cap (as 'devices' looking like the
+   * owner's) and then change the password and the address with nothing told to the owner.
    */
-  async noticeAllowed(address: string): Promise<boolean> {
+  async noticeAllowed(address: string, kind: 'sign-in' | 'change'): Promise<boolean> {
     try {
-      return (await this.limit.hit({ 'notice-address': addressKey(address) })) === null;
+      return (await this.limit.hit({ [kind === 'sign-in' ? 'notice-address' : 'change-notice-address']: addressKey(address) })) === null;
     } catch {
       return true;
     }

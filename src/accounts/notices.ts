@@ -67,8 +67,9 @@ export class SecurityNotices {
 
   private async send(template: 'password-changed' | 'email-change-requested' | 'email-changed' | 'new-sign-in' | 'account-deleted', to: string, data: Record<string, unknown>): Promise<void> {
     try {
-      // At most MAIL_LIMIT_PER_ADDRESS notices to one address per window; past it they are dropped.
-      if (!(await this.d.limit.noticeAllowed(to))) return;
+      // At most MAIL_LIMIT_PER_ADDRESS notices to one address per window, new sign-ins and changes
+      // counted apart (mail-limit.ts); past it they are dropped.
+      if (!(await this.d.limit.noticeAllowed(to, template === 'new-sign-in' ? 'sign-in' : 'change'))) return;
       await this.d.queue.enqueue({ template, to, data });
     } catch (err) {
       this.d.report(err, `${template} notice`);

@@ -306,6 +306,24 @@ describe('email change and notices', () => {
     assert.equal(sent('hal@example.com', 'New sign-in to your account').length, 4);
   });
 
+  it('new-sign-in notices cannot use up the notices of a change: a thief holding the password who signs in past the cap still has the password and address changes told to the owner', async () => {
+    // The thief signs in as new "devices" (user agents copied from the owner's browser, so each
+    // notice reads as the owner's own), until the address's notices are used up, then takes the account.
+    const { addUser, signIn, accounts, email, mail, sent, claimsOf } = setup({ maxPerAddress: 3 });
+    await addUser('kim');
+    await signIn('kim', { userAgent: 'Firefox', ip: '192.0.2.1' });
+    let pair = await signIn('kim', { userAgent: 'Firefox', ip: '203.0.113.1' });
+    for (let i = 2; i <= 4; i++) pair = await signIn('kim', { userAgent: 'Firefox', ip: `203.0.113.${i}` });
+    await mail.flush();
+    assert.equal(sent('kim@example.com', 'New sign-in to your account').length, 3, 'the cap holds new-sign-in notices');
+    await accounts.credentials.changePassword(claimsOf(pair.access.token), PASSWORD, 'thief-password-1');
+    pair = await signIn('kim', { userAgent: 'Firefox', ip: '203.0.113.4' }).catch(() => pair);
+    await email.emailChange.request(claimsOf(pair.access.token), 'thief@example.com', null);
+    await mail.flush();
+    assert.equal(sent('kim@example.com', 'Your password was changed').length, 1, 'the password change is told of');
+    assert.equal(sent('kim@example.com', 'A change of your email address was requested').length, 1, 'the address change asked for is told of to the old address');
+  });
+
   it('a changed password (by the user or an administrator) is told of', async () => {
     const { addUser, signIn, accounts, mail, sent, claimsOf } = setup();
     const u = await addUser('gus');
