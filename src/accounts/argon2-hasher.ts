@@ -69,8 +69,9 @@ async function limited<T>(work: () => Promise<T>, client: string | null = ''): P
   } else {
     running++;
   }
-  for (const tell of hashQueue.waited) tell((performance.now() - queued) / 1000);
   try {
+    // Inside the try: a listener that throws must still give the slot back (else it is lost for good).
+    for (const tell of hashQueue.waited) tell((performance.now() - queued) / 1000);
     return await work();
   } finally {
     // Hand the slot straight to the next in turn, or free it.

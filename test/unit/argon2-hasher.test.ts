@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { describe, it } from 'node:test';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
-import { CURRENT_HASH_PREFIX, HASH_OPTIONS, createArgon2Hasher, type UnusableHash } from '../../src/accounts/argon2-hasher.js';
+import { CURRENT_HASH_PREFIX, HASH_OPTIONS, createArgon2Hasher, hashQueue, type UnusableHash } from '../../src/accounts/argon2-hasher.js';
 import { needsRehash } from '../../src/accounts/password-hasher.js';
 
 const fixtures = JSON.parse(readFileSync(new URL('../fixtures/legacy-hashes/hashes.json', import.meta.url), 'utf8')).rows as
@@ -35,6 +35,23 @@ describe('argon2 hasher', () => {
     // First come, first served, it finished last; in turn, it starts once one slot frees (a slot
     // may then go to the flood first) and finishes among the first slots-and-two checks.
     assert.ok(done.indexOf('198.51.100.70') < availableParallelism() + 2, done.join(' '));
+  });
+
+  it('a listener of the slot waits that throws gives the slot back: later checks still run (before, each such throw kept a slot for good)', async () => {
+    const h = createArgon2Hasher();
+    const stored = await h.hash('listened-password-1');
+    const failing = () => { throw new Error('metrics failed'); };
+    hashQueue.waited.add(failing);
+    try {
+      // More checks than slots: those that wait need the first ones' slots back. They settle (the
+      // hasher takes the failure for a bad stored hash: false), none left waiting.
+      await Promise.allSettled(Array.from({ length: availableParallelism() + 2 }, () => h.hash('listened-password-2', { client: '192.0.2.5' })));
+    } finally {
+      hashQueue.waited.delete(failing);
+    }
+    assert.equal(hashQueue.running, 0, 'every slot was given back');
+    assert.equal(hashQueue.waiting, 0);
+    assert.equal(await h.verify(stored, 'listened-password-1'), true);
   });
 
   it('hashes the password in NFKC, so any spelling of it matches; a hash of the password as typed (made before) still verifies', async () => {
