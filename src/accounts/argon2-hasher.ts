@@ -55,7 +55,8 @@ export const hashQueue = {
   waited: new Set<(seconds: number) => void>(),
 };
 
-async function limited<T>(work: () => Promise<T>, client: string | null = ''): Promise<T> {
+/** Runs `work` in a hash slot, waiting its client's turn for one (exported for the tests of the line itself). */
+export async function limited<T>(work: () => Promise<T>, client: string | null = ''): Promise<T> {
   client ??= '';
   const queued = performance.now();
   if (running >= MAX_RUNNING) {

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { describe, it } from 'node:test';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
-import { CURRENT_HASH_PREFIX, HASH_OPTIONS, createArgon2Hasher, hashQueue, type UnusableHash } from '../../src/accounts/argon2-hasher.js';
+import { CURRENT_HASH_PREFIX, HASH_OPTIONS, createArgon2Hasher, hashQueue, limited, type UnusableHash } from '../../src/accounts/argon2-hasher.js';
 import { needsRehash } from '../../src/accounts/password-hasher.js';
 
 const fixtures = JSON.parse(readFileSync(new URL('../fixtures/legacy-hashes/hashes.json', import.meta.url), 'utf8')).rows as
@@ -23,18 +23,86 @@ describe('argon2 hasher', () => {
     assert.equal(await h.verify(stored, 'pässwörd-124'), false);
   });
 
+  // The line itself, with work the test finishes when it chooses: orders and counts, no timing.
+  const SLOTS = availableParallelism();
+  /** A job in a slot that runs until finish() (or fail()). */
+  const job = (client: string | null, started: string[], name: string) => {
+    let finish: (() => void) | undefined;
+    let fail: ((e: Error) => void) | undefined;
+    const done = limited(() => new Promise<string>((resolve, reject) => {
+      started.push(name);
+      finish = () => resolve(name);
+      fail = reject;
+    }), client).then((n) => n, (e: Error) => `failed: ${e.message}`);
+    return { done, name, get started() { return finish !== undefined; }, finish: () => finish!(), fail: (e: Error) => fail!(e) };
+  };
+  const settle = () => new Promise((r) => setImmediate(r));
+  /** Finishes every job, each once it has its slot. */
+  const drain = async (jobs: ReturnType<typeof job>[]) => {
+    const finished = new Set<string>();
+    while (finished.size < jobs.length) {
+      for (const j of jobs) if (j.started && !finished.has(j.name)) (finished.add(j.name), j.finish());
+      await settle();
+    }
+  };
+
   it('hashes waiting for a slot are served a client at a time: one client\'s flood does not stand in front of another\'s sign-in', async () => {
+    const started: string[] = [];
+    // Every slot taken, and a line of 12 behind them, by one client; then one sign-in of another.
+    const flood = Array.from({ length: SLOTS + 12 }, (_, i) => job('203.0.113.9', started, `flood${i}`));
+    const other = job('198.51.100.7', started, 'other');
+    await settle();
+    assert.equal(hashQueue.running, SLOTS);
+    assert.equal(hashQueue.waiting, 13);
+    // First come, first served, it started last; in turn, after at most one more of the flood.
+    for (let i = 0; i < 2; i++) flood[i]!.finish(), await settle();
+    assert.ok(started.includes('other'), started.join(' '));
+    assert.ok(started.indexOf('other') <= SLOTS + 1, started.join(' '));
+    other.finish();
+    await drain(flood);
+    await Promise.all([other.done, ...flood.map((f) => f.done)]);
+    assert.equal(hashQueue.running, 0);
+    assert.equal(hashQueue.waiting, 0);
+  });
+
+  it('the line\'s bound: past 512 waiting per core, 503 at once; work that throws gives its slot back; no client and the CLI share one line', async () => {
+    const started: string[] = [];
+    const jobs = Array.from({ length: SLOTS + 512 * SLOTS }, (_, i) => job(i % 3 === 0 ? null : i % 3 === 1 ? '' : `192.0.2.${i % 50}`, started, `j${i}`));
+    await settle();
+    assert.equal(hashQueue.running, SLOTS);
+    assert.equal(hashQueue.waiting, 512 * SLOTS);
+    const refused = await limited(async () => 'ran', '203.0.113.1').catch((e: { code?: string; details?: unknown }) => [e.code, e.details]);
+    assert.deepEqual(refused, ['ERR_UNAVAILABLE', { retryAfter: 1 }]);
+    assert.equal(hashQueue.waiting, 512 * SLOTS, 'a refusal takes no place in the line');
+    // Every job fails (a hash that throws), as it gets its slot: each slot still passes on, the counts go back to nothing.
+    const failed = new Set<string>();
+    while (failed.size < jobs.length) {
+      for (const j of jobs) if (j.started && !failed.has(j.name)) (failed.add(j.name), j.fail(new Error('argon2 failed')));
+      await settle();
+      assert.ok(hashQueue.running <= SLOTS);
+    }
+    assert.deepEqual(new Set(await Promise.all(jobs.map((j) => j.done))), new Set(['failed: argon2 failed']));
+    assert.equal(started.length, jobs.length, 'every job ran');
+    assert.equal(hashQueue.running, 0);
+    assert.equal(hashQueue.waiting, 0);
+    assert.equal(await limited(async () => 'ran', null), 'ran');
+  });
+
+  it('a sign-in\'s check is queued under its client: behind a flood, it runs after at most one more of it', { timeout: 20_000 }, async () => {
     const h = createArgon2Hasher();
     const stored = await h.hash('flooded-password-1');
-    const done: string[] = [];
-    const check = (client: string, i: number) => h.verify(stored, 'flooded-password-1', { client }).then(() => void done.push(`${client}${i}`));
-    // Every slot taken, and a line of 12 behind them, by one client; then one sign-in of another.
-    const flood = Array.from({ length: 12 + availableParallelism() }, (_, i) => check('203.0.113.9', i));
-    const other = check('198.51.100.7', 0);
-    await Promise.all([...flood, other]);
-    // First come, first served, it finished last; in turn, it starts once one slot frees (a slot
-    // may then go to the flood first) and finishes among the first slots-and-two checks.
-    assert.ok(done.indexOf('198.51.100.70') < availableParallelism() + 2, done.join(' '));
+    const started: string[] = [];
+    const flood = Array.from({ length: SLOTS + 12 }, (_, i) => job('203.0.113.9', started, `flood${i}`));
+    await settle();
+    const other = h.verify(stored, 'flooded-password-1', { client: '198.51.100.7' });
+    await settle();
+    // Two of the flood answered: one slot to the flood's next, one to this check, which then
+    // finishes with no more of the flood answered (first come, first served: it would never).
+    for (let i = 0; i < 2; i++) flood[i]!.finish(), await settle();
+    assert.equal(await other, true);
+    await drain(flood);
+    await Promise.all(flood.map((f) => f.done));
+    assert.equal(hashQueue.running, 0);
   });
 
   it('a listener of the slot waits that throws gives the slot back: later checks still run (before, each such throw kept a slot for good)', async () => {
