@@ -7,20 +7,9 @@ import { describe, it } from 'node:test';
 import { WardenError } from '@warden/toolkit';
 import { SignInThrottle, type SharedCounters } from '../../src/accounts/throttle.js';
 import { testClock } from '../helpers/clock.js';
+import { prng } from '../helpers/route-fuzz.js';
 
 const WINDOW_MS = 10 * 60_000;
-
-/** A small deterministic PRNG (mulberry32): the same run every time. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const turns = async (n: number) => { for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r)); };
 
@@ -40,7 +29,7 @@ function lateStore(random: () => number, failEvery: number): SharedCounters {
 }
 
 async function flood(seed: number, o: { shared: boolean; failEvery: number; maxPerIp: number }): Promise<{ begun: number; refused: number }> {
-  const random = prng(seed);
+  const random = prng(seed).next; // deterministic: the same run every time
   const clock = testClock(Date.UTC(2030, 0, 1));
   const t = new SignInThrottle({
     maxPerLogin: 3, maxPerIp: o.maxPerIp, windowMs: WINDOW_MS, clock,
