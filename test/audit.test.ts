@@ -98,6 +98,12 @@ for (const f of (await storageFactories()).filter((x) => x.name !== 'memory')) {
       assert.deepEqual(await typesOf('?type=signin.*,signin.failed'), all.filter((t) => t.startsWith('signin.')), 'a type its family holds counts once');
       assert.deepEqual(await typesOf(`?actor=${ids.boss}`), ['user.roles_changed', 'signin.succeeded', 'user.created']);
       assert.deepEqual(await typesOf(`?user=${ids.carol}`), ['user.roles_changed', 'signin.failed', 'signin.succeeded', 'user.created']);
+      // A username or an email names the user too, as `warden audit --user` takes them (the console passes them on).
+      assert.deepEqual(await typesOf('?user=carol'), await typesOf(`?user=${ids.carol}`));
+      assert.deepEqual(await typesOf('?user=Carol%40Example.com&actor=boss'), ['user.roles_changed']);
+      const nobody = await audit('?user=nobody');
+      assert.equal(nobody.status, 422);
+      assert.match(nobody.json.message, /names no user/);
       const day1 = new Date(Date.UTC(2030, 0, 2)).toISOString();
       const day2 = new Date(Date.UTC(2030, 0, 3)).toISOString();
       assert.deepEqual(await typesOf(`?from=${day1}&to=${day2}`), ['signin.failed', 'signin.succeeded']);

@@ -104,8 +104,8 @@ export function auditBody() {
   return html`${nav('/admin/audit')}
 ${form('audit', 'Filter events', [
     field('audit', { name: 'type', label: 'Event types (comma-separated)', autocomplete: 'off', hint: 'For example signin.failed, user.deactivated, session.ended.' }),
-    field('audit', { name: 'actor', label: 'Done by (user id)', autocomplete: 'off' }),
-    field('audit', { name: 'user', label: 'About (user id)', autocomplete: 'off' }),
+    field('audit', { name: 'actor', label: 'Done by (id, username or email)', autocomplete: 'off' }),
+    field('audit', { name: 'user', label: 'About (id, username or email)', autocomplete: 'off' }),
     field('audit', { name: 'from', label: 'From', type: 'datetime-local' }),
     field('audit', { name: 'to', label: 'Before', type: 'datetime-local' }),
   ], 'Filter', { method: 'get', action: '/admin/audit' })}
