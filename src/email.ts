@@ -9,8 +9,7 @@ import { mailAddresses } from './config/mail-addresses.js';
 import { emailLinks } from './http/account-email.js';
 import type { WindowCounter } from './limits/window-counter.js';
 import { openMail, type MailTransport, type OutboxTuning } from './mail/index.js';
-import { periodically } from './periodic.js';
-import { deleteInBatches } from './storage/batches.js';
+import { deleteInBatches, periodically } from './storage/batches.js';
 import { isConnectionFailure } from './storage/index.js';
 import type { Storage } from './storage/types.js';
 

@@ -1,6 +1,6 @@
 // Audit retention: events older than AUDIT_RETENTION_DAYS are deleted (with their webhook
 // deliveries), in bounded batches so that no statement holds locks or grows a transaction for long.
-import { deleteInBatches } from '../storage/batches.js';
+import { deleteInBatches, periodically } from '../storage/batches.js';
 import type { EventStore } from './records.js';
 
 export interface RetentionLog {
@@ -27,23 +27,10 @@ export async function purgeOldEvents(o: Pick<EventRetentionOptions, 'store' | 'c
   return deleteInBatches((batch) => o.store.purge(before, batch), o.batch ?? 1000);
 }
 
-/** Runs purgeOldEvents on a timer (and once soon after start); returns a stop function. */
+/** Runs purgeOldEvents on a timer, and once 10 to 20 s after start; returns a stop function. */
 export function startEventRetention(o: EventRetentionOptions): () => void {
-  let busy = false;
-  const run = () => {
-    if (busy) return;
-    busy = true;
-    purgeOldEvents(o)
-      .then((n) => n > 0 && o.log.info({ deleted: n }, 'audit retention: old events deleted'))
-      .catch((err: unknown) => o.loggedElsewhere?.(err) === true || o.log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'audit retention purge failed'))
-      .finally(() => (busy = false));
-  };
-  const first = setTimeout(run, 10_000);
-  const timer = setInterval(run, o.everyMs ?? 3_600_000);
-  first.unref();
-  timer.unref();
-  return () => {
-    clearTimeout(first);
-    clearInterval(timer);
-  };
+  return periodically(() => purgeOldEvents(o)
+    .then((n) => n > 0 && o.log.info({ deleted: n }, 'audit retention: old events deleted'))
+    .catch((err: unknown) => o.loggedElsewhere?.(err) === true || o.log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'audit retention purge failed')),
+  o.everyMs ?? 3_600_000, 10_000);
 }

@@ -2,7 +2,7 @@
 // still purges), then every period; never two runs of one task at once; stopped for good by stop().
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
-import { periodically } from '../../src/periodic.js';
+import { periodically } from '../../src/storage/batches.js';
 
 /** Moves the mocked clock, then lets the settled runs' callbacks (their `finally`) happen. */
 async function tick(ms: number): Promise<void> {
