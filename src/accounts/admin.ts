@@ -11,7 +11,7 @@ import type { Retention } from './retention.js';
 import { roleOverrideWrite } from './role-override.js';
 import type { Sessions } from './sessions.js';
 import { NO_META, type Actor, type ClientMeta } from './types.js';
-import { administratorsToKeep, conflict, findUser, isUuid, keepAnAdministrator } from './users.js';
+import { administratorsToKeep, conflict, findUser, keepAnAdministrator, userIdOf } from './users.js';
 import {
   checkFields, invalid, normaliseEmail, validateBoolean, validateFullName, validatePassword, validateRoles,
 } from './validate.js';
@@ -54,13 +54,9 @@ export interface Overview {
 export class UserAdmin {
   constructor(private readonly d: UserAdminDeps) {}
 
-  /**
-   * The id of the user `who` names, as every command naming a user takes one: an id as it is (a
-   * deleted user's events are still under it), else a username or an email; null when none has it.
-   */
-  async idOf(who: string): Promise<string | null> {
-    if (isUuid(who)) return who;
-    return (await this.d.storage.users.findByLogin(who.trim()))?.id ?? null;
+  /** The id of the user `who` (an id, a username or an email) names; null when none (see userIdOf). */
+  idOf(who: string): Promise<string | null> {
+    return userIdOf(this.d.storage.users, who);
   }
 
   list(query: UserListQuery): Promise<{ users: UserRecord[]; total: number }> {

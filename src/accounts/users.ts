@@ -10,6 +10,15 @@ export function isUuid(v: string): boolean {
   return UUID_RE.test(v);
 }
 
+/**
+ * The id of the user `who` names, as every command naming a user takes one: an id as it is (a
+ * deleted user's events are still under it), else a username or an email; null when none has it.
+ */
+export async function userIdOf(users: UserStore, who: string): Promise<string | null> {
+  if (isUuid(who)) return who.toLowerCase();
+  return (await users.findByLogin(who.trim()))?.id ?? null;
+}
+
 /** The user with this id, active or not, or ERR_USER_NOT_FOUND. */
 export async function findUser(users: UserStore, id: string): Promise<UserRecord> {
   const user = isUuid(id) ? await users.findById(id) : null;

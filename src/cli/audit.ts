@@ -1,11 +1,10 @@
 // `warden audit`: the audit log from the database DATABASE_URL names (events/audit-export.ts), for
 // an operator at the console: no server, no token. JSON lines by default (for jq and log shippers).
 import type { Command } from 'commander';
+import { userIdOf } from '../accounts/users.js';
 import { exportAudit, parseAuditArgs } from '../events/audit-export.js';
 import { cliConfig, withStorage } from './environment.js';
 import { CliError } from './output.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 interface AuditOptions {
   type?: string;
@@ -46,10 +45,10 @@ export function registerAudit(program: Command): void {
         // --user and --actor take a username or an email too, as every other command naming a user
         // does; an id is taken as it is (a deleted user's events are still there under it).
         const idOf = async (who: string | undefined, flag: string): Promise<string | undefined> => {
-          if (who === undefined || UUID.test(who)) return who?.toLowerCase();
-          const user = await storage.users.findByLogin(who.trim());
-          if (!user) throw new CliError(`${flag}: no user "${who}" (give an id, a username or an email; a deleted user's events are under its id)`);
-          return user.id;
+          if (who === undefined) return undefined;
+          const id = await userIdOf(storage.users, who);
+          if (id === null) throw new CliError(`${flag}: no user "${who}" (give an id, a username or an email; a deleted user's events are under its id)`);
+          return id;
         };
         const userId = await idOf(options.userId, '--user');
         const actorId = await idOf(options.actorId, '--actor');

@@ -4,6 +4,7 @@
 // password or a deletion refuses every token of the user, on every instance (REDIS_URL).
 import { InvalidArgumentError, type Command } from 'commander';
 import { queuePasswordChanged, requestPasswordReset, type Accounts, type SystemActor } from '../accounts/index.js';
+import { isUuid } from '../accounts/users.js';
 import { mailIsOff, storeOnlyQueue } from '../mail/index.js';
 import type { UserRecord } from '../storage/types.js';
 import type { AccountsContext } from './context.js';
@@ -15,9 +16,7 @@ const LIST_PAGE = 1000;
 
 /** The user a command line names: an id, a username or an email. */
 export async function resolveUser(accounts: Accounts, storage: AccountsContext['storage'], who: string): Promise<UserRecord> {
-  const user = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(who)
-    ? await storage.users.findById(who.toLowerCase())
-    : await storage.users.findByLogin(who.trim());
+  const user = isUuid(who) ? await storage.users.findById(who.toLowerCase()) : await storage.users.findByLogin(who.trim());
   if (!user) throw new CliError(`no user "${who}" (give an id, a username or an email)`);
   return accounts.admin.get(user.id);
 }
