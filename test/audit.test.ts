@@ -138,7 +138,7 @@ for (const f of (await storageFactories()).filter((x) => x.name !== 'memory')) {
       assert.equal((await audit('', carolToken)).status, 403);
       assert.equal((await call(`${v1}/audit`)).status, 401);
       assert.equal((await call(`${v1}/auth/events`)).status, 401);
-      for (const q of ['?type=no.such.type', '?type=nosuch.*', '?type=*', '?limit=0', '?limit=101', '?limit=abc', '?from=yesterday', '?to=2030-13-45T99:00:00Z', '?from=2026-02-31', '?to=2027-02-29T10:00:00Z', '?cursor=bm9wZQ', '?cursor=%00', '?actor=a%20b', '?type=a&type=b', '?offset=50']) {
+      for (const q of ['?type=no.such.type', '?type=nosuch.*', '?type=*', '?limit=0', '?limit=101', '?limit=abc', '?from=yesterday', '?to=2030-13-45T99:00:00Z', '?from=2026-02-31', '?to=2027-02-29T10:00:00Z', '?cursor=bm9wZQ', '?cursor=%00', '?actor=a%20b', '?user=%00', '?actor=a%00b%40x', '?type=a&type=b', '?offset=50']) {
         const r = await audit(q);
         assert.equal(r.status, 422, `${q}: ${r.status} ${JSON.stringify(r.json)}`);
         assert.equal(r.json.code, 'ERR_VALIDATION');

@@ -371,6 +371,8 @@ export function sqlStores(
       create: (n, events) => write(single(st.insertUser(n), st.user), events),
       findById: (id) => first(sql`SELECT * FROM users WHERE id = ${id}`, st.user),
       async findByLogin(login) {
+        // No stored login holds a NUL (every way in refuses one), and PostgreSQL refuses the text.
+        if (login.includes('\u0000')) return null;
         // Without an '@' it can only be a username (see the interface): one index read, not two.
         const orEmail = mayBeEmail(login) ? sql` OR email = ${emailKey(login)}` : sql``;
         const found = await rows(sql`SELECT * FROM users WHERE username_lower = ${usernameKey(login)}${orEmail} LIMIT 2`);
