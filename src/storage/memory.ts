@@ -81,12 +81,12 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
       return s.id;
     });
   /** Ends the user's sessions but `exceptId` and adds the records `e` makes of them, as the SQL adapters' `refusing`. */
-  const refusing = (userId: string, e: RefuseEnded & { reason: string; now: number; exceptId?: string | undefined }): string[] => {
-    const ids = endAndRevoke([...sessions.values()].filter((s) => s.userId === userId && s.endedAt === null && s.id !== e.exceptId), e.reason, e.now, undefined);
+  const refusing = (userId: string, reason: string, now: number, exceptId: string | undefined, refuse: RefuseEnded): string[] => {
+    const ids = endAndRevoke([...sessions.values()].filter((s) => s.userId === userId && s.endedAt === null && s.id !== exceptId), reason, now, undefined);
     const u = users.get(userId);
-    const records = e.records(ids, u ? copyUser(u) : null);
+    const records = refuse.records(ids, u ? copyUser(u) : null);
     for (const r of records) addRevocation(r);
-    e.written(ids, records);
+    refuse.written(ids, records);
     return ids;
   };
   /** Runs a write and then inserts its events; if anything throws, every map is put back as it was. */
@@ -214,7 +214,8 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
             }
           }
           if (override) override.stored(addRevocation(override.record(copyUser(next))) as RoleOverride);
-          if (effects.sessions) refusing(id, effects.sessions);
+          const e = effects.sessions;
+          if (e) refusing(id, e.reason, e.now, e.exceptId, e);
           if (effects.factors) {
             // Counted now (before the events are made), removed once the write stands: the factor
             // stores are not put back by a write that fails.
@@ -338,7 +339,7 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
       async endAllForUser(userId, reason, now, exceptId, emit, revoke) {
         // Every not-yet-ended session, expired ones included (as in the SQL adapters): their
         // revocations also cover access tokens outliving a session deadline.
-        if (typeof revoke === 'object') return write(() => refusing(userId, { reason, now, exceptId, records: (e, u) => revoke.records(e, u), written: (e, r) => revoke.written(e, r) }), emit ?? []);
+        if (typeof revoke === 'object') return write(() => refusing(userId, reason, now, exceptId, revoke), emit ?? []);
         return write(() => {
           const ended = [...sessions.values()].filter((s) => s.userId === userId && s.endedAt === null && s.id !== exceptId);
           return endAndRevoke(ended, reason, now, revoke);

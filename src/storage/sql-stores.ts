@@ -329,11 +329,11 @@ export function sqlStores(
    * Ends the user's sessions but `exceptId` and adds the records `refuse` makes of them (given the
    * user's row as this transaction has it), in the transaction running it.
    */
-  function* refusing(userId: string, e: RefuseEnded & { reason: string; now: number; exceptId?: string | undefined }, user: UserRecord | null): Plan<string[]> {
-    const ids = yield* endedIds(sql`user_id = ${userId} AND id IS DISTINCT FROM ${e.exceptId ?? null}`, e.reason, e.now, undefined);
-    const records = e.records(ids, user);
+  function* refusing(userId: string, reason: string, now: number, exceptId: string | undefined, refuse: RefuseEnded, user: UserRecord | null): Plan<string[]> {
+    const ids = yield* endedIds(sql`user_id = ${userId} AND id IS DISTINCT FROM ${exceptId ?? null}`, reason, now, undefined);
+    const records = refuse.records(ids, user);
     for (const r of records) yield addRevocation(r);
-    e.written(ids, records);
+    refuse.written(ids, records);
     return ids;
   }
   /** A session-ending write: with revocations it is always one transaction, events or not. */
@@ -471,7 +471,8 @@ export function sqlStores(
           if (u && override) override.stored(st.revocation((yield sql`${addRevocation(override.record(u))} RETURNING *`).rows[0]!) as RoleOverride);
           // What the change shuts out goes with it: committed apart, a crash between left a new
           // password (or an inactive account) with every old session alive.
-          if (u && effects.sessions) yield* refusing(id, effects.sessions, u);
+          const e = effects.sessions;
+          if (u && e) yield* refusing(id, e.reason, e.now, e.exceptId, e, u);
           if (u && effects.factors) effects.factors.removed(yield* deletingFactors(id));
           return u;
         })(), events ?? []));
@@ -538,7 +539,7 @@ export function sqlStores(
         if (typeof revoke === 'object') {
           return together((function* (): Plan<string[]> {
             const [row] = (yield sql`SELECT * FROM users WHERE id = ${userId}`).rows;
-            return yield* refusing(userId, { reason, now, exceptId, records: (e, u) => revoke.records(e, u), written: (e, r) => revoke.written(e, r) }, row ? st.user(row) : null);
+            return yield* refusing(userId, reason, now, exceptId, revoke, row ? st.user(row) : null);
           })(), events);
         }
         return ending(endedIds(sql`user_id = ${userId} AND id IS DISTINCT FROM ${exceptId ?? null}`, reason, now, revoke), events, revoke);
