@@ -7,19 +7,26 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, linkSync, openSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
-/** Writes `content` (mode 0600) to a new file beside `file`, flushed; returns its path. */
-function written(file: string, content: string): string {
-  const temp = join(dirname(file), `.${basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  const fd = openSync(temp, 'wx', 0o600);
+/** Opens `path` with `flags` (mode 0600 when made), writes `content` and flushes it to the disk. */
+function writeFlushed(path: string, flags: string, content: string): void {
+  const fd = openSync(path, flags, 0o600);
   try {
     writeSync(fd, content);
     fsyncSync(fd);
-  } catch (e) {
+  } finally {
     closeSync(fd);
-    rmSync(temp, { force: true });
+  }
+}
+
+/** Writes `content` (mode 0600) to a new file beside `file`, flushed; returns its path. */
+function written(file: string, content: string): string {
+  const temp = join(dirname(file), `.${basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    writeFlushed(temp, 'wx', content);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') rmSync(temp, { force: true }); // a half-written one of ours, not another's
     throw e;
   }
-  closeSync(fd);
   return temp;
 }
 
@@ -56,13 +63,7 @@ export function replaceKeyFile(file: string, content: string): void {
   } catch (e) {
     rmSync(temp, { force: true });
     if ((e as NodeJS.ErrnoException).code !== 'EBUSY') throw e;
-    const fd = openSync(target, 'w', 0o600);
-    try {
-      writeSync(fd, content);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    writeFlushed(target, 'w', content);
     return;
   }
   flushFolder(target);
