@@ -389,6 +389,15 @@ describe('security events of the mail flows: password.reset, email.verified, ema
     await s.close();
     await smtp.close();
   });
+  /** Asks for a reset mail for `email` and sets `password` through its link; the events that wrote. */
+  const resetByMail = async (email: string, password: string): Promise<AnyEvent[]> => {
+    await call(`${s.url}/api/v1/auth/password/forgot`, { json: { email } });
+    const resetMail = await smtp.waitFor((m) => m.to === email && m.subject === 'Reset your password');
+    return eventsOf(s, async () => {
+      const r = await call(`${s.url}/api/v1/auth/password/reset`, { json: { token: tokenIn(resetMail), new_password: password } });
+      assert.equal(r.status, 200, r.text);
+    });
+  };
 
   it('each link used writes its one event, with the user as the actor and the client that used it', async () => {
     const v1 = `${s.url}/api/v1`;
@@ -400,12 +409,7 @@ describe('security events of the mail flows: password.reset, email.verified, ema
     // A used token again: refused, and nothing written.
     assert.deepEqual(await eventsOf(s, () => call(`${v1}/auth/verify`, { json: { token: tokenIn(verifyMail) } })), []);
 
-    await call(`${v1}/auth/password/forgot`, { json: { email: 'mailer@example.com' } });
-    const resetMail = await smtp.waitFor((m) => m.to === 'mailer@example.com' && m.subject === 'Reset your password');
-    const reset = await eventsOf(s, async () => {
-      const r = await call(`${v1}/auth/password/reset`, { json: { token: tokenIn(resetMail), new_password: 'reset-by-mail-1' } });
-      assert.equal(r.status, 200, r.text);
-    });
+    const reset = await resetByMail('mailer@example.com', 'reset-by-mail-1');
     assert.deepEqual(reset.map((e) => [e.type, e.userId]), [['password.reset', id]]);
 
     const login = await call(`${v1}/auth/login`, { form: { username: 'mailer@example.com', password: 'reset-by-mail-1' } });
@@ -420,12 +424,7 @@ describe('security events of the mail flows: password.reset, email.verified, ema
     const v1 = `${s.url}/api/v1`;
     const signup = await call(`${v1}/auth/signup`, { json: { username: 'unproven', email: 'unproven@example.com', password: PASSWORD } });
     const id = signup.json.data.id as string;
-    await call(`${v1}/auth/password/forgot`, { json: { email: 'unproven@example.com' } });
-    const resetMail = await smtp.waitFor((m) => m.to === 'unproven@example.com' && m.subject === 'Reset your password');
-    const reset = await eventsOf(s, async () => {
-      const r = await call(`${v1}/auth/password/reset`, { json: { token: tokenIn(resetMail), new_password: 'reset-by-mail-2' } });
-      assert.equal(r.status, 200, r.text);
-    });
+    const reset = await resetByMail('unproven@example.com', 'reset-by-mail-2');
     assert.deepEqual(reset.map((e) => [e.type, e.userId]), [['password.reset', id]]);
     const login = await call(`${v1}/auth/login`, { form: { username: 'unproven@example.com', password: 'reset-by-mail-2' } });
     const me = await call(`${v1}/auth/me`, { headers: bearer(login.json.data.access_token) });
