@@ -56,6 +56,7 @@ import { isConnectionFailure, openStorage, watchAvailability } from './storage/i
 import type { AppliedMigration, Storage } from './storage/types.js';
 import { deleteInBatches, periodically } from './storage/batches.js';
 import { latestVersion } from './storage/migrations.js';
+import { maskedUrl } from './storage/database-url.js';
 import { createTokenIssuer } from '@warden/toolkit';
 import type { KeyRing } from '@warden/toolkit';
 import { createTokenVerifier, isWardenError, type TokenVerifier } from '@warden/toolkit';
@@ -165,7 +166,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
     throw e;
   }
   if (bus) {
-    const redis = `REDIS_URL=${(config.storage.redisUrl ?? '(given)').replace(/\/\/[^@/]*@/, '//***@')}`;
+    const redis = `REDIS_URL=${config.storage.redisUrl === undefined ? '(given)' : maskedUrl(config.storage.redisUrl)}`;
     const down = () => log.warn(`Redis unreachable (${redis}): serving without it; revocations made on other instances are read from the database every ${revocationPollMs} ms until it is back`);
     if (revoker.busStatus === 'down') down();
     bus.onStatus?.((status) => (status === 'down' ? down() : log.info(`Redis back (${redis}): revocations are broadcast again`)));

@@ -128,6 +128,42 @@ describe('warden CLI: usage', () => {
     }
   });
 
+  it('a URL password holding "@" or a space (the drivers take both unencoded) is hidden whole by config check', async () => {
+    // Drivers and WHATWG URLs end the user information at its last "@"; a mask that stopped at the
+    // first "@", or at a space, printed the rest of the password.
+    const cwd = tmp('warden-cli-at-');
+    try {
+      const tails = ['db-tail-7f3a', 'redis-tail-91c2', 'smtp-tail-04be', 'hook-tail-5d6e', 'spaced-tail-a8b1'];
+      const env = {
+        SECRET_KEY: `s3cret-${randomBytes(24).toString('hex')}`,
+        DATABASE_URL: `postgres://app:Tr0ub@${tails[0]}@db.internal:5432/app`,
+        REDIS_URL: `redis://default:pa@ss@${tails[1]}@127.0.0.1:6379`,
+        SMTP_URL: `smtp://mailer:m@${tails[2]}@mail.internal:587`,
+        MAIL_FROM: 'Example <no-reply@example.com>',
+        WEBHOOK_URLS: `https://hooks.example.com/in https://u:h@${tails[3]}@siem.example.com/x|signin.*`,
+        WEBHOOK_SECRET: `whsec_${randomBytes(32).toString('base64')}`,
+      };
+      const json = await warden(['config', 'check', '--json'], { cwd, env });
+      ok(json);
+      const settings = Object.fromEntries(json.json.settings.map((s: { name: string; value: string }) => [s.name, s.value]));
+      assert.equal(settings.DATABASE_URL, 'postgres://app:***@db.internal:5432/app');
+      assert.equal(settings.REDIS_URL, 'redis://default:***@127.0.0.1:6379');
+      assert.equal(settings.SMTP_URL, 'smtp://mailer:***@mail.internal:587');
+      assert.equal(settings.WEBHOOK_URLS, 'https://hooks.example.com/in https://u:***@siem.example.com/x|signin.*');
+      const spaced = await warden(['config', 'check', '--json'], { cwd, env: { ...env, REDIS_URL: `redis://default:two words ${tails[4]}@127.0.0.1:6379` } });
+      ok(spaced);
+      assert.equal(spaced.json.settings.find((s: { name: string }) => s.name === 'REDIS_URL').value, 'redis://default:***@127.0.0.1:6379');
+      const human = await warden(['config', 'check'], { cwd, env });
+      ok(human);
+      for (const out of [json.stdout, human.stdout, spaced.stdout]) {
+        for (const tail of tails) assert.equal(out.includes(tail), false, `${tail} printed:\n${out}`);
+      }
+
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
   it('config check: the effective values, secrets and URL passwords masked, exit 1 naming every problem; it creates nothing', async () => {
     const cwd = tmp('warden-cli-config-');
     try {

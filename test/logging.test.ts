@@ -9,6 +9,7 @@ import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { MIGRATIONS } from '../src/storage/index.js';
 import { createMemoryStorage } from '../src/storage/memory.js';
+import { freePort } from './helpers/child-warden.js';
 import { call, startServer, type Running } from './helpers/server.js';
 
 describe('logging', () => {
@@ -75,6 +76,24 @@ describe('start-up', () => {
       assert.deepEqual(starts[1], [], 'nothing to apply, nothing said');
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('URLs in log lines', () => {
+  it('the Redis line hides a REDIS_URL password holding "@" or a space, which ioredis takes as it is', async () => {
+    // Drivers split the user information at its last "@" (WHATWG URL rules), so an unencoded "@"
+    // or space in a password works; a mask that stopped at the first "@" logged the rest of it.
+    for (const password of ['s3cr@t-tail-one', 's3cret word-tail-two']) {
+      const lines: string[] = [];
+      const logStream = new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } });
+      const closed = await freePort();
+      const s = await startServer({ LOG_LEVEL: 'info', REDIS_URL: `redis://default:${password}@127.0.0.1:${closed}` }, { storage: createMemoryStorage(), logStream });
+      await s.close();
+      const redis = lines.filter((l) => l.includes('Redis unreachable'));
+      assert.equal(redis.length, 1, lines.join(''));
+      assert.ok(redis[0]!.includes(`REDIS_URL=redis://default:***@127.0.0.1:${closed}`), redis[0]);
+      for (const part of password.split(/[@ ]/)) assert.equal(lines.join('').includes(part), false, `"${part}" of the password logged`);
     }
   });
 });

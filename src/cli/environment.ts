@@ -22,14 +22,8 @@ export function cliConfig(): Config {
   }
 }
 
-/** DATABASE_URL for messages: no password. */
-export function maskedUrl(url: string): string {
-  return url
-    .replace(/\/\/([^:@/\s]*):[^@/\s]*@/g, '//$1:***@')
-    // A credential in the query (a webhook's ?token=, PostgreSQL's ?password=): its value hidden,
-    // up to a "|" (a webhook entry's event filter follows it; a raw "|" is not a URL character).
-    .replace(/([?&;][^=&#\s|]*(?:token|key|secret|pass|pwd|sig|auth)[^=&#\s|]*=)[^&#\s|]*/gi, '$1***');
-}
+/** A URL (or a list of them) for messages: no password, no credential in a query. */
+export { maskedUrl } from '../storage/database-url.js';
 
 /** context.ts's withAccounts, loaded when a command runs (it brings the database drivers and argon2). */
 export async function withAccounts<T>(o: StorageOptions, fn: (c: AccountsContext) => Promise<T>): Promise<T> {

@@ -9,9 +9,23 @@ export type DatabaseTarget =
 
 const ACCEPTED = 'sqlite:<path> (or sqlite://<path>, file:<path>), postgres://user@host:port/db (or postgresql://) or memory:';
 
-/** The URL with any password or user hidden, for error messages. */
-function masked(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
+/**
+ * Text holding URLs (DATABASE_URL, REDIS_URL, SMTP_URL, WEBHOOK_URLS' list…) fit for a log line or
+ * the CLI's output: each URL's password replaced by `***` (its user kept), and the value of a query
+ * parameter named like a credential (a webhook's `?token=`, PostgreSQL's `?password=`). The user
+ * information runs to the last "@" before the host, as the drivers (pg, ioredis, nodemailer) and
+ * WHATWG URLs read it: a password may hold an unencoded "@" or space, and a mask that stopped at the
+ * first "@" (or at a space) showed the rest of it.
+ */
+export function maskedUrl(text: string): string {
+  return text
+    .replace(/([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^/?#]*)@/g, (_m, scheme: string, userinfo: string) => {
+      const colon = userinfo.indexOf(':');
+      return colon === -1 ? `${scheme}${userinfo}@` : `${scheme}${userinfo.slice(0, colon)}:***@`;
+    })
+    // A credential in the query: its value hidden, up to a "|" (a webhook entry's event filter
+    // follows it; a raw "|" is not a URL character).
+    .replace(/([?&;][^=&#\s|]*(?:token|key|secret|pass|pwd|sig|auth)[^=&#\s|]*=)[^&#\s|]*/gi, '$1***');
 }
 
 /** A file:// URL's path, or undefined for one that names no local file (e.g. another host). */
@@ -34,7 +48,7 @@ export function parseDatabaseUrl(url: string): DatabaseTarget {
   else if (/^sqlite:/i.test(u)) path = u.slice('sqlite:'.length);
   else if (/^file:\/\//i.test(u)) path = localPath(u);
   else if (/^file:/i.test(u)) path = u.slice('file:'.length);
-  if (path === undefined) throw new Error(`DATABASE_URL must be ${ACCEPTED} (got "${masked(url)}")`);
-  if (path === '') throw new Error(`DATABASE_URL names no SQLite file (got "${url}"); expected ${ACCEPTED}`);
+  if (path === undefined) throw new Error(`DATABASE_URL must be ${ACCEPTED} (got "${maskedUrl(url)}")`);
+  if (path === '') throw new Error(`DATABASE_URL names no SQLite file (got "${maskedUrl(url)}"); expected ${ACCEPTED}`);
   return { kind: 'sqlite', path };
 }
