@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { buildCli, warden, type CliResult } from './helpers/cli.js';
+import { freePort } from './helpers/child-warden.js';
 import { REDIS_URL, redisSkip, testChannel } from './helpers/redis.js';
 import { call, startServer, type Running } from './helpers/server.js';
 import { postgresUrlOrSkip } from './helpers/storage.js';
@@ -159,6 +160,29 @@ describe('warden CLI: usage', () => {
         for (const tail of tails) assert.equal(out.includes(tail), false, `${tail} printed:\n${out}`);
       }
 
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
+  it('a change made while Redis refuses connections is stored and said not broadcast on stderr, the URL\'s password hidden', async () => {
+    // A refused connection is known at once, without the 5 s wait: the warning was written only
+    // when that wait ran out, so a refused Redis left the operator reading "their tokens are refused"
+    // while running instances learnt of it at their next resync.
+    const cwd = tmp('warden-cli-redis-down-');
+    try {
+      const tail = 'redis-tail-91c2';
+      const env = {
+        SECRET_KEY: `s3cret-${randomBytes(24).toString('hex')}`, DATABASE_URL: `sqlite:${join(cwd, 'warden.db')}`,
+        REDIS_URL: `redis://default:pa@ss@${tail}@127.0.0.1:${await freePort()}`,
+      };
+      const created = await warden(['users', 'create', '--username', 'carol', '--email', 'carol@example.com', '--password-stdin'], { cwd, env, input: `${PASSWORD}\n` });
+      ok(created);
+      const disabled = await warden(['users', 'disable', 'carol'], { cwd, env });
+      ok(disabled);
+      assert.match(disabled.stdout, /carol: deactivated/);
+      assert.match(disabled.stderr, /^warden: warning: Redis at redis:\/\/default:\*\*\*@127\.0\.0\.1:\d+ unreachable \(.+\); changes are stored but not broadcast/);
+      for (const out of [created.stderr, disabled.stderr]) assert.equal(out.includes(tail), false, out);
     } finally {
       rmSync(cwd, { recursive: true, force: true });
     }

@@ -153,7 +153,10 @@ async function startRevoker(config: Config, storage: Storage): Promise<Revoker> 
         revoker.start(),
         new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${REDIS_WAIT_MS / 1000} s`)), REDIS_WAIT_MS))),
       ]);
-      return revoker;
+      // A refused connection is known at once: the start resolves with the bus down, and what the
+      // command would publish reaches no one.
+      if (revoker.busStatus !== 'down') return revoker;
+      throw new Error('no connection');
     } catch (e) {
       await revoker.stop().catch(() => undefined);
       process.stderr.write(`warden: warning: Redis at ${maskedUrl(url)} unreachable (${(e as Error).message}); changes are stored but not broadcast: running instances see them at their next reload\n`);
