@@ -2,14 +2,14 @@
 // tokens, cookies and passwords never reach a log line, not even at debug; a migrating start says
 // what it applied.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { MIGRATIONS } from '../src/storage/index.js';
 import { createMemoryStorage } from '../src/storage/memory.js';
-import { freePort } from './helpers/child-warden.js';
+import { freePort, startChildWarden } from './helpers/child-warden.js';
 import { call, startServer, type Running } from './helpers/server.js';
 
 describe('logging', () => {
@@ -74,6 +74,41 @@ describe('start-up', () => {
       assert.equal(line.msg, `database schema migrated to version ${version}`);
       assert.deepEqual(line.migrations, MIGRATIONS.map((m) => `${m.version} ${m.name}`));
       assert.deepEqual(starts[1], [], 'nothing to apply, nothing said');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the start line', () => {
+  it('warden serve says its version and the settings an operator asks about first, without a secret', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'warden-start-line-'));
+    const secret = 'start-line-secret-that-is-at-least-32-bytes';
+    const child = await startChildWarden(await freePort(), {
+      NODE_ENV: 'production', SECRET_KEY: secret, DATA_DIR: dir, DATABASE_URL: `sqlite:${join(dir, 'warden.db')}`, LOG_LEVEL: 'info',
+      REDIS_URL: `redis://default:redis-pass-7c1d@127.0.0.1:${await freePort()}`, TRUST_PROXY: '10.0.0.0/8', METRICS_PORT: String(await freePort()),
+    });
+    try {
+      await child.stop();
+      const out = child.output();
+      const started = out.split('\n').filter((l) => l.includes('"warden listening"')).map((l) => JSON.parse(l));
+      assert.equal(started.length, 1, out);
+      const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+      const line = started[0];
+      assert.equal(line.version, pkg.version);
+      assert.equal(line.node, process.version);
+      assert.match(line.address, /^http:\/\/127\.0\.0\.1:\d+$/);
+      assert.equal(line.storage, 'sqlite');
+      assert.equal(line.database, `SQLite ${join(dir, 'warden.db')}`);
+      assert.match(line.redis, /^redis:\/\/default:\*\*\*@127\.0\.0\.1:\d+$/);
+      assert.equal(line.production, true);
+      assert.equal(line.logLevel, 'info');
+      assert.match(line.signing, /^HS256 from SECRET_KEY \(kid [\w-]+\)$/);
+      assert.equal(line.trustProxy, '10.0.0.0/8');
+      assert.match(line.metrics, /^on port \d+$/);
+      assert.match(line.mail, /^off \(NODE_ENV=production without SMTP_URL/);
+      assert.equal(line.webhooks, 0);
+      for (const s of [secret, 'redis-pass-7c1d']) assert.equal(out.includes(s), false, `${s} logged`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

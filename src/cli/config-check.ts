@@ -66,7 +66,7 @@ function check(): Checked {
 }
 
 /** Which key would sign, loading configured keys as the server does; a development key is only named, never made here. */
-function describeKeys(config: Config): string {
+export function describeKeys(config: Config): string {
   const k = config.keys;
   if (namesKey(config)) {
     const { ring } = loadKeyRing(config); // reads files only: these branches never write
@@ -83,7 +83,7 @@ function describeKeys(config: Config): string {
   return `${k.algorithm} development key ${file} (${existsSync(file) ? 'exists' : 'generated at the first start'}; not for production)`;
 }
 
-function describeDatabase(url: string): string {
+export function describeDatabase(url: string): string {
   const t = parseDatabaseUrl(url);
   if (t.kind === 'sqlite') return `SQLite ${t.path}${existsSync(t.path) ? '' : ' (does not exist yet: created at the first start or by "warden migrate")'}`;
   if (t.kind === 'memory') return 'in memory (nothing is kept: tests only)';
@@ -91,7 +91,7 @@ function describeDatabase(url: string): string {
 }
 
 /** Where mail goes, and the sender and links it carries (defaults computed as the server computes them). */
-function describeMail(config: Config): string {
+export function describeMail(config: Config): string {
   const { smtpUrl } = config.mail;
   if (smtpUrl === undefined && config.server.production) return 'off (NODE_ENV=production without SMTP_URL: the email routes answer 501)';
   const { from, appUrl } = mailAddresses(config);

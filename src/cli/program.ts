@@ -14,6 +14,7 @@ import { CliError } from './output.js';
 import { registerServe } from './serve.js';
 import { registerSessions } from './sessions.js';
 import { registerUsers } from './users.js';
+import { WARDEN_VERSION } from './version.js';
 
 /** What an action tells the entry point beyond success: an exit code other than 0, or that it keeps running (serve). */
 export interface RunState {
@@ -24,7 +25,7 @@ export interface RunState {
 export function buildProgram(state: RunState): Command {
   const program = new Command('warden')
     .description('Warden: JWT authentication server. With no command, runs the server (warden serve).')
-    .version('0.1.0', '-V, --version')
+    .version(WARDEN_VERSION, '-V, --version')
     .exitOverride()
     .showHelpAfterError()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });

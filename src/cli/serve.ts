@@ -3,7 +3,10 @@
 import type { Command } from 'commander';
 import { isHmac } from '@warden/toolkit';
 import { unreadVariables } from '../config/unread.js';
-import { cliConfig } from './environment.js';
+import type { Config } from '../config/table.js';
+import { describeDatabase, describeKeys, describeMail } from './config-check.js';
+import { cliConfig, maskedUrl } from './environment.js';
+import { WARDEN_VERSION } from './version.js';
 import type { RunState } from './program.js';
 
 export function registerServe(program: Command, state: RunState): void {
@@ -46,7 +49,27 @@ export function registerServe(program: Command, state: RunState): void {
       process.on('SIGTERM', () => shutdown('SIGTERM'));
 
       const address = await warden.app.listen({ port: config.server.port, host: config.server.host });
-      log.info({ address, storage: warden.storage.kind }, 'warden listening');
+      log.info({ version: WARDEN_VERSION, node: process.version, address, storage: warden.storage.kind, ...startSettings(config) }, 'warden listening');
       state.keepAlive = true;
     });
+}
+
+/**
+ * What the start line says besides the address: what an operator asks first of a running instance
+ * (which database, Redis, key, proxy trust, mail), as `warden config check` shows it: passwords masked,
+ * never a secret's value.
+ */
+function startSettings(config: Config) {
+  const { trustProxy } = config.server;
+  return {
+    database: describeDatabase(config.storage.databaseUrl),
+    redis: config.storage.redisUrl === undefined ? null : maskedUrl(config.storage.redisUrl),
+    production: config.server.production,
+    logLevel: config.log.level,
+    signing: describeKeys(config),
+    trustProxy: Array.isArray(trustProxy) ? trustProxy.join(',') : trustProxy,
+    metrics: !config.metrics.enabled ? 'off' : config.metrics.port === undefined ? 'on the public port' : `on port ${config.metrics.port}`,
+    webhooks: config.webhooks.endpoints?.length ?? 0,
+    mail: describeMail(config),
+  };
 }
