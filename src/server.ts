@@ -40,7 +40,7 @@ import { FORWARD_AUTH_OPTIONS, FORWARD_AUTH_PATH, forwardAuthAtEdge } from './ht
 import { loginRoutes } from './http/login.js';
 import { mfaRoutes } from './http/mfa.js';
 import { passwordFormRoutes } from './http/password-form.js';
-import { readEmptyJsonAsNoBody } from './http/request.js';
+import { readEmptyJsonAsNoBody, requestIdGenerator } from './http/request.js';
 import { clientErrorHandler, frameworkErrors, notFoundHandler, rootErrorHandler } from './http/unmatched.js';
 import type { RouteContext } from './http/context.js';
 import { detailBody, errorHandler, redactUrl } from '@warden/toolkit';
@@ -333,6 +333,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
     trustProxy: trustProxyOption(config.server.trustProxy),
     serverFactory: edge.serverFactory,
     return503OnClosing: true,
+    genReqId: requestIdGenerator(),
     frameworkErrors: frameworkErrors(unmatched),
     clientErrorHandler,
   });

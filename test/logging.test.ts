@@ -41,6 +41,40 @@ describe('logging', () => {
     assert.match(errors[0]!, /"reqId":"req-/);
   });
 
+  it('a 500 names its request id to the client (X-Request-Id), the one its log line carries; a proxy\'s well-formed id is kept, any other is not', async () => {
+    const fail = async (headers: Record<string, string>, path = '/api/auth/signin') => {
+      const before = lines.length;
+      failLookups = true;
+      try {
+        const body = path === '/api/auth/signin' ? { username: 'logme', password: 'hunter2-hunter2' } : { username: 'logme@example.com', password: 'hunter2-hunter2' };
+        const r = path === '/api/auth/signin' ? await call(`${s.url}${path}`, { json: body, headers }) : await call(`${s.url}${path}`, { form: body, headers });
+        assert.equal(r.status, 500);
+        const errors = lines.slice(before).filter((l) => l.includes('"level":50')).map((l) => JSON.parse(l));
+        assert.equal(errors.length, 1);
+        return { header: r.headers.get('x-request-id'), logged: errors[0].reqId as string, line: JSON.stringify(errors[0]) };
+      } finally {
+        failLookups = false;
+      }
+    };
+    const plain = await fail({});
+    assert.match(plain.logged, /^req-/);
+    assert.equal(plain.header, plain.logged, 'the client can quote the id the log line carries');
+    const enveloped = await fail({}, '/api/v1/auth/login');
+    assert.equal(enveloped.header, enveloped.logged, 'every family of routes');
+    // nginx: proxy_set_header X-Request-Id $request_id; ties its access log to the error line.
+    const fromProxy = await fail({ 'x-request-id': '7f0c2a9e5b1d4c3a8e6f0a1b2c3d4e5f' });
+    assert.equal(fromProxy.logged, '7f0c2a9e5b1d4c3a8e6f0a1b2c3d4e5f');
+    assert.equal(fromProxy.header, fromProxy.logged);
+    for (const bad of ['x'.repeat(5000), 'a b', '{"level":60}', '']) {
+      const r = await fail({ 'x-request-id': bad });
+      assert.match(r.logged, /^req-/, 'an id that is not short and plain is replaced');
+      assert.ok(r.line.length < 2000);
+    }
+    // A request answered without a failure carries no id: nothing on the hot path.
+    const me = await call(`${s.url}/health`);
+    assert.equal(me.headers.get('x-request-id'), null);
+  });
+
   it('no token, cookie or password in any line, even with every request logged', async () => {
     const login = await call(`${s.url}/api/v1/auth/login`, { form: { username: 'logme@example.com', password: 'hunter2-hunter2' } });
     const { access_token, refresh_token } = login.json.data;

@@ -36,7 +36,7 @@ export function familyErrorHandler(f: ErrorFamily, log: ErrorLogger) {
   return function handle(err: unknown, req: FastifyRequest, reply: FastifyReply): void {
     const cfg = (req.routeOptions?.config ?? {}) as ErrorRouteConfig;
     const e = render(f, err, cfg.tokenErrorStatus);
-    if (isUnexpected(e)) logUnexpected(log, req, err);
+    if (isUnexpected(e)) logUnexpected(log, req, err, reply);
     void reply.code(e.status).headers(e.headers).send(f.body(e));
   };
 }

@@ -81,3 +81,22 @@ export function clientMeta(req: FastifyRequest): ClientMeta {
   const ua = req.headers['user-agent'];
   return { userAgent: typeof ua === 'string' ? ua : null, ip: req.ip ?? null };
 }
+
+// An id a proxy assigned (nginx's $request_id: 32 hex digits; a UUID): short and plain, so that a
+// client writing its own can neither lengthen the error line nor make it read as something else.
+const GIVEN_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/**
+ * Fastify's `genReqId`: the request's `X-Request-Id` when a proxy set a plain one (so an error line
+ * is found from the proxy's access log), else `req-` and a counter, as Fastify's own. Read only for
+ * requests Fastify routes: forward auth's 200 is answered before (http/forward-auth.ts).
+ */
+export function requestIdGenerator(): (req: { headers: Record<string, string | string[] | undefined> }) => string {
+  let next = 0;
+  return (req) => {
+    const given = req.headers['x-request-id'];
+    if (typeof given === 'string' && GIVEN_REQUEST_ID.test(given)) return given;
+    next = (next + 1) & 0x7fffffff;
+    return `req-${next.toString(36)}`;
+  };
+}

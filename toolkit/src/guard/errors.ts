@@ -167,9 +167,13 @@ export function isUnexpected(e: HttpError): boolean {
   return e.status >= 500 && e.code !== 'ERR_UNAVAILABLE' && e.code !== 'ERR_EMAIL_DISABLED';
 }
 
-/** Logs an unexpected failure with its request id; never the body, the headers or a token-bearing query. */
-export function logUnexpected(log: ErrorLogger, req: FastifyRequest, err: unknown): void {
+/**
+ * Logs an unexpected failure with its request id (never the body, the headers or a token-bearing
+ * query) and names that id to the client in `X-Request-Id`, so that what a user reports finds the line.
+ */
+export function logUnexpected(log: ErrorLogger, req: FastifyRequest, err: unknown, reply?: FastifyReply): void {
   log.error({ err, reqId: req.id, method: req.method, url: redactUrl(req.url) }, 'unhandled error');
+  void reply?.header('x-request-id', String(req.id));
 }
 
 /**
@@ -180,7 +184,7 @@ export function errorHandler(body: (e: HttpError) => unknown, log?: ErrorLogger)
   return function handle(err: unknown, req: FastifyRequest, reply: FastifyReply): void {
     const cfg = (req.routeOptions?.config ?? {}) as ErrorRouteConfig;
     const e = toHttpError(err, cfg.tokenErrorStatus);
-    if (isUnexpected(e)) logUnexpected(log ?? req.log, req, err);
+    if (isUnexpected(e)) logUnexpected(log ?? req.log, req, err, reply);
     void reply.code(e.status).headers(e.headers).send(body(e));
   };
 }
