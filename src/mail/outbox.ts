@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { OutboxRecord, OutboxStore } from '../storage/types.js';
 import type { MailTemplates, TemplateName } from './templates.js';
-import { isPermanent, sendFailure, type MailLog, type MailTransport } from './transport.js';
+import { isPermanent, isRecipientRefusal, sendFailure, type MailLog, type MailTransport } from './transport.js';
 
 export interface QueuedMail {
   template: TemplateName;
@@ -296,7 +296,10 @@ export class MailOutbox implements MailQueue {
     const who = { mailId: m.id, template: m.template, attempt: m.attempts, err: f };
     if (isPermanent(f) || next >= m.deadline || m.attempts >= MAX_ATTEMPTS) {
       await this.o.store.finish(m.id, this.instanceId, 'failed', f.message);
-      this.o.log.error(who, 'mail could not be delivered');
+      // A recipient refused for good (a mistyped or closed address) is the address's matter, not
+      // the operator's: a warning, so that an alert on errors is not woken by a user's typo.
+      if (isPermanent(f) && isRecipientRefusal(f)) this.o.log.warn(who, 'mail refused for its address: not delivered');
+      else this.o.log.error(who, 'mail could not be delivered');
       return;
     }
     await this.o.store.retry(m.id, this.instanceId, next, f.message);

@@ -57,6 +57,11 @@ export function isPermanent(f: SendFailure): boolean {
   return f.responseCode !== undefined && f.responseCode >= 500 && (f.code === 'EENVELOPE' || f.code === 'EMESSAGE');
 }
 
+/** The server refused the recipient (RCPT TO), not the sender, the message or the connection. */
+export function isRecipientRefusal(f: SendFailure): boolean {
+  return f.code === 'EENVELOPE' && f.command !== undefined && /^RCPT\b/i.test(f.command);
+}
+
 export interface SmtpOptions {
   url: string;
   requireTls: boolean;

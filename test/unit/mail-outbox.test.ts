@@ -73,10 +73,25 @@ describe('mail outbox worker', () => {
     await flush();
     const row = (await storage.outbox.get(id))!;
     assert.deepEqual([row.status, row.data], ['failed', {}]);
-    const logged = log.entries.find((e) => e.level === 'error')!;
-    assert.equal(logged.msg, 'mail could not be delivered');
+    // The recipient refused: the address's matter, a warning (an alert on errors stays asleep).
+    assert.deepEqual(log.entries.filter((e) => e.level === 'error'), []);
+    const logged = log.entries.find((e) => e.level === 'warn')!;
+    assert.equal(logged.msg, 'mail refused for its address: not delivered');
     assert.equal(logged.obj.mailId, id);
     assert.doesNotMatch(JSON.stringify(log.entries), /secret\.test|token=/);
+  });
+
+  it('a permanent refusal of the sender or the message is logged as an error: the operator must act', async () => {
+    for (const command of ['MAIL FROM', 'DATA']) {
+      const { outbox, transport, storage, flush, log } = rig();
+      transport.failWith = Object.assign(smtpError(550, 'EENVELOPE'), { command });
+      const id = await outbox.enqueue(notice);
+      await flush();
+      assert.equal((await storage.outbox.get(id))!.status, 'failed');
+      const logged = log.entries.find((e) => e.level === 'error')!;
+      assert.equal(logged.msg, 'mail could not be delivered', command);
+      assert.equal(logged.obj.mailId, id);
+    }
   });
 
   it('a temporary refusal (4xx) and a refused login are retried', async () => {
