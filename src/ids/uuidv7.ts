@@ -11,13 +11,19 @@ const bytes = Buffer.alloc(16);
 // import makes one event per user).
 const pool = Buffer.alloc(4096);
 let used = pool.length;
-let lastMs = -1;
-let sequence = 0;
+/**
+ * The last count of each of the few latest milliseconds. Not only the latest one: ids of two
+ * milliseconds interleave (a session opened after a sign-out everywhere is dated a millisecond
+ * past its cut-off, while the events of that sign-in, and of other requests, carry the clock's),
+ * and restarting the count at each switch made a millisecond's ids sort in random order.
+ */
+const counts = new Map<number, number>();
+const COUNTED_MILLISECONDS = 8;
 
 /**
  * A UUIDv7 for the moment `ms` (epoch milliseconds). Ids of one millisecond increase within the
- * process: the 12 bits after the version count up from a random start (RFC 9562 §6.2, method 1);
- * the last 62 bits are random.
+ * process, whatever ids of other milliseconds are made between them: the 12 bits after the
+ * version count up from a random start (RFC 9562 §6.2, method 1); the last 62 bits are random.
  */
 export function uuidv7(ms: number): string {
   if (used + 16 > pool.length) {
@@ -25,13 +31,12 @@ export function uuidv7(ms: number): string {
     used = 0;
   }
   pool.copy(bytes, 0, used, (used += 16));
-  if (ms === lastMs && sequence < 0xfff) {
-    sequence++;
-  } else {
-    lastMs = ms;
-    // A random start in the lower half leaves room to count up within the millisecond.
-    sequence = ((bytes[6]! << 8) | bytes[7]!) & 0x7ff;
-  }
+  const last = counts.get(ms);
+  // A random start in the lower half leaves room to count up within the millisecond.
+  const sequence = last !== undefined && last < 0xfff ? last + 1 : ((bytes[6]! << 8) | bytes[7]!) & 0x7ff;
+  counts.delete(ms); // re-inserted last: the map's order is the order milliseconds were last used
+  counts.set(ms, sequence);
+  if (counts.size > COUNTED_MILLISECONDS) counts.delete(counts.keys().next().value!);
   bytes.writeUIntBE(Math.max(0, Math.floor(ms)) % 2 ** 48, 0, 6);
   bytes[6] = 0x70 | (sequence >> 8); // version 7
   bytes[7] = sequence & 0xff;

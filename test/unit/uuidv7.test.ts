@@ -31,4 +31,21 @@ describe('uuidv7', () => {
     const first = uuidv7(T + 2);
     assert.ok(Number.parseInt(first.slice(15, 18), 16) < 0x800);
   });
+
+  it('ids of one millisecond increase while ids of the next one are made between them', () => {
+    // A sign-in right after a sign-out everywhere opens its session a millisecond on (past the
+    // logout's cut-off), while its events, and every other request's, are stamped with the clock:
+    // ids of two milliseconds interleave. Each millisecond's ids must still increase (the audit
+    // log and a user's events list them in id order within a millisecond).
+    const U = T + 1000;
+    const now: string[] = [];
+    const next: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      now.push(uuidv7(U));
+      next.push(newSessionId(U + 1));
+    }
+    assert.deepEqual([...now].sort(), now, 'this millisecond\'s ids, in the order made');
+    assert.deepEqual([...next].sort(), next, 'the next one\'s, in the order made');
+    assert.ok(now.at(-1)! < next[0]!);
+  });
 });
