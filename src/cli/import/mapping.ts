@@ -97,7 +97,9 @@ export class Mapper {
    */
   private plan(columns: readonly string[]): Plan {
     if (this.last?.columns === columns) return this.last.plan;
-    const key = columns.join('\u0000');
+    // JSON's text of the names, which no two lists share (a JSON Lines key may hold any character,
+    // NUL or a separator too: joined, ["a\u0000b"] and ["a", "b"] were one plan).
+    const key = JSON.stringify(columns);
     let plan = this.plans.get(key);
     if (!plan) this.plans.set(key, (plan = this.makePlan(columns)));
     this.last = { columns, plan };
