@@ -188,6 +188,21 @@ describe('warden CLI: usage', () => {
     }
   });
 
+  it('config check: a refused DATABASE_URL whose password holds "@" quotes no part of it (helper-82)', async () => {
+    const cwd = tmp('warden-cli-config-at-');
+    try {
+      const password = `p@ss@w0rd-${randomBytes(6).toString('hex')}`;
+      const env = { SECRET_KEY: `s3cret-${randomBytes(24).toString('hex')}`, DATABASE_URL: `mysql://app:${password}@db.internal/app` };
+      const bad = await warden(['config', 'check'], { cwd, env });
+      assert.equal(bad.code, 1);
+      assert.match(bad.stdout, /DATABASE_URL must be sqlite:/);
+      const tail = password.slice(password.lastIndexOf('@') + 1);
+      assert.ok(!bad.stdout.includes(tail) && !bad.stderr.includes(tail), 'the refusal quotes no part of the password');
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
   it('config check: the effective values, secrets and URL passwords masked, exit 1 naming every problem; it creates nothing', async () => {
     const cwd = tmp('warden-cli-config-');
     try {
