@@ -5,12 +5,13 @@
 // connection, the statement cache and the transactions around the multi-statement plans.
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { USERS } from './columns.js';
 import { migrationStep, newerOf, pendingOf } from './migrations.js';
 import { newUserRecord, rotationEvents } from './rules.js';
 import { ROWS_PER_INSERT, SQLITE, Script, chunks, insertRow, insertRows, insertValues, render, runPlan, sql, storageError, type Plan, type Result, type Row, type Sql } from './sql.js';
 import { SQLITE_PRAGMAS, sqliteBulkWriter, type BulkStep, type BulkWriter } from './sqlite-bulk.js';
+import { openSqlite, prepare, setPragma } from './sqlite-driver.js';
 import { StorageUnavailable, errorCode, isResourceShortage } from './availability.js';
 import { perTurn } from './per-turn.js';
 import { sqlStatements, sqlStores } from './sql-stores.js';
@@ -34,14 +35,16 @@ function createPrivately(path: string): void {
 export function createSqliteStorage(path: string, opts: StorageOptions = {}): Storage {
   const clock = opts.clock ?? Date.now;
   if (path !== ':memory:') createPrivately(path);
-  const db = new Database(path);
-  for (const p of SQLITE_PRAGMAS) db.pragma(p);
+  // Through sqlite-driver.ts, as every statement below: on Node 24 a driver object the garbage
+  // collector finalizes can abort the process.
+  const db = openSqlite(path);
+  for (const p of SQLITE_PRAGMAS) setPragma(db, p);
   // Migration 13's normalize(), which SQLite lacks (JavaScript's is the one emailKey uses).
   db.function('warden_nfc', { deterministic: true }, (text: unknown) => (typeof text === 'string' ? text.normalize('NFC') : text));
   // The driver is synchronous: SQLite's own wait for another connection's write lock (busy_timeout)
   // would stop this thread, every request with it (forward auth too), for as long as it waited.
   // It answers SQLITE_BUSY at once instead, and whenFree() tries again from a timer, up to the bound.
-  db.pragma('busy_timeout = 0');
+  setPragma(db, 'busy_timeout = 0');
   const waitMs = opts.queryTimeoutMs ?? 2500;
 
   // Statements are prepared lazily (the tables don't exist until migrate() has run) and kept.
@@ -55,7 +58,7 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
       const stmts = s.positional ? rawCache : cache;
       let stmt = stmts.get(text);
       if (!stmt) {
-        stmt = db.prepare(text);
+        stmt = prepare(db, text);
         if (s.positional && stmt.reader) stmt.raw(true);
         stmts.set(text, stmt);
       }
@@ -74,7 +77,7 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
    * after it is rolled back and thrown as something whenFree() will not retry: a plan is a generator,
    * run once.
    */
-  const [begin, commit, rollback] = ['BEGIN IMMEDIATE', 'COMMIT', 'ROLLBACK'].map((text) => db.prepare(text)) as [Database.Statement, Database.Statement, Database.Statement];
+  const [begin, commit, rollback] = ['BEGIN IMMEDIATE', 'COMMIT', 'ROLLBACK'].map((text) => prepare(db, text)) as [Database.Statement, Database.Statement, Database.Statement];
   const immediately = <T>(body: () => T): T => {
     begin.run();
     try {
@@ -87,10 +90,13 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
     }
   };
   /** The migrations recorded as applied (read only; none before the first migration). */
+  const hasMigrationsTable = prepare(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'");
+  let migrationsApplied: Database.Statement | undefined; // once the table exists
   const appliedMigrations = (): AppliedMigration[] => {
     try {
-      if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get() === undefined) return [];
-      return (db.prepare('SELECT version, name FROM schema_migrations').all() as AppliedMigration[]).map((r) => ({ version: Number(r.version), name: r.name }));
+      if (hasMigrationsTable.get() === undefined) return [];
+      migrationsApplied ??= prepare(db, 'SELECT version, name FROM schema_migrations');
+      return (migrationsApplied.all() as AppliedMigration[]).map((r) => ({ version: Number(r.version), name: r.name }));
     } catch (e) {
       throw storageError(SQLITE, e);
     }
@@ -125,6 +131,7 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
     );
   });
 
+  const selectOne = prepare(db, 'SELECT 1');
   const st = sqlStatements(SQLITE, clock);
   let bulk: BulkWriter | undefined;
   const shared = sqlStores(st, (s) => whenFree(() => exec(s), waitMs), locked);
@@ -188,7 +195,7 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
     pendingMigrations,
     newerMigrations: async () => newerOf(await whenFree(appliedMigrations, waitMs)),
     async ping() {
-      db.prepare('SELECT 1').get();
+      selectOne.get();
     },
     async close() {
       rotations.flush();

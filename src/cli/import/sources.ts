@@ -230,18 +230,19 @@ const idRef = (n: number, columns: readonly string[], values: readonly unknown[]
 };
 
 export async function sqliteSource(path: string, table: string, rolesQuery: string | undefined): Promise<Source> {
-  const { default: Database } = await import('better-sqlite3');
+  // Through sqlite-driver.ts: on Node 24 a driver object the garbage collector finalizes can abort.
+  const { openSqlite, prepare, iterate } = await import('../../storage/sqlite-driver.js');
   let db: import('better-sqlite3').Database;
   try {
-    db = new Database(path, { readonly: true, fileMustExist: true });
+    db = openSqlite(path, { readonly: true, fileMustExist: true });
   } catch (e) {
     throw new CliError(`cannot open the SQLite database ${path}: ${(e as Error).message}`);
   }
   try {
     const from = quoteTable(table);
-    const total = Number((db.prepare(`SELECT count(*) AS n FROM ${from}`).get() as { n: number }).n);
+    const total = Number((prepare(db, `SELECT count(*) AS n FROM ${from}`).get() as { n: number }).n);
     const rolesResult = rolesQuery === undefined ? undefined : await rolesQueryRows(table, () => {
-      const statement = db.prepare(rolesQuery).raw();
+      const statement = prepare(db, rolesQuery).raw();
       return { rows: statement.all() as unknown[][], columns: statement.columns().length };
     });
     const roles = rolesResult && rolesByUser(rolesResult.rows, rolesResult.columns);
@@ -249,11 +250,11 @@ export async function sqliteSource(path: string, table: string, rolesQuery: stri
       name: `${path} table ${table}`, kind: 'database', sharedColumns: true, total, ...(roles ? { roles } : {}),
       async *items() {
         // Rows come out as the old application stored them: 0/1 booleans, text dates.
-        const select = db.prepare(`SELECT * FROM ${from}`).raw();
+        const select = prepare(db, `SELECT * FROM ${from}`).raw();
         const columns = select.columns().map((c) => c.name);
         let n = 0;
         let out: SourceItem[] = [];
-        for (const values of select.iterate() as Iterable<unknown[]>) {
+        for (const values of iterate<unknown[]>(select)) {
           out.push({ ref: idRef(++n, columns, values), columns, values });
           if (out.length === FETCH) (yield out, (out = []));
         }
