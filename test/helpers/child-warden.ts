@@ -28,10 +28,16 @@ export interface ChildWarden {
   stop(): Promise<void>;
 }
 
-/** Starts Warden on `port` with `env` and resolves once /health answers (or rejects with its output). */
-export async function startChildWarden(port: number, env: Record<string, string>, timeoutMs = 60_000): Promise<ChildWarden> {
-  const child = spawn(process.execPath, ['--conditions=warden-source', '--import', 'tsx', 'src/cli.ts'], {
-    cwd: ROOT,
+/**
+ * Starts Warden on `port` with `env` and resolves once /health answers (or rejects with its output):
+ * from source, or node with `args` in `cwd` (an installed package's bin).
+ */
+export async function startChildWarden(
+  port: number, env: Record<string, string>, timeoutMs = 60_000,
+  args = ['--conditions=warden-source', '--import', 'tsx', 'src/cli.ts'], cwd = ROOT,
+): Promise<ChildWarden> {
+  const child = spawn(process.execPath, args, {
+    cwd,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', PORT: String(port), SIGNUP_LIMIT_PER_IP: '0', ...env }, // the limit: see startServer
     stdio: ['ignore', 'pipe', 'pipe'],
   });
