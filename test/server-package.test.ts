@@ -19,6 +19,7 @@ const run = promisify(execFile);
 const root = new URL('..', import.meta.url).pathname;
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
   version: string; bin: Record<string, string>; main: string; types: string; exports: unknown;
+  overrides: Record<string, string>;
 };
 const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version: string }> };
 const pinned = (name: string) => `${name}@${lock.packages[`node_modules/${name}`]!.version}`;
@@ -32,7 +33,9 @@ function readmeInstall(): string {
   return block;
 }
 
-const withoutRequireEsm: string[] = [];
+// Node 20.19 and later require() ES modules; 20.12 to 20.18 do not, as this flag makes them.
+const withoutRequireEsm = process.allowedNodeEnvironmentFlags.has('--no-experimental-require-module')
+  ? ['--no-experimental-require-module'] : [];
 
 describe('warden as a package', { timeout: 600_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-server-pkg-'));
@@ -85,10 +88,15 @@ describe('warden as a package', { timeout: 600_000 }, () => {
     };
 
     before(async () => {
-      assert.match(readmeInstall(), /npm install --omit=dev \/path\/to\/warden-<version>\.tgz/);
+      const steps = readmeInstall();
+      assert.match(steps, /npm install --omit=dev \/path\/to\/warden-<version>\.tgz/);
+      for (const [name, range] of Object.entries(manifest.overrides)) {
+        assert.ok(steps.includes(`overrides.${name}=${range}`), `the README's steps set the override of ${name} that package.json sets`);
+      }
       mkdirSync(app);
-      // What `npm init -y` leaves, and the packages the type check below needs.
-      writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'warden-deployment', private: true, type: 'module' }));
+      // What `npm init -y` and the README's `npm pkg set overrides…` leave, and the packages the
+      // type check below needs.
+      writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'warden-deployment', private: true, type: 'module', overrides: manifest.overrides }));
       // better-sqlite3 at the checkout's release, so its compiled addon serves (no compiler run here:
       // --ignore-scripts); everything else as npm resolves it for anyone.
       await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball,
