@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -74,6 +74,17 @@ describe('warden as a package', { timeout: 600_000 }, () => {
     assert.ok(files.includes('node_modules/@warden/toolkit/package.json'), 'the toolkit is bundled');
     assert.ok(files.includes('node_modules/@warden/toolkit/dist/index.js'), 'built');
     assert.deepEqual(files.filter((f) => f.startsWith('node_modules/@warden/toolkit/src/')), []);
+  });
+
+  it('names no source map it does not hold', async () => {
+    const unpacked = join(dir, 'unpacked');
+    mkdirSync(unpacked);
+    await run('tar', ['-xzf', tarball, '-C', unpacked]);
+    const dangling = files.filter((f) => f.endsWith('.js')).flatMap((f) => {
+      const map = /^\/\/# sourceMappingURL=(.+)$/m.exec(readFileSync(join(unpacked, 'package', f), 'utf8'))?.[1];
+      return map !== undefined && !files.includes(join(dirname(f), map)) ? [`${f} -> ${map}`] : [];
+    });
+    assert.deepEqual(dangling.slice(0, 5), [], `${dangling.length} files name a source map the package lacks`);
   });
 
   describe('installed into an empty project as the README says', () => {
