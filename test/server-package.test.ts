@@ -19,7 +19,7 @@ const run = promisify(execFile);
 const root = new URL('..', import.meta.url).pathname;
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
   version: string; bin: Record<string, string>; main: string; types: string; exports: unknown;
-  overrides: Record<string, string>;
+  overrides: Record<string, string>; dependencies: Record<string, string>;
 };
 const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version: string }> };
 const pinned = (name: string) => `${name}@${lock.packages[`node_modules/${name}`]!.version}`;
@@ -40,6 +40,7 @@ const withoutRequireEsm = process.allowedNodeEnvironmentFlags.has('--no-experime
 describe('warden as a package', { timeout: 600_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-server-pkg-'));
   const tarball = join(dir, `warden-${manifest.version}.tgz`);
+  const unpacked = join(dir, 'unpacked');
   let files: string[] = [];
 
   before(async () => {
@@ -48,6 +49,8 @@ describe('warden as a package', { timeout: 600_000 }, () => {
     await run('npm', ['pack', '--ignore-scripts', '--pack-destination', dir, '--silent'], { cwd: root, maxBuffer: 1 << 24 });
     const { stdout } = await run('tar', ['-tzf', tarball], { maxBuffer: 1 << 24 });
     files = stdout.trim().split('\n').map((f) => f.replace(/^package\//, ''));
+    mkdirSync(unpacked);
+    await run('tar', ['-xzf', tarball, '-C', unpacked]);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -76,15 +79,33 @@ describe('warden as a package', { timeout: 600_000 }, () => {
     assert.deepEqual(files.filter((f) => f.startsWith('node_modules/@warden/toolkit/src/')), []);
   });
 
-  it('names no source map it does not hold', async () => {
-    const unpacked = join(dir, 'unpacked');
-    mkdirSync(unpacked);
-    await run('tar', ['-xzf', tarball, '-C', unpacked]);
+  it('names no source map it does not hold', () => {
     const dangling = files.filter((f) => f.endsWith('.js')).flatMap((f) => {
       const map = /^\/\/# sourceMappingURL=(.+)$/m.exec(readFileSync(join(unpacked, 'package', f), 'utf8'))?.[1];
       return map !== undefined && !files.includes(join(dirname(f), map)) ? [`${f} -> ${map}`] : [];
     });
     assert.deepEqual(dangling.slice(0, 5), [], `${dangling.length} files name a source map the package lacks`);
+  });
+
+  it('depends on what its JavaScript imports, and on nothing else', () => {
+    // A package is what its code imports (from, import(), require(), createRequire().resolve()):
+    // one only the tests or the benchmarks import is a devDependency.
+    const name = String.raw`((?:@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*(?:\/[\w./-]*)?)`;
+    const forms = [String.raw`\bfrom\s*'${name}'`, String.raw`\bimport\s*'${name}'`, String.raw`\bimport\(\s*'${name}'\s*\)`,
+      String.raw`\brequire\(\s*'${name}'\s*\)`, String.raw`\)\.resolve\(\s*'${name}'\s*\)`].map((f) => new RegExp(f, 'g'));
+    const imported = new Set<string>();
+    for (const f of files.filter((x) => x.startsWith('dist/') && x.endsWith('.js'))) {
+      const text = readFileSync(join(unpacked, 'package', f), 'utf8');
+      for (const form of forms) {
+        for (const m of text.matchAll(form)) {
+          const spec = m[1]!;
+          if (!spec.startsWith('node:')) imported.add(spec.split('/').slice(0, spec.startsWith('@') ? 2 : 1).join('/'));
+        }
+      }
+    }
+    const declared = Object.keys(manifest.dependencies);
+    assert.deepEqual(declared.filter((d) => !imported.has(d)), [], 'dependencies nothing in dist/ imports');
+    assert.deepEqual([...imported].filter((d) => !declared.includes(d)).sort(), [], 'imports of packages not declared');
   });
 
   describe('installed into an empty project as the README says', () => {
