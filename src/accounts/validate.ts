@@ -83,10 +83,12 @@ export function normaliseEmail(value: unknown, field = 'email'): string {
 export function validatePassword(value: unknown, maxLength: number, field = 'password'): string {
   if (typeof value !== 'string') throw invalid(field, 'must be a string');
   const v = value; // any character is allowed in a password, NUL included: it is only ever hashed
-  // Lengths count characters as a person sees them, not UTF-16 units.
+  // Lengths count code points, not UTF-16 units (NIST SP 800-63B 5.1.1.2). The minimum counts
+  // them as hashed, in NFKC (argon2-hasher.ts): "e" and a combining accent, typed four times, is
+  // "éééé", four characters, not eight. The maximum bounds what is sent.
   const n = [...v].length;
-  if (n < PASSWORD_MIN_LENGTH) throw invalid(field, `must be at least ${PASSWORD_MIN_LENGTH} characters`);
   if (n > maxLength) throw invalid(field, `must be at most ${maxLength} characters`);
+  if ([...v.normalize('NFKC')].length < PASSWORD_MIN_LENGTH) throw invalid(field, `must be at least ${PASSWORD_MIN_LENGTH} characters`);
   return v;
 }
 

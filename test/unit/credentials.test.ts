@@ -160,6 +160,21 @@ describe('profile and password change', () => {
   });
 });
 
+describe('password length', () => {
+  it('counts the password as it is hashed (NFKC): eight code points that normalise to four are too short', async () => {
+    const f = accountsFixture();
+    // "e" and a combining acute accent, four times: 8 code points as typed, "éééé" as hashed.
+    const combining = 'e\u0301'.repeat(4);
+    assert.equal([...combining].length, 8);
+    const refused = await codeOf(f.accounts.credentials.signUp({ ...asking('dora'), password: combining }, null));
+    assert.equal(refused, 'ERR_VALIDATION');
+    assert.equal(await f.storage.users.findByLogin('dora'), null, 'nothing was written');
+    // Eight that stay eight are taken, combining marks or not; a ligature that NFKC splits in two counts twice.
+    await f.accounts.credentials.signUp({ ...asking('erin'), password: 'e\u0301'.repeat(8) }, null);
+    await f.accounts.credentials.signUp({ ...asking('fred'), password: '\ufb00'.repeat(4) }, null);
+  });
+});
+
 describe('own profile', () => {
   it('a user changes their full name and nothing else; a refusal changes nothing', async () => {
     const f = accountsFixture();
