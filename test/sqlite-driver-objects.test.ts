@@ -13,9 +13,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
+import { Worker } from 'node:worker_threads';
 import { runInNewContext } from 'node:vm';
 import Database from 'better-sqlite3';
 import { sqliteSource } from '../src/cli/import/sources.js';
+import { uuidv7 } from '../src/ids/uuidv7.js';
+import type { NewEvent } from '../src/events/records.js';
 import { createSqliteStorage, type NewUser } from '../src/storage/index.js';
 
 setFlagsFromString('--expose-gc');
@@ -103,9 +106,7 @@ describe('better-sqlite3 objects are never left to the garbage collector (Node 2
     }
   });
 
-  it('the bulk writer keeps its statements and, past 16, goes on writing on a new connection: every row written', async () => {
-    // Its worker cannot be watched from here; what it does instead of dropping statements
-    // (closing its connection, which frees them in SQLite, and opening another) must lose nothing.
+  it('the bulk writer, keeping its statements, writes batches of many sizes: every row written', async () => {
     const storage = createSqliteStorage(join(dir, 'bulk.db'));
     try {
       await storage.migrate();
@@ -114,12 +115,60 @@ describe('better-sqlite3 objects are never left to the garbage collector (Node 2
         const i = n++;
         return { id: randomUUID(), username: `bulk${i}`, email: `bulk${i}@example.org`, fullName: null, roles: ['user'], isActive: true, passwordHash: 'none', createdAt: 1_700_000_000_000 + i };
       });
-      // 40 batches of 40 sizes: 40 statement texts, two reconnections.
+      // 40 batches of 40 sizes.
       for (let size = 1; size <= 40; size++) assert.equal((await storage.users.insertMany(batch(size))).length, size);
       assert.equal(await storage.users.count(), n);
       assert.equal(n, 820);
     } finally {
       await storage.close();
+    }
+  });
+
+  it('a bulk insert of any size prepares statements of a bounded set of texts (each is kept for good)', async () => {
+    // Every statement made is kept, with its text (a 1,000-row insert's is about 40 kB): inserts
+    // whose row counts vary (an import's batches less their rejected rows) must not each make one,
+    // in the bulk writer's worker (its messages watched here) or on the main thread (a database in
+    // memory runs the same plan there; its prepare() watched).
+    const posted = new Set<string>();
+    const postMessage = Worker.prototype.postMessage;
+    Worker.prototype.postMessage = function (this: Worker, value: unknown, ...rest: unknown[]) {
+      if (Array.isArray(value)) for (const step of value as { text: string }[]) posted.add(step.text);
+      return (postMessage as (...a: unknown[]) => void).call(this, value, ...rest);
+    };
+    const prepared = new Set<string>();
+    const proto = Database.prototype as unknown as { prepare: (text: string) => Database.Statement };
+    const prepare = proto.prepare;
+    proto.prepare = function (this: Database.Database, text: string) {
+      if (/^INSERT INTO (users|events)\b/.test(text)) prepared.add(text);
+      return prepare.call(this, text);
+    };
+    const file = createSqliteStorage(join(dir, 'shapes.db'));
+    const memory = createSqliteStorage(':memory:');
+    try {
+      let n = 0;
+      const batch = (size: number): NewUser[] => Array.from({ length: size }, () => {
+        const i = n++;
+        return { id: randomUUID(), username: `shape${i}`, email: `shape${i}@example.org`, fullName: null, roles: ['user'], isActive: true, passwordHash: 'none', createdAt: 1_700_000_000_000 + i };
+      });
+      const imported = (userId: string): NewEvent[] => [{
+        id: uuidv7(1_700_000_000_000), time: 1_700_000_000_000, type: 'user.imported', actorId: null, userId, sessionId: null,
+        ip: null, userAgent: null, outcome: 'success', details: { action: 'created' }, deliverTo: [],
+      }];
+      for (const s of [file, memory]) {
+        await s.migrate();
+        // 60 sizes from 1 to 1,234: every row written, with its event.
+        for (let size = 1; size <= 1234; size += 21) assert.equal((await s.users.insertMany(batch(size), imported)).length, size);
+        assert.equal(await s.users.count(), n);
+        n = 0;
+      }
+      // Inserts of 1,000 rows, then of powers of two: 11 sizes each for users and their events.
+      assert.ok(posted.size > 0 && posted.size <= 22, `the bulk writer was sent ${posted.size} statement texts`);
+      assert.ok(prepared.size > 0 && prepared.size <= 22, `the main thread prepared ${prepared.size} insert texts`);
+    } finally {
+      Worker.prototype.postMessage = postMessage;
+      proto.prepare = prepare;
+      await file.close();
+      await memory.close();
     }
   });
 });

@@ -14,7 +14,7 @@ import {
   checkPage, cleanPatch, emailKey, eventRecords, eventsOf, judgeRotate, mayBeEmail, newDelivery, newSessionRecord, newUserRecord, pickLogin, usernameKey,
 } from './rules.js';
 import {
-  ROWS_PER_INSERT, Sql, assignments, chunks, insertFrom, insertRow, insertRows, insertValues, join, param, raw, rowDecoder, columnsOf,
+  Sql, assignments, insertFrom, insertSlices, insertRow, insertRows, insertValues, join, param, raw, rowDecoder, columnsOf,
   runPlanAsync, shaped, sql, type Dialect, type Plan, type Result, type Row, type Script,
 } from './sql.js';
 import {
@@ -96,8 +96,8 @@ export function sqlStatements(d: Dialect, clock: () => number) {
   const eventRows = (list: readonly NewEvent[]): Sql[] => {
     const rows = eventRecords(list);
     return [
-      ...chunks(rows.events, ROWS_PER_INSERT).map((part) => insertRows(d, EVENTS, part)),
-      ...chunks(rows.deliveries, ROWS_PER_INSERT).map((part) => insertRows(d, DELIVERIES, part)),
+      ...insertSlices(d, rows.events).map((part) => insertRows(d, EVENTS, part)),
+      ...insertSlices(d, rows.deliveries).map((part) => insertRows(d, DELIVERIES, part)),
     ];
   };
 
@@ -245,7 +245,7 @@ export function sqlStatements(d: Dialect, clock: () => number) {
     *insertMany(users: readonly NewUser[], events?: (userId: string) => readonly NewEvent[]): Plan<string[]> {
       const now = clock();
       const inserted: string[] = [];
-      for (const part of chunks(users.map((n) => newUserRecord(n, now)), ROWS_PER_INSERT)) {
+      for (const part of insertSlices(d, users.map((n) => newUserRecord(n, now)))) {
         for (const r of (yield insertRows(d, USERS, part, ' ON CONFLICT DO NOTHING RETURNING id')).rows) inserted.push(r.id as string);
       }
       if (events) yield* insertEvents(inserted.flatMap(events));

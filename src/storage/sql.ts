@@ -327,6 +327,24 @@ export function chunks<T>(list: readonly T[], size: number): T[][] {
 }
 
 /**
+ * `list` cut for multi-row INSERTs: slices of ROWS_PER_INSERT, and on SQLite the rest in slices of
+ * powers of two (999 rows: 512, 256, … 1), so that its inserts come in 11 sizes whatever the row
+ * counts. SQLite keeps every statement it prepares for the life of the process (sqlite-driver.ts, and
+ * the bulk writer's worker), each with its text (about 40 kB at 1,000 users): one for each row count
+ * an import's batches happened to have grew without bound. PostgreSQL prepares none of them.
+ */
+export function insertSlices<T>(d: Dialect, list: readonly T[]): T[][] {
+  const out = chunks(list, ROWS_PER_INSERT);
+  if (d.name !== 'sqlite' || out.length === 0 || out[out.length - 1]!.length === ROWS_PER_INSERT) return out;
+  const rest = out.pop()!;
+  let i = 0;
+  for (let size = 2 ** Math.floor(Math.log2(rest.length)); size >= 1; size >>= 1) {
+    if (rest.length - i >= size) (out.push(rest.slice(i, i + size)), (i += size));
+  }
+  return out;
+}
+
+/**
  * INSERT of one whole record for each row of `source` (a CTE's name): a write that happens only if
  * the statement's earlier step matched.
  */

@@ -24,35 +24,26 @@ const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 // As sqlite-driver.ts does on the main thread, no driver object is left to the garbage collector
 // (on Node 24 its finalization can abort the process): no pragma() (a statement thrown away), and
-// every connection and statement stays referenced. A bulk write uses few statements (full chunks,
-// the last chunk of each message, their events'), but one of a 1,000-row insert holds more than a
-// megabyte in SQLite: once 16 have piled up (an import whose batches vary in size), the connection is closed
-// between two messages, which frees them in SQLite, and a new one opened.
-const kept = [];
+// every statement stays referenced, its text with it. That is bounded: a bulk write's statements come
+// in few texts (insertSlices in sql.ts: inserts of 1,000 rows and of powers of two, at most 33 texts
+// for users, events and deliveries whatever the batch sizes; one of a 1,000-row insert holds more
+// than a megabyte in SQLite).
+const db = new Database(workerData.path);
+for (const p of workerData.pragmas) db.exec('PRAGMA ' + p);
+const statements = new Map(); // by text
 const MISMATCH = new Error('mismatch');
-let db;
-let statements; // by text
-let write;
-const open = () => {
-  db = new Database(workerData.path);
-  for (const p of workerData.pragmas) db.exec('PRAGMA ' + p);
-  statements = new Map();
-  // One write-locked transaction per message. A step with an expected count that changed another
-  // number of rows (a row skipped by ON CONFLICT DO NOTHING) undoes the whole transaction.
-  write = db.transaction((steps) => {
-    for (const { text, values, expect } of steps) {
-      let stmt = statements.get(text);
-      if (!stmt) statements.set(text, (stmt = db.prepare(text)));
-      const changes = stmt.run(values).changes;
-      if (expect !== undefined && changes !== expect) throw MISMATCH;
-    }
-  });
-  kept.push(db, statements, write);
-};
-open();
+// One write-locked transaction per message. A step with an expected count that changed another
+// number of rows (a row skipped by ON CONFLICT DO NOTHING) undoes the whole transaction.
+const write = db.transaction((steps) => {
+  for (const { text, values, expect } of steps) {
+    let stmt = statements.get(text);
+    if (!stmt) statements.set(text, (stmt = db.prepare(text)));
+    const changes = stmt.run(values).changes;
+    if (expect !== undefined && changes !== expect) throw MISMATCH;
+  }
+});
 parentPort.on('message', (steps) => {
   try {
-    if (statements.size >= 16) (db.close(), open());
     write.immediate(steps);
     parentPort.postMessage({ done: true });
   } catch (e) {

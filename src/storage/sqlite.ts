@@ -9,7 +9,7 @@ import type Database from 'better-sqlite3';
 import { USERS } from './columns.js';
 import { migrationStep, newerOf, pendingOf } from './migrations.js';
 import { newUserRecord, rotationEvents } from './rules.js';
-import { ROWS_PER_INSERT, SQLITE, Script, chunks, insertRow, insertRows, insertValues, render, runPlan, sql, storageError, type Plan, type Result, type Row, type Sql } from './sql.js';
+import { SQLITE, Script, insertRow, insertRows, insertSlices, insertValues, render, runPlan, sql, storageError, type Plan, type Result, type Row, type Sql } from './sql.js';
 import { SQLITE_PRAGMAS, sqliteBulkWriter, type BulkStep, type BulkWriter } from './sqlite-bulk.js';
 import { openSqlite, prepare, setPragma } from './sqlite-driver.js';
 import { StorageUnavailable, errorCode, isResourceShortage } from './availability.js';
@@ -151,7 +151,7 @@ export function createSqliteStorage(path: string, opts: StorageOptions = {}): St
         // Sent whole, on the bet that no row collides: each chunk of users must insert every row.
         const now = clock();
         const records = users.map((n) => newUserRecord(n, now));
-        const steps: BulkStep[] = chunks(records, ROWS_PER_INSERT).map((part) => ({
+        const steps: BulkStep[] = insertSlices(SQLITE, records).map((part) => ({
           ...render(SQLITE, insertRows(SQLITE, USERS, part, ' ON CONFLICT DO NOTHING')), expect: part.length,
         }));
         for (const s of st.eventRows(events ? records.flatMap((r) => events(r.id)) : [])) steps.push(render(SQLITE, s));
