@@ -65,7 +65,12 @@ describe('logging', () => {
     const fromProxy = await fail({ 'x-request-id': '7f0c2a9e5b1d4c3a8e6f0a1b2c3d4e5f' });
     assert.equal(fromProxy.logged, '7f0c2a9e5b1d4c3a8e6f0a1b2c3d4e5f');
     assert.equal(fromProxy.header, fromProxy.logged);
-    for (const bad of ['x'.repeat(5000), 'a b', '{"level":60}', '']) {
+    // Without a proxy that sets the header, a client's own plain id is taken; never one of the
+    // form Warden gives its own (a counter, guessed at once): its line would share another's id.
+    const impostor = await fail({ 'x-request-id': plain.logged });
+    assert.notEqual(impostor.logged, plain.logged, 'a client cannot take the id of another request');
+    assert.equal(impostor.header, impostor.logged);
+    for (const bad of ['x'.repeat(5000), 'a b', '{"level":60}', '', 'REQ-1']) {
       const r = await fail({ 'x-request-id': bad });
       assert.match(r.logged, /^req-/, 'an id that is not short and plain is replaced');
       assert.ok(r.line.length < 2000);

@@ -83,8 +83,10 @@ export function clientMeta(req: FastifyRequest): ClientMeta {
 }
 
 // An id a proxy assigned (nginx's $request_id: 32 hex digits; a UUID): short and plain, so that a
-// client writing its own can neither lengthen the error line nor make it read as something else.
-const GIVEN_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+// client writing its own can neither lengthen the error line nor make it read as something else;
+// and never of the form of Warden's own (req- and a counter, guessed at once), so that where no proxy
+// replaces the header a client cannot give its failure the id another request's line carries.
+const GIVEN_REQUEST_ID = /^(?!req-)[A-Za-z0-9._:-]{1,64}$/i;
 
 /**
  * Fastify's `genReqId`: the request's `X-Request-Id` when a proxy set a plain one (so an error line
