@@ -12,20 +12,57 @@ const ACCEPTED = 'sqlite:<path> (or sqlite://<path>, file:<path>), postgres://us
 /**
  * Text holding URLs (DATABASE_URL, REDIS_URL, SMTP_URL, WEBHOOK_URLS' list…) fit for a log line or
  * the CLI's output: each URL's password replaced by `***` (its user kept), and the value of a query
- * parameter named like a credential (a webhook's `?token=`, PostgreSQL's `?password=`). The user
- * information runs to the last "@" before the host, as the drivers (pg, ioredis, nodemailer) and
- * WHATWG URLs read it: a password may hold an unencoded "@" or space, and a mask that stopped at the
- * first "@" (or at a space) showed the rest of it.
+ * parameter named like a credential (a webhook's `?token=`, PostgreSQL's `?password=`).
+ *
+ * The user information runs to the last "@" before the host, as the drivers (pg, ioredis,
+ * nodemailer) and WHATWG URLs read it, so a password may hold an unencoded "@" or space. A password
+ * holding an unencoded "/", "?" or "#" (base64 often has "/") makes a URL no driver reads, and it is
+ * exactly such a URL that a warning then quotes: where no "@" comes before the first of those, the
+ * last "@" of the URL ends it. Where that guess is wrong (an "@" in a path after a port), the mask
+ * hides more than the password, never less. Linear in the text: each URL is cut at the next one.
  */
 export function maskedUrl(text: string): string {
-  return text
-    .replace(/([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^/?#]*)@/g, (_m, scheme: string, userinfo: string) => {
-      const colon = userinfo.indexOf(':');
-      return colon === -1 ? `${scheme}${userinfo}@` : `${scheme}${userinfo.slice(0, colon)}:***@`;
-    })
-    // A credential in the query: its value hidden, up to a "|" (a webhook entry's event filter
-    // follows it; a raw "|" is not a URL character).
-    .replace(/([?&;][^=&#\s|]*(?:token|key|secret|pass|pwd|sig|auth)[^=&#\s|]*=)[^&#\s|]*/gi, '$1***');
+  const starts = [...text.matchAll(SCHEME)];
+  let out = starts.length === 0 ? text : text.slice(0, starts[0]!.index);
+  starts.forEach((m, k) => {
+    const from = m.index! + m[0].length;
+    out += m[0] + maskedUserinfo(text.slice(from, k + 1 < starts.length ? starts[k + 1]!.index : text.length));
+  });
+  return maskedQueries(out);
+}
+
+// A scheme and "//", not preceded by a scheme character (so a long run of letters is tried once).
+const SCHEME = /(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*:\/\//g;
+// A parameter's name runs to the next separator, so each is scanned once; its value, read only
+// where the name is a credential's, to the next "&", "#", space or "|" (a webhook entry's event
+// filter follows it; a raw "|" is not a URL character).
+const QUERY_NAME = /[?&;]([^=&#\s|?;]*)=/g;
+const QUERY_VALUE = /[^&#\s|]*/y;
+const CREDENTIAL_NAME = /token|key|secret|pass|pwd|sig|auth/i;
+
+/** The value of each query parameter named like a credential replaced by ***. */
+function maskedQueries(text: string): string {
+  let out = '';
+  let done = 0;
+  for (const m of text.matchAll(QUERY_NAME)) {
+    if (m.index! < done || !CREDENTIAL_NAME.test(m[1]!)) continue;
+    const from = m.index! + m[0].length;
+    QUERY_VALUE.lastIndex = from;
+    QUERY_VALUE.exec(text);
+    out += `${text.slice(done, from)}***`;
+    done = QUERY_VALUE.lastIndex;
+  }
+  return out + text.slice(done);
+}
+
+/** What follows a URL's "scheme://", its password (if any) replaced by ***. */
+function maskedUserinfo(rest: string): string {
+  const stop = rest.search(/[/?#]/);
+  let at = (stop === -1 ? rest : rest.slice(0, stop)).lastIndexOf('@');
+  if (at === -1) at = rest.lastIndexOf('@');
+  const colon = rest.indexOf(':');
+  if (at === -1 || colon === -1 || colon > at) return rest;
+  return `${rest.slice(0, colon)}:***${rest.slice(at)}`;
 }
 
 /** A file:// URL's path, or undefined for one that names no local file (e.g. another host). */
