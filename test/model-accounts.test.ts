@@ -7,15 +7,29 @@
 // changing one's password (a fresh token or a refreshed one), the administrators' create, roles,
 // deactivate/reactivate, set password, end a session and delete (the last administrator
 // included), a user's own deletion, and through mails a real SMTP server receives: verification,
-// password reset and address change, newer and older links. Each is checked against a small model
-// of what must be true, and after every call: each access token the model holds live passes
-// /auth/me (profile, roles, email_verified as modelled) and forward auth (X-Auth-Roles the
-// model's), each dead one is refused there and its session's refresh tokens at refresh; every
+// password reset and address change, newer and older links; and second factors (README's "Second
+// factors"): enrolling an authenticator app and confirming it (the right code, the next or the
+// previous step's, a wrong one, the code of an enrolment a newer one replaced), a password sign-in
+// then answering mfa_required with an MFA token, completed (or not) with a code — the current
+// step's, the previous or next one's, one two steps old, one already used (the step a confirmation
+// or a sign-in used), a wrong one, another user's — or a recovery code, once; MFA tokens used,
+// expired, voided by a new password, an administrator's reset or a reset of an address never
+// verified, of an inactive user; removing one's factor and regenerating recovery codes (a fresh
+// token that carries a second factor, README), an administrator's factor reset (every session
+// ended), and the per-user throttle of wrong codes (MFA_MAX_FAILURES, 429 and its Retry-After),
+// all on the test clock, with codes from the tests' own TOTP. Each is checked against a small model
+// of what must be true, and after every call: which sign-ins need a second step (and its methods),
+// the amr and acr of every token issued and refreshed (pwd; pwd, otp, mfa with a code), each
+// user's factors and recovery codes left (their own view and an administrator's); each access
+// token the model holds live passes /auth/me (profile, roles, email_verified as modelled) and
+// forward auth (X-Auth-Roles the model's), each dead one is refused there and its session's refresh tokens at refresh; every
 // user's live sessions are exactly the model's (their own view and an administrator's); the audit
 // log holds, per user, exactly the events the model expects, in order, and each user's own event
-// list agrees; an active administrator remains; no call answers 500, and every refusal is a 4xx in
-// its API's documented shape. SQLite and PostgreSQL by default (FC_ADAPTERS=memory,sqlite,postgres
-// adds the memory adapter), a fixed seed; to hunt: FC_SEED, FC_RUNS, FC_COMMANDS, FC_SHRINK=1 (shrink
+// list agrees (a sign-in's amr, a refused second factor's reason and the mfa.* events' method
+// included: mfa.enrolled, mfa.used, mfa.removed, mfa.recovery_codes_regenerated); an active
+// administrator remains; no call answers 500, and every refusal is a 4xx in its API's documented
+// shape. SQLite and PostgreSQL by default (FC_ADAPTERS=memory,sqlite,postgres adds the memory
+// adapter), a fixed seed; to hunt: FC_SEED, FC_RUNS, FC_COMMANDS, FC_SHRINK=1 (shrink
 // a failure), FC_TRACE=1 (print each sequence and the failing assertion), FC_REPORT=1 (figures).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -24,10 +38,11 @@ import { testClock, type TestClock } from './helpers/clock.js';
 import { call, startServer, type Running } from './helpers/server.js';
 import { startSmtp, tokenIn, type TestSmtp } from './helpers/smtp.js';
 import { storageFactories, type StorageFactory } from './helpers/storage.js';
+import { codeAt, secretOf } from './helpers/totp.js';
 
 const SEED = process.env.FC_SEED !== undefined ? Number(process.env.FC_SEED) : 87;
-const RUNS = process.env.FC_RUNS !== undefined ? Number(process.env.FC_RUNS) : 8;
-const MAX_COMMANDS = process.env.FC_COMMANDS !== undefined ? Number(process.env.FC_COMMANDS) : 20;
+const RUNS = process.env.FC_RUNS !== undefined ? Number(process.env.FC_RUNS) : 16;
+const MAX_COMMANDS = process.env.FC_COMMANDS !== undefined ? Number(process.env.FC_COMMANDS) : 30;
 
 const ADMIN_ROLES = ['admin', 'ROLE_ADMIN'];
 const GRACE_MS = 10_000;
@@ -48,6 +63,30 @@ interface MUser {
   verified: boolean;
   /** Event types about this user (user_id), oldest first. */
   events: string[];
+  /** The confirmed authenticator app: its id, secret and the last time step accepted. */
+  totp?: { id: string; secret: Buffer; lastStep: number } | undefined;
+  /** An enrolment started, not confirmed (a newer one replaces it). */
+  pending?: { id: string; secret: Buffer } | undefined;
+  /** The secret of the enrolment the pending one replaced. */
+  superseded?: Buffer | undefined;
+  /** Unused recovery codes, and those used or voided (for a replay). */
+  recovery: string[];
+  spentRecovery: string[];
+  /** Counts new passwords: an MFA token earned with an older one is void. */
+  passwordEpoch: number;
+  /** Wrong codes in the current window of the second-factor throttle (MFA_MAX_FAILURES per SIGNIN_WINDOW_MINUTES). */
+  mfaFails?: { count: number; resetAt: number } | undefined;
+}
+
+/** An MFA token a correct password earned: good once, for 5 minutes, with the password it was earned with. */
+interface MMfa {
+  token: string;
+  user: MUser;
+  epoch: number;
+  issuedAt: number;
+  used: boolean;
+  /** Its pending sign-in deleted (an administrator's factor reset, a reset of an unverified address). */
+  voided: boolean;
 }
 
 interface MSession {
@@ -59,6 +98,8 @@ interface MSession {
   retired: string[];
   /** When it last rotated (the server's clock). */
   rotatedAt: number;
+  /** Opened with a second factor (amr holds otp and mfa, acr aal2). */
+  mfa: boolean;
 }
 
 interface MAccess {
@@ -85,6 +126,8 @@ interface Model {
   verifies: Map<string, { token: string; email: string; used: boolean }[]>;
   /** Address-change links: the session that asked, the new address, the token; only the last per user works. */
   changes: Map<string, { token: string; sid: string; email: string; used: boolean }[]>;
+  /** MFA tokens handed out, oldest first. */
+  mfaTokens: MMfa[];
   /** Actions taken so far, for the report of a failure. */
   log: string[];
 }
@@ -115,6 +158,11 @@ const pickLive = <T>(xs: readonly T[], live: (x: T) => boolean, pick: number): T
   return pick < 800 && some.length > 0 ? pickOf(some, pick) : pickOf(xs, pick);
 };
 const accessOf = (m: Model, pick: number) => pickLive(m.access, liveAccess, pick);
+/** Picks below 500 choose among the live tokens of sessions opened with a second factor, when there are any. */
+const strongAccessOf = (m: Model, pick: number) => {
+  const strong = m.access.filter((a) => liveAccess(a) && a.session.mfa);
+  return pick < 500 && strong.length > 0 ? pickOf(strong, pick) : accessOf(m, pick);
+};
 const sessionOf = (m: Model, pick: number) => pickLive(m.sessions, (s) => s.live && s.user.active && !s.user.deleted, pick);
 const userOf = (m: Model, pick: number) => pickLive(m.users, (u) => !u.deleted, pick);
 const claims = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
@@ -135,8 +183,18 @@ function endAllOf(m: Model, u: MUser, except?: MSession): number {
 /** A new password voids the reset and address-change links already mailed. */
 function passwordChanged(m: Model, u: MUser, password: string): void {
   u.password = password;
+  u.passwordEpoch++;
   for (const r of m.resets.get(u.id) ?? []) r.used = true;
   for (const c of m.changes.get(u.id) ?? []) c.used = true;
+}
+
+/** Every factor, recovery code and pending sign-in of the user deleted. */
+function factorsGone(m: Model, u: MUser): void {
+  u.totp = undefined;
+  u.pending = undefined;
+  u.spentRecovery.push(...u.recovery);
+  u.recovery = [];
+  for (const t of m.mfaTokens) if (t.user === u) t.voided = true;
 }
 
 // ---- HTTP with the checks every answer gets ----
@@ -160,13 +218,31 @@ async function http(r: Real, m: Model, path: string, init: Parameters<typeof cal
   return res;
 }
 
+/** How often each outcome was checked (FC_REPORT=1 prints them): what the runs actually reached. */
+const outcomes = new Map<string, number>();
+
 function expect(res: Answer, status: number, code: string | undefined, m: Model, what: string): void {
+  outcomes.set(what, (outcomes.get(what) ?? 0) + 1);
   const where = `${what}: ${res.status} ${res.text.slice(0, 300)}\n  after: ${m.log.join('\n         ')}`;
   assert.equal(res.status, status, where);
   if (code !== undefined) assert.equal(res.json?.code, code, where);
 }
 
 // ---- invariants, checked through the API after every command ----
+
+type EventItem = { type: string; user_id: string | null; details?: Record<string, unknown> };
+/**
+ * An event as the model writes it: its type, with what the model knows of its details where it
+ * matters here: a sign-in with a second factor (amr holds mfa), a refused second factor, and the
+ * method of the mfa.* events.
+ */
+function eventKey(e: EventItem): string {
+  const d = e.details ?? {};
+  if (e.type === 'signin.succeeded' && Array.isArray(d.amr) && d.amr.includes('mfa')) return 'signin.succeeded|mfa';
+  if (e.type === 'signin.failed' && d.reason === 'second_factor') return 'signin.failed|second_factor';
+  if (e.type.startsWith('mfa.') && typeof d.method === 'string') return `${e.type}|${d.method}`;
+  return e.type;
+}
 
 async function checkInvariants(m: Model, r: Real): Promise<void> {
   const ctx = `\n  after: ${m.log.join('\n         ')}`;
@@ -210,6 +286,10 @@ async function checkInvariants(m: Model, r: Real): Promise<void> {
       const res = await http(r, m, `/api/v1/users/${u.id}/sessions`, { headers: bearer(admin.token) });
       assert.equal(res.status, 200, res.text);
       assert.deepEqual(sorted(res.json.data.map((x: { id: string }) => x.id)), want, `${u.username}'s sessions (admin view)${ctx}`);
+      const fl = await http(r, m, `/api/v1/users/${u.id}/factors`, { headers: bearer(admin.token) });
+      assert.equal(fl.status, 200, fl.text);
+      assert.deepEqual(fl.json.data.factors.map((x: { id: string }) => x.id), u.totp ? [u.totp.id] : [], `${u.username}'s factors (admin view)${ctx}`);
+      assert.equal(fl.json.data.recovery_codes_remaining, u.recovery.length, `${u.username}'s recovery codes left (admin view)${ctx}`);
     }
     const own = m.access.find((a) => a.session.user === u && liveAccess(a));
     if (own !== undefined) {
@@ -217,15 +297,21 @@ async function checkInvariants(m: Model, r: Real): Promise<void> {
       assert.equal(res.status, 200, res.text);
       assert.deepEqual(sorted(res.json.data.map((x: { id: string }) => x.id)), want, `${u.username}'s sessions (own view)${ctx}`);
       assert.deepEqual(res.json.data.filter((x: { current: boolean }) => x.current).map((x: { id: string }) => x.id), [own.session.sid]);
+      // Their factors: the confirmed app only, and the recovery codes left.
+      const fl = await http(r, m, '/api/v1/auth/mfa/factors', { headers: bearer(own.token) });
+      assert.equal(fl.status, 200, fl.text);
+      assert.deepEqual(fl.json.data.factors.map((x: { id: string; type: string }) => `${x.type} ${x.id}`), u.totp ? [`totp ${u.totp.id}`] : [], `${u.username}'s factors${ctx}`);
+      assert.equal(fl.json.data.recovery_codes_remaining, u.recovery.length, `${u.username}'s recovery codes left${ctx}`);
+      assert.ok(!fl.text.includes('secret'), 'a factor list shows no secret');
       // The user's own events: the newest 50 of the model's, newest first.
       const ev = await http(r, m, '/api/v1/auth/events?limit=50', { headers: bearer(own.token) });
       assert.equal(ev.status, 200, ev.text);
-      assert.deepEqual(ev.json.data.items.map((e: { type: string }) => e.type), [...u.events].reverse().slice(0, 50), `${u.username}'s own events${ctx}`);
+      assert.deepEqual(ev.json.data.items.map(eventKey), [...u.events].reverse().slice(0, 50), `${u.username}'s own events${ctx}`);
     }
   }
   // The audit log: per user, the model's events in order; and those with no user.
   if (admin !== undefined) {
-    const items: { type: string; user_id: string | null }[] = [];
+    const items: EventItem[] = [];
     let cursor: string | null = null;
     do {
       const page: Answer = await http(r, m, `/api/v1/audit?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { headers: bearer(admin.token) });
@@ -235,7 +321,7 @@ async function checkInvariants(m: Model, r: Real): Promise<void> {
     } while (cursor);
     items.reverse();
     for (const u of m.users) {
-      assert.deepEqual(items.filter((e) => e.user_id === u.id).map((e) => e.type), u.events, `${u.username}${u.deleted ? ' (deleted)' : ''}'s events in the audit log${ctx}`);
+      assert.deepEqual(items.filter((e) => e.user_id === u.id).map(eventKey), u.events, `${u.username}${u.deleted ? ' (deleted)' : ''}'s events in the audit log${ctx}`);
     }
     assert.equal(items.filter((e) => e.user_id === null).length, m.anonymousEvents, `events about no user${ctx}`);
     assert.equal(items.length, m.users.reduce((n, u) => n + u.events.length, 0) + m.anonymousEvents, `every event is about a user the model knows${ctx}`);
@@ -263,16 +349,44 @@ abstract class Base implements Cmd {
 }
 
 /** Records a new session from a sign-in's pair. */
-function opened(m: Model, u: MUser, access: string, refresh: string): MSession {
+function opened(m: Model, u: MUser, access: string, refresh: string, mfa = false): MSession {
   const c = claims(access);
-  const s: MSession = { sid: String(c.sid), user: u, live: true, refresh, retired: [], rotatedAt: 0 };
+  const s: MSession = { sid: String(c.sid), user: u, live: true, refresh, retired: [], rotatedAt: 0, mfa };
   m.sessions.push(s);
   m.access.push({ token: access, session: s, fresh: true });
-  u.events.push('signin.succeeded');
-  assert.deepEqual(sorted(c.roles as string[]), sorted(u.roles), `a new token's roles\n  after: ${m.log.join('\n         ')}`);
+  if (mfa) u.events.push('signin.succeeded|mfa', 'mfa.used|otp');
+  else u.events.push('signin.succeeded');
+  const ctx = `\n  after: ${m.log.join('\n         ')}`;
+  assert.deepEqual(sorted(c.roles as string[]), sorted(u.roles), `a new token's roles${ctx}`);
   assert.equal(c.fresh, true);
   assert.equal(claims(refresh).sid, c.sid);
+  checkAmr(c, mfa, ctx);
+  checkAmr(claims(refresh), mfa, ctx);
   return s;
+}
+
+/** How a session was opened, as its tokens state it: a password alone, or a password and a code (RFC 8176). */
+function checkAmr(c: Record<string, unknown>, mfa: boolean, ctx: string): void {
+  assert.deepEqual(c.amr, mfa ? ['pwd', 'otp', 'mfa'] : ['pwd'], `amr${ctx}`);
+  assert.equal(c.acr, mfa ? 'aal2' : 'aal1', `acr${ctx}`);
+}
+
+/**
+ * A correct password of an active user: tokens, or, once the user has an authenticator app, an
+ * MFA token (no event yet: the sign-in happens at the second step).
+ */
+function passwordAccepted(m: Model, r: Real, u: MUser, res: Answer, data: any): void {
+  const ctx = `\n  after: ${m.log.join('\n         ')}`;
+  if (u.totp === undefined) {
+    assert.equal(data.mfa_required, undefined, `a sign-in asked for a second factor the user does not have${ctx}`);
+    opened(m, u, data.access_token, data.refresh_token);
+    return;
+  }
+  assert.equal(data.mfa_required, true, `a password alone signed in a user with an authenticator app: ${res.text.slice(0, 200)}${ctx}`);
+  assert.equal(data.access_token, undefined);
+  assert.deepEqual(data.methods, ['totp', ...(u.recovery.length > 0 ? ['recovery_code'] : [])], `methods${ctx}`);
+  assert.equal(data.expires_in, 300);
+  m.mfaTokens.push({ token: data.mfa_token, user: u, epoch: u.passwordEpoch, issuedAt: r.clock(), used: false, voided: false });
 }
 
 class SignUp extends Base {
@@ -293,7 +407,7 @@ class SignUp extends Base {
     if (this.askAdmin) return expect(res, 403, 'ERR_ROLES_FORBIDDEN', m, 'roles asked for without an administrator');
     if (taken(m, username, email)) return expect(res, 409, 'ERR_CONFLICT', m, 'a taken username or address');
     expect(res, 201, undefined, m, 'a sign-up');
-    const u: MUser = { id: res.json.data.id, username, email: email.toLowerCase(), password: PASSWORDS[0]!, roles: ['user'], active: true, deleted: false, verified: false, events: ['user.created'] };
+    const u: MUser = { id: res.json.data.id, username, email: email.toLowerCase(), password: PASSWORDS[0]!, roles: ['user'], active: true, deleted: false, verified: false, events: ['user.created'], recovery: [], spentRecovery: [], passwordEpoch: 0 };
     assert.equal(res.json.data.email, u.email);
     m.users.push(u);
     await verifyMailed(m, r, u);
@@ -326,8 +440,7 @@ class SignIn extends Base {
         return expect(res, 400, 'ERR_USER_INACTIVE', m, 'another, inactive account');
       }
       expect(res, 200, undefined, m, 'a sign-in of the account that took the login');
-      const data = this.how === 'email-v1' ? res.json.data : res.json;
-      opened(m, now, data.access_token, data.refresh_token);
+      passwordAccepted(m, r, now, res, this.how === 'email-v1' ? res.json.data : res.json);
       return;
     }
     if (this.wrong) {
@@ -339,8 +452,7 @@ class SignIn extends Base {
       return expect(res, 400, 'ERR_USER_INACTIVE', m, 'an inactive user');
     }
     expect(res, 200, undefined, m, 'a sign-in');
-    const data = this.how === 'email-v1' ? res.json.data : res.json;
-    opened(m, u, data.access_token, data.refresh_token);
+    passwordAccepted(m, r, u, res, this.how === 'email-v1' ? res.json.data : res.json);
   }
 }
 
@@ -366,6 +478,7 @@ class Refresh extends Base {
     const { access_token: access, refresh_token: refresh } = res.json.data;
     assert.equal(claims(access).sid, s.sid);
     assert.equal(claims(access).fresh, false);
+    checkAmr(claims(access), s.mfa, `\n  after: ${m.log.join('\n         ')}`);
     assert.deepEqual(sorted(claims(access).roles as string[]), sorted(s.user.roles), 'a refreshed token\'s roles');
     if (back === 1) {
       // The current refresh token again (its jti), not a new one.
@@ -465,7 +578,7 @@ class AdminCreate extends Base {
     if (!isAdmin(a.session.user.roles)) return expect(res, 403, 'ERR_ROLE_REQUIRED', m, 'not an administrator');
     if (taken(m, username, email)) return expect(res, 409, 'ERR_CONFLICT', m, 'a taken name');
     expect(res, 201, undefined, m, 'an administrator\'s creation');
-    const u: MUser = { id: res.json.data.id, username, email, password: PASSWORDS[1]!, roles: [...roles], active: true, deleted: false, verified: false, events: ['user.created'] };
+    const u: MUser = { id: res.json.data.id, username, email, password: PASSWORDS[1]!, roles: [...roles], active: true, deleted: false, verified: false, events: ['user.created'], recovery: [], spentRecovery: [], passwordEpoch: 0 };
     m.users.push(u);
     await verifyMailed(m, r, u);
   }
@@ -617,8 +730,14 @@ class Reset extends Base {
     link.used = true;
     endAllOf(m, u);
     passwordChanged(m, u, PASSWORDS[this.next]!);
-    u.verified = true;
     u.events.push('password.reset');
+    // README: an address never verified before loses its factors (whoever signed up with it may
+    // have enrolled them), its recovery codes and its pending sign-ins.
+    if (!u.verified && (u.totp !== undefined || u.pending !== undefined)) {
+      u.events.push('mfa.removed|all');
+      factorsGone(m, u);
+    }
+    u.verified = true;
   }
 }
 
@@ -705,6 +824,258 @@ class Verify extends Base {
   }
 }
 
+// ---- second factors: an authenticator app (TOTP, codes from the tests' own RFC 6238 on the test clock) ----
+
+const STEP_MS = 30_000;
+const MFA_TTL_MS = 300_000;
+const MFA_MAX_FAILURES = 4;
+const MFA_WINDOW_MS = 3 * 60_000;
+/** The per-user throttle of wrong codes: a window opens at the first failure; at the limit, 429 until it closes; a success clears it. */
+const mfaBlocked = (u: MUser, now: number) => u.mfaFails !== undefined && u.mfaFails.resetAt > now && u.mfaFails.count >= MFA_MAX_FAILURES;
+function mfaFailed(u: MUser, now: number): void {
+  if (u.mfaFails === undefined || u.mfaFails.resetAt <= now) u.mfaFails = { count: 1, resetAt: now + MFA_WINDOW_MS };
+  else u.mfaFails.count++;
+}
+function throttled(res: Answer, m: Model, u: MUser, now: number): void {
+  expect(res, 429, 'ERR_RATE_LIMITED', m, 'wrong codes throttled');
+  assert.equal(res.headers.get('retry-after'), String(Math.max(1, Math.ceil((u.mfaFails!.resetAt - now) / 1000))), 'Retry-After');
+}
+const stepAt = (ms: number) => Math.floor(ms / STEP_MS);
+const codeOf = (secret: Buffer, step: number) => codeAt(secret, step * 30);
+/** What Warden accepts for `code` now: the earliest step of the three around now whose code it is, if later than the last one used. */
+function acceptedStep(secret: Buffer, code: string, nowMs: number, lastStep: number | null): number | null {
+  const now = stepAt(nowMs);
+  for (let step = now - 1; step <= now + 1; step++) {
+    if (codeOf(secret, step) === code) return lastStep === null || step > lastStep ? step : null;
+  }
+  return null;
+}
+/** A well-formed code that is none of the three around now. */
+function wrongCode(secret: Buffer, nowMs: number): string {
+  const now = stepAt(nowMs);
+  const near = new Set([now - 1, now, now + 1].map((s) => codeOf(secret, s)));
+  for (let n = 0; ; n++) {
+    const c = String((n * 7919 + 123_456) % 1_000_000).padStart(6, '0');
+    if (!near.has(c)) return c;
+  }
+}
+
+class EnrolTotp extends Base {
+  constructor(readonly which: number) { super(); }
+  check(m: Readonly<Model>) { return m.access.length > 0; }
+  toString() { return `enrolTotp(access #${this.which})`; }
+  async act(m: Model, r: Real) {
+    const a = strongAccessOf(m, this.which)!;
+    const u = a.session.user;
+    const res = await http(r, m, '/api/v1/auth/mfa/totp', { method: 'POST', headers: bearer(a.token) });
+    if (!liveAccess(a)) return expect(res, 401, 'ERR_JWT_REVOKED', m, 'a dead token');
+    if (!a.fresh) return expect(res, 403, 'ERR_FRESH_REQUIRED', m, 'a refreshed token');
+    // README: adding a factor to an account that has one needs a token that carries one.
+    if (u.totp !== undefined && !a.session.mfa) return expect(res, 403, 'ERR_MFA_REQUIRED', m, 'a password-only token adding a factor');
+    if (u.totp !== undefined) return expect(res, 409, 'ERR_CONFLICT', m, 'an app already enrolled');
+    expect(res, 201, undefined, m, 'an enrolment');
+    const secret = secretOf(res.json.data.otpauth_uri);
+    assert.equal(typeof res.json.data.id, 'string');
+    if (u.pending !== undefined) u.superseded = u.pending.secret;
+    u.pending = { id: res.json.data.id, secret };
+  }
+}
+
+/** Both steps of an enrolment with the right code: so that sequences reach second factors often. */
+class EnrolAndConfirm extends Base {
+  constructor(readonly which: number) { super(); }
+  check(m: Readonly<Model>) { return m.access.length > 0; }
+  toString() { return `enrolAndConfirm(access #${this.which})`; }
+  async act(m: Model, r: Real) {
+    await new EnrolTotp(this.which).act(m, r);
+    await new ConfirmTotp(this.which, 'now').act(m, r);
+  }
+}
+
+type ConfirmCode = 'now' | 'next' | 'previous' | 'wrong' | 'superseded';
+
+class ConfirmTotp extends Base {
+  constructor(readonly which: number, readonly code: ConfirmCode) { super(); }
+  check(m: Readonly<Model>) { return m.access.length > 0; }
+  toString() { return `confirmTotp(access #${this.which}, ${this.code})`; }
+  async act(m: Model, r: Real) {
+    const a = strongAccessOf(m, this.which)!;
+    const u = a.session.user;
+    const now = r.clock();
+    const secret = this.code === 'superseded' ? u.superseded : u.pending?.secret;
+    const code = secret === undefined || this.code === 'wrong' ? wrongCode(secret ?? Buffer.alloc(20), now)
+      : codeOf(secret, stepAt(now) + (this.code === 'next' ? 1 : this.code === 'previous' ? -1 : 0));
+    const res = await http(r, m, '/api/v1/auth/mfa/totp/confirm', { headers: bearer(a.token), json: { code } });
+    if (!liveAccess(a)) return expect(res, 401, 'ERR_JWT_REVOKED', m, 'a dead token');
+    if (!a.fresh) return expect(res, 403, 'ERR_FRESH_REQUIRED', m, 'a refreshed token');
+    if (u.totp !== undefined && !a.session.mfa) return expect(res, 403, 'ERR_MFA_REQUIRED', m, 'a password-only token adding a factor');
+    if (mfaBlocked(u, now)) return throttled(res, m, u, now);
+    if (u.pending === undefined) return expect(res, 404, 'ERR_FACTOR_NOT_FOUND', m, 'no enrolment pending');
+    const step = acceptedStep(u.pending.secret, code, now, null);
+    if (step === null) {
+      mfaFailed(u, now);
+      return expect(res, 401, 'ERR_MFA_CODE_INVALID', m, 'a wrong code at confirmation');
+    }
+    if (u.totp !== undefined) return expect(res, 409, 'ERR_CONFLICT', m, 'an app already enrolled');
+    expect(res, 200, undefined, m, 'a confirmation');
+    u.mfaFails = undefined;
+    u.totp = { id: u.pending.id, secret: u.pending.secret, lastStep: step };
+    u.pending = undefined;
+    u.events.push('mfa.enrolled|totp');
+    if (u.recovery.length === 0) {
+      const codes = res.json.data.recovery_codes as string[];
+      assert.equal(codes.length, 10, `ten recovery codes with the first factor: ${res.text}`);
+      assert.equal(new Set(codes).size, 10);
+      u.recovery = [...codes];
+    } else assert.equal(res.json.data.recovery_codes, null);
+  }
+}
+
+type Proof = 'now' | 'previous' | 'next' | 'older' | 'replay' | 'wrong' | 'recovery' | 'spent-recovery' | 'another-users-code';
+
+class MfaVerify extends Base {
+  constructor(readonly which: number, readonly proof: Proof, readonly direct?: MMfa) { super(); }
+  check(m: Readonly<Model>) { return m.mfaTokens.length > 0; }
+  toString() { return `mfaVerify(MFA token #${this.which}, ${this.proof})`; }
+  async act(m: Model, r: Real) {
+    const live = (t: MMfa) => !t.used && !t.voided && !t.user.deleted && r.clock() - t.issuedAt < MFA_TTL_MS;
+    const t = this.direct ?? pickLive(m.mfaTokens, live, this.which)!;
+    const u = t.user;
+    const now = r.clock();
+    const age = now - t.issuedAt;
+    // Within the last second of its 5 minutes the JWT's exp (whole seconds) and the stored
+    // deadline (milliseconds) may disagree: not a case the model decides.
+    if (age >= MFA_TTL_MS - 1000 && age < MFA_TTL_MS) return;
+    const secret = u.totp?.secret ?? u.pending?.secret ?? Buffer.alloc(20);
+    const other = m.users.find((x) => x !== u && x.totp !== undefined)?.totp?.secret;
+    const body: Record<string, string> = { mfa_token: t.token };
+    switch (this.proof) {
+      case 'now': body.code = codeOf(secret, stepAt(now)); break;
+      case 'previous': body.code = codeOf(secret, stepAt(now) - 1); break;
+      case 'next': body.code = codeOf(secret, stepAt(now) + 1); break;
+      case 'older': body.code = codeOf(secret, stepAt(now) - 2); break;
+      case 'replay': body.code = codeOf(secret, u.totp?.lastStep ?? stepAt(now)); break;
+      case 'wrong': body.code = wrongCode(secret, now); break;
+      case 'another-users-code': body.code = other !== undefined ? codeOf(other, stepAt(now)) : wrongCode(secret, now); break;
+      case 'recovery': body.recovery_code = u.recovery[0] ?? 'aaaa-bbbb-cccc-dddd'; break;
+      case 'spent-recovery': body.recovery_code = u.spentRecovery.at(-1) ?? 'aaaa-bbbb-cccc-dddd'; break;
+    }
+    const res = await http(r, m, '/api/v1/auth/mfa/verify', { json: body });
+    if (t.used || t.voided || u.deleted || age >= MFA_TTL_MS) return expect(res, 401, 'ERR_MFA_TOKEN_INVALID', m, 'a used, void or expired MFA token');
+    if (!u.active) return expect(res, 400, 'ERR_USER_INACTIVE', m, 'an inactive user\'s MFA token');
+    if (t.epoch !== u.passwordEpoch) return expect(res, 401, 'ERR_MFA_TOKEN_INVALID', m, 'an MFA token earned with an older password');
+    if (mfaBlocked(u, now)) return throttled(res, m, u, now);
+    let ok: boolean;
+    if (body.code !== undefined) {
+      const step = u.totp === undefined ? null : acceptedStep(u.totp.secret, body.code, now, u.totp.lastStep);
+      ok = step !== null;
+      if (ok) u.totp!.lastStep = step!;
+    } else {
+      ok = u.recovery.includes(body.recovery_code!);
+      if (ok) {
+        u.recovery = u.recovery.filter((c) => c !== body.recovery_code);
+        u.spentRecovery.push(body.recovery_code!);
+      }
+    }
+    if (!ok) {
+      // A wrong second factor: signin.failed, and the MFA token stays usable.
+      u.events.push('signin.failed|second_factor');
+      mfaFailed(u, now);
+      return expect(res, 401, 'ERR_MFA_CODE_INVALID', m, 'a wrong, used or replayed code');
+    }
+    expect(res, 200, undefined, m, 'a second step');
+    t.used = true;
+    u.mfaFails = undefined;
+    opened(m, u, res.json.data.access_token, res.json.data.refresh_token, true);
+  }
+}
+
+/** A password sign-in of someone with an authenticator app, then at once a second step with the MFA token it earned. */
+class SignInWithFactor extends Base {
+  constructor(readonly who: number, readonly how: 'email-v1' | 'username-api', readonly proof: Proof, readonly wait: boolean) { super(); }
+  check(m: Readonly<Model>) { return m.users.some((u) => !u.deleted && u.totp !== undefined); }
+  toString() { return `signInWithFactor(#${this.who}, ${this.how}, ${this.wait ? 'a step later, ' : ''}${this.proof})`; }
+  async act(m: Model, r: Real) {
+    const u = pickOf(m.users.filter((x) => !x.deleted && x.totp !== undefined), this.who)!;
+    const before = m.mfaTokens.length;
+    // Through SignIn: userOf(m, pick) with a pick below 800 lands on u among the existing users.
+    await new SignIn(m.users.filter((x) => !x.deleted).indexOf(u), this.how, false).act(m, r);
+    if (m.mfaTokens.length === before) return; // inactive: refused at the password
+    if (this.wait) r.clock.advance(STEP_MS);
+    await new MfaVerify(0, this.proof, m.mfaTokens.at(-1)).act(m, r);
+  }
+}
+
+type FactorTarget = 'own' | 'pending' | 'unknown' | 'another-users';
+
+class RemoveFactor extends Base {
+  constructor(readonly which: number, readonly target: FactorTarget) { super(); }
+  check(m: Readonly<Model>) { return m.access.length > 0; }
+  toString() { return `removeFactor(access #${this.which}, ${this.target})`; }
+  async act(m: Model, r: Real) {
+    const a = strongAccessOf(m, this.which)!;
+    const u = a.session.user;
+    const other = m.users.find((x) => x !== u && x.totp !== undefined)?.totp?.id;
+    const id = this.target === 'own' ? u.totp?.id : this.target === 'pending' ? u.pending?.id : this.target === 'another-users' ? other : undefined;
+    const res = await http(r, m, `/api/v1/auth/mfa/factors/${id ?? '0190f0a2-6a1e-7cc0-8f00-0000000000ff'}`, { method: 'DELETE', headers: bearer(a.token) });
+    if (!liveAccess(a)) return expect(res, 401, 'ERR_JWT_REVOKED', m, 'a dead token');
+    if (!a.fresh) return expect(res, 403, 'ERR_FRESH_REQUIRED', m, 'a refreshed token');
+    // README: a fresh token with a second factor.
+    if (!a.session.mfa) return expect(res, 403, 'ERR_MFA_REQUIRED', m, 'a password-only token removing a factor');
+    if (id === undefined || this.target === 'another-users') return expect(res, 404, 'ERR_FACTOR_NOT_FOUND', m, 'no such factor of theirs');
+    expect(res, 200, undefined, m, 'a factor removed');
+    u.events.push('mfa.removed|totp');
+    if (this.target === 'own') {
+      // The last factor: the recovery codes go too.
+      u.totp = undefined;
+      u.spentRecovery.push(...u.recovery);
+      u.recovery = [];
+    } else u.pending = undefined;
+  }
+}
+
+class RegenerateCodes extends Base {
+  constructor(readonly which: number) { super(); }
+  check(m: Readonly<Model>) { return m.access.length > 0; }
+  toString() { return `regenerateRecoveryCodes(access #${this.which})`; }
+  async act(m: Model, r: Real) {
+    const a = strongAccessOf(m, this.which)!;
+    const u = a.session.user;
+    const res = await http(r, m, '/api/v1/auth/mfa/recovery-codes', { method: 'POST', headers: bearer(a.token) });
+    if (!liveAccess(a)) return expect(res, 401, 'ERR_JWT_REVOKED', m, 'a dead token');
+    if (!a.fresh) return expect(res, 403, 'ERR_FRESH_REQUIRED', m, 'a refreshed token');
+    if (!a.session.mfa) return expect(res, 403, 'ERR_MFA_REQUIRED', m, 'a password-only token');
+    if (u.totp === undefined) return expect(res, 404, 'ERR_FACTOR_NOT_FOUND', m, 'no factor');
+    expect(res, 200, undefined, m, 'new recovery codes');
+    const codes = res.json.data.recovery_codes as string[];
+    assert.equal(codes.length, 10);
+    u.spentRecovery.push(...u.recovery);
+    u.recovery = [...codes];
+    u.events.push('mfa.recovery_codes_regenerated');
+  }
+}
+
+class AdminResetFactors extends Base {
+  constructor(readonly as: number, readonly target: number) { super(); }
+  check(m: Readonly<Model>) { return m.access.length > 0 && m.users.length > 0; }
+  toString() { return `adminResetFactors(as #${this.as}, user #${this.target})`; }
+  async act(m: Model, r: Real) {
+    const a = accessOf(m, this.as)!;
+    // Often someone with a factor, when there is one.
+    const withFactor = m.users.filter((x) => !x.deleted && x.totp !== undefined);
+    const u = this.target < 300 && withFactor.length > 0 ? pickOf(withFactor, this.target)! : userOf(m, this.target)!;
+    const res = await http(r, m, `/api/v1/users/${u.id}/factors`, { method: 'DELETE', headers: bearer(a.token) });
+    if (!liveAccess(a)) return expect(res, 401, 'ERR_JWT_REVOKED', m, 'a dead token');
+    if (!isAdmin(a.session.user.roles)) return expect(res, 403, 'ERR_ROLE_REQUIRED', m, 'not an administrator');
+    if (u.deleted) return expect(res, 404, 'ERR_USER_NOT_FOUND', m, 'a deleted user');
+    expect(res, 200, undefined, m, 'an administrator\'s factor reset');
+    // README: all deleted, every session of theirs ended.
+    assert.equal(res.json.data.sessions_ended, endAllOf(m, u), `sessions_ended\n  after: ${m.log.join('\n         ')}`);
+    factorsGone(m, u);
+    u.events.push('mfa.removed|all');
+  }
+}
+
 // ---- the runs ----
 
 const anyIndex = fc.nat({ max: 999 });
@@ -729,6 +1100,22 @@ const commands = (withMail: boolean) => [
   fc.tuple(anyIndex, anyIndex).map(([a, t]) => new AdminEndSession(a, t)),
   fc.tuple(anyIndex, anyIndex).map(([a, t]) => new AdminDelete(a, t)),
   fc.tuple(anyIndex, rarely).map(([w, x]) => new SelfDelete(w, x)),
+  anyIndex.map((w) => new EnrolTotp(w)),
+  fc.tuple(anyIndex, fc.constantFrom<ConfirmCode>('now', 'now', 'next', 'previous', 'wrong', 'superseded')).map(([w, c]) => new ConfirmTotp(w, c)),
+  anyIndex.map((w) => new EnrolAndConfirm(w)),
+  anyIndex.map((w) => new EnrolAndConfirm(w)),
+  fc.tuple(anyIndex, fc.constantFrom<Proof>('now', 'now', 'previous', 'next', 'older', 'replay', 'wrong', 'recovery', 'recovery', 'spent-recovery', 'another-users-code')).map(([w, p]) => new MfaVerify(w, p)),
+  fc.tuple(anyIndex, fc.constantFrom<Proof>('now', 'previous', 'recovery')).map(([w, p]) => new MfaVerify(w, p)),
+  fc.tuple(anyIndex, fc.constantFrom('email-v1' as const, 'username-api' as const), fc.constantFrom<Proof>('now', 'now', 'previous', 'next', 'older', 'replay', 'wrong', 'recovery', 'spent-recovery', 'another-users-code'), fc.boolean())
+    .map(([w, h, p, t]) => new SignInWithFactor(w, h, p, t)),
+  fc.tuple(anyIndex, fc.constantFrom('email-v1' as const, 'username-api' as const), fc.constantFrom<Proof>('now', 'now', 'previous', 'next', 'older', 'replay', 'wrong', 'recovery', 'spent-recovery', 'another-users-code'), fc.boolean())
+    .map(([w, h, p, t]) => new SignInWithFactor(w, h, p, t)),
+  fc.tuple(anyIndex, fc.constantFrom('email-v1' as const, 'username-api' as const), fc.constantFrom<Proof>('now', 'now', 'previous', 'next', 'older', 'replay', 'wrong', 'recovery', 'spent-recovery', 'another-users-code'), fc.boolean())
+    .map(([w, h, p, t]) => new SignInWithFactor(w, h, p, t)),
+  fc.tuple(anyIndex, fc.constantFrom<FactorTarget>('own', 'own', 'pending', 'unknown', 'another-users')).map(([w, t]) => new RemoveFactor(w, t)),
+  anyIndex.map((w) => new RegenerateCodes(w)),
+  fc.tuple(anyIndex, anyIndex).map(([a, t]) => new AdminResetFactors(a, t)),
+  fc.constantFrom(STEP_MS, 2 * STEP_MS, 100_000).map((ms) => new Tick(ms)),
   ...(withMail ? [
     anyIndex.map((w) => new Forgot(w)),
     fc.tuple(anyIndex, fc.boolean(), fc.nat({ max: PASSWORDS.length - 1 })).map(([w, o, n]) => new Reset(w, o, n)),
@@ -748,19 +1135,24 @@ const ENV = {
   MAIL_LIMIT_PER_ADDRESS: '0',
   MAIL_LIMIT_PER_IP: '0',
   ADMIN_ROLES: ADMIN_ROLES.join(','),
+  MFA_MAX_FAILURES: String(MFA_MAX_FAILURES),
+  SIGNIN_WINDOW_MINUTES: String(MFA_WINDOW_MS / 60_000),
+  // The sequences move the clock by minutes (TOTP steps): no access token expires on the way.
+  ACCESS_TOKEN_EXPIRES_MINUTES: '120',
 };
 
 async function setup(f: StorageFactory, smtp: TestSmtp | undefined): Promise<{ model: Model; real: Real; close(): Promise<void> }> {
   const storage = await f.create();
   const mailEnv: Record<string, string> = smtp ? { SMTP_URL: smtp.url, SMTP_TLS_CA_FILE: smtp.caFile, APP_URL: 'http://warden.test' } : {};
-  const clock = testClock();
+  // One second into a TOTP step, whenever the run starts: where a code's step falls is the same each run.
+  const clock = testClock(stepAt(Date.now()) * STEP_MS + 1000);
   const s = await startServer({ ...ENV, ...mailEnv }, { storage, clock, email: { tuning: { pollMs: 20, retryBaseMs: 50, retryMaxMs: 200 } } });
-  const model: Model = { users: [], sessions: [], access: [], anonymousEvents: 0, resets: new Map(), changes: new Map(), verifies: new Map(), log: [] };
+  const model: Model = { users: [], sessions: [], access: [], anonymousEvents: 0, resets: new Map(), changes: new Map(), verifies: new Map(), mfaTokens: [], log: [] };
   const real: Real = { s, clock, smtp, taken: new Set(smtp?.delivered ?? []) };
   // The first sign-up bootstraps the administrator; signed in once.
   const root = await call(`${s.url}/api/v1/auth/signup`, { json: { username: 'root', email: 'root@example.com', password: PASSWORDS[0], roles: ['admin'] } });
   assert.equal(root.status, 201, root.text);
-  const u: MUser = { id: root.json.data.id, username: 'root', email: 'root@example.com', password: PASSWORDS[0]!, roles: ['admin'], active: true, deleted: false, verified: false, events: ['user.created'] };
+  const u: MUser = { id: root.json.data.id, username: 'root', email: 'root@example.com', password: PASSWORDS[0]!, roles: ['admin'], active: true, deleted: false, verified: false, events: ['user.created'], recovery: [], spentRecovery: [], passwordEpoch: 0 };
   model.users.push(u);
   await verifyMailed(model, real, u);
   const login = await call(`${s.url}/api/v1/auth/login`, { form: { username: 'root@example.com', password: PASSWORDS[0]! } });
@@ -810,7 +1202,11 @@ for (const f of factories.filter((x) => ADAPTERS.includes(x.name))) {
         }),
         { seed: SEED, numRuns: RUNS, endOnFailure: process.env.FC_SHRINK === undefined },
       );
-      if (process.env.FC_REPORT) process.stderr.write(`${f.name}: ${runs} sequences, ${calls} commands, ${Date.now() - started} ms\n`);
+      if (process.env.FC_REPORT) {
+        process.stderr.write(`${f.name}: ${runs} sequences, ${calls} commands, ${Date.now() - started} ms\n`);
+        for (const [what, n] of [...outcomes].sort()) process.stderr.write(`  ${String(n).padStart(5)}  ${what}\n`);
+        outcomes.clear();
+      }
     });
   });
 }
