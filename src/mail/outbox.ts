@@ -294,11 +294,12 @@ export class MailOutbox implements MailQueue {
     const f = sendFailure(err);
     const next = this.o.clock() + this.backoff(m.attempts);
     const who = { mailId: m.id, template: m.template, attempt: m.attempts, err: f };
-    if (isPermanent(f) || next >= m.deadline || m.attempts >= MAX_ATTEMPTS) {
+    const permanent = isPermanent(f);
+    if (permanent || next >= m.deadline || m.attempts >= MAX_ATTEMPTS) {
       await this.o.store.finish(m.id, this.instanceId, 'failed', f.message);
       // A recipient refused for good (a mistyped or closed address) is the address's matter, not
       // the operator's: a warning, so that an alert on errors is not woken by a user's typo.
-      if (isPermanent(f) && isRecipientRefusal(f)) this.o.log.warn(who, 'mail refused for its address: not delivered');
+      if (permanent && isRecipientRefusal(f)) this.o.log.warn(who, 'mail refused for its address: not delivered');
       else this.o.log.error(who, 'mail could not be delivered');
       return;
     }
