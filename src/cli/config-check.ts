@@ -10,8 +10,7 @@ import { mailAddresses } from '../config/mail-addresses.js';
 import { unreadVariables } from '../config/unread.js';
 import type { Config } from '../config/table.js';
 import { generatedKeyFile, loadKeyRing, namesKey } from '../keyring.js';
-import { parseDatabaseUrl } from '../storage/database-url.js';
-import { maskedUrl } from './environment.js';
+import { maskedUrl, parseDatabaseUrl } from '../storage/database-url.js';
 import { emit, table } from './output.js';
 import type { RunState } from './program.js';
 

@@ -16,7 +16,8 @@ import { createRedisBus } from '../revocation/redis-bus.js';
 import { Revoker } from '../revocation/revoker.js';
 import { MIGRATIONS } from '../storage/migrations.js';
 import { openStorage, parseDatabaseUrl, type AppliedMigration, type Storage } from '../storage/index.js';
-import { cliConfig, maskedUrl } from './environment.js';
+import { cliConfig } from './environment.js';
+import { maskedUrl } from '../storage/database-url.js';
 import { CliError } from './output.js';
 
 export interface StorageOptions {

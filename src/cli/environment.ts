@@ -22,9 +22,6 @@ export function cliConfig(): Config {
   }
 }
 
-/** A URL (or a list of them) for messages: no password, no credential in a query. */
-export { maskedUrl } from '../storage/database-url.js';
-
 /** context.ts's withAccounts, loaded when a command runs (it brings the database drivers and argon2). */
 export async function withAccounts<T>(o: StorageOptions, fn: (c: AccountsContext) => Promise<T>): Promise<T> {
   return (await import('./context.js')).withAccounts(o, fn);

@@ -3,7 +3,8 @@
 import type { Command } from 'commander';
 import { latestVersion } from '../storage/migrations.js';
 import type { AppliedMigration } from '../storage/types.js';
-import { cliConfig, maskedUrl, withStorage } from './environment.js';
+import { cliConfig, withStorage } from './environment.js';
+import { maskedUrl } from '../storage/database-url.js';
 import { CliError, emit } from './output.js';
 
 export function registerMigrate(program: Command): void {

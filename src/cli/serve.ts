@@ -5,7 +5,8 @@ import { isHmac } from '@warden/toolkit';
 import { unreadVariables } from '../config/unread.js';
 import type { Config } from '../config/table.js';
 import { describeDatabase, describeKeys, describeMail } from './config-check.js';
-import { cliConfig, maskedUrl } from './environment.js';
+import { cliConfig } from './environment.js';
+import { maskedUrl } from '../storage/database-url.js';
 import { WARDEN_VERSION } from './version.js';
 import type { RunState } from './program.js';
 

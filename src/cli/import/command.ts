@@ -5,7 +5,8 @@
 // Exit 0 when every row was imported or already there, 1 when any was rejected (the others are in).
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { ImportOutcome, ImportRow } from '../../accounts/importer.js';
-import { cliConfig, maskedUrl, withAccounts } from '../environment.js';
+import { cliConfig, withAccounts } from '../environment.js';
+import { maskedUrl } from '../../storage/database-url.js';
 import { CliError, count, emit } from '../output.js';
 import type { RunState } from '../program.js';
 import { positiveInt } from '../users.js';
