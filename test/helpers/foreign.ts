@@ -1,5 +1,5 @@
 // JWT libraries of other languages (Debian's ruby-jwt, ruby-oauth2, libcrypt-jwt-perl): the one
-// interpreter each is installed for, why a test skips where one is missing, and a long-lived
+// interpreter each is installed for (python.ts's skips are made here too), why a test skips where one is missing, and a long-lived
 // script spoken to one JSON line at a time (one process is one service: it keeps its JWKS cache
 // while Warden restarts around it).
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -13,12 +13,12 @@ export const PERL = '/usr/bin/perl';
  * Undefined when `interpreter args…` exits 0, else the skip message: what failed, the Debian
  * packages that bring it, and what goes unchecked.
  */
-export function commandMissing(interpreter: string, args: string[], what: string, packages: string, unchecked: string): string | undefined {
+export function commandMissing(interpreter: string, args: string[], what: string, packages: string, unchecked: string, lacking = 'loadable'): string | undefined {
   try {
     execFileSync(interpreter, args, { stdio: 'ignore', timeout: 30_000 });
     return undefined;
   } catch {
-    return `${what}: not loadable by ${interpreter} (apt-get install ${packages}); ${unchecked}`;
+    return `${what}: not ${lacking} by ${interpreter} (apt-get install ${packages}); ${unchecked}`;
   }
 }
 

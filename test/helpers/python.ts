@@ -1,7 +1,7 @@
 // Clients nobody here wrote, from Debian's Python packages (flask-jwt-extended, PyJWT, python-jose,
 // pyotp, prometheus-client): the one interpreter they are installed for, and why a test skips
 // where one is missing.
-import { execFileSync } from 'node:child_process';
+import { commandMissing } from './foreign.js';
 
 /** Debian's interpreter, never a pyenv or virtualenv one on PATH: `apt-get install python3-…` installs for it. */
 export const PYTHON = '/usr/bin/python3';
@@ -11,10 +11,5 @@ export const PYTHON = '/usr/bin/python3';
  * packages that bring it, and what goes unchecked.
  */
 export function pythonMissing(imports: string, packages: string, unchecked: string): string | undefined {
-  try {
-    execFileSync(PYTHON, ['-c', imports], { stdio: 'ignore' });
-    return undefined;
-  } catch {
-    return `${imports.replace(/^import /, '')}: not importable by ${PYTHON} (apt-get install ${packages}); ${unchecked}`;
-  }
+  return commandMissing(PYTHON, ['-c', imports], imports.replace(/^import /, ''), packages, unchecked, 'importable');
 }
