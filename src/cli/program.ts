@@ -14,7 +14,7 @@ import { CliError } from './output.js';
 import { registerServe } from './serve.js';
 import { registerSessions } from './sessions.js';
 import { registerUsers } from './users.js';
-import { WARDEN_VERSION } from './version.js';
+import { WARDEN_VERSION } from '../config/version.js';
 
 /** What an action tells the entry point beyond success: an exit code other than 0, or that it keeps running (serve). */
 export interface RunState {

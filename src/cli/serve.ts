@@ -7,7 +7,7 @@ import type { Config } from '../config/table.js';
 import { describeDatabase, describeKeys, describeMail } from './config-check.js';
 import { cliConfig } from './environment.js';
 import { maskedUrl } from '../storage/database-url.js';
-import { WARDEN_VERSION } from './version.js';
+import { WARDEN_VERSION } from '../config/version.js';
 import type { RunState } from './program.js';
 
 export function registerServe(program: Command, state: RunState): void {

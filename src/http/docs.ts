@@ -7,6 +7,7 @@ import type { FastifyDynamicSwaggerOptions } from '@fastify/swagger';
 import type { FastifySchema } from 'fastify';
 import { INVALID_TOKEN_CODES, WardenError, type ErrorCode, type JwtRequiredOptions, type TokenLocation } from '@warden/toolkit';
 import type { Config } from '../config.js';
+import { WARDEN_VERSION } from '../config/version.js';
 import { render, type ErrorFamily } from './error-families.js';
 
 type Json = Record<string, unknown>;
@@ -27,7 +28,7 @@ const ACCESS_SECURITY = [{ OAuth2PasswordBearer: [] }, { bearer: [] }];
 export function openapiOptions(): FastifyDynamicSwaggerOptions {
   return {
     openapi: {
-      info: { title: 'Warden', version: '0.1.0', description: 'JWT authentication server' },
+      info: { title: 'Warden', version: WARDEN_VERSION, description: 'JWT authentication server' },
       components: { securitySchemes: SECURITY_SCHEMES },
     },
     // @fastify/swagger marks every request body required; a route whose body is optional says so.
