@@ -51,8 +51,8 @@ describe('behind nginx, configured as the README says', { skip: nginxOrSkip() },
   });
 
   /** Signs in through nginx; returns the cookies and the access token. */
-  async function signIn(user: string): Promise<{ cookie: string; csrf: string; token: string }> {
-    await call(`${nginx.url}/api/auth/signup`, { json: { username: user, email: `${user}@example.com`, password: 'password-123' } });
+  async function signIn(user: string, roles?: string[]): Promise<{ cookie: string; csrf: string; token: string }> {
+    await call(`${nginx.url}/api/auth/signup`, { json: { username: user, email: `${user}@example.com`, password: 'password-123', ...(roles && { roles }) } });
     const r = await call(`${nginx.url}/api/auth/signin`, { json: { username: user, password: 'password-123' } });
     assert.equal(r.status, 200);
     const cookies = cookiesFrom(r.headers);
@@ -85,6 +85,19 @@ describe('behind nginx, configured as the README says', { skip: nginxOrSkip() },
     assert.deepEqual(reached.map((r) => r.method), ['POST', 'GET', 'POST']);
     for (const r of reached) assert.equal(r.headers['x-auth-user'], userId);
     assert.equal((await send('GET', {})).status, 401, 'no token at all');
+  });
+
+  it('forward auth: a client\'s own X-Auth-User / X-Auth-Roles never reach the app, spelt with underscores either, nor for a user with no roles', async () => {
+    const users = [await signIn('plainfwd'), await signIn('rolelessfwd', [])];
+    for (const [i, user] of users.entries()) {
+      const sub = JSON.parse(Buffer.from(user.token.split('.')[1]!, 'base64url').toString()).sub;
+      reached.length = 0;
+      const forged = { 'x-auth-user': 'someone-else', 'x-auth-roles': 'admin', 'x_auth_user': 'someone-else', 'x_auth_roles': 'admin' };
+      assert.equal((await call(`${nginx.url}/app/me`, { headers: { ...forged, authorization: `Bearer ${user.token}` } })).status, 200);
+      const h = reached[0]!.headers;
+      // nginx drops a header with an underscore (underscores_in_headers off), which gunicorn before 22 would read as X-Auth-Roles.
+      assert.deepEqual([h['x-auth-user'], h['x-auth-roles'], h['x_auth_user'], h['x_auth_roles']], [sub, i === 0 ? 'user' : undefined, undefined, undefined]);
+    }
   });
 
   it('TRUST_PROXY=1 behind nginx: the session IP is the address nginx saw; a forged X-Forwarded-For rotates in vain', async () => {
