@@ -40,7 +40,7 @@ import { FORWARD_AUTH_OPTIONS, FORWARD_AUTH_PATH, forwardAuthAtEdge } from './ht
 import { loginRoutes } from './http/login.js';
 import { mfaRoutes } from './http/mfa.js';
 import { passwordFormRoutes } from './http/password-form.js';
-import { readEmptyJsonAsNoBody, requestIdGenerator } from './http/request.js';
+import { clientIp, readEmptyJsonAsNoBody, requestIdGenerator } from './http/request.js';
 import { clientErrorHandler, frameworkErrors, notFoundHandler, rootErrorHandler } from './http/unmatched.js';
 import type { RouteContext } from './http/context.js';
 import { detailBody, errorHandler, redactUrl } from '@warden/toolkit';
@@ -346,7 +346,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   if (log.isLevelEnabled('debug')) {
     app.addHook('onResponse', (req, reply, done) => {
-      log.debug({ reqId: req.id, method: req.method, url: redactUrl(req.url), ip: req.ip, status: reply.statusCode, ms: reply.elapsedTime }, 'request completed');
+      log.debug({ reqId: req.id, method: req.method, url: redactUrl(req.url), ip: clientIp(req), status: reply.statusCode, ms: reply.elapsedTime }, 'request completed');
       done();
     });
   }

@@ -62,7 +62,8 @@ const LAYERS: Layer[] = [
     ],
     forbiddenPackages: HTTP_PACKAGES,
   },
-  { name: 'http', files: ['src/http/'], mayImport: ['http', 'accounts', 'events', 'event-records', 'metrics', 'storage', 'config', 'toolkit'] },
+  // limits: the client address (limits/client-key.ts), which request.ip is read into and TRUST_PROXY judges entries by.
+  { name: 'http', files: ['src/http/'], mayImport: ['http', 'accounts', 'events', 'event-records', 'metrics', 'storage', 'config', 'toolkit', 'limits'] },
   // The web console's pages: HTML shells and their assets. It reaches users through the public API
   // from the browser, so it takes only HTML helpers from http and its settings from config.
   { name: 'console', files: ['src/console/'], mayImport: ['console', 'http', 'config'], forbiddenPackages: NATIVE_OR_SERVER_PACKAGES },

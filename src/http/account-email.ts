@@ -10,7 +10,7 @@ import { DEPENDENCY_ERRORS } from './api.js';
 import type { RouteContext } from './context.js';
 import { pageSchema, routeSchemas, type Media } from './docs.js';
 import { ENVELOPE, familyErrorHandler } from './error-families.js';
-import { clientMeta, field, jsonOrFormBody, onceIn } from './request.js';
+import { clientIp, clientMeta, field, jsonOrFormBody, onceIn } from './request.js';
 import { confirmForm, html, message, resetForm, sendPage, wantsPage, type Html } from './pages.js';
 import { envelope, ID_PARAMS, PROFILE } from './schemas.js';
 import { profileView } from './views.js';
@@ -86,7 +86,7 @@ export async function accountEmailRoutes(app: FastifyInstance, ctx: RouteContext
       errors: ['ERR_BAD_REQUEST', 'ERR_VALIDATION', ...LIMIT_ERRORS, ...EMAIL_ERRORS],
     }),
   }, async (req, reply) => {
-    await mail().recovery.forgot(field(jsonOrFormBody(req), 'email'), req.ip ?? null);
+    await mail().recovery.forgot(field(jsonOrFormBody(req), 'email'), clientIp(req));
     return reply.code(202).send(ok('If an account has this address, a password reset link has been sent to it'));
   });
 
@@ -145,7 +145,7 @@ export async function accountEmailRoutes(app: FastifyInstance, ctx: RouteContext
       errors: ['ERR_USER_NOT_FOUND', 'ERR_USER_INACTIVE', ...LIMIT_ERRORS, ...EMAIL_ERRORS],
     }),
   }, async (req, reply) => {
-    const sent = await mail().verification.request(req.jwt!.claims.sub, req.ip ?? null);
+    const sent = await mail().verification.request(req.jwt!.claims.sub, clientIp(req));
     return sent ? reply.code(202).send(ok('Verification mail sent')) : ok('Email already verified');
   });
 
@@ -196,7 +196,7 @@ export async function accountEmailRoutes(app: FastifyInstance, ctx: RouteContext
       errors: ['ERR_BAD_REQUEST', 'ERR_VALIDATION', 'ERR_CONFLICT', 'ERR_USER_NOT_FOUND', 'ERR_USER_INACTIVE', ...LIMIT_ERRORS, ...EMAIL_ERRORS],
     }),
   }, async (req, reply) => {
-    await mail().emailChange.request(req.jwt!.claims, field(jsonOrFormBody(req), 'new_email'), req.ip ?? null);
+    await mail().emailChange.request(req.jwt!.claims, field(jsonOrFormBody(req), 'new_email'), clientIp(req));
     return reply.code(202).send(ok('Confirmation sent to the new address'));
   });
 

@@ -2,6 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { DEFAULT_LOCATION_SETTINGS, WardenError } from '@warden/toolkit';
 import type { ClientMeta } from '../accounts/index.js';
+import { withoutPort } from '../limits/client-key.js';
 import { MULTIPART_FORM } from './multipart-form.js';
 
 /**
@@ -77,9 +78,19 @@ export function onceIn(query: Record<string, unknown>, name: string): unknown {
   return v;
 }
 
+/**
+ * The client's address: Fastify's `request.ip` (the socket's peer, or the X-Forwarded-For entry
+ * TRUST_PROXY picks), without the port a proxy may have written beside it. What every per-IP limit
+ * keys by, sessions and events record, and logs show.
+ */
+export function clientIp(req: FastifyRequest): string | null {
+  const ip: string | undefined = req.ip;
+  return ip === undefined ? null : withoutPort(ip);
+}
+
 export function clientMeta(req: FastifyRequest): ClientMeta {
   const ua = req.headers['user-agent'];
-  return { userAgent: typeof ua === 'string' ? ua : null, ip: req.ip ?? null };
+  return { userAgent: typeof ua === 'string' ? ua : null, ip: clientIp(req) };
 }
 
 // An id a proxy assigned (nginx's $request_id: 32 hex digits; a UUID): short and plain, so that a

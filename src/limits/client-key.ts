@@ -30,6 +30,19 @@ function ipv6Groups(ip: string): number[] | null {
   return groups.length === 8 ? groups : null;
 }
 
+/**
+ * The address in an X-Forwarded-For entry written with its source port, as some proxies write it
+ * (Azure Application Gateway: `192.0.2.7:51234`, `[2001:db8::7]:51234`; RFC 7239's form, brackets
+ * without a port, too): the port is not the client. Anything else is returned as it is.
+ */
+export function withoutPort(entry: string): string {
+  const bracketed = /^\[([^\]]*)\](?::\d{1,5})?$/.exec(entry);
+  if (bracketed && isIPv6(bracketed[1]!)) return bracketed[1]!;
+  const v4 = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(entry);
+  if (v4 && isIPv4(v4[1]!)) return v4[1]!;
+  return entry;
+}
+
 /** What a per-IP limit counts `ip` as (null stays null: an unknown client is not counted). */
 export function clientKey(ip: string | null): string | null {
   if (ip === null || isIPv4(ip)) return ip;

@@ -14,7 +14,16 @@ export function nginxOrSkip(): string | undefined {
 
 export interface RunningNginx {
   url: string;
+  /** The same server on [::1] (with `ipv6: true`). */
+  url6?: string;
   close(): Promise<void>;
+}
+
+export interface NginxOptions {
+  /** Listen on [::1] too, same port. */
+  ipv6?: boolean;
+  /** Directives of the `http { … }` context (a `map`), before the server block. */
+  http?: string;
 }
 
 function freePort(): Promise<number> {
@@ -27,7 +36,7 @@ function freePort(): Promise<number> {
 }
 
 /** `server` is the body of one `server { … }` block; `listen` is added. */
-export async function startNginx(server: string): Promise<RunningNginx> {
+export async function startNginx(server: string, options: NginxOptions = {}): Promise<RunningNginx> {
   const prefix = mkdtempSync(join(tmpdir(), 'warden-nginx-'));
   const port = await freePort();
   const conf = `
@@ -44,8 +53,10 @@ http {
   fastcgi_temp_path ${prefix}/fastcgi;
   uwsgi_temp_path ${prefix}/uwsgi;
   scgi_temp_path ${prefix}/scgi;
+  ${options.http ?? ''}
   server {
     listen 127.0.0.1:${port};
+    ${options.ipv6 ? `listen [::1]:${port};` : ''}
     ${server}
   }
 }
@@ -65,6 +76,7 @@ http {
   }
   return {
     url,
+    ...(options.ipv6 ? { url6: `http://[::1]:${port}` } : {}),
     async close() {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));

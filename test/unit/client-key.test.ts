@@ -2,7 +2,7 @@
 // as the IPv4 one; one network however its address is written.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { clientKey } from '../../src/limits/client-key.js';
+import { clientKey, withoutPort } from '../../src/limits/client-key.js';
 
 describe('clientKey', () => {
   it('groups IPv6 by /64 whatever the spelling, maps IPv4-mapped to IPv4, and leaves the rest as given', () => {
@@ -24,5 +24,23 @@ describe('clientKey', () => {
       assert.equal(clientKey(ip), key, ip);
     }
     assert.equal(clientKey(null), null);
+  });
+
+  it('reads an X-Forwarded-For entry written with its port as its address; leaves anything else as it is', () => {
+    for (const [entry, address] of [
+      ['192.0.2.7:51234', '192.0.2.7'],
+      ['[2001:db8::7]:51234', '2001:db8::7'],
+      ['[2001:db8::7]', '2001:db8::7'],
+      ['192.0.2.7', '192.0.2.7'],
+      ['2001:db8::7', '2001:db8::7'],
+      ['::ffff:192.0.2.7', '::ffff:192.0.2.7'],
+      ['1:2:3:4:5:6:7:8', '1:2:3:4:5:6:7:8'], // eight groups: no port to take
+      ['192.0.2.300:80', '192.0.2.300:80'],
+      ['[not-an-ip]:80', '[not-an-ip]:80'],
+      ['[2001:db8::7]:port', '[2001:db8::7]:port'],
+      ['unknown', 'unknown'],
+    ] as const) {
+      assert.equal(withoutPort(entry), address, entry);
+    }
   });
 });

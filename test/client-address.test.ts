@@ -1,0 +1,113 @@
+// The client address Warden keys its per-IP limits by and records, as proxies and sockets write it:
+//  - a proxy that appends `address:port` to X-Forwarded-For (Azure Application Gateway does, and
+//    `[v6]:port` for IPv6): the port is not part of the client, or every connection would be a
+//    new client with a fresh budget of sign-ups, guesses and mails; with TRUST_PROXY as addresses,
+//    a proxy's own entry written so is still the trusted proxy's.
+// Run through a real nginx writing the header that way, over IPv4 and IPv6 loopback.
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { nginxOrSkip, startNginx, type RunningNginx } from './helpers/nginx.js';
+import { call, startServer, type Running } from './helpers/server.js';
+
+/** Why IPv6 loopback cannot be used here, if it cannot. */
+async function ipv6LoopbackMissing(): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve('no IPv6 loopback (::1) on this machine: IPv6 client test not run'));
+    s.listen(0, '::1', () => s.close(() => resolve(undefined)));
+  });
+}
+
+/** A POST with a JSON body on a connection of its own (a new source port each time). */
+function postOnNewConnection(url: string, json: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
+  const body = JSON.stringify(json);
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode!, json: text ? JSON.parse(text) : undefined }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function getJson(url: string, token: string): Promise<any> {
+  const r = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+  return r.json();
+}
+
+const skipNoIpv6 = await ipv6LoopbackMissing();
+
+describe('behind a proxy that writes address:port in X-Forwarded-For (as Azure Application Gateway)', { skip: nginxOrSkip() ?? skipNoIpv6 }, () => {
+  let warden: Running;
+  let nginx: RunningNginx;
+
+  before(async () => {
+    warden = await startServer({ TRUST_PROXY: '1', SIGNUP_LIMIT_PER_IP: '3', SIGNIN_MAX_FAILURES: '3' });
+    // The client's address and source port, an IPv6 address in brackets, appended to what the client sent.
+    const http = `
+      map $remote_addr $client_with_port { "~:" "[$remote_addr]:$remote_port"; default "$remote_addr:$remote_port"; }
+      map $http_x_forwarded_for $forwarded_with_port { "" $client_with_port; default "$http_x_forwarded_for, $client_with_port"; }`;
+    nginx = await startNginx(`
+      location / {
+        proxy_pass ${warden.url};
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Forwarded-For $forwarded_with_port;
+      }`, { ipv6: true, http });
+  });
+  after(async () => {
+    await nginx?.close();
+    await warden?.close();
+  });
+
+  for (const family of ['IPv4', 'IPv6'] as const) {
+    it(`${family}: sign-ups and failed sign-ins from one client, each on a new connection, are counted as one client's`, async () => {
+      const base = family === 'IPv4' ? nginx.url : nginx.url6!;
+      const expected = family === 'IPv4' ? '127.0.0.1' : '::1';
+      const tag = family.toLowerCase();
+      const signups: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const r = await postOnNewConnection(`${base}/api/auth/signup`, { username: `${tag}-user-${i}`, email: `${tag}-${i}@example.com`, password: 'password-123' });
+        signups.push(r.status);
+      }
+      assert.deepEqual(signups, [201, 201, 201, 429, 429], 'SIGNUP_LIMIT_PER_IP (3), then 429: the source port is not a new client');
+
+      const guesses: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        // Forged entries on the left change nothing either.
+        const r = await postOnNewConnection(`${base}/api/auth/signin`, { username: `${tag}-user-0`, password: `guess-${i}` }, { 'x-forwarded-for': `198.18.0.${i}` });
+        guesses.push(r.status);
+      }
+      assert.deepEqual(guesses, [401, 401, 401, 429, 429], 'SIGNIN_MAX_FAILURES (3), then 429');
+
+      // The session and its event record the address, without the port.
+      const signin = await postOnNewConnection(`${base}/api/auth/signin`, { username: `${tag}-user-1`, password: 'password-123' });
+      assert.equal(signin.status, 200);
+      const sessions = await getJson(`${warden.url}/api/v1/auth/sessions`, signin.json.access_token);
+      assert.deepEqual(sessions.data.map((s: { ip: string }) => s.ip), [expected]);
+      const events = await getJson(`${warden.url}/api/v1/auth/events?limit=1`, signin.json.access_token);
+      assert.equal(events.data.items[0].ip, expected);
+    });
+  }
+});
+
+describe('TRUST_PROXY as addresses, with entries written address:port', () => {
+  it('an inner proxy\'s entry with its port is trusted by its address; the client is the entry left of it', async () => {
+    const s = await startServer({ TRUST_PROXY: '127.0.0.1,10.0.0.0/8,fd00::/8' });
+    try {
+      for (const [i, xff] of ['6.6.6.6, 198.51.100.1:5000, 10.0.0.2:443', '6.6.6.6, [2001:db8::1]:5000, [fd00::2]:443'].entries()) {
+        await call(`${s.url}/api/auth/signup`, { json: { username: `user${i}`, email: `user${i}@example.com`, password: 'password-123' } });
+        const signin = await call(`${s.url}/api/auth/signin`, { json: { username: `user${i}`, password: 'password-123' }, headers: { 'x-forwarded-for': xff } });
+        assert.equal(signin.status, 200);
+        const sessions = await getJson(`${s.url}/api/v1/auth/sessions`, signin.json.access_token);
+        assert.equal(sessions.data[0].ip, i === 0 ? '198.51.100.1' : '2001:db8::1', xff);
+      }
+    } finally {
+      await s.close();
+    }
+  });
+});
