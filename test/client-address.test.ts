@@ -2,14 +2,26 @@
 //  - a proxy that appends `address:port` to X-Forwarded-For (Azure Application Gateway does, and
 //    `[v6]:port` for IPv6): the port is not part of the client, or every connection would be a
 //    new client with a fresh budget of sign-ups, guesses and mails; with TRUST_PROXY as addresses,
-//    a proxy's own entry written so is still the trusted proxy's.
-// Run through a real nginx writing the header that way, over IPv4 and IPv6 loopback.
+//    a proxy's own entry written so is still the trusted proxy's (run through a real nginx writing
+//    the header that way, over IPv4 and IPv6 loopback);
+//  - one address, one text: an IPv4 client of a dual-stack listener (HOST=::, whose socket reports
+//    ::ffff:a.b.c.d) is recorded as its IPv4 address, and an IPv6 address a proxy writes in capitals
+//    or in full as RFC 5952 writes it, in sessions, events and the new-sign-in notice's device (a
+//    server moved from HOST=0.0.0.0 to :: does not mail every user a new sign-in). `warden serve`
+//    on SQLite and PostgreSQL.
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { freePort, startChildWarden } from './helpers/child-warden.js';
 import { nginxOrSkip, startNginx, type RunningNginx } from './helpers/nginx.js';
-import { call, startServer, type Running } from './helpers/server.js';
+import { call, startServer, TEST_SECRET, type Running } from './helpers/server.js';
+import { scratchSchema } from './helpers/storage.js';
 
 /** Why IPv6 loopback cannot be used here, if it cannot. */
 async function ipv6LoopbackMissing(): Promise<string | undefined> {
@@ -110,4 +122,85 @@ describe('TRUST_PROXY as addresses, with entries written address:port', () => {
       await s.close();
     }
   });
+});
+
+describe('one address, one text: a dual-stack listener and a proxy\'s spellings', async () => {
+  const pgSchema = await scratchSchema('client_address');
+  for (const store of ['sqlite', 'postgres'] as const) {
+    const skip = skipNoIpv6 ?? (store === 'postgres' ? pgSchema.skip : undefined);
+    it(`${store}: HOST=:: records an IPv4 client as its IPv4 address; a proxy's IPv6 spellings as RFC 5952's`, { skip }, async () => {
+      const dataDir = mkdtempSync(join(tmpdir(), 'warden-client-address-'));
+      let databaseUrl = `sqlite:${join(dataDir, 'warden.db')}`;
+      let newSignInNotices: () => Promise<number>;
+      if (store === 'postgres') {
+        const c = new pg.Client({ connectionString: pgSchema.url });
+        await c.connect();
+        await c.query(`CREATE SCHEMA ${pgSchema.schema}`);
+        await c.end();
+        databaseUrl = `${pgSchema.url}${pgSchema.url!.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${pgSchema.schema}`)}`;
+        newSignInNotices = async () => {
+          const q = new pg.Client({ connectionString: pgSchema.url });
+          await q.connect();
+          try {
+            return Number((await q.query(`SELECT count(*) AS n FROM ${pgSchema.schema}.mail_outbox WHERE template = 'new-sign-in'`)).rows[0].n);
+          } finally {
+            await q.end();
+          }
+        };
+      } else {
+        newSignInNotices = async () => {
+          const db = new Database(join(dataDir, 'warden.db'), { readonly: true });
+          try {
+            return (db.prepare("SELECT count(*) AS n FROM mail_outbox WHERE template = 'new-sign-in'").get() as { n: number }).n;
+          } finally {
+            db.close();
+          }
+        };
+      }
+      const port = await freePort();
+      const env = { SECRET_KEY: TEST_SECRET, DATA_DIR: dataDir, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn', TRUST_PROXY: 'loopback' };
+      const signIn = async (base: string, xff?: string) => {
+        const r = await call(`${base}/api/auth/signin`, { json: { username: 'dual', password: 'password-123' }, headers: xff ? { 'x-forwarded-for': xff } : {} });
+        assert.equal(r.status, 200, r.text);
+        return r.json.access_token as string;
+      };
+      try {
+        // Before: an IPv4-only listener, where the user signed in twice from 127.0.0.1.
+        let w = await startChildWarden(port, { ...env, HOST: '127.0.0.1' });
+        try {
+          await call(`${w.url}/api/auth/signup`, { json: { username: 'dual', email: 'dual@example.com', password: 'password-123' } });
+          await signIn(w.url);
+          await signIn(w.url);
+          assert.equal(await newSignInNotices(), 0);
+        } finally {
+          await w.stop();
+        }
+        // Then on both stacks: the same client over IPv4 is the same address and the same device.
+        w = await startChildWarden(port, { ...env, HOST: '::' });
+        try {
+          const token = await signIn(w.url);
+          const sessions = await getJson(`${w.url}/api/v1/auth/sessions`, token);
+          assert.deepEqual([...new Set(sessions.data.map((s: { ip: string }) => s.ip))], ['127.0.0.1'], w.output());
+          const events = await getJson(`${w.url}/api/v1/auth/events?limit=1`, token);
+          assert.equal(events.data.items[0].ip, '127.0.0.1');
+          assert.equal(await newSignInNotices(), 0, 'no new-sign-in notice for the same browser at the same address');
+          // A proxy's spellings (TRUST_PROXY=loopback: this client is a trusted proxy), over IPv6 loopback too.
+          for (const [xff, recorded] of [
+            ['2001:DB8:0:0:0:0:0:1', '2001:db8::1'],
+            ['2001:0db8:0000:0001:0000:0000:0000:0000', '2001:db8:0:1::'],
+            ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
+            ['::FFFF:198.51.100.7', '198.51.100.7'],
+          ] as const) {
+            const t = await signIn(`http://[::1]:${port}`, xff);
+            const listed = await getJson(`${w.url}/api/v1/auth/events?limit=1`, t);
+            assert.equal(listed.data.items[0].ip, recorded, xff);
+          }
+        } finally {
+          await w.stop();
+        }
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    });
+  }
 });

@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { DEFAULT_LOCATION_SETTINGS, WardenError } from '@warden/toolkit';
 import type { ClientMeta } from '../accounts/index.js';
-import { withoutPort } from '../limits/client-key.js';
+import { canonicalAddress, withoutPort } from '../limits/client-key.js';
 import { MULTIPART_FORM } from './multipart-form.js';
 
 /**
@@ -80,12 +80,13 @@ export function onceIn(query: Record<string, unknown>, name: string): unknown {
 
 /**
  * The client's address: Fastify's `request.ip` (the socket's peer, or the X-Forwarded-For entry
- * TRUST_PROXY picks), without the port a proxy may have written beside it. What every per-IP limit
+ * TRUST_PROXY picks), without the port a proxy may have written beside it, in its one text (an
+ * IPv4 peer of a dual-stack listener as IPv4; IPv6 as RFC 5952 writes it). What every per-IP limit
  * keys by, sessions and events record, and logs show.
  */
 export function clientIp(req: FastifyRequest): string | null {
   const ip: string | undefined = req.ip;
-  return ip === undefined ? null : withoutPort(ip);
+  return ip === undefined ? null : canonicalAddress(withoutPort(ip));
 }
 
 export function clientMeta(req: FastifyRequest): ClientMeta {

@@ -2,9 +2,10 @@
 // One IPv6 subscriber is handed a /64 (RFC 6177's minimum for a site, and what every residential
 // and cloud network assigns); counted per address, it would bring 2^64 fresh budgets of sign-in
 // guesses, sign-ups and mails. An IPv4-mapped address (::ffff:a.b.c.d, what a dual-stack socket
-// reports for an IPv4 peer) is that IPv4 address. Sessions and events keep the full address:
-// only the limits' keys are grouped. Written by hand: node:net validates addresses but has no
-// prefix of one, and the packages that do bring a whole address library for these lines.
+// reports for an IPv4 peer) is that IPv4 address. Sessions and events keep the full address, in
+// one text per address (canonicalAddress): only the limits' keys are grouped. Written by hand:
+// node:net validates addresses but has no prefix or canonical form of one, and the packages that
+// do bring a whole address library for these lines.
 import { isIPv4, isIPv6 } from 'node:net';
 
 /** The eight 16-bit groups of a valid IPv6 address (without a zone), else null. */
@@ -43,13 +44,48 @@ export function withoutPort(entry: string): string {
   return entry;
 }
 
+/** An IPv4-mapped address's IPv4 address (::ffff:a.b.c.d), else null. */
+function mappedIPv4(g: readonly number[]): string | null {
+  if (g[0] !== 0 || g[1] !== 0 || g[2] !== 0 || g[3] !== 0 || g[4] !== 0 || g[5] !== 0xffff) return null;
+  return `${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255}`;
+}
+
+/**
+ * One text per address, whoever wrote it: an IPv4-mapped IPv6 address as its IPv4 address (a
+ * dual-stack listener's IPv4 peers), any other IPv6 address as RFC 5952 writes it (lower case, no
+ * leading zeros, the longest run of two or more zero groups as `::`), its zone kept; anything else
+ * as given. What sessions and events record, logs show, and the new-sign-in notice's device is.
+ */
+export function canonicalAddress(ip: string): string {
+  const percent = ip.indexOf('%');
+  const g = ipv6Groups(percent < 0 ? ip : ip.slice(0, percent));
+  if (g === null || (percent >= 0 && !isIPv6(ip))) return ip;
+  const zone = percent < 0 ? '' : ip.slice(percent);
+  const v4 = mappedIPv4(g);
+  if (v4 !== null && zone === '') return v4;
+  let start = -1;
+  let length = 0;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > length) [start, length] = [i, j - i];
+    i = j;
+  }
+  const hex = (part: readonly number[]) => part.map((n) => n.toString(16)).join(':');
+  const text = length < 2 ? hex(g) : `${hex(g.slice(0, start))}::${hex(g.slice(start + length))}`;
+  return text + zone;
+}
+
 /** What a per-IP limit counts `ip` as (null stays null: an unknown client is not counted). */
 export function clientKey(ip: string | null): string | null {
   if (ip === null || isIPv4(ip)) return ip;
   const g = ipv6Groups(ip);
   if (g === null) return ip; // a zone-scoped link-local address, or anything else: as given
-  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
-    return `${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255}`;
-  }
+  const v4 = mappedIPv4(g);
+  if (v4 !== null) return v4;
   return `${g.slice(0, 4).map((n) => n.toString(16)).join(':')}::/64`;
 }

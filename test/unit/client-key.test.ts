@@ -2,7 +2,7 @@
 // as the IPv4 one; one network however its address is written.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { clientKey, withoutPort } from '../../src/limits/client-key.js';
+import { canonicalAddress, clientKey, withoutPort } from '../../src/limits/client-key.js';
 
 describe('clientKey', () => {
   it('groups IPv6 by /64 whatever the spelling, maps IPv4-mapped to IPv4, and leaves the rest as given', () => {
@@ -41,6 +41,33 @@ describe('clientKey', () => {
       ['unknown', 'unknown'],
     ] as const) {
       assert.equal(withoutPort(entry), address, entry);
+    }
+  });
+
+  it('writes each address one way: IPv4-mapped as IPv4, IPv6 as RFC 5952 does, the rest as given', () => {
+    for (const [ip, text] of [
+      ['192.0.2.1', '192.0.2.1'],
+      ['::ffff:192.0.2.7', '192.0.2.7'],
+      ['::FFFF:C000:0207', '192.0.2.7'],
+      ['0:0:0:0:0:ffff:c000:207', '192.0.2.7'],
+      ['2001:DB8::1', '2001:db8::1'],
+      ['2001:0db8:0000:0000:0000:0000:0000:0001', '2001:db8::1'],
+      ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'], // equal runs: the first
+      ['2001:db8:0:1:0:0:0:1', '2001:db8:0:1::1'], // the longest run
+      ['2001:db8:0:1:1:1:1:1', '2001:db8:0:1:1:1:1:1'], // one zero group is not compressed
+      ['0:0:0:0:0:0:0:0', '::'],
+      ['0:0:0:0:0:0:0:1', '::1'],
+      ['1:0:0:0:0:0:0:0', '1::'],
+      ['::ffff:0:0', '0.0.0.0'],
+      ['64:ff9b::192.0.2.7', '64:ff9b::c000:207'],
+      ['FE80::1%eth0', 'fe80::1%eth0'],
+      ['fe80:0:0:0:0:0:0:1%eth0', 'fe80::1%eth0'],
+      ['fe80::1%', 'fe80::1%'],
+      ['not-an-ip', 'not-an-ip'],
+      ['', ''],
+    ] as const) {
+      assert.equal(canonicalAddress(ip), text, ip);
+      assert.equal(canonicalAddress(text), text, `${text} is its own text`);
     }
   });
 });
