@@ -8,8 +8,12 @@
 //    ::ffff:a.b.c.d) is recorded as its IPv4 address, and an IPv6 address a proxy writes in capitals
 //    or in full as RFC 5952 writes it, in sessions, events and the new-sign-in notice's device (a
 //    server moved from HOST=0.0.0.0 to :: does not mail every user a new sign-in). `warden serve`
-//    on SQLite and PostgreSQL.
+//    on SQLite and PostgreSQL;
+//  - many source addresses of one network, bound for real in a private network namespace (where
+//    `unshare -n` may be used): the link-local addresses a socket reports with their zone
+//    (fe80::7%lo) are one client, as a global /64's addresses are.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -203,4 +207,35 @@ describe('one address, one text: a dual-stack listener and a proxy\'s spellings'
       }
     });
   }
+});
+
+/** Why a private network namespace cannot be made here (unshare -n needs root or user namespaces), if it cannot. */
+function netnsMissing(): string | undefined {
+  const r = spawnSync('unshare', ['-n', 'ip', '-6', 'addr', 'add', 'fe80::1/64', 'dev', 'lo', 'nodad'], { encoding: 'utf8' });
+  return r.status === 0 ? undefined : `no private network namespace (unshare -n ip …: ${(r.error?.message ?? r.stderr).trim()}): real source address test not run`;
+}
+
+describe('many source addresses of one network, bound for real in a private network namespace', { skip: netnsMissing() }, () => {
+  /** Sign-ups from each group's source addresses, to a Warden on `::` inside a new namespace whose loopback holds `addresses`. */
+  function run(addresses: string[], server: string, groups: string[][]): number[][] {
+    const setup = ['ip link set lo up', ...addresses.map((a) => `ip -6 addr add ${a} dev lo nodad`)].join(' && ');
+    const spec = { env: { SECRET_KEY: TEST_SECRET, DATABASE_URL: 'memory:', LOG_LEVEL: 'silent', SIGNUP_LIMIT_PER_IP: '3' }, server, groups };
+    const r = spawnSync('unshare', ['-n', 'sh', '-c', `${setup} && exec "$0" --conditions=warden-source --import tsx test/helpers/netns-clients.ts`, process.execPath], {
+      encoding: 'utf8', env: { ...process.env, NETNS_SPEC: JSON.stringify(spec) }, timeout: 120_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout.trim().split('\n').at(-1)!).statuses;
+  }
+
+  it('link-local clients (fe80::…%lo, as the socket reports them): five addresses are one client', () => {
+    const sources = [10, 11, 12, 13, 14].map((i) => `fe80::${i}`);
+    const statuses = run(['fe80::1/64', ...sources.map((a) => `${a}/64`)], 'fe80::1%lo', [sources.map((a) => `${a}%lo`)]);
+    assert.deepEqual(statuses, [[201, 201, 201, 429, 429]]);
+  });
+
+  it('global IPv6 clients: five addresses of one /64 are one client; the next /64 is another', () => {
+    const sources = [10, 11, 12, 13, 14].map((i) => `2001:db8:1:2::${i}`);
+    const statuses = run(['2001:db8:1:2::1/64', ...sources.map((a) => `${a}/64`), '2001:db8:1:3::10/64'], '2001:db8:1:2::1', [sources, ['2001:db8:1:3::10']]);
+    assert.deepEqual(statuses, [[201, 201, 201, 429, 429], [201]]);
+  });
 });

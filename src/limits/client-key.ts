@@ -83,8 +83,12 @@ export function canonicalAddress(ip: string): string {
 /** What a per-IP limit counts `ip` as (null stays null: an unknown client is not counted). */
 export function clientKey(ip: string | null): string | null {
   if (ip === null || isIPv4(ip)) return ip;
-  const g = ipv6Groups(ip);
-  if (g === null) return ip; // a zone-scoped link-local address, or anything else: as given
+  // A zone (fe80::7%eth0, as a socket reports a link-local peer) names the server's interface, not
+  // the client: the address's /64 is the client, as any other's (one host may hold any number of
+  // fe80::/64 addresses on its link).
+  const percent = ip.indexOf('%');
+  const g = percent >= 0 && isIPv6(ip) ? ipv6Groups(ip.slice(0, percent)) : ipv6Groups(ip);
+  if (g === null) return ip; // not an address: as given
   const v4 = mappedIPv4(g);
   if (v4 !== null) return v4;
   return `${g.slice(0, 4).map((n) => n.toString(16)).join(':')}::/64`;

@@ -18,7 +18,9 @@ describe('clientKey', () => {
       ['::FFFF:c000:0207', '192.0.2.7'],
       ['64:ff9b::192.0.2.7', '64:ff9b:0:0::/64'], // NAT64: many IPv4 clients behind one /64, as a NAT's
       ['1:2:3:4:5:6:7::', '1:2:3:4::/64'],
-      ['fe80::1%eth0', 'fe80::1%eth0'], // zone-scoped: as given
+      ['fe80::1%eth0', 'fe80:0:0:0::/64'], // the zone names the server's interface, not the client
+      ['FE80::2:1%2', 'fe80:0:0:0::/64'],
+      ['fe80::1%', 'fe80::1%'], // not an address
       ['not-an-ip', 'not-an-ip'],
     ] as const) {
       assert.equal(clientKey(ip), key, ip);
