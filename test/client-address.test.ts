@@ -11,7 +11,9 @@
 //    on SQLite and PostgreSQL;
 //  - many source addresses of one network, bound for real in a private network namespace (where
 //    `unshare -n` may be used): the link-local addresses a socket reports with their zone
-//    (fe80::7%lo) are one client, as a global /64's addresses are.
+//    (fe80::7%lo) are one client, as a global /64's addresses are;
+//  - the new-sign-in notice's device is the browser and its client: a privacy address's rotation
+//    within a /64 is not a new device.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
@@ -237,5 +239,36 @@ describe('many source addresses of one network, bound for real in a private netw
     const sources = [10, 11, 12, 13, 14].map((i) => `2001:db8:1:2::${i}`);
     const statuses = run(['2001:db8:1:2::1/64', ...sources.map((a) => `${a}/64`), '2001:db8:1:3::10/64'], '2001:db8:1:2::1', [sources, ['2001:db8:1:3::10']]);
     assert.deepEqual(statuses, [[201, 201, 201, 429, 429], [201]]);
+  });
+});
+
+describe('the new-sign-in notice\'s device', () => {
+  it('is the browser and its network: a new address in the same IPv6 /64 (a privacy address\'s daily rotation) is not a new device; another /64 is', async () => {
+    const s = await startServer({ TRUST_PROXY: '1' });
+    const notices = () => {
+      const db = new Database(join(s.config.server.dataDir, 'warden.db'), { readonly: true });
+      try {
+        return (db.prepare("SELECT count(*) AS n FROM mail_outbox WHERE template = 'new-sign-in'").get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
+    try {
+      await call(`${s.url}/api/auth/signup`, { json: { username: 'roamer', email: 'roamer@example.com', password: 'password-123' } });
+      const signInFrom = async (ip: string) => {
+        const r = await call(`${s.url}/api/auth/signin`, { json: { username: 'roamer', password: 'password-123' }, headers: { 'x-forwarded-for': ip, 'user-agent': 'Firefox/140' } });
+        assert.equal(r.status, 200);
+      };
+      await signInFrom('2001:db8:1:2:a1b2:c3d4:e5f6:1'); // the first sign-in: never a notice
+      for (const rotated of ['2001:db8:1:2:9e8d:7c6b:5a49:2', '2001:db8:1:2:1111:2222:3333:3', '2001:db8:1:2::4']) await signInFrom(rotated);
+      assert.equal(notices(), 0, 'addresses of the same /64');
+      await signInFrom('2001:db8:1:3::1');
+      assert.equal(notices(), 1, 'another network');
+      await signInFrom('192.0.2.7');
+      await signInFrom('192.0.2.8');
+      assert.equal(notices(), 3, 'each IPv4 address is a network of its own, as it is a client');
+    } finally {
+      await s.close();
+    }
   });
 });

@@ -8,6 +8,7 @@ import type { MailQueue } from '../mail/index.js';
 import { userValues, type AccountEmailDeps } from './account-email.js';
 import type { ClientMeta } from './types.js';
 import { markUnseen } from '../events/records.js';
+import { clientKey } from '../limits/client-key.js';
 
 /** Characters of a client's user agent a new-sign-in notice shows. */
 const MAILED_USER_AGENT = 200;
@@ -42,13 +43,15 @@ export class SecurityNotices {
   }
 
   /**
-   * Remembers the (user-agent, IP) pair and tells the user of a new one — not on their very first
-   * sign-in, which is new by definition. The pair is kept as a hash.
+   * Remembers the (user-agent, client) pair and tells the user of a new one — not on their very
+   * first sign-in, which is new by definition. The client is the per-IP limits' (clientKey): an
+   * IPv6 address by its /64, since a browser's own address there changes at least daily (privacy
+   * addresses) within its network. The pair is kept as a hash; the mail shows the whole address.
    */
   async signedIn(user: UserRecord, meta: ClientMeta): Promise<void> {
     if (!this.d.notifyNewSignIn) return;
     try {
-      const device = createHash('sha256').update(`${meta.userAgent ?? ''}\u0000${meta.ip ?? ''}`).digest('hex');
+      const device = createHash('sha256').update(`${meta.userAgent ?? ''}\u0000${clientKey(meta.ip) ?? ''}`).digest('hex');
       const seen = await this.d.storage.devices.remember(user.id, device, this.d.clock());
       if (!seen.isNew || seen.before === 0) return;
     } catch (err) {

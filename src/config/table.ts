@@ -153,7 +153,7 @@ export const CONFIG_TABLE = {
     verifyTtlMs: setting('EMAIL_VERIFY_DAYS', duration('days', 1, 30, 'ms'), '3', 'an email verification or address change link works this many days'),
     requireVerified: setting('REQUIRE_EMAIL_VERIFICATION', bool, 'false',
       'refuse sign-in to users who have not verified their email (403 `ERR_EMAIL_NOT_VERIFIED`, after the password check)'),
-    notifyNewSignIn: setting('NOTIFY_NEW_SIGNIN', bool, 'true', 'mail a user who signs in from a user-agent and IP pair not seen before for them (not on their first sign-in)'),
+    notifyNewSignIn: setting('NOTIFY_NEW_SIGNIN', bool, 'true', 'mail a user who signs in from a user-agent and client pair not seen before for them (an IPv6 client by its /64; not on their first sign-in)'),
     maxPerAddress: setting('MAIL_LIMIT_PER_ADDRESS', limit(1_000_000), '5',
       'mails asked for one address per window (reset, verification, address change) before 429 with `Retry-After`, and security notices to one address per window, new sign-ins and changes each (past it they are dropped); `0` for no limit'),
     maxPerIp: setting('MAIL_LIMIT_PER_IP', limit(1_000_000), '20', 'mails asked for from one client IP per window; `0` for no limit'),
