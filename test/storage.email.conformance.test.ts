@@ -204,6 +204,21 @@ function conformance(f: StorageFactory): void {
       assert.deepEqual([row.status, row.data], ['dropped', {}]);
     });
 
+    it('a finished message keeps no address: sent, dropped or failed, its recipient is emptied with its data', async () => {
+      // Kept a week for the purge, a finished row held the address it went to: an account deleted
+      // today was still in the outbox under its address (and every earlier one) for that week.
+      const ids = { sent: mail({ recipient: 'gone-sent@example.com' }), dropped: mail({ recipient: 'gone-dropped@example.com' }), failed: mail({ recipient: 'gone-failed@example.com' }) };
+      for (const m of Object.values(ids)) await s.outbox.add(m);
+      await s.outbox.claim('me', T, T + 100, 10);
+      await s.outbox.sent(ids.sent.id, T + 1);
+      assert.equal(await s.outbox.finish(ids.dropped.id, 'me', 'dropped', null), true);
+      assert.equal(await s.outbox.finish(ids.failed.id, 'me', 'failed', 'not delivered before its deadline'), true);
+      for (const [status, m] of Object.entries(ids)) {
+        const row = (await s.outbox.get(m.id))!;
+        assert.deepEqual([row.status, row.recipient, row.data, row.template], [status, '', {}, m.template], status);
+      }
+    });
+
     it('renew extends only a claim still held; release gives a message back, due at once, its attempt uncounted', async () => {
       const m = mail();
       await s.outbox.add(m);

@@ -296,7 +296,9 @@ export class MailOutbox implements MailQueue {
     const who = { mailId: m.id, template: m.template, attempt: m.attempts, err: f };
     const permanent = isPermanent(f);
     if (permanent || next >= m.deadline || m.attempts >= MAX_ATTEMPTS) {
-      await this.o.store.finish(m.id, this.instanceId, 'failed', f.message);
+      // The row is kept a week with its recipient emptied; a server's reply naming the address
+      // (a refused mailbox) would keep it there all the same.
+      await this.o.store.finish(m.id, this.instanceId, 'failed', withoutAddress(f.message, m.recipient));
       // A recipient refused for good (a mistyped or closed address) is the address's matter, not
       // the operator's: a warning, so that an alert on errors is not woken by a user's typo.
       if (permanent && isRecipientRefusal(f)) this.o.log.warn(who, 'mail refused for its address: not delivered');
@@ -313,4 +315,9 @@ export class MailOutbox implements MailQueue {
     const capped = Math.min(base * 2 ** Math.max(0, attempts - 1), this.o.retryMaxMs ?? 900_000);
     return Math.round(capped * (0.8 + Math.random() * 0.4));
   }
+}
+
+/** `text` with every occurrence of `address` (as it was sent: stored addresses are in lower case) replaced by `<recipient>`. */
+function withoutAddress(text: string, address: string): string {
+  return address === '' ? text : text.split(address).join('<recipient>');
 }

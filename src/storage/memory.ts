@@ -455,7 +455,7 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
       },
       async sent(id, now) {
         const m = outbox.get(id);
-        if (m && m.status === 'pending') Object.assign(m, { status: 'sent', sentAt: now, data: {}, lastError: null, claimedBy: null, claimedUntil: null });
+        if (m && m.status === 'pending') Object.assign(m, { status: 'sent', sentAt: now, recipient: '', data: {}, lastError: null, claimedBy: null, claimedUntil: null });
       },
       async retry(id, claimant, nextAttemptAt, error) {
         const m = outbox.get(id);
@@ -466,7 +466,7 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
       async finish(id, claimant, status, error) {
         const m = outbox.get(id);
         if (!m || m.claimedBy !== claimant || m.status !== 'pending') return false;
-        Object.assign(m, { status, data: {}, lastError: error, claimedBy: null, claimedUntil: null });
+        Object.assign(m, { status, recipient: '', data: {}, lastError: error, claimedBy: null, claimedUntil: null });
         return true;
       },
       async get(id) {

@@ -647,14 +647,14 @@ export function sqlStores(
         WHERE id = ${id} AND claimed_by = ${claimant} AND status = 'pending'`)) > 0,
       async sent(id, now) {
         await exec(sql`
-          UPDATE mail_outbox SET ${join(assignments(d, OUTBOX, { status: 'sent', sentAt: now, data: {}, lastError: null }), ', ')}, claimed_by = NULL, claimed_until = NULL
+          UPDATE mail_outbox SET ${join(assignments(d, OUTBOX, { status: 'sent', sentAt: now, recipient: '', data: {}, lastError: null }), ', ')}, claimed_by = NULL, claimed_until = NULL
           WHERE id = ${id} AND status = 'pending'`);
       },
       retry: async (id, claimant, nextAttemptAt, error) => (await changes(sql`
         UPDATE mail_outbox SET ${join(assignments(d, OUTBOX, { nextAttemptAt, lastError: error }), ', ')}, claimed_by = NULL, claimed_until = NULL
         WHERE id = ${id} AND claimed_by = ${claimant} AND status = 'pending'`)) > 0,
       finish: async (id, claimant, status, error) => (await changes(sql`
-        UPDATE mail_outbox SET ${join(assignments(d, OUTBOX, { status, data: {} }), ', ')}, last_error = ${error}, claimed_by = NULL, claimed_until = NULL
+        UPDATE mail_outbox SET ${join(assignments(d, OUTBOX, { status, recipient: '', data: {} }), ', ')}, last_error = ${error}, claimed_by = NULL, claimed_until = NULL
         WHERE id = ${id} AND claimed_by = ${claimant} AND status = 'pending'`)) > 0,
       get: (id) => first(sql`SELECT * FROM mail_outbox WHERE id = ${id}`, st.mail),
       // Through mail_outbox_done_idx (migration 14), a batch at a time.

@@ -412,8 +412,10 @@ export type OutboxStatus = 'pending' | 'sent' | 'dropped' | 'failed';
 /**
  * A mail to send, kept until delivered. `prepared` false means a preparer must run first (it may
  * find nothing to send, e.g. a reset asked for an address no account has); its result is stored
- * so that retries send the same message. Once sent, dropped or failed, `data` is emptied: the
- * links it held are of no further use to anyone.
+ * so that retries send the same message. Once sent, dropped or failed, `data` and `recipient`
+ * are emptied: the links it held are of no further use to anyone, and the row, kept a week for
+ * the purge, would otherwise hold the address of an account deleted meanwhile (only the template,
+ * the times and the status stay).
  */
 export interface OutboxRecord {
   id: string; // UUID; also the Message-ID's local part
@@ -452,11 +454,11 @@ export interface OutboxStore {
   release(id: string, claimant: string): Promise<boolean>;
   /** Keeps a preparer's result; false when the claim was lost. */
   prepared(id: string, claimant: string, patch: Pick<OutboxRecord, 'recipient' | 'data' | 'deadline'>): Promise<boolean>;
-  /** The message was accepted by the mail server: sent, data emptied, whoever holds the claim. */
+  /** The message was accepted by the mail server: sent, data and recipient emptied, whoever holds the claim. */
   sent(id: string, now: number): Promise<void>;
   /** Releases the claim for another attempt at `nextAttemptAt`; false when the claim was lost. */
   retry(id: string, claimant: string, nextAttemptAt: number, error: string): Promise<boolean>;
-  /** Ends the message without sending it (failed, or dropped by its preparer), data emptied. */
+  /** Ends the message without sending it (failed, or dropped by its preparer), data and recipient emptied. */
   finish(id: string, claimant: string, status: 'failed' | 'dropped', error: string | null): Promise<boolean>;
   get(id: string): Promise<OutboxRecord | null>;
   /** Deletes at most `batch` finished messages created before `before`. Returns how many. */

@@ -81,6 +81,17 @@ describe('mail outbox worker', () => {
     assert.doesNotMatch(JSON.stringify(log.entries), /secret\.test|token=/);
   });
 
+  it('a failed mail keeps no address: the server\'s reply naming it is stored with the address replaced', async () => {
+    const { outbox, transport, storage, flush } = rig();
+    // As Postfix answers a closed mailbox; nodemailer puts the reply in the error's message.
+    transport.failWith = Object.assign(smtpError(550, 'EENVELOPE'), { message: "Can't send mail - all recipients were rejected: 550 5.1.1 <a@example.com>: Recipient address rejected" });
+    const id = await outbox.enqueue(notice);
+    await flush();
+    const row = (await storage.outbox.get(id))!;
+    assert.deepEqual([row.status, row.recipient], ['failed', '']);
+    assert.equal(row.lastError, "Can't send mail - all recipients were rejected: 550 5.1.1 <<recipient>>: Recipient address rejected");
+  });
+
   it('a permanent refusal of the sender or the message is logged as an error: the operator must act', async () => {
     for (const command of ['MAIL FROM', 'DATA']) {
       const { outbox, transport, storage, flush, log } = rig();
