@@ -267,7 +267,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
   });
   const claims = config.claims.hook ? claimsHook(await loadClaimsHook(config.claims.hook), config.claims.timeoutMs, log) : undefined;
   const accounts = createAccounts({
-    storage, issuer, revoker, clock, hasher,
+    storage, issuer, revoker, clock, hasher, pendingMails: (recipient) => storage.outbox.pendingTo(recipient),
     // The longest an access token may live (POST /api/login's outlives the default): revocations last that long.
     accessTtlSeconds: Math.max(config.tokens.accessTtlSeconds, config.tokens.loginTtlSeconds),
     refreshTtlSeconds: config.tokens.refreshTtlSeconds,

@@ -163,6 +163,7 @@ describe('every answer conforms to /openapi.json', () => {
     // The account itself.
     await req('GET', '/api/v1/auth/me', { token: tok });
     await req('PATCH', '/api/v1/auth/me', { token: tok, json: { full_name: null } });
+    await req('GET', '/api/v1/auth/me/export', { token: tok });
     const own = await req('GET', '/api/v1/auth/sessions?limit=10', { token: tok });
     const other = (own.json.data as { id: string; current: boolean }[]).find((x) => !x.current)!;
     await req('DELETE', `/api/v1/auth/sessions/${other.id}`, { token: tok });
@@ -215,6 +216,7 @@ describe('every answer conforms to /openapi.json', () => {
     const theirs = await req('GET', `/api/v1/users/${userId}/sessions`, { token: adm });
     await req('DELETE', `/api/v1/users/${userId}/sessions/${theirs.json.data[0].id}`, { token: adm });
     await req('GET', `/api/v1/users/${userId}/factors`, { token: adm });
+    await req('GET', `/api/v1/users/${userId}/export`, { token: adm });
     await req('DELETE', `/api/v1/users/${userId}/factors`, { token: adm });
     await req('POST', `/api/v1/users/${userId}/password-reset`, { token: adm });
     const bob = await req('POST', '/api/v1/users', { token: adm, json: { username: `bob${n}`, email: `bob${n}@example.com`, password: PASSWORD } });

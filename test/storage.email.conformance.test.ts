@@ -270,6 +270,36 @@ function conformance(f: StorageFactory): void {
     });
   });
 
+  describe('a user\'s data export reads', () => {
+    it('every session row, mailed link and remembered device of the user, newest first, and the mails pending for an address', async () => {
+      const other = await s.users.create(user({ username: 'other', email: 'o@example.com' }));
+      const sess = (userId: string, id: string, createdAt: number) => ({
+        id, userId, refreshJti: randomUUID(), createdAt, expiresAt: T + 30 * 24 * HOUR, idleExpiresAt: T + 7 * 24 * HOUR, userAgent: `UA ${id}`, ip: '192.0.2.7',
+      });
+      const [s1, s2] = [randomUUID(), randomUUID()];
+      await s.sessions.create(sess(u.id, s1, T));
+      await s.sessions.create(sess(u.id, s2, T + 10));
+      await s.sessions.create(sess(other.id, randomUUID(), T + 5));
+      await s.sessions.end(s1, 'logout', T + 20);
+      assert.deepEqual((await s.sessions.listForUser(u.id)).map((x) => [x.id, x.userAgent, x.endReason]), [[s2, `UA ${s2}`, null], [s1, `UA ${s1}`, 'logout']]);
+      await s.emailTokens.issue(token(u.id, { purpose: 'verify', createdAt: T }));
+      await s.emailTokens.issue(token(u.id, { purpose: 'reset', createdAt: T + 1 }));
+      await s.emailTokens.issue(token(other.id));
+      assert.deepEqual((await s.emailTokens.listForUser(u.id)).map((t) => t.purpose), ['reset', 'verify']);
+      await s.devices.remember(u.id, 'd1', T);
+      await s.devices.remember(u.id, 'd2', T + 1);
+      await s.devices.remember(u.id, 'd1', T + 5);
+      await s.devices.remember(other.id, 'd1', T);
+      assert.deepEqual(await s.devices.listForUser(u.id), [{ firstSeen: T, lastSeen: T + 5 }, { firstSeen: T + 1, lastSeen: T + 1 }]);
+      const sent = mail({ recipient: 'x@example.com', createdAt: T });
+      await s.outbox.add(sent);
+      await s.outbox.add(mail({ recipient: 'x@example.com', template: 'verify-email', createdAt: T + 1 }));
+      await s.outbox.add(mail({ recipient: 'y@example.com', createdAt: T + 2 }));
+      await s.outbox.sent(sent.id, T + 3);
+      assert.deepEqual(await s.outbox.pendingTo('x@example.com'), [{ template: 'verify-email', createdAt: T + 1 }]);
+    });
+  });
+
   describe('devices', () => {
     it('remember tells a new device (and how many came before) from a known one', async () => {
       assert.deepEqual(await s.devices.remember(u.id, 'd1', T), { isNew: true, before: 0 });

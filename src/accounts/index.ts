@@ -2,6 +2,7 @@
 // lifecycle) and admin (user administration), sharing one storage, one hasher, one clock and one
 // retention policy for revocation records. No HTTP here: callers pass plain values and get plain
 // values or a WardenError back.
+import { personalData, type PendingMails, type PersonalData } from './personal-data.js';
 import type { TokenIssuer, VerifiedToken } from '@warden/toolkit';
 import { EventLog } from '../events/log.js';
 import type { Revoker } from '../revocation/revoker.js';
@@ -41,6 +42,8 @@ export interface AccountsDeps {
   issuer: TokenIssuer;
   revoker: Revoker;
   hasher: PasswordHasher;
+  /** The mails waiting for an address (the outbox's, which accounts reach only through this), for a user's data export. */
+  pendingMails?: PendingMails;
   /** Epoch milliseconds; every session and revocation time the services decide comes from it. */
   clock: () => number;
   accessTtlSeconds: number;
@@ -101,6 +104,8 @@ export interface Accounts {
   email: AccountEmail | undefined;
   /** One bulk import run (`warden import`). */
   startImport(options: UserImportOptions): UserImport;
+  /** Everything held about a user (their data export); ERR_USER_NOT_FOUND when there is no such user. */
+  personalData(userId: string): Promise<PersonalData>;
 }
 
 export function createAccounts(d: AccountsDeps): Accounts {
@@ -134,5 +139,5 @@ export function createAccounts(d: AccountsDeps): Accounts {
     storage: d.storage, hasher: d.hasher, sessions, revoker: d.revoker, retention: keep, clock: d.clock, events,
     defaultRoles: d.defaultRoles, passwordMaxLength: d.passwordMaxLength,
   }, options);
-  return { credentials, sessions, admin, factors, email, startImport };
+  return { credentials, sessions, admin, factors, email, startImport, personalData: (userId) => personalData({ storage: d.storage, hasher: d.hasher, pendingMails: d.pendingMails }, userId) };
 }

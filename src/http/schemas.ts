@@ -127,6 +127,25 @@ export const SESSION = obj({
   user_agent: str(undefined, { nullable: true }), ip: str(undefined, { nullable: true }), current: { type: 'boolean' },
 }, ['id', 'created_at', 'last_used_at', 'expires_at', 'user_agent', 'ip', 'current']);
 
+/** `GET /auth/me/export`, `GET /users/{id}/export`: everything Warden holds about the user. */
+const time = (description?: string): Json => str(description, { format: 'date-time' });
+const rows = (description: string): Json => ({ type: 'array', description, items: { type: 'object', additionalProperties: true } });
+export const PERSONAL_DATA = obj({
+  exported_at: time(),
+  user: obj({
+    ...(USER.properties as Json), updated_at: time(), legacy_id: str('the id the user had in the application Warden replaced', { nullable: true }),
+    password: obj({ set: { type: 'boolean' }, legacy: { type: 'boolean', description: 'a hash of the replaced application, not yet argon2id' } }, ['set', 'legacy']),
+  }, [...(USER.required as string[]), 'updated_at', 'legacy_id', 'password']),
+  sessions: rows('every session row: live, ended or expired (kept a week after), with its IP and user agent'),
+  second_factors: obj({
+    totp: rows('authenticator apps (never the secret)'), passkeys: rows('passkeys (never the public key)'), recovery_codes_remaining: { type: 'integer' },
+  }, ['totp', 'passkeys', 'recovery_codes_remaining']),
+  email_links: rows('mailed links (never the token): purpose, address, times'),
+  sign_in_devices: rows('browsers and addresses remembered for new-sign-in notices (kept as a hash): when first and last seen'),
+  pending_mails: rows('mails waiting to be sent to the address: their kind and when they were queued'),
+  events: rows('security events about the user or by them, newest first, as the audit log shows them'),
+}, ['exported_at', 'user', 'sessions', 'second_factors', 'email_links', 'sign_in_devices', 'pending_mails', 'events']);
+
 export const DETAIL_MESSAGE = obj({ detail: str() }, ['detail']);
 
 /** Seed 004's envelope around `data`. */

@@ -15,9 +15,10 @@ import { readMultipartForms } from './multipart-form.js';
 import { refuseCrossSite } from './cross-site.js';
 import { FORWARD_AUTH_OPTIONS, forwardAuthHeaders } from './forward-auth.js';
 import { noStore } from './security-headers.js';
-import { overviewView, pairView, profileView, sessionView, userView } from './views.js';
+import { overviewView, pairView, personalDataView, profileView, sessionView, userView } from './views.js';
+import { eventView, ownEventView } from '../events/view.js';
 import {
-  ACCOUNT_DELETE, CREDENTIALS, envelope, ID_PARAMS, LOGOUT_QUERY, NEW_USER, OVERVIEW, PAGING, PAGING_QUERY, PAIR, PASSWORD_CHANGE, PROFILE, PROFILE_PATCH, REFRESH_BODY, SESSION,
+  ACCOUNT_DELETE, CREDENTIALS, envelope, ID_PARAMS, LOGOUT_QUERY, NEW_USER, OVERVIEW, PAGING, PAGING_QUERY, PAIR, PASSWORD_CHANGE, PERSONAL_DATA, PROFILE, PROFILE_PATCH, REFRESH_BODY, SESSION,
   USER, USER_FILTER_QUERY, USER_PATCH, USER_SESSION_PARAMS,
 } from './schemas.js';
 
@@ -137,6 +138,23 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
     const ended = await sessions.signOut(req.jwt!.claims, scope as LogoutScope, clientMeta(req));
     if (scope !== 'others') clearAuthCookies(reply, ctx);
     return ok('Logout successful', { sessions_ended: ended.length });
+  });
+
+  // The right of access (GDPR Art. 15, 20): everything Warden holds about the account, as JSON.
+  // What an administrator did to it shows who, not from where (as GET /auth/events).
+  app.get('/auth/me/export', {
+    preHandler: user,
+    schema: doc({
+      ...v1, method: 'GET', summary: 'Everything Warden holds about you, as JSON: the account, sessions, second factors (no secrets), mailed links, events', auth: userOpts,
+      ok: { status: 200, description: '"Account data exported"', schema: envelope(PERSONAL_DATA) },
+      errors: ['ERR_USER_NOT_FOUND', ...DEPENDENCY_ERRORS],
+    }),
+  }, async (req, reply) => {
+    const self = req.jwt!.claims.sub;
+    const data = await ctx.accounts.personalData(self);
+    noStore(reply);
+    void reply.header('content-disposition', 'attachment; filename="warden-account.json"');
+    return ok('Account data exported', personalDataView(data, ctx.clock(), (e) => ownEventView(e, self)));
   });
 
   app.get('/auth/sessions', {
@@ -269,6 +287,18 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
     }),
   }, async (req) =>
     ok('User retrieved', userView(await userAdmin.get((req.params as { id: string }).id))));
+
+  app.get('/users/:id/export', {
+    preHandler: admin,
+    schema: doc({
+      ...adm, method: 'GET', summary: 'Everything Warden holds about a user, as JSON (their access request)', params: ID_PARAMS,
+      ok: { status: 200, description: '"Account data exported"', schema: envelope(PERSONAL_DATA) }, errors: ['ERR_USER_NOT_FOUND', ...DEPENDENCY_ERRORS],
+    }),
+  }, async (req, reply) => {
+    const data = await ctx.accounts.personalData((req.params as { id: string }).id);
+    noStore(reply);
+    return ok('Account data exported', personalDataView(data, ctx.clock(), eventView));
+  });
 
   app.patch('/users/:id', {
     preHandler: admin,

@@ -1,6 +1,9 @@
 // What a user or session looks like on the wire. Never the password hash.
 import type { SessionRecord, UserRecord } from '../storage/types.js';
 import type { Overview, TokenPair } from '../accounts/index.js';
+import type { PersonalData } from '../accounts/personal-data.js';
+import type { EventRecord } from '../events/records.js';
+import type { EventView } from '../events/view.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -46,4 +49,31 @@ export function sessionView(s: SessionRecord, currentSid: string | undefined) {
 
 export function pairView(p: TokenPair) {
   return { access_token: p.access.token, refresh_token: p.refresh.token, token_type: 'bearer' as const };
+}
+
+const isoOrNull = (t: number | null) => (t === null ? null : iso(t));
+
+/** What a user's data export shows; `events` as the caller may see them (ownEventView for the user). */
+export function personalDataView(p: PersonalData, now: number, event: (e: EventRecord) => EventView) {
+  return {
+    exported_at: new Date(now).toISOString(),
+    user: { ...userView(p.user), updated_at: isoOrNull(p.user.updatedAt), legacy_id: p.user.legacyId, password: p.password },
+    sessions: p.sessions.map((s) => ({
+      id: s.id, created_at: isoOrNull(s.createdAt), last_used_at: isoOrNull(s.lastUsedAt), expires_at: isoOrNull(s.expiresAt), idle_expires_at: isoOrNull(s.idleExpiresAt),
+      ended_at: isoOrNull(s.endedAt), end_reason: s.endReason, user_agent: s.userAgent, ip: s.ip,
+    })),
+    second_factors: {
+      totp: p.totp.map((f) => ({ id: f.id, created_at: isoOrNull(f.createdAt), confirmed_at: isoOrNull(f.confirmedAt), last_used_at: isoOrNull(f.lastUsedAt) })),
+      passkeys: p.passkeys.map((k) => ({
+        id: k.id, name: k.name, device_type: k.deviceType, backed_up: k.backedUp, transports: k.transports, created_at: isoOrNull(k.createdAt), last_used_at: isoOrNull(k.lastUsedAt),
+      })),
+      recovery_codes_remaining: p.recoveryCodesRemaining,
+    },
+    email_links: p.emailTokens.map((t) => ({
+      purpose: t.purpose, email: t.email, created_at: isoOrNull(t.createdAt), expires_at: isoOrNull(t.expiresAt), used_at: isoOrNull(t.usedAt), superseded_at: isoOrNull(t.supersededAt),
+    })),
+    sign_in_devices: p.devices.map((d) => ({ first_seen: isoOrNull(d.firstSeen), last_seen: isoOrNull(d.lastSeen) })),
+    pending_mails: p.pendingMails.map((m) => ({ template: m.template, queued_at: isoOrNull(m.createdAt) })),
+    events: p.events.map(event),
+  };
 }

@@ -38,7 +38,7 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
   const second = createMemoryFactorStores((id) => users.has(id), (list) => insertEvents(list));
   const tokens = new Map<string, EmailTokenRecord>();
   const outbox = new Map<string, OutboxRecord>();
-  const devices = new Map<string, { userId: string; lastSeen: number }>(); // by userId NUL device
+  const devices = new Map<string, { userId: string; firstSeen: number; lastSeen: number }>(); // by userId NUL device
   const events = new Map<string, EventRecord>();
   const deliveries = new Map<string, DeliveryRecord>();
   let closed = false;
@@ -349,6 +349,9 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
         checkPage({ limit: keep, offset: 0 }, 'sessions.endOldest');
         return write(() => endAndRevoke(liveOf(userId, now).filter((s) => s.id !== exceptId).slice(keep), reason, now, revoke), emit);
       },
+      async listForUser(userId) {
+        return [...sessions.values()].filter((s) => s.userId === userId).sort(newestByKey((s) => s.createdAt, (s) => s.id)).map(copySession);
+      },
       async listActive(userId, now, page) {
         checkPage(page, 'sessions.listActive');
         const live = liveOf(userId, now);
@@ -419,6 +422,9 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
         }
         return n;
       },
+      async listForUser(userId) {
+        return [...tokens.values()].filter((t) => t.userId === userId).sort((a, b) => b.createdAt - a.createdAt || (a.hash < b.hash ? -1 : 1)).map((t) => ({ ...t }));
+      },
     },
 
     outbox: {
@@ -481,6 +487,10 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
         }
         return n;
       },
+      async pendingTo(recipient) {
+        return [...outbox.values()].filter((m) => m.status === 'pending' && m.recipient === recipient)
+          .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1)).map((m) => ({ template: m.template, createdAt: m.createdAt }));
+      },
     },
 
     devices: {
@@ -490,7 +500,7 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
         if (known) return (known.lastSeen = now, { isNew: false, before: 0 });
         if (!users.has(userId)) throw new Error(`devices.remember: user ${userId} does not exist`);
         const before = [...devices.values()].filter((d) => d.userId === userId).length;
-        devices.set(key, { userId, lastSeen: now });
+        devices.set(key, { userId, firstSeen: now, lastSeen: now });
         return { isNew: true, before };
       },
       async purge(before, batch) {
@@ -500,6 +510,9 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
           if (dv.lastSeen < before) (devices.delete(k), n++);
         }
         return n;
+      },
+      async listForUser(userId) {
+        return [...devices.values()].filter((dv) => dv.userId === userId).sort((a, b) => b.lastSeen - a.lastSeen).map((dv) => ({ firstSeen: dv.firstSeen, lastSeen: dv.lastSeen }));
       },
     },
 

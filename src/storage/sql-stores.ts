@@ -548,6 +548,9 @@ export function sqlStores(
         checkPage({ limit: keep, offset: 0 }, 'sessions.endOldest');
         return ending(endedIds(sql`id IN (${beyondNewest(userId, keep, now, exceptId)})`, reason, now, revoke), events, revoke);
       },
+      // Through sessions_user_idx.
+      listForUser: async (userId) => (await rows(sql`
+        SELECT * FROM sessions WHERE user_id = ${userId} ORDER BY created_at DESC, ${raw(d.ddl.binary('id'))} DESC`)).map(st.session),
       async listActive(userId, now, page) {
         checkPage(page, 'sessions.listActive');
         // One statement, one snapshot, as users.list: the total and the page agree.
@@ -612,6 +615,8 @@ export function sqlStores(
         WHERE hash = ${hash} AND purpose = ${purpose} AND used_at IS NULL AND superseded_at IS NULL AND expires_at > ${now}
         RETURNING *`, st.emailToken),
       find: (hash, purpose) => first(sql`SELECT * FROM email_tokens WHERE hash = ${hash} AND purpose = ${purpose}`, st.emailToken),
+      // Through email_tokens_user_idx.
+      listForUser: async (userId) => (await rows(sql`SELECT * FROM email_tokens WHERE user_id = ${userId} ORDER BY created_at DESC, hash`)).map(st.emailToken),
       // Through email_tokens_expires_idx, a batch at a time.
       purge: (before, batch) => changes(sql`
         DELETE FROM email_tokens WHERE hash IN (SELECT hash FROM email_tokens WHERE expires_at < ${before} LIMIT ${batch})`),
@@ -660,6 +665,10 @@ export function sqlStores(
       // Through mail_outbox_done_idx (migration 14), a batch at a time.
       purge: (before, batch) => changes(sql`
         DELETE FROM mail_outbox WHERE id IN (SELECT id FROM mail_outbox WHERE status <> 'pending' AND created_at < ${before} LIMIT ${batch})`),
+      // The pending rows through mail_outbox_due_idx (few: mails wait seconds), then their recipient.
+      pendingTo: async (recipient) => (await rows(sql`
+        SELECT template, created_at FROM mail_outbox WHERE status = 'pending' AND recipient = ${recipient} ORDER BY created_at, ${raw(d.ddl.binary('id'))}`))
+        .map((r) => ({ template: String(r.template), createdAt: Number(r.created_at) })),
     },
 
     devices: {
@@ -677,6 +686,9 @@ export function sqlStores(
       // Through sign_in_devices_seen_idx, a batch at a time.
       purge: (before, batch) => changes(sql`
         DELETE FROM sign_in_devices WHERE (user_id, device) IN (SELECT user_id, device FROM sign_in_devices WHERE last_seen < ${before} LIMIT ${batch})`),
+      // Through the primary key (user_id, device).
+      listForUser: async (userId) => (await rows(sql`SELECT first_seen, last_seen FROM sign_in_devices WHERE user_id = ${userId} ORDER BY last_seen DESC`))
+        .map((r) => ({ firstSeen: Number(r.first_seen), lastSeen: Number(r.last_seen) })),
     },
 
     ...sqlFactorStores(d, exec, write, together),

@@ -364,6 +364,8 @@ export interface SessionStore {
   listActive(userId: string, now: number, page: Page): Promise<{ sessions: SessionRecord[]; total: number }>;
   /** How many sessions, of every user, are live at `now`. */
   countLive(now: number): Promise<number>;
+  /** Every session row the user has (live, ended or expired, until the purge), newest first: what a data export shows. */
+  listForUser(userId: string): Promise<SessionRecord[]>;
   /**
    * Deletes sessions ended or expired before `before`, at most `batch` of them (default: all).
    * Returns how many.
@@ -405,6 +407,8 @@ export interface EmailTokenStore {
   find(hash: string, purpose: EmailTokenPurpose): Promise<EmailTokenRecord | null>;
   /** Deletes up to `batch` tokens that expired before `before`. Returns how many. */
   purge(before: number, batch: number): Promise<number>;
+  /** The user's tokens (used, superseded, expired until the purge), newest first: what a data export shows. */
+  listForUser(userId: string): Promise<EmailTokenRecord[]>;
 }
 
 export type OutboxStatus = 'pending' | 'sent' | 'dropped' | 'failed';
@@ -463,6 +467,8 @@ export interface OutboxStore {
   get(id: string): Promise<OutboxRecord | null>;
   /** Deletes at most `batch` finished messages created before `before`. Returns how many. */
   purge(before: number, batch: number): Promise<number>;
+  /** The mails waiting to be sent to `recipient`, oldest first: their template and when they were queued (a data export). */
+  pendingTo(recipient: string): Promise<{ template: string; createdAt: number }[]>;
 }
 
 export interface SignInDeviceStore {
@@ -473,6 +479,8 @@ export interface SignInDeviceStore {
   remember(userId: string, device: string, now: number): Promise<{ isNew: boolean; before: number }>;
   /** Forgets up to `batch` devices not seen since `before`. Returns how many. */
   purge(before: number, batch: number): Promise<number>;
+  /** When each of the user's remembered devices was first and last seen, newest first (a data export; the fingerprints are hashes). */
+  listForUser(userId: string): Promise<{ firstSeen: number; lastSeen: number }[]>;
 }
 
 export interface Storage {
