@@ -279,6 +279,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
     adminRoles: config.accounts.adminRoles,
     defaultRoles: config.accounts.defaultRoles,
     firstSignUpAdmin: config.accounts.firstSignUpAdmin,
+    signUpOpen: config.signup.enabled,
     passwordMaxLength: config.accounts.passwordMaxLength,
     throttle,
     signUpLimit: new ClientIpLimit(limitCounter, 'signup-ip', { max: config.signup.maxPerIp, windowMs: config.signup.windowMs }, 'Too many sign-ups from this address; try again later'),

@@ -29,6 +29,8 @@ export interface CredentialsDeps {
   defaultRoles: readonly string[];
   /** The first account of an empty database may take any roles at sign-up (FIRST_SIGNUP_ADMIN; default true). */
   firstSignUpAdmin?: boolean | undefined;
+  /** Self-service sign-up is open (SIGNUP_ENABLED; default true); closed, only an administrator or the system creates accounts. */
+  signUpOpen?: boolean | undefined;
   passwordMaxLength: number;
   /** Failed sign-in throttle; none when absent. */
   throttle?: SignInThrottle | undefined;
@@ -90,8 +92,12 @@ export class Credentials {
    * Creates a user. Roles beyond the defaults (or an inactive account) are granted only to an
    * administrator's or the system's request, or to the very first account (it bootstraps the
    * administrator) unless firstSignUpAdmin is off; otherwise ERR_ROLES_FORBIDDEN and nothing is created.
+   * With sign-up closed (signUpOpen false) anyone else is refused ERR_SIGNUP_DISABLED first,
+   * whatever they sent: nothing is validated, counted or looked up.
    */
   async signUp(input: SignUpInput, actor: Actor | null, meta: ClientMeta = NO_META): Promise<UserRecord> {
+    const privileged = actor !== null && (actor.kind === 'system' || this.isAdmin(actor.roles));
+    if (!privileged && this.d.signUpOpen === false) throw new WardenError('ERR_SIGNUP_DISABLED');
     const { username, email, password, fullName, roles, isActive } = checkFields({
       username: () => validateUsername(input.username),
       email: () => normaliseEmail(input.email),
@@ -101,7 +107,6 @@ export class Credentials {
       isActive: () => (input.is_active === undefined ? true : validateBoolean(input.is_active, 'is_active')),
     });
     const elevated = roles.some((r) => !this.d.defaultRoles.includes(r)) || !isActive;
-    const privileged = actor !== null && (actor.kind === 'system' || this.isAdmin(actor.roles));
     // Said as what was asked for: roles, or an account created inactive.
     const forbidden = () => new WardenError('ERR_ROLES_FORBIDDEN', isActive ? undefined : 'Only an administrator may create an inactive account');
     // Counted once the input is valid (a malformed one changes nothing) and before anything is

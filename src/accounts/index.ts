@@ -59,6 +59,8 @@ export interface AccountsDeps {
   defaultRoles: readonly string[];
   /** The first account of an empty database may take any roles at sign-up (default true). */
   firstSignUpAdmin?: boolean | undefined;
+  /** Self-service sign-up is open (SIGNUP_ENABLED; default true); closed, only an administrator or the system creates accounts. */
+  signUpOpen?: boolean | undefined;
   passwordMaxLength: number;
   /** Failed sign-in throttle; none when absent. */
   throttle?: SignInThrottle | undefined;
@@ -129,7 +131,7 @@ export function createAccounts(d: AccountsDeps): Accounts {
   });
   const credentials = new Credentials({
     storage: d.storage, hasher: d.hasher, sessions, clock: d.clock, throttle: d.throttle, signUpLimit: d.signUpLimit, secondFactor: factors, events,
-    adminRoles: d.adminRoles, defaultRoles: d.defaultRoles, firstSignUpAdmin: d.firstSignUpAdmin, passwordMaxLength: d.passwordMaxLength, hooks: email?.hooks,
+    adminRoles: d.adminRoles, defaultRoles: d.defaultRoles, firstSignUpAdmin: d.firstSignUpAdmin, signUpOpen: d.signUpOpen, passwordMaxLength: d.passwordMaxLength, hooks: email?.hooks,
   });
   const admin = new UserAdmin({
     storage: d.storage, hasher: d.hasher, sessions, revoker: d.revoker, retention: keep, clock: d.clock, events,

@@ -133,6 +133,8 @@ export const CONFIG_TABLE = {
     windowMs: setting('SIGNIN_WINDOW_MINUTES', duration('minutes', 1, 24 * 60, 'ms'), '15', 'the throttle\'s window, in minutes (counters live in Redis with `REDIS_URL`, and always in each instance\'s memory)'),
   },
   signup: {
+    enabled: setting('SIGNUP_ENABLED', bool, 'true',
+      '`false` closes self-service sign-up: `POST /api/auth/signup` and `/api/v1/auth/signup` answer 403 `ERR_SIGNUP_DISABLED` to anyone but an administrator, the first account of an empty database too; administrators, `ADMIN_*` and `warden users create` make the accounts (see "Closing sign-up")'),
     maxPerIp: setting('SIGNUP_LIMIT_PER_IP', limit(1_000_000), '30',
       'sign-ups from one client IP per window before 429 with `Retry-After` (each attempt counts, a taken name\'s too; an administrator\'s do not); `0` for no limit'),
     windowMs: setting('SIGNUP_WINDOW_MINUTES', duration('minutes', 1, 24 * 60, 'ms'), '5', 'the sign-up limit\'s window, in minutes (counted in Redis across instances when `REDIS_URL` is set)'),

@@ -17,8 +17,9 @@ import { CREDENTIALS, DETAIL_MESSAGE, NEW_USER, PAGING_QUERY, PAIR, REFRESH_BODY
 export const DEPENDENCY_ERRORS: ErrorCode[] = ['ERR_UNAVAILABLE', 'ERR_INTERNAL'];
 /** An administrator's creation of a user: its answers beyond the guard's and the body parser's. */
 export const CREATE_USER_ERRORS: ErrorCode[] = ['ERR_BAD_REQUEST', 'ERR_VALIDATION', 'ERR_CONFLICT', 'ERR_ROLES_FORBIDDEN', ...DEPENDENCY_ERRORS];
-/** A sign-up's: an administrator's, and the limit per client IP (SIGNUP_LIMIT_PER_IP). */
-export const SIGNUP_ERRORS: ErrorCode[] = [...CREATE_USER_ERRORS, 'ERR_RATE_LIMITED'];
+/** A sign-up's: an administrator's, the limit per client IP (SIGNUP_LIMIT_PER_IP), and sign-up closed (SIGNUP_ENABLED=false). */
+export const SIGNUP_CLOSED = 'sign-up is closed (SIGNUP_ENABLED=false): an administrator\'s token only';
+export const SIGNUP_ERRORS: ErrorCode[] = [...CREATE_USER_ERRORS, 'ERR_RATE_LIMITED', 'ERR_SIGNUP_DISABLED'];
 /** A password sign-in's answers. */
 export const SIGNIN_ERRORS: ErrorCode[] = [
   'ERR_BAD_REQUEST', 'ERR_MISSING_CREDENTIALS', 'ERR_BAD_CREDENTIALS', 'ERR_USER_INACTIVE', 'ERR_RATE_LIMITED', ...DEPENDENCY_ERRORS,
@@ -69,7 +70,9 @@ export async function apiRoutes(app: FastifyInstance, ctx: RouteContext): Promis
   app.post('/auth/signup', {
     preHandler: app.jwtRequired(optional),
     schema: doc({
-      method: 'POST', tags: ['api'], summary: 'Create a user; roles beyond the defaults need an admin token (or an empty database)',
+      method: 'POST', tags: ['api'], summary: config.signup.enabled
+        ? 'Create a user; roles beyond the defaults need an admin token (or an empty database)'
+        : `Create a user; ${SIGNUP_CLOSED}`,
       family: DETAIL, auth: optional, body: { schema: NEW_USER, media: ['json', 'form'] },
       ok: { status: 201, description: 'The user', schema: USER }, errors: SIGNUP_ERRORS,
     }),

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { LogoutScope } from '../accounts/index.js';
 import { WardenError, type ErrorRouteConfig, type JwtRequiredOptions } from '@warden/toolkit';
 import { optionalFilter } from '../accounts/validate.js';
-import { actorOf, CLEARS_COOKIES, CREATE_USER_ERRORS, paging, REFRESH_ERRORS, SETS_COOKIES, SIGNIN_ERRORS, SIGNUP_ERRORS, DEPENDENCY_ERRORS } from './api.js';
+import { actorOf, CLEARS_COOKIES, CREATE_USER_ERRORS, paging, REFRESH_ERRORS, SETS_COOKIES, SIGNIN_ERRORS, SIGNUP_CLOSED, SIGNUP_ERRORS, DEPENDENCY_ERRORS } from './api.js';
 import { clearAuthCookies, setAuthCookies } from './cookies.js';
 import type { RouteContext } from './context.js';
 import { routeSchemas } from './docs.js';
@@ -110,7 +110,8 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
   app.post('/auth/signup', {
     preHandler: app.jwtRequired(optional),
     schema: doc({
-      ...v1, method: 'POST', summary: 'Create a user', auth: optional, body: { schema: NEW_USER, media: ['json', 'form'] },
+      ...v1, method: 'POST', summary: config.signup.enabled ? 'Create a user' : `Create a user; ${SIGNUP_CLOSED}`, auth: optional,
+      body: { schema: NEW_USER, media: ['json', 'form'] },
       ok: { status: 201, description: '"User created"', schema: envelope(USER) }, errors: SIGNUP_ERRORS,
     }),
   }, async (req, reply) => {

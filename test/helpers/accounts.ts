@@ -71,6 +71,8 @@ export interface FixtureOptions {
   defaultRoles?: string[];
   /** FIRST_SIGNUP_ADMIN (default true, as outside production). */
   firstSignUpAdmin?: boolean;
+  /** SIGNUP_ENABLED (default true). */
+  signUpOpen?: boolean;
   /** The mail features, built on the fixture's storage and clock (test/helpers/mail.ts). */
   email?: (deps: { storage: Storage; clock: TestClock }) => AccountEmailOptions;
   /** REFRESH_REUSE_GRACE_SECONDS in ms; default 10 s, the configuration's default. */
@@ -96,7 +98,7 @@ export function accountsFixture(o: FixtureOptions = {}): Fixture {
     storage, issuer, revoker, hasher, clock,
     accessTtlSeconds: ACCESS_TTL, refreshTtlSeconds: REFRESH_TTL, idleTtlSeconds: IDLE_TTL,
     refreshGraceMs: o.refreshGraceMs ?? GRACE_MS, maxSessionsPerUser: o.maxSessionsPerUser ?? 100,
-    adminRoles: ['admin'], defaultRoles: o.defaultRoles ?? ['user'], firstSignUpAdmin: o.firstSignUpAdmin, passwordMaxLength: 1024,
+    adminRoles: ['admin'], defaultRoles: o.defaultRoles ?? ['user'], firstSignUpAdmin: o.firstSignUpAdmin, signUpOpen: o.signUpOpen, passwordMaxLength: 1024,
     throttle: o.throttle ? new SignInThrottle({ ...o.throttle, clock }) : undefined,
     email: o.email?.({ storage, clock }),
     mfa: {

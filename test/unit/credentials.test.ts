@@ -33,6 +33,20 @@ describe('sign-up and the first-user bootstrap', () => {
     assert.deepEqual(root?.roles, ['admin']);
   });
 
+  it('SIGNUP_ENABLED off: anyone but an administrator or the system is ERR_SIGNUP_DISABLED, the first account too', async () => {
+    const f = accountsFixture({ signUpOpen: false });
+    assert.equal(await codeOf(f.accounts.credentials.signUp(asking('first', ['admin']), null)), 'ERR_SIGNUP_DISABLED');
+    assert.equal(await codeOf(f.accounts.credentials.signUp({ username: '', email: 'nope', password: '' }, null)), 'ERR_SIGNUP_DISABLED');
+    assert.equal(await f.storage.users.count(), 0, 'a refused sign-up creates nothing');
+    const root = await f.accounts.credentials.ensureAdmin('root', 'root@example.com', PASSWORD);
+    assert.ok(root);
+    const cli = await f.accounts.credentials.signUp(asking('operator-made'), { kind: 'system', task: 'warden users create', operator: true });
+    assert.deepEqual(cli.roles, ['user']);
+    const member = await f.accounts.credentials.signUp(asking('member'), f.asActor(root));
+    assert.equal(await codeOf(f.accounts.credentials.signUp(asking('friend'), f.asActor(member))), 'ERR_SIGNUP_DISABLED');
+    assert.equal(await f.storage.users.count(), 3);
+  });
+
   it('of N concurrent first sign-ups asking for admin, exactly one gets it', async () => {
     const f = accountsFixture();
     const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => f.accounts.credentials.signUp(asking(`racer${i}`, ['admin']), null)));

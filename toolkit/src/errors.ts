@@ -45,6 +45,7 @@ export const ERROR_CODES = {
   ERR_BAD_CREDENTIALS: { status: 401, message: 'Invalid username or password' },
   ERR_CONFLICT: { status: 409, message: 'Already exists' },
   ERR_ROLES_FORBIDDEN: { status: 403, message: 'Only an administrator may grant these roles' },
+  ERR_SIGNUP_DISABLED: { status: 403, message: 'Sign-up is closed on this server: an administrator creates accounts' },
   ERR_USER_NOT_FOUND: { status: 404, message: 'User not found' },
   ERR_USER_INACTIVE: { status: 400, message: 'Inactive user' },
   ERR_REFRESH_INVALID: { status: 401, message: 'Invalid or expired refresh token' },
