@@ -281,6 +281,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
     firstSignUpAdmin: config.accounts.firstSignUpAdmin,
     signUpOpen: config.signup.enabled,
     passwordMaxLength: config.accounts.passwordMaxLength,
+    passwordMinLength: config.accounts.passwordMinLength,
     throttle,
     signUpLimit: new ClientIpLimit(limitCounter, 'signup-ip', { max: config.signup.maxPerIp, windowMs: config.signup.windowMs }, 'Too many sign-ups from this address; try again later'),
     events,

@@ -39,6 +39,8 @@ export interface AccountEmailDeps extends AccountEmailOptions {
   sessions: Sessions;
   clock: () => number;
   passwordMaxLength: number;
+  /** PASSWORD_MIN_LENGTH: the characters (NFKC) a new password needs; PASSWORD_MIN_LENGTH of validate.ts (8) when absent. */
+  passwordMinLength?: number | undefined;
   events: EventLog;
 }
 

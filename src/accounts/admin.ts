@@ -13,7 +13,7 @@ import type { Sessions } from './sessions.js';
 import { NO_META, type Actor, type ClientMeta } from './types.js';
 import { administratorsToKeep, conflict, findUser, keepAnAdministrator, userIdOf } from './users.js';
 import {
-  checkFields, invalid, normaliseEmail, validateBoolean, validateFullName, validatePassword, validateRoles,
+  checkFields, invalid, normaliseEmail, PASSWORD_MIN_LENGTH, validateBoolean, validateFullName, validatePassword, validateRoles,
 } from './validate.js';
 
 export interface UserAdminDeps {
@@ -24,6 +24,8 @@ export interface UserAdminDeps {
   retention: Retention;
   clock: () => number;
   passwordMaxLength: number;
+  /** PASSWORD_MIN_LENGTH: the characters (NFKC) a new password needs; PASSWORD_MIN_LENGTH of validate.ts (8) when absent. */
+  passwordMinLength?: number | undefined;
   /** ADMIN_ROLES: the last active holder of one is not demoted, deactivated or deleted through the API. */
   adminRoles: readonly string[];
   events: EventLog;
@@ -99,7 +101,7 @@ export class UserAdmin {
       fullName: given('full_name', () => validateFullName(input.full_name)),
       email: given('email', () => normaliseEmail(input.email)),
       emailVerified: given('email_verified', () => validateBoolean(input.email_verified, 'email_verified')),
-      password: given('password', () => validatePassword(input.password, this.d.passwordMaxLength)),
+      password: given('password', () => validatePassword(input.password, { minLength: this.d.passwordMinLength ?? PASSWORD_MIN_LENGTH, maxLength: this.d.passwordMaxLength })),
     });
     const patch: UserPatch = fields; // only the fields given: checkFields leaves the others out
     if (password !== undefined) patch.passwordHash = await this.d.hasher.hash(password);

@@ -17,7 +17,8 @@ import type { SignInThrottle } from './throttle.js';
 import { NO_META, type Actor, type ClientMeta, type SignUpInput, type SystemActor, type TokenPair } from './types.js';
 import { conflict, findUser, keepAnAdministrator } from './users.js';
 import {
-  checkFields, invalid, normaliseEmail, validateBoolean, validateFullName, validatePassword, validateRoles, validateUsername,
+  checkFields, invalid, normaliseEmail, PASSWORD_MIN_LENGTH, validateBoolean, validateFullName, validatePassword, validateRoles, validateUsername,
+  type PasswordLengths,
 } from './validate.js';
 
 export interface CredentialsDeps {
@@ -32,6 +33,8 @@ export interface CredentialsDeps {
   /** Self-service sign-up is open (SIGNUP_ENABLED; default true); closed, only an administrator or the system creates accounts. */
   signUpOpen?: boolean | undefined;
   passwordMaxLength: number;
+  /** PASSWORD_MIN_LENGTH: the characters (NFKC) a new password needs; PASSWORD_MIN_LENGTH of validate.ts (8) when absent. */
+  passwordMinLength?: number | undefined;
   /** Failed sign-in throttle; none when absent. */
   throttle?: SignInThrottle | undefined;
   /** Sign-ups per client IP (not an administrator's); none when absent. */
@@ -101,7 +104,7 @@ export class Credentials {
     const { username, email, password, fullName, roles, isActive } = checkFields({
       username: () => validateUsername(input.username),
       email: () => normaliseEmail(input.email),
-      password: () => validatePassword(input.password, this.d.passwordMaxLength),
+      password: () => validatePassword(input.password, this.passwordLengths()),
       fullName: () => validateFullName(input.full_name),
       roles: () => (input.roles === undefined || input.roles === null ? [...this.d.defaultRoles] : validateRoles(input.roles)),
       isActive: () => (input.is_active === undefined ? true : validateBoolean(input.is_active, 'is_active')),
@@ -233,7 +236,7 @@ export class Credentials {
   async changePassword(claims: JwtClaims, current: unknown, next: unknown, meta: ClientMeta = NO_META): Promise<void> {
     const user = await this.profile(claims.sub);
     if (typeof current !== 'string' || current === '') throw invalid('current_password', 'is required');
-    const password = validatePassword(next, this.d.passwordMaxLength, 'new_password');
+    const password = validatePassword(next, this.passwordLengths(), 'new_password');
     const except = typeof claims.sid === 'string' ? claims.sid : undefined;
     const who = { actorId: user.id, userId: user.id, sessionId: except ?? null, ip: meta.ip, userAgent: meta.userAgent };
     await this.checkCurrentPassword(user, current, meta, this.d.events.make('password.change_failed', who, {}));
@@ -348,6 +351,10 @@ export class Credentials {
     await this.d.events.append(this.d.events.make('signin.throttled', { ip: meta.ip, userAgent: meta.userAgent }, {
       retry_after_seconds: retryAfter, login: shownLogin(login),
     }));
+  }
+
+  private passwordLengths(): PasswordLengths {
+    return { minLength: this.d.passwordMinLength ?? PASSWORD_MIN_LENGTH, maxLength: this.d.passwordMaxLength };
   }
 
   private isAdmin(roles: readonly string[]): boolean {

@@ -19,7 +19,9 @@ import { FLASK_SECURITY_PREFIX } from './hashes/flask-security.js';
 import { isDoubleHashed } from './hashes/index.js';
 import { describeStoredHash } from './stored-hash.js';
 import { isUuid } from './users.js';
-import { invalid, normaliseEmail, requireString, validateFullName, validatePassword, validateRoles, validateUsername } from './validate.js';
+import {
+  invalid, normaliseEmail, PASSWORD_MIN_LENGTH, requireString, validateFullName, validatePassword, validateRoles, validateUsername, type PasswordLengths,
+} from './validate.js';
 import type { ImportField } from './import-fields.js';
 
 export { IMPORT_FIELDS, type ImportField } from './import-fields.js';
@@ -188,6 +190,14 @@ export class UserImport {
   }
 
   /** Whether a checked row creates a user, updates one or leaves it; or why it is rejected. */
+  /**
+   * An imported plain password is one its user already has (like a hash, whose length nobody
+   * knows): held to NIST's floor, not to a PASSWORD_MIN_LENGTH raised since, so that its user keeps it.
+   */
+  private importedLengths(): PasswordLengths {
+    return { minLength: PASSWORD_MIN_LENGTH, maxLength: this.d.passwordMaxLength };
+  }
+
   private decide(c: Candidate, i: number, out: ImportOutcome, existing: Index, creates: PreparedBatch['creates'], updates: PreparedBatch['updates']): void {
     if (c.sourceId) out.legacyId = c.sourceId;
     try {
@@ -300,7 +310,7 @@ export class UserImport {
       const digest = this.o.fastDigests === undefined ? null : fromSource(passwordHash, this.o.fastDigests);
       if (digest !== null && 'plain' in digest) {
         // werkzeug's method="plain": the password itself, hashed here like a file's plain password.
-        password = validatePassword(digest.plain, this.d.passwordMaxLength);
+        password = validatePassword(digest.plain, this.importedLengths());
         passwordHash = undefined;
       } else {
         if (digest !== null) passwordHash = digest.hash;
@@ -318,7 +328,7 @@ export class UserImport {
       const looks = describeStoredHash(String(f.password).trim());
       if (looks.format === 'django-unusable') withoutOne('password', "is Django's mark of a user without a password (set_unusable_password), not a password");
       else {
-        password = validatePassword(f.password, this.d.passwordMaxLength);
+        password = validatePassword(f.password, this.importedLengths());
         if (looks.format !== 'unknown') throw invalid('password', `holds a ${looks.format} hash, not a plain password: name the column password_hash, or --map password=password_hash`);
       }
     } else {

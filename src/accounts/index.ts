@@ -62,6 +62,8 @@ export interface AccountsDeps {
   /** Self-service sign-up is open (SIGNUP_ENABLED; default true); closed, only an administrator or the system creates accounts. */
   signUpOpen?: boolean | undefined;
   passwordMaxLength: number;
+  /** PASSWORD_MIN_LENGTH: the characters (NFKC) a new password needs; PASSWORD_MIN_LENGTH of validate.ts (8) when absent. */
+  passwordMinLength?: number | undefined;
   /** Failed sign-in throttle; none when absent. */
   throttle?: SignInThrottle | undefined;
   /** Sign-ups per client IP; none when absent. */
@@ -119,7 +121,7 @@ export function createAccounts(d: AccountsDeps): Accounts {
     refreshGraceMs: d.refreshGraceMs, clockSkewMs: d.clockSkewMs, maxSessionsPerUser: d.maxSessionsPerUser, events, claims: d.claims, legacyRefresh: d.legacyRefresh,
   });
   const email = d.email && createAccountEmail({
-    ...d.email, storage: d.storage, hasher: d.hasher, sessions, clock: d.clock, passwordMaxLength: d.passwordMaxLength, events,
+    ...d.email, storage: d.storage, hasher: d.hasher, sessions, clock: d.clock, passwordMaxLength: d.passwordMaxLength, passwordMinLength: d.passwordMinLength, events,
   });
   const passkeys = new Passkeys({
     storage: d.storage, clock: d.clock, settings: { rpId: d.mfa.rpId, rpName: d.mfa.issuerName, origins: d.mfa.origins },
@@ -131,11 +133,11 @@ export function createAccounts(d: AccountsDeps): Accounts {
   });
   const credentials = new Credentials({
     storage: d.storage, hasher: d.hasher, sessions, clock: d.clock, throttle: d.throttle, signUpLimit: d.signUpLimit, secondFactor: factors, events,
-    adminRoles: d.adminRoles, defaultRoles: d.defaultRoles, firstSignUpAdmin: d.firstSignUpAdmin, signUpOpen: d.signUpOpen, passwordMaxLength: d.passwordMaxLength, hooks: email?.hooks,
+    adminRoles: d.adminRoles, defaultRoles: d.defaultRoles, firstSignUpAdmin: d.firstSignUpAdmin, signUpOpen: d.signUpOpen, passwordMaxLength: d.passwordMaxLength, passwordMinLength: d.passwordMinLength, hooks: email?.hooks,
   });
   const admin = new UserAdmin({
     storage: d.storage, hasher: d.hasher, sessions, revoker: d.revoker, retention: keep, clock: d.clock, events,
-    passwordMaxLength: d.passwordMaxLength, adminRoles: d.adminRoles, hooks: email?.hooks,
+    passwordMaxLength: d.passwordMaxLength, passwordMinLength: d.passwordMinLength, adminRoles: d.adminRoles, hooks: email?.hooks,
   });
   const startImport = (options: UserImportOptions) => new UserImport({
     storage: d.storage, hasher: d.hasher, sessions, revoker: d.revoker, retention: keep, clock: d.clock, events,

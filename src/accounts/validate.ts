@@ -3,7 +3,14 @@
 import { WardenError } from '@warden/toolkit';
 import { emailKey } from '../storage/rules.js';
 
+/** NIST SP 800-63B's floor, and the default of PASSWORD_MIN_LENGTH; imported passwords are held to it alone. */
 export const PASSWORD_MIN_LENGTH = 8;
+
+/** How long a new password may be, in characters: PASSWORD_MIN_LENGTH (NFKC) and PASSWORD_MAX_LENGTH. */
+export interface PasswordLengths {
+  minLength: number;
+  maxLength: number;
+}
 const USERNAME_RE = /^[A-Za-z0-9_.-]{3,64}$/;
 // Deliberately simple: one @, no spaces, a dot in the domain. Full RFC 5322 is not what sign-up needs.
 const EMAIL_RE = /^[^\s@]{1,64}@[^\s@.]+(\.[^\s@.]+)+$/;
@@ -80,7 +87,7 @@ export function normaliseEmail(value: unknown, field = 'email'): string {
   return v;
 }
 
-export function validatePassword(value: unknown, maxLength: number, field = 'password'): string {
+export function validatePassword(value: unknown, { minLength, maxLength }: PasswordLengths, field = 'password'): string {
   if (typeof value !== 'string') throw invalid(field, 'must be a string');
   const v = value; // any character is allowed in a password, NUL included: it is only ever hashed
   // Lengths count code points, not UTF-16 units (NIST SP 800-63B 5.1.1.2). The minimum counts
@@ -88,7 +95,7 @@ export function validatePassword(value: unknown, maxLength: number, field = 'pas
   // "éééé", four characters, not eight. The maximum bounds what is sent.
   const n = [...v].length;
   if (n > maxLength) throw invalid(field, `must be at most ${maxLength} characters`);
-  if ([...v.normalize('NFKC')].length < PASSWORD_MIN_LENGTH) throw invalid(field, `must be at least ${PASSWORD_MIN_LENGTH} characters`);
+  if ([...v.normalize('NFKC')].length < minLength) throw invalid(field, `must be at least ${minLength} characters`);
   return v;
 }
 

@@ -123,6 +123,7 @@ export async function withAccounts<T>(o: StorageOptions, fn: (c: AccountsContext
       refreshGraceMs: config.tokens.refreshGraceMs,
       maxSessionsPerUser: config.tokens.maxSessionsPerUser,
       passwordMaxLength: config.accounts.passwordMaxLength,
+      passwordMinLength: config.accounts.passwordMinLength,
       // The CLI lists and resets factors; it never opens a sealed TOTP secret nor takes an MFA token,
       // so it needs neither the signing key (it holds none) nor, without MFA_ENCRYPTION_KEY, the real sealing key.
       mfa: {

@@ -112,6 +112,8 @@ export const CONFIG_TABLE = {
     adminRoles: setting('ADMIN_ROLES', list, 'admin,ROLE_ADMIN', 'roles that may use the admin routes and grant roles'),
     defaultRoles: setting('DEFAULT_ROLES', list, 'user', 'roles of a sign-up that names none (a sign-up that sends `"roles": []` gets no roles)'),
     passwordMaxLength: setting('PASSWORD_MAX_LENGTH', int(64, 4096), '1024', 'characters; longer passwords get 422 (never truncated)'),
+    passwordMinLength: setting('PASSWORD_MIN_LENGTH', int(8, 64), '8',
+      'characters (counted in Unicode NFKC) a new password needs, 8 to 64: sign-up, a change, a reset, an administrator\'s or `warden users set-password`\'s get 422 below it; passwords set before it was raised, and imported ones, still sign in (see "Password length")'),
     flaskSecuritySalt: optional('SECURITY_PASSWORD_SALT', text,
       'the Flask-Security application\'s own `SECURITY_PASSWORD_SALT`, for its users imported with `--flask-security` (see "Migrating from Flask/FastAPI"); never in a log line',
       { secret: true }),

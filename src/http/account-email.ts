@@ -5,14 +5,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { WardenError, isWardenError, type ErrorCode, type JwtRequiredOptions } from '@warden/toolkit';
 import type { AccountEmail, EmailLinks } from '../accounts/index.js';
-import { PASSWORD_MIN_LENGTH } from '../accounts/validate.js';
 import { DEPENDENCY_ERRORS } from './api.js';
 import type { RouteContext } from './context.js';
 import { pageSchema, routeSchemas, type Media } from './docs.js';
 import { ENVELOPE, familyErrorHandler } from './error-families.js';
 import { clientIp, clientMeta, field, jsonOrFormBody, onceIn } from './request.js';
 import { confirmForm, html, message, resetForm, sendPage, wantsPage, type Html } from './pages.js';
-import { envelope, ID_PARAMS, PROFILE } from './schemas.js';
+import { envelope, ID_PARAMS, newPassword, passwordLengths, PROFILE } from './schemas.js';
 import { profileView } from './views.js';
 
 const ok = (msg: string, data: unknown = null) => ({ message: msg, data });
@@ -100,7 +99,7 @@ export async function accountEmailRoutes(app: FastifyInstance, ctx: RouteContext
     try {
       const token = queryToken(req);
       await mail().recovery.check(token);
-      return sendPage(reply, 200, title, resetForm(String(token), PASSWORD_MIN_LENGTH));
+      return sendPage(reply, 200, title, resetForm(String(token), ctx.config.accounts.passwordMinLength));
     } catch (err) {
       return failurePage(reply, title, err, newResetLink(err));
     }
@@ -110,7 +109,7 @@ export async function accountEmailRoutes(app: FastifyInstance, ctx: RouteContext
     schema: doc({
       ...email, method: 'POST', summary: 'Set a new password with the token from a reset mail; ends every session of the user',
       description: 'A browser\'s form post (Accept: text/html) gets the outcome as a page, with the same status.',
-      body: { schema: obj({ token: str(), new_password: str({ format: 'password' }) }, ['token', 'new_password']), media: BOTH },
+      body: { schema: obj({ token: str(), new_password: newPassword(passwordLengths(ctx.config)) }, ['token', 'new_password']), media: BOTH },
       ok: { status: 200, description: 'Password changed; every session of the user ended; the address counts as verified', schema: envelope(null) },
       errors: ['ERR_BAD_REQUEST', ...TOKEN_ERRORS, 'ERR_USER_INACTIVE', ...EMAIL_ERRORS],
     }),
@@ -129,7 +128,7 @@ export async function accountEmailRoutes(app: FastifyInstance, ctx: RouteContext
       const token = field(body, 'token');
       if (isWardenError(err) && err.code === 'ERR_VALIDATION' && typeof token === 'string') {
         // A password the rules refuse: the form again, the token still unused.
-        return sendPage(reply, 422, title, resetForm(token, PASSWORD_MIN_LENGTH, err.message.replace(/^new_password: /, 'The password ')));
+        return sendPage(reply, 422, title, resetForm(token, ctx.config.accounts.passwordMinLength, err.message.replace(/^new_password: /, 'The password ')));
       }
       return failurePage(reply, title, err, newResetLink(err));
     }

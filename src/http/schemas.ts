@@ -2,6 +2,9 @@
 // the server compiles no validator or serializer from them (server.ts), because the accounts rules
 // answer each bad field with the seeds' own statuses and texts (400 for missing credentials, 422
 // naming the field), and the views decide what is sent.
+import type { PasswordLengths } from '../accounts/validate.js';
+import type { Config } from '../config.js';
+
 type Json = Record<string, unknown>;
 
 const str = (description?: string, extra: Json = {}): Json => ({ type: 'string', ...(description ? { description } : {}), ...extra });
@@ -12,10 +15,18 @@ const strings = (description?: string): Json => ({ type: 'array', items: str(), 
 
 export const CREDENTIALS = obj({ username: str('username or email'), password: str(undefined, { format: 'password' }) }, ['username', 'password']);
 
-export const NEW_USER = obj({
+/** PASSWORD_MIN_LENGTH and PASSWORD_MAX_LENGTH, as configured. */
+export const passwordLengths = ({ accounts }: Pick<Config, 'accounts'>): PasswordLengths =>
+  ({ minLength: accounts.passwordMinLength, maxLength: accounts.passwordMaxLength });
+
+/** A new password's description: PASSWORD_MIN_LENGTH and PASSWORD_MAX_LENGTH, as the accounts rules count them. */
+export const newPassword = (lengths: PasswordLengths): Json =>
+  str(`at least ${lengths.minLength} characters (counted in Unicode NFKC), at most ${lengths.maxLength}`, { format: 'password' });
+
+export const newUser = (lengths: PasswordLengths): Json => obj({
   username: str('3–64 letters A–Z or a–z (no accents or other scripts), digits, "_", "." or "-"'),
   email: str(undefined, { format: 'email' }),
-  password: str('at least 8 characters', { format: 'password' }),
+  password: newPassword(lengths),
   full_name: str(),
   roles: strings('beyond DEFAULT_ROLES only for an admin (or the first account)'),
 }, ['username', 'email', 'password']);
@@ -24,17 +35,17 @@ export const REFRESH_BODY = obj({ refresh_token: str('the refresh token, when it
 
 export const ACCOUNT_DELETE = obj({ current_password: str(undefined, { format: 'password' }) }, ['current_password']);
 
-export const PASSWORD_CHANGE = obj({
+export const passwordChange = (lengths: PasswordLengths): Json => obj({
   current_password: str(undefined, { format: 'password' }),
-  new_password: str('at least 8 characters', { format: 'password' }),
+  new_password: newPassword(lengths),
 }, ['current_password', 'new_password']);
 
 export const PROFILE_PATCH = obj({ full_name: str('up to 200 characters; empty or null removes it', { nullable: true }) }, ['full_name']);
 
-export const USER_PATCH = obj({
+export const userPatch = (lengths: PasswordLengths): Json => obj({
   roles: strings(), is_active: { type: 'boolean' }, full_name: str('up to 200 characters; empty or null removes it', { nullable: true }),
   email: str('unverified again unless email_verified is sent too', { format: 'email' }), email_verified: { type: 'boolean' },
-  password: str(undefined, { format: 'password' }),
+  password: newPassword(lengths),
 });
 
 export const OAUTH_TOKEN = obj({

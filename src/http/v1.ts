@@ -18,8 +18,8 @@ import { noStore } from './security-headers.js';
 import { overviewView, pairView, personalDataView, profileView, sessionView, userView } from './views.js';
 import { eventView, ownEventView } from '../events/view.js';
 import {
-  ACCOUNT_DELETE, CREDENTIALS, envelope, ID_PARAMS, LOGOUT_QUERY, NEW_USER, OVERVIEW, PAGING, PAGING_QUERY, PAIR, PASSWORD_CHANGE, PERSONAL_DATA, PROFILE, PROFILE_PATCH, REFRESH_BODY, SESSION,
-  USER, USER_FILTER_QUERY, USER_PATCH, USER_SESSION_PARAMS,
+  ACCOUNT_DELETE, CREDENTIALS, envelope, ID_PARAMS, LOGOUT_QUERY, newUser, OVERVIEW, PAGING, PAGING_QUERY, PAIR, passwordChange, passwordLengths, PERSONAL_DATA, PROFILE, PROFILE_PATCH, REFRESH_BODY, SESSION,
+  USER, USER_FILTER_QUERY, userPatch, USER_SESSION_PARAMS,
 } from './schemas.js';
 
 const ok = (message: string, data: unknown) => ({ message, data });
@@ -31,6 +31,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
   const { credentials, sessions, admin: userAdmin } = ctx.accounts;
   app.setErrorHandler(familyErrorHandler(ENVELOPE, ctx.log));
   const doc = routeSchemas(config);
+  const lengths = passwordLengths(config);
   const userOpts: JwtRequiredOptions = {};
   const freshOpts: JwtRequiredOptions = { fresh: true };
   const adminOpts: JwtRequiredOptions = { roles: config.accounts.adminRoles };
@@ -111,7 +112,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
     preHandler: app.jwtRequired(optional),
     schema: doc({
       ...v1, method: 'POST', summary: config.signup.enabled ? 'Create a user' : `Create a user; ${SIGNUP_CLOSED}`, auth: optional,
-      body: { schema: NEW_USER, media: ['json', 'form'] },
+      body: { schema: newUser(lengths), media: ['json', 'form'] },
       ok: { status: 201, description: '"User created"', schema: envelope(USER) }, errors: SIGNUP_ERRORS,
     }),
   }, async (req, reply) => {
@@ -188,7 +189,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
     preHandler: app.jwtRequired(freshOpts),
     schema: doc({
       ...v1, method: 'POST', summary: 'Change your password (fresh token); ends your other sessions', auth: freshOpts,
-      body: { schema: PASSWORD_CHANGE, media: ['json', 'form'] },
+      body: { schema: passwordChange(lengths), media: ['json', 'form'] },
       ok: { status: 200, description: '"Password changed"', schema: envelope(null) },
       errors: ['ERR_BAD_REQUEST', 'ERR_VALIDATION', 'ERR_BAD_CREDENTIALS', 'ERR_RATE_LIMITED', 'ERR_USER_NOT_FOUND', 'ERR_USER_INACTIVE', ...DEPENDENCY_ERRORS],
     }),
@@ -272,7 +273,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
   app.post('/users', {
     preHandler: admin,
     schema: doc({
-      ...adm, method: 'POST', summary: 'Create a user', body: { schema: NEW_USER, media: ['json', 'form'] },
+      ...adm, method: 'POST', summary: 'Create a user', body: { schema: newUser(lengths), media: ['json', 'form'] },
       ok: { status: 201, description: '"User created"', schema: envelope(USER) }, errors: CREATE_USER_ERRORS,
     }),
   }, async (req, reply) => {
@@ -305,7 +306,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
     preHandler: admin,
     schema: doc({
       ...adm, method: 'PATCH', summary: 'Change roles, is_active, full_name, email or password', params: ID_PARAMS,
-      body: { schema: USER_PATCH, media: ['json'] },
+      body: { schema: userPatch(lengths), media: ['json'] },
       ok: { status: 200, description: '"User updated"', schema: envelope(USER) },
       errors: ['ERR_BAD_REQUEST', 'ERR_VALIDATION', 'ERR_CONFLICT', 'ERR_USER_NOT_FOUND', ...DEPENDENCY_ERRORS],
     }),
