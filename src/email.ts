@@ -52,7 +52,10 @@ export function setUpEmail(config: Config, d: {
   return {
     accounts: {
       queue: outbox,
-      limit: new MailLimit({ counter: d.counter, maxPerAddress: config.email.maxPerAddress, maxPerIp: config.email.maxPerIp, windowMs: config.email.windowMs }),
+      limit: new MailLimit({
+        counter: d.counter, maxPerAddress: config.email.maxPerAddress, maxPerIp: config.email.maxPerIp, windowMs: config.email.windowMs, ipv6Prefix: config.server.ipv6Prefix,
+      }),
+      ipv6Prefix: config.server.ipv6Prefix,
       links: emailLinks(appUrl),
       resetTtlMs: config.email.resetTtlMs,
       verifyTtlMs: config.email.verifyTtlMs,

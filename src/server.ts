@@ -236,7 +236,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
   const sharedCounters = options.throttleCounters ?? ownCounters;
   const throttle = config.throttle.maxPerLogin > 0
     ? new SignInThrottle({
-      ...config.throttle, clock,
+      ...config.throttle, clock, ipv6Prefix: config.server.ipv6Prefix,
       shared: sharedCounters,
       onSharedState: (up, err) => (up
         ? log.info('sign-in throttle: Redis answers again; counting there')
@@ -283,7 +283,9 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
     passwordMaxLength: config.accounts.passwordMaxLength,
     passwordMinLength: config.accounts.passwordMinLength,
     throttle,
-    signUpLimit: new ClientIpLimit(limitCounter, 'signup-ip', { max: config.signup.maxPerIp, windowMs: config.signup.windowMs }, 'Too many sign-ups from this address; try again later'),
+    ipv6Prefix: config.server.ipv6Prefix,
+    signUpLimit: new ClientIpLimit(limitCounter, 'signup-ip', { max: config.signup.maxPerIp, windowMs: config.signup.windowMs }, 'Too many sign-ups from this address; try again later',
+      config.server.ipv6Prefix),
     events,
     claims,
     email: email.accounts,
@@ -297,7 +299,7 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
       verifyMfaToken,
       throttle: mfaThrottle,
       optionsLimit: new ClientIpLimit(limitCounter, 'passkey-options-ip', { max: config.mfa.passkeyOptionsPerIp, windowMs: CEREMONY_TTL_MS },
-        'Too many passkey sign-in attempts from this address; try again later'),
+        'Too many passkey sign-in attempts from this address; try again later', config.server.ipv6Prefix),
       warn: (message) => log.warn(message),
     },
   });

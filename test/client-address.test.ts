@@ -272,3 +272,52 @@ describe('the new-sign-in notice\'s device', () => {
     }
   });
 });
+
+describe('CLIENT_IPV6_PREFIX=56: a subscriber handed a /56 is one client', () => {
+  it('every per-IP limit and the new-sign-in notice\'s device count three /64s of one /56 as one client, and another /56 apart', async () => {
+    const s = await startServer({
+      TRUST_PROXY: '1', CLIENT_IPV6_PREFIX: '56',
+      SIGNUP_LIMIT_PER_IP: '2', SIGNIN_MAX_FAILURES_PER_IP: '2', MAIL_LIMIT_PER_IP: '2', MAIL_LIMIT_PER_ADDRESS: '0', PASSKEY_OPTIONS_LIMIT_PER_IP: '2',
+    });
+    // Three /64s of 2001:db8:1:200::/56 (its first, its last, one between), and the next /56.
+    const one56 = ['2001:db8:1:200::1', '2001:db8:1:2ff:aaaa::2', '2001:db8:1:2a0::3'];
+    const next56 = '2001:db8:1:300::1';
+    const notices = () => {
+      const db = new Database(join(s.config.server.dataDir, 'warden.db'), { readonly: true });
+      try {
+        return (db.prepare("SELECT count(*) AS n FROM mail_outbox WHERE template = 'new-sign-in'").get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
+    const from = (ip: string) => ({ 'x-forwarded-for': ip, 'user-agent': 'Firefox/140' });
+    const statuses = async (send: (ip: string, i: number) => Promise<{ status: number }>) => {
+      const out: number[] = [];
+      for (const [i, ip] of [...one56, next56].entries()) out.push((await send(ip, i)).status);
+      return out;
+    };
+    try {
+      // From the proxy's own address (no X-Forwarded-For entry): not one of the clients below.
+      assert.equal((await call(`${s.url}/api/auth/signup`, { json: { username: 'sub', email: 'sub@example.com', password: 'password-123' } })).status, 201);
+
+      const signIns = await statuses((ip) => call(`${s.url}/api/auth/signin`, { json: { username: 'sub', password: 'password-123' }, headers: from(ip) }));
+      assert.deepEqual(signIns, [200, 200, 200, 200]);
+      assert.equal(notices(), 1, 'the /56\'s three networks are one device (its first sign-in is never told); the next /56 is a new one');
+
+      assert.deepEqual(await statuses((ip, i) => call(`${s.url}/api/auth/signup`, {
+        json: { username: `sub-${i}`, email: `sub-${i}@example.com`, password: 'password-123' }, headers: from(ip),
+      })), [201, 201, 429, 201], 'SIGNUP_LIMIT_PER_IP=2');
+
+      assert.deepEqual(await statuses((ip, i) => call(`${s.url}/api/auth/signin`, { json: { username: `nobody-${i}`, password: 'wrong-password' }, headers: from(ip) })),
+        [401, 401, 429, 401], 'SIGNIN_MAX_FAILURES_PER_IP=2');
+
+      assert.deepEqual(await statuses((ip) => call(`${s.url}/api/v1/auth/password/forgot`, { json: { email: 'sub@example.com' }, headers: from(ip) })),
+        [202, 202, 429, 202], 'MAIL_LIMIT_PER_IP=2');
+
+      assert.deepEqual(await statuses((ip) => call(`${s.url}/api/v1/auth/passkey/options`, { json: {}, headers: from(ip) })),
+        [200, 200, 429, 200], 'PASSKEY_OPTIONS_LIMIT_PER_IP=2');
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -29,6 +29,8 @@ export interface AccountEmailOptions {
   verifyTtlMs: number;
   requireVerified: boolean;
   notifyNewSignIn: boolean;
+  /** CLIENT_IPV6_PREFIX: the IPv6 network a client is counted by (clientKey): the new-sign-in notice's device, the reset's hash queue; 64 when absent. */
+  ipv6Prefix?: number | undefined;
   /** A notice that could not be queued after the change it tells of (the change stands; the server logs this). */
   report(err: unknown, what: string): void;
 }

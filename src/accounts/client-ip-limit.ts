@@ -15,14 +15,18 @@ import type { WindowCounter } from '../limits/window-counter.js';
 export class ClientIpLimit {
   private readonly limit: RateLimit<string>;
 
-  /** `name` keys the counts (`name:ip`); `rule.max` Infinity for no limit; `refusal` is the 429's message. */
-  constructor(counter: WindowCounter, private readonly name: string, rule: LimitRule, private readonly refusal: string) {
+  /**
+   * `name` keys the counts (`name:ip`); `rule.max` Infinity for no limit; `refusal` is the 429's
+   * message; `ipv6Prefix` (CLIENT_IPV6_PREFIX) the IPv6 network a client is counted by, 64 when absent.
+   */
+  constructor(counter: WindowCounter, private readonly name: string, rule: LimitRule, private readonly refusal: string,
+    private readonly ipv6Prefix?: number) {
     this.limit = new RateLimit(counter, { [name]: rule });
   }
 
-  /** Counts one request from `ip` (none when unknown; an IPv6 client by its /64); ERR_RATE_LIMITED (429, Retry-After) over the limit. */
+  /** Counts one request from `ip` (none when unknown; an IPv6 client by its network); ERR_RATE_LIMITED (429, Retry-After) over the limit. */
   async hit(ip: string | null): Promise<void> {
-    const wait = await this.limit.hit({ [this.name]: clientKey(ip) });
+    const wait = await this.limit.hit({ [this.name]: clientKey(ip, this.ipv6Prefix) });
     if (wait !== null) throw new WardenError('ERR_RATE_LIMITED', this.refusal, { retryAfter: wait });
   }
 }

@@ -37,6 +37,8 @@ export interface CredentialsDeps {
   passwordMinLength?: number | undefined;
   /** Failed sign-in throttle; none when absent. */
   throttle?: SignInThrottle | undefined;
+  /** CLIENT_IPV6_PREFIX: the IPv6 network a client is counted by (clientKey): throttled events' count, the hash queue's fairness; 64 when absent. */
+  ipv6Prefix?: number | undefined;
   /** Sign-ups per client IP (not an administrator's); none when absent. */
   signUpLimit?: ClientIpLimit | undefined;
   /** Turns a correct password into an MFA token when the user has a second factor; none when absent. */
@@ -126,7 +128,7 @@ export class Credentials {
       id: randomUUID(), username, email, fullName, roles, isActive,
       // The address of the administrator the configuration names is vouched for by the operator.
       emailVerified: actor?.kind === 'system',
-      passwordHash: await this.d.hasher.hash(password, { client: clientKey(meta.ip) }),
+      passwordHash: await this.d.hasher.hash(password, { client: clientKey(meta.ip, this.d.ipv6Prefix) }),
       createdAt: this.d.clock(),
     };
     const via = actor?.kind === 'system' && !actor.operator ? 'configuration' : privileged ? 'admin' : 'signup';
@@ -170,7 +172,7 @@ export class Credentials {
         throw new WardenError('ERR_BAD_CREDENTIALS');
       }
       let user = await this.d.storage.users.findByLogin(key);
-      const ok = await this.d.hasher.verify(user?.passwordHash ?? null, password, { userId: user?.id, client: clientKey(meta.ip) });
+      const ok = await this.d.hasher.verify(user?.passwordHash ?? null, password, { userId: user?.id, client: clientKey(meta.ip, this.d.ipv6Prefix) });
       if (!user || !ok) {
         await this.d.throttle?.fail(meta.ip, key, user ? [user.username, user.email] : []);
         const failed = user
@@ -188,14 +190,14 @@ export class Credentials {
       if (needsRehash(this.d.hasher, user.passwordHash)) {
         // Compare-and-set on the hash just checked: if it changed meanwhile (a password change, a
         // concurrent sign-in's rehash), that newer hash stands and this one is dropped.
-        const rehashed = await this.d.hasher.hash(password, { client: clientKey(meta.ip) });
+        const rehashed = await this.d.hasher.hash(password, { client: clientKey(meta.ip, this.d.ipv6Prefix) });
         // The session opens only over the hash it was checked against (sessions.open): this one now.
         if (await this.d.storage.users.replacePasswordHash(user.id, user.passwordHash, rehashed)) {
           user = { ...user, passwordHash: rehashed };
         } else {
           // Another sign-in's rehash (or a new password) came first: it stands, checked as any other.
           const again = await this.d.storage.users.findById(user.id);
-          if (again && (await this.d.hasher.verify(again.passwordHash, password, { userId: again.id, client: clientKey(meta.ip) }))) user = again;
+          if (again && (await this.d.hasher.verify(again.passwordHash, password, { userId: again.id, client: clientKey(meta.ip, this.d.ipv6Prefix) }))) user = again;
         }
       }
       // After the gates above (throttle, active, email verification): a second factor, when the user
@@ -241,7 +243,7 @@ export class Credentials {
     const who = { actorId: user.id, userId: user.id, sessionId: except ?? null, ip: meta.ip, userAgent: meta.userAgent };
     await this.checkCurrentPassword(user, current, meta, this.d.events.make('password.change_failed', who, {}));
     const changed = (r: UserRecord | null): NewEvent[] => (r ? [this.d.events.make('password.changed', who, {})] : []);
-    const hash = await this.d.hasher.hash(password, { client: clientKey(meta.ip) });
+    const hash = await this.d.hasher.hash(password, { client: clientKey(meta.ip, this.d.ipv6Prefix) });
     // Every other session ends, and its tokens are refused, in the change's own transaction: a
     // crash after the commit must not leave the new password with the sessions it shuts out.
     const refusal = this.d.sessions.refusal(user.id, 'password', { all: false, exceptId: except });
@@ -305,7 +307,7 @@ export class Credentials {
   private async checkCurrentPassword(user: UserRecord, current: string, meta: ClientMeta, failed: NewEvent): Promise<void> {
     const release = await this.checkThrottle(meta, user.username);
     try {
-      if (!(await this.d.hasher.verify(user.passwordHash, current, { userId: user.id, client: clientKey(meta.ip) }))) {
+      if (!(await this.d.hasher.verify(user.passwordHash, current, { userId: user.id, client: clientKey(meta.ip, this.d.ipv6Prefix) }))) {
         await this.d.throttle?.fail(meta.ip, user.username, [user.email]);
         await this.d.events.append(failed);
         throw new WardenError('ERR_BAD_CREDENTIALS', 'Current password is incorrect');
@@ -336,7 +338,7 @@ export class Credentials {
    */
   private async recordThrottled(meta: ClientMeta, login: string, e: WardenError): Promise<void> {
     const now = this.d.clock();
-    const client = clientKey(meta.ip) ?? '';
+    const client = clientKey(meta.ip, this.d.ipv6Prefix) ?? '';
     const key = `${client}\u0000${login.toLowerCase()}`;
     if ((this.throttled.get(key)?.resetAt ?? 0) > now) return;
     const retryAfter = typeof e.details?.retryAfter === 'number' ? e.details.retryAfter : 0;

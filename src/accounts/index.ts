@@ -66,6 +66,8 @@ export interface AccountsDeps {
   passwordMinLength?: number | undefined;
   /** Failed sign-in throttle; none when absent. */
   throttle?: SignInThrottle | undefined;
+  /** CLIENT_IPV6_PREFIX: the IPv6 network a client is counted by (clientKey); 64 when absent. */
+  ipv6Prefix?: number | undefined;
   /** Sign-ups per client IP; none when absent. */
   signUpLimit?: ClientIpLimit | undefined;
   /** Second factors. */
@@ -132,7 +134,7 @@ export function createAccounts(d: AccountsDeps): Accounts {
     hooks: email?.hooks, events,
   });
   const credentials = new Credentials({
-    storage: d.storage, hasher: d.hasher, sessions, clock: d.clock, throttle: d.throttle, signUpLimit: d.signUpLimit, secondFactor: factors, events,
+    storage: d.storage, hasher: d.hasher, sessions, clock: d.clock, throttle: d.throttle, ipv6Prefix: d.ipv6Prefix, signUpLimit: d.signUpLimit, secondFactor: factors, events,
     adminRoles: d.adminRoles, defaultRoles: d.defaultRoles, firstSignUpAdmin: d.firstSignUpAdmin, signUpOpen: d.signUpOpen, passwordMaxLength: d.passwordMaxLength, passwordMinLength: d.passwordMinLength, hooks: email?.hooks,
   });
   const admin = new UserAdmin({

@@ -13,12 +13,17 @@ export interface MailLimitOptions {
   maxPerAddress: number;
   maxPerIp: number;
   windowMs: number;
+  /** CLIENT_IPV6_PREFIX: the IPv6 network a client is counted by (clientKey); 64 when absent. */
+  ipv6Prefix?: number | undefined;
 }
 
 export class MailLimit {
   private readonly limit: RateLimit<'mail-address' | 'mail-ip' | 'notice-address' | 'change-notice-address'>;
 
+  private readonly ipv6Prefix: number | undefined;
+
   constructor(o: MailLimitOptions) {
+    this.ipv6Prefix = o.ipv6Prefix;
     this.limit = new RateLimit(o.counter, {
       'mail-address': { max: o.maxPerAddress, windowMs: o.windowMs },
       'mail-ip': { max: o.maxPerIp, windowMs: o.windowMs },
@@ -50,7 +55,7 @@ export class MailLimit {
   async hit(address: string, ip: string | null): Promise<void> {
     let wait: number | null;
     try {
-      wait = await this.limit.hit({ 'mail-address': addressKey(address), 'mail-ip': clientKey(ip) });
+      wait = await this.limit.hit({ 'mail-address': addressKey(address), 'mail-ip': clientKey(ip, this.ipv6Prefix) });
     } catch {
       throw new WardenError('ERR_UNAVAILABLE', 'Service unavailable: the rate limit store does not answer', { retryAfter: 5 });
     }

@@ -45,13 +45,13 @@ export class SecurityNotices {
   /**
    * Remembers the (user-agent, client) pair and tells the user of a new one — not on their very
    * first sign-in, which is new by definition. The client is the per-IP limits' (clientKey): an
-   * IPv6 address by its /64, since a browser's own address there changes at least daily (privacy
+   * IPv6 address by its network (a /64 unless CLIENT_IPV6_PREFIX says otherwise), since a browser's own address there changes at least daily (privacy
    * addresses) within its network. The pair is kept as a hash; the mail shows the whole address.
    */
   async signedIn(user: UserRecord, meta: ClientMeta): Promise<void> {
     if (!this.d.notifyNewSignIn) return;
     try {
-      const device = createHash('sha256').update(`${meta.userAgent ?? ''}\u0000${clientKey(meta.ip) ?? ''}`).digest('hex');
+      const device = createHash('sha256').update(`${meta.userAgent ?? ''}\u0000${clientKey(meta.ip, this.d.ipv6Prefix) ?? ''}`).digest('hex');
       const seen = await this.d.storage.devices.remember(user.id, device, this.d.clock());
       if (!seen.isNew || seen.before === 0) return;
     } catch (err) {

@@ -66,7 +66,7 @@ export class PasswordRecovery {
     // A cheap look first, so a forged token costs no password hash, and a refusal uses nothing up.
     await tokenOwner(this.d.storage.users, await checkToken(this.d.storage.emailTokens, hash, 'reset', this.d.clock()), { sameAddress: true });
     const password = validatePassword(newPassword, { minLength: this.d.passwordMinLength ?? PASSWORD_MIN_LENGTH, maxLength: this.d.passwordMaxLength }, 'new_password');
-    const passwordHash = await this.d.hasher.hash(password, { client: clientKey(meta.ip) });
+    const passwordHash = await this.d.hasher.hash(password, { client: clientKey(meta.ip, this.d.ipv6Prefix) });
     const used = await consumeToken(this.d.storage.emailTokens, hash, 'reset', this.d.clock());
     const user = await tokenOwner(this.d.storage.users, used, { sameAddress: true }); // again: it may have changed meanwhile
     const who = { actorId: user.id, userId: user.id, ip: meta.ip, userAgent: meta.userAgent };

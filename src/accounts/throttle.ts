@@ -21,6 +21,8 @@ export interface ThrottleOptions {
   shared?: SharedCounters | undefined;
   /** Told when the shared store stops answering (with why) and when it answers again. */
   onSharedState?: ((up: boolean, err?: unknown) => void) | undefined;
+  /** CLIENT_IPV6_PREFIX: the IPv6 network a client is counted by (clientKey); 64 when absent. */
+  ipv6Prefix?: number | undefined;
   /** Memory bounds (tests make them small); defaults: COUNTING_CAP and BLOCKED_CAP. */
   caps?: { counting: number; blocked: number } | undefined;
 }
@@ -198,14 +200,14 @@ export class SignInThrottle {
 
   private aliasKeys(ip: string | null, login: string, aliases: readonly string[]): { key: string; max: number }[] {
     const own = loginKey(login);
-    const client = clientKey(ip);
+    const client = clientKey(ip, this.o.ipv6Prefix);
     const others = new Set(aliases.map(loginKey).filter((a) => a !== own));
     return [...others].map((a) => ({ key: `l:${client ?? ''}:${a}`, max: this.o.maxPerLogin }));
   }
 
-  /** The (client, login) pair and the client alone; an IPv6 client is its /64 (clientKey). */
+  /** The (client, login) pair and the client alone; an IPv6 client is its network (clientKey, CLIENT_IPV6_PREFIX). */
   private keys(ip: string | null, login: string): { key: string; max: number }[] {
-    const client = clientKey(ip);
+    const client = clientKey(ip, this.o.ipv6Prefix);
     const pair = { key: `l:${client ?? ''}:${loginKey(login)}`, max: this.o.maxPerLogin };
     return client === null || this.o.maxPerIp === Number.POSITIVE_INFINITY ? [pair] : [pair, { key: `i:${client}`, max: this.o.maxPerIp }];
   }

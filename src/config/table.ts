@@ -37,6 +37,8 @@ export const CONFIG_TABLE = {
     bodyLimitBytes: setting('BODY_LIMIT_BYTES', int(1024, 1024 * 1024), '16384', 'larger request bodies get 413'),
     trustProxy: setting('TRUST_PROXY', proxyTrust, 'false',
       'proxies whose `X-Forwarded-For` entries are believed: `false`, their number (e.g. `1`), or their addresses/CIDRs; `true` is refused (see "Behind a proxy")'),
+    ipv6Prefix: setting('CLIENT_IPV6_PREFIX', int(32, 128), '64',
+      'the IPv6 network one client is counted as by every per-IP limit (sign-in throttle, sign-up, mail and passkey limits) and by the new-sign-in notice\'s device, 32 to 128: `56` or `48` where the clients\' networks hand each subscriber a /56 or a /48, `128` for each address alone (see "Who a client is")'),
   },
   connections: {
     headersTimeoutMs: setting('HTTP_HEADERS_TIMEOUT_SECONDS', duration('seconds', 1, 300, 'ms'), '10',
@@ -157,7 +159,7 @@ export const CONFIG_TABLE = {
     verifyTtlMs: setting('EMAIL_VERIFY_DAYS', duration('days', 1, 30, 'ms'), '3', 'an email verification or address change link works this many days'),
     requireVerified: setting('REQUIRE_EMAIL_VERIFICATION', bool, 'false',
       'refuse sign-in to users who have not verified their email (403 `ERR_EMAIL_NOT_VERIFIED`, after the password check)'),
-    notifyNewSignIn: setting('NOTIFY_NEW_SIGNIN', bool, 'true', 'mail a user who signs in from a user-agent and client pair not seen before for them (an IPv6 client by its /64; not on their first sign-in)'),
+    notifyNewSignIn: setting('NOTIFY_NEW_SIGNIN', bool, 'true', 'mail a user who signs in from a user-agent and client pair not seen before for them (an IPv6 client by its network, `CLIENT_IPV6_PREFIX`; not on their first sign-in)'),
     maxPerAddress: setting('MAIL_LIMIT_PER_ADDRESS', limit(1_000_000), '5',
       'mails asked for one address per window (reset, verification, address change) before 429 with `Retry-After`, and security notices to one address per window, new sign-ins and changes each (past it they are dropped); `0` for no limit'),
     maxPerIp: setting('MAIL_LIMIT_PER_IP', limit(1_000_000), '20', 'mails asked for from one client IP per window; `0` for no limit'),

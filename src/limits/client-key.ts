@@ -1,7 +1,9 @@
-// The client a per-IP limit counts: an IPv4 address as it is, an IPv6 address by its /64 network.
-// One IPv6 subscriber is handed a /64 (RFC 6177's minimum for a site, and what every residential
-// and cloud network assigns); counted per address, it would bring 2^64 fresh budgets of sign-in
-// guesses, sign-ups and mails. An IPv4-mapped address (::ffff:a.b.c.d, what a dual-stack socket
+// The client a per-IP limit counts: an IPv4 address as it is, an IPv6 address by its network, a /64
+// by default (CLIENT_IPV6_PREFIX). One IPv6 subscriber is handed at least a /64 (RFC 6177's minimum
+// for a site, and what every residential and cloud network assigns); counted per address, it would
+// bring 2^64 fresh budgets of sign-in guesses, sign-ups and mails. Networks that hand each
+// subscriber a /56 or a /48 (many ISPs do) would still bring 256 or 65,536: CLIENT_IPV6_PREFIX=56
+// or 48 counts them as one. An IPv4-mapped address (::ffff:a.b.c.d, what a dual-stack socket
 // reports for an IPv4 peer) is that IPv4 address. Sessions and events keep the full address, in
 // one text per address (canonicalAddress): only the limits' keys are grouped. Written by hand:
 // node:net validates addresses but has no prefix or canonical form of one, and the packages that
@@ -80,16 +82,29 @@ export function canonicalAddress(ip: string): string {
   return text + zone;
 }
 
-/** What a per-IP limit counts `ip` as (null stays null: an unknown client is not counted). */
-export function clientKey(ip: string | null): string | null {
+/** The IPv6 network a client is counted by unless told otherwise (CLIENT_IPV6_PREFIX's default). */
+export const DEFAULT_IPV6_PREFIX = 64;
+
+/**
+ * What a per-IP limit counts `ip` as (null stays null: an unknown client is not counted): an IPv6
+ * address by its network of `ipv6Prefix` bits (32 to 128), written as its leading groups, the rest
+ * zero, `::/<prefix>` (a /64's key is the one it always was: counts survive an upgrade).
+ */
+export function clientKey(ip: string | null, ipv6Prefix: number = DEFAULT_IPV6_PREFIX): string | null {
   if (ip === null || isIPv4(ip)) return ip;
   // A zone (fe80::7%eth0, as a socket reports a link-local peer) names the server's interface, not
-  // the client: the address's /64 is the client, as any other's (one host may hold any number of
-  // fe80::/64 addresses on its link).
+  // the client: the address's network is the client, as any other's (one host may hold any number
+  // of fe80::/64 addresses on its link).
   const percent = ip.indexOf('%');
   const g = percent >= 0 && isIPv6(ip) ? ipv6Groups(ip.slice(0, percent)) : ipv6Groups(ip);
   if (g === null) return ip; // not an address: as given
   const v4 = mappedIPv4(g);
   if (v4 !== null) return v4;
-  return `${g.slice(0, 4).map((n) => n.toString(16)).join(':')}::/64`;
+  const prefix = Math.min(128, Math.max(0, Math.trunc(ipv6Prefix)));
+  const kept = Math.ceil(prefix / 16);
+  const net = g.slice(0, kept).map((n, i) => {
+    const bits = Math.min(16, prefix - 16 * i); // of this group inside the prefix
+    return n & ((0xffff << (16 - bits)) & 0xffff);
+  });
+  return `${net.map((n) => n.toString(16)).join(':')}${kept < 8 ? '::' : ''}/${prefix}`;
 }

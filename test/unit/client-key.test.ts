@@ -1,4 +1,4 @@
-// What a per-IP limit counts a client as: IPv4 as it is, IPv6 by its /64, an IPv4-mapped address
+// What a per-IP limit counts a client as: IPv4 as it is, IPv6 by its /64 (or CLIENT_IPV6_PREFIX's network), an IPv4-mapped address
 // as the IPv4 one; one network however its address is written.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -26,6 +26,26 @@ describe('clientKey', () => {
       assert.equal(clientKey(ip), key, ip);
     }
     assert.equal(clientKey(null), null);
+  });
+
+  it('groups IPv6 by the network CLIENT_IPV6_PREFIX names: its leading bits kept, the rest zero; IPv4 untouched', () => {
+    for (const [ip, prefix, key] of [
+      ['2001:db8:1:2ff:aaaa::2', 56, '2001:db8:1:200::/56'],
+      ['2001:db8:1:200::1', 56, '2001:db8:1:200::/56'],
+      ['2001:db8:1:300::1', 56, '2001:db8:1:300::/56'],
+      ['2001:db8:1:2ff::1', 48, '2001:db8:1::/48'],
+      ['2001:db8:ffff:2ff::1', 33, '2001:db8:8000::/33'],
+      ['2001:db8:1:2::1', 64, '2001:db8:1:2::/64'], // the key a /64 always had
+      ['2001:db8:1:2::1', 65, '2001:db8:1:2:0::/65'],
+      ['2001:db8:1:2:ffff::1', 65, '2001:db8:1:2:8000::/65'],
+      ['2001:DB8::7', 128, '2001:db8:0:0:0:0:0:7/128'],
+      ['2001:db8::8', 128, '2001:db8:0:0:0:0:0:8/128'],
+      ['fe80::1%eth0', 32, 'fe80:0::/32'],
+      ['::ffff:192.0.2.7', 48, '192.0.2.7'],
+      ['192.0.2.1', 48, '192.0.2.1'],
+    ] as const) {
+      assert.equal(clientKey(ip, prefix), key, `${ip} /${prefix}`);
+    }
   });
 
   it('reads an X-Forwarded-For entry written with its port as its address; leaves anything else as it is', () => {
