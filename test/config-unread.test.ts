@@ -48,6 +48,30 @@ describe('variables meant for Warden that it does not read', () => {
     }
   });
 
+  it('Flask-Security\'s sign-up switch and password minimum, as the installed package names them, are named with SIGNUP_ENABLED and PASSWORD_MIN_LENGTH', {
+    skip: pythonMissing('import flask_security', 'python3-flask-security', 'its option names are not checked'),
+  }, () => {
+    // The names and defaults as the library itself holds them (SECURITY_ is the prefix it reads them under).
+    const defaults = JSON.parse(execFileSync(PYTHON, ['-c', [
+      'import json, flask_security.core as c',
+      'print(json.dumps({k: c._default_config[k] for k in ("REGISTERABLE", "PASSWORD_LENGTH_MIN")}))',
+    ].join('\n')], { encoding: 'utf8' })) as Record<string, unknown>;
+    assert.deepEqual(defaults, { REGISTERABLE: false, PASSWORD_LENGTH_MIN: 8 }, 'closed by default there, open here: the notice says so');
+    const cwd = tmp();
+    try {
+      writeFileSync(join(cwd, '.env'), 'SECURITY_PASSWORD_LENGTH_MIN=12\n');
+      assert.deepEqual(unreadVariables({ SECURITY_REGISTERABLE: 'False', SECURITY_PASSWORD_SALT: 'x' }, cwd), [
+        "SECURITY_PASSWORD_LENGTH_MIN (in .env) is Flask-Security's name and Warden does not read it: set PASSWORD_MIN_LENGTH (8 to 64)",
+        "SECURITY_REGISTERABLE is Flask-Security's name and Warden does not read it: set SIGNUP_ENABLED (open unless `false`: Flask-Security's is closed unless `True`)",
+      ], 'SECURITY_PASSWORD_SALT is a Warden setting (its imported users\' salt): not named');
+      for (const name of ['SIGNUP_ENABLED', 'PASSWORD_MIN_LENGTH', 'SECURITY_PASSWORD_SALT']) {
+        assert.ok(configRows().some((r) => r.setting.env === name), `${name} is a Warden setting`);
+      }
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
   it('slips of Warden\'s names are named with the setting meant; the rest of the environment is left alone, and all of .env is named', () => {
     const cwd = tmp();
     try {

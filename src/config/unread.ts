@@ -1,6 +1,6 @@
 // Variables Warden does not read but whose names say their author meant it to: the configuration
-// names of the libraries teams move from (flask-jwt-extended's JWT_*, Flask-SQLAlchemy's and
-// Flask-Mail's, the FastAPI tutorial's), near misses of Warden's own names (DATABASE_URI), and
+// names of the libraries teams move from (flask-jwt-extended's JWT_*, Flask-SQLAlchemy's,
+// Flask-Mail's and Flask-Security's, the FastAPI tutorial's), near misses of Warden's own names (DATABASE_URI), and
 // anything in `.env`, which is Warden's own file. Each would otherwise be ignored without a word:
 // a JWT_SECRET_KEY carried over from Flask leaves development signing with a generated key that the
 // old services reject. The server logs these at start; `warden config check` and a refused start
@@ -39,6 +39,10 @@ const FOREIGN: Record<string, { from: string; use?: string; unit?: string }> = {
   MAIL_USE_TLS: { from: 'Flask-Mail', use: 'SMTP_REQUIRE_TLS' },
   MAIL_USE_SSL: { from: 'Flask-Mail', use: 'SMTP_URL', unit: 'an smtps:// URL' },
   MAIL_DEFAULT_SENDER: { from: 'Flask-Mail', use: 'MAIL_FROM' },
+  // Flask-Security's sign-up switch is off unless set; Warden's is on unless set: a team that had
+  // it off (the default there) and carries nothing over gets open sign-up.
+  SECURITY_REGISTERABLE: { from: 'Flask-Security', use: 'SIGNUP_ENABLED', unit: 'open unless `false`: Flask-Security\'s is closed unless `True`' },
+  SECURITY_PASSWORD_LENGTH_MIN: { from: 'Flask-Security', use: 'PASSWORD_MIN_LENGTH', unit: '8 to 64' },
 };
 
 /** Damerau–Levenshtein distance (adjacent swaps count one), stopping early past `max`. */
