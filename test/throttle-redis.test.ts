@@ -1,7 +1,8 @@
 // The sign-in throttle over Redis (REDIS_URL): two instances count one set of failures, so N
 // instances do not grant N times the attempts; with Redis unreachable (a closed port, a partition
 // through a TCP proxy) sign-in keeps working within a bounded time and the throttle keeps counting
-// in memory; once the network heals the counters go back to Redis. Real Redis, never mocked; each
+// in memory; once the network heals the counters go back to Redis. No key holds a login as typed
+// (a Redis snapshot or MONITOR would hold users' addresses): the login part is a hash. Real Redis, never mocked; each
 // test has its own key prefix and deletes its keys.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -9,6 +10,7 @@ import { Writable } from 'node:stream';
 import { afterEach, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { createRedisCounters, type RedisCounters } from '../src/accounts/redis-counters.js';
+import { loginKey } from '../src/accounts/throttle.js';
 import { createMemoryStorage, type Storage } from '../src/storage/index.js';
 import { freePort } from './helpers/child-warden.js';
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
@@ -65,6 +67,28 @@ describe('sign-in throttle over Redis', skip !== undefined ? { skip } : {}, () =
     }
   });
 
+  it('no key holds a login: what was typed (an address, in any case or spelling) is a hash in the key, one per account whichever spelling', async () => {
+    const storage = createMemoryStorage();
+    const p = prefix();
+    const a = await instance(createRedisCounters(REDIS_URL, { prefix: p }), storage);
+    const b = await instance(createRedisCounters(REDIS_URL, { prefix: p }), storage);
+    await userOn(a, 'Mallory.Target');
+    const direct = new Redis(REDIS_URL);
+    cleanups.push(async () => direct.disconnect());
+    // The account's address, its username, an unknown address: every key they touch (each instance's memory holds the same keys).
+    const typed = ['mallory.target@example.com', ' MALLORY.TARGET@EXAMPLE.COM', 'Mallory.Target', 'nobody-here@example.org'];
+    for (const [i, login] of typed.entries()) assert.equal((await signin(i % 2 ? b : a, login, 'wrong-password')).status, 401);
+    const keys = await direct.keys(`${p}*`);
+    assert.ok(keys.length >= 3, keys.join('\n'));
+    const secrets = ['mallory', 'example.com', 'nobody-here', 'example.org', '@'];
+    for (const key of keys) {
+      for (const part of secrets) assert.ok(!key.toLowerCase().includes(part), `${key} holds ${part}`);
+      assert.match(key.slice(p.length), /^(l:127\.0\.0\.1:[0-9a-f]{32}|i:127\.0\.0\.1)$/);
+    }
+    // Both spellings of the address are one budget (and the username's, an alias of the account): 3 failures on the account.
+    assert.equal(await direct.get(`${p}l:127.0.0.1:${loginKey('Mallory.Target@example.com')}`), '3');
+  });
+
   it('a success clears the pair\'s shared count; each instance\'s own memory only ever adds caution', async () => {
     const storage = createMemoryStorage();
     const p = prefix();
@@ -74,9 +98,9 @@ describe('sign-in throttle over Redis', skip !== undefined ? { skip } : {}, () =
     const direct = new Redis(REDIS_URL);
     cleanups.push(async () => direct.disconnect());
     for (const s of [a, b, a]) assert.equal((await signin(s, 'victim', 'wrong-password')).status, 401);
-    assert.equal(await direct.get(`${p}l:127.0.0.1:victim`), '3');
+    assert.equal(await direct.get(`${p}l:127.0.0.1:${loginKey('victim')}`), '3');
     assert.equal((await signin(b, 'victim', 'password-123')).status, 200);
-    assert.equal(await direct.get(`${p}l:127.0.0.1:victim`), null, 'cleared for every instance');
+    assert.equal(await direct.get(`${p}l:127.0.0.1:${loginKey('victim')}`), null, 'cleared for every instance');
     assert.equal(await direct.get(`${p}i:127.0.0.1`), '3', 'the IP\'s count is not cleared by a success');
     // B forgot its failure; A still remembers its own two (its memory is a floor, never a ceiling).
     for (let i = 0; i < 3; i++) assert.equal((await signin(b, 'victim', 'wrong-password')).status, 401);
@@ -87,7 +111,7 @@ describe('sign-in throttle over Redis', skip !== undefined ? { skip } : {}, () =
 
   it('REDIS_URL alone puts the counters in Redis (default prefix warden:throttle:)', async () => {
     const login = `wired-${randomBytes(6).toString('hex')}`;
-    const key = `warden:throttle:l:127.0.0.1:${login}`;
+    const key = `warden:throttle:l:127.0.0.1:${loginKey(login)}`;
     const direct = new Redis(REDIS_URL);
     cleanups.push(async () => {
       await direct.del(key);
@@ -147,7 +171,7 @@ describe('sign-in throttle over Redis', skip !== undefined ? { skip } : {}, () =
     const direct = new Redis(REDIS_URL);
     cleanups.push(async () => direct.disconnect());
     assert.equal((await signin(s, 'victim', 'wrong-password')).status, 401);
-    assert.equal(await direct.get(`${p}l:127.0.0.1:victim`), '1', 'counted in Redis while healthy');
+    assert.equal(await direct.get(`${p}l:127.0.0.1:${loginKey('victim')}`), '1', 'counted in Redis while healthy');
 
     proxy.blackhole();
     for (let i = 0; i < 3; i++) {
@@ -156,7 +180,7 @@ describe('sign-in throttle over Redis', skip !== undefined ? { skip } : {}, () =
       assert.ok(Date.now() - started < 3000, 'a partitioned Redis never holds a sign-in up for long');
     }
     assert.equal((await signin(s, 'victim', 'password-123')).status, 429, 'the four failures were counted in memory');
-    assert.equal(await direct.get(`${p}l:127.0.0.1:victim`), '1', 'nothing reached Redis meanwhile');
+    assert.equal(await direct.get(`${p}l:127.0.0.1:${loginKey('victim')}`), '1', 'nothing reached Redis meanwhile');
 
     await proxy.heal();
     // After its pause (seconds of real time) the throttle tries Redis again, on a new connection.
@@ -164,7 +188,7 @@ describe('sign-in throttle over Redis', skip !== undefined ? { skip } : {}, () =
     for (let n = 0; ; n++) {
       // A new login each time (an unknown one is counted all the same), so memory never locks it.
       assert.equal((await signin(s, `later${n}`, 'wrong-password')).status, 401);
-      if ((await direct.get(`${p}l:127.0.0.1:later${n}`)) === '1') break;
+      if ((await direct.get(`${p}l:127.0.0.1:${loginKey(`later${n}`)}`)) === '1') break;
       assert.ok(Date.now() < deadline, 'the counters never went back to Redis after the partition healed');
       await new Promise((r) => setTimeout(r, 250));
     }

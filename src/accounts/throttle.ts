@@ -7,6 +7,7 @@
 // store is given (Redis, with REDIS_URL), there too, so that N instances do not grant N times the
 // attempts. The shared store is consulted with a short timeout and never blocks a sign-in: while it
 // fails, the memory counters (always kept too) decide alone, and it is retried after a pause.
+import { createHash } from 'node:crypto';
 import { WardenError } from '@warden/toolkit';
 import { clientKey } from '../limits/client-key.js';
 import { InsertionOrdered } from '../limits/insertion-ordered.js';
@@ -46,9 +47,12 @@ export interface SharedCounters {
 /**
  * A login as the throttle counts it: as the sign-in looks it up (trimmed, lower case, NFC, as
  * storage's emailKey), so every spelling that reaches one account (an accent typed precomposed or
- * combining) spends one budget rather than SIGNIN_MAX_FAILURES each.
+ * combining) spends one budget rather than SIGNIN_MAX_FAILURES each; then hashed, as the mail
+ * limit counts addresses (mail-limit.ts): the keys, in memory and in Redis (a snapshot, MONITOR, a
+ * replica), never hold what users typed, often their address. Before 2026-11-25 they held it:
+ * `warden:throttle:l:<client>:<login>`.
  */
-const loginKey: (login: string) => string = emailKey;
+export const loginKey = (login: string): string => createHash('sha256').update(emailKey(login)).digest('hex').slice(0, 32);
 
 /** The same shared store under another key space, for a second throttle (e.g. second-factor codes). */
 export function namespacedCounters(shared: SharedCounters, prefix: string): SharedCounters {

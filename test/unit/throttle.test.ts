@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { WardenError } from '@warden/toolkit';
-import { SignInThrottle, WindowCounters, type SharedCounters, type ThrottleOptions } from '../../src/accounts/throttle.js';
+import { loginKey, SignInThrottle, WindowCounters, type SharedCounters, type ThrottleOptions } from '../../src/accounts/throttle.js';
 import { PASSWORD, accountsFixture, codeOf } from '../helpers/accounts.js';
 import { testClock } from '../helpers/clock.js';
 
@@ -196,14 +196,14 @@ describe('sign-in throttle memory: bounded, O(1), blocks kept', () => {
     const { t } = throttle({ shared: store, maxPerIp: 6 });
     const settle = (p: Promise<() => void>) => p.then((release) => release, (e: WardenError) => e.code);
     const turn = () => new Promise((r) => setImmediate(r));
-    counts.set('l:192.0.2.1:victim', 2); // one more in flight fills the login's 3
+    counts.set(`l:192.0.2.1:${loginKey('victim')}`, 2); // one more in flight fills the login's 3
     const a = await t.begin('192.0.2.1', 'victim');
     const b = await t.begin('192.0.2.1', 'other');
     const waiters = [settle(t.begin('192.0.2.1', 'victim')), settle(t.begin('192.0.2.1', 'victim'))];
     await turn();
     // The login's count is cleared (a success elsewhere), but the IP fills up meanwhile: the first
     // waiter, woken, must now wait on the IP.
-    counts.delete('l:192.0.2.1:victim');
+    counts.delete(`l:192.0.2.1:${loginKey('victim')}`);
     counts.set('i:192.0.2.1', 5);
     a();
     await turn();
