@@ -252,7 +252,8 @@ export class MailOutbox implements MailQueue {
     try {
       await this.o.transport.send({ id: m.id, from: this.o.from, to: recipient, ...rendered });
     } catch (err) {
-      await this.failed({ ...m, deadline }, err);
+      // The address it was sent to: a preparer may have named it only now.
+      await this.failed({ ...m, recipient, deadline }, err);
       return;
     }
     await this.markSent(m.id, claim);
@@ -291,14 +292,16 @@ export class MailOutbox implements MailQueue {
   }
 
   private async failed(m: OutboxRecord, err: unknown): Promise<void> {
-    const f = sendFailure(err);
+    // The server's reply may name the address (a refused mailbox): neither the row nor the log keeps it.
+    const raw = sendFailure(err);
+    const f = { ...raw, message: withoutAddress(raw.message, m.recipient) };
     const next = this.o.clock() + this.backoff(m.attempts);
     const who = { mailId: m.id, template: m.template, attempt: m.attempts, err: f };
     const permanent = isPermanent(f);
     if (permanent || next >= m.deadline || m.attempts >= MAX_ATTEMPTS) {
       // The row is kept a week with its recipient emptied; a server's reply naming the address
       // (a refused mailbox) would keep it there all the same.
-      await this.o.store.finish(m.id, this.instanceId, 'failed', withoutAddress(f.message, m.recipient));
+      await this.o.store.finish(m.id, this.instanceId, 'failed', f.message);
       // A recipient refused for good (a mistyped or closed address) is the address's matter, not
       // the operator's: a warning, so that an alert on errors is not woken by a user's typo.
       if (permanent && isRecipientRefusal(f)) this.o.log.warn(who, 'mail refused for its address: not delivered');

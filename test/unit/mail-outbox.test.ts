@@ -92,6 +92,33 @@ describe('mail outbox worker', () => {
     assert.equal(row.lastError, "Can't send mail - all recipients were rejected: 550 5.1.1 <<recipient>>: Recipient address rejected");
   });
 
+  it('a failure\'s log line names no address either: the server\'s reply is logged with it replaced, whether refused, retried or given up', async () => {
+    const reply = (code: number, address: string) => `Can't send mail - all recipients were rejected: ${code} 5.1.1 <${address}>: Recipient address rejected`;
+    const { outbox, transport, storage, flush, log } = rig();
+    // Refused for good (a warning), refused for now (a warning, retried), then given up at its last attempt (an error).
+    transport.failWith = Object.assign(smtpError(550, 'EENVELOPE'), { message: reply(550, 'a@example.com') });
+    const refused = await outbox.enqueue(notice);
+    await flush();
+    transport.failWith = Object.assign(smtpError(450, 'EENVELOPE'), { message: reply(450, 'a@example.com') });
+    const retried = await outbox.enqueue(notice);
+    await flush();
+    // A mail whose preparer names its recipient at send time (a user's current address): that address is the one replaced.
+    outbox.prepareWith('password-reset', async () => ({ to: 'ann.new@example.com', data: { name: 'Ann', username: 'ann', link: 'https://app.test/r?token=t', minutes: 30 } }));
+    transport.failWith = Object.assign(smtpError(550, 'EENVELOPE'), { message: reply(550, 'ann.new@example.com'), command: 'DATA' });
+    const prepared = await outbox.enqueue({ template: 'password-reset', to: 'ann@example.com', data: {}, needsPreparing: true });
+    await flush();
+    assert.deepEqual(await Promise.all([refused, retried, prepared].map(async (id) => (await storage.outbox.get(id))!.status)), ['failed', 'pending', 'failed']);
+    assert.equal((await storage.outbox.get(prepared))!.lastError, reply(550, '<recipient>'), 'the stored copy: the address it was sent to replaced');
+    const lines = log.entries.filter((e) => e.obj.err !== undefined);
+    assert.deepEqual(lines.map((e) => [e.level, e.msg]), [
+      ['warn', 'mail refused for its address: not delivered'],
+      ['warn', 'mail delivery failed; will retry'],
+      ['error', 'mail could not be delivered'],
+    ]);
+    assert.deepEqual(lines.map((e) => (e.obj.err as { message: string }).message), [reply(550, '<recipient>'), reply(450, '<recipient>'), reply(550, '<recipient>')]);
+    assert.doesNotMatch(JSON.stringify(log.entries), /@example\.com/);
+  });
+
   it('a permanent refusal of the sender or the message is logged as an error: the operator must act', async () => {
     for (const command of ['MAIL FROM', 'DATA']) {
       const { outbox, transport, storage, flush, log } = rig();
