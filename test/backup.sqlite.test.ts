@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import Database from 'better-sqlite3';
+import { openSqlite, prepare } from '../src/storage/sqlite-driver.js';
 import { call, startServer } from './helpers/server.js';
 
 const sqliteMissing = (() => {
@@ -64,9 +64,9 @@ describe('SQLite backup while serving, and restore', { skip: sqliteMissing }, ()
     }
 
     const usersIn = (f: string) => {
-      const db = new Database(f, { readonly: true });
+      const db = openSqlite(f, { readonly: true });
       try {
-        return (db.prepare("SELECT username FROM users ORDER BY username").all() as { username: string }[]).map((u) => u.username);
+        return (prepare(db, "SELECT username FROM users ORDER BY username").all() as { username: string }[]).map((u) => u.username);
       } catch {
         return []; // no table at all: the schema was still in the write-ahead log
       } finally {

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
+import { openSqlite } from '../src/storage/sqlite-driver.js';
 import { buildCli, warden } from './helpers/cli.js';
 import { call, startServer, type Running } from './helpers/server.js';
 
@@ -63,7 +63,7 @@ describe('warden audit', () => {
   });
 
   it('an import whose user.imported cannot be written creates no user (one transaction per batch)', async () => {
-    const db = new Database(join(cwd, 'warden.db'));
+    const db = openSqlite(join(cwd, 'warden.db'));
     db.exec("CREATE TRIGGER refuse_import BEFORE INSERT ON events WHEN NEW.type = 'user.imported' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
     db.close();
     try {
@@ -72,7 +72,7 @@ describe('warden audit', () => {
       const users = (await run(['users', 'list', '--all', '--json'])).json as { username: string }[];
       assert.deepEqual(users.filter((u) => u.username.startsWith('ref')), [], 'neither user was written');
     } finally {
-      const again = new Database(join(cwd, 'warden.db'));
+      const again = openSqlite(join(cwd, 'warden.db'));
       again.exec('DROP TRIGGER refuse_import');
       again.close();
     }
@@ -103,7 +103,7 @@ describe('warden CLI changes write their events as the API\'s do: with the chang
     return JSON.parse(Buffer.from((r.json.access_token as string).split('.')[1]!, 'base64url').toString()).sid as string;
   };
   const refuse = (type: string) => {
-    const db = new Database(join(cwd, 'warden.db'));
+    const db = openSqlite(join(cwd, 'warden.db'));
     db.exec(`CREATE TRIGGER refuse_event BEFORE INSERT ON events WHEN NEW.type = '${type}' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`);
     db.close();
   };
@@ -150,7 +150,7 @@ describe('warden CLI changes write their events as the API\'s do: with the chang
       assert.equal((await run(['sessions', 'revoke', 'sam'])).code, 1);
       assert.equal((await run(['sessions', 'list', 'sam', '--json'])).json.length, 2, 'nothing ended');
     } finally {
-      const db = new Database(join(cwd, 'warden.db'));
+      const db = openSqlite(join(cwd, 'warden.db'));
       db.exec('DROP TRIGGER refuse_event');
       db.close();
     }

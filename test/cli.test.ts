@@ -8,13 +8,13 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import { buildCli, warden, type CliResult } from './helpers/cli.js';
 import { freePort } from './helpers/child-warden.js';
 import { REDIS_URL, redisSkip, testChannel } from './helpers/redis.js';
 import { call, startServer, type Running } from './helpers/server.js';
 import { postgresUrlOrSkip } from './helpers/storage.js';
 import { MIGRATIONS } from '../src/storage/index.js';
+import { openSqlite, prepare } from '../src/storage/sqlite-driver.js';
 
 const PASSWORD = 'correct-horse-42';
 
@@ -297,8 +297,8 @@ describe('warden CLI: users and sessions on a SQLite database', () => {
     const env = { DATABASE_URL: `sqlite:${file}` };
     ok(await warden(['migrate'], { cwd: dir, env }));
     if (setup) ok(await warden(setup, { cwd: dir, env, input: PASSWORD }));
-    const db = new Database(file);
-    db.prepare('DELETE FROM schema_migrations WHERE version = ?').run(lastMigration.version);
+    const db = openSqlite(file);
+    prepare(db, 'DELETE FROM schema_migrations WHERE version = ?').run(lastMigration.version);
     db.close();
     writeFileSync(join(dir, 'u.csv'), 'username,email,password\nbeh,beh@example.com,behind-password-1\n');
     const refused = (r: { code: number; stdout: string; stderr: string }, args: string[]) => {
@@ -313,8 +313,8 @@ describe('warden CLI: users and sessions on a SQLite database', () => {
     try {
       const { file, env: behindEnv, refused } = await behind(dir);
       for (const args of [['users', 'list'], ['users', 'stats'], ['audit'], ['import', 'u.csv', '--dry-run']]) refused(await warden(args, { cwd: dir, env: behindEnv }), args);
-      const after = new Database(file, { readonly: true });
-      assert.equal((after.prepare('SELECT count(*) AS n FROM schema_migrations WHERE version = ?').get(lastMigration.version) as { n: number }).n, 0, 'still not applied');
+      const after = openSqlite(file, { readonly: true });
+      assert.equal((prepare(after, 'SELECT count(*) AS n FROM schema_migrations WHERE version = ?').get(lastMigration.version) as { n: number }).n, 0, 'still not applied');
       after.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -335,9 +335,9 @@ describe('warden CLI: users and sessions on a SQLite database', () => {
         { args: ['import', 'u.csv'] },
       ];
       for (const { args, input } of writes) refused(await warden(args, { cwd: dir, env: behindEnv, ...(input !== undefined ? { input } : {}) }), args);
-      const after = new Database(file, { readonly: true });
-      assert.equal((after.prepare('SELECT count(*) AS n FROM schema_migrations WHERE version = ?').get(lastMigration.version) as { n: number }).n, 0, 'still not applied');
-      assert.deepEqual(after.prepare('SELECT username, is_active FROM users').all(), [{ username: 'erin', is_active: 1 }], 'nothing written');
+      const after = openSqlite(file, { readonly: true });
+      assert.equal((prepare(after, 'SELECT count(*) AS n FROM schema_migrations WHERE version = ?').get(lastMigration.version) as { n: number }).n, 0, 'still not applied');
+      assert.deepEqual(prepare(after, 'SELECT username, is_active FROM users').all(), [{ username: 'erin', is_active: 1 }], 'nothing written');
       after.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -410,10 +410,10 @@ describe('warden CLI: users and sessions on a SQLite database', () => {
     const reset = await run(['users', 'password-reset', 'alice', '--json']);
     ok(reset);
     assert.equal(reset.json.email, 'alice@example.com');
-    const db = new Database(join(cwd, 'db', 'warden.db'), { readonly: true });
+    const db = openSqlite(join(cwd, 'db', 'warden.db'), { readonly: true });
     try {
       // The owner is told of the password set above, as of an administrator's change through the API.
-      assert.deepEqual(db.prepare(`SELECT template, recipient, status FROM mail_outbox ORDER BY template`).all(), [
+      assert.deepEqual(prepare(db, `SELECT template, recipient, status FROM mail_outbox ORDER BY template`).all(), [
         { template: 'password-changed', recipient: 'alice@example.com', status: 'pending' },
         { template: 'password-reset', recipient: 'alice@example.com', status: 'pending' },
       ]);

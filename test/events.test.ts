@@ -311,9 +311,9 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       } else {
         s = await startServer();
         const path = s.config.storage.databaseUrl.slice('sqlite:'.length);
-        const Database = (await import('better-sqlite3')).default;
+        const { openSqlite } = await import('../src/storage/sqlite-driver.js');
         run = async (sql) => {
-          const db = new Database(path);
+          const db = openSqlite(path);
           db.exec(sql);
           db.close();
         };

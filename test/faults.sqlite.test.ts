@@ -11,7 +11,7 @@ import { after, describe, it } from 'node:test';
 import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { createSqliteStorage, openStorage } from '../src/storage/index.js';
-import { prepare, setPragma } from '../src/storage/sqlite-driver.js';
+import { openSqlite, prepare, setPragma } from '../src/storage/sqlite-driver.js';
 import type { Storage } from '../src/storage/index.js';
 import { call, startServer, type Running } from './helpers/server.js';
 
@@ -89,7 +89,7 @@ describe('SQLite faults', () => {
     const s = await startServer({ DATABASE_URL: `sqlite:${path}`, DATABASE_QUERY_TIMEOUT_MS: '1500', REFRESH_REUSE_GRACE_SECONDS: '0', LOG_LEVEL: 'info' }, { logStream });
     try {
       const tokens = await signedIn(s, 'locked');
-      const other = new Database(path);
+      const other = openSqlite(path);
       other.exec('BEGIN IMMEDIATE'); // the write lock, held as another process's long transaction holds it
       try {
         let settled = 0;
@@ -130,7 +130,7 @@ describe('SQLite faults', () => {
   it('another process holds the write lock: a file already up to date opens, and is read, without waiting for it', { timeout: 30_000 }, async () => {
     const path = tempFile();
     await (await openStorage(`sqlite:${path}`)).close(); // migrated
-    const other = new Database(path);
+    const other = openSqlite(path);
     other.exec('BEGIN IMMEDIATE'); // a long import's, or a stuck shell's
     try {
       // Before, each opening took the write lock to find nothing to migrate: a command or a

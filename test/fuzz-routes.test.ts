@@ -18,10 +18,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import pg from 'pg';
 import { createTokenIssuer } from '../toolkit/src/tokens/issue.js';
 import { createMemoryStorage, createPostgresStorage, createSqliteStorage, type Storage } from '../src/storage/index.js';
+import { openSqlite, prepare } from '../src/storage/sqlite-driver.js';
 import { captureTransport } from './helpers/mail.js';
 import { call, cookiesFrom, startServer, type Running } from './helpers/server.js';
 import { postgresUrlOrSkip } from './helpers/storage.js';
@@ -64,14 +64,17 @@ async function openDb(kind: string): Promise<Db | { skip: string }> {
     const file = join(dir, 'warden.db');
     const storage = createSqliteStorage(file);
     await storage.migrate();
-    const reader = new Database(file, { readonly: true });
+    // Prepared once: the driver keeps every statement it makes for the life of the process.
+    const reader = openSqlite(file, { readonly: true });
+    const tables = TABLES.map(([t, q]) => [t, prepare(reader, q)] as const);
+    const pending = prepare(reader, "SELECT count(*) AS n FROM mail_outbox WHERE status = 'pending'");
     return {
       storage,
       async snapshot() {
-        return new Map(TABLES.map(([t, q]) => [t, reader.prepare(q).all().map((row) => JSON.stringify(row))]));
+        return new Map(tables.map(([t, statement]) => [t, statement.all().map((row) => JSON.stringify(row))]));
       },
       async pendingMail() {
-        return (reader.prepare("SELECT count(*) AS n FROM mail_outbox WHERE status = 'pending'").get() as { n: number }).n;
+        return (pending.get() as { n: number }).n;
       },
       async close() { reader.close(); rmSync(dir, { recursive: true, force: true }); },
     };

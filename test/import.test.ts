@@ -9,11 +9,11 @@ import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import pg from 'pg';
 import { after, before, describe, it } from 'node:test';
 import { CURRENT_HASH_PREFIX } from '../src/accounts/argon2-hasher.js';
 import { openStorage } from '../src/storage/index.js';
+import { openSqlite, prepare } from '../src/storage/sqlite-driver.js';
 import { CLI, buildCli, warden, type CliResult } from './helpers/cli.js';
 import { call, startServer } from './helpers/server.js';
 import { postgresUrlOrSkip } from './helpers/storage.js';
@@ -53,7 +53,7 @@ describe('import from a Flask-SQLAlchemy SQLite database', () => {
 
   before(() => {
     // What Flask-SQLAlchemy + Flask-Security create for a User(db.Model) with roles.
-    const db = new Database(source);
+    const db = openSqlite(source);
     db.exec(`
       CREATE TABLE role (id INTEGER NOT NULL PRIMARY KEY, name VARCHAR(80) UNIQUE);
       CREATE TABLE user (
@@ -63,16 +63,16 @@ describe('import from a Flask-SQLAlchemy SQLite database', () => {
       CREATE TABLE roles_users (user_id INTEGER REFERENCES user (id), role_id INTEGER REFERENCES role (id));
       INSERT INTO role (id, name) VALUES (1, 'admin'), (2, 'user'), (3, 'editor');
     `);
-    const add = db.prepare('INSERT INTO user (id, username, email, name, password_hash, active, confirmed_at, created_at, last_login) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)');
+    const add = prepare(db, 'INSERT INTO user (id, username, email, name, password_hash, active, confirmed_at, created_at, last_login) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)');
     add.run(1, 'alice', 'alice@example.com', 'Alice Liddell', alice.hash, 1, '2023-01-02 04:00:00', '2023-01-02 03:04:05.678901');
     add.run(2, 'bob', 'Bob@Example.com', null, bob.hash, 0, null, '2023-02-03 04:05:06'); // never confirmed his address
     add.run(3, 'carol', 'carol@example.com', 'Carol', carol.hash, 1, '2023-03-05 00:00:00', '2023-03-04 05:06:07');
     add.run(4, 'x y', 'xy@example.com', null, alice.hash, 1, null, '2023-04-05 06:07:08'); // not a Warden username
     add.run(5, 'alice2', 'ALICE@example.com', null, alice.hash, 1, null, '2023-04-05 06:07:08'); // alice's email, in other case
     add.run(6, 'eve', 'eve@example.com', null, 'sha1$5f3a$0d4c8f1b6e2a7d9c3b5a1f0e8d7c6b5a4f3e2d1c', 1, null, '2023-05-06 07:08:09'); // Django's SHA-1
-    db.prepare('INSERT INTO roles_users (user_id, role_id) VALUES (?, ?)').run(1, 1);
-    db.prepare('INSERT INTO roles_users (user_id, role_id) VALUES (?, ?)').run(1, 2);
-    db.prepare('INSERT INTO roles_users (user_id, role_id) VALUES (?, ?)').run(3, 3);
+    prepare(db, 'INSERT INTO roles_users (user_id, role_id) VALUES (?, ?)').run(1, 1);
+    prepare(db, 'INSERT INTO roles_users (user_id, role_id) VALUES (?, ?)').run(1, 2);
+    prepare(db, 'INSERT INTO roles_users (user_id, role_id) VALUES (?, ?)').run(3, 3);
     db.close();
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -132,9 +132,9 @@ describe('import from a Flask-SQLAlchemy SQLite database', () => {
   });
 
   it('--update applies what changed at the source; a fixed row is imported', async () => {
-    const db = new Database(source);
-    db.prepare('UPDATE user SET active = 1, name = ? WHERE id = 2').run('Bob Builder');
-    db.prepare('UPDATE user SET username = ? WHERE id = 4').run('x_y');
+    const db = openSqlite(source);
+    prepare(db, 'UPDATE user SET active = 1, name = ? WHERE id = 2').run('Bob Builder');
+    prepare(db, 'UPDATE user SET username = ? WHERE id = 4').run('x_y');
     db.close();
     const r = report(await cli([...importArgs, '--update']));
     assert.deepEqual([r.created, r.updated, r.unchanged, r.rejected], [1, 1, 2, 2]);
@@ -174,9 +174,9 @@ describe('single fast digests: --fast-digests werkzeug (a Flask app of werkzeug 
     ['hex1', 'an MD5 one, upper case', createHash('md5').update('an MD5 one, upper case').digest('hex').toUpperCase()]] as const;
 
   before(() => {
-    const db = new Database(source);
+    const db = openSqlite(source);
     db.exec('CREATE TABLE user (id INTEGER NOT NULL PRIMARY KEY, username VARCHAR(80) NOT NULL UNIQUE, email VARCHAR(120) NOT NULL UNIQUE, password VARCHAR(256))');
-    const add = db.prepare('INSERT INTO user (id, username, email, password) VALUES (?, ?, ?, ?)');
+    const add = prepare(db, 'INSERT INTO user (id, username, email, password) VALUES (?, ?, ?, ?)');
     werkzeug.forEach((r, i) => add.run(i + 1, `flask${i}`, `flask${i}@example.com`, r.hash));
     add.run(9, 'plainly', 'plainly@example.com', 'plain$$an old plain password'); // werkzeug's method="plain"
     db.close();

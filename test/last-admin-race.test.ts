@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import pg from 'pg';
 import { createPostgresStorage, createSqliteStorage, type Storage } from '../src/storage/index.js';
+import { openSqlite } from '../src/storage/sqlite-driver.js';
 import { call, startServer, type Running } from './helpers/server.js';
 import { scratchSchema } from './helpers/storage.js';
 
@@ -64,7 +64,7 @@ async function sqliteHeld(): Promise<Held> {
   const path = join(dir, 'warden.db');
   const spied = arrivals(createSqliteStorage(path, { queryTimeoutMs: 60_000 }));
   await spied.storage.migrate();
-  const other = new Database(path);
+  const other = openSqlite(path);
   let before = 0;
   return {
     storage: spied.storage,

@@ -8,10 +8,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import Database from 'better-sqlite3';
 import pg from 'pg';
 import { latestVersion } from '../src/storage/migrations.js';
 import { createPostgresStorage } from '../src/storage/index.js';
+import { openSqlite, prepare } from '../src/storage/sqlite-driver.js';
 import { buildCli, warden } from './helpers/cli.js';
 import { call, startServer } from './helpers/server.js';
 import { scratchSchema } from './helpers/storage.js';
@@ -27,9 +27,9 @@ describe('a database migrated by a newer Warden (SQLite)', () => {
   it('warden migrate says so and stops; a server serves on it with a warning', async () => {
     await buildCli();
     assert.equal((await warden(['migrate'], { cwd: dir, env })).code, 0);
-    const db = new Database(join(dir, 'warden.db'));
+    const db = openSqlite(join(dir, 'warden.db'));
     db.exec('ALTER TABLE users ADD COLUMN added_later TEXT');
-    db.prepare('INSERT INTO schema_migrations VALUES (?, ?, 0)').run(FUTURE.version, FUTURE.name);
+    prepare(db, 'INSERT INTO schema_migrations VALUES (?, ?, 0)').run(FUTURE.version, FUTURE.name);
     db.close();
 
     const r = await warden(['migrate'], { cwd: dir, env });

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Ajv, type ValidateFunction } from 'ajv';
 import formats from 'ajv-formats';
-import Database from 'better-sqlite3';
+import { openSqlite } from '../src/storage/sqlite-driver.js';
 import { testClock } from './helpers/clock.js';
 import { call, startServer, type Running } from './helpers/server.js';
 import { startSmtp, tokenIn, type Delivered, type TestSmtp } from './helpers/smtp.js';
@@ -266,7 +266,7 @@ describe('every answer conforms to /openapi.json', () => {
       await req('POST', '/oauth/token', { form: { grant_type: 'password', username: plain.email, password: 'wrong-password' } });
     }
     // The database does not answer in time: another connection holds SQLite's write lock.
-    const db = new Database(join(s.config.server.dataDir, 'warden.db'));
+    const db = openSqlite(join(s.config.server.dataDir, 'warden.db'));
     try {
       db.exec('BEGIN IMMEDIATE');
       await req('POST', '/api/v1/auth/signup', { json: { username: `lck${n}`, email: `lck${n}@example.com`, password: PASSWORD } });

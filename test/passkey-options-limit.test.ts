@@ -6,8 +6,8 @@ import { randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { after, before, describe, it } from 'node:test';
+import { openSqlite, prepare } from '../src/storage/sqlite-driver.js';
 import { call, startServer, type Running } from './helpers/server.js';
 
 const freshIp = () => `10.${randomInt(256)}.${randomInt(256)}.${randomInt(1, 255)}`;
@@ -25,9 +25,9 @@ describe('passwordless sign-in options per client IP', () => {
   });
   const options = (ip: string) => call(`${s.url}/api/v1/auth/passkey/options`, { method: 'POST', headers: { 'x-forwarded-for': ip } });
   const challenges = () => {
-    const db = new Database(file, { readonly: true });
+    const db = openSqlite(file, { readonly: true });
     try {
-      return (db.prepare('SELECT count(*) AS n FROM challenges').get() as { n: number }).n;
+      return (prepare(db, 'SELECT count(*) AS n FROM challenges').get() as { n: number }).n;
     } finally {
       db.close();
     }

@@ -8,18 +8,21 @@
 // objects the driver handed out (counted by wrapping its prepare() and iterate()).
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { runInNewContext } from 'node:vm';
 import Database from 'better-sqlite3';
+import ts from 'typescript';
 import { sqliteSource } from '../src/cli/import/sources.js';
 import { uuidv7 } from '../src/ids/uuidv7.js';
 import type { NewEvent } from '../src/events/records.js';
 import { createSqliteStorage, type NewUser } from '../src/storage/index.js';
+import { openSqlite } from '../src/storage/sqlite-driver.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -53,6 +56,53 @@ function watchDriverObjects() {
   return { count, restore: () => void (proto.prepare = prepare) };
 }
 
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The driver, the bulk writer's worker (which keeps its own), and this file's control below. */
+const MAY_MAKE_THEIR_OWN = new Set(['src/storage/sqlite-driver.ts', 'src/storage/sqlite-bulk.ts', 'test/sqlite-driver-objects.test.ts']);
+
+/**
+ * Where `file` could make a better-sqlite3 object the driver does not keep: a use of the module's
+ * value other than `X.prototype` (its wrappers: a test watching statements) or a type, a dynamic
+ * import or require() of it outside a type, a pragma() call (it prepares a statement and drops it).
+ */
+function ownObjects(file: string, text: string): string[] {
+  const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
+  const at = (n: ts.Node) => `${file}:${sf.getLineAndCharacterOfPosition(n.getStart()).line + 1}: ${n.getText().split('\n')[0]}`;
+  const isModule = (e: ts.Node | undefined) => e !== undefined && ts.isStringLiteralLike(e) && e.text === 'better-sqlite3';
+  const names = new Set<string>();
+  for (const st of sf.statements) {
+    if (!ts.isImportDeclaration(st) || !isModule(st.moduleSpecifier) || st.importClause === undefined || st.importClause.isTypeOnly) continue;
+    const c = st.importClause;
+    if (c.name) names.add(c.name.text);
+    if (c.namedBindings && ts.isNamespaceImport(c.namedBindings)) names.add(c.namedBindings.name.text);
+    if (c.namedBindings && ts.isNamedImports(c.namedBindings)) for (const e of c.namedBindings.elements) if (!e.isTypeOnly) names.add(e.name.text);
+  }
+  const found: string[] = [];
+  const visit = (n: ts.Node): void => {
+    if (ts.isTypeNode(n) || ts.isImportDeclaration(n)) return; // types make nothing; the import was read above
+    if (ts.isCallExpression(n) && (n.expression.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(n.expression) && n.expression.text === 'require')) && isModule(n.arguments[0])) {
+      found.push(at(n));
+    } else if (ts.isCallExpression(n) && ts.isPropertyAccessExpression(n.expression) && n.expression.name.text === 'pragma') {
+      found.push(at(n));
+    } else if (ts.isIdentifier(n) && names.has(n.text)) {
+      const p = n.parent;
+      const prototypeOf = ts.isPropertyAccessExpression(p) && p.expression === n && p.name.text === 'prototype';
+      const aName = ts.isPropertyAccessExpression(p) && p.name === n; // x.Database: another object's property
+      if (!prototypeOf && !aName) found.push(at(p));
+    }
+    ts.forEachChild(n, visit);
+  };
+  visit(sf);
+  return found;
+}
+
+function sourcesUnder(dir: string): string[] {
+  return readdirSync(join(ROOT, dir), { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.ts'))
+    .map((e) => relative(ROOT, join(e.parentPath, e.name)));
+}
+
 /** Collections until finalizers had their turn (they run from the event loop, after a collection). */
 async function collect(): Promise<void> {
   for (let i = 0; i < 5; i++) {
@@ -64,6 +114,24 @@ async function collect(): Promise<void> {
 describe('better-sqlite3 objects are never left to the garbage collector (Node 24 aborts when one is)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'warden-driver-objects-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('no file of src/ or test/ makes one but through the driver (a test file that did aborted at exit on Node 24)', () => {
+    // CI runs Node 20, where nothing shows: a test opening its own Database (cli-audit's, at the
+    // end of its run) failed on Node 24 with `Assertion failed: (env) != nullptr`.
+    const files = [...sourcesUnder('src'), ...sourcesUnder('test')].filter((f) => !MAY_MAKE_THEIR_OWN.has(f));
+    assert.ok(files.length > 100 && files.includes('test/helpers/plans.ts'), `files read: ${files.length}`);
+    const found = files.flatMap((f) => ownObjects(f, readFileSync(join(ROOT, f), 'utf8')));
+    assert.deepEqual(found, [], 'open and prepare through src/storage/sqlite-driver.ts (openSqlite, prepare, iterate, setPragma)');
+    // The check sees what it looks for.
+    assert.deepEqual(ownObjects('x.ts', [
+      "import Database from 'better-sqlite3';",
+      "import type { Statement } from 'better-sqlite3';",
+      'const proto = Database.prototype; let s: Statement | Database.Database;',
+      "const db = new Database(':memory:');",
+      "const { default: D } = await import('better-sqlite3');",
+      "db.pragma('journal_mode');",
+    ].join('\n')).map((l) => l.replace(/: .*/, '')), ['x.ts:4', 'x.ts:5', 'x.ts:6']);
+  });
 
   it('the watch itself sees a dropped statement finalized (else a zero below would prove nothing)', async () => {
     const w = watchDriverObjects();
@@ -88,7 +156,7 @@ describe('better-sqlite3 objects are never left to the garbage collector (Node 2
         await storage.pendingMigrations();
         await storage.newerMigrations();
         for (let i = 0; i < 20; i++) await storage.ping();
-        const old = new Database(join(dir, 'old.db'));
+        const old = openSqlite(join(dir, 'old.db'));
         old.exec("CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT); INSERT INTO users (username) VALUES ('ann'), ('bob')");
         old.close();
         const source = await sqliteSource(join(dir, 'old.db'), 'users', undefined);

@@ -7,9 +7,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import pg from 'pg';
 import { createPostgresStorage, createSqliteStorage, type Storage } from '../src/storage/index.js';
+import { openSqlite, prepare } from '../src/storage/sqlite-driver.js';
 import { postgresBefore, scratchSchema, sqliteBefore } from './helpers/storage.js';
 
 const EVE = { id: randomUUID(), username: 'eve', email: 'jose\u0301@example.com' }; // alone: becomes NFC
@@ -68,9 +68,9 @@ describe('migration 13 on a database with decomposed addresses (SQLite)', () => 
 
   it('makes them NFC where no other account holds that form', async () => {
     const path = join(dir, 'old.db');
-    const db = new Database(path);
+    const db = openSqlite(path);
     sqliteBefore(db, 13);
-    seed((text, values) => db.prepare(text).run(...values), () => '?');
+    seed((text, values) => prepare(db, text).run(...values), () => '?');
     db.close();
     const s = createSqliteStorage(path);
     try {

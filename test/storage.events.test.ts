@@ -7,13 +7,13 @@ import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { uuidv7 } from '../src/ids/uuidv7.js';
 import { EVENT_OUTCOMES, type EventType } from '../src/events/records.js';
 import type { NewEvent, NewSession, NewUser, RotateResult, RotateStatus, Storage } from '../src/storage/index.js';
+import { openSqlite, prepare } from '../src/storage/sqlite-driver.js';
 import { spyPostgresQueries, storageFactories, type StorageFactory } from './helpers/storage.js';
 
 /** Calls `seen` each time better-sqlite3 runs a statement whose text is `text`; returns the undo. */
 async function countStatements(text: string, seen: () => void): Promise<() => void> {
-  const { default: Database } = await import('better-sqlite3');
-  const db = new Database(':memory:');
-  const proto = Object.getPrototypeOf(db.prepare('SELECT 1')) as { run: (...a: unknown[]) => unknown };
+  const db = openSqlite(':memory:');
+  const proto = Object.getPrototypeOf(prepare(db, 'SELECT 1')) as { run: (...a: unknown[]) => unknown };
   db.close();
   const run = proto.run;
   proto.run = function (this: { source: string }, ...a: unknown[]) {

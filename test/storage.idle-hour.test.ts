@@ -9,9 +9,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { MIGRATIONS, SCHEMA_MIGRATIONS_DDL } from '../src/storage/migrations.js';
 import { createSqliteStorage, type Storage } from '../src/storage/index.js';
+import { openSqlite, prepare } from '../src/storage/sqlite-driver.js';
 import { sqlitePlan } from './helpers/plans.js';
 
 const HOUR = 3_600_000;
@@ -50,9 +50,9 @@ async function withSession(body: (s: Storage, path: string, id: string, jti: str
 }
 
 const hours = (path: string) => {
-  const db = new Database(path, { readonly: true });
+  const db = openSqlite(path, { readonly: true });
   try {
-    return db.prepare('SELECT id, idle_hour, idle_expires_at FROM sessions').all() as Array<{ id: string; idle_hour: number; idle_expires_at: number }>;
+    return prepare(db, 'SELECT id, idle_hour, idle_expires_at FROM sessions').all() as Array<{ id: string; idle_hour: number; idle_expires_at: number }>;
   } finally {
     db.close();
   }
@@ -77,15 +77,15 @@ describe('sessions.idle_hour (SQLite, migration 16)', () => {
 
   it('a database at version 15 gets the hour of every existing session', async () => {
     await withFile(async (path) => {
-      const db = new Database(path);
+      const db = openSqlite(path);
       db.function('warden_nfc', { deterministic: true }, (t: unknown) => (typeof t === 'string' ? t.normalize('NFC') : t));
       db.exec(SCHEMA_MIGRATIONS_DDL);
       for (const m of MIGRATIONS.filter((x) => x.version <= 15)) {
         db.exec(m.sqlite);
-        db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, 0)').run(m.version, m.name);
+        prepare(db, 'INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, 0)').run(m.version, m.name);
       }
-      db.prepare("INSERT INTO users (id, username, username_lower, email, roles, password_hash, created_at, updated_at) VALUES ('u', 'u', 'u', 'u@example.com', '[]', 'x', 0, 0)").run();
-      const add = db.prepare("INSERT INTO sessions (id, user_id, refresh_jti, created_at, last_used_at, expires_at, idle_expires_at) VALUES (?, 'u', 'j', 0, 0, ?, ?)");
+      prepare(db, "INSERT INTO users (id, username, username_lower, email, roles, password_hash, created_at, updated_at) VALUES ('u', 'u', 'u', 'u@example.com', '[]', 'x', 0, 0)").run();
+      const add = prepare(db, "INSERT INTO sessions (id, user_id, refresh_jti, created_at, last_used_at, expires_at, idle_expires_at) VALUES (?, 'u', 'j', 0, 0, ?, ?)");
       for (let i = 0; i < 50; i++) add.run(`s${i}`, NOW + 48 * HOUR, NOW + i * 17 * 60_000);
       db.close();
       const s = createSqliteStorage(path);
@@ -114,15 +114,15 @@ describe('sessions.idle_hour (SQLite, migration 16)', () => {
 
   it('a rotation within the hour writes no page of the live-deadlines index', async () => {
     await withSession(async (s, path, id, jti) => {
-      const db = new Database(path);
+      const db = openSqlite(path);
       try {
-        db.pragma('wal_checkpoint(TRUNCATE)');
+        db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
         assert.equal((await s.sessions.rotate({ id, presentedJti: jti, newJti: randomUUID(), now: NOW, idleExpiresAt: NOW + HOUR + 60_000, graceMs: 0 })).status, 'rotated');
         // The pages the rotation's commit wrote, from the WAL's frame headers, named by dbstat.
         const wal = readFileSync(`${path}-wal`);
         const written = new Set<number>();
         for (let off = 32; off + 24 <= wal.length; off += 24 + 4096) written.add(wal.readUInt32BE(off));
-        const index = new Set((db.prepare("SELECT pageno FROM dbstat WHERE name = 'sessions_live_deadlines_idx'").all() as Array<{ pageno: number }>).map((r) => r.pageno));
+        const index = new Set((prepare(db, "SELECT pageno FROM dbstat WHERE name = 'sessions_live_deadlines_idx'").all() as Array<{ pageno: number }>).map((r) => r.pageno));
         assert.ok(written.size > 0);
         assert.deepEqual([...written].filter((p) => index.has(p)), []);
       } finally {

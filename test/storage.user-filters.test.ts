@@ -9,11 +9,11 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import pg from 'pg';
 import { CURRENT_HASH_PREFIX } from '../src/accounts/argon2-hasher.js';
 import { INDEXED_HASH_PREFIX } from '../src/storage/migrations.js';
 import { createPostgresStorage, createSqliteStorage, type NewUser, type Storage, type UserQuery, type UserRecord } from '../src/storage/index.js';
+import { openSqlite, prepare } from '../src/storage/sqlite-driver.js';
 import { postgresBefore, scratchSchema, sqliteBefore, storageFactories } from './helpers/storage.js';
 
 const CURRENT = `${CURRENT_HASH_PREFIX}c2FsdA$aGFzaA`;
@@ -165,9 +165,9 @@ describe('migration 10 on a database that has users (SQLite)', () => {
 
   it('indexes and counts the users already there', async () => {
     const path = join(dir, 'old.db');
-    const db = new Database(path);
+    const db = openSqlite(path);
     sqliteBefore(db, 10);
-    const insert = db.prepare(`INSERT INTO users (id, username, username_lower, email, roles, is_active, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, 1)`);
+    const insert = prepare(db, `INSERT INTO users (id, username, username_lower, email, roles, is_active, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, 1)`);
     for (const u of EARLY) insert.run(u.id, u.username, u.username.toLowerCase(), u.email, JSON.stringify(u.roles), Number(u.active), u.hash);
     db.close();
     const s = createSqliteStorage(path);

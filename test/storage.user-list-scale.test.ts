@@ -8,10 +8,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import pg from 'pg';
 import { createPostgresStorage, createSqliteStorage, type NewUser, type Storage } from '../src/storage/index.js';
 import { POSTGRES, SQLITE, render, sql } from '../src/storage/sql.js';
+import { openSqlite, prepare } from '../src/storage/sqlite-driver.js';
 import { scratchSchema, storageFactories } from './helpers/storage.js';
 
 const user = (email: string): NewUser => ({
@@ -83,12 +83,12 @@ describe('email search index (SQLite)', () => {
     await s.users.create(user('early@corp.io'));
     await s.close();
     // Back to the schema before migrations 8 and 9, with a user the index never saw.
-    const db = new Database(path);
+    const db = openSqlite(path);
     db.exec(`DROP TRIGGER users_email_search_insert; DROP TRIGGER users_email_search_update; DROP TRIGGER users_email_search_delete;
       DROP TABLE users_email_search; DROP TABLE users_email_search_rows;
       DROP TRIGGER users_count_insert; DROP TRIGGER users_count_delete; DROP TABLE users_count;
       DELETE FROM schema_migrations WHERE version IN (8, 9)`);
-    db.prepare(`INSERT INTO users (id, username, username_lower, email, password_hash, created_at, updated_at) VALUES (?, 'old', 'old', 'old.timer@corp.io', 'h', 1, 1)`).run(randomUUID());
+    prepare(db, `INSERT INTO users (id, username, username_lower, email, password_hash, created_at, updated_at) VALUES (?, 'old', 'old', 'old.timer@corp.io', 'h', 1, 1)`).run(randomUUID());
     db.close();
     s = createSqliteStorage(path);
     try {
@@ -98,10 +98,10 @@ describe('email search index (SQLite)', () => {
     } finally {
       await s.close();
     }
-    const check = new Database(path, { readonly: true });
+    const check = openSqlite(path, { readonly: true });
     try {
       const { text, values } = render(SQLITE, sql`SELECT * FROM users WHERE ${SQLITE.contains('email', 'corp')} ORDER BY created_at LIMIT 20`);
-      const plan = (check.prepare(`EXPLAIN QUERY PLAN ${text}`).all(...values) as Array<{ detail: string }>).map((r) => r.detail);
+      const plan = (prepare(check, `EXPLAIN QUERY PLAN ${text}`).all(...values) as Array<{ detail: string }>).map((r) => r.detail);
       assert.ok(!plan.some((l) => /\bSCAN users\b/.test(l)), plan.join(' | '));
     } finally {
       check.close();

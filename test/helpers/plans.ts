@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { createPostgresStorage, createSqliteStorage, type Storage } from '../../src/storage/index.js';
+import { openSqlite, prepare } from '../../src/storage/sqlite-driver.js';
 import { spyPostgresQueries } from './storage.js';
 
 /**
@@ -19,24 +20,24 @@ export async function sqlitePlan(fill: (s: Storage) => Promise<void>, run: (s: S
   const path = join(dir, 'warden.db');
   const s = createSqliteStorage(path);
   const seen: string[] = [];
-  const prepare = Database.prototype.prepare;
+  const original = Database.prototype.prepare;
   try {
     await s.migrate();
     await fill(s);
     Database.prototype.prepare = function (this: Database.Database, source: string) {
       seen.push(source);
-      return prepare.call(this, source);
-    } as typeof prepare;
+      return original.call(this, source);
+    } as typeof original;
     await run(s);
   } finally {
-    Database.prototype.prepare = prepare;
+    Database.prototype.prepare = original;
     await s.close();
   }
   const text = seen.find((t) => pattern.test(t));
   assert.ok(text, `${pattern} among the ${seen.length} statements prepared`);
-  const db = new Database(path, { readonly: true });
+  const db = openSqlite(path, { readonly: true });
   try {
-    return (db.prepare(`EXPLAIN QUERY PLAN ${text}`).all(...Array.from(text.matchAll(/\?/g), () => null)) as Array<{ detail: string }>).map((r) => r.detail);
+    return (prepare(db, `EXPLAIN QUERY PLAN ${text}`).all(...Array.from(text.matchAll(/\?/g), () => null)) as Array<{ detail: string }>).map((r) => r.detail);
   } finally {
     db.close();
     rmSync(dir, { recursive: true, force: true });

@@ -12,6 +12,7 @@ import {
   createMemoryStorage, createPostgresStorage, createSqliteStorage, type Storage, type StorageOptions,
 } from '../../src/storage/index.js';
 import { MIGRATIONS, SCHEMA_MIGRATIONS_DDL } from '../../src/storage/migrations.js';
+import { prepare } from '../../src/storage/sqlite-driver.js';
 
 const DEFAULT_URLS = ['postgres://postgres@127.0.0.1:5432/test', 'postgres://root@127.0.0.1:5432/test'];
 
@@ -98,7 +99,7 @@ export function sqliteBefore(db: Database.Database, version: number): void {
   db.exec(SCHEMA_MIGRATIONS_DDL);
   for (const m of MIGRATIONS.filter((x) => x.version < version)) {
     db.exec(m.sqlite);
-    db.prepare('INSERT INTO schema_migrations VALUES (?, ?, 0)').run(m.version, m.name);
+    prepare(db, 'INSERT INTO schema_migrations VALUES (?, ?, 0)').run(m.version, m.name);
   }
 }
 
