@@ -9,6 +9,7 @@ import {
   type AuthenticationResponseJSON, type PublicKeyCredentialCreationOptionsJSON, type PublicKeyCredentialRequestOptionsJSON,
   type RegistrationResponseJSON,
 } from '@simplewebauthn/server';
+import { COSEALG } from '@simplewebauthn/server/helpers';
 import { WardenError } from '@warden/toolkit';
 import type { ChallengeKind, ChallengeStore, FactorStore, PasskeyRecord } from '../../storage/factor-types.js';
 import type { UserRecord } from '../../storage/types.js';
@@ -17,6 +18,14 @@ import { invalid, unreadableName } from '../validate.js';
 /** How long a ceremony's challenge stays usable. */
 export const CEREMONY_TTL_MS = 5 * 60_000;
 const MAX_NAME_LENGTH = 64;
+
+/**
+ * The signature algorithms a new passkey may use: EdDSA, ES256 and RS256, which every Node Warden
+ * runs on verifies. The library's default puts ML-DSA-44 first when the runtime's Web Crypto can
+ * verify it (Node 24, not 20 or 22), and Chromium's authenticator then makes an ML-DSA key: one an
+ * instance on Node 20 or 22 (a rolling upgrade, a rollback) could never verify.
+ */
+const SIGNATURE_ALGORITHMS = [COSEALG.EdDSA, COSEALG.ES256, COSEALG.RS256];
 
 export interface PasskeySettings {
   /** WEBAUTHN_RP_ID: the domain passkeys are bound to. */
@@ -59,6 +68,7 @@ export class Passkeys {
       attestationType: 'none',
       excludeCredentials: existing.map((p) => ({ id: p.id, transports: p.transports })),
       authenticatorSelection: { residentKey: 'preferred', userVerification: 'preferred' },
+      supportedAlgorithmIDs: SIGNATURE_ALGORITHMS,
       timeout: CEREMONY_TTL_MS,
     });
     await this.remember(options.challenge, 'passkey_register', user.id);
@@ -197,7 +207,9 @@ const CREDENTIAL: Record<string, Check> = {
 };
 const RESPONSE: Record<string, Check> = {
   clientDataJSON: b64(8192), attestationObject: b64(65_536), authenticatorData: b64(16_384), transports,
-  publicKey: b64(8192), publicKeyAlgorithm: integer, signature: b64(2048), userHandle: orNull(b64(128)),
+  // A signature of up to 6 kB: an ML-DSA passkey's (one made on Node 24 before SIGNATURE_ALGORITHMS)
+  // signs in where the runtime verifies it; ML-DSA-44's are 2,420 bytes, ML-DSA-87's 4,627.
+  publicKey: b64(8192), publicKeyAlgorithm: integer, signature: b64(8192), userHandle: orNull(b64(128)),
 };
 
 /** What is wrong with the object's members (`where` names it), if anything: an unknown one, or a known one of the wrong type or size. */
