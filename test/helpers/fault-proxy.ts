@@ -21,6 +21,8 @@ export interface FaultProxy {
   readonly mode: FaultMode;
   /** Connections accepted since the proxy started (a test can see that a client reconnected). */
   readonly accepted: number;
+  /** Chunks a client sent that a partition (blackhole) swallowed: a test can wait for a request to be stuck on it. */
+  readonly swallowed: number;
   blackhole(): void;
   mute(): void;
   down(): Promise<void>;
@@ -40,6 +42,7 @@ interface Pair {
 export async function startFaultProxy(target: { host: string; port: number }): Promise<FaultProxy> {
   let mode: FaultMode = 'forward';
   let accepted = 0;
+  let swallowed = 0;
   const pairs = new Set<Pair>();
   /** Far sides of muted connections whose client closed: open, as the peer never heard of it. */
   const orphans = new Set<Socket>();
@@ -69,6 +72,7 @@ export async function startFaultProxy(target: { host: string; port: number }): P
     // so neither side sees an error or a close — exactly what a partition looks like.
     client.on('data', (chunk) => {
       if ((mode === 'forward' || mode === 'muted') && !pair.dead) upstream.write(chunk);
+      else if (mode === 'blackhole') swallowed++;
     });
     upstream.on('data', (chunk) => {
       if (mode === 'muted') pair.deaf = true;
@@ -110,6 +114,9 @@ export async function startFaultProxy(target: { host: string; port: number }): P
     },
     get accepted() {
       return accepted;
+    },
+    get swallowed() {
+      return swallowed;
     },
     blackhole() {
       mode = 'blackhole';
