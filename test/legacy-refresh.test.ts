@@ -185,16 +185,19 @@ describe('LEGACY_REFRESH_TOKENS=true: a Flask refresh token is exchanged once', 
   });
 
   it('a token issued longer ago than REFRESH_TOKEN_EXPIRES_DAYS is not exchanged, however long it lives: a password change\'s record of the cut-off lasts only that long', async () => {
+    // Both tokens minted (on the real clock) before the server's test clock starts: the server never
+    // stands before a token's iat and nbf, however long Python or the start took on a loaded machine.
+    const mint = () => execFileSync(PYTHON, [script, 'refresh-long', '306'], { env: { ...process.env, SECRET_KEY: TEST_SECRET }, encoding: 'utf8' }).trim();
+    const year = mint();
+    const fresh = mint();
     const clock = testClock();
     const t = await startServer({ ...ON, REFRESH_TOKEN_EXPIRES_DAYS: '30' }, { clock });
     try {
       const [id] = await importUsers(t, [{ id: 306, username: 'flask306' }]);
-      const year = execFileSync(PYTHON, [script, 'refresh-long', '306'], { env: { ...process.env, SECRET_KEY: TEST_SECRET }, encoding: 'utf8' }).trim();
       clock.advance(31 * 86_400_000);
       await refusedEverywhere(t, year, /Invalid or expired refresh token/);
       assert.equal((await migratedEvents(t, id!)).length, 0);
       // Within the 30 days it is exchanged, for a session of at most 30 days.
-      const fresh = execFileSync(PYTHON, [script, 'refresh-long', '306'], { env: { ...process.env, SECRET_KEY: TEST_SECRET }, encoding: 'utf8' }).trim();
       clock.advance(-31 * 86_400_000);
       const r = await ROUTES['POST /api/auth/refresh (JSON body)']!(t, fresh);
       assert.equal(r.status, 200, r.text);
