@@ -52,6 +52,7 @@ import { refuseFraming } from './http/security-headers.js';
 import { closeHttp, cutConnectionsAfter } from './http/shutdown.js';
 import { v1Routes } from './http/v1.js';
 import { loadKeyRing } from './keyring.js';
+import { configuredBlocklist } from './password-policy.js';
 import { isConnectionFailure, openStorage, watchAvailability } from './storage/index.js';
 import type { AppliedMigration, Storage } from './storage/types.js';
 import { deleteInBatches, periodically } from './storage/batches.js';
@@ -127,6 +128,8 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
   const clock = options.clock ?? Date.now;
   const log = createLogger(config, options.logStream);
   const { ring: keys, generatedFile } = loadKeyRing(config);
+  // Read whole before anything opens: a file that cannot be used stops the start (ConfigError).
+  const passwordBlocklist = configuredBlocklist(config);
   const { connectTimeoutMs, queryTimeoutMs, preparedStatements, redisTimeoutMs, revocationPollMs } = config.storage;
   const migrated = (applied: AppliedMigration[]) => {
     if (applied.length > 0) log.info({ migrations: applied.map((m) => `${m.version} ${m.name}`) }, `database schema migrated to version ${applied.at(-1)!.version}`);
@@ -282,6 +285,8 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
     signUpOpen: config.signup.enabled,
     passwordMaxLength: config.accounts.passwordMaxLength,
     passwordMinLength: config.accounts.passwordMinLength,
+    passwordBlocklist,
+    passwordContextCheck: config.accounts.passwordContextCheck,
     throttle,
     ipv6Prefix: config.server.ipv6Prefix,
     signUpLimit: new ClientIpLimit(limitCounter, 'signup-ip', { max: config.signup.maxPerIp, windowMs: config.signup.windowMs }, 'Too many sign-ups from this address; try again later',

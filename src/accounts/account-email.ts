@@ -13,6 +13,7 @@ import type { PasswordHasher } from './password-hasher.js';
 import { PasswordRecovery } from './recovery.js';
 import type { Sessions } from './sessions.js';
 import { EmailVerification } from './verification.js';
+import type { PasswordPolicyDeps } from './validate.js';
 
 /** Where the links in mails point; the HTTP layer owns its paths. */
 export interface EmailLinks {
@@ -35,14 +36,11 @@ export interface AccountEmailOptions {
   report(err: unknown, what: string): void;
 }
 
-export interface AccountEmailDeps extends AccountEmailOptions {
+export interface AccountEmailDeps extends AccountEmailOptions, PasswordPolicyDeps {
   storage: Pick<Storage, 'users' | 'emailTokens' | 'devices' | 'sessions' | 'factors' | 'challenges'>;
   hasher: PasswordHasher;
   sessions: Sessions;
   clock: () => number;
-  passwordMaxLength: number;
-  /** PASSWORD_MIN_LENGTH: the characters (NFKC) a new password needs; PASSWORD_MIN_LENGTH of validate.ts (8) when absent. */
-  passwordMinLength?: number | undefined;
   events: EventLog;
 }
 

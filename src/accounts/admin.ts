@@ -13,19 +13,16 @@ import type { Sessions } from './sessions.js';
 import { NO_META, type Actor, type ClientMeta } from './types.js';
 import { administratorsToKeep, conflict, findUser, keepAnAdministrator, userIdOf } from './users.js';
 import {
-  checkFields, invalid, normaliseEmail, PASSWORD_MIN_LENGTH, validateBoolean, validateFullName, validatePassword, validateRoles,
+  checkFields, invalid, normaliseEmail, passwordRules, validateBoolean, validateFullName, validatePassword, validateRoles, type PasswordPolicyDeps,
 } from './validate.js';
 
-export interface UserAdminDeps {
+export interface UserAdminDeps extends PasswordPolicyDeps {
   storage: Pick<Storage, 'users' | 'sessions' | 'events'>;
   hasher: PasswordHasher;
   sessions: Sessions;
   revoker: Revoker;
   retention: Retention;
   clock: () => number;
-  passwordMaxLength: number;
-  /** PASSWORD_MIN_LENGTH: the characters (NFKC) a new password needs; PASSWORD_MIN_LENGTH of validate.ts (8) when absent. */
-  passwordMinLength?: number | undefined;
   /** ADMIN_ROLES: the last active holder of one is not demoted, deactivated or deleted through the API. */
   adminRoles: readonly string[];
   events: EventLog;
@@ -101,8 +98,13 @@ export class UserAdmin {
       fullName: given('full_name', () => validateFullName(input.full_name)),
       email: given('email', () => normaliseEmail(input.email)),
       emailVerified: given('email_verified', () => validateBoolean(input.email_verified, 'email_verified')),
-      password: given('password', () => validatePassword(input.password, { minLength: this.d.passwordMinLength ?? PASSWORD_MIN_LENGTH, maxLength: this.d.passwordMaxLength })),
+      password: given('password', () => validatePassword(input.password, passwordRules(this.d))),
     });
+    if (password !== undefined && this.d.passwordContextCheck !== false) {
+      // Nor the account's own names: its username, and the address this change leaves it.
+      const current = await this.get(id);
+      validatePassword(password, passwordRules(this.d), 'password', { username: current.username, email: fields.email ?? current.email });
+    }
     const patch: UserPatch = fields; // only the fields given: checkFields leaves the others out
     if (password !== undefined) patch.passwordHash = await this.d.hasher.hash(password);
     const who = { actorId: actorIdOf(actor), userId: id, ip: meta.ip, userAgent: meta.userAgent };

@@ -17,11 +17,11 @@ import type { SignInThrottle } from './throttle.js';
 import { NO_META, type Actor, type ClientMeta, type SignUpInput, type SystemActor, type TokenPair } from './types.js';
 import { conflict, findUser, keepAnAdministrator } from './users.js';
 import {
-  checkFields, invalid, normaliseEmail, PASSWORD_MIN_LENGTH, validateBoolean, validateFullName, validatePassword, validateRoles, validateUsername,
-  type PasswordLengths,
+  checkFields, invalid, normaliseEmail, passwordRules, validateBoolean, validateFullName, validatePassword, validateRoles, validateUsername,
+  type PasswordPolicyDeps,
 } from './validate.js';
 
-export interface CredentialsDeps {
+export interface CredentialsDeps extends PasswordPolicyDeps {
   storage: Pick<Storage, 'users'>;
   hasher: PasswordHasher;
   sessions: Sessions;
@@ -32,9 +32,6 @@ export interface CredentialsDeps {
   firstSignUpAdmin?: boolean | undefined;
   /** Self-service sign-up is open (SIGNUP_ENABLED; default true); closed, only an administrator or the system creates accounts. */
   signUpOpen?: boolean | undefined;
-  passwordMaxLength: number;
-  /** PASSWORD_MIN_LENGTH: the characters (NFKC) a new password needs; PASSWORD_MIN_LENGTH of validate.ts (8) when absent. */
-  passwordMinLength?: number | undefined;
   /** Failed sign-in throttle; none when absent. */
   throttle?: SignInThrottle | undefined;
   /** CLIENT_IPV6_PREFIX: the IPv6 network a client is counted by (clientKey): throttled events' count, the hash queue's fairness; 64 when absent. */
@@ -106,7 +103,7 @@ export class Credentials {
     const { username, email, password, fullName, roles, isActive } = checkFields({
       username: () => validateUsername(input.username),
       email: () => normaliseEmail(input.email),
-      password: () => validatePassword(input.password, this.passwordLengths()),
+      password: () => validatePassword(input.password, passwordRules(this.d), 'password', { username: input.username, email: input.email }),
       fullName: () => validateFullName(input.full_name),
       roles: () => (input.roles === undefined || input.roles === null ? [...this.d.defaultRoles] : validateRoles(input.roles)),
       isActive: () => (input.is_active === undefined ? true : validateBoolean(input.is_active, 'is_active')),
@@ -238,7 +235,7 @@ export class Credentials {
   async changePassword(claims: JwtClaims, current: unknown, next: unknown, meta: ClientMeta = NO_META): Promise<void> {
     const user = await this.profile(claims.sub);
     if (typeof current !== 'string' || current === '') throw invalid('current_password', 'is required');
-    const password = validatePassword(next, this.passwordLengths(), 'new_password');
+    const password = validatePassword(next, passwordRules(this.d), 'new_password', user);
     const except = typeof claims.sid === 'string' ? claims.sid : undefined;
     const who = { actorId: user.id, userId: user.id, sessionId: except ?? null, ip: meta.ip, userAgent: meta.userAgent };
     await this.checkCurrentPassword(user, current, meta, this.d.events.make('password.change_failed', who, {}));
@@ -353,10 +350,6 @@ export class Credentials {
     await this.d.events.append(this.d.events.make('signin.throttled', { ip: meta.ip, userAgent: meta.userAgent }, {
       retry_after_seconds: retryAfter, login: shownLogin(login),
     }));
-  }
-
-  private passwordLengths(): PasswordLengths {
-    return { minLength: this.d.passwordMinLength ?? PASSWORD_MIN_LENGTH, maxLength: this.d.passwordMaxLength };
   }
 
   private isAdmin(roles: readonly string[]): boolean {

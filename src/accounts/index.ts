@@ -20,6 +20,7 @@ import { retention } from './retention.js';
 import { Sessions } from './sessions.js';
 import type { ClientIpLimit } from './client-ip-limit.js';
 import type { SignInThrottle } from './throttle.js';
+import type { PasswordPolicyDeps } from './validate.js';
 
 export type { Actor, ClientMeta, LogoutScope, SignUpInput, SystemActor, TokenPair, UserActor } from './types.js';
 export { NO_META } from './types.js';
@@ -37,7 +38,7 @@ export type { AccountEmail, AccountEmailOptions, EmailLinks } from './account-em
 export { UserImport, IMPORT_FIELDS, type ImportField, type ImportOutcome, type ImportRow, type UserImportOptions } from './importer.js';
 export { describeStoredHash, type StoredHashInfo } from './stored-hash.js';
 
-export interface AccountsDeps {
+export interface AccountsDeps extends PasswordPolicyDeps {
   storage: Pick<Storage, 'users' | 'sessions' | 'revocations' | 'emailTokens' | 'devices' | 'factors' | 'challenges' | 'events'>;
   issuer: TokenIssuer;
   revoker: Revoker;
@@ -61,9 +62,6 @@ export interface AccountsDeps {
   firstSignUpAdmin?: boolean | undefined;
   /** Self-service sign-up is open (SIGNUP_ENABLED; default true); closed, only an administrator or the system creates accounts. */
   signUpOpen?: boolean | undefined;
-  passwordMaxLength: number;
-  /** PASSWORD_MIN_LENGTH: the characters (NFKC) a new password needs; PASSWORD_MIN_LENGTH of validate.ts (8) when absent. */
-  passwordMinLength?: number | undefined;
   /** Failed sign-in throttle; none when absent. */
   throttle?: SignInThrottle | undefined;
   /** CLIENT_IPV6_PREFIX: the IPv6 network a client is counted by (clientKey); 64 when absent. */
@@ -115,6 +113,9 @@ export interface Accounts {
 }
 
 export function createAccounts(d: AccountsDeps): Accounts {
+  const policy: PasswordPolicyDeps = {
+    passwordMaxLength: d.passwordMaxLength, passwordMinLength: d.passwordMinLength, passwordBlocklist: d.passwordBlocklist, passwordContextCheck: d.passwordContextCheck,
+  };
   const keep = retention({ accessTtlSeconds: d.accessTtlSeconds, refreshTtlSeconds: d.refreshTtlSeconds });
   const events = d.events ?? new EventLog({ store: d.storage.events, clock: d.clock });
   const sessions = new Sessions({
@@ -123,7 +124,7 @@ export function createAccounts(d: AccountsDeps): Accounts {
     refreshGraceMs: d.refreshGraceMs, clockSkewMs: d.clockSkewMs, maxSessionsPerUser: d.maxSessionsPerUser, events, claims: d.claims, legacyRefresh: d.legacyRefresh,
   });
   const email = d.email && createAccountEmail({
-    ...d.email, storage: d.storage, hasher: d.hasher, sessions, clock: d.clock, passwordMaxLength: d.passwordMaxLength, passwordMinLength: d.passwordMinLength, events,
+    ...d.email, storage: d.storage, hasher: d.hasher, sessions, clock: d.clock, ...policy, events,
   });
   const passkeys = new Passkeys({
     storage: d.storage, clock: d.clock, settings: { rpId: d.mfa.rpId, rpName: d.mfa.issuerName, origins: d.mfa.origins },
@@ -135,11 +136,11 @@ export function createAccounts(d: AccountsDeps): Accounts {
   });
   const credentials = new Credentials({
     storage: d.storage, hasher: d.hasher, sessions, clock: d.clock, throttle: d.throttle, ipv6Prefix: d.ipv6Prefix, signUpLimit: d.signUpLimit, secondFactor: factors, events,
-    adminRoles: d.adminRoles, defaultRoles: d.defaultRoles, firstSignUpAdmin: d.firstSignUpAdmin, signUpOpen: d.signUpOpen, passwordMaxLength: d.passwordMaxLength, passwordMinLength: d.passwordMinLength, hooks: email?.hooks,
+    adminRoles: d.adminRoles, defaultRoles: d.defaultRoles, firstSignUpAdmin: d.firstSignUpAdmin, signUpOpen: d.signUpOpen, ...policy, hooks: email?.hooks,
   });
   const admin = new UserAdmin({
     storage: d.storage, hasher: d.hasher, sessions, revoker: d.revoker, retention: keep, clock: d.clock, events,
-    passwordMaxLength: d.passwordMaxLength, passwordMinLength: d.passwordMinLength, adminRoles: d.adminRoles, hooks: email?.hooks,
+    ...policy, adminRoles: d.adminRoles, hooks: email?.hooks,
   });
   const startImport = (options: UserImportOptions) => new UserImport({
     storage: d.storage, hasher: d.hasher, sessions, revoker: d.revoker, retention: keep, clock: d.clock, events,

@@ -14,7 +14,7 @@ import { changedMeanwhile, checkToken, consumeToken, newEmailToken, tokenHash, t
 import type { SecurityNotices } from './notices.js';
 import { NO_META, type ClientMeta } from './types.js';
 import { findUser, isUuid } from './users.js';
-import { normaliseEmail, PASSWORD_MIN_LENGTH, validatePassword } from './validate.js';
+import { normaliseEmail, passwordRules, validatePassword } from './validate.js';
 
 /** Queues the reset mail for the user with this id, username or email (the CLI calls this); ERR_USER_NOT_FOUND, ERR_USER_INACTIVE. */
 export async function requestPasswordReset(users: UserStore, queue: MailQueue, idOrLogin: string): Promise<UserRecord> {
@@ -64,8 +64,8 @@ export class PasswordRecovery {
   async reset(token: unknown, newPassword: unknown, meta: ClientMeta = NO_META): Promise<UserRecord> {
     const hash = tokenHash(token);
     // A cheap look first, so a forged token costs no password hash, and a refusal uses nothing up.
-    await tokenOwner(this.d.storage.users, await checkToken(this.d.storage.emailTokens, hash, 'reset', this.d.clock()), { sameAddress: true });
-    const password = validatePassword(newPassword, { minLength: this.d.passwordMinLength ?? PASSWORD_MIN_LENGTH, maxLength: this.d.passwordMaxLength }, 'new_password');
+    const owner = await tokenOwner(this.d.storage.users, await checkToken(this.d.storage.emailTokens, hash, 'reset', this.d.clock()), { sameAddress: true });
+    const password = validatePassword(newPassword, passwordRules(this.d), 'new_password', owner);
     const passwordHash = await this.d.hasher.hash(password, { client: clientKey(meta.ip, this.d.ipv6Prefix) });
     const used = await consumeToken(this.d.storage.emailTokens, hash, 'reset', this.d.clock());
     const user = await tokenOwner(this.d.storage.users, used, { sameAddress: true }); // again: it may have changed meanwhile

@@ -2,6 +2,7 @@
 // answers 422 with the same text.
 import { WardenError } from '@warden/toolkit';
 import { emailKey } from '../storage/rules.js';
+import type { PasswordBlocklist } from './password-blocklist.js';
 
 /** NIST SP 800-63B's floor, and the default of PASSWORD_MIN_LENGTH; imported passwords are held to it alone. */
 export const PASSWORD_MIN_LENGTH = 8;
@@ -11,6 +12,39 @@ export interface PasswordLengths {
   minLength: number;
   maxLength: number;
 }
+/**
+ * The rules a new password is held to (never one signing in, nor an imported one, which are held to
+ * lengths alone): its lengths, PASSWORD_BLOCKLIST_FILE and PASSWORD_CONTEXT_CHECK.
+ */
+export interface PasswordRules extends PasswordLengths {
+  /** PASSWORD_BLOCKLIST_FILE, loaded; none when absent. */
+  blocklist?: PasswordBlocklist | undefined;
+  /** PASSWORD_CONTEXT_CHECK: refuse the account's username, email address or its local part (true when absent). */
+  contextCheck?: boolean | undefined;
+}
+
+/** What the services' dependencies say of passwords, as AccountsDeps names it. */
+export interface PasswordPolicyDeps {
+  passwordMaxLength: number;
+  /** PASSWORD_MIN_LENGTH: the characters (NFKC) a new password needs; PASSWORD_MIN_LENGTH of validate.ts (8) when absent. */
+  passwordMinLength?: number | undefined;
+  /** PASSWORD_BLOCKLIST_FILE, loaded: passwords a new one may not be; none when absent. */
+  passwordBlocklist?: PasswordBlocklist | undefined;
+  /** PASSWORD_CONTEXT_CHECK: a new password may not be the account's username or email address (or its local part); true when absent. */
+  passwordContextCheck?: boolean | undefined;
+}
+
+/** The rules PasswordPolicyDeps describe. */
+export function passwordRules(d: PasswordPolicyDeps): PasswordRules {
+  return { minLength: d.passwordMinLength ?? PASSWORD_MIN_LENGTH, maxLength: d.passwordMaxLength, blocklist: d.passwordBlocklist, contextCheck: d.passwordContextCheck };
+}
+
+/** The account a new password is for: what PASSWORD_CONTEXT_CHECK compares it with (values not strings are skipped). */
+export interface AccountNames {
+  username?: unknown;
+  email?: unknown;
+}
+
 const USERNAME_RE = /^[A-Za-z0-9_.-]{3,64}$/;
 // Deliberately simple: one @, no spaces, a dot in the domain. Full RFC 5322 is not what sign-up needs.
 const EMAIL_RE = /^[^\s@]{1,64}@[^\s@.]+(\.[^\s@.]+)+$/;
@@ -87,7 +121,27 @@ export function normaliseEmail(value: unknown, field = 'email'): string {
   return v;
 }
 
-export function validatePassword(value: unknown, { minLength, maxLength }: PasswordLengths, field = 'password'): string {
+/** The account's names as PASSWORD_CONTEXT_CHECK compares them: NFKC, trimmed, lower case. */
+function contextWords({ username, email }: AccountNames): string[] {
+  const key = (s: string) => s.normalize('NFKC').trim().toLowerCase();
+  const words: string[] = [];
+  if (typeof username === 'string') words.push(key(username));
+  if (typeof email === 'string') {
+    const address = key(email);
+    const at = address.lastIndexOf('@');
+    words.push(address, ...(at > 0 ? [address.slice(0, at)] : []));
+  }
+  return words.filter((w) => w !== '');
+}
+
+/**
+ * A new password, as `rules` hold it: its lengths; then, given the account it is for and unless
+ * rules.contextCheck is false, not that account's username, email address or the address's local
+ * part (NFKC, case-insensitive: NIST SP 800-63B 5.1.1.2's "context-specific words"); then not on
+ * rules.blocklist. The blocklist's refusal does not say which list, nor how it matched.
+ */
+export function validatePassword(value: unknown, rules: PasswordRules, field = 'password', account?: AccountNames): string {
+  const { minLength, maxLength } = rules;
   if (typeof value !== 'string') throw invalid(field, 'must be a string');
   const v = value; // any character is allowed in a password, NUL included: it is only ever hashed
   // Lengths count code points, not UTF-16 units (NIST SP 800-63B 5.1.1.2). The minimum counts
@@ -95,7 +149,13 @@ export function validatePassword(value: unknown, { minLength, maxLength }: Passw
   // "éééé", four characters, not eight. The maximum bounds what is sent.
   const n = [...v].length;
   if (n > maxLength) throw invalid(field, `must be at most ${maxLength} characters`);
-  if ([...v.normalize('NFKC')].length < minLength) throw invalid(field, `must be at least ${minLength} characters`);
+  const nfkc = v.normalize('NFKC');
+  if ([...nfkc].length < minLength) throw invalid(field, `must be at least ${minLength} characters`);
+  if (account !== undefined && rules.contextCheck !== false) {
+    const typed = nfkc.toLowerCase();
+    if (contextWords(account).includes(typed)) throw invalid(field, 'must not be the username or the email address');
+  }
+  if (rules.blocklist?.has(v)) throw invalid(field, 'is too common: it is on a list of breached or commonly used passwords; choose another');
   return v;
 }
 

@@ -19,6 +19,7 @@ import { openStorage, parseDatabaseUrl, type AppliedMigration, type Storage } fr
 import { cliConfig } from './environment.js';
 import { maskedUrl } from '../storage/database-url.js';
 import { CliError } from './output.js';
+import { configuredBlocklist } from '../password-policy.js';
 
 export interface StorageOptions {
   /** Refuse to create a SQLite file that is not there (a read-only command on a mistyped path). */
@@ -124,6 +125,9 @@ export async function withAccounts<T>(o: StorageOptions, fn: (c: AccountsContext
       maxSessionsPerUser: config.tokens.maxSessionsPerUser,
       passwordMaxLength: config.accounts.passwordMaxLength,
       passwordMinLength: config.accounts.passwordMinLength,
+      // warden users create and set-password hold a password to the same rules as the API.
+      passwordBlocklist: configuredBlocklist(config),
+      passwordContextCheck: config.accounts.passwordContextCheck,
       // The CLI lists and resets factors; it never opens a sealed TOTP secret nor takes an MFA token,
       // so it needs neither the signing key (it holds none) nor, without MFA_ENCRYPTION_KEY, the real sealing key.
       mfa: {

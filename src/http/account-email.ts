@@ -11,7 +11,7 @@ import { pageSchema, routeSchemas, type Media } from './docs.js';
 import { ENVELOPE, familyErrorHandler } from './error-families.js';
 import { clientIp, clientMeta, field, jsonOrFormBody, onceIn } from './request.js';
 import { confirmForm, html, message, resetForm, sendPage, wantsPage, type Html } from './pages.js';
-import { envelope, ID_PARAMS, newPassword, passwordLengths, PROFILE } from './schemas.js';
+import { envelope, ID_PARAMS, newPassword, passwordPolicy, PROFILE } from './schemas.js';
 import { profileView } from './views.js';
 
 const ok = (msg: string, data: unknown = null) => ({ message: msg, data });
@@ -109,7 +109,7 @@ export async function accountEmailRoutes(app: FastifyInstance, ctx: RouteContext
     schema: doc({
       ...email, method: 'POST', summary: 'Set a new password with the token from a reset mail; ends every session of the user',
       description: 'A browser\'s form post (Accept: text/html) gets the outcome as a page, with the same status.',
-      body: { schema: obj({ token: str(), new_password: newPassword(passwordLengths(ctx.config)) }, ['token', 'new_password']), media: BOTH },
+      body: { schema: obj({ token: str(), new_password: newPassword(passwordPolicy(ctx.config)) }, ['token', 'new_password']), media: BOTH },
       ok: { status: 200, description: 'Password changed; every session of the user ended; the address counts as verified', schema: envelope(null) },
       errors: ['ERR_BAD_REQUEST', ...TOKEN_ERRORS, 'ERR_USER_INACTIVE', ...EMAIL_ERRORS],
     }),

@@ -11,7 +11,7 @@ import { mfaRequiredView, MFA_REQUIRED } from './mfa-views.js';
 import { refuseCrossSite } from './cross-site.js';
 import { noStore } from './security-headers.js';
 import { pairView, userView } from './views.js';
-import { CREDENTIALS, DETAIL_MESSAGE, newUser, PAGING_QUERY, passwordLengths, PAIR, REFRESH_BODY, SIGNIN, USER } from './schemas.js';
+import { CREDENTIALS, DETAIL_MESSAGE, newUser, PAGING_QUERY, passwordPolicy, PAIR, REFRESH_BODY, SIGNIN, USER } from './schemas.js';
 
 /** The database or the password hasher: down or saturated (503), or failing unexpectedly (500, logged with the request id). */
 export const DEPENDENCY_ERRORS: ErrorCode[] = ['ERR_UNAVAILABLE', 'ERR_INTERNAL'];
@@ -73,7 +73,7 @@ export async function apiRoutes(app: FastifyInstance, ctx: RouteContext): Promis
       method: 'POST', tags: ['api'], summary: config.signup.enabled
         ? 'Create a user; roles beyond the defaults need an admin token (or an empty database)'
         : `Create a user; ${SIGNUP_CLOSED}`,
-      family: DETAIL, auth: optional, body: { schema: newUser(passwordLengths(config)), media: ['json', 'form'] },
+      family: DETAIL, auth: optional, body: { schema: newUser(passwordPolicy(config)), media: ['json', 'form'] },
       ok: { status: 201, description: 'The user', schema: USER }, errors: SIGNUP_ERRORS,
     }),
   }, async (req, reply) => {

@@ -15,15 +15,26 @@ const strings = (description?: string): Json => ({ type: 'array', items: str(), 
 
 export const CREDENTIALS = obj({ username: str('username or email'), password: str(undefined, { format: 'password' }) }, ['username', 'password']);
 
-/** PASSWORD_MIN_LENGTH and PASSWORD_MAX_LENGTH, as configured. */
-export const passwordLengths = ({ accounts }: Pick<Config, 'accounts'>): PasswordLengths =>
-  ({ minLength: accounts.passwordMinLength, maxLength: accounts.passwordMaxLength });
+/** What a new password is held to, as configured: its lengths, whether a blocklist is set, whether PASSWORD_CONTEXT_CHECK is on. */
+export interface PasswordPolicyDoc extends PasswordLengths {
+  blocklist: boolean;
+  contextCheck: boolean;
+}
 
-/** A new password's description: PASSWORD_MIN_LENGTH and PASSWORD_MAX_LENGTH, as the accounts rules count them. */
-export const newPassword = (lengths: PasswordLengths): Json =>
-  str(`at least ${lengths.minLength} characters (counted in Unicode NFKC), at most ${lengths.maxLength}`, { format: 'password' });
+/** PASSWORD_MIN_LENGTH, PASSWORD_MAX_LENGTH, PASSWORD_BLOCKLIST_FILE and PASSWORD_CONTEXT_CHECK, as configured. */
+export const passwordPolicy = ({ accounts }: Pick<Config, 'accounts'>): PasswordPolicyDoc => ({
+  minLength: accounts.passwordMinLength, maxLength: accounts.passwordMaxLength,
+  blocklist: accounts.passwordBlocklistFile !== undefined, contextCheck: accounts.passwordContextCheck,
+});
 
-export const newUser = (lengths: PasswordLengths): Json => obj({
+/** A new password's description: the rules the accounts services hold it to (validatePassword). */
+export const newPassword = (policy: PasswordPolicyDoc): Json => str([
+  `at least ${policy.minLength} characters (counted in Unicode NFKC), at most ${policy.maxLength}`,
+  ...(policy.contextCheck ? ['not the username, the email address or its part before the @ (in any case)'] : []),
+  ...(policy.blocklist ? ['not on the server\'s list of common or breached passwords (422 "is too common")'] : []),
+].join('; '), { format: 'password' });
+
+export const newUser = (lengths: PasswordPolicyDoc): Json => obj({
   username: str('3–64 letters A–Z or a–z (no accents or other scripts), digits, "_", "." or "-"'),
   email: str(undefined, { format: 'email' }),
   password: newPassword(lengths),
@@ -35,14 +46,14 @@ export const REFRESH_BODY = obj({ refresh_token: str('the refresh token, when it
 
 export const ACCOUNT_DELETE = obj({ current_password: str(undefined, { format: 'password' }) }, ['current_password']);
 
-export const passwordChange = (lengths: PasswordLengths): Json => obj({
+export const passwordChange = (lengths: PasswordPolicyDoc): Json => obj({
   current_password: str(undefined, { format: 'password' }),
   new_password: newPassword(lengths),
 }, ['current_password', 'new_password']);
 
 export const PROFILE_PATCH = obj({ full_name: str('up to 200 characters; empty or null removes it', { nullable: true }) }, ['full_name']);
 
-export const userPatch = (lengths: PasswordLengths): Json => obj({
+export const userPatch = (lengths: PasswordPolicyDoc): Json => obj({
   roles: strings(), is_active: { type: 'boolean' }, full_name: str('up to 200 characters; empty or null removes it', { nullable: true }),
   email: str('unverified again unless email_verified is sent too', { format: 'email' }), email_verified: { type: 'boolean' },
   password: newPassword(lengths),

@@ -18,7 +18,7 @@ import { noStore } from './security-headers.js';
 import { overviewView, pairView, personalDataView, profileView, sessionView, userView } from './views.js';
 import { eventView, ownEventView } from '../events/view.js';
 import {
-  ACCOUNT_DELETE, CREDENTIALS, envelope, ID_PARAMS, LOGOUT_QUERY, newUser, OVERVIEW, PAGING, PAGING_QUERY, PAIR, passwordChange, passwordLengths, PERSONAL_DATA, PROFILE, PROFILE_PATCH, REFRESH_BODY, SESSION,
+  ACCOUNT_DELETE, CREDENTIALS, envelope, ID_PARAMS, LOGOUT_QUERY, newUser, OVERVIEW, PAGING, PAGING_QUERY, PAIR, passwordChange, passwordPolicy, PERSONAL_DATA, PROFILE, PROFILE_PATCH, REFRESH_BODY, SESSION,
   USER, USER_FILTER_QUERY, userPatch, USER_SESSION_PARAMS,
 } from './schemas.js';
 
@@ -31,7 +31,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
   const { credentials, sessions, admin: userAdmin } = ctx.accounts;
   app.setErrorHandler(familyErrorHandler(ENVELOPE, ctx.log));
   const doc = routeSchemas(config);
-  const lengths = passwordLengths(config);
+  const lengths = passwordPolicy(config);
   const userOpts: JwtRequiredOptions = {};
   const freshOpts: JwtRequiredOptions = { fresh: true };
   const adminOpts: JwtRequiredOptions = { roles: config.accounts.adminRoles };
