@@ -59,6 +59,7 @@ export function setUpEmail(config: Config, d: {
       links: emailLinks(appUrl),
       resetTtlMs: config.email.resetTtlMs,
       verifyTtlMs: config.email.verifyTtlMs,
+      inviteTtlMs: config.email.inviteTtlMs,
       requireVerified: config.email.requireVerified,
       notifyNewSignIn: config.email.notifyNewSignIn,
       // A database outage is logged once by server.ts, whoever meets it first: not again with a

@@ -110,6 +110,7 @@ describe('the OpenAPI document', () => {
       // Account recovery and the links in mails: the token from the mail is the credential.
       'POST /api/v1/auth/password/forgot', 'POST /api/v1/auth/password/reset', 'POST /api/v1/auth/verify', 'POST /api/v1/auth/email/confirm',
       'GET /api/v1/auth/password/reset', 'GET /api/v1/auth/verify/confirm', 'GET /api/v1/auth/email/confirm',
+      'POST /api/v1/auth/invite/accept', 'GET /api/v1/auth/invite/accept',
     ];
     for (const [method, path, o] of ops) {
       const expected = ['/api/auth/signup', '/api/v1/auth/signup'].includes(path) ? [{}, ...bearerOrOauth]

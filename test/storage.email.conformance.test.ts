@@ -94,20 +94,23 @@ function conformance(f: StorageFactory): void {
       assert.ok(await s.emailTokens.consume(newer.hash, 'reset', T + 2));
     });
 
-    it('a new password hash supersedes the user\'s open reset and address-change links, and only those', async () => {
+    it('a new password hash supersedes the user\'s open reset, address-change and invitation links, and only those', async () => {
       const other = await s.users.create(user());
       const reset = token(u.id);
       const change = token(u.id, { purpose: 'email', email: 'elsewhere@example.com' });
+      const invite = token(u.id, { purpose: 'invite' });
       const verify = token(u.id, { purpose: 'verify' });
       const otherUser = token(other.id);
-      for (const t of [reset, change, verify, otherUser]) await s.emailTokens.issue(t);
+      for (const t of [reset, change, invite, verify, otherUser]) await s.emailTokens.issue(t);
       const open = async (t: NewEmailToken) => (await s.emailTokens.find(t.hash, t.purpose))!.supersededAt === null;
       await s.users.update(u.id, { fullName: 'Renamed' });
       assert.ok(await s.users.replacePasswordHash(u.id, 'x', 'rehashed'), 'the same password, rehashed');
-      assert.ok(await open(reset) && await open(change), 'neither another change nor a rehash touches the links');
+      assert.ok(await open(reset) && await open(change) && await open(invite), 'neither another change nor a rehash touches the links');
       assert.ok(await s.users.update(u.id, { passwordHash: 'changed' }));
       assert.equal(await open(reset), false);
       assert.equal(await open(change), false);
+      assert.equal(await open(invite), false);
+      assert.equal(await s.emailTokens.consume(invite.hash, 'invite', T + 1), null);
       assert.equal(await s.emailTokens.consume(reset.hash, 'reset', T + 1), null);
       assert.equal(await s.emailTokens.consume(change.hash, 'email', T + 1), null);
       assert.ok(await open(verify) && await open(otherUser));

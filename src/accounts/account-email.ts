@@ -1,11 +1,12 @@
 // The account services that work through mail, composed: password recovery, email verification,
-// email change and security notices, sharing one mail queue, one limit on mail requests, one set
+// email change, invitations and security notices, sharing one mail queue, one limit on mail requests, one set
 // of link builders and one clock. createAccounts builds this only when mail is configured.
 import type { EventLog } from '../events/log.js';
 import type { MailQueue } from '../mail/index.js';
 import { deleteInBatches } from '../storage/batches.js';
 import type { Storage, UserRecord } from '../storage/types.js';
 import { EmailChange } from './email-change.js';
+import { Invitations } from './invitation.js';
 import type { AccountHooks } from './hooks.js';
 import type { MailLimit } from './mail-limit.js';
 import { SecurityNotices } from './notices.js';
@@ -20,6 +21,7 @@ export interface EmailLinks {
   reset(token: string): string;
   verify(token: string): string;
   emailChange(token: string): string;
+  invite(token: string): string;
 }
 
 export interface AccountEmailOptions {
@@ -28,6 +30,8 @@ export interface AccountEmailOptions {
   links: EmailLinks;
   resetTtlMs: number;
   verifyTtlMs: number;
+  /** INVITE_LINK_DAYS: how long an invitation's link works. */
+  inviteTtlMs: number;
   requireVerified: boolean;
   notifyNewSignIn: boolean;
   /** CLIENT_IPV6_PREFIX: the IPv6 network a client is counted by (clientKey): the new-sign-in notice's device, the reset's hash queue; 64 when absent. */
@@ -48,6 +52,7 @@ export interface AccountEmail {
   recovery: PasswordRecovery;
   verification: EmailVerification;
   emailChange: EmailChange;
+  invitations: Invitations;
   notices: SecurityNotices;
   hooks: AccountHooks;
   /** Drops expired tokens and devices not seen for a year. */
@@ -68,8 +73,9 @@ export function createAccountEmail(d: AccountEmailDeps): AccountEmail {
   const recovery = new PasswordRecovery(d, notices);
   const verification = new EmailVerification(d);
   const emailChange = new EmailChange(d, notices);
+  const invitations = new Invitations(d, recovery);
   return {
-    recovery, verification, emailChange, notices,
+    recovery, verification, emailChange, invitations, notices,
     hooks: {
       signedUp: (user, actor) => verification.signedUp(user, actor),
       passwordChecked: (user) => notices.gate(user),

@@ -16,6 +16,10 @@ import type { ClientIpLimit } from './client-ip-limit.js';
 import type { SignInThrottle } from './throttle.js';
 import { NO_META, type Actor, type ClientMeta, type SignUpInput, type SystemActor, type TokenPair } from './types.js';
 import { conflict, findUser, keepAnAdministrator } from './users.js';
+import { isBlank } from './import-values.js';
+import { NO_PASSWORD, usernamesFromEmail } from './importer.js';
+import { resendInvitation } from './invitation.js';
+import type { MailQueue } from '../mail/index.js';
 import {
   checkFields, invalid, normaliseEmail, passwordRules, validateBoolean, validateFullName, validatePassword, validateRoles, validateUsername,
   type PasswordPolicyDeps,
@@ -97,13 +101,34 @@ export class Credentials {
    * With sign-up closed (signUpOpen false) anyone else is refused ERR_SIGNUP_DISABLED first,
    * whatever they sent: nothing is validated, counted or looked up.
    */
-  async signUp(input: SignUpInput, actor: Actor | null, meta: ClientMeta = NO_META): Promise<UserRecord> {
+  signUp(input: SignUpInput, actor: Actor | null, meta: ClientMeta = NO_META): Promise<UserRecord> {
+    return this.create(input, actor, meta, false);
+  }
+
+  /**
+   * An administrator's (or the operator's) invitation: creates an active account with no usable
+   * password (NO_PASSWORD, which no password matches, as an import without one), its username the
+   * one given or one made from the address, and records user.created (via invite) and user.invited
+   * with it. No verification mail: the invitation's mail, which the caller queues
+   * (queueInvitation), verifies the address when its link sets the password.
+   */
+  invite(input: Omit<SignUpInput, 'password' | 'is_active'>, actor: Actor, meta: ClientMeta = NO_META): Promise<UserRecord> {
+    if (!(actor.kind === 'system' || this.isAdmin(actor.roles))) throw new WardenError('ERR_ROLES_FORBIDDEN', 'Only an administrator may invite');
+    return this.create(input, actor, meta, true);
+  }
+
+  /** Sends an invitation again (see resendInvitation in invitation.ts). */
+  reinvite(idOrLogin: string, actor: Actor, queue: MailQueue, meta: ClientMeta = NO_META): Promise<UserRecord> {
+    return resendInvitation({ users: this.d.storage.users, events: this.d.events, queue }, idOrLogin, actor, meta);
+  }
+
+  private async create(input: SignUpInput, actor: Actor | null, meta: ClientMeta, invite: boolean): Promise<UserRecord> {
     const privileged = actor !== null && (actor.kind === 'system' || this.isAdmin(actor.roles));
     if (!privileged && this.d.signUpOpen === false) throw new WardenError('ERR_SIGNUP_DISABLED');
-    const { username, email, password, fullName, roles, isActive } = checkFields({
-      username: () => validateUsername(input.username),
+    const { username: given, email, password, fullName, roles, isActive } = checkFields({
+      username: () => (invite && isBlank(input.username) ? undefined : validateUsername(input.username)),
       email: () => normaliseEmail(input.email),
-      password: () => validatePassword(input.password, passwordRules(this.d), 'password', { username: input.username, email: input.email }),
+      password: () => (invite ? undefined : validatePassword(input.password, passwordRules(this.d), 'password', { username: input.username, email: input.email })),
       fullName: () => validateFullName(input.full_name),
       roles: () => (input.roles === undefined || input.roles === null ? [...this.d.defaultRoles] : validateRoles(input.roles)),
       isActive: () => (input.is_active === undefined ? true : validateBoolean(input.is_active, 'is_active')),
@@ -118,29 +143,38 @@ export class Credentials {
     if (elevated && !privileged && (this.d.firstSignUpAdmin === false || (await this.d.storage.users.count()) > 0)) throw forbidden();
     // A taken name costs no hash, and a database that does not answer is found before the hash
     // queue, not after it (its 503 within the outage bound); the insert below still settles races.
-    const holders = await this.d.storage.users.findByKeys({ ids: [], legacyIds: [], emails: [email], usernames: [username] });
-    const field = holders.some((h) => usernameKey(h.username) === usernameKey(username)) ? 'username' : holders.length > 0 ? 'email' : undefined;
+    // An invitation without a username takes the first one made from the address that is free
+    // (as an import does); the insert below still settles a race for it.
+    const choices = given ?? usernamesFromEmail(email);
+    const holders = await this.d.storage.users.findByKeys({ ids: [], legacyIds: [], emails: [email], usernames: typeof choices === 'string' ? [choices] : choices });
+    const taken = (name: string) => holders.some((h) => usernameKey(h.username) === usernameKey(name));
+    const username = typeof choices === 'string' ? choices : choices.find((n) => !taken(n)) ?? choices[choices.length - 1]!;
+    const field = holders.some((h) => h.email === email) ? 'email' : taken(username) ? 'username' : undefined;
     if (field) throw conflict(new UniqueViolation(field));
     const user = {
       id: randomUUID(), username, email, fullName, roles, isActive,
       // The address of the administrator the configuration names is vouched for by the operator.
-      emailVerified: actor?.kind === 'system',
-      passwordHash: await this.d.hasher.hash(password, { client: clientKey(meta.ip, this.d.ipv6Prefix) }),
+      emailVerified: actor?.kind === 'system' && !invite,
+      passwordHash: password === undefined ? NO_PASSWORD : await this.d.hasher.hash(password, { client: clientKey(meta.ip, this.d.ipv6Prefix) }),
       createdAt: this.d.clock(),
     };
-    const via = actor?.kind === 'system' && !actor.operator ? 'configuration' : privileged ? 'admin' : 'signup';
+    const via = invite ? 'invite' : actor?.kind === 'system' && !actor.operator ? 'configuration' : privileged ? 'admin' : 'signup';
     const actorId = actor?.kind === 'user' ? actor.userId : actor === null ? user.id : null;
-    const event = this.d.events.make('user.created', { actorId, userId: user.id, ip: meta.ip, userAgent: meta.userAgent }, { via, roles });
+    const who = { actorId, userId: user.id, ip: meta.ip, userAgent: meta.userAgent };
+    const events = [
+      this.d.events.make('user.created', who, { via, roles }),
+      ...(invite ? [this.d.events.make('user.invited', who, { resent: false })] : []),
+    ];
     let created: UserRecord | null;
     try {
       created = elevated && !privileged
-        ? await this.d.events.write<UserRecord | null>((r) => (r ? [event] : []), (emit) => this.d.storage.users.createFirst(user, emit))
-        : await this.d.events.write<UserRecord>([event], (emit) => this.d.storage.users.create(user, emit));
+        ? await this.d.events.write<UserRecord | null>((r) => (r ? events : []), (emit) => this.d.storage.users.createFirst(user, emit))
+        : await this.d.events.write<UserRecord>(events, (emit) => this.d.storage.users.create(user, emit));
     } catch (e) {
       throw conflict(e);
     }
     if (created === null) throw forbidden();
-    await this.d.hooks?.signedUp?.(created, actor);
+    if (!invite) await this.d.hooks?.signedUp?.(created, actor);
     return created;
   }
 

@@ -33,6 +33,7 @@ export { Sessions } from './sessions.js';
 export { UserAdmin, type Overview, type UserListQuery } from './admin.js';
 export { claimsHook, type ClaimsContext, type ClaimsHook, type ClaimsHookFunction } from './claims-hook.js';
 export { requestPasswordReset } from './recovery.js';
+export { queueInvitation, resendInvitation } from './invitation.js';
 export { queuePasswordChanged } from './notices.js';
 export type { AccountEmail, AccountEmailOptions, EmailLinks } from './account-email.js';
 export { UserImport, IMPORT_FIELDS, type ImportField, type ImportOutcome, type ImportRow, type UserImportOptions } from './importer.js';

@@ -8,8 +8,9 @@
 import { WardenError } from '@warden/toolkit';
 import { clientKey } from '../limits/client-key.js';
 import type { MailQueue } from '../mail/index.js';
-import type { UserRecord, UserStore } from '../storage/types.js';
+import type { EmailTokenRecord, UserRecord, UserStore } from '../storage/types.js';
 import { userValues, type AccountEmailDeps } from './account-email.js';
+import { NO_PASSWORD } from './importer.js';
 import { changedMeanwhile, checkToken, consumeToken, newEmailToken, tokenHash, tokenOwner } from './email-tokens.js';
 import type { SecurityNotices } from './notices.js';
 import { NO_META, type ClientMeta } from './types.js';
@@ -62,13 +63,30 @@ export class PasswordRecovery {
 
   /** POST reset: a usable token and a valid password, or a 400/422 and nothing changed. */
   async reset(token: unknown, newPassword: unknown, meta: ClientMeta = NO_META): Promise<UserRecord> {
+    return this.setByLink('reset', token, newPassword, meta);
+  }
+
+  /**
+   * A password set with a mailed link: a reset's, or an invitation's (invitation.ts), which the
+   * same rules hold (the token used once and only while the account has the address it went to,
+   * the password it had and is active; every session ended; the address verified), and which
+   * records user.invitation_accepted instead of password.reset and mails no "password changed"
+   * notice: the invited person set their first one a moment ago.
+   */
+  async setByLink(purpose: 'reset' | 'invite', token: unknown, newPassword: unknown, meta: ClientMeta = NO_META): Promise<UserRecord> {
     const hash = tokenHash(token);
+    const owner = async (t: EmailTokenRecord) => {
+      const u = await tokenOwner(this.d.storage.users, t, { sameAddress: true });
+      // An invitation is for an account without a password: one set since (by anyone) voids it.
+      if (purpose === 'invite' && u.passwordHash !== NO_PASSWORD) throw new WardenError('ERR_EMAIL_TOKEN_SUPERSEDED');
+      return u;
+    };
     // A cheap look first, so a forged token costs no password hash, and a refusal uses nothing up.
-    const owner = await tokenOwner(this.d.storage.users, await checkToken(this.d.storage.emailTokens, hash, 'reset', this.d.clock()), { sameAddress: true });
-    const password = validatePassword(newPassword, passwordRules(this.d), 'new_password', owner);
+    const checked = await owner(await checkToken(this.d.storage.emailTokens, hash, purpose, this.d.clock()));
+    const password = validatePassword(newPassword, passwordRules(this.d), 'new_password', checked);
     const passwordHash = await this.d.hasher.hash(password, { client: clientKey(meta.ip, this.d.ipv6Prefix) });
-    const used = await consumeToken(this.d.storage.emailTokens, hash, 'reset', this.d.clock());
-    const user = await tokenOwner(this.d.storage.users, used, { sameAddress: true }); // again: it may have changed meanwhile
+    const used = await consumeToken(this.d.storage.emailTokens, hash, purpose, this.d.clock());
+    const user = await owner(used); // again: it may have changed meanwhile
     const who = { actorId: user.id, userId: user.id, ip: meta.ip, userAgent: meta.userAgent };
     // Whoever knew the old password is out: every session ends, every token is refused, everywhere.
     const refusal = this.d.sessions.refusal(user.id, 'password-reset', { all: true });
@@ -80,7 +98,7 @@ export class PasswordRecovery {
     const factors = user.emailVerified ? undefined : { removed: (n: number) => void (factorsRemoved = n) };
     // Most accounts have none: no event for nothing removed.
     const recorded = (r: UserRecord | null) => (r
-      ? [this.d.events.make('password.reset', who, {}), ...(factorsRemoved > 0 ? [this.d.events.make('mfa.removed', who, { method: 'all' })] : [])]
+      ? [purpose === 'invite' ? this.d.events.make('user.invitation_accepted', who, {}) : this.d.events.make('password.reset', who, {}), ...(factorsRemoved > 0 ? [this.d.events.make('mfa.removed', who, { method: 'all' })] : [])]
       : []);
     // Only while the account still has the address the link went to and the password it had: an
     // address change or a password change landing meanwhile would have superseded this link. And
@@ -94,7 +112,7 @@ export class PasswordRecovery {
     if (!updated) throw await changedMeanwhile(this.d.storage.users, user.id);
     refusal.publish();
     // The owner is told their factors went, or they would go on believing a code guards the account.
-    await this.notices.passwordChanged(updated, { factorsRemoved: factorsRemoved > 0 });
+    if (purpose === 'reset' || factorsRemoved > 0) await this.notices.passwordChanged(updated, { factorsRemoved: factorsRemoved > 0 });
     return updated;
   }
 }

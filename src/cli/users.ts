@@ -1,9 +1,10 @@
-// `warden users …`: create, list, show, stats, set-roles, set-password, disable, enable, delete.
+// `warden users …`: create, invite, resend-invite, list, show, stats, set-roles, set-password,
+// disable, enable, password-reset, delete.
 // Each goes through the account services, so the rules are the API's (validation, conflicts) and
 // so are the consequences: a role change overrides the roles of live tokens, a deactivation, a new
 // password or a deletion refuses every token of the user, on every instance (REDIS_URL).
 import { InvalidArgumentError, type Command } from 'commander';
-import { queuePasswordChanged, requestPasswordReset, type Accounts, type SystemActor } from '../accounts/index.js';
+import { queueInvitation, queuePasswordChanged, requestPasswordReset, type Accounts, type SystemActor } from '../accounts/index.js';
 import { isUuid } from '../accounts/users.js';
 import { mailIsOff, storeOnlyQueue } from '../mail/index.js';
 import type { UserRecord } from '../storage/types.js';
@@ -50,6 +51,13 @@ function roleList(args: readonly string[]): string[] {
 
 /** The operator at the console: events with no acting user, as every CLI change writes them. */
 const actor = (task: string): SystemActor => ({ kind: 'system', task: `${task} (warden CLI)`, operator: true });
+
+/** An invitation is a mail: where the servers send none (production without SMTP_URL) it would wait forever. */
+function mailMustBeOn(config: AccountsContext['config']): void {
+  if (mailIsOff({ production: config.server.production, smtpUrl: config.mail.smtpUrl })) {
+    throw new CliError('email is off (NODE_ENV=production and no SMTP_URL): an invitation could not be sent; create the user with a password instead');
+  }
+}
 
 export function registerUsers(program: Command): void {
   const users = program.command('users').description('create, list, inspect and change users');
@@ -197,6 +205,40 @@ export function registerUsers(program: Command): void {
     .option('--json', 'print the user as JSON')
     .action(async (who: string, opts: JsonOption) => {
       await updated(who, opts, { is_active: true }, (v) => `${v.username}: active`);
+    });
+
+  users
+    .command('invite')
+    .description('create a user without a password and mail them a link to choose one (INVITE_LINK_DAYS; queued in the database: a running server sends it)')
+    .requiredOption('--email <email>', 'the email address')
+    .option('--username <name>', '3 to 64 letters A–Z or a–z, digits, "_", "." or "-" (default: made from the address)')
+    .option('--full-name <name>', 'the full name')
+    .option('--roles <roles>', 'comma-separated roles (default: DEFAULT_ROLES)')
+    .option('--json', 'print the user as JSON')
+    .action(async (opts: { email: string; username?: string; fullName?: string; roles?: string } & JsonOption) => {
+      await withAccounts({}, async ({ accounts, storage, config }) => {
+        mailMustBeOn(config);
+        const user = await accounts.credentials.invite({
+          username: opts.username, email: opts.email, full_name: opts.fullName, roles: opts.roles === undefined ? undefined : roleList([opts.roles]),
+        }, actor('warden users invite'));
+        await queueInvitation(storeOnlyQueue(storage.outbox), user);
+        emit(opts, await userView(user), (v) => `invited ${v.username} (${v.id}): invitation mail queued for ${v.email}`);
+      });
+    });
+
+  users
+    .command('resend-invite')
+    .description('mail an invited user (no password yet) a new invitation link, which voids the one before')
+    .argument('<user>', 'id, username or email')
+    .option('--json', 'print the user as JSON')
+    .action(async (who: string, opts: JsonOption) => {
+      await withAccounts({ mustExist: true }, async ({ accounts, storage, config }) => {
+        mailMustBeOn(config);
+        const user = await accounts.credentials.reinvite(who, actor('warden users resend-invite'), storeOnlyQueue(storage.outbox)).catch((e: unknown) => {
+          throw new CliError(`${who}: ${(e as Error).message}`);
+        });
+        emit(opts, { id: user.id, username: user.username, email: user.email }, (u) => `${u.username}: invitation mail queued for ${u.email}`);
+      });
     });
 
   users

@@ -161,6 +161,7 @@ export const CONFIG_TABLE = {
   email: {
     resetTtlMs: setting('PASSWORD_RESET_MINUTES', duration('minutes', 5, 24 * 60, 'ms'), '30', 'a password reset link works this many minutes'),
     verifyTtlMs: setting('EMAIL_VERIFY_DAYS', duration('days', 1, 30, 'ms'), '3', 'an email verification or address change link works this many days'),
+    inviteTtlMs: setting('INVITE_LINK_DAYS', duration('days', 1, 90, 'ms'), '7', 'an invitation\'s link (an administrator\'s `POST /api/v1/users/invite`, `warden users invite`) works this many days'),
     requireVerified: setting('REQUIRE_EMAIL_VERIFICATION', bool, 'false',
       'refuse sign-in to users who have not verified their email (403 `ERR_EMAIL_NOT_VERIFIED`, after the password check)'),
     notifyNewSignIn: setting('NOTIFY_NEW_SIGNIN', bool, 'true', 'mail a user who signs in from a user-agent and client pair not seen before for them (an IPv6 client by its network, `CLIENT_IPV6_PREFIX`; not on their first sign-in)'),

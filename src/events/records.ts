@@ -34,6 +34,8 @@ export const EVENT_OUTCOMES = {
   'user.deactivated': 'success',
   'user.deleted': 'success',
   'user.delete_failed': 'failure',
+  'user.invited': 'success',
+  'user.invitation_accepted': 'success',
 } as const satisfies Record<string, Outcome>;
 
 export type Outcome = 'success' | 'failure';
@@ -82,8 +84,8 @@ export interface EventDetails {
   'mfa.used': { method: string };
   /** A user's new set of recovery codes, the old ones void (the codes are never in it). */
   'mfa.recovery_codes_regenerated': Record<string, never>;
-  /** How: a sign-up, an administrator (or the operator's `warden users create`), Warden's configuration (ADMIN_USERNAME). */
-  'user.created': { via: 'signup' | 'admin' | 'configuration'; roles: string[] };
+  /** How: a sign-up, an administrator (or the operator's `warden users create`), an invitation (no password yet), Warden's configuration (ADMIN_USERNAME). */
+  'user.created': { via: 'signup' | 'admin' | 'invite' | 'configuration'; roles: string[] };
   /** By `warden import`: a new user, or an existing one overwritten (the names of the fields it set). */
   'user.imported': { action: 'created' | 'updated'; fields?: string[] };
   /** The names of the profile fields that changed (never their values). */
@@ -94,6 +96,10 @@ export interface EventDetails {
   'user.deleted': { via?: 'self' };
   /** A user's own deletion refused: the password given was wrong. */
   'user.delete_failed': Record<string, never>;
+  /** An invitation mail queued by an administrator or the operator: with the account's creation, or sent again (`resent`). */
+  'user.invited': { resent: boolean };
+  /** The invited person set their first password with the mailed link (which verified the address). */
+  'user.invitation_accepted': Record<string, never>;
 }
 
 /** One event as stored and listed. Times are epoch milliseconds. */

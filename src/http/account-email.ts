@@ -1,5 +1,5 @@
 // The routes of account recovery and verified email, under /api/v1 (envelope bodies): forgot and
-// reset password, email verification, email change, and an administrator's reset mail. Links in
+// reset password, email verification, email change, invitations, and an administrator's reset mail. Links in
 // mails land on small pages here (pages.ts). With email off (production without SMTP_URL) every
 // route answers 501. Route schemas document only (as elsewhere); the accounts rules validate.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -9,10 +9,14 @@ import { DEPENDENCY_ERRORS } from './api.js';
 import type { RouteContext } from './context.js';
 import { pageSchema, routeSchemas, type Media } from './docs.js';
 import { ENVELOPE, familyErrorHandler } from './error-families.js';
-import { clientIp, clientMeta, field, jsonOrFormBody, onceIn } from './request.js';
+import { clientIp, clientMeta, field, jsonOrFormBody, newUserBody, onceIn } from './request.js';
+import { queueInvitation } from '../accounts/index.js';
+import { isUuid } from '../accounts/users.js';
+import { invalid } from '../accounts/validate.js';
+import { actorOf } from './api.js';
 import { confirmForm, html, message, resetForm, sendPage, wantsPage, type Html } from './pages.js';
-import { envelope, ID_PARAMS, newPassword, passwordPolicy, PROFILE } from './schemas.js';
-import { profileView } from './views.js';
+import { envelope, ID_PARAMS, INVITE, newPassword, passwordPolicy, PROFILE, USER } from './schemas.js';
+import { profileView, userView } from './views.js';
 
 const ok = (msg: string, data: unknown = null) => ({ message: msg, data });
 
@@ -20,7 +24,9 @@ const ok = (msg: string, data: unknown = null) => ({ message: msg, data });
 export function emailLinks(appUrl: string): EmailLinks {
   const base = appUrl.replace(/\/+$/, '');
   const link = (path: string) => (token: string) => `${base}/api/v1${path}?token=${token}`;
-  return { reset: link('/auth/password/reset'), verify: link('/auth/verify/confirm'), emailChange: link('/auth/email/confirm') };
+  return {
+    reset: link('/auth/password/reset'), verify: link('/auth/verify/confirm'), emailChange: link('/auth/email/confirm'), invite: link('/auth/invite/accept'),
+  };
 }
 
 // What every route here may answer besides its own: email off, or a dependency down.
@@ -235,7 +241,93 @@ export async function accountEmailRoutes(app: FastifyInstance, ctx: RouteContext
     }
   });
 
+  // ---- invitations ----
+  const INVITE_WORDS = { action: 'accept', label: 'Your password', button: 'Set my password' };
+  const inviteTitle = 'Choose your password';
+  // An invitation link that cannot be used: an administrator sends another (or, once a password
+  // was set, the person signs in or asks for a reset).
+  const inviteVoid = (err: unknown): Html =>
+    isWardenError(err) && TOKEN_ERRORS.includes(err.code) && err.code !== 'ERR_VALIDATION'
+      ? html`${message('Ask the administrator who invited you to send a new invitation.')}${toSignIn}` : html``;
+
+  app.get('/auth/invite/accept', {
+    schema: pageSchema({
+      ...page, summary: 'The page an invitation link lands on: a form to choose the account\'s first password (the token is not used yet)',
+      ok: 'The form; it posts to POST /api/v1/auth/invite/accept', pages: [...TOKEN_ERRORS, 'ERR_USER_INACTIVE', 'ERR_EMAIL_DISABLED'],
+    }),
+  }, async (req, reply) => {
+    try {
+      const token = queryToken(req);
+      const invited = await mail().invitations.check(token);
+      return sendPage(reply, 200, inviteTitle, html`${message(`Choose the password of your account ${invited.username} (${invited.email}).`)}${resetForm(String(token), ctx.config.accounts.passwordMinLength, undefined, INVITE_WORDS)}`);
+    } catch (err) {
+      return failurePage(reply, 'This invitation link cannot be used', err, inviteVoid(err));
+    }
+  });
+
+  app.post('/auth/invite/accept', {
+    schema: doc({
+      ...email, method: 'POST', summary: 'Accept an invitation: set the account\'s first password with the token from the invitation mail',
+      description: 'The address counts as verified; nothing is signed in (sign in with the new password). A browser\'s form post (Accept: text/html) gets the outcome as a page, with the same status.',
+      body: { schema: obj({ token: str(), new_password: newPassword(passwordPolicy(ctx.config)) }, ['token', 'new_password']), media: BOTH },
+      ok: { status: 200, description: 'Password set; the address counts as verified', schema: envelope(null) },
+      errors: ['ERR_BAD_REQUEST', ...TOKEN_ERRORS, 'ERR_USER_INACTIVE', ...EMAIL_ERRORS],
+    }),
+  }, async (req, reply) => {
+    const body = jsonOrFormBody(req);
+    if (!wantsPage(req)) {
+      await mail().invitations.accept(field(body, 'token'), field(body, 'new_password'), clientMeta(req));
+      return ok('Password set; sign in with it');
+    }
+    try {
+      const accepted = await mail().invitations.accept(field(body, 'token'), field(body, 'new_password'), clientMeta(req));
+      return sendPage(reply, 200, 'Password set', html`${message(`Your password is set and ${accepted.email} is verified. Sign in as ${accepted.username} or with your address.`)}${toSignIn}`);
+    } catch (err) {
+      const token = field(body, 'token');
+      if (isWardenError(err) && err.code === 'ERR_VALIDATION' && typeof token === 'string') {
+        // A password the rules refuse: the form again, the token still unused.
+        return sendPage(reply, 422, inviteTitle, resetForm(token, ctx.config.accounts.passwordMinLength, err.message.replace(/^new_password: /, 'The password '), INVITE_WORDS));
+      }
+      return failurePage(reply, 'This invitation link cannot be used', err, inviteVoid(err));
+    }
+  });
+
   // ---- administration ----
+  app.post('/users/invite', {
+    preHandler: admin,
+    schema: doc({
+      tags: ['v1 admin'], family: ENVELOPE, method: 'POST', auth: adminOpts,
+      summary: 'Invite a user: the account is created without a password and a mail with a link that sets one (INVITE_LINK_DAYS) goes to the address',
+      description: 'Nobody can sign in to the account until the link sets its password (which verifies the address). A newer invitation (POST /api/v1/users/{id}/invite), a password set any other way, a deactivation or a deletion voids the link.',
+      body: { schema: INVITE, media: BOTH },
+      ok: { status: 201, description: '"User invited"; the mail is on its way', schema: envelope(USER) },
+      errors: ['ERR_BAD_REQUEST', 'ERR_VALIDATION', 'ERR_CONFLICT', ...EMAIL_ERRORS],
+    }),
+  }, async (req, reply) => {
+    const queue = mail().invitations.queue;
+    const body = newUserBody(req);
+    // The person chooses the password; an administrator who sends one means to create, not invite.
+    for (const f of ['password', 'is_active']) if (f in body) throw invalid(f, 'is not a field of an invitation (the invited person chooses their password; the account is active)');
+    const invited = await ctx.accounts.credentials.invite(body, actorOf(req)!, clientMeta(req));
+    await queueInvitation(queue, invited);
+    return reply.code(201).send(ok('User invited', userView(invited)));
+  });
+
+  app.post('/users/:id/invite', {
+    preHandler: admin,
+    schema: doc({
+      tags: ['v1 admin'], family: ENVELOPE, method: 'POST', summary: 'Send the invitation again: a new link, which voids the one before', auth: adminOpts, params: ID_PARAMS,
+      ok: { status: 202, description: 'The mail is on its way', schema: envelope(null) },
+      // ERR_CONFLICT: the account has a password already (send a password reset instead).
+      errors: ['ERR_USER_NOT_FOUND', 'ERR_USER_INACTIVE', 'ERR_CONFLICT', ...EMAIL_ERRORS],
+    }),
+  }, async (req, reply) => {
+    const id = (req.params as { id: string }).id;
+    if (!isUuid(id)) throw new WardenError('ERR_USER_NOT_FOUND');
+    await ctx.accounts.credentials.reinvite(id, actorOf(req)!, mail().invitations.queue, clientMeta(req));
+    return reply.code(202).send(ok('Invitation sent'));
+  });
+
   app.post('/users/:id/password-reset', {
     preHandler: admin,
     schema: doc({

@@ -1,5 +1,6 @@
-// The few HTML pages a link in a mail lands on: a small form to choose a new password or to
-// confirm an address, and the outcome of a reset, a verification or an address change. No script, no outside resource; every
+// The few HTML pages a link in a mail lands on: a small form to choose a new password (a reset's,
+// an invitation's) or to confirm an address, and the outcome of a reset, an invitation accepted, a
+// verification or an address change. No script, no outside resource; every
 // value is escaped; the token in the address never leaves in a Referer.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
@@ -47,13 +48,21 @@ export function wantsPage(req: FastifyRequest): boolean {
   return ct.startsWith('application/x-www-form-urlencoded') && String(req.headers.accept ?? '').includes('text/html');
 }
 
+/** The words of a password form: the reset's by default; an invitation's (action "accept") its own. */
+export interface PasswordFormWords {
+  action: string;
+  label: string;
+  button: string;
+}
+const RESET_WORDS: PasswordFormWords = { action: 'reset', label: 'New password', button: 'Set the new password' };
+
 /** The reset form; with `error`, the password refused says why, tied to the field (which has the focus) for a screen reader. */
-export function resetForm(token: string, minLength: number, error?: string): Html {
+export function resetForm(token: string, minLength: number, error?: string, words: PasswordFormWords = RESET_WORDS): Html {
   const refused = error === undefined ? html`` : html` aria-invalid="true" aria-describedby="new_password-error"`;
-  return html`${error === undefined ? html`` : html`<p id="new_password-error">${error}</p>`}<form method="post" action="reset">
+  return html`${error === undefined ? html`` : html`<p id="new_password-error">${error}</p>`}<form method="post" action="${words.action}">
 <input type="hidden" name="token" value="${token}">
-<p><label>New password<br><input type="password" name="new_password" minlength="${minLength}" required autocomplete="new-password"${refused} autofocus></label></p>
-<p><button type="submit">Set the new password</button></p>
+<p><label>${words.label}<br><input type="password" name="new_password" minlength="${minLength}" required autocomplete="new-password"${refused} autofocus></label></p>
+<p><button type="submit">${words.button}</button></p>
 </form>`;
 }
 

@@ -42,6 +42,14 @@ export const newUser = (lengths: PasswordPolicyDoc): Json => obj({
   roles: strings('beyond DEFAULT_ROLES only for an admin (or the first account)'),
 }, ['username', 'email', 'password']);
 
+/** An invitation: the address, and what else the account starts with; the person chooses the password. */
+export const INVITE = obj({
+  email: str(undefined, { format: 'email' }),
+  username: str('3–64 letters A–Z or a–z, digits, "_", "." or "-"; when absent, made from the address (its local part, or that with a suffix when taken)'),
+  full_name: str(),
+  roles: strings('default: DEFAULT_ROLES'),
+}, ['email']);
+
 export const REFRESH_BODY = obj({ refresh_token: str('the refresh token, when it is sent neither as a cookie nor as Bearer') });
 
 export const ACCOUNT_DELETE = obj({ current_password: str(undefined, { format: 'password' }) }, ['current_password']);

@@ -9,7 +9,7 @@ import Mustache from 'mustache';
 
 export const TEMPLATE_NAMES = [
   'password-reset', 'password-changed', 'verify-email', 'email-change-confirm', 'email-change-requested', 'email-changed', 'new-sign-in',
-  'account-deleted',
+  'account-deleted', 'invite',
 ] as const;
 export type TemplateName = (typeof TEMPLATE_NAMES)[number];
 
@@ -43,6 +43,25 @@ const notYouPassword = 'If this was not you, choose a new password at once with 
 
 /** Values every template may use: `name` (full name, else username), `username`, `email`, `app_url`, plus each mail's own. */
 export const DEFAULT_TEMPLATES: Record<TemplateName, MailTemplate> = {
+  invite: {
+    subject: 'You are invited: choose your password',
+    text: `Hello {{name}},
+
+An administrator of {{app_url}} made you an account, {{username}}, for {{email}}.
+To choose your password and start using it, open this link within {{days}} days:
+
+{{link}}
+
+The link works once. If you did not expect this, ignore this mail: nobody can sign in to the
+account until a password is chosen with a link sent to this address.
+`,
+    html: page('You are invited', `<p>Hello {{name}},</p>
+<p>An administrator of {{app_url}} made you an account, <b>{{username}}</b>, for <b>{{email}}</b>.
+To choose your password and start using it, open this link within {{days}} days:</p>
+${button('Choose my password')}
+<p>The link works once. If you did not expect this, ignore this mail: nobody can sign in to the
+account until a password is chosen with a link sent to this address.</p>`),
+  },
   'password-reset': {
     subject: 'Reset your password',
     text: `Hello {{name}},

@@ -210,7 +210,7 @@ export function createMemoryStorage(opts: StorageOptions = {}): Storage {
           users.set(id, next);
           if (clean.passwordHash !== undefined) {
             for (const t of tokens.values()) {
-              if (t.userId === id && (t.purpose === 'reset' || t.purpose === 'email') && t.usedAt === null && t.supersededAt === null) t.supersededAt = clock();
+              if (t.userId === id && (t.purpose === 'reset' || t.purpose === 'email' || t.purpose === 'invite') && t.usedAt === null && t.supersededAt === null) t.supersededAt = clock();
             }
           }
           if (override) override.stored(addRevocation(override.record(copyUser(next))) as RoleOverride);

@@ -599,6 +599,37 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
     postgres: `SELECT 1;`,
   },
+  // Invitations: an administrator's mailed link with which an invited person sets their first
+  // password (src/accounts/invitation.ts), a fourth purpose of email_tokens, whose CHECK named
+  // three. SQLite cannot change a CHECK: the table is rebuilt (same columns, rows and indexes; no
+  // table references it and no trigger is on it). PostgreSQL replaces the constraint.
+  {
+    version: 18,
+    name: 'email tokens: the invitation purpose',
+    sqlite: `
+      CREATE TABLE email_tokens_18 (
+        hash          TEXT PRIMARY KEY,
+        user_id       TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        purpose       TEXT NOT NULL CHECK (purpose IN ('reset', 'verify', 'email', 'invite')),
+        email         TEXT NOT NULL,
+        created_at    INTEGER NOT NULL,
+        expires_at    INTEGER NOT NULL,
+        used_at       INTEGER,
+        superseded_at INTEGER,
+        session_id    TEXT
+      );
+      INSERT INTO email_tokens_18 (hash, user_id, purpose, email, created_at, expires_at, used_at, superseded_at, session_id)
+        SELECT hash, user_id, purpose, email, created_at, expires_at, used_at, superseded_at, session_id FROM email_tokens;
+      DROP TABLE email_tokens;
+      ALTER TABLE email_tokens_18 RENAME TO email_tokens;
+      CREATE INDEX email_tokens_user_idx ON email_tokens (user_id, purpose);
+      CREATE INDEX email_tokens_expires_idx ON email_tokens (expires_at);
+    `,
+    postgres: `
+      ALTER TABLE email_tokens DROP CONSTRAINT email_tokens_purpose_check;
+      ALTER TABLE email_tokens ADD CONSTRAINT email_tokens_purpose_check CHECK (purpose IN ('reset', 'verify', 'email', 'invite'));
+    `,
+  },
 ];
 
 /** Migration 13's two statements, from each dialect's test of a non-NFC text and its NFC form. */

@@ -464,7 +464,7 @@ export function sqlStores(
           const u = yield* updated;
           if (u && clean.passwordHash !== undefined) {
             yield sql`UPDATE email_tokens SET ${join(assignments(d, EMAIL_TOKENS, { supersededAt: now }), ', ')}
-              WHERE user_id = ${id} AND purpose IN ('reset', 'email') AND used_at IS NULL AND superseded_at IS NULL`;
+              WHERE user_id = ${id} AND purpose IN ('reset', 'email', 'invite') AND used_at IS NULL AND superseded_at IS NULL`;
           }
           // After the UPDATE, which holds the user's row until commit: two role changes write
           // their overrides in the order they commit.

@@ -373,8 +373,8 @@ export interface SessionStore {
   purge(before: number, batch?: number): Promise<number>;
 }
 
-/** What a mailed single-use token proves: a password reset, an address verified, an address change. */
-export type EmailTokenPurpose = 'reset' | 'verify' | 'email';
+/** What a mailed single-use token proves: a password reset, an address verified, an address change, an invitation accepted. */
+export type EmailTokenPurpose = 'reset' | 'verify' | 'email' | 'invite';
 
 /** A mailed single-use token. Only its SHA-256 is stored: the database never holds a usable token. */
 export interface EmailTokenRecord {

@@ -56,6 +56,7 @@ export const LINKS = {
   reset: (t: string) => `https://app.test/reset?token=${t}`,
   verify: (t: string) => `https://app.test/verify?token=${t}`,
   emailChange: (t: string) => `https://app.test/email?token=${t}`,
+  invite: (t: string) => `https://app.test/invite?token=${t}`,
 };
 
 export function mailRig(o: Partial<Omit<AccountEmailOptions, 'queue' | 'limit' | 'links' | 'report'>> & { maxPerAddress?: number; maxPerIp?: number } = {}): MailRig {
@@ -77,6 +78,7 @@ export function mailRig(o: Partial<Omit<AccountEmailOptions, 'queue' | 'limit' |
         links: LINKS,
         resetTtlMs: o.resetTtlMs ?? 30 * 60_000,
         verifyTtlMs: o.verifyTtlMs ?? 3 * 86_400_000,
+        inviteTtlMs: o.inviteTtlMs ?? 7 * 86_400_000,
         requireVerified: o.requireVerified ?? false,
         notifyNewSignIn: o.notifyNewSignIn ?? true,
         report: (err, what) => rig.log.warn({ err }, what),
