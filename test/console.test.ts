@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { STATIC_DIR } from '../src/console/assets.js';
 import { call, startServer, type Running } from './helpers/server.js';
 
-const PAGES = ['/account', '/account/signin', '/account/forgot', '/account/reset?token=abc', '/admin', '/admin/users', '/admin/users/new', '/admin/users/some-id', '/admin/audit'];
+const PAGES = ['/account', '/account/signin', '/account/forgot', '/account/reset?token=abc', '/admin', '/admin/users', '/admin/users/new', '/admin/users/invite', '/admin/users/some-id', '/admin/audit'];
 
 describe('console pages', () => {
   let s: Running;
@@ -76,7 +76,7 @@ describe('console switches', () => {
     try {
       assert.equal((await call(`${s.url}/account`)).status, 200);
       assert.doesNotMatch((await call(`${s.url}/account`)).text, /href="\/admin"/);
-      for (const path of ['/admin', '/admin/users', '/admin/users/new', '/admin/users/x', '/admin/audit', '/console/static/admin.js']) assert.equal((await call(`${s.url}${path}`)).status, 404, path);
+      for (const path of ['/admin', '/admin/users', '/admin/users/new', '/admin/users/invite', '/admin/users/x', '/admin/audit', '/console/static/admin.js']) assert.equal((await call(`${s.url}${path}`)).status, 404, path);
       for (const path of ['/console/static/account.js', '/console/static/api.js']) assert.equal((await call(`${s.url}${path}`)).status, 200, path);
     } finally {
       await s.close();

@@ -2,7 +2,9 @@
 import { Html, html } from '../http/pages.js';
 import { field, form, select } from './forms.js';
 
-const PAGES: Array<[string, string]> = [['/admin', 'Overview'], ['/admin/users', 'Users'], ['/admin/users/new', 'Create a user'], ['/admin/audit', 'Audit log']];
+const PAGES: Array<[string, string]> = [
+  ['/admin', 'Overview'], ['/admin/users', 'Users'], ['/admin/users/new', 'Create a user'], ['/admin/users/invite', 'Invite a user'], ['/admin/audit', 'Audit log'],
+];
 
 /** The administration's pages, on each of them; the one shown is marked. */
 function nav(current?: string) {
@@ -98,6 +100,18 @@ ${form('create', 'Create a user', [
     field('create', { name: 'password', label: 'Password', type: 'password', autocomplete: 'new-password', required: true }),
     field('create', { name: 'roles', label: 'Roles (comma-separated)', autocomplete: 'off' }),
   ], 'Create user')}`;
+}
+
+/** An invitation (POST /api/v1/users/invite): the person chooses their password from the mailed link. */
+export function inviteUserBody() {
+  return html`${nav('/admin/users/invite')}
+<p>The address gets a link to choose a password; nobody can sign in to the account until then.</p>
+${form('invite', 'Invite a user', [
+    field('invite', { name: 'email', label: 'Email address', type: 'email', autocomplete: 'off', required: true }),
+    field('invite', { name: 'username', label: 'Username', autocomplete: 'off', hint: 'Leave empty to make one from the address.' }),
+    field('invite', { name: 'full_name', label: 'Full name', autocomplete: 'off' }),
+    field('invite', { name: 'roles', label: 'Roles (comma-separated)', autocomplete: 'off' }),
+  ], 'Send the invitation')}`;
 }
 
 export function auditBody() {

@@ -4,7 +4,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Config } from '../config.js';
 import { accountBody, forgotBody, resetBody, signInBody } from './account-pages.js';
-import { auditBody, newUserBody, overviewBody, userBody, usersBody } from './admin-pages.js';
+import { auditBody, inviteUserBody, newUserBody, overviewBody, userBody, usersBody } from './admin-pages.js';
 import { assetRoutes } from './assets.js';
 import { sendConsolePage, type PageSpec } from './layout.js';
 
@@ -28,6 +28,7 @@ export async function consoleRoutes(app: FastifyInstance, config: Config): Promi
   app.get('/admin/users', HIDDEN, (_req, reply) => send(reply, { area: 'admin', page: 'users', title: 'Users', body: usersBody() }));
   app.get('/admin/audit', HIDDEN, (_req, reply) => send(reply, { area: 'admin', page: 'audit', title: 'Audit log', body: auditBody() }));
   app.get('/admin/users/new', HIDDEN, (_req, reply) => send(reply, { area: 'admin', page: 'new-user', title: 'Create a user', body: newUserBody() }));
+  app.get('/admin/users/invite', HIDDEN, (_req, reply) => send(reply, { area: 'admin', page: 'invite-user', title: 'Invite a user', body: inviteUserBody() }));
   app.get('/admin/users/:id', HIDDEN, (req, reply) =>
     send(reply, { area: 'admin', page: 'user', title: 'User', body: userBody(), data: { 'user-id': (req.params as { id: string }).id } }));
 }

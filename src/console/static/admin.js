@@ -1,5 +1,5 @@
 // /admin pages: the overview (figures from /api/v1/overview), the users list (search, filters,
-// paging), one user's page, user creation and the audit log, all through the /api/v1 admin routes.
+// paging), one user's page, user creation and invitation, and the audit log, all through the /api/v1 admin routes.
 // The API refuses non-administrators; the page says so too.
 import { api, describeAgent, el, isAdmin, notice, onSubmit, showChrome, showError, when } from './api.js';
 
@@ -22,6 +22,7 @@ async function start() {
   if (settings.page === 'users') await users();
   if (settings.page === 'user') await user(settings.userId);
   if (settings.page === 'new-user') newUser();
+  if (settings.page === 'invite-user') inviteUser();
   if (settings.page === 'audit') await audit();
 }
 
@@ -181,6 +182,19 @@ function newUser() {
     const r = await api('POST', '/api/v1/users', body);
     if (r.ok) location.assign(`/admin/users/${encodeURIComponent(r.data.id)}`);
     else showError(form('create'), r, { ERR_CONFLICT: 'username', ERR_ROLES_FORBIDDEN: 'roles' });
+  });
+}
+
+function inviteUser() {
+  onSubmit(form('invite'), async (v) => {
+    const body = { email: v.email ?? '' };
+    const roles = roleList(v.roles);
+    if (roles.length > 0) body.roles = roles; // else DEFAULT_ROLES
+    if (v.username) body.username = v.username;
+    if (v.full_name) body.full_name = v.full_name;
+    const r = await api('POST', '/api/v1/users/invite', body);
+    if (r.ok) location.assign(`/admin/users/${encodeURIComponent(r.data.id)}`);
+    else showError(form('invite'), r, { ERR_CONFLICT: 'email' });
   });
 }
 
