@@ -22,7 +22,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
+import { openSqlite, prepare } from '../src/storage/sqlite-driver.js';
 import pg from 'pg';
 import { freePort, startChildWarden } from './helpers/child-warden.js';
 import { nginxOrSkip, startNginx, type RunningNginx } from './helpers/nginx.js';
@@ -155,9 +155,9 @@ describe('one address, one text: a dual-stack listener and a proxy\'s spellings'
         };
       } else {
         newSignInNotices = async () => {
-          const db = new Database(join(dataDir, 'warden.db'), { readonly: true });
+          const db = openSqlite(join(dataDir, 'warden.db'), { readonly: true });
           try {
-            return (db.prepare("SELECT count(*) AS n FROM mail_outbox WHERE template = 'new-sign-in'").get() as { n: number }).n;
+            return (prepare(db, "SELECT count(*) AS n FROM mail_outbox WHERE template = 'new-sign-in'").get() as { n: number }).n;
           } finally {
             db.close();
           }
@@ -246,9 +246,9 @@ describe('the new-sign-in notice\'s device', () => {
   it('is the browser and its network: a new address in the same IPv6 /64 (a privacy address\'s daily rotation) is not a new device; another /64 is', async () => {
     const s = await startServer({ TRUST_PROXY: '1' });
     const notices = () => {
-      const db = new Database(join(s.config.server.dataDir, 'warden.db'), { readonly: true });
+      const db = openSqlite(join(s.config.server.dataDir, 'warden.db'), { readonly: true });
       try {
-        return (db.prepare("SELECT count(*) AS n FROM mail_outbox WHERE template = 'new-sign-in'").get() as { n: number }).n;
+        return (prepare(db, "SELECT count(*) AS n FROM mail_outbox WHERE template = 'new-sign-in'").get() as { n: number }).n;
       } finally {
         db.close();
       }
@@ -283,9 +283,9 @@ describe('CLIENT_IPV6_PREFIX=56: a subscriber handed a /56 is one client', () =>
     const one56 = ['2001:db8:1:200::1', '2001:db8:1:2ff:aaaa::2', '2001:db8:1:2a0::3'];
     const next56 = '2001:db8:1:300::1';
     const notices = () => {
-      const db = new Database(join(s.config.server.dataDir, 'warden.db'), { readonly: true });
+      const db = openSqlite(join(s.config.server.dataDir, 'warden.db'), { readonly: true });
       try {
-        return (db.prepare("SELECT count(*) AS n FROM mail_outbox WHERE template = 'new-sign-in'").get() as { n: number }).n;
+        return (prepare(db, "SELECT count(*) AS n FROM mail_outbox WHERE template = 'new-sign-in'").get() as { n: number }).n;
       } finally {
         db.close();
       }

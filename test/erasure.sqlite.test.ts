@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import Database from 'better-sqlite3';
+import { openSqlite, prepare, setPragma } from '../src/storage/sqlite-driver.js';
 import { createSqliteStorage } from '../src/storage/index.js';
 import { call, startServer, type Running } from './helpers/server.js';
 import { sqliteBefore } from './helpers/storage.js';
@@ -21,10 +21,10 @@ const trigrams = (s: string) => Array.from({ length: s.length - 2 }, (_, i) => s
 
 /** Every trigram of `texts` found in the blocks of the FTS5 search indexes (terms are stored as their bytes). */
 function indexedTrigrams(file: string, texts: string[]): string[] {
-  const db = new Database(file, { readonly: true });
+  const db = openSqlite(file, { readonly: true });
   try {
     const blocks = ['users_email_search_data', 'users_username_search_data']
-      .flatMap((t) => (db.prepare(`SELECT block FROM ${t}`).all() as { block: Buffer | null }[]).map((r) => r.block ?? Buffer.alloc(0)));
+      .flatMap((t) => (prepare(db, `SELECT block FROM ${t}`).all() as { block: Buffer | null }[]).map((r) => r.block ?? Buffer.alloc(0)));
     const all = Buffer.concat(blocks);
     return texts.flatMap(trigrams).filter((t) => all.includes(Buffer.from(t)));
   } finally {
@@ -58,9 +58,9 @@ async function giveEverything(s: Running, p: Person) {
 }
 
 async function rowsOf(s: Running, query: string, ...args: unknown[]): Promise<string[]> {
-  const db = new Database(s.config.storage.databaseUrl.replace(/^sqlite:/, ''), { readonly: true });
+  const db = openSqlite(s.config.storage.databaseUrl.replace(/^sqlite:/, ''), { readonly: true });
   try {
-    return (db.prepare(query).all(...args) as { v: string }[]).map((r) => r.v);
+    return (prepare(db, query).all(...args) as { v: string }[]).map((r) => r.v);
   } finally {
     db.close();
   }
@@ -85,8 +85,8 @@ describe('erasure in a SQLite file', () => {
       for (let n = 0; n < 500 && (await rowsOf(s, `SELECT id AS v FROM mail_outbox WHERE status = 'pending'`)).length > 0; n++) await new Promise((r) => setTimeout(r, 20));
 
       // The write-ahead log folded into the file and emptied, as a backup or a copy of the disk would find it.
-      const db = new Database(file);
-      db.pragma('wal_checkpoint(TRUNCATE)');
+      const db = openSqlite(file);
+      setPragma(db, 'wal_checkpoint(TRUNCATE)');
       db.close();
       const bytes = Buffer.concat([readFileSync(file), readFileSync(`${file}-wal`)]);
       const plain = [self, other].flatMap((p) => [p.username, p.email, p.name, p.email.split('@')[0]!]);
@@ -103,16 +103,16 @@ describe('erasure in a SQLite file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'warden-erasure-'));
     const file = join(dir, 'warden.db');
     try {
-      const db = new Database(file);
-      db.pragma('journal_mode = WAL');
+      const db = openSqlite(file);
+      setPragma(db, 'journal_mode = WAL');
       db.function('warden_nfc', { deterministic: true }, (t: unknown) => (typeof t === 'string' ? t.normalize('NFC') : t)); // migration 13's
       sqliteBefore(db, 17);
       const id = randomUUID();
       for (const [uid, name] of [[randomUUID(), 'stays'], [id, 'vkwqyjx.zq']] as const) {
-        db.prepare(`INSERT INTO users (id, username, username_lower, email, roles, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, '[]', 'x', 1, 1)`)
+        prepare(db, `INSERT INTO users (id, username, username_lower, email, roles, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, '[]', 'x', 1, 1)`)
           .run(uid, name, name, `${name}@pjyfhq.test`);
       }
-      db.prepare('DELETE FROM users WHERE id = ?').run(id);
+      prepare(db, 'DELETE FROM users WHERE id = ?').run(id);
       db.close();
       assert.notDeepEqual(indexedTrigrams(file, ['vkwqyjx.zq@pjyfhq.test']), [], 'left behind before the migration');
       const s = createSqliteStorage(file);

@@ -6,7 +6,7 @@
 // user or by them. Over HTTP, SQLite, a real SMTP server that refuses for now (mails stay pending).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
+import { openSqlite, prepare } from '../src/storage/sqlite-driver.js';
 import { call, startServer, type Running } from './helpers/server.js';
 import { startSmtp, type TestSmtp } from './helpers/smtp.js';
 import { codeAt, fromBase32 } from './helpers/totp.js';
@@ -66,14 +66,14 @@ describe('personal data export', () => {
     assert.ok(d.events.some((e: any) => e.ip === '203.0.113.9'), 'the user\'s own addresses');
 
     // Nothing secret: no password hash, sealed secret, recovery code hash, token hash or TOTP secret.
-    const db = new Database(s.config.storage.databaseUrl.replace(/^sqlite:/, ''), { readonly: true });
+    const db = openSqlite(s.config.storage.databaseUrl.replace(/^sqlite:/, ''), { readonly: true });
     const secrets = [
-      ...(db.prepare('SELECT password_hash AS v FROM users WHERE id = ?').all(id) as { v: string }[]),
-      ...(db.prepare('SELECT sealed_secret AS v FROM totp_factors WHERE user_id = ?').all(id) as { v: string }[]),
-      ...(db.prepare('SELECT code_hash AS v FROM recovery_codes WHERE user_id = ?').all(id) as { v: string }[]),
-      ...(db.prepare('SELECT hash AS v FROM email_tokens WHERE user_id = ?').all(id) as { v: string }[]),
-      ...(db.prepare('SELECT device AS v FROM sign_in_devices WHERE user_id = ?').all(id) as { v: string }[]),
-      ...(db.prepare('SELECT refresh_jti AS v FROM sessions WHERE user_id = ?').all(id) as { v: string }[]),
+      ...(prepare(db, 'SELECT password_hash AS v FROM users WHERE id = ?').all(id) as { v: string }[]),
+      ...(prepare(db, 'SELECT sealed_secret AS v FROM totp_factors WHERE user_id = ?').all(id) as { v: string }[]),
+      ...(prepare(db, 'SELECT code_hash AS v FROM recovery_codes WHERE user_id = ?').all(id) as { v: string }[]),
+      ...(prepare(db, 'SELECT hash AS v FROM email_tokens WHERE user_id = ?').all(id) as { v: string }[]),
+      ...(prepare(db, 'SELECT device AS v FROM sign_in_devices WHERE user_id = ?').all(id) as { v: string }[]),
+      ...(prepare(db, 'SELECT refresh_jti AS v FROM sessions WHERE user_id = ?').all(id) as { v: string }[]),
     ].map((x) => x.v);
     db.close();
     assert.ok(secrets.length >= 17);
