@@ -68,7 +68,7 @@ const LAYERS: Layer[] = [
   // from the browser, so it takes only HTML helpers from http and its settings from config.
   { name: 'console', files: ['src/console/'], mayImport: ['console', 'http', 'config'], forbiddenPackages: NATIVE_OR_SERVER_PACKAGES },
   {
-    name: 'server', files: ['src/server.ts', 'src/index.ts', 'src/keyring.ts', 'src/keygen.ts', 'src/key-file.ts', 'src/email.ts'],
+    name: 'server', files: ['src/server.ts', 'src/index.ts', 'src/keyring.ts', 'src/keygen.ts', 'src/key-file.ts', 'src/email.ts', 'src/password-policy.ts'],
     mayImport: [
       'server', 'console', 'http', 'accounts', 'events', 'event-records', 'metrics', 'revocation', 'revocation-records', 'storage', 'config', 'toolkit',
       'mail', 'limits',
