@@ -18,9 +18,10 @@ function signedOutCode(code, path) {
     || code === 'ERR_USER_INACTIVE' || (code === 'ERR_USER_NOT_FOUND' && path.startsWith('/api/v1/auth/')));
 }
 
-async function send(method, path, body, csrfCookie) {
+async function send(method, path, body, csrfCookie, attempt = 0) {
   const headers = { accept: 'application/json' };
-  if (method !== 'GET') headers[settings.csrfHeader] = cookie(csrfCookie) ?? '';
+  const csrf = method === 'GET' ? undefined : cookie(csrfCookie) ?? '';
+  if (csrf !== undefined) headers[settings.csrfHeader] = csrf;
   if (body !== undefined) headers['content-type'] = 'application/json';
   let res;
   try {
@@ -30,7 +31,15 @@ async function send(method, path, body, csrfCookie) {
   }
   let json = {};
   try { json = await res.json(); } catch { /* an empty body */ }
-  return { ...json, ok: res.ok, status: res.status };
+  const r = { ...json, ok: res.ok, status: res.status };
+  // Another tab of this browser refreshed between this page's reading the CSRF value and the
+  // request's leaving: the browser sent that tab's new token with the old value. The session is
+  // fine; the request goes again with the new value (a refresh sent so would otherwise sign this
+  // tab out while the other goes on in the same session).
+  if (csrf !== undefined && attempt < 3 && (r.code === 'ERR_CSRF_MISMATCH' || r.code === 'ERR_CSRF_MISSING') && (cookie(csrfCookie) ?? '') !== csrf) {
+    return send(method, path, body, csrfCookie, attempt + 1);
+  }
+  return r;
 }
 
 let refreshing;

@@ -1,0 +1,168 @@
+// The console over a working day, in Debian's Chromium, as people use it: several tabs of one
+// browser signed in at once, tokens running out while a form is open, a sign-out in one tab, a
+// server that cannot answer for a moment. On SQLite, and on PostgreSQL with two instances behind
+// one nginx address (sharing Redis for revocations). Time moves by the servers' test clock; the
+// moments two tabs cross are made by holding one tab's request in the browser (as a slow network
+// would) until the other has acted, never by waiting.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import type { Browser, BrowserContext, Page, Route } from 'playwright-core';
+import { createRedisBus } from '../src/revocation/redis-bus.js';
+import { createPostgresStorage } from '../src/storage/index.js';
+import type { Storage } from '../src/storage/types.js';
+import { CHROMIUM, launchChromium } from './helpers/browser.js';
+import { testClock, type TestClock } from './helpers/clock.js';
+import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js';
+import { startNginx, nginxOrSkip, type RunningNginx } from './helpers/nginx.js';
+import { REDIS_URL, redisSkip } from './helpers/redis.js';
+import { call, startServer, type Running } from './helpers/server.js';
+import { postgresUrlOrSkip, schemaPrefix } from './helpers/storage.js';
+
+const chromiumSkip = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} not found (apt-get install chromium): console day test not run`;
+const ACCESS_LIFE = 15 * 60_000;
+
+interface Deployment {
+  /** The one address the browser uses. */
+  url: string;
+  clock: TestClock;
+  /** Between the instances and PostgreSQL (PostgreSQL only): to make the database unreachable for a moment. */
+  database?: FaultProxy;
+  close(): Promise<void>;
+}
+
+/** One Warden on a SQLite file. */
+async function sqliteDeployment(): Promise<Deployment> {
+  const clock = testClock();
+  const s = await startServer({}, { clock });
+  return { url: s.url, clock, close: () => s.close() };
+}
+
+/** Two Warden instances on one PostgreSQL schema (reached through a fault proxy) and one Redis channel, behind nginx's round robin. */
+async function postgresDeployment(url: string): Promise<Deployment> {
+  const clock = testClock(); // both instances' clock, as synchronised clocks are
+  const schema = `${schemaPrefix()}console_day_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  const target = new URL(url);
+  const database = await startFaultProxy({ host: target.hostname, port: Number(target.port || 5432) });
+  target.host = database.address;
+  const storages: Storage[] = [0, 1].map(() => createPostgresStorage(target.toString(), { schema, clock }));
+  await storages[0]!.migrate();
+  const channel = `${schemaPrefix()}console_day_${randomBytes(4).toString('hex')}`;
+  const servers: Running[] = [];
+  for (const storage of storages) servers.push(await startServer({}, { storage, clock, bus: createRedisBus(REDIS_URL, channel) }));
+  const nginx: RunningNginx = await startNginx(`location / { proxy_pass http://wardens; proxy_set_header Host $http_host; }`, {
+    http: `upstream wardens { ${servers.map((s) => `server ${new URL(s.url).host};`).join(' ')} }`,
+  });
+  return {
+    url: nginx.url,
+    clock,
+    database,
+    async close() {
+      await nginx.close();
+      for (const s of servers) await s.close();
+      for (const s of storages) await s.close();
+      await database.close();
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await admin.end();
+    },
+  };
+}
+
+const { url: postgresUrl, skip: postgresSkip } = await postgresUrlOrSkip();
+const sharedSkip = postgresSkip ?? (await redisSkip()) ?? nginxOrSkip();
+
+for (const [name, deploy, skip] of [
+  ['SQLite', sqliteDeployment, undefined],
+  ['PostgreSQL, two instances behind nginx', () => postgresDeployment(postgresUrl!), sharedSkip],
+] as const) {
+  describe(`console over a working day: ${name}`, { skip: chromiumSkip ?? skip }, () => {
+    let d: Deployment;
+    let browser: Browser;
+    let n = 0;
+    before(async () => {
+      d = await deploy();
+      browser = await launchChromium();
+    });
+    after(async () => {
+      await browser?.close();
+      await d?.close();
+    });
+
+    /** A new user of their own (the first one is the administrator), signed in in a new browser: its first tab on /account. */
+    async function signedIn(): Promise<{ ctx: BrowserContext; page: Page; username: string }> {
+      const username = `user${++n}`;
+      const password = `${username}-password-1`;
+      const signup = await call(`${d.url}/api/v1/auth/signup`, { json: { username, email: `${username}@example.com`, password } });
+      assert.equal(signup.status, 201, signup.text);
+      const ctx = await browser.newContext({ locale: 'en-US' });
+      const page = await ctx.newPage();
+      await page.goto(`${d.url}/account/signin?next=%2Faccount`);
+      await page.getByLabel('Email or username').fill(username);
+      await page.getByLabel('Password', { exact: true }).fill(password);
+      await page.keyboard.press('Enter');
+      await page.waitForURL(`${d.url}/account`);
+      await page.locator('[data-sessions] li').first().waitFor();
+      return { ctx, page, username };
+    }
+
+    /** The user's profile, read through a sign-in of its own. */
+    async function profile(username: string): Promise<{ full_name?: string }> {
+      const login = await call(`${d.url}/api/v1/auth/login`, { form: { username, password: `${username}-password-1` } });
+      assert.equal(login.status, 200, login.text);
+      return (await call(`${d.url}/api/v1/auth/me`, { headers: { authorization: `Bearer ${login.json.data.access_token}` } })).json.data;
+    }
+
+    /** Another tab of the same browser on `path`, loaded. */
+    async function tab(ctx: BrowserContext, path: string): Promise<Page> {
+      const page = await ctx.newPage();
+      await page.goto(`${d.url}${path}`);
+      await page.locator('[data-sessions] li').first().waitFor();
+      return page;
+    }
+
+    /** Holds the first request to `pattern` of `page` (later ones pass): `held` resolves with it once it is held. */
+    async function holdFirst(page: Page, pattern: string): Promise<{ held: Promise<Route> }> {
+      let first = true;
+      let held!: (r: Route) => void;
+      const caught = new Promise<Route>((resolve) => (held = resolve));
+      await page.route(pattern, (route) => {
+        if (first) {
+          first = false;
+          held(route);
+        } else void route.continue();
+      });
+      return { held: caught };
+    }
+
+    /** Where a page action ended: the sign-in page, or a notice on the page. */
+    async function outcome(page: Page): Promise<string> {
+      await Promise.race([page.waitForURL(/\/account\/signin/), page.locator('[data-notice]:not(:empty)').waitFor()]);
+      return page.url().includes('/account/signin') ? `signed out: ${page.url()}` : await page.locator('[data-notice]').textContent() ?? '';
+    }
+
+    it('two tabs refreshing at once: the one whose refresh left after the other\'s rotation stays signed in, its change saved', async () => {
+      const { ctx, page: a, username } = await signedIn();
+      const b = await tab(ctx, '/account');
+      d.clock.advance(ACCESS_LIFE + 60_000); // both tabs' access token has run out
+      // Tab A's refresh is on the wire (a slow link) while tab B refreshes: A's request leaves with
+      // the cookies B's rotation set and the CSRF value A read before.
+      const { held } = await holdFirst(a, '**/api/v1/auth/refresh');
+      await a.getByLabel('Full name').fill('Ada Lovelace');
+      await a.getByRole('button', { name: 'Save name' }).click();
+      const route = await held;
+      await b.reload();
+      await b.locator('[data-sessions] li').first().waitFor();
+      await route.continue();
+      assert.equal(await outcome(a), 'Your name has been saved.');
+      assert.equal((await profile(username)).full_name, 'Ada Lovelace');
+      await b.reload();
+      await b.locator('[data-fact="full_name"]', { hasText: 'Ada Lovelace' }).waitFor(); // and tab B is still in
+      await ctx.close();
+    });
+  });
+}
