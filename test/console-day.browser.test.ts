@@ -164,5 +164,25 @@ for (const [name, deploy, skip] of [
       await b.locator('[data-fact="full_name"]', { hasText: 'Ada Lovelace' }).waitFor(); // and tab B is still in
       await ctx.close();
     });
+
+    it('a refresh the server cannot answer (its database unreachable) is not taken for a sign-out: the page says so, and the next try works', async (t) => {
+      if (!d.database) return t.skip('PostgreSQL only: a SQLite file cannot be made unreachable');
+      const { ctx, page } = await signedIn();
+      d.clock.advance(ACCESS_LIFE + 60_000);
+      await d.database.down();
+      try {
+        await page.getByLabel('Full name').fill('Grace Hopper');
+        await page.getByRole('button', { name: 'Save name' }).click();
+        await Promise.race([page.waitForURL(/\/account\/signin/), page.locator('#name [data-error-for=""]:not(:empty)').waitFor()]);
+        assert.equal(page.url(), `${d.url}/account`, 'not sent to sign in: the session has not ended');
+        assert.match(await page.locator('#name [data-error-for=""]').textContent() ?? '', /unavailable|try again|retry/i);
+        assert.equal(await page.getByLabel('Full name').inputValue(), 'Grace Hopper', 'the input is kept');
+      } finally {
+        await d.database.heal();
+      }
+      await page.getByRole('button', { name: 'Save name' }).click();
+      assert.equal(await outcome(page), 'Your name has been saved.');
+      await ctx.close();
+    });
   });
 }

@@ -56,6 +56,10 @@ export async function api(method, path, body, { quiet = false } = {}) {
   let r = await send(method, path, body, settings.csrfCookie);
   if (!r.ok && signedOutCode(r.code, path) && !path.startsWith('/api/v1/auth/login')) {
     const renewed = await refresh();
+    // A refresh the server could not answer (unreachable, its database down, shutting down, busy)
+    // says nothing of the session, which may well be live: the page says why, still signed in,
+    // rather than sending the person to sign in as if it had ended.
+    if (!renewed.ok && !signedOutCode(renewed.code, '/api/v1/auth/refresh')) return renewed;
     if (renewed.ok) r = await send(method, path, body, settings.csrfCookie);
     if (!r.ok && signedOutCode(r.code, path) && !quiet) {
       // No refresh token at all: this browser has no session to end (a first visit, or one signed
