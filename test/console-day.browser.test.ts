@@ -184,5 +184,21 @@ for (const [name, deploy, skip] of [
       assert.equal(await outcome(page), 'Your name has been saved.');
       await ctx.close();
     });
+
+    it('signed out in one tab: the other tab\'s next action lands on the sign-in page saying the session ended, then comes back', async () => {
+      const { ctx, page: a, username } = await signedIn();
+      const b = await tab(ctx, '/account');
+      await a.getByRole('button', { name: 'Sign out', exact: true }).click();
+      await a.waitForURL(/\/account\/signin/);
+      await b.getByLabel('Full name').fill('Typed before lunch');
+      await b.getByRole('button', { name: 'Save name' }).click();
+      await b.waitForURL(/\/account\/signin/);
+      assert.equal(await b.locator('[data-notice]').textContent(), 'Your session has ended. Sign in again.', 'a word of why, not a bare sign-in page');
+      await b.getByLabel('Email or username').fill(username);
+      await b.getByLabel('Password', { exact: true }).fill(`${username}-password-1`);
+      await b.keyboard.press('Enter');
+      await b.waitForURL(`${d.url}/account`);
+      await ctx.close();
+    });
   });
 }

@@ -42,6 +42,9 @@ async function send(method, path, body, csrfCookie, attempt = 0) {
   return r;
 }
 
+/** This page has been answered as signed in: a session it finds missing later has ended (another tab signed out). */
+let signedInHere = false;
+
 let refreshing;
 function refresh() {
   refreshing ??= send('POST', '/api/v1/auth/refresh', undefined, settings.refreshCsrfCookie).finally(() => { refreshing = undefined; });
@@ -54,6 +57,7 @@ function refresh() {
  */
 export async function api(method, path, body, { quiet = false } = {}) {
   let r = await send(method, path, body, settings.csrfCookie);
+  if (r.ok && !quiet) signedInHere = true;
   if (!r.ok && signedOutCode(r.code, path) && !path.startsWith('/api/v1/auth/login')) {
     const renewed = await refresh();
     // A refresh the server could not answer (unreachable, its database down, shutting down, busy)
@@ -63,8 +67,9 @@ export async function api(method, path, body, { quiet = false } = {}) {
     if (renewed.ok) r = await send(method, path, body, settings.csrfCookie);
     if (!r.ok && signedOutCode(r.code, path) && !quiet) {
       // No refresh token at all: this browser has no session to end (a first visit, or one signed
-      // out here), so the sign-in page must not say that one ended.
-      signedOut({ ended: renewed.code !== 'ERR_JWT_MISSING' });
+      // out here), so the sign-in page must not say that one ended; unless this page was shown
+      // signed in, and another tab has signed out since: the person here is told why.
+      signedOut({ ended: signedInHere || renewed.code !== 'ERR_JWT_MISSING' });
       return new Promise(() => {}); // the page is going away
     }
   }
