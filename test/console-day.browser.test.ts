@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { createServer, request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import type { Browser, BrowserContext, Page, Route } from 'playwright-core';
@@ -70,6 +71,58 @@ async function postgresDeployment(url: string): Promise<Deployment> {
       await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
       await admin.end();
     },
+  };
+}
+
+/**
+ * A slow link to `target`: passes every request, but holds the next GET of a given path until the
+ * test releases it (a page that is slow to come while the one before stays on the screen).
+ */
+async function slowLink(target: string): Promise<{
+  url: string;
+  holdNext(path: string): Promise<() => void>;
+  /** "METHOD path status" of each request answered so far, once none is on its way. */
+  answered(): Promise<string[]>;
+  close(): Promise<void>;
+}> {
+  let hold: { path: string; caught: (release: () => void) => void } | undefined;
+  const answered: string[] = [];
+  let open = 0;
+  let idle: (() => void) | undefined;
+  const server = createServer((req, res) => {
+    open++;
+    res.on('close', () => {
+      if (--open === 0) idle?.();
+    });
+    const pass = () => {
+      const upstream = request(`${target}${req.url}`, { method: req.method, headers: req.headers }, (answer) => {
+        answered.push(`${req.method} ${req.url} ${answer.statusCode}`);
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      upstream.on('error', () => res.destroy());
+      req.pipe(upstream);
+    };
+    if (hold && req.method === 'GET' && req.url === hold.path) {
+      const { caught } = hold;
+      hold = undefined;
+      caught(pass);
+    } else pass();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    holdNext: (path) => new Promise((caught) => (hold = { path, caught })),
+    answered: () => new Promise((resolve) => {
+      if (open === 0) resolve([...answered]);
+      else idle = () => resolve([...answered]);
+    }),
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
   };
 }
 
@@ -199,6 +252,36 @@ for (const [name, deploy, skip] of [
       await b.keyboard.press('Enter');
       await b.waitForURL(`${d.url}/account`);
       await ctx.close();
+    });
+
+    it('a sign-in submitted again while the next page loads (Enter pressed twice on a slow link) opens one session', async () => {
+      const username = `user${++n}`;
+      const password = `${username}-password-1`;
+      assert.equal((await call(`${d.url}/api/v1/auth/signup`, { json: { username, email: `${username}@example.com`, password } })).status, 201);
+      const slow = await slowLink(d.url);
+      const ctx = await browser.newContext({ locale: 'en-US' });
+      try {
+        const page = await ctx.newPage();
+        await page.goto(`${slow.url}/account/signin?next=%2Faccount`);
+        await page.getByLabel('Email or username').fill(username);
+        await page.getByLabel('Password', { exact: true }).fill(password);
+        // The password is right; the account page is slow to come.
+        const held = slow.holdNext('/account');
+        await page.keyboard.press('Enter');
+        const release = await held;
+        // The sign-in page is still on the screen, its button within reach: Enter again. (DevTools
+        // holds its commands to a page while the page's navigation is pending, so the test cannot
+        // look at the button now; the link says whether a second sign-in went.)
+        await page.keyboard.press('Enter');
+        release();
+        await page.waitForURL(`${slow.url}/account`);
+        await page.locator('[data-sessions] li').first().waitFor();
+        const logins = (await slow.answered()).filter((line) => line.startsWith('POST /api/v1/auth/login '));
+        assert.deepEqual(logins, ['POST /api/v1/auth/login 200'], 'one sign-in, one session');
+      } finally {
+        await ctx.close();
+        await slow.close();
+      }
     });
   });
 }

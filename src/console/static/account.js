@@ -1,6 +1,6 @@
 // /account pages: sign in, forgot and reset password, and the signed-in page (profile, email and
 // password changes, sessions, and with ACCOUNT_SELF_DELETE the account's deletion). Every change goes through Warden's public /api/v1 routes.
-import { api, clearErrors, describeAgent, el, isAdmin, nextPath, notice, onSubmit, showChrome, showError, when } from './api.js';
+import { api, clearErrors, describeAgent, el, go, isAdmin, nextPath, notice, onSubmit, showChrome, showError, when } from './api.js';
 
 const page = document.body.dataset.page;
 
@@ -43,7 +43,7 @@ if (page === 'signin') {
       document.querySelector('[data-second-step]').hidden = false;
       return form('mfa').elements.namedItem('code').focus();
     }
-    if (r.ok) return location.assign(nextPath());
+    if (r.ok) return go(nextPath());
     showError(form('signin'), r, { ERR_BAD_CREDENTIALS: 'password', ERR_MISSING_CREDENTIALS: 'username', ERR_USER_INACTIVE: 'username' });
   });
   const passkeyError = document.querySelector('[data-passkey-error]');
@@ -53,7 +53,7 @@ if (page === 'signin') {
     const response = o.ok ? await passkeyAssertion(o.data) : null;
     if (!response) { passkeyError.textContent = o.ok ? 'No passkey was used.' : o.message; return; }
     const r = await api('POST', '/api/v1/auth/passkey/login', { response }, { quiet: true });
-    if (r.ok) location.assign(nextPath()); else passkeyError.textContent = r.message;
+    if (r.ok) go(nextPath()); else passkeyError.textContent = r.message;
   });
   document.querySelector('[data-passkey-second]').addEventListener('click', async () => {
     clearErrors(form('mfa'));
@@ -62,7 +62,7 @@ if (page === 'signin') {
     const webauthn = o.ok ? await passkeyAssertion(o.data) : null;
     if (!webauthn) return showError(form('mfa'), o.ok ? { message: 'No passkey was used.' } : o);
     const r = await api('POST', '/api/v1/auth/mfa/verify', { mfa_token: mfaToken, webauthn }, { quiet: true });
-    if (r.ok) location.assign(nextPath());
+    if (r.ok) go(nextPath());
     else if (r.code === 'ERR_MFA_TOKEN_INVALID') restart();
     else showError(form('mfa'), r);
   });
@@ -72,7 +72,7 @@ if (page === 'signin') {
     const digits = given.replace(/\s+/g, '');
     const proof = /^\d{6}$/.test(digits) ? { code: digits } : { recovery_code: given };
     const r = await api('POST', '/api/v1/auth/mfa/verify', { mfa_token: mfaToken, ...proof }, { quiet: true });
-    if (r.ok) return location.assign(nextPath());
+    if (r.ok) return go(nextPath());
     if (r.code === 'ERR_MFA_TOKEN_INVALID') return restart();
     showError(form('mfa'), r, { ERR_MFA_CODE_INVALID: 'code', ERR_RATE_LIMITED: 'code', ERR_VALIDATION: 'code' });
   });
@@ -131,7 +131,7 @@ async function home() {
   if (remove) {
     onSubmit(remove, async (v) => {
       const r = await api('DELETE', '/api/v1/auth/me', { current_password: v.current_password ?? '' });
-      if (r.ok) location.assign('/account/signin?deleted=1');
+      if (r.ok) go('/account/signin?deleted=1');
       else showError(remove, withFreshHint(r), { ...fresh, ERR_BAD_CREDENTIALS: 'current_password' });
     });
   }

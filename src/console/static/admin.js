@@ -1,7 +1,7 @@
 // /admin pages: the overview (figures from /api/v1/overview), the users list (search, filters,
 // paging), one user's page, user creation and invitation, and the audit log, all through the /api/v1 admin routes.
 // The API refuses non-administrators; the page says so too.
-import { api, describeAgent, el, isAdmin, notice, onSubmit, showChrome, showError, when } from './api.js';
+import { api, describeAgent, el, go, isAdmin, notice, onSubmit, showChrome, showError, when } from './api.js';
 
 const settings = document.body.dataset;
 const form = (id) => document.getElementById(id);
@@ -131,7 +131,7 @@ async function user(id) {
     actionsError.textContent = '';
     if (!confirm(`Delete ${current.username}? This cannot be undone.`)) return;
     const d = await api('DELETE', path);
-    if (d.ok) location.assign('/admin/users'); else actionsError.textContent = d.message;
+    if (d.ok) go('/admin/users'); else actionsError.textContent = d.message;
   });
 }
 
@@ -180,7 +180,7 @@ function newUser() {
     const body = { username: v.username ?? '', email: v.email ?? '', password: v.password ?? '', roles: roleList(v.roles) };
     if (v.full_name) body.full_name = v.full_name;
     const r = await api('POST', '/api/v1/users', body);
-    if (r.ok) location.assign(`/admin/users/${encodeURIComponent(r.data.id)}`);
+    if (r.ok) go(`/admin/users/${encodeURIComponent(r.data.id)}`);
     else showError(form('create'), r, { ERR_CONFLICT: 'username', ERR_ROLES_FORBIDDEN: 'roles' });
   });
 }

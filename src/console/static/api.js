@@ -76,9 +76,28 @@ export async function api(method, path, body, { quiet = false } = {}) {
   return r;
 }
 
+/** True once this page is on its way to another: its forms stay disabled until it is gone. */
+let leaving = false;
+
+/**
+ * Leaves for `url`. The page stays on the screen until the next one comes (seconds on a slow
+ * link), and a form done with must not be sent again meanwhile (a second sign-in, a second user).
+ */
+export function go(url) {
+  leaving = true;
+  location.assign(url);
+}
+
+// A page the browser brings back from its back-forward cache had left: its forms work again.
+addEventListener('pageshow', (event) => {
+  if (!event.persisted) return;
+  leaving = false;
+  for (const b of document.querySelectorAll('form button[type="submit"]')) b.disabled = false;
+});
+
 export function signedOut({ ended = true } = {}) {
   const here = location.pathname + location.search;
-  location.assign(`/account/signin?${ended ? 'ended=1&' : ''}next=${encodeURIComponent(here)}`);
+  go(`/account/signin?${ended ? 'ended=1&' : ''}next=${encodeURIComponent(here)}`);
 }
 
 /** Where to go after signing in: only a path on this site. */
@@ -146,14 +165,17 @@ export function values(form) {
   return out;
 }
 
-/** Submits `form` through `handler`; the button is disabled meanwhile so a double click sends once. */
+/**
+ * Submits `form` through `handler`; the button is disabled meanwhile so a double click sends once,
+ * and stays so when the handler leaves the page (`go`).
+ */
 export function onSubmit(form, handler) {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     clearErrors(form);
     const button = form.querySelector('button[type="submit"]');
     button.disabled = true;
-    try { await handler(values(form)); } finally { button.disabled = false; }
+    try { await handler(values(form)); } finally { if (!leaving) button.disabled = false; }
   });
 }
 
@@ -170,7 +192,7 @@ export function showChrome(profile) {
   out.addEventListener('click', async () => {
     const r = await api('POST', '/api/v1/auth/logout?scope=local', undefined, { quiet: true });
     // Only once the session is over: a sign-out that failed must not look done (a shared computer).
-    if (r.ok || signedOutCode(r.code, '/api/v1/auth/logout')) location.assign('/account/signin');
+    if (r.ok || signedOutCode(r.code, '/api/v1/auth/logout')) go('/account/signin');
     else notice(`The sign-out failed, so you are still signed in. ${r.message ?? ''}`.trim());
   });
 }
