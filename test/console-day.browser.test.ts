@@ -283,5 +283,20 @@ for (const [name, deploy, skip] of [
         await slow.close();
       }
     });
+
+    it('a double click on "Sign out this session" ends it once and says so, not "Session not found"', async () => {
+      const { ctx, page, username } = await signedIn();
+      // Another device of theirs.
+      assert.equal((await call(`${d.url}/api/v1/auth/login`, { form: { username, password: `${username}-password-1` } })).status, 200);
+      await page.reload();
+      await page.locator('[data-sessions] li').nth(1).waitFor();
+      const ends: string[] = [];
+      page.on('request', (r) => { if (r.method() === 'DELETE') ends.push(new URL(r.url()).pathname); });
+      await page.getByRole('button', { name: /^Sign out this session/ }).dblclick();
+      await page.locator('[data-sessions] li').nth(1).waitFor({ state: 'detached' });
+      assert.equal(ends.length, 1, `one request to end it: ${ends.join(', ')}`);
+      assert.equal(await page.locator('[data-notice]').textContent(), 'The session has been signed out.');
+      await ctx.close();
+    });
   });
 }

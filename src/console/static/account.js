@@ -1,6 +1,6 @@
 // /account pages: sign in, forgot and reset password, and the signed-in page (profile, email and
 // password changes, sessions, and with ACCOUNT_SELF_DELETE the account's deletion). Every change goes through Warden's public /api/v1 routes.
-import { api, clearErrors, describeAgent, el, go, isAdmin, nextPath, notice, onSubmit, showChrome, showError, when } from './api.js';
+import { api, clearErrors, describeAgent, el, go, isAdmin, nextPath, notice, onClick, onSubmit, showChrome, showError, when } from './api.js';
 
 const page = document.body.dataset.page;
 
@@ -47,7 +47,7 @@ if (page === 'signin') {
     showError(form('signin'), r, { ERR_BAD_CREDENTIALS: 'password', ERR_MISSING_CREDENTIALS: 'username', ERR_USER_INACTIVE: 'username' });
   });
   const passkeyError = document.querySelector('[data-passkey-error]');
-  document.querySelector('[data-passkey-signin]').addEventListener('click', async () => {
+  onClick(document.querySelector('[data-passkey-signin]'), async () => {
     passkeyError.textContent = '';
     const o = await api('POST', '/api/v1/auth/passkey/options', undefined, { quiet: true });
     const response = o.ok ? await passkeyAssertion(o.data) : null;
@@ -55,7 +55,7 @@ if (page === 'signin') {
     const r = await api('POST', '/api/v1/auth/passkey/login', { response }, { quiet: true });
     if (r.ok) go(nextPath()); else passkeyError.textContent = r.message;
   });
-  document.querySelector('[data-passkey-second]').addEventListener('click', async () => {
+  onClick(document.querySelector('[data-passkey-second]'), async () => {
     clearErrors(form('mfa'));
     const o = await api('POST', '/api/v1/auth/mfa/webauthn/options', { mfa_token: mfaToken }, { quiet: true });
     if (o.code === 'ERR_MFA_TOKEN_INVALID') return restart();
@@ -108,7 +108,7 @@ async function home() {
   showProfile(me.data);
   const fresh = { ERR_FRESH_REQUIRED: '' };
 
-  document.querySelector('[data-verify]').addEventListener('click', async () => {
+  onClick(document.querySelector('[data-verify]'), async () => {
     const r = await api('POST', '/api/v1/auth/verify/request');
     notice(r.ok ? 'A verification mail is on its way.' : r.message);
   });
@@ -135,7 +135,7 @@ async function home() {
       else showError(remove, withFreshHint(r), { ...fresh, ERR_BAD_CREDENTIALS: 'current_password' });
     });
   }
-  document.querySelector('[data-signout-others]').addEventListener('click', async () => {
+  onClick(document.querySelector('[data-signout-others]'), async () => {
     const r = await api('POST', '/api/v1/auth/logout?scope=others');
     notice(r.ok ? `Signed out ${r.data.sessions_ended} other session(s).` : r.message);
     await showSessions();
@@ -184,7 +184,7 @@ async function secondFactors() {
       const item = el('li', undefined, { 'data-factor': f.id });
       item.append(el('p', name, { class: 'card-title' }), el('p', `Added ${when(f.created_at)}${f.last_used_at ? ` · last used ${when(f.last_used_at)}` : ''}`, { class: 'meta' }));
       const b = el('button', 'Remove', { type: 'button', 'aria-label': `Remove ${name}` });
-      b.addEventListener('click', async () => {
+      onClick(b, async () => {
         const d = await api('DELETE', `/api/v1/auth/mfa/factors/${encodeURIComponent(f.id)}`);
         if (d.ok) { notice(`${name} removed.`); await list(); } else error.textContent = strongHint(d);
       });
@@ -192,7 +192,7 @@ async function secondFactors() {
       return item;
     }));
   };
-  document.querySelector('[data-totp-start]').addEventListener('click', async () => {
+  onClick(document.querySelector('[data-totp-start]'), async () => {
     error.textContent = '';
     const r = await api('POST', '/api/v1/auth/mfa/totp');
     if (!r.ok) { error.textContent = r.code === 'ERR_FRESH_REQUIRED' ? 'To add a factor, sign out and sign in again first.' : r.message; return; }
@@ -211,7 +211,7 @@ async function secondFactors() {
     showCodes(r.data.recovery_codes);
     await list();
   });
-  document.querySelector('[data-passkey-add]').addEventListener('click', async () => {
+  onClick(document.querySelector('[data-passkey-add]'), async () => {
     error.textContent = '';
     const o = await api('POST', '/api/v1/auth/mfa/passkeys/options');
     if (!o.ok) { error.textContent = o.code === 'ERR_FRESH_REQUIRED' ? 'To add a factor, sign out and sign in again first.' : o.message; return; }
@@ -228,7 +228,7 @@ async function secondFactors() {
     showCodes(r.data.recovery_codes);
     await list();
   });
-  document.querySelector('[data-recovery-new]').addEventListener('click', async () => {
+  onClick(document.querySelector('[data-recovery-new]'), async () => {
     const r = await api('POST', '/api/v1/auth/mfa/recovery-codes');
     if (r.ok) { showCodes(r.data.recovery_codes); notice('New recovery codes: the old ones no longer work.'); await list(); } else error.textContent = strongHint(r);
   });
@@ -260,7 +260,7 @@ async function showSessions() {
     item.append(title, el('p', `IP ${s.ip ?? 'unknown'} · last used ${when(s.last_used_at)} · signed in ${when(s.created_at)}`, { class: 'meta' }));
     if (!s.current) {
       const b = el('button', 'Sign out this session', { type: 'button', 'aria-label': `Sign out this session (${describeAgent(s.user_agent)}, last used ${when(s.last_used_at)})` });
-      b.addEventListener('click', async () => {
+      onClick(b, async () => {
         const d = await api('DELETE', `/api/v1/auth/sessions/${encodeURIComponent(s.id)}`);
         notice(d.ok ? 'The session has been signed out.' : d.message);
         await showSessions();

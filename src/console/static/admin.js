@@ -1,7 +1,7 @@
 // /admin pages: the overview (figures from /api/v1/overview), the users list (search, filters,
 // paging), one user's page, user creation and invitation, and the audit log, all through the /api/v1 admin routes.
 // The API refuses non-administrators; the page says so too.
-import { api, describeAgent, el, go, isAdmin, notice, onSubmit, showChrome, showError, when } from './api.js';
+import { api, describeAgent, el, go, isAdmin, notice, onClick, onSubmit, showChrome, showError, when } from './api.js';
 
 const settings = document.body.dataset;
 const form = (id) => document.getElementById(id);
@@ -113,7 +113,7 @@ async function user(id) {
     return patch(form('profile'), body, 'Details saved.', { ERR_CONFLICT: 'email' });
   });
   onSubmit(form('roles'), (v) => patch(form('roles'), { roles: roleList(v.roles) }, 'Roles saved.', { ERR_ROLES_FORBIDDEN: 'roles' }));
-  document.querySelector('[data-toggle-active]').addEventListener('click', async () => {
+  onClick(document.querySelector('[data-toggle-active]'), async () => {
     actionsError.textContent = '';
     const u = await api('PATCH', path, { is_active: !current.is_active });
     if (u.ok) {
@@ -122,12 +122,12 @@ async function user(id) {
       await showSessions(path);
     } else actionsError.textContent = u.message;
   });
-  document.querySelector('[data-send-reset]').addEventListener('click', async () => {
+  onClick(document.querySelector('[data-send-reset]'), async () => {
     actionsError.textContent = '';
     const s = await api('POST', `${path}/password-reset`);
     if (s.ok) notice('A password reset mail is on its way to the user.'); else actionsError.textContent = s.message;
   });
-  document.querySelector('[data-delete]').addEventListener('click', async () => {
+  onClick(document.querySelector('[data-delete]'), async () => {
     actionsError.textContent = '';
     if (!confirm(`Delete ${current.username}? This cannot be undone.`)) return;
     const d = await api('DELETE', path);
@@ -147,7 +147,7 @@ async function showSessions(path) {
     const device = describeAgent(s.user_agent);
     item.append(el('p', device, { class: 'card-title' }), el('p', `IP ${s.ip ?? 'unknown'} · last used ${when(s.last_used_at)} · signed in ${when(s.created_at)}`, { class: 'meta' }));
     const b = el('button', 'End this session', { type: 'button', 'aria-label': `End this session (${device}, last used ${when(s.last_used_at)})` });
-    b.addEventListener('click', async () => {
+    onClick(b, async () => {
       const d = await api('DELETE', `${path}/sessions/${encodeURIComponent(s.id)}`);
       notice(d.ok ? 'The session has been ended.' : d.message);
       await showSessions(path);

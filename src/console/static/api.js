@@ -179,6 +179,26 @@ export function onSubmit(form, handler) {
   });
 }
 
+/**
+ * Runs `handler` on a click of `button`, which is disabled meanwhile (and stays so when the handler
+ * leaves the page): a double click acts once, rather than a second time on what the first changed
+ * ("Session not found" said of a session just ended).
+ */
+export function onClick(button, handler) {
+  button.addEventListener('click', async () => {
+    // A disabled button loses the focus to the page: a keyboard user's focus comes back to it,
+    // unless the action put it elsewhere.
+    const focused = document.activeElement === button;
+    button.disabled = true;
+    try { await handler(); } finally {
+      if (!leaving) {
+        button.disabled = false;
+        if (focused && button.isConnected && (document.activeElement === document.body || document.activeElement === null)) button.focus();
+      }
+    }
+  });
+}
+
 export function isAdmin(profile) {
   const adminRoles = settings.adminRoles.split(',');
   return (profile.roles ?? []).some((r) => adminRoles.includes(r));
@@ -189,7 +209,7 @@ export function showChrome(profile) {
   for (const el of document.querySelectorAll('[data-admin-only]')) el.hidden = !isAdmin(profile);
   const out = document.querySelector('[data-signout]');
   out.hidden = false;
-  out.addEventListener('click', async () => {
+  onClick(out, async () => {
     const r = await api('POST', '/api/v1/auth/logout?scope=local', undefined, { quiet: true });
     // Only once the session is over: a sign-out that failed must not look done (a shared computer).
     if (r.ok || signedOutCode(r.code, '/api/v1/auth/logout')) go('/account/signin');
