@@ -193,7 +193,7 @@ function inviteUser() {
     if (v.username) body.username = v.username;
     if (v.full_name) body.full_name = v.full_name;
     const r = await api('POST', '/api/v1/users/invite', body);
-    if (r.ok) location.assign(`/admin/users/${encodeURIComponent(r.data.id)}`);
+    if (r.ok) go(`/admin/users/${encodeURIComponent(r.data.id)}`);
     else showError(form('invite'), r, { ERR_CONFLICT: 'email' });
   });
 }
