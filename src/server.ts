@@ -14,7 +14,7 @@ import { createRedisCounters } from './accounts/redis-counters.js';
 import { ClientIpLimit } from './accounts/client-ip-limit.js';
 import { CEREMONY_TTL_MS } from './accounts/factors/passkeys.js';
 import { namespacedCounters, SignInThrottle, type SharedCounters } from './accounts/throttle.js';
-import type { Config } from './config.js';
+import { ConfigError, type Config } from './config.js';
 import { setUpEmail, type EmailOptions } from './email.js';
 import { consoleRoutes } from './console/index.js';
 import { accountEmailRoutes } from './http/account-email.js';
@@ -330,7 +330,12 @@ export async function createWarden(config: Config, options: WardenOptions = {}):
 
   const { admin } = config;
   if (admin.username && admin.email && admin.password) {
-    await accounts.credentials.ensureAdmin(admin.username, admin.email, admin.password);
+    await accounts.credentials.ensureAdmin(admin.username, admin.email, admin.password).catch((e: unknown) => {
+      // A value the rules refuse (an ADMIN_PASSWORD shorter than PASSWORD_MIN_LENGTH): named as the variable.
+      const field = isWardenError(e) && e.code === 'ERR_VALIDATION' ? e.details?.field : undefined;
+      if (!isWardenError(e) || typeof field !== 'string') throw e;
+      throw new ConfigError([`ADMIN_${field.toUpperCase()}: ${e.message.replace(`${field}: `, '')}`]);
+    });
   }
 
   const edge = createHttpEdge(config);

@@ -151,6 +151,27 @@ describe('raising PASSWORD_MIN_LENGTH over existing passwords', () => {
   });
 });
 
+describe('raising PASSWORD_MIN_LENGTH over the configured administrator (ADMIN_*)', () => {
+  it('a server whose ADMIN_PASSWORD is shorter than the new minimum still starts once that administrator exists, and it signs in; a new database refuses it naming ADMIN_PASSWORD', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'h100-minlen-admin-'));
+    const admin = { ADMIN_USERNAME: 'root', ADMIN_EMAIL: 'root@example.com', ADMIN_PASSWORD: 'ten-chars!' };
+    try {
+      const DATABASE_URL = `sqlite:${join(dir, 'warden.db')}`;
+      await (await startServer({ DATABASE_URL, ...admin })).close();
+      const raised = await startServer({ DATABASE_URL, ...admin, PASSWORD_MIN_LENGTH: '12' });
+      try {
+        assert.equal((await login(raised, 'root', 'ten-chars!')).status, 200);
+      } finally {
+        await raised.close();
+      }
+      await assert.rejects(startServer({ DATABASE_URL: `sqlite:${join(dir, 'new.db')}`, ...admin, PASSWORD_MIN_LENGTH: '12' }),
+        /ADMIN_PASSWORD: must be at least 12 characters/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('PASSWORD_MIN_LENGTH and the warden command (the built binary)', () => {
   it('`users create` and `users set-password` refuse a shorter password (exit 1, the rule named), and take one long enough', async () => {
     await buildCli();

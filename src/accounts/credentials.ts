@@ -6,7 +6,7 @@ import type { EventLog } from '../events/log.js';
 import { markUnseen, type NewEvent } from '../events/records.js';
 import { clientKey } from '../limits/client-key.js';
 import { InsertionOrdered } from '../limits/insertion-ordered.js';
-import { usernameKey } from '../storage/rules.js';
+import { emailKey, usernameKey } from '../storage/rules.js';
 import { UniqueViolation, type Storage, type UserRecord } from '../storage/types.js';
 import type { MfaRequired } from './factors/second-factors.js';
 import type { AccountHooks } from './hooks.js';
@@ -290,8 +290,14 @@ export class Credentials {
     await this.d.hooks?.passwordChanged?.(user);
   }
 
-  /** Creates the configured administrator when no user has that username or email; null when one does. */
+  /**
+   * Creates the configured administrator when no user has that username or email; null when one
+   * does, whatever its values: a PASSWORD_MIN_LENGTH raised past ADMIN_PASSWORD since it was made
+   * must not stop every start (its password stands, as any other set before the raise).
+   */
   async ensureAdmin(username: string, email: string, password: string): Promise<UserRecord | null> {
+    const holders = await this.d.storage.users.findByKeys({ ids: [], legacyIds: [], emails: [emailKey(email)], usernames: [username] });
+    if (holders.length > 0) return null;
     try {
       // signUp refuses a taken username or email before it hashes anything.
       return await this.signUp({ username, email, password, roles: [...this.d.adminRoles] }, CONFIGURED_ADMIN);
