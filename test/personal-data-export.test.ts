@@ -5,6 +5,7 @@
 // the devices remembered for notices, the mails waiting for the address, and the events about the
 // user or by them. Over HTTP, SQLite, a real SMTP server that refuses for now (mails stay pending).
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { openSqlite, prepare } from '../src/storage/sqlite-driver.js';
 import { call, startServer, type Running } from './helpers/server.js';
@@ -90,5 +91,40 @@ describe('personal data export', () => {
     const unknown = await call(`${s.url}/api/v1/users/00000000-0000-4000-8000-000000000000/export`, { headers: bearer(admin) });
     assert.deepEqual([unknown.status, unknown.json.code], [404, 'ERR_USER_NOT_FOUND']);
     assert.equal((await call(`${s.url}/api/v1/auth/me/export`)).status, 401);
+  });
+
+  it('writes the events a page at a time, those about the user and those by them merged newest first, each once: a user\'s own refreshes add thousands an hour', async () => {
+    assert.equal((await call(`${s.url}/api/v1/auth/signup`, { json: { username: 'evie', email: 'evie@example.com', password: 'evie-password-1' } })).status, 201);
+    const token = (await call(`${s.url}/api/v1/auth/login`, { form: { username: 'evie', password: 'evie-password-1' } })).json.data.access_token as string;
+    const evie = (await s.warden.storage.users.findByLogin('evie'))!.id;
+    const other = (await s.warden.storage.users.findByLogin('root'))!.id;
+    // 2,600 events an hour back, beyond two of the export's pages: about her from nobody, by her
+    // about herself (in both listings), by her about another account; one second apart, interleaved.
+    const start = Date.now() - 3_600_000;
+    const made = Array.from({ length: 2600 }, (_, i) => {
+      const [actorId, userId] = i % 3 === 0 ? [null, evie] : i % 3 === 1 ? [evie, evie] : [evie, other];
+      return {
+        id: randomUUID(), time: start + i * 1000, type: 'session.refreshed' as const, outcome: 'success' as const, actorId, userId,
+        sessionId: null, ip: '198.51.100.7', userAgent: 'EvieBrowser/1', details: {}, deliverTo: [],
+      };
+    });
+    for (let i = 0; i < made.length; i += 500) await s.warden.storage.events.append(made.slice(i, i + 500));
+    const r = await fetch(`${s.url}/api/v1/auth/me/export`, { headers: bearer(token) });
+    assert.equal(r.status, 200);
+    // Written as it is read, not built whole first (200,000 events took 820 MB so).
+    assert.equal(r.headers.get('content-length'), null);
+    assert.equal(r.headers.get('transfer-encoding'), 'chunked');
+    const d = (JSON.parse(await r.text()) as { data: { events: { id: string; time: string }[]; user: { id: string } } }).data;
+    assert.equal(d.user.id, evie);
+    const ids = d.events.map((e) => e.id);
+    assert.equal(new Set(ids).size, ids.length, 'each event once');
+    for (const e of made) assert.ok(ids.includes(e.id), 'every event made');
+    assert.equal(ids.length, made.length + 2, 'and her sign-up and sign-in');
+    const times = d.events.map((e) => Date.parse(e.time));
+    assert.deepEqual(times, [...times].sort((a, b) => b - a), 'newest first');
+    const a = await fetch(`${s.url}/api/v1/users/${evie}/export`, { headers: bearer((await call(`${s.url}/api/v1/auth/login`, { form: { username: 'root', password: 'root-password-1' } })).json.data.access_token) });
+    assert.equal(a.status, 200);
+    assert.equal(a.headers.get('content-length'), null);
+    assert.equal((JSON.parse(await a.text()) as { data: { events: unknown[] } }).data.events.length, made.length + 2);
   });
 });

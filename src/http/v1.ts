@@ -15,7 +15,7 @@ import { readMultipartForms } from './multipart-form.js';
 import { refuseCrossSite } from './cross-site.js';
 import { FORWARD_AUTH_OPTIONS, forwardAuthHeaders } from './forward-auth.js';
 import { noStore } from './security-headers.js';
-import { overviewView, pairView, personalDataView, profileView, sessionView, userView } from './views.js';
+import { overviewView, pairView, personalDataBody, profileView, sessionView, userView } from './views.js';
 import { eventView, ownEventView } from '../events/view.js';
 import {
   ACCOUNT_DELETE, CREDENTIALS, envelope, ID_PARAMS, LOGOUT_QUERY, newUser, OVERVIEW, PAGING, PAGING_QUERY, PAIR, passwordChange, passwordPolicy, PERSONAL_DATA, PROFILE, PROFILE_PATCH, REFRESH_BODY, SESSION,
@@ -155,8 +155,8 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
     const self = req.jwt!.claims.sub;
     const data = await ctx.accounts.personalData(self);
     noStore(reply);
-    void reply.header('content-disposition', 'attachment; filename="warden-account.json"');
-    return ok('Account data exported', personalDataView(data, ctx.clock(), (e) => ownEventView(e, self)));
+    void reply.header('content-disposition', 'attachment; filename="warden-account.json"').type('application/json; charset=utf-8');
+    return reply.send(personalDataBody(data, ctx.clock(), (e) => ownEventView(e, self)));
   });
 
   app.get('/auth/sessions', {
@@ -299,7 +299,7 @@ export async function v1Routes(app: FastifyInstance, ctx: RouteContext): Promise
   }, async (req, reply) => {
     const data = await ctx.accounts.personalData((req.params as { id: string }).id);
     noStore(reply);
-    return ok('Account data exported', personalDataView(data, ctx.clock(), eventView));
+    return reply.type('application/json; charset=utf-8').send(personalDataBody(data, ctx.clock(), eventView));
   });
 
   app.patch('/users/:id', {

@@ -1,4 +1,5 @@
 // What a user or session looks like on the wire. Never the password hash.
+import { Readable } from 'node:stream';
 import type { SessionRecord, UserRecord } from '../storage/types.js';
 import type { Overview, TokenPair } from '../accounts/index.js';
 import type { PersonalData } from '../accounts/personal-data.js';
@@ -53,8 +54,27 @@ export function pairView(p: TokenPair) {
 
 const isoOrNull = (t: number | null) => (t === null ? null : iso(t));
 
-/** What a user's data export shows; `events` as the caller may see them (ownEventView for the user). */
-export function personalDataView(p: PersonalData, now: number, event: (e: EventRecord) => EventView) {
+/**
+ * A user's data export as the body of its answer, `{message, data}`, written as it is read: the
+ * events a page at a time, as the caller may see them (ownEventView for the user). Built whole, a
+ * user with 200,000 events (a refresh each, thousands an hour) took 820 MB and 13 s of one string.
+ */
+export function personalDataBody(p: PersonalData, now: number, event: (e: EventRecord) => EventView): Readable {
+  const whole = JSON.stringify({ message: 'Account data exported', data: { ...personalDataView(p, now), events: [] } });
+  const end = ']}}'; // the events array is the document's last member
+  return Readable.from((async function* () {
+    yield whole.slice(0, -end.length);
+    let first = true;
+    for await (const page of p.events) {
+      yield (first ? '' : ',') + page.map((e) => JSON.stringify(event(e))).join(',');
+      first = false;
+    }
+    yield end;
+  })(), { objectMode: false });
+}
+
+/** What a user's data export shows but its events. */
+function personalDataView(p: PersonalData, now: number) {
   return {
     exported_at: new Date(now).toISOString(),
     user: { ...userView(p.user), updated_at: isoOrNull(p.user.updatedAt), legacy_id: p.user.legacyId, password: p.password },
@@ -74,6 +94,5 @@ export function personalDataView(p: PersonalData, now: number, event: (e: EventR
     })),
     sign_in_devices: p.devices.map((d) => ({ first_seen: isoOrNull(d.firstSeen), last_seen: isoOrNull(d.lastSeen) })),
     pending_mails: p.pendingMails.map((m) => ({ template: m.template, queued_at: isoOrNull(m.createdAt) })),
-    events: p.events.map(event),
   };
 }
