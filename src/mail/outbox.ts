@@ -293,8 +293,7 @@ export class MailOutbox implements MailQueue {
 
   private async failed(m: OutboxRecord, err: unknown): Promise<void> {
     // The server's reply may name the address (a refused mailbox): neither the row nor the log keeps it.
-    const raw = sendFailure(err);
-    const f = { ...raw, message: withoutAddress(raw.message, m.recipient) };
+    const f = sendFailure(err, m.recipient);
     const next = this.o.clock() + this.backoff(m.attempts);
     const who = { mailId: m.id, template: m.template, attempt: m.attempts, err: f };
     const permanent = isPermanent(f);
@@ -318,9 +317,4 @@ export class MailOutbox implements MailQueue {
     const capped = Math.min(base * 2 ** Math.max(0, attempts - 1), this.o.retryMaxMs ?? 900_000);
     return Math.round(capped * (0.8 + Math.random() * 0.4));
   }
-}
-
-/** `text` with every occurrence of `address` (as it was sent: stored addresses are in lower case) replaced by `<recipient>`. */
-function withoutAddress(text: string, address: string): string {
-  return address === '' ? text : text.split(address).join('<recipient>');
 }

@@ -38,13 +38,16 @@ export interface SendFailure {
   message: string;
 }
 
-export function sendFailure(err: unknown): SendFailure {
+export function sendFailure(err: unknown, recipient = ''): SendFailure {
   const e = (err ?? {}) as { code?: unknown; responseCode?: unknown; command?: unknown; message?: unknown };
+  const message = String(e.message ?? err);
   return {
     code: typeof e.code === 'string' ? e.code : undefined,
     responseCode: typeof e.responseCode === 'number' ? e.responseCode : undefined,
     command: typeof e.command === 'string' ? e.command : undefined,
-    message: String(e.message ?? err).slice(0, 300),
+    // The address a reply names (a refused mailbox) is replaced before the cut, which could
+    // otherwise fall inside it and leave part of it in the log and the stored row.
+    message: (recipient === '' ? message : message.split(recipient).join('<recipient>')).slice(0, 300),
   };
 }
 

@@ -119,6 +119,18 @@ describe('mail outbox worker', () => {
     assert.doesNotMatch(JSON.stringify(log.entries), /@example\.com/);
   });
 
+  it('a long reply is cut after the address is replaced: no part of it is left where the cut falls inside it', async () => {
+    const { outbox, transport, storage, flush, log } = rig();
+    // 290 characters of reply before the address: a cut at 300 falls inside 'a@example.com'.
+    transport.failWith = Object.assign(smtpError(550, 'EENVELOPE'), { message: `${'x'.repeat(290)}<a@example.com>: Recipient address rejected` });
+    const id = await outbox.enqueue(notice);
+    await flush();
+    const stored = (await storage.outbox.get(id))!.lastError ?? '';
+    const logged = JSON.stringify(log.entries);
+    for (const text of [stored, logged]) assert.doesNotMatch(text, /a@exa/);
+    assert.equal(stored, `${'x'.repeat(290)}<<recipien`);
+  });
+
   it('a permanent refusal of the sender or the message is logged as an error: the operator must act', async () => {
     for (const command of ['MAIL FROM', 'DATA']) {
       const { outbox, transport, storage, flush, log } = rig();
