@@ -2,7 +2,7 @@
 // cannot be used to flood an inbox, and per client IP, so one client cannot spray many. Counted in
 // Redis when the server has it (every instance shares the numbers), else in memory. Addresses are
 // counted by hash: the counter store never holds them.
-import { createHash } from 'node:crypto';
+import { hashedKey } from '../limits/hashed-key.js';
 import { WardenError } from '@warden/toolkit';
 import { clientKey } from '../limits/client-key.js';
 import { RateLimit } from '../limits/rate-limit.js';
@@ -64,4 +64,4 @@ export class MailLimit {
 }
 
 /** Addresses are counted by hash: the counter store never holds them. */
-const addressKey = (address: string): string => createHash('sha256').update(address).digest('hex').slice(0, 32);
+const addressKey = hashedKey;

@@ -7,7 +7,7 @@
 // store is given (Redis, with REDIS_URL), there too, so that N instances do not grant N times the
 // attempts. The shared store is consulted with a short timeout and never blocks a sign-in: while it
 // fails, the memory counters (always kept too) decide alone, and it is retried after a pause.
-import { createHash } from 'node:crypto';
+import { hashedKey } from '../limits/hashed-key.js';
 import { WardenError } from '@warden/toolkit';
 import { clientKey } from '../limits/client-key.js';
 import { InsertionOrdered } from '../limits/insertion-ordered.js';
@@ -52,7 +52,7 @@ export interface SharedCounters {
  * replica), never hold what users typed, often their address. Before 2026-11-25 they held it:
  * `warden:throttle:l:<client>:<login>`.
  */
-export const loginKey = (login: string): string => createHash('sha256').update(emailKey(login)).digest('hex').slice(0, 32);
+export const loginKey = (login: string): string => hashedKey(emailKey(login));
 
 /** The same shared store under another key space, for a second throttle (e.g. second-factor codes). */
 export function namespacedCounters(shared: SharedCounters, prefix: string): SharedCounters {
