@@ -8,7 +8,8 @@
 //               and the peer never hears of the client giving up (its close): a transaction begun
 //               stays open on the far side, as across a real partition; those connections stay
 //               silent after heal(), and their far side open until the proxy closes;
-//   down      — every connection is reset and new ones are refused (the dependency stopped).
+//   down      — every connection is reset (one its client was closing, closed) and new ones are
+//               refused (the dependency stopped).
 // heal() returns to forward on the same port, so the client's configuration stays valid.
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 
@@ -93,7 +94,12 @@ export async function startFaultProxy(target: { host: string; port: number }): P
   const stopListening = () => new Promise<void>((resolve) => server.close(() => resolve()));
   const resetAll = () => {
     for (const p of pairs) {
-      p.client.resetAndDestroy();
+      // A client that has half-closed its connection (a driver's end() or disconnect()) has the proxy
+      // end its side in turn. While that end is under way Node refuses the reset (EINVAL) yet counts
+      // the socket as closing: it never closes, and the process, its tests all passed, never exits
+      // but spins in its teardown. Such a client is gone anyway: its socket is closed, not reset.
+      if (p.client.writableEnded) p.client.destroy();
+      else p.client.resetAndDestroy();
       p.upstream.destroy();
     }
     pairs.clear();
