@@ -39,6 +39,16 @@ async function ipv6LoopbackMissing(): Promise<string | undefined> {
 }
 
 /** A POST with a JSON body on a connection of its own (a new source port each time). */
+/** New-sign-in notices queued in the SQLite file of a server whose DATA_DIR is `dataDir`. */
+function sqliteNewSignInNotices(dataDir: string): number {
+  const db = openSqlite(join(dataDir, 'warden.db'), { readonly: true });
+  try {
+    return (prepare(db, "SELECT count(*) AS n FROM mail_outbox WHERE template = 'new-sign-in'").get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
 function postOnNewConnection(url: string, json: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
   const body = JSON.stringify(json);
   return new Promise((resolve, reject) => {
@@ -154,14 +164,7 @@ describe('one address, one text: a dual-stack listener and a proxy\'s spellings'
           }
         };
       } else {
-        newSignInNotices = async () => {
-          const db = openSqlite(join(dataDir, 'warden.db'), { readonly: true });
-          try {
-            return (prepare(db, "SELECT count(*) AS n FROM mail_outbox WHERE template = 'new-sign-in'").get() as { n: number }).n;
-          } finally {
-            db.close();
-          }
-        };
+        newSignInNotices = async () => sqliteNewSignInNotices(dataDir);
       }
       const port = await freePort();
       const env = { SECRET_KEY: TEST_SECRET, DATA_DIR: dataDir, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn', TRUST_PROXY: 'loopback' };
@@ -245,14 +248,7 @@ describe('many source addresses of one network, bound for real in a private netw
 describe('the new-sign-in notice\'s device', () => {
   it('is the browser and its network: a new address in the same IPv6 /64 (a privacy address\'s daily rotation) is not a new device; another /64 is', async () => {
     const s = await startServer({ TRUST_PROXY: '1' });
-    const notices = () => {
-      const db = openSqlite(join(s.config.server.dataDir, 'warden.db'), { readonly: true });
-      try {
-        return (prepare(db, "SELECT count(*) AS n FROM mail_outbox WHERE template = 'new-sign-in'").get() as { n: number }).n;
-      } finally {
-        db.close();
-      }
-    };
+    const notices = () => sqliteNewSignInNotices(s.config.server.dataDir);
     try {
       await call(`${s.url}/api/auth/signup`, { json: { username: 'roamer', email: 'roamer@example.com', password: 'password-123' } });
       const signInFrom = async (ip: string) => {
@@ -282,14 +278,7 @@ describe('CLIENT_IPV6_PREFIX=56: a subscriber handed a /56 is one client', () =>
     // Three /64s of 2001:db8:1:200::/56 (its first, its last, one between), and the next /56.
     const one56 = ['2001:db8:1:200::1', '2001:db8:1:2ff:aaaa::2', '2001:db8:1:2a0::3'];
     const next56 = '2001:db8:1:300::1';
-    const notices = () => {
-      const db = openSqlite(join(s.config.server.dataDir, 'warden.db'), { readonly: true });
-      try {
-        return (prepare(db, "SELECT count(*) AS n FROM mail_outbox WHERE template = 'new-sign-in'").get() as { n: number }).n;
-      } finally {
-        db.close();
-      }
-    };
+    const notices = () => sqliteNewSignInNotices(s.config.server.dataDir);
     const from = (ip: string) => ({ 'x-forwarded-for': ip, 'user-agent': 'Firefox/140' });
     const statuses = async (send: (ip: string, i: number) => Promise<{ status: number }>) => {
       const out: number[] = [];
