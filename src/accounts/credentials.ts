@@ -149,7 +149,8 @@ export class Credentials {
     const holders = await this.d.storage.users.findByKeys({ ids: [], legacyIds: [], emails: [email], usernames: typeof choices === 'string' ? [choices] : choices });
     const taken = (name: string) => holders.some((h) => usernameKey(h.username) === usernameKey(name));
     const username = typeof choices === 'string' ? choices : choices.find((n) => !taken(n)) ?? choices[choices.length - 1]!;
-    const field = holders.some((h) => h.email === email) ? 'email' : taken(username) ? 'username' : undefined;
+    // The username is named first when both are taken, as before invitations.
+    const field = taken(username) ? 'username' : holders.some((h) => emailKey(h.email) === email) ? 'email' : undefined;
     if (field) throw conflict(new UniqueViolation(field));
     const user = {
       id: randomUUID(), username, email, fullName, roles, isActive,

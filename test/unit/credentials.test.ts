@@ -62,6 +62,9 @@ describe('sign-up and the first-user bootstrap', () => {
     assert.deepEqual([(e1 as { code: string }).code, (e1 as { details: unknown }).details], ['ERR_CONFLICT', { field: 'username' }]);
     const e2 = await f.accounts.credentials.signUp({ ...asking('alice2'), email: 'Alice@Example.com' }, null).catch((e: unknown) => e);
     assert.deepEqual((e2 as { details: unknown }).details, { field: 'email' });
+    // Both taken: the username is named, as it always was (seed 000's "Username already registered").
+    const e3 = await f.accounts.credentials.signUp(asking('alice'), null).catch((e: unknown) => e);
+    assert.deepEqual((e3 as { details: unknown }).details, { field: 'username' });
   });
 
   it('a username with an accent or in another script is refused saying which letters are taken', async () => {
