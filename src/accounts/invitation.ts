@@ -16,7 +16,7 @@ import type { EventLog } from '../events/log.js';
 import type { MailQueue } from '../mail/index.js';
 import type { UserRecord, UserStore } from '../storage/types.js';
 import { userValues, type AccountEmailDeps } from './account-email.js';
-import { checkToken, newEmailToken, tokenHash, tokenOwner } from './email-tokens.js';
+import { checkToken, newEmailToken, tokenHash } from './email-tokens.js';
 import { NO_PASSWORD } from './importer.js';
 import type { PasswordRecovery } from './recovery.js';
 import { NO_META, type Actor, type ClientMeta } from './types.js';
@@ -70,9 +70,7 @@ export class Invitations {
 
   /** The link's page: throws why the token cannot be used, if it cannot (nothing is used up). */
   async check(token: unknown): Promise<UserRecord> {
-    const user = await tokenOwner(this.d.storage.users, await checkToken(this.d.storage.emailTokens, tokenHash(token), 'invite', this.d.clock()), { sameAddress: true });
-    if (user.passwordHash !== NO_PASSWORD) throw new WardenError('ERR_EMAIL_TOKEN_SUPERSEDED');
-    return user;
+    return this.recovery.linkOwner('invite', await checkToken(this.d.storage.emailTokens, tokenHash(token), 'invite', this.d.clock()));
   }
 
   /** Sets the first password with the link's token: the address is verified; nothing is signed in. */

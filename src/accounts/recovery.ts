@@ -67,6 +67,17 @@ export class PasswordRecovery {
   }
 
   /**
+   * The account a password link may set a password for: the token's, while it has the address the
+   * link went to; for an invitation, also only while the account has no password (one set since,
+   * by anyone, voids it). What the link's page checks, and the password's setting twice.
+   */
+  async linkOwner(purpose: 'reset' | 'invite', t: EmailTokenRecord): Promise<UserRecord> {
+    const u = await tokenOwner(this.d.storage.users, t, { sameAddress: true });
+    if (purpose === 'invite' && u.passwordHash !== NO_PASSWORD) throw new WardenError('ERR_EMAIL_TOKEN_SUPERSEDED');
+    return u;
+  }
+
+  /**
    * A password set with a mailed link: a reset's, or an invitation's (invitation.ts), which the
    * same rules hold (the token used once and only while the account has the address it went to,
    * the password it had and is active; every session ended; the address verified), and which
@@ -75,12 +86,7 @@ export class PasswordRecovery {
    */
   async setByLink(purpose: 'reset' | 'invite', token: unknown, newPassword: unknown, meta: ClientMeta = NO_META): Promise<UserRecord> {
     const hash = tokenHash(token);
-    const owner = async (t: EmailTokenRecord) => {
-      const u = await tokenOwner(this.d.storage.users, t, { sameAddress: true });
-      // An invitation is for an account without a password: one set since (by anyone) voids it.
-      if (purpose === 'invite' && u.passwordHash !== NO_PASSWORD) throw new WardenError('ERR_EMAIL_TOKEN_SUPERSEDED');
-      return u;
-    };
+    const owner = (t: EmailTokenRecord) => this.linkOwner(purpose, t);
     // A cheap look first, so a forged token costs no password hash, and a refusal uses nothing up.
     const checked = await owner(await checkToken(this.d.storage.emailTokens, hash, purpose, this.d.clock()));
     const password = validatePassword(newPassword, passwordRules(this.d), 'new_password', checked);
